@@ -1,0 +1,139 @@
+/*
+ * The simulated machine and everything a trace can do to it.
+ *
+ * A trace is a list of these calls: every trace op has a function here, so a
+ * unit test can drive a machine directly.  All calls return 0 or a negative
+ * error code (errors.h); ptsim_machine_errmsg() then says what was wrong,
+ * naming the parameter ("field") and, when the call came from a trace, the
+ * event.  A simulated program error (an access outside any mapping, i.e. a
+ * SIGSEGV) is not a library error: it is counted in the statistics.
+ *
+ * Task ids are non-negative integers chosen by the caller.  Addresses and
+ * lengths are in bytes and must be page-aligned unless said otherwise.
+ *
+ * Threading: a machine is not thread-safe, but different machines are fully
+ * independent and may run in parallel threads.
+ */
+#ifndef PTSIM_MACHINE_H
+#define PTSIM_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ptsim/config.h"
+#include "ptsim/export.h"
+
+struct ptsim_machine;
+
+/**
+ * ptsim_machine_create - build a machine from @cfg.
+ * @out: receives the machine; the caller owns it until ptsim_machine_destroy().
+ * @errbuf/@errlen: on failure, receives the reason (may be NULL).
+ * Return: 0, -EINVAL / PTSIM_EBADCONFIG for a bad configuration, -ENOMEM.
+ */
+PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsim_config *cfg,
+				   char *errbuf, size_t errlen);
+/** ptsim_machine_destroy - free the machine and everything it owns (NULL is allowed). */
+PTSIM_API void ptsim_machine_destroy(struct ptsim_machine *m);
+/**
+ * ptsim_machine_errmsg - detail of the last failed call on @m, e.g.
+ * "event 1832 (munmap): field 'addr': 0x7f0000001001 is not page-aligned".
+ * Borrowed; valid until the next call on @m.
+ */
+PTSIM_API const char *ptsim_machine_errmsg(const struct ptsim_machine *m);
+
+/* ---- tasks, CPUs and time ---- */
+
+/** ptsim_spawn - new process @task (fresh mm) running on @cpu. */
+PTSIM_API int ptsim_spawn(struct ptsim_machine *m, int task, unsigned int cpu);
+/** ptsim_fork - @task (running) forks @child, which then runs on @cpu. */
+PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned int cpu);
+/** ptsim_thread - new thread @thread in @task's mm, running on @cpu. */
+PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsigned int cpu);
+/** ptsim_exit - running @task exits (exit_mm; exit_mmap if it was the last user). */
+PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task);
+/** ptsim_run - @task now runs on @cpu (context switch; migrates it if it ran elsewhere). */
+PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu);
+/** ptsim_sleep - running @task blocks; its CPU goes idle (lazy TLB). */
+PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task);
+/** ptsim_advance - advance the simulated clock by @ns nanoseconds. */
+PTSIM_API int ptsim_advance(struct ptsim_machine *m, uint64_t ns);
+
+/* ---- address space operations (the task must be running; it runs them on its CPU) ---- */
+
+#define PTSIM_PROT_NONE 0u
+#define PTSIM_PROT_READ 1u
+#define PTSIM_PROT_WRITE 2u
+#define PTSIM_PROT_EXEC 4u
+
+enum ptsim_map_kind {
+	PTSIM_MAP_ANON = 0,    /* anonymous (MAP_SHARED anon is shmem-backed, like the kernel) */
+	PTSIM_MAP_FILE = 1,    /* regular file (page cache, RSS counted as file pages) */
+	PTSIM_MAP_SHMEM = 2,   /* tmpfs/memfd file (RSS counted as shmem) */
+	PTSIM_MAP_HUGETLB = 3, /* hugetlbfs file or MAP_HUGETLB memory */
+};
+
+struct ptsim_mmap_args {
+	uint64_t addr;          /* fixed address (MAP_FIXED_NOREPLACE semantics) */
+	uint64_t len;           /* bytes, page-aligned (huge-page-aligned for hugetlb) */
+	unsigned int prot;      /* PTSIM_PROT_* */
+	enum ptsim_map_kind kind;
+	bool shared;            /* MAP_SHARED (else MAP_PRIVATE) */
+	const char *file;       /* file name for file/shmem/hugetlb; NULL: anonymous object */
+	uint64_t offset;        /* file offset in bytes */
+	uint64_t page_size;     /* hugetlb page size: 2 MiB (default) or 1 GiB; 0 = default */
+	bool populate;          /* MAP_POPULATE: fault every page in now */
+};
+
+PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *args);
+PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
+PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
+			     unsigned int prot);
+
+enum ptsim_advice {
+	PTSIM_MADV_DONTNEED = 0,
+	PTSIM_MADV_FREE = 1,
+	PTSIM_MADV_DONTNEED_LOCKED = 2,
+};
+PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
+			    enum ptsim_advice advice);
+PTSIM_API int ptsim_mlock(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
+PTSIM_API int ptsim_munlock(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
+
+/**
+ * ptsim_touch - the running @task accesses every @stride bytes of
+ * [@addr, @addr + @len) on its CPU (through the TLB, then the page walk, then
+ * the fault handler).  @stride 0 means one base page.  Addresses need not be
+ * aligned.  Accesses outside any VMA count as simulated SIGSEGVs.
+ */
+PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
+			  uint64_t stride, bool write);
+
+/* ---- concurrency: lockless walkers, RCU readers, lock holders ---- */
+
+/**
+ * ptsim_gup_fast_begin - a GUP-fast walk by the task running on @cpu starts at
+ * @addr: IRQs go off on @cpu (IPIs to it wait), the tables walked are held, and
+ * the page found (if any) is referenced.  ptsim_gup_fast_end() finishes it.
+ */
+PTSIM_API int ptsim_gup_fast_begin(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr);
+PTSIM_API int ptsim_gup_fast_end(struct ptsim_machine *m, unsigned int cpu);
+
+/**
+ * ptsim_rcu_read_begin / _end - an RCU reader (a pte_offset_map() user, IRQs
+ * on) on @cpu holding the PTE table that maps @addr in @task's mm.
+ */
+PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr);
+PTSIM_API int ptsim_rcu_read_end(struct ptsim_machine *m, unsigned int cpu);
+
+/**
+ * ptsim_pmd_lock / _unlock - @cpu holds the PMD page-table lock that covers
+ * @addr in @task's mm (lock contention for algorithms that try-lock it).
+ */
+PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr);
+PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu);
+
+/** ptsim_mark - record a snapshot of the statistics under @name. */
+PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name);
+
+#endif

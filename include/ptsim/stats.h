@@ -1,0 +1,95 @@
+/*
+ * Reading results: per-mm memory figures, counters, violations, reports.
+ *
+ * Counters are named by dotted paths, the same names the JSON report uses
+ * ("ipi.calls.tlb_flush", "tlb.nr_tlb_remote_flush", "faults.total",
+ * "pgtables_freed.pte", ...); per-CPU counters are "cpu.N.<name>".  See
+ * docs/counters.md for the list and what each one means in kernel terms.
+ */
+#ifndef PTSIM_STATS_H
+#define PTSIM_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ptsim/export.h"
+
+struct ptsim_machine;
+
+struct ptsim_mm_info {
+	int task;                /* lowest live task id using this mm */
+	unsigned int users;      /* mm_users */
+	uint64_t vmpte_kb;       /* VmPTE: page-table bytes (PTE+PMD+PUD tables) >> 10 */
+	uint64_t rss_file_kb;    /* RssFile */
+	uint64_t rss_anon_kb;    /* RssAnon */
+	uint64_t rss_shmem_kb;   /* RssShmem */
+	uint64_t swap_kb;        /* VmSwap */
+	uint64_t hugetlb_kb;     /* HugetlbPages */
+	uint64_t pgtables[4];    /* tables by level: [0] pte, [1] pmd, [2] pud, [3] p4d */
+	unsigned int nr_vmas;
+};
+
+/** ptsim_mm_info_get - figures of the mm of live @task (as /proc/PID/status shows them). */
+PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_mm_info *out);
+
+/**
+ * ptsim_stat - current value of the counter named @name (see above).
+ * Return: 0, or -ENOENT (and errmsg) if there is no such counter.
+ */
+PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *out);
+
+/** ptsim_stat_count / ptsim_stat_name - enumerate the machine-wide counter names. */
+PTSIM_API size_t ptsim_stat_count(void);
+PTSIM_API const char *ptsim_stat_name(size_t i);
+
+enum ptsim_violation_kind {
+	PTSIM_VIOL_TLB = 0,        /* freed frame still translated by a CPU's TLB */
+	PTSIM_VIOL_PWC = 1,        /* freed page table still pointed at by a paging-structure cache */
+	PTSIM_VIOL_WALKER = 2,     /* freed page table still held by a GUP-fast walker */
+	PTSIM_VIOL_RCU_READER = 3, /* freed page table still held by an RCU reader (pte_offset_map) */
+	PTSIM_VIOL_NONEMPTY_TABLE = 4, /* page table freed while it still maps pages */
+	PTSIM_VIOL_STALE_ACCESS = 5,   /* an access went through a TLB entry for a freed frame */
+	PTSIM_VIOL_BBM = 6,        /* arm64 break-before-make broken */
+	PTSIM_VIOL_CHECK_MM = 7,   /* check_mm(): bad rss-counter state / leaked page tables */
+	PTSIM_VIOL_INTERNAL = 8,   /* the simulator caught an inconsistency in itself (a bug) */
+};
+
+struct ptsim_violation {
+	enum ptsim_violation_kind kind;
+	uint64_t event;          /* index of the event (trace order, counting repeats) */
+	int cpu;                 /* CPU that can still reach the frame (-1: none / not CPU-specific) */
+	uint64_t addr;           /* virtual address concerned */
+	uint64_t pfn;            /* simulated frame number */
+	const char *message;     /* borrowed; valid until the machine is destroyed */
+};
+
+PTSIM_API size_t ptsim_violation_count(const struct ptsim_machine *m);
+PTSIM_API int ptsim_violation_get(const struct ptsim_machine *m, size_t i, struct ptsim_violation *out);
+PTSIM_API const char *ptsim_violation_kind_name(enum ptsim_violation_kind kind);
+
+/**
+ * ptsim_report_json - the whole result as one JSON text (the format of
+ * `ptsim run --json`: machine, events, marks, final, violations).
+ * Return: a string the caller frees with ptsim_free(), or NULL on ENOMEM.
+ */
+PTSIM_API char *ptsim_report_json(struct ptsim_machine *m);
+/** ptsim_report_text - the readable summary table `ptsim run` prints (free with ptsim_free()). */
+PTSIM_API char *ptsim_report_text(struct ptsim_machine *m);
+PTSIM_API void ptsim_free(void *p);
+
+/**
+ * ptsim_machine_quiesce - let RCU finish: run every callback whose grace period
+ * can end (no reader holds it back).  Return: number of callbacks still pending.
+ */
+PTSIM_API size_t ptsim_machine_quiesce(struct ptsim_machine *m);
+
+/**
+ * ptsim_machine_check - run every *_consistent() checker (TLB counts, frame
+ * reference counts, VmPTE against the tables).  Return: 0 or PTSIM_EINTERNAL
+ * with the first inconsistency in errmsg.
+ */
+PTSIM_API int ptsim_machine_check(struct ptsim_machine *m);
+
+/** ptsim_frames_in_use - simulated frames currently allocated (all kinds, incl. page tables). */
+PTSIM_API uint64_t ptsim_frames_in_use(const struct ptsim_machine *m);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * The architecture back-end contract, and the wrappers src/mm/ calls.
+ *
+ * One const ops table per architecture (x86/ops.c, arm64/ops.c); each machine
+ * keeps a pointer to its table: there is no "current arch".  The ops speak the
+ * kernel's vocabulary — what generic mm asks of an arch (tlb_flush() from an
+ * mmu_gather, flush_tlb_mm(), switch_mm_irqs_off(), tlb_remove_table_sync_one())
+ * — and how a flush reaches other CPUs (IPIs, broadcast TLBI, INVLPGB) stays
+ * inside the op and is counted in the statistics.
+ *
+ * src/mm/ never calls an op directly: it calls the arch_*() wrappers below,
+ * which check required ops, supply generic defaults for optional ones and are
+ * the one place to count or inject faults.  Nothing outside src/arch/ asks
+ * which architecture it runs on.
+ */
+#ifndef PTSIM_ARCH_ARCH_H
+#define PTSIM_ARCH_ARCH_H
+
+#include "mm/internal.h"
+
+#define PTSIM_ARCH_OPS_VERSION 1
+
+struct ptsim_arch_ops {
+	const char *name;
+	unsigned int version;
+
+	/* ---- required ---- */
+	/* Geometry (m->geo) and arch state from the configuration. */
+	int (*setup)(struct ptsim_machine *m, const struct ptsim_config *cfg, char *err, size_t errlen);
+	void (*teardown)(struct ptsim_machine *m);
+	/* init_new_context() / destroy_context(): the mm's arch context (ASIDs, tlb_gen). */
+	int (*init_new_context)(struct mm_struct *mm);
+	void (*destroy_context)(struct mm_struct *mm);
+	/* switch_mm_irqs_off(): @cpu switches to @next (NULL: init_mm). */
+	void (*switch_mm)(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next);
+	/* enter_lazy_tlb(): @cpu stops running user code but keeps its mm loaded. */
+	void (*enter_lazy_tlb)(struct ptsim_machine *m, struct sim_cpu *cpu);
+	/* tlb_flush() of an mmu_gather (asm/tlb.h). */
+	void (*tlb_flush)(struct mmu_gather *tlb);
+	void (*flush_tlb_mm)(struct mm_struct *mm);
+	void (*flush_tlb_range)(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+	void (*flush_tlb_page)(struct vm_area_struct *vma, uint64_t addr);
+	void (*flush_tlb_all)(struct ptsim_machine *m);
+
+	/* MMU_GATHER_MERGE_VMAS: one flush per unmap call instead of one per VMA. */
+	bool mmu_gather_merge_vmas;
+
+	/* ---- optional (NULL: generic default) ---- */
+	/* NULL: IPI every other online CPU and wait (mm/mmu_gather.c). */
+	void (*tlb_remove_table_sync_one)(struct ptsim_machine *m);
+	/* pte_needs_flush(): NULL = every change of a present entry needs a flush (generic). */
+	bool (*pte_needs_flush)(pgent_t oldpte, pgent_t newpte);
+	/* Called on every page-table entry write (arm64 break-before-make check). */
+	void (*set_entry)(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr,
+			  pgent_t old, pgent_t val);
+	/* The CPU goes idle (after enter_lazy_tlb); x86 may leave_mm() in deep C-states. */
+	void (*cpu_idle)(struct ptsim_machine *m, struct sim_cpu *cpu);
+	/* Per-arch resolved-config entries for reports (key/value pairs). */
+	void (*describe)(const struct ptsim_machine *m, void (*emit)(void *ctx, const char *key, const char *value),
+			 void *ctx);
+};
+
+extern const struct ptsim_arch_ops ptsim_x86_64_ops;
+extern const struct ptsim_arch_ops ptsim_arm64_ops;
+
+/* Validates a table: every required op present and the version known. */
+int arch_ops_validate(const struct ptsim_arch_ops *ops, char *err, size_t errlen);
+
+static inline void arch_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)
+{
+	m->ops->switch_mm(m, cpu, next);
+}
+
+static inline void arch_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	m->ops->enter_lazy_tlb(m, cpu);
+}
+
+static inline void arch_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	if (m->ops->cpu_idle)
+		m->ops->cpu_idle(m, cpu);
+}
+
+static inline void flush_tlb_mm(struct mm_struct *mm)
+{
+	mm->machine->ops->flush_tlb_mm(mm);
+}
+
+static inline void flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	vma->vm_mm->machine->ops->flush_tlb_range(vma, start, end);
+}
+
+static inline void flush_tlb_page(struct vm_area_struct *vma, uint64_t addr)
+{
+	vma->vm_mm->machine->ops->flush_tlb_page(vma, addr);
+}
+
+static inline void flush_tlb_all(struct ptsim_machine *m)
+{
+	m->ops->flush_tlb_all(m);
+}
+
+static inline void arch_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr,
+				  pgent_t old, pgent_t val)
+{
+	if (m->ops->set_entry)
+		m->ops->set_entry(m, ep, level, addr, old, val);
+}
+
+static inline bool arch_pte_needs_flush(struct ptsim_machine *m, pgent_t oldpte, pgent_t newpte)
+{
+	if (m->ops->pte_needs_flush)
+		return m->ops->pte_needs_flush(oldpte, newpte);
+	return true;
+}
+
+/* Make @cpu's loaded mm @mm (NULL: init_mm), keeping mm_count references right. */
+void cpu_set_loaded_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm);
+
+#endif

@@ -1,0 +1,626 @@
+/*
+ * x86-64 TLB maintenance: port of arch/x86/mm/tlb.c and the tlb_flush() of
+ * arch/x86/include/asm/tlb.h at v6.18 (lazy mm_cpumask of 209954cbc7d0 +
+ * 6db2526c1d69, the once-a-second trim, INVLPGB global ASIDs of v6.15).
+ *
+ * How it works, with the three tlb_gen values of one flush: every flush
+ * request bumps mm->context.tlb_gen (say 7 -> 8) and carries new_tlb_gen = 8;
+ * each CPU remembers, per ASID slot, the generation its TLB is clean for
+ * (local_tlb_gen, say 7).  flush_tlb_func() on a CPU with local 7 and mm 8
+ * does the requested partial flush (new == local + 1 == mm); with local 6 it
+ * does a full flush (it missed one); with local 8 it does nothing.  A CPU that
+ * is skipped (lazy, or no longer running the mm) compares generations at its
+ * next switch to the mm and flushes then.
+ *
+ * Who gets an IPI (native_flush_tlb_multi()): with freed_tables, every CPU in
+ * mm_cpumask but self; otherwise only CPUs for which should_flush_tlb() says
+ * yes: not lazy, and running the mm (or stale, on a trim tick).  A CPU leaves
+ * mm_cpumask only when a flush finds it running another mm (wrong-CPU path).
+ * mm_cpumask=eager selects the pre-6.14 rule (bit cleared at switch-away, no
+ * trim).
+ *
+ * ptsim departures (marked "ptsim:"): retire_skipped() drops, right after a
+ * flush, the cached entries of CPUs the kernel relies on to catch up by
+ * generation (inactive ASID slots, and the leaf entries of lazy CPUs): they
+ * are flushed before any use anyway, so only the oracle's reference counts
+ * change, not any observable count.  LOADED_MM_SWITCHING never shows because
+ * a switch is atomic in the simulation.  Paravirt flush (KVM preempted vCPUs)
+ * and PTI are not modelled.
+ */
+#include <stdlib.h>
+
+#include "arch/x86/x86.h"
+#include "mm/mmu_gather.h"
+
+int x86_init_new_context(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct x86_mm_context *ctx = sim_calloc(&m->alloc, 1, sizeof(*ctx));
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->ctx_id = ++x86_m(m)->last_mm_ctx_id;
+	ctx->tlb_gen = 0;
+	ctx->next_trim_cpumask = jiffies(m) + (uint64_t)m->v.hz;
+	mm->arch = ctx;
+	return 0;
+}
+
+void x86_destroy_context(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct x86_mm_context *ctx = mm->arch;
+
+	if (!ctx)
+		return;
+	if (ctx->global_asid)
+		x86_m(m)->global_asid_used[ctx->global_asid] = 0;
+	sim_free(&m->alloc, ctx, sizeof(*ctx));
+	mm->arch = NULL;
+}
+
+static uint64_t mm_ctx_id(const struct ptsim_machine *m, const struct mm_struct *mm)
+{
+	(void)m;
+	return mm ? x86_ctx(mm)->ctx_id : INIT_MM_CTX_ID;
+}
+
+static uint64_t mm_tlb_gen(const struct ptsim_machine *m, const struct mm_struct *mm)
+{
+	return mm ? x86_ctx(mm)->tlb_gen : x86_m(m)->init_mm_tlb_gen;
+}
+
+static bool is_global_asid(uint16_t asid)
+{
+	return asid >= TLB_NR_DYN_ASIDS;
+}
+
+static uint16_t mm_global_asid(const struct mm_struct *mm)
+{
+	return mm ? x86_ctx(mm)->global_asid : 0;
+}
+
+static bool mm_needs_global_asid(const struct mm_struct *mm, uint16_t asid)
+{
+	uint16_t g = mm_global_asid(mm);
+	return g && asid != g;
+}
+
+static void choose_new_asid(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next,
+			    uint64_t next_tlb_gen, uint16_t *new_asid, bool *need_flush)
+{
+	struct x86_tlbstate *ts = x86_ts(m, cpu);
+
+	if (!m->v.pcid) {
+		*new_asid = 0;
+		*need_flush = true;
+		return;
+	}
+	/* A global ASID is kept coherent by INVLPGB: never flushed here. */
+	if (mm_global_asid(next)) {
+		*new_asid = mm_global_asid(next);
+		*need_flush = false;
+		return;
+	}
+	for (uint16_t asid = 0; asid < TLB_NR_DYN_ASIDS; asid++) {
+		if (ts->ctxs[asid].ctx_id != mm_ctx_id(m, next))
+			continue;
+		*new_asid = asid;
+		*need_flush = ts->ctxs[asid].tlb_gen < next_tlb_gen;
+		return;
+	}
+	/* No slot for this mm: take the next one round-robin and flush it. */
+	*new_asid = ts->next_asid++;
+	if (*new_asid >= TLB_NR_DYN_ASIDS) {
+		*new_asid = 0;
+		ts->next_asid = 1;
+	}
+	*need_flush = true;
+}
+
+/**
+ * x86_switch_mm_irqs_off - switch_mm_irqs_off(): load @next (NULL: init_mm).
+ * Same mm: nothing unless the CPU was lazy and missed a flush.  Different mm:
+ * set self in next's mask (keep it in prev's), pick an ASID, flush it if its
+ * generation is behind.
+ */
+void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)
+{
+	struct x86_tlbstate *ts = x86_ts(m, cpu);
+	struct mm_struct *prev = cpu->loaded_mm;
+	uint16_t prev_asid = ts->loaded_mm_asid;
+	bool was_lazy = cpu->is_lazy;
+	uint64_t next_tlb_gen;
+	uint16_t new_asid;
+	bool need_flush;
+
+	if (was_lazy)
+		cpu->is_lazy = false;
+
+	if (prev == next) {
+		bool need_global = mm_needs_global_asid(next, prev_asid);
+
+		if (!was_lazy && !need_global)
+			return;
+		if (need_global) {
+			/* The mm moved to a global ASID: reload without a flush. */
+			new_asid = mm_global_asid(next);
+			need_flush = false;
+			next_tlb_gen = mm_tlb_gen(m, next);
+		} else {
+			if (is_global_asid(prev_asid))
+				return;
+			next_tlb_gen = mm_tlb_gen(m, next);
+			if (ts->ctxs[prev_asid].tlb_gen == next_tlb_gen)
+				return;
+			/* The TLB went out of date while this CPU was lazy. */
+			new_asid = prev_asid;
+			need_flush = true;
+		}
+	} else {
+		if (prev && m->v.mm_cpumask == MM_CPUMASK_EAGER)
+			cpumask_clear_cpu(cpu->id, &prev->cpumask);   /* before v6.14 */
+		/* Start receiving flush IPIs, then read tlb_gen. */
+		if (next && !cpumask_test_cpu(cpu->id, &next->cpumask))
+			cpumask_set_cpu(cpu->id, &next->cpumask);
+		next_tlb_gen = mm_tlb_gen(m, next);
+		choose_new_asid(m, cpu, next, next_tlb_gen, &new_asid, &need_flush);
+	}
+
+	if (need_flush) {
+		if (!is_global_asid(new_asid)) {
+			ts->ctxs[new_asid].ctx_id = mm_ctx_id(m, next);
+			ts->ctxs[new_asid].tlb_gen = next_tlb_gen;
+		}
+		/* CR3 load without the no-flush bit: this PCID's entries go. */
+		if (m->v.pcid)
+			tlb_inv_asid(m, cpu, new_asid, TLBINV_LEAF | TLBINV_PWC);
+		else
+			tlb_inv_all(m, cpu, TLBINV_LEAF | TLBINV_PWC);
+		STAT_INC(m, TLB_SWITCH_FLUSH);
+		CPU_STAT_INC(cpu, SWITCH_FLUSH);
+	}
+
+	cpu_set_loaded_mm(m, cpu, next);
+	ts->loaded_mm_asid = new_asid;
+	cpu->asid = new_asid;
+}
+
+/* enter_lazy_tlb(): keep the mm loaded, stop taking non-table flushes. */
+void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	(void)m;
+	if (!cpu->loaded_mm)
+		return;
+	cpu->is_lazy = true;
+}
+
+/*
+ * Idle: on bare metal a "TLB flushed" C-state makes the cpuidle core call
+ * leave_mm(), which switches to init_mm without an IPI (idle_leave_mm=on).
+ * Guests idling with HLT stay lazy (the default, as measured on 6.18.44).
+ */
+void x86_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	if (m->v.idle_leave_mm && cpu->loaded_mm)
+		x86_switch_mm_irqs_off(m, cpu, NULL);
+}
+
+static unsigned int flush_local_all(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	/* flush_tlb_local(): the current PCID, TLB and paging-structure caches. */
+	return tlb_inv_asid(m, cpu, x86_ts(m, cpu)->loaded_mm_asid, TLBINV_LEAF | TLBINV_PWC);
+}
+
+/*
+ * flush_tlb_func - the flush on one CPU (IPI handler, or local call).
+ */
+static void flush_tlb_func(struct ptsim_machine *m, struct sim_cpu *cpu, void *info)
+{
+	const struct flush_tlb_info *f = info;
+	struct x86_tlbstate *ts = x86_ts(m, cpu);
+	struct mm_struct *loaded_mm = cpu->loaded_mm;
+	uint16_t loaded_mm_asid = ts->loaded_mm_asid;
+	bool local = cpu->id == f->initiating_cpu;
+	uint64_t local_tlb_gen, cur_tlb_gen;
+
+	if (!local) {
+		STAT_INC(m, NR_TLB_REMOTE_FLUSH_RECEIVED);
+		CPU_STAT_INC(cpu, TLB_FLUSH_RECEIVED);
+	}
+
+	/* The CPU was left in the mm_cpumask of the target mm: clear it. */
+	if (f->mm && f->mm != loaded_mm) {
+		cpumask_clear_cpu(cpu->id, &f->mm->cpumask);
+		if (!local) {
+			STAT_INC(m, TLB_REMOTE_WRONG_CPU);
+			CPU_STAT_INC(cpu, REMOTE_WRONG_CPU);
+		}
+		return;
+	}
+
+	if (!loaded_mm)
+		goto noop;   /* init_mm */
+
+	if (mm_needs_global_asid(loaded_mm, loaded_mm_asid)) {
+		x86_switch_mm_irqs_off(m, cpu, loaded_mm);
+		return;
+	}
+	if (is_global_asid(loaded_mm_asid))
+		goto noop;   /* INVLPGB keeps it coherent */
+
+	if (cpu->is_lazy) {
+		/*
+		 * Lazy: at least the paging-structure caches must go; switching
+		 * to init_mm is barely slower than that.
+		 */
+		x86_switch_mm_irqs_off(m, cpu, NULL);
+		if (!local) {
+			STAT_INC(m, TLB_REMOTE_LAZY);
+			CPU_STAT_INC(cpu, REMOTE_LAZY);
+		}
+		return;
+	}
+
+	local_tlb_gen = ts->ctxs[loaded_mm_asid].tlb_gen;
+	if (f->new_tlb_gen != TLB_GENERATION_INVALID && f->new_tlb_gen <= local_tlb_gen)
+		goto noop;   /* already up to date for this request */
+
+	cur_tlb_gen = x86_ctx(loaded_mm)->tlb_gen;
+	if (local_tlb_gen == cur_tlb_gen)
+		goto noop;
+
+	if (f->end != TLB_FLUSH_ALL && f->new_tlb_gen == local_tlb_gen + 1 && f->new_tlb_gen == cur_tlb_gen) {
+		/* Partial flush: INVLPG per stride. */
+		uint64_t nr_invalidate = (f->end - f->start) >> f->stride_shift;
+
+		for (uint64_t addr = f->start; addr < f->end; addr += 1ull << f->stride_shift)
+			tlb_inv_va(m, cpu, loaded_mm_asid, addr, TLBINV_LEAF);
+		/* INVLPG also drops every paging-structure-cache entry of the PCID. */
+		tlb_inv_asid(m, cpu, loaded_mm_asid, TLBINV_PWC);
+		if (local) {
+			STAT_ADD(m, NR_TLB_LOCAL_FLUSH_ONE, nr_invalidate);
+			CPU_STAT_ADD(cpu, LOCAL_FLUSH_ONE, nr_invalidate);
+			STAT_INC(m, TLB_LOCAL_PARTIAL);
+		} else {
+			STAT_INC(m, TLB_REMOTE_PARTIAL);
+			CPU_STAT_INC(cpu, REMOTE_PARTIAL);
+		}
+	} else {
+		flush_local_all(m, cpu);
+		if (local) {
+			STAT_INC(m, NR_TLB_LOCAL_FLUSH_ALL);
+			CPU_STAT_INC(cpu, LOCAL_FLUSH_ALL);
+			STAT_INC(m, TLB_LOCAL_FULL);
+		} else {
+			STAT_INC(m, TLB_REMOTE_FULL);
+			CPU_STAT_INC(cpu, REMOTE_FULL);
+		}
+	}
+	/* Both paths bring this CPU up to the mm's current generation. */
+	ts->ctxs[loaded_mm_asid].tlb_gen = cur_tlb_gen;
+	return;
+
+noop:
+	if (!local)
+		STAT_INC(m, TLB_REMOTE_NOOP);
+}
+
+static bool should_flush_tlb(struct ptsim_machine *m, unsigned int c, const struct flush_tlb_info *info)
+{
+	const struct sim_cpu *cpu = &m->cpus[c];
+
+	/* Lazy TLB will get flushed at the next context switch. */
+	if (cpu->is_lazy)
+		return false;
+	/* No mm means kernel memory flush. */
+	if (!info->mm)
+		return true;
+	/* The target mm is loaded, and the CPU is not lazy. */
+	if (cpu->loaded_mm == info->mm)
+		return true;
+	/* In the mask but running something else: trimmed about once a second. */
+	if (info->trim_cpumask)
+		return true;
+	return false;
+}
+
+static bool should_trim_cpumask(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	struct x86_mm_context *ctx = x86_ctx(mm);
+
+	if (m->v.mm_cpumask == MM_CPUMASK_EAGER)
+		return false;
+	if (jiffies(m) > ctx->next_trim_cpumask) {   /* time_after() */
+		ctx->next_trim_cpumask = jiffies(m) + (uint64_t)m->v.hz;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * native_flush_tlb_multi - flush the CPUs of @mask.  Tables freed (or the mm
+ * in an ASID transition): all of them, lazy and stale included.  Otherwise
+ * only those should_flush_tlb() picks.  Self runs it locally if picked.
+ */
+static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask *mask,
+				   const struct flush_tlb_info *info)
+{
+	struct sim_cpu *self = this_cpu(m);
+	bool all = info->freed_tables || (info->mm && x86_ctx(info->mm)->asid_transition);
+	unsigned int *targets, nr = 0, c;
+	bool run_local = false;
+
+	STAT_INC(m, NR_TLB_REMOTE_FLUSH);
+	targets = sim_malloc(&m->alloc, (size_t)m->nr_cpus * sizeof(unsigned int));
+	if (NEVER(m, !targets))
+		return;
+	for_each_cpu(c, mask, m->nr_cpus) {
+		if (!all && !should_flush_tlb(m, c, info))
+			continue;
+		if (c == self->id)
+			run_local = true;
+		else
+			targets[nr++] = c;
+	}
+	smp_call_function_many(m, targets, nr, flush_tlb_func, info, sizeof(*info), IPI_TLB_FLUSH, true);
+	if (run_local)
+		flush_tlb_func(m, self, (void *)info);
+	sim_free(&m->alloc, targets, (size_t)m->nr_cpus * sizeof(unsigned int));
+}
+
+/* ---- INVLPGB (AMD, v6.15+): global ASIDs and broadcast invalidation ---- */
+
+/* invlpgb_count_max: strides one INVLPGB may cover (CPUID 0x80000008 EDX; 8 on Zen 4). */
+#define INVLPGB_COUNT_MAX 8
+
+static void invlpgb_all_cpus(struct ptsim_machine *m, struct mm_struct *mm, uint16_t asid, uint64_t start,
+			     uint64_t end, unsigned int stride_shift, bool pwc)
+{
+	unsigned int c;
+
+	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
+		struct sim_cpu *cpu = &m->cpus[c];
+		if (end == TLB_FLUSH_ALL) {
+			tlb_inv_asid(m, cpu, asid, TLBINV_LEAF | TLBINV_PWC);
+			continue;
+		}
+		for (uint64_t a = start; a < end; a += 1ull << stride_shift)
+			tlb_inv_va(m, cpu, asid, a, TLBINV_LEAF | (pwc ? TLBINV_PWC : 0));
+	}
+}
+
+static void use_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	struct x86_machine *xm = x86_m(m);
+	uint16_t asid = 0;
+
+	for (unsigned int i = 0; i < MAX_ASID_AVAILABLE - TLB_NR_DYN_ASIDS; i++) {
+		uint16_t cand = (uint16_t)(TLB_NR_DYN_ASIDS + (xm->global_asid_next + i) % (MAX_ASID_AVAILABLE - TLB_NR_DYN_ASIDS));
+		if (!xm->global_asid_used[cand]) {
+			asid = cand;
+			break;
+		}
+	}
+	if (!asid)
+		return;   /* out of global ASIDs: stay on IPIs */
+	xm->global_asid_used[asid] = 1;
+	xm->global_asid_next = (uint16_t)(asid - TLB_NR_DYN_ASIDS + 1);
+	/* A freshly allocated global ASID is flushed everywhere before use. */
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		tlb_inv_asid(m, &m->cpus[c], asid, TLBINV_LEAF | TLBINV_PWC);
+	STAT_INC(m, TLB_INVLPGB_FULL);
+	x86_ctx(mm)->global_asid = asid;
+	x86_ctx(mm)->asid_transition = true;
+}
+
+static bool mm_active_cpus_exceeds(struct ptsim_machine *m, struct mm_struct *mm, unsigned int threshold)
+{
+	unsigned int c, n = 0;
+
+	for_each_cpu(c, &mm->cpumask, m->nr_cpus) {
+		if (m->cpus[c].loaded_mm == mm && ++n > threshold)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * consider_global_asid - sample an mm flushed by IPIs; if it is active on more
+ * than 3 CPUs, move it to a global ASID.  Sampling as the kernel does:
+ * (current->pid & 31) == (jiffies & 31), with the task id as the pid.
+ */
+static void consider_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	struct sim_cpu *self = this_cpu(m);
+
+	if (m->v.x86_flush != X86_FLUSH_INVLPGB || x86_ctx(mm)->global_asid)
+		return;
+	if (!self->curr || ((unsigned int)self->curr->id & 31) != (jiffies(m) & 31))
+		return;
+	if (mm_active_cpus_exceeds(m, mm, 3))
+		use_global_asid(m, mm);
+}
+
+static void finish_asid_transition(struct ptsim_machine *m, const struct flush_tlb_info *info)
+{
+	struct mm_struct *mm = info->mm;
+	uint16_t asid = x86_ctx(mm)->global_asid;
+	unsigned int c;
+
+	if (!x86_ctx(mm)->asid_transition)
+		return;
+	for_each_cpu(c, &mm->cpumask, m->nr_cpus) {
+		if (m->cpus[c].loaded_mm != mm)
+			continue;
+		if (x86_ts(m, &m->cpus[c])->loaded_mm_asid != asid) {
+			/* Some CPU still runs it on a per-CPU ASID: IPIs for this one. */
+			native_flush_tlb_multi(m, &mm->cpumask, info);
+			return;
+		}
+	}
+	x86_ctx(mm)->asid_transition = false;
+}
+
+static void broadcast_tlb_flush(struct ptsim_machine *m, const struct flush_tlb_info *info)
+{
+	struct mm_struct *mm = info->mm;
+	uint16_t asid = x86_ctx(mm)->global_asid;
+
+	if (info->end == TLB_FLUSH_ALL) {
+		invlpgb_all_cpus(m, mm, asid, 0, TLB_FLUSH_ALL, 0, true);
+		STAT_INC(m, TLB_INVLPGB_FULL);
+		STAT_INC(m, TLB_INVLPGB);
+	} else {
+		uint64_t nr = (info->end - info->start) >> info->stride_shift;
+		invlpgb_all_cpus(m, mm, asid, info->start, info->end, info->stride_shift, info->freed_tables);
+		STAT_ADD(m, TLB_INVLPGB, (nr + INVLPGB_COUNT_MAX - 1) / INVLPGB_COUNT_MAX);
+	}
+	finish_asid_transition(m, info);
+	STAT_INC(m, TLB_TLBSYNC);
+}
+
+/*
+ * ptsim: drop now the entries the kernel relies on a later generation check
+ * to flush: CPUs with this mm in an inactive ASID slot (all entries), and lazy
+ * CPUs (leaf entries; their paging-structure caches stay, speculative walks
+ * can use them until a freed_tables flush reaches them).  CPUs running the mm
+ * keep theirs: only a flush may remove them.
+ */
+static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	struct x86_mm_context *ctx = x86_ctx(mm);
+	unsigned int c;
+
+	if (ctx->global_asid)
+		return;
+	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
+		struct sim_cpu *cpu = &m->cpus[c];
+		struct x86_tlbstate *ts = x86_ts(m, cpu);
+		int slot = -1;
+
+		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++)
+			if (ts->ctxs[s].ctx_id == ctx->ctx_id)
+				slot = s;
+		if (slot < 0 || !m->v.pcid) {
+			if (cpu->loaded_mm != mm)
+				cpumask_clear_cpu(c, &mm->tlb_cached);
+			continue;
+		}
+		if (ts->ctxs[slot].tlb_gen >= ctx->tlb_gen)
+			continue;
+		bool loaded = cpu->loaded_mm == mm && ts->loaded_mm_asid == slot;
+		if (loaded && !cpu->is_lazy)
+			continue;
+		if (loaded) {
+			tlb_inv_asid(m, cpu, (uint16_t)slot, TLBINV_LEAF);
+			continue;
+		}
+		tlb_inv_asid(m, cpu, (uint16_t)slot, TLBINV_LEAF | TLBINV_PWC);
+		cpumask_clear_cpu(c, &mm->tlb_cached);
+	}
+}
+
+/* cpumask_any_but(mask, cpu) < nr_cpu_ids */
+static bool cpumask_any_but(const struct cpumask *mask, unsigned int cpu, unsigned int nr_cpus)
+{
+	unsigned int c = cpumask_next(mask, 0, nr_cpus);
+
+	if (c == cpu)
+		c = cpumask_next(mask, cpu + 1, nr_cpus);
+	return c < nr_cpus;
+}
+
+/**
+ * flush_tlb_mm_range - flush [@start, @end) of @mm with the given stride on
+ * every CPU that may cache it.  More than tlb_single_page_flush_ceiling (33)
+ * strides becomes a full flush.
+ */
+void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsigned int stride_shift,
+			bool freed_tables)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct sim_cpu *self = this_cpu(m);
+	struct flush_tlb_info info;
+
+	if (end == TLB_FLUSH_ALL ||
+	    ((end - start) >> stride_shift) > (uint64_t)m->v.tlb_single_page_flush_ceiling) {
+		start = 0;
+		end = TLB_FLUSH_ALL;
+	}
+
+	/* Also the barrier that pairs with switch_mm()'s read of tlb_gen. */
+	uint64_t new_tlb_gen = ++x86_ctx(mm)->tlb_gen;
+
+	memset(&info, 0, sizeof(info));
+	info.mm = mm;
+	info.start = start;
+	info.end = end;
+	info.stride_shift = (uint8_t)stride_shift;
+	info.freed_tables = freed_tables;
+	info.new_tlb_gen = new_tlb_gen;
+	info.initiating_cpu = self->id;
+	info.trim_cpumask = 0;
+	STAT_INC(m, TLB_FLUSH_REQUESTS);
+
+	if (x86_ctx(mm)->global_asid) {
+		broadcast_tlb_flush(m, &info);
+	} else if (cpumask_any_but(&mm->cpumask, self->id, m->nr_cpus)) {
+		info.trim_cpumask = should_trim_cpumask(m, mm);
+		native_flush_tlb_multi(m, &mm->cpumask, &info);
+		consider_global_asid(m, mm);
+	} else if (mm == self->loaded_mm) {
+		flush_tlb_func(m, self, &info);
+	}
+	retire_skipped(m, mm);
+}
+
+/* tlb_flush() from arch/x86/include/asm/tlb.h. */
+void x86_tlb_flush(struct mmu_gather *tlb)
+{
+	uint64_t start = 0, end = TLB_FLUSH_ALL;
+	unsigned int stride_shift = tlb_get_unmap_shift(tlb);
+
+	if (!tlb->fullmm && !tlb->need_flush_all) {
+		start = tlb->start;
+		end = tlb->end;
+	}
+	flush_tlb_mm_range(tlb->mm, start, end, stride_shift, tlb->freed_tables);
+}
+
+void x86_flush_tlb_mm(struct mm_struct *mm)
+{
+	flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true);
+}
+
+/* flush_tlb_range(): freed_tables true since 3ef938c35035, false before. */
+void x86_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	unsigned int shift = is_vm_hugetlb_page(vma) ? vma->hpage_shift : PAGE_SHIFT(vma->vm_mm->machine);
+
+	flush_tlb_mm_range(vma->vm_mm, start, end, shift, vma->vm_mm->machine->v.flush_tlb_range_freed_tables);
+}
+
+void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr)
+{
+	struct ptsim_machine *m = vma->vm_mm->machine;
+
+	flush_tlb_mm_range(vma->vm_mm, addr, addr + PAGE_SIZE(m), PAGE_SHIFT(m), false);
+}
+
+static void do_flush_tlb_all(struct ptsim_machine *m, struct sim_cpu *cpu, void *info)
+{
+	(void)info;
+	STAT_INC(m, NR_TLB_REMOTE_FLUSH_RECEIVED);
+	CPU_STAT_INC(cpu, TLB_FLUSH_RECEIVED);
+	tlb_inv_all(m, cpu, TLBINV_LEAF | TLBINV_PWC);
+}
+
+/* flush_tlb_all(): every online CPU, self locally. */
+void x86_flush_tlb_all(struct ptsim_machine *m)
+{
+	STAT_INC(m, NR_TLB_REMOTE_FLUSH);
+	smp_call_function(m, do_flush_tlb_all, IPI_FLUSH_ALL, true);
+	if (this_cpu(m))
+		do_flush_tlb_all(m, this_cpu(m), NULL);
+}

@@ -1,0 +1,81 @@
+/*
+ * x86-64 back-end private state: cpu_tlbstate, mm->context, INVLPGB global
+ * ASIDs.  Only src/arch/x86/ includes this.
+ */
+#ifndef PTSIM_ARCH_X86_H
+#define PTSIM_ARCH_X86_H
+
+#include "arch/arch.h"
+
+/* Per-CPU dynamic ASIDs (PCIDs), round-robin (arch/x86/mm/tlb.c). */
+#define TLB_NR_DYN_ASIDS 6
+/* Global ASIDs for INVLPGB live above the dynamic ones; ~4K of them without PTI. */
+#define MAX_ASID_AVAILABLE 4095
+#define TLB_FLUSH_ALL (~0ull)
+#define TLB_GENERATION_INVALID 0
+/* init_mm's context id (INIT_MM_CONTEXT); user mms count from 2. */
+#define INIT_MM_CTX_ID 1
+
+struct x86_mm_context {
+	uint64_t ctx_id;              /* unique, never reused */
+	uint64_t tlb_gen;             /* flush generation */
+	uint64_t next_trim_cpumask;   /* jiffies of the next allowed mask trim */
+	uint16_t global_asid;         /* 0: none (INVLPGB) */
+	bool asid_transition;
+};
+
+struct x86_tlb_ctx {
+	uint64_t ctx_id;
+	uint64_t tlb_gen;
+};
+
+struct x86_tlbstate {
+	uint16_t loaded_mm_asid;
+	uint16_t next_asid;
+	struct x86_tlb_ctx ctxs[TLB_NR_DYN_ASIDS];
+};
+
+struct x86_machine {
+	uint64_t last_mm_ctx_id;
+	uint64_t init_mm_tlb_gen;
+	uint8_t *global_asid_used;    /* [MAX_ASID_AVAILABLE + 1] */
+	uint16_t global_asid_next;
+	struct x86_tlbstate *tlbstate; /* per CPU */
+};
+
+struct flush_tlb_info {
+	struct mm_struct *mm;
+	uint64_t start, end;
+	uint64_t new_tlb_gen;
+	unsigned int initiating_cpu;
+	uint8_t stride_shift;
+	uint8_t freed_tables;
+	uint8_t trim_cpumask;
+};
+
+static inline struct x86_machine *x86_m(const struct ptsim_machine *m) { return m->arch; }
+static inline struct x86_mm_context *x86_ctx(const struct mm_struct *mm) { return mm->arch; }
+static inline struct x86_tlbstate *x86_ts(const struct ptsim_machine *m, const struct sim_cpu *cpu)
+{
+	return &x86_m(m)->tlbstate[cpu->id];
+}
+
+/* TLB-model tag of a dynamic ASID slot / a global ASID. */
+static inline uint16_t x86_tag_dyn(uint16_t asid) { return asid; }
+static inline uint16_t x86_tag_global(uint16_t gasid) { return (uint16_t)(TLB_NR_DYN_ASIDS + gasid); }
+
+/* tlb.c */
+void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next);
+void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu);
+void x86_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu);
+void x86_tlb_flush(struct mmu_gather *tlb);
+void x86_flush_tlb_mm(struct mm_struct *mm);
+void x86_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
+void x86_flush_tlb_all(struct ptsim_machine *m);
+void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsigned int stride_shift,
+			bool freed_tables);
+int x86_init_new_context(struct mm_struct *mm);
+void x86_destroy_context(struct mm_struct *mm);
+
+#endif

@@ -1,0 +1,636 @@
+/*
+ * The public operations (include/ptsim/machine.h): argument validation with
+ * messages that name the field, the event bookkeeping every operation shares,
+ * and the calls into the kernel ports.
+ *
+ * Every operation runs on a CPU (m->cur, the kernel's smp_processor_id()):
+ * the CPU of the task that issues it.  At the end of each operation RCU gets a
+ * chance to run callbacks (the CPU passed a quiescent state), and debug builds
+ * run the consistency checkers.
+ *
+ * Two kinds of failure: bad input (unknown task, unaligned or overflowing
+ * range, a mapping over an existing one, a CPU that cannot run anything now)
+ * is an error code plus a message; a system call that the kernel would fail
+ * (madvise on a VM_LOCKED VMA: EINVAL; mprotect of a hole: ENOMEM) returns the
+ * negated errno and says so — a trace may expect it ("expect": "EINVAL").
+ */
+#include "mm/internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arch/arch.h"
+#include "mm/mmu_gather.h"
+
+static void op_enter(struct ptsim_machine *m, const char *op)
+{
+	m->ev_op = op;
+	m->errmsg[0] = 0;
+	m->cur = NULL;
+}
+
+static int op_exit(struct ptsim_machine *m, int rc)
+{
+	m->cur = NULL;
+	rcu_process_callbacks(m);
+	if (ptsim_debug && !rc) {
+		char saved[sizeof(m->errmsg)];
+		memcpy(saved, m->errmsg, sizeof(saved));
+		if (ptsim_machine_check(m))
+			ptsim__internal_error(m, __FILE__, __LINE__, m->errmsg);
+		memcpy(m->errmsg, saved, sizeof(saved));
+	}
+	m->event++;
+	return rc;
+}
+
+static int check_cpu(struct ptsim_machine *m, unsigned int cpu, const char *field)
+{
+	if (cpu >= m->nr_cpus)
+		return ptsim__err(m, -ERANGE, field, "cpu %u does not exist (the machine has %u CPUs: 0..%u)", cpu,
+				  m->nr_cpus, m->nr_cpus - 1);
+	return 0;
+}
+
+/* A CPU inside a GUP-fast walk, or blocked waiting for one, cannot start anything. */
+static int check_cpu_free(struct ptsim_machine *m, unsigned int cpu, const char *field)
+{
+	struct sim_cpu *c = &m->cpus[cpu];
+
+	if (c->irqs_off)
+		return ptsim__err(m, PTSIM_ECPUBUSY, field,
+				  "cpu %u is inside a GUP-fast walk with IRQs off; end it (gup_fast_end) first", cpu);
+	if (cpu_blocked(c))
+		return ptsim__err(m, PTSIM_ECPUBUSY, field,
+				  "cpu %u is still inside an operation that waits for an IPI to a CPU with IRQs off; "
+				  "end that GUP-fast walk first",
+				  cpu);
+	return 0;
+}
+
+/* Another CPU's blocked operation still holds this mm's mmap lock. */
+static int check_mm_unlocked(struct ptsim_machine *m, struct mm_struct *mm, const char *field)
+{
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		struct sim_cpu *cpu = &m->cpus[c];
+		if (cpu_blocked(cpu) && cpu->curr && cpu->curr->mm == mm)
+			return ptsim__err(m, PTSIM_ECPUBUSY, field,
+					  "the mm is locked by cpu %u's operation, which waits for an IPI to a CPU inside "
+					  "a GUP-fast walk; end that walk first",
+					  c);
+	}
+	return 0;
+}
+
+static int lookup_task(struct ptsim_machine *m, int task, const char *field, struct sim_task **out)
+{
+	if (task < 0)
+		return ptsim__err(m, -EINVAL, field, "task ids are non-negative (got %d)", task);
+	*out = task_lookup(m, task);
+	if (!*out)
+		return ptsim__err(m, PTSIM_ENOTASK, field, "no task %d (spawn, fork or thread creates one)", task);
+	return 0;
+}
+
+/* The task must be running: its CPU runs the operation. */
+static int running_task(struct ptsim_machine *m, int task, struct sim_task **out)
+{
+	int rc = lookup_task(m, task, "task", out);
+
+	if (rc)
+		return rc;
+	if ((*out)->cpu < 0)
+		return ptsim__err(m, PTSIM_ETASKSTATE, "task", "task %d is not running on any CPU (a run event puts it on one)",
+				  task);
+	rc = check_cpu_free(m, (unsigned int)(*out)->cpu, "task");
+	if (rc)
+		return rc;
+	rc = check_mm_unlocked(m, (*out)->mm, "task");
+	if (rc)
+		return rc;
+	m->cur = &m->cpus[(*out)->cpu];
+	return 0;
+}
+
+static int new_task_id(struct ptsim_machine *m, int id, const char *field)
+{
+	if (id < 0)
+		return ptsim__err(m, -EINVAL, field, "task ids are non-negative (got %d)", id);
+	if (task_lookup(m, id))
+		return ptsim__err(m, -EEXIST, field, "task %d already exists", id);
+	return 0;
+}
+
+static int check_range(struct ptsim_machine *m, uint64_t addr, uint64_t len, uint64_t align, const char *what)
+{
+	if (len == 0)
+		return ptsim__err(m, -EINVAL, "len", "length must not be 0");
+	if (addr & (align - 1))
+		return ptsim__err(m, -EINVAL, "addr", "%#" PRIx64 " is not %s-aligned (%#" PRIx64 ")", addr, what, align);
+	if (len & (align - 1))
+		return ptsim__err(m, -EINVAL, "len", "%#" PRIx64 " is not a multiple of the %s size (%#" PRIx64 ")", len,
+				  what, align);
+	if (addr + len < addr || addr + len > m->geo.task_size)
+		return ptsim__err(m, -ERANGE, "len",
+				  "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")", addr, len,
+				  m->geo.task_size);
+	return 0;
+}
+
+static struct sim_task *task_new(struct ptsim_machine *m, int id, struct mm_struct *mm)
+{
+	struct sim_task *t = sim_calloc(&m->alloc, 1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->id = id;
+	t->mm = mm;
+	t->cpu = -1;
+	if (hmap_put(&m->alloc, &m->tasks, (uint64_t)id, (uint64_t)(uintptr_t)t)) {
+		sim_free(&m->alloc, t, sizeof(*t));
+		return NULL;
+	}
+	mm_task_add(mm, t);
+	return t;
+}
+
+static void task_free(struct ptsim_machine *m, struct sim_task *t)
+{
+	hmap_del(&m->tasks, (uint64_t)t->id);
+	sim_free(&m->alloc, t, sizeof(*t));
+}
+
+/* ---- tasks ---- */
+
+PTSIM_API int ptsim_spawn(struct ptsim_machine *m, int task, unsigned int cpu)
+{
+	int rc;
+
+	op_enter(m, "spawn");
+	if ((rc = new_task_id(m, task, "task")) || (rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	m->cur = &m->cpus[cpu];
+	struct mm_struct *mm = mm_alloc(m);
+	if (!mm)
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+	struct sim_task *t = task_new(m, task, mm);
+	if (!t) {
+		mmput(mm);
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+	}
+	sched_switch_to(m, &m->cpus[cpu], t);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned int cpu)
+{
+	struct sim_task *parent;
+	int rc;
+
+	op_enter(m, "fork");
+	if ((rc = new_task_id(m, child, "child")) || (rc = check_cpu(m, cpu, "cpu")) ||
+	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	struct mm_struct *mm = mm_alloc(m);
+	if (!mm)
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+	if (dup_mmap(mm, parent->mm)) {
+		mmput(mm);
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory copying the address space"));
+	}
+	struct sim_task *t = task_new(m, child, mm);
+	if (!t) {
+		mmput(mm);
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+	}
+	sched_switch_to(m, &m->cpus[cpu], t);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsigned int cpu)
+{
+	struct sim_task *parent;
+	int rc;
+
+	op_enter(m, "thread");
+	if ((rc = new_task_id(m, thread, "thread")) || (rc = check_cpu(m, cpu, "cpu")) ||
+	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	struct sim_task *t = task_new(m, thread, parent->mm);
+	if (!t)
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+	parent->mm->mm_users++;
+	sched_switch_to(m, &m->cpus[cpu], t);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "exit");
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	struct sim_cpu *cpu = m->cur;
+	struct mm_struct *mm = t->mm;
+
+	/* exit_mm(): current->mm = NULL, lazy on the mm, then mmput(). */
+	mm_task_del(mm, t);
+	arch_enter_lazy_tlb(m, cpu);
+	mmput(mm);
+	/* do_task_dead(): the CPU goes idle. */
+	cpu->curr = NULL;
+	t->cpu = -1;
+	sched_cpu_idle(m, cpu);
+	task_free(m, t);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "run");
+	if ((rc = lookup_task(m, task, "task", &t)) || (rc = check_cpu(m, cpu, "cpu")) ||
+	    (rc = check_cpu_free(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	if (t->cpu == (int)cpu)
+		return op_exit(m, 0);
+	if (t->cpu >= 0) {
+		if ((rc = check_cpu_free(m, (unsigned int)t->cpu, "task")))
+			return op_exit(m, rc);
+		m->cur = &m->cpus[t->cpu];
+		sched_switch_to(m, m->cur, NULL);   /* it leaves its old CPU */
+	}
+	m->cur = &m->cpus[cpu];
+	sched_switch_to(m, m->cur, t);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "sleep");
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	sched_switch_to(m, m->cur, NULL);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_advance(struct ptsim_machine *m, uint64_t ns)
+{
+	op_enter(m, "advance");
+	if (m->clock_ns + ns < m->clock_ns)
+		return op_exit(m, ptsim__err(m, -ERANGE, "ns", "the clock would overflow"));
+	m->clock_ns += ns;
+	return op_exit(m, 0);
+}
+
+/* ---- address space ---- */
+
+static bool overlaps(struct mm_struct *mm, uint64_t start, uint64_t end, struct vm_area_struct **hit)
+{
+	struct vm_area_struct *vma = find_vma(mm, start);
+
+	*hit = vma;
+	return vma && vma->vm_start < end;
+}
+
+PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *a)
+{
+	struct sim_task *t;
+	struct vm_area_struct *hit;
+	int rc;
+
+	op_enter(m, "mmap");
+	if (!a)
+		return op_exit(m, ptsim__err(m, -EINVAL, NULL, "no mmap arguments"));
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	if (a->prot & ~(PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC))
+		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", a->prot));
+	if ((unsigned int)a->kind > PTSIM_MAP_HUGETLB)
+		return op_exit(m, ptsim__err(m, -EINVAL, "kind", "unknown mapping kind %d", (int)a->kind));
+	struct ptsim_mmap_args args = *a;
+	uint64_t align = PAGE_SIZE(m);
+	const char *what = "page";
+	if (args.kind == PTSIM_MAP_HUGETLB) {
+		if (!args.page_size)
+			args.page_size = m->geo.pmd_leaf_size;
+		if (args.page_size != m->geo.pmd_leaf_size && args.page_size != m->geo.pud_leaf_size)
+			return op_exit(m, ptsim__err(m, -EINVAL, "page_size",
+						     "hugetlb page size %#" PRIx64 " is not supported here (%#" PRIx64
+						     " or %#" PRIx64 ")",
+						     args.page_size, m->geo.pmd_leaf_size, m->geo.pud_leaf_size));
+		align = args.page_size;
+		what = "huge page";
+	} else if (args.page_size && args.page_size != PAGE_SIZE(m)) {
+		return op_exit(m, ptsim__err(m, -EINVAL, "page_size", "page_size is only for hugetlb mappings"));
+	}
+	if (args.kind == PTSIM_MAP_FILE && (!args.file || !*args.file))
+		return op_exit(m, ptsim__err(m, -EINVAL, "file", "a file mapping needs a file name"));
+	if (args.kind == PTSIM_MAP_ANON && args.file)
+		return op_exit(m, ptsim__err(m, -EINVAL, "file", "an anonymous mapping has no file"));
+	if (args.kind == PTSIM_MAP_ANON && args.offset)
+		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "an anonymous mapping has no file offset"));
+	if ((rc = check_range(m, args.addr, args.len, align, what)))
+		return op_exit(m, rc);
+	if (args.offset & (align - 1))
+		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "%#" PRIx64 " is not %s-aligned", args.offset, what));
+	if (args.offset + args.len < args.offset)
+		return op_exit(m, ptsim__err(m, -ERANGE, "offset", "offset + len overflows"));
+	if (overlaps(t->mm, args.addr, args.addr + args.len, &hit))
+		return op_exit(m, ptsim__err(m, PTSIM_EOVERLAP, "addr",
+					     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64
+					     ") (mmap is MAP_FIXED_NOREPLACE; munmap first)",
+					     args.addr, args.addr + args.len, hit->vm_start, hit->vm_end));
+	rc = do_mmap(t->mm, &args, args.populate);
+	if (rc == -EEXIST)
+		return op_exit(m, ptsim__err(m, -EEXIST, "file", "file '%s' exists with another kind or page size",
+					     args.file));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mmap failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "munmap");
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	rc = do_munmap(t->mm, addr, len);
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, "addr", "munmap returned EINVAL: the range splits a hugetlb page"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "munmap failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+static unsigned int parse_prot_ok(unsigned int prot)
+{
+	return !(prot & ~(PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC));
+}
+
+PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, unsigned int prot)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "mprotect");
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	if (!parse_prot_ok(prot))
+		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", prot));
+	rc = do_mprotect_pkey(t->mm, addr, len, prot);
+	if (rc == -ENOMEM)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned ENOMEM: part of the range is not mapped"));
+	if (rc == -EACCES)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned EACCES"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, enum ptsim_advice advice)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "madvise");
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	if ((unsigned int)advice > PTSIM_MADV_DONTNEED_LOCKED)
+		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
+	rc = do_madvise(t->mm, addr, len, advice);
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, NULL,
+					     "madvise returned EINVAL: a VMA in the range refuses the advice (VM_LOCKED "
+					     "without MADV_DONTNEED_LOCKED, MADV_FREE on a non-anonymous or hugetlb VMA, "
+					     "or an unaligned hugetlb start)"));
+	if (rc == -ENOMEM)
+		return op_exit(m, ptsim__err(m, rc, NULL, "madvise returned ENOMEM: part of the range is not mapped"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "madvise failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+static int mlock_common(struct ptsim_machine *m, const char *op, int task, uint64_t addr, uint64_t len, bool lock)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, op);
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	rc = do_mlock(t->mm, addr, len, lock);
+	if (rc == -ENOMEM)
+		return op_exit(m, ptsim__err(m, rc, NULL, "%s returned ENOMEM: part of the range is not mapped", op));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "%s failed: %s", op, ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mlock(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
+{
+	return mlock_common(m, "mlock", task, addr, len, true);
+}
+
+PTSIM_API int ptsim_munlock(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
+{
+	return mlock_common(m, "munlock", task, addr, len, false);
+}
+
+/*
+ * One user access (the arch page-fault handler: do_user_addr_fault()): the
+ * hardware translates or faults; a fault outside any VMA or against its
+ * permissions is a SIGSEGV; otherwise handle_mm_fault() and retry.
+ */
+static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t addr, bool write)
+{
+	STAT_INC(m, ACCESSES);
+	for (int tries = 0; tries < 4; tries++) {
+		if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write)))
+			return 0;
+		struct vm_area_struct *vma = vma_lookup(mm, addr);
+		if (!vma || (write && !(vma->vm_flags & VM_WRITE)) ||
+		    !(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC))) {
+			STAT_INC(m, FAULTS_SIGSEGV);
+			return 0;
+		}
+		unsigned int ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+		if (ret & VM_FAULT_OOM) {
+			STAT_INC(m, FAULTS_OOM);
+			return -ENOMEM;
+		}
+		if (ret & (VM_FAULT_SIGSEGV | VM_FAULT_SIGBUS)) {
+			STAT_INC(m, FAULTS_SIGSEGV);
+			return 0;
+		}
+	}
+	if (NEVER(m, true))
+		return PTSIM_EINTERNAL;
+	return 0;
+}
+
+PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, uint64_t stride, bool write)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "touch");
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	if (len == 0)
+		return op_exit(m, ptsim__err(m, -EINVAL, "len", "length must not be 0"));
+	if (addr + len < addr)
+		return op_exit(m, ptsim__err(m, -ERANGE, "len", "[%#" PRIx64 ", +%#" PRIx64 ") wraps around", addr, len));
+	if (!stride)
+		stride = PAGE_SIZE(m);
+	struct sim_cpu *cpu = m->cur;
+	for (uint64_t a = addr; a < addr + len && a >= addr; a += stride) {
+		rc = user_access(m, cpu, t->mm, a, write);
+		if (rc)
+			return op_exit(m, ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", a,
+						     ptsim_strerror(rc)));
+		if (a + stride < a)
+			break;
+	}
+	return op_exit(m, 0);
+}
+
+/* ---- concurrency points ---- */
+
+PTSIM_API int ptsim_gup_fast_begin(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "gup_fast_begin");
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")) ||
+	    (rc = lookup_task(m, task, "task", &t)))
+		return op_exit(m, rc);
+	if (t->cpu != (int)cpu)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "task",
+					     "GUP-fast walks current->mm: task %d must be running on cpu %u", task, cpu));
+	if (addr >= m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	m->cur = &m->cpus[cpu];
+	gup_fast_begin(m, m->cur, addr);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_gup_fast_end(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	op_enter(m, "gup_fast_end");
+	if ((rc = check_cpu(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	if (!m->cpus[cpu].irqs_off)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u is not inside a GUP-fast walk", cpu));
+	m->cur = &m->cpus[cpu];
+	gup_fast_end(m, m->cur);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "rcu_read_begin");
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")) ||
+	    (rc = lookup_task(m, task, "task", &t)))
+		return op_exit(m, rc);
+	struct sim_cpu *c = &m->cpus[cpu];
+	if (c->reader_epoch)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u already holds an RCU reader", cpu));
+	if (addr >= m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	pmd_t *pmd = mm_find_pmd(t->mm, addr);
+	if (!pmd || pmd_none(t->mm, *pmd) || pgent_huge(*pmd))
+		return op_exit(m, ptsim__err(m, -ENOENT, "addr",
+					     "no PTE table maps %#" PRIx64 " in task %d's mm (pte_offset_map() would fail)",
+					     addr, task));
+	c->reader_table = pgent_pfn(*pmd);
+	c->reader_gen = frame(m, c->reader_table)->gen;
+	c->reader_addr = addr;
+	frame(m, c->reader_table)->holders++;
+	rcu_reader_start(m, &c->reader_epoch);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_rcu_read_end(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	op_enter(m, "rcu_read_end");
+	if ((rc = check_cpu(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	struct sim_cpu *c = &m->cpus[cpu];
+	if (!c->reader_epoch)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u holds no RCU reader", cpu));
+	table_unhold(m, c->reader_table, c->reader_gen);
+	c->reader_table = 0;
+	rcu_reader_end(m, &c->reader_epoch);
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "pmd_lock");
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = lookup_task(m, task, "task", &t)))
+		return op_exit(m, rc);
+	struct sim_cpu *c = &m->cpus[cpu];
+	if (c->held_lock_table)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u already holds a PMD lock", cpu));
+	pmd_t *pmd = mm_find_pmd(t->mm, addr);
+	struct ptdesc *pt = pmd ? virt_to_ptdesc(m, pmd) : NULL;
+	if (!pt || pt->level != PT_PMD)
+		return op_exit(m, ptsim__err(m, -ENOENT, "addr", "no PMD table covers %#" PRIx64 " in task %d's mm", addr,
+					     task));
+	if (pt->lock_cpu >= 0)
+		return op_exit(m, ptsim__err(m, -EBUSY, "addr", "that PMD lock is already held by cpu %d", pt->lock_cpu));
+	pt->lock_cpu = (int)cpu;
+	c->held_lock_table = pt->pfn;
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	op_enter(m, "pmd_unlock");
+	if ((rc = check_cpu(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	struct sim_cpu *c = &m->cpus[cpu];
+	if (!c->held_lock_table)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u holds no PMD lock", cpu));
+	struct sim_frame *f = frame(m, c->held_lock_table);
+	if (f->kind == FRAME_PGTABLE)
+		f->u.table.pt->lock_cpu = -1;
+	c->held_lock_table = 0;
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name)
+{
+	op_enter(m, "mark");
+	return op_exit(m, sim_mark_take(m, name));
+}
+
+PTSIM_API void ptsim_free(void *p)
+{
+	free(p);
+}

@@ -1,0 +1,387 @@
+/*
+ * Algorithm variants and presets.
+ *
+ * A variant is a KEY=VALUE choice named after what changed in the kernel
+ * (and the commit).  A preset names a kernel version as a bundle of variants.
+ * Resolution order: built-in defaults, then the preset, then every --set /
+ * "set" override in order.  Preset entries prefixed "x86_64:" or "arm64:"
+ * apply to that architecture only (e.g. PT_RECLAIM is x86-64-only before 7.0).
+ * All tables here are const: there is no global mutable state.
+ */
+#include "mm/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+enum vtype { VT_ENUM, VT_INT, VT_BOOL };
+
+struct variant_desc {
+	const char *key;
+	enum vtype type;
+	size_t offset;
+	const char *const *values;   /* VT_ENUM: NULL-terminated value names, index = value */
+	int min, max;                /* VT_INT */
+	const char *help;
+};
+
+static const char *const v_pt_reclaim[] = { "off", "on", "v1_2024_10", NULL };
+static const char *const v_hugetlb_unshare[] = { "none", "ipi_per_table", "mmu_gather", "no_broadcast", NULL };
+static const char *const v_table_free[] = { "rcu", "semi_rcu", "after_flush", "immediate", NULL };
+static const char *const v_table_batch[] = { "ok", "fail", NULL };
+static const char *const v_x86_flush[] = { "ipi", "invlpgb", NULL };
+static const char *const v_mm_cpumask[] = { "lazy", "eager", NULL };
+
+#define OFF(f) offsetof(struct sim_variants, f)
+
+static const struct variant_desc variants[] = {
+	{ "pt_reclaim", VT_ENUM, OFF(pt_reclaim), v_pt_reclaim, 0, 0,
+	  "empty PTE-table reclaim on MADV_DONTNEED: off (before 6.14) | on (merged, 6.14+) | v1_2024_10 (the v1 "
+	  "posting, with its bugs)" },
+	{ "hugetlb_unshare", VT_ENUM, OFF(hugetlb_unshare), v_hugetlb_unshare, 0, 0,
+	  "hugetlb PMD unsharing: none (<= 6.15, no sync IPI) | ipi_per_table (1013af4f585f, 6.16-6.18) | mmu_gather "
+	  "(8ce720d5bd91, 6.19, 6.18.y) | no_broadcast (unsafe test variant)" },
+	{ "table_free", VT_ENUM, OFF(table_free), v_table_free, 0, 0,
+	  "page-table freeing: rcu (RCU batches + RCU single-table fallback, x86 6.14+) | semi_rcu (single table: "
+	  "sync IPI then free) | after_flush (freed right after the flush IPI, x86 bare metal before 6.15) | "
+	  "immediate (unsafe test variant)" },
+	{ "table_batch_alloc", VT_ENUM, OFF(table_batch_alloc), v_table_batch, 0, 0,
+	  "GFP_NOWAIT allocation of a table batch page: ok | fail (forces the single-table fallback)" },
+	{ "x86_flush", VT_ENUM, OFF(x86_flush), v_x86_flush, 0, 0,
+	  "x86 TLB-flush transport: ipi | invlpgb (AMD broadcast, global ASIDs for mms on > 3 CPUs, 6.15+)" },
+	{ "mm_cpumask", VT_ENUM, OFF(mm_cpumask), v_mm_cpumask, 0, 0,
+	  "x86 mm_cpumask: lazy (6.14+: bit kept at switch-away, trimmed by flushes) | eager (cleared at switch-away)" },
+	{ "flush_tlb_range_freed_tables", VT_BOOL, OFF(flush_tlb_range_freed_tables), NULL, 0, 1,
+	  "x86 flush_tlb_range() passes freed_tables=true (3ef938c35035): on | off" },
+	{ "tlb_single_page_flush_ceiling", VT_INT, OFF(tlb_single_page_flush_ceiling), NULL, 0, 1 << 30,
+	  "x86: strides above which a ranged flush becomes a full flush (default 33)" },
+	{ "pcid", VT_BOOL, OFF(pcid), NULL, 0, 1, "x86 PCID (6 dynamic ASIDs per CPU): on | off" },
+	{ "idle_leave_mm", VT_BOOL, OFF(idle_leave_mm), NULL, 0, 1,
+	  "x86 idle in a 'TLB flushed' C-state leaves the mm (bare metal): on | off (guests idling with HLT)" },
+	{ "madvise_one_gather", VT_BOOL, OFF(madvise_one_gather), NULL, 0, 1,
+	  "one mmu_gather across all VMAs of a madvise call (6.16+): on | off" },
+	{ "hz", VT_INT, OFF(hz), NULL, 1, 100000, "timer ticks per second (jiffies; the mm_cpumask trim period)" },
+	{ "tlb_page_entries", VT_INT, OFF(tlb_entries[TLB_PAGE]), NULL, 1, 1 << 20, "TLB entries for base pages" },
+	{ "tlb_page_ways", VT_INT, OFF(tlb_ways[TLB_PAGE]), NULL, 1, 1 << 20, "TLB associativity for base pages" },
+	{ "tlb_pmd_entries", VT_INT, OFF(tlb_entries[TLB_PMD]), NULL, 1, 1 << 20, "TLB entries for PMD leaves" },
+	{ "tlb_pmd_ways", VT_INT, OFF(tlb_ways[TLB_PMD]), NULL, 1, 1 << 20, "TLB associativity for PMD leaves" },
+	{ "tlb_pud_entries", VT_INT, OFF(tlb_entries[TLB_PUD]), NULL, 1, 1 << 20, "TLB entries for PUD leaves" },
+	{ "tlb_pud_ways", VT_INT, OFF(tlb_ways[TLB_PUD]), NULL, 1, 1 << 20, "TLB associativity for PUD leaves" },
+	{ "pwc_entries", VT_INT, OFF(pwc_entries), NULL, 1, 1 << 16,
+	  "paging-structure-cache entries per cached level" },
+	{ "pwc_ways", VT_INT, OFF(pwc_ways), NULL, 1, 1 << 16, "paging-structure-cache associativity" },
+	{ "arm64_tlbi_range", VT_BOOL, OFF(arm64_tlbi_range), NULL, 0, 1, "arm64 FEAT_TLBIRANGE: on | off" },
+	{ "arm64_ttl", VT_BOOL, OFF(arm64_ttl), NULL, 0, 1, "arm64 FEAT_TTL level hints: on | off" },
+	{ "arm64_walkcache_fix", VT_BOOL, OFF(arm64_walkcache_fix), NULL, 0, 1,
+	  "arm64 tlb_flush() treats unshared_tables like freed_tables (c2ff4764e03e): on | off" },
+	{ "arm64_asid_bits", VT_INT, OFF(arm64_asid_bits), NULL, 8, 16, "arm64 ASID bits: 8 or 16" },
+	{ "arm64_kpti", VT_BOOL, OFF(arm64_kpti), NULL, 0, 1, "arm64 KPTI (ASIDs used in pairs): on | off" },
+};
+
+#define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))
+
+struct preset_desc {
+	const char *name;
+	const char *summary;
+	const char *const *set;
+};
+
+static const char *const p_6_18_44[] = {
+	"pt_reclaim=on", "arm64:pt_reclaim=off", "hugetlb_unshare=mmu_gather", "table_free=rcu",
+	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
+	"madvise_one_gather=on", "arm64_walkcache_fix=off", NULL,
+};
+static const char *const p_7_0[] = {
+	"pt_reclaim=on", "hugetlb_unshare=mmu_gather", "table_free=rcu", "x86_flush=ipi", "mm_cpumask=lazy",
+	"flush_tlb_range_freed_tables=on", "madvise_one_gather=on", "arm64_walkcache_fix=on", NULL,
+};
+static const char *const p_6_18[] = {
+	"pt_reclaim=on", "arm64:pt_reclaim=off", "hugetlb_unshare=ipi_per_table", "table_free=rcu",
+	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
+	"madvise_one_gather=on", "arm64_walkcache_fix=off", NULL,
+};
+static const char *const p_6_15[] = {
+	"pt_reclaim=on", "arm64:pt_reclaim=off", "hugetlb_unshare=none", "table_free=rcu",
+	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
+	"madvise_one_gather=off", "arm64_walkcache_fix=off", NULL,
+};
+static const char *const p_6_12_35[] = {
+	"pt_reclaim=off", "hugetlb_unshare=ipi_per_table", "table_free=after_flush", "arm64:table_free=semi_rcu",
+	"x86_flush=ipi", "mm_cpumask=eager", "flush_tlb_range_freed_tables=off", "madvise_one_gather=off",
+	"arm64_walkcache_fix=off", NULL,
+};
+static const char *const p_6_12[] = {
+	"pt_reclaim=off", "hugetlb_unshare=none", "table_free=after_flush", "arm64:table_free=semi_rcu",
+	"x86_flush=ipi", "mm_cpumask=eager", "flush_tlb_range_freed_tables=off", "madvise_one_gather=off",
+	"arm64_walkcache_fix=off", NULL,
+};
+
+static const struct preset_desc presets[] = {
+	{ "6.18.44", "the kernel of the development machines: 6.18 with the hugetlb unshare fix backported", p_6_18_44 },
+	{ "6.19", "mainline 6.19: hugetlb unsharing batched through mmu_gather (8ce720d5bd91)", p_6_18_44 },
+	{ "7.0", "2026: PT_RECLAIM on every RCU-table-free arch, arm64 walk-cache fix (c2ff4764e03e)", p_7_0 },
+	{ "6.18", "mainline 6.16-6.18: one sync IPI per unshared hugetlb PMD table (1013af4f585f)", p_6_18 },
+	{ "6.16", "same hugetlb unshare as 6.18 (1013af4f585f, v6.16-rc1)", p_6_18 },
+	{ "6.15", "before the CVE-2025-38085 fix: no sync IPI on unshare; RCU table free on x86 (a37259732a7d)", p_6_15 },
+	{ "6.14", "PT_RECLAIM merged (x86-64), lazy mm_cpumask; no sync IPI on hugetlb unshare", p_6_15 },
+	{ "6.12.35", "6.12 stable with the 1013af4f585f backport: one sync IPI per unshared table", p_6_12_35 },
+	{ "6.12", "6.12 LTS as released: no PT reclaim, tables freed after the flush IPI, eager mm_cpumask", p_6_12 },
+};
+
+#define NR_PRESETS (sizeof(presets) / sizeof(presets[0]))
+
+static void variants_defaults(struct sim_variants *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->pt_reclaim = PT_RECLAIM_ON;
+	v->hugetlb_unshare = HUGETLB_UNSHARE_MMU_GATHER;
+	v->table_free = TABLE_FREE_RCU;
+	v->table_batch_alloc = 0;
+	v->x86_flush = X86_FLUSH_IPI;
+	v->mm_cpumask = MM_CPUMASK_LAZY;
+	v->flush_tlb_range_freed_tables = 1;
+	v->tlb_single_page_flush_ceiling = 33;
+	v->pcid = 1;
+	v->idle_leave_mm = 0;
+	v->madvise_one_gather = 1;
+	v->hz = 1000;
+	/* A second-level data TLB of a current x86 core (docs/tlb-model.md). */
+	v->tlb_entries[TLB_PAGE] = 2048;
+	v->tlb_ways[TLB_PAGE] = 16;
+	v->tlb_entries[TLB_PMD] = 1024;
+	v->tlb_ways[TLB_PMD] = 8;
+	v->tlb_entries[TLB_PUD] = 64;
+	v->tlb_ways[TLB_PUD] = 4;
+	v->pwc_entries = 32;
+	v->pwc_ways = 4;
+	v->arm64_tlbi_range = 0;
+	v->arm64_ttl = 1;
+	v->arm64_walkcache_fix = 0;
+	v->arm64_asid_bits = 16;
+	v->arm64_kpti = 0;
+}
+
+static const struct variant_desc *find_variant(const char *key)
+{
+	for (size_t i = 0; i < NR_VARIANTS; i++)
+		if (!strcmp(variants[i].key, key))
+			return &variants[i];
+	return NULL;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = { "on", "true", "1", "yes" };
+	static const char *const no[] = { "off", "false", "0", "no" };
+	for (int i = 0; i < 4; i++) {
+		if (!strcmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int ptsim__variant_set(struct sim_variants *v, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct variant_desc *d = find_variant(key);
+	int *field;
+
+	if (!d) {
+		snprintf(err, errlen, "unknown variant key '%s' (`ptsim presets` lists them)", key);
+		return PTSIM_EBADCONFIG;
+	}
+	field = (int *)(void *)((char *)v + d->offset);
+	switch (d->type) {
+	case VT_ENUM:
+		for (int i = 0; d->values[i]; i++) {
+			if (!strcmp(d->values[i], value)) {
+				*field = i;
+				return 0;
+			}
+		}
+		snprintf(err, errlen, "variant %s: unknown value '%s'", key, value);
+		return PTSIM_EBADCONFIG;
+	case VT_BOOL:
+		if (parse_bool(value, field)) {
+			snprintf(err, errlen, "variant %s: '%s' is not on/off", key, value);
+			return PTSIM_EBADCONFIG;
+		}
+		return 0;
+	case VT_INT: {
+		char *end;
+		long x = strtol(value, &end, 0);
+		if (!*value || *end || x < d->min || x > d->max) {
+			snprintf(err, errlen, "variant %s: '%s' is not an integer in [%d, %d]", key, value, d->min,
+				 d->max);
+			return PTSIM_EBADCONFIG;
+		}
+		*field = (int)x;
+		return 0;
+	}
+	}
+	return PTSIM_EBADCONFIG;
+}
+
+/* Apply one "KEY=VALUE" (optionally "arch:KEY=VALUE") for @arch. */
+static int apply_pair(struct sim_variants *v, const char *pair, enum ptsim_arch arch, bool from_preset, char *err,
+		      size_t errlen)
+{
+	char buf[256];
+	const char *eq;
+
+	if (strlen(pair) >= sizeof(buf)) {
+		snprintf(err, errlen, "variant override too long: '%.40s...'", pair);
+		return PTSIM_EBADCONFIG;
+	}
+	if (from_preset) {
+		if (!strncmp(pair, "arm64:", 6)) {
+			if (arch != PTSIM_ARCH_ARM64)
+				return 0;
+			pair += 6;
+		} else if (!strncmp(pair, "x86_64:", 7)) {
+			if (arch != PTSIM_ARCH_X86_64)
+				return 0;
+			pair += 7;
+		}
+	}
+	eq = strchr(pair, '=');
+	if (!eq || eq == pair) {
+		snprintf(err, errlen, "variant override '%s' is not KEY=VALUE", pair);
+		return PTSIM_EBADCONFIG;
+	}
+	memcpy(buf, pair, (size_t)(eq - pair));
+	buf[eq - pair] = 0;
+	return ptsim__variant_set(v, buf, eq + 1, err, errlen);
+}
+
+static const struct preset_desc *find_preset(const char *name)
+{
+	for (size_t i = 0; i < NR_PRESETS; i++)
+		if (!strcmp(presets[i].name, name))
+			return &presets[i];
+	return NULL;
+}
+
+int ptsim__variants_resolve(struct sim_variants *v, char preset_out[32], const struct ptsim_config *cfg, char *err,
+			    size_t errlen)
+{
+	const char *name = cfg->preset ? cfg->preset : PTSIM_DEFAULT_PRESET;
+	const struct preset_desc *p = find_preset(name);
+	int rc;
+
+	variants_defaults(v);
+	if (!p) {
+		snprintf(err, errlen, "unknown preset '%s' (`ptsim presets` lists them)", name);
+		return PTSIM_EBADCONFIG;
+	}
+	snprintf(preset_out, 32, "%s", p->name);
+	for (size_t i = 0; p->set[i]; i++) {
+		rc = apply_pair(v, p->set[i], cfg->arch, true, err, errlen);
+		if (rc)
+			return rc;
+	}
+	for (size_t i = 0; cfg->set && cfg->set[i]; i++) {
+		rc = apply_pair(v, cfg->set[i], cfg->arch, false, err, errlen);
+		if (rc)
+			return rc;
+	}
+	/* Cross-checks: set-associative arrays need power-of-two set counts. */
+	for (int s = 0; s < NR_TLB_PSIZES; s++) {
+		int sets = v->tlb_entries[s] / v->tlb_ways[s];
+		if (v->tlb_entries[s] % v->tlb_ways[s] || sets & (sets - 1)) {
+			snprintf(err, errlen, "TLB geometry: %d entries / %d ways must give a power-of-two number of sets",
+				 v->tlb_entries[s], v->tlb_ways[s]);
+			return PTSIM_EBADCONFIG;
+		}
+	}
+	int psets = v->pwc_entries / v->pwc_ways;
+	if (v->pwc_entries % v->pwc_ways || psets & (psets - 1)) {
+		snprintf(err, errlen, "PWC geometry: %d entries / %d ways must give a power-of-two number of sets",
+			 v->pwc_entries, v->pwc_ways);
+		return PTSIM_EBADCONFIG;
+	}
+	if (v->arm64_asid_bits != 8 && v->arm64_asid_bits != 16) {
+		snprintf(err, errlen, "variant arm64_asid_bits: must be 8 or 16");
+		return PTSIM_EBADCONFIG;
+	}
+	return 0;
+}
+
+void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *ctx, const char *key, const char *value),
+			      void *ctx)
+{
+	char buf[32];
+
+	for (size_t i = 0; i < NR_VARIANTS; i++) {
+		const struct variant_desc *d = &variants[i];
+		int x = *(const int *)(const void *)((const char *)v + d->offset);
+		switch (d->type) {
+		case VT_ENUM:
+			emit(ctx, d->key, d->values[x]);
+			break;
+		case VT_BOOL:
+			emit(ctx, d->key, x ? "on" : "off");
+			break;
+		case VT_INT:
+			snprintf(buf, sizeof(buf), "%d", x);
+			emit(ctx, d->key, buf);
+			break;
+		}
+	}
+}
+
+/* ---- public enumeration ---- */
+
+PTSIM_API void ptsim_config_init(struct ptsim_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->version = PTSIM_CONFIG_VERSION;
+	cfg->arch = PTSIM_ARCH_X86_64;
+	cfg->cpus = 2;
+	cfg->paging_levels = 0;
+	cfg->granule = 0;
+	cfg->preset = NULL;
+	cfg->set = NULL;
+	cfg->seed = 1;
+}
+
+PTSIM_API size_t ptsim_preset_count(void)
+{
+	return NR_PRESETS;
+}
+
+PTSIM_API const char *ptsim_preset_name(size_t i)
+{
+	return i < NR_PRESETS ? presets[i].name : NULL;
+}
+
+PTSIM_API const char *ptsim_preset_summary(const char *name)
+{
+	const struct preset_desc *p = find_preset(name);
+	return p ? p->summary : NULL;
+}
+
+PTSIM_API const char *const *ptsim_preset_pairs(const char *name)
+{
+	const struct preset_desc *p = find_preset(name);
+	return p ? p->set : NULL;
+}
+
+PTSIM_API size_t ptsim_variant_count(void)
+{
+	return NR_VARIANTS;
+}
+
+PTSIM_API const char *ptsim_variant_key(size_t i)
+{
+	return i < NR_VARIANTS ? variants[i].key : NULL;
+}
+
+PTSIM_API const char *ptsim_variant_help(size_t i)
+{
+	return i < NR_VARIANTS ? variants[i].help : NULL;
+}

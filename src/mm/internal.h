@@ -1,0 +1,733 @@
+/*
+ * Internal types of the simulator: the machine, simulated physical frames,
+ * page-table pages, mm_struct, VMAs, files, tasks and CPUs.
+ *
+ * Naming: structures and functions that port a kernel structure or function
+ * keep the kernel's name (struct mm_struct, struct vm_area_struct,
+ * tlb_gather_mmu(), zap_pte_range(), ...).  Helpers with no kernel twin are
+ * named sim_* (types) or ptsim__* / module_* (functions).  Implicit kernel
+ * state (current, smp_processor_id(), per-CPU variables, jiffies) is explicit:
+ * every function reaches the machine through an argument the kernel already
+ * passes (tlb->mm->machine, vma->vm_mm->machine) or an explicit one.
+ *
+ * Nothing in here is global or static and mutable: several machines run in
+ * parallel threads of one process.
+ */
+#ifndef PTSIM_MM_INTERNAL_H
+#define PTSIM_MM_INTERNAL_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ptsim/ptsim.h"
+#include "util/alloc.h"
+#include "util/hmap.h"
+
+struct ptsim_machine;
+struct ptsim_arch_ops;
+struct mm_struct;
+struct vm_area_struct;
+struct mmu_gather;
+struct sim_cpu;
+struct sim_task;
+
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define PTSIM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PTSIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Debug checks compile in every build and are optimised away when off. */
+#ifndef PTSIM_DEBUG
+#define PTSIM_DEBUG 0
+#endif
+static const bool ptsim_debug = PTSIM_DEBUG;
+
+/*
+ * NEVER(x): believed impossible.  Debug builds assert; release builds record an
+ * internal error on the machine and take the handling path.
+ */
+void ptsim__internal_error(struct ptsim_machine *m, const char *file, int line, const char *what);
+static inline bool ptsim__never(struct ptsim_machine *m, bool x, const char *file, int line, const char *what)
+{
+	if (PTSIM_UNLIKELY(x))
+		ptsim__internal_error(m, file, line, what);
+	return x;
+}
+#define NEVER(m, x) ptsim__never((m), !!(x), __FILE__, __LINE__, #x)
+
+/* ------------------------------------------------------------------------ */
+/* Page-table geometry (the arch back-end fills it in)                        */
+/* ------------------------------------------------------------------------ */
+
+enum pt_level { PT_PGD = 0, PT_P4D = 1, PT_PUD = 2, PT_PMD = 3, PT_PTE = 4, NR_PT_LEVELS = 5 };
+
+struct pt_geometry {
+	unsigned int page_shift;            /* base page: 12 (4K), 14 (16K), 16 (64K) */
+	unsigned int shift[NR_PT_LEVELS];   /* VA shift of one entry of a table at this level */
+	unsigned int ptrs[NR_PT_LEVELS];    /* entries per table (1 when folded) */
+	bool folded[NR_PT_LEVELS];          /* level folded into the one above */
+	unsigned int levels;                /* real levels: 2..5 */
+	unsigned int va_bits;               /* user VA bits */
+	uint64_t task_size;                 /* top of user VA (exclusive) */
+	uint64_t table_bytes;               /* bytes of one (non-top) table page = PAGE_SIZE */
+	/* Huge page sizes a leaf entry can have at PMD / PUD level (0: none). */
+	uint64_t pmd_leaf_size, pud_leaf_size;
+	bool pmd_share;                     /* CONFIG_HUGETLB_PMD_PAGE_TABLE_SHARING applies */
+};
+
+#define PAGE_SHIFT(m) ((m)->geo.page_shift)
+#define PAGE_SIZE(m) (1ull << (m)->geo.page_shift)
+#define PMD_SHIFT(m) ((m)->geo.shift[PT_PMD])
+#define PMD_SIZE(m) (1ull << (m)->geo.shift[PT_PMD])
+#define PUD_SHIFT(m) ((m)->geo.shift[PT_PUD])
+#define PUD_SIZE(m) (1ull << (m)->geo.shift[PT_PUD])
+#define P4D_SHIFT(m) ((m)->geo.shift[PT_P4D])
+#define P4D_SIZE(m) (1ull << (m)->geo.shift[PT_P4D])
+#define PGDIR_SHIFT(m) ((m)->geo.shift[PT_PGD])
+#define PGDIR_SIZE(m) (1ull << (m)->geo.shift[PT_PGD])
+#define PTRS_PER_PTE(m) ((m)->geo.ptrs[PT_PTE])
+
+static inline uint64_t pt_level_size(const struct pt_geometry *g, enum pt_level l)
+{
+	return 1ull << g->shift[l];
+}
+
+static inline unsigned int pt_index(const struct pt_geometry *g, enum pt_level l, uint64_t addr)
+{
+	return (unsigned int)((addr >> g->shift[l]) & (g->ptrs[l] - 1));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Page-table entries: a simulated encoding (geometry is the arch's business,  */
+/* bit layouts are not)                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef uint64_t pgent_t;
+typedef pgent_t pte_t;
+typedef pgent_t pmd_t;
+typedef pgent_t pud_t;
+typedef pgent_t p4d_t;
+typedef pgent_t pgd_t;
+
+#define _PAGE_PRESENT (1ull << 0)   /* present for software (pte_present()) */
+#define _PAGE_RW (1ull << 1)
+#define _PAGE_DIRTY (1ull << 2)
+#define _PAGE_ACCESSED (1ull << 3)
+#define _PAGE_HUGE (1ull << 4)      /* leaf entry at PMD or PUD level */
+#define _PAGE_SPECIAL (1ull << 5)   /* no struct page behind it (zero page, PFN map) */
+#define _PAGE_UFFD_WP (1ull << 6)
+#define _PAGE_PROTNONE (1ull << 7)  /* present for software, not for the hardware */
+#define _PAGE_NX (1ull << 8)
+#define _PAGE_SWP_TYPE_SHIFT 9      /* non-present entries: kind in bits 9..11 */
+#define _PAGE_SWP_TYPE_MASK (7ull << _PAGE_SWP_TYPE_SHIFT)
+#define _PAGE_PFN_SHIFT 12
+
+enum swp_kind {
+	SWP_NONE = 0,
+	SWP_SWAP = 1,            /* swap entry: offset in the pfn field */
+	SWP_MIGRATION = 2,       /* migration entry: the folio's pfn */
+	SWP_UFFD_WP_MARKER = 3,  /* PTE marker left by uffd-wp */
+	SWP_GUARD_MARKER = 4,    /* MADV_GUARD_INSTALL marker */
+};
+
+static inline bool pgent_none(pgent_t e) { return e == 0; }
+static inline bool pgent_present(pgent_t e) { return e & _PAGE_PRESENT; }
+static inline bool pgent_hw_present(pgent_t e) { return (e & (_PAGE_PRESENT | _PAGE_PROTNONE)) == _PAGE_PRESENT; }
+static inline bool pgent_huge(pgent_t e) { return (e & (_PAGE_PRESENT | _PAGE_HUGE)) == (_PAGE_PRESENT | _PAGE_HUGE); }
+static inline uint32_t pgent_pfn(pgent_t e) { return (uint32_t)(e >> _PAGE_PFN_SHIFT); }
+static inline enum swp_kind pgent_swp_kind(pgent_t e)
+{
+	return pgent_present(e) ? SWP_NONE : (enum swp_kind)((e & _PAGE_SWP_TYPE_MASK) >> _PAGE_SWP_TYPE_SHIFT);
+}
+static inline pgent_t mk_pgent(uint32_t pfn, uint64_t flags) { return ((uint64_t)pfn << _PAGE_PFN_SHIFT) | flags; }
+static inline pgent_t mk_swp_pgent(enum swp_kind k, uint64_t payload)
+{
+	return (payload << _PAGE_PFN_SHIFT) | ((uint64_t)k << _PAGE_SWP_TYPE_SHIFT);
+}
+/* An entry that points at a lower-level table. */
+static inline pgent_t mk_table_pgent(uint32_t pfn) { return mk_pgent(pfn, _PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED); }
+
+/* ------------------------------------------------------------------------ */
+/* Simulated physical memory                                                   */
+/* ------------------------------------------------------------------------ */
+
+enum frame_kind {
+	FRAME_FREE = 0,
+	FRAME_ZERO,       /* the shared zero page */
+	FRAME_ANON,
+	FRAME_FILE,       /* page cache of a regular file */
+	FRAME_SHMEM,      /* page cache of a tmpfs/shmem file */
+	FRAME_HUGETLB,    /* a hugetlb page (order > 0) */
+	FRAME_PGTABLE,    /* a page-table page */
+	NR_FRAME_KINDS
+};
+
+#define FRAME_F_DIRTY (1u << 0)     /* folio dirty (file/shmem) */
+#define FRAME_F_LAZYFREE (1u << 1)  /* MADV_FREE'd anonymous folio */
+#define FRAME_F_ANON_EXCL (1u << 2) /* PageAnonExclusive */
+#define FRAME_F_SWAPCACHE (1u << 3)
+
+struct ptdesc;
+struct sim_file;
+
+struct rcu_head {
+	struct rcu_head *next;
+	void (*func)(struct ptsim_machine *m, struct rcu_head *head);
+	uint64_t epoch;
+};
+
+/*
+ * One simulated frame.  A frame number (pfn) indexes machine->phys.frames; the
+ * array may move when it grows, so never keep a pointer to a frame across an
+ * allocation.  `gen` changes on every free, so an entry that remembers the
+ * generation it saw can tell a stale reference from a live one.
+ */
+struct sim_frame {
+	uint8_t kind;          /* enum frame_kind */
+	uint8_t order;         /* log2 of base pages (hugetlb: 9 or 18 on x86) */
+	uint16_t flags;        /* FRAME_F_* */
+	uint32_t gen;
+	uint32_t refcount;
+	int32_t mapcount;
+	uint32_t cache_refs;   /* TLB + paging-structure-cache entries that reference this frame */
+	uint32_t holders;      /* lockless walkers / RCU readers inside this page table */
+	union {
+		struct {       /* FRAME_PGTABLE */
+			pgent_t *entries;
+			struct ptdesc *pt;
+		} table;
+		struct {       /* FILE/SHMEM/HUGETLB page cache, ANON */
+			struct sim_file *file;
+			uint64_t index;
+		} page;
+		uint32_t next_free;  /* FRAME_FREE: free list link */
+	} u;
+};
+
+struct sim_phys {
+	struct sim_frame *frames;
+	uint32_t nr;             /* frames[0 .. nr) exist */
+	uint32_t cap;
+	uint32_t free_head;      /* LIFO free list (0 = empty; pfn 0 is never used) */
+	uint64_t in_use[NR_FRAME_KINDS];
+	uint32_t zero_pfn;
+};
+
+/*
+ * A page-table page's descriptor (the kernel's struct ptdesc).
+ * pt_share_count: hugetlb PMD sharing, number of mms sharing the table in
+ * addition to the first (0 = exclusive), as since v6.13 (59d9094df3d7).
+ */
+struct ptdesc {
+	struct mm_struct *pt_mm;   /* mm that allocated the table */
+	uint32_t pfn;
+	uint8_t level;             /* enum pt_level of the table */
+	int pt_share_count;
+	int lock_cpu;              /* CPU holding this table's split lock from a trace (-1: none) */
+	uint64_t addr;             /* first VA the table maps (in pt_mm) */
+	struct rcu_head pt_rcu_head;  /* single-table RCU free (PT_RECLAIM) */
+};
+
+static inline struct sim_frame *frame(struct ptsim_machine *m, uint32_t pfn);
+
+/* ------------------------------------------------------------------------ */
+/* Files, VMAs, mm_struct                                                     */
+/* ------------------------------------------------------------------------ */
+
+enum file_kind { FILE_REGULAR = 0, FILE_SHMEM = 1, FILE_HUGETLB = 2 };
+
+struct sim_file {
+	struct sim_file *next;       /* machine->files, creation order */
+	uint32_t id;
+	char *name;                  /* NULL: anonymous object (shared anon memory, MAP_HUGETLB) */
+	enum file_kind kind;
+	unsigned int page_shift;     /* the file's page size (hugetlb: huge page size) */
+	struct hmap pages;           /* page index (file pages) -> pfn */
+	struct vm_area_struct **i_mmap;  /* VMAs mapping the file, by (vm_pgoff, id) */
+	unsigned int nr_mmap, cap_mmap;
+	unsigned int refs;           /* VMAs mapping it + 1 while named */
+};
+
+#define VM_READ 0x00000001ull
+#define VM_WRITE 0x00000002ull
+#define VM_EXEC 0x00000004ull
+#define VM_SHARED 0x00000008ull
+#define VM_MAYREAD 0x00000010ull
+#define VM_MAYWRITE 0x00000020ull
+#define VM_MAYEXEC 0x00000040ull
+#define VM_MAYSHARE 0x00000080ull
+#define VM_UFFD_WP 0x00000200ull
+#define VM_PFNMAP 0x00000400ull
+#define VM_LOCKED 0x00002000ull
+#define VM_DONTCOPY 0x00020000ull
+#define VM_DONTEXPAND 0x00040000ull
+#define VM_LOCKONFAULT 0x00080000ull
+#define VM_NORESERVE 0x00200000ull
+#define VM_HUGETLB 0x00400000ull
+#define VM_WIPEONFORK 0x02000000ull
+#define VM_MIXEDMAP 0x10000000ull
+#define VM_SPECIAL (VM_PFNMAP | VM_MIXEDMAP | VM_DONTEXPAND)
+#define VM_COPY_ON_FORK (VM_PFNMAP | VM_MIXEDMAP | VM_UFFD_WP)
+
+struct vm_area_struct {
+	uint64_t vm_start, vm_end;
+	uint64_t vm_pgoff;           /* offset in the file, in base pages */
+	uint64_t vm_flags;
+	struct mm_struct *vm_mm;
+	struct sim_file *vm_file;
+	uint32_t anon_vma;           /* identity of the anon_vma (0: none) */
+	bool hugetlb_vma_lock;       /* vm_private_data of a shareable hugetlb VMA */
+	unsigned int hpage_shift;    /* hugetlb: huge page shift (hstate) */
+	uint64_t id;                 /* creation sequence: orders i_mmap like the kernel's tree */
+	bool i_mmap_linked;          /* in vm_file->i_mmap (rmap can find it) */
+};
+
+static inline bool is_vm_hugetlb_page(const struct vm_area_struct *vma) { return vma->vm_flags & VM_HUGETLB; }
+static inline bool vma_is_anonymous(const struct vm_area_struct *vma) { return !vma->vm_file; }
+static inline bool is_cow_mapping(uint64_t flags) { return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE; }
+
+enum { MM_FILEPAGES = 0, MM_ANONPAGES = 1, MM_SWAPENTS = 2, MM_SHMEMPAGES = 3, NR_MM_COUNTERS = 4 };
+
+struct cpumask {
+	uint64_t *bits;
+	unsigned int nwords;
+};
+
+struct mm_struct {
+	struct ptsim_machine *machine;
+	struct mm_struct *next;          /* machine->mms, creation order */
+	uint32_t id;                     /* creation order, from 1 */
+	uint32_t pgd;                    /* pfn of the top-level table */
+	struct vm_area_struct **vmas;    /* sorted by vm_start, non-overlapping */
+	unsigned int nr_vmas, cap_vmas;
+	struct vm_area_struct *vma_cache;
+	struct sim_task *tasks;          /* live tasks using it, by id */
+	int mm_users;                    /* threads using it */
+	int mm_count;                    /* mm_users != 0, plus CPUs that have it loaded */
+	bool exited;                     /* exit_mmap() ran */
+	long rss[NR_MM_COUNTERS];        /* in base pages */
+	long hugetlb_usage;              /* base pages */
+	long nr_tables[NR_PT_LEVELS];    /* tables allocated by level (P4D..PTE; PGD not counted) */
+	long pgtables_bytes;             /* mm_pgtables_bytes(): PTE + PMD + PUD tables */
+	int tlb_flush_pending;           /* open mmu_gathers */
+	uint64_t write_protect_seq;
+	struct cpumask cpumask;          /* mm_cpumask(mm) */
+	struct cpumask tlb_cached;       /* ptsim: CPUs whose TLB/PWC may hold entries of this mm */
+	void *arch;                      /* arch context (x86: ctx_id, tlb_gen, ...; arm64: ASID) */
+	uint64_t hiwater_rss;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Tasks and CPUs                                                             */
+/* ------------------------------------------------------------------------ */
+
+struct sim_task {
+	int id;
+	struct mm_struct *mm;
+	int cpu;                 /* CPU it runs on, -1 when not running */
+	struct sim_task *next_in_mm;
+};
+
+enum ipi_reason { IPI_TLB_FLUSH = 0, IPI_TABLE_SYNC = 1, IPI_FLUSH_ALL = 2, NR_IPI_REASONS = 3 };
+
+typedef void (*smp_call_func_t)(struct ptsim_machine *m, struct sim_cpu *cpu, void *info);
+
+#define SMP_INFO_MAX 64
+struct pending_call {
+	struct pending_call *next;
+	smp_call_func_t func;
+	int sender;              /* CPU waiting for this call (-1: nobody) */
+	uint8_t info[SMP_INFO_MAX];
+};
+
+#include "mm/tlbcache.h"
+#include "mm/stats.h"
+
+struct sim_cpu {
+	unsigned int id;
+	struct sim_task *curr;           /* NULL: idle */
+	struct mm_struct *loaded_mm;     /* page tables the CPU has loaded (NULL: init_mm) */
+	bool is_lazy;                    /* running idle/kthread with a user mm still loaded */
+	uint16_t asid;                   /* tag of the loaded address space in the TLB model */
+	void *arch;                      /* arch per-CPU state (x86 cpu_tlbstate, arm64 ASID state) */
+	struct sim_tlb tlb;              /* the hardware caches (allocated on first use) */
+
+	/* Concurrency points. */
+	bool irqs_off;                   /* inside a GUP-fast walk */
+	struct pending_call *pending;    /* IPIs waiting for IRQs to come back on */
+	struct pending_call **pending_tail;
+	unsigned int pending_acks;       /* IPIs this CPU is waiting for (its operation is blocked) */
+	uint32_t *deferred;              /* frames whose free waits for those acks */
+	size_t nr_deferred, cap_deferred;
+	uint64_t op_epoch;               /* RCU epoch at which the blocked operation started */
+	/* GUP-fast walker state. */
+	uint32_t walker_tables[NR_PT_LEVELS];
+	uint32_t walker_gens[NR_PT_LEVELS];   /* frame generations when entered */
+	unsigned int nr_walker_tables;
+	uint32_t walker_page;            /* page referenced by the walk (0: none) */
+	uint64_t walker_addr;
+	uint64_t walker_epoch;
+	/* RCU reader (pte_offset_map) state. */
+	uint32_t reader_table;
+	uint32_t reader_gen;
+	uint64_t reader_addr;
+	uint64_t reader_epoch;
+	/* PMD lock held from a trace. */
+	uint32_t held_lock_table;
+
+	uint64_t stats[NR_CPU_STATS];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Variants                                                                    */
+/* ------------------------------------------------------------------------ */
+
+enum pt_reclaim_variant { PT_RECLAIM_OFF = 0, PT_RECLAIM_ON = 1, PT_RECLAIM_V1_2024_10 = 2 };
+enum hugetlb_unshare_variant {
+	HUGETLB_UNSHARE_NONE = 0,          /* before 1013af4f585f: no sync IPI */
+	HUGETLB_UNSHARE_IPI_PER_TABLE = 1, /* 1013af4f585f (6.16 - 6.18) */
+	HUGETLB_UNSHARE_MMU_GATHER = 2,    /* 8ce720d5bd91 (6.19, 6.18.y) */
+	HUGETLB_UNSHARE_NO_BROADCAST = 3,  /* deliberately unsafe: mmu_gather form without the broadcast */
+};
+enum table_free_variant {
+	TABLE_FREE_RCU = 0,          /* MMU_GATHER_RCU_TABLE_FREE + PT_RECLAIM single-table call_rcu */
+	TABLE_FREE_SEMI_RCU = 1,     /* RCU batches; single table: sync IPI then free */
+	TABLE_FREE_AFTER_FLUSH = 2,  /* no RCU table free: freed right after the flush IPI */
+	TABLE_FREE_IMMEDIATE = 3,    /* deliberately unsafe: freed before any flush */
+};
+enum x86_flush_variant { X86_FLUSH_IPI = 0, X86_FLUSH_INVLPGB = 1 };
+enum mm_cpumask_variant { MM_CPUMASK_LAZY = 0, MM_CPUMASK_EAGER = 1 };
+
+struct sim_variants {
+	int pt_reclaim;
+	int hugetlb_unshare;
+	int table_free;
+	int table_batch_alloc;       /* 0 ok, 1 fail (force the single-table fallback) */
+	int x86_flush;
+	int mm_cpumask;
+	int flush_tlb_range_freed_tables;
+	int tlb_single_page_flush_ceiling;
+	int pcid;
+	int idle_leave_mm;
+	int madvise_one_gather;      /* one mmu_gather across the VMAs of a madvise call (v6.16+) */
+	int hz;
+	int tlb_entries[NR_TLB_PSIZES];
+	int tlb_ways[NR_TLB_PSIZES];
+	int pwc_entries;             /* per cached level */
+	int pwc_ways;
+	/* arm64 */
+	int arm64_tlbi_range;
+	int arm64_ttl;
+	int arm64_walkcache_fix;     /* c2ff4764e03e: unshared tables invalidate walk caches */
+	int arm64_asid_bits;
+	int arm64_kpti;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Violations, marks, RCU                                                      */
+/* ------------------------------------------------------------------------ */
+
+struct sim_violation {
+	enum ptsim_violation_kind kind;
+	uint64_t event;
+	int cpu;
+	uint64_t addr;
+	uint64_t pfn;
+	char *message;
+	char *backtrace;
+};
+
+struct sim_mark {
+	char *name;
+	uint64_t event;
+	struct ptsim_mm_info *mms;
+	unsigned int nr_mms;
+	uint64_t stats[NR_STATS];
+	uint64_t *cpu_stats;         /* nr_cpus * NR_CPU_STATS */
+};
+
+struct sim_rcu {
+	struct rcu_head *head, **tail;   /* callbacks in queue order */
+	uint64_t epoch;                  /* advances on every reader start and callback queued */
+	unsigned int nr_readers;         /* CPUs in a read-side section or a blocked operation */
+	size_t nr_pending;
+};
+
+/* ------------------------------------------------------------------------ */
+/* The machine                                                                 */
+/* ------------------------------------------------------------------------ */
+
+struct ptsim_machine {
+	struct sim_alloc alloc;
+	struct ptsim_config cfg;             /* as given (strings not kept) */
+	char preset[32];
+	struct sim_variants v;
+	const struct ptsim_arch_ops *ops;
+	void *arch;                          /* arch machine-wide state */
+	struct pt_geometry geo;
+	unsigned int nr_cpus;
+	struct sim_cpu *cpus;
+	struct sim_cpu *cur;                 /* CPU running the current operation */
+	struct sim_phys phys;
+	struct hmap tasks;                   /* task id -> struct sim_task * */
+	struct hmap pt_by_addr;              /* host address of a table's entries -> its pfn */
+	struct mm_struct *mms, **mms_tail;   /* every mm not yet freed, creation order */
+	uint32_t next_mm_id;
+	struct sim_file *files, **files_tail;
+	uint32_t next_file_id;
+	uint64_t next_vma_id;
+	uint32_t next_anon_vma;
+	struct sim_rcu rcu;
+	uint64_t clock_ns;
+	uint64_t rng;
+	uint64_t stats[NR_STATS];
+	struct sim_violation *viol;
+	size_t nr_viol, cap_viol;
+	struct sim_mark *marks;
+	size_t nr_marks, cap_marks;
+	/* Event context for error messages and violation records. */
+	uint64_t event;                      /* events executed so far (index of the current one) */
+	const char *ev_op;                   /* op of the current call */
+	char ev_where[96];                   /* trace position ("events[3].events[1] iteration 7") */
+	bool in_trace;
+	char errmsg[512];
+	bool internal_error;
+};
+
+static inline struct sim_frame *frame(struct ptsim_machine *m, uint32_t pfn)
+{
+	return &m->phys.frames[pfn];
+}
+
+static inline uint64_t jiffies(const struct ptsim_machine *m)
+{
+	return m->clock_ns / (1000000000ull / (uint64_t)m->v.hz);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cross-module functions                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* errors.c: error reporting with event context. */
+int ptsim__err(struct ptsim_machine *m, int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* config.c: variants and presets. */
+int ptsim__variants_resolve(struct sim_variants *v, char preset_out[32], const struct ptsim_config *cfg,
+			    char *err, size_t errlen);
+int ptsim__variant_set(struct sim_variants *v, const char *key, const char *value, char *err, size_t errlen);
+void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *ctx, const char *key,
+				const char *value), void *ctx);
+
+/* phys.c: frames. */
+uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order);
+void phys_free(struct ptsim_machine *m, uint32_t pfn);
+void release_frame_now(struct ptsim_machine *m, uint32_t pfn);
+void put_page(struct ptsim_machine *m, uint32_t pfn);
+void get_page(struct ptsim_machine *m, uint32_t pfn);
+int phys_init(struct ptsim_machine *m);
+void phys_release(struct ptsim_machine *m);
+
+/* pgtable.c: page-table pages and walking helpers. */
+struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enum pt_level level, uint64_t addr);
+void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt);   /* back to the pool, oracle-checked */
+void pt_dtor(struct ptsim_machine *m, struct ptdesc *pt);         /* page-table destructor (statistics) */
+static inline pgent_t *pt_entries(struct ptsim_machine *m, uint32_t pfn) { return frame(m, pfn)->u.table.entries; }
+static inline struct ptdesc *pt_desc(struct ptsim_machine *m, uint32_t pfn) { return frame(m, pfn)->u.table.pt; }
+void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val);
+bool pt_table_empty(struct ptsim_machine *m, uint32_t pfn);
+/* virt_to_ptdesc(): the table that contains entry @ep. */
+struct ptdesc *virt_to_ptdesc(struct ptsim_machine *m, const pgent_t *ep);
+
+pgd_t *pgd_offset(struct mm_struct *mm, uint64_t addr);
+p4d_t *p4d_offset(struct mm_struct *mm, pgd_t *pgd, uint64_t addr);
+pud_t *pud_offset(struct mm_struct *mm, p4d_t *p4d, uint64_t addr);
+pmd_t *pmd_offset(struct mm_struct *mm, pud_t *pud, uint64_t addr);
+pte_t *pte_offset_map(struct mm_struct *mm, pmd_t *pmd, uint64_t addr);
+bool pgd_none(struct mm_struct *mm, pgd_t e);
+bool p4d_none(struct mm_struct *mm, p4d_t e);
+bool pud_none(struct mm_struct *mm, pud_t e);
+bool pmd_none(struct mm_struct *mm, pmd_t e);
+p4d_t *p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t addr);
+pud_t *pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t addr);
+pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t addr);
+int pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t addr);
+void mm_inc_nr_ptes(struct mm_struct *mm);
+void mm_dec_nr_ptes(struct mm_struct *mm);
+void mm_inc_nr_pmds(struct mm_struct *mm);
+void mm_dec_nr_pmds(struct mm_struct *mm);
+void mm_inc_nr_puds(struct mm_struct *mm);
+void mm_dec_nr_puds(struct mm_struct *mm);
+void mm_inc_nr_p4ds(struct mm_struct *mm);
+void mm_dec_nr_p4ds(struct mm_struct *mm);
+/* mm_find_pmd(): the PMD entry for @addr if the upper tables exist, else NULL. */
+pmd_t *mm_find_pmd(struct mm_struct *mm, uint64_t addr);
+/* Walk without allocating: the entry for addr at the lowest level present, and its level. */
+pgent_t *pt_walk(struct mm_struct *mm, uint64_t addr, enum pt_level *level_out);
+
+/* mmap.c: VMAs and address-space operations. */
+struct vm_area_struct *find_vma(struct mm_struct *mm, uint64_t addr);       /* first vma with vm_end > addr */
+struct vm_area_struct *vma_lookup(struct mm_struct *mm, uint64_t addr);     /* vma containing addr */
+unsigned int vma_index(struct mm_struct *mm, const struct vm_area_struct *vma);
+struct vm_area_struct *vma_prev(struct mm_struct *mm, const struct vm_area_struct *vma);
+struct vm_area_struct *vma_next(struct mm_struct *mm, const struct vm_area_struct *vma);
+int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, int new_below);
+struct vm_area_struct *vma_merge_around(struct mm_struct *mm, struct vm_area_struct *vma);
+int anon_vma_prepare(struct vm_area_struct *vma);
+int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate);
+int mm_populate(struct mm_struct *mm, uint64_t start, uint64_t len);
+int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len);
+int do_mprotect_pkey(struct mm_struct *mm, uint64_t start, uint64_t len, unsigned int prot);
+int do_madvise(struct mm_struct *mm, uint64_t start, uint64_t len, enum ptsim_advice advice);
+int do_mlock(struct mm_struct *mm, uint64_t start, uint64_t len, bool lock);
+void exit_mmap(struct mm_struct *mm);
+struct mm_struct *mm_alloc(struct ptsim_machine *m);
+void mmput(struct mm_struct *mm);
+void mmgrab(struct mm_struct *mm);
+void mmdrop(struct mm_struct *mm);
+void vma_link_file(struct vm_area_struct *vma);
+void vma_link_file_after(struct vm_area_struct *vma, struct vm_area_struct *prev);
+void vma_unlink_file(struct vm_area_struct *vma);
+struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
+void vm_area_free(struct ptsim_machine *m, struct vm_area_struct *vma);
+int mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma);
+void mm_remove_vma_at(struct mm_struct *mm, unsigned int idx);
+struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_kind kind, unsigned int page_shift);
+void file_put(struct ptsim_machine *m, struct sim_file *f);
+uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /* in the file's pages */
+
+/* memory.c: faults, zap, free_pgtables, copy. */
+#define FAULT_FLAG_WRITE 0x1u
+#define VM_FAULT_OOM 0x1u
+#define VM_FAULT_SIGSEGV 0x2u
+#define VM_FAULT_SIGBUS 0x4u
+unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsigned int flags);
+
+struct zap_details {
+	uint32_t single_folio;
+	bool even_cows;
+	bool reclaim_pt;
+	unsigned int zap_flags;
+};
+#define ZAP_FLAG_DROP_MARKER 0x1u
+#define ZAP_FLAG_UNMAP 0x2u
+
+void unmap_page_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t addr, uint64_t end,
+		      struct zap_details *details);
+void unmap_single_vma(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
+		      struct zap_details *details, bool mm_wr_locked);
+void unmap_vmas(struct mmu_gather *tlb, struct vm_area_struct **vmas, unsigned int nr, uint64_t start,
+		uint64_t end);
+void zap_page_range_single_batched(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t addr,
+				   uint64_t size, struct zap_details *details);
+void free_pgtables(struct mmu_gather *tlb, struct mm_struct *mm, struct vm_area_struct **vmas,
+		   unsigned int nr, uint64_t floor, uint64_t ceiling, bool mm_wr_locked);
+void free_pgd_range(struct mmu_gather *tlb, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling);
+int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_vma);
+uint32_t filemap_get_page(struct ptsim_machine *m, struct sim_file *f, uint64_t index, bool *oom);
+void ptep_clear_flush(struct vm_area_struct *vma, uint64_t address, pte_t *ptep);
+static inline pgent_t vma_prot_bits(const struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & VM_EXEC) ? 0 : _PAGE_NX;
+}
+void mm_counter_add(struct mm_struct *mm, int member, long value);
+int mm_counter_of(struct ptsim_machine *m, uint32_t pfn);
+void folio_remove_rmap(struct ptsim_machine *m, uint32_t pfn, int nr);
+
+/* hugetlb.c */
+unsigned int hugetlb_fault(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t address, unsigned int flags);
+void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
+			    uint32_t folio, unsigned int zap_flags);
+void hugetlb_zap_begin(struct vm_area_struct *vma, uint64_t *start, uint64_t *end);
+void hugetlb_zap_end(struct vm_area_struct *vma, struct zap_details *details);
+int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area_struct *dst_vma,
+			    struct vm_area_struct *src_vma);
+long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uint64_t end, uint64_t newprot_flags);
+void hugetlb_split(struct vm_area_struct *vma, uint64_t addr);
+int move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma,
+			     uint64_t old_addr, uint64_t new_addr, uint64_t len);
+bool hugetlb_vma_shareable(struct vm_area_struct *vma);
+uint64_t huge_page_size(const struct vm_area_struct *vma);
+
+/* pt_reclaim.c (mm/pt_reclaim.c, v6.14 - v6.19) */
+bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end, struct zap_details *details);
+bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval);
+void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t pmdval);
+void try_to_free_pte(struct mm_struct *mm, pmd_t *pmd, uint64_t addr, struct mmu_gather *tlb);
+
+/* fork.c */
+int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm);
+void check_mm(struct mm_struct *mm);
+
+/* sched.c: tasks, context switches. */
+struct sim_task *task_lookup(struct ptsim_machine *m, int id);
+void sched_switch_to(struct ptsim_machine *m, struct sim_cpu *cpu, struct sim_task *next);
+void sched_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu);
+void mm_task_add(struct mm_struct *mm, struct sim_task *t);
+void mm_task_del(struct mm_struct *mm, struct sim_task *t);
+int mm_lowest_task(struct mm_struct *mm);
+
+/* smp.c: cross-CPU calls, waiting, deferred frees. */
+int cpumask_alloc(struct ptsim_machine *m, struct cpumask *mask);
+void cpumask_release(struct ptsim_machine *m, struct cpumask *mask);
+static inline bool cpumask_test_cpu(unsigned int cpu, const struct cpumask *mask)
+{
+	return mask->bits[cpu >> 6] & (1ull << (cpu & 63));
+}
+static inline void cpumask_set_cpu(unsigned int cpu, struct cpumask *mask)
+{
+	mask->bits[cpu >> 6] |= 1ull << (cpu & 63);
+}
+static inline void cpumask_clear_cpu(unsigned int cpu, struct cpumask *mask)
+{
+	mask->bits[cpu >> 6] &= ~(1ull << (cpu & 63));
+}
+/* Next set CPU >= from, or nr_cpus. */
+unsigned int cpumask_next(const struct cpumask *mask, unsigned int from, unsigned int nr_cpus);
+unsigned int cpumask_weight(const struct cpumask *mask);
+#define for_each_cpu(c, mask, n) for ((c) = cpumask_next((mask), 0, (n)); (c) < (n); (c) = cpumask_next((mask), (c) + 1, (n)))
+/* Run func on each CPU of targets (self excluded by the caller) by IPI; wait if asked. */
+void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets, unsigned int nr,
+			    smp_call_func_t func, const void *info, size_t info_size,
+			    enum ipi_reason reason, bool wait);
+void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait);
+/* Release the IPIs queued on cpu (IRQs back on), completing waits. */
+void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu);
+bool cpu_blocked(const struct sim_cpu *cpu);
+void tlb_remove_table_sync_one(struct ptsim_machine *m);
+/* Free a frame now, or after the current CPU's outstanding IPI waits complete. */
+void free_frame_after_waits(struct ptsim_machine *m, uint32_t pfn);
+
+/* rcu.c */
+void call_rcu(struct ptsim_machine *m, struct rcu_head *head, void (*func)(struct ptsim_machine *, struct rcu_head *));
+void rcu_reader_start(struct ptsim_machine *m, uint64_t *epoch);
+void rcu_reader_end(struct ptsim_machine *m, uint64_t *epoch);
+void rcu_process_callbacks(struct ptsim_machine *m);   /* at event boundaries */
+size_t rcu_pending(const struct ptsim_machine *m);
+
+/* oracle.c */
+void oracle_check_free(struct ptsim_machine *m, uint32_t pfn);
+void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int cpu, uint64_t addr, uint64_t pfn,
+		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* gup.c */
+int gup_fast_begin(struct ptsim_machine *m, struct sim_cpu *cpu, uint64_t addr);
+void gup_fast_end(struct ptsim_machine *m, struct sim_cpu *cpu);
+/* Drop a hold taken on a table at generation @gen (no-op if it was freed since). */
+void table_unhold(struct ptsim_machine *m, uint32_t pfn, uint32_t gen);
+
+/* stats.c */
+int sim_mark_take(struct ptsim_machine *m, const char *name);
+
+/* machine.c */
+void mmu_gather_rcu_release(struct ptsim_machine *m, struct rcu_head *head);
+void machine_free_everything(struct ptsim_machine *m);
+uint64_t sim_rand(struct ptsim_machine *m);
+
+/* The CPU running the current operation (the kernel's smp_processor_id()). */
+static inline struct sim_cpu *this_cpu(struct ptsim_machine *m) { return m->cur; }
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * The machine: creation from a config, destruction of everything it owns.
+ *
+ * Everything of one simulation hangs off struct ptsim_machine; nothing is
+ * global.  With jemalloc, destroying a machine drops its arena in one call;
+ * with the C allocator (sanitizer builds) every object is freed one by one,
+ * so LeakSanitizer checks that the machine really owns everything it
+ * allocated.
+ */
+#include "mm/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arch/arch.h"
+#include "mm/mmu_gather.h"
+
+int arch_ops_validate(const struct ptsim_arch_ops *ops, char *err, size_t errlen)
+{
+	const char *missing = NULL;
+
+	if (!ops) {
+		snprintf(err, errlen, "no arch ops table");
+		return -EINVAL;
+	}
+	if (ops->version != PTSIM_ARCH_OPS_VERSION) {
+		snprintf(err, errlen, "arch ops '%s': contract version %u, expected %u", ops->name ? ops->name : "?",
+			 ops->version, PTSIM_ARCH_OPS_VERSION);
+		return -EINVAL;
+	}
+#define REQUIRE(f)                     \
+	if (!missing && !ops->f)       \
+		missing = #f;
+	REQUIRE(setup)
+	REQUIRE(teardown)
+	REQUIRE(init_new_context)
+	REQUIRE(destroy_context)
+	REQUIRE(switch_mm)
+	REQUIRE(enter_lazy_tlb)
+	REQUIRE(tlb_flush)
+	REQUIRE(flush_tlb_mm)
+	REQUIRE(flush_tlb_range)
+	REQUIRE(flush_tlb_page)
+	REQUIRE(flush_tlb_all)
+#undef REQUIRE
+	if (missing) {
+		snprintf(err, errlen, "arch ops '%s': required op %s is missing", ops->name ? ops->name : "?", missing);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void set_err(char *errbuf, size_t errlen, const char *msg)
+{
+	if (errbuf && errlen)
+		snprintf(errbuf, errlen, "%s", msg);
+}
+
+uint64_t sim_rand(struct ptsim_machine *m)
+{
+	/* splitmix64: the machine's own seeded generator. */
+	uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsim_config *cfg, char *errbuf,
+				   size_t errlen)
+{
+	char err[256] = "";
+	struct ptsim_machine *m;
+	int rc;
+
+	if (!out || !cfg) {
+		set_err(errbuf, errlen, "ptsim_machine_create: out and cfg must not be NULL");
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (cfg->version != PTSIM_CONFIG_VERSION) {
+		snprintf(err, sizeof(err), "config version %u, expected %u (use ptsim_config_init())", cfg->version,
+			 PTSIM_CONFIG_VERSION);
+		set_err(errbuf, errlen, err);
+		return PTSIM_EBADCONFIG;
+	}
+	if (cfg->cpus < 1 || cfg->cpus > PTSIM_MAX_CPUS) {
+		snprintf(err, sizeof(err), "cpus must be in [1, %d] (got %u)", PTSIM_MAX_CPUS, cfg->cpus);
+		set_err(errbuf, errlen, err);
+		return PTSIM_EBADCONFIG;
+	}
+	if (cfg->arch != PTSIM_ARCH_X86_64 && cfg->arch != PTSIM_ARCH_ARM64) {
+		set_err(errbuf, errlen, "arch must be x86_64 or arm64");
+		return PTSIM_EBADCONFIG;
+	}
+
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		set_err(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	sim_alloc_init(&m->alloc);
+	m->cfg = *cfg;
+	m->cfg.preset = NULL;
+	m->cfg.set = NULL;
+	m->rng = cfg->seed;
+	m->nr_cpus = cfg->cpus;
+	m->mms_tail = &m->mms;
+	m->files_tail = &m->files;
+	m->rcu.tail = &m->rcu.head;
+
+	rc = ptsim__variants_resolve(&m->v, m->preset, cfg, err, sizeof(err));
+	if (rc)
+		goto err_free;
+	m->ops = cfg->arch == PTSIM_ARCH_ARM64 ? &ptsim_arm64_ops : &ptsim_x86_64_ops;
+	rc = arch_ops_validate(m->ops, err, sizeof(err));
+	if (rc)
+		goto err_free;
+
+	m->cpus = sim_calloc(&m->alloc, m->nr_cpus, sizeof(struct sim_cpu));
+	if (!m->cpus)
+		goto err_nomem;
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		struct sim_cpu *cpu = &m->cpus[c];
+		cpu->id = c;
+		cpu->pending_tail = &cpu->pending;
+	}
+	if (phys_init(m))
+		goto err_nomem;
+	rc = m->ops->setup(m, cfg, err, sizeof(err));
+	if (rc)
+		goto err_free;
+	*out = m;
+	return 0;
+
+err_nomem:
+	snprintf(err, sizeof(err), "out of memory");
+	rc = -ENOMEM;
+err_free:
+	set_err(errbuf, errlen, err);
+	machine_free_everything(m);
+	return rc;
+}
+
+/* Free one by one (C allocator), or drop the arena. */
+void machine_free_everything(struct ptsim_machine *m)
+{
+	if (!sim_alloc_bulk_free(&m->alloc)) {
+		struct sim_alloc *a = &m->alloc;
+
+		/* Tasks. */
+		for (size_t i = 0; i < m->tasks.cap; i++)
+			if (m->tasks.slots[i].used)
+				sim_free(a, (void *)(uintptr_t)m->tasks.slots[i].val, sizeof(struct sim_task));
+		hmap_release(a, &m->tasks);
+		/* RCU callbacks that never ran: table batches own memory. */
+		while (m->rcu.head) {
+			struct rcu_head *h = m->rcu.head;
+			m->rcu.head = h->next;
+			mmu_gather_rcu_release(m, h);
+		}
+		/* mms and their VMAs. */
+		while (m->mms) {
+			struct mm_struct *mm = m->mms;
+			m->mms = mm->next;
+			for (unsigned int i = 0; i < mm->nr_vmas; i++)
+				sim_free(a, mm->vmas[i], sizeof(struct vm_area_struct));
+			sim_free(a, mm->vmas, mm->cap_vmas * sizeof(mm->vmas[0]));
+			if (mm->arch && m->ops)
+				m->ops->destroy_context(mm);
+			cpumask_release(m, &mm->cpumask);
+			cpumask_release(m, &mm->tlb_cached);
+			sim_free(a, mm, sizeof(*mm));
+		}
+		/* Files. */
+		while (m->files) {
+			struct sim_file *f = m->files;
+			m->files = f->next;
+			hmap_release(a, &f->pages);
+			sim_free(a, f->i_mmap, f->cap_mmap * sizeof(f->i_mmap[0]));
+			if (f->name)
+				sim_free(a, f->name, strlen(f->name) + 1);
+			sim_free(a, f, sizeof(*f));
+		}
+		/* Page tables still allocated. */
+		for (uint32_t pfn = 1; pfn < m->phys.nr; pfn++) {
+			struct sim_frame *f = frame(m, pfn);
+			if (f->kind != FRAME_PGTABLE)
+				continue;
+			struct ptdesc *pt = f->u.table.pt;
+			sim_free(a, f->u.table.entries, (size_t)m->geo.ptrs[pt->level] * sizeof(pgent_t));
+			sim_free(a, pt, sizeof(*pt));
+		}
+		hmap_release(a, &m->pt_by_addr);
+		/* CPUs. */
+		if (m->cpus) {
+			for (unsigned int c = 0; c < m->nr_cpus; c++) {
+				struct sim_cpu *cpu = &m->cpus[c];
+				tlbcache_release_cpu(m, cpu);
+				while (cpu->pending) {
+					struct pending_call *pc = cpu->pending;
+					cpu->pending = pc->next;
+					sim_free(a, pc, sizeof(*pc));
+				}
+				sim_free(a, cpu->deferred, cpu->cap_deferred * sizeof(uint32_t));
+			}
+		}
+		/* Results. */
+		for (size_t i = 0; i < m->nr_viol; i++) {
+			if (m->viol[i].message)
+				sim_free(a, m->viol[i].message, strlen(m->viol[i].message) + 1);
+			if (m->viol[i].backtrace)
+				sim_free(a, m->viol[i].backtrace, strlen(m->viol[i].backtrace) + 1);
+		}
+		sim_free(a, m->viol, m->cap_viol * sizeof(*m->viol));
+		for (size_t i = 0; i < m->nr_marks; i++) {
+			struct sim_mark *mk = &m->marks[i];
+			sim_free(a, mk->name, strlen(mk->name) + 1);
+			sim_free(a, mk->mms, mk->nr_mms * sizeof(*mk->mms));
+			sim_free(a, mk->cpu_stats, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
+		}
+		sim_free(a, m->marks, m->cap_marks * sizeof(*m->marks));
+		if (m->ops && m->arch)
+			m->ops->teardown(m);
+		sim_free(a, m->cpus, m->nr_cpus * sizeof(struct sim_cpu));
+		phys_release(m);
+	}
+	sim_alloc_destroy(&m->alloc);
+	free(m);
+}
+
+PTSIM_API void ptsim_machine_destroy(struct ptsim_machine *m)
+{
+	if (m)
+		machine_free_everything(m);
+}

@@ -1,0 +1,675 @@
+/*
+ * Address spaces and VMAs: mm_alloc()/mmput()/mmdrop(), the VMA list, split
+ * and merge, mmap (fixed address), munmap and exit_mmap, simulated files with
+ * their page cache and i_mmap.
+ *
+ * Models mm/mmap.c, mm/vma.c (do_vmi_munmap() -> vms_clear_ptes(),
+ * __split_vma(), vma_merge_new_range()/vma_modify_flags() merging),
+ * kernel/fork.c (mmput(), __mmdrop()) at v6.18.
+ *
+ * Simplifications: the VMA tree is a sorted array (binary search); the file's
+ * i_mmap interval tree is an array ordered by (vm_pgoff, creation), which is
+ * the order the kernel's tree iterates VMAs with equal start offsets; mmap is
+ * MAP_FIXED_NOREPLACE only (an overlap is an input error); anon_vma is an
+ * identity (enough for merging and for fork's copy decision).
+ */
+#include "mm/internal.h"
+
+#include <stdlib.h>
+
+#include "arch/arch.h"
+#include "mm/mmu_gather.h"
+
+/* ------------------------------------------------------------------------ */
+/* Files                                                                     */
+/* ------------------------------------------------------------------------ */
+
+struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_kind kind, unsigned int page_shift)
+{
+	struct sim_file *f;
+
+	if (name) {
+		for (f = m->files; f; f = f->next) {
+			if (f->name && !strcmp(f->name, name)) {
+				if (f->kind != kind || f->page_shift != page_shift)
+					return NULL;
+				return f;
+			}
+		}
+	}
+	f = sim_calloc(&m->alloc, 1, sizeof(*f));
+	if (!f)
+		return NULL;
+	if (name && !(f->name = sim_strdup(&m->alloc, name))) {
+		sim_free(&m->alloc, f, sizeof(*f));
+		return NULL;
+	}
+	f->id = ++m->next_file_id;
+	f->kind = kind;
+	f->page_shift = page_shift;
+	f->refs = name ? 1 : 0;   /* a named file stays until the machine goes */
+	*m->files_tail = f;
+	m->files_tail = &f->next;
+	return f;
+}
+
+static void file_free(struct ptsim_machine *m, struct sim_file *f)
+{
+	/* Drop the page cache: every page goes once nothing maps it. */
+	for (size_t i = 0; i < f->pages.cap; i++)
+		if (f->pages.slots[i].used)
+			put_page(m, (uint32_t)f->pages.slots[i].val);
+	hmap_release(&m->alloc, &f->pages);
+	sim_free(&m->alloc, f->i_mmap, f->cap_mmap * sizeof(f->i_mmap[0]));
+	if (f->name)
+		sim_free(&m->alloc, f->name, strlen(f->name) + 1);
+	for (struct sim_file **pp = &m->files; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			if (m->files_tail == &f->next)
+				m->files_tail = pp;
+			break;
+		}
+	}
+	sim_free(&m->alloc, f, sizeof(*f));
+}
+
+void file_put(struct ptsim_machine *m, struct sim_file *f)
+{
+	if (NEVER(m, f->refs == 0))
+		return;
+	if (--f->refs == 0)
+		file_free(m, f);
+}
+
+uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr)
+{
+	unsigned int page_shift = vma->vm_mm->machine->geo.page_shift;
+
+	if (is_vm_hugetlb_page(vma))
+		return ((addr - vma->vm_start) >> vma->hpage_shift) + (vma->vm_pgoff >> (vma->hpage_shift - page_shift));
+	return ((addr - vma->vm_start) >> page_shift) + vma->vm_pgoff;
+}
+
+/*
+ * i_mmap order: by vm_pgoff; a VMA with the same start offset goes after the
+ * ones already there (equal keys go right in the kernel's interval tree),
+ * except fork's copy, which goes right after the parent's VMA
+ * (vma_interval_tree_insert_after()).
+ */
+static void i_mmap_insert_at(struct vm_area_struct *vma, unsigned int pos)
+{
+	struct sim_file *f = vma->vm_file;
+	struct ptsim_machine *m = vma->vm_mm->machine;
+
+	if (f->nr_mmap == f->cap_mmap) {
+		unsigned int ncap = f->cap_mmap ? f->cap_mmap * 2 : 4;
+		struct vm_area_struct **n = sim_realloc(&m->alloc, f->i_mmap, f->cap_mmap * sizeof(*n), ncap * sizeof(*n));
+		if (NEVER(m, !n))
+			return;
+		f->i_mmap = n;
+		f->cap_mmap = ncap;
+	}
+	memmove(&f->i_mmap[pos + 1], &f->i_mmap[pos], (f->nr_mmap - pos) * sizeof(f->i_mmap[0]));
+	f->i_mmap[pos] = vma;
+	f->nr_mmap++;
+	vma->i_mmap_linked = true;
+}
+
+void vma_link_file(struct vm_area_struct *vma)
+{
+	struct sim_file *f = vma->vm_file;
+
+	if (!f || vma->i_mmap_linked)
+		return;
+	unsigned int pos = f->nr_mmap;
+	while (pos > 0 && f->i_mmap[pos - 1]->vm_pgoff > vma->vm_pgoff)
+		pos--;
+	i_mmap_insert_at(vma, pos);
+}
+
+void vma_link_file_after(struct vm_area_struct *vma, struct vm_area_struct *prev)
+{
+	struct sim_file *f = vma->vm_file;
+
+	if (!f || vma->i_mmap_linked)
+		return;
+	for (unsigned int i = 0; i < f->nr_mmap; i++) {
+		if (f->i_mmap[i] == prev) {
+			i_mmap_insert_at(vma, i + 1);
+			return;
+		}
+	}
+	vma_link_file(vma);
+}
+
+void vma_unlink_file(struct vm_area_struct *vma)
+{
+	struct sim_file *f = vma->vm_file;
+
+	if (!f || !vma->i_mmap_linked)
+		return;
+	for (unsigned int i = 0; i < f->nr_mmap; i++) {
+		if (f->i_mmap[i] == vma) {
+			memmove(&f->i_mmap[i], &f->i_mmap[i + 1], (f->nr_mmap - i - 1) * sizeof(f->i_mmap[0]));
+			f->nr_mmap--;
+			break;
+		}
+	}
+	vma->i_mmap_linked = false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The VMA list                                                              */
+/* ------------------------------------------------------------------------ */
+
+struct vm_area_struct *find_vma(struct mm_struct *mm, uint64_t addr)
+{
+	unsigned int lo = 0, hi = mm->nr_vmas;
+
+	if (mm->vma_cache && mm->vma_cache->vm_start <= addr && addr < mm->vma_cache->vm_end)
+		return mm->vma_cache;
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		if (mm->vmas[mid]->vm_end > addr)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo < mm->nr_vmas ? mm->vmas[lo] : NULL;
+}
+
+struct vm_area_struct *vma_lookup(struct mm_struct *mm, uint64_t addr)
+{
+	struct vm_area_struct *vma = find_vma(mm, addr);
+
+	if (vma && vma->vm_start <= addr) {
+		mm->vma_cache = vma;
+		return vma;
+	}
+	return NULL;
+}
+
+unsigned int vma_index(struct mm_struct *mm, const struct vm_area_struct *vma)
+{
+	unsigned int lo = 0, hi = mm->nr_vmas;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+		if (mm->vmas[mid]->vm_start < vma->vm_start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	assert(lo < mm->nr_vmas && mm->vmas[lo] == vma);
+	return lo;
+}
+
+struct vm_area_struct *vma_prev(struct mm_struct *mm, const struct vm_area_struct *vma)
+{
+	unsigned int i = vma_index(mm, vma);
+	return i ? mm->vmas[i - 1] : NULL;
+}
+
+struct vm_area_struct *vma_next(struct mm_struct *mm, const struct vm_area_struct *vma)
+{
+	unsigned int i = vma_index(mm, vma);
+	return i + 1 < mm->nr_vmas ? mm->vmas[i + 1] : NULL;
+}
+
+int mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (mm->nr_vmas == mm->cap_vmas) {
+		unsigned int ncap = mm->cap_vmas ? mm->cap_vmas * 2 : 8;
+		struct vm_area_struct **n = sim_realloc(&m->alloc, mm->vmas, mm->cap_vmas * sizeof(*n), ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		mm->vmas = n;
+		mm->cap_vmas = ncap;
+	}
+	unsigned int i = mm->nr_vmas;
+	while (i > 0 && mm->vmas[i - 1]->vm_start > vma->vm_start) {
+		mm->vmas[i] = mm->vmas[i - 1];
+		i--;
+	}
+	mm->vmas[i] = vma;
+	mm->nr_vmas++;
+	return 0;
+}
+
+void mm_remove_vma_at(struct mm_struct *mm, unsigned int idx)
+{
+	if (mm->vma_cache == mm->vmas[idx])
+		mm->vma_cache = NULL;
+	memmove(&mm->vmas[idx], &mm->vmas[idx + 1], (mm->nr_vmas - idx - 1) * sizeof(mm->vmas[0]));
+	mm->nr_vmas--;
+}
+
+struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig)
+{
+	struct ptsim_machine *m = orig->vm_mm->machine;
+	struct vm_area_struct *new = sim_malloc(&m->alloc, sizeof(*new));
+
+	if (!new)
+		return NULL;
+	*new = *orig;
+	new->id = ++m->next_vma_id;
+	new->i_mmap_linked = false;
+	if (new->vm_file)
+		new->vm_file->refs++;
+	return new;
+}
+
+void vm_area_free(struct ptsim_machine *m, struct vm_area_struct *vma)
+{
+	vma_unlink_file(vma);
+	if (vma->vm_file)
+		file_put(m, vma->vm_file);
+	sim_free(&m->alloc, vma, sizeof(*vma));
+}
+
+int anon_vma_prepare(struct vm_area_struct *vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (vma->anon_vma)
+		return 0;
+	/* find_mergeable_anon_vma(): reuse an adjacent compatible VMA's anon_vma. */
+	struct vm_area_struct *near[2] = { vma_prev(mm, vma), vma_next(mm, vma) };
+	for (int i = 0; i < 2; i++) {
+		struct vm_area_struct *n = near[i];
+		if (n && n->anon_vma && (n->vm_end == vma->vm_start || n->vm_start == vma->vm_end) &&
+		    n->vm_file == vma->vm_file && ((n->vm_flags ^ vma->vm_flags) & ~(VM_LOCKED | VM_LOCKONFAULT)) == 0) {
+			vma->anon_vma = n->anon_vma;
+			return 0;
+		}
+	}
+	vma->anon_vma = ++mm->machine->next_anon_vma;
+	return 0;
+}
+
+/**
+ * __split_vma - split @vma at @addr; the new VMA is the part below @addr if
+ * @new_below, else the part above.  hugetlb VMAs split only at huge-page
+ * boundaries, and unshare the PUD range around @addr first (hugetlb_split()).
+ */
+int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, int new_below)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (is_vm_hugetlb_page(vma) && (addr & (huge_page_size(vma) - 1)))
+		return -EINVAL;   /* hugetlb_vm_op_split() */
+	struct vm_area_struct *new = vm_area_dup(vma);
+	if (!new)
+		return -ENOMEM;
+	if (is_vm_hugetlb_page(vma))
+		hugetlb_split(vma, addr);
+
+	uint64_t delta = (addr - vma->vm_start) >> m->geo.page_shift;
+	if (new_below) {
+		new->vm_end = addr;
+		vma->vm_start = addr;
+		vma->vm_pgoff += delta;
+	} else {
+		new->vm_start = addr;
+		new->vm_pgoff += delta;
+		vma->vm_end = addr;
+	}
+	if (mm_insert_vma(mm, new)) {
+		/* Undo the adjustment. */
+		if (new_below) {
+			vma->vm_start = new->vm_start;
+			vma->vm_pgoff -= delta;
+		} else {
+			vma->vm_end = new->vm_end;
+		}
+		vm_area_free(m, new);
+		return -ENOMEM;
+	}
+	/* The i_mmap position of the moved part follows its new vm_pgoff. */
+	if (vma->i_mmap_linked) {
+		vma_unlink_file(vma);
+		vma_link_file(vma);
+	}
+	vma_link_file(new);
+	return 0;
+}
+
+static bool is_mergeable_anon_vma(uint32_t a, uint32_t b)
+{
+	return !a || !b || a == b;
+}
+
+/* Can @a (below) and @b (above, adjacent) become one VMA? */
+static bool can_merge(const struct vm_area_struct *a, const struct vm_area_struct *b)
+{
+	uint64_t page_shift = a->vm_mm->machine->geo.page_shift;
+
+	if (a->vm_end != b->vm_start || a->vm_flags != b->vm_flags || a->vm_file != b->vm_file)
+		return false;
+	if (a->vm_flags & VM_SPECIAL)
+		return false;
+	if (!is_mergeable_anon_vma(a->anon_vma, b->anon_vma))
+		return false;
+	if (a->vm_file && a->vm_pgoff + ((a->vm_end - a->vm_start) >> page_shift) != b->vm_pgoff)
+		return false;
+	if (!a->vm_file && a->anon_vma && b->anon_vma &&
+	    a->vm_pgoff + ((a->vm_end - a->vm_start) >> page_shift) != b->vm_pgoff)
+		return false;
+	return true;
+}
+
+/* Merge @b into @a (adjacent, mergeable); @b goes. */
+static void vma_merge_pair(struct mm_struct *mm, struct vm_area_struct *a, struct vm_area_struct *b)
+{
+	a->vm_end = b->vm_end;
+	if (!a->anon_vma)
+		a->anon_vma = b->anon_vma;
+	mm_remove_vma_at(mm, vma_index(mm, b));
+	vm_area_free(mm->machine, b);
+}
+
+/**
+ * vma_merge_around - merge @vma with its neighbours where the kernel would
+ * (after a flags change, or a new mapping).  Return: the surviving VMA.
+ */
+struct vm_area_struct *vma_merge_around(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	struct vm_area_struct *next = vma_next(mm, vma);
+	struct vm_area_struct *prev = vma_prev(mm, vma);
+
+	if (next && can_merge(vma, next))
+		vma_merge_pair(mm, vma, next);
+	if (prev && can_merge(prev, vma)) {
+		vma_merge_pair(mm, prev, vma);
+		vma = prev;
+	}
+	mm->vma_cache = NULL;
+	return vma;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mm lifetime                                                               */
+/* ------------------------------------------------------------------------ */
+
+struct mm_struct *mm_alloc(struct ptsim_machine *m)
+{
+	struct mm_struct *mm = sim_calloc(&m->alloc, 1, sizeof(*mm));
+	struct ptdesc *pgd;
+
+	if (!mm)
+		return NULL;
+	mm->machine = m;
+	if (cpumask_alloc(m, &mm->cpumask))
+		goto err_free_mm;
+	if (cpumask_alloc(m, &mm->tlb_cached))
+		goto err_free_cpumask;
+	pgd = pt_alloc_table(m, mm, PT_PGD, 0);   /* pgd_alloc() */
+	if (!pgd)
+		goto err_free_cached;
+	mm->pgd = pgd->pfn;
+	if (m->ops->init_new_context(mm))
+		goto err_free_pgd;
+	mm->id = ++m->next_mm_id;
+	mm->mm_users = 1;
+	mm->mm_count = 1;
+	*m->mms_tail = mm;
+	m->mms_tail = &mm->next;
+	return mm;
+
+err_free_pgd:
+	pt_free_table(m, pgd);
+err_free_cached:
+	cpumask_release(m, &mm->tlb_cached);
+err_free_cpumask:
+	cpumask_release(m, &mm->cpumask);
+err_free_mm:
+	sim_free(&m->alloc, mm, sizeof(*mm));
+	return NULL;
+}
+
+void mmgrab(struct mm_struct *mm)
+{
+	mm->mm_count++;
+}
+
+/* __mmdrop(): the last reference — free the PGD, tear down the context, check_mm(). */
+static void __mmdrop(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		NEVER(m, m->cpus[c].loaded_mm == mm);
+	pt_free_table(m, pt_desc(m, mm->pgd));   /* pgd_free() */
+	m->ops->destroy_context(mm);
+	check_mm(mm);
+	for (struct mm_struct **pp = &m->mms; *pp; pp = &(*pp)->next) {
+		if (*pp == mm) {
+			*pp = mm->next;
+			if (m->mms_tail == &mm->next)
+				m->mms_tail = pp;
+			break;
+		}
+	}
+	cpumask_release(m, &mm->cpumask);
+	cpumask_release(m, &mm->tlb_cached);
+	sim_free(&m->alloc, mm->vmas, mm->cap_vmas * sizeof(mm->vmas[0]));
+	sim_free(&m->alloc, mm, sizeof(*mm));
+}
+
+void mmdrop(struct mm_struct *mm)
+{
+	if (NEVER(mm->machine, mm->mm_count <= 0))
+		return;
+	if (--mm->mm_count == 0)
+		__mmdrop(mm);
+}
+
+void mmput(struct mm_struct *mm)
+{
+	if (NEVER(mm->machine, mm->mm_users <= 0))
+		return;
+	if (--mm->mm_users == 0) {
+		exit_mmap(mm);
+		mmdrop(mm);
+	}
+}
+
+/**
+ * exit_mmap - tear down an address space with no users: one fullmm gather,
+ * unmap every VMA, free every user page table, one final flush.
+ */
+void exit_mmap(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct mmu_gather tlb;
+
+	tlb_gather_mmu_fullmm(&tlb, mm);
+	unmap_vmas(&tlb, mm->vmas, mm->nr_vmas, 0, UINT64_MAX);
+	free_pgtables(&tlb, mm, mm->vmas, mm->nr_vmas, 0 /* FIRST_USER_ADDRESS */, 0 /* USER_PGTABLES_CEILING */,
+		      true);
+	tlb_finish_mmu(&tlb);
+
+	for (unsigned int i = 0; i < mm->nr_vmas; i++)
+		vm_area_free(m, mm->vmas[i]);
+	mm->nr_vmas = 0;
+	mm->vma_cache = NULL;
+	mm->exited = true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* mmap / munmap                                                             */
+/* ------------------------------------------------------------------------ */
+
+static uint64_t calc_vm_flags(const struct ptsim_mmap_args *a)
+{
+	uint64_t f = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+
+	if (a->prot & PTSIM_PROT_READ)
+		f |= VM_READ;
+	if (a->prot & PTSIM_PROT_WRITE)
+		f |= VM_WRITE;
+	if (a->prot & PTSIM_PROT_EXEC)
+		f |= VM_EXEC;
+	if (a->shared)
+		f |= VM_SHARED | VM_MAYSHARE;
+	if (a->kind == PTSIM_MAP_HUGETLB)
+		f |= VM_HUGETLB | VM_DONTEXPAND;
+	return f;
+}
+
+/**
+ * do_mmap - map [addr, addr+len) in @mm (validated by the caller).  Shared
+ * anonymous memory is backed by an unnamed shmem object, MAP_HUGETLB memory by
+ * an unnamed hugetlbfs file, like the kernel.  Merges with compatible
+ * neighbours; MAP_POPULATE faults everything in.
+ */
+int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct vm_area_struct *vma = sim_calloc(&m->alloc, 1, sizeof(*vma));
+	struct sim_file *f = NULL;
+
+	if (!vma)
+		return -ENOMEM;
+	vma->vm_mm = mm;
+	vma->vm_start = a->addr;
+	vma->vm_end = a->addr + a->len;
+	vma->vm_flags = calc_vm_flags(a);
+	vma->id = ++m->next_vma_id;
+
+	if (a->kind == PTSIM_MAP_HUGETLB) {
+		uint64_t psz = a->page_size;
+		unsigned int shift = 0;
+		while ((1ull << shift) < psz)
+			shift++;
+		vma->hpage_shift = shift;
+		f = file_get(m, a->file, FILE_HUGETLB, shift);
+	} else if (a->kind == PTSIM_MAP_FILE) {
+		f = file_get(m, a->file, FILE_REGULAR, m->geo.page_shift);
+	} else if (a->kind == PTSIM_MAP_SHMEM || (a->kind == PTSIM_MAP_ANON && a->shared)) {
+		f = file_get(m, a->kind == PTSIM_MAP_SHMEM ? a->file : NULL, FILE_SHMEM, m->geo.page_shift);
+	}
+	if (a->kind != PTSIM_MAP_ANON || a->shared) {
+		if (!f) {
+			sim_free(&m->alloc, vma, sizeof(*vma));
+			return a->file ? -EEXIST : -ENOMEM;   /* name used by another kind of file */
+		}
+		f->refs++;
+		vma->vm_file = f;
+		vma->vm_pgoff = a->offset >> m->geo.page_shift;
+	} else {
+		vma->vm_pgoff = a->addr >> m->geo.page_shift;
+	}
+	/* A shareable hugetlb VMA gets its VMA lock (hugetlb_vma_lock_alloc()). */
+	if (is_vm_hugetlb_page(vma) && (vma->vm_flags & VM_MAYSHARE))
+		vma->hugetlb_vma_lock = true;
+
+	int err = mm_insert_vma(mm, vma);
+	if (err) {
+		vm_area_free(m, vma);
+		return err;
+	}
+	vma_link_file(vma);
+	vma = vma_merge_around(mm, vma);
+	if (populate)
+		return mm_populate(mm, a->addr, a->len);
+	return 0;
+}
+
+/*
+ * mm_populate(): fault in every page of the range as GUP does (a write fault
+ * for private writable mappings, to break COW; a read fault otherwise).  No
+ * TLB is filled: GUP walks in software.
+ */
+int mm_populate(struct mm_struct *mm, uint64_t start, uint64_t len)
+{
+	struct ptsim_machine *m = mm->machine;
+	uint64_t end = start + len;
+
+	for (uint64_t addr = start; addr < end;) {
+		struct vm_area_struct *vma = vma_lookup(mm, addr);
+		if (!vma) {
+			addr += PAGE_SIZE(m);
+			continue;
+		}
+		uint64_t step = is_vm_hugetlb_page(vma) ? huge_page_size(vma) : PAGE_SIZE(m);
+		bool write = (vma->vm_flags & VM_WRITE) && !(vma->vm_flags & VM_SHARED);
+		enum pt_level level;
+		pgent_t *ep = pt_walk(mm, addr, &level);
+		bool present = pgent_present(*ep) && (level == PT_PTE || pgent_huge(*ep));
+		if (!present || (write && !(*ep & _PAGE_RW))) {
+			unsigned int ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+			if (ret & VM_FAULT_OOM)
+				return -ENOMEM;
+		}
+		addr += step;
+	}
+	return 0;
+}
+
+/**
+ * do_munmap - unmap [start, start+len): split the boundary VMAs, detach the
+ * ones inside, then vms_clear_ptes(): one gather, unmap_vmas(), free_pgtables()
+ * bounded by the surviving neighbours, tlb_finish_mmu().
+ */
+int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len)
+{
+	struct ptsim_machine *m = mm->machine;
+	uint64_t end = start + len;
+	struct vm_area_struct *vma = find_vma(mm, start);
+	int err;
+
+	if (!vma || vma->vm_start >= end)
+		return 0;
+	/* hugetlb boundaries must fall on huge pages (checked before anything changes). */
+	for (unsigned int i = vma_index(mm, vma); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++) {
+		struct vm_area_struct *v = mm->vmas[i];
+		if (!is_vm_hugetlb_page(v))
+			continue;
+		uint64_t mask = huge_page_size(v) - 1;
+		if ((start > v->vm_start && (start & mask)) || (end < v->vm_end && (end & mask)))
+			return -EINVAL;
+	}
+	if (start > vma->vm_start) {
+		err = __split_vma(mm, vma, start, 1);
+		if (err)
+			return err;
+	}
+	unsigned int first = vma_index(mm, find_vma(mm, start));
+	unsigned int last = first;
+	while (last < mm->nr_vmas && mm->vmas[last]->vm_start < end)
+		last++;
+	struct vm_area_struct *lastv = mm->vmas[last - 1];
+	if (lastv->vm_end > end) {
+		err = __split_vma(mm, lastv, end, 1);
+		if (err)
+			return err;
+	}
+
+	/* Detach [first, last) into a side list. */
+	unsigned int nr = last - first;
+	struct vm_area_struct **detached = sim_malloc(&m->alloc, nr * sizeof(*detached));
+	if (!detached)
+		return -ENOMEM;
+	memcpy(detached, &mm->vmas[first], nr * sizeof(*detached));
+	uint64_t floor = first ? mm->vmas[first - 1]->vm_end : 0;
+	uint64_t ceiling = last < mm->nr_vmas ? mm->vmas[last]->vm_start : 0;
+	memmove(&mm->vmas[first], &mm->vmas[last], (mm->nr_vmas - last) * sizeof(mm->vmas[0]));
+	mm->nr_vmas -= nr;
+	mm->vma_cache = NULL;
+
+	/* vms_clear_ptes() */
+	struct mmu_gather tlb;
+	tlb_gather_mmu(&tlb, mm);
+	unmap_vmas(&tlb, detached, nr, start, end);
+	free_pgtables(&tlb, mm, detached, nr, floor, ceiling, true);
+	tlb_finish_mmu(&tlb);
+
+	for (unsigned int i = 0; i < nr; i++)
+		vm_area_free(m, detached[i]);
+	sim_free(&m->alloc, detached, nr * sizeof(*detached));
+	return 0;
+}

@@ -1,0 +1,172 @@
+/*
+ * The safety oracle.
+ *
+ * When a frame goes back to the free pool — a data page or a page-table
+ * page — nothing may still reach it:
+ *   - no CPU's TLB may still translate to it (frame->cache_refs, kept by the
+ *     TLB model, is zero for data pages);
+ *   - no paging-structure cache may still point at it (cache_refs of a table);
+ *   - no GUP-fast walker and no RCU reader may still be inside it (holders);
+ *   - a page table must not still map anything.
+ * The check is O(1) on the clean path: counters only.  Only when one is
+ * non-zero does it search for the culprits to name them.
+ *
+ * A violation is result data, not an error: it is recorded with the event
+ * index, the CPU, the address and the frame, plus a backtrace (libunwind) of
+ * the simulator path that freed it, and `ptsim run` exits with status 3.
+ */
+#include "mm/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "util/strbuf.h"
+
+/* Frames between the free and the public entry point, innermost first. */
+static char *capture_backtrace(void)
+{
+	unw_cursor_t cursor;
+	unw_context_t ctx;
+	struct strbuf sb;
+	int depth = 0;
+
+	strbuf_init(&sb);
+	if (unw_getcontext(&ctx) || unw_init_local(&cursor, &ctx))
+		return strbuf_detach(&sb);
+	while (unw_step(&cursor) > 0 && depth < 24) {
+		char name[128];
+		unw_word_t off;
+		if (unw_get_proc_name(&cursor, name, sizeof(name), &off))
+			snprintf(name, sizeof(name), "?");
+		if (!strcmp(name, "oracle_report") || !strcmp(name, "capture_backtrace") ||
+		    !strncmp(name, "report_", 7) || !strcmp(name, "oracle_check_free"))
+			continue;
+		strbuf_addf(&sb, "%s%s", depth ? " <- " : "", name);
+		depth++;
+		/* Stop at the public entry point: the rest is the caller's program. */
+		if (!strncmp(name, "ptsim_", 6))
+			break;
+	}
+	return strbuf_detach(&sb);
+}
+
+void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int cpu, uint64_t addr, uint64_t pfn,
+		   const char *fmt, ...)
+{
+	struct strbuf sb;
+	va_list ap;
+
+	if (m->nr_viol == m->cap_viol) {
+		size_t ncap = m->cap_viol ? m->cap_viol * 2 : 16;
+		struct sim_violation *n = sim_realloc(&m->alloc, m->viol, m->cap_viol * sizeof(*n), ncap * sizeof(*n));
+		if (!n) {
+			m->internal_error = true;
+			return;
+		}
+		m->viol = n;
+		m->cap_viol = ncap;
+	}
+	strbuf_init(&sb);
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+
+	struct sim_violation *v = &m->viol[m->nr_viol++];
+	v->kind = kind;
+	v->event = m->event;
+	v->cpu = cpu;
+	v->addr = addr;
+	v->pfn = pfn;
+	char *msg = strbuf_detach(&sb);
+	v->message = msg ? sim_strdup(&m->alloc, msg) : NULL;
+	free(msg);
+	char *bt = capture_backtrace();
+	v->backtrace = bt ? sim_strdup(&m->alloc, bt) : NULL;
+	free(bt);
+	STAT_INC(m, VIOLATIONS);
+}
+
+struct ref_ctx {
+	struct ptsim_machine *m;
+	uint32_t pfn;
+	bool table;
+	unsigned int found;
+};
+
+static void report_ref(void *arg, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va)
+{
+	struct ref_ctx *c = arg;
+
+	if (c->found++ >= 4)
+		return;   /* name a few; the count says the rest */
+	if (c->table)
+		oracle_report(c->m, PTSIM_VIOL_PWC, (int)cpu->id, va, c->pfn,
+			      "page table %u freed while cpu %u's paging-structure cache still points at it "
+			      "(entry for va %#llx, asid %u)",
+			      c->pfn, cpu->id, (unsigned long long)va, e->asid);
+	else
+		oracle_report(c->m, PTSIM_VIOL_TLB, (int)cpu->id, va, c->pfn,
+			      "page %u freed while cpu %u's TLB still translates va %#llx to it (asid %u%s)", c->pfn,
+			      cpu->id, (unsigned long long)va, e->asid, (e->flags & TLBF_WRITE) ? ", writable" : "");
+}
+
+static void report_holders(struct ptsim_machine *m, uint32_t pfn)
+{
+	const struct ptdesc *pt = pt_desc(m, pfn);
+
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		const struct sim_cpu *cpu = &m->cpus[c];
+		for (unsigned int i = 0; i < cpu->nr_walker_tables; i++)
+			if (cpu->walker_tables[i] == pfn)
+				oracle_report(m, PTSIM_VIOL_WALKER, (int)c, cpu->walker_addr, pfn,
+					      "page table %u (level %s, va %#llx) freed while a GUP-fast walker on "
+					      "cpu %u is still inside it",
+					      pfn, pt->level == PT_PTE ? "pte" : pt->level == PT_PMD ? "pmd" : "upper",
+					      (unsigned long long)pt->addr, c);
+		if (cpu->reader_table == pfn)
+			oracle_report(m, PTSIM_VIOL_RCU_READER, (int)c, cpu->reader_addr, pfn,
+				      "page table %u (va %#llx) freed while an RCU reader (pte_offset_map) on cpu %u "
+				      "still holds it",
+				      pfn, (unsigned long long)pt->addr, c);
+	}
+}
+
+/**
+ * oracle_check_free - called for every frame about to go back to the pool.
+ */
+void oracle_check_free(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_frame *f = frame(m, pfn);
+
+	if (PTSIM_LIKELY(!f->cache_refs && !f->holders) && f->kind != FRAME_PGTABLE)
+		return;
+
+	bool table = f->kind == FRAME_PGTABLE;
+	if (table) {
+		if (f->holders)
+			report_holders(m, pfn);
+		if (!pt_table_empty(m, pfn)) {
+			const struct ptdesc *pt = pt_desc(m, pfn);
+			const pgent_t *e = pt_entries(m, pfn);
+			unsigned int used = 0;
+			for (unsigned int i = 0; i < m->geo.ptrs[pt->level]; i++)
+				used += e[i] != 0;
+			oracle_report(m, PTSIM_VIOL_NONEMPTY_TABLE, -1, pt->addr, pfn,
+				      "page table %u (va %#llx) freed with %u entries still in use: the pages they "
+				      "map can no longer be unmapped",
+				      pfn, (unsigned long long)pt->addr, used);
+		}
+	}
+	f = frame(m, pfn);
+	if (f->cache_refs) {
+		struct ref_ctx c = { m, pfn, table, 0 };
+		tlb_find_refs(m, pfn, report_ref, &c);
+		if (c.found > 4)
+			oracle_report(m, table ? PTSIM_VIOL_PWC : PTSIM_VIOL_TLB, -1, 0, pfn,
+				      "... and %u more cached entries still reach frame %u", c.found - 4, pfn);
+	}
+}

@@ -1,0 +1,350 @@
+/*
+ * Page-table pages and the generic walking helpers (pgd_offset() ...
+ * pte_offset_map(), the *_none() tests, p4d/pud/pmd/pte_alloc()), with levels
+ * folded the way include/asm-generic/pgtable-nop4d.h, -nopud.h and -nopmd.h
+ * fold them: a folded level's "table" is the entry of the level above, whose
+ * *_none() test then always says "present" so that the real test is made on
+ * the aliased entry one level down.
+ *
+ * Accounting (kernel-model 2.1): __pud_alloc() +puds, __pmd_alloc() +pmds,
+ * pmd_install() +ptes, __p4d_alloc() nothing; VmPTE = PTE + PMD + PUD tables.
+ *
+ * Models mm/memory.c (__p4d_alloc, __pud_alloc, __pmd_alloc, __pte_alloc,
+ * pmd_install) and include/linux/mm.h (mm_inc_nr_*) at v6.18.
+ */
+#include "mm/internal.h"
+
+#include "arch/arch.h"
+
+static const int pgt_alloc_stat[NR_PT_LEVELS] = {
+	[PT_PGD] = -1, [PT_P4D] = ST_PGT_ALLOC_P4D, [PT_PUD] = ST_PGT_ALLOC_PUD,
+	[PT_PMD] = ST_PGT_ALLOC_PMD, [PT_PTE] = ST_PGT_ALLOC_PTE,
+};
+static const int pgt_free_stat[NR_PT_LEVELS] = {
+	[PT_PGD] = -1, [PT_P4D] = ST_PGT_FREE_P4D, [PT_PUD] = ST_PGT_FREE_PUD,
+	[PT_PMD] = ST_PGT_FREE_PMD, [PT_PTE] = ST_PGT_FREE_PTE,
+};
+
+/* Tables are aligned to their size so that an entry pointer finds its table. */
+static size_t table_align(unsigned int nr)
+{
+	size_t a = 8;
+	while (a < (size_t)nr * sizeof(pgent_t))
+		a <<= 1;
+	return a;
+}
+
+struct ptdesc *virt_to_ptdesc(struct ptsim_machine *m, const pgent_t *ep)
+{
+	/* Try each table size the geometry uses (the top level may be smaller). */
+	for (int l = PT_PGD; l <= PT_PTE; l++) {
+		size_t align = table_align(m->geo.ptrs[l]);
+		uint64_t v;
+		if (hmap_get(&m->pt_by_addr, (uintptr_t)ep & ~(uintptr_t)(align - 1), &v))
+			return pt_desc(m, (uint32_t)v);
+	}
+	return NULL;
+}
+
+/**
+ * pt_alloc_table - a zeroed page-table page for @level in @mm, covering @addr.
+ * Return: its descriptor, or NULL when the allocator fails.
+ */
+struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enum pt_level level, uint64_t addr)
+{
+	unsigned int nr = m->geo.ptrs[level];
+	struct ptdesc *pt = sim_malloc(&m->alloc, sizeof(*pt));
+	pgent_t *entries;
+	uint32_t pfn;
+
+	if (!pt)
+		return NULL;
+	entries = sim_zalloc_aligned(&m->alloc, table_align(nr), (size_t)nr * sizeof(pgent_t));
+	if (!entries)
+		goto err_free_pt;
+	pfn = phys_alloc(m, FRAME_PGTABLE, 0);
+	if (!pfn)
+		goto err_free_entries;
+	if (hmap_put(&m->alloc, &m->pt_by_addr, (uintptr_t)entries, pfn))
+		goto err_free_frame;
+
+	memset(pt, 0, sizeof(*pt));
+	pt->pt_mm = mm;
+	pt->pfn = pfn;
+	pt->level = (uint8_t)level;
+	pt->pt_share_count = 0;       /* ptdesc_pmd_pts_init() */
+	pt->lock_cpu = -1;
+	if (level != PT_PGD) {
+		uint64_t span = (uint64_t)nr << m->geo.shift[level];
+		pt->addr = addr & ~(span - 1);
+	}
+	frame(m, pfn)->u.table.entries = entries;
+	frame(m, pfn)->u.table.pt = pt;
+	if (pgt_alloc_stat[level] >= 0)
+		m->stats[pgt_alloc_stat[level]]++;
+	return pt;
+
+err_free_frame:
+	phys_free(m, pfn);
+err_free_entries:
+	sim_free(&m->alloc, entries, (size_t)nr * sizeof(pgent_t));
+err_free_pt:
+	sim_free(&m->alloc, pt, sizeof(*pt));
+	return NULL;
+}
+
+/* pagetable_dtor(): nothing left to undo in the simulation but the checks. */
+void pt_dtor(struct ptsim_machine *m, struct ptdesc *pt)
+{
+	assert(frame(m, pt->pfn)->kind == FRAME_PGTABLE);
+	(void)m;
+	(void)pt;
+}
+
+/**
+ * pt_free_table - return a page-table page to the pool.  The oracle checks it
+ * first (no walker, reader or PWC entry may still reach it; it must be empty).
+ */
+void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt)
+{
+	uint32_t pfn = pt->pfn;
+	enum pt_level level = (enum pt_level)pt->level;
+	pgent_t *entries = frame(m, pfn)->u.table.entries;
+
+	oracle_check_free(m, pfn);
+	hmap_del(&m->pt_by_addr, (uintptr_t)entries);
+	if (pt->lock_cpu >= 0)
+		m->cpus[pt->lock_cpu].held_lock_table = 0;   /* the lock went with the table */
+	if (pgt_free_stat[level] >= 0)
+		m->stats[pgt_free_stat[level]]++;
+	/* The frame goes back; the oracle already looked at it. */
+	struct sim_frame *f = frame(m, pfn);
+	f->u.table.entries = NULL;
+	f->u.table.pt = NULL;
+	m->phys.in_use[FRAME_PGTABLE]--;
+	f->kind = FRAME_FREE;
+	f->gen++;
+	f->refcount = 0;
+	f->u.next_free = m->phys.free_head;
+	m->phys.free_head = pfn;
+	sim_free(&m->alloc, entries, (size_t)m->geo.ptrs[level] * sizeof(pgent_t));
+	sim_free(&m->alloc, pt, sizeof(*pt));
+}
+
+bool pt_table_empty(struct ptsim_machine *m, uint32_t pfn)
+{
+	const struct ptdesc *pt = pt_desc(m, pfn);
+	const pgent_t *e = pt_entries(m, pfn);
+	unsigned int nr = m->geo.ptrs[pt->level];
+	uint64_t any = 0;
+
+	for (unsigned int i = 0; i < nr; i++)
+		any |= e[i];
+	return any == 0;
+}
+
+/* Every page-table write goes through here (arm64 checks break-before-make). */
+void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val)
+{
+	pgent_t old = *ep;
+
+	*ep = val;
+	arch_set_entry(m, ep, level, addr, old, val);
+}
+
+/* ---- offsets and none tests, with folding ---- */
+
+pgd_t *pgd_offset(struct mm_struct *mm, uint64_t addr)
+{
+	struct ptsim_machine *m = mm->machine;
+	return &pt_entries(m, mm->pgd)[pt_index(&m->geo, PT_PGD, addr)];
+}
+
+static pgent_t *next_offset(struct mm_struct *mm, pgent_t *upper, enum pt_level level, uint64_t addr)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (m->geo.folded[level])
+		return upper;
+	return &pt_entries(m, pgent_pfn(*upper))[pt_index(&m->geo, level, addr)];
+}
+
+p4d_t *p4d_offset(struct mm_struct *mm, pgd_t *pgd, uint64_t addr) { return next_offset(mm, pgd, PT_P4D, addr); }
+pud_t *pud_offset(struct mm_struct *mm, p4d_t *p4d, uint64_t addr) { return next_offset(mm, p4d, PT_PUD, addr); }
+pmd_t *pmd_offset(struct mm_struct *mm, pud_t *pud, uint64_t addr) { return next_offset(mm, pud, PT_PMD, addr); }
+pte_t *pte_offset_map(struct mm_struct *mm, pmd_t *pmd, uint64_t addr)
+{
+	struct ptsim_machine *m = mm->machine;
+	return &pt_entries(m, pgent_pfn(*pmd))[pt_index(&m->geo, PT_PTE, addr)];
+}
+
+/* An entry of level L is "none" only if level L+1 is real (else it is folded away). */
+static bool upper_none(struct mm_struct *mm, enum pt_level below, pgent_t e)
+{
+	if (mm->machine->geo.folded[below])
+		return false;
+	return pgent_none(e);
+}
+
+bool pgd_none(struct mm_struct *mm, pgd_t e) { return upper_none(mm, PT_P4D, e); }
+bool p4d_none(struct mm_struct *mm, p4d_t e) { return upper_none(mm, PT_PUD, e); }
+bool pud_none(struct mm_struct *mm, pud_t e) { return upper_none(mm, PT_PMD, e); }
+bool pmd_none(struct mm_struct *mm, pmd_t e) { (void)mm; return pgent_none(e); }
+
+/* ---- accounting ---- */
+
+static void mm_nr_tables_add(struct mm_struct *mm, enum pt_level level, long delta, bool counted)
+{
+	mm->nr_tables[level] += delta;
+	if (counted)
+		mm->pgtables_bytes += delta * (long)mm->machine->geo.table_bytes;
+}
+
+void mm_inc_nr_ptes(struct mm_struct *mm) { mm_nr_tables_add(mm, PT_PTE, 1, true); }
+void mm_dec_nr_ptes(struct mm_struct *mm) { mm_nr_tables_add(mm, PT_PTE, -1, true); }
+void mm_inc_nr_pmds(struct mm_struct *mm)
+{
+	if (!mm->machine->geo.folded[PT_PMD])
+		mm_nr_tables_add(mm, PT_PMD, 1, true);
+}
+void mm_dec_nr_pmds(struct mm_struct *mm)
+{
+	if (!mm->machine->geo.folded[PT_PMD])
+		mm_nr_tables_add(mm, PT_PMD, -1, true);
+}
+void mm_inc_nr_puds(struct mm_struct *mm)
+{
+	if (!mm->machine->geo.folded[PT_PUD])
+		mm_nr_tables_add(mm, PT_PUD, 1, true);
+}
+void mm_dec_nr_puds(struct mm_struct *mm)
+{
+	if (!mm->machine->geo.folded[PT_PUD])
+		mm_nr_tables_add(mm, PT_PUD, -1, true);
+}
+/* P4D tables are not part of pgtables_bytes; ptsim counts them for its own report. */
+void mm_inc_nr_p4ds(struct mm_struct *mm) { mm_nr_tables_add(mm, PT_P4D, 1, false); }
+void mm_dec_nr_p4ds(struct mm_struct *mm) { mm_nr_tables_add(mm, PT_P4D, -1, false); }
+
+/* ---- allocation on the fault path ---- */
+
+static int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
+{
+	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_P4D, address);
+
+	if (!new)
+		return -ENOMEM;
+	mm_inc_nr_p4ds(mm);
+	pt_write(mm->machine, pgd, PT_PGD, address, mk_table_pgent(new->pfn));   /* pgd_populate() */
+	return 0;
+}
+
+static int __pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
+{
+	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PUD, address);
+
+	if (!new)
+		return -ENOMEM;
+	mm_inc_nr_puds(mm);
+	pt_write(mm->machine, p4d, PT_P4D, address, mk_table_pgent(new->pfn));   /* p4d_populate() */
+	return 0;
+}
+
+static int __pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
+{
+	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PMD, address);
+
+	if (!new)
+		return -ENOMEM;
+	mm_inc_nr_pmds(mm);
+	pt_write(mm->machine, pud, PT_PUD, address, mk_table_pgent(new->pfn));   /* pud_populate() */
+	return 0;
+}
+
+p4d_t *p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
+{
+	if (pgd_none(mm, *pgd) && __p4d_alloc(mm, pgd, address))
+		return NULL;
+	return p4d_offset(mm, pgd, address);
+}
+
+pud_t *pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
+{
+	if (p4d_none(mm, *p4d) && __pud_alloc(mm, p4d, address))
+		return NULL;
+	return pud_offset(mm, p4d, address);
+}
+
+pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
+{
+	if (pud_none(mm, *pud) && __pmd_alloc(mm, pud, address))
+		return NULL;
+	return pmd_offset(mm, pud, address);
+}
+
+/* pmd_install(): link a new PTE table under the PMD lock; count it. */
+static void pmd_install(struct mm_struct *mm, pmd_t *pmd, struct ptdesc *pte, uint64_t address)
+{
+	mm_inc_nr_ptes(mm);
+	pt_write(mm->machine, pmd, PT_PMD, address, mk_table_pgent(pte->pfn));   /* pmd_populate() */
+}
+
+int pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t address)
+{
+	if (!pmd_none(mm, *pmd))
+		return 0;
+	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PTE, address);
+	if (!new)
+		return -ENOMEM;
+	pmd_install(mm, pmd, new, address);
+	return 0;
+}
+
+pmd_t *mm_find_pmd(struct mm_struct *mm, uint64_t addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	if (pgd_none(mm, *pgd))
+		return NULL;
+	p4d_t *p4d = p4d_offset(mm, pgd, addr);
+	if (p4d_none(mm, *p4d))
+		return NULL;
+	pud_t *pud = pud_offset(mm, p4d, addr);
+	if (pud_none(mm, *pud))
+		return NULL;
+	if (!mm->machine->geo.folded[PT_PMD] && (pgent_huge(*pud) || !pgent_present(*pud)))
+		return NULL;
+	return pmd_offset(mm, pud, addr);
+}
+
+/**
+ * pt_walk - walk @mm's tables for @addr without allocating.  Returns the entry
+ * at the deepest level reached: a none entry where the walk stopped, a leaf
+ * (huge) entry, or the PTE.  *level_out says which level that entry is at.
+ */
+pgent_t *pt_walk(struct mm_struct *mm, uint64_t addr, enum pt_level *level_out)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	if (pgd_none(mm, *pgd)) {
+		*level_out = PT_PGD;
+		return pgd;
+	}
+	p4d_t *p4d = p4d_offset(mm, pgd, addr);
+	if (p4d_none(mm, *p4d)) {
+		*level_out = PT_P4D;
+		return p4d;
+	}
+	pud_t *pud = pud_offset(mm, p4d, addr);
+	/* With the PMD level folded, this entry is the PMD entry: test it below. */
+	if (pud_none(mm, *pud) ||
+	    (!mm->machine->geo.folded[PT_PMD] && (pgent_huge(*pud) || !pgent_present(*pud)))) {
+		*level_out = PT_PUD;
+		return pud;
+	}
+	pmd_t *pmd = pmd_offset(mm, pud, addr);
+	if (pmd_none(mm, *pmd) || pgent_huge(*pmd) || !pgent_present(*pmd)) {
+		*level_out = PT_PMD;
+		return pmd;
+	}
+	*level_out = PT_PTE;
+	return pte_offset_map(mm, pmd, addr);
+}

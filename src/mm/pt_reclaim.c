@@ -1,0 +1,108 @@
+/*
+ * Empty PTE-table reclaim on madvise(MADV_DONTNEED): port of mm/pt_reclaim.c
+ * (v6.14 - v6.19; folded into mm/memory.c as zap_empty_pte_table() /
+ * zap_pte_table_if_empty() in the 7.0 cycle), and its first posting.
+ *
+ * Variants (pt_reclaim=...):
+ *   off          before v6.14: empty PTE tables stay until munmap/exit;
+ *   on           the merged algorithm (6375e95f381e + the v6.14-rc fix that
+ *                sends the need_resched()/force_break cases to the slow path);
+ *   v1_2024_10   "[PATCH v1 0/7] synchronously scan and reclaim empty user PTE
+ *                pages" as posted: the range check
+ *                ALIGN_DOWN(end, PMD_SIZE) - ALIGN(start, PMD_SIZE) < PMD_SIZE
+ *                is computed in unsigned arithmetic, so a range inside one
+ *                table wraps to a huge value and passes; the fast path then
+ *                clears the PMD of a table that still maps pages (the bug the
+ *                review and the kernel test robot found).
+ *
+ * The PMD lock is the split PMD lock of the PMD table (pmd_lockptr()); a
+ * trace can make another CPU hold it (ptsim_pmd_lock()), which makes the
+ * fast path's trylock fail.  The slow path's blocking pmd_lock() then models
+ * waiting for that short critical section to end.
+ */
+#include "mm/internal.h"
+
+#include "mm/mmu_gather.h"
+
+/**
+ * reclaim_pt_is_enabled - may this zap_pte_range() call reclaim its table?
+ * Only for MADV_DONTNEED(_LOCKED) (details->reclaim_pt), and only when the
+ * zap covers the table's whole PMD_SIZE span.
+ */
+bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end, struct zap_details *details)
+{
+	if (m->v.pt_reclaim == PT_RECLAIM_OFF || !details || !details->reclaim_pt)
+		return false;
+	if (m->v.pt_reclaim == PT_RECLAIM_V1_2024_10) {
+		uint64_t pmd_size = PMD_SIZE(m);
+		uint64_t align_down_end = end & ~(pmd_size - 1);
+		uint64_t align_start = (start + pmd_size - 1) & ~(pmd_size - 1);
+		/* Unsigned, as posted: a range inside one table wraps and passes. */
+		return !(align_down_end - align_start < pmd_size);
+	}
+	return end - start >= PMD_SIZE(m);
+}
+
+/* The split PMD lock of the table containing @pmd is held by a trace CPU. */
+static bool pmd_lock_contended(struct mm_struct *mm, pmd_t *pmd)
+{
+	struct ptdesc *pt = virt_to_ptdesc(mm->machine, pmd);
+
+	return pt && pt->lock_cpu >= 0;
+}
+
+/**
+ * try_get_and_clear_pmd - fast path, under the PTE lock with every entry
+ * empty: trylock the PMD lock and detach the table.  Return: false if the
+ * lock was contended (the slow path will re-check).
+ */
+bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (pmd_lock_contended(mm, pmd))
+		return false;   /* spin_trylock() failed */
+	*pmdval = *pmd;
+	pt_write(m, pmd, PT_PMD, 0, 0);   /* pmd_clear() */
+	STAT_INC(m, PTRECLAIM_FAST);
+	return true;
+}
+
+/**
+ * free_pte - queue the detached table: pte_free_tlb() records the PMD-level
+ * range and freed_tables, so the final flush reaches lazy CPUs too and the
+ * table is freed after it (and after a grace period).
+ */
+void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t pmdval)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	pte_free_tlb(tlb, pt_desc(m, pgent_pfn(pmdval)), addr);
+	mm_dec_nr_ptes(mm);
+	STAT_INC(m, PTRECLAIM_FREED);
+}
+
+/**
+ * try_to_free_pte - slow path: take the PMD lock and the PTE lock, re-check
+ * that the PMD still points at the table and that all PTRS_PER_PTE entries are
+ * none, then detach and free it; otherwise leave it.
+ */
+void try_to_free_pte(struct mm_struct *mm, pmd_t *pmd, uint64_t addr, struct mmu_gather *tlb)
+{
+	struct ptsim_machine *m = mm->machine;
+	pmd_t pmdval = *pmd;
+
+	STAT_INC(m, PTRECLAIM_SLOW);
+	/* pte_offset_map_rw_nolock(): the table may be gone already. */
+	if (pgent_none(pmdval) || !pgent_present(pmdval) || pgent_huge(pmdval)) {
+		STAT_INC(m, PTRECLAIM_SLOW_FAIL);
+		return;
+	}
+	/* pmd_lock(); spin_lock_nested(ptl): the pmd_same() re-check holds trivially here. */
+	if (!pt_table_empty(m, pgent_pfn(pmdval))) {
+		STAT_INC(m, PTRECLAIM_SLOW_FAIL);
+		return;
+	}
+	pt_write(m, pmd, PT_PMD, addr, 0);   /* pmd_clear() */
+	free_pte(mm, addr, tlb, pmdval);
+}

@@ -1,0 +1,207 @@
+/*
+ * Cross-CPU function calls (kernel/smp.c), as the simulation needs them: a
+ * call to a CPU with IRQs enabled runs at once; a call to a CPU with IRQs
+ * disabled (inside a GUP-fast walk) is queued until that CPU enables IRQs,
+ * and a sender that waits (wait = 1, every call here) is blocked until then.
+ *
+ * A blocked sender's operation has already run to its end in the simulation,
+ * but nothing it frees after the wait began may reach the free pool before
+ * the wait ends: such frees are deferred (free_frame_after_waits()) and
+ * released in order when the last acknowledgement arrives.  The blocked
+ * operation also counts as an RCU reader (it has not reached a quiescent
+ * state), so callbacks it queued wait too.  Observable results — which CPU is
+ * interrupted, what is freed when, what a walker can still see — are those of
+ * the kernel's synchronous smp_call_function_many().
+ *
+ * IPI accounting: counters.ipi.calls.REASON counts call operations (one
+ * multicast = 1); ipi.received.REASON and the per-CPU counts count interrupts
+ * taken, as /proc/interrupts does.
+ */
+#include "mm/internal.h"
+
+#include <stdlib.h>
+
+#include "arch/arch.h"
+
+static const int ipi_call_stat[NR_IPI_REASONS] = { ST_IPI_CALLS_TLB_FLUSH, ST_IPI_CALLS_TABLE_SYNC,
+						   ST_IPI_CALLS_FLUSH_ALL };
+static const int ipi_recv_stat[NR_IPI_REASONS] = { ST_IPI_RECV_TLB_FLUSH, ST_IPI_RECV_TABLE_SYNC,
+						   ST_IPI_RECV_FLUSH_ALL };
+static const int ipi_recv_cpu_stat[NR_IPI_REASONS] = { CST_IPI_RECV_TLB_FLUSH, CST_IPI_RECV_TABLE_SYNC,
+						       CST_IPI_RECV_FLUSH_ALL };
+
+int cpumask_alloc(struct ptsim_machine *m, struct cpumask *mask)
+{
+	mask->nwords = (m->nr_cpus + 63) / 64;
+	mask->bits = sim_calloc(&m->alloc, mask->nwords, sizeof(uint64_t));
+	return mask->bits ? 0 : -ENOMEM;
+}
+
+void cpumask_release(struct ptsim_machine *m, struct cpumask *mask)
+{
+	sim_free(&m->alloc, mask->bits, (size_t)mask->nwords * sizeof(uint64_t));
+	mask->bits = NULL;
+}
+
+unsigned int cpumask_next(const struct cpumask *mask, unsigned int from, unsigned int nr_cpus)
+{
+	if (from >= nr_cpus)
+		return nr_cpus;
+	unsigned int w = from >> 6;
+	uint64_t word = mask->bits[w] & (~0ull << (from & 63));
+
+	for (;;) {
+		if (word) {
+			unsigned int c = (w << 6) + (unsigned int)__builtin_ctzll(word);
+			return c < nr_cpus ? c : nr_cpus;
+		}
+		if (++w >= mask->nwords)
+			return nr_cpus;
+		word = mask->bits[w];
+	}
+}
+
+unsigned int cpumask_weight(const struct cpumask *mask)
+{
+	unsigned int n = 0;
+	for (unsigned int w = 0; w < mask->nwords; w++)
+		n += (unsigned int)__builtin_popcountll(mask->bits[w]);
+	return n;
+}
+
+bool cpu_blocked(const struct sim_cpu *cpu)
+{
+	return cpu->pending_acks > 0;
+}
+
+static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call_func_t func, const void *info,
+		       size_t info_size, struct sim_cpu *sender, bool wait)
+{
+	struct pending_call *pc = sim_calloc(&m->alloc, 1, sizeof(*pc));
+
+	if (NEVER(m, !pc || info_size > SMP_INFO_MAX)) {
+		/* Out of memory for the queue: deliver now rather than lose the call. */
+		sim_free(&m->alloc, pc, sizeof(*pc));
+		if (func)
+			func(m, target, (void *)info);
+		return;
+	}
+	pc->func = func;
+	pc->sender = -1;
+	if (info_size)
+		memcpy(pc->info, info, info_size);
+	if (wait && sender) {
+		pc->sender = (int)sender->id;
+		if (sender->pending_acks++ == 0)
+			rcu_reader_start(m, &sender->op_epoch);
+	}
+	pc->next = NULL;
+	*target->pending_tail = pc;
+	target->pending_tail = &pc->next;
+	STAT_INC(m, IPI_DELAYED);
+}
+
+/**
+ * smp_call_function_many - run @func(@info) on every CPU of @targets (the
+ * caller has left itself out) by IPI.  @func NULL is the empty function
+ * (tlb_remove_table_smp_sync()).
+ */
+void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets, unsigned int nr,
+			    smp_call_func_t func, const void *info, size_t info_size, enum ipi_reason reason, bool wait)
+{
+	struct sim_cpu *sender = this_cpu(m);
+
+	if (!nr)
+		return;
+	m->stats[ipi_call_stat[reason]]++;
+	for (unsigned int i = 0; i < nr; i++) {
+		struct sim_cpu *t = &m->cpus[targets[i]];
+
+		m->stats[ipi_recv_stat[reason]]++;
+		t->stats[ipi_recv_cpu_stat[reason]]++;
+		if (t->irqs_off)
+			queue_call(m, t, func, info, info_size, sender, wait);
+		else if (func)
+			func(m, t, (void *)info);
+	}
+}
+
+/* smp_call_function(): every online CPU but self. */
+void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait)
+{
+	struct sim_cpu *self = this_cpu(m);
+	unsigned int *targets = sim_malloc(&m->alloc, m->nr_cpus * sizeof(unsigned int));
+	unsigned int nr = 0;
+
+	if (NEVER(m, !targets))
+		return;
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		if (!self || c != self->id)
+			targets[nr++] = c;
+	smp_call_function_many(m, targets, nr, func, NULL, 0, reason, wait);
+	sim_free(&m->alloc, targets, m->nr_cpus * sizeof(unsigned int));
+}
+
+static void release_deferred(struct ptsim_machine *m, struct sim_cpu *sender)
+{
+	struct sim_cpu *saved = m->cur;
+	size_t n = sender->nr_deferred;
+	uint32_t *list = sender->deferred;
+
+	sender->deferred = NULL;
+	sender->nr_deferred = sender->cap_deferred = 0;
+	m->cur = sender;
+	for (size_t i = 0; i < n; i++)
+		release_frame_now(m, list[i]);
+	m->cur = saved;
+	sim_free(&m->alloc, list, n * sizeof(uint32_t));
+}
+
+/* smp_irqs_on - @cpu enables IRQs: take the queued IPIs, in order. */
+void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	cpu->irqs_off = false;
+	while (cpu->pending) {
+		struct pending_call *pc = cpu->pending;
+
+		cpu->pending = pc->next;
+		if (!cpu->pending)
+			cpu->pending_tail = &cpu->pending;
+		if (pc->func)
+			pc->func(m, cpu, pc->info);
+		if (pc->sender >= 0) {
+			struct sim_cpu *s = &m->cpus[pc->sender];
+			if (--s->pending_acks == 0) {
+				release_deferred(m, s);
+				rcu_reader_end(m, &s->op_epoch);
+			}
+		}
+		sim_free(&m->alloc, pc, sizeof(*pc));
+	}
+}
+
+/**
+ * free_frame_after_waits - free a frame whose last reference went, unless the
+ * CPU running the operation still waits for an IPI: then after the wait.
+ */
+void free_frame_after_waits(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_cpu *cpu = this_cpu(m);
+
+	if (cpu && cpu->pending_acks) {
+		if (cpu->nr_deferred == cpu->cap_deferred) {
+			size_t ncap = cpu->cap_deferred ? cpu->cap_deferred * 2 : 64;
+			uint32_t *n = sim_realloc(&m->alloc, cpu->deferred, cpu->cap_deferred * sizeof(uint32_t),
+						  ncap * sizeof(uint32_t));
+			if (NEVER(m, !n)) {
+				release_frame_now(m, pfn);
+				return;
+			}
+			cpu->deferred = n;
+			cpu->cap_deferred = ncap;
+		}
+		cpu->deferred[cpu->nr_deferred++] = pfn;
+		return;
+	}
+	release_frame_now(m, pfn);
+}

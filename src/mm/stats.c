@@ -1,0 +1,257 @@
+/*
+ * Statistics: counter names, per-mm figures as /proc/PID/status shows them,
+ * marks (snapshots), violations, and the consistency checkers.
+ */
+#include "mm/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "arch/arch.h"
+
+const char *const sim_stat_names[NR_STATS] = {
+#define SIM__STAT_NAME(id, name) name,
+	SIM_STATS(SIM__STAT_NAME)
+#undef SIM__STAT_NAME
+};
+
+const char *const sim_cpu_stat_names[NR_CPU_STATS] = {
+#define SIM__CSTAT_NAME(id, name) name,
+	SIM_CPU_STATS(SIM__CSTAT_NAME)
+#undef SIM__CSTAT_NAME
+};
+
+PTSIM_API size_t ptsim_stat_count(void)
+{
+	return NR_STATS;
+}
+
+PTSIM_API const char *ptsim_stat_name(size_t i)
+{
+	return i < NR_STATS ? sim_stat_names[i] : NULL;
+}
+
+PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *out)
+{
+	m->ev_op = "stat";
+	for (size_t i = 0; i < NR_STATS; i++) {
+		if (!strcmp(sim_stat_names[i], name)) {
+			*out = m->stats[i];
+			return 0;
+		}
+	}
+	if (!strncmp(name, "cpu.", 4)) {
+		char *end;
+		unsigned long c = strtoul(name + 4, &end, 10);
+		if (end != name + 4 && *end == '.' && c < m->nr_cpus) {
+			for (size_t i = 0; i < NR_CPU_STATS; i++) {
+				if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
+					*out = m->cpus[c].stats[i];
+					return 0;
+				}
+			}
+		}
+	}
+	return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+}
+
+static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct ptsim_mm_info *out)
+{
+	uint64_t kb_per_page = PAGE_SIZE(m) >> 10;
+
+	memset(out, 0, sizeof(*out));
+	out->task = mm_lowest_task(mm);
+	out->users = (unsigned int)mm->mm_users;
+	out->vmpte_kb = (uint64_t)mm->pgtables_bytes >> 10;
+	out->rss_file_kb = (uint64_t)mm->rss[MM_FILEPAGES] * kb_per_page;
+	out->rss_anon_kb = (uint64_t)mm->rss[MM_ANONPAGES] * kb_per_page;
+	out->rss_shmem_kb = (uint64_t)mm->rss[MM_SHMEMPAGES] * kb_per_page;
+	out->swap_kb = (uint64_t)mm->rss[MM_SWAPENTS] * kb_per_page;
+	out->hugetlb_kb = (uint64_t)mm->hugetlb_usage * kb_per_page;
+	out->pgtables[0] = (uint64_t)mm->nr_tables[PT_PTE];
+	out->pgtables[1] = (uint64_t)mm->nr_tables[PT_PMD];
+	out->pgtables[2] = (uint64_t)mm->nr_tables[PT_PUD];
+	out->pgtables[3] = (uint64_t)mm->nr_tables[PT_P4D];
+	out->nr_vmas = mm->nr_vmas;
+}
+
+PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_mm_info *out)
+{
+	m->ev_op = "mm_info";
+	struct sim_task *t = task_lookup(m, task);
+	if (!t)
+		return ptsim__err(m, PTSIM_ENOTASK, "task", "no live task %d", task);
+	mm_info_fill(m, t->mm, out);
+	return 0;
+}
+
+/* Live mms (with users), in creation order. */
+static unsigned int live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out)
+{
+	unsigned int n = 0, i = 0;
+
+	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
+		if (mm->mm_users > 0)
+			n++;
+	*out = n ? sim_calloc(&m->alloc, n, sizeof(**out)) : NULL;
+	if (n && !*out)
+		return 0;
+	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
+		if (mm->mm_users > 0)
+			mm_info_fill(m, mm, &(*out)[i++]);
+	return n;
+}
+
+int sim_mark_take(struct ptsim_machine *m, const char *name)
+{
+	if (!name || !*name)
+		return ptsim__err(m, -EINVAL, "name", "a mark needs a non-empty name");
+	if (m->nr_marks == m->cap_marks) {
+		size_t ncap = m->cap_marks ? m->cap_marks * 2 : 8;
+		struct sim_mark *n = sim_realloc(&m->alloc, m->marks, m->cap_marks * sizeof(*n), ncap * sizeof(*n));
+		if (!n)
+			return ptsim__err(m, -ENOMEM, NULL, "out of memory");
+		m->marks = n;
+		m->cap_marks = ncap;
+	}
+	struct sim_mark *mk = &m->marks[m->nr_marks];
+	memset(mk, 0, sizeof(*mk));
+	mk->name = sim_strdup(&m->alloc, name);
+	mk->cpu_stats = sim_malloc(&m->alloc, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
+	if (!mk->name || !mk->cpu_stats) {
+		if (mk->name)
+			sim_free(&m->alloc, mk->name, strlen(mk->name) + 1);
+		sim_free(&m->alloc, mk->cpu_stats, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
+		return ptsim__err(m, -ENOMEM, NULL, "out of memory");
+	}
+	mk->event = m->event;
+	memcpy(mk->stats, m->stats, sizeof(m->stats));
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		memcpy(&mk->cpu_stats[(size_t)c * NR_CPU_STATS], m->cpus[c].stats, sizeof(m->cpus[c].stats));
+	mk->nr_mms = live_mms(m, &mk->mms);
+	m->nr_marks++;
+	return 0;
+}
+
+PTSIM_API size_t ptsim_violation_count(const struct ptsim_machine *m)
+{
+	return m->nr_viol;
+}
+
+PTSIM_API int ptsim_violation_get(const struct ptsim_machine *m, size_t i, struct ptsim_violation *out)
+{
+	if (i >= m->nr_viol)
+		return -ERANGE;
+	const struct sim_violation *v = &m->viol[i];
+	out->kind = v->kind;
+	out->event = v->event;
+	out->cpu = v->cpu;
+	out->addr = v->addr;
+	out->pfn = v->pfn;
+	out->message = v->message ? v->message : "";
+	return 0;
+}
+
+PTSIM_API const char *ptsim_violation_kind_name(enum ptsim_violation_kind kind)
+{
+	static const char *const names[] = { "tlb", "pwc", "walker", "rcu_reader", "nonempty_table",
+					     "stale_access", "bbm", "check_mm", "internal" };
+	return (unsigned int)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
+}
+
+PTSIM_API uint64_t ptsim_frames_in_use(const struct ptsim_machine *m)
+{
+	uint64_t n = 0;
+	for (int k = 0; k < NR_FRAME_KINDS; k++)
+		if (k != FRAME_FREE && k != FRAME_ZERO)
+			n += m->phys.in_use[k];
+	return n;
+}
+
+PTSIM_API size_t ptsim_machine_quiesce(struct ptsim_machine *m)
+{
+	rcu_process_callbacks(m);
+	return rcu_pending(m);
+}
+
+/* Recount frame cache references from every CPU's caches. */
+static int check_cache_refs(struct ptsim_machine *m)
+{
+	uint32_t *count = calloc(m->phys.nr ? m->phys.nr : 1, sizeof(uint32_t));
+	int rc = 0;
+
+	if (!count)
+		return -ENOMEM;
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		const struct sim_tlb *t = &m->cpus[c].tlb;
+		char why[160];
+		if (!tlb_consistent(m, &m->cpus[c], why, sizeof(why))) {
+			rc = ptsim__err(m, PTSIM_EINTERNAL, NULL, "%s", why);
+			goto out;
+		}
+		if (!t->e)
+			continue;
+		for (uint32_t i = 0; i < t->nr_entries; i++)
+			if (t->e[i].array != 0xff)
+				count[t->e[i].pfn]++;
+	}
+	for (uint32_t pfn = 0; pfn < m->phys.nr; pfn++) {
+		if (count[pfn] != m->phys.frames[pfn].cache_refs) {
+			rc = ptsim__err(m, PTSIM_EINTERNAL, NULL, "frame %u: %u cached entries reference it, cache_refs says %u",
+					pfn, count[pfn], m->phys.frames[pfn].cache_refs);
+			goto out;
+		}
+	}
+out:
+	free(count);
+	return rc;
+}
+
+/* VmPTE against the tables reachable from each mm's PGD. */
+static long count_tables(struct ptsim_machine *m, uint32_t table, enum pt_level level, long *per_level)
+{
+	const pgent_t *e = pt_entries(m, table);
+	long n = 0;
+	enum pt_level next = (enum pt_level)(level + 1);
+
+	while (next <= PT_PTE && m->geo.folded[next])
+		next = (enum pt_level)(next + 1);
+	if (level == PT_PTE)
+		return 0;
+	for (unsigned int i = 0; i < m->geo.ptrs[level]; i++) {
+		if (!pgent_present(e[i]) || pgent_huge(e[i]))
+			continue;
+		per_level[next]++;
+		n += 1 + count_tables(m, pgent_pfn(e[i]), next, per_level);
+	}
+	return n;
+}
+
+PTSIM_API int ptsim_machine_check(struct ptsim_machine *m)
+{
+	int rc;
+
+	m->ev_op = "check";
+	rc = check_cache_refs(m);
+	if (rc)
+		return rc;
+	for (struct mm_struct *mm = m->mms; mm; mm = mm->next) {
+		long per_level[NR_PT_LEVELS] = { 0 };
+		if (mm->exited)
+			continue;
+		count_tables(m, mm->pgd, PT_PGD, per_level);
+		for (int l = PT_P4D; l <= PT_PTE; l++) {
+			if (per_level[l] != mm->nr_tables[l])
+				return ptsim__err(m, PTSIM_EINTERNAL, NULL,
+						  "mm %u: %ld level-%d tables reachable, counters say %ld", mm->id,
+						  per_level[l], l, mm->nr_tables[l]);
+		}
+		long bytes = (per_level[PT_PTE] + (m->geo.folded[PT_PMD] ? 0 : per_level[PT_PMD]) +
+			      (m->geo.folded[PT_PUD] ? 0 : per_level[PT_PUD])) *
+			     (long)m->geo.table_bytes;
+		if (bytes != mm->pgtables_bytes)
+			return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: pgtables_bytes %ld, tables give %ld", mm->id,
+					  mm->pgtables_bytes, bytes);
+	}
+	return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * Counters.  One X-macro list per scope gives the enum, the dotted name used
+ * in JSON and by ptsim_stat(), and nothing else can drift from it.
+ * docs/counters.md says what each one means in kernel terms.
+ */
+#ifndef PTSIM_MM_STATS_H
+#define PTSIM_MM_STATS_H
+
+#define SIM_STATS(X)                                                                 \
+	X(FAULTS_TOTAL, "faults.total")                                              \
+	X(FAULTS_ANON, "faults.anon")                                                \
+	X(FAULTS_ZERO, "faults.zero_page")                                           \
+	X(FAULTS_FILE, "faults.file")                                                \
+	X(FAULTS_SHMEM, "faults.shmem")                                              \
+	X(FAULTS_HUGETLB, "faults.hugetlb")                                          \
+	X(FAULTS_COW, "faults.cow")                                                  \
+	X(FAULTS_WP_REUSE, "faults.wp_reuse")                                        \
+	X(FAULTS_SWAPIN, "faults.swapin")                                            \
+	X(FAULTS_SIGSEGV, "faults.sigsegv")                                          \
+	X(FAULTS_OOM, "faults.oom")                                                  \
+	X(ACCESSES, "accesses")                                                      \
+	X(PGT_ALLOC_PTE, "pgtables_allocated.pte")                                   \
+	X(PGT_ALLOC_PMD, "pgtables_allocated.pmd")                                   \
+	X(PGT_ALLOC_PUD, "pgtables_allocated.pud")                                   \
+	X(PGT_ALLOC_P4D, "pgtables_allocated.p4d")                                   \
+	X(PGT_FREE_PTE, "pgtables_freed.pte")                                        \
+	X(PGT_FREE_PMD, "pgtables_freed.pmd")                                        \
+	X(PGT_FREE_PUD, "pgtables_freed.pud")                                        \
+	X(PGT_FREE_P4D, "pgtables_freed.p4d")                                        \
+	X(PAGES_ALLOC, "pages.allocated")                                            \
+	X(PAGES_FREED, "pages.freed")                                                \
+	X(IPI_CALLS_TLB_FLUSH, "ipi.calls.tlb_flush")                                \
+	X(IPI_CALLS_TABLE_SYNC, "ipi.calls.table_sync")                              \
+	X(IPI_CALLS_FLUSH_ALL, "ipi.calls.flush_all")                                \
+	X(IPI_RECV_TLB_FLUSH, "ipi.received.tlb_flush")                              \
+	X(IPI_RECV_TABLE_SYNC, "ipi.received.table_sync")                            \
+	X(IPI_RECV_FLUSH_ALL, "ipi.received.flush_all")                              \
+	X(IPI_DELAYED, "ipi.delayed_by_irqs_off")                                    \
+	X(NR_TLB_REMOTE_FLUSH, "tlb.nr_tlb_remote_flush")                            \
+	X(NR_TLB_REMOTE_FLUSH_RECEIVED, "tlb.nr_tlb_remote_flush_received")          \
+	X(NR_TLB_LOCAL_FLUSH_ALL, "tlb.nr_tlb_local_flush_all")                      \
+	X(NR_TLB_LOCAL_FLUSH_ONE, "tlb.nr_tlb_local_flush_one")                      \
+	X(TLB_FLUSH_REQUESTS, "tlb.flush_requests")                                  \
+	X(TLB_LOCAL_FULL, "tlb.local.full")                                          \
+	X(TLB_LOCAL_PARTIAL, "tlb.local.partial")                                    \
+	X(TLB_REMOTE_FULL, "tlb.remote.full")                                        \
+	X(TLB_REMOTE_PARTIAL, "tlb.remote.partial")                                  \
+	X(TLB_REMOTE_WRONG_CPU, "tlb.remote.wrong_cpu")                              \
+	X(TLB_REMOTE_LAZY, "tlb.remote.lazy_to_init_mm")                             \
+	X(TLB_REMOTE_NOOP, "tlb.remote.noop")                                        \
+	X(TLB_SWITCH_FLUSH, "tlb.switch_flush")                                      \
+	X(TLB_INVLPGB, "tlb.invlpgb")                                                \
+	X(TLB_INVLPGB_FULL, "tlb.invlpgb_full")                                      \
+	X(TLB_TLBSYNC, "tlb.tlbsync")                                                \
+	X(TLB_HITS, "tlb.hits")                                                      \
+	X(TLB_MISSES, "tlb.misses")                                                  \
+	X(TLB_WALKS, "tlb.walks")                                                    \
+	X(TLB_PWC_HITS, "tlb.pwc_hits")                                              \
+	X(TLBI_VALE1IS, "tlbi.vale1is")                                              \
+	X(TLBI_VAE1IS, "tlbi.vae1is")                                                \
+	X(TLBI_RVALE1IS, "tlbi.rvale1is")                                            \
+	X(TLBI_RVAE1IS, "tlbi.rvae1is")                                              \
+	X(TLBI_ASIDE1IS, "tlbi.aside1is")                                            \
+	X(TLBI_VMALLE1IS, "tlbi.vmalle1is")                                          \
+	X(TLBI_VMALLE1, "tlbi.vmalle1")                                              \
+	X(TLBI_DSB, "tlbi.dsb_ish")                                                  \
+	X(ASID_ROLLOVERS, "asid.rollovers")                                          \
+	X(GATHER_FLUSHES, "mmu_gather.tlb_flush")                                    \
+	X(GATHER_FORCED, "mmu_gather.forced_flush")                                  \
+	X(GATHER_BATCH_FULL, "mmu_gather.table_batch_full")                          \
+	X(GATHER_TABLE_FALLBACK, "mmu_gather.single_table_fallback")                 \
+	X(GATHER_NESTED, "mmu_gather.nested_flush")                                  \
+	X(RCU_GP, "rcu.grace_periods")                                               \
+	X(RCU_CALLBACKS, "rcu.callbacks")                                            \
+	X(TABLES_RCU_FREED, "rcu.tables_freed")                                      \
+	X(HUGETLB_SHARE, "hugetlb.pmd_share")                                        \
+	X(HUGETLB_UNSHARE, "hugetlb.pmd_unshare")                                    \
+	X(HUGETLB_FULL_UNSHARE, "hugetlb.pmd_unshare_last")                          \
+	X(PTRECLAIM_FAST, "pt_reclaim.fast_path")                                    \
+	X(PTRECLAIM_SLOW, "pt_reclaim.slow_path")                                    \
+	X(PTRECLAIM_SLOW_FAIL, "pt_reclaim.slow_path_failed")                        \
+	X(PTRECLAIM_FREED, "pt_reclaim.tables_freed")                                \
+	X(GUP_FAST, "gup_fast.walks")                                                \
+	X(CHECK_MM_ERRORS, "check_mm.errors")                                        \
+	X(VIOLATIONS, "violations")
+
+enum sim_stat {
+#define SIM__STAT_ENUM(id, name) ST_##id,
+	SIM_STATS(SIM__STAT_ENUM)
+#undef SIM__STAT_ENUM
+	NR_STATS
+};
+
+/* Per-CPU counters (JSON: "cpus": [{"cpu": N, ...}], ptsim_stat(): "cpu.N.<name>"). */
+#define SIM_CPU_STATS(X)                                                             \
+	X(IPI_RECV_TLB_FLUSH, "ipi_received.tlb_flush")                              \
+	X(IPI_RECV_TABLE_SYNC, "ipi_received.table_sync")                            \
+	X(IPI_RECV_FLUSH_ALL, "ipi_received.flush_all")                              \
+	X(TLB_FLUSH_RECEIVED, "nr_tlb_remote_flush_received")                        \
+	X(LOCAL_FLUSH_ALL, "nr_tlb_local_flush_all")                                 \
+	X(LOCAL_FLUSH_ONE, "nr_tlb_local_flush_one")                                 \
+	X(REMOTE_FULL, "remote.full")                                                \
+	X(REMOTE_PARTIAL, "remote.partial")                                          \
+	X(REMOTE_WRONG_CPU, "remote.wrong_cpu")                                      \
+	X(REMOTE_LAZY, "remote.lazy_to_init_mm")                                     \
+	X(SWITCH_FLUSH, "switch_flush")                                              \
+	X(CONTEXT_SWITCHES, "context_switches")                                      \
+	X(TLB_HITS, "tlb.hits")                                                      \
+	X(TLB_MISSES, "tlb.misses")                                                  \
+	X(TLB_WALKS, "tlb.walks")                                                    \
+	X(FAULTS, "faults")
+
+enum sim_cpu_stat {
+#define SIM__CSTAT_ENUM(id, name) CST_##id,
+	SIM_CPU_STATS(SIM__CSTAT_ENUM)
+#undef SIM__CSTAT_ENUM
+	NR_CPU_STATS
+};
+
+extern const char *const sim_stat_names[NR_STATS];
+extern const char *const sim_cpu_stat_names[NR_CPU_STATS];
+
+#define STAT_INC(m, id) ((m)->stats[ST_##id]++)
+#define STAT_ADD(m, id, n) ((m)->stats[ST_##id] += (n))
+#define CPU_STAT_INC(cpu, id) ((cpu)->stats[CST_##id]++)
+#define CPU_STAT_ADD(cpu, id, n) ((cpu)->stats[CST_##id] += (n))
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * The hardware caches of one simulated CPU: a TLB (one set-associative array
+ * per leaf size) and paging-structure caches (PWC: cached upper-level entries
+ * that point at page-table pages), all tagged with an address-space id.
+ *
+ * Every valid entry holds a reference on the frame it points at
+ * (sim_frame.cache_refs), so the safety oracle can tell in O(1) whether a
+ * freed frame is still reachable.  Valid entries are also chained in one
+ * per-CPU list so a full flush costs what the TLB holds, not its capacity.
+ *
+ * The arrays are allocated on the CPU's first fill: a 4096-CPU machine pays
+ * only for the CPUs that run something.
+ */
+#ifndef PTSIM_MM_TLBCACHE_H
+#define PTSIM_MM_TLBCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ptsim_machine;
+struct sim_cpu;
+struct mm_struct;
+
+/* TLB leaf sizes: base page, PMD leaf (2M on x86), PUD leaf (1G on x86). */
+enum tlb_psize { TLB_PAGE = 0, TLB_PMD = 1, TLB_PUD = 2, NR_TLB_PSIZES = 3 };
+
+/*
+ * PWC levels, named by the table the cached entry points at: PWC_PTE caches
+ * entries pointing at PTE tables (PMD entries, Intel's "PDE cache"), PWC_PMD
+ * entries pointing at PMD tables, and so on.  Folded levels have no array.
+ */
+enum pwc_level { PWC_PTE = 0, PWC_PMD = 1, PWC_PUD = 2, PWC_P4D = 3, NR_PWC_LEVELS = 4 };
+
+#define NR_TLB_ARRAYS (NR_TLB_PSIZES + NR_PWC_LEVELS)
+#define TLB_NIL UINT32_MAX
+
+#define TLBF_WRITE 0x1u
+#define TLBF_DIRTY 0x2u
+#define TLBF_EXEC 0x4u
+
+struct tlb_entry {
+	uint64_t tag;         /* va >> array shift */
+	uint32_t pfn;         /* data frame (TLB) or table frame (PWC) */
+	uint32_t gen;         /* the frame's generation when filled */
+	uint32_t next, prev;  /* per-CPU valid list */
+	uint32_t lru;
+	uint16_t asid;
+	uint8_t array;        /* index of the array, 0xff = invalid */
+	uint8_t flags;        /* TLBF_* */
+};
+
+struct tlb_array {
+	uint32_t base;        /* first entry in tlb.e */
+	uint32_t sets;        /* power of two */
+	uint32_t ways;
+	uint32_t shift;       /* va shift of the tag */
+	bool present;
+};
+
+struct sim_tlb {
+	struct tlb_entry *e;  /* NULL until first fill */
+	uint32_t nr_entries;
+	uint32_t valid_head;
+	uint32_t nr_valid;
+	uint32_t lru_clock;
+	struct tlb_array a[NR_TLB_ARRAYS];
+};
+
+/* Result of a hardware translation attempt. */
+struct hw_xlate {
+	uint32_t pfn;
+	uint32_t gen;
+	unsigned int psize;   /* enum tlb_psize */
+	uint8_t flags;        /* TLBF_* of the translation */
+	bool ok;
+};
+
+int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
+void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
+
+/*
+ * hw_access - one memory access by @cpu (whose loaded mm is @mm, tag
+ * cpu->asid): TLB lookup, then the page walk through the PWC (filling the TLB
+ * and PWC and setting accessed/dirty bits).  Returns true if the access
+ * translated; false means the CPU takes a page fault.
+ */
+bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write);
+
+/* Invalidation primitives used by the arch back-ends (return entries dropped). */
+#define TLBINV_LEAF 0x1u      /* TLB entries */
+#define TLBINV_PWC 0x2u       /* paging-structure-cache entries */
+unsigned int tlb_inv_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t va, unsigned int what);
+unsigned int tlb_inv_asid(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, unsigned int what);
+unsigned int tlb_inv_all(struct ptsim_machine *m, struct sim_cpu *cpu, unsigned int what);
+/* Drop every PWC entry of @asid that covers @va (arm64 VAE1IS walk-cache part). */
+unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t va);
+
+/* Oracle support: call fn for every valid entry of any CPU that references pfn. */
+void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,
+		   void (*fn)(void *ctx, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va),
+		   void *ctx);
+bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, size_t len);
+
+#endif

@@ -1,0 +1,987 @@
+/*
+ * Traces (docs/trace-format.md): parse with cJSON, validate everything that
+ * can be checked statically, compile into a tree of typed events, replay as
+ * calls of the public API.
+ *
+ * A trace is just a list of API calls: every op here maps to one ptsim_*()
+ * function.  "repeat" bodies are compiled once and replayed count times with
+ * step.FIELD x i added to every numeric FIELD of the body (nested repeats
+ * add up), so a 25,600-iteration loop costs no more memory than one.
+ *
+ * Errors name the event (its index in trace order, counting repeats, and its
+ * position: "events[3].events[1] (iteration 17)"), the op and the field.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "mm/internal.h"
+#include "ptsim/ptsim.h"
+
+/* Numeric fields (steppable), then string/bool fields. */
+enum tfield {
+	F_TASK, F_CHILD, F_THREAD, F_CPU, F_ADDR, F_LEN, F_OFFSET, F_PAGE_SIZE, F_STRIDE, F_COUNT,
+	F_NS, F_US, F_MS, F_S,
+	NR_NUM_FIELDS,
+	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
+	F_EXPECT, F_COMMENT,
+	NR_FIELDS
+};
+
+static const char *const field_names[NR_FIELDS] = {
+	[F_TASK] = "task", [F_CHILD] = "child", [F_THREAD] = "thread", [F_CPU] = "cpu", [F_ADDR] = "addr",
+	[F_LEN] = "len", [F_OFFSET] = "offset", [F_PAGE_SIZE] = "page_size", [F_STRIDE] = "stride",
+	[F_COUNT] = "count", [F_NS] = "ns", [F_US] = "us", [F_MS] = "ms", [F_S] = "s", [F_PROT] = "prot",
+	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
+	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
+	[F_EXPECT] = "expect", [F_COMMENT] = "comment",
+};
+
+enum top {
+	OP_SPAWN, OP_FORK, OP_THREAD, OP_EXIT, OP_RUN, OP_SLEEP, OP_ADVANCE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
+	OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_TOUCH, OP_MARK, OP_REPEAT, OP_GUP_FAST_BEGIN, OP_GUP_FAST_END,
+	OP_RCU_READ_BEGIN, OP_RCU_READ_END, OP_PMD_LOCK, OP_PMD_UNLOCK,
+	NR_OPS
+};
+
+#define B(f) (1u << (f))
+struct op_desc {
+	const char *name;
+	uint32_t required;
+	uint32_t optional;
+};
+
+static const uint32_t common_optional = B(F_EXPECT) | B(F_COMMENT);
+
+static const struct op_desc op_descs[NR_OPS] = {
+	[OP_SPAWN] = { "spawn", B(F_TASK) | B(F_CPU), 0 },
+	[OP_FORK] = { "fork", B(F_TASK) | B(F_CHILD) | B(F_CPU), 0 },
+	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD) | B(F_CPU), 0 },
+	[OP_EXIT] = { "exit", B(F_TASK), 0 },
+	[OP_RUN] = { "run", B(F_TASK) | B(F_CPU), 0 },
+	[OP_SLEEP] = { "sleep", B(F_TASK), 0 },
+	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S) },
+	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
+		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) },
+	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
+	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), 0 },
+	[OP_MADVISE] = { "madvise", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), 0 },
+	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
+	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
+	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE) },
+	[OP_MARK] = { "mark", B(F_NAME), 0 },
+	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP) },
+	[OP_GUP_FAST_BEGIN] = { "gup_fast_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
+	[OP_GUP_FAST_END] = { "gup_fast_end", B(F_CPU), 0 },
+	[OP_RCU_READ_BEGIN] = { "rcu_read_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
+	[OP_RCU_READ_END] = { "rcu_read_end", B(F_CPU), 0 },
+	[OP_PMD_LOCK] = { "pmd_lock", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
+	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0 },
+};
+
+/* Largest value each numeric field may take (before the API's own checks). */
+static const uint64_t field_max[NR_NUM_FIELDS] = {
+	[F_TASK] = INT_MAX, [F_CHILD] = INT_MAX, [F_THREAD] = INT_MAX, [F_CPU] = PTSIM_MAX_CPUS - 1,
+	[F_ADDR] = UINT64_MAX, [F_LEN] = UINT64_MAX, [F_OFFSET] = UINT64_MAX, [F_PAGE_SIZE] = UINT64_MAX,
+	[F_STRIDE] = UINT64_MAX, [F_COUNT] = 100000000, [F_NS] = UINT64_MAX, [F_US] = UINT64_MAX / 1000,
+	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000,
+};
+
+struct tevent {
+	enum top op;
+	uint32_t present;                 /* B(field) for every field given */
+	uint64_t num[NR_NUM_FIELDS];
+	int64_t step[NR_NUM_FIELDS];      /* repeat only */
+	uint32_t stepped;                 /* repeat only: B(field) of the step keys */
+	unsigned int prot;
+	enum ptsim_map_kind kind;
+	enum ptsim_advice advice;
+	bool shared, write, populate;
+	char *file, *name;
+	int expect;                       /* 0, or the negated errno the call must return */
+	struct tevent *body;              /* repeat */
+	size_t nr_body;
+};
+
+struct ptsim_trace {
+	struct tevent *events;
+	size_t nr_events;
+	/* machine section */
+	enum ptsim_arch arch;
+	unsigned int cpus, paging_levels, granule, va_bits;
+	unsigned long long seed;
+	char *preset;
+	char **set;                       /* NULL-terminated "KEY=VALUE" */
+	size_t nr_set;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct perr {
+	char *buf;
+	size_t len;
+	char path[128];
+};
+
+static int fail(struct perr *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct perr *pe, const char *fmt, ...)
+{
+	char detail[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (pe->buf && pe->len)
+		snprintf(pe->buf, pe->len, "%s%s%s", pe->path, pe->path[0] ? ": " : "", detail);
+	return PTSIM_EBADTRACE;
+}
+
+/* "123", "0x1f", "2M", "50G", "4K", "1T": decimal or hex with an optional binary suffix. */
+static int parse_num_string(const char *s, uint64_t *out, bool allow_neg, bool *neg)
+{
+	const char *p = s;
+	uint64_t v = 0, mult = 1;
+	int base = 10;
+
+	*neg = false;
+	if (allow_neg && *p == '-') {
+		*neg = true;
+		p++;
+	}
+	if (!*p)
+		return -1;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+		if (!*p)
+			return -1;
+	}
+	const char *digits = p;
+	while (*p && (base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p))) {
+		unsigned int d = (unsigned int)(isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10));
+		if (v > (UINT64_MAX - d) / (uint64_t)base)
+			return -2;
+		v = v * (uint64_t)base + d;
+		p++;
+	}
+	if (p == digits)
+		return -1;
+	if (*p) {
+		switch (*p) {
+		case 'K': case 'k': mult = 1ull << 10; break;
+		case 'M': case 'm': mult = 1ull << 20; break;
+		case 'G': case 'g': mult = 1ull << 30; break;
+		case 'T': case 't': mult = 1ull << 40; break;
+		default: return -1;
+		}
+		if (p[1])
+			return -1;
+	}
+	if (v && mult > UINT64_MAX / v)
+		return -2;
+	*out = v * mult;
+	return 0;
+}
+
+static int get_num(struct perr *pe, const cJSON *item, const char *field, uint64_t max, uint64_t *out)
+{
+	bool neg;
+
+	if (cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+		if (d < 0 || d != (double)(uint64_t)d || d > 9007199254740992.0)
+			return fail(pe, "field '%s': %g is not a non-negative integer (use a string like \"0x...\" for "
+					"values above 2^53)", field, d);
+		*out = (uint64_t)d;
+	} else if (cJSON_IsString(item)) {
+		int rc = parse_num_string(item->valuestring, out, false, &neg);
+		if (rc == -2)
+			return fail(pe, "field '%s': \"%s\" overflows 64 bits", field, item->valuestring);
+		if (rc)
+			return fail(pe, "field '%s': \"%s\" is not a number (decimal, 0x hex, optional K/M/G/T suffix)",
+				    field, item->valuestring);
+	} else {
+		return fail(pe, "field '%s': expected a number or a numeric string", field);
+	}
+	if (*out > max)
+		return fail(pe, "field '%s': %" PRIu64 " is out of range (max %" PRIu64 ")", field, *out, max);
+	return 0;
+}
+
+static int get_step(struct perr *pe, const cJSON *item, const char *field, int64_t *out)
+{
+	uint64_t v;
+	bool neg = false;
+
+	if (cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+		if (d != (double)(int64_t)d || d > 9007199254740992.0 || d < -9007199254740992.0)
+			return fail(pe, "step '%s': %g is not an integer", field, d);
+		*out = (int64_t)d;
+		return 0;
+	}
+	if (!cJSON_IsString(item))
+		return fail(pe, "step '%s': expected a number or a numeric string", field);
+	int rc = parse_num_string(item->valuestring, &v, true, &neg);
+	if (rc || v > (uint64_t)INT64_MAX)
+		return fail(pe, "step '%s': \"%s\" is not a number in range", field, item->valuestring);
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+static int get_bool(struct perr *pe, const cJSON *item, const char *field, bool *out)
+{
+	if (!cJSON_IsBool(item))
+		return fail(pe, "field '%s': expected true or false", field);
+	*out = cJSON_IsTrue(item);
+	return 0;
+}
+
+static int get_str(struct perr *pe, const cJSON *item, const char *field, const char **out)
+{
+	if (!cJSON_IsString(item) || !item->valuestring)
+		return fail(pe, "field '%s': expected a string", field);
+	*out = item->valuestring;
+	return 0;
+}
+
+static int parse_prot(struct perr *pe, const cJSON *item, unsigned int *prot)
+{
+	const char *s;
+	static const char *const names[] = { "none", "r", "rw", "rwx", "rx", "x", "w", "wx" };
+	static const unsigned int vals[] = { 0, 1, 3, 7, 5, 4, 2, 6 };
+
+	if (get_str(pe, item, "prot", &s))
+		return PTSIM_EBADTRACE;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i])) {
+			*prot = vals[i];
+			return 0;
+		}
+	}
+	return fail(pe, "field 'prot': \"%s\" is not one of none, r, rw, rwx (also rx, x, w, wx)", s);
+}
+
+static int parse_expect(struct perr *pe, const cJSON *item, int *out)
+{
+	const char *s;
+	static const char *const names[] = { "EINVAL", "ENOMEM", "EACCES", "EEXIST", "EBUSY", "ENOENT" };
+	static const int vals[] = { EINVAL, ENOMEM, EACCES, EEXIST, EBUSY, ENOENT };
+
+	if (get_str(pe, item, "expect", &s))
+		return PTSIM_EBADTRACE;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i])) {
+			*out = -vals[i];
+			return 0;
+		}
+	}
+	return fail(pe, "field 'expect': \"%s\" is not an errno name this op can return (EINVAL, ENOMEM, EACCES, "
+			"EEXIST, EBUSY, ENOENT)", s);
+}
+
+static int find_field(const char *name)
+{
+	for (int f = 0; f < NR_FIELDS; f++)
+		if (!strcmp(field_names[f], name))
+			return f;
+	return -1;
+}
+
+static void free_events(struct tevent *ev, size_t n);
+
+static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, size_t *nr, int depth);
+
+static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int depth)
+{
+	const cJSON *opj, *it;
+	const char *opname;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!cJSON_IsObject(obj))
+		return fail(pe, "an event must be a JSON object");
+	opj = cJSON_GetObjectItemCaseSensitive(obj, "op");
+	if (!opj)
+		return fail(pe, "missing field 'op'");
+	if (!cJSON_IsString(opj))
+		return fail(pe, "field 'op': expected a string");
+	opname = opj->valuestring;
+	int op = -1;
+	for (int i = 0; i < NR_OPS; i++)
+		if (!strcmp(op_descs[i].name, opname))
+			op = i;
+	if (op < 0)
+		return fail(pe, "unknown op \"%s\"", opname);
+	ev->op = (enum top)op;
+	const struct op_desc *d = &op_descs[op];
+	size_t plen = strlen(pe->path);
+	snprintf(pe->path + plen, sizeof(pe->path) - plen, " (%s)", opname);
+
+	cJSON_ArrayForEach(it, obj) {
+		if (!strcmp(it->string, "op"))
+			continue;
+		int f = find_field(it->string);
+		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
+			return fail(pe, "unknown field '%s' for op %s", it->string, opname);
+		ev->present |= B(f);
+		if (f < NR_NUM_FIELDS) {
+			if (get_num(pe, it, field_names[f], field_max[f], &ev->num[f]))
+				return PTSIM_EBADTRACE;
+			continue;
+		}
+		const char *s;
+		switch (f) {
+		case F_PROT:
+			if (parse_prot(pe, it, &ev->prot))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_KIND:
+			if (get_str(pe, it, "kind", &s))
+				return PTSIM_EBADTRACE;
+			if (!strcmp(s, "anon"))
+				ev->kind = PTSIM_MAP_ANON;
+			else if (!strcmp(s, "file"))
+				ev->kind = PTSIM_MAP_FILE;
+			else if (!strcmp(s, "shmem"))
+				ev->kind = PTSIM_MAP_SHMEM;
+			else if (!strcmp(s, "hugetlb"))
+				ev->kind = PTSIM_MAP_HUGETLB;
+			else
+				return fail(pe, "field 'kind': \"%s\" is not one of anon, file, shmem, hugetlb", s);
+			break;
+		case F_ADVICE:
+			if (get_str(pe, it, "advice", &s))
+				return PTSIM_EBADTRACE;
+			if (!strcmp(s, "dontneed"))
+				ev->advice = PTSIM_MADV_DONTNEED;
+			else if (!strcmp(s, "free"))
+				ev->advice = PTSIM_MADV_FREE;
+			else if (!strcmp(s, "dontneed_locked"))
+				ev->advice = PTSIM_MADV_DONTNEED_LOCKED;
+			else
+				return fail(pe, "field 'advice': \"%s\" is not one of dontneed, free, dontneed_locked", s);
+			break;
+		case F_SHARED:
+			if (get_bool(pe, it, "shared", &ev->shared))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_WRITE:
+			if (get_bool(pe, it, "write", &ev->write))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_POPULATE:
+			if (get_bool(pe, it, "populate", &ev->populate))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_FILE:
+		case F_NAME:
+			if (get_str(pe, it, field_names[f], &s))
+				return PTSIM_EBADTRACE;
+			if (!*s)
+				return fail(pe, "field '%s': must not be empty", field_names[f]);
+			if (strlen(s) > 255)
+				return fail(pe, "field '%s': longer than 255 characters", field_names[f]);
+			if (!(*(f == F_FILE ? &ev->file : &ev->name) = strdup(s)))
+				return fail(pe, "out of memory");
+			break;
+		case F_EXPECT:
+			if (parse_expect(pe, it, &ev->expect))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_COMMENT:
+			if (!cJSON_IsString(it))
+				return fail(pe, "field 'comment': expected a string");
+			break;
+		case F_STEP: {
+			const cJSON *st;
+			if (!cJSON_IsObject(it))
+				return fail(pe, "field 'step': expected an object of FIELD: number");
+			cJSON_ArrayForEach(st, it) {
+				int sf = find_field(st->string);
+				if (sf < 0 || sf >= NR_NUM_FIELDS || sf == F_COUNT)
+					return fail(pe, "step: '%s' is not a numeric event field", st->string);
+				if (get_step(pe, st, st->string, &ev->step[sf]))
+					return PTSIM_EBADTRACE;
+				ev->stepped |= B(sf);
+			}
+			break;
+		}
+		case F_EVENTS:
+			break;   /* below */
+		}
+	}
+	uint32_t missing = d->required & ~ev->present;
+	if (missing) {
+		for (int f = 0; f < NR_FIELDS; f++)
+			if (missing & B(f))
+				return fail(pe, "missing field '%s'", field_names[f]);
+	}
+	if (op == OP_ADVANCE) {
+		int n = !!(ev->present & B(F_NS)) + !!(ev->present & B(F_US)) + !!(ev->present & B(F_MS)) +
+			!!(ev->present & B(F_S));
+		if (n != 1)
+			return fail(pe, "give exactly one of ns, us, ms, s");
+	}
+	if (op == OP_MMAP && !(ev->present & B(F_KIND)))
+		ev->kind = PTSIM_MAP_ANON;
+	if (op == OP_REPEAT) {
+		if (depth >= 16)
+			return fail(pe, "repeat nested deeper than 16 levels");
+		const cJSON *body = cJSON_GetObjectItemCaseSensitive(obj, "events");
+		char saved[sizeof(pe->path)];
+		memcpy(saved, pe->path, sizeof(saved));
+		int rc = parse_events(pe, body, &ev->body, &ev->nr_body, depth + 1);
+		if (rc)
+			return rc;
+		memcpy(pe->path, saved, sizeof(saved));
+	}
+	pe->path[plen] = 0;
+	return 0;
+}
+
+static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, size_t *nr, int depth)
+{
+	size_t n;
+	struct tevent *ev;
+	size_t base = strlen(pe->path);
+
+	*out = NULL;
+	*nr = 0;
+	if (!cJSON_IsArray(arr))
+		return fail(pe, "'events' must be an array");
+	n = (size_t)cJSON_GetArraySize(arr);
+	ev = calloc(n ? n : 1, sizeof(*ev));
+	if (!ev)
+		return fail(pe, "out of memory");
+	size_t i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		snprintf(pe->path + base, sizeof(pe->path) - base, "%sevents[%zu]", base ? "." : "", i);
+		int rc = parse_event(pe, it, &ev[i], depth);
+		if (rc) {
+			free_events(ev, i + 1);
+			return rc;
+		}
+		i++;
+	}
+	pe->path[base] = 0;
+	*out = ev;
+	*nr = n;
+	return 0;
+}
+
+static void free_events(struct tevent *ev, size_t n)
+{
+	if (!ev)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(ev[i].file);
+		free(ev[i].name);
+		free_events(ev[i].body, ev[i].nr_body);
+	}
+	free(ev);
+}
+
+static int add_set(struct ptsim_trace *t, const char *kv)
+{
+	char **n = realloc(t->set, (t->nr_set + 2) * sizeof(char *));
+	if (!n)
+		return -ENOMEM;
+	t->set = n;
+	if (!(t->set[t->nr_set] = strdup(kv)))
+		return -ENOMEM;
+	t->nr_set++;
+	t->set[t->nr_set] = NULL;
+	return 0;
+}
+
+static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj)
+{
+	const cJSON *it;
+	uint64_t v;
+
+	snprintf(pe->path, sizeof(pe->path), "machine");
+	if (!cJSON_IsObject(mj))
+		return fail(pe, "must be an object");
+	cJSON_ArrayForEach(it, mj) {
+		const char *k = it->string;
+		if (!strcmp(k, "arch")) {
+			if (!cJSON_IsString(it))
+				return fail(pe, "field 'arch': expected a string");
+			if (!strcmp(it->valuestring, "x86_64"))
+				t->arch = PTSIM_ARCH_X86_64;
+			else if (!strcmp(it->valuestring, "arm64"))
+				t->arch = PTSIM_ARCH_ARM64;
+			else
+				return fail(pe, "field 'arch': \"%s\" is not x86_64 or arm64", it->valuestring);
+		} else if (!strcmp(k, "cpus")) {
+			if (get_num(pe, it, "cpus", PTSIM_MAX_CPUS, &v))
+				return PTSIM_EBADTRACE;
+			if (!v)
+				return fail(pe, "field 'cpus': must be at least 1");
+			t->cpus = (unsigned int)v;
+		} else if (!strcmp(k, "paging_levels")) {
+			if (get_num(pe, it, "paging_levels", 5, &v))
+				return PTSIM_EBADTRACE;
+			t->paging_levels = (unsigned int)v;
+		} else if (!strcmp(k, "granule")) {
+			if (get_num(pe, it, "granule", 65536, &v))
+				return PTSIM_EBADTRACE;
+			t->granule = (unsigned int)v;
+		} else if (!strcmp(k, "va_bits")) {
+			if (get_num(pe, it, "va_bits", 64, &v))
+				return PTSIM_EBADTRACE;
+			t->va_bits = (unsigned int)v;
+		} else if (!strcmp(k, "seed")) {
+			if (get_num(pe, it, "seed", UINT64_MAX, &v))
+				return PTSIM_EBADTRACE;
+			t->seed = v;
+		} else if (!strcmp(k, "preset")) {
+			if (!cJSON_IsString(it))
+				return fail(pe, "field 'preset': expected a string");
+			free(t->preset);
+			t->preset = strdup(it->valuestring);
+		} else if (!strcmp(k, "set")) {
+			const cJSON *kv;
+			if (!cJSON_IsObject(it))
+				return fail(pe, "field 'set': expected an object of KEY: VALUE");
+			cJSON_ArrayForEach(kv, it) {
+				char buf[300];
+				if (cJSON_IsString(kv))
+					snprintf(buf, sizeof(buf), "%s=%s", kv->string, kv->valuestring);
+				else if (cJSON_IsNumber(kv))
+					snprintf(buf, sizeof(buf), "%s=%.0f", kv->string, kv->valuedouble);
+				else if (cJSON_IsBool(kv))
+					snprintf(buf, sizeof(buf), "%s=%s", kv->string, cJSON_IsTrue(kv) ? "on" : "off");
+				else
+					return fail(pe, "set.%s: expected a string, number or boolean", kv->string);
+				if (add_set(t, buf))
+					return fail(pe, "out of memory");
+			}
+		} else {
+			return fail(pe, "unknown field '%s' (arch, cpus, paging_levels, granule, va_bits, preset, set, seed)",
+				    k);
+		}
+	}
+	pe->path[0] = 0;
+	return 0;
+}
+
+PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
+{
+	if (!t)
+		return;
+	free_events(t->events, t->nr_events);
+	free(t->preset);
+	for (size_t i = 0; i < t->nr_set; i++)
+		free(t->set[i]);
+	free(t->set);
+	free(t);
+}
+
+PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_t len, char *err, size_t errlen)
+{
+	struct perr pe = { err, errlen, "" };
+	struct ptsim_trace *t;
+	cJSON *root;
+	int rc;
+
+	if (!out || !json)
+		return -EINVAL;
+	*out = NULL;
+	root = cJSON_ParseWithLength(json, len);
+	if (!root) {
+		const char *where = cJSON_GetErrorPtr();
+		size_t off = where && where >= json && where <= json + len ? (size_t)(where - json) : 0;
+		size_t line = 1;
+		for (size_t i = 0; i < off; i++)
+			line += json[i] == '\n';
+		return fail(&pe, "malformed JSON near byte %zu (line %zu)", off, line);
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
+	t->cpus = 2;
+	t->seed = 1;
+	if (!cJSON_IsObject(root)) {
+		rc = fail(&pe, "a trace is a JSON object {\"ptsim_trace\": 1, \"machine\": {...}, \"events\": [...]}");
+		goto out;
+	}
+	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "ptsim_trace");
+	if (!ver || !cJSON_IsNumber(ver) || ver->valuedouble != 1) {
+		rc = fail(&pe, "field 'ptsim_trace': must be 1 (the trace format version)");
+		goto out;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, root) {
+		if (strcmp(it->string, "ptsim_trace") && strcmp(it->string, "machine") && strcmp(it->string, "events") &&
+		    strcmp(it->string, "comment")) {
+			rc = fail(&pe, "unknown top-level field '%s' (ptsim_trace, machine, events, comment)", it->string);
+			goto out;
+		}
+	}
+	const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "machine");
+	if (mj && (rc = parse_machine(&pe, t, mj)))
+		goto out;
+	const cJSON *ej = cJSON_GetObjectItemCaseSensitive(root, "events");
+	if (!ej) {
+		rc = fail(&pe, "missing field 'events'");
+		goto out;
+	}
+	rc = parse_events(&pe, ej, &t->events, &t->nr_events, 0);
+out:
+	cJSON_Delete(root);
+	if (rc) {
+		ptsim_trace_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+PTSIM_API int ptsim_trace_load_file(struct ptsim_trace **out, const char *path, char *err, size_t errlen)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if (!f) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -ENOENT;
+	}
+	for (;;) {
+		if (len + 65536 > cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			char *n = realloc(buf, cap);
+			if (!n) {
+				free(buf);
+				if (f != stdin)
+					fclose(f);
+				return -ENOMEM;
+			}
+			buf = n;
+		}
+		size_t r = fread(buf + len, 1, cap - len, f);
+		len += r;
+		if (r == 0)
+			break;
+	}
+	if (ferror(f)) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: read error", path);
+		free(buf);
+		if (f != stdin)
+			fclose(f);
+		return -EIO;
+	}
+	if (f != stdin)
+		fclose(f);
+	rc = ptsim_trace_load(out, buf ? buf : "", len, err, errlen);
+	free(buf);
+	return rc;
+}
+
+PTSIM_API int ptsim_trace_config(struct ptsim_trace *t, struct ptsim_config *cfg)
+{
+	ptsim_config_init(cfg);
+	cfg->arch = t->arch;
+	cfg->cpus = t->cpus;
+	cfg->paging_levels = t->paging_levels;
+	cfg->granule = t->granule;
+	cfg->va_bits = t->va_bits;
+	cfg->seed = t->seed;
+	cfg->preset = t->preset;
+	cfg->set = (const char *const *)t->set;
+	return 0;
+}
+
+PTSIM_API int ptsim_trace_config_add(struct ptsim_trace *t, const char *kv)
+{
+	if (!strchr(kv, '='))
+		return -EINVAL;
+	return add_set(t, kv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Replay                                                                    */
+/* ------------------------------------------------------------------------ */
+
+struct frame_pos {
+	size_t index;
+	uint64_t iteration;
+	bool in_repeat;
+};
+
+struct replay {
+	struct ptsim_machine *m;
+	int64_t offset[NR_NUM_FIELDS];
+	struct frame_pos stack[18];
+	int depth;
+};
+
+static void describe_where(struct replay *r)
+{
+	char *w = r->m->ev_where;
+	size_t n = 0, cap = sizeof(r->m->ev_where);
+
+	w[0] = 0;
+	for (int i = 0; i <= r->depth && n < cap; i++) {
+		int k = snprintf(w + n, cap - n, "%sevents[%zu]", i ? "." : "", r->stack[i].index);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+		if (i < r->depth && n < cap) {
+			k = snprintf(w + n, cap - n, "[i=%" PRIu64 "]", r->stack[i + 1].iteration);
+			if (k < 0)
+				break;
+			n += (size_t)k;
+		}
+	}
+}
+
+static int value(struct replay *r, const struct tevent *ev, enum tfield f, uint64_t *out)
+{
+	int64_t off = r->offset[f];
+	uint64_t base = ev->num[f];
+	uint64_t v = base + (uint64_t)off;
+
+	if ((off > 0 && v < base) || (off < 0 && v > base)) {
+		describe_where(r);
+		return ptsim__err(r->m, PTSIM_EBADEVENT, field_names[f],
+				  "%" PRIu64 " plus the repeat steps (%" PRId64 ") leaves the 64-bit range", base, off);
+	}
+	if (v > field_max[f]) {
+		describe_where(r);
+		return ptsim__err(r->m, PTSIM_EBADEVENT, field_names[f],
+				  "%" PRIu64 " (after repeat steps) is out of range (max %" PRIu64 ")", v, field_max[f]);
+	}
+	*out = v;
+	return 0;
+}
+
+#define VAL(f, var)                                          \
+	do {                                                 \
+		if ((rc = value(r, ev, (f), &(var))))        \
+			return rc;                           \
+	} while (0)
+
+static int run_events(struct replay *r, const struct tevent *evs, size_t nr);
+
+static int run_one(struct replay *r, const struct tevent *ev)
+{
+	struct ptsim_machine *m = r->m;
+	uint64_t task = 0, cpu = 0, x = 0, addr = 0, len = 0, y = 0;
+	int rc = 0;
+
+	switch (ev->op) {
+	case OP_SPAWN:
+		VAL(F_TASK, task);
+		VAL(F_CPU, cpu);
+		rc = ptsim_spawn(m, (int)task, (unsigned int)cpu);
+		break;
+	case OP_FORK:
+		VAL(F_TASK, task);
+		VAL(F_CHILD, x);
+		VAL(F_CPU, cpu);
+		rc = ptsim_fork(m, (int)task, (int)x, (unsigned int)cpu);
+		break;
+	case OP_THREAD:
+		VAL(F_TASK, task);
+		VAL(F_THREAD, x);
+		VAL(F_CPU, cpu);
+		rc = ptsim_thread(m, (int)task, (int)x, (unsigned int)cpu);
+		break;
+	case OP_EXIT:
+		VAL(F_TASK, task);
+		rc = ptsim_exit(m, (int)task);
+		break;
+	case OP_RUN:
+		VAL(F_TASK, task);
+		VAL(F_CPU, cpu);
+		rc = ptsim_run(m, (int)task, (unsigned int)cpu);
+		break;
+	case OP_SLEEP:
+		VAL(F_TASK, task);
+		rc = ptsim_sleep(m, (int)task);
+		break;
+	case OP_ADVANCE: {
+		uint64_t ns;
+		if (ev->present & B(F_NS)) {
+			VAL(F_NS, ns);
+		} else if (ev->present & B(F_US)) {
+			VAL(F_US, x);
+			ns = x * 1000;
+		} else if (ev->present & B(F_MS)) {
+			VAL(F_MS, x);
+			ns = x * 1000000;
+		} else {
+			VAL(F_S, x);
+			ns = x * 1000000000;
+		}
+		rc = ptsim_advance(m, ns);
+		break;
+	}
+	case OP_MMAP: {
+		struct ptsim_mmap_args a = { 0 };
+		VAL(F_TASK, task);
+		VAL(F_ADDR, a.addr);
+		VAL(F_LEN, a.len);
+		if (ev->present & B(F_OFFSET))
+			VAL(F_OFFSET, a.offset);
+		if (ev->present & B(F_PAGE_SIZE))
+			VAL(F_PAGE_SIZE, a.page_size);
+		a.prot = ev->prot;
+		a.kind = ev->kind;
+		a.shared = ev->shared;
+		a.file = ev->file;
+		a.populate = ev->populate;
+		rc = ptsim_mmap(m, (int)task, &a);
+		break;
+	}
+	case OP_MUNMAP:
+	case OP_MPROTECT:
+	case OP_MADVISE:
+	case OP_MLOCK:
+	case OP_MUNLOCK:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		if (ev->op == OP_MUNMAP)
+			rc = ptsim_munmap(m, (int)task, addr, len);
+		else if (ev->op == OP_MPROTECT)
+			rc = ptsim_mprotect(m, (int)task, addr, len, ev->prot);
+		else if (ev->op == OP_MADVISE)
+			rc = ptsim_madvise(m, (int)task, addr, len, ev->advice);
+		else if (ev->op == OP_MLOCK)
+			rc = ptsim_mlock(m, (int)task, addr, len);
+		else
+			rc = ptsim_munlock(m, (int)task, addr, len);
+		break;
+	case OP_TOUCH:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		if (ev->present & B(F_STRIDE))
+			VAL(F_STRIDE, y);
+		rc = ptsim_touch(m, (int)task, addr, len, y, ev->write);
+		break;
+	case OP_MARK:
+		rc = ptsim_mark(m, ev->name);
+		break;
+	case OP_GUP_FAST_BEGIN:
+	case OP_RCU_READ_BEGIN:
+	case OP_PMD_LOCK:
+		VAL(F_CPU, cpu);
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		if (ev->op == OP_GUP_FAST_BEGIN)
+			rc = ptsim_gup_fast_begin(m, (unsigned int)cpu, (int)task, addr);
+		else if (ev->op == OP_RCU_READ_BEGIN)
+			rc = ptsim_rcu_read_begin(m, (unsigned int)cpu, (int)task, addr);
+		else
+			rc = ptsim_pmd_lock(m, (unsigned int)cpu, (int)task, addr);
+		break;
+	case OP_GUP_FAST_END:
+	case OP_RCU_READ_END:
+	case OP_PMD_UNLOCK:
+		VAL(F_CPU, cpu);
+		if (ev->op == OP_GUP_FAST_END)
+			rc = ptsim_gup_fast_end(m, (unsigned int)cpu);
+		else if (ev->op == OP_RCU_READ_END)
+			rc = ptsim_rcu_read_end(m, (unsigned int)cpu);
+		else
+			rc = ptsim_pmd_unlock(m, (unsigned int)cpu);
+		break;
+	case OP_REPEAT: {
+		uint64_t count;
+		VAL(F_COUNT, count);
+		if (r->depth + 1 >= (int)(sizeof(r->stack) / sizeof(r->stack[0])))
+			return ptsim__err(m, PTSIM_EBADEVENT, NULL, "repeat nested too deep");
+		r->depth++;
+		for (uint64_t i = 0; i < count; i++) {
+			r->stack[r->depth].iteration = i;
+			rc = run_events(r, ev->body, ev->nr_body);
+			if (rc)
+				break;
+			for (int f = 0; f < NR_NUM_FIELDS; f++)
+				r->offset[f] += ev->step[f];
+		}
+		/* Undo this loop's steps for the events after it. */
+		for (int f = 0; f < NR_NUM_FIELDS; f++)
+			r->offset[f] -= ev->step[f] * (int64_t)(rc ? r->stack[r->depth].iteration : count);
+		r->depth--;
+		return rc;
+	}
+	default:
+		return ptsim__err(m, PTSIM_EINTERNAL, NULL, "unhandled op");
+	}
+	/* A system call that the kernel fails is an error unless the trace expects it. */
+	if (ev->expect) {
+		if (rc == ev->expect)
+			return 0;
+		if (!rc) {
+			describe_where(r);
+			m->event--;   /* name the event that just ran */
+			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call succeeded",
+					ptsim_errname(ev->expect));
+			m->event++;
+			return rc;
+		}
+	}
+	return rc;
+}
+
+static int run_events(struct replay *r, const struct tevent *evs, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		r->stack[r->depth].index = i;
+		describe_where(r);
+		int rc = run_one(r, &evs[i]);
+		if (rc) {
+			/* The op's own message names the event; keep the position. */
+			return rc;
+		}
+	}
+	return 0;
+}
+
+PTSIM_API int ptsim_trace_run(struct ptsim_trace *t, struct ptsim_machine *m)
+{
+	struct replay r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.m = m;
+	m->in_trace = true;
+	rc = run_events(&r, t->events, t->nr_events);
+	m->in_trace = false;
+	m->ev_where[0] = 0;
+	if (!rc) {
+		/* Every concurrency point must be closed by the end. */
+		m->ev_op = "trace";
+		for (unsigned int c = 0; c < m->nr_cpus && !rc; c++) {
+			if (m->cpus[c].irqs_off)
+				rc = ptsim__err(m, PTSIM_EBADTRACE, NULL,
+						"the trace ends with cpu %u inside a GUP-fast walk (add gup_fast_end)", c);
+			else if (m->cpus[c].reader_epoch)
+				rc = ptsim__err(m, PTSIM_EBADTRACE, NULL,
+						"the trace ends with cpu %u inside an RCU reader (add rcu_read_end)", c);
+		}
+	}
+	return rc;
+}

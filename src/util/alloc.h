@@ -1,0 +1,40 @@
+/*
+ * The simulator's allocator: one jemalloc arena per machine (or the C
+ * allocator in sanitizer builds), with a fault-injection hook.
+ *
+ * Why an arena: a machine owns millions of small objects; destroying it drops
+ * the arena in one call.  The host program's malloc is never replaced: the
+ * explicit API (mallocx/dallocx) is used, and libptsim links jemalloc as a
+ * private dependency.
+ */
+#ifndef PTSIM_UTIL_ALLOC_H
+#define PTSIM_UTIL_ALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sim_alloc {
+	unsigned int arena;       /* jemalloc arena index */
+	bool have_arena;
+	uint64_t nr_allocs;       /* successful allocations so far */
+	uint64_t fail_at;         /* fault injection: fail allocation number N (1-based; 0 = never) */
+	uint64_t live_bytes;      /* bytes currently allocated through this allocator */
+	uint64_t peak_bytes;
+};
+
+int sim_alloc_init(struct sim_alloc *a);
+/* Free every allocation at once when that is possible (arena); return true if done. */
+bool sim_alloc_destroy(struct sim_alloc *a);
+/* True when sim_alloc_destroy() releases everything (objects need not be freed one by one). */
+bool sim_alloc_bulk_free(const struct sim_alloc *a);
+
+void *sim_malloc(struct sim_alloc *a, size_t size);
+void *sim_calloc(struct sim_alloc *a, size_t nmemb, size_t size);
+/* Zeroed, aligned to @align (a power of two); freed with sim_free(). */
+void *sim_zalloc_aligned(struct sim_alloc *a, size_t align, size_t size);
+void *sim_realloc(struct sim_alloc *a, void *p, size_t old_size, size_t new_size);
+void sim_free(struct sim_alloc *a, void *p, size_t size);
+char *sim_strdup(struct sim_alloc *a, const char *s);
+
+#endif
