@@ -13,5 +13,6 @@
 #include "ptsim/machine.h"
 #include "ptsim/stats.h"
 #include "ptsim/trace.h"
+#include "ptsim/debug.h"
 
 #endif

@@ -41,6 +41,14 @@ PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *ou
 PTSIM_API size_t ptsim_stat_count(void);
 PTSIM_API const char *ptsim_stat_name(size_t i);
 
+/**
+ * ptsim_mark_stat / ptsim_mark_mm_info - a counter, or the mm of @task, as
+ * recorded by the mark named @mark (the first mark with that name).
+ * Return: 0, -ENOENT if there is no such mark, counter or task at that mark.
+ */
+PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const char *name, uint64_t *out);
+PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int task, struct ptsim_mm_info *out);
+
 enum ptsim_violation_kind {
 	PTSIM_VIOL_TLB = 0,        /* freed frame still translated by a CPU's TLB */
 	PTSIM_VIOL_PWC = 1,        /* freed page table still pointed at by a paging-structure cache */

@@ -456,8 +456,10 @@ PTSIM_API int ptsim_munlock(struct ptsim_machine *m, int task, uint64_t addr, ui
 static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t addr, bool write)
 {
 	STAT_INC(m, ACCESSES);
+	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write)))
+		return 0;
 	for (int tries = 0; tries < 4; tries++) {
-		if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write)))
+		if (tries && hw_access_walk(m, cpu, mm, addr, write))
 			return 0;
 		struct vm_area_struct *vma = vma_lookup(mm, addr);
 		if (!vma || (write && !(vma->vm_flags & VM_WRITE)) ||
@@ -633,4 +635,30 @@ PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name)
 PTSIM_API void ptsim_free(void *p)
 {
 	free(p);
+}
+
+/* ---- test hooks (ptsim/debug.h) ---- */
+
+PTSIM_API int ptsim_debug_rss_add(struct ptsim_machine *m, int task, enum ptsim_rss_counter counter, long delta)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "debug_rss_add");
+	if ((rc = lookup_task(m, task, "task", &t)))
+		return rc;
+	if ((unsigned int)counter >= NR_MM_COUNTERS)
+		return ptsim__err(m, -EINVAL, "counter", "unknown RSS counter %d", (int)counter);
+	mm_counter_add(t->mm, (int)counter, delta);
+	return 0;
+}
+
+PTSIM_API void ptsim_debug_fail_alloc(struct ptsim_machine *m, uint64_t n)
+{
+	m->alloc.fail_at = n ? m->alloc.nr_allocs + n : 0;
+}
+
+PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m)
+{
+	return m->alloc.live_bytes;
 }

@@ -721,6 +721,7 @@ void table_unhold(struct ptsim_machine *m, uint32_t pfn, uint32_t gen);
 
 /* stats.c */
 int sim_mark_take(struct ptsim_machine *m, const char *name);
+void sim_stats_fold(struct ptsim_machine *m);
 
 /* machine.c */
 void mmu_gather_rcu_release(struct ptsim_machine *m, struct rcu_head *head);

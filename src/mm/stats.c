@@ -21,6 +21,26 @@ const char *const sim_cpu_stat_names[NR_CPU_STATS] = {
 #undef SIM__CSTAT_NAME
 };
 
+/*
+ * The TLB counters are kept per CPU only on the hot path; the machine totals
+ * are folded in before anyone reads them.
+ */
+void sim_stats_fold(struct ptsim_machine *m)
+{
+	static const struct { int machine, cpu; } folded[] = {
+		{ ST_TLB_HITS, CST_TLB_HITS },
+		{ ST_TLB_MISSES, CST_TLB_MISSES },
+		{ ST_TLB_WALKS, CST_TLB_WALKS },
+		{ ST_TLB_PWC_HITS, CST_TLB_PWC_HITS },
+	};
+	for (size_t k = 0; k < sizeof(folded) / sizeof(folded[0]); k++) {
+		uint64_t sum = 0;
+		for (unsigned int c = 0; c < m->nr_cpus; c++)
+			sum += m->cpus[c].stats[folded[k].cpu];
+		m->stats[folded[k].machine] = sum;
+	}
+}
+
 PTSIM_API size_t ptsim_stat_count(void)
 {
 	return NR_STATS;
@@ -34,6 +54,7 @@ PTSIM_API const char *ptsim_stat_name(size_t i)
 PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *out)
 {
 	m->ev_op = "stat";
+	sim_stats_fold(m);
 	for (size_t i = 0; i < NR_STATS; i++) {
 		if (!strcmp(sim_stat_names[i], name)) {
 			*out = m->stats[i];
@@ -125,12 +146,63 @@ int sim_mark_take(struct ptsim_machine *m, const char *name)
 		return ptsim__err(m, -ENOMEM, NULL, "out of memory");
 	}
 	mk->event = m->event;
+	sim_stats_fold(m);
 	memcpy(mk->stats, m->stats, sizeof(m->stats));
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		memcpy(&mk->cpu_stats[(size_t)c * NR_CPU_STATS], m->cpus[c].stats, sizeof(m->cpus[c].stats));
 	mk->nr_mms = live_mms(m, &mk->mms);
 	m->nr_marks++;
 	return 0;
+}
+
+static const struct sim_mark *find_mark(struct ptsim_machine *m, const char *mark)
+{
+	for (size_t i = 0; i < m->nr_marks; i++)
+		if (!strcmp(m->marks[i].name, mark))
+			return &m->marks[i];
+	return NULL;
+}
+
+PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const char *name, uint64_t *out)
+{
+	m->ev_op = "mark_stat";
+	const struct sim_mark *mk = find_mark(m, mark);
+	if (!mk)
+		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
+	for (size_t i = 0; i < NR_STATS; i++) {
+		if (!strcmp(sim_stat_names[i], name)) {
+			*out = mk->stats[i];
+			return 0;
+		}
+	}
+	if (!strncmp(name, "cpu.", 4)) {
+		char *end;
+		unsigned long c = strtoul(name + 4, &end, 10);
+		if (end != name + 4 && *end == '.' && c < m->nr_cpus) {
+			for (size_t i = 0; i < NR_CPU_STATS; i++) {
+				if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
+					*out = mk->cpu_stats[c * NR_CPU_STATS + i];
+					return 0;
+				}
+			}
+		}
+	}
+	return ptsim__err(m, -ENOENT, "name", "no counter named '%s'", name);
+}
+
+PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int task, struct ptsim_mm_info *out)
+{
+	m->ev_op = "mark_mm_info";
+	const struct sim_mark *mk = find_mark(m, mark);
+	if (!mk)
+		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
+	for (unsigned int i = 0; i < mk->nr_mms; i++) {
+		if (mk->mms[i].task == task) {
+			*out = mk->mms[i];
+			return 0;
+		}
+	}
+	return ptsim__err(m, -ENOENT, "task", "no live mm named by task %d at mark '%s'", task, mark);
 }
 
 PTSIM_API size_t ptsim_violation_count(const struct ptsim_machine *m)
@@ -189,10 +261,10 @@ static int check_cache_refs(struct ptsim_machine *m)
 			rc = ptsim__err(m, PTSIM_EINTERNAL, NULL, "%s", why);
 			goto out;
 		}
-		if (!t->e)
+		if (!t->key)
 			continue;
 		for (uint32_t i = 0; i < t->nr_entries; i++)
-			if (t->e[i].array != 0xff)
+			if (t->key[i])
 				count[t->e[i].pfn]++;
 	}
 	for (uint32_t pfn = 0; pfn < m->phys.nr; pfn++) {

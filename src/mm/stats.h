@@ -108,6 +108,7 @@ enum sim_stat {
 	X(TLB_HITS, "tlb.hits")                                                      \
 	X(TLB_MISSES, "tlb.misses")                                                  \
 	X(TLB_WALKS, "tlb.walks")                                                    \
+	X(TLB_PWC_HITS, "tlb.pwc_hits")                                              \
 	X(FAULTS, "faults")
 
 enum sim_cpu_stat {

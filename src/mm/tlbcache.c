@@ -29,7 +29,6 @@
 
 #include "arch/arch.h"
 
-#define ARRAY_INVALID 0xffu
 
 static uint32_t ilog2_u32(uint32_t v)
 {
@@ -93,14 +92,22 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	struct sim_tlb *t = &cpu->tlb;
 
 	tlb_layout(m, t);
-	t->e = sim_malloc(&m->alloc, (size_t)t->nr_entries * sizeof(struct tlb_entry));
-	if (!t->e)
+	t->nr_leaf = t->a[NR_TLB_PSIZES].present ? t->a[NR_TLB_PSIZES].base : t->nr_entries;
+	for (unsigned int l = NR_TLB_PSIZES; l < NR_TLB_ARRAYS; l++)
+		if (t->a[l].present && t->a[l].base < t->nr_leaf)
+			t->nr_leaf = t->a[l].base;
+	t->key = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
+	t->fp = sim_calloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
+	t->lru = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
+	t->e = sim_calloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
+	if (!t->key || !t->fp || !t->lru || !t->e) {
+		tlbcache_release_cpu(m, cpu);
 		return -ENOMEM;
-	for (uint32_t i = 0; i < t->nr_entries; i++)
-		t->e[i].array = ARRAY_INVALID;
+	}
 	t->valid_head = TLB_NIL;
 	t->nr_valid = 0;
 	t->lru_clock = 0;
+	t->last_pwc = TLB_NIL;
 	return 0;
 }
 
@@ -108,19 +115,19 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
 	struct sim_tlb *t = &cpu->tlb;
 
-	if (t->e)
-		sim_free(&m->alloc, t->e, (size_t)t->nr_entries * sizeof(struct tlb_entry));
+	sim_free(&m->alloc, t->key, (size_t)t->nr_entries * sizeof(uint64_t));
+	sim_free(&m->alloc, t->fp, (size_t)t->nr_entries + 8);
+	sim_free(&m->alloc, t->lru, (size_t)t->nr_entries * sizeof(uint32_t));
+	sim_free(&m->alloc, t->e, (size_t)t->nr_entries * sizeof(struct tlb_entry));
+	t->key = NULL;
+	t->fp = NULL;
+	t->lru = NULL;
 	t->e = NULL;
 }
 
 static inline uint32_t set_of(const struct tlb_array *a, uint64_t tag, uint16_t asid)
 {
 	return (uint32_t)((tag ^ ((uint64_t)asid << 4)) & (a->sets - 1));
-}
-
-static inline bool is_leaf_array(unsigned int array)
-{
-	return array < NR_TLB_PSIZES;
 }
 
 static void valid_link(struct sim_tlb *t, uint32_t i)
@@ -152,68 +159,119 @@ static void tlb_kill(struct ptsim_machine *m, struct sim_tlb *t, uint32_t i)
 	struct tlb_entry *e = &t->e[i];
 
 	frame(m, e->pfn)->cache_refs--;
-	if (is_leaf_array(e->array))
+	if (i < t->nr_leaf)
 		valid_unlink(t, i);
-	e->array = ARRAY_INVALID;
+	t->a[e->array].nr_valid--;
+	t->key[i] = 0;
+	t->fp[i] = 0;
 }
 
-static struct tlb_entry *lookup(struct sim_tlb *t, unsigned int array, uint64_t tag, uint16_t asid)
+static inline uint8_t key_fp(uint64_t key)
 {
-	const struct tlb_array *a = &t->a[array];
-	struct tlb_entry *e = &t->e[a->base + set_of(a, tag, asid) * a->ways];
-
-	for (uint32_t w = 0; w < a->ways; w++, e++)
-		if (e->array == array && e->tag == tag && e->asid == asid)
-			return e;
-	return NULL;
+	return (uint8_t)(((key * 0x9e3779b97f4a7c15ull) >> 57) | 1);   /* never 0 */
 }
 
-static struct tlb_entry *fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int array, uint64_t tag,
-			      uint16_t asid, uint32_t pfn, uint8_t flags)
+#define BYTES_01 0x0101010101010101ull
+#define BYTES_80 0x8080808080808080ull
+
+/*
+ * Candidate ways of a set whose fingerprint equals @fp (fp 0: free ways), as
+ * a bit mask, eight ways per word (SWAR zero-byte test; a false candidate is
+ * possible and the caller verifies the key).
+ */
+static inline uint64_t fp_match8(const uint8_t *p, uint8_t fp)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	uint64_t x = w ^ (BYTES_01 * fp);
+	uint64_t z = (x - BYTES_01) & ~x & BYTES_80;
+	/* Gather the high bit of each byte into 8 mask bits. */
+	return (z >> 7) * 0x0102040810204080ull >> 56;
+}
+
+/* Index of the entry for (tag, asid) in @array, or TLB_NIL. */
+static inline uint32_t lookup(const struct sim_tlb *t, unsigned int array, uint64_t tag, uint16_t asid)
 {
 	const struct tlb_array *a = &t->a[array];
+	uint64_t key = tlb_key(tag, asid);
+	uint8_t fp = key_fp(key);
 	uint32_t first = a->base + set_of(a, tag, asid) * a->ways;
-	uint32_t victim = TLB_NIL, oldest = UINT32_MAX;
 
+	if (!a->nr_valid)
+		return TLB_NIL;
+	for (uint32_t w0 = 0; w0 < a->ways; w0 += 8) {
+		uint64_t mask = fp_match8(&t->fp[first + w0], fp);
+		if (a->ways - w0 < 8)
+			mask &= (1ull << (a->ways - w0)) - 1;
+		while (mask) {
+			uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
+			if (t->key[i] == key)
+				return i;
+			mask &= mask - 1;
+		}
+	}
+	return TLB_NIL;
+}
+
+static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int array, uint64_t tag, uint16_t asid,
+		     uint32_t pfn, uint8_t flags)
+{
+	struct tlb_array *a = &t->a[array];
+	uint64_t key = tlb_key(tag, asid);
+	uint8_t fp = key_fp(key);
+	uint32_t first = a->base + set_of(a, tag, asid) * a->ways;
+	uint32_t victim = TLB_NIL;
+
+	/* The same translation again, else a free way, else the least recently used. */
+	if (a->nr_valid && (victim = lookup(t, array, tag, asid)) != TLB_NIL)
+		goto found;
+	for (uint32_t w0 = 0; w0 < a->ways; w0 += 8) {
+		uint64_t mask = fp_match8(&t->fp[first + w0], 0);
+		if (a->ways - w0 < 8)
+			mask &= (1ull << (a->ways - w0)) - 1;
+		while (mask) {
+			uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
+			if (!t->key[i]) {
+				victim = i;
+				goto found;
+			}
+			mask &= mask - 1;
+		}
+	}
+	uint32_t oldest = UINT32_MAX;
 	for (uint32_t w = 0; w < a->ways; w++) {
-		struct tlb_entry *e = &t->e[first + w];
-		if (e->array == ARRAY_INVALID) {
-			if (victim == TLB_NIL || t->e[victim].array != ARRAY_INVALID)
-				victim = first + w;
-			oldest = 0;
-			continue;
-		}
-		if (e->tag == tag && e->asid == asid) {
-			victim = first + w;
-			break;
-		}
-		if (e->lru < oldest) {
-			oldest = e->lru;
+		if (t->lru[first + w] < oldest) {
+			oldest = t->lru[first + w];
 			victim = first + w;
 		}
 	}
-	if (t->e[victim].array != ARRAY_INVALID)
+found:
+	if (t->key[victim])
 		tlb_kill(m, t, victim);
 	struct tlb_entry *e = &t->e[victim];
+	struct sim_frame *f = frame(m, pfn);
+	t->key[victim] = key;
+	t->fp[victim] = fp;
+	t->lru[victim] = ++t->lru_clock;
 	e->array = (uint8_t)array;
-	e->tag = tag;
 	e->asid = asid;
 	e->pfn = pfn;
-	e->gen = frame(m, pfn)->gen;
+	e->gen = f->gen;
 	e->flags = flags;
-	e->lru = ++t->lru_clock;
-	frame(m, pfn)->cache_refs++;
-	if (is_leaf_array(array))
+	f->cache_refs++;
+	a->nr_valid++;
+	if (victim < t->nr_leaf)
 		valid_link(t, victim);
-	return e;
+	return victim;
 }
 
-static void stale_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct tlb_entry *e, uint64_t va)
+static void stale_access(struct ptsim_machine *m, struct sim_cpu *cpu, uint32_t i, uint64_t va)
 {
+	struct tlb_entry *e = &cpu->tlb.e[i];
+
 	oracle_report(m, PTSIM_VIOL_STALE_ACCESS, (int)cpu->id, va, e->pfn,
 		      "cpu %u used a %s entry for va %#llx that still points at frame %u, freed since it was cached",
-		      cpu->id, is_leaf_array(e->array) ? "TLB" : "paging-structure-cache", (unsigned long long)va,
-		      e->pfn);
+		      cpu->id, i < cpu->tlb.nr_leaf ? "TLB" : "paging-structure-cache", (unsigned long long)va, e->pfn);
 	/* Record it once: refresh the generation so the same entry is not reported again. */
 	e->gen = frame(m, e->pfn)->gen;
 }
@@ -235,14 +293,21 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)l;
 		if (!t->a[array].present)
 			continue;
-		struct tlb_entry *e = lookup(t, array, va >> t->a[array].shift, cpu->asid);
-		if (e) {
+		uint64_t tag = va >> t->a[array].shift;
+		uint32_t i = t->last_pwc;
+		/* Same PTE table as the last walk: the set scan would find this entry. */
+		if (l != 0 || i == TLB_NIL || t->key[i] != tlb_key(tag, cpu->asid))
+			i = lookup(t, array, tag, cpu->asid);
+		if (i != TLB_NIL) {
+			if (l == 0)
+				t->last_pwc = i;
+			struct tlb_entry *e = &t->e[i];
 			if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
-				stale_access(m, cpu, e, va);
-			e->lru = ++t->lru_clock;
+				stale_access(m, cpu, i, va);
+			t->lru[i] = ++t->lru_clock;
 			table = e->pfn;
 			level = pointed[l];
-			STAT_INC(m, TLB_PWC_HITS);
+			CPU_STAT_INC(cpu, TLB_PWC_HITS);
 			break;
 		}
 	}
@@ -285,41 +350,44 @@ bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *m
 	struct sim_tlb *t = &cpu->tlb;
 	uint16_t asid = cpu->asid;
 
-	if (PTSIM_UNLIKELY(!t->e) && tlbcache_init_cpu(m, cpu))
+	if (PTSIM_UNLIKELY(!t->key) && tlbcache_init_cpu(m, cpu))
 		return false;
 
 	for (unsigned int s = 0; s < NR_TLB_PSIZES; s++) {
-		const struct tlb_array *a = &t->a[s];
-		if (!a->present)
+		if (!t->a[s].present)
 			continue;
-		uint64_t tag = va >> a->shift;
-		struct tlb_entry *e = &t->e[a->base + set_of(a, tag, asid) * a->ways];
-		for (uint32_t w = 0; w < a->ways; w++, e++) {
-			if (e->array != s || e->tag != tag || e->asid != asid)
-				continue;
-			if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
-				stale_access(m, cpu, e, va);
-			if (write && !(e->flags & TLBF_DIRTY)) {
-				if (!(e->flags & TLBF_WRITE)) {
-					/* Protection fault: the entry goes, the kernel handles it. */
-					tlb_kill(m, t, (uint32_t)(e - t->e));
-					goto miss;
-				}
-				/* Clean writable entry: the CPU walks to set the dirty bit. */
-				goto miss;
-			}
-			e->lru = ++t->lru_clock;
-			STAT_INC(m, TLB_HITS);
-			CPU_STAT_INC(cpu, TLB_HITS);
-			return true;
+		uint32_t i = lookup(t, s, va >> t->a[s].shift, asid);
+		if (i == TLB_NIL)
+			continue;
+		struct tlb_entry *e = &t->e[i];
+		if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
+			stale_access(m, cpu, i, va);
+		if (write && !(e->flags & TLBF_DIRTY)) {
+			/* Read-only: a protection fault drops the entry.  Clean: walk to set dirty. */
+			if (!(e->flags & TLBF_WRITE))
+				tlb_kill(m, t, i);
+			break;
 		}
+		t->lru[i] = ++t->lru_clock;
+		CPU_STAT_INC(cpu, TLB_HITS);
+		return true;
 	}
-miss:
-	STAT_INC(m, TLB_MISSES);
+	return hw_access_walk(m, cpu, mm, va, write);
+}
+
+/*
+ * hw_access_walk - a TLB miss: walk (through the PWC) and fill the TLB.
+ * Also the retry after a page fault, which cannot hit: a fault never fills
+ * the TLB.
+ */
+bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write)
+{
+	struct sim_tlb *t = &cpu->tlb;
+
 	CPU_STAT_INC(cpu, TLB_MISSES);
-	STAT_INC(m, TLB_WALKS);
 	CPU_STAT_INC(cpu, TLB_WALKS);
-	cpumask_set_cpu(cpu->id, &mm->tlb_cached);
+	if (!cpumask_test_cpu(cpu->id, &mm->tlb_cached))
+		cpumask_set_cpu(cpu->id, &mm->tlb_cached);
 
 	unsigned int leaf_shift;
 	pgent_t *ep = hw_walk(m, cpu, mm, va, &leaf_shift);
@@ -337,7 +405,7 @@ miss:
 	unsigned int psize = psize_of_shift(t, leaf_shift);
 	uint8_t flags = (uint8_t)(((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
 				  ((ent & _PAGE_NX) ? 0 : TLBF_EXEC));
-	fill(m, t, psize, va >> t->a[psize].shift, asid, pgent_pfn(ent), flags);
+	fill(m, t, psize, va >> t->a[psize].shift, cpu->asid, pgent_pfn(ent), flags);
 	return true;
 }
 
@@ -348,15 +416,15 @@ unsigned int tlb_inv_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t a
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->e)
+	if (!t->key)
 		return 0;
 	if (what & TLBINV_LEAF) {
 		for (unsigned int s = 0; s < NR_TLB_PSIZES; s++) {
 			if (!t->a[s].present)
 				continue;
-			struct tlb_entry *e = lookup(t, s, va >> t->a[s].shift, asid);
-			if (e) {
-				tlb_kill(m, t, (uint32_t)(e - t->e));
+			uint32_t i = lookup(t, s, va >> t->a[s].shift, asid);
+			if (i != TLB_NIL) {
+				tlb_kill(m, t, i);
 				n++;
 			}
 		}
@@ -371,15 +439,15 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->e)
+	if (!t->key)
 		return 0;
 	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
 		unsigned int array = NR_TLB_PSIZES + l;
 		if (!t->a[array].present)
 			continue;
-		struct tlb_entry *e = lookup(t, array, va >> t->a[array].shift, asid);
-		if (e) {
-			tlb_kill(m, t, (uint32_t)(e - t->e));
+		uint32_t i = lookup(t, array, va >> t->a[array].shift, asid);
+		if (i != TLB_NIL) {
+			tlb_kill(m, t, i);
 			n++;
 		}
 	}
@@ -392,11 +460,10 @@ static unsigned int inv_pwc_asid(struct ptsim_machine *m, struct sim_tlb *t, boo
 
 	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
 		const struct tlb_array *a = &t->a[NR_TLB_PSIZES + l];
-		if (!a->present)
+		if (!a->present || !a->nr_valid)
 			continue;
 		for (uint32_t i = a->base; i < a->base + a->sets * a->ways; i++) {
-			struct tlb_entry *e = &t->e[i];
-			if (e->array != ARRAY_INVALID && (all || e->asid == asid)) {
+			if (t->key[i] && (all || t->e[i].asid == asid)) {
 				tlb_kill(m, t, i);
 				n++;
 			}
@@ -426,7 +493,7 @@ unsigned int tlb_inv_asid(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->e)
+	if (!t->key)
 		return 0;
 	if (what & TLBINV_LEAF)
 		n += inv_leaf_asid(m, t, false, asid);
@@ -440,7 +507,7 @@ unsigned int tlb_inv_all(struct ptsim_machine *m, struct sim_cpu *cpu, unsigned 
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->e)
+	if (!t->key)
 		return 0;
 	if (what & TLBINV_LEAF)
 		n += inv_leaf_asid(m, t, true, 0);
@@ -457,13 +524,13 @@ void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
 		const struct sim_cpu *cpu = &m->cpus[c];
 		const struct sim_tlb *t = &cpu->tlb;
-		if (!t->e)
+		if (!t->key)
 			continue;
 		for (uint32_t i = 0; i < t->nr_entries; i++) {
 			const struct tlb_entry *e = &t->e[i];
-			if (e->array == ARRAY_INVALID || e->pfn != pfn)
+			if (!t->key[i] || e->pfn != pfn)
 				continue;
-			fn(ctx, cpu, e, e->tag << t->a[e->array].shift);
+			fn(ctx, cpu, e, tlb_key_tag(t->key[i]) << t->a[e->array].shift);
 		}
 	}
 }
@@ -473,21 +540,32 @@ bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, siz
 {
 	const struct sim_tlb *t = &cpu->tlb;
 	uint32_t valid = 0, listed = 0;
+	uint32_t per_array[NR_TLB_ARRAYS] = { 0 };
 
-	if (!t->e)
+	(void)m;
+	if (!t->key)
 		return true;
-	for (uint32_t i = 0; i < t->nr_entries; i++)
-		if (t->e[i].array != ARRAY_INVALID && is_leaf_array(t->e[i].array))
+	for (uint32_t i = 0; i < t->nr_entries; i++) {
+		if (!t->key[i])
+			continue;
+		per_array[t->e[i].array]++;
+		if (i < t->nr_leaf)
 			valid++;
-	for (uint32_t i = t->valid_head; i != TLB_NIL; i = t->e[i].next) {
+	}
+	for (uint32_t i = t->valid_head; i != TLB_NIL; i = t->e[i].next)
 		if (++listed > t->nr_entries)
 			break;
-	}
 	if (valid != t->nr_valid || listed != t->nr_valid) {
 		snprintf(why, len, "cpu %u TLB: %u valid leaf entries, %u listed, %u cached count", cpu->id, valid,
 			 listed, t->nr_valid);
 		return false;
 	}
-	(void)m;
+	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
+		if (per_array[a] != t->a[a].nr_valid) {
+			snprintf(why, len, "cpu %u TLB array %u: %u valid entries, count says %u", cpu->id, a,
+				 per_array[a], t->a[a].nr_valid);
+			return false;
+		}
+	}
 	return true;
 }

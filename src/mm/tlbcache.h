@@ -38,33 +38,52 @@ enum pwc_level { PWC_PTE = 0, PWC_PMD = 1, PWC_PUD = 2, PWC_P4D = 3, NR_PWC_LEVE
 #define TLBF_DIRTY 0x2u
 #define TLBF_EXEC 0x4u
 
+/*
+ * Storage is struct-of-arrays: a set scan reads only the compact key array
+ * (16 ways = two cache lines), the victim choice only the LRU array.
+ * key = ((va >> shift) << 16 | asid) + 1; 0 means invalid.
+ */
 struct tlb_entry {
-	uint64_t tag;         /* va >> array shift */
 	uint32_t pfn;         /* data frame (TLB) or table frame (PWC) */
 	uint32_t gen;         /* the frame's generation when filled */
-	uint32_t next, prev;  /* per-CPU valid list */
-	uint32_t lru;
+	uint32_t next, prev;  /* per-CPU valid list (leaf entries only) */
 	uint16_t asid;
-	uint8_t array;        /* index of the array, 0xff = invalid */
+	uint8_t array;        /* index of the array */
 	uint8_t flags;        /* TLBF_* */
 };
 
 struct tlb_array {
-	uint32_t base;        /* first entry in tlb.e */
+	uint32_t base;        /* first entry */
 	uint32_t sets;        /* power of two */
 	uint32_t ways;
 	uint32_t shift;       /* va shift of the tag */
+	uint32_t nr_valid;    /* valid entries in this array */
 	bool present;
 };
 
 struct sim_tlb {
-	struct tlb_entry *e;  /* NULL until first fill */
+	uint64_t *key;        /* NULL until first fill */
+	uint8_t *fp;          /* 1-byte fingerprint of each key (0: invalid), scanned 8 ways at a time */
+	uint32_t *lru;
+	struct tlb_entry *e;
 	uint32_t nr_entries;
+	uint32_t nr_leaf;     /* entries [0, nr_leaf) are leaf (TLB) entries */
 	uint32_t valid_head;
-	uint32_t nr_valid;
+	uint32_t nr_valid;    /* valid leaf entries */
 	uint32_t lru_clock;
+	uint32_t last_pwc;    /* PWC entry of the last walk (a lookup shortcut, checked against key[]) */
 	struct tlb_array a[NR_TLB_ARRAYS];
 };
+
+static inline uint64_t tlb_key(uint64_t tag, uint16_t asid)
+{
+	return ((tag << 16) | asid) + 1;
+}
+
+static inline uint64_t tlb_key_tag(uint64_t key)
+{
+	return (key - 1) >> 16;
+}
 
 /* Result of a hardware translation attempt. */
 struct hw_xlate {
@@ -85,6 +104,7 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
  * translated; false means the CPU takes a page fault.
  */
 bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write);
+bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write);
 
 /* Invalidation primitives used by the arch back-ends (return entries dropped). */
 #define TLBINV_LEAF 0x1u      /* TLB entries */
@@ -99,6 +119,11 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,
 		   void (*fn)(void *ctx, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va),
 		   void *ctx);
+/* Is entry @i of @t valid? */
+static inline bool tlb_entry_valid(const struct sim_tlb *t, uint32_t i)
+{
+	return t->key[i] != 0;
+}
 bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, size_t len);
 
 #endif

@@ -136,6 +136,7 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 	cJSON *root = cJSON_CreateObject();
 	char buf[32];
 
+	sim_stats_fold(m);
 	cJSON_AddStringToObject(root, "ptsim_version", PTSIM_VERSION_STRING);
 	cJSON_AddItemToObject(root, "machine", machine_json(m));
 	cJSON_AddNumberToObject(root, "events", (double)m->event);
@@ -198,6 +199,7 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 {
 	struct strbuf sb;
 
+	sim_stats_fold(m);
 	strbuf_init(&sb);
 	strbuf_addf(&sb, "ptsim %s  machine:", PTSIM_VERSION_STRING);
 	if (m->ops->describe)

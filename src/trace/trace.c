@@ -340,7 +340,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 				return PTSIM_EBADTRACE;
 			continue;
 		}
-		const char *s;
+		const char *s = NULL;
 		switch (f) {
 		case F_PROT:
 			if (parse_prot(pe, it, &ev->prot))

@@ -1,3 +1,5 @@
+/* ffs() for jemalloc's MALLOCX_ALIGN() lives in <strings.h> under the default feature set. */
+#define _DEFAULT_SOURCE
 /* The per-machine allocator; see alloc.h. */
 #include "util/alloc.h"
 
@@ -6,6 +8,7 @@
 #include <string.h>
 
 #if PTSIM_USE_JEMALLOC
+#include <strings.h> /* ffs(), used by MALLOCX_ALIGN() */
 #include <jemalloc/jemalloc.h>
 #endif
 

@@ -1,0 +1,117 @@
+#include "support/helpers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ptsim_machine *t_machine(unsigned int cpus, const char *preset, const char *const *set)
+{
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	char err[256];
+
+	ptsim_config_init(&cfg);
+	cfg.cpus = cpus;
+	cfg.preset = preset;
+	cfg.set = set;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("ptsim_machine_create: %s", err);
+	return m;
+}
+
+int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_machine **out)
+{
+	char path[1024], err[512];
+	struct ptsim_trace *t = NULL;
+	struct ptsim_config cfg;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rel);
+	rc = ptsim_trace_load_file(&t, path, err, sizeof(err));
+	if (rc)
+		fail_msg("%s: %s", rel, err);
+	for (size_t i = 0; extra_set && extra_set[i]; i++)
+		assert_int_equal(ptsim_trace_config_add(t, extra_set[i]), 0);
+	ptsim_trace_config(t, &cfg);
+	rc = ptsim_machine_create(out, &cfg, err, sizeof(err));
+	if (rc)
+		fail_msg("%s: machine: %s", rel, err);
+	rc = ptsim_trace_run(t, *out);
+	ptsim_trace_free(t);
+	return rc;
+}
+
+struct ptsim_machine *t_run_trace(const char *rel, const char *const *extra_set)
+{
+	struct ptsim_machine *m = NULL;
+	int rc = t_try_trace(rel, extra_set, &m);
+
+	if (rc)
+		fail_msg("%s: %s", rel, ptsim_machine_errmsg(m));
+	return m;
+}
+
+int t_run_json(const char *json, struct ptsim_machine **out, char *err, size_t errlen)
+{
+	struct ptsim_trace *t = NULL;
+	struct ptsim_config cfg;
+	int rc = ptsim_trace_load(&t, json, strlen(json), err, errlen);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	ptsim_trace_config(t, &cfg);
+	rc = ptsim_machine_create(out, &cfg, err, errlen);
+	if (rc) {
+		ptsim_trace_free(t);
+		return rc;
+	}
+	rc = ptsim_trace_run(t, *out);
+	if (rc)
+		snprintf(err, errlen, "%s", ptsim_machine_errmsg(*out));
+	ptsim_trace_free(t);
+	return rc;
+}
+
+uint64_t t_mark_stat(struct ptsim_machine *m, const char *mark, const char *counter)
+{
+	uint64_t v = 0;
+	if (ptsim_mark_stat(m, mark, counter, &v))
+		fail_msg("%s", ptsim_machine_errmsg(m));
+	return v;
+}
+
+uint64_t t_delta(struct ptsim_machine *m, const char *before, const char *after, const char *counter)
+{
+	return t_mark_stat(m, after, counter) - t_mark_stat(m, before, counter);
+}
+
+uint64_t t_stat(struct ptsim_machine *m, const char *counter)
+{
+	uint64_t v = 0;
+	if (ptsim_stat(m, counter, &v))
+		fail_msg("%s", ptsim_machine_errmsg(m));
+	return v;
+}
+
+size_t t_violations(struct ptsim_machine *m, enum ptsim_violation_kind kind)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ptsim_violation_count(m); i++) {
+		struct ptsim_violation v;
+		assert_int_equal(ptsim_violation_get(m, i, &v), 0);
+		if (v.kind == kind)
+			n++;
+	}
+	return n;
+}
+
+void t_destroy(struct ptsim_machine *m)
+{
+	if (!m)
+		return;
+	ptsim_machine_quiesce(m);
+	if (ptsim_machine_check(m))
+		fail_msg("consistency: %s", ptsim_machine_errmsg(m));
+	ptsim_machine_destroy(m);
+}

@@ -1,0 +1,42 @@
+/*
+ * Helpers shared by the cmocka tests: fresh machines, trace replay from
+ * traces/, counter deltas between marks, and teardown checks.
+ */
+#ifndef PTSIM_TEST_HELPERS_H
+#define PTSIM_TEST_HELPERS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ptsim/ptsim.h"
+
+/* A machine with the given arch defaults, @cpus CPUs, preset and NULL-terminated overrides. */
+struct ptsim_machine *t_machine(unsigned int cpus, const char *preset, const char *const *set);
+/* Load traces/<rel>, build its machine (extra overrides appended), run it; fails the test on error. */
+struct ptsim_machine *t_run_trace(const char *rel, const char *const *extra_set);
+/* Same, but return the run's error code and keep the machine for inspection. */
+int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_machine **out);
+/* Run a trace given as a JSON string. */
+int t_run_json(const char *json, struct ptsim_machine **out, char *err, size_t errlen);
+/* counter(after) - counter(before) between two marks. */
+uint64_t t_delta(struct ptsim_machine *m, const char *before, const char *after, const char *counter);
+uint64_t t_stat(struct ptsim_machine *m, const char *counter);
+uint64_t t_mark_stat(struct ptsim_machine *m, const char *mark, const char *counter);
+/* Violations of one kind. */
+size_t t_violations(struct ptsim_machine *m, enum ptsim_violation_kind kind);
+/* Let RCU finish, assert the simulator's own consistency, destroy. */
+void t_destroy(struct ptsim_machine *m);
+
+/* Assert helpers that print the machine's message on failure. */
+#define T_OK(m, call)                                                                                      \
+	do {                                                                                               \
+		int t_rc_ = (call);                                                                        \
+		if (t_rc_)                                                                                 \
+			fail_msg("%s failed: %d (%s): %s", #call, t_rc_, ptsim_errname(t_rc_),             \
+				 ptsim_machine_errmsg(m));                                                 \
+	} while (0)
+
+#endif
