@@ -655,7 +655,8 @@ PTSIM_API int ptsim_debug_rss_add(struct ptsim_machine *m, int task, enum ptsim_
 
 PTSIM_API void ptsim_debug_fail_alloc(struct ptsim_machine *m, uint64_t n)
 {
-	m->alloc.fail_at = n ? m->alloc.nr_allocs + n : 0;
+	m->alloc.nr_injectable = 0;
+	m->alloc.fail_at = n;
 }
 
 PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m)

@@ -471,6 +471,7 @@ struct ptsim_machine {
 	unsigned int nr_cpus;
 	struct sim_cpu *cpus;
 	struct sim_cpu *cur;                 /* CPU running the current operation */
+	unsigned int *cpu_scratch[2];        /* nr_cpus-sized target lists (IPI senders) */
 	struct sim_phys phys;
 	struct hmap tasks;                   /* task id -> struct sim_task * */
 	struct hmap pt_by_addr;              /* host address of a table's entries -> its pfn */

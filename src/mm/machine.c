@@ -124,6 +124,9 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 		cpu->id = c;
 		cpu->pending_tail = &cpu->pending;
 	}
+	for (int i = 0; i < 2; i++)
+		if (!(m->cpu_scratch[i] = sim_calloc(&m->alloc, m->nr_cpus, sizeof(unsigned int))))
+			goto err_nomem;
 	if (phys_init(m))
 		goto err_nomem;
 	rc = m->ops->setup(m, cfg, err, sizeof(err));
@@ -222,6 +225,8 @@ void machine_free_everything(struct ptsim_machine *m)
 		if (m->ops && m->arch)
 			m->ops->teardown(m);
 		sim_free(a, m->cpus, m->nr_cpus * sizeof(struct sim_cpu));
+		for (int i = 0; i < 2; i++)
+			sim_free(a, m->cpu_scratch[i], m->nr_cpus * sizeof(unsigned int));
 		phys_release(m);
 	}
 	sim_alloc_destroy(&m->alloc);

@@ -104,7 +104,7 @@ static void i_mmap_insert_at(struct vm_area_struct *vma, unsigned int pos)
 
 	if (f->nr_mmap == f->cap_mmap) {
 		unsigned int ncap = f->cap_mmap ? f->cap_mmap * 2 : 4;
-		struct vm_area_struct **n = sim_realloc(&m->alloc, f->i_mmap, f->cap_mmap * sizeof(*n), ncap * sizeof(*n));
+		struct vm_area_struct **n = sim_irealloc(&m->alloc, f->i_mmap, f->cap_mmap * sizeof(*n), ncap * sizeof(*n));
 		if (NEVER(m, !n))
 			return;
 		f->i_mmap = n;

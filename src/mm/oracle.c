@@ -62,7 +62,7 @@ void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int 
 
 	if (m->nr_viol == m->cap_viol) {
 		size_t ncap = m->cap_viol ? m->cap_viol * 2 : 16;
-		struct sim_violation *n = sim_realloc(&m->alloc, m->viol, m->cap_viol * sizeof(*n), ncap * sizeof(*n));
+		struct sim_violation *n = sim_irealloc(&m->alloc, m->viol, m->cap_viol * sizeof(*n), ncap * sizeof(*n));
 		if (!n) {
 			m->internal_error = true;
 			return;
@@ -82,10 +82,10 @@ void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int 
 	v->addr = addr;
 	v->pfn = pfn;
 	char *msg = strbuf_detach(&sb);
-	v->message = msg ? sim_strdup(&m->alloc, msg) : NULL;
+	v->message = msg ? sim_istrdup(&m->alloc, msg) : NULL;
 	free(msg);
 	char *bt = capture_backtrace();
-	v->backtrace = bt ? sim_strdup(&m->alloc, bt) : NULL;
+	v->backtrace = bt ? sim_istrdup(&m->alloc, bt) : NULL;
 	free(bt);
 	STAT_INC(m, VIOLATIONS);
 }

@@ -77,7 +77,7 @@ bool cpu_blocked(const struct sim_cpu *cpu)
 static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call_func_t func, const void *info,
 		       size_t info_size, struct sim_cpu *sender, bool wait)
 {
-	struct pending_call *pc = sim_calloc(&m->alloc, 1, sizeof(*pc));
+	struct pending_call *pc = sim_icalloc(&m->alloc, 1, sizeof(*pc));
 
 	if (NEVER(m, !pc || info_size > SMP_INFO_MAX)) {
 		/* Out of memory for the queue: deliver now rather than lose the call. */
@@ -130,16 +130,13 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait)
 {
 	struct sim_cpu *self = this_cpu(m);
-	unsigned int *targets = sim_malloc(&m->alloc, m->nr_cpus * sizeof(unsigned int));
+	unsigned int *targets = m->cpu_scratch[0];
 	unsigned int nr = 0;
 
-	if (NEVER(m, !targets))
-		return;
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		if (!self || c != self->id)
 			targets[nr++] = c;
 	smp_call_function_many(m, targets, nr, func, NULL, 0, reason, wait);
-	sim_free(&m->alloc, targets, m->nr_cpus * sizeof(unsigned int));
 }
 
 static void release_deferred(struct ptsim_machine *m, struct sim_cpu *sender)
@@ -191,7 +188,7 @@ void free_frame_after_waits(struct ptsim_machine *m, uint32_t pfn)
 	if (cpu && cpu->pending_acks) {
 		if (cpu->nr_deferred == cpu->cap_deferred) {
 			size_t ncap = cpu->cap_deferred ? cpu->cap_deferred * 2 : 64;
-			uint32_t *n = sim_realloc(&m->alloc, cpu->deferred, cpu->cap_deferred * sizeof(uint32_t),
+			uint32_t *n = sim_irealloc(&m->alloc, cpu->deferred, cpu->cap_deferred * sizeof(uint32_t),
 						  ncap * sizeof(uint32_t));
 			if (NEVER(m, !n)) {
 				release_frame_now(m, pfn);

@@ -114,7 +114,7 @@ static unsigned int live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
 		if (mm->mm_users > 0)
 			n++;
-	*out = n ? sim_calloc(&m->alloc, n, sizeof(**out)) : NULL;
+	*out = n ? sim_icalloc(&m->alloc, n, sizeof(**out)) : NULL;
 	if (n && !*out)
 		return 0;
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
@@ -129,7 +129,7 @@ int sim_mark_take(struct ptsim_machine *m, const char *name)
 		return ptsim__err(m, -EINVAL, "name", "a mark needs a non-empty name");
 	if (m->nr_marks == m->cap_marks) {
 		size_t ncap = m->cap_marks ? m->cap_marks * 2 : 8;
-		struct sim_mark *n = sim_realloc(&m->alloc, m->marks, m->cap_marks * sizeof(*n), ncap * sizeof(*n));
+		struct sim_mark *n = sim_irealloc(&m->alloc, m->marks, m->cap_marks * sizeof(*n), ncap * sizeof(*n));
 		if (!n)
 			return ptsim__err(m, -ENOMEM, NULL, "out of memory");
 		m->marks = n;
@@ -137,8 +137,8 @@ int sim_mark_take(struct ptsim_machine *m, const char *name)
 	}
 	struct sim_mark *mk = &m->marks[m->nr_marks];
 	memset(mk, 0, sizeof(*mk));
-	mk->name = sim_strdup(&m->alloc, name);
-	mk->cpu_stats = sim_malloc(&m->alloc, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
+	mk->name = sim_istrdup(&m->alloc, name);
+	mk->cpu_stats = sim_imalloc(&m->alloc, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
 	if (!mk->name || !mk->cpu_stats) {
 		if (mk->name)
 			sim_free(&m->alloc, mk->name, strlen(mk->name) + 1);

@@ -96,10 +96,10 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	for (unsigned int l = NR_TLB_PSIZES; l < NR_TLB_ARRAYS; l++)
 		if (t->a[l].present && t->a[l].base < t->nr_leaf)
 			t->nr_leaf = t->a[l].base;
-	t->key = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
-	t->fp = sim_calloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
-	t->lru = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
-	t->e = sim_calloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
+	t->key = sim_icalloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
+	t->fp = sim_icalloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
+	t->lru = sim_icalloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
+	t->e = sim_icalloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
 	if (!t->key || !t->fp || !t->lru || !t->e) {
 		tlbcache_release_cpu(m, cpu);
 		return -ENOMEM;

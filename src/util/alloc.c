@@ -44,7 +44,11 @@ bool sim_alloc_destroy(struct sim_alloc *a)
 
 static bool inject_failure(struct sim_alloc *a)
 {
-	return a->fail_at && a->nr_allocs + 1 == a->fail_at;
+	if (a->internal)
+		return false;
+	if (a->fail_at && ++a->nr_injectable == a->fail_at)
+		return true;
+	return false;
 }
 
 static void account(struct sim_alloc *a, size_t add, size_t sub)
@@ -158,6 +162,40 @@ void sim_free(struct sim_alloc *a, void *p, size_t size)
 	}
 #endif
 	free(p);
+}
+
+void *sim_imalloc(struct sim_alloc *a, size_t size)
+{
+	a->internal = true;
+	void *p = sim_malloc(a, size);
+	a->internal = false;
+	return p;
+}
+
+void *sim_icalloc(struct sim_alloc *a, size_t nmemb, size_t size)
+{
+	if (size && nmemb > SIZE_MAX / size)
+		return NULL;
+	void *p = sim_imalloc(a, nmemb * size);
+	if (p)
+		memset(p, 0, nmemb * size);
+	return p;
+}
+
+void *sim_irealloc(struct sim_alloc *a, void *p, size_t old_size, size_t new_size)
+{
+	a->internal = true;
+	void *q = sim_realloc(a, p, old_size, new_size);
+	a->internal = false;
+	return q;
+}
+
+char *sim_istrdup(struct sim_alloc *a, const char *s)
+{
+	a->internal = true;
+	char *d = sim_strdup(a, s);
+	a->internal = false;
+	return d;
 }
 
 char *sim_strdup(struct sim_alloc *a, const char *s)

@@ -18,7 +18,9 @@ struct sim_alloc {
 	unsigned int arena;       /* jemalloc arena index */
 	bool have_arena;
 	uint64_t nr_allocs;       /* successful allocations so far */
-	uint64_t fail_at;         /* fault injection: fail allocation number N (1-based; 0 = never) */
+	uint64_t nr_injectable;   /* allocations that fault injection counts (not sim_i*()) */
+	uint64_t fail_at;         /* fault injection: fail injectable allocation number N (1-based; 0 = never) */
+	bool internal;            /* inside sim_i*(): not injectable */
 	uint64_t live_bytes;      /* bytes currently allocated through this allocator */
 	uint64_t peak_bytes;
 };
@@ -36,5 +38,15 @@ void *sim_zalloc_aligned(struct sim_alloc *a, size_t align, size_t size);
 void *sim_realloc(struct sim_alloc *a, void *p, size_t old_size, size_t new_size);
 void sim_free(struct sim_alloc *a, void *p, size_t size);
 char *sim_strdup(struct sim_alloc *a, const char *s);
+
+/*
+ * Internal bookkeeping (IPI queues, indexes, violation records, the TLB model's
+ * arrays): never subject to injected failures, because the kernel has no
+ * failure path there.  Freed with sim_free().
+ */
+void *sim_imalloc(struct sim_alloc *a, size_t size);
+void *sim_icalloc(struct sim_alloc *a, size_t nmemb, size_t size);
+void *sim_irealloc(struct sim_alloc *a, void *p, size_t old_size, size_t new_size);
+char *sim_istrdup(struct sim_alloc *a, const char *s);
 
 #endif

@@ -352,9 +352,7 @@ static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask
 	bool run_local = false;
 
 	STAT_INC(m, NR_TLB_REMOTE_FLUSH);
-	targets = sim_malloc(&m->alloc, (size_t)m->nr_cpus * sizeof(unsigned int));
-	if (NEVER(m, !targets))
-		return;
+	targets = m->cpu_scratch[1];
 	for_each_cpu(c, mask, m->nr_cpus) {
 		if (!all && !should_flush_tlb(m, c, info))
 			continue;
@@ -366,7 +364,6 @@ static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask
 	smp_call_function_many(m, targets, nr, flush_tlb_func, info, sizeof(*info), IPI_TLB_FLUSH, true);
 	if (run_local)
 		flush_tlb_func(m, self, (void *)info);
-	sim_free(&m->alloc, targets, (size_t)m->nr_cpus * sizeof(unsigned int));
 }
 
 /* ---- INVLPGB (AMD, v6.15+): global ASIDs and broadcast invalidation ---- */

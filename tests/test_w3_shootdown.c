@@ -1,0 +1,167 @@
+/*
+ * W3 of reference/oracle.md: TLB-shootdown IPIs per munmap / madvise(DONTNEED)
+ * / mprotect of 1, 32, 33, 34 and 512 pages in a two-thread process, with the
+ * second thread spinning on CPU1, asleep (CPU1 idle and lazy), or absent; the
+ * fork+exit stale mm_cpumask bit of W2; and the once-a-second mm_cpumask trim.
+ * Every number here is what the real 6.18.44 kernel of these machines did.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "support/helpers.h"
+
+#define NOPS 31
+
+struct w3_expect {
+	unsigned int npages;
+	uint64_t ipis;          /* over the 31 operations */
+	uint64_t remote_partial;
+	uint64_t remote_full;
+	uint64_t wrong_cpu;
+	uint64_t lazy;
+};
+
+static void check_w3(const char *op, const char *peer, const struct w3_expect *exp, size_t n)
+{
+	char trace[128], before[64], after[64];
+	struct ptsim_machine *m;
+
+	snprintf(trace, sizeof(trace), "oracle/w3_%s_%s.json", op, peer);
+	m = t_run_trace(trace, NULL);
+	for (size_t i = 0; i < n; i++) {
+		const struct w3_expect *e = &exp[i];
+		snprintf(before, sizeof(before), "%s_%u_before", op, e->npages);
+		snprintf(after, sizeof(after), "%s_%u_after", op, e->npages);
+		uint64_t ipis = t_delta(m, before, after, "ipi.calls.tlb_flush");
+		uint64_t recv = t_delta(m, before, after, "cpu.1.ipi_received.tlb_flush");
+		if (ipis != e->ipis || recv != e->ipis)
+			fail_msg("%s %s %u pages: %llu IPIs (%llu received by CPU1), expected %llu", op, peer, e->npages,
+				 (unsigned long long)ipis, (unsigned long long)recv, (unsigned long long)e->ipis);
+		assert_int_equal(t_delta(m, before, after, "tlb.remote.partial"), e->remote_partial);
+		assert_int_equal(t_delta(m, before, after, "tlb.remote.full"), e->remote_full);
+		assert_int_equal(t_delta(m, before, after, "tlb.remote.wrong_cpu"), e->wrong_cpu);
+		assert_int_equal(t_delta(m, before, after, "tlb.remote.lazy_to_init_mm"), e->lazy);
+		/* The initiator flushes itself every time: ranged up to 33 strides, else full. */
+		uint64_t local = t_delta(m, before, after, "tlb.local.partial") +
+				 t_delta(m, before, after, "tlb.local.full");
+		assert_int_equal(local, NOPS);
+		assert_int_equal(t_delta(m, before, after, "tlb.local.full"), e->npages > 33 ? NOPS : 0);
+	}
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/* B spins on CPU1: one IPI per op; CPU1 flushes ranged for <= 33 pages, fully for 34+. */
+static const struct w3_expect spin[] = {
+	{ 1, NOPS, NOPS, 0, 0, 0 },   { 32, NOPS, NOPS, 0, 0, 0 }, { 33, NOPS, NOPS, 0, 0, 0 },
+	{ 34, NOPS, 0, NOPS, 0, 0 }, { 512, NOPS, 0, NOPS, 0, 0 },
+};
+/* B asleep: CPU1 lazy: no IPI, except when a PTE table is freed (512 pages): the first op
+ * sends CPU1 to init_mm, the second finds it elsewhere and clears its bit; then none. */
+static const struct w3_expect sleep_table_freed[] = {
+	{ 1, 0, 0, 0, 0, 0 }, { 32, 0, 0, 0, 0, 0 }, { 33, 0, 0, 0, 0, 0 }, { 34, 0, 0, 0, 0, 0 }, { 512, 2, 0, 0, 1, 1 },
+};
+static const struct w3_expect sleep_no_table[] = {
+	{ 1, 0, 0, 0, 0, 0 }, { 32, 0, 0, 0, 0, 0 }, { 33, 0, 0, 0, 0, 0 }, { 34, 0, 0, 0, 0, 0 }, { 512, 0, 0, 0, 0, 0 },
+};
+static const struct w3_expect none[] = {
+	{ 1, 0, 0, 0, 0, 0 }, { 32, 0, 0, 0, 0, 0 }, { 33, 0, 0, 0, 0, 0 }, { 34, 0, 0, 0, 0, 0 }, { 512, 0, 0, 0, 0, 0 },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void test_w3__munmap_spin(void **s) { (void)s; check_w3("munmap", "spin", spin, N(spin)); }
+static void test_w3__dontneed_spin(void **s) { (void)s; check_w3("dontneed", "spin", spin, N(spin)); }
+static void test_w3__mprotect_spin(void **s) { (void)s; check_w3("mprotect", "spin", spin, N(spin)); }
+static void test_w3__munmap_sleep(void **s) { (void)s; check_w3("munmap", "sleep", sleep_table_freed, N(sleep_table_freed)); }
+static void test_w3__dontneed_sleep(void **s) { (void)s; check_w3("dontneed", "sleep", sleep_table_freed, N(sleep_table_freed)); }
+static void test_w3__mprotect_sleep(void **s) { (void)s; check_w3("mprotect", "sleep", sleep_no_table, N(sleep_no_table)); }
+static void test_w3__munmap_none(void **s) { (void)s; check_w3("munmap", "none", none, N(none)); }
+static void test_w3__dontneed_none(void **s) { (void)s; check_w3("dontneed", "none", none, N(none)); }
+static void test_w3__mprotect_none(void **s) { (void)s; check_w3("mprotect", "none", none, N(none)); }
+
+/* W2's stale bit: child first on CPU0, then moved: one IPI to CPU0 per fork+exit; pinned: none. */
+static void test_w3__forkexit_stale_bit(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_run_trace("oracle/forkexit_stale_bit.json", NULL);
+
+	assert_int_equal(t_delta(m, "first_on_cpu0_before", "first_on_cpu0_after", "ipi.calls.tlb_flush"), 100);
+	assert_int_equal(t_delta(m, "first_on_cpu0_before", "first_on_cpu0_after", "cpu.0.ipi_received.tlb_flush"),
+			 100);
+	assert_int_equal(t_delta(m, "first_on_cpu0_before", "first_on_cpu0_after", "tlb.remote.lazy_to_init_mm"), 100);
+	assert_int_equal(t_delta(m, "pinned_before", "pinned_after", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(m, "first_on_cpu0_before", "pinned_after", "ipi.calls.table_sync"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/*
+ * The trim tick: CPU1 ran the mm, then runs another process (stale: bit set,
+ * not lazy).  A non-table flush reaches it only once the mm is older than a
+ * second and a second passed since the last trim; it then clears its bit.
+ */
+static const char *trim_trace(bool old_mm)
+{
+	static char buf[2048];
+	snprintf(buf, sizeof(buf),
+		 "{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+		 "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		 "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"16M\", \"prot\": \"rw\"},"
+		 "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"16M\", \"write\": true},"
+		 "{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
+		 "{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000000000\", \"len\": \"4M\"},"
+		 "{\"op\": \"spawn\", \"task\": 3, \"cpu\": 1, \"comment\": \"CPU1 now runs another mm\"},"
+		 "%s"
+		 "{\"op\": \"mark\", \"name\": \"before\"},"
+		 "{\"op\": \"repeat\", \"count\": 5, \"step\": {\"addr\": \"2M\"}, \"events\": ["
+		 "  {\"op\": \"mprotect\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4K\", \"prot\": \"r\"}]},"
+		 "{\"op\": \"mark\", \"name\": \"after\"}]}",
+		 old_mm ? "{\"op\": \"advance\", \"ms\": 1500}," : "");
+	return buf;
+}
+
+static void test_w3__trim_tick(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	char err[512];
+
+	/* Young mm: no trim tick yet, CPU1 is never interrupted and keeps its bit. */
+	assert_int_equal(t_run_json(trim_trace(false), &m, err, sizeof(err)), 0);
+	assert_int_equal(t_delta(m, "before", "after", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(m, "before", "after", "tlb.nr_tlb_remote_flush"), 5);
+	t_destroy(m);
+
+	/* Older than a second: the first flush trims (one wrong-CPU IPI), then only self is left. */
+	assert_int_equal(t_run_json(trim_trace(true), &m, err, sizeof(err)), 0);
+	assert_int_equal(t_delta(m, "before", "after", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "before", "after", "tlb.remote.wrong_cpu"), 1);
+	assert_int_equal(t_delta(m, "before", "after", "tlb.nr_tlb_remote_flush"), 1);
+	t_destroy(m);
+}
+
+/* Before v6.14 (mm_cpumask=eager) a CPU leaves the mask when it switches away: no stale bit. */
+static void test_w3__eager_cpumask_no_stale_bit(void **state)
+{
+	(void)state;
+	static const char *const set[] = { "mm_cpumask=eager", NULL };
+	struct ptsim_machine *m = t_run_trace("oracle/forkexit_stale_bit.json", set);
+
+	/* The child's exit flush finds CPU0 still lazy on its mm: lazy CPUs keep their bit. */
+	assert_int_equal(t_delta(m, "first_on_cpu0_before", "first_on_cpu0_after", "ipi.calls.tlb_flush"), 100);
+	t_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_w3__munmap_spin),       cmocka_unit_test(test_w3__dontneed_spin),
+		cmocka_unit_test(test_w3__mprotect_spin),     cmocka_unit_test(test_w3__munmap_sleep),
+		cmocka_unit_test(test_w3__dontneed_sleep),    cmocka_unit_test(test_w3__mprotect_sleep),
+		cmocka_unit_test(test_w3__munmap_none),       cmocka_unit_test(test_w3__dontneed_none),
+		cmocka_unit_test(test_w3__mprotect_none),     cmocka_unit_test(test_w3__forkexit_stale_bit),
+		cmocka_unit_test(test_w3__trim_tick),         cmocka_unit_test(test_w3__eager_cpumask_no_stale_bit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
