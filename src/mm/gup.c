@@ -67,18 +67,19 @@ int gup_fast_begin(struct ptsim_machine *m, struct sim_cpu *cpu, uint64_t addr)
 
 void gup_fast_end(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
+	/* The walk is over: it no longer holds the tables it went through. */
 	for (unsigned int i = 0; i < cpu->nr_walker_tables; i++)
 		table_unhold(m, cpu->walker_tables[i], cpu->walker_gens[i]);
 	cpu->nr_walker_tables = 0;
+	/* local_irq_restore(): the queued IPIs run at once, their senders complete. */
+	smp_irqs_on(m, cpu);
 	if (cpu->walker_page) {
-		/* The caller of GUP-fast is done with the page. */
+		/* Back in the caller, which is done with the page it got. */
 		struct sim_cpu *saved = m->cur;
 		m->cur = cpu;
 		put_page(m, cpu->walker_page);
 		m->cur = saved;
 		cpu->walker_page = 0;
 	}
-	/* IRQs back on: the queued IPIs run, their senders complete. */
-	smp_irqs_on(m, cpu);
 	rcu_reader_end(m, &cpu->walker_epoch);
 }

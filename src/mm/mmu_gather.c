@@ -219,7 +219,8 @@ void tlb_remove_page_size(struct mmu_gather *tlb, uint32_t pfn, uint64_t page_si
 static void __tlb_remove_table(struct ptsim_machine *m, struct ptdesc *pt)
 {
 	pt_dtor(m, pt);
-	pt_free_table(m, pt);
+	/* Back to the allocator (after the CPU's outstanding IPI waits, if it is blocked). */
+	free_frame_after_waits(m, pt->pfn);
 }
 
 static void __tlb_remove_table_free(struct ptsim_machine *m, struct mmu_table_batch *batch)

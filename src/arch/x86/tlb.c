@@ -181,6 +181,15 @@ void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct
 		CPU_STAT_INC(cpu, SWITCH_FLUSH);
 	}
 
+	/*
+	 * ptsim: once the mm runs on its global ASID, what this CPU cached under
+	 * the mm's old dynamic ASID can never be used again: retire it.
+	 */
+	if (is_global_asid(new_asid) && !is_global_asid(prev_asid) && m->v.pcid) {
+		for (uint16_t s = 0; s < TLB_NR_DYN_ASIDS; s++)
+			if (ts->ctxs[s].ctx_id == mm_ctx_id(m, next))
+				tlb_inv_asid(m, cpu, s, TLBINV_LEAF | TLBINV_PWC);
+	}
 	cpu_set_loaded_mm(m, cpu, next);
 	ts->loaded_mm_asid = new_asid;
 	cpu->asid = new_asid;
@@ -489,32 +498,27 @@ static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
 	struct x86_mm_context *ctx = x86_ctx(mm);
 	unsigned int c;
 
-	if (ctx->global_asid)
-		return;
 	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
 		struct sim_cpu *cpu = &m->cpus[c];
 		struct x86_tlbstate *ts = x86_ts(m, cpu);
-		int slot = -1;
+		bool loaded_here = cpu->loaded_mm == mm;
+		bool stale_slot_left = false;
 
-		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++)
-			if (ts->ctxs[s].ctx_id == ctx->ctx_id)
-				slot = s;
-		if (slot < 0 || !m->v.pcid) {
-			if (cpu->loaded_mm != mm)
-				cpumask_clear_cpu(c, &mm->tlb_cached);
-			continue;
+		for (int s = 0; s < TLB_NR_DYN_ASIDS && m->v.pcid; s++) {
+			if (ts->ctxs[s].ctx_id != ctx->ctx_id)
+				continue;
+			bool active = loaded_here && ts->loaded_mm_asid == s;
+			if (ts->ctxs[s].tlb_gen >= ctx->tlb_gen) {
+				stale_slot_left |= !active;
+				continue;
+			}
+			if (active && !cpu->is_lazy)
+				continue;   /* running it: only a flush may remove its entries */
+			tlb_inv_asid(m, cpu, (uint16_t)s, active ? TLBINV_LEAF : (TLBINV_LEAF | TLBINV_PWC));
 		}
-		if (ts->ctxs[slot].tlb_gen >= ctx->tlb_gen)
-			continue;
-		bool loaded = cpu->loaded_mm == mm && ts->loaded_mm_asid == slot;
-		if (loaded && !cpu->is_lazy)
-			continue;
-		if (loaded) {
-			tlb_inv_asid(m, cpu, (uint16_t)slot, TLBINV_LEAF);
-			continue;
-		}
-		tlb_inv_asid(m, cpu, (uint16_t)slot, TLBINV_LEAF | TLBINV_PWC);
-		cpumask_clear_cpu(c, &mm->tlb_cached);
+		/* A global ASID's entries are reached by INVLPGB through this mask: keep the bit. */
+		if (!loaded_here && !stale_slot_left && !ctx->global_asid)
+			cpumask_clear_cpu(c, &mm->tlb_cached);
 	}
 }
 
