@@ -554,8 +554,12 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 	}
 	if (a->kind != PTSIM_MAP_ANON || a->shared) {
 		if (!f) {
+			/* The name is taken by another kind of file, or there was no memory. */
+			bool taken = false;
+			for (struct sim_file *g = m->files; g && a->file; g = g->next)
+				taken |= g->name && !strcmp(g->name, a->file);
 			sim_free(&m->alloc, vma, sizeof(*vma));
-			return a->file ? -EEXIST : -ENOMEM;   /* name used by another kind of file */
+			return taken ? -EEXIST : -ENOMEM;
 		}
 		f->refs++;
 		vma->vm_file = f;
