@@ -456,6 +456,15 @@ PTSIM_API int ptsim_munlock(struct ptsim_machine *m, int task, uint64_t addr, ui
 static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t addr, bool write)
 {
 	STAT_INC(m, ACCESSES);
+	/*
+	 * Above user space (the guard page below TASK_SIZE_MAX, the kernel half,
+	 * non-canonical addresses): SIGSEGV.  The walk must not see these: the
+	 * table indexes would wrap onto user addresses.
+	 */
+	if (PTSIM_UNLIKELY(addr >= m->geo.task_size)) {
+		STAT_INC(m, FAULTS_SIGSEGV);
+		return 0;
+	}
 	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write)))
 		return 0;
 	for (int tries = 0; tries < 4; tries++) {
@@ -597,6 +606,8 @@ PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task
 	struct sim_cpu *c = &m->cpus[cpu];
 	if (c->held_lock_table)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u already holds a PMD lock", cpu));
+	if (addr >= m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
 	pmd_t *pmd = mm_find_pmd(t->mm, addr);
 	struct ptdesc *pt = pmd ? virt_to_ptdesc(m, pmd) : NULL;
 	if (!pt || pt->level != PT_PMD)

@@ -59,7 +59,9 @@ struct op_desc {
 	uint32_t optional;
 };
 
-static const uint32_t common_optional = B(F_EXPECT) | B(F_COMMENT);
+static const uint32_t common_optional = B(F_COMMENT);
+/* "expect" is for system calls the kernel may fail (mmap, munmap, mprotect, madvise, mlock, ...). */
+#define SYSCALL B(F_EXPECT)
 
 static const struct op_desc op_descs[NR_OPS] = {
 	[OP_SPAWN] = { "spawn", B(F_TASK) | B(F_CPU), 0 },
@@ -70,12 +72,12 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_SLEEP] = { "sleep", B(F_TASK), 0 },
 	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S) },
 	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
-		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) },
-	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
-	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), 0 },
-	[OP_MADVISE] = { "madvise", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), 0 },
-	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
-	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
+		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | SYSCALL },
+	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
+	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL },
+	[OP_MADVISE] = { "madvise", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), SYSCALL },
+	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
+	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
 	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE) },
 	[OP_MARK] = { "mark", B(F_NAME), 0 },
 	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP) },
@@ -200,7 +202,8 @@ static int get_num(struct perr *pe, const cJSON *item, const char *field, uint64
 
 	if (cJSON_IsNumber(item)) {
 		double d = item->valuedouble;
-		if (d < 0 || d != (double)(uint64_t)d || d > 9007199254740992.0)
+		/* Range first: converting an out-of-range double is undefined behaviour. */
+		if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
 			return fail(pe, "field '%s': %g is not a non-negative integer (use a string like \"0x...\" for "
 					"values above 2^53)", field, d);
 		*out = (uint64_t)d;
@@ -226,7 +229,7 @@ static int get_step(struct perr *pe, const cJSON *item, const char *field, int64
 
 	if (cJSON_IsNumber(item)) {
 		double d = item->valuedouble;
-		if (d != (double)(int64_t)d || d > 9007199254740992.0 || d < -9007199254740992.0)
+		if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
 			return fail(pe, "step '%s': %g is not an integer", field, d);
 		*out = (int64_t)d;
 		return 0;
@@ -258,7 +261,7 @@ static int get_str(struct perr *pe, const cJSON *item, const char *field, const 
 
 static int parse_prot(struct perr *pe, const cJSON *item, unsigned int *prot)
 {
-	const char *s;
+	const char *s = NULL;
 	static const char *const names[] = { "none", "r", "rw", "rwx", "rx", "x", "w", "wx" };
 	static const unsigned int vals[] = { 0, 1, 3, 7, 5, 4, 2, 6 };
 
@@ -275,7 +278,7 @@ static int parse_prot(struct perr *pe, const cJSON *item, unsigned int *prot)
 
 static int parse_expect(struct perr *pe, const cJSON *item, int *out)
 {
-	const char *s;
+	const char *s = NULL;
 	static const char *const names[] = { "EINVAL", "ENOMEM", "EACCES", "EEXIST", "EBUSY", "ENOENT" };
 	static const int vals[] = { EINVAL, ENOMEM, EACCES, EEXIST, EBUSY, ENOENT };
 
@@ -291,6 +294,16 @@ static int parse_expect(struct perr *pe, const cJSON *item, int *out)
 			"EEXIST, EBUSY, ENOENT)", s);
 }
 
+/* A key given twice in one JSON object (cJSON keeps both; lookups see only the first). */
+static const char *dup_key(const cJSON *obj)
+{
+	for (const cJSON *a = obj->child; a; a = a->next)
+		for (const cJSON *b = a->next; b; b = b->next)
+			if (a->string && b->string && !strcmp(a->string, b->string))
+				return a->string;
+	return NULL;
+}
+
 static int find_field(const char *name)
 {
 	for (int f = 0; f < NR_FIELDS; f++)
@@ -300,6 +313,19 @@ static int find_field(const char *name)
 }
 
 static void free_events(struct tevent *ev, size_t n);
+
+/* Numeric fields (other than a nested repeat's count) given anywhere in a body. */
+static uint32_t body_num_fields(const struct tevent *ev, size_t n)
+{
+	uint32_t used = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		used |= ev[i].present & (B(NR_NUM_FIELDS) - 1) & ~B(F_COUNT);
+		if (ev[i].op == OP_REPEAT)
+			used |= body_num_fields(ev[i].body, ev[i].nr_body);
+	}
+	return used;
+}
 
 static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, size_t *nr, int depth);
 
@@ -311,6 +337,8 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 	memset(ev, 0, sizeof(*ev));
 	if (!cJSON_IsObject(obj))
 		return fail(pe, "an event must be a JSON object");
+	if (dup_key(obj))
+		return fail(pe, "field '%s' is given twice", dup_key(obj));
 	opj = cJSON_GetObjectItemCaseSensitive(obj, "op");
 	if (!opj)
 		return fail(pe, "missing field 'op'");
@@ -332,6 +360,9 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		if (!strcmp(it->string, "op"))
 			continue;
 		int f = find_field(it->string);
+		if (f == F_EXPECT && !(d->optional & B(f)))
+			return fail(pe, "field 'expect': op %s is not a system call the kernel can fail (expect is for "
+					"mmap, munmap, mprotect, madvise, mlock, munlock)", opname);
 		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
 			return fail(pe, "unknown field '%s' for op %s", it->string, opname);
 		ev->present |= B(f);
@@ -407,6 +438,8 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			const cJSON *st;
 			if (!cJSON_IsObject(it))
 				return fail(pe, "field 'step': expected an object of FIELD: number");
+			if (dup_key(it))
+				return fail(pe, "step '%s' is given twice", dup_key(it));
 			cJSON_ArrayForEach(st, it) {
 				int sf = find_field(st->string);
 				if (sf < 0 || sf >= NR_NUM_FIELDS || sf == F_COUNT)
@@ -445,6 +478,12 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		if (rc)
 			return rc;
 		memcpy(pe->path, saved, sizeof(saved));
+		/* A step no event of the body can take would be silently ignored. */
+		uint32_t unused = ev->stepped & ~body_num_fields(ev->body, ev->nr_body);
+		for (int f = 0; unused && f < NR_NUM_FIELDS; f++)
+			if (unused & B(f))
+				return fail(pe, "step '%s': no event of the body has a field '%s' to add it to",
+					    field_names[f], field_names[f]);
 	}
 	pe->path[plen] = 0;
 	return 0;
@@ -514,6 +553,8 @@ static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj
 	snprintf(pe->path, sizeof(pe->path), "machine");
 	if (!cJSON_IsObject(mj))
 		return fail(pe, "must be an object");
+	if (dup_key(mj))
+		return fail(pe, "field '%s' is given twice", dup_key(mj));
 	cJSON_ArrayForEach(it, mj) {
 		const char *k = it->string;
 		if (!strcmp(k, "arch")) {
@@ -551,17 +592,23 @@ static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj
 			if (!cJSON_IsString(it))
 				return fail(pe, "field 'preset': expected a string");
 			free(t->preset);
-			t->preset = strdup(it->valuestring);
+			if (!(t->preset = strdup(it->valuestring)))
+				return fail(pe, "out of memory");
 		} else if (!strcmp(k, "set")) {
 			const cJSON *kv;
 			if (!cJSON_IsObject(it))
 				return fail(pe, "field 'set': expected an object of KEY: VALUE");
+			if (dup_key(it))
+				return fail(pe, "set.%s is given twice", dup_key(it));
 			cJSON_ArrayForEach(kv, it) {
 				char buf[300];
 				if (cJSON_IsString(kv))
 					snprintf(buf, sizeof(buf), "%s=%s", kv->string, kv->valuestring);
+				else if (cJSON_IsNumber(kv) && kv->valuedouble >= -2147483648.0 &&
+					 kv->valuedouble <= 2147483647.0 && kv->valuedouble == (double)(long)kv->valuedouble)
+					snprintf(buf, sizeof(buf), "%s=%ld", kv->string, (long)kv->valuedouble);
 				else if (cJSON_IsNumber(kv))
-					snprintf(buf, sizeof(buf), "%s=%.0f", kv->string, kv->valuedouble);
+					return fail(pe, "set.%s: %g is not an integer", kv->string, kv->valuedouble);
 				else if (cJSON_IsBool(kv))
 					snprintf(buf, sizeof(buf), "%s=%s", kv->string, cJSON_IsTrue(kv) ? "on" : "off");
 				else
@@ -600,10 +647,20 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_
 	if (!out || !json)
 		return -EINVAL;
 	*out = NULL;
-	root = cJSON_ParseWithLength(json, len);
+	/* The parse end (or error position) comes back through @end: cJSON_GetErrorPtr() is a global. */
+	const char *end = NULL;
+	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+	if (root && end) {
+		/* Anything but white space after the top-level value is malformed too. */
+		while (end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+			end++;
+		if (end < json + len) {
+			cJSON_Delete(root);
+			root = NULL;
+		}
+	}
 	if (!root) {
-		const char *where = cJSON_GetErrorPtr();
-		size_t off = where && where >= json && where <= json + len ? (size_t)(where - json) : 0;
+		size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
 		size_t line = 1;
 		for (size_t i = 0; i < off; i++)
 			line += json[i] == '\n';
@@ -620,6 +677,10 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_
 		rc = fail(&pe, "a trace is a JSON object {\"ptsim_trace\": 1, \"machine\": {...}, \"events\": [...]}");
 		goto out;
 	}
+	if (dup_key(root)) {
+		rc = fail(&pe, "top-level field '%s' is given twice", dup_key(root));
+		goto out;
+	}
 	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "ptsim_trace");
 	if (!ver || !cJSON_IsNumber(ver) || ver->valuedouble != 1) {
 		rc = fail(&pe, "field 'ptsim_trace': must be 1 (the trace format version)");
@@ -630,6 +691,10 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_
 		if (strcmp(it->string, "ptsim_trace") && strcmp(it->string, "machine") && strcmp(it->string, "events") &&
 		    strcmp(it->string, "comment")) {
 			rc = fail(&pe, "unknown top-level field '%s' (ptsim_trace, machine, events, comment)", it->string);
+			goto out;
+		}
+		if (!strcmp(it->string, "comment") && !cJSON_IsString(it)) {
+			rc = fail(&pe, "field 'comment': expected a string");
 			goto out;
 		}
 	}
@@ -760,6 +825,8 @@ static int value(struct replay *r, const struct tevent *ev, enum tfield f, uint6
 	uint64_t base = ev->num[f];
 	uint64_t v = base + (uint64_t)off;
 
+	/* The previous call's op is still in ev_op: name this event's op. */
+	r->m->ev_op = op_descs[ev->op].name;
 	if ((off > 0 && v < base) || (off < 0 && v > base)) {
 		describe_where(r);
 		return ptsim__err(r->m, PTSIM_EBADEVENT, field_names[f],
@@ -934,14 +1001,36 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	if (ev->expect) {
 		if (rc == ev->expect)
 			return 0;
+		describe_where(r);
+		m->event--;   /* name the event that just ran */
 		if (!rc) {
-			describe_where(r);
-			m->event--;   /* name the event that just ran */
 			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call succeeded",
 					ptsim_errname(ev->expect));
-			m->event++;
-			return rc;
+		} else {
+			char detail[sizeof(m->errmsg)];
+			const char *d = strstr(m->errmsg, ": ");   /* after "event N (op) at WHERE" */
+			snprintf(detail, sizeof(detail), "%s", d ? d + 2 : m->errmsg);
+			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call failed with %s (%s)",
+					ptsim_errname(ev->expect), ptsim_errname(rc), detail);
 		}
+		m->event++;
+		return rc;
+	}
+	/*
+	 * ptsim: mprotect/madvise/mlock/munlock of a range with a hole is the
+	 * kernel's ENOMEM answer, not the simulator running out of memory: report
+	 * it as a bad event (ptsim run exits 2, not 1) and say how to expect it.
+	 */
+	if (rc == -ENOMEM && (ev->op == OP_MPROTECT || ev->op == OP_MADVISE || ev->op == OP_MLOCK ||
+			      ev->op == OP_MUNLOCK)) {
+		char detail[sizeof(m->errmsg)];
+		const char *d = strstr(m->errmsg, ": ");
+		snprintf(detail, sizeof(detail), "%s", d ? d + 2 : m->errmsg);
+		describe_where(r);
+		m->event--;
+		rc = ptsim__err(m, PTSIM_EBADEVENT, "addr", "%s (add \"expect\": \"ENOMEM\" if the trace means it)",
+				detail);
+		m->event++;
 	}
 	return rc;
 }
