@@ -58,6 +58,8 @@ struct ptsim_arch_ops {
 	/* Per-arch resolved-config entries for reports (key/value pairs). */
 	void (*describe)(const struct ptsim_machine *m, void (*emit)(void *ctx, const char *key, const char *value),
 			 void *ctx);
+	/* flush_hugetlb_tlb_range(): NULL = flush_tlb_range() (asm-generic/hugetlb.h). */
+	void (*flush_hugetlb_tlb_range)(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 };
 
 extern const struct ptsim_arch_ops ptsim_x86_64_ops;
@@ -100,6 +102,17 @@ static inline void flush_tlb_page(struct vm_area_struct *vma, uint64_t addr)
 static inline void flush_tlb_all(struct ptsim_machine *m)
 {
 	m->ops->flush_tlb_all(m);
+}
+
+/* flush_hugetlb_tlb_range(): what the kernel's hugetlb code calls after changing huge entries. */
+static inline void flush_hugetlb_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	const struct ptsim_arch_ops *ops = vma->vm_mm->machine->ops;
+
+	if (ops->flush_hugetlb_tlb_range)
+		ops->flush_hugetlb_tlb_range(vma, start, end);
+	else
+		ops->flush_tlb_range(vma, start, end);
 }
 
 static inline void arch_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr,

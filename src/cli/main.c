@@ -2,6 +2,7 @@
  * ptsim: the command-line front end (docs/cli.md).
  *
  *   ptsim run TRACE [--json] [--preset P] [--set KEY=VALUE]... [--cpus N] [--output FILE]
+ *             [--arch x86_64|arm64] [--granule BYTES] [--va-bits N] [--paging-levels N]
  *   ptsim presets
  *   ptsim variants
  *   ptsim version
@@ -25,6 +26,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ptsim run TRACE [--json] [--preset NAME] [--set KEY=VALUE]... [--cpus N] [--output FILE]\n"
+		"                 [--arch x86_64|arm64] [--granule BYTES] [--va-bits N] [--paging-levels N]\n"
+		"       (--arch and the geometry options replace the trace's machine section; giving --arch alone\n"
+		"        drops the trace's granule, va_bits and paging_levels)\n"
 		"       ptsim presets        list presets (kernel versions) and what each sets\n"
 		"       ptsim variants       list the variant keys --set accepts\n"
 		"       ptsim version\n"
@@ -69,6 +73,8 @@ static int cmd_run(int argc, char **argv)
 	const char *trace_path = NULL, *preset = NULL, *output = NULL;
 	bool json = false;
 	unsigned int cpus = 0;
+	const char *arch = NULL;
+	unsigned int granule = 0, va_bits = 0, levels = 0;
 	const char **sets = calloc((size_t)argc + 1, sizeof(char *));
 	size_t nr_sets = 0;
 	char err[512];
@@ -81,7 +87,8 @@ static int cmd_run(int argc, char **argv)
 		if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (!strcmp(a, "--preset") || !strcmp(a, "--set") || !strcmp(a, "--cpus") ||
-			   !strcmp(a, "--output") || !strcmp(a, "-o")) {
+			   !strcmp(a, "--output") || !strcmp(a, "-o") || !strcmp(a, "--arch") || !strcmp(a, "--granule") ||
+			   !strcmp(a, "--va-bits") || !strcmp(a, "--paging-levels")) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "ptsim: %s needs a value\n", a);
 				goto out;
@@ -95,6 +102,18 @@ static int cmd_run(int argc, char **argv)
 					goto out;
 				}
 				sets[nr_sets++] = v;
+			} else if (!strcmp(a, "--arch")) {
+				if (strcmp(v, "x86_64") && strcmp(v, "arm64")) {
+					fprintf(stderr, "ptsim: --arch %s: expected x86_64 or arm64\n", v);
+					goto out;
+				}
+				arch = v;
+			} else if (!strcmp(a, "--granule") || !strcmp(a, "--va-bits") || !strcmp(a, "--paging-levels")) {
+				unsigned int *dst = !strcmp(a, "--granule") ? &granule : !strcmp(a, "--va-bits") ? &va_bits : &levels;
+				if (parse_uint(v, dst) || !*dst) {
+					fprintf(stderr, "ptsim: %s %s: expected a positive integer\n", a, v);
+					goto out;
+				}
 			} else if (!strcmp(a, "--cpus")) {
 				if (parse_uint(v, &cpus) || !cpus) {
 					fprintf(stderr, "ptsim: --cpus %s: expected a positive integer\n", v);
@@ -143,6 +162,19 @@ static int cmd_run(int argc, char **argv)
 		cfg.preset = preset;
 	if (cpus)
 		cfg.cpus = cpus;
+	if (arch) {
+		/* Another architecture: the trace's geometry was meant for its own. */
+		cfg.arch = !strcmp(arch, "arm64") ? PTSIM_ARCH_ARM64 : PTSIM_ARCH_X86_64;
+		cfg.granule = 0;
+		cfg.va_bits = 0;
+		cfg.paging_levels = 0;
+	}
+	if (granule)
+		cfg.granule = granule;
+	if (va_bits)
+		cfg.va_bits = va_bits;
+	if (levels)
+		cfg.paging_levels = levels;
 
 	struct ptsim_machine *m = NULL;
 	rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));

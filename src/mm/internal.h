@@ -75,6 +75,8 @@ struct pt_geometry {
 	uint64_t table_bytes;               /* bytes of one (non-top) table page = PAGE_SIZE */
 	/* Huge page sizes a leaf entry can have at PMD / PUD level (0: none). */
 	uint64_t pmd_leaf_size, pud_leaf_size;
+	/* arm64 contiguous-bit sizes (CONT_PTES base pages, CONT_PMDS PMD blocks; 0: none). */
+	uint64_t cont_pte_size, cont_pmd_size;
 	bool pmd_share;                     /* CONFIG_HUGETLB_PMD_PAGE_TABLE_SHARING applies */
 };
 

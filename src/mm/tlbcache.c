@@ -454,6 +454,107 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 	return n;
 }
 
+unsigned int tlb_inv_va_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t va,
+			       uint32_t arrays)
+{
+	struct sim_tlb *t = &cpu->tlb;
+	unsigned int n = 0;
+
+	if (!t->key)
+		return 0;
+	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
+		if (!(arrays & (1u << a)) || !t->a[a].present || !t->a[a].nr_valid)
+			continue;
+		uint32_t i = lookup(t, a, va >> t->a[a].shift, asid);
+		if (i != TLB_NIL) {
+			tlb_kill(m, t, i);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * Range form: per address for short ranges, else one pass over what the
+ * arrays hold (the valid list for leaf entries, the small PWC arrays whole),
+ * so an 8 GiB range TLBI costs what the TLB holds, not 2^21 lookups.
+ */
+unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t start,
+				  uint64_t end, uint32_t arrays)
+{
+	struct sim_tlb *t = &cpu->tlb;
+	unsigned int n = 0;
+	uint32_t scan = 0;
+
+	if (!t->key || end <= start)
+		return 0;
+	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
+		const struct tlb_array *ar = &t->a[a];
+		if (!(arrays & (1u << a)) || !ar->present || !ar->nr_valid)
+			continue;
+		uint64_t first = start >> ar->shift, last = (end - 1) >> ar->shift;
+		if (last - first < 64) {
+			for (uint64_t tag = first; tag <= last; tag++) {
+				uint32_t i = lookup(t, a, tag, asid);
+				if (i != TLB_NIL) {
+					tlb_kill(m, t, i);
+					n++;
+				}
+			}
+		} else {
+			scan |= 1u << a;
+		}
+	}
+	if (scan & TLBARR_ALL_LEAF) {
+		uint32_t i = t->valid_head;
+		while (i != TLB_NIL) {
+			uint32_t next = t->e[i].next;
+			const struct tlb_entry *e = &t->e[i];
+			uint64_t tag = tlb_key_tag(t->key[i]);
+			unsigned int sh = t->a[e->array].shift;
+			if ((scan & (1u << e->array)) && e->asid == asid && tag >= (start >> sh) &&
+			    tag <= ((end - 1) >> sh)) {
+				tlb_kill(m, t, i);
+				n++;
+			}
+			i = next;
+		}
+	}
+	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
+		unsigned int a = NR_TLB_PSIZES + l;
+		const struct tlb_array *ar = &t->a[a];
+		if (!(scan & (1u << a)))
+			continue;
+		for (uint32_t i = ar->base; i < ar->base + ar->sets * ar->ways; i++) {
+			uint64_t tag;
+			if (!t->key[i] || t->e[i].asid != asid)
+				continue;
+			tag = tlb_key_tag(t->key[i]);
+			if (tag >= (start >> ar->shift) && tag <= ((end - 1) >> ar->shift)) {
+				tlb_kill(m, t, i);
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+unsigned int tlb_inv_asid_except(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t keep)
+{
+	struct sim_tlb *t = &cpu->tlb;
+	unsigned int n = 0;
+
+	if (!t->key)
+		return 0;
+	for (uint32_t i = 0; i < t->nr_entries; i++) {
+		if (t->key[i] && t->e[i].asid != keep) {
+			tlb_kill(m, t, i);
+			n++;
+		}
+	}
+	return n;
+}
+
 static unsigned int inv_pwc_asid(struct ptsim_machine *m, struct sim_tlb *t, bool all, uint16_t asid)
 {
 	unsigned int n = 0;

@@ -114,6 +114,22 @@ unsigned int tlb_inv_asid(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t
 unsigned int tlb_inv_all(struct ptsim_machine *m, struct sim_cpu *cpu, unsigned int what);
 /* Drop every PWC entry of @asid that covers @va (arm64 VAE1IS walk-cache part). */
 unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t va);
+/*
+ * Array-selective forms (arm64 TLBI with a level hint): @arrays has bit i set
+ * for array i (TLBARR_LEAF(enum tlb_psize), TLBARR_PWC(enum pwc_level)).
+ * tlb_inv_va_arrays() drops the entries of @asid that translate @va;
+ * tlb_inv_range_arrays() those whose span meets [@start, @end);
+ * tlb_inv_asid_except() every entry not tagged @keep.
+ */
+#define TLBARR_LEAF(psize) (1u << (psize))
+#define TLBARR_PWC(l) (1u << (NR_TLB_PSIZES + (l)))
+#define TLBARR_ALL_LEAF ((1u << NR_TLB_PSIZES) - 1)
+#define TLBARR_ALL_PWC (((1u << NR_PWC_LEVELS) - 1) << NR_TLB_PSIZES)
+unsigned int tlb_inv_va_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t va,
+			       uint32_t arrays);
+unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t start,
+				  uint64_t end, uint32_t arrays);
+unsigned int tlb_inv_asid_except(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t keep);
 
 /* Oracle support: call fn for every valid entry of any CPU that references pfn. */
 void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,

@@ -1,0 +1,218 @@
+/*
+ * arm64 break-before-make checking (kernel-model 6.5).
+ *
+ * The architecture lets a valid translation-table entry be replaced by another
+ * valid entry only if the change cannot make CPUs hold conflicting
+ * translations: changing the output address or the block size (block <->
+ * table, a different block) needs "break before make": write an invalid
+ * entry, DSB, a broadcast TLBI that covers it, DSB, and only then the new
+ * entry.  The kernel's own check of this rule for kernel mappings is
+ * pgattr_change_is_safe() in arch/arm64/mm/mmu.c; ptsim checks every user
+ * page-table write (the set_entry op, called by pt_write()).
+ *
+ * Two ways to break the rule, both recorded as a violation of kind bbm:
+ *   1. valid -> valid with a different output address or size (no invalid
+ *      entry in between);
+ *   2. valid -> invalid -> valid with a different output address or size, with
+ *      no broadcast TLBI covering the entry between the two writes — the
+ *      hazard raised in the PT-reclaim review: a PMD cleared and then
+ *      repopulated by a concurrent fault before the deferred flush.
+ * Permission and accessed/dirty changes of the same output need no BBM, and
+ * neither do invalid -> valid (fault) or valid -> invalid (zap) on their own.
+ *
+ * How case 2 is tracked: a valid -> invalid write leaves a record (the entry,
+ * its old value, the VA it maps, the mm it was changed in); a completed
+ * broadcast TLBI that reaches the entry (same mm, a VA operation inside the
+ * entry's span, of the right kind — a leaf-only TLBI does not cover a table
+ * entry, a level hint must match) removes it; an invalid -> valid write to a
+ * recorded entry compares the new value with the recorded one.  Records live
+ * only between a clear and its flush, so there are few; an mm being torn down
+ * (mm_users == 0) is not tracked, nothing can repopulate its tables.
+ */
+#include <inttypes.h>
+
+#include "arch/arm64/arm64.h"
+
+static bool pte_valid(pgent_t e)
+{
+	return pgent_hw_present(e);
+}
+
+/* Output address or block size differ (a table entry has no _PAGE_HUGE, a block has). */
+static bool output_changed(pgent_t old, pgent_t val)
+{
+	return pgent_pfn(old) != pgent_pfn(val) || (old & _PAGE_HUGE) != (val & _PAGE_HUGE);
+}
+
+static bool rec_is_leaf(const struct bbm_rec *r)
+{
+	return r->level == PT_PTE || (r->old & _PAGE_HUGE);
+}
+
+static void bbm_remove(struct ptsim_machine *m, size_t i)
+{
+	struct arm64_machine *am = arm64_m(m);
+
+	hmap_del(&am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep);
+	if (i != am->nr_bbm - 1) {
+		am->bbm[i] = am->bbm[am->nr_bbm - 1];
+		hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, i);
+	}
+	am->nr_bbm--;
+}
+
+static bool rec_stale(struct ptsim_machine *m, const struct bbm_rec *r)
+{
+	const struct sim_frame *f = frame(m, r->table_pfn);
+	return f->kind != FRAME_PGTABLE || f->gen != r->table_gen;
+}
+
+static void report(struct ptsim_machine *m, uint64_t va, int level, pgent_t old, pgent_t val, const char *how)
+{
+	struct sim_cpu *cpu = this_cpu(m);
+
+	oracle_report(m, PTSIM_VIOL_BBM, cpu ? (int)cpu->id : -1, va, pgent_pfn(val),
+		      "break-before-make: level-%d entry for va %#" PRIx64 " changed from %s %u to %s %u %s", level, va,
+		      (old & _PAGE_HUGE) || level == 3 ? "page/block" : "table", pgent_pfn(old),
+		      (val & _PAGE_HUGE) || level == 3 ? "page/block" : "table", pgent_pfn(val), how);
+}
+
+static void bbm_record(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t old)
+{
+	struct arm64_machine *am = arm64_m(m);
+	struct sim_cpu *cpu = this_cpu(m);
+	struct mm_struct *mm = cpu ? cpu->loaded_mm : NULL;
+	struct ptdesc *pt;
+	uint64_t idx, span, va, slot;
+
+	(void)level;
+	if (!mm || mm->mm_users == 0)
+		return;
+	pt = virt_to_ptdesc(m, ep);
+	if (NEVER(m, !pt))
+		return;
+	idx = (uint64_t)(ep - pt_entries(m, pt->pfn));
+	span = pt_level_size(&m->geo, (enum pt_level)pt->level);
+	/* The caller's VA (right for shared tables too) unless it does not index this entry. */
+	va = addr & ~(span - 1);
+	if (pt_index(&m->geo, (enum pt_level)pt->level, va) != idx)
+		va = pt->addr + idx * span;
+	if (hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)ep, &slot))
+		bbm_remove(m, (size_t)slot);   /* left over in a table that was freed and reused */
+	if (am->nr_bbm == am->cap_bbm) {
+		size_t ncap = am->cap_bbm ? am->cap_bbm * 2 : 64;
+		struct bbm_rec *n = sim_irealloc(&m->alloc, am->bbm, am->cap_bbm * sizeof(*n), ncap * sizeof(*n));
+		if (NEVER(m, !n))
+			return;
+		am->bbm = n;
+		am->cap_bbm = ncap;
+	}
+	if (hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)ep, am->nr_bbm))
+		return;
+	am->bbm[am->nr_bbm++] = (struct bbm_rec){
+		.ep = ep, .old = old, .va = va, .mm = mm, .table_pfn = pt->pfn,
+		.table_gen = frame(m, pt->pfn)->gen, .level = pt->level,
+	};
+}
+
+/**
+ * arm64_set_entry - the set_entry op: every page-table write, after the
+ * write.  Records and checks break-before-make as described above.
+ */
+void arm64_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t old,
+		     pgent_t val)
+{
+	struct arm64_machine *am = arm64_m(m);
+	bool ov = pte_valid(old), nv = pte_valid(val);
+	uint64_t slot;
+
+	if (ov && nv) {
+		if (output_changed(old, val))
+			report(m, addr, arm64_arch_level(&m->geo, level), old, val,
+			       "with no invalid entry in between");
+		return;
+	}
+	if (ov) {
+		bbm_record(m, ep, level, addr, old);
+		return;
+	}
+	if (!nv || !am->nr_bbm || !hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)ep, &slot))
+		return;
+	struct bbm_rec r = am->bbm[slot];
+	bbm_remove(m, (size_t)slot);
+	if (rec_stale(m, &r) || !output_changed(r.old, val))
+		return;
+	report(m, r.va, arm64_arch_level(&m->geo, (enum pt_level)r.level), r.old, val,
+	       "with no broadcast TLBI after the invalid entry");
+}
+
+/* Does a TLBI sequence over [start, end) at @stride reach record @r? */
+static bool rec_covered(const struct ptsim_machine *m, const struct bbm_rec *r, uint64_t start, uint64_t end,
+			uint64_t stride, bool leaf_only, int level)
+{
+	bool leaf = rec_is_leaf(r);
+	int rl = arm64_arch_level(&m->geo, (enum pt_level)r->level);
+	uint64_t span = pt_level_size(&m->geo, (enum pt_level)r->level);
+	uint64_t lo = r->va > start ? r->va : start;
+	uint64_t hi = r->va + span < end ? r->va + span : end;
+	uint64_t opva;
+
+	if (leaf_only && !leaf)
+		return false;   /* VALE1IS keeps walk-cache entries */
+	if (level >= 0 && level <= 3 && (leaf ? rl != level : rl >= level))
+		return false;   /* a wrong level hint invalidates nothing */
+	if (lo >= hi)
+		return false;
+	opva = start + ((lo - start + stride - 1) / stride) * stride;
+	return opva < hi;
+}
+
+void bbm_tlbi_range(struct ptsim_machine *m, struct mm_struct *mm, uint64_t start, uint64_t end, uint64_t stride,
+		    bool leaf_only, int level)
+{
+	struct arm64_machine *am = arm64_m(m);
+
+	for (size_t i = 0; i < am->nr_bbm;) {
+		const struct bbm_rec *r = &am->bbm[i];
+		if (r->mm == mm && (rec_stale(m, r) || rec_covered(m, r, start, end, stride, leaf_only, level)))
+			bbm_remove(m, i);
+		else
+			i++;
+	}
+}
+
+void bbm_tlbi_mm(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	struct arm64_machine *am = arm64_m(m);
+
+	for (size_t i = 0; i < am->nr_bbm;) {
+		if (am->bbm[i].mm == mm)
+			bbm_remove(m, i);
+		else
+			i++;
+	}
+}
+
+void bbm_tlbi_all(struct ptsim_machine *m)
+{
+	struct arm64_machine *am = arm64_m(m);
+
+	while (am->nr_bbm)
+		bbm_remove(m, am->nr_bbm - 1);
+}
+
+/* destroy_context(): the mm's records go with it (nothing can repopulate its tables). */
+void bbm_forget_mm(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	bbm_tlbi_mm(m, mm);
+}
+
+void bbm_release(struct ptsim_machine *m)
+{
+	struct arm64_machine *am = arm64_m(m);
+
+	sim_free(&m->alloc, am->bbm, am->cap_bbm * sizeof(*am->bbm));
+	hmap_release(&m->alloc, &am->bbm_idx);
+	am->bbm = NULL;
+	am->nr_bbm = am->cap_bbm = 0;
+}
