@@ -50,7 +50,12 @@ int do_mlock(struct mm_struct *mm, uint64_t start, uint64_t len, bool lock)
 		err = mlock_fixup(mm, vma, nstart, tmp, newflags);
 		if (err)
 			return err;
-		nstart = tmp;
+		/*
+		 * vma_iter_end(): go on from the end of the VMA that now holds
+		 * the range; it may have merged with the next one (whose flags
+		 * are then already the new ones).
+		 */
+		nstart = vma_lookup(mm, tmp - 1)->vm_end;
 		if (nstart >= end)
 			break;
 		vma = find_vma(mm, nstart);

@@ -379,8 +379,17 @@ struct vm_area_struct *vma_merge_around(struct mm_struct *mm, struct vm_area_str
 {
 	struct vm_area_struct *next = vma_next(mm, vma);
 	struct vm_area_struct *prev = vma_prev(mm, vma);
+	bool can_merge_left = prev && can_merge(prev, vma);
+	bool can_merge_right = next && can_merge(vma, next);
 
-	if (next && can_merge(vma, next))
+	/*
+	 * can_vma_merge_right(): @vma may be compatible with both neighbours
+	 * while their anon_vmas are not compatible with each other; then the
+	 * kernel merges with prev only.
+	 */
+	if (can_merge_left && can_merge_right && !is_mergeable_anon_vma(prev->anon_vma, next->anon_vma))
+		can_merge_right = false;
+	if (can_merge_right)
 		vma_merge_pair(mm, vma, next);
 	if (prev && can_merge(prev, vma)) {
 		vma_merge_pair(mm, prev, vma);

@@ -144,7 +144,8 @@ int do_mprotect_pkey(struct mm_struct *mm, uint64_t start, uint64_t len, unsigne
 		err = mprotect_fixup(&tlb, vma, nstart, tmp, newflags);
 		if (err)
 			break;
-		nstart = tmp;
+		/* vma_iter_end(): the fixed-up VMA may have merged with the next one. */
+		nstart = vma_lookup(mm, tmp - 1)->vm_end;
 		if (nstart >= end)
 			break;
 		vma = find_vma(mm, nstart);

@@ -362,8 +362,11 @@ bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *m
 		struct tlb_entry *e = &t->e[i];
 		if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
 			stale_access(m, cpu, i, va);
-		if (write && !(e->flags & TLBF_DIRTY)) {
-			/* Read-only: a protection fault drops the entry.  Clean: walk to set dirty. */
+		if (write && (e->flags & (TLBF_WRITE | TLBF_DIRTY)) != (TLBF_WRITE | TLBF_DIRTY)) {
+			/*
+			 * Read-only (even if dirty, as a COW page after fork is): a
+			 * protection fault drops the entry.  Clean: walk to set dirty.
+			 */
 			if (!(e->flags & TLBF_WRITE))
 				tlb_kill(m, t, i);
 			break;
