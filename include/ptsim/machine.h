@@ -109,6 +109,37 @@ PTSIM_API int ptsim_munlock(struct ptsim_machine *m, int task, uint64_t addr, ui
 PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
 			  uint64_t stride, bool write);
 
+/**
+ * ptsim_touch_random - like ptsim_touch(), but @count accesses, each at a
+ * random @stride-aligned offset of [@addr, @addr + @len) drawn from the
+ * machine's own seeded generator (ptsim_config.seed): the same seed and the
+ * same calls give the same addresses.  @stride 0 means one base page.
+ */
+PTSIM_API int ptsim_touch_random(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
+				 uint64_t stride, uint64_t count, bool write);
+
+/**
+ * ptsim_mremap - mremap(@old_addr, @len, @len, MREMAP_MAYMOVE | MREMAP_FIXED,
+ * @new_addr) by the running @task: move the range (inside one mapping) to
+ * @new_addr, keeping its length.  The destination must be free (as for
+ * ptsim_mmap(): PTSIM_EOVERLAP otherwise).  The kernel's own failures are
+ * returned as it returns them: -EFAULT (the range is not inside one mapping),
+ * -EINVAL (the ranges overlap; a hugetlb address not huge-page-aligned).
+ */
+PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr, uint64_t len,
+			   uint64_t new_addr);
+
+/**
+ * ptsim_move_pages - move_pages(2) of one page by the running @task: migrate
+ * the file-backed hugetlb folio its mm maps at @addr to a new folio.  Every
+ * mapping of it, in every mm, is found through the file's mappings (rmap) and
+ * unmapped — a shared PMD table is unshared instead — then the new folio is
+ * mapped where the old one was.  Return: 0; -EFAULT (no mapping at @addr),
+ * -ENOENT (no page there), -EINVAL (not a file-backed hugetlb page),
+ * -EBUSY (the page has extra references, e.g. a GUP-fast walker's).
+ */
+PTSIM_API int ptsim_move_pages(struct ptsim_machine *m, int task, uint64_t addr);
+
 /* ---- concurrency: lockless walkers, RCU readers, lock holders ---- */
 
 /**

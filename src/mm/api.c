@@ -83,6 +83,47 @@ static int check_mm_unlocked(struct ptsim_machine *m, struct mm_struct *mm, cons
 	return 0;
 }
 
+/*
+ * A blocked operation still holds the i_mmap lock of a hugetlb file: its
+ * huge_pmd_unshare_flush() broadcast waits for a GUP-fast walker, and the
+ * kernel drops i_mmap_rwsem only after that (hugetlb.c).  Whatever needs the
+ * lock (unmapping, mprotect, mremap, fork, exit, faults that would share a
+ * PMD table, migration) must wait too.
+ */
+static int check_file_unlocked(struct ptsim_machine *m, const struct sim_file *f, const char *field)
+{
+	if (PTSIM_LIKELY(!f || !f->i_mmap_held_by))
+		return 0;
+	if (f->name)
+		return ptsim__err(m, PTSIM_ECPUBUSY, field,
+				  "the i_mmap lock of hugetlb file '%s' is held by cpu %u's operation, which unshared "
+				  "a PMD table and waits for an IPI to a CPU inside a GUP-fast walk; end that walk first",
+				  f->name, f->i_mmap_held_by - 1);
+	return ptsim__err(m, PTSIM_ECPUBUSY, field,
+			  "the i_mmap lock of anonymous hugetlb object %u is held by cpu %u's operation, which "
+			  "unshared a PMD table and waits for an IPI to a CPU inside a GUP-fast walk; end that walk "
+			  "first",
+			  f->id, f->i_mmap_held_by - 1);
+}
+
+/* The files of the VMAs in [start, end) of @mm (end 0: all of them). */
+static int check_range_files_unlocked(struct ptsim_machine *m, struct mm_struct *mm, uint64_t start, uint64_t end,
+				      const char *field)
+{
+	if (PTSIM_LIKELY(!m->nr_i_mmap_held))
+		return 0;
+	for (unsigned int i = 0; i < mm->nr_vmas; i++) {
+		struct vm_area_struct *vma = mm->vmas[i];
+		int rc;
+
+		if (end && (vma->vm_end <= start || vma->vm_start >= end))
+			continue;
+		if ((rc = check_file_unlocked(m, vma->vm_file, field)))
+			return rc;
+	}
+	return 0;
+}
+
 static int lookup_task(struct ptsim_machine *m, int task, const char *field, struct sim_task **out)
 {
 	if (task < 0)
@@ -190,7 +231,8 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 
 	op_enter(m, "fork");
 	if ((rc = new_task_id(m, child, "child")) || (rc = check_cpu(m, cpu, "cpu")) ||
-	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")))
+	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")) ||
+	    (rc = check_range_files_unlocked(m, parent->mm, 0, 0, "task")))   /* dup_mmap() links file VMAs */
 		return op_exit(m, rc);
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
@@ -236,6 +278,9 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	struct sim_cpu *cpu = m->cur;
 	struct mm_struct *mm = t->mm;
 
+	/* The last user tears the mm down: unmap_vmas() takes the hugetlb files' i_mmap locks. */
+	if (mm->mm_users == 1 && (rc = check_range_files_unlocked(m, mm, 0, 0, "task")))
+		return op_exit(m, rc);
 	/* exit_mm(): current->mm = NULL, lazy on the mm, then mmput(). */
 	mm_task_del(mm, t);
 	arch_enter_lazy_tlb(m, cpu);
@@ -349,6 +394,11 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 					     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64
 					     ") (mmap is MAP_FIXED_NOREPLACE; munmap first)",
 					     args.addr, args.addr + args.len, hit->vm_start, hit->vm_end));
+	if (m->nr_i_mmap_held && args.file) {
+		for (struct sim_file *f = m->files; f; f = f->next)
+			if (f->name && !strcmp(f->name, args.file) && (rc = check_file_unlocked(m, f, "file")))
+				return op_exit(m, rc);
+	}
 	rc = do_mmap(t->mm, &args, args.populate);
 	if (rc == -EEXIST)
 		return op_exit(m, ptsim__err(m, -EEXIST, "file", "file '%s' exists with another kind or page size",
@@ -365,6 +415,8 @@ PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uin
 
 	op_enter(m, "munmap");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
 		return op_exit(m, rc);
 	rc = do_munmap(t->mm, addr, len);
 	if (rc == -EINVAL)
@@ -389,6 +441,8 @@ PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, u
 		return op_exit(m, rc);
 	if (!parse_prot_ok(prot))
 		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", prot));
+	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
+		return op_exit(m, rc);
 	rc = do_mprotect_pkey(t->mm, addr, len, prot);
 	if (rc == -ENOMEM)
 		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned ENOMEM: part of the range is not mapped"));
@@ -409,6 +463,8 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 		return op_exit(m, rc);
 	if ((unsigned int)advice > PTSIM_MADV_DONTNEED_LOCKED)
 		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
+	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
+		return op_exit(m, rc);
 	rc = do_madvise(t->mm, addr, len, advice);
 	if (rc == -EINVAL)
 		return op_exit(m, ptsim__err(m, rc, NULL,
@@ -476,6 +532,10 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 			STAT_INC(m, FAULTS_SIGSEGV);
 			return 0;
 		}
+		/* huge_pmd_share() takes i_mmap_rwsem for read: not while a blocked operation holds it. */
+		if (PTSIM_UNLIKELY(m->nr_i_mmap_held) && vma->vm_file && vma->vm_file->i_mmap_held_by &&
+		    hugetlb_fault_needs_i_mmap(vma, addr))
+			return check_file_unlocked(m, vma->vm_file, "addr");
 		unsigned int ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
 		if (ret & VM_FAULT_OOM) {
 			STAT_INC(m, FAULTS_OOM);
@@ -508,6 +568,8 @@ PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint
 	struct sim_cpu *cpu = m->cur;
 	for (uint64_t a = addr; a < addr + len && a >= addr; a += stride) {
 		rc = user_access(m, cpu, t->mm, a, write);
+		if (rc == PTSIM_ECPUBUSY)
+			return op_exit(m, rc);   /* the message names the lock and the blocked CPU */
 		if (rc)
 			return op_exit(m, ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", a,
 						     ptsim_strerror(rc)));
@@ -515,6 +577,114 @@ PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint
 			break;
 	}
 	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_touch_random(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, uint64_t stride,
+				 uint64_t count, bool write)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "touch_random");
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	if (len == 0)
+		return op_exit(m, ptsim__err(m, -EINVAL, "len", "length must not be 0"));
+	if (addr + len < addr)
+		return op_exit(m, ptsim__err(m, -ERANGE, "len", "[%#" PRIx64 ", +%#" PRIx64 ") wraps around", addr, len));
+	if (count == 0)
+		return op_exit(m, ptsim__err(m, -EINVAL, "count", "count must be at least 1"));
+	if (!stride)
+		stride = PAGE_SIZE(m);
+	uint64_t slots = len / stride ? len / stride : 1;
+	struct sim_cpu *cpu = m->cur;
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t a = addr + (sim_rand(m) % slots) * stride;
+		rc = user_access(m, cpu, t->mm, a, write);
+		if (rc == PTSIM_ECPUBUSY)
+			return op_exit(m, rc);
+		if (rc)
+			return op_exit(m, ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", a,
+						     ptsim_strerror(rc)));
+	}
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr, uint64_t len, uint64_t new_addr)
+{
+	struct sim_task *t;
+	struct vm_area_struct *hit;
+	int rc;
+
+	op_enter(m, "mremap");
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, old_addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	if (new_addr & (PAGE_SIZE(m) - 1))
+		return op_exit(m, ptsim__err(m, -EINVAL, "new_addr", "%#" PRIx64 " is not page-aligned", new_addr));
+	if (new_addr + len < new_addr || new_addr + len > m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "new_addr",
+					     "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")",
+					     new_addr, len, m->geo.task_size));
+	if (!(old_addr + len > new_addr && new_addr + len > old_addr)) {
+		struct vm_area_struct *v = find_vma(t->mm, new_addr);
+		hit = v && v->vm_start < new_addr + len ? v : NULL;
+		if (hit)
+			return op_exit(m, ptsim__err(m, PTSIM_EOVERLAP, "new_addr",
+						     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64
+						     ") (mremap's destination must be free here; munmap it first)",
+						     new_addr, new_addr + len, hit->vm_start, hit->vm_end));
+	}
+	if ((rc = check_range_files_unlocked(m, t->mm, old_addr, old_addr + len, "addr")))
+		return op_exit(m, rc);
+	rc = do_mremap(t->mm, old_addr, len, new_addr);
+	if (rc == -EFAULT)
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "mremap returned EFAULT: [%#" PRIx64 ", +%#" PRIx64 ") is not inside one mapping",
+					     old_addr, len));
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, NULL,
+					     "mremap returned EINVAL: the ranges overlap, or a hugetlb address is not "
+					     "aligned to the huge page size"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mremap failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_move_pages(struct ptsim_machine *m, int task, uint64_t addr)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "move_pages");
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	if (addr >= m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	struct vm_area_struct *vma = vma_lookup(t->mm, addr);
+	if (vma && (rc = check_file_unlocked(m, vma->vm_file, "addr")))
+		return op_exit(m, rc);
+	rc = do_move_hugetlb_page(t->mm, addr);
+	switch (rc) {
+	case 0:
+		return op_exit(m, 0);
+	case -EFAULT:
+		return op_exit(m, ptsim__err(m, rc, "addr", "move_pages: %#" PRIx64 " is not mapped (EFAULT)", addr));
+	case -ENOENT:
+		return op_exit(m, ptsim__err(m, rc, "addr", "move_pages: no page is present at %#" PRIx64 " (ENOENT)",
+					     addr));
+	case -EINVAL:
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "move_pages: %#" PRIx64 " is not a file-backed hugetlb page (only those "
+					     "can be migrated here)",
+					     addr));
+	case -EBUSY:
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "move_pages: the page at %#" PRIx64 " has extra references (a GUP-fast "
+					     "walker holds it): migration failed (EBUSY), it is mapped again",
+					     addr));
+	default:
+		return op_exit(m, ptsim__err(m, rc, NULL, "move_pages failed: %s", ptsim_strerror(rc)));
+	}
 }
 
 /* ---- concurrency points ---- */

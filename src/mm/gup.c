@@ -34,6 +34,8 @@ int gup_fast_begin(struct ptsim_machine *m, struct sim_cpu *cpu, uint64_t addr)
 	cpu->nr_walker_tables = 0;
 	cpu->walker_page = 0;
 	cpu->walker_addr = addr;
+	cpu->walker_mm = mm;
+	cpu->walker_stale_table = 0;
 	rcu_reader_start(m, &cpu->walker_epoch);
 	STAT_INC(m, GUP_FAST);
 
@@ -71,6 +73,12 @@ void gup_fast_end(struct ptsim_machine *m, struct sim_cpu *cpu)
 	for (unsigned int i = 0; i < cpu->nr_walker_tables; i++)
 		table_unhold(m, cpu->walker_tables[i], cpu->walker_gens[i]);
 	cpu->nr_walker_tables = 0;
+	if (cpu->walker_stale_table) {
+		cpu->walker_stale_table = 0;
+		cpu->walker_stale_reported = false;
+		m->nr_stale_walkers--;
+	}
+	cpu->walker_mm = NULL;
 	/* local_irq_restore(): the queued IPIs run at once, their senders complete. */
 	smp_irqs_on(m, cpu);
 	if (cpu->walker_page) {
@@ -82,4 +90,31 @@ void gup_fast_end(struct ptsim_machine *m, struct sim_cpu *cpu)
 		cpu->walker_page = 0;
 	}
 	rcu_reader_end(m, &cpu->walker_epoch);
+}
+
+/**
+ * gup_fast_table_unshared - @mm's PUD entry no longer points at the shared
+ * hugetlb PMD table @pt (huge_pmd_unshare()).  A GUP-fast walker of @mm that
+ * is still inside @pt now walks a table its mm does not map: it must be gone
+ * before the remaining owner modifies or reuses the table (the broadcast of
+ * tlb_flush_unshared_tables() waits for it).  Mark it so that the oracle can
+ * check every later write into @pt (oracle_check_table_write()).
+ */
+void gup_fast_table_unshared(struct ptsim_machine *m, struct mm_struct *mm, const struct ptdesc *pt)
+{
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		struct sim_cpu *cpu = &m->cpus[c];
+
+		if (!cpu->irqs_off || cpu->walker_mm != mm || cpu->walker_stale_table)
+			continue;
+		for (unsigned int i = 0; i < cpu->nr_walker_tables; i++) {
+			if (cpu->walker_tables[i] == pt->pfn && cpu->walker_gens[i] == frame(m, pt->pfn)->gen) {
+				cpu->walker_stale_table = pt->pfn;
+				cpu->walker_stale_gen = cpu->walker_gens[i];
+				cpu->walker_stale_reported = false;
+				m->nr_stale_walkers++;
+				break;
+			}
+		}
+	}
 }

@@ -3,26 +3,50 @@
  *
  * Models mm/hugetlb.c at v6.19 (after 8ce720d5bd91, "mm/hugetlb: fix
  * excessive IPI broadcasts when unsharing PMD tables using mmu_gather"), with
- * the earlier forms of huge_pmd_unshare() selectable (hugetlb_unshare=...):
- *   none           <= v6.15: pud_clear(), drop the share, caller flushes; no
- *                  synchronisation with other sharers' GUP-fast (the CVE);
- *   ipi_per_table  1013af4f585f (v6.16 - v6.18, stable 2025):
+ * the earlier forms of huge_pmd_unshare() and of its callers' flushes
+ * selectable (hugetlb_unshare=..., kernel-model 11.7 and 13.1):
+ *   none           <= v6.15: pud_clear(), drop the share; the callers flush
+ *                  (flush_hugetlb_tlb_range(), or tlb_flush_pmd_range() +
+ *                  force_flush in __unmap_hugepage_range()); nothing waits for
+ *                  GUP-fast of other sharers (CVE-2025-38085);
+ *   ipi_per_table  1013af4f585f (v6.16 - v6.18, stable 2025): as above plus
  *                  tlb_remove_table_sync_one() in every successful unshare;
  *   mmu_gather     8ce720d5bd91 (v6.19, 6.18.y): tlb_unshare_pmd_ptdesc()
- *                  records; huge_pmd_unshare_flush() flushes once and
- *                  broadcasts once, only if some table became exclusive;
+ *                  records into the gather; huge_pmd_unshare_flush() flushes
+ *                  the unsharer once and broadcasts once, only if some table
+ *                  became exclusive (the 2 -> 1 sharer step);
  *   no_broadcast   not a kernel: the mmu_gather form without the broadcast
  *                  (deliberately unsafe, for the oracle's tests).
  *
- * Sharing (kernel-model 11.2-11.3): a PMD_SIZE hugetlb fault in a VM_MAYSHARE
- * VMA that covers the whole PUD_SIZE range looks through the file's i_mmap for
- * another VMA mapping the same offset at the same PMD index and reuses its PMD
- * table (pt_share_count + 1, +pmds in the new sharer's VmPTE).
+ * Sharing (kernel-model 11.2 - 11.3): a PMD_SIZE hugetlb fault in a
+ * VM_MAYSHARE VMA that covers the whole PUD_SIZE range (want_pmd_share())
+ * looks through the file's i_mmap for another VMA that maps the same file
+ * offset at the same PMD index (page_table_shareable()) and has a PMD table
+ * there, and points its own PUD at that table: pt_share_count + 1 (extra
+ * sharers; 0 = exclusive), +pmds in the new sharer's VmPTE.  No entry, rmap,
+ * RSS or hugetlb_usage changes: a sharer sees the table's entries at once.
  *
- * Locks (hugetlb VMA lock, i_mmap_rwsem, PT lock) are implicit: the simulation
- * is sequential.
+ * Locks.  The simulation is sequential, so the hugetlb VMA lock, the PT lock
+ * and mm->page_table_lock are implicit.  i_mmap_rwsem is not: an operation
+ * blocked in an IPI wait (the broadcast of huge_pmd_unshare_flush() to a CPU
+ * inside GUP-fast) still holds it in the kernel, since the flush runs before
+ * the lock drops.  i_mmap_lock_write()/i_mmap_unlock_write() below record the
+ * files an operation leaves locked when it ends blocked; the API refuses other
+ * operations that need those locks (ECPUBUSY) until the wait is over.
+ *
+ * The oracle: huge_pmd_unshare() tells the GUP-fast model that walkers of the
+ * unsharing mm inside the table are now "stale" (gup_fast_table_unshared());
+ * any later write into that table other than a fault installing the same
+ * file's pages is reported as the table being reused under the walker.
+ *
+ * Left out: reservations and subpools, hugetlb cgroups, userfaultfd (no
+ * markers, no uffd-wp), hwpoison, mmu notifiers, huge page pools (a fault
+ * never runs out of huge pages unless the simulator's allocator fails), and
+ * the arm64 contiguous-bit sizes (only PMD_SIZE and PUD_SIZE pages).
  */
 #include "mm/internal.h"
+
+#include <inttypes.h>
 
 #include "arch/arch.h"
 #include "mm/mmu_gather.h"
@@ -35,6 +59,11 @@ uint64_t huge_page_size(const struct vm_area_struct *vma)
 static uint64_t pages_per_huge_page(const struct vm_area_struct *vma)
 {
 	return 1ull << (vma->hpage_shift - vma->vm_mm->machine->geo.page_shift);
+}
+
+static enum pt_level huge_level(const struct vm_area_struct *vma)
+{
+	return huge_page_size(vma) == PUD_SIZE(vma->vm_mm->machine) ? PT_PUD : PT_PMD;
 }
 
 /* hugetlb_mask_last_page(): skip to the last huge page of the table's range. */
@@ -50,6 +79,62 @@ static uint64_t hugetlb_mask_last_page(const struct vm_area_struct *vma)
 	return 0;
 }
 
+static bool unshare_via_gather(const struct ptsim_machine *m)
+{
+	return m->v.hugetlb_unshare == HUGETLB_UNSHARE_MMU_GATHER ||
+	       m->v.hugetlb_unshare == HUGETLB_UNSHARE_NO_BROADCAST;
+}
+
+/* ---- i_mmap_rwsem held across an IPI wait ---- */
+
+/**
+ * i_mmap_lock_write - take @mapping's i_mmap_rwsem for write.  Nothing to do
+ * in a sequential simulation, except that nobody may still hold it: the API
+ * refuses operations that would need a lock a blocked operation holds.
+ */
+void i_mmap_lock_write(struct ptsim_machine *m, struct sim_file *mapping)
+{
+	if (NEVER(m, mapping->i_mmap_held_by))
+		return;
+}
+
+/**
+ * i_mmap_unlock_write - drop it.  If the operation is blocked in an IPI wait
+ * (this CPU has unacknowledged calls), the kernel is still inside that wait
+ * with the lock held: keep it held by this CPU until the wait ends
+ * (i_mmap_release_held() from smp.c).  The held file keeps a reference.
+ */
+void i_mmap_unlock_write(struct ptsim_machine *m, struct sim_file *mapping)
+{
+	struct sim_cpu *cpu = this_cpu(m);
+
+	if (!cpu || !cpu->pending_acks || mapping->i_mmap_held_by)
+		return;
+	mapping->i_mmap_held_by = cpu->id + 1;
+	m->nr_i_mmap_held++;
+	mapping->refs++;
+	mapping->held_next = cpu->held_i_mmap;
+	cpu->held_i_mmap = mapping;
+}
+
+/* i_mmap_release_held - @cpu's IPI waits are over: its held i_mmap locks drop. */
+void i_mmap_release_held(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	struct sim_cpu *saved = m->cur;
+
+	m->cur = cpu;
+	while (cpu->held_i_mmap) {
+		struct sim_file *f = cpu->held_i_mmap;
+
+		cpu->held_i_mmap = f->held_next;
+		f->held_next = NULL;
+		f->i_mmap_held_by = 0;
+		m->nr_i_mmap_held--;
+		file_put(m, f);
+	}
+	m->cur = saved;
+}
+
 /* ---- sharing ---- */
 
 static bool range_in_vma(const struct vm_area_struct *vma, uint64_t start, uint64_t end)
@@ -57,27 +142,53 @@ static bool range_in_vma(const struct vm_area_struct *vma, uint64_t start, uint6
 	return vma->vm_start <= start && end <= vma->vm_end;
 }
 
-/* want_pmd_share() / __vma_aligned_range_pmd_shareable() */
+/* want_pmd_share(): may a fault at @addr share a PMD table? */
 static bool want_pmd_share(struct vm_area_struct *vma, uint64_t addr)
 {
 	struct ptsim_machine *m = vma->vm_mm->machine;
-	uint64_t base = addr & ~(PUD_SIZE(m) - 1);
+	uint64_t start = addr & ~(PUD_SIZE(m) - 1);
+	uint64_t end = start + PUD_SIZE(m);
 
+	/* CONFIG_HUGETLB_PMD_PAGE_TABLE_SHARING; huge_pte_alloc() calls it for PMD_SIZE only. */
 	if (!m->geo.pmd_share || huge_page_size(vma) != PMD_SIZE(m))
 		return false;
 	if (vma->vm_flags & VM_UFFD_WP)   /* uffd_disable_huge_pmd_share() */
 		return false;
-	if (!(vma->vm_flags & VM_MAYSHARE) || !vma->hugetlb_vma_lock)
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return false;
-	return range_in_vma(vma, base, base + PUD_SIZE(m));
+	if (!vma->hugetlb_vma_lock)       /* vma lock required for sharing */
+		return false;
+	return range_in_vma(vma, start, end);
 }
 
-bool hugetlb_vma_shareable(struct vm_area_struct *vma)
+/*
+ * adjust_range_if_pmd_sharing_possible(): widen [*start, *end) to the PUD
+ * ranges that shared tables of @vma could cover.
+ */
+static void adjust_range_if_pmd_sharing_possible(struct vm_area_struct *vma, uint64_t *start, uint64_t *end)
 {
-	return want_pmd_share(vma, vma->vm_start);
+	uint64_t pud = PUD_SIZE(vma->vm_mm->machine);
+	uint64_t v_start = (vma->vm_start + pud - 1) & ~(pud - 1);
+	uint64_t v_end = vma->vm_end & ~(pud - 1);
+
+	if (!(vma->vm_flags & VM_MAYSHARE) || !(v_end > v_start) || *end <= v_start || *start >= v_end)
+		return;
+	if (*start > v_start)
+		*start &= ~(pud - 1);
+	if (*end < v_end)
+		*end = (*end + pud - 1) & ~(pud - 1);
 }
 
-/* huge_pte_offset(): the entry for a huge page of size @sz, or NULL if the table is missing. */
+/*
+ * flush_hugetlb_tlb_range() is the arch wrapper in arch/arch.h: x86's
+ * flush_tlb_range() (huge-page stride), arm64's own (stride and level hint of
+ * the huge page size).
+ */
+
+/*
+ * huge_pte_offset() (hugetlb_walk()): the entry for a huge page of size @sz,
+ * or NULL if a table on the way is missing.
+ */
 static pgent_t *huge_pte_offset(struct mm_struct *mm, uint64_t addr, uint64_t sz)
 {
 	struct ptsim_machine *m = mm->machine;
@@ -100,7 +211,9 @@ static pgent_t *huge_pte_offset(struct mm_struct *mm, uint64_t addr, uint64_t sz
 
 /*
  * page_table_shareable(): where does @svma map file page @idx, and can its PMD
- * table serve @vma at @addr?  Return: that address, or 0.
+ * table serve @vma at @addr (same PMD index, same flags ignoring VM_LOCKED,
+ * the whole PUD range inside @svma, @svma has its VMA lock)?  Return: that
+ * address, or 0.
  */
 static uint64_t page_table_shareable(struct vm_area_struct *svma, struct vm_area_struct *vma, uint64_t addr,
 				     uint64_t idx)
@@ -109,30 +222,31 @@ static uint64_t page_table_shareable(struct vm_area_struct *svma, struct vm_area
 	uint64_t saddr = ((idx - svma->vm_pgoff) << m->geo.page_shift) + svma->vm_start;
 	uint64_t sbase = saddr & ~(PUD_SIZE(m) - 1);
 	uint64_t s_end = sbase + PUD_SIZE(m);
-	uint64_t ignore = VM_LOCKED | VM_LOCKONFAULT;
+	uint64_t locked = VM_LOCKED | VM_LOCKONFAULT;   /* VM_LOCKED_MASK */
 
 	if (pt_index(&m->geo, PT_PMD, addr) != pt_index(&m->geo, PT_PMD, saddr) ||
-	    (vma->vm_flags & ~ignore) != (svma->vm_flags & ~ignore) || !range_in_vma(svma, sbase, s_end) ||
+	    (vma->vm_flags & ~locked) != (svma->vm_flags & ~locked) || !range_in_vma(svma, sbase, s_end) ||
 	    !svma->hugetlb_vma_lock)
 		return 0;
 	return saddr;
 }
 
-/*
- * huge_pmd_share - find a PMD table another VMA of the same file already has
- * for this PUD range and point our PUD at it; else allocate our own.
+/**
+ * huge_pmd_share - find a PMD table that another VMA of the same file already
+ * has for this PUD range and point our PUD at it (pt_share_count + 1, +pmds);
+ * in any case return pmd_alloc()'s entry for @addr (our own new table if
+ * nothing was found).  Runs under i_mmap_rwsem for read.
  */
 static pgent_t *huge_pmd_share(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, pud_t *pud)
 {
 	struct ptsim_machine *m = mm->machine;
-	struct sim_file *f = vma->vm_file;
+	struct sim_file *mapping = vma->vm_file;
 	uint64_t idx = ((addr - vma->vm_start) >> m->geo.page_shift) + vma->vm_pgoff;
-	pgent_t *spte = NULL;
-	struct ptdesc *shared = NULL;
+	struct ptdesc *spt = NULL;
 
 	/* i_mmap_lock_read(); vma_interval_tree_foreach(svma, &mapping->i_mmap, idx, idx) */
-	for (unsigned int i = 0; i < f->nr_mmap; i++) {
-		struct vm_area_struct *svma = f->i_mmap[i];
+	for (unsigned int i = 0; i < mapping->nr_mmap; i++) {
+		struct vm_area_struct *svma = mapping->i_mmap[i];
 		uint64_t npages = (svma->vm_end - svma->vm_start) >> m->geo.page_shift;
 
 		if (svma == vma || idx < svma->vm_pgoff || idx >= svma->vm_pgoff + npages)
@@ -140,21 +254,21 @@ static pgent_t *huge_pmd_share(struct mm_struct *mm, struct vm_area_struct *vma,
 		uint64_t saddr = page_table_shareable(svma, vma, addr, idx);
 		if (!saddr)
 			continue;
-		spte = huge_pte_offset(svma->vm_mm, saddr, huge_page_size(svma));
+		pgent_t *spte = huge_pte_offset(svma->vm_mm, saddr, huge_page_size(svma));
 		if (spte) {
-			shared = virt_to_ptdesc(m, spte);
-			shared->pt_share_count++;   /* ptdesc_pmd_pts_inc() */
+			spt = virt_to_ptdesc(m, spte);
+			spt->pt_share_count++;   /* ptdesc_pmd_pts_inc() */
 			break;
 		}
 	}
-	if (shared) {
+	if (spt) {
 		/* spin_lock(&mm->page_table_lock) */
 		if (pud_none(mm, *pud)) {
-			pt_write(m, pud, PT_PUD, addr, mk_table_pgent(shared->pfn));   /* pud_populate() */
+			pt_write(m, pud, PT_PUD, addr, mk_table_pgent(spt->pfn));   /* pud_populate() */
 			mm_inc_nr_pmds(mm);
 			STAT_INC(m, HUGETLB_SHARE);
 		} else {
-			shared->pt_share_count--;
+			spt->pt_share_count--;   /* ptdesc_pmd_pts_dec() */
 		}
 	}
 	return pmd_alloc(mm, pud, addr);
@@ -180,19 +294,46 @@ static pgent_t *huge_pte_alloc(struct mm_struct *mm, struct vm_area_struct *vma,
 }
 
 /**
- * huge_pmd_unshare - if the PMD table holding @ptep is shared, detach it from
- * this mm.  Return: 1 if a shared table was unmapped (the caller skips the rest
- * of the PUD range), 0 if the caller must zap the entries itself.
+ * hugetlb_fault_needs_i_mmap - would a fault at @address take the file's
+ * i_mmap_rwsem (huge_pmd_share())?  The API asks before faulting, so that a
+ * lock still held by a blocked operation stops the fault (ECPUBUSY).
+ */
+bool hugetlb_fault_needs_i_mmap(struct vm_area_struct *vma, uint64_t address)
+{
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (!is_vm_hugetlb_page(vma) || !want_pmd_share(vma, address))
+		return false;
+	pgd_t *pgd = pgd_offset(mm, address);
+	if (pgd_none(mm, *pgd))
+		return true;
+	p4d_t *p4d = p4d_offset(mm, pgd, address);
+	if (p4d_none(mm, *p4d))
+		return true;
+	return pud_none(mm, *pud_offset(mm, p4d, address));
+}
+
+/* ---- unsharing ---- */
+
+/**
+ * huge_pmd_unshare - unmap the PMD table holding @ptep from this mm if it is
+ * shared.  Called with the PT lock, i_mmap_rwsem (write) and the hugetlb VMA
+ * lock (write) held.  The mmu_gather forms record into @tlb and leave the
+ * flush and the broadcast to huge_pmd_unshare_flush(); the older forms do not
+ * use @tlb (NULL allowed): their callers flush.
+ * Return: 1 if a shared table was unmapped (the caller skips the rest of the
+ * PUD range), 0 if it was not shared (the caller handles the entries itself).
  */
 static int huge_pmd_unshare(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t addr, pgent_t *ptep)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
 
-	if (huge_page_size(vma) != PMD_SIZE(m))
+	/* Without CONFIG_HUGETLB_PMD_PAGE_TABLE_SHARING (arm64 64K, 16K/36-bit) a stub. */
+	if (!m->geo.pmd_share || huge_page_size(vma) != PMD_SIZE(m))
 		return 0;
 	struct ptdesc *pt = virt_to_ptdesc(m, ptep);
-	if (!pt || pt->level != PT_PMD || pt->pt_share_count == 0)
+	if (NEVER(m, !pt || pt->level != PT_PMD) || pt->pt_share_count == 0)   /* !ptdesc_pmd_is_shared() */
 		return 0;
 
 	pgd_t *pgd = pgd_offset(mm, addr);
@@ -200,49 +341,61 @@ static int huge_pmd_unshare(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 	pud_t *pud = pud_offset(mm, p4d, addr);
 	pt_write(m, pud, PT_PUD, addr, 0);   /* pud_clear() */
 	STAT_INC(m, HUGETLB_UNSHARE);
+	if (pt->pt_share_count == 1)
+		STAT_INC(m, HUGETLB_FULL_UNSHARE);
+	/* ptsim: GUP-fast walkers of this mm inside the table now hold a table their mm does not map. */
+	if (m->rcu.nr_readers)
+		gup_fast_table_unshared(m, mm, pt);
 
 	switch (m->v.hugetlb_unshare) {
 	case HUGETLB_UNSHARE_MMU_GATHER:
 	case HUGETLB_UNSHARE_NO_BROADCAST:
-		if (pt->pt_share_count == 1)
-			STAT_INC(m, HUGETLB_FULL_UNSHARE);
 		tlb_unshare_pmd_ptdesc(tlb, pt, addr);
 		break;
 	case HUGETLB_UNSHARE_IPI_PER_TABLE:
-		/* Wait for GUP-fast of other sharers before the table can be reused. */
+		/*
+		 * 1013af4f585f: once the caller drops the rmap lock, the table may
+		 * be used as a normal table by another process: wait for pending
+		 * GUP-fast in other threads first.
+		 */
+		STAT_INC(m, HUGETLB_UNSHARE_BROADCASTS);
 		tlb_remove_table_sync_one(m);
-		/* fallthrough */
-	default:
-		if (pt->pt_share_count == 1)
-			STAT_INC(m, HUGETLB_FULL_UNSHARE);
 		pt->pt_share_count--;   /* ptdesc_pmd_pts_dec() */
+		break;
+	default:
+		pt->pt_share_count--;
 		break;
 	}
 	mm_dec_nr_pmds(mm);
 	return 1;
 }
 
-/* huge_pmd_unshare_flush(): complete the unsharing before i_mmap_rwsem drops. */
+/**
+ * huge_pmd_unshare_flush - complete a sequence of huge_pmd_unshare() calls
+ * while i_mmap_rwsem is still held: flush the unsharer and, if some table
+ * became exclusive, broadcast once (tlb_flush_unshared_tables()).  Only the
+ * mmu_gather forms have it.
+ */
 static void huge_pmd_unshare_flush(struct mmu_gather *tlb, struct vm_area_struct *vma)
 {
-	(void)vma;
-	tlb_flush_unshared_tables(tlb);
-}
+	struct ptsim_machine *m = vma->vm_mm->machine;
 
-static bool unshare_via_gather(const struct ptsim_machine *m)
-{
-	return m->v.hugetlb_unshare == HUGETLB_UNSHARE_MMU_GATHER ||
-	       m->v.hugetlb_unshare == HUGETLB_UNSHARE_NO_BROADCAST;
+	if (tlb->fully_unshared_tables && m->v.hugetlb_unshare == HUGETLB_UNSHARE_MMU_GATHER)
+		STAT_INC(m, HUGETLB_UNSHARE_BROADCASTS);
+	tlb_flush_unshared_tables(tlb);
 }
 
 /* ---- faults ---- */
 
-static pgent_t make_huge_pte(struct vm_area_struct *vma, uint32_t pfn, bool writable)
+/* make_huge_pte(): writable (and dirty) only if asked and the VMA is writable. */
+static pgent_t make_huge_pte(struct vm_area_struct *vma, uint32_t pfn, bool try_mkwrite)
 {
 	pgent_t e = mk_pgent(pfn, _PAGE_PRESENT | _PAGE_HUGE | _PAGE_ACCESSED | vma_prot_bits(vma));
 
-	if (writable)
+	if (try_mkwrite && (vma->vm_flags & VM_WRITE))
 		e |= _PAGE_RW | _PAGE_DIRTY;
+	if (!(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)))
+		e |= _PAGE_PROTNONE;
 	return e;
 }
 
@@ -251,62 +404,95 @@ static void hugetlb_count_add(struct mm_struct *mm, long pages)
 	mm->hugetlb_usage += pages;
 }
 
-static uint64_t vma_hugecache_offset(struct vm_area_struct *vma, uint64_t addr)
+static void hugetlb_count_sub(struct mm_struct *mm, long pages)
 {
-	return linear_page_index(vma, addr);
+	mm->hugetlb_usage -= pages;
 }
 
-/* hugetlb_no_page(): the first fault of a huge page in this mm. */
+static bool hugetlb_folio_anon(struct ptsim_machine *m, uint32_t pfn)
+{
+	return frame(m, pfn)->u.page.file == NULL;
+}
+
+/*
+ * huge_ptep_clear_flush(): the generic ptep_clear_flush(): clear, and flush
+ * the one address if the entry was accessible (x86 flush_tlb_page()).
+ */
+static pgent_t huge_ptep_clear_flush(struct vm_area_struct *vma, uint64_t addr, pgent_t *ptep)
+{
+	pgent_t old = *ptep;
+
+	pt_write(vma->vm_mm->machine, ptep, huge_level(vma), addr, 0);
+	if (pgent_present(old))
+		flush_tlb_page(vma, addr);
+	return old;
+}
+
+/*
+ * hugetlb_no_page(): the first fault of a huge page in this table.  A shared
+ * mapping takes the page-cache page (allocated and added on a miss); a
+ * private one maps the page-cache page read-only if there is one, else a new
+ * anonymous page; a private write then copies or reuses it (hugetlb_wp()).
+ */
+static unsigned int hugetlb_wp(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t haddr, pgent_t *ptep);
+
 static unsigned int hugetlb_no_page(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t haddr,
 				    pgent_t *ptep, unsigned int flags)
 {
 	struct ptsim_machine *m = mm->machine;
-	bool write = flags & FAULT_FLAG_WRITE;
 	bool shared = vma->vm_flags & VM_MAYSHARE;
-	bool oom;
+	uint64_t idx = linear_page_index(vma, haddr);   /* vma_hugecache_offset() */
 	uint32_t pfn;
-	pgent_t e;
+	uint64_t v;
+	bool oom;
 
-	if (!shared && write) {
-		/* A private write: the page is this mm's own (anonymous) copy. */
+	if (shared) {
+		pfn = filemap_get_page(m, vma->vm_file, idx, &oom);
+		if (oom)
+			return VM_FAULT_OOM;
+	} else if (hmap_get(&vma->vm_file->pages, idx, &v)) {
+		pfn = (uint32_t)v;
+	} else {
+		/* A new anonymous folio, not added to the page cache. */
 		if (anon_vma_prepare(vma))
 			return VM_FAULT_OOM;
 		pfn = phys_alloc(m, FRAME_HUGETLB, vma->hpage_shift - m->geo.page_shift);
 		if (!pfn)
 			return VM_FAULT_OOM;
-		frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
+		frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;   /* hugetlb_add_new_anon_rmap() */
 		frame(m, pfn)->mapcount = 1;
-		e = make_huge_pte(vma, pfn, true);
-	} else {
-		pfn = filemap_get_page(m, vma->vm_file, vma_hugecache_offset(vma, haddr), &oom);
-		if (oom)
-			return VM_FAULT_OOM;
-		get_page(m, pfn);
-		frame(m, pfn)->mapcount++;
-		e = make_huge_pte(vma, pfn, shared && (vma->vm_flags & VM_WRITE));
-		if (!(shared && write))
-			e &= ~_PAGE_DIRTY;
+		goto install;
 	}
-	pt_write(m, ptep, huge_page_size(vma) == PUD_SIZE(m) ? PT_PUD : PT_PMD, haddr, e);   /* set_huge_pte_at() */
+	get_page(m, pfn);
+	frame(m, pfn)->mapcount++;   /* hugetlb_add_file_rmap() */
+install:
+	pt_write(m, ptep, huge_level(vma), haddr, make_huge_pte(vma, pfn, vma->vm_flags & VM_SHARED));
 	hugetlb_count_add(mm, (long)pages_per_huge_page(vma));
 	STAT_INC(m, FAULTS_HUGETLB);
+	/* Optimization: do the COW without a second fault. */
+	if ((flags & FAULT_FLAG_WRITE) && !(vma->vm_flags & VM_SHARED))
+		return hugetlb_wp(mm, vma, haddr, ptep);
 	return 0;
 }
 
-/* hugetlb_wp(): write to a write-protected huge page of a private mapping: copy it. */
+/* hugetlb_wp(): a write to a write-protected huge page: make it writable, reuse or copy it. */
 static unsigned int hugetlb_wp(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t haddr, pgent_t *ptep)
 {
 	struct ptsim_machine *m = mm->machine;
 	pgent_t old = *ptep;
 	uint32_t old_pfn = pgent_pfn(old);
-	enum pt_level level = huge_page_size(vma) == PUD_SIZE(m) ? PT_PUD : PT_PMD;
+	enum pt_level level = huge_level(vma);
 
+	/* MAP_SHARED: set_huge_ptep_writable(). */
 	if (vma->vm_flags & VM_MAYSHARE) {
 		pt_write(m, ptep, level, haddr, old | _PAGE_RW | _PAGE_DIRTY);
 		return 0;
 	}
-	if ((frame(m, old_pfn)->flags & FRAME_F_ANON_EXCL) && frame(m, old_pfn)->mapcount == 1) {
-		pt_write(m, ptep, level, haddr, old | _PAGE_RW | _PAGE_DIRTY);   /* reuse */
+	/* The only mapping of an anonymous folio: reuse it. */
+	if (hugetlb_folio_anon(m, old_pfn) && frame(m, old_pfn)->mapcount == 1) {
+		frame(m, old_pfn)->flags |= FRAME_F_ANON_EXCL;
+		if (vma->vm_flags & VM_WRITE)   /* set_huge_ptep_maybe_writable() */
+			pt_write(m, ptep, level, haddr, old | _PAGE_RW | _PAGE_DIRTY);
 		STAT_INC(m, FAULTS_WP_REUSE);
 		return 0;
 	}
@@ -316,12 +502,11 @@ static unsigned int hugetlb_wp(struct mm_struct *mm, struct vm_area_struct *vma,
 	if (!pfn)
 		return VM_FAULT_OOM;
 	frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
-	frame(m, pfn)->mapcount = 1;
-	/* huge_ptep_clear_flush(): clear, flush the huge page's range, then install. */
-	pt_write(m, ptep, level, haddr, 0);
-	flush_tlb_range(vma, haddr, haddr + huge_page_size(vma));
+	frame(m, pfn)->mapcount = 1;   /* hugetlb_add_new_anon_rmap() */
+	/* Break COW: clear and flush, then install the copy. */
+	huge_ptep_clear_flush(vma, haddr, ptep);
+	frame(m, old_pfn)->mapcount--;   /* hugetlb_remove_rmap() */
 	pt_write(m, ptep, level, haddr, make_huge_pte(vma, pfn, true));
-	frame(m, old_pfn)->mapcount--;
 	put_page(m, old_pfn);
 	STAT_INC(m, FAULTS_COW);
 	return 0;
@@ -340,21 +525,24 @@ unsigned int hugetlb_fault(struct mm_struct *mm, struct vm_area_struct *vma, uin
 	if (pgent_none(e))
 		return hugetlb_no_page(mm, vma, haddr, ptep, flags);
 	if (!pgent_present(e))
-		return VM_FAULT_SIGBUS;
+		return VM_FAULT_SIGBUS;   /* migration entries exist only inside one operation here */
 	if ((flags & FAULT_FLAG_WRITE) && !(e & _PAGE_RW))
 		return hugetlb_wp(mm, vma, haddr, ptep);
-	pt_write(m, ptep, sz == PUD_SIZE(m) ? PT_PUD : PT_PMD, haddr,
-		 e | _PAGE_ACCESSED | ((flags & FAULT_FLAG_WRITE) ? _PAGE_DIRTY : 0));
+	/* huge_ptep_set_access_flags() */
+	pgent_t n = e | _PAGE_ACCESSED | ((flags & FAULT_FLAG_WRITE) ? _PAGE_DIRTY : 0);
+	if (n != e)
+		pt_write(m, ptep, huge_level(vma), haddr, n);
 	return 0;
 }
 
 /* ---- zap ---- */
 
 /**
- * __unmap_hugepage_range - zap the huge pages of [@start, @end) in @vma.
- * Shared PMD tables are unshared instead (the rest of their PUD range is
- * skipped); unsharing is completed before returning (the caller still holds
- * i_mmap_rwsem in the kernel).
+ * __unmap_hugepage_range - zap the huge pages of [@start, @end) in @vma (the
+ * caller holds i_mmap_rwsem: hugetlb_zap_begin()).  A shared PMD table is
+ * unshared instead of zapped, and the rest of its PUD range skipped.  With
+ * @folio, only the entry mapping that folio goes.  Unsharing is completed
+ * before returning (huge_pmd_unshare_flush(), or the old force_flush).
  */
 void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
 			    uint32_t folio, unsigned int zap_flags)
@@ -363,10 +551,10 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	enum pt_level level = sz == PUD_SIZE(m) ? PT_PUD : PT_PMD;
+	enum pt_level level = huge_level(vma);
 	bool force_flush = false;
 
-	(void)zap_flags;
+	(void)zap_flags;   /* no uffd-wp markers to keep */
 	tlb_start_vma(tlb, vma);
 	for (uint64_t address = start; address < end; address += sz) {
 		pgent_t *ptep = huge_pte_offset(mm, address, sz);
@@ -376,7 +564,7 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 		}
 		if (huge_pmd_unshare(tlb, vma, address, ptep)) {
 			if (!unshare_via_gather(m)) {
-				/* Before 8ce720d5bd91 the caller recorded the flush itself. */
+				/* Before 8ce720d5bd91 the caller recorded the PUD range itself. */
 				tlb_flush_pmd_range(tlb, address & ~(PUD_SIZE(m) - 1), PUD_SIZE(m));
 				force_flush = true;
 			}
@@ -387,8 +575,8 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 		if (pgent_none(pte))
 			continue;
 		if (!pgent_present(pte)) {
-			/* Migration/hwpoison entries and markers: just clear. */
-			pt_write(m, ptep, level, address, 0);
+			/* Migration and hwpoison entries hold no reference: just clear. */
+			pt_write(m, ptep, level, address, 0);   /* huge_pte_clear() */
 			continue;
 		}
 		uint32_t pfn = pgent_pfn(pte);
@@ -397,9 +585,9 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 		pt_write(m, ptep, level, address, 0);   /* huge_ptep_get_and_clear() */
 		tlb_remove_huge_tlb_entry(tlb, sz, address);
 		if (pte & _PAGE_DIRTY)
-			frame(m, pfn)->flags |= FRAME_F_DIRTY;
-		mm->hugetlb_usage -= (long)pages_per_huge_page(vma);   /* hugetlb_count_sub() */
-		frame(m, pfn)->mapcount--;                              /* hugetlb_remove_rmap() */
+			frame(m, pfn)->flags |= FRAME_F_DIRTY;   /* folio_mark_dirty() */
+		hugetlb_count_sub(mm, (long)pages_per_huge_page(vma));
+		frame(m, pfn)->mapcount--;   /* hugetlb_remove_rmap() */
 		tlb_remove_page_size(tlb, pfn, sz);
 		if (folio)
 			break;
@@ -411,27 +599,39 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 		tlb_flush_mmu_tlbonly(tlb);
 }
 
-/* hugetlb_zap_begin(): widen to the PUD range where sharing is possible (notifier range only). */
+/*
+ * hugetlb_zap_begin(): take the hugetlb VMA lock and i_mmap_rwsem for write
+ * (the notifier range widening to shared PUD ranges has no effect here).
+ */
 void hugetlb_zap_begin(struct vm_area_struct *vma, uint64_t *start, uint64_t *end)
 {
-	(void)vma;
 	(void)start;
 	(void)end;
+	if (!is_vm_hugetlb_page(vma) || !vma->vm_file)
+		return;
+	i_mmap_lock_write(vma->vm_mm->machine, vma->vm_file);
 }
 
-/* hugetlb_zap_end(): on the final unmap the VMA lock goes: the VMA can no longer share. */
+/*
+ * hugetlb_zap_end(): on the final unmap the VMA lock is freed first (the VMA
+ * can no longer share), then i_mmap_rwsem drops.
+ */
 void hugetlb_zap_end(struct vm_area_struct *vma, struct zap_details *details)
 {
-	if (is_vm_hugetlb_page(vma) && details && (details->zap_flags & ZAP_FLAG_UNMAP))
-		vma->hugetlb_vma_lock = false;
+	if (!is_vm_hugetlb_page(vma) || !vma->vm_file)
+		return;
+	if (details && (details->zap_flags & ZAP_FLAG_UNMAP))
+		vma->hugetlb_vma_lock = false;   /* __hugetlb_vma_unlock_write_free() */
+	i_mmap_unlock_write(vma->vm_mm->machine, vma->vm_file);
 }
 
 /* ---- fork ---- */
 
 /**
- * copy_hugetlb_page_range - fork of a hugetlb VMA that needs copying (a private
- * mapping with anonymous huge pages).  A destination table that is shared
- * already shows the entries: skip its PUD range.
+ * copy_hugetlb_page_range - fork of a hugetlb VMA that needs copying (a
+ * private mapping with anonymous huge pages; shared ones are not copied at
+ * all).  A destination table that is shared already shows the entries: skip
+ * its PUD range.
  */
 int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct vm_area_struct *dst_vma,
 			    struct vm_area_struct *src_vma)
@@ -439,11 +639,12 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 	struct ptsim_machine *m = src->machine;
 	uint64_t sz = huge_page_size(src_vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(src_vma);
-	enum pt_level level = sz == PUD_SIZE(m) ? PT_PUD : PT_PMD;
+	enum pt_level level = huge_level(src_vma);
 	bool cow = is_cow_mapping(src_vma->vm_flags);
+	int ret = 0;
 
 	if (cow)
-		src->write_protect_seq++;
+		src->write_protect_seq++;   /* raw_write_seqcount_begin() */
 	for (uint64_t addr = src_vma->vm_start; addr < src_vma->vm_end; addr += sz) {
 		pgent_t *src_pte = huge_pte_offset(src, addr, sz);
 		if (!src_pte) {
@@ -451,10 +652,12 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 			continue;
 		}
 		pgent_t *dst_pte = huge_pte_alloc(dst, dst_vma, addr, sz);
-		if (!dst_pte)
-			return -ENOMEM;
+		if (!dst_pte) {
+			ret = -ENOMEM;
+			break;
+		}
 		struct ptdesc *dpt = virt_to_ptdesc(m, dst_pte);
-		if (level == PT_PMD && dpt && dpt->pt_share_count) {
+		if (level == PT_PMD && dpt && dpt->pt_share_count) {   /* ptdesc_pmd_is_shared() */
 			addr |= last_addr_mask;
 			continue;
 		}
@@ -464,56 +667,63 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 		if (pgent_present(e)) {
 			uint32_t pfn = pgent_pfn(e);
 			get_page(m, pfn);
-			frame(m, pfn)->mapcount++;
+			/* hugetlb_add_file_rmap() / hugetlb_try_dup_anon_rmap() */
 			frame(m, pfn)->flags &= (uint16_t)~FRAME_F_ANON_EXCL;
-			if (cow && (e & _PAGE_RW)) {
-				pt_write(m, src_pte, level, addr, e & ~_PAGE_RW);
+			frame(m, pfn)->mapcount++;
+			if (cow) {
+				pt_write(m, src_pte, level, addr, e & ~_PAGE_RW);   /* huge_ptep_set_wrprotect() */
 				e &= ~_PAGE_RW;
 			}
-			dst->hugetlb_usage += (long)pages_per_huge_page(src_vma);
+			hugetlb_count_add(dst, (long)pages_per_huge_page(src_vma));
 		}
 		pt_write(m, dst_pte, level, addr, e);
 	}
 	if (cow)
 		src->write_protect_seq++;
-	return 0;
+	return ret;
 }
 
 /* ---- callers that unshare without unmapping ---- */
 
 /**
  * hugetlb_unshare_pmds - unshare every shared PMD table in [@start, @end)
- * (PUD-aligned steps) of a VM_MAYSHARE VMA, with its own gather.
+ * (PUD-aligned steps) of a VM_MAYSHARE VMA, with a gather of its own.  With
+ * @take_locks false the caller already holds i_mmap_rwsem (VMA split).
  */
-static void hugetlb_unshare_pmds(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+static void hugetlb_unshare_pmds(struct vm_area_struct *vma, uint64_t start, uint64_t end, bool take_locks)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
+	bool gather = unshare_via_gather(m);
 	struct mmu_gather tlb;
-	bool flush = false;
 
 	if (!(vma->vm_flags & VM_MAYSHARE) || start >= end)
 		return;
-	tlb_gather_mmu_vma(&tlb, vma);
+	if (gather)
+		tlb_gather_mmu_vma(&tlb, vma);
+	if (take_locks)
+		i_mmap_lock_write(m, vma->vm_file);
 	for (uint64_t address = start; address < end; address += PUD_SIZE(m)) {
 		pgent_t *ptep = huge_pte_offset(mm, address, huge_page_size(vma));
 		if (!ptep)
 			continue;
-		if (huge_pmd_unshare(&tlb, vma, address, ptep))
-			flush = true;
+		huge_pmd_unshare(gather ? &tlb : NULL, vma, address, ptep);
 	}
-	if (unshare_via_gather(m)) {
+	if (gather)
 		huge_pmd_unshare_flush(&tlb, vma);
-	} else if (flush) {
-		/* flush_hugetlb_tlb_range() over the PUD-widened range. */
-		flush_tlb_range(vma, start, end);
-	}
-	tlb_finish_mmu(&tlb);
+	else
+		flush_hugetlb_tlb_range(vma, start, end);
+	if (take_locks)
+		i_mmap_unlock_write(m, vma->vm_file);
+	if (gather)
+		tlb_finish_mmu(&tlb);
 }
 
 /**
- * hugetlb_split - before a VMA split at an address that is not PUD-aligned,
- * unshare the PUD range around it (it can no longer be shared whole).
+ * hugetlb_split - a VMA split at @addr (081056dc00a2: during the split, with
+ * the mmap, VMA and file rmap locks held).  If @addr is not PUD-aligned and
+ * its PUD range lies inside the VMA, that range can no longer be shared
+ * whole: unshare it now.
  */
 void hugetlb_split(struct vm_area_struct *vma, uint64_t addr)
 {
@@ -521,16 +731,23 @@ void hugetlb_split(struct vm_area_struct *vma, uint64_t addr)
 	uint64_t floor = addr & ~(PUD_SIZE(m) - 1);
 	uint64_t ceil = floor + PUD_SIZE(m);
 
-	if (!(addr & (PUD_SIZE(m) - 1)))
+	if (!(addr & (PUD_SIZE(m) - 1)) || !vma->vm_file)
 		return;
-	if (floor >= vma->vm_start && ceil <= vma->vm_end)
-		hugetlb_unshare_pmds(vma, floor, ceil);
+	if (floor >= vma->vm_start && ceil <= vma->vm_end) {
+		/* ptsim: the i_mmap_lock_write() of the split's vma_prepare(), taken here. */
+		i_mmap_lock_write(m, vma->vm_file);
+		hugetlb_unshare_pmds(vma, floor, ceil, false);
+		i_mmap_unlock_write(m, vma->vm_file);
+	}
 }
 
 /**
- * hugetlb_change_protection - mprotect of a hugetlb range: shared PMD tables
- * are unshared (counted as changed), other entries get the new permissions.
- * Return: number of huge pages changed.
+ * hugetlb_change_protection - mprotect of [@address, @end) of a hugetlb VMA:
+ * shared PMD tables are unshared (and counted as changed), the other present
+ * entries get the new permissions.  One gather of its own (6.19), or before
+ * 8ce720d5bd91 one flush_hugetlb_tlb_range() at the end, widened to the PUD
+ * ranges when a table was unshared.
+ * Return: number of base pages changed.
  */
 long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uint64_t end, uint64_t newflags)
 {
@@ -538,75 +755,102 @@ long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uin
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	enum pt_level level = sz == PUD_SIZE(m) ? PT_PUD : PT_PMD;
-	uint64_t start = address;
+	enum pt_level level = huge_level(vma);
+	bool gather = unshare_via_gather(m);
+	uint64_t start = address, range_start = address, range_end = end;
 	struct mmu_gather tlb;
 	long pages = 0;
 	bool shared_pmd = false;
 
-	tlb_gather_mmu_vma(&tlb, vma);
+	adjust_range_if_pmd_sharing_possible(vma, &range_start, &range_end);
+	if (gather)
+		tlb_gather_mmu_vma(&tlb, vma);
+	i_mmap_lock_write(m, vma->vm_file);
 	for (; address < end; address += sz) {
 		pgent_t *ptep = huge_pte_offset(mm, address, sz);
 		if (!ptep) {
 			address |= last_addr_mask;
 			continue;
 		}
-		if (huge_pmd_unshare(&tlb, vma, address, ptep)) {
+		if (huge_pmd_unshare(gather ? &tlb : NULL, vma, address, ptep)) {
 			pages++;
 			shared_pmd = true;
 			address |= last_addr_mask;
 			continue;
 		}
 		pgent_t e = *ptep;
-		if (!pgent_present(e))
+		if (pgent_none(e))
 			continue;
+		if (!pgent_present(e)) {
+			/* A writable migration entry would become readable; none outlive an operation here. */
+			continue;
+		}
+		/* huge_pte_modify(): the protection bits come from the new vm_page_prot. */
 		pgent_t n = e & ~(_PAGE_RW | _PAGE_NX | _PAGE_PROTNONE);
-		if ((newflags & VM_WRITE) && (vma->vm_flags & VM_SHARED))
+		if ((newflags & VM_WRITE) && (newflags & VM_SHARED))
 			n |= _PAGE_RW;
 		if (!(newflags & VM_EXEC))
 			n |= _PAGE_NX;
 		if (!(newflags & (VM_READ | VM_WRITE | VM_EXEC)))
 			n |= _PAGE_PROTNONE;
-		if (n == e)
-			continue;
-		pt_write(m, ptep, level, address, n);
-		tlb_remove_huge_tlb_entry(&tlb, sz, address);
+		pt_write(m, ptep, level, address, n);   /* huge_ptep_modify_prot_commit() */
 		pages++;
+		if (gather)
+			tlb_remove_huge_tlb_entry(&tlb, sz, address);
 	}
-	if (unshare_via_gather(m)) {
+	if (gather) {
 		tlb_flush_mmu_tlbonly(&tlb);
 		huge_pmd_unshare_flush(&tlb, vma);
-	} else if (shared_pmd || pages) {
-		/* flush_hugetlb_tlb_range(), PUD-widened when tables were unshared. */
-		uint64_t fs = start, fe = end;
-		if (shared_pmd) {
-			fs &= ~(PUD_SIZE(m) - 1);
-			fe = (fe + PUD_SIZE(m) - 1) & ~(PUD_SIZE(m) - 1);
-		}
-		__tlb_reset_range(&tlb);
-		flush_tlb_range(vma, fs, fe);
+	} else if (shared_pmd) {
+		flush_hugetlb_tlb_range(vma, range_start, range_end);
+	} else {
+		flush_hugetlb_tlb_range(vma, start, end);
 	}
-	tlb_finish_mmu(&tlb);
-	return pages;
+	i_mmap_unlock_write(m, vma->vm_file);
+	if (gather)
+		tlb_finish_mmu(&tlb);
+	return pages > 0 ? pages * (long)pages_per_huge_page(vma) : pages;
+}
+
+/* move_huge_pte(): move one entry (the PT locks are implicit). */
+static void move_huge_pte(struct vm_area_struct *vma, uint64_t old_addr, uint64_t new_addr, pgent_t *src_pte,
+			  pgent_t *dst_pte)
+{
+	struct ptsim_machine *m = vma->vm_mm->machine;
+	enum pt_level level = huge_level(vma);
+	pgent_t pte = *src_pte;
+
+	pt_write(m, src_pte, level, old_addr, 0);   /* huge_ptep_get_and_clear() */
+	pt_write(m, dst_pte, level, new_addr, pte);  /* set_huge_pte_at() */
 }
 
 /**
- * move_hugetlb_page_tables - mremap of a hugetlb range: unshare shared PMD
- * tables, move the other entries.  Return: bytes moved.
+ * move_hugetlb_page_tables - mremap of [@old_addr, +@len) of hugetlb @vma to
+ * @new_addr in @new_vma: a shared PMD table is unshared (its pages are no
+ * longer mapped here; the new range faults them in again), the other entries
+ * are moved.  Flushes as the variant does: 6.19 one gather (moved entries,
+ * unshared PUD ranges) completed before i_mmap_rwsem drops; before that one
+ * flush_hugetlb_tlb_range() of the old range, PUD-widened if a table was
+ * unshared.
+ * Return: bytes handled (less than @len if a table allocation failed).
  */
-int move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma, uint64_t old_addr,
-			     uint64_t new_addr, uint64_t len)
+uint64_t move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma, uint64_t old_addr,
+				  uint64_t new_addr, uint64_t len)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	enum pt_level level = sz == PUD_SIZE(m) ? PT_PUD : PT_PMD;
 	uint64_t old_end = old_addr + len;
+	uint64_t range_start = old_addr, range_end = old_end;
+	bool gather = unshare_via_gather(m);
 	struct mmu_gather tlb;
 	bool shared_pmd = false;
 
-	tlb_gather_mmu_vma(&tlb, vma);
+	adjust_range_if_pmd_sharing_possible(vma, &range_start, &range_end);
+	if (gather)
+		tlb_gather_mmu_vma(&tlb, vma);
+	i_mmap_lock_write(m, vma->vm_file);
 	for (; old_addr < old_end; old_addr += sz, new_addr += sz) {
 		pgent_t *src_pte = huge_pte_offset(mm, old_addr, sz);
 		if (!src_pte) {
@@ -616,7 +860,7 @@ int move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *
 		}
 		if (pgent_none(*src_pte))
 			continue;
-		if (huge_pmd_unshare(&tlb, vma, old_addr, src_pte)) {
+		if (huge_pmd_unshare(gather ? &tlb : NULL, vma, old_addr, src_pte)) {
 			shared_pmd = true;
 			old_addr |= last_addr_mask;
 			new_addr |= last_addr_mask;
@@ -625,23 +869,86 @@ int move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *
 		pgent_t *dst_pte = huge_pte_alloc(mm, new_vma, new_addr, sz);
 		if (!dst_pte)
 			break;
-		pgent_t e = *src_pte;
-		pt_write(m, src_pte, level, old_addr, 0);
-		tlb_remove_huge_tlb_entry(&tlb, sz, old_addr);
-		pt_write(m, dst_pte, level, new_addr, e);
+		move_huge_pte(vma, old_addr, new_addr, src_pte, dst_pte);
+		if (gather)
+			tlb_remove_huge_tlb_entry(&tlb, sz, old_addr);
 	}
-	if (unshare_via_gather(m)) {
+	if (gather) {
 		tlb_flush_mmu_tlbonly(&tlb);
 		huge_pmd_unshare_flush(&tlb, vma);
+	} else if (shared_pmd) {
+		flush_hugetlb_tlb_range(vma, range_start, range_end);
 	} else {
-		uint64_t start = old_end - len;
-		if (shared_pmd) {
-			start &= ~(PUD_SIZE(m) - 1);
-			old_end = (old_end + PUD_SIZE(m) - 1) & ~(PUD_SIZE(m) - 1);
-		}
-		__tlb_reset_range(&tlb);
-		flush_tlb_range(vma, start, old_end);
+		flush_hugetlb_tlb_range(vma, old_end - len, old_end);
 	}
-	tlb_finish_mmu(&tlb);
-	return 0;
+	i_mmap_unlock_write(m, vma->vm_file);
+	if (gather)
+		tlb_finish_mmu(&tlb);
+	return len + old_addr - old_end;
+}
+
+/* ---- rmap: one VMA of a file-backed hugetlb folio (try_to_migrate_one()) ---- */
+
+/**
+ * hugetlb_try_to_migrate_one - the hugetlb part of try_to_migrate_one() for
+ * the file-backed folio @pfn mapped by @vma at @address (i_mmap_rwsem held
+ * for write by the caller, TTU_RMAP_LOCKED).  If the PMD table holding the
+ * entry is shared, unmapping the table from this mm unmaps the folio here:
+ * one huge_pmd_unshare() with a gather of its own, completed before the
+ * lock drops.  Otherwise the entry becomes a migration entry
+ * (huge_ptep_clear_flush(), hugetlb_remove_rmap(), folio_put()).
+ * Return: true if the folio is no longer mapped through this VMA's tables.
+ */
+bool hugetlb_try_to_migrate_one(struct vm_area_struct *vma, uint64_t address, uint32_t pfn)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	pgent_t *ptep = huge_pte_offset(mm, address, huge_page_size(vma));
+	struct mmu_gather tlb;
+
+	/* page_vma_mapped_walk(): a present entry mapping this folio? */
+	if (!ptep || !pgent_present(*ptep) || pgent_pfn(*ptep) != pfn)
+		return true;
+	if (unshare_via_gather(m)) {
+		tlb_gather_mmu_vma(&tlb, vma);
+		if (huge_pmd_unshare(&tlb, vma, address, ptep)) {
+			huge_pmd_unshare_flush(&tlb, vma);
+			tlb_finish_mmu(&tlb);
+			/* The PMD table was unmapped, consequently unmapping the folio. */
+			return true;
+		}
+		tlb_finish_mmu(&tlb);
+	} else if (huge_pmd_unshare(NULL, vma, address, ptep)) {
+		uint64_t start = address, end = address + huge_page_size(vma);
+		adjust_range_if_pmd_sharing_possible(vma, &start, &end);
+		flush_tlb_range(vma, start, end);
+		return true;
+	}
+	pgent_t pteval = huge_ptep_clear_flush(vma, address, ptep);
+	if (pteval & _PAGE_DIRTY)
+		frame(m, pfn)->flags |= FRAME_F_DIRTY;
+	/* The migration entry remembers whether the mapping was writable. */
+	pgent_t swp = mk_swp_pgent(SWP_MIGRATION, pfn) | (pteval & _PAGE_RW);
+	pt_write(m, ptep, huge_level(vma), address, swp);   /* set_huge_pte_at() */
+	frame(m, pfn)->mapcount--;   /* hugetlb_remove_rmap() */
+	put_page(m, pfn);            /* folio_put() */
+	return true;
+}
+
+/**
+ * hugetlb_remove_migration_pte - remove_migration_pte() for one VMA: a
+ * migration entry for @src at @address becomes a mapping of @dst.
+ */
+void hugetlb_remove_migration_pte(struct vm_area_struct *vma, uint64_t address, uint32_t src, uint32_t dst)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	pgent_t *ptep = huge_pte_offset(mm, address, huge_page_size(vma));
+
+	if (!ptep || pgent_present(*ptep) || pgent_swp_kind(*ptep) != SWP_MIGRATION || pgent_pfn(*ptep) != src)
+		return;
+	bool writable = *ptep & _PAGE_RW;
+	get_page(m, dst);              /* folio_get() */
+	frame(m, dst)->mapcount++;     /* hugetlb_add_file_rmap() */
+	pt_write(m, ptep, huge_level(vma), address, make_huge_pte(vma, dst, writable));
 }

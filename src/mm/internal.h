@@ -251,6 +251,13 @@ struct sim_file {
 	struct vm_area_struct **i_mmap;  /* VMAs mapping the file, by (vm_pgoff, id) */
 	unsigned int nr_mmap, cap_mmap;
 	unsigned int refs;           /* VMAs mapping it + 1 while named */
+	/*
+	 * i_mmap_rwsem held for write by an operation that is blocked waiting
+	 * for an IPI (CPU id + 1; 0: not held across a wait).  Only such a hold
+	 * is visible: operations are atomic otherwise.  See i_mmap_unlock_write().
+	 */
+	unsigned int i_mmap_held_by;
+	struct sim_file *held_next;  /* in that CPU's held_i_mmap list */
 };
 
 #define VM_READ 0x00000001ull
@@ -372,6 +379,13 @@ struct sim_cpu {
 	uint32_t walker_page;            /* page referenced by the walk (0: none) */
 	uint64_t walker_addr;
 	uint64_t walker_epoch;
+	struct mm_struct *walker_mm;     /* current->mm of the walk */
+	/* A held hugetlb PMD table that the walker's mm has since unshared (0: none). */
+	uint32_t walker_stale_table;
+	uint32_t walker_stale_gen;
+	bool walker_stale_reported;
+	/* i_mmap_rwsem of these files stays held until this CPU's IPI waits end. */
+	struct sim_file *held_i_mmap;
 	/* RCU reader (pte_offset_map) state. */
 	uint32_t reader_table;
 	uint32_t reader_gen;
@@ -484,6 +498,8 @@ struct ptsim_machine {
 	uint64_t next_vma_id;
 	uint32_t next_anon_vma;
 	struct sim_rcu rcu;
+	unsigned int nr_stale_walkers;       /* CPUs with walker_stale_table set: page-table writes get checked */
+	unsigned int nr_i_mmap_held;         /* files whose i_mmap lock a blocked operation holds */
 	uint64_t clock_ns;
 	uint64_t rng;
 	uint64_t stats[NR_STATS];
@@ -650,10 +666,22 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 			    struct vm_area_struct *src_vma);
 long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uint64_t end, uint64_t newprot_flags);
 void hugetlb_split(struct vm_area_struct *vma, uint64_t addr);
-int move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma,
-			     uint64_t old_addr, uint64_t new_addr, uint64_t len);
-bool hugetlb_vma_shareable(struct vm_area_struct *vma);
+uint64_t move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma,
+				  uint64_t old_addr, uint64_t new_addr, uint64_t len);
 uint64_t huge_page_size(const struct vm_area_struct *vma);
+bool hugetlb_try_to_migrate_one(struct vm_area_struct *vma, uint64_t address, uint32_t pfn);
+void hugetlb_remove_migration_pte(struct vm_area_struct *vma, uint64_t address, uint32_t src, uint32_t dst);
+bool hugetlb_fault_needs_i_mmap(struct vm_area_struct *vma, uint64_t address);
+/* i_mmap_rwsem held across an IPI wait (hugetlb.c): only blocked operations leave it held. */
+void i_mmap_lock_write(struct ptsim_machine *m, struct sim_file *mapping);
+void i_mmap_unlock_write(struct ptsim_machine *m, struct sim_file *mapping);
+void i_mmap_release_held(struct ptsim_machine *m, struct sim_cpu *cpu);
+
+/* mremap.c: mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new). */
+int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_addr);
+
+/* migrate.c: move_pages(2) of the hugetlb folio mapped at @addr (try_to_migrate()). */
+int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr);
 
 /* pt_reclaim.c (mm/pt_reclaim.c, v6.14 - v6.19) */
 bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end, struct zap_details *details);
@@ -713,6 +741,8 @@ size_t rcu_pending(const struct ptsim_machine *m);
 
 /* oracle.c */
 void oracle_check_free(struct ptsim_machine *m, uint32_t pfn);
+/* A write into a page table while some GUP-fast walker is stale (m->nr_stale_walkers). */
+void oracle_check_table_write(struct ptsim_machine *m, const pgent_t *ep, pgent_t old, pgent_t val);
 void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int cpu, uint64_t addr, uint64_t pfn,
 		   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
@@ -721,6 +751,8 @@ int gup_fast_begin(struct ptsim_machine *m, struct sim_cpu *cpu, uint64_t addr);
 void gup_fast_end(struct ptsim_machine *m, struct sim_cpu *cpu);
 /* Drop a hold taken on a table at generation @gen (no-op if it was freed since). */
 void table_unhold(struct ptsim_machine *m, uint32_t pfn, uint32_t gen);
+/* @mm no longer maps the shared PMD table @pt: its walkers inside @pt are now stale. */
+void gup_fast_table_unshared(struct ptsim_machine *m, struct mm_struct *mm, const struct ptdesc *pt);
 
 /* stats.c */
 int sim_mark_take(struct ptsim_machine *m, const char *name);

@@ -170,3 +170,51 @@ void oracle_check_free(struct ptsim_machine *m, uint32_t pfn)
 				      "... and %u more cached entries still reach frame %u", c.found - 4, pfn);
 	}
 }
+
+/*
+ * Is this write one a table owner may make while a former sharer's walker is
+ * still inside?  A hugetlb fault installing a leaf, or changing the access
+ * bits of the same page: the table still maps the same file's pages at the
+ * same offsets, which the walker could have seen anyway (the reasoning of
+ * 8ce720d5bd91 for not-last sharers).  Anything else — clearing a mapped
+ * page, a table pointer, a different page — means the table is being changed
+ * or reused under the walker.
+ */
+static bool table_write_benign(pgent_t old, pgent_t val)
+{
+	if (!pgent_huge(val))
+		return false;
+	return pgent_none(old) || (pgent_huge(old) && pgent_pfn(old) == pgent_pfn(val));
+}
+
+/**
+ * oracle_check_table_write - a page-table entry was written while some CPU's
+ * GUP-fast walker is inside a hugetlb PMD table that its own mm has unshared
+ * (cpu->walker_stale_table).  If the write goes into that table and is not
+ * benign, the table is being modified or reused under the walker: report it
+ * once per walk, naming the table.  Only called while m->nr_stale_walkers.
+ */
+void oracle_check_table_write(struct ptsim_machine *m, const pgent_t *ep, pgent_t old, pgent_t val)
+{
+	const struct ptdesc *pt = virt_to_ptdesc(m, ep);
+
+	if (!pt || table_write_benign(old, val))
+		return;
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		struct sim_cpu *cpu = &m->cpus[c];
+		if (cpu->walker_stale_table != pt->pfn || cpu->walker_stale_reported ||
+		    cpu->walker_stale_gen != frame(m, pt->pfn)->gen)
+			continue;
+		const pgent_t *base = pt_entries(m, pt->pfn);
+		uint64_t va = pt->addr + ((uint64_t)(ep - base) << m->geo.shift[pt->level]);
+		const struct sim_cpu *self = this_cpu(m);
+		cpu->walker_stale_reported = true;
+		oracle_report(m, PTSIM_VIOL_WALKER, (int)c, cpu->walker_addr, pt->pfn,
+			      "page table %u (shared hugetlb PMD table, va %#llx) modified (entry for va %#llx) by "
+			      "cpu %d's operation while a GUP-fast walker on cpu %u is still inside it, although "
+			      "the walker's mm %u no longer maps it: the table is reused under the walker "
+			      "(no IPI waited for it after the last unshare)",
+			      pt->pfn, (unsigned long long)pt->addr, (unsigned long long)va, self ? (int)self->id : -1,
+			      c, cpu->walker_mm ? cpu->walker_mm->id : 0);
+	}
+}

@@ -150,6 +150,9 @@ void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_
 
 	*ep = val;
 	arch_set_entry(m, ep, level, addr, old, val);
+	/* A walker inside a table its mm unshared: is the table being reused under it? */
+	if (PTSIM_UNLIKELY(m->nr_stale_walkers))
+		oracle_check_table_write(m, ep, old, val);
 }
 
 /* ---- offsets and none tests, with folding ---- */

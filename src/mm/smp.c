@@ -170,6 +170,7 @@ void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
 			struct sim_cpu *s = &m->cpus[pc->sender];
 			if (--s->pending_acks == 0) {
 				release_deferred(m, s);
+				i_mmap_release_held(m, s);
 				rcu_reader_end(m, &s->op_epoch);
 			}
 		}

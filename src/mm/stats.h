@@ -76,6 +76,8 @@
 	X(HUGETLB_SHARE, "hugetlb.pmd_share")                                        \
 	X(HUGETLB_UNSHARE, "hugetlb.pmd_unshare")                                    \
 	X(HUGETLB_FULL_UNSHARE, "hugetlb.pmd_unshare_last")                          \
+	X(HUGETLB_UNSHARE_BROADCASTS, "hugetlb.unshare_broadcasts")                  \
+	X(PGMIGRATE_SUCCESS, "migrate.pgmigrate_success")                            \
 	X(PTRECLAIM_FAST, "pt_reclaim.fast_path")                                    \
 	X(PTRECLAIM_SLOW, "pt_reclaim.slow_path")                                    \
 	X(PTRECLAIM_SLOW_FAIL, "pt_reclaim.slow_path_failed")                        \

@@ -29,7 +29,7 @@
 /* Numeric fields (steppable), then string/bool fields. */
 enum tfield {
 	F_TASK, F_CHILD, F_THREAD, F_CPU, F_ADDR, F_LEN, F_OFFSET, F_PAGE_SIZE, F_STRIDE, F_COUNT,
-	F_NS, F_US, F_MS, F_S,
+	F_NS, F_US, F_MS, F_S, F_NEW_ADDR,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
 	F_EXPECT, F_COMMENT,
@@ -42,13 +42,14 @@ static const char *const field_names[NR_FIELDS] = {
 	[F_COUNT] = "count", [F_NS] = "ns", [F_US] = "us", [F_MS] = "ms", [F_S] = "s", [F_PROT] = "prot",
 	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
 	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
-	[F_EXPECT] = "expect", [F_COMMENT] = "comment",
+	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr",
 };
 
 enum top {
 	OP_SPAWN, OP_FORK, OP_THREAD, OP_EXIT, OP_RUN, OP_SLEEP, OP_ADVANCE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
 	OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_TOUCH, OP_MARK, OP_REPEAT, OP_GUP_FAST_BEGIN, OP_GUP_FAST_END,
 	OP_RCU_READ_BEGIN, OP_RCU_READ_END, OP_PMD_LOCK, OP_PMD_UNLOCK,
+	OP_MREMAP, OP_MOVE_PAGES, OP_TOUCH_RANDOM,
 	NR_OPS
 };
 
@@ -79,6 +80,9 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
 	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
 	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE) },
+	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE) },
+	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_NEW_ADDR), 0 },
+	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), 0 },
 	[OP_MARK] = { "mark", B(F_NAME), 0 },
 	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP) },
 	[OP_GUP_FAST_BEGIN] = { "gup_fast_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
@@ -94,7 +98,7 @@ static const uint64_t field_max[NR_NUM_FIELDS] = {
 	[F_TASK] = INT_MAX, [F_CHILD] = INT_MAX, [F_THREAD] = INT_MAX, [F_CPU] = PTSIM_MAX_CPUS - 1,
 	[F_ADDR] = UINT64_MAX, [F_LEN] = UINT64_MAX, [F_OFFSET] = UINT64_MAX, [F_PAGE_SIZE] = UINT64_MAX,
 	[F_STRIDE] = UINT64_MAX, [F_COUNT] = 100000000, [F_NS] = UINT64_MAX, [F_US] = UINT64_MAX / 1000,
-	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000,
+	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000, [F_NEW_ADDR] = UINT64_MAX,
 };
 
 struct tevent {
@@ -279,8 +283,8 @@ static int parse_prot(struct perr *pe, const cJSON *item, unsigned int *prot)
 static int parse_expect(struct perr *pe, const cJSON *item, int *out)
 {
 	const char *s = NULL;
-	static const char *const names[] = { "EINVAL", "ENOMEM", "EACCES", "EEXIST", "EBUSY", "ENOENT" };
-	static const int vals[] = { EINVAL, ENOMEM, EACCES, EEXIST, EBUSY, ENOENT };
+	static const char *const names[] = { "EINVAL", "ENOMEM", "EACCES", "EEXIST", "EBUSY", "ENOENT", "EFAULT" };
+	static const int vals[] = { EINVAL, ENOMEM, EACCES, EEXIST, EBUSY, ENOENT, EFAULT };
 
 	if (get_str(pe, item, "expect", &s))
 		return PTSIM_EBADTRACE;
@@ -291,7 +295,7 @@ static int parse_expect(struct perr *pe, const cJSON *item, int *out)
 		}
 	}
 	return fail(pe, "field 'expect': \"%s\" is not an errno name this op can return (EINVAL, ENOMEM, EACCES, "
-			"EEXIST, EBUSY, ENOENT)", s);
+			"EEXIST, EBUSY, ENOENT, EFAULT)", s);
 }
 
 /* A key given twice in one JSON object (cJSON keeps both; lookups see only the first). */
@@ -949,6 +953,27 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		break;
 	case OP_MARK:
 		rc = ptsim_mark(m, ev->name);
+		break;
+	case OP_TOUCH_RANDOM:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		VAL(F_COUNT, x);
+		if (ev->present & B(F_STRIDE))
+			VAL(F_STRIDE, y);
+		rc = ptsim_touch_random(m, (int)task, addr, len, y, x, ev->write);
+		break;
+	case OP_MREMAP:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		VAL(F_NEW_ADDR, y);
+		rc = ptsim_mremap(m, (int)task, addr, len, y);
+		break;
+	case OP_MOVE_PAGES:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		rc = ptsim_move_pages(m, (int)task, addr);
 		break;
 	case OP_GUP_FAST_BEGIN:
 	case OP_RCU_READ_BEGIN:

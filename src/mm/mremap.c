@@ -1,0 +1,389 @@
+/*
+ * mremap(old_addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr): move
+ * a range of one VMA to a free destination, keeping its length.
+ *
+ * Models mm/mremap.c of the v6.16 - v6.19 era (struct vma_remap_struct,
+ * struct pagetable_move_control): do_mremap() -> mremap_to() -> move_vma()
+ * -> copy_vma_and_data() (copy_vma(), move_page_tables()) ->
+ * unmap_source_vma() (do_munmap() of the old range).
+ *
+ * move_page_tables() on x86-64 (HAVE_MOVE_PUD, HAVE_MOVE_PMD), per extent:
+ *   - a PUD_SIZE extent moves the PUD entry (the whole PMD table) when the
+ *     destination entry is empty: move_normal_pud(), then
+ *     flush_tlb_range(old, old + PUD_SIZE);
+ *   - a PMD_SIZE extent moves the PMD entry (the whole PTE table):
+ *     move_normal_pmd(), then flush_tlb_range(old, old + PMD_SIZE);
+ *   - otherwise move_ptes() moves each PTE and, if one was present, flushes
+ *     the extent's old range once (flush_tlb_range()) before the PT lock
+ *     drops.
+ * On x86 flush_tlb_range() passes freed_tables (3ef938c35035), so each of
+ * these flushes reaches every CPU in mm_cpumask, lazy ones included.  The
+ * source and destination addresses are first realigned down to a PMD
+ * boundary when both are equally misaligned and nothing is mapped below
+ * (try_realign_addr()), so that whole PTE tables can move.
+ * hugetlb VMAs go to move_hugetlb_page_tables() (hugetlb.c): shared PMD
+ * tables are unshared there, with the unshare flush of the variant.
+ *
+ * What is left out: resizing (shrink/expand), MREMAP_DONTUNMAP, mremap
+ * without MREMAP_FIXED, the destination's do_munmap() (the API requires a
+ * free destination, as for mmap), VMA merging at the destination (the moved
+ * range is always a VMA of its own), anonymous THP (there is none), uffd,
+ * KSM, mlock accounting, mmu notifiers.
+ */
+#include "mm/internal.h"
+
+#include "arch/arch.h"
+
+struct pagetable_move_control {
+	struct vm_area_struct *old;   /* source VMA */
+	struct vm_area_struct *new;   /* destination VMA */
+	uint64_t old_addr;            /* may be realigned down */
+	uint64_t old_end;
+	uint64_t new_addr;            /* may be realigned down */
+	uint64_t len_in;              /* bytes requested, from the original old_addr */
+};
+
+static uint64_t mask_of(uint64_t size)
+{
+	return ~(size - 1);
+}
+
+/* get_old_pud() / get_old_pmd(): the source entries, or NULL where a table is missing. */
+static pud_t *get_old_pud(struct mm_struct *mm, uint64_t addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+
+	if (pgd_none(mm, *pgd))
+		return NULL;
+	p4d_t *p4d = p4d_offset(mm, pgd, addr);
+	if (p4d_none(mm, *p4d))
+		return NULL;
+	pud_t *pud = pud_offset(mm, p4d, addr);
+	if (pud_none(mm, *pud))
+		return NULL;
+	return pud;
+}
+
+static pmd_t *get_old_pmd(struct mm_struct *mm, uint64_t addr)
+{
+	pud_t *pud = get_old_pud(mm, addr);
+
+	if (!pud)
+		return NULL;
+	pmd_t *pmd = pmd_offset(mm, pud, addr);
+	if (pmd_none(mm, *pmd))
+		return NULL;
+	return pmd;
+}
+
+static pud_t *alloc_new_pud(struct mm_struct *mm, uint64_t addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d = p4d_alloc(mm, pgd, addr);
+
+	if (!p4d)
+		return NULL;
+	return pud_alloc(mm, p4d, addr);
+}
+
+static pmd_t *alloc_new_pmd(struct mm_struct *mm, uint64_t addr)
+{
+	pud_t *pud = alloc_new_pud(mm, addr);
+
+	if (!pud)
+		return NULL;
+	return pmd_alloc(mm, pud, addr);
+}
+
+/*
+ * ptsim: a table that moved maps other addresses now; keep the first address
+ * its descriptor records (messages, the arm64 checks) right, below it too.
+ */
+static void table_moved(struct ptsim_machine *m, uint32_t pfn, uint64_t new_base)
+{
+	struct ptdesc *pt = pt_desc(m, pfn);
+	uint64_t delta = new_base - pt->addr;
+	const pgent_t *e = pt_entries(m, pfn);
+
+	pt->addr = new_base;
+	if (pt->level != PT_PMD)
+		return;
+	for (unsigned int i = 0; i < m->geo.ptrs[PT_PMD]; i++)
+		if (pgent_present(e[i]) && !pgent_huge(e[i]))
+			pt_desc(m, pgent_pfn(e[i]))->addr += delta;
+}
+
+/*
+ * move_ptes(): move the PTEs of [@old_addr, @old_end) one by one; if any was
+ * present, flush the old range before the PT lock drops (the page must stay
+ * valid until no TLB maps it at the old address).
+ */
+static void move_ptes(struct pagetable_move_control *pmc, pmd_t *old_pmd, uint64_t old_addr, uint64_t old_end,
+		      pmd_t *new_pmd, uint64_t new_addr)
+{
+	struct vm_area_struct *vma = pmc->old;
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	uint64_t len = old_end - old_addr;
+	bool force_flush = false;
+	pte_t *old_pte = pte_offset_map(mm, old_pmd, old_addr);
+	pte_t *new_pte = pte_offset_map(mm, new_pmd, new_addr);
+
+	for (; old_addr < old_end; old_pte++, old_addr += PAGE_SIZE(m), new_pte++, new_addr += PAGE_SIZE(m)) {
+		pte_t pte = *old_pte;
+
+		if (pgent_none(pte))
+			continue;
+		pt_write(m, old_pte, PT_PTE, old_addr, 0);   /* ptep_get_and_clear() */
+		if (pgent_present(pte))
+			force_flush = true;
+		pt_write(m, new_pte, PT_PTE, new_addr, pte);   /* set_pte_at() */
+	}
+	if (force_flush)
+		flush_tlb_range(vma, old_end - len, old_end);
+}
+
+/*
+ * move_normal_pmd(): move a whole PTE table by moving the PMD entry.  The
+ * destination entry must be empty (free_pgtables() released it).
+ */
+static bool move_normal_pmd(struct vm_area_struct *vma, uint64_t old_addr, uint64_t new_addr, pmd_t *old_pmd,
+			    pmd_t *new_pmd)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	pmd_t pmd = *old_pmd;
+
+	if (!pmd_none(mm, *new_pmd))
+		return false;
+	/* Racing with collapse? (a leaf or a non-present entry is not a table) */
+	if (!pgent_present(pmd) || pgent_huge(pmd))
+		return false;
+	pt_write(m, old_pmd, PT_PMD, old_addr, 0);       /* pmd_clear() */
+	pt_write(m, new_pmd, PT_PMD, new_addr, pmd);     /* pmd_populate() */
+	table_moved(m, pgent_pfn(pmd), new_addr & mask_of(PMD_SIZE(m)));
+	flush_tlb_range(vma, old_addr, old_addr + PMD_SIZE(m));
+	return true;
+}
+
+/* move_normal_pud(): move a whole PMD table by moving the PUD entry. */
+static bool move_normal_pud(struct vm_area_struct *vma, uint64_t old_addr, uint64_t new_addr, pud_t *old_pud,
+			    pud_t *new_pud)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	pud_t pud = *old_pud;
+
+	if (!pud_none(mm, *new_pud))
+		return false;
+	pt_write(m, old_pud, PT_PUD, old_addr, 0);       /* pud_clear() */
+	pt_write(m, new_pud, PT_PUD, new_addr, pud);     /* pud_populate() */
+	table_moved(m, pgent_pfn(pud), new_addr & mask_of(PUD_SIZE(m)));
+	flush_tlb_range(vma, old_addr, old_addr + PUD_SIZE(m));
+	return true;
+}
+
+/*
+ * get_extent(): the extent up to the next boundary of @size on both sides,
+ * bounded by the end of the source.
+ */
+static uint64_t get_extent(uint64_t size, uint64_t old_addr, uint64_t old_end, uint64_t new_addr)
+{
+	uint64_t next = (old_addr + size) & mask_of(size);
+	uint64_t extent = next - old_addr;   /* fine even if next overflowed */
+
+	if (extent > old_end - old_addr)
+		extent = old_end - old_addr;
+	next = (new_addr + size) & mask_of(size);
+	if (extent > next - new_addr)
+		extent = next - new_addr;
+	return extent;
+}
+
+/* find_vma_intersection(): the first VMA overlapping [start, end), or NULL. */
+static struct vm_area_struct *find_vma_intersection(struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	struct vm_area_struct *vma = find_vma(mm, start);
+
+	return vma && vma->vm_start < end ? vma : NULL;
+}
+
+/* can_align_down(): aligning @addr down to @mask must not reach into another mapping. */
+static bool can_align_down(struct vm_area_struct *vma, uint64_t addr_to_align, uint64_t mask)
+{
+	uint64_t addr_masked = addr_to_align & mask;
+
+	if (vma->vm_start != addr_to_align)
+		return false;
+	return find_vma_intersection(vma->vm_mm, addr_masked, vma->vm_start) == NULL;
+}
+
+/* can_realign_addr() + try_realign_addr(): move whole tables when both sides are equally misaligned. */
+static void try_realign_addr(struct pagetable_move_control *pmc, uint64_t pagetable_mask)
+{
+	uint64_t align_mask = ~pagetable_mask;
+	uint64_t old_align = pmc->old_addr & align_mask;
+	uint64_t new_align = pmc->new_addr & align_mask;
+	uint64_t old_align_next = align_mask + 1 - old_align;
+
+	if (pmc->len_in < old_align_next || old_align == 0 || old_align != new_align)
+		return;
+	if (!can_align_down(pmc->old, pmc->old_addr, pagetable_mask) ||
+	    !can_align_down(pmc->new, pmc->new_addr, pagetable_mask))
+		return;
+	pmc->old_addr &= pagetable_mask;
+	pmc->new_addr &= pagetable_mask;
+}
+
+/**
+ * move_page_tables - move the entries of [pmc->old_addr, pmc->old_end) to
+ * pmc->new_addr, a whole table at a time where the extent allows.
+ * Return: bytes moved, counted from the requested start (less than
+ * pmc->len_in if a table allocation failed).
+ */
+static uint64_t move_page_tables(struct pagetable_move_control *pmc)
+{
+	struct vm_area_struct *vma = pmc->old;
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	uint64_t extent, old_addr, new_addr, old_end;
+
+	if (!pmc->len_in)
+		return 0;
+	if (is_vm_hugetlb_page(vma))
+		return move_hugetlb_page_tables(pmc->old, pmc->new, pmc->old_addr, pmc->new_addr, pmc->len_in);
+
+	try_realign_addr(pmc, mask_of(PMD_SIZE(m)));
+	old_addr = pmc->old_addr;
+	new_addr = pmc->new_addr;
+	old_end = pmc->old_end;
+
+	for (; old_addr < old_end; old_addr += extent, new_addr += extent) {
+		extent = get_extent(PUD_SIZE(m), old_addr, old_end, new_addr);
+		pud_t *old_pud = get_old_pud(mm, old_addr);
+		if (!old_pud)
+			continue;
+		pud_t *new_pud = alloc_new_pud(mm, new_addr);
+		if (!new_pud)
+			break;
+		if (!m->geo.folded[PT_PMD] && !m->geo.folded[PT_PUD] && extent == PUD_SIZE(m) &&
+		    move_normal_pud(vma, old_addr, new_addr, old_pud, new_pud))
+			continue;
+
+		extent = get_extent(PMD_SIZE(m), old_addr, old_end, new_addr);
+		pmd_t *old_pmd = get_old_pmd(mm, old_addr);
+		if (!old_pmd)
+			continue;
+		pmd_t *new_pmd = alloc_new_pmd(mm, new_addr);
+		if (!new_pmd)
+			break;
+		if (extent == PMD_SIZE(m) && move_normal_pmd(vma, old_addr, new_addr, old_pmd, new_pmd))
+			continue;
+		if (pmd_none(mm, *old_pmd))
+			continue;
+		if (pte_alloc(pmc->new->vm_mm, new_pmd, new_addr))
+			break;
+		move_ptes(pmc, old_pmd, old_addr, old_addr + extent, new_pmd, new_addr);
+	}
+
+	/* Realigned, but stopped in the first PMD: nothing of the request was moved. */
+	if (old_addr < old_end - pmc->len_in)
+		return 0;
+	return pmc->len_in + old_addr - old_end;
+}
+
+/*
+ * copy_vma(): the destination VMA: the source's flags and file, the file
+ * offset of the moved range (an anonymous VMA never faulted gets the offset
+ * of its new address), linked into the file's i_mmap.  A shareable hugetlb
+ * VMA gets a VMA lock of its own (hugetlb_vm_op_open()).
+ */
+static struct vm_area_struct *copy_vma(struct vm_area_struct *vma, uint64_t addr, uint64_t len, uint64_t pgoff)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct vm_area_struct *new_vma = vm_area_dup(vma);
+
+	if (!new_vma)
+		return NULL;
+	if (vma_is_anonymous(vma) && !vma->anon_vma)
+		pgoff = addr >> mm->machine->geo.page_shift;
+	new_vma->vm_start = addr;
+	new_vma->vm_end = addr + len;
+	new_vma->vm_pgoff = pgoff;
+	if (mm_insert_vma(mm, new_vma)) {
+		vm_area_free(mm->machine, new_vma);
+		return NULL;
+	}
+	vma_link_file(new_vma);
+	return new_vma;
+}
+
+/**
+ * do_mremap - mremap(@addr, @len, @len, MREMAP_MAYMOVE | MREMAP_FIXED,
+ * @new_addr) in @mm.  The caller has checked alignment to the base page,
+ * that both ranges are in user space and that the destination is free.
+ * Return: 0; -EFAULT if [@addr, +@len) is not inside one VMA; -EINVAL if the
+ * ranges overlap, or for hugetlb if an address is not huge-page-aligned;
+ * -ENOMEM if tables could not be allocated (the move is undone, as the
+ * kernel does).
+ */
+int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_addr)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct vm_area_struct *vma = vma_lookup(mm, addr);
+	uint64_t old_len = len, new_len = len;
+	int err;
+
+	if (!vma)
+		return -EFAULT;
+	/* align_hugetlb(): lengths round up to the huge page, addresses must be aligned. */
+	if (is_vm_hugetlb_page(vma)) {
+		uint64_t hmask = huge_page_size(vma) - 1;
+		old_len = new_len = (len + hmask) & ~hmask;
+		if ((addr & hmask) || (new_addr & hmask))
+			return -EINVAL;
+	}
+	/* mremap_to(): vrm_overlaps() */
+	if (addr + old_len > new_addr && new_addr + new_len > addr)
+		return -EINVAL;
+	/* MREMAP_FIXED: do_munmap() of the destination (free here: nothing to do). */
+	err = do_munmap(mm, new_addr, new_len);
+	if (err)
+		return err;
+	vma = vma_lookup(mm, addr);
+	/* resize_is_valid(): we can't remap across VMA boundaries. */
+	if (!vma || old_len > vma->vm_end - addr)
+		return -EFAULT;
+	/* prep_move_vma(): hugetlb_vm_op_split() on both ends. */
+	if (is_vm_hugetlb_page(vma)) {
+		uint64_t hmask = huge_page_size(vma) - 1;
+		if ((vma->vm_start != addr && (addr & hmask)) || (vma->vm_end != addr + old_len && ((addr + old_len) & hmask)))
+			return -EINVAL;
+	}
+
+	/* move_vma() -> copy_vma_and_data() */
+	uint64_t new_pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> m->geo.page_shift);
+	struct vm_area_struct *new_vma = copy_vma(vma, new_addr, new_len, new_pgoff);
+	if (!new_vma)
+		return -ENOMEM;
+	struct pagetable_move_control pmc = {
+		.old = vma, .new = new_vma, .old_addr = addr, .old_end = addr + old_len, .new_addr = new_addr,
+		.len_in = old_len,
+	};
+	uint64_t moved_len = move_page_tables(&pmc);
+	uint64_t unmap_addr = addr, unmap_len = old_len;
+	if (moved_len < old_len) {
+		/* Move what was moved back, then unmap the new area instead of the old. */
+		struct pagetable_move_control revert = {
+			.old = new_vma, .new = vma, .old_addr = new_addr, .old_end = new_addr + moved_len,
+			.new_addr = addr, .len_in = moved_len,
+		};
+		move_page_tables(&revert);
+		unmap_addr = new_addr;
+		unmap_len = new_len;
+		err = -ENOMEM;
+	}
+	/* unmap_source_vma() */
+	int rc = do_munmap(mm, unmap_addr, unmap_len);
+	return err ? err : rc;
+}
