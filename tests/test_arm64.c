@@ -1,0 +1,947 @@
+/*
+ * arm64 back-end (issue 6): geometry of every granule / VA size, VmPTE on
+ * 2- to 5-level tables, broadcast TLBI instead of flush IPIs (the W3 traces
+ * of the x86 oracle replayed as arm64), the range-flush threshold per
+ * granule, range TLBI, KPTI, hugetlb fork+exit (W2) on both architectures,
+ * W1 case a on the 64 KiB granule, ASID rollover, break-before-make, and the
+ * walk-cache fix c2ff4764e03e.
+ *
+ * Expected numbers follow kernel-model 1.2, 6 and 12.2; each test says how
+ * they were derived.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "support/helpers.h"
+
+#include "mm/internal.h"
+#include "mm/mmu_gather.h"
+
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+#define TiB (1ull << 40)
+#define NOPS 31
+
+static struct ptsim_machine *arm64(unsigned int granule, unsigned int va_bits, unsigned int cpus, const char *preset,
+				   const char *const *set)
+{
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	char err[256];
+
+	ptsim_config_init(&cfg);
+	cfg.arch = PTSIM_ARCH_ARM64;
+	cfg.granule = granule;
+	cfg.va_bits = va_bits;
+	cfg.cpus = cpus;
+	cfg.preset = preset;
+	cfg.set = set;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("ptsim_machine_create: %s", err);
+	return m;
+}
+
+static int try_config(enum ptsim_arch arch, unsigned int granule, unsigned int va_bits, unsigned int levels,
+		      unsigned int cpus, const char *const *set, char *err, size_t errlen)
+{
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	int rc;
+
+	ptsim_config_init(&cfg);
+	cfg.arch = arch;
+	cfg.granule = granule;
+	cfg.va_bits = va_bits;
+	cfg.paging_levels = levels;
+	cfg.cpus = cpus;
+	cfg.set = set;
+	rc = ptsim_machine_create(&m, &cfg, err, errlen);
+	ptsim_machine_destroy(m);
+	return rc;
+}
+
+/* Run traces/<rel> (written for x86) on another architecture: only the machine changes. */
+static struct ptsim_machine *run_as(const char *rel, enum ptsim_arch arch, unsigned int granule, const char *preset,
+				    const char *const *extra_set)
+{
+	char path[1024], err[512];
+	struct ptsim_trace *t = NULL;
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rel);
+	if (ptsim_trace_load_file(&t, path, err, sizeof(err)))
+		fail_msg("%s: %s", rel, err);
+	for (size_t i = 0; extra_set && extra_set[i]; i++)
+		assert_int_equal(ptsim_trace_config_add(t, extra_set[i]), 0);
+	ptsim_trace_config(t, &cfg);
+	cfg.arch = arch;
+	cfg.granule = granule;
+	cfg.paging_levels = 0;
+	cfg.va_bits = 0;
+	if (preset)
+		cfg.preset = preset;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("%s: machine: %s", rel, err);
+	if (ptsim_trace_run(t, m))
+		fail_msg("%s: %s", rel, ptsim_machine_errmsg(m));
+	ptsim_trace_free(t);
+	return m;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Geometry                                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct geo_expect {
+	unsigned int granule, va_bits, levels;
+	unsigned int pgdir_shift, pgd_ptrs;
+	bool p4d, pud, pmd;             /* real (not folded) */
+	uint64_t pmd_size, pud_size;    /* PMD_SIZE, PUD_SIZE (folded: the level above's) */
+	uint64_t pud_block;             /* PUD hugetlb size (0: none) */
+	uint64_t cont_pte, cont_pmd;
+	bool pmd_share;
+};
+
+/* kernel-model 1.2 and 1.3, arch/arm64/mm/hugetlbpage.c's support matrix. */
+static const struct geo_expect geos[] = {
+	{ 4096, 39, 3, 30, 512, false, false, true, 2 * MiB, 1 * GiB, 1 * GiB, 64 * KiB, 32 * MiB, true },
+	{ 4096, 48, 4, 39, 512, false, true, true, 2 * MiB, 1 * GiB, 1 * GiB, 64 * KiB, 32 * MiB, true },
+	{ 4096, 52, 5, 48, 16, true, true, true, 2 * MiB, 1 * GiB, 1 * GiB, 64 * KiB, 32 * MiB, true },
+	{ 16384, 36, 2, 25, 2048, false, false, false, 32 * MiB, 32 * MiB, 0, 2 * MiB, 1 * GiB, false },
+	{ 16384, 47, 3, 36, 2048, false, false, true, 32 * MiB, 64 * GiB, 0, 2 * MiB, 1 * GiB, true },
+	{ 16384, 48, 4, 47, 2, false, true, true, 32 * MiB, 64 * GiB, 0, 2 * MiB, 1 * GiB, true },
+	{ 16384, 52, 4, 47, 32, false, true, true, 32 * MiB, 64 * GiB, 0, 2 * MiB, 1 * GiB, true },
+	{ 65536, 42, 2, 29, 8192, false, false, false, 512 * MiB, 512 * MiB, 0, 2 * MiB, 16 * GiB, false },
+	{ 65536, 48, 3, 42, 64, false, false, true, 512 * MiB, 4 * TiB, 0, 2 * MiB, 16 * GiB, false },
+	{ 65536, 52, 3, 42, 1024, false, false, true, 512 * MiB, 4 * TiB, 0, 2 * MiB, 16 * GiB, false },
+};
+
+static void test_arm64__geometry_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(geos) / sizeof(geos[0]); i++) {
+		const struct geo_expect *e = &geos[i];
+		struct ptsim_machine *m = arm64(e->granule, e->va_bits, 2, NULL, NULL);
+		const struct pt_geometry *g = &m->geo;
+		unsigned int bits = g->page_shift - 3;
+
+		assert_int_equal(1u << g->page_shift, e->granule);
+		assert_int_equal(g->levels, e->levels);
+		assert_int_equal(g->va_bits, e->va_bits);
+		assert_int_equal(g->task_size, 1ull << e->va_bits);
+		assert_int_equal(g->shift[PT_PGD], e->pgdir_shift);
+		assert_int_equal(g->ptrs[PT_PGD], e->pgd_ptrs);
+		assert_int_equal(!g->folded[PT_P4D], e->p4d);
+		assert_int_equal(!g->folded[PT_PUD], e->pud);
+		assert_int_equal(!g->folded[PT_PMD], e->pmd);
+		assert_false(g->folded[PT_PTE]);
+		/* Every real level below the PGD resolves PAGE_SHIFT - 3 bits. */
+		assert_int_equal(g->ptrs[PT_PTE], 1u << bits);
+		assert_int_equal(PMD_SIZE(m), e->pmd_size);
+		assert_int_equal(PUD_SIZE(m), e->pud_size);
+		assert_int_equal(g->pmd_leaf_size, e->pmd_size);
+		assert_int_equal(g->pud_leaf_size, e->pud_block);
+		assert_int_equal(g->cont_pte_size, e->cont_pte);
+		assert_int_equal(g->cont_pmd_size, e->cont_pmd);
+		assert_int_equal(g->pmd_share, e->pmd_share);
+		assert_int_equal(g->table_bytes, e->granule);
+		/* The PTE table spans PMD_SIZE: 2 MiB / 32 MiB / 512 MiB. */
+		assert_int_equal((uint64_t)g->ptrs[PT_PTE] << g->page_shift, e->pmd_size);
+		ptsim_machine_destroy(m);
+	}
+}
+
+/* The index of each level of a 64 KiB / 48-bit address: L1 47:42, L2 41:29, L3 28:16. */
+static void test_arm64__indices_64k(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = arm64(65536, 48, 2, NULL, NULL);
+	uint64_t va = (0x2aull << 42) | (0x1abcull << 29) | (0x0123ull << 16) | 0x4567;
+
+	assert_int_equal(pt_index(&m->geo, PT_PGD, va), 0x2a);
+	assert_int_equal(pt_index(&m->geo, PT_PMD, va), 0x1abc);
+	assert_int_equal(pt_index(&m->geo, PT_PTE, va), 0x0123);
+	assert_int_equal(pt_index(&m->geo, PT_PUD, va), 0);   /* folded */
+	ptsim_machine_destroy(m);
+}
+
+static void test_arm64__config_choices_and_errors(void **state)
+{
+	(void)state;
+	char err[256];
+	static const char *const asid8[] = { "arm64_asid_bits=8", NULL };
+	static const char *const asid8_kpti[] = { "arm64_asid_bits=8", "arm64_kpti=on", NULL };
+	struct ptsim_machine *m;
+
+	/* paging_levels alone picks the VA size; nothing at all is 4K / 48-bit. */
+	m = arm64(16384, 0, 1, NULL, NULL);
+	assert_int_equal(m->geo.va_bits, 48);
+	ptsim_machine_destroy(m);
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 65536, 0, 2, 1, NULL, err, sizeof(err)), 0);
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 0, 0, 0, 1, NULL, err, sizeof(err)), 0);
+
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 8192, 0, 0, 1, NULL, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "granule"));
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 4096, 40, 0, 1, NULL, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "va_bits 40"));
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 16384, 0, 5, 1, NULL, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "paging_levels 5"));
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 4096, 48, 3, 1, NULL, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "gives 4 levels"));
+	assert_int_equal(try_config(PTSIM_ARCH_X86_64, 16384, 0, 0, 1, NULL, err, sizeof(err)), PTSIM_EBADCONFIG);
+	/*
+	 * asids_update_limit(): a rollover must find a free ASID after every CPU
+	 * reserved one, so NUM_USER_ASIDS - 1 (256 - 1 with 8 bits; 128 - 1 in
+	 * KPTI pairs) must exceed the CPU count: 254 CPUs at most, 126 with KPTI.
+	 */
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 0, 0, 0, 254, asid8, err, sizeof(err)), 0);
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 0, 0, 0, 255, asid8, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "ASIDs"));
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 0, 0, 0, 126, asid8_kpti, err, sizeof(err)), 0);
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 0, 0, 0, 127, asid8_kpti, err, sizeof(err)), PTSIM_EBADCONFIG);
+
+	/* The trace's machine section names the bad field. */
+	struct ptsim_machine *tm = NULL;
+	int rc = t_run_json("{\"ptsim_trace\":1,\"machine\":{\"arch\":\"arm64\",\"granule\":32768},\"events\":[]}", &tm,
+			    err, sizeof(err));
+	assert_int_equal(rc, PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "granule"));
+	ptsim_machine_destroy(tm);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Page tables on every geometry                                              */
+/* ------------------------------------------------------------------------ */
+
+static void touch(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, uint64_t stride, bool write)
+{
+	T_OK(m, ptsim_touch(m, task, addr, len, stride, write));
+}
+
+static void map_anon(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
+{
+	struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+	T_OK(m, ptsim_mmap(m, task, &a));
+}
+
+static struct ptsim_mm_info mm_info(struct ptsim_machine *m, int task)
+{
+	struct ptsim_mm_info mi;
+	T_OK(m, ptsim_mm_info_get(m, task, &mi));
+	return mi;
+}
+
+/*
+ * One workload on every geometry: 256 MiB at 4 GiB and 64 pages at 12 GiB,
+ * touched; a fork with COW writes; mprotect there and back; MADV_DONTNEED; a
+ * hole punched and half the region unmapped; everything torn down.  The
+ * debug checkers (tables reachable vs counted, TLB counts) run after each
+ * step through ptsim_machine_check().
+ *
+ * VmPTE when populated, by hand: PTE tables span PMD_SIZE, so 256 MiB takes
+ * 256 MiB / PMD_SIZE of them (at least 1) plus one for the 64 pages; a PMD
+ * table spans PUD_SIZE (1 GiB, 64 GiB, 4 TiB): 4 GiB and 12 GiB share one
+ * only when PUD_SIZE >= 16 GiB; a PUD table (4 levels and up) spans P4D_SIZE:
+ * one.  Each counted table is one page.
+ */
+static void test_arm64__tables_every_geometry(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(geos) / sizeof(geos[0]); i++) {
+		const struct geo_expect *e = &geos[i];
+		struct ptsim_machine *m = arm64(e->granule, e->va_bits, 2, NULL, NULL);
+		uint64_t P = e->granule, A = 4 * GiB, B = 12 * GiB;
+		uint64_t ptes = (256 * MiB + e->pmd_size - 1) / e->pmd_size + 1;
+		uint64_t pmds = e->pmd ? (e->pud_size >= 16 * GiB ? 1 : 2) : 0;
+		uint64_t puds = e->pud ? 1 : 0;
+
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		map_anon(m, 1, A, 256 * MiB);
+		touch(m, 1, A, 256 * MiB, 7 * P, true);
+		map_anon(m, 1, B, 64 * P);
+		touch(m, 1, B, 64 * P, 0, true);
+		struct ptsim_mm_info mi = mm_info(m, 1);
+		if (mi.pgtables[0] != ptes || mi.pgtables[1] != pmds || mi.pgtables[2] != puds ||
+		    mi.vmpte_kb != (ptes + pmds + puds) * e->granule / KiB)
+			fail_msg("%u KiB / %u-bit: tables %llu/%llu/%llu VmPTE %llu kB, expected %llu/%llu/%llu", e->granule >> 10,
+				 e->va_bits, (unsigned long long)mi.pgtables[0], (unsigned long long)mi.pgtables[1],
+				 (unsigned long long)mi.pgtables[2], (unsigned long long)mi.vmpte_kb,
+				 (unsigned long long)ptes, (unsigned long long)pmds, (unsigned long long)puds);
+		T_OK(m, ptsim_machine_check(m));
+
+		T_OK(m, ptsim_fork(m, 1, 2, 1));
+		touch(m, 2, A, 64 * MiB, 3 * P, true);
+		touch(m, 1, A, 16 * MiB, 5 * P, true);
+		T_OK(m, ptsim_mprotect(m, 1, A + 16 * P, 40 * P, PTSIM_PROT_READ));
+		T_OK(m, ptsim_mprotect(m, 1, A + 16 * P, 40 * P, PTSIM_PROT_READ | PTSIM_PROT_WRITE));
+		T_OK(m, ptsim_madvise(m, 2, A, 32 * MiB, PTSIM_MADV_DONTNEED));
+		touch(m, 2, A, 32 * MiB, 11 * P, false);
+		T_OK(m, ptsim_munmap(m, 1, A + 3 * P, 100 * P));
+		T_OK(m, ptsim_munmap(m, 1, A + 128 * MiB, 128 * MiB));
+		T_OK(m, ptsim_machine_check(m));
+		T_OK(m, ptsim_munmap(m, 2, A, 256 * MiB));
+		T_OK(m, ptsim_exit(m, 2));
+		T_OK(m, ptsim_run(m, 1, 1));
+		touch(m, 1, B, 64 * P, 0, true);
+		T_OK(m, ptsim_munmap(m, 1, B, 64 * P));
+		mi = mm_info(m, 1);
+		/* Task 1 keeps [A, A + 128 MiB) but the hole: the PTE tables over it stay. */
+		assert_int_equal(mi.pgtables[0], (128 * MiB + e->pmd_size - 1) / e->pmd_size);
+		T_OK(m, ptsim_exit(m, 1));
+		assert_int_equal(ptsim_violation_count(m), 0);
+		assert_int_equal(t_stat(m, "pgtables_allocated.pte"), t_stat(m, "pgtables_freed.pte"));
+		assert_int_equal(t_stat(m, "pgtables_allocated.pmd"), t_stat(m, "pgtables_freed.pmd"));
+		assert_int_equal(t_stat(m, "pgtables_allocated.pud"), t_stat(m, "pgtables_freed.pud"));
+		assert_int_equal(t_stat(m, "pgtables_allocated.p4d"), t_stat(m, "pgtables_freed.p4d"));
+		/* No IPI: every flush is a broadcast TLBI. */
+		assert_int_equal(t_stat(m, "ipi.calls.tlb_flush"), 0);
+		ptsim_machine_quiesce(m);
+		/* CPU1 still has the dead mm as its lazy active mm: its PGD is all that is left. */
+		assert_int_equal(ptsim_frames_in_use(m), 1);
+		t_destroy(m);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* W3 on arm64                                                               */
+/* ------------------------------------------------------------------------ */
+
+struct tlbi_expect {
+	unsigned int npages;
+	uint64_t vale1is, vae1is, rvale1is, rvae1is, aside1is, dsb;   /* over the 31 operations */
+};
+
+static void check_w3_arm64(const char *op, const char *peer, const char *preset, const char *const *set,
+			   const struct tlbi_expect *exp, size_t n)
+{
+	char trace[128], before[64], after[64];
+	struct ptsim_machine *m;
+
+	snprintf(trace, sizeof(trace), "oracle/w3_%s_%s.json", op, peer);
+	m = run_as(trace, PTSIM_ARCH_ARM64, 0, preset, set);
+	for (size_t i = 0; i < n; i++) {
+		const struct tlbi_expect *e = &exp[i];
+		snprintf(before, sizeof(before), "%s_%u_before", op, e->npages);
+		snprintf(after, sizeof(after), "%s_%u_after", op, e->npages);
+		/* Broadcast TLBI: never an IPI, whatever the peer does. */
+		assert_int_equal(t_delta(m, before, after, "ipi.calls.tlb_flush"), 0);
+		assert_int_equal(t_delta(m, before, after, "ipi.received.tlb_flush"), 0);
+		assert_int_equal(t_delta(m, before, after, "ipi.calls.table_sync"), 0);
+		uint64_t got[6] = {
+			t_delta(m, before, after, "tlbi.vale1is"),  t_delta(m, before, after, "tlbi.vae1is"),
+			t_delta(m, before, after, "tlbi.rvale1is"), t_delta(m, before, after, "tlbi.rvae1is"),
+			t_delta(m, before, after, "tlbi.aside1is"), t_delta(m, before, after, "tlbi.dsb_ish"),
+		};
+		uint64_t want[6] = { e->vale1is, e->vae1is, e->rvale1is, e->rvae1is, e->aside1is, e->dsb };
+		if (memcmp(got, want, sizeof(got)))
+			fail_msg("%s %s %u pages: VALE1IS %llu VAE1IS %llu RVALE1IS %llu RVAE1IS %llu ASIDE1IS %llu DSB %llu; "
+				 "expected %llu %llu %llu %llu %llu %llu",
+				 op, peer, e->npages, (unsigned long long)got[0], (unsigned long long)got[1],
+				 (unsigned long long)got[2], (unsigned long long)got[3], (unsigned long long)got[4],
+				 (unsigned long long)got[5], (unsigned long long)want[0], (unsigned long long)want[1],
+				 (unsigned long long)want[2], (unsigned long long)want[3], (unsigned long long)want[4],
+				 (unsigned long long)want[5]);
+		assert_int_equal(t_delta(m, before, after, "tlbi.vmalle1is"), 0);
+	}
+	assert_int_equal(t_stat(m, "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/*
+ * Per operation (kernel-model 6.2, 6.3, 12.2), 4 KiB pages, no FEAT_TLBIRANGE:
+ * n <= 511 pages cleared: one range flush of n VALE1IS (level 3) and a DSB;
+ * 512 pages reach MAX_DVM_OPS (512): one ASIDE1IS instead.  munmap of a whole
+ * 2 MiB-aligned PTE-table span also frees the table: free_pgtables() records
+ * its PMD entry (cleared_pmds, freed_tables), and the final flush invalidates
+ * walk caches over [addr, addr + 2 MiB) at a 2 MiB stride: one VAE1IS.
+ * arm64 does not merge VMAs: the zap's flush comes at tlb_end_vma(), the
+ * table's at tlb_finish_mmu().  PT reclaim is off on arm64 before 7.0, so
+ * MADV_DONTNEED of 512 pages frees nothing; mprotect never does.
+ */
+static const struct tlbi_expect w3_munmap[] = {
+	{ 1, 1 * NOPS, 0, 0, 0, 0, NOPS },     { 32, 32 * NOPS, 0, 0, 0, 0, NOPS },
+	{ 33, 33 * NOPS, 0, 0, 0, 0, NOPS },   { 34, 34 * NOPS, 0, 0, 0, 0, NOPS },
+	{ 512, 0, NOPS, 0, 0, NOPS, 2 * NOPS },
+};
+static const struct tlbi_expect w3_leaf_only[] = {
+	{ 1, 1 * NOPS, 0, 0, 0, 0, NOPS },   { 32, 32 * NOPS, 0, 0, 0, 0, NOPS }, { 33, 33 * NOPS, 0, 0, 0, 0, NOPS },
+	{ 34, 34 * NOPS, 0, 0, 0, 0, NOPS }, { 512, 0, 0, 0, 0, NOPS, NOPS },
+};
+
+static void test_arm64__w3_munmap(void **state)
+{
+	(void)state;
+	check_w3_arm64("munmap", "spin", NULL, NULL, w3_munmap, 5);
+	check_w3_arm64("munmap", "sleep", NULL, NULL, w3_munmap, 5);
+	check_w3_arm64("munmap", "none", NULL, NULL, w3_munmap, 5);
+}
+
+static void test_arm64__w3_dontneed(void **state)
+{
+	(void)state;
+	check_w3_arm64("dontneed", "spin", NULL, NULL, w3_leaf_only, 5);
+	check_w3_arm64("dontneed", "sleep", NULL, NULL, w3_leaf_only, 5);
+	check_w3_arm64("dontneed", "none", NULL, NULL, w3_leaf_only, 5);
+}
+
+static void test_arm64__w3_mprotect(void **state)
+{
+	(void)state;
+	check_w3_arm64("mprotect", "spin", NULL, NULL, w3_leaf_only, 5);
+	check_w3_arm64("mprotect", "sleep", NULL, NULL, w3_leaf_only, 5);
+	check_w3_arm64("mprotect", "none", NULL, NULL, w3_leaf_only, 5);
+}
+
+/*
+ * 7.0: PT reclaim on arm64 too.  MADV_DONTNEED of a whole 2 MiB-aligned table
+ * span detaches the table inside the zap, before tlb_end_vma(): that one
+ * flush has cleared_ptes, so stride 4 KiB over 512 pages: ASIDE1IS, and
+ * nothing is left for the final one.  Smaller ranges are unchanged.
+ */
+static void test_arm64__w3_dontneed_reclaim_7_0(void **state)
+{
+	(void)state;
+	check_w3_arm64("dontneed", "spin", "7.0", NULL, w3_leaf_only, 5);
+	struct ptsim_machine *m = run_as("oracle/w3_dontneed_sleep.json", PTSIM_ARCH_ARM64, 0, "7.0", NULL);
+	assert_int_equal(t_delta(m, "dontneed_512_before", "dontneed_512_after", "pt_reclaim.tables_freed"), NOPS);
+	assert_int_equal(t_delta(m, "dontneed_512_before", "dontneed_512_after", "pgtables_freed.pte"), NOPS);
+	assert_int_equal(t_delta(m, "dontneed_512_before", "dontneed_512_after", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+	/* 6.18.44: no reclaim on arm64. */
+	m = run_as("oracle/w3_dontneed_sleep.json", PTSIM_ARCH_ARM64, 0, NULL, NULL);
+	assert_int_equal(t_delta(m, "dontneed_512_before", "dontneed_512_after", "pt_reclaim.tables_freed"), 0);
+	t_destroy(m);
+}
+
+/*
+ * FEAT_TLBIRANGE: MAX_DVM_OPS no longer applies (the limit is 2^21 pages).
+ * 1 page: a single VALE1IS (a range operation covers an even number of
+ * pages); 32 pages: (15 + 1) << 1 = 32 at scale 0, one RVALE1IS; 33: 32 by
+ * one range operation, the last page by VALE1IS; 34: (16 + 1) << 1 = 34, one
+ * RVALE1IS; 512: (7 + 1) << 6 at scale 1, one RVALE1IS, and the freed table's
+ * 2 MiB range (512 pages) one RVAE1IS.
+ */
+static void test_arm64__w3_range_tlbi(void **state)
+{
+	(void)state;
+	static const char *const set[] = { "arm64_tlbi_range=on", NULL };
+	static const struct tlbi_expect exp[] = {
+		{ 1, NOPS, 0, 0, 0, 0, NOPS },        { 32, 0, 0, NOPS, 0, 0, NOPS },
+		{ 33, NOPS, 0, NOPS, 0, 0, NOPS },    { 34, 0, 0, NOPS, 0, 0, NOPS },
+		{ 512, 0, 0, NOPS, NOPS, 0, 2 * NOPS },
+	};
+	check_w3_arm64("munmap", "spin", NULL, set, exp, 5);
+}
+
+/* KPTI: every user TLBI is issued for the kernel ASID and again for the user one. */
+static void test_arm64__w3_kpti(void **state)
+{
+	(void)state;
+	static const char *const set[] = { "arm64_kpti=on", NULL };
+	static const struct tlbi_expect exp[] = {
+		{ 1, 2 * NOPS, 0, 0, 0, 0, NOPS }, { 34, 68 * NOPS, 0, 0, 0, 0, NOPS }, { 512, 0, 2 * NOPS, 0, 0, 2 * NOPS, 2 * NOPS },
+	};
+	static const struct tlbi_expect exp34[] = { exp[0], exp[1] };
+	check_w3_arm64("munmap", "spin", NULL, set, exp34, 2);
+	/* The 512-page row by itself (check_w3 takes a prefix of the sizes in trace order). */
+	struct ptsim_machine *m = run_as("oracle/w3_munmap_spin.json", PTSIM_ARCH_ARM64, 0, NULL, set);
+	assert_int_equal(t_delta(m, "munmap_512_before", "munmap_512_after", "tlbi.aside1is"), exp[2].aside1is);
+	assert_int_equal(t_delta(m, "munmap_512_before", "munmap_512_after", "tlbi.vae1is"), exp[2].vae1is);
+	assert_int_equal(t_delta(m, "munmap_512_before", "munmap_512_after", "tlbi.dsb_ish"), exp[2].dsb);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/* The x86 run of the same trace, for contrast: one IPI per operation with B spinning. */
+static void test_arm64__w3_same_trace_on_x86(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = run_as("oracle/w3_munmap_spin.json", PTSIM_ARCH_X86_64, 0, NULL, NULL);
+	assert_int_equal(t_delta(m, "munmap_1_before", "munmap_1_after", "ipi.calls.tlb_flush"), NOPS);
+	assert_int_equal(t_delta(m, "munmap_512_before", "munmap_512_after", "ipi.calls.tlb_flush"), NOPS);
+	assert_int_equal(t_stat(m, "tlbi.vale1is") + t_stat(m, "tlbi.aside1is") + t_stat(m, "tlbi.dsb_ish"), 0);
+	t_destroy(m);
+}
+
+/*
+ * MAX_DVM_OPS per granule: 2048 (16 KiB) and 8192 (64 KiB) page-stride
+ * operations turn into one ASIDE1IS; one fewer stays a range of VALE1IS.  The
+ * unmapped range starts one page into a larger VMA, so no table is freed.
+ */
+static void check_threshold(unsigned int granule, uint64_t max_ops)
+{
+	struct ptsim_machine *m = arm64(granule, 48, 2, NULL, NULL);
+	uint64_t P = granule, A = 16 * GiB, len = (2 * max_ops + 8) * P;
+	uint64_t v0, a0;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map_anon(m, 1, A, len);
+	touch(m, 1, A, len, 0, true);
+	v0 = t_stat(m, "tlbi.vale1is");
+	a0 = t_stat(m, "tlbi.aside1is");
+	T_OK(m, ptsim_munmap(m, 1, A + P, (max_ops - 1) * P));
+	assert_int_equal(t_stat(m, "tlbi.vale1is") - v0, max_ops - 1);
+	assert_int_equal(t_stat(m, "tlbi.aside1is") - a0, 0);
+	v0 = t_stat(m, "tlbi.vale1is");
+	T_OK(m, ptsim_munmap(m, 1, A + (max_ops + 1) * P, max_ops * P));
+	assert_int_equal(t_stat(m, "tlbi.vale1is") - v0, 0);
+	assert_int_equal(t_stat(m, "tlbi.aside1is") - a0, 1);
+	assert_int_equal(t_stat(m, "tlbi.vae1is"), 0);
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+static void test_arm64__threshold_per_granule(void **state)
+{
+	(void)state;
+	check_threshold(4096, 512);
+	check_threshold(16384, 2048);
+	check_threshold(65536, 8192);
+}
+
+/* fork: flush_tlb_mm(parent) at the end of dup_mmap(): one ASIDE1IS, no IPI. */
+static void test_arm64__fork_flushes_parent_asid(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = arm64(4096, 48, 4, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	map_anon(m, 1, 1 * GiB, 4 * MiB);
+	touch(m, 1, 1 * GiB, 4 * MiB, 0, true);
+	touch(m, 2, 1 * GiB, 4 * MiB, 0, false);
+	T_OK(m, ptsim_fork(m, 1, 3, 2));
+	assert_int_equal(t_stat(m, "tlbi.aside1is"), 1);
+	assert_int_equal(t_stat(m, "ipi.calls.tlb_flush"), 0);
+	/* The COW write then faults (write-protected entry) instead of using a stale writable one. */
+	touch(m, 2, 1 * GiB, 4 * MiB, 0, true);
+	assert_int_equal(t_stat(m, "faults.cow"), 4 * MiB / 4096);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* W2 and W1 on arm64                                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * W2 (aligned, keep = 0, G = 2) as a small trace: the parent maps 2 GiB of
+ * shared hugetlb at a 1 GiB-aligned address and populates it; 3 times a child
+ * on CPU1 reads one byte per GiB (sharing both PMD tables) and exits.  Each
+ * exit unshares 2 tables that become exclusive again, and the fixed
+ * algorithm (8ce720d5bd91) broadcasts once per hugetlb VMA: 1 table-sync IPI
+ * per exit on 2 CPUs, on either architecture.  No flush IPI on either: the
+ * child's mm_cpumask holds only CPU1 on x86, and arm64 flushes by TLBI.
+ */
+static const char w2_trace[] =
+	"{\"ptsim_trace\":1,\"machine\":{\"arch\":\"%s\",\"cpus\":2,\"preset\":\"6.18.44\"},\"events\":["
+	"{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
+	"{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x40000000\",\"len\":\"2G\",\"prot\":\"rw\",\"kind\":\"hugetlb\","
+	"\"shared\":true,\"populate\":true},"
+	"{\"op\":\"mark\",\"name\":\"before\"},"
+	"{\"op\":\"repeat\",\"count\":3,\"events\":["
+	"{\"op\":\"fork\",\"task\":1,\"child\":2,\"cpu\":1},"
+	"{\"op\":\"touch\",\"task\":2,\"addr\":\"0x40000000\",\"len\":\"2G\",\"stride\":\"1G\"},"
+	"{\"op\":\"exit\",\"task\":2}]},"
+	"{\"op\":\"mark\",\"name\":\"after\"},"
+	"{\"op\":\"exit\",\"task\":1}]}";
+
+static struct ptsim_machine *run_w2(const char *arch)
+{
+	char json[2048], err[512];
+	struct ptsim_machine *m = NULL;
+
+	snprintf(json, sizeof(json), w2_trace, arch);
+	if (t_run_json(json, &m, err, sizeof(err)))
+		fail_msg("w2 on %s: %s", arch, err);
+	return m;
+}
+
+static void test_arm64__w2_hugetlb_fork_exit(void **state)
+{
+	(void)state;
+	struct ptsim_machine *x = run_w2("x86_64");
+	struct ptsim_machine *a = run_w2("arm64");
+
+	assert_int_equal(t_delta(x, "before", "after", "ipi.calls.table_sync"), 3);
+	assert_int_equal(t_delta(a, "before", "after", "ipi.calls.table_sync"), 3);
+	assert_int_equal(t_delta(a, "before", "after", "ipi.received.table_sync"), 3);
+	assert_int_equal(t_delta(x, "before", "after", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(a, "before", "after", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(a, "before", "after", "hugetlb.pmd_share"), 6);
+	assert_int_equal(t_delta(a, "before", "after", "hugetlb.pmd_unshare"), 6);
+	/*
+	 * arm64 TLBIs per iteration: fork's flush_tlb_mm(parent) (ASIDE1IS); the
+	 * exit's unshare flush is fullmm and leaf-only before c2ff4764e03e, so it
+	 * issues nothing; the final flush has the child's PUD table freed: ASIDE1IS.
+	 */
+	assert_int_equal(t_delta(a, "before", "after", "tlbi.aside1is"), 2 * 3);
+	assert_int_equal(t_delta(a, "before", "after", "tlbi.vale1is") + t_delta(a, "before", "after", "tlbi.vae1is"), 0);
+	assert_int_equal(ptsim_violation_count(x), 0);
+	assert_int_equal(ptsim_violation_count(a), 0);
+	t_destroy(x);
+	t_destroy(a);
+}
+
+/*
+ * W1 case a on the 64 KiB granule (48-bit VA, 3 levels): 50 GiB at
+ * 0x200000000000 (32 TiB), each 2 MiB chunk written (32 pages of 64 KiB) and
+ * MADV_DONTNEED'd.  By hand: a PTE table holds 8192 entries of 64 KiB, so it
+ * spans 512 MiB and is 64 KiB big; 50 GiB needs 51200 / 512 = 100 of them; a
+ * PMD table spans 8192 x 512 MiB = 4 TiB, and [32 TiB, 32 TiB + 50 GiB) lies
+ * in one; the PUD level is folded and the PGD is not counted.  VmPTE =
+ * (100 + 1) x 64 KiB = 6464 kB; after the first chunk (1 + 1) x 64 = 128 kB.
+ * No chunk covers a whole 512 MiB table, so PT reclaim (on in 7.0) changes
+ * nothing.  Each madvise clears 32 PTEs: 32 VALE1IS, one DSB.
+ */
+static void test_arm64__w1_case_a_64k(void **state)
+{
+	(void)state;
+	const uint64_t region = 50 * GiB, span = 8192 * 64 * KiB, table = 64 * KiB;
+	const uint64_t nptes = region / span, npmds = 1;
+	const uint64_t chunks = region / (2 * MiB), pages_per_chunk = 2 * MiB / (64 * KiB);
+	static const char *const presets[] = { "6.18.44", "7.0" };
+
+	assert_int_equal(span, 512 * MiB);
+	assert_int_equal(nptes, 100);
+	for (int p = 0; p < 2; p++) {
+		struct ptsim_machine *m = run_as("oracle/w1_a.json", PTSIM_ARCH_ARM64, 65536, presets[p], NULL);
+		struct ptsim_mm_info mi;
+
+		T_OK(m, ptsim_mark_mm_info(m, "first_chunk", 1, &mi));
+		assert_int_equal(mi.vmpte_kb, (1 + npmds) * table / KiB);
+		T_OK(m, ptsim_mark_mm_info(m, "after", 1, &mi));
+		assert_int_equal(mi.vmpte_kb, (nptes + npmds) * table / KiB);
+		assert_int_equal(mi.vmpte_kb, 6464);
+		assert_int_equal(mi.pgtables[0], nptes);
+		assert_int_equal(mi.pgtables[1], npmds);
+		assert_int_equal(mi.pgtables[2], 0);
+		T_OK(m, ptsim_mark_mm_info(m, "unmapped", 1, &mi));
+		assert_int_equal(mi.vmpte_kb, 0);
+		assert_int_equal(t_mark_stat(m, "after", "faults.total"), chunks * pages_per_chunk);
+		assert_int_equal(t_delta(m, "mapped", "after", "tlbi.vale1is"), chunks * pages_per_chunk);
+		assert_int_equal(t_delta(m, "mapped", "after", "tlbi.dsb_ish"), chunks);
+		assert_int_equal(t_delta(m, "mapped", "after", "pt_reclaim.tables_freed"), 0);
+		assert_int_equal(t_stat(m, "ipi.calls.tlb_flush"), 0);
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* ASIDs                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * 8-bit ASIDs, 2 CPUs.  Task 1 lives on CPU1 all along with memory mapped;
+ * short-lived tasks spawn and exit on CPU0.  Every new mm takes a new ASID
+ * (exited ones are abandoned).  ASIDs 1..255: task 1 takes #1, the first 254
+ * short tasks #2..#255; the 255th short task finds the bitmap full: rollover
+ * 1.  Reserved are the ASIDs the CPUs last ran: #255 (CPU0, lazy on the last
+ * dead mm) and #1 (task 1 on CPU1); 253 are free again (#2..#254) for short
+ * tasks 255..507; the 508th rolls over again (reserved then: #254 and, for
+ * CPU1 which has not switched since, its reserved #1).  600 short tasks: 2
+ * rollovers.  CPU0 flushes itself (TLBI VMALLE1) at each
+ * rollover (it switches on the slow path right away); CPU1 keeps running
+ * task 1 without switching, then one switch owes one flush.  Task 1 keeps
+ * ASID #1 through both rollovers (reserved), its TLB entries stay valid, and
+ * its munmap afterwards is an ordinary TLBI on #1 with no violation.
+ */
+static void test_arm64__asid_rollover(void **state)
+{
+	(void)state;
+	static const char *const set[] = { "arm64_asid_bits=8", NULL };
+	struct ptsim_machine *m = arm64(4096, 48, 2, NULL, set);
+	const uint64_t A = 1 * GiB;
+
+	T_OK(m, ptsim_spawn(m, 1, 1));
+	map_anon(m, 1, A, 1 * MiB);
+	touch(m, 1, A, 1 * MiB, 0, true);
+	for (int i = 0; i < 600; i++) {
+		T_OK(m, ptsim_spawn(m, 100 + i, 0));
+		map_anon(m, 100 + i, A, 64 * KiB);
+		touch(m, 100 + i, A, 64 * KiB, 0, true);
+		T_OK(m, ptsim_exit(m, 100 + i));
+		if (i == 253)
+			assert_int_equal(t_stat(m, "asid.rollovers"), 0);
+		if (i == 254)
+			assert_int_equal(t_stat(m, "asid.rollovers"), 1);
+		if (i == 506)
+			assert_int_equal(t_stat(m, "asid.rollovers"), 1);
+		if (i == 507)
+			assert_int_equal(t_stat(m, "asid.rollovers"), 2);
+	}
+	assert_int_equal(t_stat(m, "asid.rollovers"), 2);
+	assert_int_equal(t_stat(m, "tlbi.vmalle1"), 2);
+	assert_int_equal(t_stat(m, "ipi.calls.tlb_flush") + t_stat(m, "ipi.calls.flush_all"), 0);
+	/* Task 1 still hits its TLB entries (ASID #1 reserved through both rollovers). */
+	uint64_t hits = t_stat(m, "cpu.1.tlb.hits");
+	touch(m, 1, A, 1 * MiB, 0, false);
+	assert_int_equal(t_stat(m, "cpu.1.tlb.hits") - hits, 1 * MiB / 4096);
+	T_OK(m, ptsim_munmap(m, 1, A, 1 * MiB));
+	/* CPU1 switches to a new mm: its rollover flush is due now. */
+	T_OK(m, ptsim_spawn(m, 2, 1));
+	assert_int_equal(t_stat(m, "tlbi.vmalle1"), 3);
+	T_OK(m, ptsim_exit(m, 2));
+	T_OK(m, ptsim_run(m, 1, 1));
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/* With 16-bit ASIDs the same 600 processes never roll over; with KPTI and 8 bits, 127 per generation. */
+static void test_arm64__asid_width_and_kpti(void **state)
+{
+	(void)state;
+	static const char *const wide[] = { NULL };
+	static const char *const kpti8[] = { "arm64_asid_bits=8", "arm64_kpti=on", NULL };
+	const char *const *sets[] = { wide, kpti8 };
+	const uint64_t expect[] = { 0, 1 };
+	const int ntasks[] = { 600, 128 };
+
+	for (int s = 0; s < 2; s++) {
+		struct ptsim_machine *m = arm64(4096, 48, 2, NULL, sets[s]);
+		/* KPTI: even ASIDs 2..254 only: 127 mms; the 128th rolls over. */
+		for (int i = 0; i < ntasks[s]; i++) {
+			T_OK(m, ptsim_spawn(m, 100 + i, 0));
+			T_OK(m, ptsim_exit(m, 100 + i));
+			if (s == 1 && i == 126)
+				assert_int_equal(t_stat(m, "asid.rollovers"), 0);
+		}
+		assert_int_equal(t_stat(m, "asid.rollovers"), expect[s]);
+		t_destroy(m);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Break-before-make                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A machine with task 1 on CPU0 and 4 MiB written at 1 GiB; the PTE of @va returned. */
+static pte_t *bbm_setup(struct ptsim_machine **out, const char *preset, uint64_t va)
+{
+	struct ptsim_machine *m = arm64(4096, 48, 2, preset, NULL);
+	enum pt_level level;
+	pte_t *pte;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map_anon(m, 1, 1 * GiB, 4 * MiB);
+	touch(m, 1, 1 * GiB, 4 * MiB, 0, true);
+	m->cur = &m->cpus[0];   /* the operations below run on CPU0, as the task does */
+	pte = pt_walk(task_lookup(m, 1)->mm, va, &level);
+	assert_int_equal(level, PT_PTE);
+	assert_true(pgent_present(*pte));
+	*out = m;
+	return pte;
+}
+
+/* valid -> valid with another output address: a violation; permission changes are not. */
+static void test_arm64__bbm_valid_to_valid(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	uint64_t va = 1 * GiB + 5 * 4096;
+	pte_t *pte = bbm_setup(&m, NULL, va);
+	pte_t old = *pte;
+	uint32_t other = pgent_pfn(*(pte + 1));
+
+	pt_write(m, pte, PT_PTE, va, old & ~_PAGE_RW);   /* write-protect: fine */
+	pt_write(m, pte, PT_PTE, va, old);               /* and back */
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 0);
+	pt_write(m, pte, PT_PTE, va, mk_pgent(other, old & ((1ull << _PAGE_PFN_SHIFT) - 1)));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 1);
+	pt_write(m, pte, PT_PTE, va, old);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 2);
+	ptsim_machine_destroy(m);
+}
+
+/*
+ * valid -> invalid -> valid (other page) with no TLBI in between: a
+ * violation.  The kernel's sequence, ptep_clear_flush() (clear, then
+ * flush_tlb_page(): VALE1IS + DSB) before the new entry, is not.
+ */
+static void test_arm64__bbm_clear_write_needs_tlbi(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	uint64_t va = 1 * GiB + 9 * 4096;
+	pte_t *pte = bbm_setup(&m, NULL, va);
+	pte_t old = *pte;
+	pte_t other = mk_pgent(pgent_pfn(*(pte + 1)), old & ((1ull << _PAGE_PFN_SHIFT) - 1));
+	struct vm_area_struct *vma = find_vma(task_lookup(m, 1)->mm, va);
+
+	/* Broken: clear, then write another page straight away. */
+	pt_write(m, pte, PT_PTE, va, 0);
+	pt_write(m, pte, PT_PTE, va, other);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 1);
+	/* Clear and re-install the same page: no conflict possible, no violation. */
+	pt_write(m, pte, PT_PTE, va, 0);
+	pt_write(m, pte, PT_PTE, va, other);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 1);
+	/* The kernel's clear-flush-write. */
+	uint64_t vale = t_stat(m, "tlbi.vale1is");
+	ptep_clear_flush(vma, va, pte);
+	assert_int_equal(t_stat(m, "tlbi.vale1is") - vale, 1);
+	pt_write(m, pte, PT_PTE, va, old);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 1);
+	/* A flush of another address does not count. */
+	pt_write(m, pte, PT_PTE, va, 0);
+	flush_tlb_page(vma, va + 4096);
+	pt_write(m, pte, PT_PTE, va, other);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 2);
+	ptsim_machine_destroy(m);
+}
+
+/*
+ * The hazard of the PT-reclaim review (v1, Oct 2024): try_to_free_pte()
+ * clears the PMD entry of an empty PTE table and drops the locks; the flush
+ * is deferred to the end of the madvise call.  If another thread faults in
+ * that window, the PMD is repopulated with a new table: a table -> table
+ * change of a PMD entry with no TLBI in between, a violation.  The kernel's
+ * order (the gather's flush - VAE1IS over the PMD entry, walk caches
+ * included - then the fault) is not.  The simulation has no interleaving
+ * point inside madvise, so the test drives the slow path itself: empty the
+ * table (MADV_DONTNEED, no reclaim before 7.0 on arm64), then
+ * try_to_free_pte() inside a gather.
+ */
+static void test_arm64__bbm_pt_reclaim_refault_race(void **state)
+{
+	(void)state;
+	for (int racy = 1; racy >= 0; racy--) {
+		struct ptsim_machine *m;
+		uint64_t va = 1 * GiB;
+		(void)bbm_setup(&m, NULL, va);
+		struct mm_struct *mm = task_lookup(m, 1)->mm;
+		struct vm_area_struct *vma = find_vma(mm, va);
+		struct mmu_gather tlb;
+
+		T_OK(m, ptsim_madvise(m, 1, va, 2 * MiB, PTSIM_MADV_DONTNEED));
+		m->cur = &m->cpus[0];
+		pmd_t *pmd = mm_find_pmd(mm, va);
+		assert_non_null(pmd);
+		assert_false(pmd_none(mm, *pmd));
+		uint64_t vae = t_stat(m, "tlbi.vae1is");
+
+		tlb_gather_mmu(&tlb, mm);
+		try_to_free_pte(mm, pmd, va, &tlb);
+		assert_true(pmd_none(mm, *pmd));
+		if (racy)
+			assert_int_equal(handle_mm_fault(vma, va, FAULT_FLAG_WRITE), 0);
+		tlb_finish_mmu(&tlb);
+		/* The deferred flush: walk caches too (freed_tables), one VAE1IS at PMD stride. */
+		assert_int_equal(t_stat(m, "tlbi.vae1is") - vae, 1);
+		if (!racy)
+			assert_int_equal(handle_mm_fault(vma, va, FAULT_FLAG_WRITE), 0);
+		assert_false(pmd_none(mm, *pmd));
+		assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), racy ? 1 : 0);
+		m->cur = NULL;
+		ptsim_machine_quiesce(m);
+		ptsim_machine_destroy(m);
+	}
+}
+
+/* The unsafe table-free variant is caught on arm64 too (a freed table still in a walk cache). */
+static void test_arm64__unsafe_table_free_caught(void **state)
+{
+	(void)state;
+	static const char *const unsafe[] = { "table_free=immediate", NULL };
+	struct ptsim_machine *m = arm64(4096, 48, 2, NULL, unsafe);
+
+	/*
+	 * One page written in the second 2 MiB: the zap's flush is a single
+	 * VALE1IS (leaf only), so the walk cache still points at the PTE table
+	 * when free_pgtables() frees it at once.
+	 */
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map_anon(m, 1, 1 * GiB, 4 * MiB);
+	touch(m, 1, 1 * GiB + 2 * MiB, 4096, 0, true);
+	T_OK(m, ptsim_munmap(m, 1, 1 * GiB + 2 * MiB, 2 * MiB));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_PWC), 1);
+	ptsim_machine_destroy(m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The walk-cache fix c2ff4764e03e                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * 4 KiB pages, 39-bit VA (3 levels: the PGD entries are the PUD entries).  A
+ * child shares the parent's hugetlb PMD tables and exits: unsharing clears
+ * its PGD entries, and the exit's flush is fullmm.  Before c2ff4764e03e that
+ * flush is leaf-only, so under fullmm nothing is issued; with 3 levels the
+ * child has no table of its own to free, so nothing flushes its ASID at all
+ * and CPU1's walk cache still points at the shared tables.  When the parent
+ * unmaps them, they are freed under that walk-cache entry: one PWC violation
+ * per table.  With the fix the unshare flush invalidates walk caches
+ * (ASIDE1IS under fullmm): none.  With 4 levels the child frees its own PUD
+ * table, whose flush hides the bug.
+ */
+static const char walkcache_trace[] =
+	"{\"ptsim_trace\":1,\"machine\":{\"arch\":\"arm64\",\"cpus\":2,\"va_bits\":%u,"
+	"\"set\":{\"arm64_walkcache_fix\":\"%s\"}},\"events\":["
+	"{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
+	"{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x80000000\",\"len\":\"2G\",\"prot\":\"rw\",\"kind\":\"hugetlb\","
+	"\"shared\":true},"
+	"{\"op\":\"touch\",\"task\":1,\"addr\":\"0x80000000\",\"len\":\"2G\",\"stride\":\"256M\",\"write\":true},"
+	"{\"op\":\"fork\",\"task\":1,\"child\":2,\"cpu\":1},"
+	"{\"op\":\"touch\",\"task\":2,\"addr\":\"0x80000000\",\"len\":\"2G\",\"stride\":\"1G\"},"
+	"{\"op\":\"exit\",\"task\":2},"
+	"{\"op\":\"munmap\",\"task\":1,\"addr\":\"0x80000000\",\"len\":\"2G\"},"
+	"{\"op\":\"exit\",\"task\":1}]}";
+
+static void test_arm64__walkcache_fix(void **state)
+{
+	(void)state;
+	struct {
+		unsigned int va_bits;
+		const char *fix;
+		size_t pwc;
+	} cases[] = { { 39, "off", 2 }, { 39, "on", 0 }, { 48, "off", 0 }, { 48, "on", 0 } };
+
+	for (size_t i = 0; i < 4; i++) {
+		char json[2048], err[512];
+		struct ptsim_machine *m = NULL;
+		snprintf(json, sizeof(json), walkcache_trace, cases[i].va_bits, cases[i].fix);
+		if (t_run_json(json, &m, err, sizeof(err)))
+			fail_msg("%s", err);
+		if (t_violations(m, PTSIM_VIOL_PWC) != cases[i].pwc)
+			fail_msg("va_bits %u fix %s: %zu PWC violations, expected %zu", cases[i].va_bits, cases[i].fix,
+				 t_violations(m, PTSIM_VIOL_PWC), cases[i].pwc);
+		assert_int_equal(t_stat(m, "hugetlb.pmd_unshare"), 2);
+		ptsim_machine_destroy(m);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arm64__geometry_table),
+		cmocka_unit_test(test_arm64__indices_64k),
+		cmocka_unit_test(test_arm64__config_choices_and_errors),
+		cmocka_unit_test(test_arm64__tables_every_geometry),
+		cmocka_unit_test(test_arm64__w3_munmap),
+		cmocka_unit_test(test_arm64__w3_dontneed),
+		cmocka_unit_test(test_arm64__w3_mprotect),
+		cmocka_unit_test(test_arm64__w3_dontneed_reclaim_7_0),
+		cmocka_unit_test(test_arm64__w3_range_tlbi),
+		cmocka_unit_test(test_arm64__w3_kpti),
+		cmocka_unit_test(test_arm64__w3_same_trace_on_x86),
+		cmocka_unit_test(test_arm64__threshold_per_granule),
+		cmocka_unit_test(test_arm64__fork_flushes_parent_asid),
+		cmocka_unit_test(test_arm64__w2_hugetlb_fork_exit),
+		cmocka_unit_test(test_arm64__w1_case_a_64k),
+		cmocka_unit_test(test_arm64__asid_rollover),
+		cmocka_unit_test(test_arm64__asid_width_and_kpti),
+		cmocka_unit_test(test_arm64__bbm_valid_to_valid),
+		cmocka_unit_test(test_arm64__bbm_clear_write_needs_tlbi),
+		cmocka_unit_test(test_arm64__bbm_pt_reclaim_refault_race),
+		cmocka_unit_test(test_arm64__unsafe_table_free_caught),
+		cmocka_unit_test(test_arm64__walkcache_fix),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
