@@ -589,6 +589,49 @@ static void test_arm64__w2_hugetlb_fork_exit(void **state)
 }
 
 /*
+ * The hugetlb helper's W2 traces (traces/oracle/w2_*.json, 10 measured
+ * fork+exit iterations between "loop_start" and "loop_end"), run unchanged on
+ * both architectures: the table-sync IPIs are the oracle's (reference/
+ * oracle.md W2: 1 per exit when the child was the last other sharer of a table,
+ * 0 while a sibling keeps sharing, 0 when nothing can share) and identical on
+ * arm64, where tlb_remove_table_sync_one() still sends SGIs; flush IPIs are 0
+ * on both.  arm64 issues 2 ASIDE1IS per iteration (fork's flush_tlb_mm, the
+ * exit's final flush of freed tables).
+ */
+static void test_arm64__w2_traces_both_arches(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		uint64_t sync;
+	} w2[] = {
+		{ "aligned_g1_k0", 10 },   { "aligned_g2_k0", 10 },   { "aligned_g4_k0", 10 },   { "aligned_g8_k0", 10 },
+		{ "aligned_g1_k1", 0 },    { "aligned_g2_k1", 0 },    { "aligned_g4_k1", 0 },    { "aligned_g8_k1", 0 },
+		{ "misaligned_g1_k0", 0 }, { "misaligned_g2_k0", 10 }, { "misaligned_g4_k0", 10 }, { "misaligned_g8_k0", 10 },
+		{ "split_g1_k0", 0 },      { "split_g2_k0", 0 },      { "split_g4_k0", 0 },      { "split_g8_k0", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(w2) / sizeof(w2[0]); i++) {
+		char rel[128];
+		snprintf(rel, sizeof(rel), "oracle/w2_%s.json", w2[i].name);
+		struct ptsim_machine *x = run_as(rel, PTSIM_ARCH_X86_64, 0, NULL, NULL);
+		struct ptsim_machine *a = run_as(rel, PTSIM_ARCH_ARM64, 0, NULL, NULL);
+		uint64_t xs = t_delta(x, "loop_start", "loop_end", "ipi.calls.table_sync");
+		uint64_t as = t_delta(a, "loop_start", "loop_end", "ipi.calls.table_sync");
+		if (xs != w2[i].sync || as != w2[i].sync)
+			fail_msg("%s: table-sync IPIs x86 %llu arm64 %llu, expected %llu", w2[i].name, (unsigned long long)xs,
+				 (unsigned long long)as, (unsigned long long)w2[i].sync);
+		assert_int_equal(t_delta(x, "loop_start", "loop_end", "ipi.calls.tlb_flush"), 0);
+		assert_int_equal(t_delta(a, "loop_start", "loop_end", "ipi.calls.tlb_flush"), 0);
+		assert_int_equal(t_delta(a, "loop_start", "loop_end", "tlbi.aside1is"), 20);
+		assert_int_equal(ptsim_violation_count(x), 0);
+		assert_int_equal(ptsim_violation_count(a), 0);
+		t_destroy(x);
+		t_destroy(a);
+	}
+}
+
+/*
  * W1 case a on the 64 KiB granule (48-bit VA, 3 levels): 50 GiB at
  * 0x200000000000 (32 TiB), each 2 MiB chunk written (32 pages of 64 KiB) and
  * MADV_DONTNEED'd.  By hand: a PTE table holds 8192 entries of 64 KiB, so it
@@ -934,6 +977,7 @@ int main(void)
 		cmocka_unit_test(test_arm64__threshold_per_granule),
 		cmocka_unit_test(test_arm64__fork_flushes_parent_asid),
 		cmocka_unit_test(test_arm64__w2_hugetlb_fork_exit),
+		cmocka_unit_test(test_arm64__w2_traces_both_arches),
 		cmocka_unit_test(test_arm64__w1_case_a_64k),
 		cmocka_unit_test(test_arm64__asid_rollover),
 		cmocka_unit_test(test_arm64__asid_width_and_kpti),
