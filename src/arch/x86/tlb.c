@@ -504,7 +504,7 @@ static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
 		bool loaded_here = cpu->loaded_mm == mm;
 		bool stale_slot_left = false;
 
-		for (int s = 0; s < TLB_NR_DYN_ASIDS && m->v.pcid; s++) {
+		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++) {   /* without PCID only slot 0 is used */
 			if (ts->ctxs[s].ctx_id != ctx->ctx_id)
 				continue;
 			bool active = loaded_here && ts->loaded_mm_asid == s;
