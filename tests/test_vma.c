@@ -236,6 +236,36 @@ static void test_vma__hugetlb_never_locked(void **s)
 	t_destroy(m);
 }
 
+/*
+ * fork does not inherit mlock (dup_mmap() clears VM_LOCKED_MASK) and does not
+ * merge: on 6.18.44 the child of a process that locked one page of 16 has
+ * three VMAs, and MADV_DONTNEED of that page succeeds in the child only.
+ */
+static void test_vma__fork_drops_mlock(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = proc();
+	struct ptsim_mm_info mi;
+
+	anon(m, BASE, 16 * PG, RW);
+	T_OK(m, ptsim_mlock(m, 1, BASE + PG, PG));
+	assert_int_equal(ptsim_madvise(m, 1, BASE + PG, PG, PTSIM_MADV_DONTNEED), -EINVAL);
+	T_OK(m, ptsim_fork(m, 1, 2, 1));
+	T_OK(m, ptsim_mm_info_get(m, 2, &mi));
+	assert_int_equal(mi.nr_vmas, 3);
+	T_OK(m, ptsim_madvise(m, 2, BASE + PG, PG, PTSIM_MADV_DONTNEED));
+	assert_int_equal(ptsim_madvise(m, 1, BASE + PG, PG, PTSIM_MADV_DONTNEED), -EINVAL);
+	/* Any later change in the child merges its pieces again. */
+	T_OK(m, ptsim_munlock(m, 2, BASE, 16 * PG));
+	T_OK(m, ptsim_mm_info_get(m, 2, &mi));
+	assert_int_equal(mi.nr_vmas, 3);   /* munlock of unlocked VMAs changes nothing, merges nothing */
+	T_OK(m, ptsim_mprotect(m, 2, BASE, 16 * PG, R));
+	T_OK(m, ptsim_mm_info_get(m, 2, &mi));
+	assert_int_equal(mi.nr_vmas, 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 /* munmap in the middle splits; the tables of the hole go only where no VMA can use them. */
 static void test_vma__munmap_middle_splits(void **s)
 {
@@ -268,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_vma__mmap_merges_with_compatible_neighbour),
 		cmocka_unit_test(test_vma__file_mappings_merge_with_contiguous_offsets),
 		cmocka_unit_test(test_vma__hugetlb_never_locked),
+		cmocka_unit_test(test_vma__fork_drops_mlock),
 		cmocka_unit_test(test_vma__munmap_middle_splits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,8 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 			tmp->anon_vma = 0;
 		else if (mpnt->anon_vma)
 			tmp->anon_vma = ++m->next_anon_vma;   /* anon_vma_fork() */
+		/* mlock is not inherited: vm_flags_clear(tmp, VM_LOCKED_MASK). */
+		tmp->vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT);
 		if (mm_insert_vma(mm, tmp)) {
 			vm_area_free(m, tmp);
 			retval = -ENOMEM;
