@@ -81,8 +81,8 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
 	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE) },
 	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE) },
-	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_NEW_ADDR), 0 },
-	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), 0 },
+	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_NEW_ADDR), SYSCALL },
+	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), SYSCALL },
 	[OP_MARK] = { "mark", B(F_NAME), 0 },
 	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP) },
 	[OP_GUP_FAST_BEGIN] = { "gup_fast_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
@@ -366,7 +366,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		int f = find_field(it->string);
 		if (f == F_EXPECT && !(d->optional & B(f)))
 			return fail(pe, "field 'expect': op %s is not a system call the kernel can fail (expect is for "
-					"mmap, munmap, mprotect, madvise, mlock, munlock)", opname);
+					"mmap, munmap, mprotect, madvise, mlock, munlock, mremap, move_pages)", opname);
 		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
 			return fail(pe, "unknown field '%s' for op %s", it->string, opname);
 		ev->present |= B(f);
