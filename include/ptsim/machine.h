@@ -94,11 +94,23 @@ enum ptsim_advice {
 	PTSIM_MADV_DONTNEED = 0,
 	PTSIM_MADV_FREE = 1,
 	PTSIM_MADV_DONTNEED_LOCKED = 2,
+	PTSIM_MADV_GUARD_INSTALL = 3,   /* guard markers: an access is a SIGSEGV (6.13+) */
+	PTSIM_MADV_GUARD_REMOVE = 4,
 };
 PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
 			    enum ptsim_advice advice);
 PTSIM_API int ptsim_mlock(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
 PTSIM_API int ptsim_munlock(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
+
+/**
+ * ptsim_swapout - reclaim the anonymous pages of [@addr, @addr + @len) in the
+ * running @task's mm to swap, as page reclaim does (try_to_unmap_one() on each
+ * folio, then the page is freed): each present PTE mapping an anonymous page
+ * that no other PTE maps and nobody pins is cleared and flushed and becomes a
+ * swap entry (RssAnon -1, VmSwap +1).  Other entries are left alone.  The
+ * range must be mapped (else -ENOMEM after doing the mapped parts).
+ */
+PTSIM_API int ptsim_swapout(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
 
 /**
  * ptsim_touch - the running @task accesses every @stride bytes of

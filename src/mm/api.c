@@ -461,7 +461,7 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 	op_enter(m, "madvise");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
-	if ((unsigned int)advice > PTSIM_MADV_DONTNEED_LOCKED)
+	if ((unsigned int)advice > PTSIM_MADV_GUARD_REMOVE)
 		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
 		return op_exit(m, rc);
@@ -470,12 +470,27 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 		return op_exit(m, ptsim__err(m, rc, NULL,
 					     "madvise returned EINVAL: a VMA in the range refuses the advice (VM_LOCKED "
 					     "without MADV_DONTNEED_LOCKED, MADV_FREE on a non-anonymous or hugetlb VMA, "
-					     "or an unaligned hugetlb start)"));
+					     "an unaligned hugetlb start, or guard markers on a locked, hugetlb or PFN-map "
+					     "VMA)"));
 	if (rc == -ENOMEM)
 		return op_exit(m, ptsim__err(m, rc, NULL, "madvise returned ENOMEM: part of the range is not mapped"));
 	if (rc)
 		return op_exit(m, ptsim__err(m, rc, NULL, "madvise failed: %s", ptsim_strerror(rc)));
 	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_swapout(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "swapout");
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	rc = swapout_range(t->mm, addr, addr + len);
+	if (rc == -ENOMEM)
+		return op_exit(m, ptsim__err(m, rc, NULL, "swapout: part of the range is not mapped"));
+	return op_exit(m, rc);
 }
 
 static int mlock_common(struct ptsim_machine *m, const char *op, int task, uint64_t addr, uint64_t len, bool lock)

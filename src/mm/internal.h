@@ -642,6 +642,8 @@ void unmap_vmas(struct mmu_gather *tlb, struct vm_area_struct **vmas, unsigned i
 		uint64_t end);
 void zap_page_range_single_batched(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t addr,
 				   uint64_t size, struct zap_details *details);
+void zap_page_range_single(struct vm_area_struct *vma, uint64_t address, uint64_t size,
+			   struct zap_details *details);
 void free_pgtables(struct mmu_gather *tlb, struct mm_struct *mm, struct vm_area_struct **vmas,
 		   unsigned int nr, uint64_t floor, uint64_t ceiling, bool mm_wr_locked);
 void free_pgd_range(struct mmu_gather *tlb, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling);
@@ -688,6 +690,9 @@ bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end
 bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval);
 void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t pmdval);
 void try_to_free_pte(struct mm_struct *mm, pmd_t *pmd, uint64_t addr, struct mmu_gather *tlb);
+
+/* rmap.c: page reclaim of anonymous folios to swap (ptsim_swapout()). */
+int swapout_range(struct mm_struct *mm, uint64_t start, uint64_t end);
 
 /* fork.c */
 int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm);

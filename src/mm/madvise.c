@@ -1,14 +1,28 @@
 /*
- * madvise(MADV_DONTNEED / MADV_DONTNEED_LOCKED / MADV_FREE): port of
- * mm/madvise.c at v6.18.
+ * madvise(MADV_DONTNEED / MADV_DONTNEED_LOCKED / MADV_FREE /
+ * MADV_GUARD_INSTALL / MADV_GUARD_REMOVE): port of mm/madvise.c at v6.18.
  *
  * The walk over the VMAs of the range (madvise_walk_vmas()) stops at the first
  * VMA that rejects the advice (-EINVAL, earlier VMAs already done) and reports
  * a hole as -ENOMEM after doing the rest.  Since v6.16 one mmu_gather spans
- * all VMAs of the call (madvise_one_gather=on, one final flush); before, each
- * VMA had its own.  MADV_DONTNEED asks zap_pte_range() for PTE-table reclaim
- * (details.reclaim_pt); MADV_FREE only marks exclusive anonymous pages lazily
- * free, clearing young/dirty (and recording a flush) where set.
+ * all VMAs of a DONTNEED / DONTNEED_LOCKED / FREE call
+ * (madvise_batch_tlb_flush(); variant madvise_one_gather=on, one final flush);
+ * before, each VMA had its own.  MADV_DONTNEED asks zap_pte_range() for
+ * PTE-table reclaim (details.reclaim_pt, docs/pt-reclaim.md); MADV_FREE only
+ * marks exclusive anonymous pages lazily free, clearing young/dirty (and
+ * recording a flush) where set.
+ *
+ * Guard regions (6.13+): MADV_GUARD_INSTALL walks the range installing a
+ * guard PTE marker in every empty entry (allocating page tables as it goes);
+ * if it meets a populated entry it zaps the range with
+ * zap_page_range_single() (its own gather: one flush; existing markers stay)
+ * and walks again.  MADV_GUARD_REMOVE clears the markers (no flush: they were
+ * never present).  A guard marker is an entry zap_pte_range() keeps, so a
+ * table holding one is never reclaimed by MADV_DONTNEED.
+ *
+ * Left out: the per-VMA-lock fast path (no effect on what is flushed),
+ * userfaultfd_remove(), MADV_GUARD_* on VMAs with VM_MAYBE_GUARD semantics of
+ * later trees (the flag only affects fork and khugepaged).
  */
 #include "mm/internal.h"
 
@@ -98,6 +112,106 @@ static int madvise_free_single_vma(struct mmu_gather *tlb, struct vm_area_struct
 	return 0;
 }
 
+/* ---- guard regions ---- */
+
+#define MAX_MADVISE_GUARD_RETRIES 3
+
+static bool is_valid_guard_vma(struct vm_area_struct *vma, bool allow_locked)
+{
+	uint64_t disallowed = VM_SPECIAL | VM_HUGETLB;
+
+	/* Zapping a locked VMA's pages to make room for markers is refused. */
+	if (!allow_locked)
+		disallowed |= VM_LOCKED;
+	return !(vma->vm_flags & disallowed);
+}
+
+static bool is_guard_pte_marker(pte_t ptent)
+{
+	return !pgent_none(ptent) && pgent_swp_kind(ptent) == SWP_GUARD_MARKER;
+}
+
+/*
+ * walk_page_range_mm() with guard_install_walk_ops: every empty entry gets a
+ * marker (install_pte, tables allocated on the way), an existing marker is
+ * counted, a populated entry stops the walk.
+ * Return: 0 (all markers in place), 1 (zap needed), -ENOMEM.
+ */
+static int guard_install_walk(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+
+	for (uint64_t addr = start; addr < end;) {
+		uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
+		if (next > end || next == 0)
+			next = end;
+		pgd_t *pgd = pgd_offset(mm, addr);
+		p4d_t *p4d = p4d_alloc(mm, pgd, addr);
+		pud_t *pud = p4d ? pud_alloc(mm, p4d, addr) : NULL;
+		pmd_t *pmd = pud ? pmd_alloc(mm, pud, addr) : NULL;
+		if (!pmd || pte_alloc(mm, pmd, addr))
+			return -ENOMEM;
+		if (pgent_huge(*pmd))
+			return 1;   /* guard_install_pmd_entry(): a huge PMD is zapped first */
+		pte_t *pte = pte_offset_map(mm, pmd, addr);
+		for (; addr != next; addr += PAGE_SIZE(m), pte++) {
+			if (pgent_none(*pte))
+				pt_write(m, pte, PT_PTE, addr, mk_swp_pgent(SWP_GUARD_MARKER, 0));   /* guard_install_set_pte() */
+			else if (!is_guard_pte_marker(*pte))
+				return 1;   /* guard_install_pte_entry(): populated */
+		}
+	}
+	return 0;
+}
+
+static int madvise_guard_install(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	int err;
+
+	if (!is_valid_guard_vma(vma, false))
+		return -EINVAL;
+	/* Page tables with entries: the VMA gets an anon_vma (so fork copies them). */
+	if (anon_vma_prepare(vma))
+		return -ENOMEM;
+	for (int i = 0; i < MAX_MADVISE_GUARD_RETRIES; i++) {
+		err = guard_install_walk(vma, start, end);
+		if (err <= 0)
+			return err;
+		/* Some entries are populated: zap them (markers stay) and walk again. */
+		zap_page_range_single(vma, start, end - start, NULL);
+	}
+	/* Only racing faults could get here; the simulation has none. */
+	NEVER(vma->vm_mm->machine, true);
+	return -EAGAIN;
+}
+
+static int madvise_guard_remove(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+
+	/* Removing markers from an mlock()ed range is harmless, so allowed. */
+	if (!is_valid_guard_vma(vma, true))
+		return -EINVAL;
+	for (uint64_t addr = start; addr < end;) {
+		uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
+		if (next > end || next == 0)
+			next = end;
+		pmd_t *pmd = mm_find_pmd(mm, addr);
+		if (pmd && !pmd_none(mm, *pmd) && !pgent_huge(*pmd)) {
+			pte_t *pte = pte_offset_map(mm, pmd, addr);
+			for (uint64_t a = addr; a != next; a += PAGE_SIZE(m), pte++)
+				if (is_guard_pte_marker(*pte))
+					pt_write(m, pte, PT_PTE, a, 0);   /* pte_clear_not_present_full() */
+		}
+		addr = next;
+	}
+	return 0;
+}
+
+/* ---- DONTNEED / FREE ---- */
+
 static int madvise_dontneed_free(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
 				 enum ptsim_advice advice)
 {
@@ -122,6 +236,25 @@ static int madvise_dontneed_free(struct mmu_gather *tlb, struct vm_area_struct *
 	return err;
 }
 
+/* Behaviours whose flush is batched over the whole call (v6.16+). */
+static bool madvise_batch_tlb_flush(enum ptsim_advice advice)
+{
+	return advice == PTSIM_MADV_DONTNEED || advice == PTSIM_MADV_DONTNEED_LOCKED || advice == PTSIM_MADV_FREE;
+}
+
+static int madvise_vma_behavior(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
+				enum ptsim_advice advice)
+{
+	switch (advice) {
+	case PTSIM_MADV_GUARD_INSTALL:
+		return madvise_guard_install(vma, start, end);
+	case PTSIM_MADV_GUARD_REMOVE:
+		return madvise_guard_remove(vma, start, end);
+	default:
+		return madvise_dontneed_free(tlb, vma, start, end, advice);
+	}
+}
+
 /**
  * do_madvise - apply @advice to [start, start+len).
  * Return: 0, -EINVAL (a VMA rejects it; earlier VMAs were done), or -ENOMEM (a
@@ -133,8 +266,9 @@ int do_madvise(struct mm_struct *mm, uint64_t start, uint64_t len, enum ptsim_ad
 	uint64_t end = start + len;
 	int unmapped_error = 0, err = 0;
 	struct mmu_gather tlb;
+	bool batched = m->v.madvise_one_gather && madvise_batch_tlb_flush(advice);
 
-	if (m->v.madvise_one_gather)
+	if (batched)
 		tlb_gather_mmu(&tlb, mm);
 	struct vm_area_struct *vma = find_vma(mm, start);
 	while (vma && vma->vm_start < end) {
@@ -143,7 +277,7 @@ int do_madvise(struct mm_struct *mm, uint64_t start, uint64_t len, enum ptsim_ad
 			start = vma->vm_start;
 		}
 		uint64_t tmp = vma->vm_end < end ? vma->vm_end : end;
-		err = madvise_dontneed_free(&tlb, vma, start, tmp, advice);
+		err = madvise_vma_behavior(batched ? &tlb : NULL, vma, start, tmp, advice);
 		if (err)
 			break;
 		start = tmp;
@@ -153,7 +287,7 @@ int do_madvise(struct mm_struct *mm, uint64_t start, uint64_t len, enum ptsim_ad
 	}
 	if (!err && start < end)
 		unmapped_error = -ENOMEM;
-	if (m->v.madvise_one_gather)
+	if (batched)
 		tlb_finish_mmu(&tlb);
 	return err ? err : unmapped_error;
 }

@@ -581,6 +581,8 @@ static int zap_nonpresent_ptes(struct mmu_gather *tlb, struct vm_area_struct *vm
 {
 	struct ptsim_machine *m = tlb->mm->machine;
 
+	/* An entry left in place keeps the table from being reclaimed. */
+	*any_skipped = true;
 	switch (pgent_swp_kind(ptent)) {
 	case SWP_SWAP:
 		if (!should_zap_cows(details))
@@ -708,8 +710,15 @@ retry:
 		tlb_flush_mmu(tlb);
 
 	if (addr != end) {
-		force_flush = false;
-		force_break = false;
+		/*
+		 * v1 put the retry label below the flags' initialisation, so a
+		 * forced flush stayed forced: every later present entry broke
+		 * out again (Jann Horn's review of patch 2/7).
+		 */
+		if (m->v.pt_reclaim != PT_RECLAIM_V1_2024_10) {
+			force_flush = false;
+			force_break = false;
+		}
 		goto retry;
 	}
 
@@ -857,6 +866,21 @@ void zap_page_range_single_batched(struct mmu_gather *tlb, struct vm_area_struct
 		hugetlb_zap_end(vma, details);
 		tlb_gather_mmu(tlb, vma->vm_mm);
 	}
+}
+
+/**
+ * zap_page_range_single - zap [@address, +@size) of one VMA with a gather of
+ * its own (one flush at the end).  @details may be NULL (no PT reclaim,
+ * markers kept).
+ */
+void zap_page_range_single(struct vm_area_struct *vma, uint64_t address, uint64_t size,
+			   struct zap_details *details)
+{
+	struct mmu_gather tlb;
+
+	tlb_gather_mmu(&tlb, vma->vm_mm);
+	zap_page_range_single_batched(&tlb, vma, address, size, details);
+	tlb_finish_mmu(&tlb);
 }
 
 /* ------------------------------------------------------------------------ */

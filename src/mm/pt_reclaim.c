@@ -1,24 +1,49 @@
 /*
  * Empty PTE-table reclaim on madvise(MADV_DONTNEED): port of mm/pt_reclaim.c
- * (v6.14 - v6.19; folded into mm/memory.c as zap_empty_pte_table() /
- * zap_pte_table_if_empty() in the 7.0 cycle), and its first posting.
+ * (v6.14 - v6.19, checked against the torvalds/linux copy with
+ * reclaim_pt_is_enabled() and the pmd_lock()-first try_to_free_pte(); folded
+ * into mm/memory.c as zap_empty_pte_table() / zap_pte_table_if_empty() in the
+ * 7.0 cycle), and its first posting.  The caller is zap_pte_range() in
+ * memory.c; docs/pt-reclaim.md walks through the whole algorithm.
  *
  * Variants (pt_reclaim=...):
- *   off          before v6.14: empty PTE tables stay until munmap/exit;
- *   on           the merged algorithm (6375e95f381e + the v6.14-rc fix that
- *                sends the need_resched()/force_break cases to the slow path);
+ *   off          before v6.14 (and v6.14 - v6.19 on arm64): empty PTE tables
+ *                stay until munmap/exit frees them in free_pgtables();
+ *   on           the merged algorithm: 6375e95f381e, plus the v6.14-rc fix
+ *                ("fix incorrect reclaim of non-empty PTE pages") that sends
+ *                the cases where the PTE lock was dropped midway
+ *                (force_break; need_resched() is not modelled) to the slow
+ *                path;
  *   v1_2024_10   "[PATCH v1 0/7] synchronously scan and reclaim empty user PTE
- *                pages" as posted: the range check
+ *                pages" (17 Oct 2024) as posted: the range check
  *                ALIGN_DOWN(end, PMD_SIZE) - ALIGN(start, PMD_SIZE) < PMD_SIZE
- *                is computed in unsigned arithmetic, so a range inside one
- *                table wraps to a huge value and passes; the fast path then
- *                clears the PMD of a table that still maps pages (the bug the
- *                review and the kernel test robot found).
+ *                computed in unsigned arithmetic, so a range strictly inside
+ *                one table wraps to a huge value and passes; the fast path then
+ *                clears the PMD of a table that still maps pages (no re-check:
+ *                the bug the review and the kernel test robot found); and the
+ *                retry label below the force flags (memory.c).
  *
- * The PMD lock is the split PMD lock of the PMD table (pmd_lockptr()); a
- * trace can make another CPU hold it (ptsim_pmd_lock()), which makes the
- * fast path's trylock fail.  The slow path's blocking pmd_lock() then models
- * waiting for that short critical section to end.
+ * Ordering kept: the PMD entry is cleared under the PMD lock (fast path: also
+ * under the PTE lock), then pte_free_tlb() records the PMD-level range and
+ * freed_tables, so the final flush of the madvise call reaches every CPU in
+ * mm_cpumask (lazy ones too on x86) and the table is freed only after that
+ * flush and an RCU grace period (tlb_remove_table(); the single-table fallback
+ * is call_rcu() with PT_RECLAIM).  VmPTE drops at once (mm_dec_nr_ptes()).
+ *
+ * Locks: the PMD lock is the split PMD lock of the PMD table (pmd_lockptr();
+ * x86-64 and arm64 split it, so it is never the PTE lock).  A trace can make
+ * another CPU hold it (ptsim_pmd_lock()): the fast path's spin_trylock() then
+ * fails.  The slow path's pmd_lock() models waiting for that short critical
+ * section to end: the holder cannot change the table in the meantime (the
+ * simulation has no concurrent page-table writer), so the re-check sees what
+ * the zap left.  A concurrent fault that refills the table between the two
+ * lock sections cannot happen in a sequential simulation, so
+ * pt_reclaim.slow_path_failed only counts tables the zap itself left
+ * non-empty (v1 under contention).
+ *
+ * Counters: pt_reclaim.fast_path, .slow_path, .slow_path_failed,
+ * .tables_freed (tables detached and queued; pgtables_freed.pte counts them
+ * when RCU finally frees them).
  */
 #include "mm/internal.h"
 
@@ -51,6 +76,18 @@ static bool pmd_lock_contended(struct mm_struct *mm, pmd_t *pmd)
 	return pt && pt->lock_cpu >= 0;
 }
 
+/* The first VA the PMD entry @pmd maps (for the arch's entry-write hook). */
+static uint64_t pmd_entry_addr(struct ptsim_machine *m, pmd_t *pmd)
+{
+	struct ptdesc *pt = virt_to_ptdesc(m, pmd);
+	uint64_t idx;
+
+	assert(pt);   /* a PMD entry always lies in a table */
+	idx = (uint64_t)(pmd - pt_entries(m, pt->pfn));
+
+	return pt->addr + (idx << PMD_SHIFT(m));
+}
+
 /**
  * try_get_and_clear_pmd - fast path, under the PTE lock with every entry
  * empty: trylock the PMD lock and detach the table.  Return: false if the
@@ -63,7 +100,7 @@ bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval)
 	if (pmd_lock_contended(mm, pmd))
 		return false;   /* spin_trylock() failed */
 	*pmdval = *pmd;
-	pt_write(m, pmd, PT_PMD, 0, 0);   /* pmd_clear() */
+	pt_write(m, pmd, PT_PMD, pmd_entry_addr(m, pmd), 0);   /* pmd_clear() */
 	STAT_INC(m, PTRECLAIM_FAST);
 	return true;
 }
@@ -103,6 +140,6 @@ void try_to_free_pte(struct mm_struct *mm, pmd_t *pmd, uint64_t addr, struct mmu
 		STAT_INC(m, PTRECLAIM_SLOW_FAIL);
 		return;
 	}
-	pt_write(m, pmd, PT_PMD, addr, 0);   /* pmd_clear() */
+	pt_write(m, pmd, PT_PMD, pmd_entry_addr(m, pmd), 0);   /* pmd_clear() */
 	free_pte(mm, addr, tlb, pmdval);
 }

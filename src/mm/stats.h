@@ -82,6 +82,8 @@
 	X(PTRECLAIM_SLOW, "pt_reclaim.slow_path")                                    \
 	X(PTRECLAIM_SLOW_FAIL, "pt_reclaim.slow_path_failed")                        \
 	X(PTRECLAIM_FREED, "pt_reclaim.tables_freed")                                \
+	X(RECLAIM_SWAPOUT, "reclaim.swapped_out")                                    \
+	X(RECLAIM_LAZYFREE, "reclaim.lazyfree_discarded")                            \
 	X(GUP_FAST, "gup_fast.walks")                                                \
 	X(CHECK_MM_ERRORS, "check_mm.errors")                                        \
 	X(VIOLATIONS, "violations")

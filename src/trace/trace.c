@@ -48,7 +48,7 @@ static const char *const field_names[NR_FIELDS] = {
 enum top {
 	OP_SPAWN, OP_FORK, OP_THREAD, OP_EXIT, OP_RUN, OP_SLEEP, OP_ADVANCE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
 	OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_TOUCH, OP_MARK, OP_REPEAT, OP_GUP_FAST_BEGIN, OP_GUP_FAST_END,
-	OP_RCU_READ_BEGIN, OP_RCU_READ_END, OP_PMD_LOCK, OP_PMD_UNLOCK,
+	OP_RCU_READ_BEGIN, OP_RCU_READ_END, OP_PMD_LOCK, OP_PMD_UNLOCK, OP_SWAPOUT,
 	OP_MREMAP, OP_MOVE_PAGES, OP_TOUCH_RANDOM,
 	NR_OPS
 };
@@ -91,6 +91,7 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_RCU_READ_END] = { "rcu_read_end", B(F_CPU), 0 },
 	[OP_PMD_LOCK] = { "pmd_lock", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
 	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0 },
+	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
 };
 
 /* Largest value each numeric field may take (before the API's own checks). */
@@ -404,8 +405,15 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 				ev->advice = PTSIM_MADV_FREE;
 			else if (!strcmp(s, "dontneed_locked"))
 				ev->advice = PTSIM_MADV_DONTNEED_LOCKED;
+			else if (!strcmp(s, "guard_install"))
+				ev->advice = PTSIM_MADV_GUARD_INSTALL;
+			else if (!strcmp(s, "guard_remove"))
+				ev->advice = PTSIM_MADV_GUARD_REMOVE;
 			else
-				return fail(pe, "field 'advice': \"%s\" is not one of dontneed, free, dontneed_locked", s);
+				return fail(pe,
+					    "field 'advice': \"%s\" is not one of dontneed, free, dontneed_locked, "
+					    "guard_install, guard_remove",
+					    s);
 			break;
 		case F_SHARED:
 			if (get_bool(pe, it, "shared", &ev->shared))
@@ -929,6 +937,7 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_MADVISE:
 	case OP_MLOCK:
 	case OP_MUNLOCK:
+	case OP_SWAPOUT:
 		VAL(F_TASK, task);
 		VAL(F_ADDR, addr);
 		VAL(F_LEN, len);
@@ -940,6 +949,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			rc = ptsim_madvise(m, (int)task, addr, len, ev->advice);
 		else if (ev->op == OP_MLOCK)
 			rc = ptsim_mlock(m, (int)task, addr, len);
+		else if (ev->op == OP_SWAPOUT)
+			rc = ptsim_swapout(m, (int)task, addr, len);
 		else
 			rc = ptsim_munlock(m, (int)task, addr, len);
 		break;

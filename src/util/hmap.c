@@ -79,6 +79,13 @@ done:
 	return true;
 }
 
+void hmap_clear(struct hmap *h)
+{
+	if (h->cap)
+		memset(h->slots, 0, h->cap * sizeof(*h->slots));
+	h->nr = 0;
+}
+
 void hmap_release(struct sim_alloc *a, struct hmap *h)
 {
 	sim_free(a, h->slots, h->cap * sizeof(*h->slots));

@@ -52,6 +52,8 @@ static inline bool hmap_get(const struct hmap *h, uint64_t key, uint64_t *val)
 
 int hmap_put(struct sim_alloc *a, struct hmap *h, uint64_t key, uint64_t val);
 bool hmap_del(struct hmap *h, uint64_t key);
+/* Remove every key, keeping the capacity. */
+void hmap_clear(struct hmap *h);
 void hmap_release(struct sim_alloc *a, struct hmap *h);
 
 #endif

@@ -56,6 +56,9 @@ struct arm64_machine {
 	struct bbm_rec *bbm;
 	size_t nr_bbm, cap_bbm;
 	struct hmap bbm_idx;      /* ep -> index in bbm[] */
+	/* The table of the last record (zaps clear runs of entries of one table). */
+	const pgent_t *tc_entries;
+	uint32_t tc_nr, tc_pfn, tc_gen;
 };
 
 struct arm64_mm_context {

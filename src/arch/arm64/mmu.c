@@ -53,10 +53,15 @@ static void bbm_remove(struct ptsim_machine *m, size_t i)
 {
 	struct arm64_machine *am = arm64_m(m);
 
+	size_t last = am->nr_bbm - 1;
+	uint64_t at;
+
 	hmap_del(&am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep);
-	if (i != am->nr_bbm - 1) {
-		am->bbm[i] = am->bbm[am->nr_bbm - 1];
-		hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, i);
+	if (i != last) {
+		am->bbm[i] = am->bbm[last];
+		/* Re-index the moved record unless a newer one for the same entry shadows it. */
+		if (hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, &at) && at == last)
+			hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, i);
 	}
 	am->nr_bbm--;
 }
@@ -83,22 +88,29 @@ static void bbm_record(struct ptsim_machine *m, pgent_t *ep, enum pt_level level
 	struct sim_cpu *cpu = this_cpu(m);
 	struct mm_struct *mm = cpu ? cpu->loaded_mm : NULL;
 	struct ptdesc *pt;
-	uint64_t idx, span, va, slot;
+	uint64_t idx, span, va;
 
 	(void)level;
 	if (!mm || mm->mm_users == 0)
 		return;
-	pt = virt_to_ptdesc(m, ep);
-	if (NEVER(m, !pt))
-		return;
+	if (ep >= am->tc_entries && ep < am->tc_entries + am->tc_nr && frame(m, am->tc_pfn)->kind == FRAME_PGTABLE &&
+	    frame(m, am->tc_pfn)->gen == am->tc_gen && frame(m, am->tc_pfn)->u.table.entries == am->tc_entries) {
+		pt = pt_desc(m, am->tc_pfn);
+	} else {
+		pt = virt_to_ptdesc(m, ep);
+		if (NEVER(m, !pt))
+			return;
+		am->tc_entries = pt_entries(m, pt->pfn);
+		am->tc_nr = m->geo.ptrs[pt->level];
+		am->tc_pfn = pt->pfn;
+		am->tc_gen = frame(m, pt->pfn)->gen;
+	}
 	idx = (uint64_t)(ep - pt_entries(m, pt->pfn));
 	span = pt_level_size(&m->geo, (enum pt_level)pt->level);
 	/* The caller's VA (right for shared tables too) unless it does not index this entry. */
 	va = addr & ~(span - 1);
 	if (pt_index(&m->geo, (enum pt_level)pt->level, va) != idx)
 		va = pt->addr + idx * span;
-	if (hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)ep, &slot))
-		bbm_remove(m, (size_t)slot);   /* left over in a table that was freed and reused */
 	if (am->nr_bbm == am->cap_bbm) {
 		size_t ncap = am->cap_bbm ? am->cap_bbm * 2 : 64;
 		struct bbm_rec *n = sim_irealloc(&m->alloc, am->bbm, am->cap_bbm * sizeof(*n), ncap * sizeof(*n));
@@ -107,6 +119,11 @@ static void bbm_record(struct ptsim_machine *m, pgent_t *ep, enum pt_level level
 		am->bbm = n;
 		am->cap_bbm = ncap;
 	}
+	/*
+	 * A record left over for this entry (its table was freed and the memory
+	 * reused without a covering flush) is shadowed: the index points at the
+	 * new one, the old one goes at the next flush of its mm.
+	 */
 	if (hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)ep, am->nr_bbm))
 		return;
 	am->bbm[am->nr_bbm++] = (struct bbm_rec){
@@ -167,38 +184,76 @@ static bool rec_covered(const struct ptsim_machine *m, const struct bbm_rec *r, 
 	return opva < hi;
 }
 
+/*
+ * Keep the records @keep() says stay, in order; the rest go.  One pass that
+ * rebuilds the index only for what moved (usually nothing is left: a flush
+ * covers what its operation cleared).
+ */
+static void bbm_filter(struct ptsim_machine *m, bool (*keep)(struct ptsim_machine *m, const struct bbm_rec *r,
+							      const void *arg),
+		       const void *arg)
+{
+	struct arm64_machine *am = arm64_m(m);
+	size_t n = 0;
+
+	for (size_t i = 0; i < am->nr_bbm; i++) {
+		if (keep(m, &am->bbm[i], arg)) {
+			am->bbm[n] = am->bbm[i];
+			n++;
+		}
+	}
+	if (n == am->nr_bbm)
+		return;
+	am->nr_bbm = n;
+	hmap_clear(&am->bbm_idx);
+	for (size_t i = 0; i < n; i++)
+		if (NEVER(m, hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, i)))
+			break;
+}
+
+struct range_arg {
+	struct mm_struct *mm;
+	uint64_t start, end, stride;
+	bool leaf_only;
+	int level;
+};
+
+static bool keep_uncovered(struct ptsim_machine *m, const struct bbm_rec *r, const void *arg)
+{
+	const struct range_arg *a = arg;
+
+	if (r->mm != a->mm)
+		return true;
+	return !rec_stale(m, r) && !rec_covered(m, r, a->start, a->end, a->stride, a->leaf_only, a->level);
+}
+
+static bool keep_other_mm(struct ptsim_machine *m, const struct bbm_rec *r, const void *arg)
+{
+	(void)m;
+	return r->mm != arg;
+}
+
 void bbm_tlbi_range(struct ptsim_machine *m, struct mm_struct *mm, uint64_t start, uint64_t end, uint64_t stride,
 		    bool leaf_only, int level)
 {
-	struct arm64_machine *am = arm64_m(m);
+	struct range_arg a = { mm, start, end, stride, leaf_only, level };
 
-	for (size_t i = 0; i < am->nr_bbm;) {
-		const struct bbm_rec *r = &am->bbm[i];
-		if (r->mm == mm && (rec_stale(m, r) || rec_covered(m, r, start, end, stride, leaf_only, level)))
-			bbm_remove(m, i);
-		else
-			i++;
-	}
+	if (arm64_m(m)->nr_bbm)
+		bbm_filter(m, keep_uncovered, &a);
 }
 
 void bbm_tlbi_mm(struct ptsim_machine *m, struct mm_struct *mm)
 {
-	struct arm64_machine *am = arm64_m(m);
-
-	for (size_t i = 0; i < am->nr_bbm;) {
-		if (am->bbm[i].mm == mm)
-			bbm_remove(m, i);
-		else
-			i++;
-	}
+	if (arm64_m(m)->nr_bbm)
+		bbm_filter(m, keep_other_mm, mm);
 }
 
 void bbm_tlbi_all(struct ptsim_machine *m)
 {
 	struct arm64_machine *am = arm64_m(m);
 
-	while (am->nr_bbm)
-		bbm_remove(m, am->nr_bbm - 1);
+	am->nr_bbm = 0;
+	hmap_clear(&am->bbm_idx);
 }
 
 /* destroy_context(): the mm's records go with it (nothing can repopulate its tables). */
