@@ -190,7 +190,6 @@ int main(int argc, char **argv)
 	}
 
 	double real = real_src ? run_real_kernel(real_src) : -1;
-	double kernel = real > 0 ? real : KERNEL_SECS;
 
 	printf("W1 case a: %u GiB, touch every page + MADV_DONTNEED per 2 MiB; preset 6.18.44; best of %u runs\n", gib,
 	       runs);
@@ -217,15 +216,22 @@ int main(int argc, char **argv)
 	       best[1].alloc_peak / 1048576.0);
 	printf("%-34s %16.1f %16.1f\n", "RSS goal: 1.25 x VmPTE + 64 (MiB)",
 	       1.25 * (double)best[0].vmpte_peak_kb / 1024.0 + 64.0, 1.25 * (double)best[1].vmpte_peak_kb / 1024.0 + 64.0);
-	printf("%-34s %16.1f %16s\n", real > 0 ? "real kernel, measured now (s)" : "real kernel, oracle.md (s)", kernel,
-	       "");
-	printf("%-34s %15.1fx %16s\n", "speed-up over the kernel", kernel / best[0].loop_s, "");
+	bool full = gib == 50;   /* the kernel's figures are for 50 GiB */
+	printf("%-34s %16.1f %16s\n", "real kernel, oracle.md (s)", KERNEL_SECS, "");
+	if (full)
+		printf("%-34s %15.1fx %15.1fx\n", "speed-up over 21.7 s", KERNEL_SECS / best[0].loop_s,
+		       KERNEL_SECS / best[1].loop_s);
+	if (real > 0)
+		printf("%-34s %16.1f %16s  (50 GiB)\n", "real kernel, measured now (s)", real, "");
+	else if (real_src)
+		printf("real kernel: the oracle program did not run (see above)\n");
 	printf("%-34s %16llu %16llu\n", "violations", (unsigned long long)best[0].violations,
 	       (unsigned long long)best[1].violations);
 
 	bool ok = true;
-	if (best[0].loop_s > kernel / 30) {
-		printf("goal missed: loop %.3f s > %.3f s (30x faster than the kernel)\n", best[0].loop_s, kernel / 30);
+	if (full && best[0].loop_s > KERNEL_SECS / 30) {
+		printf("goal missed: loop %.3f s > %.3f s (30x faster than the kernel's 21.7 s)\n", best[0].loop_s,
+		       KERNEL_SECS / 30);
 		ok = false;
 	}
 	for (int v = 0; v < 2; v++) {
