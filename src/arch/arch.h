@@ -60,6 +60,22 @@ struct ptsim_arch_ops {
 			 void *ctx);
 	/* flush_hugetlb_tlb_range(): NULL = flush_tlb_range() (asm-generic/hugetlb.h). */
 	void (*flush_hugetlb_tlb_range)(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+
+	/*
+	 * hugetlb entries (arm64: arch/arm64/mm/hugetlbpage.c).  NULL: the
+	 * asm-generic/hugetlb.h forms in mm/hugetlb.c, one entry per huge page
+	 * at PMD or PUD level.
+	 */
+	/* arch_hugetlb_valid_size(): NULL = the PMD and PUD leaf sizes. */
+	bool (*hugetlb_valid_size)(const struct ptsim_machine *m, uint64_t size);
+	/* huge_pte_alloc() / huge_pte_offset() for the sizes other than PMD_SIZE and PUD_SIZE. */
+	pgent_t *(*huge_pte_alloc)(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, uint64_t sz);
+	pgent_t *(*huge_pte_offset)(struct mm_struct *mm, uint64_t addr, uint64_t sz);
+	pgent_t (*arch_make_huge_pte)(const struct ptsim_machine *m, pgent_t entry, uint64_t sz);
+	void (*set_huge_pte_at)(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, pgent_t pte, uint64_t sz);
+	pgent_t (*huge_ptep_get_and_clear)(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz);
+	pgent_t (*huge_ptep_clear_flush)(struct vm_area_struct *vma, uint64_t addr, pgent_t *ptep);
+	void (*huge_ptep_set_wrprotect)(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz);
 };
 
 extern const struct ptsim_arch_ops ptsim_x86_64_ops;
@@ -127,6 +143,14 @@ static inline bool arch_pte_needs_flush(struct ptsim_machine *m, pgent_t oldpte,
 	if (m->ops->pte_needs_flush)
 		return m->ops->pte_needs_flush(oldpte, newpte);
 	return true;
+}
+
+/* arch_hugetlb_valid_size(): may a hugetlb mapping use pages of @size? */
+static inline bool arch_hugetlb_valid_size(const struct ptsim_machine *m, uint64_t size)
+{
+	if (m->ops->hugetlb_valid_size)
+		return m->ops->hugetlb_valid_size(m, size);
+	return size && (size == m->geo.pmd_leaf_size || size == m->geo.pud_leaf_size);
 }
 
 /* Make @cpu's loaded mm @mm (NULL: init_mm), keeping mm_count references right. */

@@ -367,11 +367,12 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 	if (args.kind == PTSIM_MAP_HUGETLB) {
 		if (!args.page_size)
 			args.page_size = m->geo.pmd_leaf_size;
-		if (args.page_size != m->geo.pmd_leaf_size && args.page_size != m->geo.pud_leaf_size)
+		if (!arch_hugetlb_valid_size(m, args.page_size))
 			return op_exit(m, ptsim__err(m, -EINVAL, "page_size",
-						     "hugetlb page size %#" PRIx64 " is not supported here (%#" PRIx64
-						     " or %#" PRIx64 ")",
-						     args.page_size, m->geo.pmd_leaf_size, m->geo.pud_leaf_size));
+						     "hugetlb page size %#" PRIx64 " is not supported here (PMD %#" PRIx64
+						     ", PUD %#" PRIx64 ", contiguous %#" PRIx64 " and %#" PRIx64 "; 0: none)",
+						     args.page_size, m->geo.pmd_leaf_size, m->geo.pud_leaf_size,
+						     m->geo.cont_pte_size, m->geo.cont_pmd_size));
 		align = args.page_size;
 		what = "huge page";
 	} else if (args.page_size && args.page_size != PAGE_SIZE(m)) {

@@ -61,9 +61,17 @@ static uint64_t pages_per_huge_page(const struct vm_area_struct *vma)
 	return 1ull << (vma->hpage_shift - vma->vm_mm->machine->geo.page_shift);
 }
 
+/* The level of a huge page's entries (contiguous PTE ranges: the PTE level). */
+static enum pt_level huge_level_sz(const struct ptsim_machine *m, uint64_t sz)
+{
+	if (sz == PUD_SIZE(m))
+		return PT_PUD;
+	return sz < PMD_SIZE(m) ? PT_PTE : PT_PMD;
+}
+
 static enum pt_level huge_level(const struct vm_area_struct *vma)
 {
-	return huge_page_size(vma) == PUD_SIZE(vma->vm_mm->machine) ? PT_PUD : PT_PMD;
+	return huge_level_sz(vma->vm_mm->machine, huge_page_size(vma));
 }
 
 /* hugetlb_mask_last_page(): skip to the last huge page of the table's range. */
@@ -76,6 +84,11 @@ static uint64_t hugetlb_mask_last_page(const struct vm_area_struct *vma)
 		return P4D_SIZE(m) - PUD_SIZE(m);
 	if (sz == PMD_SIZE(m))
 		return PUD_SIZE(m) - PMD_SIZE(m);
+	/* arm64 contiguous ranges: the rest of the PUD / PMD range. */
+	if (m->geo.cont_pmd_size && sz == m->geo.cont_pmd_size)
+		return PUD_SIZE(m) - sz;
+	if (m->geo.cont_pte_size && sz == m->geo.cont_pte_size)
+		return PMD_SIZE(m) - sz;
 	return 0;
 }
 
@@ -192,6 +205,8 @@ static void adjust_range_if_pmd_sharing_possible(struct vm_area_struct *vma, uin
 static pgent_t *huge_pte_offset(struct mm_struct *mm, uint64_t addr, uint64_t sz)
 {
 	struct ptsim_machine *m = mm->machine;
+	if (sz != PMD_SIZE(m) && sz != PUD_SIZE(m) && m->ops->huge_pte_offset)
+		return m->ops->huge_pte_offset(mm, addr, sz);   /* arm64 contiguous ranges */
 	pgd_t *pgd = pgd_offset(mm, addr);
 
 	if (pgd_none(mm, *pgd))
@@ -278,6 +293,8 @@ static pgent_t *huge_pmd_share(struct mm_struct *mm, struct vm_area_struct *vma,
 static pgent_t *huge_pte_alloc(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, uint64_t sz)
 {
 	struct ptsim_machine *m = mm->machine;
+	if (sz != PMD_SIZE(m) && sz != PUD_SIZE(m) && m->ops->huge_pte_alloc)
+		return m->ops->huge_pte_alloc(mm, vma, addr, sz);   /* arm64 contiguous ranges */
 	pgd_t *pgd = pgd_offset(mm, addr);
 	p4d_t *p4d = p4d_alloc(mm, pgd, addr);
 
@@ -396,7 +413,62 @@ static pgent_t make_huge_pte(struct vm_area_struct *vma, uint32_t pfn, bool try_
 		e |= _PAGE_RW | _PAGE_DIRTY;
 	if (!(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)))
 		e |= _PAGE_PROTNONE;
+	if (vma->vm_mm->machine->ops->arch_make_huge_pte)
+		e = vma->vm_mm->machine->ops->arch_make_huge_pte(vma->vm_mm->machine, e, huge_page_size(vma));
 	return e;
+}
+
+/*
+ * Writing huge entries: the arch's forms (arm64: a contiguous range is N
+ * entries, changed through break-before-make), else asm-generic/hugetlb.h's
+ * one entry at the huge page's level.
+ */
+static void set_huge_pte_at(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, pgent_t pte, uint64_t sz)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (m->ops->set_huge_pte_at)
+		m->ops->set_huge_pte_at(mm, addr, ptep, pte, sz);
+	else
+		pt_write(m, ptep, huge_level_sz(m, sz), addr, pte);
+}
+
+/* huge_ptep_get_and_clear() (also huge_pte_clear()): the old value, dirty/young of a whole range. */
+static pgent_t huge_ptep_get_and_clear(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz)
+{
+	struct ptsim_machine *m = mm->machine;
+	pgent_t old = *ptep;
+
+	if (m->ops->huge_ptep_get_and_clear)
+		return m->ops->huge_ptep_get_and_clear(mm, addr, ptep, sz);
+	pt_write(m, ptep, huge_level_sz(m, sz), addr, 0);
+	return old;
+}
+
+static void huge_ptep_set_wrprotect(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (m->ops->huge_ptep_set_wrprotect)
+		m->ops->huge_ptep_set_wrprotect(mm, addr, ptep, sz);
+	else
+		pt_write(m, ptep, huge_level_sz(m, sz), addr, *ptep & ~_PAGE_RW);
+}
+
+/*
+ * huge_ptep_modify_prot_start() + _commit(): with arch entry forms, clear
+ * (keeping the range's dirty/young) then set; the generic form is one write.
+ */
+static void huge_ptep_modify_prot(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, pgent_t pte, uint64_t sz)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (!m->ops->set_huge_pte_at) {
+		pt_write(m, ptep, huge_level_sz(m, sz), addr, pte);
+		return;
+	}
+	pgent_t old = huge_ptep_get_and_clear(mm, addr, ptep, sz);
+	set_huge_pte_at(mm, addr, ptep, pte | (old & (_PAGE_DIRTY | _PAGE_ACCESSED)), sz);
 }
 
 static void hugetlb_count_add(struct mm_struct *mm, long pages)
@@ -421,6 +493,9 @@ static bool hugetlb_folio_anon(struct ptsim_machine *m, uint32_t pfn)
 static pgent_t huge_ptep_clear_flush(struct vm_area_struct *vma, uint64_t addr, pgent_t *ptep)
 {
 	pgent_t old = *ptep;
+
+	if (vma->vm_mm->machine->ops->huge_ptep_clear_flush)
+		return vma->vm_mm->machine->ops->huge_ptep_clear_flush(vma, addr, ptep);
 
 	pt_write(vma->vm_mm->machine, ptep, huge_level(vma), addr, 0);
 	if (pgent_present(old))
@@ -466,7 +541,7 @@ static unsigned int hugetlb_no_page(struct mm_struct *mm, struct vm_area_struct 
 	get_page(m, pfn);
 	frame(m, pfn)->mapcount++;   /* hugetlb_add_file_rmap() */
 install:
-	pt_write(m, ptep, huge_level(vma), haddr, make_huge_pte(vma, pfn, vma->vm_flags & VM_SHARED));
+	set_huge_pte_at(mm, haddr, ptep, make_huge_pte(vma, pfn, vma->vm_flags & VM_SHARED), huge_page_size(vma));
 	hugetlb_count_add(mm, (long)pages_per_huge_page(vma));
 	STAT_INC(m, FAULTS_HUGETLB);
 	/* Optimization: do the COW without a second fault. */
@@ -481,18 +556,17 @@ static unsigned int hugetlb_wp(struct mm_struct *mm, struct vm_area_struct *vma,
 	struct ptsim_machine *m = mm->machine;
 	pgent_t old = *ptep;
 	uint32_t old_pfn = pgent_pfn(old);
-	enum pt_level level = huge_level(vma);
 
 	/* MAP_SHARED: set_huge_ptep_writable(). */
 	if (vma->vm_flags & VM_MAYSHARE) {
-		pt_write(m, ptep, level, haddr, old | _PAGE_RW | _PAGE_DIRTY);
+		set_huge_pte_at(mm, haddr, ptep, old | _PAGE_RW | _PAGE_DIRTY, huge_page_size(vma));
 		return 0;
 	}
 	/* The only mapping of an anonymous folio: reuse it. */
 	if (hugetlb_folio_anon(m, old_pfn) && frame(m, old_pfn)->mapcount == 1) {
 		frame(m, old_pfn)->flags |= FRAME_F_ANON_EXCL;
 		if (vma->vm_flags & VM_WRITE)   /* set_huge_ptep_maybe_writable() */
-			pt_write(m, ptep, level, haddr, old | _PAGE_RW | _PAGE_DIRTY);
+			set_huge_pte_at(mm, haddr, ptep, old | _PAGE_RW | _PAGE_DIRTY, huge_page_size(vma));
 		STAT_INC(m, FAULTS_WP_REUSE);
 		return 0;
 	}
@@ -506,7 +580,7 @@ static unsigned int hugetlb_wp(struct mm_struct *mm, struct vm_area_struct *vma,
 	/* Break COW: clear and flush, then install the copy. */
 	huge_ptep_clear_flush(vma, haddr, ptep);
 	frame(m, old_pfn)->mapcount--;   /* hugetlb_remove_rmap() */
-	pt_write(m, ptep, level, haddr, make_huge_pte(vma, pfn, true));
+	set_huge_pte_at(mm, haddr, ptep, make_huge_pte(vma, pfn, true), huge_page_size(vma));
 	put_page(m, old_pfn);
 	STAT_INC(m, FAULTS_COW);
 	return 0;
@@ -514,7 +588,6 @@ static unsigned int hugetlb_wp(struct mm_struct *mm, struct vm_area_struct *vma,
 
 unsigned int hugetlb_fault(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t address, unsigned int flags)
 {
-	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t haddr = address & ~(sz - 1);
 	pgent_t *ptep = huge_pte_alloc(mm, vma, haddr, sz);
@@ -531,7 +604,7 @@ unsigned int hugetlb_fault(struct mm_struct *mm, struct vm_area_struct *vma, uin
 	/* huge_ptep_set_access_flags() */
 	pgent_t n = e | _PAGE_ACCESSED | ((flags & FAULT_FLAG_WRITE) ? _PAGE_DIRTY : 0);
 	if (n != e)
-		pt_write(m, ptep, huge_level(vma), haddr, n);
+		set_huge_pte_at(mm, haddr, ptep, n, sz);   /* huge_ptep_set_access_flags() */
 	return 0;
 }
 
@@ -551,7 +624,6 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	enum pt_level level = huge_level(vma);
 	bool force_flush = false;
 
 	(void)zap_flags;   /* no uffd-wp markers to keep */
@@ -576,13 +648,13 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 			continue;
 		if (!pgent_present(pte)) {
 			/* Migration and hwpoison entries hold no reference: just clear. */
-			pt_write(m, ptep, level, address, 0);   /* huge_pte_clear() */
+			huge_ptep_get_and_clear(mm, address, ptep, sz);   /* huge_pte_clear() */
 			continue;
 		}
 		uint32_t pfn = pgent_pfn(pte);
 		if (folio && pfn != folio)
 			continue;
-		pt_write(m, ptep, level, address, 0);   /* huge_ptep_get_and_clear() */
+		pte = huge_ptep_get_and_clear(mm, address, ptep, sz);
 		tlb_remove_huge_tlb_entry(tlb, sz, address);
 		if (pte & _PAGE_DIRTY)
 			frame(m, pfn)->flags |= FRAME_F_DIRTY;   /* folio_mark_dirty() */
@@ -671,12 +743,12 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 			frame(m, pfn)->flags &= (uint16_t)~FRAME_F_ANON_EXCL;
 			frame(m, pfn)->mapcount++;
 			if (cow) {
-				pt_write(m, src_pte, level, addr, e & ~_PAGE_RW);   /* huge_ptep_set_wrprotect() */
+				huge_ptep_set_wrprotect(src, addr, src_pte, sz);
 				e &= ~_PAGE_RW;
 			}
 			hugetlb_count_add(dst, (long)pages_per_huge_page(src_vma));
 		}
-		pt_write(m, dst_pte, level, addr, e);
+		set_huge_pte_at(dst, addr, dst_pte, e, sz);
 	}
 	if (cow)
 		src->write_protect_seq++;
@@ -755,7 +827,6 @@ long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uin
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	enum pt_level level = huge_level(vma);
 	bool gather = unshare_via_gather(m);
 	uint64_t start = address, range_start = address, range_end = end;
 	struct mmu_gather tlb;
@@ -793,7 +864,7 @@ long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uin
 			n |= _PAGE_NX;
 		if (!(newflags & (VM_READ | VM_WRITE | VM_EXEC)))
 			n |= _PAGE_PROTNONE;
-		pt_write(m, ptep, level, address, n);   /* huge_ptep_modify_prot_commit() */
+		huge_ptep_modify_prot(mm, address, ptep, n, sz);
 		pages++;
 		if (gather)
 			tlb_remove_huge_tlb_entry(&tlb, sz, address);
@@ -816,12 +887,9 @@ long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uin
 static void move_huge_pte(struct vm_area_struct *vma, uint64_t old_addr, uint64_t new_addr, pgent_t *src_pte,
 			  pgent_t *dst_pte)
 {
-	struct ptsim_machine *m = vma->vm_mm->machine;
-	enum pt_level level = huge_level(vma);
-	pgent_t pte = *src_pte;
+	pgent_t pte = huge_ptep_get_and_clear(vma->vm_mm, old_addr, src_pte, huge_page_size(vma));
 
-	pt_write(m, src_pte, level, old_addr, 0);   /* huge_ptep_get_and_clear() */
-	pt_write(m, dst_pte, level, new_addr, pte);  /* set_huge_pte_at() */
+	set_huge_pte_at(vma->vm_mm, new_addr, dst_pte, pte, huge_page_size(vma));
 }
 
 /**
@@ -929,7 +997,7 @@ bool hugetlb_try_to_migrate_one(struct vm_area_struct *vma, uint64_t address, ui
 		frame(m, pfn)->flags |= FRAME_F_DIRTY;
 	/* The migration entry remembers whether the mapping was writable. */
 	pgent_t swp = mk_swp_pgent(SWP_MIGRATION, pfn) | (pteval & _PAGE_RW);
-	pt_write(m, ptep, huge_level(vma), address, swp);   /* set_huge_pte_at() */
+	set_huge_pte_at(mm, address, ptep, swp, huge_page_size(vma));
 	frame(m, pfn)->mapcount--;   /* hugetlb_remove_rmap() */
 	put_page(m, pfn);            /* folio_put() */
 	return true;
@@ -950,5 +1018,5 @@ void hugetlb_remove_migration_pte(struct vm_area_struct *vma, uint64_t address, 
 	bool writable = *ptep & _PAGE_RW;
 	get_page(m, dst);              /* folio_get() */
 	frame(m, dst)->mapcount++;     /* hugetlb_add_file_rmap() */
-	pt_write(m, ptep, huge_level(vma), address, make_huge_pte(vma, dst, writable));
+	set_huge_pte_at(mm, address, ptep, make_huge_pte(vma, dst, writable), huge_page_size(vma));
 }

@@ -123,6 +123,7 @@ typedef pgent_t pgd_t;
 #define _PAGE_UFFD_WP (1ull << 6)
 #define _PAGE_PROTNONE (1ull << 7)  /* present for software, not for the hardware */
 #define _PAGE_NX (1ull << 8)
+#define _PAGE_CONT (1ull << 9)    /* arm64 contiguous hint; present entries only (bits 9..11 are the swap kind otherwise) */
 #define _PAGE_SWP_TYPE_SHIFT 9      /* non-present entries: kind in bits 9..11 */
 #define _PAGE_SWP_TYPE_MASK (7ull << _PAGE_SWP_TYPE_SHIFT)
 #define _PAGE_PFN_SHIFT 12

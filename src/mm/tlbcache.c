@@ -407,7 +407,7 @@ bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_stru
 
 	unsigned int psize = psize_of_shift(t, leaf_shift);
 	uint8_t flags = (uint8_t)(((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
-				  ((ent & _PAGE_NX) ? 0 : TLBF_EXEC));
+				  ((ent & _PAGE_NX) ? 0 : TLBF_EXEC) | ((ent & _PAGE_CONT) ? TLBF_CONT : 0));
 	fill(m, t, psize, va >> t->a[psize].shift, cpu->asid, pgent_pfn(ent), flags);
 	return true;
 }
@@ -460,21 +460,28 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 unsigned int tlb_inv_va_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t va,
 			       uint32_t arrays)
 {
-	struct sim_tlb *t = &cpu->tlb;
-	unsigned int n = 0;
+	return tlb_inv_range_arrays(m, cpu, asid, va, va + 1, arrays);
+}
 
-	if (!t->key)
-		return 0;
-	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
-		if (!(arrays & (1u << a)) || !t->a[a].present || !t->a[a].nr_valid)
-			continue;
-		uint32_t i = lookup(t, a, va >> t->a[a].shift, asid);
-		if (i != TLB_NIL) {
-			tlb_kill(m, t, i);
-			n++;
-		}
-	}
-	return n;
+/* Entries per contiguous-hint block in leaf array @a (1: no contiguous ranges there). */
+static uint64_t cont_per(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a)
+{
+	uint64_t block = a == TLB_PAGE ? m->geo.cont_pte_size : a == TLB_PMD ? m->geo.cont_pmd_size : 0;
+	uint64_t per = block >> t->a[a].shift;
+	return per > 1 ? per : 1;
+}
+
+/*
+ * Does entry @i (tag @tag) of leaf array @a fall to an invalidation of tags
+ * [@lo, @hi]?  A contiguous-hint entry (TLBF_CONT) stands for its whole
+ * aligned block, as the hardware may cache the block as one entry: it goes
+ * if its block meets the range.
+ */
+static bool leaf_hit(const struct sim_tlb *t, uint32_t i, uint64_t tag, uint64_t lo, uint64_t hi, uint64_t per)
+{
+	if (tag >= lo && tag <= hi)
+		return true;
+	return (t->e[i].flags & TLBF_CONT) && (tag | (per - 1)) >= lo && (tag & ~(per - 1)) <= hi;
 }
 
 /*
@@ -495,11 +502,13 @@ unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, 
 		const struct tlb_array *ar = &t->a[a];
 		if (!(arrays & (1u << a)) || !ar->present || !ar->nr_valid)
 			continue;
-		uint64_t first = start >> ar->shift, last = (end - 1) >> ar->shift;
-		if (last - first < 64) {
-			for (uint64_t tag = first; tag <= last; tag++) {
+		uint64_t lo = start >> ar->shift, hi = (end - 1) >> ar->shift;
+		uint64_t per = a < NR_TLB_PSIZES ? cont_per(m, t, a) : 1;
+		uint64_t elo = lo & ~(per - 1), ehi = hi | (per - 1);
+		if (ehi - elo < 64) {
+			for (uint64_t tag = elo; tag <= ehi; tag++) {
 				uint32_t i = lookup(t, a, tag, asid);
-				if (i != TLB_NIL) {
+				if (i != TLB_NIL && (a >= NR_TLB_PSIZES || leaf_hit(t, i, tag, lo, hi, per))) {
 					tlb_kill(m, t, i);
 					n++;
 				}
@@ -513,10 +522,9 @@ unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, 
 		while (i != TLB_NIL) {
 			uint32_t next = t->e[i].next;
 			const struct tlb_entry *e = &t->e[i];
-			uint64_t tag = tlb_key_tag(t->key[i]);
 			unsigned int sh = t->a[e->array].shift;
-			if ((scan & (1u << e->array)) && e->asid == asid && tag >= (start >> sh) &&
-			    tag <= ((end - 1) >> sh)) {
+			if ((scan & (1u << e->array)) && e->asid == asid &&
+			    leaf_hit(t, i, tlb_key_tag(t->key[i]), start >> sh, (end - 1) >> sh, cont_per(m, t, e->array))) {
 				tlb_kill(m, t, i);
 				n++;
 			}

@@ -37,6 +37,7 @@ enum pwc_level { PWC_PTE = 0, PWC_PMD = 1, PWC_PUD = 2, PWC_P4D = 3, NR_PWC_LEVE
 #define TLBF_WRITE 0x1u
 #define TLBF_DIRTY 0x2u
 #define TLBF_EXEC 0x4u
+#define TLBF_CONT 0x8u    /* from a contiguous-hint entry: stands for its whole block (arm64) */
 
 /*
  * Storage is struct-of-arrays: a set scan reads only the compact key array

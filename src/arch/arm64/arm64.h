@@ -116,6 +116,16 @@ void __flush_tlb_range(struct mm_struct *mm, uint64_t start, uint64_t end, uint6
 void __flush_hugetlb_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end, uint64_t stride,
 			       bool last_level);
 
+/* hugetlbpage.c */
+bool arm64_hugetlb_valid_size(const struct ptsim_machine *m, uint64_t size);
+pgent_t arm64_make_huge_pte(const struct ptsim_machine *m, pgent_t entry, uint64_t sz);
+pgent_t *arm64_huge_pte_alloc(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, uint64_t sz);
+pgent_t *arm64_huge_pte_offset(struct mm_struct *mm, uint64_t addr, uint64_t sz);
+void arm64_set_huge_pte_at(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, pgent_t pte, uint64_t sz);
+pgent_t arm64_huge_ptep_get_and_clear(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz);
+pgent_t arm64_huge_ptep_clear_flush(struct vm_area_struct *vma, uint64_t addr, pgent_t *ptep);
+void arm64_huge_ptep_set_wrprotect(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz);
+
 /* mmu.c: break-before-make */
 void arm64_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t old,
 		     pgent_t val);

@@ -11,8 +11,8 @@
  * page-table write (the set_entry op, called by pt_write()).
  *
  * Two ways to break the rule, both recorded as a violation of kind bbm:
- *   1. valid -> valid with a different output address or size (no invalid
- *      entry in between);
+ *   1. valid -> valid with a different output address, size or contiguous
+ *      hint (no invalid entry in between);
  *   2. valid -> invalid -> valid with a different output address or size, with
  *      no broadcast TLBI covering the entry between the two writes — the
  *      hazard raised in the PT-reclaim review: a PMD cleared and then
@@ -38,10 +38,13 @@ static bool pte_valid(pgent_t e)
 	return pgent_hw_present(e);
 }
 
-/* Output address or block size differ (a table entry has no _PAGE_HUGE, a block has). */
+/*
+ * Output address, block size (a table entry has no _PAGE_HUGE, a block has)
+ * or contiguous hint differ.
+ */
 static bool output_changed(pgent_t old, pgent_t val)
 {
-	return pgent_pfn(old) != pgent_pfn(val) || (old & _PAGE_HUGE) != (val & _PAGE_HUGE);
+	return pgent_pfn(old) != pgent_pfn(val) || ((old ^ val) & (_PAGE_HUGE | _PAGE_CONT));
 }
 
 static bool rec_is_leaf(const struct bbm_rec *r)

@@ -187,7 +187,7 @@ static void arm64_teardown(struct ptsim_machine *m)
 
 /*
  * The hardware descriptor bits behind a simulated entry: output address,
- * block/page type, AF, UXN, DBM (= writable) and AP[2] (read-only unless
+ * block/page type, the contiguous hint, AF, UXN, DBM (= writable) and AP[2] (read-only unless
  * writable and dirty: hardware dirty-bit management).  Everything else (the
  * software dirty bit of a read-only entry, special, uffd-wp) is a software bit.
  */
@@ -195,7 +195,7 @@ static pgent_t hw_bits(pgent_t e)
 {
 	bool w = e & _PAGE_RW, rdonly = !(w && (e & _PAGE_DIRTY));
 
-	return ((pgent_t)pgent_pfn(e) << _PAGE_PFN_SHIFT) | (e & (_PAGE_HUGE | _PAGE_ACCESSED | _PAGE_NX)) |
+	return ((pgent_t)pgent_pfn(e) << _PAGE_PFN_SHIFT) | (e & (_PAGE_HUGE | _PAGE_CONT | _PAGE_ACCESSED | _PAGE_NX)) |
 	       (pgent_hw_present(e) ? _PAGE_PRESENT : 0) | (w ? _PAGE_RW : 0) | (rdonly ? _PAGE_DIRTY : 0);
 }
 
@@ -248,4 +248,12 @@ const struct ptsim_arch_ops ptsim_arm64_ops = {
 	.cpu_idle = NULL,
 	.describe = arm64_describe,
 	.flush_hugetlb_tlb_range = arm64_flush_hugetlb_tlb_range,
+	.hugetlb_valid_size = arm64_hugetlb_valid_size,
+	.huge_pte_alloc = arm64_huge_pte_alloc,
+	.huge_pte_offset = arm64_huge_pte_offset,
+	.arch_make_huge_pte = arm64_make_huge_pte,
+	.set_huge_pte_at = arm64_set_huge_pte_at,
+	.huge_ptep_get_and_clear = arm64_huge_ptep_get_and_clear,
+	.huge_ptep_clear_flush = arm64_huge_ptep_clear_flush,
+	.huge_ptep_set_wrprotect = arm64_huge_ptep_set_wrprotect,
 };
