@@ -61,6 +61,10 @@ static int check_cpu_free(struct ptsim_machine *m, unsigned int cpu, const char 
 	if (c->irqs_off)
 		return ptsim__err(m, PTSIM_ECPUBUSY, field,
 				  "cpu %u is inside a GUP-fast walk with IRQs off; end it (gup_fast_end) first", cpu);
+	if (c->held_lock_table)
+		return ptsim__err(m, PTSIM_ECPUBUSY, field,
+				  "cpu %u holds a PMD lock (pmd_lock) and cannot run anything else; pmd_unlock it first",
+				  cpu);
 	if (cpu_blocked(c))
 		return ptsim__err(m, PTSIM_ECPUBUSY, field,
 				  "cpu %u is still inside an operation that waits for an IPI to a CPU with IRQs off; "
@@ -72,7 +76,7 @@ static int check_cpu_free(struct ptsim_machine *m, unsigned int cpu, const char 
 /* Another CPU's blocked operation still holds this mm's mmap lock. */
 static int check_mm_unlocked(struct ptsim_machine *m, struct mm_struct *mm, const char *field)
 {
-	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+	for (unsigned int c = 0; c < m->nr_cpus && m->nr_blocked; c++) {
 		struct sim_cpu *cpu = &m->cpus[c];
 		if (cpu_blocked(cpu) && cpu->curr && cpu->curr->mm == mm)
 			return ptsim__err(m, PTSIM_ECPUBUSY, field,
@@ -537,10 +541,12 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 		STAT_INC(m, FAULTS_SIGSEGV);
 		return 0;
 	}
-	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write)))
+	bool tlb_may_hold;
+	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write, &tlb_may_hold)))
 		return 0;
 	for (int tries = 0; tries < 4; tries++) {
-		if (tries && hw_access_walk(m, cpu, mm, addr, write))
+		/* The retry after a fault (a fault never fills the TLB, but a stale hit may remain). */
+		if (tries && hw_access_walk(m, cpu, mm, addr, write, tlb_may_hold))
 			return 0;
 		struct vm_area_struct *vma = vma_lookup(mm, addr);
 		if (!vma || (write && !(vma->vm_flags & VM_WRITE)) ||
@@ -787,7 +793,7 @@ PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task
 	int rc;
 
 	op_enter(m, "pmd_lock");
-	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = lookup_task(m, task, "task", &t)))
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")) || (rc = lookup_task(m, task, "task", &t)))
 		return op_exit(m, rc);
 	struct sim_cpu *c = &m->cpus[cpu];
 	if (c->held_lock_table)
