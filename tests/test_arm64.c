@@ -901,6 +901,163 @@ static void test_arm64__unsafe_table_free_caught(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Contiguous-bit hugetlb                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void map_huge(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, uint64_t psize, bool shared)
+{
+	struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+				     .kind = PTSIM_MAP_HUGETLB, .shared = shared, .page_size = psize };
+	T_OK(m, ptsim_mmap(m, task, &a));
+}
+
+/*
+ * arch/arm64/mm/hugetlbpage.c's sizes: a contiguous huge page is CONT_PTES
+ * PTEs (16 / 128 / 32 for 4 / 16 / 64 KiB pages) or CONT_PMDS PMD entries
+ * (16 / 32 / 32), each with the contiguous bit.  Four private huge pages are
+ * written (one fault each), a child forks and writes the first (COW: the
+ * range is broken and flushed as a group, N VALE1IS at the entry stride,
+ * then written), and unmaps the third (N entries cleared: N VALE1IS).
+ * VmPTE counts the tables that hold the entries: a PTE table for CONT_PTE
+ * sizes, none below the PMD for CONT_PMD ones.
+ */
+static void test_arm64__contiguous_hugetlb(void **state)
+{
+	(void)state;
+	static const struct {
+		unsigned int granule, va_bits;
+		uint64_t size, base;
+		unsigned int n;          /* entries per huge page */
+		enum pt_level level;
+		uint64_t vmpte_kb;       /* parent, after the writes */
+	} c[] = {
+		{ 4096, 48, 64 * KiB, 1 * GiB, 16, PT_PTE, 3 * 4 },
+		{ 4096, 48, 32 * MiB, 1 * GiB, 16, PT_PMD, 2 * 4 },
+		{ 4096, 39, 64 * KiB, 1 * GiB, 16, PT_PTE, 2 * 4 },
+		{ 16384, 48, 2 * MiB, 64 * GiB, 128, PT_PTE, 3 * 16 },
+		{ 16384, 47, 1 * GiB, 64 * GiB, 32, PT_PMD, 1 * 16 },
+		{ 16384, 36, 2 * MiB, 1 * GiB, 128, PT_PTE, 1 * 16 },
+		{ 65536, 48, 2 * MiB, 4 * GiB, 32, PT_PTE, 2 * 64 },
+		{ 65536, 42, 2 * MiB, 4 * GiB, 32, PT_PTE, 1 * 64 },
+		{ 65536, 48, 16 * GiB, 1 * TiB, 32, PT_PMD, 1 * 64 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct ptsim_machine *m = arm64(c[i].granule, c[i].va_bits, 2, NULL, NULL);
+		uint64_t sz = c[i].size, A = c[i].base, P = c[i].granule;
+
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		map_huge(m, 1, A, 4 * sz, sz, false);
+		touch(m, 1, A, 4 * sz, P, true);
+		assert_int_equal(t_stat(m, "faults.hugetlb"), 4);
+		assert_int_equal(mm_info(m, 1).vmpte_kb, c[i].vmpte_kb);
+		assert_int_equal(mm_info(m, 1).hugetlb_kb, 4 * sz / KiB);
+
+		/* The N entries of the first huge page: same folio, contiguous hint, at the expected level. */
+		struct mm_struct *mm = task_lookup(m, 1)->mm;
+		uint64_t step = sz / c[i].n;
+		uint32_t pfn = 0;
+		for (unsigned int k = 0; k < c[i].n; k++) {
+			enum pt_level level;
+			pgent_t *ep = pt_walk(mm, A + k * step, &level);
+			assert_int_equal(level, c[i].level);
+			assert_true(pgent_present(*ep) && (*ep & _PAGE_CONT));
+			if (!k)
+				pfn = pgent_pfn(*ep);
+			assert_int_equal(pgent_pfn(*ep), pfn);
+		}
+		enum pt_level level;
+		pgent_t *after = pt_walk(mm, A + sz, &level);
+		assert_int_not_equal(pgent_pfn(*after), pfn);
+
+		T_OK(m, ptsim_fork(m, 1, 2, 1));
+		uint64_t v0 = t_stat(m, "tlbi.vale1is");
+		touch(m, 2, A, P, 0, true);
+		assert_int_equal(t_stat(m, "faults.cow"), 1);
+		assert_int_equal(t_stat(m, "tlbi.vale1is") - v0, c[i].n);
+		v0 = t_stat(m, "tlbi.vale1is");
+		T_OK(m, ptsim_munmap(m, 2, A + 2 * sz, sz));
+		assert_int_equal(t_stat(m, "tlbi.vale1is") - v0, c[i].n);
+		T_OK(m, ptsim_exit(m, 2));
+		T_OK(m, ptsim_exit(m, 1));
+		if (ptsim_violation_count(m)) {
+			struct ptsim_violation v;
+			ptsim_violation_get(m, 0, &v);
+			fail_msg("%u KiB / %u-bit, %llu KiB pages: %s", c[i].granule >> 10, c[i].va_bits,
+				 (unsigned long long)(sz >> 10), v.message);
+		}
+		t_destroy(m);
+	}
+}
+
+/*
+ * A contiguous range may sit in a TLB as one entry, so one TLBI by VA anywhere
+ * in it drops all of it.  flush_hugetlb_tlb_range() relies on that: its
+ * stride is the huge page size.  Before the mmu_gather unshare form (6.12),
+ * mprotect of 4 shared 64 KiB pages ends with that flush: 4 VAE1IS (level 3);
+ * the other thread, which had written all 64 base pages, then faults on each
+ * (no stale writable entry survives).
+ */
+static void test_arm64__contiguous_block_invalidation(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = arm64(4096, 48, 2, "6.12", NULL);
+	const uint64_t A = 1 * GiB, sz = 64 * KiB;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	map_huge(m, 1, A, 4 * sz, sz, true);
+	touch(m, 1, A, 4 * sz, 4096, true);
+	touch(m, 2, A, 4 * sz, 4096, true);
+	uint64_t vae = t_stat(m, "tlbi.vae1is"), vale = t_stat(m, "tlbi.vale1is");
+	T_OK(m, ptsim_mprotect(m, 1, A, 4 * sz, PTSIM_PROT_READ));
+	assert_int_equal(t_stat(m, "tlbi.vae1is") - vae, 4);
+	assert_int_equal(t_stat(m, "tlbi.vale1is") - vale, 0);
+	touch(m, 2, A, 4 * sz, 4096, true);
+	assert_int_equal(t_stat(m, "faults.sigsegv"), 64);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/* Sizes: what the arch supports, per granule; x86 knows no contiguous ranges. */
+static void test_arm64__contiguous_sizes(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = arm64(16384, 48, 2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 64 * GiB, .len = 64 * MiB, .prot = PTSIM_PROT_READ,
+				     .kind = PTSIM_MAP_HUGETLB, .shared = true, .page_size = 64 * KiB };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	assert_int_equal(ptsim_mmap(m, 1, &a), -EINVAL);   /* 64 KiB is a 4 KiB-granule size */
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "page_size"));
+	a.page_size = 1 * GiB;   /* CONT_PMD with 16 KiB pages */
+	a.len = 2 * GiB;
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	ptsim_machine_destroy(m);
+
+	m = t_machine(2, NULL, NULL);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	a.addr = 1 * GiB;
+	a.len = 2 * MiB;
+	a.page_size = 64 * KiB;
+	assert_int_equal(ptsim_mmap(m, 1, &a), -EINVAL);
+	ptsim_machine_destroy(m);
+}
+
+/* Setting or clearing the contiguous hint of a live entry is a BBM violation. */
+static void test_arm64__bbm_contiguous_hint(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	uint64_t va = 1 * GiB + 3 * 4096;
+	pte_t *pte = bbm_setup(&m, NULL, va);
+
+	pt_write(m, pte, PT_PTE, va, *pte | _PAGE_CONT);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 1);
+	ptsim_machine_destroy(m);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The walk-cache fix c2ff4764e03e                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -977,6 +1134,10 @@ int main(void)
 		cmocka_unit_test(test_arm64__bbm_clear_write_needs_tlbi),
 		cmocka_unit_test(test_arm64__bbm_pt_reclaim_refault_race),
 		cmocka_unit_test(test_arm64__unsafe_table_free_caught),
+		cmocka_unit_test(test_arm64__contiguous_hugetlb),
+		cmocka_unit_test(test_arm64__contiguous_block_invalidation),
+		cmocka_unit_test(test_arm64__contiguous_sizes),
+		cmocka_unit_test(test_arm64__bbm_contiguous_hint),
 		cmocka_unit_test(test_arm64__walkcache_fix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
