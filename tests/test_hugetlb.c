@@ -473,7 +473,7 @@ static void test_hugetlb__munmap_shared(void **s)
  * unmaps the GiB, which unshares the table from A (count 1 -> 0): B owns it
  * alone and may change or free it once nobody waits any more.
  */
-static struct ptsim_machine *gup_setup(const char *unshare, const char *flush)
+static struct ptsim_machine *gup_setup3(const char *unshare, const char *flush, bool third)
 {
 	char v1[64], v2[64];
 	snprintf(v1, sizeof(v1), "hugetlb_unshare=%s", unshare);
@@ -489,6 +489,10 @@ static struct ptsim_machine *gup_setup(const char *unshare, const char *flush)
 	T_OK(m, ptsim_touch(m, 32, ANON, 8 * MB, 0, true));
 	T_OK(m, ptsim_fork(m, 32, 40, 4));
 	T_OK(m, ptsim_touch(m, 40, HBASE, GB, GB, false));   /* B shares A's table */
+	if (third) {
+		T_OK(m, ptsim_fork(m, 32, 41, 5));
+		T_OK(m, ptsim_touch(m, 41, HBASE, GB, GB, false));   /* and C */
+	}
 	T_OK(m, ptsim_thread(m, 32, 33, 1));
 	T_OK(m, ptsim_thread(m, 32, 34, 2));
 	T_OK(m, ptsim_thread(m, 32, 35, 3));
@@ -506,6 +510,11 @@ static struct ptsim_machine *gup_setup(const char *unshare, const char *flush)
 	T_OK(m, ptsim_munmap(m, 33, HBASE, GB));
 	T_OK(m, ptsim_mark(m, "unshared"));
 	return m;
+}
+
+static struct ptsim_machine *gup_setup(const char *unshare, const char *flush)
+{
+	return gup_setup3(unshare, flush, false);
 }
 
 /*
@@ -610,6 +619,39 @@ static void test_hugetlb__gup_fast_x86_ipi_flush_waits(void **s)
 	T_OK(m, ptsim_gup_fast_end(m, 2));
 	T_OK(m, ptsim_munmap(m, 40, HBASE, GB));
 	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/*
+ * Three sharers: the walker's mm unshares first (3 -> 2: no broadcast after
+ * the fix, its munmap does not wait); the next unsharer (2 -> 1) broadcasts
+ * and that broadcast waits for the walker, so the last owner still cannot
+ * touch the table under the file lock.  "GUP-fast will never walk into page
+ * tables that are no-longer shared, because the last sharer will issue an IPI
+ * broadcast" (8ce720d5bd91).
+ */
+static void test_hugetlb__gup_fast_last_sharer_covers(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = gup_setup3("mmu_gather", "invlpgb", true);
+
+	assert_int_equal(t_delta(m, "start", "unshared", "ipi.calls.table_sync"), 0);
+	assert_int_equal(t_delta(m, "start", "unshared", "hugetlb.pmd_unshare_last"), 0);
+	T_OK(m, ptsim_munmap(m, 40, HBASE, GB));   /* B: 2 -> 1, broadcasts, waits for CPU2 */
+	T_OK(m, ptsim_mark(m, "b"));
+	assert_int_equal(t_delta(m, "unshared", "b", "ipi.calls.table_sync"), 1);
+	assert_int_equal(ptsim_munmap(m, 41, HBASE, GB), PTSIM_ECPUBUSY);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "held by cpu 4"));
+	T_OK(m, ptsim_gup_fast_end(m, 2));
+	T_OK(m, ptsim_munmap(m, 41, HBASE, GB));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+
+	m = gup_setup3("no_broadcast", "invlpgb", true);
+	T_OK(m, ptsim_munmap(m, 40, HBASE, GB));
+	T_OK(m, ptsim_munmap(m, 41, HBASE, GB));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_WALKER), 1);
+	T_OK(m, ptsim_gup_fast_end(m, 2));
 	t_destroy(m);
 }
 
@@ -937,6 +979,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb__gup_fast_none_violation),
 		cmocka_unit_test(test_hugetlb__gup_fast_ipi_per_table_waits),
 		cmocka_unit_test(test_hugetlb__gup_fast_x86_ipi_flush_waits),
+		cmocka_unit_test(test_hugetlb__gup_fast_last_sharer_covers),
 		cmocka_unit_test(test_hugetlb__mremap_anon),
 		cmocka_unit_test(test_hugetlb__mremap_anon_pud),
 		cmocka_unit_test(test_hugetlb__mremap_errors),

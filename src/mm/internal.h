@@ -350,7 +350,7 @@ struct pending_call {
 	struct pending_call *next;
 	smp_call_func_t func;
 	int sender;              /* CPU waiting for this call (-1: nobody) */
-	uint8_t info[SMP_INFO_MAX];
+	_Alignas(8) uint8_t info[SMP_INFO_MAX];   /* holds a struct (x86 flush_tlb_info): keep it aligned */
 };
 
 #include "mm/tlbcache.h"
