@@ -328,6 +328,13 @@ struct mm_struct {
 	struct cpumask tlb_cached;       /* ptsim: CPUs whose TLB/PWC may hold entries of this mm */
 	void *arch;                      /* arch context (x86: ctx_id, tlb_gen, ...; arm64: ASID) */
 	uint64_t hiwater_rss;
+	/*
+	 * ptsim: the fault path's last upper-level walk (PMD entry for one
+	 * PMD_SIZE range), valid while no upper-level entry anywhere changed.
+	 */
+	pmd_t *fault_pmd;
+	uint64_t fault_pmd_index;
+	uint64_t fault_pmd_gen;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -483,12 +490,15 @@ struct ptsim_machine {
 	char preset[32];
 	struct sim_variants v;
 	const struct ptsim_arch_ops *ops;
+	bool entry_hook;                     /* ops->set_entry is set (cached for pt_write()) */
 	void *arch;                          /* arch machine-wide state */
 	struct pt_geometry geo;
 	unsigned int nr_cpus;
 	struct sim_cpu *cpus;
 	struct sim_cpu *cur;                 /* CPU running the current operation */
 	unsigned int *cpu_scratch[2];        /* nr_cpus-sized target lists (IPI senders) */
+	unsigned int nr_blocked;             /* CPUs whose operation waits for an IPI */
+	uint64_t upper_gen;                  /* bumped by every write of an upper-level (non-PTE) entry */
 	struct sim_phys phys;
 	struct hmap tasks;                   /* task id -> struct sim_task * */
 	struct hmap pt_by_addr;              /* host address of a table's entries -> its pfn */
@@ -522,6 +532,11 @@ static inline struct sim_frame *frame(struct ptsim_machine *m, uint32_t pfn)
 	return &m->phys.frames[pfn];
 }
 
+static inline struct ptsim_machine *mm_machine(const struct mm_struct *mm)
+{
+	return mm->machine;
+}
+
 static inline uint64_t jiffies(const struct ptsim_machine *m)
 {
 	return m->clock_ns / (1000000000ull / (uint64_t)m->v.hz);
@@ -546,7 +561,6 @@ void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *c
 uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order);
 void phys_free(struct ptsim_machine *m, uint32_t pfn);
 void release_frame_now(struct ptsim_machine *m, uint32_t pfn);
-void put_page(struct ptsim_machine *m, uint32_t pfn);
 void get_page(struct ptsim_machine *m, uint32_t pfn);
 int phys_init(struct ptsim_machine *m);
 void phys_release(struct ptsim_machine *m);
@@ -557,24 +571,87 @@ void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt);   /* back to the
 void pt_dtor(struct ptsim_machine *m, struct ptdesc *pt);         /* page-table destructor (statistics) */
 static inline pgent_t *pt_entries(struct ptsim_machine *m, uint32_t pfn) { return frame(m, pfn)->u.table.entries; }
 static inline struct ptdesc *pt_desc(struct ptsim_machine *m, uint32_t pfn) { return frame(m, pfn)->u.table.pt; }
-void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val);
+/* Every page-table write goes through pt_write() (arm64 checks break-before-make there). */
+void pt_write_hooked(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val);
+static inline void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val)
+{
+	if (level != PT_PTE)
+		m->upper_gen++;   /* invalidates the fault path's PMD lookup cache */
+	if (PTSIM_UNLIKELY(m->entry_hook || m->nr_stale_walkers))
+		pt_write_hooked(m, ep, level, addr, val);
+	else
+		*ep = val;
+}
 bool pt_table_empty(struct ptsim_machine *m, uint32_t pfn);
 /* virt_to_ptdesc(): the table that contains entry @ep. */
 struct ptdesc *virt_to_ptdesc(struct ptsim_machine *m, const pgent_t *ep);
 
-pgd_t *pgd_offset(struct mm_struct *mm, uint64_t addr);
-p4d_t *p4d_offset(struct mm_struct *mm, pgd_t *pgd, uint64_t addr);
-pud_t *pud_offset(struct mm_struct *mm, p4d_t *p4d, uint64_t addr);
-pmd_t *pmd_offset(struct mm_struct *mm, pud_t *pud, uint64_t addr);
-pte_t *pte_offset_map(struct mm_struct *mm, pmd_t *pmd, uint64_t addr);
-bool pgd_none(struct mm_struct *mm, pgd_t e);
-bool p4d_none(struct mm_struct *mm, p4d_t e);
-bool pud_none(struct mm_struct *mm, pud_t e);
-bool pmd_none(struct mm_struct *mm, pmd_t e);
-p4d_t *p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t addr);
-pud_t *pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t addr);
-pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t addr);
-int pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t addr);
+/*
+ * Offsets and none tests with folding, as include/asm-generic/pgtable-nop4d.h,
+ * -nopud.h and -nopmd.h fold them: a folded level's "table" is the entry of
+ * the level above, whose *_none() test then always says "present", so that the
+ * real test is made on the aliased entry one level down.  Inline: every fault
+ * and every walk goes through them.
+ */
+static inline struct ptsim_machine *mm_machine(const struct mm_struct *mm);
+static inline pgd_t *pgd_offset(struct mm_struct *mm, uint64_t addr)
+{
+	struct ptsim_machine *m = mm_machine(mm);
+	return &pt_entries(m, mm->pgd)[pt_index(&m->geo, PT_PGD, addr)];
+}
+static inline pgent_t *pt_next_offset(struct mm_struct *mm, pgent_t *upper, enum pt_level level, uint64_t addr)
+{
+	struct ptsim_machine *m = mm_machine(mm);
+	if (m->geo.folded[level])
+		return upper;
+	return &pt_entries(m, pgent_pfn(*upper))[pt_index(&m->geo, level, addr)];
+}
+static inline p4d_t *p4d_offset(struct mm_struct *mm, pgd_t *pgd, uint64_t addr) { return pt_next_offset(mm, pgd, PT_P4D, addr); }
+static inline pud_t *pud_offset(struct mm_struct *mm, p4d_t *p4d, uint64_t addr) { return pt_next_offset(mm, p4d, PT_PUD, addr); }
+static inline pmd_t *pmd_offset(struct mm_struct *mm, pud_t *pud, uint64_t addr) { return pt_next_offset(mm, pud, PT_PMD, addr); }
+static inline pte_t *pte_offset_map(struct mm_struct *mm, pmd_t *pmd, uint64_t addr)
+{
+	struct ptsim_machine *m = mm_machine(mm);
+	return &pt_entries(m, pgent_pfn(*pmd))[pt_index(&m->geo, PT_PTE, addr)];
+}
+/* An entry of level L is "none" only if level L+1 is real (else it is folded away). */
+static inline bool pt_upper_none(struct mm_struct *mm, enum pt_level below, pgent_t e)
+{
+	if (mm_machine(mm)->geo.folded[below])
+		return false;
+	return pgent_none(e);
+}
+static inline bool pgd_none(struct mm_struct *mm, pgd_t e) { return pt_upper_none(mm, PT_P4D, e); }
+static inline bool p4d_none(struct mm_struct *mm, p4d_t e) { return pt_upper_none(mm, PT_PUD, e); }
+static inline bool pud_none(struct mm_struct *mm, pud_t e) { return pt_upper_none(mm, PT_PMD, e); }
+static inline bool pmd_none(struct mm_struct *mm, pmd_t e) { (void)mm; return pgent_none(e); }
+/* Table allocation on the fault path: the slow halves live in pgtable.c. */
+int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address);
+int __pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address);
+int __pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address);
+int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t address);
+static inline p4d_t *p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t addr)
+{
+	if (PTSIM_UNLIKELY(pgd_none(mm, *pgd)) && __p4d_alloc(mm, pgd, addr))
+		return NULL;
+	return p4d_offset(mm, pgd, addr);
+}
+static inline pud_t *pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t addr)
+{
+	if (PTSIM_UNLIKELY(p4d_none(mm, *p4d)) && __pud_alloc(mm, p4d, addr))
+		return NULL;
+	return pud_offset(mm, p4d, addr);
+}
+static inline pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t addr)
+{
+	if (PTSIM_UNLIKELY(pud_none(mm, *pud)) && __pmd_alloc(mm, pud, addr))
+		return NULL;
+	return pmd_offset(mm, pud, addr);
+}
+static inline int pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t addr)
+{
+	return PTSIM_UNLIKELY(pmd_none(mm, *pmd)) ? __pte_alloc(mm, pmd, addr) : 0;
+}
 void mm_inc_nr_ptes(struct mm_struct *mm);
 void mm_dec_nr_ptes(struct mm_struct *mm);
 void mm_inc_nr_pmds(struct mm_struct *mm);
@@ -736,7 +813,32 @@ void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu);
 bool cpu_blocked(const struct sim_cpu *cpu);
 void tlb_remove_table_sync_one(struct ptsim_machine *m);
 /* Free a frame now, or after the current CPU's outstanding IPI waits complete. */
-void free_frame_after_waits(struct ptsim_machine *m, uint32_t pfn);
+void free_frame_deferred(struct ptsim_machine *m, uint32_t pfn);
+static inline void free_frame_after_waits(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_cpu *cpu = m->cur;
+
+	if (PTSIM_UNLIKELY(cpu && cpu->pending_acks))
+		free_frame_deferred(m, pfn);
+	else
+		release_frame_now(m, pfn);
+}
+
+/*
+ * put_page - drop a reference; the last one frees the frame (after the
+ * current CPU's outstanding IPI waits, if any).
+ */
+static inline void put_page(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_frame *f = frame(m, pfn);
+
+	if (f->kind == FRAME_ZERO)
+		return;
+	if (NEVER(m, f->refcount == 0))
+		return;
+	if (--f->refcount == 0)
+		free_frame_after_waits(m, pfn);
+}
 
 /* rcu.c */
 void call_rcu(struct ptsim_machine *m, struct rcu_head *head, void (*func)(struct ptsim_machine *, struct rcu_head *));

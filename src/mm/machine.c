@@ -115,6 +115,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	rc = arch_ops_validate(m->ops, err, sizeof(err));
 	if (rc)
 		goto err_free;
+	m->entry_hook = m->ops->set_entry != NULL;
 
 	m->cpus = sim_calloc(&m->alloc, m->nr_cpus, sizeof(struct sim_cpu));
 	if (!m->cpus)

@@ -466,6 +466,16 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
 	if (is_vm_hugetlb_page(vma))
 		return hugetlb_fault(mm, vma, address, flags);
 
+	/*
+	 * ptsim: the walk below ends at the PMD entry it ended at last time when
+	 * no upper-level entry changed since (m->upper_gen): skip it then.  The
+	 * result is the same; only the cost of re-walking differs.
+	 */
+	uint64_t pmd_index = address >> PMD_SHIFT(m);
+	if (mm->fault_pmd && mm->fault_pmd_gen == m->upper_gen && mm->fault_pmd_index == pmd_index) {
+		vmf.pmd = mm->fault_pmd;
+		return handle_pte_fault(&vmf);
+	}
 	pgd_t *pgd = pgd_offset(mm, address);
 	p4d_t *p4d = p4d_alloc(mm, pgd, address);
 	if (!p4d)
@@ -476,6 +486,9 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
 	vmf.pmd = pmd_alloc(mm, pud, address);
 	if (!vmf.pmd)
 		return VM_FAULT_OOM;
+	mm->fault_pmd = vmf.pmd;
+	mm->fault_pmd_index = pmd_index;
+	mm->fault_pmd_gen = m->upper_gen;
 	return handle_pte_fault(&vmf);
 }
 

@@ -143,8 +143,8 @@ bool pt_table_empty(struct ptsim_machine *m, uint32_t pfn)
 	return any == 0;
 }
 
-/* Every page-table write goes through here (arm64 checks break-before-make). */
-void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val)
+/* pt_write() with the arch's set_entry hook (arm64 checks break-before-make). */
+void pt_write_hooked(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t val)
 {
 	pgent_t old = *ep;
 
@@ -154,45 +154,6 @@ void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_
 	if (PTSIM_UNLIKELY(m->nr_stale_walkers))
 		oracle_check_table_write(m, ep, old, val);
 }
-
-/* ---- offsets and none tests, with folding ---- */
-
-pgd_t *pgd_offset(struct mm_struct *mm, uint64_t addr)
-{
-	struct ptsim_machine *m = mm->machine;
-	return &pt_entries(m, mm->pgd)[pt_index(&m->geo, PT_PGD, addr)];
-}
-
-static pgent_t *next_offset(struct mm_struct *mm, pgent_t *upper, enum pt_level level, uint64_t addr)
-{
-	struct ptsim_machine *m = mm->machine;
-
-	if (m->geo.folded[level])
-		return upper;
-	return &pt_entries(m, pgent_pfn(*upper))[pt_index(&m->geo, level, addr)];
-}
-
-p4d_t *p4d_offset(struct mm_struct *mm, pgd_t *pgd, uint64_t addr) { return next_offset(mm, pgd, PT_P4D, addr); }
-pud_t *pud_offset(struct mm_struct *mm, p4d_t *p4d, uint64_t addr) { return next_offset(mm, p4d, PT_PUD, addr); }
-pmd_t *pmd_offset(struct mm_struct *mm, pud_t *pud, uint64_t addr) { return next_offset(mm, pud, PT_PMD, addr); }
-pte_t *pte_offset_map(struct mm_struct *mm, pmd_t *pmd, uint64_t addr)
-{
-	struct ptsim_machine *m = mm->machine;
-	return &pt_entries(m, pgent_pfn(*pmd))[pt_index(&m->geo, PT_PTE, addr)];
-}
-
-/* An entry of level L is "none" only if level L+1 is real (else it is folded away). */
-static bool upper_none(struct mm_struct *mm, enum pt_level below, pgent_t e)
-{
-	if (mm->machine->geo.folded[below])
-		return false;
-	return pgent_none(e);
-}
-
-bool pgd_none(struct mm_struct *mm, pgd_t e) { return upper_none(mm, PT_P4D, e); }
-bool p4d_none(struct mm_struct *mm, p4d_t e) { return upper_none(mm, PT_PUD, e); }
-bool pud_none(struct mm_struct *mm, pud_t e) { return upper_none(mm, PT_PMD, e); }
-bool pmd_none(struct mm_struct *mm, pmd_t e) { (void)mm; return pgent_none(e); }
 
 /* ---- accounting ---- */
 
@@ -231,7 +192,7 @@ void mm_dec_nr_p4ds(struct mm_struct *mm) { mm_nr_tables_add(mm, PT_P4D, -1, fal
 
 /* ---- allocation on the fault path ---- */
 
-static int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
+int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
 {
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_P4D, address);
 
@@ -242,7 +203,7 @@ static int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
 	return 0;
 }
 
-static int __pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
+int __pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
 {
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PUD, address);
 
@@ -253,7 +214,7 @@ static int __pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
 	return 0;
 }
 
-static int __pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
+int __pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
 {
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PMD, address);
 
@@ -264,27 +225,6 @@ static int __pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
 	return 0;
 }
 
-p4d_t *p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
-{
-	if (pgd_none(mm, *pgd) && __p4d_alloc(mm, pgd, address))
-		return NULL;
-	return p4d_offset(mm, pgd, address);
-}
-
-pud_t *pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
-{
-	if (p4d_none(mm, *p4d) && __pud_alloc(mm, p4d, address))
-		return NULL;
-	return pud_offset(mm, p4d, address);
-}
-
-pmd_t *pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
-{
-	if (pud_none(mm, *pud) && __pmd_alloc(mm, pud, address))
-		return NULL;
-	return pmd_offset(mm, pud, address);
-}
-
 /* pmd_install(): link a new PTE table under the PMD lock; count it. */
 static void pmd_install(struct mm_struct *mm, pmd_t *pmd, struct ptdesc *pte, uint64_t address)
 {
@@ -292,10 +232,8 @@ static void pmd_install(struct mm_struct *mm, pmd_t *pmd, struct ptdesc *pte, ui
 	pt_write(mm->machine, pmd, PT_PMD, address, mk_table_pgent(pte->pfn));   /* pmd_populate() */
 }
 
-int pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t address)
+int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t address)
 {
-	if (!pmd_none(mm, *pmd))
-		return 0;
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PTE, address);
 	if (!new)
 		return -ENOMEM;

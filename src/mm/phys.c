@@ -73,7 +73,8 @@ void phys_free(struct ptsim_machine *m, uint32_t pfn)
 
 	if (NEVER(m, f->kind == FRAME_FREE || f->kind == FRAME_ZERO || pfn == 0))
 		return;
-	oracle_check_free(m, pfn);
+	if (PTSIM_UNLIKELY(f->cache_refs || f->holders))
+		oracle_check_free(m, pfn);   /* data pages: only a cached entry or a holder can be wrong */
 	f = &p->frames[pfn];
 	p->in_use[f->kind]--;
 	if (f->kind != FRAME_PGTABLE)
@@ -112,22 +113,6 @@ void get_page(struct ptsim_machine *m, uint32_t pfn)
 	if (f->kind == FRAME_ZERO)
 		return;
 	f->refcount++;
-}
-
-/**
- * put_page - drop a reference; the last one frees the frame (after the
- * current CPU's outstanding IPI waits, if any).
- */
-void put_page(struct ptsim_machine *m, uint32_t pfn)
-{
-	struct sim_frame *f = frame(m, pfn);
-
-	if (f->kind == FRAME_ZERO)
-		return;
-	if (NEVER(m, f->refcount == 0))
-		return;
-	if (--f->refcount == 0)
-		free_frame_after_waits(m, pfn);
 }
 
 int phys_init(struct ptsim_machine *m)

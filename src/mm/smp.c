@@ -92,8 +92,10 @@ static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call
 		memcpy(pc->info, info, info_size);
 	if (wait && sender) {
 		pc->sender = (int)sender->id;
-		if (sender->pending_acks++ == 0)
+		if (sender->pending_acks++ == 0) {
+			m->nr_blocked++;
 			rcu_reader_start(m, &sender->op_epoch);
+		}
 	}
 	pc->next = NULL;
 	*target->pending_tail = pc;
@@ -169,6 +171,7 @@ void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
 		if (pc->sender >= 0) {
 			struct sim_cpu *s = &m->cpus[pc->sender];
 			if (--s->pending_acks == 0) {
+				m->nr_blocked--;
 				release_deferred(m, s);
 				i_mmap_release_held(m, s);
 				rcu_reader_end(m, &s->op_epoch);
@@ -178,28 +181,25 @@ void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
 	}
 }
 
-/**
- * free_frame_after_waits - free a frame whose last reference went, unless the
- * CPU running the operation still waits for an IPI: then after the wait.
+/*
+ * free_frame_deferred - the CPU running the operation still waits for an IPI:
+ * the frame goes back to the pool when the wait ends (free_frame_after_waits()
+ * in internal.h decides).
  */
-void free_frame_after_waits(struct ptsim_machine *m, uint32_t pfn)
+void free_frame_deferred(struct ptsim_machine *m, uint32_t pfn)
 {
 	struct sim_cpu *cpu = this_cpu(m);
 
-	if (cpu && cpu->pending_acks) {
-		if (cpu->nr_deferred == cpu->cap_deferred) {
-			size_t ncap = cpu->cap_deferred ? cpu->cap_deferred * 2 : 64;
-			uint32_t *n = sim_irealloc(&m->alloc, cpu->deferred, cpu->cap_deferred * sizeof(uint32_t),
-						  ncap * sizeof(uint32_t));
-			if (NEVER(m, !n)) {
-				release_frame_now(m, pfn);
-				return;
-			}
-			cpu->deferred = n;
-			cpu->cap_deferred = ncap;
+	if (cpu->nr_deferred == cpu->cap_deferred) {
+		size_t ncap = cpu->cap_deferred ? cpu->cap_deferred * 2 : 64;
+		uint32_t *n = sim_irealloc(&m->alloc, cpu->deferred, cpu->cap_deferred * sizeof(uint32_t),
+					   ncap * sizeof(uint32_t));
+		if (NEVER(m, !n)) {
+			release_frame_now(m, pfn);
+			return;
 		}
-		cpu->deferred[cpu->nr_deferred++] = pfn;
-		return;
+		cpu->deferred = n;
+		cpu->cap_deferred = ncap;
 	}
-	release_frame_now(m, pfn);
+	cpu->deferred[cpu->nr_deferred++] = pfn;
 }

@@ -214,7 +214,7 @@ static inline uint32_t lookup(const struct sim_tlb *t, unsigned int array, uint6
 }
 
 static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int array, uint64_t tag, uint16_t asid,
-		     uint32_t pfn, uint8_t flags)
+		     uint32_t pfn, uint8_t flags, bool may_exist)
 {
 	struct tlb_array *a = &t->a[array];
 	uint64_t key = tlb_key(tag, asid);
@@ -223,7 +223,7 @@ static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int ar
 	uint32_t victim = TLB_NIL;
 
 	/* The same translation again, else a free way, else the least recently used. */
-	if (a->nr_valid && (victim = lookup(t, array, tag, asid)) != TLB_NIL)
+	if (may_exist && a->nr_valid && (victim = lookup(t, array, tag, asid)) != TLB_NIL)
 		goto found;
 	for (uint32_t w0 = 0; w0 < a->ways; w0 += 8) {
 		uint64_t mask = fp_match8(&t->fp[first + w0], 0);
@@ -289,6 +289,19 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 	enum pt_level level = PT_PGD;
 	uint32_t table = mm->pgd;
 
+	/* Fast path: the PTE table of the last walk (what the PDE cache lookup would find). */
+	uint32_t last = t->last_pwc;
+	if (PTSIM_LIKELY(last != TLB_NIL) &&
+	    t->key[last] == tlb_key(va >> t->a[NR_TLB_PSIZES + PWC_PTE].shift, cpu->asid)) {
+		struct tlb_entry *e = &t->e[last];
+		if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
+			stale_access(m, cpu, last, va);
+		t->lru[last] = ++t->lru_clock;
+		CPU_STAT_INC(cpu, TLB_PWC_HITS);
+		*leaf_shift = g->page_shift;
+		return &pt_entries(m, e->pfn)[pt_index(g, PT_PTE, va)];
+	}
+
 	for (int l = 0; l < NR_PWC_LEVELS; l++) {
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)l;
 		if (!t->a[array].present)
@@ -331,7 +344,7 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 		}
 		table = pgent_pfn(ent);
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)(PT_PTE - next);
-		fill(m, t, array, va >> t->a[array].shift, cpu->asid, table, 0);
+		fill(m, t, array, va >> t->a[array].shift, cpu->asid, table, 0, true);
 		level = next;
 	}
 }
@@ -345,10 +358,12 @@ static unsigned int psize_of_shift(const struct sim_tlb *t, unsigned int shift)
 	return TLB_PUD;
 }
 
-bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write)
+bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+	       bool *tlb_may_hold)
 {
 	struct sim_tlb *t = &cpu->tlb;
 	uint16_t asid = cpu->asid;
+	bool held = false;   /* an entry for va stays in the TLB (clean, writable) */
 
 	if (PTSIM_UNLIKELY(!t->key) && tlbcache_init_cpu(m, cpu))
 		return false;
@@ -369,13 +384,16 @@ bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *m
 			 */
 			if (!(e->flags & TLBF_WRITE))
 				tlb_kill(m, t, i);
+			else
+				held = true;
 			break;
 		}
 		t->lru[i] = ++t->lru_clock;
 		CPU_STAT_INC(cpu, TLB_HITS);
 		return true;
 	}
-	return hw_access_walk(m, cpu, mm, va, write);
+	*tlb_may_hold = held;
+	return hw_access_walk(m, cpu, mm, va, write, held);
 }
 
 /*
@@ -383,7 +401,8 @@ bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *m
  * Also the retry after a page fault, which cannot hit: a fault never fills
  * the TLB.
  */
-bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write)
+bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+		    bool tlb_may_hold)
 {
 	struct sim_tlb *t = &cpu->tlb;
 
@@ -408,7 +427,7 @@ bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_stru
 	unsigned int psize = psize_of_shift(t, leaf_shift);
 	uint8_t flags = (uint8_t)(((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
 				  ((ent & _PAGE_NX) ? 0 : TLBF_EXEC) | ((ent & _PAGE_CONT) ? TLBF_CONT : 0));
-	fill(m, t, psize, va >> t->a[psize].shift, cpu->asid, pgent_pfn(ent), flags);
+	fill(m, t, psize, va >> t->a[psize].shift, cpu->asid, pgent_pfn(ent), flags, tlb_may_hold);
 	return true;
 }
 

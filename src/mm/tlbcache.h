@@ -104,8 +104,16 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
  * and PWC and setting accessed/dirty bits).  Returns true if the access
  * translated; false means the CPU takes a page fault.
  */
-bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write);
-bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write);
+bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+	       bool *tlb_may_hold);
+/*
+ * hw_access_walk - the miss path: walk and fill.  @tlb_may_hold: the TLB may
+ * still hold an entry for @va (a clean entry being written, or a retry after a
+ * fault that followed a hit); false after a plain miss, which lets the fill skip
+ * looking for it.
+ */
+bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+		    bool tlb_may_hold);
 
 /* Invalidation primitives used by the arch back-ends (return entries dropped). */
 #define TLBINV_LEAF 0x1u      /* TLB entries */
