@@ -927,6 +927,53 @@ static void test_hugetlb__touch_random(void **s)
 	assert_int_equal(faults[0], faults[1]);
 }
 
+/* The trace ops: run as written, bad input named by event and field. */
+static void test_hugetlb__trace_ops(void **s)
+{
+	(void)s;
+	char err[512];
+	struct ptsim_machine *m = NULL;
+
+	assert_int_equal(t_run_json("{\"ptsim_trace\": 1, \"machine\": {\"seed\": 5}, \"events\": ["
+				    "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+				    "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x4000000000\", \"len\": \"2G\", \"prot\": \"rw\","
+				    " \"kind\": \"hugetlb\", \"shared\": true, \"file\": \"f\"},"
+				    "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x200000000000\", \"len\": \"2M\", \"prot\": \"rw\"},"
+				    "{\"op\": \"touch_random\", \"task\": 1, \"addr\": \"0x4000000000\", \"len\": \"2G\","
+				    " \"stride\": \"2M\", \"count\": 10, \"write\": true},"
+				    "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x200000000000\", \"len\": \"4K\", \"write\": true},"
+				    "{\"op\": \"move_pages\", \"task\": 1, \"addr\": \"0x200000000000\", \"expect\": \"EINVAL\"},"
+				    "{\"op\": \"mremap\", \"task\": 1, \"addr\": \"0x4000000000\", \"len\": \"1G\","
+				    " \"new_addr\": \"0x4020000000\", \"expect\": \"EINVAL\"},"
+				    "{\"op\": \"mremap\", \"task\": 1, \"addr\": \"0x4000000000\", \"len\": \"1G\","
+				    " \"new_addr\": \"0x5000000000\"},"
+				    "{\"op\": \"exit\", \"task\": 1}]}",
+				    &m, err, sizeof(err)),
+			 0);
+	assert_int_equal(t_stat(m, "accesses"), 11);
+	t_destroy(m);
+
+	assert_int_equal(t_run_json("{\"ptsim_trace\": 1, \"events\": [{\"op\": \"touch_random\", \"task\": 1,"
+				    " \"addr\": \"0x4000000000\", \"len\": \"2G\"}]}",
+				    &m, err, sizeof(err)),
+			 PTSIM_EBADTRACE);
+	assert_non_null(strstr(err, "events[0] (touch_random): missing field 'count'"));
+	ptsim_machine_destroy(m);
+	assert_int_equal(t_run_json("{\"ptsim_trace\": 1, \"events\": [{\"op\": \"move_pages\", \"task\": 1,"
+				    " \"addr\": \"0x4000000000\", \"len\": \"2M\"}]}",
+				    &m, err, sizeof(err)),
+			 PTSIM_EBADTRACE);
+	assert_non_null(strstr(err, "unknown field 'len' for op move_pages"));
+	ptsim_machine_destroy(m);
+	/* The kernel's failure without expect stops the run, naming the event. */
+	assert_int_equal(t_run_json("{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+				    "{\"op\": \"move_pages\", \"task\": 1, \"addr\": \"0x4000000000\"}]}",
+				    &m, err, sizeof(err)),
+			 -EFAULT);
+	assert_non_null(strstr(err, "event 1 (move_pages)"));
+	ptsim_machine_destroy(m);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The seed at full scale (traces/seeds, bench/bench_hugetlb_seed.c)        */
 /* ------------------------------------------------------------------------ */
@@ -987,6 +1034,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb__move_pages_unshares),
 		cmocka_unit_test(test_hugetlb__move_pages_errors),
 		cmocka_unit_test(test_hugetlb__touch_random),
+		cmocka_unit_test(test_hugetlb__trace_ops),
 		cmocka_unit_test(test_hugetlb__seed_full_scale),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

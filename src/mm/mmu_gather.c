@@ -593,6 +593,9 @@ void tlb_unshare_pmd_ptdesc(struct mmu_gather *tlb, struct ptdesc *pt, uint64_t 
 	struct ptsim_machine *m = tlb->mm->machine;
 	uint64_t pud_mask = ~(PUD_SIZE(m) - 1);
 
+	/* The caller keeps concurrent unsharing + exclusive reuse impossible until tlb_flush_unshared_tables(). */
+	if (NEVER(m, pt->pt_share_count <= 0))   /* VM_WARN_ON_ONCE(!ptdesc_pmd_is_shared(pt)) */
+		return;
 	pt->pt_share_count--;
 	tlb_flush_pmd_range(tlb, addr & pud_mask, PUD_SIZE(m));
 	if (pt->pt_share_count == 0)
