@@ -829,6 +829,23 @@ static void test_arm64__bbm_clear_write_needs_tlbi(void **state)
 	flush_tlb_page(vma, va + 4096);
 	pt_write(m, pte, PT_PTE, va, other);
 	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 2);
+	/* Many entries broken at once (the tracker indexes them): only the changed one counts. */
+	pte_t *base = pte - 9, saved[64];
+	uint64_t va0 = va - 9 * 4096;
+	for (int k = 0; k < 64; k++) {
+		saved[k] = base[k];
+		pt_write(m, &base[k], PT_PTE, va0 + (uint64_t)k * 4096, 0);
+	}
+	pt_write(m, &base[41], PT_PTE, va0 + 41 * 4096, saved[41]);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 2);
+	pt_write(m, &base[40], PT_PTE, va0 + 40 * 4096, saved[42]);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 3);
+	/* After a flush of the range, new pages anywhere in it are fine. */
+	flush_tlb_range(vma, va0, va0 + 64 * 4096);
+	for (int k = 0; k < 64; k++)
+		if (k != 40 && k != 41)
+			pt_write(m, &base[k], PT_PTE, va0 + (uint64_t)k * 4096, saved[(k + 1) % 64]);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 3);
 	ptsim_machine_destroy(m);
 }
 

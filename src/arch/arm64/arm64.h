@@ -55,7 +55,14 @@ struct arm64_machine {
 	/* Break-before-make tracker (mmu.c). */
 	struct bbm_rec *bbm;
 	size_t nr_bbm, cap_bbm;
-	struct hmap bbm_idx;      /* ep -> index in bbm[] */
+	/*
+	 * ep -> index in bbm[], built lazily: only an invalid -> valid write while
+	 * records exist looks one up, and most flushes drop every record first.
+	 * It covers bbm[0, bbm_indexed); a record taken out leaves a tombstone
+	 * (ep NULL) until the next flush compacts the array.
+	 */
+	struct hmap bbm_idx;
+	size_t bbm_indexed;
 	/* The table of the last record (zaps clear runs of entries of one table). */
 	const pgent_t *tc_entries;
 	uint32_t tc_nr, tc_pfn, tc_gen;

@@ -52,21 +52,35 @@ static bool rec_is_leaf(const struct bbm_rec *r)
 	return r->level == PT_PTE || (r->old & _PAGE_HUGE);
 }
 
+/* Find the live record of @ep (newest first), or -1. */
+static long bbm_lookup(struct ptsim_machine *m, const pgent_t *ep)
+{
+	struct arm64_machine *am = arm64_m(m);
+	uint64_t at;
+
+	if (am->nr_bbm <= 16) {
+		for (size_t i = am->nr_bbm; i-- > 0;)
+			if (am->bbm[i].ep == ep)
+				return (long)i;
+		return -1;
+	}
+	/* Index what was recorded since the last lookup; a later record of the same entry wins. */
+	for (; am->bbm_indexed < am->nr_bbm; am->bbm_indexed++) {
+		const pgent_t *e = am->bbm[am->bbm_indexed].ep;
+		if (e && NEVER(m, hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)e, am->bbm_indexed)))
+			return -1;
+	}
+	return hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)ep, &at) ? (long)at : -1;
+}
+
+/* Take record @i out: a tombstone until the next compaction. */
 static void bbm_remove(struct ptsim_machine *m, size_t i)
 {
 	struct arm64_machine *am = arm64_m(m);
 
-	size_t last = am->nr_bbm - 1;
-	uint64_t at;
-
-	hmap_del(&am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep);
-	if (i != last) {
-		am->bbm[i] = am->bbm[last];
-		/* Re-index the moved record unless a newer one for the same entry shadows it. */
-		if (hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, &at) && at == last)
-			hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, i);
-	}
-	am->nr_bbm--;
+	if (i < am->bbm_indexed)
+		hmap_del(&am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep);
+	am->bbm[i].ep = NULL;
 }
 
 static bool rec_stale(struct ptsim_machine *m, const struct bbm_rec *r)
@@ -124,11 +138,9 @@ static void bbm_record(struct ptsim_machine *m, pgent_t *ep, enum pt_level level
 	}
 	/*
 	 * A record left over for this entry (its table was freed and the memory
-	 * reused without a covering flush) is shadowed: the index points at the
-	 * new one, the old one goes at the next flush of its mm.
+	 * reused without a covering flush) is shadowed: lookups find the newest,
+	 * the old one goes at the next flush of its mm.
 	 */
-	if (hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)ep, am->nr_bbm))
-		return;
 	am->bbm[am->nr_bbm++] = (struct bbm_rec){
 		.ep = ep, .old = old, .va = va, .mm = mm, .table_pfn = pt->pfn,
 		.table_gen = frame(m, pt->pfn)->gen, .level = pt->level,
@@ -144,7 +156,7 @@ void arm64_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, 
 {
 	struct arm64_machine *am = arm64_m(m);
 	bool ov = pte_valid(old), nv = pte_valid(val);
-	uint64_t slot;
+	long slot;
 
 	if (ov && nv) {
 		if (output_changed(old, val))
@@ -156,7 +168,7 @@ void arm64_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, 
 		bbm_record(m, ep, level, addr, old);
 		return;
 	}
-	if (!nv || !am->nr_bbm || !hmap_get(&am->bbm_idx, (uint64_t)(uintptr_t)ep, &slot))
+	if (!nv || !am->nr_bbm || (slot = bbm_lookup(m, ep)) < 0)
 		return;
 	struct bbm_rec r = am->bbm[slot];
 	bbm_remove(m, (size_t)slot);
@@ -200,7 +212,7 @@ static void bbm_filter(struct ptsim_machine *m, bool (*keep)(struct ptsim_machin
 	size_t n = 0;
 
 	for (size_t i = 0; i < am->nr_bbm; i++) {
-		if (keep(m, &am->bbm[i], arg)) {
+		if (am->bbm[i].ep && keep(m, &am->bbm[i], arg)) {
 			am->bbm[n] = am->bbm[i];
 			n++;
 		}
@@ -208,10 +220,10 @@ static void bbm_filter(struct ptsim_machine *m, bool (*keep)(struct ptsim_machin
 	if (n == am->nr_bbm)
 		return;
 	am->nr_bbm = n;
-	hmap_clear(&am->bbm_idx);
-	for (size_t i = 0; i < n; i++)
-		if (NEVER(m, hmap_put(&m->alloc, &am->bbm_idx, (uint64_t)(uintptr_t)am->bbm[i].ep, i)))
-			break;
+	if (am->bbm_indexed) {
+		hmap_clear(&am->bbm_idx);
+		am->bbm_indexed = 0;
+	}
 }
 
 struct range_arg {
@@ -256,7 +268,10 @@ void bbm_tlbi_all(struct ptsim_machine *m)
 	struct arm64_machine *am = arm64_m(m);
 
 	am->nr_bbm = 0;
-	hmap_clear(&am->bbm_idx);
+	if (am->bbm_indexed) {
+		hmap_clear(&am->bbm_idx);
+		am->bbm_indexed = 0;
+	}
 }
 
 /* destroy_context(): the mm's records go with it (nothing can repopulate its tables). */
@@ -273,4 +288,5 @@ void bbm_release(struct ptsim_machine *m)
 	hmap_release(&m->alloc, &am->bbm_idx);
 	am->bbm = NULL;
 	am->nr_bbm = am->cap_bbm = 0;
+	am->bbm_indexed = 0;
 }
