@@ -496,6 +496,45 @@ static void test_arm64__threshold_per_granule(void **state)
 	check_threshold(65536, 8192);
 }
 
+/*
+ * One flush per VMA (no MMU_GATHER_MERGE_VMAS on arm64): munmap of three
+ * adjacent 16-page VMAs (different protections, so not merged) issues three
+ * range flushes of 16 VALE1IS each; x86 merges them into one request.  A
+ * fourth VMA above keeps the PTE table, so nothing else is flushed.
+ */
+static void test_arm64__one_flush_per_vma(void **state)
+{
+	(void)state;
+	const uint64_t A = 1 * GiB, L = 64 * KiB;
+	static const unsigned int prot[3] = { PTSIM_PROT_READ | PTSIM_PROT_WRITE, PTSIM_PROT_READ,
+					      PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC };
+
+	for (int arch = 0; arch < 2; arch++) {
+		struct ptsim_machine *m = arch ? arm64(4096, 48, 2, NULL, NULL) : t_machine(2, NULL, NULL);
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		for (int v = 0; v < 3; v++) {
+			struct ptsim_mmap_args a = { .addr = A + v * L, .len = L, .prot = prot[v] };
+			T_OK(m, ptsim_mmap(m, 1, &a));
+			touch(m, 1, A + v * L, L, 0, false);
+		}
+		map_anon(m, 1, A + 1 * MiB, L);
+		touch(m, 1, A + 1 * MiB, L, 0, true);
+		uint64_t dsb = t_stat(m, "tlbi.dsb_ish"), vale = t_stat(m, "tlbi.vale1is");
+		uint64_t req = t_stat(m, "tlb.flush_requests"), gf = t_stat(m, "mmu_gather.tlb_flush");
+		T_OK(m, ptsim_munmap(m, 1, A, 3 * L));
+		if (arch) {
+			assert_int_equal(t_stat(m, "mmu_gather.tlb_flush") - gf, 3);
+			assert_int_equal(t_stat(m, "tlbi.dsb_ish") - dsb, 3);
+			assert_int_equal(t_stat(m, "tlbi.vale1is") - vale, 3 * 16);
+		} else {
+			assert_int_equal(t_stat(m, "mmu_gather.tlb_flush") - gf, 1);
+			assert_int_equal(t_stat(m, "tlb.flush_requests") - req, 1);
+		}
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
 /* fork: flush_tlb_mm(parent) at the end of dup_mmap(): one ASIDE1IS, no IPI. */
 static void test_arm64__fork_flushes_parent_asid(void **state)
 {
@@ -1141,6 +1180,7 @@ int main(void)
 		cmocka_unit_test(test_arm64__w3_kpti),
 		cmocka_unit_test(test_arm64__w3_same_trace_on_x86),
 		cmocka_unit_test(test_arm64__threshold_per_granule),
+		cmocka_unit_test(test_arm64__one_flush_per_vma),
 		cmocka_unit_test(test_arm64__fork_flushes_parent_asid),
 		cmocka_unit_test(test_arm64__w2_hugetlb_fork_exit),
 		cmocka_unit_test(test_arm64__w2_traces_both_arches),
