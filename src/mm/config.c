@@ -59,6 +59,9 @@ static const struct variant_desc variants[] = {
 	  "x86 idle in a 'TLB flushed' C-state leaves the mm (bare metal): on | off (guests idling with HLT)" },
 	{ "madvise_one_gather", VT_BOOL, OFF(madvise_one_gather), NULL, 0, 1,
 	  "one mmu_gather across all VMAs of a madvise call (6.16+): on | off" },
+	{ "mmu_gather_rcu_table_free", VT_BOOL, OFF(rcu_table_free_config), NULL, 0, 1,
+	  "CONFIG_MMU_GATHER_RCU_TABLE_FREE is built (x86: PARAVIRT kernels, and all since 6.15; arm64 always): "
+	  "on | off (tlb_remove_table_sync_one() is then an empty stub)" },
 	{ "hz", VT_INT, OFF(hz), NULL, 1, 100000, "timer ticks per second (jiffies; the mm_cpumask trim period)" },
 	{ "tlb_page_entries", VT_INT, OFF(tlb_entries[TLB_PAGE]), NULL, 1, 1 << 20, "TLB entries for base pages" },
 	{ "tlb_page_ways", VT_INT, OFF(tlb_ways[TLB_PAGE]), NULL, 1, 1 << 20, "TLB associativity for base pages" },
@@ -143,6 +146,7 @@ static void variants_defaults(struct sim_variants *v)
 	v->pcid = 1;
 	v->idle_leave_mm = 0;
 	v->madvise_one_gather = 1;
+	v->rcu_table_free_config = 1;
 	v->hz = 1000;
 	/* A second-level data TLB of a current x86 core (docs/tlb-model.md). */
 	v->tlb_entries[TLB_PAGE] = 2048;

@@ -12,13 +12,15 @@
  *               on the table (x86 since v6.14/v6.15, arm64);
  *   semi_rcu    batches by RCU; the fallback does tlb_remove_table_sync_one()
  *               then frees at once (before PT_RECLAIM);
- *   after_flush no MMU_GATHER_TABLE_FREE: tables are queued like pages and
- *               freed right after the flush (x86 bare metal before v6.15);
- *               tlb_remove_table_sync_one() is then an empty stub;
+ *   after_flush tables are queued like pages and freed right after the flush
+ *               (x86 bare metal before v6.15, also under CONFIG_PARAVIRT whose
+ *               native hook does the same);
  *   immediate   not a kernel: tables are freed when removed, before any flush
  *               (deliberately unsafe; the oracle must catch it).
  * The batch-page allocation (GFP_NOWAIT) fails when table_batch_alloc=fail,
- * to exercise the single-table fallback.
+ * to exercise the single-table fallback.  Whether tlb_remove_table_sync_one()
+ * sends IPIs is the separate mmu_gather_rcu_table_free setting (the Kconfig
+ * symbol), on in every preset.
  *
  * Left out: MMU_GATHER_NO_GATHER/NO_RANGE/PAGE_SIZE architectures, s390, and
  * the cond_resched() points (the simulation has no preemption).
@@ -350,11 +352,14 @@ void tlb_remove_table(struct mmu_gather *tlb, struct ptdesc *table)
 /**
  * tlb_remove_table_sync_one - IPI every other online CPU and wait.  Not an RCU
  * grace period, but enough for walkers that run with IRQs disabled (GUP-fast).
- * An empty stub without MMU_GATHER_RCU_TABLE_FREE (table_free=after_flush).
+ * An empty stub when MMU_GATHER_RCU_TABLE_FREE is not built
+ * (mmu_gather_rcu_table_free=off: x86 without CONFIG_PARAVIRT before v6.15).
+ * Distribution kernels before v6.15 build it (PARAVIRT selects it) even though
+ * their bare-metal table freeing is table_free=after_flush.
  */
 void tlb_remove_table_sync_one(struct ptsim_machine *m)
 {
-	if (!rcu_table_free(m) && m->v.table_free != TABLE_FREE_IMMEDIATE)
+	if (!m->v.rcu_table_free_config)
 		return;
 	if (m->ops->tlb_remove_table_sync_one)
 		m->ops->tlb_remove_table_sync_one(m);
