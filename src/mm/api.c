@@ -23,8 +23,14 @@
 #include "arch/arch.h"
 #include "mm/mmu_gather.h"
 
-static void op_enter(struct ptsim_machine *m, const char *op)
+/*
+ * Always inlined, so the frame address is the public entry point's own frame (or
+ * the frame it was inlined into): violation backtraces end there, whatever the
+ * compiler inlined, instead of running on into the caller's program.
+ */
+static inline __attribute__((always_inline)) void op_enter(struct ptsim_machine *m, const char *op)
 {
+	m->api_frame = (uintptr_t)__builtin_frame_address(0);
 	m->ev_op = op;
 	m->errmsg[0] = 0;
 	m->cur = NULL;
@@ -33,6 +39,7 @@ static void op_enter(struct ptsim_machine *m, const char *op)
 static int op_exit(struct ptsim_machine *m, int rc)
 {
 	m->cur = NULL;
+	m->api_frame = 0;
 	rcu_process_callbacks(m);
 	if (ptsim_debug && !rc) {
 		char saved[sizeof(m->errmsg)];

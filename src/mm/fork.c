@@ -57,7 +57,8 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 static const char *const rss_names[NR_MM_COUNTERS] = { "MM_FILEPAGES", "MM_ANONPAGES", "MM_SWAPENTS",
 						       "MM_SHMEMPAGES" };
 
-void check_mm(struct mm_struct *mm)
+/* Never inlined: its reports' backtraces name it, as the kernel's do. */
+__attribute__((noinline)) void check_mm(struct mm_struct *mm)
 {
 	struct ptsim_machine *m = mm->machine;
 

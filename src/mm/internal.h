@@ -522,6 +522,7 @@ struct ptsim_machine {
 	/* Event context for error messages and violation records. */
 	uint64_t event;                      /* events executed so far (index of the current one) */
 	const char *ev_op;                   /* op of the current call */
+	uintptr_t api_frame;                 /* frame address of the public call running (backtraces stop there) */
 	char ev_where[96];                   /* trace position ("events[3].events[1] iteration 7") */
 	bool in_trace;
 	char errmsg[512];

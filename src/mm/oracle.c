@@ -26,8 +26,13 @@
 
 #include "util/strbuf.h"
 
-/* Frames between the free and the public entry point, innermost first. */
-static char *capture_backtrace(void)
+/*
+ * Frames between the detection and the public entry point, innermost first.
+ * The walk stops after the frame that holds the entry point's frame address
+ * (recorded by the API's op_enter(); a frame whose stack pointer is above it
+ * belongs to the caller), or, outside an API call, after a ptsim_* frame.
+ */
+static char *capture_backtrace(uintptr_t api_frame)
 {
 	unw_cursor_t cursor;
 	unw_context_t ctx;
@@ -40,6 +45,9 @@ static char *capture_backtrace(void)
 	while (unw_step(&cursor) > 0 && depth < 24) {
 		char name[128];
 		unw_word_t off;
+		unw_word_t sp = 0;
+		if (api_frame && !unw_get_reg(&cursor, UNW_REG_SP, &sp) && sp > api_frame)
+			break;
 		if (unw_get_proc_name(&cursor, name, sizeof(name), &off))
 			snprintf(name, sizeof(name), "?");
 		if (!strcmp(name, "oracle_report") || !strcmp(name, "capture_backtrace") ||
@@ -84,7 +92,7 @@ void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int 
 	char *msg = strbuf_detach(&sb);
 	v->message = msg ? sim_istrdup(&m->alloc, msg) : NULL;
 	free(msg);
-	char *bt = capture_backtrace();
+	char *bt = capture_backtrace(m->api_frame);
 	v->backtrace = bt ? sim_istrdup(&m->alloc, bt) : NULL;
 	free(bt);
 	STAT_INC(m, VIOLATIONS);
