@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what ptsim needs to build and test on Debian 12 (only what is missing).
 set -e
-PKGS="cmake make gcc clang pkg-config libcmocka-dev libjemalloc-dev libunwind-dev libcjson-dev"
+PKGS="cmake make gcc clang pkg-config python3 libcmocka-dev libjemalloc-dev libunwind-dev libcjson-dev"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

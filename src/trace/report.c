@@ -223,18 +223,21 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 
 	if (m->nr_marks) {
 		strbuf_adds(&sb, "\nmarks (counters at each mark)\n");
-		strbuf_adds(&sb, "  name                      event   ipi.calls  ipi.recv  flush_req  remote_flush  faults  pgt_alloc  pgt_freed\n");
+		strbuf_adds(&sb, "  name                      event   ipi.calls  ipi.recv  flush_req  remote_flush  faults  pgt_alloc  pgt_freed  VmPTE_kB\n");
 		for (size_t i = 0; i < m->nr_marks; i++) {
 			const struct sim_mark *mk = &m->marks[i];
 			const uint64_t *s = mk->stats;
+			uint64_t vmpte = 0; /* over the mms live at the mark */
+			for (unsigned int k = 0; k < mk->nr_mms; k++)
+				vmpte += mk->mms[k].vmpte_kb;
 			strbuf_addf(&sb, "  %-24.24s %6" PRIu64 " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 " %13" PRIu64
-					 " %7" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+					 " %7" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 "\n",
 				    mk->name, mk->event,
 				    s[ST_IPI_CALLS_TLB_FLUSH] + s[ST_IPI_CALLS_TABLE_SYNC] + s[ST_IPI_CALLS_FLUSH_ALL],
 				    s[ST_IPI_RECV_TLB_FLUSH] + s[ST_IPI_RECV_TABLE_SYNC] + s[ST_IPI_RECV_FLUSH_ALL],
 				    s[ST_TLB_FLUSH_REQUESTS], s[ST_NR_TLB_REMOTE_FLUSH], s[ST_FAULTS_TOTAL],
 				    s[ST_PGT_ALLOC_PTE] + s[ST_PGT_ALLOC_PMD] + s[ST_PGT_ALLOC_PUD] + s[ST_PGT_ALLOC_P4D],
-				    s[ST_PGT_FREE_PTE] + s[ST_PGT_FREE_PMD] + s[ST_PGT_FREE_PUD] + s[ST_PGT_FREE_P4D]);
+				    s[ST_PGT_FREE_PTE] + s[ST_PGT_FREE_PMD] + s[ST_PGT_FREE_PUD] + s[ST_PGT_FREE_P4D], vmpte);
 		}
 	}
 
