@@ -776,8 +776,9 @@ static void test_pt_reclaim__bad_input(void **state)
 				    "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
 				    "{\"op\": \"swapout\", \"task\": 1, \"addr\": \"0x1000\", \"len\": \"4K\"}]}",
 				    &m, err, sizeof(err)),
-			 -ENOMEM);
+			 PTSIM_EBADEVENT);
 	assert_non_null(strstr(err, "swapout"));
+	assert_non_null(strstr(err, "\"expect\": \"ENOMEM\""));
 	ptsim_machine_destroy(m);
 
 	/* A trace may expect the EINVAL of guard markers on a locked range. */

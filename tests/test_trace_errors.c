@@ -589,6 +589,15 @@ static void test_trace_errors__unexpected_syscall_failure(void **s)
 		"event 2 (mprotect) at events[2]", "field 'addr'", "ENOMEM", "add \"expect\": \"ENOMEM\"");
 	RUN_ERR(PRE MAP "{'op':'munlock','task':1,'addr':'0x200000','len':'4K'}" END, PTSIM_EBADEVENT,
 		"event 2 (munlock)", "ENOMEM");
+	RUN_ERR(PRE MAP "{'op':'swapout','task':1,'addr':'0x10f000','len':'8K'}" END, PTSIM_EBADEVENT,
+		"event 2 (swapout)", "field 'addr'", "not mapped", "add \"expect\": \"ENOMEM\"");
+	/* Expected: the mapped page went to swap, the hole is the kernel's ENOMEM. */
+	struct ptsim_machine *m = run_ok(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':'64K','write':true},"
+					 "{'op':'swapout','task':1,'addr':'0x10f000','len':'8K','expect':'ENOMEM'}" END);
+	struct ptsim_mm_info mi;
+	T_OK(m, ptsim_mm_info_get(m, 1, &mi));
+	assert_int_equal(mi.swap_kb, 4);
+	t_destroy(m);
 	RUN_ERR(PRE MAP "{'op':'mlock','task':1,'addr':'0x100000','len':'64K'},"
 		    "{'op':'madvise','task':1,'addr':'0x100000','len':'4K','advice':'dontneed'}" END,
 		-EINVAL, "event 3 (madvise)", "madvise returned EINVAL");

@@ -91,7 +91,7 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_RCU_READ_END] = { "rcu_read_end", B(F_CPU), 0 },
 	[OP_PMD_LOCK] = { "pmd_lock", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
 	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0 },
-	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), 0 },
+	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
 };
 
 /* Largest value each numeric field may take (before the API's own checks). */
@@ -367,7 +367,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		int f = find_field(it->string);
 		if (f == F_EXPECT && !(d->optional & B(f)))
 			return fail(pe, "field 'expect': op %s is not a system call the kernel can fail (expect is for "
-					"mmap, munmap, mprotect, madvise, mlock, munlock, mremap, move_pages)", opname);
+					"mmap, munmap, mprotect, madvise, mlock, munlock, mremap, move_pages, swapout)", opname);
 		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
 			return fail(pe, "unknown field '%s' for op %s", it->string, opname);
 		ev->present |= B(f);
@@ -1053,12 +1053,12 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		return rc;
 	}
 	/*
-	 * ptsim: mprotect/madvise/mlock/munlock of a range with a hole is the
-	 * kernel's ENOMEM answer, not the simulator running out of memory: report
+	 * ptsim: mprotect/madvise/mlock/munlock (and swapout, which answers as
+	 * madvise(MADV_PAGEOUT) does) of a range with a hole is the kernel's ENOMEM answer, not the simulator running out of memory: report
 	 * it as a bad event (ptsim run exits 2, not 1) and say how to expect it.
 	 */
 	if (rc == -ENOMEM && (ev->op == OP_MPROTECT || ev->op == OP_MADVISE || ev->op == OP_MLOCK ||
-			      ev->op == OP_MUNLOCK)) {
+			      ev->op == OP_MUNLOCK || ev->op == OP_SWAPOUT)) {
 		char detail[sizeof(m->errmsg)];
 		const char *d = strstr(m->errmsg, ": ");
 		snprintf(detail, sizeof(detail), "%s", d ? d + 2 : m->errmsg);
