@@ -84,9 +84,32 @@ static unsigned int check_coherent(struct ptsim_machine *m, char *why, size_t le
 	return bad;
 }
 
+static struct ptsim_machine *machine_for(enum ptsim_arch arch, unsigned int granule, unsigned int cpus,
+					 const char *const *set)
+{
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	char err[256];
+
+	ptsim_config_init(&cfg);
+	cfg.arch = arch;
+	cfg.granule = granule;
+	cfg.cpus = cpus;
+	cfg.set = set;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("ptsim_machine_create: %s", err);
+	return m;
+}
+
+static void random_workload_on(struct ptsim_machine *m, uint64_t seed, unsigned int steps, unsigned int cpus);
+
 static void random_workload(const char *const *set, uint64_t seed, unsigned int steps, unsigned int cpus)
 {
-	struct ptsim_machine *m = t_machine(cpus, NULL, set);
+	random_workload_on(t_machine(cpus, NULL, set), seed, steps, cpus);
+}
+
+static void random_workload_on(struct ptsim_machine *m, uint64_t seed, unsigned int steps, unsigned int cpus)
+{
 	struct rng r = { seed };
 	bool alive[NTASKS] = { false };
 	int next_child = 100;
@@ -116,7 +139,7 @@ static void random_workload(const char *const *set, uint64_t seed, unsigned int 
 			continue;
 		}
 		int rc = 0;
-		switch (pick(&r, 12)) {
+		switch (pick(&r, 13)) {
 		case 0: case 1: case 2:
 			rc = ptsim_touch(m, task, addr, len, 0, pick(&r, 2));
 			break;
@@ -154,6 +177,10 @@ static void random_workload(const char *const *set, uint64_t seed, unsigned int 
 		case 9:
 			rc = ptsim_advance(m, pick(&r, 2000000000));
 			break;
+		case 10:
+			/* page reclaim: PTEs become swap entries, each flushed */
+			rc = ptsim_swapout(m, task, addr, len);
+			break;
 		default:
 			rc = ptsim_touch(m, task, BASE, SPAN, 64 * PAGE, false);
 			break;
@@ -189,6 +216,9 @@ static void test_tlb_coherence__default(void **s)
 			{ "tlb_page_entries=16", "tlb_page_ways=2", NULL },
 		};
 		random_workload(sets[i % 5][0] ? sets[i % 5] : NULL, 1000 + i, 3000, 2 + i % 5);
+		if (i % 4 == 0)
+			random_workload_on(machine_for(PTSIM_ARCH_ARM64, i % 8 ? 4096 : 16384, 2 + i % 5, NULL),
+					   5000 + i, 3000, 2 + i % 5);
 	}
 }
 
@@ -221,12 +251,21 @@ static void test_tlb_coherence__tiny_tlb_evictions(void **s)
 	random_workload(set, 5, 2000, 4);
 }
 
-/* The comparison must be able to fail: change a PTE behind the TLB's back. */
-static void test_tlb_coherence__detects_corruption(void **s)
+/* arm64: broadcast TLBI instead of IPIs, ASIDs from context.c, no lazy flushes. */
+static void test_tlb_coherence__arm64(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	random_workload_on(machine_for(PTSIM_ARCH_ARM64, 4096, 4, NULL), 6, 2000, 4);
+	random_workload_on(machine_for(PTSIM_ARCH_ARM64, 16384, 3, NULL), 7, 1000, 3);
+	static const char *const set[] = { "arm64_asid_bits=8", "arm64_tlbi_range=on", NULL };
+	random_workload_on(machine_for(PTSIM_ARCH_ARM64, 4096, 4, set), 8, 2000, 4);
+}
+
+/* The comparison must be able to fail: change a PTE behind the TLB's back. */
+static void corrupt_and_detect(struct ptsim_machine *m)
+{
 	struct ptsim_mmap_args a = { .addr = BASE, .len = 1ull << 20, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+	uint64_t pg = PAGE_SIZE(m);
 	char why[256];
 
 	T_OK(m, ptsim_spawn(m, 0, 0));
@@ -234,12 +273,22 @@ static void test_tlb_coherence__detects_corruption(void **s)
 	T_OK(m, ptsim_touch(m, 0, BASE, a.len, 0, true));
 	assert_int_equal(check_coherent(m, why, sizeof(why)), 0);
 	/* Point one PTE elsewhere without a flush (what a buggy variant would do). */
-	pgent_t *ep = pt_walk(m->cpus[0].loaded_mm, BASE + 5 * PAGE, &(enum pt_level){ PT_PTE });
+	pgent_t *ep = pt_walk(m->cpus[0].loaded_mm, BASE + 5 * pg, &(enum pt_level){ PT_PTE });
 	*ep = mk_pgent(pgent_pfn(*ep) + 1, *ep & ((1ull << _PAGE_PFN_SHIFT) - 1));
 	assert_int_equal(check_coherent(m, why, sizeof(why)), 1);
-	assert_non_null(strstr(why, "va 0x100000005000"));
+	char va[32];
+	snprintf(va, sizeof(va), "va %#llx", (unsigned long long)(BASE + 5 * pg));
+	assert_non_null(strstr(why, va));
 	*ep = mk_pgent(pgent_pfn(*ep) - 1, *ep & ((1ull << _PAGE_PFN_SHIFT) - 1));
 	ptsim_machine_destroy(m);
+}
+
+static void test_tlb_coherence__detects_corruption(void **s)
+{
+	(void)s;
+	corrupt_and_detect(t_machine(2, NULL, NULL));
+	corrupt_and_detect(machine_for(PTSIM_ARCH_ARM64, 4096, 2, NULL));
+	corrupt_and_detect(machine_for(PTSIM_ARCH_ARM64, 65536, 2, NULL));
 }
 
 int main(void)
@@ -250,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_tlb_coherence__eager_mask_after_flush),
 		cmocka_unit_test(test_tlb_coherence__invlpgb),
 		cmocka_unit_test(test_tlb_coherence__tiny_tlb_evictions),
+		cmocka_unit_test(test_tlb_coherence__arm64),
 		cmocka_unit_test(test_tlb_coherence__detects_corruption),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
