@@ -26,20 +26,7 @@
 static struct ptsim_machine *arm64(unsigned int granule, unsigned int va_bits, unsigned int cpus, const char *preset,
 				   const char *const *set)
 {
-	struct ptsim_config cfg;
-	struct ptsim_machine *m = NULL;
-	char err[256];
-
-	ptsim_config_init(&cfg);
-	cfg.arch = PTSIM_ARCH_ARM64;
-	cfg.granule = granule;
-	cfg.va_bits = va_bits;
-	cfg.cpus = cpus;
-	cfg.preset = preset;
-	cfg.set = set;
-	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
-		fail_msg("ptsim_machine_create: %s", err);
-	return m;
+	return t_machine_cfg(PTSIM_ARCH_ARM64, granule, va_bits, cpus, preset, set);
 }
 
 static int try_config(enum ptsim_arch arch, unsigned int granule, unsigned int va_bits, unsigned int levels,

@@ -87,18 +87,7 @@ static unsigned int check_coherent(struct ptsim_machine *m, char *why, size_t le
 static struct ptsim_machine *machine_for(enum ptsim_arch arch, unsigned int granule, unsigned int cpus,
 					 const char *const *set)
 {
-	struct ptsim_config cfg;
-	struct ptsim_machine *m = NULL;
-	char err[256];
-
-	ptsim_config_init(&cfg);
-	cfg.arch = arch;
-	cfg.granule = granule;
-	cfg.cpus = cpus;
-	cfg.set = set;
-	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
-		fail_msg("ptsim_machine_create: %s", err);
-	return m;
+	return t_machine_cfg(arch, granule, 0, cpus, NULL, set);
 }
 
 static void random_workload_on(struct ptsim_machine *m, uint64_t seed, unsigned int steps, unsigned int cpus);

@@ -51,17 +51,7 @@ static uint64_t mask_of(uint64_t size)
 /* get_old_pud() / get_old_pmd(): the source entries, or NULL where a table is missing. */
 static pud_t *get_old_pud(struct mm_struct *mm, uint64_t addr)
 {
-	pgd_t *pgd = pgd_offset(mm, addr);
-
-	if (pgd_none(mm, *pgd))
-		return NULL;
-	p4d_t *p4d = p4d_offset(mm, pgd, addr);
-	if (p4d_none(mm, *p4d))
-		return NULL;
-	pud_t *pud = pud_offset(mm, p4d, addr);
-	if (pud_none(mm, *pud))
-		return NULL;
-	return pud;
+	return pud_lookup(mm, addr);
 }
 
 static pmd_t *get_old_pmd(struct mm_struct *mm, uint64_t addr)

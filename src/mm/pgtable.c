@@ -243,14 +243,8 @@ int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t address)
 
 pmd_t *mm_find_pmd(struct mm_struct *mm, uint64_t addr)
 {
-	pgd_t *pgd = pgd_offset(mm, addr);
-	if (pgd_none(mm, *pgd))
-		return NULL;
-	p4d_t *p4d = p4d_offset(mm, pgd, addr);
-	if (p4d_none(mm, *p4d))
-		return NULL;
-	pud_t *pud = pud_offset(mm, p4d, addr);
-	if (pud_none(mm, *pud))
+	pud_t *pud = pud_lookup(mm, addr);
+	if (!pud)
 		return NULL;
 	if (!mm->machine->geo.folded[PT_PMD] && (pgent_huge(*pud) || !pgent_present(*pud)))
 		return NULL;

@@ -51,29 +51,46 @@ PTSIM_API const char *ptsim_stat_name(size_t i)
 	return i < NR_STATS ? sim_stat_names[i] : NULL;
 }
 
-PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *out)
+/*
+ * Where counter @name lives: a machine-wide counter (*cpu = -1) or CPU *cpu's
+ * ("cpu.N.NAME"); *idx is its index.  Returns false for an unknown name.
+ */
+static bool stat_find(const struct ptsim_machine *m, const char *name, long *cpu, size_t *idx)
 {
-	m->ev_op = "stat";
-	sim_stats_fold(m);
 	for (size_t i = 0; i < NR_STATS; i++) {
 		if (!strcmp(sim_stat_names[i], name)) {
-			*out = m->stats[i];
-			return 0;
+			*cpu = -1;
+			*idx = i;
+			return true;
 		}
 	}
-	if (!strncmp(name, "cpu.", 4)) {
-		char *end;
-		unsigned long c = strtoul(name + 4, &end, 10);
-		if (end != name + 4 && *end == '.' && c < m->nr_cpus) {
-			for (size_t i = 0; i < NR_CPU_STATS; i++) {
-				if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
-					*out = m->cpus[c].stats[i];
-					return 0;
-				}
-			}
+	if (strncmp(name, "cpu.", 4))
+		return false;
+	char *end;
+	unsigned long c = strtoul(name + 4, &end, 10);
+	if (end == name + 4 || *end != '.' || c >= m->nr_cpus)
+		return false;
+	for (size_t i = 0; i < NR_CPU_STATS; i++) {
+		if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
+			*cpu = (long)c;
+			*idx = i;
+			return true;
 		}
 	}
-	return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+	return false;
+}
+
+PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *out)
+{
+	long cpu;
+	size_t i;
+
+	m->ev_op = "stat";
+	sim_stats_fold(m);
+	if (!stat_find(m, name, &cpu, &i))
+		return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+	*out = cpu < 0 ? m->stats[i] : m->cpus[cpu].stats[i];
+	return 0;
 }
 
 static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct ptsim_mm_info *out)
@@ -165,29 +182,17 @@ static const struct sim_mark *find_mark(struct ptsim_machine *m, const char *mar
 
 PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const char *name, uint64_t *out)
 {
+	long cpu;
+	size_t i;
+
 	m->ev_op = "mark_stat";
 	const struct sim_mark *mk = find_mark(m, mark);
 	if (!mk)
 		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
-	for (size_t i = 0; i < NR_STATS; i++) {
-		if (!strcmp(sim_stat_names[i], name)) {
-			*out = mk->stats[i];
-			return 0;
-		}
-	}
-	if (!strncmp(name, "cpu.", 4)) {
-		char *end;
-		unsigned long c = strtoul(name + 4, &end, 10);
-		if (end != name + 4 && *end == '.' && c < m->nr_cpus) {
-			for (size_t i = 0; i < NR_CPU_STATS; i++) {
-				if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
-					*out = mk->cpu_stats[c * NR_CPU_STATS + i];
-					return 0;
-				}
-			}
-		}
-	}
-	return ptsim__err(m, -ENOENT, "name", "no counter named '%s'", name);
+	if (!stat_find(m, name, &cpu, &i))
+		return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+	*out = cpu < 0 ? mk->stats[i] : mk->cpu_stats[(size_t)cpu * NR_CPU_STATS + i];
+	return 0;
 }
 
 PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int task, struct ptsim_mm_info *out)

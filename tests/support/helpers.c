@@ -4,19 +4,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ptsim_machine *t_machine(unsigned int cpus, const char *preset, const char *const *set)
+struct ptsim_machine *t_machine_cfg(enum ptsim_arch arch, unsigned int granule, unsigned int va_bits, unsigned int cpus,
+				   const char *preset, const char *const *set)
 {
 	struct ptsim_config cfg;
 	struct ptsim_machine *m = NULL;
 	char err[256];
 
 	ptsim_config_init(&cfg);
+	cfg.arch = arch;
+	cfg.granule = granule;
+	cfg.va_bits = va_bits;
 	cfg.cpus = cpus;
 	cfg.preset = preset;
 	cfg.set = set;
 	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
 		fail_msg("ptsim_machine_create: %s", err);
 	return m;
+}
+
+struct ptsim_machine *t_machine(unsigned int cpus, const char *preset, const char *const *set)
+{
+	struct ptsim_config defaults;
+
+	ptsim_config_init(&defaults);
+	return t_machine_cfg(defaults.arch, defaults.granule, defaults.va_bits, cpus, preset, set);
 }
 
 int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_machine **out)

@@ -15,6 +15,9 @@
 
 /* A machine with the given arch defaults, @cpus CPUs, preset and NULL-terminated overrides. */
 struct ptsim_machine *t_machine(unsigned int cpus, const char *preset, const char *const *set);
+/* Any architecture and geometry (0 = the default granule / VA size). */
+struct ptsim_machine *t_machine_cfg(enum ptsim_arch arch, unsigned int granule, unsigned int va_bits, unsigned int cpus,
+				   const char *preset, const char *const *set);
 /* Load traces/<rel>, build its machine (extra overrides appended), run it; fails the test on error. */
 struct ptsim_machine *t_run_trace(const char *rel, const char *const *extra_set);
 /* Same, but return the run's error code and keep the machine for inspection. */
