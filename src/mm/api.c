@@ -580,28 +580,45 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 	return 0;
 }
 
+/* Checks common to the touch ops: a running task and a non-empty range that does not wrap. */
+static int touch_check(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, struct sim_task **t)
+{
+	int rc;
+
+	if ((rc = running_task(m, task, t)))
+		return rc;
+	if (len == 0)
+		return ptsim__err(m, -EINVAL, "len", "length must not be 0");
+	if (addr + len < addr)
+		return ptsim__err(m, -ERANGE, "len", "[%#" PRIx64 ", +%#" PRIx64 ") wraps around", addr, len);
+	return 0;
+}
+
+/* One access of a touch op; an error names the address. */
+static int touch_access(struct ptsim_machine *m, struct sim_task *t, uint64_t a, bool write)
+{
+	int rc = user_access(m, m->cur, t->mm, a, write);
+
+	if (rc == PTSIM_ECPUBUSY)
+		return rc;   /* the message names the lock and the blocked CPU */
+	if (rc)
+		return ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", a, ptsim_strerror(rc));
+	return 0;
+}
+
 PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, uint64_t stride, bool write)
 {
 	struct sim_task *t;
 	int rc;
 
 	op_enter(m, "touch");
-	if ((rc = running_task(m, task, &t)))
+	if ((rc = touch_check(m, task, addr, len, &t)))
 		return op_exit(m, rc);
-	if (len == 0)
-		return op_exit(m, ptsim__err(m, -EINVAL, "len", "length must not be 0"));
-	if (addr + len < addr)
-		return op_exit(m, ptsim__err(m, -ERANGE, "len", "[%#" PRIx64 ", +%#" PRIx64 ") wraps around", addr, len));
 	if (!stride)
 		stride = PAGE_SIZE(m);
-	struct sim_cpu *cpu = m->cur;
 	for (uint64_t a = addr; a < addr + len && a >= addr; a += stride) {
-		rc = user_access(m, cpu, t->mm, a, write);
-		if (rc == PTSIM_ECPUBUSY)
-			return op_exit(m, rc);   /* the message names the lock and the blocked CPU */
-		if (rc)
-			return op_exit(m, ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", a,
-						     ptsim_strerror(rc)));
+		if ((rc = touch_access(m, t, a, write)))
+			return op_exit(m, rc);
 		if (a + stride < a)
 			break;
 	}
@@ -615,26 +632,17 @@ PTSIM_API int ptsim_touch_random(struct ptsim_machine *m, int task, uint64_t add
 	int rc;
 
 	op_enter(m, "touch_random");
-	if ((rc = running_task(m, task, &t)))
+	if ((rc = touch_check(m, task, addr, len, &t)))
 		return op_exit(m, rc);
-	if (len == 0)
-		return op_exit(m, ptsim__err(m, -EINVAL, "len", "length must not be 0"));
-	if (addr + len < addr)
-		return op_exit(m, ptsim__err(m, -ERANGE, "len", "[%#" PRIx64 ", +%#" PRIx64 ") wraps around", addr, len));
 	if (count == 0)
 		return op_exit(m, ptsim__err(m, -EINVAL, "count", "count must be at least 1"));
 	if (!stride)
 		stride = PAGE_SIZE(m);
 	uint64_t slots = len / stride ? len / stride : 1;
-	struct sim_cpu *cpu = m->cur;
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t a = addr + (sim_rand(m) % slots) * stride;
-		rc = user_access(m, cpu, t->mm, a, write);
-		if (rc == PTSIM_ECPUBUSY)
+		if ((rc = touch_access(m, t, a, write)))
 			return op_exit(m, rc);
-		if (rc)
-			return op_exit(m, ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", a,
-						     ptsim_strerror(rc)));
 	}
 	return op_exit(m, 0);
 }
