@@ -226,6 +226,41 @@ static void test_oracle__blocked_cpu_rejects_work(void **s)
 	ptsim_machine_destroy(m);
 }
 
+/*
+ * An exiting mm's flush IPI waits for a CPU inside a GUP-fast walk (the CPU
+ * was left in mm_cpumask): the exit runs to its end, but the mm must outlive
+ * the queued call, which runs when the walk ends.
+ */
+static void test_oracle__queued_flush_outlives_exited_mm(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = NULL;
+	char err[512];
+	const char *json =
+		"{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000\", \"len\": \"2M\", \"prot\": \"rw\"},"
+		"{\"op\": \"spawn\", \"task\": 2, \"cpu\": 0},"
+		"{\"op\": \"run\", \"task\": 1, \"cpu\": 1},"
+		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000\", \"len\": \"4K\", \"write\": true},"
+		"{\"op\": \"gup_fast_begin\", \"cpu\": 0, \"task\": 2, \"addr\": \"0x200000\"},"
+		"{\"op\": \"exit\", \"task\": 1},"
+		"{\"op\": \"mark\", \"name\": \"exited\"},"
+		"{\"op\": \"gup_fast_end\", \"cpu\": 0},"
+		"{\"op\": \"mark\", \"name\": \"end\"}]}";
+
+	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
+	/* The freed tables' flush reached the stale CPU 0 only when its walk ended. */
+	assert_int_equal(t_mark_stat(m, "exited", "ipi.received.tlb_flush"), 1);
+	assert_int_equal(t_mark_stat(m, "exited", "ipi.delayed_by_irqs_off"), 1);
+	assert_int_equal(t_mark_stat(m, "exited", "cpu.0.remote.wrong_cpu"), 0);
+	/* CPU 0 runs another mm: flush_tlb_func() takes it out of the exited mm's cpumask. */
+	assert_int_equal(t_mark_stat(m, "end", "cpu.0.remote.wrong_cpu"), 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	assert_int_equal(t_stat(m, "check_mm.errors"), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_oracle__invlpgb_after_flush_unsafe),
 		cmocka_unit_test(test_oracle__invlpgb_rcu_safe),
 		cmocka_unit_test(test_oracle__blocked_cpu_rejects_work),
+		cmocka_unit_test(test_oracle__queued_flush_outlives_exited_mm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

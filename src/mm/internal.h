@@ -357,6 +357,7 @@ struct pending_call {
 	struct pending_call *next;
 	smp_call_func_t func;
 	int sender;              /* CPU waiting for this call (-1: nobody) */
+	struct mm_struct *mm;    /* the mm info refers to, held (mmgrab) while queued */
 	_Alignas(8) uint8_t info[SMP_INFO_MAX];   /* holds a struct (x86 flush_tlb_info): keep it aligned */
 };
 
@@ -818,8 +819,9 @@ unsigned int cpumask_next(const struct cpumask *mask, unsigned int from, unsigne
 unsigned int cpumask_weight(const struct cpumask *mask);
 #define for_each_cpu(c, mask, n) for ((c) = cpumask_next((mask), 0, (n)); (c) < (n); (c) = cpumask_next((mask), (c) + 1, (n)))
 /* Run func on each CPU of targets (self excluded by the caller) by IPI; wait if asked. */
+/* @mm: the mm @info refers to (NULL if none), kept alive while a call waits in a queue. */
 void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets, unsigned int nr,
-			    smp_call_func_t func, const void *info, size_t info_size,
+			    smp_call_func_t func, const void *info, size_t info_size, struct mm_struct *mm,
 			    enum ipi_reason reason, bool wait);
 void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait);
 /* Release the IPIs queued on cpu (IRQs back on), completing waits. */

@@ -75,7 +75,7 @@ bool cpu_blocked(const struct sim_cpu *cpu)
 }
 
 static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call_func_t func, const void *info,
-		       size_t info_size, struct sim_cpu *sender, bool wait)
+		       size_t info_size, struct mm_struct *mm, struct sim_cpu *sender, bool wait)
 {
 	struct pending_call *pc = sim_icalloc(&m->alloc, 1, sizeof(*pc));
 
@@ -88,6 +88,14 @@ static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call
 	}
 	pc->func = func;
 	pc->sender = -1;
+	/*
+	 * ptsim: the kernel's sender waits, so whatever it was tearing down (an
+	 * exiting mm) outlives the call; here the sender's operation has run to
+	 * its end, so the queued call holds its own reference to the mm.
+	 */
+	pc->mm = mm;
+	if (mm)
+		mmgrab(mm);
 	if (info_size)
 		memcpy(pc->info, info, info_size);
 	if (wait && sender) {
@@ -109,7 +117,8 @@ static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call
  * (tlb_remove_table_smp_sync()).
  */
 void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets, unsigned int nr,
-			    smp_call_func_t func, const void *info, size_t info_size, enum ipi_reason reason, bool wait)
+			    smp_call_func_t func, const void *info, size_t info_size, struct mm_struct *mm,
+			    enum ipi_reason reason, bool wait)
 {
 	struct sim_cpu *sender = this_cpu(m);
 
@@ -122,7 +131,7 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 		m->stats[ipi_recv_stat[reason]]++;
 		t->stats[ipi_recv_cpu_stat[reason]]++;
 		if (t->irqs_off)
-			queue_call(m, t, func, info, info_size, sender, wait);
+			queue_call(m, t, func, info, info_size, mm, sender, wait);
 		else if (func)
 			func(m, t, (void *)info);
 	}
@@ -138,7 +147,7 @@ void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_r
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		if (!self || c != self->id)
 			targets[nr++] = c;
-	smp_call_function_many(m, targets, nr, func, NULL, 0, reason, wait);
+	smp_call_function_many(m, targets, nr, func, NULL, 0, NULL, reason, wait);
 }
 
 static void release_deferred(struct ptsim_machine *m, struct sim_cpu *sender)
@@ -177,6 +186,8 @@ void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
 				rcu_reader_end(m, &s->op_epoch);
 			}
 		}
+		if (pc->mm)
+			mmdrop(pc->mm);
 		sim_free(&m->alloc, pc, sizeof(*pc));
 	}
 }

@@ -370,7 +370,7 @@ static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask
 		else
 			targets[nr++] = c;
 	}
-	smp_call_function_many(m, targets, nr, flush_tlb_func, info, sizeof(*info), IPI_TLB_FLUSH, true);
+	smp_call_function_many(m, targets, nr, flush_tlb_func, info, sizeof(*info), info->mm, IPI_TLB_FLUSH, true);
 	if (run_local)
 		flush_tlb_func(m, self, (void *)info);
 }
