@@ -195,6 +195,50 @@ static void test_w3__lazy_cpu_catches_up_at_switch(void **state)
 	t_destroy(m);
 }
 
+/*
+ * The other catch-up: CPU 1 leaves the mm for another process's (its PCID
+ * slot keeps the old ASID), misses a flush of the old mm (should_flush_tlb():
+ * the CPU does not run it), and switches back: choose_new_asid() finds the
+ * slot behind the mm's tlb_gen and flushes it.  Without the flush the slot's
+ * entries are still good and the first access hits.
+ */
+static void test_w3__other_mm_cpu_catches_up_at_switch(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	char err[512];
+	const char *fmt =
+		"{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"prot\": \"rw\"},"
+		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"write\": true},"
+		"{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
+		"{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000000000\", \"len\": \"1M\"},"
+		"{\"op\": \"spawn\", \"task\": 3, \"cpu\": 1},"
+		"%s"
+		"{\"op\": \"mark\", \"name\": \"before\"},"
+		"{\"op\": \"run\", \"task\": 2, \"cpu\": 1},"
+		"{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000080000\", \"len\": \"4K\"},"
+		"{\"op\": \"mark\", \"name\": \"after\"}]}";
+	char json[2048];
+
+	snprintf(json, sizeof(json), fmt,
+		 "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000300000\", \"len\": \"4K\"},");
+	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
+	assert_int_equal(t_mark_stat(m, "before", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), 1);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+
+	snprintf(json, sizeof(json), fmt, "");
+	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), 0);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), 0);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.hits"), 1);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_w3__mprotect_none),     cmocka_unit_test(test_w3__forkexit_stale_bit),
 		cmocka_unit_test(test_w3__trim_tick),         cmocka_unit_test(test_w3__eager_cpumask_no_stale_bit),
 		cmocka_unit_test(test_w3__lazy_cpu_catches_up_at_switch),
+		cmocka_unit_test(test_w3__other_mm_cpu_catches_up_at_switch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
