@@ -218,6 +218,66 @@ static void test_hugetlb__w2_64_cpus(void **s)
 	check_w2_row(&w2_rows[7], 64, "hugetlb_unshare=ipi_per_table", 8);
 }
 
+/*
+ * The queued 2026 x86 series: the sync broadcast is skipped (the flush IPIs
+ * already interrupted every CPU a walker of the mm could be on), and no flush
+ * IPI is added here: the child's mm is loaded only on its own CPU.
+ */
+static void test_hugetlb__w2_x86_table_flush_implies_ipi(void **s)
+{
+	(void)s;
+	for (size_t i = 0; i < sizeof(w2_rows) / sizeof(w2_rows[0]); i++) {
+		const struct w2_row *r = &w2_rows[i];
+		check_w2_row(r, 2, "x86_table_flush_implies_ipi=on", 0);
+		char name[96];
+		const char *const set[] = { "x86_table_flush_implies_ipi=on", NULL };
+		w2_trace_name(r, name, sizeof(name));
+		struct ptsim_machine *m = run_trace_cpus(name, 2, set);
+		assert_int_equal(t_delta(m, "loop_start", "loop_end", "ipi.table_sync_skipped"),
+				 (uint64_t)w2_expected_sync_fixed(r) * W2_ITERS);
+		t_destroy(m);
+	}
+	/* Only with IPI flushes: INVLPGB does not interrupt the walker's CPU. */
+	const char *const invlpgb[] = { "x86_table_flush_implies_ipi=on", "x86_flush=invlpgb", NULL };
+	struct ptsim_machine *m = run_trace_cpus("oracle/w2_aligned_g1_k0.json", 2, invlpgb);
+	assert_int_equal(t_delta(m, "loop_start", "loop_end", "ipi.calls.table_sync"), W2_ITERS);
+	assert_int_equal(t_stat(m, "ipi.table_sync_skipped"), 0);
+	t_destroy(m);
+}
+
+/*
+ * The walk-cache gap of x86 unsharing (kernel-model 5.6, 13.5): process 2
+ * unshares a table while its other thread's CPU 2 is lazy on its mm with a
+ * cached pointer to the table.  x86 tlb_flush() does not pass unshared_tables,
+ * the flush frees no table, so lazy CPU 2 is skipped; when process 1 frees the
+ * table, CPU 2's paging-structure cache still points at it.  The queued 2026
+ * series passes freed_tables || unshared_tables: CPU 2 gets the IPI.
+ */
+static void test_hugetlb__x86_unshare_skips_lazy_walk_cache(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_run_trace("examples/hugetlb_unshare_lazy_cpu.json", NULL);
+	struct ptsim_violation v;
+
+	assert_int_equal(t_delta(m, "shared", "unshared", "hugetlb.pmd_unshare"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(ptsim_violation_count(m), 1);
+	T_OK(m, ptsim_violation_get(m, 0, &v));
+	assert_int_equal(v.kind, PTSIM_VIOL_PWC);
+	assert_int_equal(v.cpu, 2);
+	assert_int_equal(v.addr, 0x40000000);
+	t_destroy(m);
+
+	const char *const fixed[] = { "x86_table_flush_implies_ipi=on", NULL };
+	m = t_run_trace("examples/hugetlb_unshare_lazy_cpu.json", fixed);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "cpu.2.ipi_received.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.table_sync"), 0);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.table_sync_skipped"), 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 /* The presets of each form. */
 static void test_hugetlb__presets(void **s)
 {
@@ -1014,6 +1074,8 @@ int main(void)
 		cmocka_unit_test(test_hugetlb__w2_rows_ipi_per_table),
 		cmocka_unit_test(test_hugetlb__w2_rows_none),
 		cmocka_unit_test(test_hugetlb__w2_64_cpus),
+		cmocka_unit_test(test_hugetlb__w2_x86_table_flush_implies_ipi),
+		cmocka_unit_test(test_hugetlb__x86_unshare_skips_lazy_walk_cache),
 		cmocka_unit_test(test_hugetlb__presets),
 		cmocka_unit_test(test_hugetlb__parent_munmap_broadcasts),
 		cmocka_unit_test(test_hugetlb__child_exit_broadcasts),

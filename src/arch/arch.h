@@ -48,6 +48,8 @@ struct ptsim_arch_ops {
 	/* ---- optional (NULL: generic default) ---- */
 	/* NULL: IPI every other online CPU and wait (mm/mmu_gather.c). */
 	void (*tlb_remove_table_sync_one)(struct ptsim_machine *m);
+	/* tlb_table_flush_implies_ipi_broadcast(): NULL = false (generic). */
+	bool (*tlb_table_flush_implies_ipi_broadcast)(const struct ptsim_machine *m);
 	/* pte_needs_flush(): NULL = every change of a present entry needs a flush (generic). */
 	bool (*pte_needs_flush)(pgent_t oldpte, pgent_t newpte);
 	/* Called on every page-table entry write (arm64 break-before-make check). */

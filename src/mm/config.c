@@ -62,6 +62,10 @@ static const struct variant_desc variants[] = {
 	{ "mmu_gather_rcu_table_free", VT_BOOL, OFF(rcu_table_free_config), NULL, 0, 1,
 	  "CONFIG_MMU_GATHER_RCU_TABLE_FREE is built (x86: PARAVIRT kernels, and all since 6.15; arm64 always): "
 	  "on | off (tlb_remove_table_sync_one() is then an empty stub)" },
+	{ "x86_table_flush_implies_ipi", VT_BOOL, OFF(x86_table_flush_implies_ipi), NULL, 0, 1,
+	  "x86 'skip redundant sync IPIs' (queued for 2026, not merged): with x86_flush=ipi, "
+	  "tlb_remove_table_sync_one() returns at once and tlb_flush() passes freed_tables || unshared_tables: "
+	  "on | off" },
 	{ "hz", VT_INT, OFF(hz), NULL, 1, 100000, "timer ticks per second (jiffies; the mm_cpumask trim period)" },
 	{ "tlb_page_entries", VT_INT, OFF(tlb_entries[TLB_PAGE]), NULL, 1, 1 << 20, "TLB entries for base pages" },
 	{ "tlb_page_ways", VT_INT, OFF(tlb_ways[TLB_PAGE]), NULL, 1, 1 << 20, "TLB associativity for base pages" },

@@ -439,6 +439,7 @@ struct sim_variants {
 	int idle_leave_mm;
 	int madvise_one_gather;      /* one mmu_gather across the VMAs of a madvise call (v6.16+) */
 	int rcu_table_free_config;   /* CONFIG_MMU_GATHER_RCU_TABLE_FREE: tlb_remove_table_sync_one() is real */
+	int x86_table_flush_implies_ipi; /* 2026 queued: flush IPIs stand in for the sync IPI (x86, native) */
 	int hz;
 	int tlb_entries[NR_TLB_PSIZES];
 	int tlb_ways[NR_TLB_PSIZES];

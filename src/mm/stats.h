@@ -36,6 +36,7 @@
 	X(IPI_RECV_TABLE_SYNC, "ipi.received.table_sync")                            \
 	X(IPI_RECV_FLUSH_ALL, "ipi.received.flush_all")                              \
 	X(IPI_DELAYED, "ipi.delayed_by_irqs_off")                                    \
+	X(TABLE_SYNC_SKIPPED, "ipi.table_sync_skipped")                              \
 	X(NR_TLB_REMOTE_FLUSH, "tlb.nr_tlb_remote_flush")                            \
 	X(NR_TLB_REMOTE_FLUSH_RECEIVED, "tlb.nr_tlb_remote_flush_received")          \
 	X(NR_TLB_LOCAL_FLUSH_ALL, "tlb.nr_tlb_local_flush_all")                      \

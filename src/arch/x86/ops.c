@@ -136,6 +136,7 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.flush_tlb_all = x86_flush_tlb_all,
 	.mmu_gather_merge_vmas = true,
 	.tlb_remove_table_sync_one = NULL,   /* generic: IPI every other online CPU */
+	.tlb_table_flush_implies_ipi_broadcast = x86_tlb_table_flush_implies_ipi_broadcast,
 	.pte_needs_flush = x86_pte_needs_flush,
 	.set_entry = NULL,
 	.cpu_idle = x86_cpu_idle,

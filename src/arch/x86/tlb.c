@@ -576,17 +576,34 @@ void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsi
 	retire_skipped(m, mm);
 }
 
-/* tlb_flush() from arch/x86/include/asm/tlb.h. */
+/*
+ * tlb_table_flush_implies_ipi_broadcast(): the 2026 queued "skip redundant
+ * sync IPIs" series enables it at boot when flushes go out as IPIs
+ * (native flush_tlb_multi(), no INVLPGB): a GUP-fast walker runs with IRQs
+ * off on a CPU in the mm's cpumask, so the flush IPI already waits for it.
+ */
+bool x86_tlb_table_flush_implies_ipi_broadcast(const struct ptsim_machine *m)
+{
+	return m->v.x86_table_flush_implies_ipi && m->v.x86_flush == X86_FLUSH_IPI;
+}
+
+/*
+ * tlb_flush() from arch/x86/include/asm/tlb.h.  With the queued series,
+ * unsharing counts as freeing tables, so lazy CPUs get the IPI too.
+ */
 void x86_tlb_flush(struct mmu_gather *tlb)
 {
 	uint64_t start = 0, end = TLB_FLUSH_ALL;
 	unsigned int stride_shift = tlb_get_unmap_shift(tlb);
+	bool freed_tables = tlb->freed_tables;
 
+	if (x86_tlb_table_flush_implies_ipi_broadcast(tlb->mm->machine))
+		freed_tables = freed_tables || tlb->unshared_tables;
 	if (!tlb->fullmm && !tlb->need_flush_all) {
 		start = tlb->start;
 		end = tlb->end;
 	}
-	flush_tlb_mm_range(tlb->mm, start, end, stride_shift, tlb->freed_tables);
+	flush_tlb_mm_range(tlb->mm, start, end, stride_shift, freed_tables);
 }
 
 void x86_flush_tlb_mm(struct mm_struct *mm)

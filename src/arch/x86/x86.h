@@ -69,6 +69,7 @@ void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct
 void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu);
 void x86_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu);
 void x86_tlb_flush(struct mmu_gather *tlb);
+bool x86_tlb_table_flush_implies_ipi_broadcast(const struct ptsim_machine *m);
 void x86_flush_tlb_mm(struct mm_struct *mm);
 void x86_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
