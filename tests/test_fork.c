@@ -188,6 +188,23 @@ static void test_fork__threads_share_mm(void **s)
 	t_destroy(m);
 }
 
+/* Every switch counts (nr_switches): spawn, fork's child, run, sleep, and exit's switch to idle. */
+static void test_fork__context_switches(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));                 /* cpu 0: idle -> 1 */
+	T_OK(m, ptsim_fork(m, 1, 2, 1));               /* cpu 1: idle -> 2 */
+	T_OK(m, ptsim_exit(m, 2));                     /* cpu 1: 2 -> idle */
+	T_OK(m, ptsim_sleep(m, 1));                    /* cpu 0: 1 -> idle */
+	T_OK(m, ptsim_run(m, 1, 1));                   /* cpu 1: idle -> 1 */
+	T_OK(m, ptsim_exit(m, 1));                     /* cpu 1: 1 -> idle */
+	assert_int_equal(t_stat(m, "cpu.0.context_switches"), 2);
+	assert_int_equal(t_stat(m, "cpu.1.context_switches"), 4);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -197,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_fork__exit_returns_everything),
 		cmocka_unit_test(test_fork__check_mm_reports_corruption),
 		cmocka_unit_test(test_fork__threads_share_mm),
+		cmocka_unit_test(test_fork__context_switches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

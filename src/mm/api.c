@@ -296,9 +296,10 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	mm_task_del(mm, t);
 	arch_enter_lazy_tlb(m, cpu);
 	mmput(mm);
-	/* do_task_dead(): the CPU goes idle. */
+	/* do_task_dead(): the last switch, to the idle task. */
 	cpu->curr = NULL;
 	t->cpu = -1;
+	CPU_STAT_INC(cpu, CONTEXT_SWITCHES);
 	sched_cpu_idle(m, cpu);
 	task_free(m, t);
 	return op_exit(m, 0);
