@@ -210,6 +210,71 @@ static void test_oracle__invlpgb_rcu_safe(void **s)
 	t_destroy(m);
 }
 
+/*
+ * use_global_asid() needs more than 3 CPUs really running the mm
+ * (mm_active_cpus_exceeds() skips lazy ones).  Five threads on five CPUs,
+ * @asleep of them asleep (lazy); the munmap at 2.017 s is sampled
+ * ((pid & 31) == (jiffies & 31)).  PT reclaim off: the last munmap frees
+ * the PTE table that MADV_DONTNEED emptied.
+ */
+static struct ptsim_machine *run_global_asid(int asleep)
+{
+	char json[2048], err[512], sleeps[256] = "";
+
+	for (int t = 0; t < asleep; t++)
+		snprintf(sleeps + strlen(sleeps), sizeof(sleeps) - strlen(sleeps),
+			 "{\"op\": \"sleep\", \"task\": %d},", 5 - t);
+	snprintf(json, sizeof(json),
+		 "{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 5, \"set\": {\"x86_flush\": \"invlpgb\", \"pt_reclaim\": \"off\"}}, \"events\": ["
+		 "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		 "{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
+		 "{\"op\": \"thread\", \"task\": 1, \"thread\": 3, \"cpu\": 2},"
+		 "{\"op\": \"thread\", \"task\": 1, \"thread\": 4, \"cpu\": 3},"
+		 "{\"op\": \"thread\", \"task\": 1, \"thread\": 5, \"cpu\": 4},"
+		 "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"prot\": \"rw\"},"
+		 "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"write\": true},"
+		 "%s"
+		 "{\"op\": \"advance\", \"ms\": 2017},"
+		 "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4K\"},"
+		 "{\"op\": \"mark\", \"name\": \"first\"},"
+		 "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000100000\", \"len\": \"4K\"},"
+		 "{\"op\": \"mark\", \"name\": \"second\"},"
+		 "{\"op\": \"madvise\", \"task\": 1, \"addr\": \"0x100000200000\", \"len\": \"2M\", \"advice\": \"dontneed\"},"
+		 "{\"op\": \"mark\", \"name\": \"emptied\"},"
+		 "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000200000\", \"len\": \"2M\"},"
+		 "{\"op\": \"mark\", \"name\": \"table_freed\"}]}",
+		 sleeps);
+	struct ptsim_machine *m = NULL;
+	if (t_run_json(json, &m, err, sizeof(err)))
+		fail_msg("global ASID trace: %s", err);
+	return m;
+}
+
+static void test_oracle__invlpgb_global_asid_counts_running_cpus(void **s)
+{
+	(void)s;
+	/* 4 running CPUs: the first munmap (IPIs) moves the mm to a global ASID, the second is an INVLPGB. */
+	struct ptsim_machine *m = run_global_asid(1);
+	assert_int_equal(t_mark_stat(m, "first", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "first", "second", "tlb.invlpgb"), 1);
+	/* 512 pages: widened to a full flush, one INVLPGB of the ASID. */
+	assert_int_equal(t_delta(m, "second", "emptied", "tlb.invlpgb_full"), 1);
+	/* Only the empty PTE table goes: a range shorter than its stride is still one INVLPGB. */
+	assert_int_equal(t_delta(m, "emptied", "table_freed", "pgtables_freed.pte"), 1);
+	assert_int_equal(t_delta(m, "emptied", "table_freed", "tlb.invlpgb"), 1);
+	assert_int_equal(t_delta(m, "emptied", "table_freed", "tlb.tlbsync"), 1);
+	assert_int_equal(t_delta(m, "second", "table_freed", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+	/* 3 running, 2 lazy: not more than 3 active CPUs, IPIs stay (to the 2 other running CPUs). */
+	m = run_global_asid(2);
+	assert_int_equal(t_mark_stat(m, "second", "ipi.calls.tlb_flush"), 2);
+	assert_int_equal(t_mark_stat(m, "second", "ipi.received.tlb_flush"), 4);
+	assert_int_equal(t_mark_stat(m, "second", "tlb.invlpgb"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 /* While CPU0's munmap waits for the walker's CPU, CPU0 cannot start anything else. */
 static void test_oracle__blocked_cpu_rejects_work(void **s)
 {
@@ -273,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_oracle__invlpgb_after_flush_unsafe),
 		cmocka_unit_test(test_oracle__invlpgb_rcu_safe),
 		cmocka_unit_test(test_oracle__blocked_cpu_rejects_work),
+		cmocka_unit_test(test_oracle__invlpgb_global_asid_counts_running_cpus),
 		cmocka_unit_test(test_oracle__queued_flush_outlives_exited_mm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

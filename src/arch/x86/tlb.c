@@ -420,12 +420,17 @@ static void use_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
 	x86_ctx(mm)->asid_transition = true;
 }
 
+/* CPUs that really run @mm (loaded and not lazy), more than @threshold? */
 static bool mm_active_cpus_exceeds(struct ptsim_machine *m, struct mm_struct *mm, unsigned int threshold)
 {
 	unsigned int c, n = 0;
 
+	if (cpumask_weight(&mm->cpumask) <= threshold)
+		return false;
 	for_each_cpu(c, &mm->cpumask, m->nr_cpus) {
-		if (m->cpus[c].loaded_mm == mm && ++n > threshold)
+		if (m->cpus[c].loaded_mm != mm || m->cpus[c].is_lazy)
+			continue;
+		if (++n > threshold)
 			return true;
 	}
 	return false;
@@ -478,9 +483,18 @@ static void broadcast_tlb_flush(struct ptsim_machine *m, const struct flush_tlb_
 		STAT_INC(m, TLB_INVLPGB_FULL);
 		STAT_INC(m, TLB_INVLPGB);
 	} else {
-		uint64_t nr = (info->end - info->start) >> info->stride_shift;
 		invlpgb_all_cpus(m, mm, asid, info->start, info->end, info->stride_shift, info->freed_tables);
-		STAT_ADD(m, TLB_INVLPGB, (nr + INVLPGB_COUNT_MAX - 1) / INVLPGB_COUNT_MAX);
+		/* One INVLPGB per up to invlpgb_count_max strides (at least one); one per stride above PMD size. */
+		uint64_t addr = info->start;
+		do {
+			uint64_t nr = 1;
+			if (info->stride_shift <= PMD_SHIFT(m)) {
+				nr = (info->end - addr) >> info->stride_shift;
+				nr = nr < 1 ? 1 : nr > INVLPGB_COUNT_MAX ? INVLPGB_COUNT_MAX : nr;
+			}
+			STAT_INC(m, TLB_INVLPGB);
+			addr += nr << info->stride_shift;
+		} while (addr < info->end);
 	}
 	finish_asid_transition(m, info);
 	STAT_INC(m, TLB_TLBSYNC);
