@@ -1152,6 +1152,32 @@ static void test_arm64__walkcache_fix(void **state)
 	}
 }
 
+/*
+ * tlb_remove_huge_tlb_entry() sizes a huge page against P4D_SIZE first; with
+ * 3 levels (4K, 39-bit) the PUD and P4D levels fold into the PGD (1 GiB), so a
+ * 1 GiB page is a P4D range with a 1 GiB stride: one TLBI, not 512 strides of
+ * 2 MiB (which would exceed MAX_DVM_OPS and flush the whole ASID).
+ */
+static void test_arm64__huge_entry_on_folded_levels(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = arm64(4096, 39, 2, NULL, NULL);
+	struct ptsim_mmap_args h = { .addr = 1 * GiB, .len = 1 * GiB, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+				     .kind = PTSIM_MAP_HUGETLB, .shared = true, .file = "g", .page_size = 1 * GiB };
+	struct ptsim_mmap_args a = { .addr = 4 * GiB, .len = 4 * KiB, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &h));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, 1 * GiB, 4 * KiB, 0, true));
+	uint64_t v0 = t_stat(m, "tlbi.vale1is"), a0 = t_stat(m, "tlbi.aside1is");
+	T_OK(m, ptsim_madvise(m, 1, 1 * GiB, 1 * GiB, PTSIM_MADV_DONTNEED));
+	assert_int_equal(t_stat(m, "tlbi.vale1is") - v0, 1);
+	assert_int_equal(t_stat(m, "tlbi.aside1is") - a0, 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1183,6 +1209,7 @@ int main(void)
 		cmocka_unit_test(test_arm64__contiguous_sizes),
 		cmocka_unit_test(test_arm64__bbm_contiguous_hint),
 		cmocka_unit_test(test_arm64__walkcache_fix),
+		cmocka_unit_test(test_arm64__huge_entry_on_folded_levels),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -503,13 +503,19 @@ void tlb_finish_mmu(struct mmu_gather *tlb)
 	tlb->mm->tlb_flush_pending--;   /* dec_tlb_flush_pending() */
 }
 
+/*
+ * tlb_remove_huge_tlb_entry(): by size against P4D_SIZE, PUD_SIZE, PMD_SIZE.
+ * A folded level has the size of the level above it (as the kernel's folding
+ * headers define it), so on a 3-level arm64 a 1 GiB page is recorded as a P4D
+ * range with a 1 GiB stride.
+ */
 void tlb_remove_huge_tlb_entry(struct mmu_gather *tlb, uint64_t huge_size, uint64_t address)
 {
 	const struct pt_geometry *g = &tlb->mm->machine->geo;
 
-	if (!g->folded[PT_P4D] && huge_size >= pt_level_size(g, PT_P4D))
+	if (huge_size >= pt_level_size(g, PT_P4D))
 		tlb_flush_p4d_range(tlb, address, huge_size);
-	else if (!g->folded[PT_PUD] && huge_size >= pt_level_size(g, PT_PUD))
+	else if (huge_size >= pt_level_size(g, PT_PUD))
 		tlb_flush_pud_range(tlb, address, huge_size);
 	else if (huge_size >= pt_level_size(g, PT_PMD))
 		tlb_flush_pmd_range(tlb, address, huge_size);
