@@ -92,11 +92,15 @@ static void test_mm_basic__machine_creation_errors(void **s)
 	static const char *const bad_enum[] = { "table_free=sometimes", NULL };
 	static const char *const bad_int[] = { "tlb_single_page_flush_ceiling=lots", NULL };
 	static const char *const bad_bool[] = { "pcid=maybe", NULL };
+	static const char *const spaced_int[] = { "hz= 100", NULL };
+	static const char *const bare_hex[] = { "hz=0x", NULL };
 	static const struct { const char *const *set; const char *msg; } bad[] = {
+		{ spaced_int, "variant hz: ' 100' is not an integer" },
+		{ bare_hex, "variant hz: '0x' is not an integer" },
 		{ no_eq, "not KEY=VALUE" },
 		{ no_key, "not KEY=VALUE" },
-		{ bad_key, "unknown variant key 'no_such_variant'" },
-		{ bad_enum, "variant table_free: unknown value 'sometimes'" },
+		{ bad_key, "unknown variant key 'no_such_variant' (`ptsim variants` lists them)" },
+		{ bad_enum, "variant table_free: unknown value 'sometimes' (one of: rcu semi_rcu after_flush immediate)" },
 		{ bad_int, "variant tlb_single_page_flush_ceiling" },
 		{ bad_bool, "variant pcid: 'maybe' is not on/off" },
 	};
@@ -106,6 +110,21 @@ static void test_mm_basic__machine_creation_errors(void **s)
 		assert_int_equal(create(&cfg, err, sizeof(err)), PTSIM_EBADCONFIG);
 		if (!strstr(err, bad[i].msg))
 			fail_msg("\"%s\" lacks \"%s\"", err, bad[i].msg);
+	}
+
+	/* Integers: leading zeros are decimal (as in traces), 0x is hex. */
+	static const struct { const char *set; const char *shown; } ints[] = { { "hz=0100", " hz=100 " },
+									      { "hz=0x10", " hz=16 " } };
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		const char *const set[] = { ints[i].set, NULL };
+		ptsim_config_init(&cfg);
+		cfg.set = set;
+		struct ptsim_machine *im = NULL;
+		assert_int_equal(ptsim_machine_create(&im, &cfg, err, sizeof(err)), 0);
+		char *text = ptsim_report_text(im);
+		assert_non_null(strstr(text, ints[i].shown));
+		ptsim_free(text);
+		ptsim_machine_destroy(im);
 	}
 
 	/* NULL arguments; a NULL error buffer is allowed. */

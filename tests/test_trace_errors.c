@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #ifndef PTSIM_CLI
@@ -258,6 +259,11 @@ static void test_trace_errors__numbers_out_of_range(void **s)
 		 "use a string");
 	LOAD_ERR(PRE "{'op':'munmap','task':1,'addr':18014398509481984,'len':4096}" END, "events[1] (munmap)",
 		 "field 'addr'");
+	/* 2^53 + 1 arrives as 2^53: refused rather than silently rounded. */
+	LOAD_ERR(PRE "{'op':'advance','ns':9007199254740993}" END, "events[1] (advance)", "field 'ns'", "below 2^53");
+	/* A mark name is one table cell and one JSON string: no control characters. */
+	LOAD_ERR(PRE "{'op':'mark','name':'two\\nlines'}" END, "events[1] (mark)", "field 'name'",
+		 "control character (byte 0xa)");
 	LOAD_ERR(PRE "{'op':'advance','s':'0xffffffffffffffff'}" END, "events[1] (advance)", "field 's'",
 		 "out of range");
 }
@@ -348,7 +354,7 @@ static void test_trace_errors__repeat_nesting_limit(void **s)
 	for (int i = 0; i < 18; i++)
 		p += sprintf(p, "]}");
 	sprintf(p, "]}");
-	LOAD_ERR(json, "(repeat)", "nested deeper than 16 levels");
+	LOAD_ERR(json, "(repeat): repeat nested deeper than 16 levels");
 }
 
 /* Repeat steps that push a value out of range are caught when applied, naming the iteration. */
@@ -384,6 +390,8 @@ static void test_trace_errors__overflowing_range(void **s)
 {
 	(void)s;
 	RUN_ERR(PRE "{'op':'munmap','task':1,'addr':'0xfffffffffffff000','len':'0x2000'}" END, -ERANGE,
+		"event 1 (munmap)", "field 'addr'", "is above the top of user space", "paging_levels 5 raises it");
+	RUN_ERR(PRE "{'op':'munmap','task':1,'addr':'0x7fffffffe000','len':'0xfffffffffffff000'}" END, -ERANGE,
 		"event 1 (munmap)", "field 'len'", "runs past the top of user space");
 	RUN_ERR(PRE "{'op':'touch','task':1,'addr':'0xfffffffffffff000','len':'0x2000'}" END, -ERANGE,
 		"event 1 (touch)", "field 'len'", "wraps around");
@@ -397,7 +405,7 @@ static void test_trace_errors__range_past_top_of_user_space(void **s)
 {
 	(void)s;
 	RUN_ERR(PRE "{'op':'mmap','task':1,'addr':'0x7ffffffff000','len':'0x1000','prot':'rw'}" END, -ERANGE,
-		"event 1 (mmap)", "field 'len'", "(0x7ffffffff000)");
+		"event 1 (mmap)", "field 'addr'", "(0x7ffffffff000, 47-bit VA");
 	RUN_ERR(PRE "{'op':'mmap','task':1,'addr':'0x7fffffffe000','len':'0x2000','prot':'rw'}" END, -ERANGE,
 		"event 1 (mmap)", "field 'len'");
 	RUN_ERR(PRE "{'op':'gup_fast_begin','cpu':0,'task':1,'addr':'0x800000000000'}" END, -ERANGE,
@@ -499,6 +507,9 @@ static void test_trace_errors__mmap_over_existing_mapping(void **s)
 		"event 2 (mmap)", "field 'addr'");
 	/* Right next to it is fine. */
 	struct ptsim_machine *m = run_ok(PRE MAP "{'op':'mmap','task':1,'addr':'0x110000','len':'64K','prot':'r'}" END);
+	t_destroy(m);
+	/* A trace may expect the kernel's answer to MAP_FIXED_NOREPLACE instead. */
+	m = run_ok(PRE MAP "{'op':'mmap','task':1,'addr':'0x108000','len':'64K','prot':'rw','expect':'EEXIST'}" END);
 	t_destroy(m);
 }
 
@@ -614,6 +625,9 @@ static void test_trace_errors__trace_ends_inside_walk(void **s)
 	RUN_ERR(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
 		    "{'op':'rcu_read_begin','cpu':1,'task':1,'addr':'0x100000'}" END,
 		PTSIM_EBADTRACE, "cpu 1 inside an RCU reader", "rcu_read_end");
+	RUN_ERR(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
+		    "{'op':'pmd_lock','cpu':1,'task':1,'addr':'0x100000'}" END,
+		PTSIM_EBADTRACE, "cpu 1 holding a PMD lock", "pmd_unlock");
 	/* Closed walks are fine. */
 	struct ptsim_machine *m = run_ok(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
 					     "{'op':'gup_fast_begin','cpu':0,'task':1,'addr':'0x100000'},"
@@ -704,6 +718,15 @@ static void test_trace_errors__api_messages(void **s)
 	assert_string_equal(ptsim_errname(PTSIM_EBADEVENT), "EBADEVENT");
 	assert_string_equal(ptsim_strerror(PTSIM_EOVERLAP), "range overlaps an existing mapping");
 	assert_string_equal(ptsim_errname(-12345), "EUNKNOWN");
+	/* Every errno a trace may expect has its name back. */
+	static const struct { int code; const char *name; } errnos[] = {
+		{ -EINVAL, "EINVAL" }, { -ENOMEM, "ENOMEM" }, { -EACCES, "EACCES" }, { -EEXIST, "EEXIST" },
+		{ -EBUSY, "EBUSY" },   { -ENOENT, "ENOENT" }, { -EFAULT, "EFAULT" },
+	};
+	for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+		assert_string_equal(ptsim_errname(errnos[i].code), errnos[i].name);
+		assert_string_not_equal(ptsim_strerror(errnos[i].code), "unknown error");
+	}
 	t_destroy(m);
 }
 
@@ -844,6 +867,14 @@ static void test_trace_errors__cli_exit_statuses(void **s)
 	out[n] = 0;
 	fclose(f);
 	has_all(out, (const char *const[]){ "\"ptsim_version\"", "\"final\"", NULL });
+
+	/* An output file that cannot be created is bad input (before the run); one that cannot be written, a failure. */
+	snprintf(args, sizeof(args), "run '%s' --output '%s/no/such/dir/r.json'", clean, PTSIM_TEST_TMPDIR);
+	CLI_STATUS(2, args, "cannot create", "No such file or directory");
+	if (access("/dev/full", W_OK) == 0) {
+		snprintf(args, sizeof(args), "run '%s' --output /dev/full", clean);
+		CLI_STATUS(1, args, "cannot write the report to /dev/full");
+	}
 
 	free((void *)clean);
 	free((void *)unsafe);

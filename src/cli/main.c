@@ -11,6 +11,7 @@
  * usage, 1 internal failure (out of memory).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,8 @@ static void usage(FILE *f)
 		"       ptsim variants       list the variant keys --set accepts\n"
 		"       ptsim version\n"
 		"TRACE is a JSON trace file (docs/trace-format.md), or - for standard input.\n"
-		"Exit status: 0 clean, 3 violations recorded, 2 bad input or usage.\n");
+		"Exit status: 0 clean, 3 violations recorded, 2 bad input or usage, 1 internal failure (out of\n"
+		"memory, or the report could not be written).\n");
 }
 
 static int cmd_presets(void)
@@ -184,25 +186,44 @@ static int cmd_run(int argc, char **argv)
 		ptsim_trace_free(t);
 		goto out;
 	}
+	/* Open the output before the run, so that a bad path does not cost a whole run. */
+	FILE *f = output ? fopen(output, "w") : stdout;
+	if (!f) {
+		fprintf(stderr, "ptsim: cannot create %s: %s\n", output, strerror(errno));
+		status = EXIT_USAGE;
+		ptsim_machine_destroy(m);
+		ptsim_trace_free(t);
+		goto out;
+	}
 	rc = ptsim_trace_run(t, m);
 	if (rc) {
 		fprintf(stderr, "ptsim: %s: %s\n", trace_path, ptsim_machine_errmsg(m));
 		status = rc == -ENOMEM ? EXIT_INTERNAL : EXIT_USAGE;
 	} else {
 		char *report = json ? ptsim_report_json(m) : ptsim_report_text(m);
-		FILE *f = output ? fopen(output, "w") : stdout;
-		if (!report || !f) {
-			fprintf(stderr, "ptsim: cannot write the report%s%s\n", output ? " to " : "", output ? output : "");
+		if (!report) {
+			fprintf(stderr, "ptsim: out of memory writing the report\n");
 			status = EXIT_INTERNAL;
 		} else {
+			errno = 0;
 			fputs(report, f);
 			if (json)
 				fputc('\n', f);
 			status = ptsim_violation_count(m) ? EXIT_VIOLATIONS : EXIT_CLEAN;
 		}
-		if (f && f != stdout)
-			fclose(f);
 		ptsim_free(report);
+	}
+	/* A report that did not reach its file (disk full, closed stdout) is a failure, not a clean run. */
+	bool write_failed = fflush(f) != 0 || ferror(f);
+	int saved = errno;
+	if (f != stdout && fclose(f) != 0 && !write_failed) {
+		write_failed = true;
+		saved = errno;
+	}
+	if (write_failed) {
+		fprintf(stderr, "ptsim: cannot write the report to %s: %s\n", output ? output : "standard output",
+			saved ? strerror(saved) : "write error");
+		status = EXIT_INTERNAL;
 	}
 	ptsim_machine_destroy(m);
 	ptsim_trace_free(t);

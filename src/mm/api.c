@@ -183,6 +183,13 @@ static int check_range(struct ptsim_machine *m, uint64_t addr, uint64_t len, uin
 	if (len & (align - 1))
 		return ptsim__err(m, -EINVAL, "len", "%#" PRIx64 " is not a multiple of the %s size (%#" PRIx64 ")", len,
 				  what, align);
+	/* The address itself above user space is the address's fault; a range that runs past it, the length's. */
+	if (addr >= m->geo.task_size)
+		return ptsim__err(m, -ERANGE, "addr",
+				  "%#" PRIx64 " is above the top of user space (%#" PRIx64 ", %u-bit VA%s)", addr,
+				  m->geo.task_size, m->geo.va_bits,
+				  m->cfg.arch == PTSIM_ARCH_ARM64 ? "; a larger va_bits raises it" :
+				  m->geo.levels == 4 ? "; paging_levels 5 raises it" : "");
 	if (addr + len < addr || addr + len > m->geo.task_size)
 		return ptsim__err(m, -ERANGE, "len",
 				  "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")", addr, len,
@@ -680,7 +687,7 @@ PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr,
 					     "mremap returned EFAULT: [%#" PRIx64 ", +%#" PRIx64 ") is not inside one mapping",
 					     old_addr, len));
 	if (rc == -EINVAL)
-		return op_exit(m, ptsim__err(m, rc, NULL,
+		return op_exit(m, ptsim__err(m, rc, "new_addr",
 					     "mremap returned EINVAL: the ranges overlap, or a hugetlb address is not "
 					     "aligned to the huge page size"));
 	if (rc)

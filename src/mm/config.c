@@ -199,7 +199,7 @@ int ptsim__variant_set(struct sim_variants *v, const char *key, const char *valu
 	int *field;
 
 	if (!d) {
-		snprintf(err, errlen, "unknown variant key '%s' (`ptsim presets` lists them)", key);
+		snprintf(err, errlen, "unknown variant key '%s' (`ptsim variants` lists them)", key);
 		return PTSIM_EBADCONFIG;
 	}
 	field = (int *)(void *)((char *)v + d->offset);
@@ -211,8 +211,14 @@ int ptsim__variant_set(struct sim_variants *v, const char *key, const char *valu
 				return 0;
 			}
 		}
-		snprintf(err, errlen, "variant %s: unknown value '%s'", key, value);
+	{
+		size_t n = (size_t)snprintf(err, errlen, "variant %s: unknown value '%s' (one of:", key, value);
+		for (int i = 0; d->values[i] && n < errlen; i++)
+			n += (size_t)snprintf(err + n, errlen - n, " %s", d->values[i]);
+		if (n < errlen)
+			snprintf(err + n, errlen - n, ")");
 		return PTSIM_EBADCONFIG;
+	}
 	case VT_BOOL:
 		if (parse_bool(value, field)) {
 			snprintf(err, errlen, "variant %s: '%s' is not on/off", key, value);
@@ -220,9 +226,11 @@ int ptsim__variant_set(struct sim_variants *v, const char *key, const char *valu
 		}
 		return 0;
 	case VT_INT: {
+		/* Decimal, or hex after 0x: leading zeros are decimal, as in trace numbers. */
 		char *end;
-		long x = strtol(value, &end, 0);
-		if (!*value || *end || x < d->min || x > d->max) {
+		bool hex = value[0] == '0' && (value[1] == 'x' || value[1] == 'X');
+		long x = (value[0] >= '0' && value[0] <= '9') ? strtol(hex ? value + 2 : value, &end, hex ? 16 : 10) : 0;
+		if (!(value[0] >= '0' && value[0] <= '9') || (hex && !value[2]) || *end || x < d->min || x > d->max) {
 			snprintf(err, errlen, "variant %s: '%s' is not an integer in [%d, %d]", key, value, d->min,
 				 d->max);
 			return PTSIM_EBADCONFIG;

@@ -24,6 +24,7 @@ static const struct err_entry err_table[] = {
 	{ -EEXIST, "EEXIST", "already exists" },
 	{ -EACCES, "EACCES", "permission denied" },
 	{ -EBUSY, "EBUSY", "busy" },
+	{ -EFAULT, "EFAULT", "bad address (not inside a mapping)" },
 	{ -ERANGE, "ERANGE", "value out of range" },
 	{ -EOVERFLOW, "EOVERFLOW", "value too large" },
 	{ -EIO, "EIO", "input/output error" },

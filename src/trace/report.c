@@ -209,8 +209,14 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 	ptsim__variants_describe(&m->v, emit_text, &sb);
 	strbuf_addf(&sb, "\nevents: %" PRIu64 "\n\n", m->event);
 
-	strbuf_adds(&sb, "live address spaces\n");
-	strbuf_adds(&sb, "  task users  VmPTE kB   RssAnon kB  RssFile kB RssShmem kB   Hugetlb kB   pte   pmd   pud vmas\n");
+	unsigned int live = 0;
+	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
+		live += mm->mm_users > 0;
+	if (!live)
+		strbuf_adds(&sb, "live address spaces: none (every process has exited)\n");
+	else
+		strbuf_adds(&sb, "live address spaces\n"
+				 "  task users  VmPTE kB   RssAnon kB  RssFile kB RssShmem kB   Hugetlb kB   pte   pmd   pud vmas\n");
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next) {
 		struct ptsim_mm_info mi;
 		if (mm->mm_users <= 0 || ptsim_mm_info_get(m, mm_lowest_task(mm), &mi))
