@@ -473,9 +473,33 @@ static void test_mm_basic__shared_memory_no_cow(void **s)
 	t_destroy(m);
 }
 
+/* Timeline CSV: one row per mark and a last "end" row; names with commas or quotes are quoted. */
+static void test_mm_basic__timeline_csv(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	T_OK(m, ptsim_mark(m, "a,b"));
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mark(m, "say \"hi\""));
+	char *csv = ptsim_report_timeline_csv(m);
+	assert_non_null(csv);
+	assert_memory_equal(csv, "mark,event,vmpte_kb,", 20);
+	assert_non_null(strstr(csv, "\n\"a,b\",0,0,"));
+	assert_non_null(strstr(csv, "\n\"say \"\"hi\"\"\",2,0,"));
+	assert_non_null(strstr(csv, "\nend,3,0,"));
+	size_t lines = 0;
+	for (const char *p = csv; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 4);
+	ptsim_free(csv);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mm_basic__timeline_csv),
 		cmocka_unit_test(test_mm_basic__machine_creation_errors),
 		cmocka_unit_test(test_mm_basic__task_lifecycle_errors),
 		cmocka_unit_test(test_mm_basic__sigsegv_is_counted_not_an_error),

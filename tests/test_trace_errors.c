@@ -868,6 +868,19 @@ static void test_trace_errors__cli_exit_statuses(void **s)
 	fclose(f);
 	has_all(out, (const char *const[]){ "\"ptsim_version\"", "\"final\"", NULL });
 
+	/* --timeline writes the marks as CSV next to the report. */
+	snprintf(path, sizeof(path), "%s/trace_errors_timeline.csv", PTSIM_TEST_TMPDIR);
+	snprintf(args, sizeof(args), "run '%s' --timeline '%s'", clean, path);
+	CLI_STATUS(0, args, "marks (counters at each mark)");
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	fclose(f);
+	has_all(out, (const char *const[]){ "mark,event,vmpte_kb,faults.total,", "\ntouched,3,", "\nend,4,", NULL });
+	snprintf(args, sizeof(args), "run '%s' --timeline '%s/no/such/dir/t.csv'", clean, PTSIM_TEST_TMPDIR);
+	CLI_STATUS(2, args, "cannot create");
+
 	/* An output file that cannot be created is bad input (before the run); one that cannot be written, a failure. */
 	snprintf(args, sizeof(args), "run '%s' --output '%s/no/such/dir/r.json'", clean, PTSIM_TEST_TMPDIR);
 	CLI_STATUS(2, args, "cannot create", "No such file or directory");

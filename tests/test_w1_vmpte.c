@@ -3,6 +3,8 @@
  * the region equals the real page tables.  PT reclaim's own figures are in
  * test_pt_reclaim.c; here reclaim is off or the advice keeps the tables.
  */
+#include <string.h>
+
 #include "support/helpers.h"
 
 static void check_region(struct ptsim_machine *m, const char *mark, uint64_t vmpte_kb, uint64_t pte, uint64_t pmd,
@@ -27,6 +29,19 @@ static void test_w1__case_a_reclaim_off(void **state)
 	check_region(m, "first_chunk", 12, 1, 1, 1);
 	check_region(m, "after", 102604, 25600, 50, 1);
 	check_region(m, "unmapped", 0, 0, 0, 0);
+	/* The high-water mark stays after the munmap. */
+	struct ptsim_mm_info mi;
+	T_OK(m, ptsim_mark_mm_info(m, "unmapped", 1, &mi));
+	assert_int_equal(mi.vmpte_peak_kb, 102604);
+	/* The same figures as a CSV timeline: one row per mark, then "end". */
+	char *csv = ptsim_report_timeline_csv(m);
+	assert_non_null(csv);
+	assert_non_null(strstr(csv, "mark,event,vmpte_kb,faults.total,"));
+	assert_non_null(strstr(csv, "\nfirst_chunk,4,12,512,"));
+	assert_non_null(strstr(csv, "\nafter,51204,102604,13107200,"));
+	assert_non_null(strstr(csv, "\nunmapped,51206,0,13107200,"));
+	assert_non_null(strstr(csv, "\nend,51208,0,13107200,"));
+	ptsim_free(csv);
 	assert_int_equal(t_mark_stat(m, "after", "faults.total"), 25600 * 512);
 	/* Each chunk's madvise does one local full flush (512 pages > 33); no IPI. */
 	assert_int_equal(t_delta(m, "mapped", "after", "tlb.nr_tlb_local_flush_all"), 25600);

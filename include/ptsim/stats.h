@@ -19,6 +19,7 @@ struct ptsim_mm_info {
 	int task;                /* lowest live task id using this mm */
 	unsigned int users;      /* mm_users */
 	uint64_t vmpte_kb;       /* VmPTE: page-table bytes (PTE+PMD+PUD tables) >> 10 */
+	uint64_t vmpte_peak_kb;  /* the highest VmPTE this mm has had (no /proc field: ptsim's own) */
 	uint64_t rss_file_kb;    /* RssFile */
 	uint64_t rss_anon_kb;    /* RssAnon */
 	uint64_t rss_shmem_kb;   /* RssShmem */
@@ -82,6 +83,14 @@ PTSIM_API const char *ptsim_violation_kind_name(enum ptsim_violation_kind kind);
 PTSIM_API char *ptsim_report_json(struct ptsim_machine *m);
 /** ptsim_report_text - the readable summary table `ptsim run` prints (free with ptsim_free()). */
 PTSIM_API char *ptsim_report_text(struct ptsim_machine *m);
+/**
+ * ptsim_report_timeline_csv - the marks as a CSV timeline for plots: a header
+ * line "mark,event,vmpte_kb,COUNTER..." (every machine-wide counter, in the
+ * order of docs/counters.md), one line per mark, and a last line "end" with
+ * the values now.  vmpte_kb sums the mms live at that point.  Counters are
+ * cumulative.  Free with ptsim_free(); NULL if out of memory.
+ */
+PTSIM_API char *ptsim_report_timeline_csv(struct ptsim_machine *m);
 PTSIM_API void ptsim_free(void *p);
 
 /**

@@ -1,7 +1,7 @@
 /*
  * ptsim: the command-line front end (docs/cli.md).
  *
- *   ptsim run TRACE [--json] [--preset P] [--set KEY=VALUE]... [--cpus N] [--output FILE]
+ *   ptsim run TRACE [--json] [--preset P] [--set KEY=VALUE]... [--cpus N] [--output FILE] [--timeline CSV]
  *             [--arch x86_64|arm64] [--granule BYTES] [--va-bits N] [--paging-levels N]
  *   ptsim presets
  *   ptsim variants
@@ -27,6 +27,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ptsim run TRACE [--json] [--preset NAME] [--set KEY=VALUE]... [--cpus N] [--output FILE]\n"
+		"                 [--timeline CSV]  (the marks as a CSV table of every counter, for plots)\n"
 		"                 [--arch x86_64|arm64] [--granule BYTES] [--va-bits N] [--paging-levels N]\n"
 		"       (--arch and the geometry options replace the trace's machine section; giving --arch alone\n"
 		"        drops the trace's granule, va_bits and paging_levels)\n"
@@ -72,7 +73,7 @@ static int parse_uint(const char *s, unsigned int *out)
 
 static int cmd_run(int argc, char **argv)
 {
-	const char *trace_path = NULL, *preset = NULL, *output = NULL;
+	const char *trace_path = NULL, *preset = NULL, *output = NULL, *timeline = NULL;
 	bool json = false;
 	unsigned int cpus = 0;
 	const char *arch = NULL;
@@ -89,7 +90,8 @@ static int cmd_run(int argc, char **argv)
 		if (!strcmp(a, "--json")) {
 			json = true;
 		} else if (!strcmp(a, "--preset") || !strcmp(a, "--set") || !strcmp(a, "--cpus") ||
-			   !strcmp(a, "--output") || !strcmp(a, "-o") || !strcmp(a, "--arch") || !strcmp(a, "--granule") ||
+			   !strcmp(a, "--output") || !strcmp(a, "-o") || !strcmp(a, "--timeline") || !strcmp(a, "--arch") ||
+			   !strcmp(a, "--granule") ||
 			   !strcmp(a, "--va-bits") || !strcmp(a, "--paging-levels")) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "ptsim: %s needs a value\n", a);
@@ -116,6 +118,8 @@ static int cmd_run(int argc, char **argv)
 					fprintf(stderr, "ptsim: %s %s: expected a positive integer\n", a, v);
 					goto out;
 				}
+			} else if (!strcmp(a, "--timeline")) {
+				timeline = v;
 			} else if (!strcmp(a, "--cpus")) {
 				if (parse_uint(v, &cpus) || !cpus) {
 					fprintf(stderr, "ptsim: --cpus %s: expected a positive integer\n", v);
@@ -195,6 +199,16 @@ static int cmd_run(int argc, char **argv)
 		ptsim_trace_free(t);
 		goto out;
 	}
+	FILE *tl = timeline ? fopen(timeline, "w") : NULL;
+	if (timeline && !tl) {
+		fprintf(stderr, "ptsim: cannot create %s: %s\n", timeline, strerror(errno));
+		status = EXIT_USAGE;
+		if (f != stdout)
+			fclose(f);
+		ptsim_machine_destroy(m);
+		ptsim_trace_free(t);
+		goto out;
+	}
 	rc = ptsim_trace_run(t, m);
 	if (rc) {
 		fprintf(stderr, "ptsim: %s: %s\n", trace_path, ptsim_machine_errmsg(m));
@@ -224,6 +238,24 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "ptsim: cannot write the report to %s: %s\n", output ? output : "standard output",
 			saved ? strerror(saved) : "write error");
 		status = EXIT_INTERNAL;
+	}
+	if (tl) {
+		char *csv = rc ? NULL : ptsim_report_timeline_csv(m);
+		errno = 0;
+		if (csv)
+			fputs(csv, tl);
+		bool tl_failed = !rc && (!csv || fflush(tl) != 0 || ferror(tl));
+		saved = errno;
+		if (fclose(tl) != 0 && !tl_failed) {
+			tl_failed = true;
+			saved = errno;
+		}
+		if (tl_failed) {
+			fprintf(stderr, "ptsim: cannot write the timeline to %s: %s\n", timeline,
+				saved ? strerror(saved) : "out of memory");
+			status = EXIT_INTERNAL;
+		}
+		ptsim_free(csv);
 	}
 	ptsim_machine_destroy(m);
 	ptsim_trace_free(t);

@@ -322,6 +322,7 @@ struct mm_struct {
 	long hugetlb_usage;              /* base pages */
 	long nr_tables[NR_PT_LEVELS];    /* tables allocated by level (P4D..PTE; PGD not counted) */
 	long pgtables_bytes;             /* mm_pgtables_bytes(): PTE + PMD + PUD tables */
+	long pgtables_bytes_peak;        /* ptsim: its high-water mark (no kernel counter) */
 	int tlb_flush_pending;           /* open mmu_gathers */
 	uint64_t write_protect_seq;
 	struct cpumask cpumask;          /* mm_cpumask(mm) */

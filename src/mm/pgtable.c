@@ -160,8 +160,11 @@ void pt_write_hooked(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, 
 static void mm_nr_tables_add(struct mm_struct *mm, enum pt_level level, long delta, bool counted)
 {
 	mm->nr_tables[level] += delta;
-	if (counted)
+	if (counted) {
 		mm->pgtables_bytes += delta * (long)mm->machine->geo.table_bytes;
+		if (mm->pgtables_bytes > mm->pgtables_bytes_peak)
+			mm->pgtables_bytes_peak = mm->pgtables_bytes;
+	}
 }
 
 void mm_inc_nr_ptes(struct mm_struct *mm) { mm_nr_tables_add(mm, PT_PTE, 1, true); }

@@ -101,6 +101,7 @@ static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct p
 	out->task = mm_lowest_task(mm);
 	out->users = (unsigned int)mm->mm_users;
 	out->vmpte_kb = (uint64_t)mm->pgtables_bytes >> 10;
+	out->vmpte_peak_kb = (uint64_t)mm->pgtables_bytes_peak >> 10;
 	out->rss_file_kb = (uint64_t)mm->rss[MM_FILEPAGES] * kb_per_page;
 	out->rss_anon_kb = (uint64_t)mm->rss[MM_ANONPAGES] * kb_per_page;
 	out->rss_shmem_kb = (uint64_t)mm->rss[MM_SHMEMPAGES] * kb_per_page;

@@ -75,6 +75,7 @@ static cJSON *mm_json(const struct ptsim_mm_info *mi)
 	cJSON_AddNumberToObject(o, "task", mi->task);
 	cJSON_AddNumberToObject(o, "users", mi->users);
 	cJSON_AddNumberToObject(o, "vmpte_kb", (double)mi->vmpte_kb);
+	cJSON_AddNumberToObject(o, "vmpte_peak_kb", (double)mi->vmpte_peak_kb);
 	cJSON *rss = cJSON_AddObjectToObject(o, "rss_kb");
 	cJSON_AddNumberToObject(rss, "file", (double)mi->rss_file_kb);
 	cJSON_AddNumberToObject(rss, "anon", (double)mi->rss_anon_kb);
@@ -216,14 +217,14 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 		strbuf_adds(&sb, "live address spaces: none (every process has exited)\n");
 	else
 		strbuf_adds(&sb, "live address spaces\n"
-				 "  task users  VmPTE kB   RssAnon kB  RssFile kB RssShmem kB   Hugetlb kB   pte   pmd   pud vmas\n");
+				 "  task users  VmPTE kB  peak kB   RssAnon kB  RssFile kB RssShmem kB   Hugetlb kB   pte   pmd   pud vmas\n");
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next) {
 		struct ptsim_mm_info mi;
 		if (mm->mm_users <= 0 || ptsim_mm_info_get(m, mm_lowest_task(mm), &mi))
 			continue;
-		strbuf_addf(&sb, "  %4d %5u %9" PRIu64 " %12" PRIu64 " %11" PRIu64 " %11" PRIu64 " %12" PRIu64 " %5" PRIu64
-				 " %5" PRIu64 " %5" PRIu64 " %4u\n",
-			    mi.task, mi.users, mi.vmpte_kb, mi.rss_anon_kb, mi.rss_file_kb, mi.rss_shmem_kb, mi.hugetlb_kb,
+		strbuf_addf(&sb, "  %4d %5u %9" PRIu64 " %8" PRIu64 " %12" PRIu64 " %11" PRIu64 " %11" PRIu64 " %12" PRIu64
+				 " %5" PRIu64 " %5" PRIu64 " %5" PRIu64 " %4u\n",
+			    mi.task, mi.users, mi.vmpte_kb, mi.vmpte_peak_kb, mi.rss_anon_kb, mi.rss_file_kb, mi.rss_shmem_kb, mi.hugetlb_kb,
 			    mi.pgtables[0], mi.pgtables[1], mi.pgtables[2], mi.nr_vmas);
 	}
 
@@ -275,6 +276,57 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 			strbuf_addf(&sb, "  ... %zu more (see --json)\n", m->nr_viol - 50);
 			break;
 		}
+	}
+	return strbuf_detach(&sb);
+}
+
+/* A mark name as one CSV field: quoted when it holds a comma or a quote. */
+static void csv_field(struct strbuf *sb, const char *s)
+{
+	if (!strpbrk(s, ",\"")) {
+		strbuf_adds(sb, s);
+		return;
+	}
+	strbuf_adds(sb, "\"");
+	for (; *s; s++)
+		strbuf_addf(sb, *s == '"' ? "\"\"" : "%c", *s);
+	strbuf_adds(sb, "\"");
+}
+
+static void csv_row(struct strbuf *sb, const char *name, uint64_t event, uint64_t vmpte_kb, const uint64_t *stats)
+{
+	csv_field(sb, name);
+	strbuf_addf(sb, ",%" PRIu64 ",%" PRIu64, event, vmpte_kb);
+	for (size_t i = 0; i < NR_STATS; i++)
+		strbuf_addf(sb, ",%" PRIu64, stats[i]);
+	strbuf_adds(sb, "\n");
+}
+
+PTSIM_API char *ptsim_report_timeline_csv(struct ptsim_machine *m)
+{
+	struct strbuf sb;
+
+	sim_stats_fold(m);
+	strbuf_init(&sb);
+	strbuf_adds(&sb, "mark,event,vmpte_kb");
+	for (size_t i = 0; i < NR_STATS; i++)
+		strbuf_addf(&sb, ",%s", sim_stat_names[i]);
+	strbuf_adds(&sb, "\n");
+	for (size_t i = 0; i < m->nr_marks; i++) {
+		const struct sim_mark *mk = &m->marks[i];
+		uint64_t vmpte = 0;
+		for (unsigned int k = 0; k < mk->nr_mms; k++)
+			vmpte += mk->mms[k].vmpte_kb;
+		csv_row(&sb, mk->name, mk->event, vmpte, mk->stats);
+	}
+	uint64_t vmpte = 0;
+	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
+		if (mm->mm_users > 0)
+			vmpte += (uint64_t)mm->pgtables_bytes >> 10;
+	csv_row(&sb, "end", m->event, vmpte, m->stats);
+	if (sb.oom) {
+		strbuf_release(&sb);
+		return NULL;
 	}
 	return strbuf_detach(&sb);
 }
