@@ -712,6 +712,7 @@ static void test_trace_errors__api_messages(void **s)
 	assert_int_equal(ptsim_stat(m, "no.such.counter", &v), -ENOENT);
 	has_all(ptsim_machine_errmsg(m), (const char *const[]){ "no counter named 'no.such.counter'", NULL });
 	assert_int_equal(ptsim_stat(m, "cpu.2.faults", &v), -ENOENT);
+	has_all(ptsim_machine_errmsg(m), (const char *const[]){ "the machine has no cpu 2 (cpus 0..1)", NULL });
 	assert_int_equal(ptsim_mark(m, ""), -EINVAL);
 	struct ptsim_mm_info mi;
 	assert_int_equal(ptsim_mm_info_get(m, 5, &mi), PTSIM_ENOTASK);

@@ -11,6 +11,16 @@
  * Task ids are non-negative integers chosen by the caller.  Addresses and
  * lengths are in bytes and must be page-aligned unless said otherwise.
  *
+ * -ENOMEM has the kernel's two meanings: mprotect, madvise, mlock, munlock
+ * and swapout of a range with a hole return it as the system call does (the
+ * message says "part of the range is not mapped"); any call returns it when
+ * the simulator itself runs out of host memory ("out of memory").  A test that
+ * must tell them apart checks that the range is mapped first.
+ *
+ * Memory: every simulated page costs host memory (about 90 bytes per 4 KiB
+ * page touched, plus the page tables), so touching 1 TiB needs about 24 GB.
+ * There is no simulated memory limit: size workloads to the host.
+ *
  * Threading: a machine is not thread-safe, but different machines are fully
  * independent and may run in parallel threads.
  */

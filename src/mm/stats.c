@@ -80,6 +80,19 @@ static bool stat_find(const struct ptsim_machine *m, const char *name, long *cpu
 	return false;
 }
 
+/* The error for a name stat_find() did not know: a CPU the machine lacks, or no such counter. */
+static int stat_unknown(struct ptsim_machine *m, const char *name)
+{
+	char *end;
+	unsigned long c;
+
+	if (!strncmp(name, "cpu.", 4) && (c = strtoul(name + 4, &end, 10), end != name + 4) && *end == '.' &&
+	    c >= m->nr_cpus)
+		return ptsim__err(m, -ENOENT, "name", "'%s': the machine has no cpu %lu (cpus 0..%u)", name, c,
+				  m->nr_cpus - 1);
+	return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+}
+
 PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *out)
 {
 	long cpu;
@@ -88,7 +101,7 @@ PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *ou
 	m->ev_op = "stat";
 	sim_stats_fold(m);
 	if (!stat_find(m, name, &cpu, &i))
-		return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+		return stat_unknown(m, name);
 	*out = cpu < 0 ? m->stats[i] : m->cpus[cpu].stats[i];
 	return 0;
 }
@@ -191,7 +204,7 @@ PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const c
 	if (!mk)
 		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
 	if (!stat_find(m, name, &cpu, &i))
-		return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
+		return stat_unknown(m, name);
 	*out = cpu < 0 ? mk->stats[i] : mk->cpu_stats[(size_t)cpu * NR_CPU_STATS + i];
 	return 0;
 }
