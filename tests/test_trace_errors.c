@@ -355,6 +355,21 @@ static void test_trace_errors__repeat_nesting_limit(void **s)
 		p += sprintf(p, "]}");
 	sprintf(p, "]}");
 	LOAD_ERR(json, "(repeat): repeat nested deeper than 16 levels");
+	/* Deeper than the JSON parser's own limit: said as such, not as "malformed". */
+	p = json;
+	for (int i = 0; i < 1100; i++)
+		*p++ = '[';
+	*p = 0;
+	LOAD_ERR(json, "JSON nested deeper than 1000 levels");
+	/* A NUL inside a string would cut it short: refused. */
+	LOAD_ERR(PRE "{'op':'mark','name':'a\\u0000b'}" END, "\\u0000", "NUL characters are not allowed");
+	/* An escaped backslash before u0000 is just text. */
+	struct ptsim_machine *m = NULL;
+	char err[512];
+	char *j = q(PRE "{'op':'mark','name':'a\\\\u0000b'}" END);
+	assert_int_equal(t_run_json(j, &m, err, sizeof(err)), 0);
+	free(j);
+	t_destroy(m);
 }
 
 /* Repeat steps that push a value out of range are caught when applied, naming the iteration. */

@@ -678,10 +678,38 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_
 	}
 	if (!root) {
 		size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
-		size_t line = 1;
-		for (size_t i = 0; i < off; i++)
+		size_t line = 1, depth = 0, max_depth = 0;
+		bool in_str = false;
+		for (size_t i = 0; i < off; i++) {
 			line += json[i] == '\n';
+			if (in_str) {
+				if (json[i] == '\\')
+					i++;
+				else if (json[i] == '"')
+					in_str = false;
+			} else if (json[i] == '"') {
+				in_str = true;
+			} else if (json[i] == '[' || json[i] == '{') {
+				if (++depth > max_depth)
+					max_depth = depth;
+			} else if ((json[i] == ']' || json[i] == '}') && depth) {
+				depth--;
+			}
+		}
+		if (max_depth >= CJSON_NESTING_LIMIT)
+			return fail(&pe, "JSON nested deeper than %d levels near byte %zu (line %zu)", CJSON_NESTING_LIMIT,
+				    off, line);
 		return fail(&pe, "malformed JSON near byte %zu (line %zu)", off, line);
+	}
+	/* cJSON keeps strings NUL-terminated: a \u0000 escape would silently cut one short. */
+	for (size_t i = 0; i + 5 < len; i++) {
+		if (json[i] != '\\')
+			continue;
+		if (json[i + 1] == 'u' && !memcmp(json + i + 2, "0000", 4)) {
+			cJSON_Delete(root);
+			return fail(&pe, "a string holds \\u0000 near byte %zu: NUL characters are not allowed", i);
+		}
+		i++;   /* skip the escaped character (an escaped backslash too) */
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
