@@ -154,89 +154,59 @@ static void test_w3__eager_cpumask_no_stale_bit(void **state)
 }
 
 /*
- * The catch-up of a skipped lazy CPU: B sleeps (CPU1 lazy), A unmaps a page
- * (no IPI: lazy CPUs are skipped), B wakes on CPU1: switch_mm_irqs_off()
- * finds its generation behind and flushes its ASID at the switch; B's next
- * access to the region misses.  Without the intervening flush, no catch-up.
+ * Thread B (task 2) on CPU 1 touches the region, then CPU 1 leaves the mm
+ * (@leave), A unmaps a page on CPU 0 (no IPI: CPU 1 does not run the mm) or
+ * not (@flush), and B runs again on CPU 1 and touches a page it held before.
+ * With the missed flush, the switch back must flush (switch_flush +1) and the
+ * access miss; without it, the old entry is still good and hits.
  */
-static void test_w3__lazy_cpu_catches_up_at_switch(void **state)
+static void check_catch_up_at_switch(const char *leave, bool flush)
 {
-	(void)state;
 	struct ptsim_machine *m;
-	char err[512];
-	const char *fmt =
-		"{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
-		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
-		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"prot\": \"rw\"},"
-		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"write\": true},"
-		"{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
-		"{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000000000\", \"len\": \"1M\"},"
-		"{\"op\": \"sleep\", \"task\": 2},"
-		"%s"
-		"{\"op\": \"mark\", \"name\": \"before\"},"
-		"{\"op\": \"run\", \"task\": 2, \"cpu\": 1},"
-		"{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000080000\", \"len\": \"4K\"},"
-		"{\"op\": \"mark\", \"name\": \"after\"}]}";
-	char json[2048];
+	char err[512], json[2048];
 
-	snprintf(json, sizeof(json), fmt,
-		 "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000300000\", \"len\": \"4K\"},");
+	snprintf(json, sizeof(json),
+		 "{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+		 "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		 "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"prot\": \"rw\"},"
+		 "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"write\": true},"
+		 "{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
+		 "{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000000000\", \"len\": \"1M\"},"
+		 "%s,%s"
+		 "{\"op\": \"mark\", \"name\": \"before\"},"
+		 "{\"op\": \"run\", \"task\": 2, \"cpu\": 1},"
+		 "{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000080000\", \"len\": \"4K\"},"
+		 "{\"op\": \"mark\", \"name\": \"after\"}]}",
+		 leave, flush ? "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000300000\", \"len\": \"4K\"}," : "");
 	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
 	assert_int_equal(t_mark_stat(m, "before", "ipi.calls.tlb_flush"), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), 1);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), 1);
-	t_destroy(m);
-
-	snprintf(json, sizeof(json), fmt, "");
-	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.hits"), 1);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), flush);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), flush);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.hits"), !flush);
+	assert_int_equal(ptsim_violation_count(m), 0);
 	t_destroy(m);
 }
 
 /*
- * The other catch-up: CPU 1 leaves the mm for another process's (its PCID
- * slot keeps the old ASID), misses a flush of the old mm (should_flush_tlb():
- * the CPU does not run it), and switches back: choose_new_asid() finds the
- * slot behind the mm's tlb_gen and flushes it.  Without the flush the slot's
- * entries are still good and the first access hits.
+ * A lazy CPU: B sleeps, CPU 1 keeps the mm loaded; switch_mm_irqs_off() back
+ * to the same mm finds its generation behind and flushes the ASID.
+ */
+static void test_w3__lazy_cpu_catches_up_at_switch(void **state)
+{
+	(void)state;
+	check_catch_up_at_switch("{\"op\": \"sleep\", \"task\": 2}", true);
+	check_catch_up_at_switch("{\"op\": \"sleep\", \"task\": 2}", false);
+}
+
+/*
+ * A CPU that runs another process meanwhile: its PCID slot keeps the old
+ * ASID; choose_new_asid() finds the slot behind the mm's tlb_gen and flushes.
  */
 static void test_w3__other_mm_cpu_catches_up_at_switch(void **state)
 {
 	(void)state;
-	struct ptsim_machine *m;
-	char err[512];
-	const char *fmt =
-		"{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
-		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
-		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"prot\": \"rw\"},"
-		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000000\", \"len\": \"4M\", \"write\": true},"
-		"{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
-		"{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000000000\", \"len\": \"1M\"},"
-		"{\"op\": \"spawn\", \"task\": 3, \"cpu\": 1},"
-		"%s"
-		"{\"op\": \"mark\", \"name\": \"before\"},"
-		"{\"op\": \"run\", \"task\": 2, \"cpu\": 1},"
-		"{\"op\": \"touch\", \"task\": 2, \"addr\": \"0x100000080000\", \"len\": \"4K\"},"
-		"{\"op\": \"mark\", \"name\": \"after\"}]}";
-	char json[2048];
-
-	snprintf(json, sizeof(json), fmt,
-		 "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100000300000\", \"len\": \"4K\"},");
-	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
-	assert_int_equal(t_mark_stat(m, "before", "ipi.calls.tlb_flush"), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), 1);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), 1);
-	assert_int_equal(ptsim_violation_count(m), 0);
-	t_destroy(m);
-
-	snprintf(json, sizeof(json), fmt, "");
-	assert_int_equal(t_run_json(json, &m, err, sizeof(err)), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.switch_flush"), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.misses"), 0);
-	assert_int_equal(t_delta(m, "before", "after", "cpu.1.tlb.hits"), 1);
-	t_destroy(m);
+	check_catch_up_at_switch("{\"op\": \"spawn\", \"task\": 3, \"cpu\": 1}", true);
+	check_catch_up_at_switch("{\"op\": \"spawn\", \"task\": 3, \"cpu\": 1}", false);
 }
 
 int main(void)
