@@ -8,7 +8,7 @@
  *   ptsim version
  *
  * Exit status: 0 ran clean, 3 ran but recorded violations, 2 bad input or
- * usage, 1 internal failure (out of memory).
+ * usage, 1 internal failure (out of memory, or the report could not be written).
  */
 #include <errno.h>
 #include <stdbool.h>
