@@ -58,7 +58,13 @@ struct op_desc {
 	const char *name;
 	uint32_t required;
 	uint32_t optional;
+	unsigned int flags;   /* OPF_*: how the kernel's answers map onto ptsim's */
 };
+
+/* -ENOMEM is the kernel's answer to a hole in the range, not the simulator running out of memory. */
+#define OPF_ENOMEM_IS_HOLE 1u
+/* PTSIM_EOVERLAP is what the kernel answers EEXIST (MAP_FIXED_NOREPLACE). */
+#define OPF_OVERLAP_IS_EEXIST 2u
 
 static const uint32_t common_optional = B(F_COMMENT);
 /* "expect" is for system calls the kernel may fail (mmap, munmap, mprotect, madvise, mlock, ...). */
@@ -73,12 +79,13 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_SLEEP] = { "sleep", B(F_TASK), 0 },
 	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S) },
 	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
-		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | SYSCALL },
+		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | SYSCALL,
+		      OPF_OVERLAP_IS_EEXIST },
 	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
-	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL },
-	[OP_MADVISE] = { "madvise", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), SYSCALL },
-	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
-	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
+	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_MADVISE] = { "madvise", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE) },
 	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE) },
 	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_NEW_ADDR), SYSCALL },
@@ -91,7 +98,7 @@ static const struct op_desc op_descs[NR_OPS] = {
 	[OP_RCU_READ_END] = { "rcu_read_end", B(F_CPU), 0 },
 	[OP_PMD_LOCK] = { "pmd_lock", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0 },
 	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0 },
-	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL },
+	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 };
 
 /* Largest value each numeric field may take (before the API's own checks). */
@@ -366,9 +373,15 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		if (!strcmp(it->string, "op"))
 			continue;
 		int f = find_field(it->string);
-		if (f == F_EXPECT && !(d->optional & B(f)))
+		if (f == F_EXPECT && !(d->optional & B(f))) {
+			char ops[256] = "";
+			for (int o = 0; o < NR_OPS; o++)
+				if (op_descs[o].optional & SYSCALL)
+					snprintf(ops + strlen(ops), sizeof(ops) - strlen(ops), "%s%s", *ops ? ", " : "",
+						 op_descs[o].name);
 			return fail(pe, "field 'expect': op %s is not a system call the kernel can fail (expect is for "
-					"mmap, munmap, mprotect, madvise, mlock, munlock, mremap, move_pages, swapout)", opname);
+					"%s)", opname, ops);
+		}
 		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
 			return fail(pe, "unknown field '%s' for op %s", it->string, opname);
 		ev->present |= B(f);
@@ -894,6 +907,13 @@ static int value(struct replay *r, const struct tevent *ev, enum tfield f, uint6
 
 static int run_events(struct replay *r, const struct tevent *evs, size_t nr);
 
+/* The failed call's own message without its "event N (op) at WHERE: " prefix. */
+static void call_detail(const struct ptsim_machine *m, char *out, size_t len)
+{
+	const char *d = strstr(m->errmsg, ": ");
+	snprintf(out, len, "%s", d ? d + 2 : m->errmsg);
+}
+
 static int run_one(struct replay *r, const struct tevent *ev)
 {
 	struct ptsim_machine *m = r->m;
@@ -1069,7 +1089,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	/* A system call that the kernel fails is an error unless the trace expects it. */
 	if (ev->expect) {
 		/* An overlapping mmap is the kernel's EEXIST (MAP_FIXED_NOREPLACE). */
-		if (rc == ev->expect || (ev->op == OP_MMAP && ev->expect == -EEXIST && rc == PTSIM_EOVERLAP))
+		if (rc == ev->expect ||
+		    ((op_descs[ev->op].flags & OPF_OVERLAP_IS_EEXIST) && ev->expect == -EEXIST && rc == PTSIM_EOVERLAP))
 			return 0;
 		describe_where(r);
 		m->event--;   /* name the event that just ran */
@@ -1078,8 +1099,7 @@ static int run_one(struct replay *r, const struct tevent *ev)
 					ptsim_errname(ev->expect));
 		} else {
 			char detail[sizeof(m->errmsg)];
-			const char *d = strstr(m->errmsg, ": ");   /* after "event N (op) at WHERE" */
-			snprintf(detail, sizeof(detail), "%s", d ? d + 2 : m->errmsg);
+			call_detail(m, detail, sizeof(detail));
 			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call failed with %s (%s)",
 					ptsim_errname(ev->expect), ptsim_errname(rc), detail);
 		}
@@ -1087,15 +1107,14 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		return rc;
 	}
 	/*
-	 * ptsim: mprotect/madvise/mlock/munlock (and swapout, which answers as
-	 * madvise(MADV_PAGEOUT) does) of a range with a hole is the kernel's ENOMEM answer, not the simulator running out of memory: report
-	 * it as a bad event (ptsim run exits 2, not 1) and say how to expect it.
+	 * ptsim: for these ops (mprotect, madvise, mlock, munlock, and swapout,
+	 * which answers as madvise(MADV_PAGEOUT) does) ENOMEM is the kernel's
+	 * answer to a hole, not the simulator running out of memory: report it as
+	 * a bad event (ptsim run exits 2, not 1) and say how to expect it.
 	 */
-	if (rc == -ENOMEM && (ev->op == OP_MPROTECT || ev->op == OP_MADVISE || ev->op == OP_MLOCK ||
-			      ev->op == OP_MUNLOCK || ev->op == OP_SWAPOUT)) {
+	if (rc == -ENOMEM && (op_descs[ev->op].flags & OPF_ENOMEM_IS_HOLE)) {
 		char detail[sizeof(m->errmsg)];
-		const char *d = strstr(m->errmsg, ": ");
-		snprintf(detail, sizeof(detail), "%s", d ? d + 2 : m->errmsg);
+		call_detail(m, detail, sizeof(detail));
 		describe_where(r);
 		m->event--;
 		rc = ptsim__err(m, PTSIM_EBADEVENT, "addr", "%s (add \"expect\": \"ENOMEM\" if the trace means it)",
