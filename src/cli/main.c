@@ -71,6 +71,31 @@ static int parse_uint(const char *s, unsigned int *out)
 	return 0;
 }
 
+/*
+ * Write @text (NULL: nothing was produced, @why says why) to @f and close it
+ * unless it is stdout.  Returns false, having said so, if it did not all
+ * reach @name (a full disk, a closed standard output).
+ */
+static bool write_out(FILE *f, const char *name, const char *what, const char *text, bool newline, const char *why)
+{
+	errno = 0;
+	if (text) {
+		fputs(text, f);
+		if (newline)
+			fputc('\n', f);
+	}
+	bool ok = text && fflush(f) == 0 && !ferror(f);
+	int err = errno;
+	if (f != stdout && fclose(f) != 0 && ok) {
+		ok = false;
+		err = errno;
+	}
+	if (!ok)
+		fprintf(stderr, "ptsim: cannot write the %s to %s: %s\n", what, name,
+			!text ? why : err ? strerror(err) : "write error");
+	return ok;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *trace_path = NULL, *preset = NULL, *output = NULL, *timeline = NULL;
@@ -213,49 +238,22 @@ static int cmd_run(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "ptsim: %s: %s\n", trace_path, ptsim_machine_errmsg(m));
 		status = rc == -ENOMEM ? EXIT_INTERNAL : EXIT_USAGE;
+		if (f != stdout)
+			fclose(f);
+		if (tl)
+			fclose(tl);
 	} else {
+		status = ptsim_violation_count(m) ? EXIT_VIOLATIONS : EXIT_CLEAN;
 		char *report = json ? ptsim_report_json(m) : ptsim_report_text(m);
-		if (!report) {
-			fprintf(stderr, "ptsim: out of memory writing the report\n");
+		if (!write_out(f, output ? output : "standard output", "report", report, json, "out of memory"))
 			status = EXIT_INTERNAL;
-		} else {
-			errno = 0;
-			fputs(report, f);
-			if (json)
-				fputc('\n', f);
-			status = ptsim_violation_count(m) ? EXIT_VIOLATIONS : EXIT_CLEAN;
-		}
 		ptsim_free(report);
-	}
-	/* A report that did not reach its file (disk full, closed stdout) is a failure, not a clean run. */
-	bool write_failed = fflush(f) != 0 || ferror(f);
-	int saved = errno;
-	if (f != stdout && fclose(f) != 0 && !write_failed) {
-		write_failed = true;
-		saved = errno;
-	}
-	if (write_failed) {
-		fprintf(stderr, "ptsim: cannot write the report to %s: %s\n", output ? output : "standard output",
-			saved ? strerror(saved) : "write error");
-		status = EXIT_INTERNAL;
-	}
-	if (tl) {
-		char *csv = rc ? NULL : ptsim_report_timeline_csv(m);
-		errno = 0;
-		if (csv)
-			fputs(csv, tl);
-		bool tl_failed = !rc && (!csv || fflush(tl) != 0 || ferror(tl));
-		saved = errno;
-		if (fclose(tl) != 0 && !tl_failed) {
-			tl_failed = true;
-			saved = errno;
+		if (tl) {
+			char *csv = ptsim_report_timeline_csv(m);
+			if (!write_out(tl, timeline, "timeline", csv, false, "out of memory"))
+				status = EXIT_INTERNAL;
+			ptsim_free(csv);
 		}
-		if (tl_failed) {
-			fprintf(stderr, "ptsim: cannot write the timeline to %s: %s\n", timeline,
-				saved ? strerror(saved) : "out of memory");
-			status = EXIT_INTERNAL;
-		}
-		ptsim_free(csv);
 	}
 	ptsim_machine_destroy(m);
 	ptsim_trace_free(t);
