@@ -53,43 +53,32 @@ PTSIM_API const char *ptsim_stat_name(size_t i)
 
 /*
  * Where counter @name lives: a machine-wide counter (*cpu = -1) or CPU *cpu's
- * ("cpu.N.NAME"); *idx is its index.  Returns false for an unknown name.
+ * ("cpu.N.NAME"); *idx is its index.  Returns 0, or -ENOENT with the reason
+ * recorded (a CPU the machine lacks, or no such counter).
  */
-static bool stat_find(const struct ptsim_machine *m, const char *name, long *cpu, size_t *idx)
+static int stat_find(struct ptsim_machine *m, const char *name, long *cpu, size_t *idx)
 {
 	for (size_t i = 0; i < NR_STATS; i++) {
 		if (!strcmp(sim_stat_names[i], name)) {
 			*cpu = -1;
 			*idx = i;
-			return true;
+			return 0;
 		}
 	}
-	if (strncmp(name, "cpu.", 4))
-		return false;
-	char *end;
-	unsigned long c = strtoul(name + 4, &end, 10);
-	if (end == name + 4 || *end != '.' || c >= m->nr_cpus)
-		return false;
-	for (size_t i = 0; i < NR_CPU_STATS; i++) {
-		if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
-			*cpu = (long)c;
-			*idx = i;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* The error for a name stat_find() did not know: a CPU the machine lacks, or no such counter. */
-static int stat_unknown(struct ptsim_machine *m, const char *name)
-{
 	char *end;
 	unsigned long c;
-
-	if (!strncmp(name, "cpu.", 4) && (c = strtoul(name + 4, &end, 10), end != name + 4) && *end == '.' &&
-	    c >= m->nr_cpus)
-		return ptsim__err(m, -ENOENT, "name", "'%s': the machine has no cpu %lu (cpus 0..%u)", name, c,
-				  m->nr_cpus - 1);
+	if (!strncmp(name, "cpu.", 4) && (c = strtoul(name + 4, &end, 10), end != name + 4) && *end == '.') {
+		if (c >= m->nr_cpus)
+			return ptsim__err(m, -ENOENT, "name", "'%s': the machine has no cpu %lu (cpus 0..%u)", name, c,
+					  m->nr_cpus - 1);
+		for (size_t i = 0; i < NR_CPU_STATS; i++) {
+			if (!strcmp(sim_cpu_stat_names[i], end + 1)) {
+				*cpu = (long)c;
+				*idx = i;
+				return 0;
+			}
+		}
+	}
 	return ptsim__err(m, -ENOENT, "name", "no counter named '%s' (docs/counters.md lists them)", name);
 }
 
@@ -100,8 +89,9 @@ PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *ou
 
 	m->ev_op = "stat";
 	sim_stats_fold(m);
-	if (!stat_find(m, name, &cpu, &i))
-		return stat_unknown(m, name);
+	int rc = stat_find(m, name, &cpu, &i);
+	if (rc)
+		return rc;
 	*out = cpu < 0 ? m->stats[i] : m->cpus[cpu].stats[i];
 	return 0;
 }
@@ -203,8 +193,9 @@ PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const c
 	const struct sim_mark *mk = find_mark(m, mark);
 	if (!mk)
 		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
-	if (!stat_find(m, name, &cpu, &i))
-		return stat_unknown(m, name);
+	int rc = stat_find(m, name, &cpu, &i);
+	if (rc)
+		return rc;
 	*out = cpu < 0 ? mk->stats[i] : mk->cpu_stats[(size_t)cpu * NR_CPU_STATS + i];
 	return 0;
 }

@@ -196,6 +196,15 @@ static void emit_text(void *ctx, const char *key, const char *value)
 	strbuf_addf((struct strbuf *)ctx, " %s=%s", key, value);
 }
 
+/* VmPTE summed over the mms live at a mark. */
+static uint64_t mark_vmpte_kb(const struct sim_mark *mk)
+{
+	uint64_t kb = 0;
+	for (unsigned int k = 0; k < mk->nr_mms; k++)
+		kb += mk->mms[k].vmpte_kb;
+	return kb;
+}
+
 PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 {
 	struct strbuf sb;
@@ -234,9 +243,7 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 		for (size_t i = 0; i < m->nr_marks; i++) {
 			const struct sim_mark *mk = &m->marks[i];
 			const uint64_t *s = mk->stats;
-			uint64_t vmpte = 0; /* over the mms live at the mark */
-			for (unsigned int k = 0; k < mk->nr_mms; k++)
-				vmpte += mk->mms[k].vmpte_kb;
+			uint64_t vmpte = mark_vmpte_kb(mk);
 			strbuf_addf(&sb, "  %-24.24s %6" PRIu64 " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 " %13" PRIu64
 					 " %7" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 "\n",
 				    mk->name, mk->event,
@@ -314,10 +321,7 @@ PTSIM_API char *ptsim_report_timeline_csv(struct ptsim_machine *m)
 	strbuf_adds(&sb, "\n");
 	for (size_t i = 0; i < m->nr_marks; i++) {
 		const struct sim_mark *mk = &m->marks[i];
-		uint64_t vmpte = 0;
-		for (unsigned int k = 0; k < mk->nr_mms; k++)
-			vmpte += mk->mms[k].vmpte_kb;
-		csv_row(&sb, mk->name, mk->event, vmpte, mk->stats);
+		csv_row(&sb, mk->name, mk->event, mark_vmpte_kb(mk), mk->stats);
 	}
 	uint64_t vmpte = 0;
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
