@@ -207,12 +207,9 @@ static pgent_t *huge_pte_offset(struct mm_struct *mm, uint64_t addr, uint64_t sz
 	struct ptsim_machine *m = mm->machine;
 	if (sz != PMD_SIZE(m) && sz != PUD_SIZE(m) && m->ops->huge_pte_offset)
 		return m->ops->huge_pte_offset(mm, addr, sz);   /* arm64 contiguous ranges */
-	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d = p4d_lookup(mm, addr);
 
-	if (pgd_none(mm, *pgd))
-		return NULL;
-	p4d_t *p4d = p4d_offset(mm, pgd, addr);
-	if (p4d_none(mm, *p4d))
+	if (!p4d)
 		return NULL;
 	pud_t *pud = pud_offset(mm, p4d, addr);
 	if (sz == PUD_SIZE(m))
@@ -317,17 +314,9 @@ static pgent_t *huge_pte_alloc(struct mm_struct *mm, struct vm_area_struct *vma,
  */
 bool hugetlb_fault_needs_i_mmap(struct vm_area_struct *vma, uint64_t address)
 {
-	struct mm_struct *mm = vma->vm_mm;
-
 	if (!is_vm_hugetlb_page(vma) || !want_pmd_share(vma, address))
 		return false;
-	pgd_t *pgd = pgd_offset(mm, address);
-	if (pgd_none(mm, *pgd))
-		return true;
-	p4d_t *p4d = p4d_offset(mm, pgd, address);
-	if (p4d_none(mm, *p4d))
-		return true;
-	return pud_none(mm, *pud_offset(mm, p4d, address));
+	return !pud_lookup(vma->vm_mm, address);   /* no PMD table yet: the fault would share or allocate one */
 }
 
 /* ---- unsharing ---- */

@@ -629,14 +629,21 @@ static inline bool pt_upper_none(struct mm_struct *mm, enum pt_level below, pgen
 static inline bool pgd_none(struct mm_struct *mm, pgd_t e) { return pt_upper_none(mm, PT_P4D, e); }
 static inline bool p4d_none(struct mm_struct *mm, p4d_t e) { return pt_upper_none(mm, PT_PUD, e); }
 static inline bool pud_none(struct mm_struct *mm, pud_t e) { return pt_upper_none(mm, PT_PMD, e); }
-/* The PUD entry for @addr, or NULL where the PGD, P4D or PUD entry is none (no allocation). */
-static inline pud_t *pud_lookup(struct mm_struct *mm, uint64_t addr)
+/* The P4D entry for @addr, or NULL where the PGD or P4D entry is none (no allocation). */
+static inline p4d_t *p4d_lookup(struct mm_struct *mm, uint64_t addr)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);
 	if (pgd_none(mm, *pgd))
 		return NULL;
 	p4d_t *p4d = p4d_offset(mm, pgd, addr);
-	if (p4d_none(mm, *p4d))
+	return p4d_none(mm, *p4d) ? NULL : p4d;
+}
+
+/* The PUD entry for @addr, or NULL where an entry on the way or the PUD entry is none. */
+static inline pud_t *pud_lookup(struct mm_struct *mm, uint64_t addr)
+{
+	p4d_t *p4d = p4d_lookup(mm, addr);
+	if (!p4d)
 		return NULL;
 	pud_t *pud = pud_offset(mm, p4d, addr);
 	return pud_none(mm, *pud) ? NULL : pud;
