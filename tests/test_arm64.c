@@ -48,33 +48,31 @@ static int try_config(enum ptsim_arch arch, unsigned int granule, unsigned int v
 	return rc;
 }
 
+struct run_as_ctx {
+	enum ptsim_arch arch;
+	unsigned int granule;
+	const char *preset;
+};
+
+static void run_as_adjust(struct ptsim_config *cfg, const void *ctx)
+{
+	const struct run_as_ctx *c = ctx;
+
+	cfg->arch = c->arch;
+	cfg->granule = c->granule;
+	cfg->paging_levels = 0;
+	cfg->va_bits = 0;
+	if (c->preset)
+		cfg->preset = c->preset;
+}
+
 /* Run traces/<rel> (written for x86) on another architecture: only the machine changes. */
 static struct ptsim_machine *run_as(const char *rel, enum ptsim_arch arch, unsigned int granule, const char *preset,
 				    const char *const *extra_set)
 {
-	char path[1024], err[512];
-	struct ptsim_trace *t = NULL;
-	struct ptsim_config cfg;
-	struct ptsim_machine *m = NULL;
+	const struct run_as_ctx ctx = { arch, granule, preset };
 
-	snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rel);
-	if (ptsim_trace_load_file(&t, path, err, sizeof(err)))
-		fail_msg("%s: %s", rel, err);
-	for (size_t i = 0; extra_set && extra_set[i]; i++)
-		assert_int_equal(ptsim_trace_config_add(t, extra_set[i]), 0);
-	ptsim_trace_config(t, &cfg);
-	cfg.arch = arch;
-	cfg.granule = granule;
-	cfg.paging_levels = 0;
-	cfg.va_bits = 0;
-	if (preset)
-		cfg.preset = preset;
-	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
-		fail_msg("%s: machine: %s", rel, err);
-	if (ptsim_trace_run(t, m))
-		fail_msg("%s: %s", rel, ptsim_machine_errmsg(m));
-	ptsim_trace_free(t);
-	return m;
+	return t_run_trace_adjusted(rel, extra_set, run_as_adjust, &ctx);
 }
 
 /* ------------------------------------------------------------------------ */

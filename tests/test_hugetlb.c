@@ -26,28 +26,18 @@
 /* helpers                                                                   */
 /* ------------------------------------------------------------------------ */
 
+static void set_cpus(struct ptsim_config *cfg, const void *ctx)
+{
+	unsigned int cpus = *(const unsigned int *)ctx;
+
+	if (cpus)
+		cfg->cpus = cpus;
+}
+
 /* Run traces/<rel> with its machine section, @cpus CPUs (0: as the trace says) and extra overrides. */
 static struct ptsim_machine *run_trace_cpus(const char *rel, unsigned int cpus, const char *const *set)
 {
-	char path[1024], err[512];
-	struct ptsim_trace *t = NULL;
-	struct ptsim_machine *m = NULL;
-	struct ptsim_config cfg;
-
-	snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rel);
-	if (ptsim_trace_load_file(&t, path, err, sizeof(err)))
-		fail_msg("%s: %s", rel, err);
-	for (size_t i = 0; set && set[i]; i++)
-		assert_int_equal(ptsim_trace_config_add(t, set[i]), 0);
-	ptsim_trace_config(t, &cfg);
-	if (cpus)
-		cfg.cpus = cpus;
-	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
-		fail_msg("%s: machine: %s", rel, err);
-	if (ptsim_trace_run(t, m))
-		fail_msg("%s: %s", rel, ptsim_machine_errmsg(m));
-	ptsim_trace_free(t);
-	return m;
+	return t_run_trace_adjusted(rel, set, set_cpus, &cpus);
 }
 
 static struct ptsim_mmap_args hugetlb_args(uint64_t addr, uint64_t len, const char *file)

@@ -31,7 +31,9 @@ struct ptsim_machine *t_machine(unsigned int cpus, const char *preset, const cha
 	return t_machine_cfg(defaults.arch, defaults.granule, defaults.va_bits, cpus, preset, set);
 }
 
-int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_machine **out)
+int t_try_trace_adjusted(const char *rel, const char *const *extra_set,
+			 void (*adjust)(struct ptsim_config *cfg, const void *ctx), const void *ctx,
+			 struct ptsim_machine **out)
 {
 	char path[1024], err[512];
 	struct ptsim_trace *t = NULL;
@@ -45,12 +47,29 @@ int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_mach
 	for (size_t i = 0; extra_set && extra_set[i]; i++)
 		assert_int_equal(ptsim_trace_config_add(t, extra_set[i]), 0);
 	ptsim_trace_config(t, &cfg);
+	if (adjust)
+		adjust(&cfg, ctx);
 	rc = ptsim_machine_create(out, &cfg, err, sizeof(err));
 	if (rc)
 		fail_msg("%s: machine: %s", rel, err);
 	rc = ptsim_trace_run(t, *out);
 	ptsim_trace_free(t);
 	return rc;
+}
+
+int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_machine **out)
+{
+	return t_try_trace_adjusted(rel, extra_set, NULL, NULL, out);
+}
+
+struct ptsim_machine *t_run_trace_adjusted(const char *rel, const char *const *extra_set,
+					   void (*adjust)(struct ptsim_config *cfg, const void *ctx), const void *ctx)
+{
+	struct ptsim_machine *m = NULL;
+
+	if (t_try_trace_adjusted(rel, extra_set, adjust, ctx, &m))
+		fail_msg("%s: %s", rel, ptsim_machine_errmsg(m));
+	return m;
 }
 
 struct ptsim_machine *t_run_trace(const char *rel, const char *const *extra_set)

@@ -22,6 +22,12 @@ struct ptsim_machine *t_machine_cfg(enum ptsim_arch arch, unsigned int granule, 
 struct ptsim_machine *t_run_trace(const char *rel, const char *const *extra_set);
 /* Same, but return the run's error code and keep the machine for inspection. */
 int t_try_trace(const char *rel, const char *const *extra_set, struct ptsim_machine **out);
+/* Both, with @adjust(cfg, ctx) changing the trace's resolved config before the machine is built. */
+int t_try_trace_adjusted(const char *rel, const char *const *extra_set,
+			 void (*adjust)(struct ptsim_config *cfg, const void *ctx), const void *ctx,
+			 struct ptsim_machine **out);
+struct ptsim_machine *t_run_trace_adjusted(const char *rel, const char *const *extra_set,
+					   void (*adjust)(struct ptsim_config *cfg, const void *ctx), const void *ctx);
 /* Run a trace given as a JSON string. */
 int t_run_json(const char *json, struct ptsim_machine **out, char *err, size_t errlen);
 /* counter(after) - counter(before) between two marks. */
