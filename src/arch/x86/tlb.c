@@ -518,6 +518,9 @@ static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
 		bool loaded_here = cpu->loaded_mm == mm;
 		bool stale_slot_left = false;
 
+		/* Running it on a per-CPU ASID: its one slot is the active one, and that one stays. */
+		if (loaded_here && !cpu->is_lazy && !is_global_asid(ts->loaded_mm_asid))
+			continue;
 		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++) {   /* without PCID only slot 0 is used */
 			if (ts->ctxs[s].ctx_id != ctx->ctx_id)
 				continue;
