@@ -100,25 +100,32 @@ static uint32_t op_arrays(enum tlbi_op op, int level)
 	return arrays;
 }
 
-/* Apply one TLBI to every CPU that may cache @mm, for both ASIDs of a KPTI pair. */
-static void tlbi_va_all_cpus(struct ptsim_machine *m, struct mm_struct *mm, uint64_t start, uint64_t end,
-			     uint32_t arrays, bool single)
+/* Drop @mm's whole-ASID entries (@what: TLBINV_*) on every CPU that may cache it, both ASIDs of a KPTI pair. */
+static void inv_mm_asids(struct ptsim_machine *m, struct mm_struct *mm, unsigned int what)
 {
 	uint16_t asid = ASID(mm);
 	uint16_t utag = arm64_user_tag(m, asid);
 	unsigned int c;
 
 	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
-		struct sim_cpu *cpu = &m->cpus[c];
-		if (single) {
-			tlb_inv_va_arrays(m, cpu, utag, start, arrays);
-			if (utag != asid)
-				tlb_inv_va_arrays(m, cpu, asid, start, arrays);
-		} else {
-			tlb_inv_range_arrays(m, cpu, utag, start, end, arrays);
-			if (utag != asid)
-				tlb_inv_range_arrays(m, cpu, asid, start, end, arrays);
-		}
+		tlb_inv_asid(m, &m->cpus[c], utag, what);
+		if (utag != asid)
+			tlb_inv_asid(m, &m->cpus[c], asid, what);
+	}
+}
+
+/* Apply one TLBI to every CPU that may cache @mm, for both ASIDs of a KPTI pair. */
+static void tlbi_va_all_cpus(struct ptsim_machine *m, struct mm_struct *mm, uint64_t start, uint64_t end,
+			     uint32_t arrays)
+{
+	uint16_t asid = ASID(mm);
+	uint16_t utag = arm64_user_tag(m, asid);
+	unsigned int c;
+
+	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
+		tlb_inv_range_arrays(m, &m->cpus[c], utag, start, end, arrays);
+		if (utag != asid)
+			tlb_inv_range_arrays(m, &m->cpus[c], asid, start, end, arrays);
 	}
 }
 
@@ -129,7 +136,7 @@ static void __tlbi_level_asid(struct ptsim_machine *m, struct mm_struct *mm, enu
 	int lvl = effective_level(m, level, false);
 
 	count_tlbi(m, op == OP_VAE1IS ? ST_TLBI_VAE1IS : ST_TLBI_VALE1IS);
-	tlbi_va_all_cpus(m, mm, addr, addr + 1, op_arrays(op, lvl), true);
+	tlbi_va_all_cpus(m, mm, addr, addr + 1, op_arrays(op, lvl));
 }
 
 /* __tlbi_range(): one range operation covering @pages pages from @addr. */
@@ -139,7 +146,7 @@ static void __tlbi_range(struct ptsim_machine *m, struct mm_struct *mm, enum tlb
 	int lvl = effective_level(m, level, true);
 
 	count_tlbi(m, op == OP_RVAE1IS ? ST_TLBI_RVAE1IS : ST_TLBI_RVALE1IS);
-	tlbi_va_all_cpus(m, mm, addr, addr + (pages << PAGE_SHIFT(m)), op_arrays(op, lvl), false);
+	tlbi_va_all_cpus(m, mm, addr, addr + (pages << PAGE_SHIFT(m)), op_arrays(op, lvl));
 }
 
 /* __TLBI_RANGE_PAGES(num, scale) */
@@ -203,16 +210,8 @@ static void tlbi_sync(struct ptsim_machine *m)
 void arm64_flush_tlb_mm(struct mm_struct *mm)
 {
 	struct ptsim_machine *m = mm->machine;
-	uint16_t asid = ASID(mm);
-	uint16_t utag = arm64_user_tag(m, asid);
-	unsigned int c;
-
 	count_tlbi(m, ST_TLBI_ASIDE1IS);
-	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
-		tlb_inv_asid(m, &m->cpus[c], utag, TLBINV_LEAF | TLBINV_PWC);
-		if (utag != asid)
-			tlb_inv_asid(m, &m->cpus[c], asid, TLBINV_LEAF | TLBINV_PWC);
-	}
+	inv_mm_asids(m, mm, TLBINV_LEAF | TLBINV_PWC);
 	tlbi_sync(m);
 	bbm_tlbi_mm(m, mm);
 }
@@ -361,12 +360,7 @@ void arm64_tlb_flush(struct mmu_gather *tlb)
 			arm64_flush_tlb_mm(mm);
 		} else {
 			/* ptsim: see the file head; no instruction is issued. */
-			uint16_t asid = ASID(mm);
-			unsigned int c;
-			for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
-				tlb_inv_asid(m, &m->cpus[c], arm64_user_tag(m, asid), TLBINV_LEAF);
-				tlb_inv_asid(m, &m->cpus[c], asid, TLBINV_LEAF);
-			}
+			inv_mm_asids(m, mm, TLBINV_LEAF);
 		}
 		return;
 	}
