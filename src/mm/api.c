@@ -42,11 +42,14 @@ static int op_exit(struct ptsim_machine *m, int rc)
 	m->api_frame = 0;
 	rcu_process_callbacks(m);
 	if (ptsim_debug && !rc) {
+		/* The check is not the caller's operation: keep its op name and message. */
 		char saved[sizeof(m->errmsg)];
+		const char *op = m->ev_op;
 		memcpy(saved, m->errmsg, sizeof(saved));
 		if (ptsim_machine_check(m))
 			ptsim__internal_error(m, __FILE__, __LINE__, m->errmsg);
 		memcpy(m->errmsg, saved, sizeof(saved));
+		m->ev_op = op;
 	}
 	m->event++;
 	return rc;
