@@ -306,11 +306,7 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)l;
 		if (!t->a[array].present)
 			continue;
-		uint64_t tag = va >> t->a[array].shift;
-		uint32_t i = t->last_pwc;
-		/* Same PTE table as the last walk: the set scan would find this entry. */
-		if (l != 0 || i == TLB_NIL || t->key[i] != tlb_key(tag, cpu->asid))
-			i = lookup(t, array, tag, cpu->asid);
+		uint32_t i = lookup(t, array, va >> t->a[array].shift, cpu->asid);   /* last_pwc missed above */
 		if (i != TLB_NIL) {
 			if (l == 0)
 				t->last_pwc = i;
@@ -344,7 +340,8 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 		}
 		table = pgent_pfn(ent);
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)(PT_PTE - next);
-		fill(m, t, array, va >> t->a[array].shift, cpu->asid, table, 0, true);
+		/* Every level below the hit was looked up above and missed: no lookup before the fill. */
+		fill(m, t, array, va >> t->a[array].shift, cpu->asid, table, 0, false);
 		level = next;
 	}
 }
