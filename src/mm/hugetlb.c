@@ -704,8 +704,6 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 	bool cow = is_cow_mapping(src_vma->vm_flags);
 	int ret = 0;
 
-	if (cow)
-		src->write_protect_seq++;   /* raw_write_seqcount_begin() */
 	for (uint64_t addr = src_vma->vm_start; addr < src_vma->vm_end; addr += sz) {
 		pgent_t *src_pte = huge_pte_offset(src, addr, sz);
 		if (!src_pte) {
@@ -739,8 +737,6 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 		}
 		set_huge_pte_at(dst, addr, dst_pte, e, sz);
 	}
-	if (cow)
-		src->write_protect_seq++;
 	return ret;
 }
 

@@ -171,7 +171,6 @@ enum frame_kind {
 #define FRAME_F_DIRTY (1u << 0)     /* folio dirty (file/shmem) */
 #define FRAME_F_LAZYFREE (1u << 1)  /* MADV_FREE'd anonymous folio */
 #define FRAME_F_ANON_EXCL (1u << 2) /* PageAnonExclusive */
-#define FRAME_F_SWAPCACHE (1u << 3)
 
 struct ptdesc;
 struct sim_file;
@@ -225,12 +224,11 @@ struct sim_phys {
  * addition to the first (0 = exclusive), as since v6.13 (59d9094df3d7).
  */
 struct ptdesc {
-	struct mm_struct *pt_mm;   /* mm that allocated the table */
 	uint32_t pfn;
 	uint8_t level;             /* enum pt_level of the table */
 	int pt_share_count;
 	int lock_cpu;              /* CPU holding this table's split lock from a trace (-1: none) */
-	uint64_t addr;             /* first VA the table maps (in pt_mm) */
+	uint64_t addr;             /* first VA the table maps (in the mm that allocated it) */
 	struct rcu_head pt_rcu_head;  /* single-table RCU free (PT_RECLAIM) */
 };
 
@@ -275,7 +273,6 @@ struct sim_file {
 #define VM_DONTCOPY 0x00020000ull
 #define VM_DONTEXPAND 0x00040000ull
 #define VM_LOCKONFAULT 0x00080000ull
-#define VM_NORESERVE 0x00200000ull
 #define VM_HUGETLB 0x00400000ull
 #define VM_WIPEONFORK 0x02000000ull
 #define VM_MIXEDMAP 0x10000000ull
@@ -324,11 +321,9 @@ struct mm_struct {
 	long pgtables_bytes;             /* mm_pgtables_bytes(): PTE + PMD + PUD tables */
 	long pgtables_bytes_peak;        /* ptsim: its high-water mark (no kernel counter) */
 	int tlb_flush_pending;           /* open mmu_gathers */
-	uint64_t write_protect_seq;
 	struct cpumask cpumask;          /* mm_cpumask(mm) */
 	struct cpumask tlb_cached;       /* ptsim: CPUs whose TLB/PWC may hold entries of this mm */
 	void *arch;                      /* arch context (x86: ctx_id, tlb_gen, ...; arm64: ASID) */
-	uint64_t hiwater_rss;
 	/*
 	 * ptsim: the fault path's last upper-level walk (PMD entry for one
 	 * PMD_SIZE range), valid while no upper-level entry anywhere changed.
@@ -728,7 +723,6 @@ uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /*
 unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsigned int flags);
 
 struct zap_details {
-	uint32_t single_folio;
 	bool even_cows;
 	bool reclaim_pt;
 	unsigned int zap_flags;

@@ -867,10 +867,6 @@ void zap_page_range_single_batched(struct mmu_gather *tlb, struct vm_area_struct
 {
 	uint64_t end = address + size;
 
-	if (vma->vm_mm->rss[MM_ANONPAGES] + vma->vm_mm->rss[MM_FILEPAGES] + vma->vm_mm->rss[MM_SHMEMPAGES] >
-	    (long)vma->vm_mm->hiwater_rss)   /* update_hiwater_rss() */
-		vma->vm_mm->hiwater_rss = (uint64_t)(vma->vm_mm->rss[MM_ANONPAGES] + vma->vm_mm->rss[MM_FILEPAGES] +
-						     vma->vm_mm->rss[MM_SHMEMPAGES]);
 	hugetlb_zap_begin(vma, &address, &end);
 	unmap_single_vma(tlb, vma, address, end, details, false);
 	if (is_vm_hugetlb_page(vma)) {
@@ -1234,7 +1230,6 @@ int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_v
 	struct mm_struct *dst_mm = dst_vma->vm_mm, *src_mm = src_vma->vm_mm;
 	struct ptsim_machine *m = src_mm->machine;
 	uint64_t addr = src_vma->vm_start, end = src_vma->vm_end, next;
-	bool cow;
 	int ret = 0;
 
 	if (!vma_needs_copy(dst_vma, src_vma))
@@ -1242,9 +1237,6 @@ int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_v
 	if (is_vm_hugetlb_page(src_vma))
 		return copy_hugetlb_page_range(dst_mm, src_mm, dst_vma, src_vma);
 
-	cow = is_cow_mapping(src_vma->vm_flags);
-	if (cow)
-		src_mm->write_protect_seq++;   /* makes concurrent GUP-fast pins fail */
 	pgd_t *src_pgd = pgd_offset(src_mm, addr);
 	pgd_t *dst_pgd = pgd_offset(dst_mm, addr);
 	do {
@@ -1256,7 +1248,5 @@ int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_v
 			break;
 		}
 	} while (dst_pgd++, src_pgd++, addr = next, addr != end);
-	if (cow)
-		src_mm->write_protect_seq++;
 	return ret;
 }

@@ -69,7 +69,6 @@ struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enu
 		goto err_free_frame;
 
 	memset(pt, 0, sizeof(*pt));
-	pt->pt_mm = mm;
 	pt->pfn = pfn;
 	pt->level = (uint8_t)level;
 	pt->pt_share_count = 0;       /* ptdesc_pmd_pts_init() */

@@ -423,7 +423,7 @@ bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_stru
 
 	unsigned int psize = psize_of_shift(t, leaf_shift);
 	uint8_t flags = (uint8_t)(((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
-				  ((ent & _PAGE_NX) ? 0 : TLBF_EXEC) | ((ent & _PAGE_CONT) ? TLBF_CONT : 0));
+				  ((ent & _PAGE_CONT) ? TLBF_CONT : 0));
 	fill(m, t, psize, va >> t->a[psize].shift, cpu->asid, pgent_pfn(ent), flags, tlb_may_hold);
 	return true;
 }

@@ -36,7 +36,6 @@ enum pwc_level { PWC_PTE = 0, PWC_PMD = 1, PWC_PUD = 2, PWC_P4D = 3, NR_PWC_LEVE
 
 #define TLBF_WRITE 0x1u
 #define TLBF_DIRTY 0x2u
-#define TLBF_EXEC 0x4u
 #define TLBF_CONT 0x8u    /* from a contiguous-hint entry: stands for its whole block (arm64) */
 
 /*
@@ -85,15 +84,6 @@ static inline uint64_t tlb_key_tag(uint64_t key)
 {
 	return (key - 1) >> 16;
 }
-
-/* Result of a hardware translation attempt. */
-struct hw_xlate {
-	uint32_t pfn;
-	uint32_t gen;
-	unsigned int psize;   /* enum tlb_psize */
-	uint8_t flags;        /* TLBF_* of the translation */
-	bool ok;
-};
 
 int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
 void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
@@ -144,11 +134,6 @@ unsigned int tlb_inv_asid_except(struct ptsim_machine *m, struct sim_cpu *cpu, u
 void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,
 		   void (*fn)(void *ctx, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va),
 		   void *ctx);
-/* Is entry @i of @t valid? */
-static inline bool tlb_entry_valid(const struct sim_tlb *t, uint32_t i)
-{
-	return t->key[i] != 0;
-}
 bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, size_t len);
 
 #endif

@@ -55,8 +55,6 @@ static void account(struct sim_alloc *a, size_t add, size_t sub)
 {
 	a->live_bytes += add;
 	a->live_bytes -= sub;
-	if (a->live_bytes > a->peak_bytes)
-		a->peak_bytes = a->live_bytes;
 }
 
 void *sim_malloc(struct sim_alloc *a, size_t size)
@@ -77,10 +75,8 @@ void *sim_malloc(struct sim_alloc *a, size_t size)
 #else
 	p = malloc(size);
 #endif
-	if (p) {
-		a->nr_allocs++;
+	if (p)
 		account(a, size, 0);
-	}
 	return p;
 }
 
@@ -117,7 +113,6 @@ void *sim_zalloc_aligned(struct sim_alloc *a, size_t align, size_t size)
 #else
 		memset(p, 0, size);
 #endif
-		a->nr_allocs++;
 		account(a, size, 0);
 	}
 	return p;
@@ -143,10 +138,8 @@ void *sim_realloc(struct sim_alloc *a, void *p, size_t old_size, size_t new_size
 #else
 	q = realloc(p, new_size);
 #endif
-	if (q) {
-		a->nr_allocs++;
+	if (q)
 		account(a, new_size, old_size);
-	}
 	return q;
 }
 

@@ -17,12 +17,10 @@
 struct sim_alloc {
 	unsigned int arena;       /* jemalloc arena index */
 	bool have_arena;
-	uint64_t nr_allocs;       /* successful allocations so far */
 	uint64_t nr_injectable;   /* allocations that fault injection counts (not sim_i*()) */
 	uint64_t fail_at;         /* fault injection: fail injectable allocation number N (1-based; 0 = never) */
 	bool internal;            /* inside sim_i*(): not injectable */
 	uint64_t live_bytes;      /* bytes currently allocated through this allocator */
-	uint64_t peak_bytes;
 };
 
 int sim_alloc_init(struct sim_alloc *a);

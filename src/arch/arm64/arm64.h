@@ -141,7 +141,6 @@ void bbm_tlbi_range(struct ptsim_machine *m, struct mm_struct *mm, uint64_t star
 		    bool leaf_only, int level);
 void bbm_tlbi_mm(struct ptsim_machine *m, struct mm_struct *mm);
 void bbm_tlbi_all(struct ptsim_machine *m);
-void bbm_forget_mm(struct ptsim_machine *m, struct mm_struct *mm);
 void bbm_release(struct ptsim_machine *m);
 
 #endif

@@ -274,12 +274,6 @@ void bbm_tlbi_all(struct ptsim_machine *m)
 	}
 }
 
-/* destroy_context(): the mm's records go with it (nothing can repopulate its tables). */
-void bbm_forget_mm(struct ptsim_machine *m, struct mm_struct *mm)
-{
-	bbm_tlbi_mm(m, mm);
-}
-
 void bbm_release(struct ptsim_machine *m)
 {
 	struct arm64_machine *am = arm64_m(m);

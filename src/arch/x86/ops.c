@@ -72,7 +72,7 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 		ts->next_asid = 1;
 		ts->ctxs[0].ctx_id = INIT_MM_CTX_ID;
 		ts->ctxs[0].tlb_gen = 0;
-		m->cpus[c].asid = x86_tag_dyn(0);
+		m->cpus[c].asid = 0;
 	}
 	m->arch = xm;
 	return 0;

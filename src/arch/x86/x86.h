@@ -60,10 +60,6 @@ static inline struct x86_tlbstate *x86_ts(const struct ptsim_machine *m, const s
 	return &x86_m(m)->tlbstate[cpu->id];
 }
 
-/* TLB-model tag of a dynamic ASID slot / a global ASID. */
-static inline uint16_t x86_tag_dyn(uint16_t asid) { return asid; }
-static inline uint16_t x86_tag_global(uint16_t gasid) { return (uint16_t)(TLB_NR_DYN_ASIDS + gasid); }
-
 /* tlb.c */
 void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next);
 void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu);
