@@ -86,6 +86,22 @@ extern const struct ptsim_arch_ops ptsim_arm64_ops;
 /* Validates a table: every required op present and the version known. */
 int arch_ops_validate(const struct ptsim_arch_ops *ops, char *err, size_t errlen);
 
+static inline int init_new_context(struct mm_struct *mm)
+{
+	return mm->machine->ops->init_new_context(mm);
+}
+
+static inline void destroy_context(struct mm_struct *mm)
+{
+	mm->machine->ops->destroy_context(mm);
+}
+
+/* tlb_table_flush_implies_ipi_broadcast(): the generic answer is no. */
+static inline bool tlb_table_flush_implies_ipi_broadcast(const struct ptsim_machine *m)
+{
+	return m->ops->tlb_table_flush_implies_ipi_broadcast && m->ops->tlb_table_flush_implies_ipi_broadcast(m);
+}
+
 static inline void arch_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)
 {
 	m->ops->switch_mm(m, cpu, next);

@@ -419,7 +419,7 @@ struct mm_struct *mm_alloc(struct ptsim_machine *m)
 	if (!pgd)
 		goto err_free_cached;
 	mm->pgd = pgd->pfn;
-	if (m->ops->init_new_context(mm))
+	if (init_new_context(mm))
 		goto err_free_pgd;
 	mm->id = ++m->next_mm_id;
 	mm->mm_users = 1;
@@ -452,7 +452,7 @@ static void __mmdrop(struct mm_struct *mm)
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		NEVER(m, m->cpus[c].loaded_mm == mm);
 	pt_free_table(m, pt_desc(m, mm->pgd));   /* pgd_free() */
-	m->ops->destroy_context(mm);
+	destroy_context(mm);
 	check_mm(mm);
 	for (struct mm_struct **pp = &m->mms; *pp; pp = &(*pp)->next) {
 		if (*pp == mm) {

@@ -362,7 +362,7 @@ void tlb_remove_table_sync_one(struct ptsim_machine *m)
 	if (!m->v.rcu_table_free_config)
 		return;
 	/* The flush that preceded this already interrupted every CPU a walker could be on. */
-	if (m->ops->tlb_table_flush_implies_ipi_broadcast && m->ops->tlb_table_flush_implies_ipi_broadcast(m)) {
+	if (tlb_table_flush_implies_ipi_broadcast(m)) {
 		STAT_INC(m, TABLE_SYNC_SKIPPED);
 		return;
 	}
