@@ -496,8 +496,6 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		if (n != 1)
 			return fail(pe, "give exactly one of ns, us, ms, s");
 	}
-	if (op == OP_MMAP && !(ev->present & B(F_KIND)))
-		ev->kind = PTSIM_MAP_ANON;
 	if (op == OP_REPEAT) {
 		if (depth >= 16)
 			return fail(pe, "repeat nested deeper than 16 levels");

@@ -97,18 +97,10 @@ pgent_t *arm64_huge_pte_alloc(struct mm_struct *mm, struct vm_area_struct *vma, 
 pgent_t *arm64_huge_pte_offset(struct mm_struct *mm, uint64_t addr, uint64_t sz)
 {
 	struct ptsim_machine *m = mm->machine;
-	pgd_t *pgdp = pgd_offset(mm, addr);
-	p4d_t *p4dp;
-	pud_t *pudp;
+	pud_t *pudp = pud_lookup(mm, addr);
 	pmd_t *pmdp;
 
-	if (pgd_none(mm, *pgdp))
-		return NULL;
-	p4dp = p4d_offset(mm, pgdp, addr);
-	if (p4d_none(mm, *p4dp))
-		return NULL;
-	pudp = pud_offset(mm, p4dp, addr);
-	if (pud_none(mm, *pudp))
+	if (!pudp)
 		return NULL;
 	if (!m->geo.folded[PT_PMD] && (pgent_huge(*pudp) || !pgent_present(*pudp)))
 		return pudp;
