@@ -99,7 +99,16 @@ static void report(struct ptsim_machine *m, uint64_t va, int level, pgent_t old,
 		      (val & _PAGE_HUGE) || level == 3 ? "page/block" : "table", pgent_pfn(val), how);
 }
 
-static void bbm_record(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr, pgent_t old)
+/* The records moved or went: drop the lookup index (it is rebuilt on the next lookup). */
+static void bbm_index_reset(struct arm64_machine *am)
+{
+	if (am->bbm_indexed) {
+		hmap_clear(&am->bbm_idx);
+		am->bbm_indexed = 0;
+	}
+}
+
+static void bbm_record(struct ptsim_machine *m, pgent_t *ep, uint64_t addr, pgent_t old)
 {
 	struct arm64_machine *am = arm64_m(m);
 	struct sim_cpu *cpu = this_cpu(m);
@@ -107,7 +116,6 @@ static void bbm_record(struct ptsim_machine *m, pgent_t *ep, enum pt_level level
 	struct ptdesc *pt;
 	uint64_t idx, span, va;
 
-	(void)level;
 	if (!mm || mm->mm_users == 0)
 		return;
 	if (ep >= am->tc_entries && ep < am->tc_entries + am->tc_nr && frame(m, am->tc_pfn)->kind == FRAME_PGTABLE &&
@@ -165,7 +173,7 @@ void arm64_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, 
 		return;
 	}
 	if (ov) {
-		bbm_record(m, ep, level, addr, old);
+		bbm_record(m, ep, addr, old);
 		return;
 	}
 	if (!nv || !am->nr_bbm || (slot = bbm_lookup(m, ep)) < 0)
@@ -220,10 +228,7 @@ static void bbm_filter(struct ptsim_machine *m, bool (*keep)(struct ptsim_machin
 	if (n == am->nr_bbm)
 		return;
 	am->nr_bbm = n;
-	if (am->bbm_indexed) {
-		hmap_clear(&am->bbm_idx);
-		am->bbm_indexed = 0;
-	}
+	bbm_index_reset(am);
 }
 
 struct range_arg {
@@ -268,10 +273,7 @@ void bbm_tlbi_all(struct ptsim_machine *m)
 	struct arm64_machine *am = arm64_m(m);
 
 	am->nr_bbm = 0;
-	if (am->bbm_indexed) {
-		hmap_clear(&am->bbm_idx);
-		am->bbm_indexed = 0;
-	}
+	bbm_index_reset(am);
 }
 
 void bbm_release(struct ptsim_machine *m)

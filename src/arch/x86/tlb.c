@@ -215,10 +215,10 @@ void x86_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu)
 		x86_switch_mm_irqs_off(m, cpu, NULL);
 }
 
-static unsigned int flush_local_all(struct ptsim_machine *m, struct sim_cpu *cpu)
+static void flush_local_all(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
 	/* flush_tlb_local(): the current PCID, TLB and paging-structure caches. */
-	return tlb_inv_asid(m, cpu, x86_ts(m, cpu)->loaded_mm_asid, TLBINV_LEAF | TLBINV_PWC);
+	tlb_inv_asid(m, cpu, x86_ts(m, cpu)->loaded_mm_asid, TLBINV_LEAF | TLBINV_PWC);
 }
 
 /*
@@ -554,7 +554,7 @@ static bool cpumask_any_but(const struct cpumask *mask, unsigned int cpu, unsign
  * every CPU that may cache it.  More than tlb_single_page_flush_ceiling (33)
  * strides becomes a full flush.
  */
-void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsigned int stride_shift,
+static void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsigned int stride_shift,
 			bool freed_tables)
 {
 	struct ptsim_machine *m = mm->machine;

@@ -70,8 +70,6 @@ void x86_flush_tlb_mm(struct mm_struct *mm);
 void x86_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
 void x86_flush_tlb_all(struct ptsim_machine *m);
-void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsigned int stride_shift,
-			bool freed_tables);
 int x86_init_new_context(struct mm_struct *mm);
 void x86_destroy_context(struct mm_struct *mm);
 
