@@ -92,6 +92,12 @@ struct pt_geometry {
 #define PGDIR_SIZE(m) (1ull << (m)->geo.shift[PT_PGD])
 #define PTRS_PER_PTE(m) ((m)->geo.ptrs[PT_PTE])
 
+/* log2 of a power of two (the sizes here always are); 0 for 0 and 1. */
+static inline unsigned int ilog2_u64(uint64_t v)
+{
+	return v > 1 ? 63u - (unsigned int)__builtin_clzll(v) : 0;
+}
+
 static inline uint64_t pt_level_size(const struct pt_geometry *g, enum pt_level l)
 {
 	return 1ull << g->shift[l];

@@ -550,12 +550,8 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 	vma->id = ++m->next_vma_id;
 
 	if (a->kind == PTSIM_MAP_HUGETLB) {
-		uint64_t psz = a->page_size;
-		unsigned int shift = 0;
-		while ((1ull << shift) < psz)
-			shift++;
-		vma->hpage_shift = shift;
-		f = file_get(m, a->file, FILE_HUGETLB, shift);
+		vma->hpage_shift = ilog2_u64(a->page_size);   /* a valid hugetlb size: a power of two */
+		f = file_get(m, a->file, FILE_HUGETLB, vma->hpage_shift);
 	} else if (a->kind == PTSIM_MAP_FILE) {
 		f = file_get(m, a->file, FILE_REGULAR, m->geo.page_shift);
 	} else if (a->kind == PTSIM_MAP_SHMEM || (a->kind == PTSIM_MAP_ANON && a->shared)) {

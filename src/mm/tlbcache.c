@@ -30,16 +30,6 @@
 #include "arch/arch.h"
 
 
-static uint32_t ilog2_u32(uint32_t v)
-{
-	uint32_t r = 0;
-	while (v > 1) {
-		v >>= 1;
-		r++;
-	}
-	return r;
-}
-
 /* Lay out the arrays from the variants and the geometry; entries come later. */
 static void tlb_layout(struct ptsim_machine *m, struct sim_tlb *t)
 {
@@ -56,20 +46,11 @@ static void tlb_layout(struct ptsim_machine *m, struct sim_tlb *t)
 		a->present = true;
 		a->ways = (uint32_t)m->v.tlb_ways[s];
 		a->sets = (uint32_t)m->v.tlb_entries[s] / a->ways;
-		a->shift = s == TLB_PAGE ? g->page_shift : s == TLB_PMD ? g->shift[PT_PMD] : g->shift[PT_PUD];
-		if (s == TLB_PMD && g->pmd_leaf_size)
-			a->shift = ilog2_u32((uint32_t)(g->pmd_leaf_size >> g->page_shift)) + g->page_shift;
-		if (s == TLB_PUD && g->pud_leaf_size) {
-			uint64_t sz = g->pud_leaf_size >> g->page_shift;
-			a->shift = g->page_shift;
-			while (sz > 1) {
-				sz >>= 1;
-				a->shift++;
-			}
-		}
+		a->shift = s == TLB_PAGE ? g->page_shift : ilog2_u64(s == TLB_PMD ? g->pmd_leaf_size : g->pud_leaf_size);
 		a->base = base;
 		base += a->sets * a->ways;
 	}
+	t->nr_leaf = base;   /* the leaf arrays come first */
 	static const enum pt_level pointed[NR_PWC_LEVELS] = { PT_PTE, PT_PMD, PT_PUD, PT_P4D };
 	for (int l = 0; l < NR_PWC_LEVELS; l++) {
 		struct tlb_array *a = &t->a[NR_TLB_PSIZES + l];
@@ -80,7 +61,7 @@ static void tlb_layout(struct ptsim_machine *m, struct sim_tlb *t)
 		a->ways = (uint32_t)m->v.pwc_ways;
 		a->sets = (uint32_t)m->v.pwc_entries / a->ways;
 		/* The key is the VA span of the table pointed at. */
-		a->shift = g->shift[lvl] + ilog2_u32(g->ptrs[lvl]);
+		a->shift = g->shift[lvl] + ilog2_u64(g->ptrs[lvl]);
 		a->base = base;
 		base += a->sets * a->ways;
 	}
@@ -92,10 +73,6 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	struct sim_tlb *t = &cpu->tlb;
 
 	tlb_layout(m, t);
-	t->nr_leaf = t->a[NR_TLB_PSIZES].present ? t->a[NR_TLB_PSIZES].base : t->nr_entries;
-	for (unsigned int l = NR_TLB_PSIZES; l < NR_TLB_ARRAYS; l++)
-		if (t->a[l].present && t->a[l].base < t->nr_leaf)
-			t->nr_leaf = t->a[l].base;
 	t->key = sim_icalloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
 	t->fp = sim_icalloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
 	t->lru = sim_icalloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
