@@ -215,15 +215,15 @@ static int madvise_guard_remove(struct vm_area_struct *vma, uint64_t start, uint
 static int madvise_dontneed_free(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
 				 enum ptsim_advice advice)
 {
-	struct ptsim_machine *m = vma->vm_mm->machine;
 	struct mmu_gather own;
+	bool own_gather = !tlb;   /* before v6.16 (or unbatched): one gather per VMA */
 	int err = 0;
 
 	if (!madvise_dontneed_free_valid_vma(vma, start, &end, advice))
 		return -EINVAL;
 	if (start >= end)
 		return 0;
-	if (!m->v.madvise_one_gather) {
+	if (own_gather) {
 		tlb = &own;
 		tlb_gather_mmu(tlb, vma->vm_mm);
 	}
@@ -231,7 +231,7 @@ static int madvise_dontneed_free(struct mmu_gather *tlb, struct vm_area_struct *
 		err = madvise_free_single_vma(tlb, vma, start, end);
 	else
 		madvise_dontneed_single_vma(tlb, vma, start, end);
-	if (!m->v.madvise_one_gather)
+	if (own_gather)
 		tlb_finish_mmu(tlb);
 	return err;
 }
