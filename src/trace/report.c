@@ -50,15 +50,21 @@ static cJSON *counters_json(const uint64_t *stats)
 	return c;
 }
 
-static cJSON *cpus_json(const struct ptsim_machine *m, const uint64_t *per_cpu /* nr_cpus * NR_CPU_STATS */)
+static bool cpu_stats_zero(const uint64_t *s)
+{
+	for (size_t i = 0; i < NR_CPU_STATS; i++)
+		if (s[i])
+			return false;
+	return true;
+}
+
+/* @per_cpu: a mark's nr_cpus * NR_CPU_STATS counters, or NULL for the CPUs' counters now. */
+static cJSON *cpus_json(const struct ptsim_machine *m, const uint64_t *per_cpu)
 {
 	cJSON *arr = cJSON_CreateArray();
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
-		const uint64_t *s = &per_cpu[(size_t)c * NR_CPU_STATS];
-		bool any = false;
-		for (size_t i = 0; i < NR_CPU_STATS; i++)
-			any |= s[i] != 0;
-		if (!any)
+		const uint64_t *s = per_cpu ? &per_cpu[(size_t)c * NR_CPU_STATS] : m->cpus[c].stats;
+		if (cpu_stats_zero(s))
 			continue;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "cpu", c);
@@ -122,16 +128,6 @@ static cJSON *live_mms_json(struct ptsim_machine *m)
 	return arr;
 }
 
-static uint64_t *current_cpu_stats(struct ptsim_machine *m)
-{
-	uint64_t *s = calloc((size_t)m->nr_cpus * NR_CPU_STATS, sizeof(uint64_t));
-	if (!s)
-		return NULL;
-	for (unsigned int c = 0; c < m->nr_cpus; c++)
-		memcpy(&s[(size_t)c * NR_CPU_STATS], m->cpus[c].stats, sizeof(m->cpus[c].stats));
-	return s;
-}
-
 PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -159,11 +155,7 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 	cJSON *fin = cJSON_AddObjectToObject(root, "final");
 	cJSON_AddItemToObject(fin, "mms", live_mms_json(m));
 	cJSON_AddItemToObject(fin, "counters", counters_json(m->stats));
-	uint64_t *cs = current_cpu_stats(m);
-	if (cs) {
-		cJSON_AddItemToObject(fin, "cpus", cpus_json(m, cs));
-		free(cs);
-	}
+	cJSON_AddItemToObject(fin, "cpus", cpus_json(m, NULL));
 
 	cJSON *viol = cJSON_AddArrayToObject(root, "violations");
 	for (size_t i = 0; i < m->nr_viol; i++) {
@@ -263,10 +255,7 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 	strbuf_adds(&sb, "\nper CPU: IPIs received (tlb_flush / table_sync / flush_all), TLB hits / misses\n");
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
 		const uint64_t *s = m->cpus[c].stats;
-		bool any = false;
-		for (size_t i = 0; i < NR_CPU_STATS; i++)
-			any |= s[i] != 0;
-		if (!any)
+		if (cpu_stats_zero(s))
 			continue;
 		strbuf_addf(&sb, "  cpu %-4u %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "   %12" PRIu64 " %10" PRIu64 "\n", c,
 			    s[CST_IPI_RECV_TLB_FLUSH], s[CST_IPI_RECV_TABLE_SYNC], s[CST_IPI_RECV_FLUSH_ALL], s[CST_TLB_HITS],
