@@ -649,6 +649,13 @@ static inline pud_t *pud_lookup(struct mm_struct *mm, uint64_t addr)
 	pud_t *pud = pud_offset(mm, p4d, addr);
 	return pud_none(mm, *pud) ? NULL : pud;
 }
+
+/* The end of the PTE table's span that holds @addr, clipped to @end (a PMD-by-PMD walk's step). */
+static inline uint64_t pte_table_end(const struct ptsim_machine *m, uint64_t addr, uint64_t end)
+{
+	uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
+	return next > end || next == 0 ? end : next;
+}
 static inline bool pmd_none(struct mm_struct *mm, pmd_t e) { (void)mm; return pgent_none(e); }
 /* Table allocation on the fault path: the slow halves live in pgtable.c. */
 int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address);

@@ -100,9 +100,7 @@ static int madvise_free_single_vma(struct mmu_gather *tlb, struct vm_area_struct
 		return -EINVAL;
 	tlb_start_vma(tlb, vma);
 	for (uint64_t addr = start; addr < end;) {
-		uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
-		if (next > end || next == 0)
-			next = end;
+		uint64_t next = pte_table_end(m, addr, end);
 		pmd_t *pmd = mm_find_pmd(mm, addr);
 		if (pmd && !pmd_none(mm, *pmd))
 			madvise_free_pte_range(tlb, vma, pmd, addr, next);
@@ -143,9 +141,7 @@ static int guard_install_walk(struct vm_area_struct *vma, uint64_t start, uint64
 	struct ptsim_machine *m = mm->machine;
 
 	for (uint64_t addr = start; addr < end;) {
-		uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
-		if (next > end || next == 0)
-			next = end;
+		uint64_t next = pte_table_end(m, addr, end);
 		pgd_t *pgd = pgd_offset(mm, addr);
 		p4d_t *p4d = p4d_alloc(mm, pgd, addr);
 		pud_t *pud = p4d ? pud_alloc(mm, p4d, addr) : NULL;
@@ -195,9 +191,7 @@ static int madvise_guard_remove(struct vm_area_struct *vma, uint64_t start, uint
 	if (!is_valid_guard_vma(vma, true))
 		return -EINVAL;
 	for (uint64_t addr = start; addr < end;) {
-		uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
-		if (next > end || next == 0)
-			next = end;
+		uint64_t next = pte_table_end(m, addr, end);
 		pmd_t *pmd = mm_find_pmd(mm, addr);
 		if (pmd && !pmd_none(mm, *pmd) && !pgent_huge(*pmd)) {
 			pte_t *pte = pte_offset_map(mm, pmd, addr);

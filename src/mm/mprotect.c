@@ -70,9 +70,7 @@ static long change_protection(struct mmu_gather *tlb, struct vm_area_struct *vma
 	if (is_vm_hugetlb_page(vma))
 		return hugetlb_change_protection(vma, start, end, newflags);
 	for (uint64_t addr = start; addr < end;) {
-		uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
-		if (next > end || next == 0)
-			next = end;
+		uint64_t next = pte_table_end(m, addr, end);
 		pmd_t *pmd = mm_find_pmd(mm, addr);
 		if (pmd && !pmd_none(mm, *pmd))
 			pages += change_pte_range(tlb, vma, pmd, addr, next, newflags);

@@ -93,9 +93,7 @@ int swapout_range(struct mm_struct *mm, uint64_t start, uint64_t end)
 		if (is_vm_hugetlb_page(vma))
 			goto next_vma;   /* hugetlb folios are not reclaimed to swap */
 		for (uint64_t addr = start; addr < vend;) {
-			uint64_t next = (addr + PMD_SIZE(m)) & ~(PMD_SIZE(m) - 1);
-			if (next > vend || next == 0)
-				next = vend;
+			uint64_t next = pte_table_end(m, addr, vend);
 			pmd_t *pmd = mm_find_pmd(mm, addr);
 			if (pmd && !pmd_none(mm, *pmd) && !pgent_huge(*pmd)) {
 				pte_t *pte = pte_offset_map(mm, pmd, addr);
