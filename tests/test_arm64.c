@@ -211,13 +211,6 @@ static void map_anon(struct ptsim_machine *m, int task, uint64_t addr, uint64_t 
 	T_OK(m, ptsim_mmap(m, task, &a));
 }
 
-static struct ptsim_mm_info mm_info(struct ptsim_machine *m, int task)
-{
-	struct ptsim_mm_info mi;
-	T_OK(m, ptsim_mm_info_get(m, task, &mi));
-	return mi;
-}
-
 /*
  * One workload on every geometry: 256 MiB at 4 GiB and 64 pages at 12 GiB,
  * touched; a fork with COW writes; mprotect there and back; MADV_DONTNEED; a
@@ -247,7 +240,7 @@ static void test_arm64__tables_every_geometry(void **state)
 		touch(m, 1, A, 256 * MiB, 7 * P, true);
 		map_anon(m, 1, B, 64 * P);
 		touch(m, 1, B, 64 * P, 0, true);
-		struct ptsim_mm_info mi = mm_info(m, 1);
+		struct ptsim_mm_info mi = t_mm_info(m, 1);
 		if (mi.pgtables[0] != ptes || mi.pgtables[1] != pmds || mi.pgtables[2] != puds ||
 		    mi.vmpte_kb != (ptes + pmds + puds) * e->granule / KiB)
 			fail_msg("%u KiB / %u-bit: tables %llu/%llu/%llu VmPTE %llu kB, expected %llu/%llu/%llu", e->granule >> 10,
@@ -271,7 +264,7 @@ static void test_arm64__tables_every_geometry(void **state)
 		T_OK(m, ptsim_run(m, 1, 1));
 		touch(m, 1, B, 64 * P, 0, true);
 		T_OK(m, ptsim_munmap(m, 1, B, 64 * P));
-		mi = mm_info(m, 1);
+		mi = t_mm_info(m, 1);
 		/* Task 1 keeps [A, A + 128 MiB) but the hole: the PTE tables over it stay. */
 		assert_int_equal(mi.pgtables[0], (128 * MiB + e->pmd_size - 1) / e->pmd_size);
 		T_OK(m, ptsim_exit(m, 1));
@@ -991,8 +984,8 @@ static void test_arm64__contiguous_hugetlb(void **state)
 		map_huge(m, 1, A, 4 * sz, sz, false);
 		touch(m, 1, A, 4 * sz, P, true);
 		assert_int_equal(t_stat(m, "faults.hugetlb"), 4);
-		assert_int_equal(mm_info(m, 1).vmpte_kb, c[i].vmpte_kb);
-		assert_int_equal(mm_info(m, 1).hugetlb_kb, 4 * sz / KiB);
+		assert_int_equal(t_mm_info(m, 1).vmpte_kb, c[i].vmpte_kb);
+		assert_int_equal(t_mm_info(m, 1).hugetlb_kb, 4 * sz / KiB);
 
 		/* The N entries of the first huge page: same folio, contiguous hint, at the expected level. */
 		struct mm_struct *mm = task_lookup(m, 1)->mm;

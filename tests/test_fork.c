@@ -19,13 +19,6 @@ static void map(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, 
 	T_OK(m, ptsim_mmap(m, task, &a));
 }
 
-static struct ptsim_mm_info info(struct ptsim_machine *m, int task)
-{
-	struct ptsim_mm_info mi;
-	T_OK(m, ptsim_mm_info_get(m, task, &mi));
-	return mi;
-}
-
 /* Private anonymous memory with pages: copied at fork, tables and RSS alike. */
 static void test_fork__private_anon_copied(void **s)
 {
@@ -36,7 +29,7 @@ static void test_fork__private_anon_copied(void **s)
 	map(m, 1, BASE, 8 * MB, PTSIM_MAP_ANON, false, NULL);
 	T_OK(m, ptsim_touch(m, 1, BASE, 8 * MB, 0, true));
 	T_OK(m, ptsim_fork(m, 1, 2, 1));
-	struct ptsim_mm_info p = info(m, 1), c = info(m, 2);
+	struct ptsim_mm_info p = t_mm_info(m, 1), c = t_mm_info(m, 2);
 	assert_int_equal(c.vmpte_kb, p.vmpte_kb);
 	assert_int_equal(c.vmpte_kb, (4 + 1 + 1) * 4);   /* 4 PTE + 1 PMD + 1 PUD tables */
 	assert_int_equal(c.rss_anon_kb, 8 * 1024);
@@ -65,13 +58,13 @@ static void test_fork__shared_not_copied_until_fault(void **s)
 	T_OK(m, ptsim_touch(m, 1, BASE, 4 * MB, 0, true));
 	T_OK(m, ptsim_touch(m, 1, BASE + 64 * MB, 4 * MB, 0, true));
 	T_OK(m, ptsim_touch(m, 1, BASE + 128 * MB, 4 * MB, 0, false));
-	struct ptsim_mm_info p = info(m, 1);
+	struct ptsim_mm_info p = t_mm_info(m, 1);
 	assert_int_equal(p.rss_file_kb, 8 * 1024);
 	assert_int_equal(p.rss_shmem_kb, 4 * 1024);
 	assert_int_equal(p.hugetlb_kb, 1024 * 1024);
 
 	T_OK(m, ptsim_fork(m, 1, 2, 1));
-	struct ptsim_mm_info c = info(m, 2);
+	struct ptsim_mm_info c = t_mm_info(m, 2);
 	assert_int_equal(c.vmpte_kb, 0);
 	assert_int_equal(c.rss_file_kb + c.rss_shmem_kb + c.rss_anon_kb + c.hugetlb_kb, 0);
 	assert_int_equal(c.nr_vmas, 4);
@@ -79,7 +72,7 @@ static void test_fork__shared_not_copied_until_fault(void **s)
 	/* The child faults the shared file in: the parent's page-cache pages, no copies. */
 	uint64_t pages_before = t_stat(m, "pages.allocated");
 	T_OK(m, ptsim_touch(m, 2, BASE, 4 * MB, 0, false));
-	c = info(m, 2);
+	c = t_mm_info(m, 2);
 	assert_int_equal(c.rss_file_kb, 4 * 1024);
 	assert_int_equal(t_stat(m, "pages.allocated"), pages_before);
 	T_OK(m, ptsim_exit(m, 2));
@@ -177,12 +170,12 @@ static void test_fork__threads_share_mm(void **s)
 	map(m, 1, BASE, 4 * MB, PTSIM_MAP_ANON, false, NULL);
 	T_OK(m, ptsim_thread(m, 1, 2, 1));
 	T_OK(m, ptsim_touch(m, 2, BASE, 4 * MB, 0, true));
-	assert_int_equal(info(m, 1).users, 2);
-	assert_int_equal(info(m, 1).rss_anon_kb, 4096);
+	assert_int_equal(t_mm_info(m, 1).users, 2);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 4096);
 	T_OK(m, ptsim_exit(m, 1));
-	assert_int_equal(info(m, 2).users, 1);
-	assert_int_equal(info(m, 2).rss_anon_kb, 4096);   /* still mapped */
-	assert_int_equal(info(m, 2).task, 2);
+	assert_int_equal(t_mm_info(m, 2).users, 1);
+	assert_int_equal(t_mm_info(m, 2).rss_anon_kb, 4096);   /* still mapped */
+	assert_int_equal(t_mm_info(m, 2).task, 2);
 	T_OK(m, ptsim_exit(m, 2));
 	assert_int_equal(t_stat(m, "pages.freed"), 1024);
 	t_destroy(m);

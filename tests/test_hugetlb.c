@@ -54,14 +54,6 @@ static struct ptsim_mmap_args hugetlb_args(uint64_t addr, uint64_t len, const ch
 	return a;
 }
 
-static uint64_t vmpte_kb(struct ptsim_machine *m, int task)
-{
-	struct ptsim_mm_info mi;
-
-	T_OK(m, ptsim_mm_info_get(m, task, &mi));
-	return mi.vmpte_kb;
-}
-
 static uint64_t cpu_stat(struct ptsim_machine *m, unsigned int cpu, const char *name)
 {
 	char full[96];
@@ -299,7 +291,7 @@ static void test_hugetlb__parent_munmap_broadcasts(void **s)
 	(void)s;
 	struct ptsim_machine *m = sharing_setup(2, NULL, 2, 1);
 
-	assert_int_equal(vmpte_kb(m, 10), 4 * 3);
+	assert_int_equal(t_mm_info(m, 10).vmpte_kb, 4 * 3);
 	T_OK(m, ptsim_mark(m, "a"));
 	T_OK(m, ptsim_munmap(m, 1, HBASE, 2 * GB));
 	T_OK(m, ptsim_mark(m, "b"));
@@ -313,7 +305,7 @@ static void test_hugetlb__parent_munmap_broadcasts(void **s)
 	assert_int_equal(t_delta(m, "b", "c", "ipi.calls.table_sync"), 0);
 	assert_int_equal(t_delta(m, "b", "c", "hugetlb.pmd_unshare"), 0);   /* the tables are the child's now */
 	assert_int_equal(t_delta(m, "b", "c", "pgtables_freed.pmd"), 2);
-	assert_int_equal(vmpte_kb(m, 1), 0);   /* nothing else mapped: the PUD table went too */
+	assert_int_equal(t_mm_info(m, 1).vmpte_kb, 0);   /* nothing else mapped: the PUD table went too */
 	T_OK(m, ptsim_exit(m, 1));
 	assert_int_equal(ptsim_violation_count(m), 0);
 	t_destroy(m);
@@ -471,10 +463,10 @@ static void test_hugetlb__mremap_shared(void **s)
 	struct ptsim_machine *m = shared_op(NULL, PEER_SPIN, "mremap");
 	assert_int_equal(op_flush_ipis(m), 1);
 	assert_int_equal(t_delta(m, "op", "done", "tlb.nr_tlb_local_flush_all"), 1);
-	assert_int_equal(vmpte_kb(m, 10), 4);   /* the PUD table only */
+	assert_int_equal(t_mm_info(m, 10).vmpte_kb, 4);   /* the PUD table only */
 	T_OK(m, ptsim_touch(m, 10, HBASE + 16 * GB, GB, GB, false));
 	assert_int_equal(t_stat(m, "hugetlb.pmd_share"), 2);
-	assert_int_equal(vmpte_kb(m, 10), 8);
+	assert_int_equal(t_mm_info(m, 10).vmpte_kb, 8);
 	finish_shared_op(m);
 
 	m = shared_op(NULL, PEER_SLEEP, "mremap");
@@ -874,7 +866,7 @@ static void test_hugetlb__split_unshares(void **s)
 	/* The child faults its pages back into a table of its own; the first GiB stays shared. */
 	T_OK(m, ptsim_touch(m, 10, HBASE + GB, 2 * MB, 0, false));
 	assert_int_equal(t_stat(m, "hugetlb.pmd_share"), 2);
-	assert_int_equal(vmpte_kb(m, 10), 4 * 3);
+	assert_int_equal(t_mm_info(m, 10).vmpte_kb, 4 * 3);
 	T_OK(m, ptsim_exit(m, 10));
 	T_OK(m, ptsim_exit(m, 1));
 	assert_int_equal(ptsim_violation_count(m), 0);
@@ -902,13 +894,13 @@ static void test_hugetlb__move_pages_unshares(void **s)
 		assert_int_equal(t_delta(m, "a", "b", "ipi.calls.table_sync"), v ? 2 : 1);
 		assert_int_equal(t_delta(m, "a", "b", "migrate.pgmigrate_success"), 512);
 		assert_int_equal(t_delta(m, "a", "b", "pages.freed"), 1);   /* the old huge page */
-		assert_int_equal(vmpte_kb(m, 1), 4);
-		assert_int_equal(vmpte_kb(m, 11), 4);
-		assert_int_equal(vmpte_kb(m, 10), 8);
+		assert_int_equal(t_mm_info(m, 1).vmpte_kb, 4);
+		assert_int_equal(t_mm_info(m, 11).vmpte_kb, 4);
+		assert_int_equal(t_mm_info(m, 10).vmpte_kb, 8);
 		/* Everybody still reads the file: the parent and child 11 share child 10's table now. */
 		T_OK(m, ptsim_touch(m, 11, HBASE, GB, 2 * MB, false));
 		T_OK(m, ptsim_touch(m, 1, HBASE, GB, 2 * MB, false));
-		assert_int_equal(vmpte_kb(m, 1), 8);
+		assert_int_equal(t_mm_info(m, 1).vmpte_kb, 8);
 		T_OK(m, ptsim_exit(m, 10));
 		T_OK(m, ptsim_exit(m, 11));
 		T_OK(m, ptsim_exit(m, 1));

@@ -28,13 +28,6 @@ static void map(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, 
 	T_OK(m, ptsim_mmap(m, task, &a));
 }
 
-static struct ptsim_mm_info info(struct ptsim_machine *m, int task)
-{
-	struct ptsim_mm_info mi;
-	T_OK(m, ptsim_mm_info_get(m, task, &mi));
-	return mi;
-}
-
 /* ---------------- machine creation ---------------- */
 
 static int create(struct ptsim_config *cfg, char *err, size_t errlen)
@@ -187,14 +180,14 @@ static void test_mm_basic__task_lifecycle_errors(void **s)
 	T_OK(m, ptsim_munmap(m, 2, BASE, PG));
 
 	/* Exit frees the id; the last thread's exit tears the mm down. */
-	struct ptsim_mm_info mi = info(m, 2);
+	struct ptsim_mm_info mi = t_mm_info(m, 2);
 	assert_int_equal(mi.users, 2);
 	assert_int_equal(mi.task, 1);
 	T_OK(m, ptsim_exit(m, 2));
 	assert_int_equal(ptsim_exit(m, 2), PTSIM_ENOTASK);
 	assert_int_equal(ptsim_mm_info_get(m, 2, &mi), PTSIM_ENOTASK);
 	T_OK(m, ptsim_run(m, 1, 0));
-	assert_int_equal(info(m, 1).users, 1);
+	assert_int_equal(t_mm_info(m, 1).users, 1);
 	T_OK(m, ptsim_exit(m, 1));
 	T_OK(m, ptsim_spawn(m, 1, 0));   /* ids can be reused */
 	assert_int_equal(ptsim_violation_count(m), 0);
@@ -259,19 +252,19 @@ static void test_mm_basic__rss_by_type(void **s)
 	/* Private anonymous, written: RssAnon. */
 	map(m, 1, BASE, MB, RW, PTSIM_MAP_ANON, false, NULL);
 	T_OK(m, ptsim_touch(m, 1, BASE, MB, 0, true));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_anon_kb, 1024);
 	assert_int_equal(mi.rss_file_kb + mi.rss_shmem_kb + mi.swap_kb + mi.hugetlb_kb, 0);
 
 	/* Private file mapping, read: RssFile (page cache pages). */
 	map(m, 1, BASE + 2 * MB, MB, RW, PTSIM_MAP_FILE, false, "data.bin");
 	T_OK(m, ptsim_touch(m, 1, BASE + 2 * MB, MB, 0, false));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_file_kb, 1024);
 	assert_int_equal(t_stat(m, "faults.file"), 256);
 	/* ...written: each page becomes a private anonymous copy (file -> anon). */
 	T_OK(m, ptsim_touch(m, 1, BASE + 2 * MB, 16 * PG, 0, true));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_file_kb, 1024 - 64);
 	assert_int_equal(mi.rss_anon_kb, 1024 + 64);
 	assert_int_equal(t_stat(m, "faults.cow"), 16);
@@ -279,23 +272,23 @@ static void test_mm_basic__rss_by_type(void **s)
 	/* Shared file mapping, written: still file pages. */
 	map(m, 1, BASE + 4 * MB, MB, RW, PTSIM_MAP_FILE, true, "shared.bin");
 	T_OK(m, ptsim_touch(m, 1, BASE + 4 * MB, MB, 0, true));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_file_kb, 1024 - 64 + 1024);
 
 	/* tmpfs/memfd shared, written: RssShmem. */
 	map(m, 1, BASE + 6 * MB, MB, RW, PTSIM_MAP_SHMEM, true, "memfd");
 	T_OK(m, ptsim_touch(m, 1, BASE + 6 * MB, MB, 0, true));
-	assert_int_equal(info(m, 1).rss_shmem_kb, 1024);
+	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 1024);
 
 	/* MAP_SHARED|MAP_ANONYMOUS is shmem too. */
 	map(m, 1, BASE + 8 * MB, MB, RW, PTSIM_MAP_ANON, true, NULL);
 	T_OK(m, ptsim_touch(m, 1, BASE + 8 * MB, MB, 0, true));
-	assert_int_equal(info(m, 1).rss_shmem_kb, 2048);
+	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 2048);
 
 	/* A private mapping of a tmpfs file, read: shmem pages. */
 	map(m, 1, BASE + 10 * MB, MB, RW, PTSIM_MAP_SHMEM, false, "memfd2");
 	T_OK(m, ptsim_touch(m, 1, BASE + 10 * MB, MB, 0, false));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_shmem_kb, 3072);
 	assert_int_equal(mi.rss_anon_kb, 1024 + 64);
 	assert_int_equal(mi.rss_file_kb, 1024 - 64 + 1024);
@@ -304,10 +297,10 @@ static void test_mm_basic__rss_by_type(void **s)
 
 	/* munmap gives it all back, type by type. */
 	T_OK(m, ptsim_munmap(m, 1, BASE + 6 * MB, 6 * MB));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_shmem_kb, 0);
 	T_OK(m, ptsim_munmap(m, 1, BASE, 6 * MB));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_anon_kb + mi.rss_file_kb + mi.rss_shmem_kb, 0);
 	assert_int_equal(mi.vmpte_kb, 0);
 	assert_int_equal(mi.nr_vmas, 0);
@@ -330,7 +323,7 @@ static void test_mm_basic__zero_page_read_faults(void **s)
 	map(m, 1, BASE, 64 * PG, RW, PTSIM_MAP_ANON, false, NULL);
 	uint64_t frames = ptsim_frames_in_use(m);
 	T_OK(m, ptsim_touch(m, 1, BASE, 64 * PG, 0, false));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(t_stat(m, "faults.zero_page"), 64);
 	assert_int_equal(t_stat(m, "faults.total"), 64);
 	assert_int_equal(t_stat(m, "pages.allocated"), 0);
@@ -343,7 +336,7 @@ static void test_mm_basic__zero_page_read_faults(void **s)
 	assert_int_equal(t_stat(m, "tlb.hits"), 64);
 	/* Writing replaces the zero page with a fresh page (do_wp_page -> wp_page_copy). */
 	T_OK(m, ptsim_touch(m, 1, BASE, 64 * PG, 0, true));
-	mi = info(m, 1);
+	mi = t_mm_info(m, 1);
 	assert_int_equal(mi.rss_anon_kb, 256);
 	assert_int_equal(t_stat(m, "faults.cow"), 64);
 	assert_int_equal(t_stat(m, "faults.total"), 128);
@@ -353,7 +346,7 @@ static void test_mm_basic__zero_page_read_faults(void **s)
 	T_OK(m, ptsim_touch(m, 1, BASE + MB, 16 * PG, 0, true));
 	assert_int_equal(t_stat(m, "faults.anon"), 16);
 	assert_int_equal(t_stat(m, "faults.zero_page"), 64);
-	assert_int_equal(info(m, 1).rss_anon_kb, 256 + 64);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 256 + 64);
 	assert_int_equal(ptsim_violation_count(m), 0);
 	t_destroy(m);
 }
@@ -371,11 +364,11 @@ static void test_mm_basic__vmpte_counts_pte_pmd_pud_only(void **s)
 		cfg.paging_levels = levels;
 		assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
 		T_OK(m, ptsim_spawn(m, 1, 0));
-		assert_int_equal(info(m, 1).vmpte_kb, 0);
+		assert_int_equal(t_mm_info(m, 1).vmpte_kb, 0);
 		/* 3 GiB + 4 MiB: spans 4 PMD tables' worth of PUD entries... touch one page per 2 MiB. */
 		map(m, 1, BASE, 3 * 1024 * MB + 4 * MB, RW, PTSIM_MAP_ANON, false, NULL);
 		T_OK(m, ptsim_touch(m, 1, BASE, 3 * 1024 * MB + 4 * MB, 2 * MB, true));
-		struct ptsim_mm_info mi = info(m, 1);
+		struct ptsim_mm_info mi = t_mm_info(m, 1);
 		assert_int_equal(mi.pgtables[0], 1536 + 2);   /* PTE tables: one per 2 MiB */
 		assert_int_equal(mi.pgtables[1], 4);          /* PMD tables: one per 1 GiB */
 		assert_int_equal(mi.pgtables[2], 1);          /* PUD tables: one per 512 GiB */
@@ -384,12 +377,12 @@ static void test_mm_basic__vmpte_counts_pte_pmd_pud_only(void **s)
 		/* A second PUD range far away: one more PUD table (and P4D with 5 levels). */
 		map(m, 1, 0x7f0000000000ull, PG, RW, PTSIM_MAP_ANON, false, NULL);
 		T_OK(m, ptsim_touch(m, 1, 0x7f0000000000ull, PG, 0, true));
-		mi = info(m, 1);
+		mi = t_mm_info(m, 1);
 		assert_int_equal(mi.pgtables[2], 2);
 		assert_int_equal(mi.vmpte_kb, (1539 + 5 + 2) * 4);
 		T_OK(m, ptsim_munmap(m, 1, BASE, 3 * 1024 * MB + 4 * MB));
 		T_OK(m, ptsim_munmap(m, 1, 0x7f0000000000ull, PG));
-		mi = info(m, 1);
+		mi = t_mm_info(m, 1);
 		assert_int_equal(mi.vmpte_kb, 0);
 		assert_int_equal(mi.pgtables[0] + mi.pgtables[1] + mi.pgtables[2] + mi.pgtables[3], 0);
 		assert_int_equal(ptsim_frames_in_use(m), 1);   /* the PGD */
@@ -414,7 +407,7 @@ static void test_mm_basic__cow_after_fork(void **s)
 	T_OK(m, ptsim_touch(m, 1, BASE, 8 * PG, 0, true));
 	T_OK(m, ptsim_fork(m, 1, 2, 1));
 	assert_int_equal(t_stat(m, "faults.total"), 8);
-	assert_int_equal(info(m, 2).rss_anon_kb, 32);
+	assert_int_equal(t_mm_info(m, 2).rss_anon_kb, 32);
 
 	/* Reads on both sides: present entries, no fault. */
 	T_OK(m, ptsim_touch(m, 1, BASE, 8 * PG, 0, false));
@@ -441,7 +434,7 @@ static void test_mm_basic__cow_after_fork(void **s)
 	assert_int_equal(t_stat(m, "faults.total"), faults);
 	assert_int_equal(faults, 8 + 16);
 
-	struct ptsim_mm_info p = info(m, 1), c = info(m, 2);
+	struct ptsim_mm_info p = t_mm_info(m, 1), c = t_mm_info(m, 2);
 	assert_int_equal(p.rss_anon_kb, 32);
 	assert_int_equal(c.rss_anon_kb, 32);
 	assert_int_equal(t_stat(m, "pages.allocated"), 16);
@@ -463,13 +456,13 @@ static void test_mm_basic__shared_memory_no_cow(void **s)
 	map(m, 1, BASE, 8 * PG, RW, PTSIM_MAP_ANON, true, NULL);
 	T_OK(m, ptsim_touch(m, 1, BASE, 8 * PG, 0, true));
 	T_OK(m, ptsim_fork(m, 1, 2, 1));
-	assert_int_equal(info(m, 2).rss_shmem_kb, 0);   /* not copied: faulted in later */
+	assert_int_equal(t_mm_info(m, 2).rss_shmem_kb, 0);   /* not copied: faulted in later */
 	T_OK(m, ptsim_touch(m, 2, BASE, 8 * PG, 0, true));
 	T_OK(m, ptsim_touch(m, 1, BASE, 8 * PG, 0, true));
 	assert_int_equal(t_stat(m, "faults.cow"), 0);
 	assert_int_equal(t_stat(m, "faults.shmem"), 16);
 	assert_int_equal(t_stat(m, "pages.allocated"), 8);
-	assert_int_equal(info(m, 2).rss_shmem_kb, 32);
+	assert_int_equal(t_mm_info(m, 2).rss_shmem_kb, 32);
 	t_destroy(m);
 }
 

@@ -45,19 +45,11 @@ static const char *const set_v1[] = { "pt_reclaim=v1_2024_10", NULL };
 static const char *const set_on[] = { "pt_reclaim=on", NULL };
 static const char *const set_off[] = { "pt_reclaim=off", NULL };
 
-static struct ptsim_mm_info mm_at(struct ptsim_machine *m, const char *mark, int task)
-{
-	struct ptsim_mm_info mi;
-
-	T_OK(m, ptsim_mark_mm_info(m, mark, task, &mi));
-	return mi;
-}
-
 /* Region VmPTE and tables by level at @mark (task 1 alone in its mm: the region is all it has). */
 static void check_tables(struct ptsim_machine *m, const char *mark, uint64_t vmpte_kb, uint64_t pte, uint64_t pmd,
 			 uint64_t pud)
 {
-	struct ptsim_mm_info mi = mm_at(m, mark, 1);
+	struct ptsim_mm_info mi = t_mark_mm_info(m, mark, 1);
 
 	assert_int_equal(mi.vmpte_kb, vmpte_kb);
 	assert_int_equal(mi.pgtables[0], pte);
@@ -66,19 +58,6 @@ static void check_tables(struct ptsim_machine *m, const char *mark, uint64_t vmp
 }
 
 /* Violations of @kind whose message contains @needle. */
-static size_t viol_with(struct ptsim_machine *m, enum ptsim_violation_kind kind, const char *needle)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < ptsim_violation_count(m); i++) {
-		struct ptsim_violation v;
-		assert_int_equal(ptsim_violation_get(m, i, &v), 0);
-		if (v.kind == kind && v.message && strstr(v.message, needle))
-			n++;
-	}
-	return n;
-}
-
 /* ------------------------------------------------------------------------ */
 /* W1 with the 6.18.44 preset                                                */
 /* ------------------------------------------------------------------------ */
@@ -232,7 +211,7 @@ struct edge_expect {
 static void check_edge(const struct edge_expect *e)
 {
 	struct ptsim_machine *m = t_run_trace(e->trace, NULL);
-	struct ptsim_mm_info mi = mm_at(m, "after", 1);
+	struct ptsim_mm_info mi = t_mark_mm_info(m, "after", 1);
 
 	assert_int_equal(mi.vmpte_kb, e->vmpte_kb);
 	assert_int_equal(mi.pgtables[0], e->tables_left);
@@ -353,14 +332,14 @@ static void test_pt_reclaim__swap_entries_do_not_block(void **state)
 {
 	(void)state;
 	struct ptsim_machine *m = t_run_trace("seeds/pt_reclaim_swap.json", NULL);
-	struct ptsim_mm_info mi = mm_at(m, "swapped", 1);
+	struct ptsim_mm_info mi = t_mark_mm_info(m, "swapped", 1);
 
 	assert_int_equal(mi.swap_kb, 64);
 	assert_int_equal(mi.rss_anon_kb, (512 - 16) * 4);
 	/* try_to_unmap_one(): one ptep_clear_flush() per page (single-threaded: local, ranged). */
 	assert_int_equal(t_delta(m, "mapped", "swapped", "tlb.local.partial"), 16);
 	assert_int_equal(t_delta(m, "mapped", "swapped", "reclaim.swapped_out"), 16);
-	mi = mm_at(m, "first_chunk", 1);
+	mi = t_mark_mm_info(m, "first_chunk", 1);
 	assert_int_equal(mi.swap_kb, 0);
 	assert_int_equal(mi.pgtables[0], 0);
 	check_tables(m, "after", 8, 0, 1, 1);
@@ -506,26 +485,26 @@ static void test_pt_reclaim__v1_lost_mappings(void **state)
 	/* The table went on the fast path with 448 entries still in it. */
 	assert_int_equal(t_delta(m, "populated", "dontneed", "pt_reclaim.fast_path"), 1);
 	assert_int_equal(t_delta(m, "populated", "dontneed", "pgtables_freed.pte"), 1);
-	mi = mm_at(m, "dontneed", 1);
+	mi = t_mark_mm_info(m, "dontneed", 1);
 	assert_int_equal(mi.pgtables[0], 0);
 	assert_int_equal(mi.rss_anon_kb, 408 * 4);   /* counted, but no longer mapped */
 	assert_int_equal(mi.rss_file_kb, 40 * 4);
 	assert_int_equal(t_violations(m, PTSIM_VIOL_NONEMPTY_TABLE), 1);
-	assert_int_equal(viol_with(m, PTSIM_VIOL_NONEMPTY_TABLE, "freed with 448 entries still in use"), 1);
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_NONEMPTY_TABLE, "freed with 448 entries still in use"), 1);
 
 	/* Lost mappings: every heap page faults in afresh, the library maps again (fault-around: 3 faults). */
 	assert_int_equal(t_delta(m, "dontneed", "retouched", "faults.anon"), 472);
 	assert_int_equal(t_delta(m, "dontneed", "retouched", "faults.file"), 3);
 	assert_int_equal(t_delta(m, "dontneed", "retouched", "pgtables_allocated.pte"), 1);
-	mi = mm_at(m, "retouched", 1);
+	mi = t_mark_mm_info(m, "retouched", 1);
 	assert_int_equal(mi.rss_anon_kb, (408 + 472) * 4);
 	assert_int_equal(mi.rss_file_kb, 80 * 4);
 
 	/* Exit: the robot's "BUG: Bad rss-counter state", one line per counter. */
 	assert_int_equal(t_violations(m, PTSIM_VIOL_CHECK_MM), 2);
-	assert_int_equal(viol_with(m, PTSIM_VIOL_CHECK_MM, "BUG: Bad rss-counter state mm:1 type:MM_FILEPAGES val:40"),
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_CHECK_MM, "BUG: Bad rss-counter state mm:1 type:MM_FILEPAGES val:40"),
 			 1);
-	assert_int_equal(viol_with(m, PTSIM_VIOL_CHECK_MM, "BUG: Bad rss-counter state mm:1 type:MM_ANONPAGES val:408"),
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_CHECK_MM, "BUG: Bad rss-counter state mm:1 type:MM_ANONPAGES val:408"),
 			 1);
 	assert_int_equal(t_stat(m, "check_mm.errors"), 2);
 	assert_int_equal(ptsim_violation_count(m), 3);
@@ -543,7 +522,7 @@ static void test_pt_reclaim__merged_on_v1_trace_is_clean(void **state)
 	assert_int_equal(t_stat(m, "pt_reclaim.fast_path") + t_stat(m, "pt_reclaim.slow_path"), 0);
 	assert_int_equal(t_delta(m, "dontneed", "retouched", "faults.anon"), 64);   /* only the freed 256 KiB */
 	assert_int_equal(t_delta(m, "dontneed", "retouched", "faults.file"), 0);
-	struct ptsim_mm_info mi = mm_at(m, "retouched", 1);
+	struct ptsim_mm_info mi = t_mark_mm_info(m, "retouched", 1);
 	assert_int_equal(mi.rss_anon_kb, 472 * 4);
 	assert_int_equal(mi.rss_file_kb, 40 * 4);
 	assert_int_equal(ptsim_violation_count(m), 0);
@@ -562,9 +541,9 @@ static void test_pt_reclaim__v1_case_d(void **state)
 	check_tables(m, "after", 8, 0, 1, 1);
 	assert_int_equal(t_stat(m, "pt_reclaim.fast_path"), 128);
 	assert_int_equal(t_violations(m, PTSIM_VIOL_NONEMPTY_TABLE), 128);
-	assert_int_equal(viol_with(m, PTSIM_VIOL_NONEMPTY_TABLE, "freed with 511 entries still in use"), 128);
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_NONEMPTY_TABLE, "freed with 511 entries still in use"), 128);
 	/* The 128 x 511 pages stay counted in RssAnon and allocated: leaked. */
-	struct ptsim_mm_info mi = mm_at(m, "unmapped", 1);
+	struct ptsim_mm_info mi = t_mark_mm_info(m, "unmapped", 1);
 	assert_int_equal(mi.rss_anon_kb, 128 * 511 * 4);
 	assert_int_equal(t_stat(m, "pages.allocated") - t_stat(m, "pages.freed"), 128 * 511);
 	t_destroy(m);
@@ -679,7 +658,7 @@ static void test_pt_reclaim__rcu_reader_freed_immediately(void **state)
 	/* Freed at pte_free_tlb(): under the reader, and before CPU0's flush. */
 	assert_int_equal(t_delta(m, "reader_in", "reclaimed", "pgtables_freed.pte"), 1);
 	assert_int_equal(t_violations(m, PTSIM_VIOL_RCU_READER), 1);
-	assert_int_equal(viol_with(m, PTSIM_VIOL_RCU_READER, "on cpu 1 still holds it"), 1);
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_RCU_READER, "on cpu 1 still holds it"), 1);
 	assert_int_equal(t_violations(m, PTSIM_VIOL_PWC), 1);
 	assert_int_equal(ptsim_violation_count(m), 2);
 	t_destroy(m);
@@ -719,7 +698,7 @@ static void test_pt_reclaim__pmd_lock_contention(void **state)
 	assert_int_equal(t_delta(m, "contended", "uncontended", "pt_reclaim.tables_freed"), 1);
 	/* Either way one local flush per madvise, and the table is gone. */
 	assert_int_equal(t_delta(m, "populated", "uncontended", "tlb.local.full"), 2);
-	assert_int_equal(mm_at(m, "uncontended", 1).pgtables[0], 0);
+	assert_int_equal(t_mark_mm_info(m, "uncontended", 1).pgtables[0], 0);
 	assert_int_equal(ptsim_violation_count(m), 0);
 	t_destroy(m);
 }

@@ -125,16 +125,35 @@ uint64_t t_stat(struct ptsim_machine *m, const char *counter)
 	return v;
 }
 
-size_t t_violations(struct ptsim_machine *m, enum ptsim_violation_kind kind)
+size_t t_violations_with(struct ptsim_machine *m, enum ptsim_violation_kind kind, const char *needle)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < ptsim_violation_count(m); i++) {
 		struct ptsim_violation v;
 		assert_int_equal(ptsim_violation_get(m, i, &v), 0);
-		if (v.kind == kind)
+		if (v.kind == kind && (!needle || (v.message && strstr(v.message, needle))))
 			n++;
 	}
 	return n;
+}
+
+size_t t_violations(struct ptsim_machine *m, enum ptsim_violation_kind kind)
+{
+	return t_violations_with(m, kind, NULL);
+}
+
+struct ptsim_mm_info t_mm_info(struct ptsim_machine *m, int task)
+{
+	struct ptsim_mm_info mi;
+	T_OK(m, ptsim_mm_info_get(m, task, &mi));
+	return mi;
+}
+
+struct ptsim_mm_info t_mark_mm_info(struct ptsim_machine *m, const char *mark, int task)
+{
+	struct ptsim_mm_info mi;
+	T_OK(m, ptsim_mark_mm_info(m, mark, task, &mi));
+	return mi;
 }
 
 void t_destroy(struct ptsim_machine *m)

@@ -34,8 +34,12 @@ int t_run_json(const char *json, struct ptsim_machine **out, char *err, size_t e
 uint64_t t_delta(struct ptsim_machine *m, const char *before, const char *after, const char *counter);
 uint64_t t_stat(struct ptsim_machine *m, const char *counter);
 uint64_t t_mark_stat(struct ptsim_machine *m, const char *mark, const char *counter);
-/* Violations of one kind. */
+/* Violations of one kind (whose message contains @needle). */
 size_t t_violations(struct ptsim_machine *m, enum ptsim_violation_kind kind);
+size_t t_violations_with(struct ptsim_machine *m, enum ptsim_violation_kind kind, const char *needle);
+/* The figures of live @task's mm now, or at @mark (fails the test if there are none). */
+struct ptsim_mm_info t_mm_info(struct ptsim_machine *m, int task);
+struct ptsim_mm_info t_mark_mm_info(struct ptsim_machine *m, const char *mark, int task);
 /* Let RCU finish, assert the simulator's own consistency, destroy. */
 void t_destroy(struct ptsim_machine *m);
 
