@@ -292,12 +292,8 @@ static pgent_t *huge_pte_alloc(struct mm_struct *mm, struct vm_area_struct *vma,
 	struct ptsim_machine *m = mm->machine;
 	if (sz != PMD_SIZE(m) && sz != PUD_SIZE(m) && m->ops->huge_pte_alloc)
 		return m->ops->huge_pte_alloc(mm, vma, addr, sz);   /* arm64 contiguous ranges */
-	pgd_t *pgd = pgd_offset(mm, addr);
-	p4d_t *p4d = p4d_alloc(mm, pgd, addr);
+	pud_t *pud = alloc_new_pud(mm, addr);
 
-	if (!p4d)
-		return NULL;
-	pud_t *pud = pud_alloc(mm, p4d, addr);
 	if (!pud)
 		return NULL;
 	if (sz == PUD_SIZE(m))

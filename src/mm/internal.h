@@ -684,6 +684,19 @@ static inline int pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t addr)
 {
 	return PTSIM_UNLIKELY(pmd_none(mm, *pmd)) ? __pte_alloc(mm, pmd, addr) : 0;
 }
+
+/* Allocate down to the PUD / PMD entry for @addr (mremap's alloc_new_pud()/alloc_new_pmd()); NULL: out of memory. */
+static inline pud_t *alloc_new_pud(struct mm_struct *mm, uint64_t addr)
+{
+	p4d_t *p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
+	return p4d ? pud_alloc(mm, p4d, addr) : NULL;
+}
+
+static inline pmd_t *alloc_new_pmd(struct mm_struct *mm, uint64_t addr)
+{
+	pud_t *pud = alloc_new_pud(mm, addr);
+	return pud ? pmd_alloc(mm, pud, addr) : NULL;
+}
 void mm_inc_nr_ptes(struct mm_struct *mm);
 void mm_dec_nr_ptes(struct mm_struct *mm);
 void mm_inc_nr_pmds(struct mm_struct *mm);

@@ -142,10 +142,7 @@ static int guard_install_walk(struct vm_area_struct *vma, uint64_t start, uint64
 
 	for (uint64_t addr = start; addr < end;) {
 		uint64_t next = pte_table_end(m, addr, end);
-		pgd_t *pgd = pgd_offset(mm, addr);
-		p4d_t *p4d = p4d_alloc(mm, pgd, addr);
-		pud_t *pud = p4d ? pud_alloc(mm, p4d, addr) : NULL;
-		pmd_t *pmd = pud ? pmd_alloc(mm, pud, addr) : NULL;
+		pmd_t *pmd = alloc_new_pmd(mm, addr);
 		if (!pmd || pte_alloc(mm, pmd, addr))
 			return -ENOMEM;
 		if (pgent_huge(*pmd))

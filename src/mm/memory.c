@@ -476,14 +476,7 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
 		vmf.pmd = mm->fault_pmd;
 		return handle_pte_fault(&vmf);
 	}
-	pgd_t *pgd = pgd_offset(mm, address);
-	p4d_t *p4d = p4d_alloc(mm, pgd, address);
-	if (!p4d)
-		return VM_FAULT_OOM;
-	pud_t *pud = pud_alloc(mm, p4d, address);
-	if (!pud)
-		return VM_FAULT_OOM;
-	vmf.pmd = pmd_alloc(mm, pud, address);
+	vmf.pmd = alloc_new_pmd(mm, address);
 	if (!vmf.pmd)
 		return VM_FAULT_OOM;
 	mm->fault_pmd = vmf.pmd;

@@ -66,25 +66,6 @@ static pmd_t *get_old_pmd(struct mm_struct *mm, uint64_t addr)
 	return pmd;
 }
 
-static pud_t *alloc_new_pud(struct mm_struct *mm, uint64_t addr)
-{
-	pgd_t *pgd = pgd_offset(mm, addr);
-	p4d_t *p4d = p4d_alloc(mm, pgd, addr);
-
-	if (!p4d)
-		return NULL;
-	return pud_alloc(mm, p4d, addr);
-}
-
-static pmd_t *alloc_new_pmd(struct mm_struct *mm, uint64_t addr)
-{
-	pud_t *pud = alloc_new_pud(mm, addr);
-
-	if (!pud)
-		return NULL;
-	return pmd_alloc(mm, pud, addr);
-}
-
 /*
  * ptsim: a table that moved maps other addresses now; keep the first address
  * its descriptor records (messages, the arm64 checks) right, below it too.
