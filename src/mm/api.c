@@ -177,6 +177,14 @@ static int new_task_id(struct ptsim_machine *m, int id, const char *field)
 	return 0;
 }
 
+/* A single address for a walk or a lookup must be below the top of user space. */
+static int check_user_addr(struct ptsim_machine *m, uint64_t addr)
+{
+	if (addr >= m->geo.task_size)
+		return ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr);
+	return 0;
+}
+
 static int check_range(struct ptsim_machine *m, uint64_t addr, uint64_t len, uint64_t align, const char *what)
 {
 	if (len == 0)
@@ -360,12 +368,9 @@ PTSIM_API int ptsim_advance(struct ptsim_machine *m, uint64_t ns)
 
 /* ---- address space ---- */
 
-static bool overlaps(struct mm_struct *mm, uint64_t start, uint64_t end, struct vm_area_struct **hit)
+static unsigned int parse_prot_ok(unsigned int prot)
 {
-	struct vm_area_struct *vma = find_vma(mm, start);
-
-	*hit = vma;
-	return vma && vma->vm_start < end;
+	return !(prot & ~(PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC));
 }
 
 PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *a)
@@ -379,7 +384,7 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 		return op_exit(m, ptsim__err(m, -EINVAL, NULL, "no mmap arguments"));
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
-	if (a->prot & ~(PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC))
+	if (!parse_prot_ok(a->prot))
 		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", a->prot));
 	if ((unsigned int)a->kind > PTSIM_MAP_HUGETLB)
 		return op_exit(m, ptsim__err(m, -EINVAL, "kind", "unknown mapping kind %d", (int)a->kind));
@@ -412,16 +417,13 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "%#" PRIx64 " is not %s-aligned", args.offset, what));
 	if (args.offset + args.len < args.offset)
 		return op_exit(m, ptsim__err(m, -ERANGE, "offset", "offset + len overflows"));
-	if (overlaps(t->mm, args.addr, args.addr + args.len, &hit))
+	if ((hit = find_vma_intersection(t->mm, args.addr, args.addr + args.len)))
 		return op_exit(m, ptsim__err(m, PTSIM_EOVERLAP, "addr",
 					     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64
 					     ") (mmap is MAP_FIXED_NOREPLACE; munmap first)",
 					     args.addr, args.addr + args.len, hit->vm_start, hit->vm_end));
-	if (m->nr_i_mmap_held && args.file) {
-		for (struct sim_file *f = m->files; f; f = f->next)
-			if (f->name && !strcmp(f->name, args.file) && (rc = check_file_unlocked(m, f, "file")))
-				return op_exit(m, rc);
-	}
+	if (m->nr_i_mmap_held && args.file && (rc = check_file_unlocked(m, file_find(m, args.file), "file")))
+		return op_exit(m, rc);
 	rc = do_mmap(t->mm, &args, args.populate);
 	if (rc == -EEXIST)
 		return op_exit(m, ptsim__err(m, -EEXIST, "file", "file '%s' exists with another kind or page size",
@@ -447,11 +449,6 @@ PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uin
 	if (rc)
 		return op_exit(m, ptsim__err(m, rc, NULL, "munmap failed: %s", ptsim_strerror(rc)));
 	return op_exit(m, 0);
-}
-
-static unsigned int parse_prot_ok(unsigned int prot)
-{
-	return !(prot & ~(PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC));
 }
 
 PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, unsigned int prot)
@@ -674,9 +671,7 @@ PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr,
 					     "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")",
 					     new_addr, len, m->geo.task_size));
 	if (!(old_addr + len > new_addr && new_addr + len > old_addr)) {
-		struct vm_area_struct *v = find_vma(t->mm, new_addr);
-		hit = v && v->vm_start < new_addr + len ? v : NULL;
-		if (hit)
+		if ((hit = find_vma_intersection(t->mm, new_addr, new_addr + len)))
 			return op_exit(m, ptsim__err(m, PTSIM_EOVERLAP, "new_addr",
 						     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64
 						     ") (mremap's destination must be free here; munmap it first)",
@@ -706,8 +701,8 @@ PTSIM_API int ptsim_move_pages(struct ptsim_machine *m, int task, uint64_t addr)
 	op_enter(m, "move_pages");
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
-	if (addr >= m->geo.task_size)
-		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	if ((rc = check_user_addr(m, addr)))
+		return op_exit(m, rc);
 	struct vm_area_struct *vma = vma_lookup(t->mm, addr);
 	if (vma && (rc = check_file_unlocked(m, vma->vm_file, "addr")))
 		return op_exit(m, rc);
@@ -749,8 +744,8 @@ PTSIM_API int ptsim_gup_fast_begin(struct ptsim_machine *m, unsigned int cpu, in
 	if (t->cpu != (int)cpu)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "task",
 					     "GUP-fast walks current->mm: task %d must be running on cpu %u", task, cpu));
-	if (addr >= m->geo.task_size)
-		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	if ((rc = check_user_addr(m, addr)))
+		return op_exit(m, rc);
 	m->cur = &m->cpus[cpu];
 	gup_fast_begin(m, m->cur, addr);
 	return op_exit(m, 0);
@@ -782,8 +777,8 @@ PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, in
 	struct sim_cpu *c = &m->cpus[cpu];
 	if (c->reader_epoch)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u already holds an RCU reader", cpu));
-	if (addr >= m->geo.task_size)
-		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	if ((rc = check_user_addr(m, addr)))
+		return op_exit(m, rc);
 	pmd_t *pmd = mm_find_pmd(t->mm, addr);
 	if (!pmd || pmd_none(t->mm, *pmd) || pgent_huge(*pmd))
 		return op_exit(m, ptsim__err(m, -ENOENT, "addr",
@@ -824,8 +819,8 @@ PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task
 	struct sim_cpu *c = &m->cpus[cpu];
 	if (c->held_lock_table)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u already holds a PMD lock", cpu));
-	if (addr >= m->geo.task_size)
-		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	if ((rc = check_user_addr(m, addr)))
+		return op_exit(m, rc);
 	pmd_t *pmd = mm_find_pmd(t->mm, addr);
 	struct ptdesc *pt = pmd ? virt_to_ptdesc(m, pmd) : NULL;
 	if (!pt || pt->level != PT_PMD)

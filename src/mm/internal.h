@@ -712,6 +712,12 @@ pgent_t *pt_walk(struct mm_struct *mm, uint64_t addr, enum pt_level *level_out);
 
 /* mmap.c: VMAs and address-space operations. */
 struct vm_area_struct *find_vma(struct mm_struct *mm, uint64_t addr);       /* first vma with vm_end > addr */
+/* find_vma_intersection(): the first VMA overlapping [start, end), or NULL. */
+static inline struct vm_area_struct *find_vma_intersection(struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	struct vm_area_struct *vma = find_vma(mm, start);
+	return vma && vma->vm_start < end ? vma : NULL;
+}
 struct vm_area_struct *vma_lookup(struct mm_struct *mm, uint64_t addr);     /* vma containing addr */
 unsigned int vma_index(struct mm_struct *mm, const struct vm_area_struct *vma);
 struct vm_area_struct *vma_prev(struct mm_struct *mm, const struct vm_area_struct *vma);
@@ -737,6 +743,7 @@ struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
 void vm_area_free(struct ptsim_machine *m, struct vm_area_struct *vma);
 int mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma);
 void mm_remove_vma_at(struct mm_struct *mm, unsigned int idx);
+struct sim_file *file_find(struct ptsim_machine *m, const char *name);   /* the named file, or NULL */
 struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_kind kind, unsigned int page_shift);
 void file_put(struct ptsim_machine *m, struct sim_file *f);
 uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /* in the file's pages */

@@ -24,19 +24,20 @@
 /* Files                                                                     */
 /* ------------------------------------------------------------------------ */
 
+struct sim_file *file_find(struct ptsim_machine *m, const char *name)
+{
+	for (struct sim_file *f = m->files; f; f = f->next)
+		if (f->name && !strcmp(f->name, name))
+			return f;
+	return NULL;
+}
+
 struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_kind kind, unsigned int page_shift)
 {
 	struct sim_file *f;
 
-	if (name) {
-		for (f = m->files; f; f = f->next) {
-			if (f->name && !strcmp(f->name, name)) {
-				if (f->kind != kind || f->page_shift != page_shift)
-					return NULL;
-				return f;
-			}
-		}
-	}
+	if (name && (f = file_find(m, name)))
+		return f->kind == kind && f->page_shift == page_shift ? f : NULL;
 	f = sim_calloc(&m->alloc, 1, sizeof(*f));
 	if (!f)
 		return NULL;

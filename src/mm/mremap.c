@@ -171,14 +171,6 @@ static uint64_t get_extent(uint64_t size, uint64_t old_addr, uint64_t old_end, u
 	return extent;
 }
 
-/* find_vma_intersection(): the first VMA overlapping [start, end), or NULL. */
-static struct vm_area_struct *find_vma_intersection(struct mm_struct *mm, uint64_t start, uint64_t end)
-{
-	struct vm_area_struct *vma = find_vma(mm, start);
-
-	return vma && vma->vm_start < end ? vma : NULL;
-}
-
 /* can_align_down(): aligning @addr down to @mask must not reach into another mapping. */
 static bool can_align_down(struct vm_area_struct *vma, uint64_t addr_to_align, uint64_t mask)
 {
