@@ -566,6 +566,7 @@ void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *c
 /* phys.c: frames. */
 uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order);
 void phys_free(struct ptsim_machine *m, uint32_t pfn);
+void phys_put_free(struct ptsim_machine *m, uint32_t pfn);   /* the free-list step of phys_free() */
 void release_frame_now(struct ptsim_machine *m, uint32_t pfn);
 void get_page(struct ptsim_machine *m, uint32_t pfn);
 int phys_init(struct ptsim_machine *m);

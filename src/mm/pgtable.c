@@ -120,12 +120,7 @@ void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt)
 	struct sim_frame *f = frame(m, pfn);
 	f->u.table.entries = NULL;
 	f->u.table.pt = NULL;
-	m->phys.in_use[FRAME_PGTABLE]--;
-	f->kind = FRAME_FREE;
-	f->gen++;
-	f->refcount = 0;
-	f->u.next_free = m->phys.free_head;
-	m->phys.free_head = pfn;
+	phys_put_free(m, pfn);
 	sim_free(&m->alloc, entries, (size_t)m->geo.ptrs[level] * sizeof(pgent_t));
 	sim_free(&m->alloc, pt, sizeof(*pt));
 }

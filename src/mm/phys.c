@@ -75,10 +75,18 @@ void phys_free(struct ptsim_machine *m, uint32_t pfn)
 		return;
 	if (PTSIM_UNLIKELY(f->cache_refs || f->holders))
 		oracle_check_free(m, pfn);   /* data pages: only a cached entry or a holder can be wrong */
-	f = &p->frames[pfn];
-	p->in_use[f->kind]--;
-	if (f->kind != FRAME_PGTABLE)
+	if (p->frames[pfn].kind != FRAME_PGTABLE)
 		STAT_INC(m, PAGES_FREED);
+	phys_put_free(m, pfn);
+}
+
+/* phys_put_free - put a frame the caller has finished with (and checked) on the free list. */
+void phys_put_free(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_phys *p = &m->phys;
+	struct sim_frame *f = &p->frames[pfn];
+
+	p->in_use[f->kind]--;
 	f->kind = FRAME_FREE;
 	f->gen++;
 	f->refcount = 0;
