@@ -86,6 +86,18 @@ static uint64_t pmd_addr_end(struct ptsim_machine *m, enum pt_level level, uint6
 	return (boundary - 1 < end - 1) ? boundary : end;
 }
 
+/* A new anonymous page, exclusive to the faulting mm, with its one mapping counted; 0: out of memory. */
+static uint32_t alloc_anon_page(struct ptsim_machine *m)
+{
+	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
+
+	if (pfn) {
+		frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
+		folio_add_rmap(m, pfn, 1);
+	}
+	return pfn;
+}
+
 /* Page cache lookup, allocating the page on a miss (a read from the backing store). */
 uint32_t filemap_get_page(struct ptsim_machine *m, struct sim_file *f, uint64_t index, bool *oom)
 {
@@ -155,11 +167,9 @@ static unsigned int do_anonymous_page(struct vm_fault *vmf)
 
 	if (anon_vma_prepare(vma))
 		return VM_FAULT_OOM;
-	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
+	uint32_t pfn = alloc_anon_page(m);
 	if (!pfn)
 		return VM_FAULT_OOM;
-	frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
-	folio_add_rmap(m, pfn, 1);
 	entry = mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY);
 	if (vma->vm_flags & VM_WRITE)
 		entry |= _PAGE_RW;
@@ -267,11 +277,9 @@ static unsigned int do_cow_fault(struct vm_fault *vmf)
 	filemap_get_page(m, vma->vm_file, vmf->pgoff, &oom);
 	if (oom)
 		return VM_FAULT_OOM;
-	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
+	uint32_t pfn = alloc_anon_page(m);
 	if (!pfn)
 		return VM_FAULT_OOM;
-	frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
-	folio_add_rmap(m, pfn, 1);
 	pte_t entry = mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY | ((vma->vm_flags & VM_WRITE) ? _PAGE_RW : 0));
 	mm_counter_add(mm, MM_ANONPAGES, 1);
 	set_pte_at(mm, vmf->address, vmf->pte, entry);
@@ -334,11 +342,9 @@ static unsigned int wp_page_copy(struct vm_fault *vmf, uint32_t old_pfn)
 
 	if (anon_vma_prepare(vma))
 		return VM_FAULT_OOM;
-	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
+	uint32_t pfn = alloc_anon_page(m);
 	if (!pfn)
 		return VM_FAULT_OOM;
-	frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
-	folio_add_rmap(m, pfn, 1);
 
 	if (old_pfn) {
 		int counter = mm_counter_of(m, old_pfn);
@@ -394,12 +400,10 @@ static unsigned int do_swap_page(struct vm_fault *vmf)
 	struct vm_area_struct *vma = vmf->vma;
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
-	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
+	uint32_t pfn = alloc_anon_page(m);
 
 	if (!pfn)
 		return VM_FAULT_OOM;
-	frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
-	folio_add_rmap(m, pfn, 1);
 	pte_t entry = mk_pgent(pfn, vma_page_flags(vma));
 	if ((vmf->flags & FAULT_FLAG_WRITE) && (vma->vm_flags & VM_WRITE))
 		entry |= _PAGE_RW | _PAGE_DIRTY;
