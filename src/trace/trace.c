@@ -272,40 +272,48 @@ static int get_str(struct perr *pe, const cJSON *item, const char *field, const 
 	return 0;
 }
 
-static int parse_prot(struct perr *pe, const cJSON *item, unsigned int *prot)
+struct enum_name {
+	const char *name;
+	int value;
+};
+
+/* A string field that names one of @n values; the error lists them all (@what says what they are). */
+static int parse_enum(struct perr *pe, const cJSON *item, const char *field, const struct enum_name *names, size_t n,
+		      const char *what, int *out)
 {
 	const char *s = NULL;
-	static const char *const names[] = { "none", "r", "rw", "rwx", "rx", "x", "w", "wx" };
-	static const unsigned int vals[] = { 0, 1, 3, 7, 5, 4, 2, 6 };
+	char list[256] = "";
 
-	if (get_str(pe, item, "prot", &s))
+	if (get_str(pe, item, field, &s))
 		return PTSIM_EBADTRACE;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(s, names[i])) {
-			*prot = vals[i];
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].value;
 			return 0;
 		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i].name);
 	}
-	return fail(pe, "field 'prot': \"%s\" is not one of none, r, rw, rwx (also rx, x, w, wx)", s);
+	return fail(pe, "field '%s': \"%s\" is not %s (%s)", field, s, what, list);
 }
 
-static int parse_expect(struct perr *pe, const cJSON *item, int *out)
-{
-	const char *s = NULL;
-	static const char *const names[] = { "EINVAL", "ENOMEM", "EACCES", "EEXIST", "EBUSY", "ENOENT", "EFAULT" };
-	static const int vals[] = { EINVAL, ENOMEM, EACCES, EEXIST, EBUSY, ENOENT, EFAULT };
+#define PARSE_ENUM(pe, item, field, names, what, out) \
+	parse_enum(pe, item, field, names, sizeof(names) / sizeof(names[0]), what, out)
 
-	if (get_str(pe, item, "expect", &s))
-		return PTSIM_EBADTRACE;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(s, names[i])) {
-			*out = -vals[i];
-			return 0;
-		}
-	}
-	return fail(pe, "field 'expect': \"%s\" is not an errno name this op can return (EINVAL, ENOMEM, EACCES, "
-			"EEXIST, EBUSY, ENOENT, EFAULT)", s);
-}
+static const struct enum_name prot_names[] = {
+	{ "none", 0 }, { "r", 1 }, { "rw", 3 }, { "rwx", 7 }, { "rx", 5 }, { "x", 4 }, { "w", 2 }, { "wx", 6 },
+};
+static const struct enum_name expect_names[] = {
+	{ "EINVAL", -EINVAL }, { "ENOMEM", -ENOMEM }, { "EACCES", -EACCES }, { "EEXIST", -EEXIST },
+	{ "EBUSY", -EBUSY },   { "ENOENT", -ENOENT }, { "EFAULT", -EFAULT },
+};
+static const struct enum_name kind_names[] = {
+	{ "anon", PTSIM_MAP_ANON }, { "file", PTSIM_MAP_FILE }, { "shmem", PTSIM_MAP_SHMEM }, { "hugetlb", PTSIM_MAP_HUGETLB },
+};
+static const struct enum_name advice_names[] = {
+	{ "dontneed", PTSIM_MADV_DONTNEED },           { "free", PTSIM_MADV_FREE },
+	{ "dontneed_locked", PTSIM_MADV_DONTNEED_LOCKED }, { "guard_install", PTSIM_MADV_GUARD_INSTALL },
+	{ "guard_remove", PTSIM_MADV_GUARD_REMOVE },
+};
 
 /* A key given twice in one JSON object (cJSON keeps both; lookups see only the first). */
 static const char *dup_key(const cJSON *obj)
@@ -392,43 +400,27 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		}
 		const char *s = NULL;
 		switch (f) {
-		case F_PROT:
-			if (parse_prot(pe, it, &ev->prot))
+		case F_PROT: {
+			int v;
+			if (PARSE_ENUM(pe, it, "prot", prot_names, "a protection", &v))
 				return PTSIM_EBADTRACE;
+			ev->prot = (unsigned int)v;
 			break;
-		case F_KIND:
-			if (get_str(pe, it, "kind", &s))
+		}
+		case F_KIND: {
+			int v;
+			if (PARSE_ENUM(pe, it, "kind", kind_names, "a mapping kind", &v))
 				return PTSIM_EBADTRACE;
-			if (!strcmp(s, "anon"))
-				ev->kind = PTSIM_MAP_ANON;
-			else if (!strcmp(s, "file"))
-				ev->kind = PTSIM_MAP_FILE;
-			else if (!strcmp(s, "shmem"))
-				ev->kind = PTSIM_MAP_SHMEM;
-			else if (!strcmp(s, "hugetlb"))
-				ev->kind = PTSIM_MAP_HUGETLB;
-			else
-				return fail(pe, "field 'kind': \"%s\" is not one of anon, file, shmem, hugetlb", s);
+			ev->kind = (enum ptsim_map_kind)v;
 			break;
-		case F_ADVICE:
-			if (get_str(pe, it, "advice", &s))
+		}
+		case F_ADVICE: {
+			int v;
+			if (PARSE_ENUM(pe, it, "advice", advice_names, "an advice this op knows", &v))
 				return PTSIM_EBADTRACE;
-			if (!strcmp(s, "dontneed"))
-				ev->advice = PTSIM_MADV_DONTNEED;
-			else if (!strcmp(s, "free"))
-				ev->advice = PTSIM_MADV_FREE;
-			else if (!strcmp(s, "dontneed_locked"))
-				ev->advice = PTSIM_MADV_DONTNEED_LOCKED;
-			else if (!strcmp(s, "guard_install"))
-				ev->advice = PTSIM_MADV_GUARD_INSTALL;
-			else if (!strcmp(s, "guard_remove"))
-				ev->advice = PTSIM_MADV_GUARD_REMOVE;
-			else
-				return fail(pe,
-					    "field 'advice': \"%s\" is not one of dontneed, free, dontneed_locked, "
-					    "guard_install, guard_remove",
-					    s);
+			ev->advice = (enum ptsim_advice)v;
 			break;
+		}
 		case F_SHARED:
 			if (get_bool(pe, it, "shared", &ev->shared))
 				return PTSIM_EBADTRACE;
@@ -457,7 +449,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 				return fail(pe, "out of memory");
 			break;
 		case F_EXPECT:
-			if (parse_expect(pe, it, &ev->expect))
+			if (PARSE_ENUM(pe, it, "expect", expect_names, "an errno name this op can return", &ev->expect))
 				return PTSIM_EBADTRACE;
 			break;
 		case F_COMMENT:
