@@ -18,6 +18,10 @@
  * faults/s, peak RSS <= 1.25 x simulated page-table bytes + 64 MiB.
  *
  *   bench_pt_reclaim [--runs N] [--gib G] [--real[=ORACLE_SRC]]
+ *   bench_pt_reclaim --single on|off [--gib G]
+ *
+ * --single runs one variant once in this process and prints its fault count:
+ * the mode bench/instr_per_fault.sh runs under callgrind.
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -149,6 +153,7 @@ int main(int argc, char **argv)
 {
 	unsigned int runs = 5, gib = 50;
 	const char *real_src = NULL;
+	const char *single = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
@@ -159,14 +164,26 @@ int main(int argc, char **argv)
 			real_src = DEFAULT_ORACLE_SRC;
 		else if (!strncmp(argv[i], "--real=", 7))
 			real_src = argv[i] + 7;
+		else if (!strcmp(argv[i], "--single") && i + 1 < argc &&
+			 (!strcmp(argv[i + 1], "on") || !strcmp(argv[i + 1], "off")))
+			single = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--runs N] [--gib G] [--real[=ORACLE_SRC]]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--runs N] [--gib G] [--real[=ORACLE_SRC]]\n"
+					"       %s --single on|off [--gib G]\n", argv[0], argv[0]);
 			return 2;
 		}
 	}
 	if (!runs || !gib) {
 		fprintf(stderr, "--runs and --gib must be positive\n");
 		return 2;
+	}
+
+	if (single) {
+		struct result r;
+		run_case_a(!strcmp(single, "on"), gib, &r);
+		printf("pt_reclaim=%s gib=%u faults=%llu violations=%llu\n", single, gib,
+		       (unsigned long long)r.faults, (unsigned long long)r.violations);
+		return r.violations ? 1 : 0;
 	}
 
 	struct result best[2];
