@@ -697,6 +697,83 @@ static void test_hugetlb__gup_fast_last_sharer_covers(void **s)
 	t_destroy(m);
 }
 
+/*
+ * An operation blocked in the unshare broadcast (a CPU inside GUP-fast) that
+ * later, in the same operation, takes the same file's i_mmap lock again: in
+ * the kernel those later steps run after the wait, so the lock is free again;
+ * here they run before it ends, with the lock still marked as the CPU's own.
+ * Process 1 maps two VMAs of one file at HBASE and HBASE + 1 GiB (file
+ * offsets 0 and 2 GiB: they cannot merge) and forks 2, which shares both
+ * tables; an unrelated process 5 on CPU2 is inside a GUP-fast walk of its own
+ * memory, so every broadcast waits for it.  Each operation must end blocked,
+ * with no violation (before the fix: an [internal] violation at the second
+ * i_mmap_lock_write()), and release the lock when the walk ends.
+ */
+enum retake_op { RETAKE_MREMAP, RETAKE_MPROTECT, RETAKE_MUNMAP, RETAKE_MADVISE, RETAKE_EXIT };
+
+static void retake_case(enum retake_op op, const char *arch)
+{
+	struct ptsim_machine *m = t_machine_cfg(!strcmp(arch, "arm64") ? PTSIM_ARCH_ARM64 : PTSIM_ARCH_X86_64, 0, 0, 3,
+						"6.18.44", NULL);
+	struct ptsim_mmap_args a = hugetlb_args(HBASE, GB, "memfd:retake");
+	struct ptsim_mmap_args b = hugetlb_args(HBASE + GB, GB, "memfd:retake");
+	struct ptsim_mmap_args w = { .addr = ANON, .len = 2 * MB, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+	int rc = 0;
+
+	b.offset = 2 * GB;
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_mmap(m, 1, &b));
+	T_OK(m, ptsim_fork(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, HBASE, 2 * GB, GB, false));   /* 2 shares both tables */
+	T_OK(m, ptsim_spawn(m, 5, 2));
+	T_OK(m, ptsim_mmap(m, 5, &w));
+	T_OK(m, ptsim_touch(m, 5, ANON, 2 * MB, 0, true));
+	T_OK(m, ptsim_gup_fast_begin(m, 2, 5, ANON));
+	T_OK(m, ptsim_mark(m, "start"));
+	switch (op) {
+	case RETAKE_MREMAP:
+		rc = ptsim_mremap(m, 1, HBASE, GB, HBASE + 4 * GB);
+		break;
+	case RETAKE_MPROTECT:
+		rc = ptsim_mprotect(m, 1, HBASE, 2 * GB, PTSIM_PROT_READ);
+		break;
+	case RETAKE_MUNMAP:
+		rc = ptsim_munmap(m, 1, HBASE, 2 * GB);
+		break;
+	case RETAKE_MADVISE:
+		rc = ptsim_madvise(m, 1, HBASE, 2 * GB, PTSIM_MADV_DONTNEED);
+		break;
+	case RETAKE_EXIT:
+		rc = ptsim_exit(m, 2);
+		break;
+	}
+	T_OK(m, rc);
+	T_OK(m, ptsim_mark(m, "blocked"));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	assert_true(t_delta(m, "start", "blocked", "ipi.delayed_by_irqs_off") >= 1);
+	/* Still held by the blocked CPU: another process's unmap of the file waits. */
+	if (op != RETAKE_EXIT)
+		assert_int_equal(ptsim_exit(m, 2), PTSIM_ECPUBUSY);
+	T_OK(m, ptsim_gup_fast_end(m, 2));
+	if (op != RETAKE_EXIT)
+		T_OK(m, ptsim_exit(m, 2));
+	T_OK(m, ptsim_exit(m, 1));
+	T_OK(m, ptsim_exit(m, 5));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+static void test_hugetlb__blocked_op_retakes_i_mmap_lock(void **s)
+{
+	(void)s;
+	static const char *const arches[] = { "x86_64", "arm64" };
+
+	for (int a = 0; a < 2; a++)
+		for (int op = RETAKE_MREMAP; op <= RETAKE_EXIT; op++)
+			retake_case((enum retake_op)op, arches[a]);
+}
+
 /* ------------------------------------------------------------------------ */
 /* mremap of normal VMAs (mm/mremap.c)                                       */
 /* ------------------------------------------------------------------------ */
@@ -1071,6 +1148,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb__gup_fast_ipi_per_table_waits),
 		cmocka_unit_test(test_hugetlb__gup_fast_x86_ipi_flush_waits),
 		cmocka_unit_test(test_hugetlb__gup_fast_last_sharer_covers),
+		cmocka_unit_test(test_hugetlb__blocked_op_retakes_i_mmap_lock),
 		cmocka_unit_test(test_hugetlb__mremap_anon),
 		cmocka_unit_test(test_hugetlb__mremap_anon_pud),
 		cmocka_unit_test(test_hugetlb__mremap_errors),

@@ -102,12 +102,19 @@ static bool unshare_via_gather(const struct ptsim_machine *m)
 
 /**
  * i_mmap_lock_write - take @mapping's i_mmap_rwsem for write.  Nothing to do
- * in a sequential simulation, except that nobody may still hold it: the API
- * refuses operations that would need a lock a blocked operation holds.
+ * in a sequential simulation, except that no other CPU may still hold it: the
+ * API refuses operations that would need a lock another blocked operation
+ * holds.  The CPU itself may: an operation that blocked in an IPI wait and
+ * then, further on, takes the same file's lock again (mremap unmapping the
+ * old range, mprotect of a second VMA, ...) does so, in the kernel, after the
+ * wait ended and the lock dropped; the simulation runs those later steps
+ * before the wait ends, so the lock simply stays marked as this CPU's.
  */
 void i_mmap_lock_write(struct ptsim_machine *m, struct sim_file *mapping)
 {
-	if (NEVER(m, mapping->i_mmap_held_by))
+	struct sim_cpu *cpu = this_cpu(m);
+
+	if (NEVER(m, mapping->i_mmap_held_by && (!cpu || mapping->i_mmap_held_by != cpu->id + 1)))
 		return;
 }
 
