@@ -1,0 +1,666 @@
+/*
+ * Trace parsing (docs/trace-format.md): JSON text to typed events.  Every
+ * event object is validated against the op table (ptsim__trace_ops: the one
+ * list of ops, their required and optional fields) and turned into a struct
+ * tevent; a repeat's body is compiled once.  Errors name the event's position
+ * ("events[3].events[1] (mark)"), the op and the field.
+ *
+ * How to add an op or a field: see trace_internal.h.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/internal.h"
+#include "trace/trace_internal.h"
+
+
+const char *const ptsim__trace_field_names[NR_FIELDS] = {
+	[F_TASK] = "task", [F_CHILD] = "child", [F_THREAD] = "thread", [F_CPU] = "cpu", [F_ADDR] = "addr",
+	[F_LEN] = "len", [F_OFFSET] = "offset", [F_PAGE_SIZE] = "page_size", [F_STRIDE] = "stride",
+	[F_COUNT] = "count", [F_NS] = "ns", [F_US] = "us", [F_MS] = "ms", [F_S] = "s", [F_PROT] = "prot",
+	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
+	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
+	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr",
+};
+
+static const uint32_t common_optional = B(F_COMMENT);
+
+const struct op_desc ptsim__trace_ops[NR_OPS] = {
+	[OP_SPAWN] = { "spawn", B(F_TASK) | B(F_CPU), 0, 0 },
+	[OP_FORK] = { "fork", B(F_TASK) | B(F_CHILD) | B(F_CPU), 0, 0 },
+	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD) | B(F_CPU), 0, 0 },
+	[OP_EXIT] = { "exit", B(F_TASK), 0, 0 },
+	[OP_RUN] = { "run", B(F_TASK) | B(F_CPU), 0, 0 },
+	[OP_SLEEP] = { "sleep", B(F_TASK), 0, 0 },
+	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S), 0 },
+	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
+		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | SYSCALL,
+		      OPF_OVERLAP_IS_EEXIST },
+	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, 0 },
+	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_MADVISE] = { "madvise", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_MLOCK] = { "mlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE), 0 },
+	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE), 0 },
+	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_NEW_ADDR), SYSCALL, 0 },
+	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), SYSCALL, 0 },
+	[OP_MARK] = { "mark", B(F_NAME), 0, 0 },
+	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP), 0 },
+	[OP_GUP_FAST_BEGIN] = { "gup_fast_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
+	[OP_GUP_FAST_END] = { "gup_fast_end", B(F_CPU), 0, 0 },
+	[OP_RCU_READ_BEGIN] = { "rcu_read_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
+	[OP_RCU_READ_END] = { "rcu_read_end", B(F_CPU), 0, 0 },
+	[OP_PMD_LOCK] = { "pmd_lock", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
+	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0, 0 },
+	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
+};
+
+
+/* Largest value each numeric field may take (before the API's own checks). */
+const uint64_t ptsim__trace_field_max[NR_NUM_FIELDS] = {
+	[F_TASK] = INT_MAX, [F_CHILD] = INT_MAX, [F_THREAD] = INT_MAX, [F_CPU] = PTSIM_MAX_CPUS - 1,
+	[F_ADDR] = UINT64_MAX, [F_LEN] = UINT64_MAX, [F_OFFSET] = UINT64_MAX, [F_PAGE_SIZE] = UINT64_MAX,
+	[F_STRIDE] = UINT64_MAX, [F_COUNT] = 100000000, [F_NS] = UINT64_MAX, [F_US] = UINT64_MAX / 1000,
+	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000, [F_NEW_ADDR] = UINT64_MAX,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Parsing                                                                   */
+/* ------------------------------------------------------------------------ */
+
+int ptsim__trace_fail(struct perr *pe, const char *fmt, ...)
+{
+	char detail[320];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (pe->buf && pe->len)
+		snprintf(pe->buf, pe->len, "%s%s%s", pe->path, pe->path[0] ? ": " : "", detail);
+	return PTSIM_EBADTRACE;
+}
+
+/* "123", "0x1f", "2M", "50G", "4K", "1T": decimal or hex with an optional binary suffix. */
+static int parse_num_string(const char *s, uint64_t *out, bool allow_neg, bool *neg)
+{
+	const char *p = s;
+	uint64_t v = 0, mult = 1;
+	int base = 10;
+
+	*neg = false;
+	if (allow_neg && *p == '-') {
+		*neg = true;
+		p++;
+	}
+	if (!*p)
+		return -1;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+		if (!*p)
+			return -1;
+	}
+	const char *digits = p;
+	while (*p && (base == 16 ? isxdigit((unsigned char)*p) : isdigit((unsigned char)*p))) {
+		unsigned int d = (unsigned int)(isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10));
+		if (v > (UINT64_MAX - d) / (uint64_t)base)
+			return -2;
+		v = v * (uint64_t)base + d;
+		p++;
+	}
+	if (p == digits)
+		return -1;
+	if (*p) {
+		switch (*p) {
+		case 'K': case 'k': mult = 1ull << 10; break;
+		case 'M': case 'm': mult = 1ull << 20; break;
+		case 'G': case 'g': mult = 1ull << 30; break;
+		case 'T': case 't': mult = 1ull << 40; break;
+		default: return -1;
+		}
+		if (p[1])
+			return -1;
+	}
+	if (v && mult > UINT64_MAX / v)
+		return -2;
+	*out = v * mult;
+	return 0;
+}
+
+static int get_num(struct perr *pe, const cJSON *item, const char *field, uint64_t max, uint64_t *out)
+{
+	bool neg;
+
+	if (cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+		/* Range first: converting an out-of-range double is undefined behaviour. */
+		/* 2^53 itself is refused too: a larger integer may have been rounded to it. */
+		if (!(d >= 0 && d < 9007199254740992.0) || d != (double)(uint64_t)d)
+			return ptsim__trace_fail(pe, "field '%s': %.17g is not a non-negative integer below 2^53 (use a string like "
+					"\"0x...\" for larger values)", field, d);
+		*out = (uint64_t)d;
+	} else if (cJSON_IsString(item)) {
+		int rc = parse_num_string(item->valuestring, out, false, &neg);
+		if (rc == -2)
+			return ptsim__trace_fail(pe, "field '%s': \"%s\" overflows 64 bits", field, item->valuestring);
+		if (rc)
+			return ptsim__trace_fail(pe, "field '%s': \"%s\" is not a number (decimal, 0x hex, optional K/M/G/T suffix)",
+				    field, item->valuestring);
+	} else {
+		return ptsim__trace_fail(pe, "field '%s': expected a number or a numeric string", field);
+	}
+	if (*out > max)
+		return ptsim__trace_fail(pe, "field '%s': %" PRIu64 " is out of range (max %" PRIu64 ")", field, *out, max);
+	return 0;
+}
+
+static int get_step(struct perr *pe, const cJSON *item, const char *field, int64_t *out)
+{
+	uint64_t v;
+	bool neg = false;
+
+	if (cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+		if (!(d > -9007199254740992.0 && d < 9007199254740992.0) || d != (double)(int64_t)d)
+			return ptsim__trace_fail(pe, "step '%s': %.17g is not an integer of magnitude below 2^53 (use a string)", field, d);
+		*out = (int64_t)d;
+		return 0;
+	}
+	if (!cJSON_IsString(item))
+		return ptsim__trace_fail(pe, "step '%s': expected a number or a numeric string", field);
+	int rc = parse_num_string(item->valuestring, &v, true, &neg);
+	if (rc || v > (uint64_t)INT64_MAX)
+		return ptsim__trace_fail(pe, "step '%s': \"%s\" is not a number in range", field, item->valuestring);
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+static int get_bool(struct perr *pe, const cJSON *item, const char *field, bool *out)
+{
+	if (!cJSON_IsBool(item))
+		return ptsim__trace_fail(pe, "field '%s': expected true or false", field);
+	*out = cJSON_IsTrue(item);
+	return 0;
+}
+
+static int get_str(struct perr *pe, const cJSON *item, const char *field, const char **out)
+{
+	if (!cJSON_IsString(item) || !item->valuestring)
+		return ptsim__trace_fail(pe, "field '%s': expected a string", field);
+	*out = item->valuestring;
+	return 0;
+}
+
+struct enum_name {
+	const char *name;
+	int value;
+};
+
+/* A string field that names one of @n values; the error lists them all (@what says what they are). */
+static int parse_enum(struct perr *pe, const cJSON *item, const char *field, const struct enum_name *names, size_t n,
+		      const char *what, int *out)
+{
+	const char *s = NULL;
+	char list[256] = "";
+
+	if (get_str(pe, item, field, &s))
+		return PTSIM_EBADTRACE;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].value;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i].name);
+	}
+	return ptsim__trace_fail(pe, "field '%s': \"%s\" is not %s (%s)", field, s, what, list);
+}
+
+#define PARSE_ENUM(pe, item, field, names, what, out) \
+	parse_enum(pe, item, field, names, sizeof(names) / sizeof(names[0]), what, out)
+
+static const struct enum_name prot_names[] = {
+	{ "none", 0 }, { "r", 1 }, { "rw", 3 }, { "rwx", 7 }, { "rx", 5 }, { "x", 4 }, { "w", 2 }, { "wx", 6 },
+};
+static const struct enum_name expect_names[] = {
+	{ "EINVAL", -EINVAL }, { "ENOMEM", -ENOMEM }, { "EACCES", -EACCES }, { "EEXIST", -EEXIST },
+	{ "EBUSY", -EBUSY },   { "ENOENT", -ENOENT }, { "EFAULT", -EFAULT },
+};
+static const struct enum_name kind_names[] = {
+	{ "anon", PTSIM_MAP_ANON }, { "file", PTSIM_MAP_FILE }, { "shmem", PTSIM_MAP_SHMEM }, { "hugetlb", PTSIM_MAP_HUGETLB },
+};
+static const struct enum_name advice_names[] = {
+	{ "dontneed", PTSIM_MADV_DONTNEED },           { "free", PTSIM_MADV_FREE },
+	{ "dontneed_locked", PTSIM_MADV_DONTNEED_LOCKED }, { "guard_install", PTSIM_MADV_GUARD_INSTALL },
+	{ "guard_remove", PTSIM_MADV_GUARD_REMOVE },
+};
+
+/* A key given twice in one JSON object (cJSON keeps both; lookups see only the first). */
+static const char *dup_key(const cJSON *obj)
+{
+	for (const cJSON *a = obj->child; a; a = a->next)
+		for (const cJSON *b = a->next; b; b = b->next)
+			if (a->string && b->string && !strcmp(a->string, b->string))
+				return a->string;
+	return NULL;
+}
+
+static int find_field(const char *name)
+{
+	for (int f = 0; f < NR_FIELDS; f++)
+		if (!strcmp(ptsim__trace_field_names[f], name))
+			return f;
+	return -1;
+}
+
+
+/* Numeric fields (other than a nested repeat's count) given anywhere in a body. */
+static uint32_t body_num_fields(const struct tevent *ev, size_t n)
+{
+	uint32_t used = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		used |= ev[i].present & (B(NR_NUM_FIELDS) - 1) & ~B(F_COUNT);
+		if (ev[i].op == OP_REPEAT)
+			used |= body_num_fields(ev[i].body, ev[i].nr_body);
+	}
+	return used;
+}
+
+static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, size_t *nr, int depth);
+
+static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int depth)
+{
+	const cJSON *opj, *it;
+	const char *opname;
+
+	memset(ev, 0, sizeof(*ev));
+	if (!cJSON_IsObject(obj))
+		return ptsim__trace_fail(pe, "an event must be a JSON object");
+	if (dup_key(obj))
+		return ptsim__trace_fail(pe, "field '%s' is given twice", dup_key(obj));
+	opj = cJSON_GetObjectItemCaseSensitive(obj, "op");
+	if (!opj)
+		return ptsim__trace_fail(pe, "missing field 'op'");
+	if (!cJSON_IsString(opj))
+		return ptsim__trace_fail(pe, "field 'op': expected a string");
+	opname = opj->valuestring;
+	int op = -1;
+	for (int i = 0; i < NR_OPS; i++)
+		if (!strcmp(ptsim__trace_ops[i].name, opname))
+			op = i;
+	if (op < 0)
+		return ptsim__trace_fail(pe, "unknown op \"%s\"", opname);
+	ev->op = (enum top)op;
+	const struct op_desc *d = &ptsim__trace_ops[op];
+	size_t plen = strlen(pe->path);
+	snprintf(pe->path + plen, sizeof(pe->path) - plen, " (%s)", opname);
+
+	cJSON_ArrayForEach(it, obj) {
+		if (!strcmp(it->string, "op"))
+			continue;
+		int f = find_field(it->string);
+		if (f == F_EXPECT && !(d->optional & B(f))) {
+			char ops[256] = "";
+			for (int o = 0; o < NR_OPS; o++)
+				if (ptsim__trace_ops[o].optional & SYSCALL)
+					snprintf(ops + strlen(ops), sizeof(ops) - strlen(ops), "%s%s", *ops ? ", " : "",
+						 ptsim__trace_ops[o].name);
+			return ptsim__trace_fail(pe, "field 'expect': op %s is not a system call the kernel can fail (expect is for "
+					"%s)", opname, ops);
+		}
+		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
+			return ptsim__trace_fail(pe, "unknown field '%s' for op %s", it->string, opname);
+		ev->present |= B(f);
+		if (f < NR_NUM_FIELDS) {
+			if (get_num(pe, it, ptsim__trace_field_names[f], ptsim__trace_field_max[f], &ev->num[f]))
+				return PTSIM_EBADTRACE;
+			continue;
+		}
+		const char *s = NULL;
+		switch (f) {
+		case F_PROT: {
+			int v;
+			if (PARSE_ENUM(pe, it, "prot", prot_names, "a protection", &v))
+				return PTSIM_EBADTRACE;
+			ev->prot = (unsigned int)v;
+			break;
+		}
+		case F_KIND: {
+			int v;
+			if (PARSE_ENUM(pe, it, "kind", kind_names, "a mapping kind", &v))
+				return PTSIM_EBADTRACE;
+			ev->kind = (enum ptsim_map_kind)v;
+			break;
+		}
+		case F_ADVICE: {
+			int v;
+			if (PARSE_ENUM(pe, it, "advice", advice_names, "an advice this op knows", &v))
+				return PTSIM_EBADTRACE;
+			ev->advice = (enum ptsim_advice)v;
+			break;
+		}
+		case F_SHARED:
+			if (get_bool(pe, it, "shared", &ev->shared))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_WRITE:
+			if (get_bool(pe, it, "write", &ev->write))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_POPULATE:
+			if (get_bool(pe, it, "populate", &ev->populate))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_FILE:
+		case F_NAME:
+			if (get_str(pe, it, ptsim__trace_field_names[f], &s))
+				return PTSIM_EBADTRACE;
+			if (!*s)
+				return ptsim__trace_fail(pe, "field '%s': must not be empty", ptsim__trace_field_names[f]);
+			if (strlen(s) > 255)
+				return ptsim__trace_fail(pe, "field '%s': longer than 255 bytes", ptsim__trace_field_names[f]);
+			for (const char *c = s; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					return ptsim__trace_fail(pe, "field '%s': contains a control character (byte %#x)", ptsim__trace_field_names[f],
+						    (unsigned int)(unsigned char)*c);
+			if (!(*(f == F_FILE ? &ev->file : &ev->name) = strdup(s)))
+				return ptsim__trace_fail(pe, "out of memory");
+			break;
+		case F_EXPECT:
+			if (PARSE_ENUM(pe, it, "expect", expect_names, "an errno name this op can return", &ev->expect))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_COMMENT:
+			if (!cJSON_IsString(it))
+				return ptsim__trace_fail(pe, "field 'comment': expected a string");
+			break;
+		case F_STEP: {
+			const cJSON *st;
+			if (!cJSON_IsObject(it))
+				return ptsim__trace_fail(pe, "field 'step': expected an object of FIELD: number");
+			if (dup_key(it))
+				return ptsim__trace_fail(pe, "step '%s' is given twice", dup_key(it));
+			cJSON_ArrayForEach(st, it) {
+				int sf = find_field(st->string);
+				if (sf < 0 || sf >= NR_NUM_FIELDS || sf == F_COUNT)
+					return ptsim__trace_fail(pe, "step: '%s' is not a numeric event field", st->string);
+				if (get_step(pe, st, st->string, &ev->step[sf]))
+					return PTSIM_EBADTRACE;
+				ev->stepped |= B(sf);
+			}
+			break;
+		}
+		case F_EVENTS:
+			break;   /* below */
+		}
+	}
+	uint32_t missing = d->required & ~ev->present;
+	if (missing) {
+		for (int f = 0; f < NR_FIELDS; f++)
+			if (missing & B(f))
+				return ptsim__trace_fail(pe, "missing field '%s'", ptsim__trace_field_names[f]);
+	}
+	if (op == OP_ADVANCE) {
+		int n = !!(ev->present & B(F_NS)) + !!(ev->present & B(F_US)) + !!(ev->present & B(F_MS)) +
+			!!(ev->present & B(F_S));
+		if (n != 1)
+			return ptsim__trace_fail(pe, "give exactly one of ns, us, ms, s");
+	}
+	if (op == OP_REPEAT) {
+		if (depth >= 16)
+			return ptsim__trace_fail(pe, "repeat nested deeper than 16 levels");
+		const cJSON *body = cJSON_GetObjectItemCaseSensitive(obj, "events");
+		char saved[sizeof(pe->path)];
+		memcpy(saved, pe->path, sizeof(saved));
+		int rc = parse_events(pe, body, &ev->body, &ev->nr_body, depth + 1);
+		if (rc)
+			return rc;
+		memcpy(pe->path, saved, sizeof(saved));
+		/* A step no event of the body can take would be silently ignored. */
+		uint32_t unused = ev->stepped & ~body_num_fields(ev->body, ev->nr_body);
+		for (int f = 0; unused && f < NR_NUM_FIELDS; f++)
+			if (unused & B(f))
+				return ptsim__trace_fail(pe, "step '%s': no event of the body has a field '%s' to add it to",
+					    ptsim__trace_field_names[f], ptsim__trace_field_names[f]);
+	}
+	pe->path[plen] = 0;
+	return 0;
+}
+
+static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, size_t *nr, int depth)
+{
+	size_t n;
+	struct tevent *ev;
+	size_t base = strlen(pe->path);
+
+	*out = NULL;
+	*nr = 0;
+	if (!cJSON_IsArray(arr))
+		return ptsim__trace_fail(pe, "'events' must be an array");
+	n = (size_t)cJSON_GetArraySize(arr);
+	ev = calloc(n ? n : 1, sizeof(*ev));
+	if (!ev)
+		return ptsim__trace_fail(pe, "out of memory");
+	size_t i = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, arr) {
+		snprintf(pe->path + base, sizeof(pe->path) - base, "%sevents[%zu]", base ? "." : "", i);
+		int rc = parse_event(pe, it, &ev[i], depth);
+		if (rc) {
+			ptsim__trace_free_events(ev, i + 1);
+			return rc;
+		}
+		i++;
+	}
+	pe->path[base] = 0;
+	*out = ev;
+	*nr = n;
+	return 0;
+}
+
+void ptsim__trace_free_events(struct tevent *ev, size_t n)
+{
+	if (!ev)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(ev[i].file);
+		free(ev[i].name);
+		ptsim__trace_free_events(ev[i].body, ev[i].nr_body);
+	}
+	free(ev);
+}
+
+int ptsim__trace_add_set(struct ptsim_trace *t, const char *kv)
+{
+	char **n = realloc(t->set, (t->nr_set + 2) * sizeof(char *));
+	if (!n)
+		return -ENOMEM;
+	t->set = n;
+	if (!(t->set[t->nr_set] = strdup(kv)))
+		return -ENOMEM;
+	t->nr_set++;
+	t->set[t->nr_set] = NULL;
+	return 0;
+}
+
+static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj)
+{
+	const cJSON *it;
+	uint64_t v;
+
+	snprintf(pe->path, sizeof(pe->path), "machine");
+	if (!cJSON_IsObject(mj))
+		return ptsim__trace_fail(pe, "must be an object");
+	if (dup_key(mj))
+		return ptsim__trace_fail(pe, "field '%s' is given twice", dup_key(mj));
+	cJSON_ArrayForEach(it, mj) {
+		const char *k = it->string;
+		if (!strcmp(k, "arch")) {
+			if (!cJSON_IsString(it))
+				return ptsim__trace_fail(pe, "field 'arch': expected a string");
+			if (!strcmp(it->valuestring, "x86_64"))
+				t->arch = PTSIM_ARCH_X86_64;
+			else if (!strcmp(it->valuestring, "arm64"))
+				t->arch = PTSIM_ARCH_ARM64;
+			else
+				return ptsim__trace_fail(pe, "field 'arch': \"%s\" is not x86_64 or arm64", it->valuestring);
+		} else if (!strcmp(k, "cpus")) {
+			if (get_num(pe, it, "cpus", PTSIM_MAX_CPUS, &v))
+				return PTSIM_EBADTRACE;
+			if (!v)
+				return ptsim__trace_fail(pe, "field 'cpus': must be at least 1");
+			t->cpus = (unsigned int)v;
+		} else if (!strcmp(k, "paging_levels")) {
+			if (get_num(pe, it, "paging_levels", 5, &v))
+				return PTSIM_EBADTRACE;
+			t->paging_levels = (unsigned int)v;
+		} else if (!strcmp(k, "granule")) {
+			if (get_num(pe, it, "granule", 65536, &v))
+				return PTSIM_EBADTRACE;
+			t->granule = (unsigned int)v;
+		} else if (!strcmp(k, "va_bits")) {
+			if (get_num(pe, it, "va_bits", 64, &v))
+				return PTSIM_EBADTRACE;
+			t->va_bits = (unsigned int)v;
+		} else if (!strcmp(k, "seed")) {
+			if (get_num(pe, it, "seed", UINT64_MAX, &v))
+				return PTSIM_EBADTRACE;
+			t->seed = v;
+		} else if (!strcmp(k, "preset")) {
+			if (!cJSON_IsString(it))
+				return ptsim__trace_fail(pe, "field 'preset': expected a string");
+			free(t->preset);
+			if (!(t->preset = strdup(it->valuestring)))
+				return ptsim__trace_fail(pe, "out of memory");
+		} else if (!strcmp(k, "set")) {
+			const cJSON *kv;
+			if (!cJSON_IsObject(it))
+				return ptsim__trace_fail(pe, "field 'set': expected an object of KEY: VALUE");
+			if (dup_key(it))
+				return ptsim__trace_fail(pe, "set.%s is given twice", dup_key(it));
+			cJSON_ArrayForEach(kv, it) {
+				char buf[300];
+				if (cJSON_IsString(kv))
+					snprintf(buf, sizeof(buf), "%s=%s", kv->string, kv->valuestring);
+				else if (cJSON_IsNumber(kv) && kv->valuedouble >= -2147483648.0 &&
+					 kv->valuedouble <= 2147483647.0 && kv->valuedouble == (double)(long)kv->valuedouble)
+					snprintf(buf, sizeof(buf), "%s=%ld", kv->string, (long)kv->valuedouble);
+				else if (cJSON_IsNumber(kv))
+					return ptsim__trace_fail(pe, "set.%s: %g is not an integer", kv->string, kv->valuedouble);
+				else if (cJSON_IsBool(kv))
+					snprintf(buf, sizeof(buf), "%s=%s", kv->string, cJSON_IsTrue(kv) ? "on" : "off");
+				else
+					return ptsim__trace_fail(pe, "set.%s: expected a string, number or boolean", kv->string);
+				if (ptsim__trace_add_set(t, buf))
+					return ptsim__trace_fail(pe, "out of memory");
+			}
+		} else {
+			return ptsim__trace_fail(pe, "unknown field '%s' (arch, cpus, paging_levels, granule, va_bits, preset, set, seed)",
+				    k);
+		}
+	}
+	pe->path[0] = 0;
+	return 0;
+}
+
+/* A whole v1 document into @t (whose defaults the caller set); on failure @t holds what was parsed. */
+int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const char *json, size_t len)
+{
+	cJSON *root;
+	int rc;
+
+	/* The parse end (or error position) comes back through @end: cJSON_GetErrorPtr() is a global. */
+	const char *end = NULL;
+	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
+	if (root && end) {
+		/* Anything but white space after the top-level value is malformed too. */
+		while (end < json + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+			end++;
+		if (end < json + len) {
+			cJSON_Delete(root);
+			root = NULL;
+		}
+	}
+	if (!root) {
+		size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
+		size_t line = 1, depth = 0, max_depth = 0;
+		bool in_str = false;
+		for (size_t i = 0; i < off; i++) {
+			line += json[i] == '\n';
+			if (in_str) {
+				if (json[i] == '\\')
+					i++;
+				else if (json[i] == '"')
+					in_str = false;
+			} else if (json[i] == '"') {
+				in_str = true;
+			} else if (json[i] == '[' || json[i] == '{') {
+				if (++depth > max_depth)
+					max_depth = depth;
+			} else if ((json[i] == ']' || json[i] == '}') && depth) {
+				depth--;
+			}
+		}
+		if (max_depth >= CJSON_NESTING_LIMIT)
+			return ptsim__trace_fail(pe, "JSON nested deeper than %d levels near byte %zu (line %zu)", CJSON_NESTING_LIMIT,
+				    off, line);
+		return ptsim__trace_fail(pe, "malformed JSON near byte %zu (line %zu)", off, line);
+	}
+	/* cJSON keeps strings NUL-terminated: a \u0000 escape would silently cut one short. */
+	for (size_t i = 0; i + 5 < len; i++) {
+		if (json[i] != '\\')
+			continue;
+		if (json[i + 1] == 'u' && !memcmp(json + i + 2, "0000", 4)) {
+			cJSON_Delete(root);
+			return ptsim__trace_fail(pe, "a string holds \\u0000 near byte %zu: NUL characters are not allowed", i);
+		}
+		i++;   /* skip the escaped character (an escaped backslash too) */
+	}
+	if (!cJSON_IsObject(root)) {
+		rc = ptsim__trace_fail(pe, "a trace is a JSON object {\"ptsim_trace\": 1, \"machine\": {...}, \"events\": [...]}");
+		goto out;
+	}
+	if (dup_key(root)) {
+		rc = ptsim__trace_fail(pe, "top-level field '%s' is given twice", dup_key(root));
+		goto out;
+	}
+	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "ptsim_trace");
+	if (!ver || !cJSON_IsNumber(ver) || ver->valuedouble != 1) {
+		rc = ptsim__trace_fail(pe, "field 'ptsim_trace': must be 1 (the trace format version)");
+		goto out;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, root) {
+		if (strcmp(it->string, "ptsim_trace") && strcmp(it->string, "machine") && strcmp(it->string, "events") &&
+		    strcmp(it->string, "comment")) {
+			rc = ptsim__trace_fail(pe, "unknown top-level field '%s' (ptsim_trace, machine, events, comment)", it->string);
+			goto out;
+		}
+		if (!strcmp(it->string, "comment") && !cJSON_IsString(it)) {
+			rc = ptsim__trace_fail(pe, "field 'comment': expected a string");
+			goto out;
+		}
+	}
+	const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "machine");
+	if (mj && (rc = parse_machine(pe, t, mj)))
+		goto out;
+	const cJSON *ej = cJSON_GetObjectItemCaseSensitive(root, "events");
+	if (!ej) {
+		rc = ptsim__trace_fail(pe, "missing field 'events'");
+		goto out;
+	}
+	rc = parse_events(pe, ej, &t->events, &t->nr_events, 0);
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+

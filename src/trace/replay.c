@@ -1,0 +1,325 @@
+/*
+ * Trace replay: typed events (parse.c) run as calls of the public API.
+ *
+ * A trace is just a list of API calls: every op maps to one ptsim_*()
+ * function.  "repeat" bodies are compiled once and replayed count times with
+ * step.FIELD x i added to every numeric FIELD of the body (nested repeats
+ * add up), so a 25,600-iteration loop costs no more memory than one.
+ *
+ * Errors name the event (its index in trace order, counting repeats, and its
+ * position: "events[3].events[1] (iteration 17)"), the op and the field.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mm/internal.h"
+#include "trace/trace_internal.h"
+
+
+struct frame_pos {
+	size_t index;
+	uint64_t iteration;
+	bool in_repeat;
+};
+
+struct replay {
+	struct ptsim_machine *m;
+	int64_t offset[NR_NUM_FIELDS];
+	struct frame_pos stack[18];
+	int depth;
+};
+
+static void describe_where(struct replay *r)
+{
+	char *w = r->m->ev_where;
+	size_t n = 0, cap = sizeof(r->m->ev_where);
+
+	w[0] = 0;
+	for (int i = 0; i <= r->depth && n < cap; i++) {
+		int k = snprintf(w + n, cap - n, "%sevents[%zu]", i ? "." : "", r->stack[i].index);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+		if (i < r->depth && n < cap) {
+			k = snprintf(w + n, cap - n, "[i=%" PRIu64 "]", r->stack[i + 1].iteration);
+			if (k < 0)
+				break;
+			n += (size_t)k;
+		}
+	}
+}
+
+static int value(struct replay *r, const struct tevent *ev, enum tfield f, uint64_t *out)
+{
+	int64_t off = r->offset[f];
+	uint64_t base = ev->num[f];
+	uint64_t v = base + (uint64_t)off;
+
+	/* The previous call's op is still in ev_op: name this event's op. */
+	r->m->ev_op = ptsim__trace_ops[ev->op].name;
+	if ((off > 0 && v < base) || (off < 0 && v > base)) {
+		describe_where(r);
+		return ptsim__err(r->m, PTSIM_EBADEVENT, ptsim__trace_field_names[f],
+				  "%" PRIu64 " plus the repeat steps (%" PRId64 ") leaves the 64-bit range", base, off);
+	}
+	if (v > ptsim__trace_field_max[f]) {
+		describe_where(r);
+		return ptsim__err(r->m, PTSIM_EBADEVENT, ptsim__trace_field_names[f],
+				  "%" PRIu64 " (after repeat steps) is out of range (max %" PRIu64 ")", v, ptsim__trace_field_max[f]);
+	}
+	*out = v;
+	return 0;
+}
+
+#define VAL(f, var)                                          \
+	do {                                                 \
+		if ((rc = value(r, ev, (f), &(var))))        \
+			return rc;                           \
+	} while (0)
+
+static int run_events(struct replay *r, const struct tevent *evs, size_t nr);
+
+/* The failed call's own message without its "event N (op) at WHERE: " prefix. */
+static void call_detail(const struct ptsim_machine *m, char *out, size_t len)
+{
+	const char *d = strstr(m->errmsg, ": ");
+	snprintf(out, len, "%s", d ? d + 2 : m->errmsg);
+}
+
+static int run_one(struct replay *r, const struct tevent *ev)
+{
+	struct ptsim_machine *m = r->m;
+	uint64_t task = 0, cpu = 0, x = 0, addr = 0, len = 0, y = 0;
+	int rc = 0;
+
+	switch (ev->op) {
+	case OP_SPAWN:
+		VAL(F_TASK, task);
+		VAL(F_CPU, cpu);
+		rc = ptsim_spawn(m, (int)task, (unsigned int)cpu);
+		break;
+	case OP_FORK:
+		VAL(F_TASK, task);
+		VAL(F_CHILD, x);
+		VAL(F_CPU, cpu);
+		rc = ptsim_fork(m, (int)task, (int)x, (unsigned int)cpu);
+		break;
+	case OP_THREAD:
+		VAL(F_TASK, task);
+		VAL(F_THREAD, x);
+		VAL(F_CPU, cpu);
+		rc = ptsim_thread(m, (int)task, (int)x, (unsigned int)cpu);
+		break;
+	case OP_EXIT:
+		VAL(F_TASK, task);
+		rc = ptsim_exit(m, (int)task);
+		break;
+	case OP_RUN:
+		VAL(F_TASK, task);
+		VAL(F_CPU, cpu);
+		rc = ptsim_run(m, (int)task, (unsigned int)cpu);
+		break;
+	case OP_SLEEP:
+		VAL(F_TASK, task);
+		rc = ptsim_sleep(m, (int)task);
+		break;
+	case OP_ADVANCE: {
+		uint64_t ns;
+		if (ev->present & B(F_NS)) {
+			VAL(F_NS, ns);
+		} else if (ev->present & B(F_US)) {
+			VAL(F_US, x);
+			ns = x * 1000;
+		} else if (ev->present & B(F_MS)) {
+			VAL(F_MS, x);
+			ns = x * 1000000;
+		} else {
+			VAL(F_S, x);
+			ns = x * 1000000000;
+		}
+		rc = ptsim_advance(m, ns);
+		break;
+	}
+	case OP_MMAP: {
+		struct ptsim_mmap_args a = { 0 };
+		VAL(F_TASK, task);
+		VAL(F_ADDR, a.addr);
+		VAL(F_LEN, a.len);
+		if (ev->present & B(F_OFFSET))
+			VAL(F_OFFSET, a.offset);
+		if (ev->present & B(F_PAGE_SIZE))
+			VAL(F_PAGE_SIZE, a.page_size);
+		a.prot = ev->prot;
+		a.kind = ev->kind;
+		a.shared = ev->shared;
+		a.file = ev->file;
+		a.populate = ev->populate;
+		rc = ptsim_mmap(m, (int)task, &a);
+		break;
+	}
+	case OP_MUNMAP:
+	case OP_MPROTECT:
+	case OP_MADVISE:
+	case OP_MLOCK:
+	case OP_MUNLOCK:
+	case OP_SWAPOUT:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		if (ev->op == OP_MUNMAP)
+			rc = ptsim_munmap(m, (int)task, addr, len);
+		else if (ev->op == OP_MPROTECT)
+			rc = ptsim_mprotect(m, (int)task, addr, len, ev->prot);
+		else if (ev->op == OP_MADVISE)
+			rc = ptsim_madvise(m, (int)task, addr, len, ev->advice);
+		else if (ev->op == OP_MLOCK)
+			rc = ptsim_mlock(m, (int)task, addr, len);
+		else if (ev->op == OP_SWAPOUT)
+			rc = ptsim_swapout(m, (int)task, addr, len);
+		else
+			rc = ptsim_munlock(m, (int)task, addr, len);
+		break;
+	case OP_TOUCH:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		if (ev->present & B(F_STRIDE))
+			VAL(F_STRIDE, y);
+		rc = ptsim_touch(m, (int)task, addr, len, y, ev->write);
+		break;
+	case OP_MARK:
+		rc = ptsim_mark(m, ev->name);
+		break;
+	case OP_TOUCH_RANDOM:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		VAL(F_COUNT, x);
+		if (ev->present & B(F_STRIDE))
+			VAL(F_STRIDE, y);
+		rc = ptsim_touch_random(m, (int)task, addr, len, y, x, ev->write);
+		break;
+	case OP_MREMAP:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		VAL(F_NEW_ADDR, y);
+		rc = ptsim_mremap(m, (int)task, addr, len, y);
+		break;
+	case OP_MOVE_PAGES:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		rc = ptsim_move_pages(m, (int)task, addr);
+		break;
+	case OP_GUP_FAST_BEGIN:
+	case OP_RCU_READ_BEGIN:
+	case OP_PMD_LOCK:
+		VAL(F_CPU, cpu);
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		if (ev->op == OP_GUP_FAST_BEGIN)
+			rc = ptsim_gup_fast_begin(m, (unsigned int)cpu, (int)task, addr);
+		else if (ev->op == OP_RCU_READ_BEGIN)
+			rc = ptsim_rcu_read_begin(m, (unsigned int)cpu, (int)task, addr);
+		else
+			rc = ptsim_pmd_lock(m, (unsigned int)cpu, (int)task, addr);
+		break;
+	case OP_GUP_FAST_END:
+	case OP_RCU_READ_END:
+	case OP_PMD_UNLOCK:
+		VAL(F_CPU, cpu);
+		if (ev->op == OP_GUP_FAST_END)
+			rc = ptsim_gup_fast_end(m, (unsigned int)cpu);
+		else if (ev->op == OP_RCU_READ_END)
+			rc = ptsim_rcu_read_end(m, (unsigned int)cpu);
+		else
+			rc = ptsim_pmd_unlock(m, (unsigned int)cpu);
+		break;
+	case OP_REPEAT: {
+		uint64_t count;
+		VAL(F_COUNT, count);
+		if (r->depth + 1 >= (int)(sizeof(r->stack) / sizeof(r->stack[0])))
+			return ptsim__err(m, PTSIM_EBADEVENT, NULL, "repeat nested too deep");
+		r->depth++;
+		for (uint64_t i = 0; i < count; i++) {
+			r->stack[r->depth].iteration = i;
+			rc = run_events(r, ev->body, ev->nr_body);
+			if (rc)
+				break;
+			for (int f = 0; f < NR_NUM_FIELDS; f++)
+				r->offset[f] += ev->step[f];
+		}
+		/* Undo this loop's steps for the events after it. */
+		for (int f = 0; f < NR_NUM_FIELDS; f++)
+			r->offset[f] -= ev->step[f] * (int64_t)(rc ? r->stack[r->depth].iteration : count);
+		r->depth--;
+		return rc;
+	}
+	default:
+		return ptsim__err(m, PTSIM_EINTERNAL, NULL, "unhandled op");
+	}
+	/* A system call that the kernel fails is an error unless the trace expects it. */
+	if (ev->expect) {
+		/* An overlapping mmap is the kernel's EEXIST (MAP_FIXED_NOREPLACE). */
+		if (rc == ev->expect ||
+		    ((ptsim__trace_ops[ev->op].flags & OPF_OVERLAP_IS_EEXIST) && ev->expect == -EEXIST && rc == PTSIM_EOVERLAP))
+			return 0;
+		describe_where(r);
+		m->event--;   /* name the event that just ran */
+		if (!rc) {
+			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call succeeded",
+					ptsim_errname(ev->expect));
+		} else {
+			char detail[sizeof(m->errmsg)];
+			call_detail(m, detail, sizeof(detail));
+			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call failed with %s (%s)",
+					ptsim_errname(ev->expect), ptsim_errname(rc), detail);
+		}
+		m->event++;
+		return rc;
+	}
+	/*
+	 * ptsim: for these ops (mprotect, madvise, mlock, munlock, and swapout,
+	 * which answers as madvise(MADV_PAGEOUT) does) ENOMEM is the kernel's
+	 * answer to a hole, not the simulator running out of memory: report it as
+	 * a bad event (ptsim run exits 2, not 1) and say how to expect it.
+	 */
+	if (rc == -ENOMEM && (ptsim__trace_ops[ev->op].flags & OPF_ENOMEM_IS_HOLE)) {
+		char detail[sizeof(m->errmsg)];
+		call_detail(m, detail, sizeof(detail));
+		describe_where(r);
+		m->event--;
+		rc = ptsim__err(m, PTSIM_EBADEVENT, "addr", "%s (add \"expect\": \"ENOMEM\" if the trace means it)",
+				detail);
+		m->event++;
+	}
+	return rc;
+}
+
+static int run_events(struct replay *r, const struct tevent *evs, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		r->stack[r->depth].index = i;
+		describe_where(r);
+		int rc = run_one(r, &evs[i]);
+		if (rc) {
+			/* The op's own message names the event; keep the position. */
+			return rc;
+		}
+	}
+	return 0;
+}
+
+
+/* Replay @nr events on @m; the caller sets and clears m->in_trace. */
+int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr)
+{
+	struct replay r;
+
+	memset(&r, 0, sizeof(r));
+	r.m = m;
+	return run_events(&r, evs, nr);
+}

@@ -1,0 +1,125 @@
+/*
+ * Traces, inside the library: what the parser (parse.c), the input sources
+ * (reader.c), the replay (replay.c) and the public entry points (trace.c)
+ * share.  Nothing here is public; include/ptsim/trace.h is the API.
+ *
+ * The pipeline: an input source yields JSON text (a v1 document); parse.c
+ * turns each event object into a struct tevent (validated, typed, a repeat's
+ * body compiled once); replay.c runs tevents as calls of the public API.
+ *
+ * How to add an op (all in this header, parse.c and replay.c):
+ *  1. enum top below: OP_NEW before NR_OPS;
+ *  2. parse.c, op_descs[]: the row { "name", required fields, optional fields,
+ *     OPF_* flags } (SYSCALL among the optional fields allows "expect");
+ *  3. replay.c, run_one(): a case that reads the fields with VAL() (numeric:
+ *     repeat steps applied, range-checked) or from the tevent (strings,
+ *     enums, booleans) and calls the ptsim_*() function.
+ * How to add a field:
+ *  - numeric (steppable): enum tfield before NR_NUM_FIELDS, its name in
+ *    parse.c field_names[] and its largest value in field_max[];
+ *  - string, enum or boolean: enum tfield after NR_NUM_FIELDS, its name in
+ *    field_names[], a member of struct tevent, and a case in parse.c
+ *    parse_field() (enums: a struct enum_name table and PARSE_ENUM()).
+ * At most 32 fields (present/required/optional are uint32_t bit sets).
+ */
+#ifndef PTSIM_TRACE_INTERNAL_H
+#define PTSIM_TRACE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ptsim/ptsim.h"
+
+/* Numeric fields (steppable), then string/bool fields. */
+enum tfield {
+	F_TASK, F_CHILD, F_THREAD, F_CPU, F_ADDR, F_LEN, F_OFFSET, F_PAGE_SIZE, F_STRIDE, F_COUNT,
+	F_NS, F_US, F_MS, F_S, F_NEW_ADDR,
+	NR_NUM_FIELDS,
+	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
+	F_EXPECT, F_COMMENT,
+	NR_FIELDS
+};
+
+enum top {
+	OP_SPAWN, OP_FORK, OP_THREAD, OP_EXIT, OP_RUN, OP_SLEEP, OP_ADVANCE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
+	OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_TOUCH, OP_MARK, OP_REPEAT, OP_GUP_FAST_BEGIN, OP_GUP_FAST_END,
+	OP_RCU_READ_BEGIN, OP_RCU_READ_END, OP_PMD_LOCK, OP_PMD_UNLOCK, OP_SWAPOUT,
+	OP_MREMAP, OP_MOVE_PAGES, OP_TOUCH_RANDOM,
+	NR_OPS
+};
+
+#define B(f) (1u << (f))
+struct op_desc {
+	const char *name;
+	uint32_t required;
+	uint32_t optional;
+	unsigned int flags;   /* OPF_*: how the kernel's answers map onto ptsim's */
+};
+
+/* -ENOMEM is the kernel's answer to a hole in the range, not the simulator running out of memory. */
+#define OPF_ENOMEM_IS_HOLE 1u
+/* PTSIM_EOVERLAP is what the kernel answers EEXIST (MAP_FIXED_NOREPLACE). */
+#define OPF_OVERLAP_IS_EEXIST 2u
+
+/* "expect" is for system calls the kernel may fail (mmap, munmap, mprotect, madvise, mlock, ...). */
+#define SYSCALL B(F_EXPECT)
+
+/* parse.c: the one op table and the field tables. */
+extern const struct op_desc ptsim__trace_ops[NR_OPS];
+extern const char *const ptsim__trace_field_names[NR_FIELDS];
+/* Largest value each numeric field may take (before the API's own checks). */
+extern const uint64_t ptsim__trace_field_max[NR_NUM_FIELDS];
+
+/* One event, validated and typed; a repeat holds its body. */
+struct tevent {
+	enum top op;
+	uint32_t present;                 /* B(field) for every field given */
+	uint64_t num[NR_NUM_FIELDS];
+	int64_t step[NR_NUM_FIELDS];      /* repeat only */
+	uint32_t stepped;                 /* repeat only: B(field) of the step keys */
+	unsigned int prot;
+	enum ptsim_map_kind kind;
+	enum ptsim_advice advice;
+	bool shared, write, populate;
+	char *file, *name;
+	int expect;                       /* 0, or the negated errno the call must return */
+	struct tevent *body;              /* repeat */
+	size_t nr_body;
+};
+
+struct ptsim_trace {
+	struct tevent *events;
+	size_t nr_events;
+	/* machine section */
+	enum ptsim_arch arch;
+	unsigned int cpus, paging_levels, granule, va_bits;
+	unsigned long long seed;
+	char *preset;
+	char **set;                       /* NULL-terminated "KEY=VALUE" */
+	size_t nr_set;
+};
+
+/* A parse error goes to the caller's buffer, prefixed with where it is. */
+struct perr {
+	char *buf;
+	size_t len;
+	char path[640];   /* room for 16 nested repeats */
+};
+
+int ptsim__trace_fail(struct perr *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* parse.c */
+int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const char *json, size_t len);
+void ptsim__trace_free_events(struct tevent *ev, size_t n);
+int ptsim__trace_add_set(struct ptsim_trace *t, const char *kv);
+
+/* reader.c: the whole of a file (or standard input for "-") in one buffer. */
+int ptsim__trace_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
+
+/* replay.c */
+int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr);
+
+#endif
