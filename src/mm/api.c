@@ -58,8 +58,8 @@ static int op_exit(struct ptsim_machine *m, int rc)
 static int check_cpu(struct ptsim_machine *m, unsigned int cpu, const char *field)
 {
 	if (cpu >= m->nr_cpus)
-		return ptsim__err(m, -ERANGE, field, "cpu %u does not exist (the machine has %u CPUs: 0..%u)", cpu,
-				  m->nr_cpus, m->nr_cpus - 1);
+		return ptsim__err(m, -ERANGE, field, "cpu %u does not exist (the machine has %u CPU%s: 0..%u)", cpu,
+				  m->nr_cpus, m->nr_cpus == 1 ? "" : "s", m->nr_cpus - 1);
 	return 0;
 }
 

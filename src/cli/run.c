@@ -1,0 +1,239 @@
+/*
+ * ptsim run TRACE: replay one trace on one machine and report what it cost
+ * (docs/cli.md "ptsim run").
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ptsim/ptsim.h"
+
+const char cmd_run_usage[] =
+	"usage: ptsim run TRACE [OPTION]...\n"
+	"Replay TRACE (a trace file, or - for standard input) and print what it cost.\n"
+	"  --json                 the report as one JSON object instead of the table\n"
+	"  -o, --output FILE      write the report to FILE (- standard output, the default)\n"
+	"  --timeline CSV         also write the marks as a CSV table of every counter; - writes it\n"
+	"                         to standard output instead of the report (unless -o FILE is given)\n"
+	"  --preset NAME          the preset (kernel version) instead of the trace's\n"
+	"  --set KEY=VALUE        override one variant (repeatable; after the trace's own)\n"
+	"  --cpus N               number of CPUs instead of the trace's\n"
+	"  --arch x86_64|arm64    the architecture instead of the trace's (drops the trace's geometry)\n"
+	"  --granule BYTES, --va-bits N, --paging-levels N\n"
+	"                         the geometry instead of the trace's (after --arch)\n"
+	"  -h, --help             this text\n"
+	"Exit status: 0 clean, 3 violations recorded, 2 bad input or usage, 1 internal failure.\n";
+
+enum {
+	OPT_JSON = 256,
+	OPT_TIMELINE,
+	OPT_PRESET,
+	OPT_SET,
+	OPT_CPUS,
+	OPT_ARCH,
+	OPT_GRANULE,
+	OPT_VA_BITS,
+	OPT_LEVELS,
+};
+
+static const struct option longopts[] = {
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "output", required_argument, NULL, 'o' },
+	{ "timeline", required_argument, NULL, OPT_TIMELINE },
+	{ "preset", required_argument, NULL, OPT_PRESET },
+	{ "set", required_argument, NULL, OPT_SET },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "arch", required_argument, NULL, OPT_ARCH },
+	{ "granule", required_argument, NULL, OPT_GRANULE },
+	{ "va-bits", required_argument, NULL, OPT_VA_BITS },
+	{ "paging-levels", required_argument, NULL, OPT_LEVELS },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct run_opts {
+	const char *trace;
+	bool json;
+	struct cli_output out[2]; /* the report, the timeline */
+	const char *preset;
+	const char **sets;
+	size_t nr_sets;
+	unsigned int cpus;
+	const char *arch;
+	unsigned int granule, va_bits, levels;
+};
+
+/* Return: -1 to go on, or the exit status (having said why). */
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+	int c, st = 0;
+
+	while ((c = cli_getopt(argc, argv, "o:h", longopts, &st)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'o':
+			o->out[0].path = optarg;
+			break;
+		case OPT_TIMELINE:
+			o->out[1].path = optarg;
+			break;
+		case OPT_PRESET:
+			o->preset = optarg;
+			break;
+		case OPT_SET:
+			if (!strchr(optarg, '=')) {
+				fprintf(stderr, "ptsim: --set %s: expected KEY=VALUE\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->sets[o->nr_sets++] = optarg;
+			break;
+		case OPT_CPUS:
+			if (!cli_parse_uint(optarg, 1, PTSIM_MAX_CPUS, &o->cpus)) {
+				fprintf(stderr, "ptsim: --cpus %s: expected a number of CPUs, 1 to %d\n", optarg,
+					PTSIM_MAX_CPUS);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_ARCH:
+			if (strcmp(optarg, "x86_64") && strcmp(optarg, "arm64")) {
+				fprintf(stderr, "ptsim: --arch %s: expected x86_64 or arm64\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->arch = optarg;
+			break;
+		case OPT_GRANULE:
+		case OPT_VA_BITS:
+		case OPT_LEVELS: {
+			unsigned int *dst = c == OPT_GRANULE ? &o->granule : c == OPT_VA_BITS ? &o->va_bits : &o->levels;
+			if (!cli_parse_uint(optarg, 1, 1u << 30, dst)) {
+				fprintf(stderr, "ptsim: --%s %s: expected a positive integer\n",
+					c == OPT_GRANULE ? "granule" : c == OPT_VA_BITS ? "va-bits" : "paging-levels",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		}
+		case 'h':
+			cli_usage(stdout, "run");
+			return CLI_EXIT_CLEAN;
+		default:
+			return CLI_EXIT_USAGE;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (o->trace) {
+			fprintf(stderr, "ptsim: more than one trace given (%s, %s)\n", o->trace, argv[i]);
+			return CLI_EXIT_USAGE;
+		}
+		o->trace = argv[i];
+	}
+	if (!o->trace) {
+		fprintf(stderr, "ptsim run: no trace given\n");
+		cli_usage(stderr, "run");
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* The trace's machine section with the command line's changes. */
+static void configure(struct ptsim_trace *t, const struct run_opts *o, struct ptsim_config *cfg)
+{
+	ptsim_trace_config(t, cfg);
+	if (o->preset)
+		cfg->preset = o->preset;
+	if (o->cpus)
+		cfg->cpus = o->cpus;
+	if (o->arch) {
+		/* Another architecture: the trace's geometry was meant for its own. */
+		cfg->arch = !strcmp(o->arch, "arm64") ? PTSIM_ARCH_ARM64 : PTSIM_ARCH_X86_64;
+		cfg->granule = 0;
+		cfg->va_bits = 0;
+		cfg->paging_levels = 0;
+	}
+	if (o->granule)
+		cfg->granule = o->granule;
+	if (o->va_bits)
+		cfg->va_bits = o->va_bits;
+	if (o->levels)
+		cfg->paging_levels = o->levels;
+}
+
+static int run(struct run_opts *o)
+{
+	struct ptsim_trace *t = NULL;
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	char err[512];
+	int rc, status;
+
+	rc = ptsim_trace_load_file(&t, o->trace, err, sizeof(err));
+	if (rc) {
+		cli_error_file(o->trace, rc == -ENOMEM ? "out of memory" : err);
+		return rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < o->nr_sets; i++)
+		if (ptsim_trace_config_add(t, o->sets[i])) {
+			fprintf(stderr, "ptsim: out of memory\n");
+			status = CLI_EXIT_INTERNAL;
+			goto out_trace;
+		}
+	configure(t, o, &cfg);
+	rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "ptsim: %s: machine: %s\n", o->trace, err);
+		status = rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+		goto out_trace;
+	}
+	/* Create the files before the run, so that a bad path does not cost a whole run. */
+	status = cli_outputs_open(o->out, 2);
+	if (status)
+		goto out_machine;
+	rc = ptsim_trace_run(t, m);
+	if (rc) {
+		cli_error_file(o->trace, ptsim_machine_errmsg(m));
+		cli_explain_cpus(o->cpus, rc, ptsim_machine_errmsg(m));
+		status = rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+		cli_outputs_close(o->out, 2);
+		goto out_machine;
+	}
+	char *texts[2];
+	texts[0] = o->json ? ptsim_report_json(m) : ptsim_report_text(m);
+	texts[1] = o->out[1].path ? ptsim_report_timeline_csv(m) : NULL;
+	status = cli_outputs_write(o->out, (const char *const *)texts, 2);
+	if (!status && ptsim_violation_count(m))
+		status = CLI_EXIT_VIOLATIONS;
+	ptsim_free(texts[0]);
+	ptsim_free(texts[1]);
+out_machine:
+	ptsim_machine_destroy(m);
+out_trace:
+	ptsim_trace_free(t);
+	return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_opts o = {
+		.out = { { .path = NULL, .what = "report" }, { .path = NULL, .what = "timeline" } },
+	};
+	int status;
+
+	o.sets = calloc((size_t)argc + 1, sizeof(char *));
+	if (!o.sets) {
+		fprintf(stderr, "ptsim: out of memory\n");
+		return CLI_EXIT_INTERNAL;
+	}
+	status = parse(argc, argv, &o);
+	if (status < 0) {
+		o.out[0].newline = o.json;
+		/* The report goes to standard output unless told otherwise, or the timeline goes there. */
+		if (!o.out[0].path && !(o.out[1].path && cli_output_is_stdout(&o.out[1])))
+			o.out[0].path = "-";
+		status = run(&o);
+	}
+	free(o.sets);
+	return status;
+}
