@@ -101,11 +101,39 @@ static void test_alloc_failure__machine_usable_after(void **s)
 	t_destroy(m);
 }
 
+/*
+ * A CPU's TLB and paging-structure caches are allocated on its first access.
+ * When that allocation fails, the access fails with -ENOMEM before any walk or
+ * fault (it used to be taken for a TLB miss, and the walk then read the
+ * missing arrays), and the next access allocates them and goes on.
+ */
+static void test_alloc_failure__tlb_arrays(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = BASE, .len = 2 * MB, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	ptsim_debug_fail_alloc(m, 1);   /* the first allocation of the touch: CPU 0's TLB arrays */
+	assert_int_equal(ptsim_touch(m, 1, BASE, 2 * MB, 0, true), -ENOMEM);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "out of memory"));
+	assert_int_equal(t_stat(m, "tlb.misses"), 0);
+	assert_int_equal(t_stat(m, "faults.total"), 0);
+	T_OK(m, ptsim_machine_check(m));
+	T_OK(m, ptsim_touch(m, 1, BASE, 2 * MB, 0, true));
+	assert_int_equal(t_stat(m, "faults.total"), 512);
+	assert_int_equal(t_stat(m, "tlb.misses"), 512 * 2);   /* each fault: the access and its retry */
+	T_OK(m, ptsim_exit(m, 1));
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alloc_failure__every_allocation),
 		cmocka_unit_test(test_alloc_failure__machine_usable_after),
+		cmocka_unit_test(test_alloc_failure__tlb_arrays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

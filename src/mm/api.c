@@ -556,6 +556,9 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 		STAT_INC(m, FAULTS_SIGSEGV);
 		return 0;
 	}
+	/* The CPU's TLB and paging-structure caches are allocated on its first access: host memory, may fail. */
+	if (PTSIM_UNLIKELY(!cpu->tlb.key) && tlbcache_init_cpu(m, cpu))
+		return -ENOMEM;
 	bool tlb_may_hold;
 	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write, &tlb_may_hold)))
 		return 0;

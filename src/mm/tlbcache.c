@@ -73,10 +73,11 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	struct sim_tlb *t = &cpu->tlb;
 
 	tlb_layout(m, t);
-	t->key = sim_icalloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
-	t->fp = sim_icalloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
-	t->lru = sim_icalloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
-	t->e = sim_icalloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
+	/* Host memory that can run out (8,192 CPUs with large TLBs): injectable, and the caller fails cleanly. */
+	t->key = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
+	t->fp = sim_calloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
+	t->lru = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
+	t->e = sim_calloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
 	if (!t->key || !t->fp || !t->lru || !t->e) {
 		tlbcache_release_cpu(m, cpu);
 		return -ENOMEM;
@@ -339,8 +340,7 @@ bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *m
 	uint16_t asid = cpu->asid;
 	bool held = false;   /* an entry for va stays in the TLB (clean, writable) */
 
-	if (PTSIM_UNLIKELY(!t->key) && tlbcache_init_cpu(m, cpu))
-		return false;
+	assert(t->key);   /* the caller allocated the arrays (tlbcache_init_cpu()) */
 
 	for (unsigned int s = 0; s < NR_TLB_PSIZES; s++) {
 		if (!t->a[s].present)

@@ -38,9 +38,10 @@ void sim_free(struct sim_alloc *a, void *p, size_t size);
 char *sim_strdup(struct sim_alloc *a, const char *s);
 
 /*
- * Internal bookkeeping (IPI queues, indexes, violation records, the TLB model's
- * arrays): never subject to injected failures, because the kernel has no
- * failure path there.  Freed with sim_free().
+ * Internal bookkeeping (IPI queues, indexes, violation records): never subject
+ * to injected failures, because the kernel has no failure path there.  Freed
+ * with sim_free().  (The TLB model's per-CPU arrays are large host memory and
+ * use the injectable calls: the access that needs them fails with -ENOMEM.)
  */
 void *sim_imalloc(struct sim_alloc *a, size_t size);
 void *sim_icalloc(struct sim_alloc *a, size_t nmemb, size_t size);
