@@ -6,6 +6,12 @@
  * a range errno never uses.  The human-readable detail of the last failure is
  * kept per machine (ptsim_machine_errmsg()); calls that fail before a machine
  * exists take a caller buffer instead.
+ *
+ * Out of memory: PTSIM_ENOMEM_HOST is the simulator failing to allocate host
+ * memory (any call may return it; the machine stays usable and consistent).
+ * -ENOMEM is only ever the simulated kernel's answer to a system call
+ * (mprotect, madvise, mlock, munlock, swapout of a range with a hole), the
+ * value a trace names with "expect": "ENOMEM".
  */
 #ifndef PTSIM_ERRORS_H
 #define PTSIM_ERRORS_H
@@ -22,7 +28,8 @@
 	X(EOVERLAP, -4005, "range overlaps an existing mapping")              \
 	X(ENOMAPPING, -4006, "range is not (fully) mapped")                   \
 	X(EBADCONFIG, -4007, "invalid machine configuration")                 \
-	X(EINTERNAL, -4008, "internal simulator error")
+	X(EINTERNAL, -4008, "internal simulator error")                       \
+	X(ENOMEM_HOST, -4009, "out of memory (the simulator could not allocate host memory)")
 
 enum ptsim_error {
 #define PTSIM__ERR_ENUM(name, value, msg) PTSIM_##name = (value),

@@ -11,11 +11,11 @@
  * Task ids are non-negative integers chosen by the caller.  Addresses and
  * lengths are in bytes and must be page-aligned unless said otherwise.
  *
- * -ENOMEM has the kernel's two meanings: mprotect, madvise, mlock, munlock
- * and swapout of a range with a hole return it as the system call does (the
- * message says "part of the range is not mapped"); any call returns it when
- * the simulator itself runs out of host memory ("out of memory").  A test that
- * must tell them apart checks that the range is mapped first.
+ * Out of memory has two codes that never mix: -ENOMEM is only the simulated
+ * kernel's answer (mprotect, madvise, mlock, munlock and swapout of a range
+ * with a hole return it as the system call does; the message says "part of
+ * the range is not mapped"); PTSIM_ENOMEM_HOST is the simulator itself failing
+ * to allocate host memory (any call; the message says "out of memory").
  *
  * Memory: every simulated page costs host memory (about 90 bytes per 4 KiB
  * page touched, plus the page tables), so touching 1 TiB needs about 24 GB.
@@ -39,7 +39,7 @@ struct ptsim_machine;
  * ptsim_machine_create - build a machine from @cfg.
  * @out: receives the machine; the caller owns it until ptsim_machine_destroy().
  * @errbuf/@errlen: on failure, receives the reason (may be NULL).
- * Return: 0, -EINVAL / PTSIM_EBADCONFIG for a bad configuration, -ENOMEM.
+ * Return: 0, -EINVAL / PTSIM_EBADCONFIG for a bad configuration, PTSIM_ENOMEM_HOST.
  */
 PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsim_config *cfg,
 				   char *errbuf, size_t errlen);

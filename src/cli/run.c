@@ -171,8 +171,8 @@ static int run(struct run_opts *o)
 
 	rc = ptsim_trace_load_file(&t, o->trace, err, sizeof(err));
 	if (rc) {
-		cli_error_file(o->trace, rc == -ENOMEM ? "out of memory" : err);
-		return rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+		cli_error_file(o->trace, rc == PTSIM_ENOMEM_HOST ? "out of memory" : err);
+		return rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 	}
 	for (size_t i = 0; i < o->nr_sets; i++)
 		if (ptsim_trace_config_add(t, o->sets[i])) {
@@ -184,7 +184,7 @@ static int run(struct run_opts *o)
 	rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "ptsim: %s: machine: %s\n", o->trace, err);
-		status = rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+		status = rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 		goto out_trace;
 	}
 	/* Create the files before the run, so that a bad path does not cost a whole run. */
@@ -195,7 +195,7 @@ static int run(struct run_opts *o)
 	if (rc) {
 		cli_error_file(o->trace, ptsim_machine_errmsg(m));
 		cli_explain_cpus(o->cpus, rc, ptsim_machine_errmsg(m));
-		status = rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+		status = rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 		cli_outputs_close(o->out, 2);
 		goto out_machine;
 	}

@@ -243,11 +243,11 @@ PTSIM_API int ptsim_spawn(struct ptsim_machine *m, int task, unsigned int cpu)
 	m->cur = &m->cpus[cpu];
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	struct sim_task *t = task_new(m, task, mm);
 	if (!t) {
 		mmput(mm);
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	}
 	sched_switch_to(m, &m->cpus[cpu], t);
 	return op_exit(m, 0);
@@ -265,15 +265,15 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 		return op_exit(m, rc);
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	if (dup_mmap(mm, parent->mm)) {
 		mmput(mm);
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory copying the address space"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory copying the address space"));
 	}
 	struct sim_task *t = task_new(m, child, mm);
 	if (!t) {
 		mmput(mm);
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	}
 	sched_switch_to(m, &m->cpus[cpu], t);
 	return op_exit(m, 0);
@@ -290,7 +290,7 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 		return op_exit(m, rc);
 	struct sim_task *t = task_new(m, thread, parent->mm);
 	if (!t)
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	parent->mm->mm_users++;
 	sched_switch_to(m, &m->cpus[cpu], t);
 	return op_exit(m, 0);
@@ -510,7 +510,9 @@ PTSIM_API int ptsim_swapout(struct ptsim_machine *m, int task, uint64_t addr, ui
 	rc = swapout_range(t->mm, addr, addr + len);
 	if (rc == -ENOMEM)
 		return op_exit(m, ptsim__err(m, rc, NULL, "swapout: part of the range is not mapped"));
-	return op_exit(m, rc);
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "swapout failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
 }
 
 static int mlock_common(struct ptsim_machine *m, const char *op, int task, uint64_t addr, uint64_t len, bool lock)
@@ -558,7 +560,7 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 	}
 	/* The CPU's TLB and paging-structure caches are allocated on its first access: host memory, may fail. */
 	if (PTSIM_UNLIKELY(!cpu->tlb.key) && tlbcache_init_cpu(m, cpu))
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	bool tlb_may_hold;
 	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write, &tlb_may_hold)))
 		return 0;
@@ -579,7 +581,7 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 		unsigned int ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
 		if (ret & VM_FAULT_OOM) {
 			STAT_INC(m, FAULTS_OOM);
-			return -ENOMEM;
+			return SIM_ENOMEM;
 		}
 		if (ret & (VM_FAULT_SIGSEGV | VM_FAULT_SIGBUS)) {
 			STAT_INC(m, FAULTS_SIGSEGV);

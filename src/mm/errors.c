@@ -19,7 +19,7 @@ static const struct err_entry err_table[] = {
 	PTSIM_ERRNO_MAP(PTSIM__ERR_ROW)
 #undef PTSIM__ERR_ROW
 	{ -EINVAL, "EINVAL", "invalid argument" },
-	{ -ENOMEM, "ENOMEM", "out of memory, or range not mapped" },
+	{ -ENOMEM, "ENOMEM", "part of the range is not mapped (the system call's ENOMEM)" },
 	{ -ENOENT, "ENOENT", "no such entry" },
 	{ -EEXIST, "EEXIST", "already exists" },
 	{ -EACCES, "EACCES", "permission denied" },

@@ -29,7 +29,7 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 			continue;
 		struct vm_area_struct *tmp = vm_area_dup(mpnt);
 		if (!tmp) {
-			retval = -ENOMEM;
+			retval = SIM_ENOMEM;
 			break;
 		}
 		tmp->vm_mm = mm;
@@ -41,12 +41,12 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 		tmp->vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT);
 		if (mm_insert_vma(mm, tmp)) {
 			vm_area_free(m, tmp);
-			retval = -ENOMEM;
+			retval = SIM_ENOMEM;
 			break;
 		}
 		vma_link_file_after(tmp, mpnt);
 		if (!(tmp->vm_flags & VM_WIPEONFORK) && copy_page_range(tmp, mpnt)) {
-			retval = -ENOMEM;
+			retval = SIM_ENOMEM;
 			break;
 		}
 	}

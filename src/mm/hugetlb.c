@@ -715,7 +715,7 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 		}
 		pgent_t *dst_pte = huge_pte_alloc(dst, dst_vma, addr, sz);
 		if (!dst_pte) {
-			ret = -ENOMEM;
+			ret = SIM_ENOMEM;
 			break;
 		}
 		struct ptdesc *dpt = virt_to_ptdesc(m, dst_pte);

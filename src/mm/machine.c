@@ -61,7 +61,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		set_err(errbuf, errlen, "out of memory");
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	}
 	sim_alloc_init(&m->alloc);
 	m->cfg = *cfg;
@@ -103,7 +103,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 
 err_nomem:
 	snprintf(err, sizeof(err), "out of memory");
-	rc = -ENOMEM;
+	rc = SIM_ENOMEM;
 err_free:
 	set_err(errbuf, errlen, err);
 	machine_free_everything(m);

@@ -133,7 +133,7 @@ static bool is_guard_pte_marker(pte_t ptent)
  * walk_page_range_mm() with guard_install_walk_ops: every empty entry gets a
  * marker (install_pte, tables allocated on the way), an existing marker is
  * counted, a populated entry stops the walk.
- * Return: 0 (all markers in place), 1 (zap needed), -ENOMEM.
+ * Return: 0 (all markers in place), 1 (zap needed), SIM_ENOMEM.
  */
 static int guard_install_walk(struct vm_area_struct *vma, uint64_t start, uint64_t end)
 {
@@ -144,7 +144,7 @@ static int guard_install_walk(struct vm_area_struct *vma, uint64_t start, uint64
 		uint64_t next = pte_table_end(m, addr, end);
 		pmd_t *pmd = alloc_new_pmd(mm, addr);
 		if (!pmd || pte_alloc(mm, pmd, addr))
-			return -ENOMEM;
+			return SIM_ENOMEM;
 		if (pgent_huge(*pmd))
 			return 1;   /* guard_install_pmd_entry(): a huge PMD is zapped first */
 		pte_t *pte = pte_offset_map(mm, pmd, addr);
@@ -166,7 +166,7 @@ static int madvise_guard_install(struct vm_area_struct *vma, uint64_t start, uin
 		return -EINVAL;
 	/* Page tables with entries: the VMA gets an anon_vma (so fork copies them). */
 	if (anon_vma_prepare(vma))
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	for (int i = 0; i < MAX_MADVISE_GUARD_RETRIES; i++) {
 		err = guard_install_walk(vma, start, end);
 		if (err <= 0)

@@ -1108,7 +1108,7 @@ static int copy_pte_range(struct vm_area_struct *dst_vma, struct vm_area_struct 
 	long rss[NR_MM_COUNTERS] = { 0 };
 
 	if (pte_alloc(dst_mm, dst_pmd, addr))
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	pte_t *src = pte_offset_map(src_mm, src_pmd, addr);
 	pte_t *dst = pte_offset_map(dst_mm, dst_pmd, addr);
 
@@ -1166,14 +1166,14 @@ static int copy_pmd_range(struct vm_area_struct *dst_vma, struct vm_area_struct 
 	uint64_t next;
 
 	if (!dst_pmd)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	pmd_t *src_pmd = pmd_offset(src_mm, src_pud, addr);
 	do {
 		next = pmd_addr_end(src_mm->machine, PT_PMD, addr, end);
 		if (pmd_none(src_mm, *src_pmd))
 			continue;
 		if (copy_pte_range(dst_vma, src_vma, dst_pmd, src_pmd, addr, next))
-			return -ENOMEM;
+			return SIM_ENOMEM;
 	} while (dst_pmd++, src_pmd++, addr = next, addr != end);
 	return 0;
 }
@@ -1186,14 +1186,14 @@ static int copy_pud_range(struct vm_area_struct *dst_vma, struct vm_area_struct 
 	uint64_t next;
 
 	if (!dst_pud)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	pud_t *src_pud = pud_offset(src_mm, src_p4d, addr);
 	do {
 		next = pmd_addr_end(src_mm->machine, PT_PUD, addr, end);
 		if (pud_none(src_mm, *src_pud))
 			continue;
 		if (copy_pmd_range(dst_vma, src_vma, dst_pud, src_pud, addr, next))
-			return -ENOMEM;
+			return SIM_ENOMEM;
 	} while (dst_pud++, src_pud++, addr = next, addr != end);
 	return 0;
 }
@@ -1206,14 +1206,14 @@ static int copy_p4d_range(struct vm_area_struct *dst_vma, struct vm_area_struct 
 	uint64_t next;
 
 	if (!dst_p4d)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	p4d_t *src_p4d = p4d_offset(src_mm, src_pgd, addr);
 	do {
 		next = pmd_addr_end(src_mm->machine, PT_P4D, addr, end);
 		if (p4d_none(src_mm, *src_p4d))
 			continue;
 		if (copy_pud_range(dst_vma, src_vma, dst_p4d, src_p4d, addr, next))
-			return -ENOMEM;
+			return SIM_ENOMEM;
 	} while (dst_p4d++, src_p4d++, addr = next, addr != end);
 	return 0;
 }
@@ -1241,7 +1241,7 @@ int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_v
 		if (pgd_none(src_mm, *src_pgd))
 			continue;
 		if (copy_p4d_range(dst_vma, src_vma, dst_pgd, src_pgd, addr, next)) {
-			ret = -ENOMEM;
+			ret = SIM_ENOMEM;
 			break;
 		}
 	} while (dst_pgd++, src_pgd++, addr = next, addr != end);

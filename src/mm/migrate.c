@@ -86,7 +86,7 @@ static int move_to_new_folio(struct ptsim_machine *m, uint32_t dst, uint32_t src
 	if (s->refcount != 1)   /* expected_count: the page cache's reference only */
 		return -EAGAIN;
 	if (hmap_put(&m->alloc, &mapping->pages, index, dst))
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	frame(m, dst)->u.page.file = mapping;
 	frame(m, dst)->u.page.index = index;
 	frame(m, dst)->flags = (uint16_t)(s->flags & FRAME_F_DIRTY);   /* folio_migrate_flags() */
@@ -96,7 +96,7 @@ static int move_to_new_folio(struct ptsim_machine *m, uint32_t dst, uint32_t src
 /*
  * unmap_and_move_huge_page(): unmap every mapping of @src under the file's
  * i_mmap_rwsem, move the page cache to a new folio, map the new folio where
- * the old one was.  Return: 0, -ENOMEM, or -EBUSY if the folio could not be
+ * the old one was.  Return: 0, SIM_ENOMEM, or -EBUSY if the folio could not be
  * moved (it is mapped again where it was).
  */
 static int unmap_and_move_huge_page(struct ptsim_machine *m, uint32_t src)
@@ -107,7 +107,7 @@ static int unmap_and_move_huge_page(struct ptsim_machine *m, uint32_t src)
 
 	uint32_t dst = phys_alloc(m, FRAME_HUGETLB, frame(m, src)->order);   /* get_new_folio() */
 	if (!dst)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	if (frame(m, src)->mapcount) {
 		/* In shared mappings try_to_unmap could call huge_pmd_unshare(). */
 		i_mmap_lock_write(m, mapping);   /* hugetlb_folio_mapping_lock_write() */
@@ -133,7 +133,7 @@ static int unmap_and_move_huge_page(struct ptsim_machine *m, uint32_t src)
  * a file-backed hugetlb folio.
  * Return: 0, -EFAULT (no VMA at @addr), -ENOENT (nothing mapped there),
  * -EINVAL (not a file-backed hugetlb folio), -EBUSY (it has extra references:
- * a GUP-fast walker holds it, for example), -ENOMEM.
+ * a GUP-fast walker holds it, for example), SIM_ENOMEM.
  */
 int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr)
 {

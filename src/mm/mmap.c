@@ -226,7 +226,7 @@ int mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma)
 		unsigned int ncap = mm->cap_vmas ? mm->cap_vmas * 2 : 8;
 		struct vm_area_struct **n = sim_realloc(&m->alloc, mm->vmas, mm->cap_vmas * sizeof(*n), ncap * sizeof(*n));
 		if (!n)
-			return -ENOMEM;
+			return SIM_ENOMEM;
 		mm->vmas = n;
 		mm->cap_vmas = ncap;
 	}
@@ -304,7 +304,7 @@ int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr,
 		return -EINVAL;   /* hugetlb_vm_op_split() */
 	struct vm_area_struct *new = vm_area_dup(vma);
 	if (!new)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	if (is_vm_hugetlb_page(vma))
 		hugetlb_split(vma, addr);
 
@@ -327,7 +327,7 @@ int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr,
 			vma->vm_end = new->vm_end;
 		}
 		vm_area_free(m, new);
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	}
 	/* The i_mmap position of the moved part follows its new vm_pgoff. */
 	if (vma->i_mmap_linked) {
@@ -543,7 +543,7 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 	struct sim_file *f = NULL;
 
 	if (!vma)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	vma->vm_mm = mm;
 	vma->vm_start = a->addr;
 	vma->vm_end = a->addr + a->len;
@@ -565,7 +565,7 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 			for (struct sim_file *g = m->files; g && a->file; g = g->next)
 				taken |= g->name && !strcmp(g->name, a->file);
 			sim_free(&m->alloc, vma, sizeof(*vma));
-			return taken ? -EEXIST : -ENOMEM;
+			return taken ? -EEXIST : SIM_ENOMEM;
 		}
 		f->refs++;
 		vma->vm_file = f;
@@ -613,7 +613,7 @@ int mm_populate(struct mm_struct *mm, uint64_t start, uint64_t len)
 		if (!present || (write && !(*ep & _PAGE_RW))) {
 			unsigned int ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
 			if (ret & VM_FAULT_OOM)
-				return -ENOMEM;
+				return SIM_ENOMEM;
 		}
 		addr += step;
 	}
@@ -663,7 +663,7 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len)
 	unsigned int nr = last - first;
 	struct vm_area_struct **detached = sim_malloc(&m->alloc, nr * sizeof(*detached));
 	if (!detached)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	memcpy(detached, &mm->vmas[first], nr * sizeof(*detached));
 	uint64_t floor = first ? mm->vmas[first - 1]->vm_end : 0;
 	uint64_t ceiling = last < mm->nr_vmas ? mm->vmas[last]->vm_start : 0;

@@ -287,7 +287,7 @@ static struct vm_area_struct *copy_vma(struct vm_area_struct *vma, uint64_t addr
  * that both ranges are in user space and that the destination is free.
  * Return: 0; -EFAULT if [@addr, +@len) is not inside one VMA; -EINVAL if the
  * ranges overlap, or for hugetlb if an address is not huge-page-aligned;
- * -ENOMEM if tables could not be allocated (the move is undone, as the
+ * SIM_ENOMEM if tables could not be allocated (the move is undone, as the
  * kernel does).
  */
 int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_addr)
@@ -328,7 +328,7 @@ int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_ad
 	uint64_t new_pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> m->geo.page_shift);
 	struct vm_area_struct *new_vma = copy_vma(vma, new_addr, new_len, new_pgoff);
 	if (!new_vma)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	struct pagetable_move_control pmc = {
 		.old = vma, .new = new_vma, .old_addr = addr, .old_end = addr + old_len, .new_addr = new_addr,
 		.len_in = old_len,
@@ -344,7 +344,7 @@ int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_ad
 		move_page_tables(&revert);
 		unmap_addr = new_addr;
 		unmap_len = new_len;
-		err = -ENOMEM;
+		err = SIM_ENOMEM;
 	}
 	/* unmap_source_vma() */
 	int rc = do_munmap(mm, unmap_addr, unmap_len);

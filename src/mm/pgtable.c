@@ -194,7 +194,7 @@ int __p4d_alloc(struct mm_struct *mm, pgd_t *pgd, uint64_t address)
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_P4D, address);
 
 	if (!new)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	mm_inc_nr_p4ds(mm);
 	pt_write(mm->machine, pgd, PT_PGD, address, mk_table_pgent(new->pfn));   /* pgd_populate() */
 	return 0;
@@ -205,7 +205,7 @@ int __pud_alloc(struct mm_struct *mm, p4d_t *p4d, uint64_t address)
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PUD, address);
 
 	if (!new)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	mm_inc_nr_puds(mm);
 	pt_write(mm->machine, p4d, PT_P4D, address, mk_table_pgent(new->pfn));   /* p4d_populate() */
 	return 0;
@@ -216,7 +216,7 @@ int __pmd_alloc(struct mm_struct *mm, pud_t *pud, uint64_t address)
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PMD, address);
 
 	if (!new)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	mm_inc_nr_pmds(mm);
 	pt_write(mm->machine, pud, PT_PUD, address, mk_table_pgent(new->pfn));   /* pud_populate() */
 	return 0;
@@ -233,7 +233,7 @@ int __pte_alloc(struct mm_struct *mm, pmd_t *pmd, uint64_t address)
 {
 	struct ptdesc *new = pt_alloc_table(mm->machine, mm, PT_PTE, address);
 	if (!new)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	pmd_install(mm, pmd, new, address);
 	return 0;
 }

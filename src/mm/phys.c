@@ -23,11 +23,11 @@ static int phys_grow(struct ptsim_machine *m)
 	uint32_t ncap = p->cap ? p->cap * 2 : 4096;
 
 	if (ncap < p->cap)   /* 2^32 frames is the limit */
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	struct sim_frame *nf = sim_realloc(&m->alloc, p->frames, (size_t)p->cap * sizeof(*nf),
 					   (size_t)ncap * sizeof(*nf));
 	if (!nf)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	memset(nf + p->cap, 0, (size_t)(ncap - p->cap) * sizeof(*nf));
 	p->frames = nf;
 	p->cap = ncap;
@@ -36,7 +36,7 @@ static int phys_grow(struct ptsim_machine *m)
 
 /**
  * phys_alloc - a free frame of @kind (refcount 1, mapcount 0), or 0 when the
- * allocator fails (-ENOMEM for the caller).
+ * allocator fails (SIM_ENOMEM for the caller).
  */
 uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order)
 {
@@ -129,11 +129,11 @@ int phys_init(struct ptsim_machine *m)
 
 	memset(p, 0, sizeof(*p));
 	if (phys_grow(m))
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	p->nr = 1;   /* pfn 0 is never handed out */
 	p->zero_pfn = phys_alloc(m, FRAME_ZERO, 0);
 	if (!p->zero_pfn)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	return 0;
 }
 

@@ -34,7 +34,7 @@ int cpumask_alloc(struct ptsim_machine *m, struct cpumask *mask)
 {
 	mask->nwords = (m->nr_cpus + 63) / 64;
 	mask->bits = sim_calloc(&m->alloc, mask->nwords, sizeof(uint64_t));
-	return mask->bits ? 0 : -ENOMEM;
+	return mask->bits ? 0 : SIM_ENOMEM;
 }
 
 void cpumask_release(struct ptsim_machine *m, struct cpumask *mask)

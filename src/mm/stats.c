@@ -152,7 +152,7 @@ int sim_mark_take(struct ptsim_machine *m, const char *name)
 		size_t ncap = m->cap_marks ? m->cap_marks * 2 : 8;
 		struct sim_mark *n = sim_irealloc(&m->alloc, m->marks, m->cap_marks * sizeof(*n), ncap * sizeof(*n));
 		if (!n)
-			return ptsim__err(m, -ENOMEM, NULL, "out of memory");
+			return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
 		m->marks = n;
 		m->cap_marks = ncap;
 	}
@@ -164,7 +164,7 @@ int sim_mark_take(struct ptsim_machine *m, const char *name)
 		if (mk->name)
 			sim_free(&m->alloc, mk->name, strlen(mk->name) + 1);
 		sim_free(&m->alloc, mk->cpu_stats, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
-		return ptsim__err(m, -ENOMEM, NULL, "out of memory");
+		return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
 	}
 	mk->event = m->event;
 	sim_stats_fold(m);
@@ -263,7 +263,7 @@ static int check_cache_refs(struct ptsim_machine *m)
 	int rc = 0;
 
 	if (!count)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
 		const struct sim_tlb *t = &m->cpus[c].tlb;
 		char why[160];

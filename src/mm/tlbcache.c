@@ -80,7 +80,7 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	t->e = sim_calloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
 	if (!t->key || !t->fp || !t->lru || !t->e) {
 		tlbcache_release_cpu(m, cpu);
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	}
 	t->valid_head = TLB_NIL;
 	t->nr_valid = 0;

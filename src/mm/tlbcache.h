@@ -94,7 +94,7 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
  * and PWC and setting accessed/dirty bits).  Returns true if the access
  * translated; false means the CPU takes a page fault.  The CPU's arrays must
  * exist: the caller runs tlbcache_init_cpu() on the CPU's first access and
- * fails the access with -ENOMEM if that fails.
+ * fails the access with SIM_ENOMEM if that fails.
  */
 bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
 	       bool *tlb_may_hold);

@@ -483,10 +483,10 @@ int ptsim__trace_add_set(struct ptsim_trace *t, const char *kv)
 {
 	char **n = realloc(t->set, (t->nr_set + 2) * sizeof(char *));
 	if (!n)
-		return -ENOMEM;
+		return PTSIM_ENOMEM_HOST;
 	t->set = n;
 	if (!(t->set[t->nr_set] = strdup(kv)))
-		return -ENOMEM;
+		return PTSIM_ENOMEM_HOST;
 	t->nr_set++;
 	t->set[t->nr_set] = NULL;
 	return 0;

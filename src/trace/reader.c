@@ -28,7 +28,7 @@ int ptsim__trace_read_file(const char *path, char **bufp, size_t *lenp, char *er
 				free(buf);
 				if (f != stdin)
 					fclose(f);
-				return -ENOMEM;
+				return PTSIM_ENOMEM_HOST;
 			}
 			buf = n;
 		}

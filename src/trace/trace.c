@@ -34,7 +34,7 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return -ENOMEM;
+		return PTSIM_ENOMEM_HOST;
 	t->cpus = 2;
 	t->seed = 1;
 	rc = ptsim__trace_parse_document(&pe, t, json, len);

@@ -14,6 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ptsim/errors.h"
+
+/*
+ * What every path returns when one of the simulator's own allocations fails:
+ * never -ENOMEM, which is the simulated system calls' answer (a hole in the
+ * range), so that the two can never be confused (a trace's "expect":
+ * "ENOMEM" never matches a host allocation failure).
+ */
+#define SIM_ENOMEM PTSIM_ENOMEM_HOST
+
 struct sim_alloc {
 	unsigned int arena;       /* jemalloc arena index */
 	bool have_arena;
@@ -41,7 +51,7 @@ char *sim_strdup(struct sim_alloc *a, const char *s);
  * Internal bookkeeping (IPI queues, indexes, violation records): never subject
  * to injected failures, because the kernel has no failure path there.  Freed
  * with sim_free().  (The TLB model's per-CPU arrays are large host memory and
- * use the injectable calls: the access that needs them fails with -ENOMEM.)
+ * use the injectable calls: the access that needs them fails with SIM_ENOMEM.)
  */
 void *sim_imalloc(struct sim_alloc *a, size_t size);
 void *sim_icalloc(struct sim_alloc *a, size_t nmemb, size_t size);

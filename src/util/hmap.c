@@ -8,7 +8,7 @@ static int grow(struct sim_alloc *a, struct hmap *h)
 	size_t ncap = h->cap ? h->cap * 2 : 16;
 	struct hmap_slot *ns = sim_icalloc(a, ncap, sizeof(*ns));
 	if (!ns)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	for (size_t i = 0; i < h->cap; i++) {
 		struct hmap_slot *s = &h->slots[i];
 		if (!s->used)

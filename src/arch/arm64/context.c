@@ -97,7 +97,7 @@ int arm64_asids_init(struct ptsim_machine *m, char *err, size_t errlen)
 	am->asid_map = sim_calloc(&m->alloc, asid_map_words(m), sizeof(uint64_t));
 	am->cpu = sim_calloc(&m->alloc, m->nr_cpus, sizeof(struct arm64_cpu));
 	if (!am->asid_map || !am->cpu)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	set_reserved_asid_bits(m);
 	am->cur_idx = 1;
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
@@ -122,7 +122,7 @@ int arm64_init_new_context(struct mm_struct *mm)
 	struct arm64_mm_context *ctx = sim_calloc(&m->alloc, 1, sizeof(*ctx));
 
 	if (!ctx)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	ctx->id = 0;
 	mm->arch = ctx;
 	return 0;

@@ -157,7 +157,7 @@ static int arm64_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, 
 
 	am = sim_calloc(&m->alloc, 1, sizeof(*am));
 	if (!am)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	m->arch = am;
 	/* lpa2_is_enabled(): 52-bit VA on 4K/16K pages (64K pages use LVA). */
 	am->lpa2 = va_bits == 52 && page_shift != 16;
@@ -166,7 +166,7 @@ static int arm64_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, 
 		arm64_asids_release(m);
 		sim_free(&m->alloc, am, sizeof(*am));
 		m->arch = NULL;
-		if (rc == -ENOMEM)
+		if (rc == SIM_ENOMEM)
 			snprintf(err, errlen, "out of memory");
 		return rc;
 	}

@@ -54,14 +54,14 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 
 	struct x86_machine *xm = sim_calloc(&m->alloc, 1, sizeof(*xm));
 	if (!xm)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	xm->tlbstate = sim_calloc(&m->alloc, m->nr_cpus, sizeof(struct x86_tlbstate));
 	xm->global_asid_used = sim_calloc(&m->alloc, MAX_ASID_AVAILABLE + 1, 1);
 	if (!xm->tlbstate || !xm->global_asid_used) {
 		sim_free(&m->alloc, xm->tlbstate, m->nr_cpus * sizeof(struct x86_tlbstate));
 		sim_free(&m->alloc, xm->global_asid_used, MAX_ASID_AVAILABLE + 1);
 		sim_free(&m->alloc, xm, sizeof(*xm));
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	}
 	xm->last_mm_ctx_id = INIT_MM_CTX_ID;
 	xm->global_asid_next = 1;

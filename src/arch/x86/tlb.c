@@ -38,7 +38,7 @@ int x86_init_new_context(struct mm_struct *mm)
 	struct x86_mm_context *ctx = sim_calloc(&m->alloc, 1, sizeof(*ctx));
 
 	if (!ctx)
-		return -ENOMEM;
+		return SIM_ENOMEM;
 	ctx->ctx_id = ++x86_m(m)->last_mm_ctx_id;
 	ctx->tlb_gen = 0;
 	ctx->next_trim_cpumask = jiffies(m) + (uint64_t)m->v.hz;
