@@ -128,6 +128,9 @@ static void test_alloc_failure__tlb_arrays(void **s)
 	assert_int_equal(t_stat(m, "tlb.misses"), 512 * 2);   /* each fault: the access and its retry */
 	T_OK(m, ptsim_exit(m, 1));
 	t_destroy(m);
+}
+
+/*
  * Replay @json with the Nth allocation failing, for every N until the run no
  * longer meets the failure.  Every run must end in PTSIM_ENOMEM_HOST with
  * "out of memory" (never -ENOMEM or a bad event: an allocation failure is not
