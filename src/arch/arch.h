@@ -58,8 +58,7 @@ struct ptsim_arch_ops {
 	/* The CPU goes idle (after enter_lazy_tlb); x86 may leave_mm() in deep C-states. */
 	void (*cpu_idle)(struct ptsim_machine *m, struct sim_cpu *cpu);
 	/* Per-arch resolved-config entries for reports (key/value pairs). */
-	void (*describe)(const struct ptsim_machine *m, void (*emit)(void *ctx, const char *key, const char *value),
-			 void *ctx);
+	void (*describe)(const struct ptsim_machine *m, sim_desc_emit_fn emit, void *ctx);
 	/* flush_hugetlb_tlb_range(): NULL = flush_tlb_range() (asm-generic/hugetlb.h). */
 	void (*flush_hugetlb_tlb_range)(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 

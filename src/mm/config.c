@@ -327,8 +327,7 @@ int ptsim__variants_resolve(struct sim_variants *v, char preset_out[32], const s
 	return 0;
 }
 
-void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *ctx, const char *key, const char *value),
-			      void *ctx)
+void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emit, void *ctx)
 {
 	char buf[32];
 
@@ -337,14 +336,14 @@ void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *c
 		int x = *(const int *)(const void *)((const char *)v + d->offset);
 		switch (d->type) {
 		case VT_ENUM:
-			emit(ctx, d->key, d->values[x]);
+			emit(ctx, d->key, DESC_STRING, d->values[x]);
 			break;
 		case VT_BOOL:
-			emit(ctx, d->key, x ? "on" : "off");
+			emit(ctx, d->key, DESC_BOOL, x ? "on" : "off");
 			break;
 		case VT_INT:
 			snprintf(buf, sizeof(buf), "%d", x);
-			emit(ctx, d->key, buf);
+			emit(ctx, d->key, DESC_NUMBER, buf);
 			break;
 		}
 	}

@@ -560,8 +560,14 @@ int ptsim__err(struct ptsim_machine *m, int code, const char *field, const char 
 int ptsim__variants_resolve(struct sim_variants *v, char preset_out[32], const struct ptsim_config *cfg,
 			    char *err, size_t errlen);
 int ptsim__variant_set(struct sim_variants *v, const char *key, const char *value, char *err, size_t errlen);
-void ptsim__variants_describe(const struct sim_variants *v, void (*emit)(void *ctx, const char *key,
-				const char *value), void *ctx);
+/*
+ * Reports list the resolved configuration as (key, type, text) entries: the
+ * text is what the summary table prints ("4", "on"); the type says what the
+ * JSON report makes of it (a number, a boolean, or the text as a string).
+ */
+enum sim_desc_type { DESC_STRING = 0, DESC_NUMBER = 1, DESC_BOOL = 2 };
+typedef void (*sim_desc_emit_fn)(void *ctx, const char *key, enum sim_desc_type type, const char *text);
+void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emit, void *ctx);
 
 /* phys.c: frames. */
 uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order);

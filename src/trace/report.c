@@ -19,8 +19,72 @@
 #include "mm/internal.h"
 #include "util/strbuf.h"
 
+/*
+ * The JSON builder.  Every integer is exact: cJSON keeps numbers as doubles,
+ * which hold integers exactly only up to 2^53, so larger ones go out as raw
+ * number text.  Any allocation that fails marks the build failed (no key is
+ * silently left out): the report is then NULL.
+ */
+struct jb {
+	bool oom;
+};
+
+#define JSON_EXACT_MAX (1ull << 53)
+
+static cJSON *jb_u64(struct jb *b, uint64_t v)
+{
+	cJSON *n;
+
+	if (v <= JSON_EXACT_MAX) {
+		n = cJSON_CreateNumber((double)v);
+	} else {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%" PRIu64, v);
+		n = cJSON_CreateRaw(buf);
+	}
+	if (!n)
+		b->oom = true;
+	return n;
+}
+
+/* Signed figures (a CPU of -1, a task id) are small: a double holds them exactly. */
+static cJSON *jb_int(struct jb *b, long long v)
+{
+	cJSON *n = cJSON_CreateNumber((double)v);
+	if (!n)
+		b->oom = true;
+	return n;
+}
+
+static cJSON *jb_str(struct jb *b, const char *s)
+{
+	cJSON *n = cJSON_CreateString(s);
+	if (!n)
+		b->oom = true;
+	return n;
+}
+
+static cJSON *jb_new(struct jb *b, bool array)
+{
+	cJSON *n = array ? cJSON_CreateArray() : cJSON_CreateObject();
+	if (!n)
+		b->oom = true;
+	return n;
+}
+
+/* Add @item to object @o under @key (an array when @key is NULL); returns @item. */
+static cJSON *jb_add(struct jb *b, cJSON *o, const char *key, cJSON *item)
+{
+	if (!item || !o || !(key ? cJSON_AddItemToObject(o, key, item) : cJSON_AddItemToArray(o, item))) {
+		cJSON_Delete(item);
+		b->oom = true;
+		return NULL;
+	}
+	return item;
+}
+
 /* Put @value at dotted @path under @root, creating the objects on the way. */
-static void put_path(cJSON *root, const char *path, double value)
+static void put_path(struct jb *b, cJSON *root, const char *path, uint64_t value)
 {
 	char buf[128];
 	char *seg, *save = NULL;
@@ -28,25 +92,25 @@ static void put_path(cJSON *root, const char *path, double value)
 
 	snprintf(buf, sizeof(buf), "%s", path);
 	seg = strtok_r(buf, ".", &save);
-	while (seg) {
+	while (seg && node) {
 		char *next = strtok_r(NULL, ".", &save);
 		if (!next) {
-			cJSON_AddNumberToObject(node, seg, value);
+			jb_add(b, node, seg, jb_u64(b, value));
 			return;
 		}
 		cJSON *child = cJSON_GetObjectItemCaseSensitive(node, seg);
 		if (!child)
-			child = cJSON_AddObjectToObject(node, seg);
+			child = jb_add(b, node, seg, jb_new(b, false));
 		node = child;
 		seg = next;
 	}
 }
 
-static cJSON *counters_json(const uint64_t *stats)
+static cJSON *counters_json(struct jb *b, const uint64_t *stats)
 {
-	cJSON *c = cJSON_CreateObject();
-	for (size_t i = 0; i < NR_STATS; i++)
-		put_path(c, sim_stat_names[i], (double)stats[i]);
+	cJSON *c = jb_new(b, false);
+	for (size_t i = 0; i < NR_STATS && c; i++)
+		put_path(b, c, sim_stat_names[i], stats[i]);
 	return c;
 }
 
@@ -59,119 +123,154 @@ static bool cpu_stats_zero(const uint64_t *s)
 }
 
 /* @per_cpu: a mark's nr_cpus * NR_CPU_STATS counters, or NULL for the CPUs' counters now. */
-static cJSON *cpus_json(const struct ptsim_machine *m, const uint64_t *per_cpu)
+static cJSON *cpus_json(struct jb *b, const struct ptsim_machine *m, const uint64_t *per_cpu)
 {
-	cJSON *arr = cJSON_CreateArray();
-	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+	cJSON *arr = jb_new(b, true);
+	for (unsigned int c = 0; c < m->nr_cpus && arr; c++) {
 		const uint64_t *s = per_cpu ? &per_cpu[(size_t)c * NR_CPU_STATS] : m->cpus[c].stats;
 		if (cpu_stats_zero(s))
 			continue;
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddNumberToObject(o, "cpu", c);
+		cJSON *o = jb_add(b, arr, NULL, jb_new(b, false));
+		if (!o)
+			break;
+		jb_add(b, o, "cpu", jb_int(b, c));
 		for (size_t i = 0; i < NR_CPU_STATS; i++)
-			put_path(o, sim_cpu_stat_names[i], (double)s[i]);
-		cJSON_AddItemToArray(arr, o);
+			put_path(b, o, sim_cpu_stat_names[i], s[i]);
 	}
 	return arr;
 }
 
-static cJSON *mm_json(const struct ptsim_mm_info *mi)
+static cJSON *mm_json(struct jb *b, const struct ptsim_mm_info *mi)
 {
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "task", mi->task);
-	cJSON_AddNumberToObject(o, "users", mi->users);
-	cJSON_AddNumberToObject(o, "vmpte_kb", (double)mi->vmpte_kb);
-	cJSON_AddNumberToObject(o, "vmpte_peak_kb", (double)mi->vmpte_peak_kb);
-	cJSON *rss = cJSON_AddObjectToObject(o, "rss_kb");
-	cJSON_AddNumberToObject(rss, "file", (double)mi->rss_file_kb);
-	cJSON_AddNumberToObject(rss, "anon", (double)mi->rss_anon_kb);
-	cJSON_AddNumberToObject(rss, "swap", (double)mi->swap_kb);
-	cJSON_AddNumberToObject(rss, "shmem", (double)mi->rss_shmem_kb);
-	cJSON_AddNumberToObject(o, "hugetlb_kb", (double)mi->hugetlb_kb);
-	cJSON *pt = cJSON_AddObjectToObject(o, "pgtables");
-	cJSON_AddNumberToObject(pt, "pte", (double)mi->pgtables[0]);
-	cJSON_AddNumberToObject(pt, "pmd", (double)mi->pgtables[1]);
-	cJSON_AddNumberToObject(pt, "pud", (double)mi->pgtables[2]);
-	cJSON_AddNumberToObject(pt, "p4d", (double)mi->pgtables[3]);
-	cJSON_AddNumberToObject(o, "vmas", mi->nr_vmas);
+	cJSON *o = jb_new(b, false);
+	if (!o)
+		return NULL;
+	jb_add(b, o, "task", jb_int(b, mi->task));
+	jb_add(b, o, "users", jb_u64(b, mi->users));
+	jb_add(b, o, "vmpte_kb", jb_u64(b, mi->vmpte_kb));
+	jb_add(b, o, "vmpte_peak_kb", jb_u64(b, mi->vmpte_peak_kb));
+	cJSON *rss = jb_add(b, o, "rss_kb", jb_new(b, false));
+	jb_add(b, rss, "file", jb_u64(b, mi->rss_file_kb));
+	jb_add(b, rss, "anon", jb_u64(b, mi->rss_anon_kb));
+	jb_add(b, rss, "swap", jb_u64(b, mi->swap_kb));
+	jb_add(b, rss, "shmem", jb_u64(b, mi->rss_shmem_kb));
+	jb_add(b, o, "hugetlb_kb", jb_u64(b, mi->hugetlb_kb));
+	cJSON *pt = jb_add(b, o, "pgtables", jb_new(b, false));
+	jb_add(b, pt, "pte", jb_u64(b, mi->pgtables[0]));
+	jb_add(b, pt, "pmd", jb_u64(b, mi->pgtables[1]));
+	jb_add(b, pt, "pud", jb_u64(b, mi->pgtables[2]));
+	jb_add(b, pt, "p4d", jb_u64(b, mi->pgtables[3]));
+	jb_add(b, o, "vmas", jb_u64(b, mi->nr_vmas));
 	return o;
 }
 
-static void emit_json(void *ctx, const char *key, const char *value)
+struct json_emit {
+	struct jb *b;
+	cJSON *o;
+};
+
+/* A configuration entry with its type: a number, a boolean ("on"/"off"), or a string. */
+static void emit_json(void *ctx, const char *key, enum sim_desc_type type, const char *text)
 {
-	cJSON_AddStringToObject((cJSON *)ctx, key, value);
+	struct json_emit *e = ctx;
+	cJSON *item;
+
+	if (type == DESC_NUMBER)
+		item = jb_u64(e->b, strtoull(text, NULL, 10));
+	else if (type == DESC_BOOL)
+		item = cJSON_CreateBool(!strcmp(text, "on"));
+	else
+		item = cJSON_CreateString(text);
+	jb_add(e->b, e->o, key, item);
 }
 
-static cJSON *machine_json(struct ptsim_machine *m)
+static cJSON *machine_json(struct jb *b, struct ptsim_machine *m)
 {
-	cJSON *o = cJSON_CreateObject();
+	struct json_emit e = { b, jb_new(b, false) };
+	if (!e.o)
+		return NULL;
 	if (m->ops->describe)
-		m->ops->describe(m, emit_json, o);
-	cJSON_AddNumberToObject(o, "cpus", m->nr_cpus);
-	cJSON_AddStringToObject(o, "preset", m->preset);
-	cJSON_AddNumberToObject(o, "seed", (double)m->cfg.seed);
-	cJSON *v = cJSON_AddObjectToObject(o, "variants");
-	ptsim__variants_describe(&m->v, emit_json, v);
-	return o;
+		m->ops->describe(m, emit_json, &e);
+	jb_add(b, e.o, "cpus", jb_u64(b, m->nr_cpus));
+	jb_add(b, e.o, "preset", jb_str(b, m->preset));
+	jb_add(b, e.o, "seed", jb_u64(b, m->cfg.seed));
+	struct json_emit ev = { b, jb_add(b, e.o, "variants", jb_new(b, false)) };
+	if (ev.o)
+		ptsim__variants_describe(&m->v, emit_json, &ev);
+	return e.o;
 }
 
-static cJSON *live_mms_json(struct ptsim_machine *m)
+static cJSON *live_mms_json(struct jb *b, struct ptsim_machine *m)
 {
-	cJSON *arr = cJSON_CreateArray();
-	for (struct mm_struct *mm = m->mms; mm; mm = mm->next) {
+	cJSON *arr = jb_new(b, true);
+	for (struct mm_struct *mm = m->mms; mm && arr; mm = mm->next) {
 		if (mm->mm_users <= 0)
 			continue;
 		struct ptsim_mm_info mi;
 		if (ptsim_mm_info_get(m, mm_lowest_task(mm), &mi) == 0)
-			cJSON_AddItemToArray(arr, mm_json(&mi));
+			jb_add(b, arr, NULL, mm_json(b, &mi));
 	}
 	return arr;
 }
 
+static cJSON *mark_json(struct jb *b, struct ptsim_machine *m, const struct sim_mark *mk)
+{
+	cJSON *o = jb_new(b, false);
+	if (!o)
+		return NULL;
+	jb_add(b, o, "name", jb_str(b, mk->name));
+	jb_add(b, o, "event", jb_u64(b, mk->event));
+	cJSON *mms = jb_add(b, o, "mms", jb_new(b, true));
+	for (unsigned int k = 0; k < mk->nr_mms && mms; k++)
+		jb_add(b, mms, NULL, mm_json(b, &mk->mms[k]));
+	jb_add(b, o, "counters", counters_json(b, mk->stats));
+	jb_add(b, o, "cpus", cpus_json(b, m, mk->cpu_stats));
+	return o;
+}
+
+static cJSON *violation_json(struct jb *b, const struct sim_violation *v)
+{
+	char buf[32];
+	cJSON *o = jb_new(b, false);
+	if (!o)
+		return NULL;
+	jb_add(b, o, "kind", jb_str(b, ptsim_violation_kind_name(v->kind)));
+	jb_add(b, o, "event", jb_u64(b, v->event));
+	jb_add(b, o, "cpu", jb_int(b, v->cpu));
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v->addr);
+	jb_add(b, o, "addr", jb_str(b, buf));
+	jb_add(b, o, "pfn", jb_u64(b, v->pfn));
+	jb_add(b, o, "message", jb_str(b, v->message ? v->message : ""));
+	jb_add(b, o, "backtrace", jb_str(b, v->backtrace ? v->backtrace : ""));
+	return o;
+}
+
 PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 {
-	cJSON *root = cJSON_CreateObject();
-	char buf[32];
+	struct jb b = { false };
+	cJSON *root = jb_new(&b, false);
 
+	if (!root)
+		return NULL;
 	sim_stats_fold(m);
-	cJSON_AddStringToObject(root, "ptsim_version", PTSIM_VERSION_STRING);
-	cJSON_AddItemToObject(root, "machine", machine_json(m));
-	cJSON_AddNumberToObject(root, "events", (double)m->event);
+	jb_add(&b, root, "ptsim_version", jb_str(&b, PTSIM_VERSION_STRING));
+	jb_add(&b, root, "machine", machine_json(&b, m));
+	jb_add(&b, root, "events", jb_u64(&b, m->event));
 
-	cJSON *marks = cJSON_AddArrayToObject(root, "marks");
-	for (size_t i = 0; i < m->nr_marks; i++) {
-		const struct sim_mark *mk = &m->marks[i];
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", mk->name);
-		cJSON_AddNumberToObject(o, "event", (double)mk->event);
-		cJSON *mms = cJSON_AddArrayToObject(o, "mms");
-		for (unsigned int k = 0; k < mk->nr_mms; k++)
-			cJSON_AddItemToArray(mms, mm_json(&mk->mms[k]));
-		cJSON_AddItemToObject(o, "counters", counters_json(mk->stats));
-		cJSON_AddItemToObject(o, "cpus", cpus_json(m, mk->cpu_stats));
-		cJSON_AddItemToArray(marks, o);
-	}
+	cJSON *marks = jb_add(&b, root, "marks", jb_new(&b, true));
+	for (size_t i = 0; i < m->nr_marks && marks && !b.oom; i++)
+		jb_add(&b, marks, NULL, mark_json(&b, m, &m->marks[i]));
 
-	cJSON *fin = cJSON_AddObjectToObject(root, "final");
-	cJSON_AddItemToObject(fin, "mms", live_mms_json(m));
-	cJSON_AddItemToObject(fin, "counters", counters_json(m->stats));
-	cJSON_AddItemToObject(fin, "cpus", cpus_json(m, NULL));
+	cJSON *fin = jb_add(&b, root, "final", jb_new(&b, false));
+	jb_add(&b, fin, "mms", live_mms_json(&b, m));
+	jb_add(&b, fin, "counters", counters_json(&b, m->stats));
+	jb_add(&b, fin, "cpus", cpus_json(&b, m, NULL));
 
-	cJSON *viol = cJSON_AddArrayToObject(root, "violations");
-	for (size_t i = 0; i < m->nr_viol; i++) {
-		const struct sim_violation *v = &m->viol[i];
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "kind", ptsim_violation_kind_name(v->kind));
-		cJSON_AddNumberToObject(o, "event", (double)v->event);
-		cJSON_AddNumberToObject(o, "cpu", v->cpu);
-		snprintf(buf, sizeof(buf), "0x%" PRIx64, v->addr);
-		cJSON_AddStringToObject(o, "addr", buf);
-		cJSON_AddNumberToObject(o, "pfn", (double)v->pfn);
-		cJSON_AddStringToObject(o, "message", v->message ? v->message : "");
-		cJSON_AddStringToObject(o, "backtrace", v->backtrace ? v->backtrace : "");
-		cJSON_AddItemToArray(viol, o);
-	}
-	char *out = cJSON_PrintUnformatted(root);
+	cJSON *viol = jb_add(&b, root, "violations", jb_new(&b, true));
+	for (size_t i = 0; i < m->nr_viol && viol && !b.oom; i++)
+		jb_add(&b, viol, NULL, violation_json(&b, &m->viol[i]));
+
+	char *out = b.oom ? NULL : cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (!out)
 		return NULL;
@@ -183,9 +282,10 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 
 /* ---- the readable table ---- */
 
-static void emit_text(void *ctx, const char *key, const char *value)
+static void emit_text(void *ctx, const char *key, enum sim_desc_type type, const char *text)
 {
-	strbuf_addf((struct strbuf *)ctx, " %s=%s", key, value);
+	(void)type;
+	strbuf_addf((struct strbuf *)ctx, " %s=%s", key, text);
 }
 
 /* VmPTE summed over the mms live at a mark. */

@@ -211,20 +211,19 @@ static bool arm64_pte_needs_flush(pgent_t oldpte, pgent_t newpte)
 	return hw_bits(oldpte) != hw_bits(newpte);
 }
 
-static void arm64_describe(const struct ptsim_machine *m, void (*emit)(void *ctx, const char *key, const char *value),
-			   void *ctx)
+static void arm64_describe(const struct ptsim_machine *m, sim_desc_emit_fn emit, void *ctx)
 {
 	char buf[32];
 
-	emit(ctx, "arch", "arm64");
+	emit(ctx, "arch", DESC_STRING, "arm64");
 	snprintf(buf, sizeof(buf), "%llu", 1ull << m->geo.page_shift);
-	emit(ctx, "granule", buf);
+	emit(ctx, "granule", DESC_NUMBER, buf);
 	snprintf(buf, sizeof(buf), "%u", m->geo.va_bits);
-	emit(ctx, "va_bits", buf);
+	emit(ctx, "va_bits", DESC_NUMBER, buf);
 	snprintf(buf, sizeof(buf), "%u", m->geo.levels);
-	emit(ctx, "paging_levels", buf);
+	emit(ctx, "paging_levels", DESC_NUMBER, buf);
 	snprintf(buf, sizeof(buf), "%u", arm64_m(m)->asid_bits);
-	emit(ctx, "asid_bits", buf);
+	emit(ctx, "asid_bits", DESC_NUMBER, buf);
 }
 
 const struct ptsim_arch_ops ptsim_arm64_ops = {

@@ -109,15 +109,14 @@ static bool x86_pte_needs_flush(pgent_t oldpte, pgent_t newpte)
 	return false;
 }
 
-static void x86_describe(const struct ptsim_machine *m, void (*emit)(void *ctx, const char *key, const char *value),
-			 void *ctx)
+static void x86_describe(const struct ptsim_machine *m, sim_desc_emit_fn emit, void *ctx)
 {
 	char buf[32];
 
-	emit(ctx, "arch", "x86_64");
+	emit(ctx, "arch", DESC_STRING, "x86_64");
 	snprintf(buf, sizeof(buf), "%u", m->geo.levels);
-	emit(ctx, "paging_levels", buf);
-	emit(ctx, "granule", "4096");
+	emit(ctx, "paging_levels", DESC_NUMBER, buf);
+	emit(ctx, "granule", DESC_NUMBER, "4096");
 }
 
 const struct ptsim_arch_ops ptsim_x86_64_ops = {
