@@ -384,6 +384,17 @@ static void test_trace_errors__repeat_step_out_of_range(void **s)
 		PTSIM_EBADEVENT, "event 2 (run) at events[1][i=1].events[0]", "field 'cpu'", "out of range (max 8191)");
 }
 
+/* A call that fails inside a repeat names its position too (formatted only when the error is written). */
+static void test_trace_errors__call_error_in_repeat(void **s)
+{
+	(void)s;
+	/* Iteration 1 of the inner loop touches as task 2, which does not exist. */
+	RUN_ERR(PRE MAP "{'op':'repeat','count':2,'events':[{'op':'mark','name':'m'},"
+		    "{'op':'repeat','count':3,'step':{'task':1},'events':[{'op':'touch','task':1,'addr':'0x100000','len':4096}]}]}"
+		    END,
+		PTSIM_ENOTASK, "event 4 (touch) at events[2][i=0].events[1][i=1].events[0]", "field 'task'");
+}
+
 /* ---------------- address ranges ---------------- */
 
 static void test_trace_errors__unaligned_range(void **s)
@@ -930,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_trace_errors__repeat_bad_step_keys),
 		cmocka_unit_test(test_trace_errors__repeat_nesting_limit),
 		cmocka_unit_test(test_trace_errors__repeat_step_out_of_range),
+		cmocka_unit_test(test_trace_errors__call_error_in_repeat),
 		cmocka_unit_test(test_trace_errors__unaligned_range),
 		cmocka_unit_test(test_trace_errors__overflowing_range),
 		cmocka_unit_test(test_trace_errors__range_past_top_of_user_space),

@@ -65,11 +65,15 @@ int ptsim__err(struct ptsim_machine *m, int code, const char *field, const char 
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	if (m->in_trace)
+	if (m->in_trace) {
+		char where[96] = "";
+		if (m->ev_where)
+			m->ev_where(m->ev_where_ctx, where, sizeof(where));
 		n = snprintf(m->errmsg, sizeof(m->errmsg), "event %llu (%s)%s%s: ", (unsigned long long)m->event,
-			     m->ev_op ? m->ev_op : "?", m->ev_where[0] ? " at " : "", m->ev_where);
-	else if (m->ev_op)
+			     m->ev_op ? m->ev_op : "?", where[0] ? " at " : "", where);
+	} else if (m->ev_op) {
 		n = snprintf(m->errmsg, sizeof(m->errmsg), "%s: ", m->ev_op);
+	}
 	if (n < 0 || (size_t)n >= sizeof(m->errmsg))
 		n = 0;
 	if (field)

@@ -527,7 +527,12 @@ struct ptsim_machine {
 	uint64_t event;                      /* events executed so far (index of the current one) */
 	const char *ev_op;                   /* op of the current call */
 	uintptr_t api_frame;                 /* frame address of the public call running (backtraces stop there) */
-	char ev_where[96];                   /* trace position ("events[3].events[1] iteration 7") */
+	/*
+	 * The trace position of the current event ("events[3].events[1][i=7]"),
+	 * formatted by the replay only when an error message needs it (NULL: none).
+	 */
+	void (*ev_where)(const void *ctx, char *buf, size_t len);
+	const void *ev_where_ctx;
 	bool in_trace;
 	char errmsg[512];
 	bool internal_error;

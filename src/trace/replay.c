@@ -32,10 +32,14 @@ struct replay {
 	int depth;
 };
 
-static void describe_where(struct replay *r)
+/*
+ * The position of the event running now (m->ev_where): called by ptsim__err()
+ * only when a message is written, so an event that succeeds formats nothing.
+ */
+static void describe_where(const void *ctx, char *w, size_t cap)
 {
-	char *w = r->m->ev_where;
-	size_t n = 0, cap = sizeof(r->m->ev_where);
+	const struct replay *r = ctx;
+	size_t n = 0;
 
 	w[0] = 0;
 	for (int i = 0; i <= r->depth && n < cap; i++) {
@@ -61,12 +65,10 @@ static int value(struct replay *r, const struct tevent *ev, enum tfield f, uint6
 	/* The previous call's op is still in ev_op: name this event's op. */
 	r->m->ev_op = ptsim__trace_ops[ev->op].name;
 	if ((off > 0 && v < base) || (off < 0 && v > base)) {
-		describe_where(r);
 		return ptsim__err(r->m, PTSIM_EBADEVENT, ptsim__trace_field_names[f],
 				  "%" PRIu64 " plus the repeat steps (%" PRId64 ") leaves the 64-bit range", base, off);
 	}
 	if (v > ptsim__trace_field_max[f]) {
-		describe_where(r);
 		return ptsim__err(r->m, PTSIM_EBADEVENT, ptsim__trace_field_names[f],
 				  "%" PRIu64 " (after repeat steps) is out of range (max %" PRIu64 ")", v, ptsim__trace_field_max[f]);
 	}
@@ -270,7 +272,6 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		if (rc == ev->expect ||
 		    ((ptsim__trace_ops[ev->op].flags & OPF_OVERLAP_IS_EEXIST) && ev->expect == -EEXIST && rc == PTSIM_EOVERLAP))
 			return 0;
-		describe_where(r);
 		m->event--;   /* name the event that just ran */
 		if (!rc) {
 			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call succeeded",
@@ -293,7 +294,6 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	if (rc == -ENOMEM && (ptsim__trace_ops[ev->op].flags & OPF_ENOMEM_IS_HOLE)) {
 		char detail[sizeof(m->errmsg)];
 		call_detail(m, detail, sizeof(detail));
-		describe_where(r);
 		m->event--;
 		rc = ptsim__err(m, PTSIM_EBADEVENT, "addr", "%s (add \"expect\": \"ENOMEM\" if the trace means it)",
 				detail);
@@ -306,7 +306,6 @@ static int run_events(struct replay *r, const struct tevent *evs, size_t nr)
 {
 	for (size_t i = 0; i < nr; i++) {
 		r->stack[r->depth].index = i;
-		describe_where(r);
 		int rc = run_one(r, &evs[i]);
 		if (rc) {
 			/* The op's own message names the event; keep the position. */
@@ -324,5 +323,10 @@ int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_
 
 	memset(&r, 0, sizeof(r));
 	r.m = m;
-	return run_events(&r, evs, nr);
+	m->ev_where = describe_where;
+	m->ev_where_ctx = &r;
+	int rc = run_events(&r, evs, nr);
+	m->ev_where = NULL;
+	m->ev_where_ctx = NULL;
+	return rc;
 }

@@ -87,7 +87,6 @@ PTSIM_API int ptsim_trace_run(struct ptsim_trace *t, struct ptsim_machine *m)
 	m->in_trace = true;
 	rc = ptsim__trace_replay(m, t->events, t->nr_events);
 	m->in_trace = false;
-	m->ev_where[0] = 0;
 	if (!rc) {
 		/* Every concurrency point must be closed by the end. */
 		m->ev_op = "trace";
