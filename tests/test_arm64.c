@@ -914,6 +914,77 @@ static void test_arm64__bbm_pt_reclaim_refault_race(void **state)
 	}
 }
 
+static void map_hugetlb_file(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
+{
+	struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+				     .kind = PTSIM_MAP_HUGETLB, .shared = true, .file = "bbm" };
+	T_OK(m, ptsim_mmap(m, task, &a));
+}
+
+/*
+ * A break-before-make record belongs to the mm whose page tables hold the
+ * entry, not to the mm loaded on the CPU that wrote it (issue 15 item 4).
+ * 1. move_pages() by process 1 of a file page that process 2 maps too (own
+ *    tables, 2 MiB each: no sharing): the rmap walk clears 2's entry on CPU0
+ *    (running 1), 2's own flush covers it, the new page goes in; then 2
+ *    faults again.  Before: the record was filed under 1, 2's flush left it,
+ *    and the new page was a [bbm] violation.
+ * 2. The same after 1 unshared a PMD table it had allocated and 2 shares
+ *    (the table now reached only through 2): the record is covered by 2's
+ *    flush.
+ * 3. A real missing flush in 2's table, written while CPU0 runs 1, is still
+ *    caught after a flush of 1 (before: 1's flush cleared the record).
+ */
+static void test_arm64__bbm_record_under_table_mm(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 3; c++) {
+		struct ptsim_machine *m = arm64(4096, 48, 2, "6.18.44", NULL);
+		uint64_t len = c == 1 ? 1 * GiB : 2 * MiB;
+
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		T_OK(m, ptsim_spawn(m, 2, 1));
+		map_hugetlb_file(m, 1, 1 * GiB, len);
+		touch(m, 1, 1 * GiB, len, 2 * MiB, true);
+		map_hugetlb_file(m, 2, (c == 1 ? 1 : 3) * GiB, len);
+		touch(m, 2, (c == 1 ? 1 : 3) * GiB, len, 2 * MiB, false);
+		if (c == 1) {
+			assert_int_equal(t_stat(m, "hugetlb.pmd_share"), 1);
+			map_anon(m, 1, 8 * GiB, 4096);   /* keeps 1's PUD table: only the PMD table is unshared */
+			T_OK(m, ptsim_munmap(m, 1, 1 * GiB, len));
+			assert_int_equal(t_stat(m, "hugetlb.pmd_unshare"), 1);
+			T_OK(m, ptsim_move_pages(m, 2, 1 * GiB));
+		} else if (c == 0) {
+			T_OK(m, ptsim_move_pages(m, 1, 1 * GiB));
+		} else {
+			struct mm_struct *mm1 = task_lookup(m, 1)->mm, *mm2 = task_lookup(m, 2)->mm;
+			enum pt_level level;
+			pte_t *e2 = pt_walk(mm2, 3 * GiB, &level);
+			pte_t old = *e2;
+
+			assert_int_equal(level, PT_PMD);
+			m->cur = &m->cpus[0];   /* CPU0 runs process 1 */
+			pt_write(m, e2, PT_PMD, 3 * GiB, 0);
+			flush_tlb_range(find_vma(mm1, 1 * GiB), 3 * GiB, 3 * GiB + 2 * MiB);   /* the wrong mm */
+			pt_write(m, e2, PT_PMD, 3 * GiB, mk_pgent(pgent_pfn(old) + 1, old & ((1ull << _PAGE_PFN_SHIFT) - 1)));
+			assert_int_equal(t_violations(m, PTSIM_VIOL_BBM), 1);
+			pt_write(m, e2, PT_PMD, 3 * GiB, old);
+			m->cur = NULL;
+			ptsim_machine_destroy(m);
+			continue;
+		}
+		assert_int_equal(t_stat(m, "migrate.pgmigrate_success"), 512);
+		touch(m, 2, (c == 1 ? 1 : 3) * GiB, len, 2 * MiB, true);
+		if (c == 0)
+			touch(m, 1, 1 * GiB, 2 * MiB, 0, false);
+		assert_int_equal(ptsim_violation_count(m), 0);
+		T_OK(m, ptsim_exit(m, 1));
+		T_OK(m, ptsim_exit(m, 2));
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
 /* The unsafe table-free variant is caught on arm64 too (a freed table still in a walk cache). */
 static void test_arm64__unsafe_table_free_caught(void **state)
 {
@@ -1194,6 +1265,7 @@ int main(void)
 		cmocka_unit_test(test_arm64__bbm_valid_to_valid),
 		cmocka_unit_test(test_arm64__bbm_clear_write_needs_tlbi),
 		cmocka_unit_test(test_arm64__bbm_pt_reclaim_refault_race),
+		cmocka_unit_test(test_arm64__bbm_record_under_table_mm),
 		cmocka_unit_test(test_arm64__unsafe_table_free_caught),
 		cmocka_unit_test(test_arm64__contiguous_hugetlb),
 		cmocka_unit_test(test_arm64__contiguous_block_invalidation),

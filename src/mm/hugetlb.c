@@ -349,6 +349,8 @@ static int huge_pmd_unshare(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 	p4d_t *p4d = p4d_offset(mm, pgd, addr);
 	pud_t *pud = pud_offset(mm, p4d, addr);
 	pt_write(m, pud, PT_PUD, addr, 0);   /* pud_clear() */
+	if (pt->pt_mm == mm)
+		pt->pt_mm = NULL;   /* ptsim: only other sharers hold it now */
 	STAT_INC(m, HUGETLB_UNSHARE);
 	if (pt->pt_share_count == 1)
 		STAT_INC(m, HUGETLB_FULL_UNSHARE);

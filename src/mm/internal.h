@@ -235,6 +235,13 @@ struct ptdesc {
 	int pt_share_count;
 	int lock_cpu;              /* CPU holding this table's split lock from a trace (-1: none) */
 	uint64_t addr;             /* first VA the table maps (in the mm that allocated it) */
+	/*
+	 * The mm whose page tables hold this table: the one that allocated it.
+	 * NULL once that mm has unshared it (a hugetlb PMD table reached only
+	 * through other sharers now).  Read by the arm64 break-before-make
+	 * tracker, to file a record under the table's mm (not the running one).
+	 */
+	struct mm_struct *pt_mm;
 	struct rcu_head pt_rcu_head;  /* single-table RCU free (PT_RECLAIM) */
 };
 

@@ -73,6 +73,7 @@ struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enu
 	pt->level = (uint8_t)level;
 	pt->pt_share_count = 0;       /* ptdesc_pmd_pts_init() */
 	pt->lock_cpu = -1;
+	pt->pt_mm = mm;
 	if (level != PT_PGD) {
 		uint64_t span = (uint64_t)nr << m->geo.shift[level];
 		pt->addr = addr & ~(span - 1);

@@ -32,7 +32,7 @@ struct bbm_rec {
 	pgent_t *ep;
 	pgent_t old;
 	uint64_t va;              /* first VA the entry maps */
-	struct mm_struct *mm;     /* mm of the table (records go when it is destroyed) */
+	struct mm_struct *mm;     /* mm of the table (records go when it is destroyed); NULL: an unshared hugetlb PMD table */
 	uint32_t table_pfn;       /* the table holding ep, and its generation: a freed */
 	uint32_t table_gen;       /* and reused table never matches a stale record */
 	uint8_t level;            /* enum pt_level the entry was written at */
@@ -141,6 +141,7 @@ void bbm_tlbi_range(struct ptsim_machine *m, struct mm_struct *mm, uint64_t star
 		    bool leaf_only, int level);
 void bbm_tlbi_mm(struct ptsim_machine *m, struct mm_struct *mm);
 void bbm_tlbi_all(struct ptsim_machine *m);
+void bbm_forget_mm(struct ptsim_machine *m, struct mm_struct *mm);
 void bbm_release(struct ptsim_machine *m);
 
 #endif

@@ -136,7 +136,7 @@ void arm64_destroy_context(struct mm_struct *mm)
 	if (!mm->arch)
 		return;
 	if (m->arch)
-		bbm_tlbi_mm(m, mm);   /* the mm's records go with it: nothing can repopulate its tables */
+		bbm_forget_mm(m, mm);   /* the mm's records go with it: nothing can repopulate its tables */
 	sim_free(&m->alloc, mm->arch, sizeof(struct arm64_mm_context));
 	mm->arch = NULL;
 }

@@ -21,7 +21,7 @@
  * neither do invalid -> valid (fault) or valid -> invalid (zap) on their own.
  *
  * How case 2 is tracked: a valid -> invalid write leaves a record (the entry,
- * its old value, the VA it maps, the mm it was changed in); a completed
+ * its old value, the VA it maps, the mm whose tables hold it); a completed
  * broadcast TLBI that reaches the entry (same mm, a VA operation inside the
  * entry's span, of the right kind — a leaf-only TLBI does not cover a table
  * entry, a level hint must match) removes it; an invalid -> valid write to a
@@ -108,16 +108,23 @@ static void bbm_index_reset(struct arm64_machine *am)
 	}
 }
 
+/*
+ * bbm_record - @ep (mapping @addr) went from valid @old to invalid: remember
+ * it until a broadcast TLBI covers it.  The record is filed under the mm
+ * whose page tables hold the entry (ptdesc pt_mm), whatever the CPU doing the
+ * write runs: move_pages() of another process's page, or reclaim, writes into
+ * tables of an mm that is not loaded there, and that mm's flush is the one
+ * that covers the entry.  A table its allocator has unshared (pt_mm NULL, a
+ * hugetlb PMD table) is covered by a flush of any mm that still maps it at
+ * that address.
+ */
 static void bbm_record(struct ptsim_machine *m, pgent_t *ep, uint64_t addr, pgent_t old)
 {
 	struct arm64_machine *am = arm64_m(m);
-	struct sim_cpu *cpu = this_cpu(m);
-	struct mm_struct *mm = cpu ? cpu->loaded_mm : NULL;
+	struct mm_struct *mm;
 	struct ptdesc *pt;
 	uint64_t idx, span, va;
 
-	if (!mm || mm->mm_users == 0)
-		return;
 	if (ep >= am->tc_entries && ep < am->tc_entries + am->tc_nr && frame(m, am->tc_pfn)->kind == FRAME_PGTABLE &&
 	    frame(m, am->tc_pfn)->gen == am->tc_gen && frame(m, am->tc_pfn)->u.table.entries == am->tc_entries) {
 		pt = pt_desc(m, am->tc_pfn);
@@ -130,6 +137,9 @@ static void bbm_record(struct ptsim_machine *m, pgent_t *ep, uint64_t addr, pgen
 		am->tc_pfn = pt->pfn;
 		am->tc_gen = frame(m, pt->pfn)->gen;
 	}
+	mm = pt->pt_mm;
+	if (mm && mm->mm_users == 0)
+		return;   /* being torn down: nothing can repopulate its tables */
 	idx = (uint64_t)(ep - pt_entries(m, pt->pfn));
 	span = pt_level_size(&m->geo, (enum pt_level)pt->level);
 	/* The caller's VA (right for shared tables too) unless it does not index this entry. */
@@ -238,16 +248,33 @@ struct range_arg {
 	int level;
 };
 
+/* Does the flushed @mm reach record @r's table: its own, or (an unshared hugetlb PMD table) mapped at r->va? */
+static bool rec_in_mm(struct ptsim_machine *m, const struct bbm_rec *r, struct mm_struct *mm)
+{
+	pud_t *pud;
+
+	if (r->mm)
+		return r->mm == mm;
+	if (rec_stale(m, r) || r->level != PT_PMD || !(pud = pud_lookup(mm, r->va)))
+		return false;
+	return pgent_present(*pud) && !pgent_huge(*pud) && pgent_pfn(*pud) == r->table_pfn;
+}
+
 static bool keep_uncovered(struct ptsim_machine *m, const struct bbm_rec *r, const void *arg)
 {
 	const struct range_arg *a = arg;
 
-	if (r->mm != a->mm)
+	if (!rec_in_mm(m, r, a->mm))
 		return true;
 	return !rec_stale(m, r) && !rec_covered(m, r, a->start, a->end, a->stride, a->leaf_only, a->level);
 }
 
 static bool keep_other_mm(struct ptsim_machine *m, const struct bbm_rec *r, const void *arg)
+{
+	return !rec_in_mm(m, r, (struct mm_struct *)(uintptr_t)arg);
+}
+
+static bool keep_not_of_mm(struct ptsim_machine *m, const struct bbm_rec *r, const void *arg)
 {
 	(void)m;
 	return r->mm != arg;
@@ -266,6 +293,13 @@ void bbm_tlbi_mm(struct ptsim_machine *m, struct mm_struct *mm)
 {
 	if (arm64_m(m)->nr_bbm)
 		bbm_filter(m, keep_other_mm, mm);
+}
+
+/* @mm is destroyed (its page tables are gone already): its records go with it. */
+void bbm_forget_mm(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	if (arm64_m(m)->nr_bbm)
+		bbm_filter(m, keep_not_of_mm, mm);
 }
 
 void bbm_tlbi_all(struct ptsim_machine *m)
