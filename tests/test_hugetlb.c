@@ -774,6 +774,60 @@ static void test_hugetlb__blocked_op_retakes_i_mmap_lock(void **s)
 			retake_case((enum retake_op)op, arches[a]);
 }
 
+/*
+ * move_pages() of a page in a PMD table that processes 1 and 2 share, while
+ * thread 3 of process 1 (CPU2) is inside the table in GUP-fast (issue 15
+ * item 12).  try_to_migrate() reaches process 1's VMA first: the table is
+ * unshared from 1 (1 -> 0 sharers), and the kernel waits there — the
+ * broadcast of huge_pmd_unshare_flush() (6.19) or of huge_pmd_unshare()
+ * (1013af4f585f), or on x86 before that the flush IPI to CPU2, which runs
+ * process 1 — before the rmap walk goes on to process 2's VMA and writes the
+ * migration entry into the now exclusive table.  That write comes after the
+ * walk ended: no violation.  Where nothing waits (arm64 broadcast TLBI before
+ * 1013af4f585f, or the unsafe no_broadcast form), the write races with the
+ * walker: [walker].
+ */
+static void move_pages_walker_case(enum ptsim_arch arch, const char *preset, const char *unshare, size_t expect)
+{
+	char v[64];
+	snprintf(v, sizeof(v), "hugetlb_unshare=%s", unshare ? unshare : "mmu_gather");
+	const char *set[] = { v, NULL };
+	struct ptsim_machine *m = t_machine_cfg(arch, 0, 0, 3, preset, unshare ? set : NULL);
+	struct ptsim_mmap_args a = hugetlb_args(HBASE, GB, "memfd:mp");
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_spawn(m, 2, 1));
+	T_OK(m, ptsim_mmap(m, 2, &a));
+	T_OK(m, ptsim_touch(m, 2, HBASE, GB, GB, false));
+	assert_int_equal(t_stat(m, "hugetlb.pmd_share"), 1);
+	T_OK(m, ptsim_thread(m, 1, 3, 2));
+	T_OK(m, ptsim_gup_fast_begin(m, 2, 3, HBASE + 4 * MB));
+	T_OK(m, ptsim_move_pages(m, 1, HBASE));
+	assert_int_equal(t_stat(m, "migrate.pgmigrate_success"), 512);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_WALKER), expect);
+	T_OK(m, ptsim_gup_fast_end(m, 2));
+	T_OK(m, ptsim_exit(m, 2));
+	T_OK(m, ptsim_exit(m, 3));
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(ptsim_violation_count(m), expect);
+	t_destroy(m);
+}
+
+static void test_hugetlb__move_pages_shared_table_walker(void **s)
+{
+	(void)s;
+	static const char *const presets[] = { "6.18.44", "7.0", "6.18", "6.15", "6.12.35", "6.12" };
+
+	for (size_t p = 0; p < sizeof(presets) / sizeof(presets[0]); p++)
+		move_pages_walker_case(PTSIM_ARCH_X86_64, presets[p], NULL, 0);
+	move_pages_walker_case(PTSIM_ARCH_X86_64, "6.18.44", "no_broadcast", 0);   /* the flush IPI waits */
+	move_pages_walker_case(PTSIM_ARCH_ARM64, "6.18.44", NULL, 0);
+	move_pages_walker_case(PTSIM_ARCH_ARM64, "6.18", NULL, 0);
+	move_pages_walker_case(PTSIM_ARCH_ARM64, "6.15", NULL, 1);
+	move_pages_walker_case(PTSIM_ARCH_ARM64, "6.18.44", "no_broadcast", 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* mremap of normal VMAs (mm/mremap.c)                                       */
 /* ------------------------------------------------------------------------ */
@@ -1200,6 +1254,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb__gup_fast_x86_ipi_flush_waits),
 		cmocka_unit_test(test_hugetlb__gup_fast_last_sharer_covers),
 		cmocka_unit_test(test_hugetlb__blocked_op_retakes_i_mmap_lock),
+		cmocka_unit_test(test_hugetlb__move_pages_shared_table_walker),
 		cmocka_unit_test(test_hugetlb__mremap_anon),
 		cmocka_unit_test(test_hugetlb__mremap_anon_pud),
 		cmocka_unit_test(test_hugetlb__mremap_errors),

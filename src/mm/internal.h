@@ -882,6 +882,8 @@ void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_r
 /* Release the IPIs queued on cpu (IRQs back on), completing waits. */
 void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu);
 bool cpu_blocked(const struct sim_cpu *cpu);
+/* Is @sender's operation waiting for a call queued at @target (IRQs off there)? */
+bool cpu_waits_for(const struct sim_cpu *sender, const struct sim_cpu *target);
 void tlb_remove_table_sync_one(struct ptsim_machine *m);
 /* Free a frame now, or after the current CPU's outstanding IPI waits complete. */
 void free_frame_deferred(struct ptsim_machine *m, uint32_t pfn);

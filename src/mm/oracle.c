@@ -201,21 +201,31 @@ static bool table_write_benign(pgent_t old, pgent_t val)
  * (cpu->walker_stale_table).  If the write goes into that table and is not
  * benign, the table is being modified or reused under the walker: report it
  * once per walk, naming the table.  Only called while m->nr_stale_walkers.
+ *
+ * Not when the writing operation is waiting for an IPI to the walker's CPU:
+ * the kernel's operation is still inside that synchronous wait, and the write
+ * comes after it, so after the walk ended (issue 15 item 12: move_pages()
+ * unshares the table from the walker's mm, broadcasts — or, before
+ * 1013af4f585f on x86, flushes by IPI the walker's CPU, which runs that mm —
+ * and only then does the rmap walk reach the remaining owner's entry; the
+ * simulation runs that later step before the walk ends).  With no IPI to wait
+ * for (INVLPGB or arm64 flushes before the fix, no_broadcast) the write does
+ * race with the walker and is reported.
  */
 void oracle_check_table_write(struct ptsim_machine *m, const pgent_t *ep, pgent_t old, pgent_t val)
 {
 	const struct ptdesc *pt = virt_to_ptdesc(m, ep);
+	const struct sim_cpu *self = this_cpu(m);
 
 	if (!pt || table_write_benign(old, val))
 		return;
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
 		struct sim_cpu *cpu = &m->cpus[c];
 		if (cpu->walker_stale_table != pt->pfn || cpu->walker_stale_reported ||
-		    cpu->walker_stale_gen != frame(m, pt->pfn)->gen)
+		    cpu->walker_stale_gen != frame(m, pt->pfn)->gen || cpu_waits_for(self, cpu))
 			continue;
 		const pgent_t *base = pt_entries(m, pt->pfn);
 		uint64_t va = pt->addr + ((uint64_t)(ep - base) << m->geo.shift[pt->level]);
-		const struct sim_cpu *self = this_cpu(m);
 		cpu->walker_stale_reported = true;
 		oracle_report(m, PTSIM_VIOL_WALKER, (int)c, cpu->walker_addr, pt->pfn,
 			      "page table %u (shared hugetlb PMD table, va %#llx) modified (entry for va %#llx) by "

@@ -74,6 +74,22 @@ bool cpu_blocked(const struct sim_cpu *cpu)
 	return cpu->pending_acks > 0;
 }
 
+/*
+ * cpu_waits_for - @sender is blocked in a synchronous call that @target has
+ * not taken yet.  In the kernel the sender is still inside that wait: every
+ * step its operation takes afterwards in the simulation happens, in kernel
+ * time, after @target enabled IRQs again (after its GUP-fast walk ended).
+ */
+bool cpu_waits_for(const struct sim_cpu *sender, const struct sim_cpu *target)
+{
+	if (!sender || !sender->pending_acks)
+		return false;
+	for (const struct pending_call *pc = target->pending; pc; pc = pc->next)
+		if (pc->sender == (int)sender->id)
+			return true;
+	return false;
+}
+
 static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call_func_t func, const void *info,
 		       size_t info_size, struct mm_struct *mm, struct sim_cpu *sender, bool wait)
 {
