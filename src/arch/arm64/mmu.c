@@ -125,8 +125,9 @@ static void bbm_record(struct ptsim_machine *m, pgent_t *ep, uint64_t addr, pgen
 	struct ptdesc *pt;
 	uint64_t idx, span, va;
 
-	if (ep >= am->tc_entries && ep < am->tc_entries + am->tc_nr && frame(m, am->tc_pfn)->kind == FRAME_PGTABLE &&
-	    frame(m, am->tc_pfn)->gen == am->tc_gen && frame(m, am->tc_pfn)->u.table.entries == am->tc_entries) {
+	/* The last table's entries (none before the first record: no pointer arithmetic on NULL). */
+	if (am->tc_entries && ep >= am->tc_entries && ep < am->tc_entries + am->tc_nr &&
+	    frame(m, am->tc_pfn)->kind == FRAME_PGTABLE && frame(m, am->tc_pfn)->gen == am->tc_gen && frame(m, am->tc_pfn)->u.table.entries == am->tc_entries) {
 		pt = pt_desc(m, am->tc_pfn);
 	} else {
 		pt = virt_to_ptdesc(m, ep);
