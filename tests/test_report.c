@@ -3,6 +3,7 @@
  * that cannot break the JSON or the CSV timeline, marks by index, per-exit
  * figures, per-event results and the per-architecture summary table.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,12 +133,97 @@ static void test_report__machine_config_typed(void **state)
 	t_destroy(m);
 }
 
+/* ------------------------------------------------------------------------ */
+/* names                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* ptsim_mark(@name) fails with -EINVAL and a message containing @why. */
+static void assert_mark_refused(struct ptsim_machine *m, const char *name, const char *why)
+{
+	assert_int_equal(ptsim_mark(m, name), -EINVAL);
+	const char *msg = ptsim_machine_errmsg(m);
+	if (!strstr(msg, why) || !strstr(msg, "field 'name'"))
+		fail_msg("mark refused with '%s', expected '%s'", msg, why);
+}
+
+static void test_report__names_refused_at_api(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(1, NULL, NULL);
+	char longname[PTSIM_NAME_MAX + 2];
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	assert_mark_refused(m, "ok\xff\xfe", "invalid UTF-8 at byte 2 (0xff)");
+	assert_mark_refused(m, "a\nb", "control character U+000A at byte 1");
+	assert_mark_refused(m, "tab\there", "control character U+0009 at byte 3");
+	assert_mark_refused(m, "del\x7f", "control character U+007F at byte 3");
+	assert_mark_refused(m, "nel\xc2\x85", "control character U+0085 at byte 3");
+	assert_mark_refused(m, "\xc0\xaf", "invalid UTF-8 at byte 0 (0xc0)");          /* overlong '/' */
+	assert_mark_refused(m, "x\xed\xa0\x80", "invalid UTF-8 at byte 1 (0xed)");    /* a surrogate */
+	assert_mark_refused(m, "\xf4\x90\x80\x80", "invalid UTF-8 at byte 0 (0xf4)"); /* above U+10FFFF */
+	assert_mark_refused(m, "cut\xe2\x82", "invalid UTF-8 at byte 3 (0xe2)");       /* truncated */
+	assert_mark_refused(m, "", "empty");
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	assert_mark_refused(m, longname, "256 bytes long (at most 255)");
+	longname[PTSIM_NAME_MAX] = 0;
+	T_OK(m, ptsim_mark(m, longname));
+	T_OK(m, ptsim_mark(m, "phase \xce\xbcs \xe2\x86\x92 2 \xf0\x9f\x93\x88"));   /* "phase µs → 2 📈" */
+
+	struct ptsim_mmap_args a = { 0 };
+	a.addr = 0x200000;
+	a.len = 0x1000;
+	a.prot = PTSIM_PROT_READ;
+	a.kind = PTSIM_MAP_FILE;
+	a.file = "lib\x01.so";
+	assert_int_equal(ptsim_mmap(m, 1, &a), -EINVAL);
+	assert_has(ptsim_machine_errmsg(m), "field 'file': control character U+0001 at byte 3");
+	a.file = "libc.so.6";
+	T_OK(m, ptsim_mmap(m, 1, &a));
+
+	/* Only the two good marks were taken; the JSON carries the UTF-8 as it is. */
+	char *json = ptsim_report_json(m);
+	assert_non_null(json);
+	assert_has(json, "\"name\":\"phase \xce\xbcs \xe2\x86\x92 2 \xf0\x9f\x93\x88\"");
+	assert_lacks(json, "\xff");
+	ptsim_free(json);
+	char *csv = ptsim_report_timeline_csv(m);
+	assert_non_null(csv);
+	size_t lines = 0;
+	for (const char *p = csv; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 4);   /* header, two marks, end */
+	ptsim_free(csv);
+	t_destroy(m);
+}
+
+/* A name with commas and quotes is one CSV field, quoted as RFC 4180 says. */
+static void test_report__csv_quotes_names(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(1, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mark(m, "plain"));
+	T_OK(m, ptsim_mark(m, "a,b"));
+	T_OK(m, ptsim_mark(m, "say \"hi\", twice \"\""));
+	char *csv = ptsim_report_timeline_csv(m);
+	assert_non_null(csv);
+	assert_has(csv, "\nplain,");
+	assert_has(csv, "\n\"a,b\",");
+	assert_has(csv, "\n\"say \"\"hi\"\", twice \"\"\"\"\",");
+	ptsim_free(csv);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_report__u64_beyond_2p53_exact),
 		cmocka_unit_test(test_report__hugetlb_usage_below_zero_exact),
 		cmocka_unit_test(test_report__machine_config_typed),
+		cmocka_unit_test(test_report__names_refused_at_api),
+		cmocka_unit_test(test_report__csv_quotes_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -236,7 +236,7 @@ static void test_trace_errors__wrong_types(void **s)
 		 "field 'shared': expected true or false");
 	LOAD_ERR(PRE "{'op':'mmap','task':1,'addr':0,'len':4096,'prot':'rw','kind':'file','file':5}" END,
 		 "events[1] (mmap)", "field 'file': expected a string");
-	LOAD_ERR(PRE "{'op':'mark','name':''}" END, "events[1] (mark)", "field 'name': must not be empty");
+	LOAD_ERR(PRE "{'op':'mark','name':''}" END, "events[1] (mark)", "field 'name': empty (a name is 1..255 bytes");
 	LOAD_ERR(PRE "{'op':'mark','name':'m','comment':1}" END, "events[1] (mark)", "field 'comment'");
 	LOAD_ERR(PRE "{'op':'mprotect','task':1,'addr':0,'len':4096,'prot':'r','expect':5}" END,
 		 "events[1] (mprotect)", "field 'expect': expected a string");
@@ -263,7 +263,12 @@ static void test_trace_errors__numbers_out_of_range(void **s)
 	LOAD_ERR(PRE "{'op':'advance','ns':9007199254740993}" END, "events[1] (advance)", "field 'ns'", "below 2^53");
 	/* A mark name is one table cell and one JSON string: no control characters. */
 	LOAD_ERR(PRE "{'op':'mark','name':'two\\nlines'}" END, "events[1] (mark)", "field 'name'",
-		 "control character (byte 0xa)");
+		 "control character U+000A at byte 3");
+	/* Nor invalid UTF-8 (bytes FF FE used to reach the JSON report). */
+	LOAD_ERR(PRE "{'op':'mark','name':'ok\xff\xfe'}" END, "events[1] (mark)", "field 'name'",
+		 "invalid UTF-8 at byte 2 (0xff)");
+	LOAD_ERR(PRE "{'op':'mmap','task':1,'addr':0,'len':4096,'prot':'r','kind':'file','file':'\xc0\xaf'}" END,
+		 "events[1] (mmap)", "field 'file'", "invalid UTF-8 at byte 0 (0xc0)");
 	LOAD_ERR(PRE "{'op':'advance','s':'0xffffffffffffffff'}" END, "events[1] (advance)", "field 's'",
 		 "out of range");
 }

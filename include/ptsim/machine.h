@@ -186,6 +186,14 @@ PTSIM_API int ptsim_rcu_read_end(struct ptsim_machine *m, unsigned int cpu);
 PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr);
 PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu);
 
+/*
+ * Names given to the simulator that can appear in its reports (mark names,
+ * file names) must be 1..PTSIM_NAME_MAX bytes of valid UTF-8 without control
+ * characters (U+0000-U+001F, U+007F-U+009F); anything else is -EINVAL with a
+ * message saying what and where (the JSON and CSV reports stay valid).
+ */
+#define PTSIM_NAME_MAX 255
+
 /** ptsim_mark - record a snapshot of the statistics under @name. */
 PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name);
 

@@ -409,6 +409,8 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 		return op_exit(m, ptsim__err(m, -EINVAL, "file", "a file mapping needs a file name"));
 	if (args.kind == PTSIM_MAP_ANON && args.file)
 		return op_exit(m, ptsim__err(m, -EINVAL, "file", "an anonymous mapping has no file"));
+	if (args.file && (rc = ptsim__check_name(m, "file", args.file)))
+		return op_exit(m, rc);
 	if (args.kind == PTSIM_MAP_ANON && args.offset)
 		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "an anonymous mapping has no file offset"));
 	if ((rc = check_range(m, args.addr, args.len, align, what)))

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "util/name.h"
+
 struct err_entry {
 	int code;
 	const char *name;
@@ -81,6 +83,17 @@ int ptsim__err(struct ptsim_machine *m, int code, const char *field, const char 
 	else
 		snprintf(m->errmsg + n, sizeof(m->errmsg) - (size_t)n, "%s", detail);
 	return code;
+}
+
+int ptsim__check_name(struct ptsim_machine *m, const char *field, const char *name)
+{
+	char why[64];
+
+	/* The name itself stays out of the message: it may be what is not printable. */
+	if (!name_problem(name, name ? strlen(name) : 0, why, sizeof(why)))
+		return 0;
+	return ptsim__err(m, -EINVAL, field, "%s (a name is 1..%d bytes of UTF-8 text without control characters)",
+			  why, PTSIM_NAME_MAX);
 }
 
 void ptsim__internal_error(struct ptsim_machine *m, const char *file, int line, const char *what)

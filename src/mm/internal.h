@@ -567,6 +567,8 @@ static inline uint64_t jiffies(const struct ptsim_machine *m)
 /* errors.c: error reporting with event context. */
 int ptsim__err(struct ptsim_machine *m, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* A name that reports will show (util/name.h): 0, or -EINVAL naming @field and the problem. */
+int ptsim__check_name(struct ptsim_machine *m, const char *field, const char *name);
 
 /* config.c: variants and presets. */
 int ptsim__variants_resolve(struct sim_variants *v, char preset_out[32], const struct ptsim_config *cfg,

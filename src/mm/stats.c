@@ -146,8 +146,9 @@ static unsigned int live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out
 
 int sim_mark_take(struct ptsim_machine *m, const char *name)
 {
-	if (!name || !*name)
-		return ptsim__err(m, -EINVAL, "name", "a mark needs a non-empty name");
+	int rc = ptsim__check_name(m, "name", name);
+	if (rc)
+		return rc;
 	if (m->nr_marks == m->cap_marks) {
 		size_t ncap = m->cap_marks ? m->cap_marks * 2 : 8;
 		struct sim_mark *n = sim_irealloc(&m->alloc, m->marks, m->cap_marks * sizeof(*n), ncap * sizeof(*n));

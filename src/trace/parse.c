@@ -19,6 +19,7 @@
 
 #include "mm/internal.h"
 #include "trace/trace_internal.h"
+#include "util/name.h"
 
 
 const char *const ptsim__trace_field_names[NR_FIELDS] = {
@@ -326,6 +327,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			continue;
 		}
 		const char *s = NULL;
+		char why[64];
 		switch (f) {
 		case F_PROT: {
 			int v;
@@ -364,14 +366,10 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		case F_NAME:
 			if (get_str(pe, it, ptsim__trace_field_names[f], &s))
 				return PTSIM_EBADTRACE;
-			if (!*s)
-				return ptsim__trace_fail(pe, "field '%s': must not be empty", ptsim__trace_field_names[f]);
-			if (strlen(s) > 255)
-				return ptsim__trace_fail(pe, "field '%s': longer than 255 bytes", ptsim__trace_field_names[f]);
-			for (const char *c = s; *c; c++)
-				if ((unsigned char)*c < 0x20 || *c == 0x7f)
-					return ptsim__trace_fail(pe, "field '%s': contains a control character (byte %#x)", ptsim__trace_field_names[f],
-						    (unsigned int)(unsigned char)*c);
+			/* The C API's check (util/name.h), with the same words. */
+			if (name_problem(s, strlen(s), why, sizeof(why)))
+				return ptsim__trace_fail(pe, "field '%s': %s (a name is 1..%d bytes of UTF-8 text without "
+							 "control characters)", ptsim__trace_field_names[f], why, PTSIM_NAME_MAX);
 			if (!(*(f == F_FILE ? &ev->file : &ev->name) = strdup(s)))
 				return ptsim__trace_fail(pe, "out of memory");
 			break;

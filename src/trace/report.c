@@ -376,16 +376,19 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 	return strbuf_detach(&sb);
 }
 
-/* A mark name as one CSV field: quoted when it holds a comma or a quote. */
+/* A name as one CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
 static void csv_field(struct strbuf *sb, const char *s)
 {
-	if (!strpbrk(s, ",\"")) {
+	if (!strpbrk(s, ",\"\r\n")) {
 		strbuf_adds(sb, s);
 		return;
 	}
 	strbuf_adds(sb, "\"");
-	for (; *s; s++)
-		strbuf_addf(sb, *s == '"' ? "\"\"" : "%c", *s);
+	for (const char *q; (q = strchr(s, '"')); s = q + 1) {
+		strbuf_addf(sb, "%.*s", (int)(q - s), s);
+		strbuf_adds(sb, "\"\"");
+	}
+	strbuf_adds(sb, s);
 	strbuf_adds(sb, "\"");
 }
 
