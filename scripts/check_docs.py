@@ -103,13 +103,17 @@ def main():
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""), LC_ALL="C")
         for d, lines in docs.items():
             new = list(lines)
-            # Work from the end so that replacing an output keeps earlier indices valid.
-            for ci, s, e in reversed(list(examples(lines))):
+            # Run in document order (an example may use the files an earlier one wrote), then
+            # compare from the end, so that replacing an output keeps earlier indices valid.
+            runs = []
+            for ci, s, e in examples(lines):
                 cmd = lines[ci][2:].rstrip("\n")
                 if cmd.startswith("cat "):
                     continue
-                r = subprocess.run(["sh", "-c", cmd], cwd=work, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+                runs.append((ci, s, e, cmd, subprocess.run(["sh", "-c", cmd], cwd=work, env=env,
+                                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                           text=True)))
+            for ci, s, e, cmd, r in reversed(runs):
                 checked += 1
                 if cmd.rstrip().endswith("# abridged"):
                     if r.returncode != 0:

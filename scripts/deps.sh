@@ -1,7 +1,11 @@
 #!/bin/sh
-# Install what ptsim needs to build and test on Debian 12 (only what is missing).
+# Install what README's two commands (scripts/demo.sh, scripts/test.sh) need on Debian 12, only
+# what is missing, showing apt's progress.  CI (.ci/run) installs its own extras (clang, ...).
+#   build:  cmake make gcc pkg-config libjemalloc-dev libunwind-dev libcjson-dev
+#   tests:  libcmocka-dev, python3 (docs examples, the Python module's tests),
+#           parallel (the sharded sweep test), gnuplot-nox (plots)
 set -e
-PKGS="cmake make gcc clang pkg-config python3 libcmocka-dev libjemalloc-dev libunwind-dev libcjson-dev"
+PKGS="cmake make gcc pkg-config python3 libcmocka-dev libjemalloc-dev libunwind-dev libcjson-dev parallel gnuplot-nox"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -9,5 +13,5 @@ done
 [ -z "$missing" ] && exit 0
 echo "ptsim: installing:$missing" >&2
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
-$SUDO apt-get update -qq >/dev/null
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+$SUDO apt-get update
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $missing

@@ -12,6 +12,7 @@
 #define PTSIM_TRACE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "ptsim/config.h"
 #include "ptsim/export.h"
 
@@ -35,5 +36,29 @@ PTSIM_API int ptsim_trace_config_add(struct ptsim_trace *t, const char *key_eq_v
 
 /** ptsim_trace_run - replay every event on @m.  Return: 0 or the first error (errmsg names the event). */
 PTSIM_API int ptsim_trace_run(struct ptsim_trace *t, struct ptsim_machine *m);
+
+/**
+ * struct ptsim_trace_hooks - what ptsim_trace_run_with() tells its caller while it runs.
+ * @progress: if set, called after every @progress_every-th event (0: only at the end) and
+ *            once when the replay stops, with the events done so far and the events of the
+ *            whole trace (counting repeats; 0 if that is not known before running, e.g. a
+ *            repeat count stepped by an outer repeat).  It must not call into the machine.
+ * @ctx:      passed to @progress.
+ * @op_events: if not NULL, ptsim_trace_op_count() counters: each event that ran adds one
+ *            to the entry of its op (named by ptsim_trace_op_name()).
+ */
+struct ptsim_trace_hooks {
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+	uint64_t progress_every;
+	uint64_t *op_events;
+};
+
+/** ptsim_trace_run_with - ptsim_trace_run() with progress reports and per-op event counts (@h may be NULL). */
+PTSIM_API int ptsim_trace_run_with(struct ptsim_trace *t, struct ptsim_machine *m, const struct ptsim_trace_hooks *h);
+
+/** ptsim_trace_op_count / ptsim_trace_op_name - the trace ops ("spawn", "munmap", ...), for op_events. */
+PTSIM_API size_t ptsim_trace_op_count(void);
+PTSIM_API const char *ptsim_trace_op_name(size_t i);
 
 #endif

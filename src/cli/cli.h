@@ -38,6 +38,8 @@
 /* X(name, synopsis after "ptsim NAME", one-line summary) */
 #define PTSIM_COMMANDS(X)                                                                                    \
 	X(run, "TRACE [OPTION]...", "replay a trace and report what it cost")                             \
+	X(compare, "TRACE... [OPTION]...", "run combinations of presets, variants, CPU counts side by side")    \
+	X(merge, "SHARD... [OPTION]...", "join the --json outputs of compare --shard into one table")         \
 	X(presets, "[--json]", "list the presets (kernel versions) and what each sets")                  \
 	X(variants, "[--json]", "list the variant keys --set accepts")                                   \
 	X(version, "", "print the version")
@@ -79,10 +81,14 @@ bool cli_parse_uint(const char *s, unsigned int min, unsigned int max, unsigned 
 void cli_error_file(const char *path, const char *msg);
 
 /*
- * cli_explain_cpus - after a run error @rc with message @msg: if --cpus @cpus
- * (0: not given) left out a CPU the trace names, say so and how to avoid it.
+ * cli_cpus_hint - after a run error @rc with message @msg: if --cpus @cpus
+ * (0: not given) left out a CPU the trace names, say why and how to avoid it
+ * in @buf and return true.
  */
-void cli_explain_cpus(unsigned int cpus, int rc, const char *msg);
+bool cli_cpus_hint(unsigned int cpus, int rc, const char *msg, char *buf, size_t len);
+
+/* cli_read_file - a whole file (- standard input), NUL-terminated; NULL with @err saying why. */
+char *cli_read_file(const char *path, char *err, size_t errlen);
 
 /* "1 CPU", "2 CPUs". */
 const char *cli_plural(unsigned long long n, const char *one, const char *many);

@@ -194,7 +194,8 @@ static int run(struct run_opts *o)
 	rc = ptsim_trace_run(t, m);
 	if (rc) {
 		cli_error_file(o->trace, ptsim_machine_errmsg(m));
-		cli_explain_cpus(o->cpus, rc, ptsim_machine_errmsg(m));
+		if (cli_cpus_hint(o->cpus, rc, ptsim_machine_errmsg(m), err, sizeof(err)))
+			fprintf(stderr, "ptsim: %s\n", err);
 		status = rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 		cli_outputs_close(o->out, 2);
 		goto out_machine;

@@ -105,14 +105,52 @@ void cli_error_file(const char *path, const char *msg)
 	fprintf(stderr, "ptsim: %s: %s\n", path, msg);
 }
 
-void cli_explain_cpus(unsigned int cpus, int rc, const char *msg)
+bool cli_cpus_hint(unsigned int cpus, int rc, const char *msg, char *buf, size_t len)
 {
 	if (!cpus || rc != -ERANGE || !strstr(msg, "does not exist (the machine has"))
-		return;
-	fprintf(stderr,
-		"ptsim: --cpus %u removed a CPU this trace names by number: a trace scales to any CPU count\n"
-		"       only where it places its tasks with {ncpus} expressions (docs/trace-format.md)\n",
-		cpus);
+		return false;
+	snprintf(buf, len,
+		 "--cpus %u removed a CPU this trace names by number: a trace scales to any CPU count\n"
+		 "       only where it places its tasks with {ncpus} expressions (docs/trace-format.md)",
+		 cpus);
+	return true;
+}
+
+char *cli_read_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *n = realloc(buf, cap = cap ? cap * 2 : 65536);
+			if (!n) {
+				snprintf(err, errlen, "out of memory");
+				break;
+			}
+			buf = n;
+		}
+		size_t r = fread(buf + len, 1, cap - len - 1, f);
+		len += r;
+		if (!r)
+			break;
+	}
+	bool ok = buf && len + 1 <= cap && !ferror(f);
+	if (ferror(f))
+		snprintf(err, errlen, "%s", errno == EISDIR ? "is a directory" : "read error");
+	if (f != stdin)
+		fclose(f);
+	if (!ok) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = 0;
+	return buf;
 }
 
 const char *cli_plural(unsigned long long n, const char *one, const char *many)

@@ -30,6 +30,9 @@ struct replay {
 	int64_t offset[NR_NUM_FIELDS];
 	struct frame_pos stack[18];
 	int depth;
+	/* ptsim_trace_run_with()'s hooks (NULL: none), events done, the total, the next report. */
+	const struct ptsim_trace_hooks *h;
+	uint64_t done, total, next_report;
 };
 
 /*
@@ -302,6 +305,20 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	return rc;
 }
 
+/* An event ran: count it for the caller's hooks, report progress when due. */
+static void hooks_note(struct replay *r, enum top op)
+{
+	const struct ptsim_trace_hooks *h = r->h;
+
+	if (h->op_events)
+		h->op_events[op]++;
+	r->done++;
+	if (h->progress && h->progress_every && r->done >= r->next_report) {
+		r->next_report = r->done + h->progress_every;
+		h->progress(h->ctx, r->done, r->total);
+	}
+}
+
 static int run_events(struct replay *r, const struct tevent *evs, size_t nr)
 {
 	for (size_t i = 0; i < nr; i++) {
@@ -311,22 +328,59 @@ static int run_events(struct replay *r, const struct tevent *evs, size_t nr)
 			/* The op's own message names the event; keep the position. */
 			return rc;
 		}
+		if (r->h && evs[i].op != OP_REPEAT)
+			hooks_note(r, evs[i].op);
 	}
 	return 0;
 }
 
+/*
+ * Events @evs expand to (repeats multiplied out), or 0 if that is not known
+ * before running: a repeat count stepped by an outer repeat, or more than
+ * 2^64 events.
+ */
+static uint64_t expanded_events(const struct tevent *evs, size_t nr, bool count_stepped)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t k = 1;
+		if (evs[i].op == OP_REPEAT) {
+			if (count_stepped)
+				return 0;
+			uint64_t body = expanded_events(evs[i].body, evs[i].nr_body, evs[i].stepped & B(F_COUNT));
+			if (!body && evs[i].nr_body)
+				return 0;
+			if (__builtin_mul_overflow(body, evs[i].num[F_COUNT], &k))
+				return 0;
+		}
+		if (__builtin_add_overflow(n, k, &n))
+			return 0;
+	}
+	return n;
+}
+
 
 /* Replay @nr events on @m; the caller sets and clears m->in_trace. */
-int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr)
+int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr,
+			const struct ptsim_trace_hooks *h)
 {
 	struct replay r;
+	int rc;
 
 	memset(&r, 0, sizeof(r));
 	r.m = m;
+	r.h = h;
+	if (h && h->progress) {
+		r.total = expanded_events(evs, nr, false);
+		r.next_report = h->progress_every;
+	}
 	m->ev_where = describe_where;
 	m->ev_where_ctx = &r;
-	int rc = run_events(&r, evs, nr);
+	rc = run_events(&r, evs, nr);
 	m->ev_where = NULL;
 	m->ev_where_ctx = NULL;
+	if (h && h->progress)
+		h->progress(h->ctx, r.done, r.total);
 	return rc;
 }

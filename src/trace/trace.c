@@ -82,10 +82,25 @@ PTSIM_API int ptsim_trace_config_add(struct ptsim_trace *t, const char *kv)
 
 PTSIM_API int ptsim_trace_run(struct ptsim_trace *t, struct ptsim_machine *m)
 {
+	return ptsim_trace_run_with(t, m, NULL);
+}
+
+PTSIM_API size_t ptsim_trace_op_count(void)
+{
+	return NR_OPS;
+}
+
+PTSIM_API const char *ptsim_trace_op_name(size_t i)
+{
+	return i < NR_OPS ? ptsim__trace_ops[i].name : NULL;
+}
+
+PTSIM_API int ptsim_trace_run_with(struct ptsim_trace *t, struct ptsim_machine *m, const struct ptsim_trace_hooks *h)
+{
 	int rc;
 
 	m->in_trace = true;
-	rc = ptsim__trace_replay(m, t->events, t->nr_events);
+	rc = ptsim__trace_replay(m, t->events, t->nr_events, h);
 	m->in_trace = false;
 	if (!rc) {
 		/* Every concurrency point must be closed by the end. */

@@ -119,7 +119,8 @@ int ptsim__trace_add_set(struct ptsim_trace *t, const char *kv);
 /* reader.c: the whole of a file (or standard input for "-") in one buffer. */
 int ptsim__trace_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
 
-/* replay.c */
-int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr);
+/* replay.c (@h may be NULL) */
+int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr,
+			const struct ptsim_trace_hooks *h);
 
 #endif
