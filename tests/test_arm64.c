@@ -985,6 +985,41 @@ static void test_arm64__bbm_record_under_table_mm(void **state)
 	}
 }
 
+/*
+ * __flush_tlb_range_limit_excess() by era (traces/fidelity/arm64_range_limit_1g.json):
+ * the munmap flush of 16 GiB of 1 GiB hugetlb pages is 16 stride operations
+ * over 2^22 pages.  7.0 without FEAT_TLBIRANGE: 16 VALE1IS (TTL 1); 6.18.44:
+ * more than MAX_TLBI_RANGE_PAGES, one ASIDE1IS.  With FEAT_TLBIRANGE both
+ * eras flush the ASID (2^22 > 2^21 pages).
+ */
+static void test_arm64__range_limit_by_era(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *preset, *set;
+		uint64_t vale1is, aside1is;
+	} rows[] = {
+		{ "7.0", NULL, 16, 0 },
+		{ "6.18.44", NULL, 0, 1 },
+		{ "6.18.44", "arm64_range_limit=per_feature", 16, 0 },
+		{ "7.0", "arm64_range_limit=legacy", 0, 1 },
+		{ "7.0", "arm64_tlbi_range=on", 0, 1 },
+		{ "6.18.44", "arm64_tlbi_range=on", 0, 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *set[] = { rows[i].set, NULL };
+		struct ptsim_machine *m =
+			run_as("fidelity/arm64_range_limit_1g.json", PTSIM_ARCH_ARM64, 4096, rows[i].preset, set);
+		assert_int_equal(t_delta(m, "mapped", "unmapped", "tlbi.vale1is"), rows[i].vale1is);
+		assert_int_equal(t_delta(m, "mapped", "unmapped", "tlbi.aside1is"), rows[i].aside1is);
+		assert_int_equal(t_delta(m, "mapped", "unmapped", "tlbi.vae1is"), 0);
+		assert_int_equal(t_delta(m, "mapped", "unmapped", "tlbi.dsb_ish"), 1);
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
 /* The unsafe table-free variant is caught on arm64 too (a freed table still in a walk cache). */
 static void test_arm64__unsafe_table_free_caught(void **state)
 {
@@ -1266,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(test_arm64__bbm_clear_write_needs_tlbi),
 		cmocka_unit_test(test_arm64__bbm_pt_reclaim_refault_race),
 		cmocka_unit_test(test_arm64__bbm_record_under_table_mm),
+		cmocka_unit_test(test_arm64__range_limit_by_era),
 		cmocka_unit_test(test_arm64__unsafe_table_free_caught),
 		cmocka_unit_test(test_arm64__contiguous_hugetlb),
 		cmocka_unit_test(test_arm64__contiguous_block_invalidation),

@@ -30,6 +30,7 @@ static const char *const v_table_free[] = { "rcu", "semi_rcu", "after_flush", "i
 static const char *const v_table_batch[] = { "ok", "fail", NULL };
 static const char *const v_x86_flush[] = { "ipi", "invlpgb", NULL };
 static const char *const v_mm_cpumask[] = { "lazy", "eager", NULL };
+static const char *const v_arm64_range_limit[] = { "legacy", "per_feature", NULL };
 
 #define OFF(f) offsetof(struct sim_variants, f)
 
@@ -82,6 +83,9 @@ static const struct variant_desc variants[] = {
 	  "arm64 tlb_flush() treats unshared_tables like freed_tables (c2ff4764e03e): on | off" },
 	{ "arm64_asid_bits", VT_INT, OFF(arm64_asid_bits), NULL, 8, 16, "arm64 ASID bits: 8 or 16" },
 	{ "arm64_kpti", VT_BOOL, OFF(arm64_kpti), NULL, 0, 1, "arm64 KPTI (ASIDs used in pairs): on | off" },
+	{ "arm64_range_limit", VT_ENUM, OFF(arm64_range_limit), v_arm64_range_limit, 0, 0,
+	  "arm64 __flush_tlb_range_limit_excess(): legacy (<= 6.19: more than 2^21 pages is a full flush even without "
+	  "FEAT_TLBIRANGE) | per_feature (2026: that cap only with FEAT_TLBIRANGE; MAX_DVM_OPS stride ops without)" },
 };
 
 #define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -99,7 +103,8 @@ static const char *const p_6_18_44[] = {
 };
 static const char *const p_7_0[] = {
 	"pt_reclaim=on", "hugetlb_unshare=mmu_gather", "table_free=rcu", "x86_flush=ipi", "mm_cpumask=lazy",
-	"flush_tlb_range_freed_tables=on", "madvise_one_gather=on", "arm64_walkcache_fix=on", NULL,
+	"flush_tlb_range_freed_tables=on", "madvise_one_gather=on", "arm64_walkcache_fix=on",
+	"arm64_range_limit=per_feature", NULL,
 };
 static const char *const p_6_18[] = {
 	"pt_reclaim=on", "arm64:pt_reclaim=off", "hugetlb_unshare=ipi_per_table", "table_free=rcu",
@@ -166,6 +171,7 @@ static void variants_defaults(struct sim_variants *v)
 	v->arm64_walkcache_fix = 0;
 	v->arm64_asid_bits = 16;
 	v->arm64_kpti = 0;
+	v->arm64_range_limit = ARM64_RANGE_LIMIT_LEGACY;
 }
 
 static const struct variant_desc *find_variant(const char *key)

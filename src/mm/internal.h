@@ -434,6 +434,10 @@ enum table_free_variant {
 };
 enum x86_flush_variant { X86_FLUSH_IPI = 0, X86_FLUSH_INVLPGB = 1 };
 enum mm_cpumask_variant { MM_CPUMASK_LAZY = 0, MM_CPUMASK_EAGER = 1 };
+enum arm64_range_limit_variant {
+	ARM64_RANGE_LIMIT_LEGACY = 0,       /* <= 6.19: the 2^21-page cap applies without FEAT_TLBIRANGE too */
+	ARM64_RANGE_LIMIT_PER_FEATURE = 1,  /* 2026: the cap with FEAT_TLBIRANGE, MAX_DVM_OPS without */
+};
 
 struct sim_variants {
 	int pt_reclaim;
@@ -460,6 +464,7 @@ struct sim_variants {
 	int arm64_walkcache_fix;     /* c2ff4764e03e: unshared tables invalidate walk caches */
 	int arm64_asid_bits;
 	int arm64_kpti;
+	int arm64_range_limit;       /* enum arm64_range_limit_variant */
 };
 
 /* ------------------------------------------------------------------------ */

@@ -48,6 +48,8 @@ struct arm64_machine {
 	unsigned int asid_bits;   /* 8 or 16 (ID_AA64MMFR0_EL1.ASIDBits) */
 	bool kpti;                /* arm64_kernel_unmapped_at_el0(): ASIDs in pairs */
 	bool lpa2;                /* 52-bit VA with 4K/16K pages: range ops need 64K-aligned starts */
+	/* __flush_tlb_range_limit_excess() of the kernel era configured (tlb.c). */
+	bool (*range_limit_excess)(const struct ptsim_machine *m, uint64_t pages, uint64_t stride);
 	uint64_t asid_generation;
 	uint64_t *asid_map;       /* NUM_USER_ASIDS bits */
 	uint64_t cur_idx;         /* new_context()'s static cursor */
@@ -111,6 +113,7 @@ void arm64_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_str
 void arm64_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu);
 
 /* tlb.c */
+void arm64_tlb_setup(struct ptsim_machine *m);
 void arm64_tlb_flush(struct mmu_gather *tlb);
 void arm64_flush_tlb_mm(struct mm_struct *mm);
 void arm64_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);

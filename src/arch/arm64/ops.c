@@ -161,6 +161,7 @@ static int arm64_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, 
 	m->arch = am;
 	/* lpa2_is_enabled(): 52-bit VA on 4K/16K pages (64K pages use LVA). */
 	am->lpa2 = va_bits == 52 && page_shift != 16;
+	arm64_tlb_setup(m);
 	rc = arm64_asids_init(m, err, errlen);
 	if (rc) {
 		arm64_asids_release(m);

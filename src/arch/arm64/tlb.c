@@ -216,15 +216,45 @@ void arm64_flush_tlb_mm(struct mm_struct *mm)
 	bbm_tlbi_mm(m, mm);
 }
 
-/* __flush_tlb_range_limit_excess() */
-static bool __flush_tlb_range_limit_excess(const struct ptsim_machine *m, uint64_t pages, uint64_t stride)
+/* MAX_DVM_OPS = PTRS_PER_PTE: what one walk of a last-level table would touch. */
+static uint64_t max_dvm_ops(const struct ptsim_machine *m)
 {
-	/* MAX_DVM_OPS = PTRS_PER_PTE: what one walk of a last-level table would touch. */
-	uint64_t max_dvm_ops = PTRS_PER_PTE(m);
+	return PTRS_PER_PTE(m);
+}
 
-	if (!m->v.arm64_tlbi_range && pages >= (max_dvm_ops * stride) >> PAGE_SHIFT(m))
+/*
+ * __flush_tlb_range_limit_excess() up to 6.19: too many stride operations
+ * without FEAT_TLBIRANGE, or more than MAX_TLBI_RANGE_PAGES pages — the
+ * second test applying with or without the feature, so a few large strides
+ * (1 GiB blocks over more than 8 GiB at 4 KiB) become one ASIDE1IS.
+ */
+static bool __flush_tlb_range_limit_excess_6_x(const struct ptsim_machine *m, uint64_t pages, uint64_t stride)
+{
+	if (!m->v.arm64_tlbi_range && pages >= (max_dvm_ops(m) * stride) >> PAGE_SHIFT(m))
 		return true;
 	return pages > MAX_TLBI_RANGE_PAGES;
+}
+
+/*
+ * __flush_tlb_range_limit_excess() of 2026 (Will Deacon's simplification,
+ * posted July 2025, in the form its review settled on): with
+ * FEAT_TLBIRANGE at most four range operations cover up to
+ * MAX_TLBI_RANGE_PAGES pages; without it only the number of stride
+ * operations counts.
+ */
+static bool __flush_tlb_range_limit_excess_7_0(const struct ptsim_machine *m, uint64_t pages, uint64_t stride)
+{
+	if (m->v.arm64_tlbi_range)
+		return pages > MAX_TLBI_RANGE_PAGES;
+	return pages >= (max_dvm_ops(m) * stride) >> PAGE_SHIFT(m);
+}
+
+/* The kernel era's functions, chosen once when the machine is configured. */
+void arm64_tlb_setup(struct ptsim_machine *m)
+{
+	arm64_m(m)->range_limit_excess = m->v.arm64_range_limit == ARM64_RANGE_LIMIT_PER_FEATURE
+						 ? __flush_tlb_range_limit_excess_7_0
+						 : __flush_tlb_range_limit_excess_6_x;
 }
 
 static void __do_flush_tlb_range(struct mm_struct *mm, uint64_t start, uint64_t end, uint64_t stride, int tlb_level,
@@ -234,7 +264,7 @@ static void __do_flush_tlb_range(struct mm_struct *mm, uint64_t start, uint64_t 
 	uint64_t pages = (end - start) >> PAGE_SHIFT(m);
 	bool walk = !(flags & TLBF_NOWALKCACHE);
 
-	if (__flush_tlb_range_limit_excess(m, pages, stride)) {
+	if (arm64_m(m)->range_limit_excess(m, pages, stride)) {
 		arm64_flush_tlb_mm(mm);
 		return;
 	}
