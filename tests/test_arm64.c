@@ -1020,6 +1020,69 @@ static void test_arm64__range_limit_by_era(void **state)
 	}
 }
 
+/*
+ * FEAT_TTL level 0 (traces/fidelity/arm64_ttl_level0_39bit.json): a huge
+ * block that is an entry of the top table on a folded configuration is
+ * recorded at the folded P4D level, so the TLBI carries level 0.  Without
+ * FEAT_LPA2 that TTL is reserved (no hint) and the block goes; with it the
+ * hint names level 0 and the block stays: [tlb] when its page is freed.  The
+ * 64 KiB granule has no level-0 encoding at all: no hint either way.
+ * @granule/@va_bits/@huge: the geometry and its top-level block.
+ */
+static void level0_case(unsigned int granule, unsigned int va_bits, uint64_t huge, const char *lpa2,
+			size_t expect_viol)
+{
+	const char *set[] = { lpa2, NULL };
+	struct ptsim_machine *m = arm64(granule, va_bits, 2, "6.18.44", lpa2 ? set : NULL);
+	struct ptsim_mmap_args a = { .addr = 4 * huge, .len = 3 * huge, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+				     .kind = PTSIM_MAP_HUGETLB, .page_size = huge };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	touch(m, 1, a.addr, a.len, huge, true);
+	T_OK(m, ptsim_mark(m, "mapped"));
+	T_OK(m, ptsim_madvise(m, 1, a.addr, huge, PTSIM_MADV_DONTNEED));
+	T_OK(m, ptsim_munmap(m, 1, a.addr + huge, huge));
+	T_OK(m, ptsim_mark(m, "done"));
+	assert_int_equal(t_delta(m, "mapped", "done", "tlbi.vale1is"), 2);
+	assert_int_equal(t_delta(m, "mapped", "done", "tlbi.aside1is"), 0);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_TLB), expect_viol);
+	assert_int_equal(ptsim_violation_count(m), expect_viol);
+	ptsim_machine_destroy(m);
+}
+
+static void test_arm64__ttl_level0_needs_lpa2(void **state)
+{
+	(void)state;
+	char err[256];
+
+	level0_case(4096, 39, 1 * GiB, NULL, 0);
+	level0_case(4096, 39, 1 * GiB, "arm64_lpa2=off", 0);
+	level0_case(4096, 39, 1 * GiB, "arm64_lpa2=on", 2);
+	level0_case(16384, 36, 32 * MiB, NULL, 0);
+	level0_case(16384, 36, 32 * MiB, "arm64_lpa2=on", 2);
+	level0_case(65536, 42, 512 * MiB, NULL, 0);
+	level0_case(65536, 42, 512 * MiB, "arm64_lpa2=on", 0);   /* no level-0 TTL with 64 KiB pages */
+
+	/* The bundled trace: no violation without FEAT_LPA2, two with it. */
+	struct ptsim_machine *m = t_run_trace("fidelity/arm64_ttl_level0_39bit.json", NULL);
+	assert_int_equal(t_delta(m, "mapped", "dontneed", "tlbi.vale1is"), 1);
+	assert_int_equal(t_delta(m, "dontneed", "unmapped", "tlbi.vale1is"), 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+	const char *on[] = { "arm64_lpa2=on", NULL };
+	assert_int_equal(t_try_trace("fidelity/arm64_ttl_level0_39bit.json", on, &m), 0);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_TLB), 2);
+	ptsim_machine_destroy(m);
+
+	/* 52-bit VA on 4K/16K pages is LPA2: auto turns it on, off is refused. */
+	const char *off[] = { "arm64_lpa2=off", NULL };
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 4096, 52, 0, 2, off, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_non_null(strstr(err, "needs FEAT_LPA2"));
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 4096, 52, 0, 2, NULL, err, sizeof(err)), 0);
+	assert_int_equal(try_config(PTSIM_ARCH_ARM64, 65536, 52, 0, 2, off, err, sizeof(err)), 0);
+}
+
 /* The unsafe table-free variant is caught on arm64 too (a freed table still in a walk cache). */
 static void test_arm64__unsafe_table_free_caught(void **state)
 {
@@ -1302,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_arm64__bbm_pt_reclaim_refault_race),
 		cmocka_unit_test(test_arm64__bbm_record_under_table_mm),
 		cmocka_unit_test(test_arm64__range_limit_by_era),
+		cmocka_unit_test(test_arm64__ttl_level0_needs_lpa2),
 		cmocka_unit_test(test_arm64__unsafe_table_free_caught),
 		cmocka_unit_test(test_arm64__contiguous_hugetlb),
 		cmocka_unit_test(test_arm64__contiguous_block_invalidation),

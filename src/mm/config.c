@@ -31,6 +31,7 @@ static const char *const v_table_batch[] = { "ok", "fail", NULL };
 static const char *const v_x86_flush[] = { "ipi", "invlpgb", NULL };
 static const char *const v_mm_cpumask[] = { "lazy", "eager", NULL };
 static const char *const v_arm64_range_limit[] = { "legacy", "per_feature", NULL };
+static const char *const v_arm64_lpa2[] = { "auto", "on", "off", NULL };
 
 #define OFF(f) offsetof(struct sim_variants, f)
 
@@ -86,6 +87,9 @@ static const struct variant_desc variants[] = {
 	{ "arm64_range_limit", VT_ENUM, OFF(arm64_range_limit), v_arm64_range_limit, 0, 0,
 	  "arm64 __flush_tlb_range_limit_excess(): legacy (<= 6.19: more than 2^21 pages is a full flush even without "
 	  "FEAT_TLBIRANGE) | per_feature (2026: that cap only with FEAT_TLBIRANGE; MAX_DVM_OPS stride ops without)" },
+	{ "arm64_lpa2", VT_ENUM, OFF(arm64_lpa2), v_arm64_lpa2, 0, 0,
+	  "arm64 CPU implements FEAT_LPA2 (a TTL level-0 hint is then a hint; without it, reserved = no hint): auto "
+	  "(exactly when the kernel runs 52-bit VA on 4K/16K pages) | on | off" },
 };
 
 #define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -172,6 +176,7 @@ static void variants_defaults(struct sim_variants *v)
 	v->arm64_asid_bits = 16;
 	v->arm64_kpti = 0;
 	v->arm64_range_limit = ARM64_RANGE_LIMIT_LEGACY;
+	v->arm64_lpa2 = ARM64_LPA2_AUTO;
 }
 
 static const struct variant_desc *find_variant(const char *key)

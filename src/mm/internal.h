@@ -434,6 +434,11 @@ enum table_free_variant {
 };
 enum x86_flush_variant { X86_FLUSH_IPI = 0, X86_FLUSH_INVLPGB = 1 };
 enum mm_cpumask_variant { MM_CPUMASK_LAZY = 0, MM_CPUMASK_EAGER = 1 };
+enum arm64_lpa2_variant {
+	ARM64_LPA2_AUTO = 0,   /* present exactly when the kernel runs 52-bit VA on 4K/16K pages (it needs it) */
+	ARM64_LPA2_ON = 1,
+	ARM64_LPA2_OFF = 2,
+};
 enum arm64_range_limit_variant {
 	ARM64_RANGE_LIMIT_LEGACY = 0,       /* <= 6.19: the 2^21-page cap applies without FEAT_TLBIRANGE too */
 	ARM64_RANGE_LIMIT_PER_FEATURE = 1,  /* 2026: the cap with FEAT_TLBIRANGE, MAX_DVM_OPS without */
@@ -465,6 +470,7 @@ struct sim_variants {
 	int arm64_asid_bits;
 	int arm64_kpti;
 	int arm64_range_limit;       /* enum arm64_range_limit_variant */
+	int arm64_lpa2;              /* enum arm64_lpa2_variant: the CPU implements FEAT_LPA2 */
 };
 
 /* ------------------------------------------------------------------------ */

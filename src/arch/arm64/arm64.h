@@ -47,7 +47,8 @@ struct arm64_cpu {
 struct arm64_machine {
 	unsigned int asid_bits;   /* 8 or 16 (ID_AA64MMFR0_EL1.ASIDBits) */
 	bool kpti;                /* arm64_kernel_unmapped_at_el0(): ASIDs in pairs */
-	bool lpa2;                /* 52-bit VA with 4K/16K pages: range ops need 64K-aligned starts */
+	bool lpa2;                /* lpa2_is_enabled(): 52-bit VA with 4K/16K pages; range ops need 64K-aligned starts */
+	bool feat_lpa2;           /* the CPU implements FEAT_LPA2 (arm64_lpa2): TTL level 0 is a real hint */
 	/* __flush_tlb_range_limit_excess() of the kernel era configured (tlb.c). */
 	bool (*range_limit_excess)(const struct ptsim_machine *m, uint64_t pages, uint64_t stride);
 	uint64_t asid_generation;

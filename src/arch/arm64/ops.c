@@ -161,6 +161,17 @@ static int arm64_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, 
 	m->arch = am;
 	/* lpa2_is_enabled(): 52-bit VA on 4K/16K pages (64K pages use LVA). */
 	am->lpa2 = va_bits == 52 && page_shift != 16;
+	/* The CPU feature: the kernel enables 52-bit VA on 4K/16K pages only if it is there. */
+	am->feat_lpa2 = m->v.arm64_lpa2 == ARM64_LPA2_AUTO ? am->lpa2 : m->v.arm64_lpa2 == ARM64_LPA2_ON;
+	if (am->lpa2 && !am->feat_lpa2) {
+		snprintf(err, errlen,
+			 "arm64: va_bits 52 with the %u KiB granule needs FEAT_LPA2 (arm64_lpa2=off): without it the "
+			 "kernel falls back to %u bits at boot; ask for that geometry",
+			 1u << (page_shift - 10), page_shift == 12 ? 48 : 47);
+		sim_free(&m->alloc, am, sizeof(*am));
+		m->arch = NULL;
+		return PTSIM_EBADCONFIG;
+	}
 	arm64_tlb_setup(m);
 	rc = arm64_asids_init(m, err, errlen);
 	if (rc) {

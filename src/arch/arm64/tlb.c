@@ -80,14 +80,28 @@ static uint32_t walk_arrays(int level)
 	return mask;
 }
 
-/* The level the hardware sees: hints only with FEAT_TTL, and only 0..3. */
+/*
+ * The level the hardware sees: hints only with FEAT_TTL, and only 0..3.  A
+ * level-0 hint in a single-VA operation is the TTL value granule:0b00, which
+ * the architecture reserves — and treats as no hint — unless the CPU
+ * implements FEAT_LPA2 (4 KiB and 16 KiB granules; never with 64 KiB).  The
+ * kernel passes level 0 for a huge entry recorded at a folded P4D
+ * (tlb_get_level() after cleared_p4ds): 1 GiB blocks with 4 KiB / 39-bit, 32
+ * MiB with 16 KiB / 36-bit, 512 MiB with 64 KiB / 42-bit, all at a higher
+ * architectural level.  Without FEAT_LPA2 those are invalidated unhinted;
+ * with it the hint names level 0 and the block is missed, as on hardware.
+ */
 static int effective_level(const struct ptsim_machine *m, int level, bool range_op)
 {
 	if (level < 0 || level > 3)
 		return TLBI_TTL_UNKNOWN;
 	if (range_op)
 		return level == 0 ? TLBI_TTL_UNKNOWN : level;   /* TTL 0b00 in a range op: no hint */
-	return m->v.arm64_ttl ? level : TLBI_TTL_UNKNOWN;
+	if (!m->v.arm64_ttl)
+		return TLBI_TTL_UNKNOWN;
+	if (level == 0 && (!arm64_m(m)->feat_lpa2 || m->geo.page_shift == 16))
+		return TLBI_TTL_UNKNOWN;   /* reserved TTL encoding: no hint */
+	return level;
 }
 
 static uint32_t op_arrays(enum tlbi_op op, int level)
