@@ -772,9 +772,9 @@ static void test_trace_errors__load_file(void **s)
 	assert_int_equal(ptsim_trace_load_file(&t, PTSIM_TEST_TMPDIR "/no/such/trace.json", err, sizeof(err)), -ENOENT);
 	has_all(err, (const char *const[]){ "no/such/trace.json", "No such file", NULL });
 	assert_null(t);
-	/* A directory opens but does not read. */
-	assert_int_equal(ptsim_trace_load_file(&t, PTSIM_TEST_TMPDIR, err, sizeof(err)), -EIO);
-	has_all(err, (const char *const[]){ "read error", NULL });
+	/* A directory is named as such (it used to give a bare "read error"). */
+	assert_int_equal(ptsim_trace_load_file(&t, PTSIM_TEST_TMPDIR, err, sizeof(err)), -EISDIR);
+	has_all(err, (const char *const[]){ PTSIM_TEST_TMPDIR, "is a directory, not a trace file", NULL });
 	assert_null(t);
 }
 

@@ -1,5 +1,5 @@
 /*
- * Traces: JSON workload files replayed on a machine (docs/trace-format.md).
+ * Traces: workload files replayed on a machine (docs/trace-format.md).
  *
  *   struct ptsim_trace *t;
  *   ptsim_trace_load_file(&t, "w.json", err, sizeof err);
@@ -7,6 +7,13 @@
  *   ptsim_trace_config(t, &cfg);          // machine section of the trace
  *   ptsim_machine_create(&m, &cfg, err, sizeof err);
  *   ptsim_trace_run(t, m);                // 0, or an error naming the event
+ *
+ * Two formats, told apart by content: v1 is one JSON document with an
+ * "events" array, loaded whole; v2 is JSON Lines (a header line, then one
+ * event per line), of which loading reads only the header: the events are
+ * read, parsed and run one line at a time by ptsim_trace_run(), in memory
+ * that does not grow with their number.  Either may be gzip- or
+ * zstd-compressed (told by the first bytes); "-" as a path is standard input.
  */
 #ifndef PTSIM_TRACE_H
 #define PTSIM_TRACE_H
@@ -19,12 +26,50 @@
 struct ptsim_machine;
 struct ptsim_trace;
 
-/** ptsim_trace_load - parse and validate a trace; on failure @err names the event and field. */
-PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_t len,
+#define PTSIM_TRACE_OPTIONS_VERSION 1
+
+/* Limits of trace input and replay; 0 in any field means its default. */
+struct ptsim_trace_options {
+	unsigned int version;                /* PTSIM_TRACE_OPTIONS_VERSION */
+	unsigned long long max_input_bytes;  /* a v1 document after decompression (default 1 GiB) */
+	unsigned long long max_line_bytes;   /* one line of a v2 trace (default 16 MiB) */
+	unsigned long long max_events;       /* events after repeat expansion plus touch accesses (default 10^9) */
+};
+
+#define PTSIM_TRACE_DEFAULT_MAX_INPUT (1ull << 30)
+#define PTSIM_TRACE_DEFAULT_MAX_LINE (16ull << 20)
+#define PTSIM_TRACE_DEFAULT_MAX_EVENTS 1000000000ull
+
+/** ptsim_trace_options_init - the version and the default limits. */
+PTSIM_API void ptsim_trace_options_init(struct ptsim_trace_options *opts);
+
+/**
+ * ptsim_trace_load - load a trace from @len bytes at @data (v1 or v2, plain or
+ * compressed; the bytes are copied where needed, the caller keeps @data).
+ * A v1 trace is parsed and validated whole; a v2 trace only up to its header.
+ * On failure @err names the event (v2: the line) and the field.
+ */
+PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *data, size_t len,
 			       char *err, size_t errlen);
+/** ptsim_trace_load_file - the same from a file; "-" reads standard input. */
 PTSIM_API int ptsim_trace_load_file(struct ptsim_trace **out, const char *path,
 				    char *err, size_t errlen);
+/** ..._opts - the same with limits (@opts NULL: the defaults). */
+PTSIM_API int ptsim_trace_load_opts(struct ptsim_trace **out, const char *data, size_t len,
+				    const struct ptsim_trace_options *opts, char *err, size_t errlen);
+PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *path,
+					 const struct ptsim_trace_options *opts, char *err, size_t errlen);
 PTSIM_API void ptsim_trace_free(struct ptsim_trace *t);
+
+/** ptsim_trace_format - 1 (a JSON document) or 2 (JSON Lines). */
+PTSIM_API int ptsim_trace_format(const struct ptsim_trace *t);
+/**
+ * ptsim_trace_recorded - the trace's "recorded" object (a recorder's
+ * real-kernel counts) as compact JSON text, or NULL if it has none.  A v2
+ * trailer line is known only after ptsim_trace_run() has read it.  Borrowed
+ * from @t.
+ */
+PTSIM_API const char *ptsim_trace_recorded(const struct ptsim_trace *t);
 
 /**
  * ptsim_trace_config - the trace's machine section as a config.  Strings in it
@@ -34,7 +79,12 @@ PTSIM_API void ptsim_trace_free(struct ptsim_trace *t);
 PTSIM_API int ptsim_trace_config(struct ptsim_trace *t, struct ptsim_config *cfg);
 PTSIM_API int ptsim_trace_config_add(struct ptsim_trace *t, const char *key_eq_value);
 
-/** ptsim_trace_run - replay every event on @m.  Return: 0 or the first error (errmsg names the event). */
+/**
+ * ptsim_trace_run - replay every event on @m.  Return: 0 or the first error
+ * (errmsg names the event).  A v1 trace can be run any number of times (on
+ * fresh machines); a v2 trace's events are read as they run, so only once: a
+ * second call returns -EINVAL.
+ */
 PTSIM_API int ptsim_trace_run(struct ptsim_trace *t, struct ptsim_machine *m);
 
 /**

@@ -71,8 +71,13 @@ int ptsim__err(struct ptsim_machine *m, int code, const char *field, const char 
 		char where[96] = "";
 		if (m->ev_where)
 			m->ev_where(m->ev_where_ctx, where, sizeof(where));
-		n = snprintf(m->errmsg, sizeof(m->errmsg), "event %llu (%s)%s%s: ", (unsigned long long)m->event,
-			     m->ev_op ? m->ev_op : "?", where[0] ? " at " : "", where);
+		if (m->ev_line)
+			n = snprintf(m->errmsg, sizeof(m->errmsg), "line %llu (event %llu, %s)%s%s: ",
+				     (unsigned long long)m->ev_line, (unsigned long long)m->event,
+				     m->ev_op ? m->ev_op : "?", where[0] ? " at " : "", where);
+		else
+			n = snprintf(m->errmsg, sizeof(m->errmsg), "event %llu (%s)%s%s: ", (unsigned long long)m->event,
+				     m->ev_op ? m->ev_op : "?", where[0] ? " at " : "", where);
 	} else if (m->ev_op) {
 		n = snprintf(m->errmsg, sizeof(m->errmsg), "%s: ", m->ev_op);
 	}

@@ -551,6 +551,7 @@ struct ptsim_machine {
 	 */
 	void (*ev_where)(const void *ctx, char *buf, size_t len);
 	const void *ev_where_ctx;
+	uint64_t ev_line;                    /* v2 trace: line of the current event (0: not a v2 trace) */
 	bool in_trace;
 	char errmsg[512];
 	bool internal_error;

@@ -303,7 +303,11 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 	ev->op = (enum top)op;
 	const struct op_desc *d = &ptsim__trace_ops[op];
 	size_t plen = strlen(pe->path);
-	snprintf(pe->path + plen, sizeof(pe->path) - plen, " (%s)", opname);
+	if (pe->in_line && depth == 0 && plen && pe->path[plen - 1] == ')')
+		/* A v2 line: "line 7 (event 5)" becomes "line 7 (event 5, munmap)". */
+		snprintf(pe->path + plen - 1, sizeof(pe->path) - plen + 1, ", %s)", opname);
+	else
+		snprintf(pe->path + plen, sizeof(pe->path) - plen, " (%s)", opname);
 
 	cJSON_ArrayForEach(it, obj) {
 		if (!strcmp(it->string, "op"))
@@ -465,15 +469,21 @@ static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, 
 	return 0;
 }
 
+/* What one event owns (its strings, a repeat's body), not the event itself. */
+void ptsim__trace_clear_event(struct tevent *ev)
+{
+	free(ev->file);
+	free(ev->name);
+	ptsim__trace_free_events(ev->body, ev->nr_body);
+	memset(ev, 0, sizeof(*ev));
+}
+
 void ptsim__trace_free_events(struct tevent *ev, size_t n)
 {
 	if (!ev)
 		return;
-	for (size_t i = 0; i < n; i++) {
-		free(ev[i].file);
-		free(ev[i].name);
-		ptsim__trace_free_events(ev[i].body, ev[i].nr_body);
-	}
+	for (size_t i = 0; i < n; i++)
+		ptsim__trace_clear_event(&ev[i]);
 	free(ev);
 }
 
@@ -570,12 +580,16 @@ static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj
 	return 0;
 }
 
-/* A whole v1 document into @t (whose defaults the caller set); on failure @t holds what was parsed. */
-int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const char *json, size_t len)
+/*
+ * JSON text to a cJSON tree (the caller deletes it).  @in_line: the text is
+ * one line of a v2 trace (positions are columns, not lines).  Malformed JSON,
+ * trailing text and \u0000 escapes are errors naming the position.
+ */
+int ptsim__trace_parse_json(struct perr *pe, const char *json, size_t len, bool in_line, cJSON **out)
 {
 	cJSON *root;
-	int rc;
 
+	*out = NULL;
 	/* The parse end (or error position) comes back through @end: cJSON_GetErrorPtr() is a global. */
 	const char *end = NULL;
 	root = cJSON_ParseWithLengthOpts(json, len, &end, false);
@@ -592,6 +606,7 @@ int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const ch
 		size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
 		size_t line = 1, depth = 0, max_depth = 0;
 		bool in_str = false;
+		char where[64];
 		for (size_t i = 0; i < off; i++) {
 			line += json[i] == '\n';
 			if (in_str) {
@@ -608,10 +623,13 @@ int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const ch
 				depth--;
 			}
 		}
+		if (in_line)
+			snprintf(where, sizeof(where), "column %zu", off + 1);
+		else
+			snprintf(where, sizeof(where), "byte %zu (line %zu)", off, line);
 		if (max_depth >= CJSON_NESTING_LIMIT)
-			return ptsim__trace_fail(pe, "JSON nested deeper than %d levels near byte %zu (line %zu)", CJSON_NESTING_LIMIT,
-				    off, line);
-		return ptsim__trace_fail(pe, "malformed JSON near byte %zu (line %zu)", off, line);
+			return ptsim__trace_fail(pe, "JSON nested deeper than %d levels near %s", CJSON_NESTING_LIMIT, where);
+		return ptsim__trace_fail(pe, "malformed JSON near %s", where);
 	}
 	/* cJSON keeps strings NUL-terminated: a \u0000 escape would silently cut one short. */
 	for (size_t i = 0; i + 5 < len; i++) {
@@ -619,46 +637,120 @@ int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const ch
 			continue;
 		if (json[i + 1] == 'u' && !memcmp(json + i + 2, "0000", 4)) {
 			cJSON_Delete(root);
-			return ptsim__trace_fail(pe, "a string holds \\u0000 near byte %zu: NUL characters are not allowed", i);
+			return ptsim__trace_fail(pe, "a string holds \\u0000 near %s %zu: NUL characters are not allowed",
+						 in_line ? "column" : "byte", in_line ? i + 1 : i);
 		}
 		i++;   /* skip the escaped character (an escaped backslash too) */
 	}
-	if (!cJSON_IsObject(root)) {
-		rc = ptsim__trace_fail(pe, "a trace is a JSON object {\"ptsim_trace\": 1, \"machine\": {...}, \"events\": [...]}");
-		goto out;
-	}
-	if (dup_key(root)) {
-		rc = ptsim__trace_fail(pe, "top-level field '%s' is given twice", dup_key(root));
-		goto out;
-	}
-	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "ptsim_trace");
-	if (!ver || !cJSON_IsNumber(ver) || ver->valuedouble != 1) {
-		rc = ptsim__trace_fail(pe, "field 'ptsim_trace': must be 1 (the trace format version)");
-		goto out;
-	}
+	*out = root;
+	return 0;
+}
+
+/* "recorded": the recorder's real-kernel counts, kept as raw JSON text. */
+static int parse_recorded(struct perr *pe, struct ptsim_trace *t, const cJSON *rj)
+{
+	if (!cJSON_IsObject(rj))
+		return ptsim__trace_fail(pe, "field 'recorded': expected an object");
+	if (t->recorded)
+		return ptsim__trace_fail(pe, "field 'recorded': given twice (in the header and in the trailer)");
+	if (!(t->recorded = cJSON_PrintUnformatted(rj)))
+		return PTSIM_ENOMEM_HOST;
+	return 0;
+}
+
+/*
+ * The top level of a v1 document (@version 1: events included) or the header
+ * line of a v2 trace (@version 2: no events).
+ */
+int ptsim__trace_parse_top(struct perr *pe, struct ptsim_trace *t, const cJSON *root, int version)
+{
+	const char *shape = version == 1 ? "a trace is a JSON object {\"ptsim_trace\": 1, \"machine\": {...}, "
+					   "\"events\": [...]}"
+					 : "the first line of a v2 trace is the header object {\"ptsim_trace\": 2, "
+					   "\"machine\": {...}}";
+	const char *keys = version == 1 ? "ptsim_trace, machine, events, comment, recorded"
+					: "ptsim_trace, machine, comment, recorded";
 	const cJSON *it;
+	int rc;
+
+	if (!cJSON_IsObject(root))
+		return ptsim__trace_fail(pe, "%s", shape);
+	if (dup_key(root))
+		return ptsim__trace_fail(pe, "top-level field '%s' is given twice", dup_key(root));
+	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "ptsim_trace");
+	if (!ver || !cJSON_IsNumber(ver) || ver->valuedouble != version)
+		return ptsim__trace_fail(pe, "field 'ptsim_trace': must be 1 (the trace format version)");
 	cJSON_ArrayForEach(it, root) {
-		if (strcmp(it->string, "ptsim_trace") && strcmp(it->string, "machine") && strcmp(it->string, "events") &&
-		    strcmp(it->string, "comment")) {
-			rc = ptsim__trace_fail(pe, "unknown top-level field '%s' (ptsim_trace, machine, events, comment)", it->string);
-			goto out;
-		}
-		if (!strcmp(it->string, "comment") && !cJSON_IsString(it)) {
-			rc = ptsim__trace_fail(pe, "field 'comment': expected a string");
-			goto out;
-		}
+		if (version == 2 && !strcmp(it->string, "events"))
+			return ptsim__trace_fail(pe, "field 'ptsim_trace': must be 1 for a trace with an 'events' array "
+						 "(version 2 is JSON Lines: the events follow the header line, one per line)");
+		if (strcmp(it->string, "ptsim_trace") && strcmp(it->string, "machine") &&
+		    (version != 1 || strcmp(it->string, "events")) && strcmp(it->string, "comment") &&
+		    strcmp(it->string, "recorded"))
+			return ptsim__trace_fail(pe, "unknown top-level field '%s' (%s)", it->string, keys);
+		if (!strcmp(it->string, "comment") && !cJSON_IsString(it))
+			return ptsim__trace_fail(pe, "field 'comment': expected a string");
+		if (!strcmp(it->string, "recorded") && (rc = parse_recorded(pe, t, it)))
+			return rc;
 	}
 	const cJSON *mj = cJSON_GetObjectItemCaseSensitive(root, "machine");
 	if (mj && (rc = parse_machine(pe, t, mj)))
-		goto out;
+		return rc;
+	if (version == 2)
+		return 0;
 	const cJSON *ej = cJSON_GetObjectItemCaseSensitive(root, "events");
-	if (!ej) {
-		rc = ptsim__trace_fail(pe, "missing field 'events'");
-		goto out;
-	}
-	rc = parse_events(pe, ej, &t->events, &t->nr_events, 0);
-out:
+	if (!ej)
+		return ptsim__trace_fail(pe, "missing field 'events'");
+	return parse_events(pe, ej, &t->events, &t->nr_events, 0);
+}
+
+/* A whole v1 document into @t (whose defaults the caller set); on failure @t holds what was parsed. */
+int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const char *json, size_t len)
+{
+	cJSON *root;
+	int rc = ptsim__trace_parse_json(pe, json, len, false, &root);
+
+	if (rc)
+		return rc;
+	rc = ptsim__trace_parse_top(pe, t, root, 1);
 	cJSON_Delete(root);
 	return rc;
 }
 
+/*
+ * One line of a v2 trace after the header: an event into @ev (the caller
+ * frees it with ptsim__trace_clear_event(@ev) after running it), or the
+ * trailer {"recorded": {...}} (*@trailer set, @ev untouched).  pe->path names
+ * the line and the event ("line 7 (event 5"), parse_event() adds the op.
+ */
+int ptsim__trace_parse_line(struct perr *pe, struct ptsim_trace *t, const char *text, size_t len, struct tevent *ev,
+			    bool *trailer)
+{
+	cJSON *obj;
+	int rc;
+
+	*trailer = false;
+	memset(ev, 0, sizeof(*ev));
+	if ((rc = ptsim__trace_parse_json(pe, text, len, true, &obj)))
+		return rc;
+	if (cJSON_IsObject(obj) && !cJSON_GetObjectItemCaseSensitive(obj, "op") &&
+	    cJSON_GetObjectItemCaseSensitive(obj, "recorded")) {
+		/* The trailer: {"recorded": {...}} and nothing else. */
+		const cJSON *it;
+		*trailer = true;
+		cJSON_ArrayForEach(it, obj)
+			if (strcmp(it->string, "recorded")) {
+				rc = ptsim__trace_fail(pe, "the trailer line holds only 'recorded', not '%s'", it->string);
+				goto out;
+			}
+		if (dup_key(obj))
+			rc = ptsim__trace_fail(pe, "field 'recorded' is given twice");
+		else
+			rc = parse_recorded(pe, t, cJSON_GetObjectItemCaseSensitive(obj, "recorded"));
+		goto out;
+	}
+	rc = parse_event(pe, obj, ev, 0);
+out:
+	cJSON_Delete(obj);
+	return rc;
+}

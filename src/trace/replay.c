@@ -11,13 +11,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "mm/internal.h"
 #include "trace/trace_internal.h"
-
 
 struct frame_pos {
 	size_t index;
@@ -33,6 +33,7 @@ struct replay {
 	/* ptsim_trace_run_with()'s hooks (NULL: none), events done, the total, the next report. */
 	const struct ptsim_trace_hooks *h;
 	uint64_t done, total, next_report;
+	bool v2;                          /* the line names the top-level event: no "events[N]" for it */
 };
 
 /*
@@ -46,7 +47,9 @@ static void describe_where(const void *ctx, char *w, size_t cap)
 
 	w[0] = 0;
 	for (int i = 0; i <= r->depth && n < cap; i++) {
-		int k = snprintf(w + n, cap - n, "%sevents[%zu]", i ? "." : "", r->stack[i].index);
+		int k = 0;
+		if (i || !r->v2)
+			k = snprintf(w + n, cap - n, "%sevents[%zu]", i ? "." : "", r->stack[i].index);
 		if (k < 0)
 			break;
 		n += (size_t)k;
@@ -361,9 +364,8 @@ static uint64_t expanded_events(const struct tevent *evs, size_t nr, bool count_
 }
 
 
-/* Replay @nr events on @m; the caller sets and clears m->in_trace. */
-int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr,
-			const struct ptsim_trace_hooks *h)
+/* Replay a v1 trace's events on @m; the caller sets and clears m->in_trace. */
+int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, const struct ptsim_trace_hooks *h)
 {
 	struct replay r;
 	int rc;
@@ -372,12 +374,109 @@ int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_
 	r.m = m;
 	r.h = h;
 	if (h && h->progress) {
-		r.total = expanded_events(evs, nr, false);
+		r.total = expanded_events(t->events, t->nr_events, false);
 		r.next_report = h->progress_every;
 	}
 	m->ev_where = describe_where;
 	m->ev_where_ctx = &r;
-	rc = run_events(&r, evs, nr);
+	rc = run_events(&r, t->events, t->nr_events);
+	m->ev_where = NULL;
+	m->ev_where_ctx = NULL;
+	if (h && h->progress)
+		h->progress(h->ctx, r.done, r.total);
+	return rc;
+}
+
+/* An error of the v2 input itself (not of an event): the message is complete, no event prefix. */
+static int stream_err(struct ptsim_machine *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int stream_err(struct ptsim_machine *m, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->errmsg, sizeof(m->errmsg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * Read, parse and run the events of a v2 trace one line at a time: only the
+ * current line and its parsed event are in memory.  Errors name the line.
+ */
+int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, const struct ptsim_trace_hooks *h)
+{
+	struct replay r;
+	struct tevent ev;
+	uint64_t trailer_line = 0;
+	char rerr[256];
+	int rc = 0;
+
+	if (t->consumed || !t->rd)
+		return stream_err(m, -EINVAL, "the events of this v2 trace were read by an earlier ptsim_trace_run(): "
+				  "a JSON Lines trace runs once (load it again)");
+	t->consumed = true;
+	memset(&r, 0, sizeof(r));
+	r.m = m;
+	r.v2 = true;
+	r.h = h;
+	if (h && h->progress)
+		r.next_report = h->progress_every;
+	m->ev_where = describe_where;
+	m->ev_where_ctx = &r;
+	for (;;) {
+		char *line;
+		size_t len;
+		bool trailer;
+
+		rerr[0] = 0;
+		rc = ptsim__trace_reader_line(t->rd, t->opts.max_line_bytes, &line, &len, rerr, sizeof(rerr));
+		if (rc == 1) {
+			rc = 0;
+			break;
+		}
+		t->line++;
+		if (rc == PTSIM_ELIMIT) {
+			rc = stream_err(m, rc, "line %" PRIu64 ": longer than the line limit of %llu bytes", t->line,
+					t->opts.max_line_bytes);
+			break;
+		}
+		if (rc) {
+			rc = stream_err(m, rc, "line %" PRIu64 ": %s", t->line, rerr[0] ? rerr : ptsim_strerror(rc));
+			break;
+		}
+		if (blank(line, len))
+			continue;
+		if (trailer_line) {
+			rc = stream_err(m, PTSIM_EBADTRACE, "line %" PRIu64 ": nothing may follow the trailer line "
+					"{\"recorded\": ...} (line %" PRIu64 ")", t->line, trailer_line);
+			break;
+		}
+		struct perr pe = { m->errmsg, sizeof(m->errmsg), "", true };
+		snprintf(pe.path, sizeof(pe.path), "line %" PRIu64 " (event %" PRIu64 ")", t->line, m->event);
+		rc = ptsim__trace_parse_line(&pe, t, line, len, &ev, &trailer);
+		if (!rc && trailer) {
+			trailer_line = t->line;
+			continue;
+		}
+		if (!rc) {
+			m->ev_line = t->line;
+			r.stack[0].index = 0;
+			rc = run_one(&r, &ev);
+			if (!rc && h && ev.op != OP_REPEAT)
+				hooks_note(&r, ev.op);
+		}
+		ptsim__trace_clear_event(&ev);
+		if (rc)
+			break;
+	}
 	m->ev_where = NULL;
 	m->ev_where_ctx = NULL;
 	if (h && h->progress)

@@ -4,6 +4,8 @@
  * they fit together and how to add an op.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@ PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
 	if (!t)
 		return;
 	ptsim__trace_free_events(t->events, t->nr_events);
+	ptsim__trace_reader_close(t->rd);
+	cJSON_free(t->recorded);
 	free(t->preset);
 	for (size_t i = 0; i < t->nr_set; i++)
 		free(t->set[i]);
@@ -23,21 +27,176 @@ PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
 	free(t);
 }
 
-PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_t len, char *err, size_t errlen)
+PTSIM_API void ptsim_trace_options_init(struct ptsim_trace_options *opts)
 {
-	struct perr pe = { err, errlen, "" };
+	memset(opts, 0, sizeof(*opts));
+	opts->version = PTSIM_TRACE_OPTIONS_VERSION;
+	opts->max_input_bytes = PTSIM_TRACE_DEFAULT_MAX_INPUT;
+	opts->max_line_bytes = PTSIM_TRACE_DEFAULT_MAX_LINE;
+	opts->max_events = PTSIM_TRACE_DEFAULT_MAX_EVENTS;
+}
+
+static int trace_new(struct ptsim_trace **out, const struct ptsim_trace_options *opts)
+{
+	struct ptsim_trace *t = calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (!t)
+		return PTSIM_ENOMEM_HOST;
+	t->format = 1;
+	t->cpus = 2;
+	t->seed = 1;
+	ptsim_trace_options_init(&t->opts);
+	if (opts) {
+		if (opts->max_input_bytes)
+			t->opts.max_input_bytes = opts->max_input_bytes;
+		if (opts->max_line_bytes)
+			t->opts.max_line_bytes = opts->max_line_bytes;
+		if (opts->max_events)
+			t->opts.max_events = opts->max_events;
+	}
+	*out = t;
+	return 0;
+}
+
+/*
+ * Text that cannot start any JSON value (a control or non-ASCII byte first):
+ * say what the input looks like instead of "malformed JSON near byte 0".
+ */
+static int check_text(struct perr *pe, const char *what, const char *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data;
+
+	if (!len || (p[0] >= 0x20 && p[0] < 0x7f))
+		return 0;
+	char bytes[16] = "";
+	for (size_t i = 0; i < len && i < 4; i++)
+		snprintf(bytes + strlen(bytes), sizeof(bytes) - strlen(bytes), "%s%02x", i ? " " : "", p[i]);
+	return ptsim__trace_fail(pe, "%s is not a trace: it starts with the bytes %s, which are neither JSON text nor "
+				 "gzip (1f 8b) or zstd (28 b5 2f fd) data", what, bytes);
+}
+
+/* Is this line a v2 header: one JSON object whose "ptsim_trace" is the number 2? */
+static bool is_v2_header(const char *line, size_t len)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	bool v2 = false;
+
+	if (root && end) {
+		while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r'))
+			end++;
+		const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "ptsim_trace");
+		v2 = end == line + len && cJSON_IsObject(root) && cJSON_IsNumber(ver) && ver->valuedouble == 2;
+	}
+	cJSON_Delete(root);
+	return v2;
+}
+
+/* Load from a reader: a v2 header (the reader stays open in @t), or a whole v1 document. */
+static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct perr *pe, const char *what)
+{
+	size_t s, e;
+	int rc = ptsim__trace_reader_peek_line(rd, t->opts.max_line_bytes, &s, &e, pe->buf, pe->len);
+
+	if (rc < 0) {
+		ptsim__trace_reader_close(rd);
+		return rc;
+	}
+	const char *data = ptsim__trace_reader_data(rd);
+	if (s != SIZE_MAX && (rc = check_text(pe, what, data + s, e > s ? (e - s < 4 ? e - s : 4) : 1))) {
+		ptsim__trace_reader_close(rd);
+		return rc;
+	}
+	if (s != SIZE_MAX && e - s <= t->opts.max_line_bytes && is_v2_header(data + s, e - s)) {
+		cJSON *root;
+		uint64_t line = 1;
+		for (size_t i = 0; i < s; i++)
+			line += data[i] == '\n';
+		snprintf(pe->path, sizeof(pe->path), "line %" PRIu64, line);
+		if ((rc = ptsim__trace_parse_json(pe, data + s, e - s, true, &root)) == 0) {
+			rc = ptsim__trace_parse_top(pe, t, root, 2);
+			cJSON_Delete(root);
+		}
+		if (rc) {
+			ptsim__trace_reader_close(rd);
+			return rc;
+		}
+		ptsim__trace_reader_skip(rd, e);
+		t->format = 2;
+		t->line = line;
+		t->rd = rd;
+		return 0;
+	}
+	const char *doc;
+	size_t len;
+	rc = ptsim__trace_reader_rest(rd, t->opts.max_input_bytes, &doc, &len, pe->buf, pe->len);
+	if (!rc)
+		rc = ptsim__trace_parse_document(pe, t, doc, len);
+	ptsim__trace_reader_close(rd);
+	return rc;
+}
+
+PTSIM_API int ptsim_trace_load_opts(struct ptsim_trace **out, const char *data, size_t len,
+				    const struct ptsim_trace_options *opts, char *err, size_t errlen)
+{
+	struct perr pe = { err, errlen, "", false };
+	struct trace_reader *rd = NULL;
 	struct ptsim_trace *t;
 	int rc;
 
-	if (!out || !json)
+	if (!out || !data)
 		return -EINVAL;
 	*out = NULL;
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		return PTSIM_ENOMEM_HOST;
-	t->cpus = 2;
-	t->seed = 1;
-	rc = ptsim__trace_parse_document(&pe, t, json, len);
+	if ((rc = trace_new(&t, opts)))
+		return rc;
+	/* Plain text: a v1 document is parsed in place; anything else goes through a reader (a copy). */
+	size_t s = 0, e;
+	while (s < len && (data[s] == ' ' || data[s] == '\t' || data[s] == '\r' || data[s] == '\n'))
+		s++;
+	const char *nl = s < len ? memchr(data + s, '\n', len - s) : NULL;
+	e = nl ? (size_t)(nl - data) : len;
+	if (ptsim__trace_is_compressed(data, len) ||
+	    (e - s <= t->opts.max_line_bytes && is_v2_header(data + s, e - s))) {
+		if ((rc = ptsim__trace_reader_open_mem(&rd, data, len)) == 0)
+			rc = load_reader(t, rd, &pe, "the buffer");
+	} else if (len > t->opts.max_input_bytes) {
+		ptsim__trace_fail(&pe, "the trace is larger than the input limit of %llu bytes", t->opts.max_input_bytes);
+		rc = PTSIM_ELIMIT;
+	} else if (!(rc = check_text(&pe, "the buffer", data + s, len - s < 4 ? len - s : 4))) {
+		rc = ptsim__trace_parse_document(&pe, t, data, len);
+	}
+	if (rc) {
+		ptsim_trace_free(t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *data, size_t len, char *err, size_t errlen)
+{
+	return ptsim_trace_load_opts(out, data, len, NULL, err, errlen);
+}
+
+PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *path,
+					 const struct ptsim_trace_options *opts, char *err, size_t errlen)
+{
+	struct perr pe = { err, errlen, "", false };
+	struct trace_reader *rd;
+	struct ptsim_trace *t;
+	int rc;
+
+	if (!out || !path)
+		return -EINVAL;
+	*out = NULL;
+	if ((rc = ptsim__trace_reader_open_file(&rd, path, err, errlen)))
+		return rc;
+	if ((rc = trace_new(&t, opts))) {
+		ptsim__trace_reader_close(rd);
+		return rc;
+	}
+	rc = load_reader(t, rd, &pe, strcmp(path, "-") ? path : "standard input");
 	if (rc) {
 		ptsim_trace_free(t);
 		return rc;
@@ -48,15 +207,17 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *json, size_
 
 PTSIM_API int ptsim_trace_load_file(struct ptsim_trace **out, const char *path, char *err, size_t errlen)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int rc = ptsim__trace_read_file(path, &buf, &len, err, errlen);
+	return ptsim_trace_load_file_opts(out, path, NULL, err, errlen);
+}
 
-	if (rc)
-		return rc;
-	rc = ptsim_trace_load(out, buf ? buf : "", len, err, errlen);
-	free(buf);
-	return rc;
+PTSIM_API int ptsim_trace_format(const struct ptsim_trace *t)
+{
+	return t ? t->format : -EINVAL;
+}
+
+PTSIM_API const char *ptsim_trace_recorded(const struct ptsim_trace *t)
+{
+	return t ? t->recorded : NULL;
 }
 
 PTSIM_API int ptsim_trace_config(struct ptsim_trace *t, struct ptsim_config *cfg)
@@ -99,9 +260,12 @@ PTSIM_API int ptsim_trace_run_with(struct ptsim_trace *t, struct ptsim_machine *
 {
 	int rc;
 
+	if (!t || !m)
+		return -EINVAL;
 	m->in_trace = true;
-	rc = ptsim__trace_replay(m, t->events, t->nr_events, h);
+	rc = t->format == 2 ? ptsim__trace_replay_stream(m, t, h) : ptsim__trace_replay(m, t, h);
 	m->in_trace = false;
+	m->ev_line = 0;
 	if (!rc) {
 		/* Every concurrency point must be closed by the end. */
 		m->ev_op = "trace";

@@ -90,9 +90,17 @@ struct tevent {
 	size_t nr_body;
 };
 
+struct trace_reader;
+
 struct ptsim_trace {
-	struct tevent *events;
+	int format;                       /* 1: one JSON document; 2: JSON Lines */
+	struct ptsim_trace_options opts;
+	struct tevent *events;            /* v1: every event, parsed at load */
 	size_t nr_events;
+	struct trace_reader *rd;          /* v2: the input, positioned after the header */
+	uint64_t line;                    /* v2: lines read so far (blank ones too) */
+	bool consumed;                    /* v2: ptsim_trace_run() has read the events */
+	char *recorded;                   /* "recorded" as raw JSON text (cJSON's allocator), or NULL */
 	/* machine section */
 	enum ptsim_arch arch;
 	unsigned int cpus, paging_levels, granule, va_bits;
@@ -107,20 +115,37 @@ struct perr {
 	char *buf;
 	size_t len;
 	char path[640];   /* room for 16 nested repeats */
+	bool in_line;     /* a v2 line: path is "line N (event E)" */
 };
 
 int ptsim__trace_fail(struct perr *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* parse.c */
+int ptsim__trace_parse_json(struct perr *pe, const char *json, size_t len, bool in_line, cJSON **out);
+int ptsim__trace_parse_top(struct perr *pe, struct ptsim_trace *t, const cJSON *root, int version);
 int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const char *json, size_t len);
+int ptsim__trace_parse_line(struct perr *pe, struct ptsim_trace *t, const char *text, size_t len, struct tevent *ev,
+			    bool *trailer);
 void ptsim__trace_free_events(struct tevent *ev, size_t n);
+void ptsim__trace_clear_event(struct tevent *ev);
 int ptsim__trace_add_set(struct ptsim_trace *t, const char *kv);
 
-/* reader.c: the whole of a file (or standard input for "-") in one buffer. */
-int ptsim__trace_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
+/* reader.c: plain, gzip or zstd input from a file, standard input ("-") or a copy of a buffer. */
+int ptsim__trace_reader_open_file(struct trace_reader **out, const char *path, char *err, size_t errlen);
+int ptsim__trace_reader_open_mem(struct trace_reader **out, const char *data, size_t len);
+void ptsim__trace_reader_close(struct trace_reader *rd);
+bool ptsim__trace_is_compressed(const char *data, size_t len);
+int ptsim__trace_reader_peek_line(struct trace_reader *rd, uint64_t max, size_t *start, size_t *end, char *err,
+				  size_t errlen);
+const char *ptsim__trace_reader_data(const struct trace_reader *rd);
+void ptsim__trace_reader_skip(struct trace_reader *rd, size_t off);
+int ptsim__trace_reader_rest(struct trace_reader *rd, uint64_t max, const char **data, size_t *len, char *err,
+			     size_t errlen);
+int ptsim__trace_reader_line(struct trace_reader *rd, uint64_t max, char **line, size_t *len, char *err,
+			     size_t errlen);
 
 /* replay.c (@h may be NULL) */
-int ptsim__trace_replay(struct ptsim_machine *m, const struct tevent *evs, size_t nr,
-			const struct ptsim_trace_hooks *h);
+int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, const struct ptsim_trace_hooks *h);
+int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, const struct ptsim_trace_hooks *h);
 
 #endif

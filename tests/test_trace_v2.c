@@ -1,0 +1,392 @@
+/*
+ * Trace format v2 (JSON Lines, docs/trace-format.md): the same events give
+ * the same report as v1, plain, gzip or zstd, from a file, a buffer or
+ * standard input; errors name the line, the event and the field; the input
+ * limits hold.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "support/helpers.h"
+
+#ifndef PTSIM_TEST_TMPDIR
+#error "PTSIM_TEST_TMPDIR must be defined by tests/CMakeLists.txt"
+#endif
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+
+	assert_non_null(f);
+	for (;;) {
+		if (n + 65536 + 1 > cap) {
+			cap = 2 * cap + 65536 + 1;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+		size_t r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	fclose(f);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+static void spit(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *tmp(const char *name)
+{
+	char *p = malloc(strlen(PTSIM_TEST_TMPDIR) + strlen(name) + 2);
+	assert_non_null(p);
+	sprintf(p, "%s/%s", PTSIM_TEST_TMPDIR, name);
+	return p;
+}
+
+/* v1 text to v2 text, independently of the library: the header, then each event on its own line. */
+static char *to_v2(const char *v1)
+{
+	cJSON *root = cJSON_Parse(v1);
+	assert_non_null(root);
+	cJSON *events = cJSON_DetachItemFromObjectCaseSensitive(root, "events");
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "ptsim_trace", cJSON_CreateNumber(2));
+	size_t cap = strlen(v1) * 2 + 1024, n = 0;
+	char *out = malloc(cap);
+	assert_non_null(out);
+	char *h = cJSON_PrintUnformatted(root);
+	n += (size_t)sprintf(out + n, "%s\n", h);
+	cJSON_free(h);
+	const cJSON *ev;
+	cJSON_ArrayForEach(ev, events) {
+		char *e = cJSON_PrintUnformatted(ev);
+		assert_true(n + strlen(e) + 2 < cap);
+		n += (size_t)sprintf(out + n, "%s\n", e);
+		cJSON_free(e);
+	}
+	cJSON_Delete(events);
+	cJSON_Delete(root);
+	return out;
+}
+
+static void write_gz(const char *path, const char *text)
+{
+	gzFile g = gzopen(path, "wb");
+	assert_non_null(g);
+	assert_int_equal(gzwrite(g, text, (unsigned)strlen(text)), (int)strlen(text));
+	assert_int_equal(gzclose(g), Z_OK);
+}
+
+/* With a content checksum, as ptsim convert writes it: corruption is caught. */
+static void write_zst(const char *path, const char *text)
+{
+	size_t len = strlen(text), cap = ZSTD_compressBound(len);
+	void *buf = malloc(cap);
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	assert_non_null(buf);
+	assert_non_null(cc);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	size_t n = ZSTD_compress2(cc, buf, cap, text, len);
+	assert_false(ZSTD_isError(n));
+	ZSTD_freeCCtx(cc);
+	spit(path, buf, n);
+	free(buf);
+}
+
+/* Load (a file, or @len bytes of a buffer), build the trace's machine, run it: the JSON report, or NULL + @err. */
+static char *run_report(const char *path, const char *data, size_t len, int *rc_out, char *err, size_t errlen)
+{
+	struct ptsim_trace *t = NULL;
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	int rc = path ? ptsim_trace_load_file(&t, path, err, errlen) : ptsim_trace_load(&t, data, len, err, errlen);
+	char *report = NULL;
+
+	if (!rc) {
+		ptsim_trace_config(t, &cfg);
+		rc = ptsim_machine_create(&m, &cfg, err, errlen);
+	}
+	if (!rc) {
+		rc = ptsim_trace_run(t, m);
+		if (rc)
+			snprintf(err, errlen, "%s", ptsim_machine_errmsg(m));
+		else
+			report = ptsim_report_json(m);
+	}
+	if (m)
+		t_destroy(m);
+	ptsim_trace_free(t);
+	*rc_out = rc;
+	return report;
+}
+
+static const char *const some_traces[] = {
+	"oracle/w3_munmap_spin.json",
+	"oracle/w2_aligned_g2_k1.json",
+	"seeds/pt_reclaim_rcu_reader.json",
+	"examples/hugetlb_unshare_lazy_cpu.json",
+};
+
+/* A v1 trace and its v2 form (a buffer, a file, gzip, zstd) give byte-identical JSON reports. */
+static void test_trace_v2__same_report_as_v1(void **s)
+{
+	(void)s;
+	char err[512];
+	int rc;
+
+	for (size_t i = 0; i < sizeof(some_traces) / sizeof(some_traces[0]); i++) {
+		char path[4096];
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, some_traces[i]);
+		char *v1 = slurp(path, &len);
+		char *want = run_report(path, NULL, 0, &rc, err, sizeof(err));
+		if (rc)
+			fail_msg("%s: %s", some_traces[i], err);
+		char *v2 = to_v2(v1);
+		char *plain = tmp("v2_same.jsonl"), *gz = tmp("v2_same.jsonl.gz"), *zst = tmp("v2_same.jsonl.zst");
+		spit(plain, v2, strlen(v2));
+		write_gz(gz, v2);
+		write_zst(zst, v2);
+		const char *files[] = { plain, gz, zst };
+		for (size_t k = 0; k < 3; k++) {
+			char *got = run_report(files[k], NULL, 0, &rc, err, sizeof(err));
+			if (rc)
+				fail_msg("%s as %s: %s", some_traces[i], files[k], err);
+			assert_string_equal(got, want);
+			ptsim_free(got);
+			/* The same bytes from a buffer. */
+			char *bytes = slurp(files[k], &len);
+			got = run_report(NULL, bytes, len, &rc, err, sizeof(err));
+			if (rc)
+				fail_msg("%s from a buffer (%s): %s", some_traces[i], files[k], err);
+			assert_string_equal(got, want);
+			ptsim_free(got);
+			free(bytes);
+		}
+		free(plain);
+		free(gz);
+		free(zst);
+		free(v2);
+		free(v1);
+		ptsim_free(want);
+	}
+}
+
+#define HDR "{\"ptsim_trace\": 2, \"machine\": {\"cpus\": 2}}\n"
+#define SPAWN "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}\n"
+#define MAP "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"64K\", \"prot\": \"rw\"}\n"
+
+/* Load and run @text; the error message must hold every needle. */
+#define V2_ERR(text, code, ...) v2_err(text, strlen(text), code, (const char *const[]){ __VA_ARGS__, NULL })
+static void v2_err(const char *text, size_t len, int code, const char *const *needles)
+{
+	char err[512] = "";
+	int rc;
+	char *report = run_report(NULL, text, len, &rc, err, sizeof(err));
+
+	if (rc != code)
+		fail_msg("%s: expected %s, got %s (%s)", text, ptsim_errname(code), ptsim_errname(rc), err);
+	assert_null(report);
+	for (size_t i = 0; needles[i]; i++)
+		if (!strstr(err, needles[i]))
+			fail_msg("message \"%s\" lacks \"%s\"", err, needles[i]);
+}
+
+static void test_trace_v2__errors_name_line_event_and_field(void **s)
+{
+	(void)s;
+	/* Blank lines count: the munmap is on line 6 and is event 2 (spawn 0, mmap 1). */
+	V2_ERR(HDR SPAWN "\n" MAP "   \n{\"op\": \"munmap\", \"task\": 1, \"addr\": \"0x100100\", \"len\": \"4K\"}\n",
+	       -EINVAL, "line 6 (event 2, munmap): field 'addr'", "not page-aligned");
+	V2_ERR(HDR SPAWN "{\"op\": \"munmap\", \"task\": 1, \"adr\": 4096, \"len\": 4096}\n", PTSIM_EBADTRACE,
+	       "line 3 (event 1, munmap): unknown field 'adr' for op munmap");
+	V2_ERR(HDR SPAWN "{\"op\": \"mmap\", \"task\": 1, \"addr\": 4096, \"len\": 4096, \"prot\": \"rwz\"}\n",
+	       PTSIM_EBADTRACE, "line 3 (event 1, mmap): field 'prot'", "rwz");
+	V2_ERR(HDR SPAWN "{\"op\": \"mark\", \"name\": \"x\"} trailing\n", PTSIM_EBADTRACE,
+	       "line 3 (event 1): malformed JSON near column 29");
+	V2_ERR(HDR "{\"task\": 1}\n", PTSIM_EBADTRACE, "line 2 (event 0): missing field 'op'");
+	V2_ERR(HDR "[1]\n", PTSIM_EBADTRACE, "line 2 (event 0): an event must be a JSON object");
+	/* Inside a repeat on a line: the iteration and the position in the body. */
+	V2_ERR(HDR SPAWN "{\"op\": \"repeat\", \"count\": 3, \"events\": [{\"op\": \"spawn\", \"task\": 2, \"cpu\": 1}]}\n",
+	       -EEXIST, "line 3 (event 2, spawn) at [i=1].events[0]: field 'task'");
+	/* The header. */
+	V2_ERR("{\"ptsim_trace\": 2, \"machin\": {}}\n" SPAWN, PTSIM_EBADTRACE,
+	       "line 1: unknown top-level field 'machin' (ptsim_trace, machine, comment, recorded)");
+	V2_ERR("{\"ptsim_trace\": 2, \"machine\": {\"cpus\": 0}}\n", PTSIM_EBADTRACE,
+	       "machine: field 'cpus': must be at least 1");
+	V2_ERR("{\"ptsim_trace\": 2, \"events\": []}\n", PTSIM_EBADTRACE, "field 'ptsim_trace'",
+	       "JSON Lines: the events follow the header line");
+	/* The trailer is last. */
+	V2_ERR(HDR SPAWN "{\"recorded\": {\"ipis\": 3}}\n\n" SPAWN, PTSIM_EBADTRACE,
+	       "line 5: nothing may follow the trailer line", "(line 3)");
+	V2_ERR(HDR "{\"recorded\": {\"ipis\": 3}, \"x\": 1}\n", PTSIM_EBADTRACE,
+	       "line 2 (event 0): the trailer line holds only 'recorded', not 'x'");
+	V2_ERR("{\"ptsim_trace\": 2, \"recorded\": {}}\n{\"recorded\": {}}\n", PTSIM_EBADTRACE,
+	       "line 2 (event 0): field 'recorded': given twice");
+}
+
+/* Header and trailer "recorded", the format, a line ending in \r\n, no final newline; one run only. */
+static void test_trace_v2__recorded_format_and_one_run(void **s)
+{
+	(void)s;
+	const char *text = "{\"ptsim_trace\": 2, \"recorded\": {\"ipis\": 7}}\r\n" SPAWN "{\"op\": \"mark\", \"name\": \"end\"}";
+	struct ptsim_trace *t = NULL;
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	char err[512];
+
+	assert_int_equal(ptsim_trace_load(&t, text, strlen(text), err, sizeof(err)), 0);
+	assert_int_equal(ptsim_trace_format(t), 2);
+	assert_string_equal(ptsim_trace_recorded(t), "{\"ipis\":7}");
+	ptsim_trace_config(t, &cfg);
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+	T_OK(m, ptsim_trace_run(t, m));
+	assert_int_equal(ptsim_trace_run(t, m), -EINVAL);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "a JSON Lines trace runs once"));
+	t_destroy(m);
+	ptsim_trace_free(t);
+
+	text = HDR SPAWN "{\"recorded\": {\"ipis\": 9}}\n\n";
+	assert_int_equal(ptsim_trace_load(&t, text, strlen(text), err, sizeof(err)), 0);
+	assert_null(ptsim_trace_recorded(t));
+	ptsim_trace_config(t, &cfg);
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+	T_OK(m, ptsim_trace_run(t, m));
+	assert_string_equal(ptsim_trace_recorded(t), "{\"ipis\":9}");
+	t_destroy(m);
+	ptsim_trace_free(t);
+
+	/* v1 is format 1 and may carry "recorded" too. */
+	text = "{\"ptsim_trace\": 1, \"recorded\": {\"a\": [1]}, \"events\": []}";
+	assert_int_equal(ptsim_trace_load(&t, text, strlen(text), err, sizeof(err)), 0);
+	assert_int_equal(ptsim_trace_format(t), 1);
+	assert_string_equal(ptsim_trace_recorded(t), "{\"a\":[1]}");
+	ptsim_trace_free(t);
+}
+
+/* Compressed input that is cut short or corrupt is an error, not a shorter trace. */
+static void test_trace_v2__truncated_and_corrupt_compression(void **s)
+{
+	(void)s;
+	char big[65536] = HDR SPAWN;
+	char err[512];
+	int rc;
+
+	/* Enough lines that the cut falls after the header. */
+	for (int i = 0; strlen(big) + 64 < sizeof(big) / 2; i++)
+		snprintf(big + strlen(big), sizeof(big) - strlen(big), "{\"op\": \"mark\", \"name\": \"m%d\"}\n", i);
+	char *gz = tmp("v2_trunc.jsonl.gz"), *zst = tmp("v2_trunc.jsonl.zst");
+	write_gz(gz, big);
+	write_zst(zst, big);
+	const char *files[] = { gz, zst };
+	const char *what[] = { "truncated gzip data", "truncated zstd data" };
+	for (size_t k = 0; k < 2; k++) {
+		size_t len;
+		char *bytes = slurp(files[k], &len);
+		/* Whole: fine. */
+		char *rep = run_report(NULL, bytes, len, &rc, err, sizeof(err));
+		assert_int_equal(rc, 0);
+		ptsim_free(rep);
+		/* Cut in the middle, or just before its end (the gzip trailer, the zstd frame end). */
+		size_t cuts[] = { len / 2, len - 3 };
+		for (size_t c = 0; c < 2; c++) {
+			rep = run_report(NULL, bytes, cuts[c], &rc, err, sizeof(err));
+			assert_null(rep);
+			assert_int_equal(rc, PTSIM_EBADTRACE);
+			if (!strstr(err, what[k]))
+				fail_msg("cut at %zu of %zu: \"%s\"", cuts[c], len, err);
+		}
+		/* A flipped byte in the middle of the data. */
+		bytes[len / 2] ^= 0x55;
+		rep = run_report(NULL, bytes, len, &rc, err, sizeof(err));
+		assert_null(rep);
+		if (!strstr(err, "corrupt") && !strstr(err, "malformed"))
+			fail_msg("flipped byte: \"%s\"", err);
+		free(bytes);
+	}
+	free(gz);
+	free(zst);
+}
+
+/* Input that is not a trace at all, a directory, /dev/zero, and the size limits. */
+static void test_trace_v2__not_a_trace_and_limits(void **s)
+{
+	(void)s;
+	struct ptsim_trace *t = NULL;
+	struct ptsim_trace_options o;
+	char err[512];
+
+	/* xz's magic: said as such, not "malformed JSON". */
+	const char xz[] = "\xfd" "7zXZ\0\0\0";
+	assert_int_equal(ptsim_trace_load(&t, xz, sizeof(xz) - 1, err, sizeof(err)), PTSIM_EBADTRACE);
+	assert_non_null(strstr(err, "is not a trace: it starts with the bytes fd 37 7a 58"));
+	assert_null(t);
+	assert_int_equal(ptsim_trace_load_file(&t, "/dev/zero", err, sizeof(err)), PTSIM_EBADTRACE);
+	assert_non_null(strstr(err, "/dev/zero is not a trace: it starts with the bytes 00 00 00 00"));
+	assert_int_equal(ptsim_trace_load_file(&t, PTSIM_TEST_TMPDIR, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "is a directory"));
+
+	/* A v1 document beyond max_input_bytes, from a file and from a buffer. */
+	ptsim_trace_options_init(&o);
+	o.max_input_bytes = 100000;
+	char *doc = malloc(300000);
+	assert_non_null(doc);
+	strcpy(doc, "{\"ptsim_trace\": 1, \"comment\": \"");
+	size_t pre = strlen(doc);
+	memset(doc + pre, 'x', 200000);
+	strcpy(doc + pre + 200000, "\", \"events\": []}");
+	char *path = tmp("v2_big.json");
+	spit(path, doc, strlen(doc));
+	assert_int_equal(ptsim_trace_load_file_opts(&t, path, &o, err, sizeof(err)), PTSIM_ELIMIT);
+	assert_non_null(strstr(err, "larger than the input limit of 100000 bytes"));
+	assert_int_equal(ptsim_trace_load_opts(&t, doc, strlen(doc), &o, err, sizeof(err)), PTSIM_ELIMIT);
+	/* Within the default limit it loads. */
+	assert_int_equal(ptsim_trace_load_file(&t, path, err, sizeof(err)), 0);
+	ptsim_trace_free(t);
+
+	/* A v2 line beyond max_line_bytes names the line. */
+	o.max_line_bytes = 1000;
+	char *text = malloc(4096);
+	assert_non_null(text);
+	snprintf(text, 4096, HDR SPAWN "{\"op\": \"mark\", \"name\": \"x\", \"comment\": \"%01500d\"}\n", 0);
+	assert_int_equal(ptsim_trace_load_opts(&t, text, strlen(text), &o, err, sizeof(err)), 0);
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	ptsim_trace_config(t, &cfg);
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(ptsim_trace_run(t, m), PTSIM_ELIMIT);
+	assert_string_equal(ptsim_machine_errmsg(m), "line 3: longer than the line limit of 1000 bytes");
+	t_destroy(m);
+	ptsim_trace_free(t);
+	free(text);
+	free(path);
+	free(doc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_trace_v2__same_report_as_v1),
+		cmocka_unit_test(test_trace_v2__errors_name_line_event_and_field),
+		cmocka_unit_test(test_trace_v2__recorded_format_and_one_run),
+		cmocka_unit_test(test_trace_v2__truncated_and_corrupt_compression),
+		cmocka_unit_test(test_trace_v2__not_a_trace_and_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
