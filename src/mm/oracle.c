@@ -50,6 +50,13 @@ static char *capture_backtrace(uintptr_t api_frame)
 			break;
 		if (unw_get_proc_name(&cursor, name, sizeof(name), &off))
 			snprintf(name, sizeof(name), "?");
+		/*
+		 * A compiler's clone suffix (".lto_priv.0", ".isra.0", ".constprop.0",
+		 * ".part.0") depends on how the build partitioned the code, not on the path.
+		 */
+		char *dot = strchr(name, '.');
+		if (dot && dot != name)
+			*dot = 0;
 		if (!strcmp(name, "oracle_report") || !strcmp(name, "capture_backtrace") ||
 		    !strncmp(name, "report_", 7) || !strcmp(name, "oracle_check_free"))
 			continue;
