@@ -302,6 +302,160 @@ static void test_studies__gnu_parallel_sweep_merges_byte_identical(void **s)
 	free(whole);
 }
 
+/* ---- plots ---- */
+
+static char *tmp_file(const char *name)
+{
+	char *p = malloc(1024);
+	assert_non_null(p);
+	snprintf(p, 1024, "%s/studies_%s", PTSIM_TEST_TMPDIR, name);
+	unlink(p);
+	return p;
+}
+
+/* A valid SVG with @series plotted series (gnuplot numbers them gnuplot_plot_N). */
+static void check_svg(const char *data, size_t len, size_t series)
+{
+	size_t n = 0;
+
+	if (len < 1000 || strncmp(data, "<?xml", 5) || !strstr(data, "<svg") || !strstr(data, "</svg>"))
+		fail_msg("not an SVG picture (%zu bytes): %.200s", len, data);
+	for (const char *p = data; (p = strstr(p, "<g id=\"gnuplot_plot_")); p++)
+		n++;
+	if (n != series)
+		fail_msg("%zu series in the SVG, expected %zu", n, series);
+}
+
+static void check_svg_file(const char *path, size_t series)
+{
+	size_t len;
+	char *data = t_read_file(path, &len);
+	if (!data)
+		fail_msg("%s was not written", path);
+	check_svg(data, len, series);
+	free(data);
+}
+
+static void check_png_file(const char *path)
+{
+	size_t len;
+	char *data = t_read_file(path, &len);
+	if (!data)
+		fail_msg("%s was not written", path);
+	if (len < 2000 || memcmp(data, "\x89PNG\r\n\x1a\n", 8) || memcmp(data + len - 8, "IEND", 4))
+		fail_msg("%s is not a PNG picture (%zu bytes)", path, len);
+	free(data);
+}
+
+/* Timelines of two runs as lines: one series per file and column; PNG and SVG on standard output. */
+static void test_studies__plot_timelines(void **s)
+{
+	(void)s;
+	char *on = tmp_file("w3_on.csv"), *off = tmp_file("w3_off.csv"), *svg = tmp_file("lines.svg");
+	char *png = tmp_file("lines.png");
+	struct t_cli r = CLI("run", W3, "--timeline", on, "--set", "pt_reclaim=on");
+	EXPECT(r, 0, "", "");
+	t_cli_free(&r);
+	r = CLI("run", W3, "--timeline", off, "--set", "pt_reclaim=off");
+	t_cli_free(&r);
+
+	r = CLI("plot", on, off, "-o", svg);
+	EXPECT(r, 0, "", "");
+	assert_int_equal(r.out_len, 0);
+	t_cli_free(&r);
+	check_svg_file(svg, 2);
+	char *data = t_read_file(svg, NULL);
+	assert_non_null(strstr(data, "munmap_1_before"));   /* the marks are named */
+	free(data);
+	r = CLI("plot", on, off, "-y", "vmpte_kb,tlb.flush_requests", "-o", png);
+	EXPECT(r, 0, "", "");
+	t_cli_free(&r);
+	check_png_file(png);
+	r = CLI("plot", on, "-y", "vmpte_kb,tlb.flush_requests,faults.total", "-o", "-", "--title", "three");
+	EXPECT(r, 0, "<svg", "");
+	check_svg(r.out, r.out_len, 3);
+	assert_non_null(strstr(r.out, "three"));
+	t_cli_free(&r);
+	free(on);
+	free(off);
+	free(svg);
+	free(png);
+}
+
+/* run --plot, compare --plot (bars, a series per combination) and --plot-timeline (a line per combination). */
+static void test_studies__plot_from_run_and_compare(void **s)
+{
+	(void)s;
+	char *svg = tmp_file("run.svg"), *bars = tmp_file("bars.svg"), *lines = tmp_file("tl.svg");
+	char *json = tmp_file("cmp.json"), *png = tmp_file("cmp.png");
+
+	struct t_cli r = CLI("run", W3, "--plot", svg, "--plot-y", "vmpte_kb,ipi.received.tlb_flush");
+	EXPECT(r, 0, "violations: 0", "");
+	t_cli_free(&r);
+	check_svg_file(svg, 2);
+	r = CLI("compare", W3, "--set", "x86_flush=ipi,invlpgb,arch=arm64", "--per", "munmap", "--plot", bars,
+		"--json", "-o", json);
+	EXPECT(r, 0, "", "");
+	t_cli_free(&r);
+	check_svg_file(bars, 3);
+	r = CLI("plot", json, "-o", png);
+	EXPECT(r, 0, "", "");
+	t_cli_free(&r);
+	check_png_file(png);
+	r = CLI("compare", W3, "--cpus", "2,3", "--set", "pt_reclaim=on,off", "--plot", lines, "--plot-timeline",
+		"vmpte_kb");
+	EXPECT(r, 0, "pt_reclaim=off", "");
+	t_cli_free(&r);
+	check_svg_file(lines, 4);
+	free(svg);
+	free(bars);
+	free(lines);
+	free(json);
+	free(png);
+}
+
+static void test_studies__plot_errors(void **s)
+{
+	(void)s;
+	char *csv = tmp_file("err.csv"), cmd[4096];
+	struct t_cli r = CLI("run", W3, "--timeline", csv);
+	t_cli_free(&r);
+
+	r = CLI("plot", csv, "-o", "x.pdf");
+	EXPECT(r, 2, "", "a plot is FILE.svg or FILE.png");
+	t_cli_free(&r);
+	r = CLI("plot", csv);
+	EXPECT(r, 2, "", "where to?");
+	t_cli_free(&r);
+	r = CLI("plot", csv, "-y", "no_such", "-o", "-");
+	EXPECT(r, 2, "", "the timeline has no column 'no_such'");
+	assert_int_equal(r.out_len, 0);
+	t_cli_free(&r);
+	r = CLI("plot", W3, "-o", "-");
+	EXPECT(r, 2, "", "neither a timeline");
+	t_cli_free(&r);
+	r = CLI("run", W3, "--plot", "-", "--plot-y", "nope");
+	EXPECT(r, 2, "", "--plot-y nope: the timeline has no column 'nope'");
+	assert_int_equal(r.out_len, 0);
+	t_cli_free(&r);
+	r = CLI("run", W3, "--plot", "-", "--timeline", "-");
+	EXPECT(r, 2, "", "cannot both go to standard output");
+	t_cli_free(&r);
+	r = CLI("run", W3, "--plot", "-");
+	EXPECT(r, 0, "<svg", "");
+	check_svg(r.out, r.out_len, 1);
+	t_cli_free(&r);
+	r = CLI("compare", W3, "--plot-timeline", "vmpte_kb");
+	EXPECT(r, 2, "", "--plot-timeline vmpte_kb: goes with --plot FILE");
+	t_cli_free(&r);
+	/* Without gnuplot: status 1, said, and nothing on standard output (not even the report). */
+	snprintf(cmd, sizeof(cmd), "PATH=/nonexistent '%s' run '%s' --plot - -o /dev/null >%s.out 2>%s.err; "
+		 "test $? = 1 && test ! -s %s.out && grep -q 'cannot run gnuplot' %s.err", PTSIM_CLI, W3, csv, csv,
+		 csv, csv);
+	assert_int_equal(system(cmd), 0);
+	free(csv);
+}
+
 /* The replay hooks: events by op, and progress reports with the total known in advance. */
 struct progress_log {
 	uint64_t calls, last_done, total;
@@ -396,6 +550,9 @@ int main(void)
 		cmocka_unit_test(test_studies__compare_several_traces),
 		cmocka_unit_test(test_studies__shards_merge_to_the_unsharded_table),
 		cmocka_unit_test(test_studies__gnu_parallel_sweep_merges_byte_identical),
+		cmocka_unit_test(test_studies__plot_timelines),
+		cmocka_unit_test(test_studies__plot_from_run_and_compare),
+		cmocka_unit_test(test_studies__plot_errors),
 		cmocka_unit_test(test_studies__run_hooks_count_ops_and_progress),
 		cmocka_unit_test(test_studies__progress_total_of_nested_repeats),
 	};

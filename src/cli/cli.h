@@ -40,6 +40,7 @@
 	X(run, "TRACE [OPTION]...", "replay a trace and report what it cost")                             \
 	X(compare, "TRACE... [OPTION]...", "run combinations of presets, variants, CPU counts side by side")    \
 	X(merge, "SHARD... [OPTION]...", "join the --json outputs of compare --shard into one table")         \
+	X(plot, "INPUT... -o FILE [OPTION]...", "draw a timeline or a comparison through gnuplot")            \
 	X(presets, "[--json]", "list the presets (kernel versions) and what each sets")                  \
 	X(variants, "[--json]", "list the variant keys --set accepts")                                   \
 	X(version, "", "print the version")
@@ -87,8 +88,11 @@ void cli_error_file(const char *path, const char *msg);
  */
 bool cli_cpus_hint(unsigned int cpus, int rc, const char *msg, char *buf, size_t len);
 
-/* cli_read_file - a whole file (- standard input), NUL-terminated; NULL with @err saying why. */
-char *cli_read_file(const char *path, char *err, size_t errlen);
+/*
+ * cli_read_file - a whole file (- standard input), NUL-terminated, its length in
+ * *@len if @len; NULL with @err saying why.
+ */
+char *cli_read_file(const char *path, size_t *len, char *err, size_t errlen);
 
 /* "1 CPU", "2 CPUs". */
 const char *cli_plural(unsigned long long n, const char *one, const char *many);
@@ -105,6 +109,7 @@ struct cli_output {
 	const char *path; /* as given; "-" standard output; NULL: not asked for */
 	const char *what; /* "report", "timeline", ... for messages */
 	bool newline;     /* end the text with a newline */
+	size_t len;       /* not 0: the text is this many bytes (binary, e.g. a PNG) */
 	FILE *f;
 };
 

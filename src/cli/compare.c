@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "study.h"
 #include "table.h"
 #include "ptsim/ptsim.h"
@@ -42,6 +43,10 @@ const char cmd_compare_usage[] =
 	"  --per OP               divide the counts by the number of OP events (e.g. munmap)\n"
 	"  --json, --csv          the table as JSON (what ptsim merge reads) or CSV\n"
 	"  -o, --output FILE      write the table to FILE (- standard output, the default)\n"
+	"  --plot FILE.svg|.png   also draw the table as grouped bars through gnuplot (a group per\n"
+	"                         counter, a bar per combination; counters 0 everywhere left out)\n"
+	"  --plot-timeline COLUMN with --plot: draw COLUMN (e.g. vmpte_kb) over each combination's\n"
+	"                         timeline instead, a line per combination\n"
 	"  -j, --jobs N           run N machines at a time (default: the number of CPUs online)\n"
 	"  --list                 print the combinations, one a line (K/N, a tab, the column label)\n"
 	"  --shard K/N            run only the K-th of N slices (combinations i with i mod N = K-1);\n"
@@ -63,6 +68,8 @@ enum {
 	OPT_CSV,
 	OPT_LIST,
 	OPT_SHARD,
+	OPT_PLOT,
+	OPT_PLOT_TIMELINE,
 };
 
 static const struct option longopts[] = {
@@ -81,6 +88,8 @@ static const struct option longopts[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "list", no_argument, NULL, OPT_LIST },
 	{ "shard", required_argument, NULL, OPT_SHARD },
+	{ "plot", required_argument, NULL, OPT_PLOT },
+	{ "plot-timeline", required_argument, NULL, OPT_PLOT_TIMELINE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -95,7 +104,8 @@ struct compare {
 	const char *per;
 	size_t per_op;          /* index of --per's op (ptsim_trace_op_name()) */
 	enum format format;
-	struct cli_output out;
+	struct cli_output out[2];   /* the table, the plot */
+	const char *plot_timeline;  /* --plot-timeline COLUMN */
 	unsigned int jobs;
 	bool list;
 	unsigned int shard_k, shard_n;
@@ -155,7 +165,13 @@ static int parse(int argc, char **argv, struct compare *c)
 		case OPT_PER: c->per = optarg; break;
 		case OPT_JSON: c->format = FMT_JSON; break;
 		case OPT_CSV: c->format = FMT_CSV; break;
-		case 'o': c->out.path = optarg; break;
+		case 'o': c->out[0].path = optarg; break;
+		case OPT_PLOT:
+			if (plot_check_path(optarg))
+				return CLI_EXIT_USAGE;
+			c->out[1].path = optarg;
+			break;
+		case OPT_PLOT_TIMELINE: c->plot_timeline = optarg; break;
 		case OPT_LIST: c->list = true; break;
 		case 'j':
 			if (!cli_parse_uint(optarg, 1, 4096, &c->jobs)) {
@@ -187,6 +203,11 @@ static int parse(int argc, char **argv, struct compare *c)
 			fprintf(stderr, "ptsim: out of memory\n");
 			return CLI_EXIT_INTERNAL;
 		}
+	if (c->plot_timeline && (!c->out[1].path || strchr(c->plot_timeline, '@'))) {
+		fprintf(stderr, "ptsim: --plot-timeline %s: %s\n", c->plot_timeline,
+			c->out[1].path ? "a column of the timeline (no @MARK)" : "goes with --plot FILE");
+		return CLI_EXIT_USAGE;
+	}
 	if (!c->st.nr_traces) {
 		fprintf(stderr, "ptsim compare: no trace given\n");
 		cli_usage(stderr, "compare");
@@ -264,6 +285,8 @@ struct result {
 	uint64_t *values;     /* one per counter */
 	uint64_t per_events;
 	uint64_t violations;
+	struct plot_series series;  /* --plot-timeline */
+	const char *xlabel;
 	bool done;
 };
 
@@ -337,8 +360,12 @@ static void run_combo(struct runner *rn, size_t k)
 		goto out;
 	}
 	rc = study_timeline_values(csv, (const char *const *)c->counters, c->nr_counters, r->values, err, sizeof(err));
+	if (!rc && c->plot_timeline)
+		rc = plot_timeline_series(csv, NULL, c->plot_timeline, sc.label, &r->series, &r->xlabel, err, sizeof(err));
 	ptsim_free(csv);
-	if (rc)
+	if (rc == -ENOMEM)
+		set_error(r, rc, "%s%s%s", "", "", "out of memory");
+	else if (rc)
 		set_error(r, rc, "%s (%s): %s", sc.trace_path, sc.label, err);
 out:
 	r->rc = rc;
@@ -503,6 +530,43 @@ static char *render(const struct compare *c, const struct runner *rn, const stru
 	return buf;
 }
 
+/* The --plot picture: bars of the table, or --plot-timeline's lines, one per combination. */
+static int compare_plot(struct compare *c, struct runner *rn, const struct cmp_table *t, char **img)
+{
+	char *title = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&title, &len);
+	struct plot_image pic = { NULL, 0 };
+	int status;
+
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->st.nr_traces; i++)
+		fprintf(f, "%s%s", i ? ", " : "", c->st.traces[i].name);
+	if (c->per)
+		fprintf(f, " (counts per %s event)", c->per);
+	if (fclose(f))
+		return -ENOMEM;
+	if (c->plot_timeline) {
+		struct plot_series *s = calloc(rn->nr_todo + 1, sizeof(*s));
+		if (!s) {
+			free(title);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < rn->nr_todo; k++)
+			s[k] = rn->res[k].series;
+		status = plot_lines(c->out[1].path, title, rn->nr_todo ? rn->res[0].xlabel : "event", c->plot_timeline,
+				    s, rn->nr_todo, PLOT_SCALE_AUTO, &pic);
+		free(s);
+	} else {
+		status = plot_bars(c->out[1].path, title, t, PLOT_SCALE_AUTO, &pic);
+	}
+	free(title);
+	*img = pic.data;
+	c->out[1].len = pic.len;
+	return status;
+}
+
 static int compare(struct compare *c, struct runner *rn)
 {
 	struct cmp_table t;
@@ -512,38 +576,46 @@ static int compare(struct compare *c, struct runner *rn)
 		return status;
 	if (!c->counters_given && default_rows(c))
 		return -ENOMEM;
-	if ((status = study_check_counters((const char *const *)c->counters, c->nr_counters)))
+	if ((status = study_check_counters("-e", (const char *const *)c->counters, c->nr_counters)) ||
+	    (c->plot_timeline && (status = study_check_counters("--plot-timeline", &c->plot_timeline, 1))))
 		return status;
 	rc = plan(c, rn);
 	if (rc)
 		return rc == -ENOMEM ? -ENOMEM : CLI_EXIT_USAGE;
-	if ((status = cli_outputs_open(&c->out, 1)))
-		return status;
 	if (c->list) {
+		if ((status = cli_outputs_open(c->out, 1)))
+			return status;
 		char *text = render(c, rn, NULL);
-		status = cli_outputs_write(&c->out, (const char *const *)&text, 1);
+		status = cli_outputs_write(c->out, (const char *const *)&text, 1);
 		free(text);
 		return status;
 	}
+	if ((status = cli_outputs_open(c->out, 2)))
+		return status;
 	if (run_all(rn)) {
-		cli_outputs_close(&c->out, 1);
+		cli_outputs_close(c->out, 2);
 		return -ENOMEM;
 	}
 	for (size_t k = 0; k < rn->nr_todo; k++)
 		if (rn->res[k].rc) {
 			fprintf(stderr, "ptsim: %s\n", rn->res[k].error ? rn->res[k].error : "out of memory");
-			cli_outputs_close(&c->out, 1);
+			cli_outputs_close(c->out, 2);
 			return rn->res[k].rc == -ENOMEM || rn->res[k].rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL
 												 : CLI_EXIT_USAGE;
 		}
 	if (make_table(c, rn, &t)) {
 		cmp_table_free(&t);
-		cli_outputs_close(&c->out, 1);
+		cli_outputs_close(c->out, 2);
 		return -ENOMEM;
 	}
-	char *text = render(c, rn, &t);
-	status = cli_outputs_write(&c->out, (const char *const *)&text, 1);
-	free(text);
+	char *texts[2] = { render(c, rn, &t), NULL };
+	status = c->out[1].path ? compare_plot(c, rn, &t, &texts[1]) : 0;
+	if (!status)
+		status = cli_outputs_write(c->out, (const char *const *)texts, 2);
+	else
+		cli_outputs_close(c->out, 2);
+	free(texts[0]);
+	free(texts[1]);
 	for (size_t k = 0; k < t.nr_cols && !status; k++)
 		if (t.cols[k].violations)
 			status = CLI_EXIT_VIOLATIONS;
@@ -555,7 +627,7 @@ int cmd_compare(int argc, char **argv)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	struct compare c = {
-		.out = { .path = "-", .what = "table" },
+		.out = { { .path = "-", .what = "table" }, { .path = NULL, .what = "plot" } },
 		.jobs = online > 0 && online < 4096 ? (unsigned int)online : 1,
 	};
 	struct runner rn = { .c = &c };
@@ -574,6 +646,7 @@ int cmd_compare(int argc, char **argv)
 	for (size_t k = 0; k < rn.nr_todo && rn.res; k++) {
 		free(rn.res[k].error);
 		free(rn.res[k].values);
+		plot_series_free(&rn.res[k].series);
 	}
 	free(rn.res);
 	free(rn.todo);

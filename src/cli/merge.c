@@ -106,7 +106,7 @@ static int merge(char **paths, size_t n, int format, struct cli_output *out)
 	int status = 0;
 
 	for (size_t i = 0; i < n && !status; i++) {
-		char *text = cli_read_file(paths[i], err, sizeof(err));
+		char *text = cli_read_file(paths[i], NULL, err, sizeof(err));
 		if (!text) {
 			cli_error_file(paths[i], err);
 			status = CLI_EXIT_USAGE;

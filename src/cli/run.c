@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "plot.h"
 #include "ptsim/ptsim.h"
 
 const char cmd_run_usage[] =
@@ -16,6 +17,9 @@ const char cmd_run_usage[] =
 	"  -o, --output FILE      write the report to FILE (- standard output, the default)\n"
 	"  --timeline CSV         also write the marks as a CSV table of every counter; - writes it\n"
 	"                         to standard output instead of the report (unless -o FILE is given)\n"
+	"  --plot FILE.svg|.png   also draw --plot-y over the timeline through gnuplot (ptsim plot);\n"
+	"                         - writes SVG to standard output instead of the report (unless -o)\n"
+	"  --plot-y C1,C2,...     the timeline columns to draw (default vmpte_kb)\n"
 	"  --preset NAME          the preset (kernel version) instead of the trace's\n"
 	"  --set KEY=VALUE        override one variant (repeatable; after the trace's own)\n"
 	"  --cpus N               number of CPUs instead of the trace's\n"
@@ -35,6 +39,8 @@ enum {
 	OPT_GRANULE,
 	OPT_VA_BITS,
 	OPT_LEVELS,
+	OPT_PLOT,
+	OPT_PLOT_Y,
 };
 
 static const struct option longopts[] = {
@@ -48,6 +54,8 @@ static const struct option longopts[] = {
 	{ "granule", required_argument, NULL, OPT_GRANULE },
 	{ "va-bits", required_argument, NULL, OPT_VA_BITS },
 	{ "paging-levels", required_argument, NULL, OPT_LEVELS },
+	{ "plot", required_argument, NULL, OPT_PLOT },
+	{ "plot-y", required_argument, NULL, OPT_PLOT_Y },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -55,7 +63,8 @@ static const struct option longopts[] = {
 struct run_opts {
 	const char *trace;
 	bool json;
-	struct cli_output out[2]; /* the report, the timeline */
+	struct cli_output out[3]; /* the report, the timeline, the plot */
+	const char *plot_y;
 	const char *preset;
 	const char **sets;
 	size_t nr_sets;
@@ -79,6 +88,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_TIMELINE:
 			o->out[1].path = optarg;
+			break;
+		case OPT_PLOT:
+			if (plot_check_path(optarg))
+				return CLI_EXIT_USAGE;
+			o->out[2].path = optarg;
+			break;
+		case OPT_PLOT_Y:
+			o->plot_y = optarg;
 			break;
 		case OPT_PRESET:
 			o->preset = optarg;
@@ -161,6 +178,48 @@ static void configure(struct ptsim_trace *t, const struct run_opts *o, struct pt
 		cfg->paging_levels = o->levels;
 }
 
+/* The --plot picture of the timeline @csv into *@img (its length in o->out[2].len). */
+static int run_plot(struct run_opts *o, const char *csv, char **img)
+{
+	char *cols = strdup(o->plot_y ? o->plot_y : "vmpte_kb"), *save = NULL, err[512];
+	size_t n = 0, max = 1;
+	const char *xlabel = "event";
+	int status = 0;
+
+	for (const char *p = cols ? cols : ""; *p; p++)
+		max += *p == ',';
+	struct plot_series *s = calloc(max, sizeof(*s));
+	if (!cols || !s) {
+		free(cols);
+		free(s);
+		fprintf(stderr, "ptsim: out of memory\n");
+		return CLI_EXIT_INTERNAL;
+	}
+	for (char *c = strtok_r(cols, ",", &save); c && !status; c = strtok_r(NULL, ",", &save)) {
+		int rc = plot_timeline_series(csv, NULL, c, c, &s[n], &xlabel, err, sizeof(err));
+		if (rc == -ENOMEM)
+			fprintf(stderr, "ptsim: out of memory\n");
+		else if (rc)
+			fprintf(stderr, "ptsim: --plot-y %s: %s\n", c, err);
+		if (rc)
+			status = rc == -ENOMEM ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
+		else
+			n++;
+	}
+	if (!status) {
+		struct plot_image pic;
+		status = plot_lines(o->out[2].path, o->trace, xlabel, o->plot_y ? o->plot_y : "vmpte_kb", s, n,
+				    PLOT_SCALE_AUTO, &pic);
+		*img = pic.data;
+		o->out[2].len = pic.len;
+	}
+	for (size_t i = 0; i < n; i++)
+		plot_series_free(&s[i]);
+	free(s);
+	free(cols);
+	return status;
+}
+
 static int run(struct run_opts *o)
 {
 	struct ptsim_trace *t = NULL;
@@ -188,7 +247,7 @@ static int run(struct run_opts *o)
 		goto out_trace;
 	}
 	/* Create the files before the run, so that a bad path does not cost a whole run. */
-	status = cli_outputs_open(o->out, 2);
+	status = cli_outputs_open(o->out, 3);
 	if (status)
 		goto out_machine;
 	rc = ptsim_trace_run(t, m);
@@ -197,17 +256,29 @@ static int run(struct run_opts *o)
 		if (cli_cpus_hint(o->cpus, rc, ptsim_machine_errmsg(m), err, sizeof(err)))
 			fprintf(stderr, "ptsim: %s\n", err);
 		status = rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
-		cli_outputs_close(o->out, 2);
+		cli_outputs_close(o->out, 3);
 		goto out_machine;
 	}
-	char *texts[2];
+	char *texts[3] = { NULL, NULL, NULL };
 	texts[0] = o->json ? ptsim_report_json(m) : ptsim_report_text(m);
-	texts[1] = o->out[1].path ? ptsim_report_timeline_csv(m) : NULL;
-	status = cli_outputs_write(o->out, (const char *const *)texts, 2);
+	texts[1] = o->out[1].path || o->out[2].path ? ptsim_report_timeline_csv(m) : NULL;
+	status = 0;
+	if (o->out[2].path && texts[1])
+		status = run_plot(o, texts[1], &texts[2]);
+	if (!status) {
+		if (!o->out[1].path) {
+			ptsim_free(texts[1]);
+			texts[1] = NULL;
+		}
+		status = cli_outputs_write(o->out, (const char *const *)texts, 3);
+	} else {
+		cli_outputs_close(o->out, 3);
+	}
 	if (!status && ptsim_violation_count(m))
 		status = CLI_EXIT_VIOLATIONS;
 	ptsim_free(texts[0]);
 	ptsim_free(texts[1]);
+	free(texts[2]);
 out_machine:
 	ptsim_machine_destroy(m);
 out_trace:
@@ -218,7 +289,8 @@ out_trace:
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {
-		.out = { { .path = NULL, .what = "report" }, { .path = NULL, .what = "timeline" } },
+		.out = { { .path = NULL, .what = "report" }, { .path = NULL, .what = "timeline" },
+			 { .path = NULL, .what = "plot" } },
 	};
 	int status;
 
@@ -230,8 +302,9 @@ int cmd_run(int argc, char **argv)
 	status = parse(argc, argv, &o);
 	if (status < 0) {
 		o.out[0].newline = o.json;
-		/* The report goes to standard output unless told otherwise, or the timeline goes there. */
-		if (!o.out[0].path && !(o.out[1].path && cli_output_is_stdout(&o.out[1])))
+		/* The report goes to standard output unless told otherwise, or the timeline or plot goes there. */
+		if (!o.out[0].path && !(o.out[1].path && cli_output_is_stdout(&o.out[1])) &&
+		    !(o.out[2].path && cli_output_is_stdout(&o.out[2])))
 			o.out[0].path = "-";
 		status = run(&o);
 	}

@@ -400,7 +400,7 @@ static bool is_stat(const char *name)
 	return false;
 }
 
-int study_check_counters(const char *const *names, size_t n)
+int study_check_counters(const char *opt, const char *const *names, size_t n)
 {
 	struct ptsim_config cfg;
 	struct ptsim_machine *m = NULL;
@@ -424,15 +424,15 @@ int study_check_counters(const char *const *names, size_t n)
 		char *name, *a, *b;
 		split_spec(names[i], buf, sizeof(buf), &name, &a, &b);
 		if (column_of(csv, name) < 2) {
-			fprintf(stderr, "ptsim: -e %s: unknown counter '%s' (docs/counters.md lists them; also vmpte_kb)\n",
-				names[i], name);
+			fprintf(stderr, "ptsim: %s %s: unknown counter '%s' (docs/counters.md lists them; also vmpte_kb)\n",
+				opt, names[i], name);
 			status = CLI_EXIT_USAGE;
 		} else if ((a && !*a) || (b && !*b)) {
-			fprintf(stderr, "ptsim: -e %s: expected NAME@MARK or NAME@MARK1..MARK2\n", names[i]);
+			fprintf(stderr, "ptsim: %s %s: expected NAME@MARK or NAME@MARK1..MARK2\n", opt, names[i]);
 			status = CLI_EXIT_USAGE;
 		} else if (b && !is_stat(name)) {
-			fprintf(stderr, "ptsim: -e %s: %s is a level, not a count: a difference could be negative; "
-					"ask for %s@%s and %s@%s\n", names[i], name, name, a, name, b);
+			fprintf(stderr, "ptsim: %s %s: %s is a level, not a count: a difference could be negative; "
+					"ask for %s@%s and %s@%s\n", opt, names[i], name, name, a, name, b);
 			status = CLI_EXIT_USAGE;
 		}
 	}

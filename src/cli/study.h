@@ -78,9 +78,9 @@ void study_combo_release(struct study_combo *c);
  * study_timeline_values() can read: NAME (a column of the timeline CSV:
  * a counter of docs/counters.md, vmpte_kb, ...), NAME@MARK, or
  * NAME@MARK1..MARK2 (a counter only: a level such as vmpte_kb can go down).
- * Return: 0, or a CLI_EXIT_* status having said which is wrong.
+ * Return: 0, or a CLI_EXIT_* status having said which is wrong (naming option @opt).
  */
-int study_check_counters(const char *const *names, size_t n);
+int study_check_counters(const char *opt, const char *const *names, size_t n);
 
 /*
  * study_timeline_values - read the counters @names from a timeline CSV

@@ -116,7 +116,7 @@ bool cli_cpus_hint(unsigned int cpus, int rc, const char *msg, char *buf, size_t
 	return true;
 }
 
-char *cli_read_file(const char *path, char *err, size_t errlen)
+char *cli_read_file(const char *path, size_t *lenp, char *err, size_t errlen)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
 	char *buf = NULL;
@@ -150,6 +150,8 @@ char *cli_read_file(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	buf[len] = 0;
+	if (lenp)
+		*lenp = len;
 	return buf;
 }
 
@@ -219,7 +221,7 @@ void cli_outputs_close(struct cli_output *outs, size_t n)
 static bool write_one(struct cli_output *o, const char *text)
 {
 	errno = 0;
-	fputs(text, o->f);
+	fwrite(text, 1, o->len ? o->len : strlen(text), o->f);
 	if (o->newline)
 		fputc('\n', o->f);
 	bool ok = fflush(o->f) == 0 && !ferror(o->f);
