@@ -21,6 +21,13 @@
  * page touched, plus the page tables), so touching 1 TiB needs about 24 GB.
  * There is no simulated memory limit: size workloads to the host.
  *
+ * Misuse: every function checks its handles and pointers.  A NULL, destroyed
+ * or foreign machine handle gets -EINVAL (functions that return a value: 0 or
+ * NULL) and ptsim_machine_errmsg() then says so; a NULL pointer argument gets
+ * -EINVAL with a message naming it.  A destroyed handle is recognised as long
+ * as its memory was not reused (destroy clears a magic number); ASan builds
+ * report the use after free itself.
+ *
  * Threading: a machine is not thread-safe, but different machines are fully
  * independent and may run in parallel threads.
  */

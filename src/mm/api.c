@@ -237,6 +237,7 @@ PTSIM_API int ptsim_spawn(struct ptsim_machine *m, int task, unsigned int cpu)
 {
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "spawn");
 	if ((rc = new_task_id(m, task, "task")) || (rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
 		return op_exit(m, rc);
@@ -258,6 +259,7 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 	struct sim_task *parent;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "fork");
 	if ((rc = new_task_id(m, child, "child")) || (rc = check_cpu(m, cpu, "cpu")) ||
 	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")) ||
@@ -284,6 +286,7 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 	struct sim_task *parent;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "thread");
 	if ((rc = new_task_id(m, thread, "thread")) || (rc = check_cpu(m, cpu, "cpu")) ||
 	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")))
@@ -301,6 +304,7 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "exit");
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
@@ -328,6 +332,7 @@ PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu)
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "run");
 	if ((rc = lookup_task(m, task, "task", &t)) || (rc = check_cpu(m, cpu, "cpu")) ||
 	    (rc = check_cpu_free(m, cpu, "cpu")))
@@ -350,6 +355,7 @@ PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task)
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "sleep");
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
@@ -359,6 +365,7 @@ PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task)
 
 PTSIM_API int ptsim_advance(struct ptsim_machine *m, uint64_t ns)
 {
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "advance");
 	if (m->clock_ns + ns < m->clock_ns)
 		return op_exit(m, ptsim__err(m, -ERANGE, "ns", "the clock would overflow"));
@@ -379,6 +386,7 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 	struct vm_area_struct *hit;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "mmap");
 	if (!a)
 		return op_exit(m, ptsim__err(m, -EINVAL, NULL, "no mmap arguments"));
@@ -440,6 +448,7 @@ PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uin
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "munmap");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
@@ -458,6 +467,7 @@ PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, u
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "mprotect");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
@@ -480,6 +490,7 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "madvise");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
@@ -506,6 +517,7 @@ PTSIM_API int ptsim_swapout(struct ptsim_machine *m, int task, uint64_t addr, ui
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "swapout");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
@@ -522,6 +534,7 @@ static int mlock_common(struct ptsim_machine *m, const char *op, int task, uint6
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, op);
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
@@ -626,6 +639,7 @@ PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "touch");
 	if ((rc = touch_check(m, task, addr, len, &t)))
 		return op_exit(m, rc);
@@ -646,6 +660,7 @@ PTSIM_API int ptsim_touch_random(struct ptsim_machine *m, int task, uint64_t add
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "touch_random");
 	if ((rc = touch_check(m, task, addr, len, &t)))
 		return op_exit(m, rc);
@@ -668,6 +683,7 @@ PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr,
 	struct vm_area_struct *hit;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "mremap");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, old_addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
@@ -705,6 +721,7 @@ PTSIM_API int ptsim_move_pages(struct ptsim_machine *m, int task, uint64_t addr)
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "move_pages");
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
@@ -744,6 +761,7 @@ PTSIM_API int ptsim_gup_fast_begin(struct ptsim_machine *m, unsigned int cpu, in
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "gup_fast_begin");
 	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")) ||
 	    (rc = lookup_task(m, task, "task", &t)))
@@ -762,6 +780,7 @@ PTSIM_API int ptsim_gup_fast_end(struct ptsim_machine *m, unsigned int cpu)
 {
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "gup_fast_end");
 	if ((rc = check_cpu(m, cpu, "cpu")))
 		return op_exit(m, rc);
@@ -777,6 +796,7 @@ PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, in
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "rcu_read_begin");
 	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")) ||
 	    (rc = lookup_task(m, task, "task", &t)))
@@ -803,6 +823,7 @@ PTSIM_API int ptsim_rcu_read_end(struct ptsim_machine *m, unsigned int cpu)
 {
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "rcu_read_end");
 	if ((rc = check_cpu(m, cpu, "cpu")))
 		return op_exit(m, rc);
@@ -820,6 +841,7 @@ PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "pmd_lock");
 	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")) || (rc = lookup_task(m, task, "task", &t)))
 		return op_exit(m, rc);
@@ -844,6 +866,7 @@ PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu)
 {
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "pmd_unlock");
 	if ((rc = check_cpu(m, cpu, "cpu")))
 		return op_exit(m, rc);
@@ -859,6 +882,7 @@ PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu)
 
 PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name)
 {
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "mark");
 	return op_exit(m, sim_mark_take(m, name));
 }
@@ -875,6 +899,7 @@ PTSIM_API int ptsim_debug_rss_add(struct ptsim_machine *m, int task, enum ptsim_
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "debug_rss_add");
 	if ((rc = lookup_task(m, task, "task", &t)))
 		return rc;
@@ -886,11 +911,13 @@ PTSIM_API int ptsim_debug_rss_add(struct ptsim_machine *m, int task, enum ptsim_
 
 PTSIM_API void ptsim_debug_fail_alloc(struct ptsim_machine *m, uint64_t n)
 {
+	PTSIM_CHECK_MACHINE(m, );
 	m->alloc.nr_injectable = 0;
 	m->alloc.fail_at = n;
 }
 
 PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m)
 {
+	PTSIM_CHECK_MACHINE(m, 0);
 	return m->alloc.live_bytes;
 }

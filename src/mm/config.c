@@ -287,6 +287,8 @@ static int apply_pair(struct sim_variants *v, const char *pair, enum ptsim_arch 
 
 static const struct preset_desc *find_preset(const char *name)
 {
+	if (!name)
+		return NULL;
 	for (size_t i = 0; i < NR_PRESETS; i++)
 		if (!strcmp(presets[i].name, name))
 			return &presets[i];
@@ -364,6 +366,8 @@ void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emi
 
 PTSIM_API void ptsim_config_init(struct ptsim_config *cfg)
 {
+	if (!cfg)
+		return;
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->version = PTSIM_CONFIG_VERSION;
 	cfg->arch = PTSIM_ARCH_X86_64;

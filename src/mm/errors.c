@@ -112,5 +112,9 @@ void ptsim__internal_error(struct ptsim_machine *m, const char *file, int line, 
 
 PTSIM_API const char *ptsim_machine_errmsg(const struct ptsim_machine *m)
 {
-	return m ? m->errmsg : "no machine";
+	if (!m)
+		return "no machine (NULL handle)";
+	if (!ptsim__machine_ok(m))
+		return "not a live machine (destroyed, or not a machine handle)";
+	return m->errmsg;
 }

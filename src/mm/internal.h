@@ -509,6 +509,7 @@ struct sim_rcu {
 
 struct ptsim_machine {
 	struct sim_alloc alloc;
+	uint64_t magic;                      /* PTSIM_MACHINE_MAGIC while live; cleared by destroy */
 	struct ptsim_config cfg;             /* as given (strings not kept) */
 	char preset[32];
 	struct sim_variants v;
@@ -556,6 +557,30 @@ struct ptsim_machine {
 	char errmsg[512];
 	bool internal_error;
 };
+
+/*
+ * Every public function checks its machine handle first: NULL, a destroyed
+ * machine (destroy clears the magic; found as long as the memory was not
+ * reused, and ASan builds report the use after free itself) or a pointer that
+ * is not a machine gets -EINVAL (or the function's "nothing" value) instead of
+ * a crash.
+ */
+#define PTSIM_MACHINE_MAGIC 0x707473696d4d4348ull   /* "ptsimMCH" */
+static inline bool ptsim__machine_ok(const struct ptsim_machine *m)
+{
+	return PTSIM_LIKELY(m && m->magic == PTSIM_MACHINE_MAGIC);
+}
+#define PTSIM_CHECK_MACHINE(m, ret)              \
+	do {                                     \
+		if (!ptsim__machine_ok(m))       \
+			return ret;              \
+	} while (0)
+/* A NULL pointer argument @field of a checked machine: -EINVAL naming it. */
+#define PTSIM_CHECK_ARG(m, p, field)                                                              \
+	do {                                                                                      \
+		if (PTSIM_UNLIKELY(!(p)))                                                         \
+			return ptsim__err((m), -EINVAL, (field), "must not be NULL");              \
+	} while (0)
 
 static inline struct sim_frame *frame(struct ptsim_machine *m, uint32_t pfn)
 {

@@ -98,6 +98,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	rc = m->ops->setup(m, cfg, err, sizeof(err));
 	if (rc)
 		goto err_free;
+	m->magic = PTSIM_MACHINE_MAGIC;
 	*out = m;
 	return 0;
 
@@ -196,11 +197,13 @@ void machine_free_everything(struct ptsim_machine *m)
 		phys_release(m);
 	}
 	sim_alloc_destroy(&m->alloc);
+	/* A later use of the handle (or a second destroy) is refused; volatile: not a dead store before free(). */
+	*(volatile uint64_t *)&m->magic = 0;
 	free(m);
 }
 
 PTSIM_API void ptsim_machine_destroy(struct ptsim_machine *m)
 {
-	if (m)
+	if (ptsim__machine_ok(m))
 		machine_free_everything(m);
 }

@@ -87,7 +87,10 @@ PTSIM_API int ptsim_stat(struct ptsim_machine *m, const char *name, uint64_t *ou
 	long cpu;
 	size_t i;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	m->ev_op = "stat";
+	PTSIM_CHECK_ARG(m, name, "name");
+	PTSIM_CHECK_ARG(m, out, "out");
 	sim_stats_fold(m);
 	int rc = stat_find(m, name, &cpu, &i);
 	if (rc)
@@ -119,7 +122,9 @@ static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct p
 
 PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_mm_info *out)
 {
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	m->ev_op = "mm_info";
+	PTSIM_CHECK_ARG(m, out, "out");
 	struct sim_task *t = task_lookup(m, task);
 	if (!t)
 		return ptsim__err(m, PTSIM_ENOTASK, "task", "no live task %d", task);
@@ -190,7 +195,11 @@ PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const c
 	long cpu;
 	size_t i;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	m->ev_op = "mark_stat";
+	PTSIM_CHECK_ARG(m, mark, "mark");
+	PTSIM_CHECK_ARG(m, name, "name");
+	PTSIM_CHECK_ARG(m, out, "out");
 	const struct sim_mark *mk = find_mark(m, mark);
 	if (!mk)
 		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
@@ -203,7 +212,10 @@ PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const c
 
 PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int task, struct ptsim_mm_info *out)
 {
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	m->ev_op = "mark_mm_info";
+	PTSIM_CHECK_ARG(m, mark, "mark");
+	PTSIM_CHECK_ARG(m, out, "out");
 	const struct sim_mark *mk = find_mark(m, mark);
 	if (!mk)
 		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
@@ -218,11 +230,15 @@ PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int 
 
 PTSIM_API size_t ptsim_violation_count(const struct ptsim_machine *m)
 {
+	PTSIM_CHECK_MACHINE(m, 0);
 	return m->nr_viol;
 }
 
 PTSIM_API int ptsim_violation_get(const struct ptsim_machine *m, size_t i, struct ptsim_violation *out)
 {
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	if (!out)
+		return -EINVAL;   /* const machine: no message */
 	if (i >= m->nr_viol)
 		return -ERANGE;
 	const struct sim_violation *v = &m->viol[i];
@@ -245,6 +261,7 @@ PTSIM_API const char *ptsim_violation_kind_name(enum ptsim_violation_kind kind)
 PTSIM_API uint64_t ptsim_frames_in_use(const struct ptsim_machine *m)
 {
 	uint64_t n = 0;
+	PTSIM_CHECK_MACHINE(m, 0);
 	for (int k = 0; k < NR_FRAME_KINDS; k++)
 		if (k != FRAME_FREE && k != FRAME_ZERO)
 			n += m->phys.in_use[k];
@@ -253,6 +270,7 @@ PTSIM_API uint64_t ptsim_frames_in_use(const struct ptsim_machine *m)
 
 PTSIM_API size_t ptsim_machine_quiesce(struct ptsim_machine *m)
 {
+	PTSIM_CHECK_MACHINE(m, 0);
 	rcu_process_callbacks(m);
 	return rcu_pending(m);
 }
@@ -314,6 +332,7 @@ PTSIM_API int ptsim_machine_check(struct ptsim_machine *m)
 {
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	m->ev_op = "check";
 	rc = check_cache_refs(m);
 	if (rc)

@@ -247,6 +247,7 @@ static cJSON *violation_json(struct jb *b, const struct sim_violation *v)
 
 PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 {
+	PTSIM_CHECK_MACHINE(m, NULL);
 	struct jb b = { false };
 	cJSON *root = jb_new(&b, false);
 
@@ -301,6 +302,7 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 {
 	struct strbuf sb;
 
+	PTSIM_CHECK_MACHINE(m, NULL);
 	sim_stats_fold(m);
 	strbuf_init(&sb);
 	strbuf_addf(&sb, "ptsim %s  machine:", PTSIM_VERSION_STRING);
@@ -405,6 +407,7 @@ PTSIM_API char *ptsim_report_timeline_csv(struct ptsim_machine *m)
 {
 	struct strbuf sb;
 
+	PTSIM_CHECK_MACHINE(m, NULL);
 	sim_stats_fold(m);
 	strbuf_init(&sb);
 	strbuf_adds(&sb, "mark,event,vmpte_kb");

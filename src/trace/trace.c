@@ -13,10 +13,25 @@
 #include "mm/internal.h"
 #include "trace/trace_internal.h"
 
+/* A live trace handle (not NULL, not freed, a trace at all). */
+static bool trace_ok(const struct ptsim_trace *t)
+{
+	return t && t->magic == PTSIM_TRACE_MAGIC;
+}
+
+/* A NULL pointer argument of a loader: -EINVAL, said in the caller's buffer. */
+static int arg_err(char *err, size_t errlen, const char *what)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s must not be NULL", what);
+	return -EINVAL;
+}
+
 PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
 {
-	if (!t)
+	if (!trace_ok(t))
 		return;
+	*(volatile uint64_t *)&t->magic = 0;   /* a second free, or a later use, is refused (not a dead store) */
 	ptsim__trace_free_events(t->events, t->nr_events);
 	ptsim__trace_reader_close(t->rd);
 	cJSON_free(t->recorded);
@@ -29,6 +44,8 @@ PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
 
 PTSIM_API void ptsim_trace_options_init(struct ptsim_trace_options *opts)
 {
+	if (!opts)
+		return;
 	memset(opts, 0, sizeof(*opts));
 	opts->version = PTSIM_TRACE_OPTIONS_VERSION;
 	opts->max_input_bytes = PTSIM_TRACE_DEFAULT_MAX_INPUT;
@@ -43,6 +60,7 @@ static int trace_new(struct ptsim_trace **out, const struct ptsim_trace_options 
 	*out = NULL;
 	if (!t)
 		return PTSIM_ENOMEM_HOST;
+	t->magic = PTSIM_TRACE_MAGIC;
 	t->format = 1;
 	t->cpus = 2;
 	t->seed = 1;
@@ -145,9 +163,11 @@ PTSIM_API int ptsim_trace_load_opts(struct ptsim_trace **out, const char *data, 
 	struct ptsim_trace *t;
 	int rc;
 
-	if (!out || !data)
-		return -EINVAL;
+	if (!out)
+		return arg_err(err, errlen, "ptsim_trace_load: out");
 	*out = NULL;
+	if (!data)
+		return arg_err(err, errlen, "ptsim_trace_load: data");
 	if ((rc = trace_new(&t, opts)))
 		return rc;
 	/* Plain text: a v1 document is parsed in place; anything else goes through a reader (a copy). */
@@ -187,9 +207,11 @@ PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *p
 	struct ptsim_trace *t;
 	int rc;
 
-	if (!out || !path)
-		return -EINVAL;
+	if (!out)
+		return arg_err(err, errlen, "ptsim_trace_load_file: out");
 	*out = NULL;
+	if (!path)
+		return arg_err(err, errlen, "ptsim_trace_load_file: path");
 	if ((rc = ptsim__trace_reader_open_file(&rd, path, err, errlen)))
 		return rc;
 	if ((rc = trace_new(&t, opts))) {
@@ -212,16 +234,18 @@ PTSIM_API int ptsim_trace_load_file(struct ptsim_trace **out, const char *path, 
 
 PTSIM_API int ptsim_trace_format(const struct ptsim_trace *t)
 {
-	return t ? t->format : -EINVAL;
+	return trace_ok(t) ? t->format : -EINVAL;
 }
 
 PTSIM_API const char *ptsim_trace_recorded(const struct ptsim_trace *t)
 {
-	return t ? t->recorded : NULL;
+	return trace_ok(t) ? t->recorded : NULL;
 }
 
 PTSIM_API int ptsim_trace_config(struct ptsim_trace *t, struct ptsim_config *cfg)
 {
+	if (!trace_ok(t) || !cfg)
+		return -EINVAL;
 	ptsim_config_init(cfg);
 	cfg->arch = t->arch;
 	cfg->cpus = t->cpus;
@@ -236,7 +260,7 @@ PTSIM_API int ptsim_trace_config(struct ptsim_trace *t, struct ptsim_config *cfg
 
 PTSIM_API int ptsim_trace_config_add(struct ptsim_trace *t, const char *kv)
 {
-	if (!strchr(kv, '='))
+	if (!trace_ok(t) || !kv || !strchr(kv, '='))
 		return -EINVAL;
 	return ptsim__trace_add_set(t, kv);
 }
@@ -260,8 +284,11 @@ PTSIM_API int ptsim_trace_run_with(struct ptsim_trace *t, struct ptsim_machine *
 {
 	int rc;
 
-	if (!t || !m)
-		return -EINVAL;
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	if (!trace_ok(t)) {
+		m->ev_op = "trace";
+		return ptsim__err(m, -EINVAL, "trace", "not a live trace (NULL, freed, or not a trace handle)");
+	}
 	m->in_trace = true;
 	rc = t->format == 2 ? ptsim__trace_replay_stream(m, t, h) : ptsim__trace_replay(m, t, h);
 	m->in_trace = false;

@@ -92,7 +92,11 @@ struct tevent {
 
 struct trace_reader;
 
+/* struct ptsim_trace's magic while it is live (ptsim_trace_free() clears it): API misuse checks. */
+#define PTSIM_TRACE_MAGIC 0x707473696d545243ull   /* "ptsimTRC" */
+
 struct ptsim_trace {
+	uint64_t magic;
 	int format;                       /* 1: one JSON document; 2: JSON Lines */
 	struct ptsim_trace_options opts;
 	struct tevent *events;            /* v1: every event, parsed at load */
