@@ -196,7 +196,7 @@ static void test_api_misuse__traces(void **s)
 	assert_int_equal(ptsim_trace_load(NULL, TRACE, strlen(TRACE), err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "out must not be NULL"));
 	assert_int_equal(ptsim_trace_load(&t, NULL, 10, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "json must not be NULL"));
+	assert_non_null(strstr(err, "data must not be NULL"));
 	assert_null(t);
 	assert_int_equal(ptsim_trace_load(&t, NULL, 10, NULL, 0), -EINVAL);
 	assert_int_equal(ptsim_trace_load_file(NULL, "x", err, sizeof(err)), -EINVAL);
