@@ -10,6 +10,9 @@
 
 #include "support/helpers.h"
 
+#include "arch/x86/x86.h"
+#include "mm/internal.h"
+
 #define NOPS 31
 
 struct w3_expect {
@@ -209,6 +212,63 @@ static void test_w3__other_mm_cpu_catches_up_at_switch(void **state)
 	check_catch_up_at_switch("{\"op\": \"spawn\", \"task\": 3, \"cpu\": 1}", false);
 }
 
+/*
+ * INVLPGB global ASIDs (traces/fidelity/x86_invlpgb_global_asid.json):
+ * allocate_global_asid() flushes only through reset_global_asid_space() —
+ * the first allocation (the search starts at the top) and each wrap — with
+ * one INVLPGB of every non-global translation and a TLBSYNC;
+ * mm_assign_global_asid() never flushes; freed ASIDs wait for the wrap.
+ */
+/* Process @t (threads @t+1..@t+3) active on CPUs 0-3; a 4 KiB munmap's IPI flush samples it. */
+static uint16_t global_asid_proc(struct ptsim_machine *m, int t, bool keep)
+{
+	struct ptsim_mmap_args a = { .addr = 0x100000000ull, .len = 64 * 1024, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+
+	T_OK(m, ptsim_spawn(m, t, 0));
+	T_OK(m, ptsim_mmap(m, t, &a));
+	T_OK(m, ptsim_touch(m, t, a.addr, a.len, 0, true));
+	for (int i = 1; i <= 3; i++)
+		T_OK(m, ptsim_thread(m, t, t + i, (unsigned int)i));
+	T_OK(m, ptsim_munmap(m, t, a.addr, 4096));
+	uint16_t asid = x86_ctx(task_lookup(m, t)->mm)->global_asid;
+	if (!keep)
+		for (int i = 3; i >= 0; i--)
+			T_OK(m, ptsim_exit(m, t + i));
+	return asid;
+}
+
+static void test_w3__invlpgb_global_asid_space(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_run_trace("fidelity/x86_invlpgb_global_asid.json", NULL);
+	assert_int_equal(t_delta(m, "a_running", "a_global", "tlb.invlpgb"), 1);
+	assert_int_equal(t_delta(m, "a_running", "a_global", "tlb.tlbsync"), 1);
+	assert_int_equal(t_delta(m, "a_running", "a_global", "tlb.invlpgb_full"), 0);
+	assert_int_equal(t_delta(m, "a_running", "a_global", "tlb.invlpgb_all"), 1);
+	assert_int_equal(t_delta(m, "a_running", "a_global", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "b_running", "b_global", "tlb.invlpgb"), 0);
+	assert_int_equal(t_delta(m, "b_running", "b_global", "tlb.tlbsync"), 0);
+	assert_int_equal(t_stat(m, "tlb.invlpgb_all"), 1);
+	assert_int_equal(t_delta(m, "b_running", "b_global", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+
+	/* Freed ASIDs are reused only after the wrap, whose reset flushes once more. */
+	const char *set[] = { "x86_flush=invlpgb", NULL };
+	m = t_machine(4, "6.18.44", set);
+	assert_int_equal(global_asid_proc(m, 32, false), TLB_NR_DYN_ASIDS);
+	assert_int_equal(global_asid_proc(m, 32, false), TLB_NR_DYN_ASIDS + 1);
+	assert_int_equal(t_stat(m, "tlb.invlpgb_all"), 1);
+	unsigned int n = 2;
+	uint16_t asid;
+	while ((asid = global_asid_proc(m, 32, false)) != TLB_NR_DYN_ASIDS)
+		n++;
+	assert_int_equal(n, MAX_ASID_AVAILABLE - 1 - TLB_NR_DYN_ASIDS + 1);   /* 6 .. 4093, then 6 again */
+	assert_int_equal(t_stat(m, "tlb.invlpgb_all"), 2);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_w3__trim_tick),         cmocka_unit_test(test_w3__eager_cpumask_no_stale_bit),
 		cmocka_unit_test(test_w3__lazy_cpu_catches_up_at_switch),
 		cmocka_unit_test(test_w3__other_mm_cpu_catches_up_at_switch),
+		cmocka_unit_test(test_w3__invlpgb_global_asid_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,6 +52,7 @@
 	X(TLB_SWITCH_FLUSH, "tlb.switch_flush")                                      \
 	X(TLB_INVLPGB, "tlb.invlpgb")                                                \
 	X(TLB_INVLPGB_FULL, "tlb.invlpgb_full")                                      \
+	X(TLB_INVLPGB_ALL, "tlb.invlpgb_all")                                        \
 	X(TLB_TLBSYNC, "tlb.tlbsync")                                                \
 	X(TLB_HITS, "tlb.hits")                                                      \
 	X(TLB_MISSES, "tlb.misses")                                                  \

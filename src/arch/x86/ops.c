@@ -64,7 +64,7 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 		return SIM_ENOMEM;
 	}
 	xm->last_mm_ctx_id = INIT_MM_CTX_ID;
-	xm->global_asid_next = 1;
+	x86_global_asid_init(xm);
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
 		struct x86_tlbstate *ts = &xm->tlbstate[c];
 		/* Boot: every CPU runs init_mm in ASID 0 (initialize_tlbstate_and_flush()). */

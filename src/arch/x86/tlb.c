@@ -46,6 +46,8 @@ int x86_init_new_context(struct mm_struct *mm)
 	return 0;
 }
 
+static void mm_free_global_asid(struct ptsim_machine *m, struct mm_struct *mm);
+
 void x86_destroy_context(struct mm_struct *mm)
 {
 	struct ptsim_machine *m = mm->machine;
@@ -53,8 +55,7 @@ void x86_destroy_context(struct mm_struct *mm)
 
 	if (!ctx)
 		return;
-	if (ctx->global_asid)
-		x86_m(m)->global_asid_used[ctx->global_asid] = 0;
+	mm_free_global_asid(m, mm);
 	sim_free(&m->alloc, ctx, sizeof(*ctx));
 	mm->arch = NULL;
 }
@@ -396,28 +397,92 @@ static void invlpgb_all_cpus(struct ptsim_machine *m, struct mm_struct *mm, uint
 	}
 }
 
-static void use_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
+/*
+ * The global ASID space (v6.15).  Global ASIDs are handed out upwards from
+ * TLB_NR_DYN_ASIDS; a freed one is not reused at once but marked, and only
+ * when the search reaches the top of the space does one invalidation of every
+ * non-global translation on every CPU make all the freed ones safe again.  So
+ * neither an allocation nor an assignment flushes anything by itself: the
+ * first allocation (the cursor starts at the top) and each wrap do.
+ */
+void x86_global_asid_init(struct x86_machine *xm)
+{
+	xm->last_global_asid = MAX_ASID_AVAILABLE;
+	xm->global_asid_available = MAX_ASID_AVAILABLE - TLB_NR_DYN_ASIDS - 1;
+}
+
+/* invlpgb_flush_all_nonglobals(): INVLPGB of every non-global translation, then TLBSYNC. */
+static void invlpgb_flush_all_nonglobals(struct ptsim_machine *m)
+{
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		tlb_inv_all(m, &m->cpus[c], TLBINV_LEAF | TLBINV_PWC);
+	STAT_INC(m, TLB_INVLPGB);
+	STAT_INC(m, TLB_INVLPGB_ALL);
+	STAT_INC(m, TLB_TLBSYNC);
+}
+
+static void reset_global_asid_space(struct ptsim_machine *m)
 {
 	struct x86_machine *xm = x86_m(m);
-	uint16_t asid = 0;
 
-	for (unsigned int i = 0; i < MAX_ASID_AVAILABLE - TLB_NR_DYN_ASIDS; i++) {
-		uint16_t cand = (uint16_t)(TLB_NR_DYN_ASIDS + (xm->global_asid_next + i) % (MAX_ASID_AVAILABLE - TLB_NR_DYN_ASIDS));
-		if (!xm->global_asid_used[cand]) {
-			asid = cand;
+	invlpgb_flush_all_nonglobals(m);
+	/* The flush makes the freed global ASIDs safe to reuse. */
+	for (unsigned int a = 0; a <= MAX_ASID_AVAILABLE; a++)
+		if (xm->global_asid_used[a] & GLOBAL_ASID_FREED)
+			xm->global_asid_used[a] = 0;
+	xm->last_global_asid = TLB_NR_DYN_ASIDS;
+}
+
+static uint16_t allocate_global_asid(struct ptsim_machine *m)
+{
+	struct x86_machine *xm = x86_m(m);
+	unsigned int asid;
+
+	/* The previous allocation reached the top of the space. */
+	if (xm->last_global_asid >= MAX_ASID_AVAILABLE - 1)
+		reset_global_asid_space(m);
+	for (asid = xm->last_global_asid; asid < MAX_ASID_AVAILABLE; asid++)   /* find_next_zero_bit() */
+		if (!xm->global_asid_used[asid])
 			break;
-		}
-	}
-	if (!asid)
-		return;   /* out of global ASIDs: stay on IPIs */
-	xm->global_asid_used[asid] = 1;
-	xm->global_asid_next = (uint16_t)(asid - TLB_NR_DYN_ASIDS + 1);
-	/* A freshly allocated global ASID is flushed everywhere before use. */
-	for (unsigned int c = 0; c < m->nr_cpus; c++)
-		tlb_inv_asid(m, &m->cpus[c], asid, TLBINV_LEAF | TLBINV_PWC);
-	STAT_INC(m, TLB_INVLPGB_FULL);
-	x86_ctx(mm)->global_asid = asid;
+	if (asid >= MAX_ASID_AVAILABLE)
+		return 0;   /* VM_WARN_ONCE in the kernel when nothing is available */
+	xm->global_asid_used[asid] = GLOBAL_ASID_USED;
+	xm->last_global_asid = (uint16_t)asid;
+	xm->global_asid_available--;
+	return (uint16_t)asid;
+}
+
+/* mm_assign_global_asid(): the transition flag before the ASID, no flush. */
+static void mm_assign_global_asid(struct mm_struct *mm, uint16_t asid)
+{
 	x86_ctx(mm)->asid_transition = true;
+	x86_ctx(mm)->global_asid = asid;
+}
+
+static void use_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	uint16_t asid;
+
+	if (mm_global_asid(mm))
+		return;
+	if (!x86_m(m)->global_asid_available)
+		return;   /* out of global ASIDs: stay on IPIs */
+	asid = allocate_global_asid(m);
+	if (!asid)
+		return;
+	mm_assign_global_asid(mm, asid);
+}
+
+/* mm_free_global_asid(): the ASID waits for the next reset before it is reused. */
+static void mm_free_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	struct x86_mm_context *ctx = x86_ctx(mm);
+
+	if (!ctx->global_asid)
+		return;
+	x86_m(m)->global_asid_used[ctx->global_asid] |= GLOBAL_ASID_FREED;
+	ctx->global_asid = 0;
+	x86_m(m)->global_asid_available++;
 }
 
 /* CPUs that really run @mm (loaded and not lazy), more than @threshold? */

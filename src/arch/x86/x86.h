@@ -9,8 +9,12 @@
 
 /* Per-CPU dynamic ASIDs (PCIDs), round-robin (arch/x86/mm/tlb.c). */
 #define TLB_NR_DYN_ASIDS 6
-/* Global ASIDs for INVLPGB live above the dynamic ones; ~4K of them without PTI. */
-#define MAX_ASID_AVAILABLE 4095
+/*
+ * Global ASIDs for INVLPGB live above the dynamic ones, below
+ * MAX_ASID_AVAILABLE = (1 << CR3_AVAIL_PCID_BITS) - 2: 12 PCID bits without
+ * page-table isolation (not modelled), so 4094.
+ */
+#define MAX_ASID_AVAILABLE 4094
 #define TLB_FLUSH_ALL (~0ull)
 #define TLB_GENERATION_INVALID 0
 /* init_mm's context id (INIT_MM_CONTEXT); user mms count from 2. */
@@ -38,8 +42,14 @@ struct x86_tlbstate {
 struct x86_machine {
 	uint64_t last_mm_ctx_id;
 	uint64_t init_mm_tlb_gen;
+	/*
+	 * The global ASID space (arch/x86/mm/tlb.c): per ASID GLOBAL_ASID_USED
+	 * (global_asid_used) and GLOBAL_ASID_FREED (global_asid_freed: freed,
+	 * reusable after the next reset_global_asid_space()).
+	 */
 	uint8_t *global_asid_used;    /* [MAX_ASID_AVAILABLE + 1] */
-	uint16_t global_asid_next;
+	uint16_t last_global_asid;
+	int global_asid_available;
 	struct x86_tlbstate *tlbstate; /* per CPU */
 };
 
@@ -52,6 +62,9 @@ struct flush_tlb_info {
 	uint8_t freed_tables;
 	uint8_t trim_cpumask;
 };
+
+#define GLOBAL_ASID_USED 0x1
+#define GLOBAL_ASID_FREED 0x2
 
 static inline struct x86_machine *x86_m(const struct ptsim_machine *m) { return m->arch; }
 static inline struct x86_mm_context *x86_ctx(const struct mm_struct *mm) { return mm->arch; }
@@ -72,5 +85,6 @@ void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
 void x86_flush_tlb_all(struct ptsim_machine *m);
 int x86_init_new_context(struct mm_struct *mm);
 void x86_destroy_context(struct mm_struct *mm);
+void x86_global_asid_init(struct x86_machine *xm);
 
 #endif
