@@ -456,6 +456,74 @@ static void test_studies__plot_errors(void **s)
 	free(csv);
 }
 
+/* ---- progress ---- */
+
+/* A trace that runs for about a second: 8,000 x (fault in 8 MiB, MADV_DONTNEED it): 16.4 M faults. */
+static char *long_trace(void)
+{
+	char *path = tmp_file("long.json");
+	t_write_file(path, "{\"ptsim_trace\":1,\"events\":[{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
+			   "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x40000000\",\"len\":\"8M\",\"prot\":\"rw\"},"
+			   "{\"op\":\"repeat\",\"count\":8000,\"events\":["
+			   "{\"op\":\"touch\",\"task\":1,\"addr\":\"0x40000000\",\"len\":\"8M\",\"write\":true},"
+			   "{\"op\":\"madvise\",\"task\":1,\"addr\":\"0x40000000\",\"len\":\"8M\","
+			   "\"advice\":\"dontneed\"}]}]}");
+	return path;
+}
+
+/* Run @args under script(1): standard output and error are a pseudo-terminal; their bytes in @out. */
+static char *on_pty(const char *args)
+{
+	char cmd[4096], *out = tmp_file("pty.out");
+	snprintf(cmd, sizeof(cmd), "script -qfec \"'%s' %s\" /dev/null > '%s' 2>&1", PTSIM_CLI, args, out);
+	if (system(cmd) != 0)
+		fail_msg("script(1) failed: %s", cmd);
+	char *text = t_read_file(out, NULL);
+	assert_non_null(text);
+	free(out);
+	return text;
+}
+
+static void test_studies__progress_on_a_terminal_only(void **s)
+{
+	(void)s;
+	char *trace = long_trace(), args[2048];
+
+	/* A terminal: a line rewritten in place ('\r'), the last one kept, then the report. */
+	snprintf(args, sizeof(args), "run '%s'", trace);
+	char *tty = on_pty(args);
+	if (!strstr(tty, "\rptsim: ") || !strstr(tty, " events/s, ") || !strstr(tty, "of 16.0 k events (100%)"))
+		fail_msg("no progress line on the terminal:\n%.2000s", tty);
+	assert_non_null(strstr(tty, "violations: 0"));
+	free(tty);
+	snprintf(args, sizeof(args), "run '%s' --no-progress", trace);
+	tty = on_pty(args);
+	assert_null(strstr(tty, "events/s"));
+	assert_non_null(strstr(tty, "violations: 0"));
+	free(tty);
+	snprintf(args, sizeof(args), "compare '%s' --set pt_reclaim=on,off -j 1", trace);
+	tty = on_pty(args);
+	if (!strstr(tty, "\rptsim compare: ") || !strstr(tty, "2 of 2 combinations done"))
+		fail_msg("no compare progress on the terminal:\n%.2000s", tty);
+	free(tty);
+
+	/* A pipe: nothing, unless asked; then whole lines, no '\r'. */
+	struct t_cli r = CLI("run", trace, "-o", "/dev/null");
+	EXPECT(r, 0, "", "");
+	assert_string_equal(r.err, "");
+	t_cli_free(&r);
+	r = CLI("run", W3, "--progress", "--json");
+	EXPECT(r, 0, "\"violations\":[]", "ptsim: " W3 ": 193 of 193 events (100%), ");
+	assert_null(strchr(r.err, '\r'));
+	assert_int_equal(r.err[strlen(r.err) - 1], '\n');
+	assert_null(strstr(r.out, "events/s"));
+	t_cli_free(&r);
+	r = CLI("compare", W3, "--set", "pt_reclaim=on,off", "-e", "faults.total", "--progress");
+	EXPECT(r, 0, "faults.total", "ptsim compare: 2 of 2 combinations done, 0 running, 386 events, ");
+	t_cli_free(&r);
+	free(trace);
+}
+
 /* The replay hooks: events by op, and progress reports with the total known in advance. */
 struct progress_log {
 	uint64_t calls, last_done, total;
@@ -553,6 +621,7 @@ int main(void)
 		cmocka_unit_test(test_studies__plot_timelines),
 		cmocka_unit_test(test_studies__plot_from_run_and_compare),
 		cmocka_unit_test(test_studies__plot_errors),
+		cmocka_unit_test(test_studies__progress_on_a_terminal_only),
 		cmocka_unit_test(test_studies__run_hooks_count_ops_and_progress),
 		cmocka_unit_test(test_studies__progress_total_of_nested_repeats),
 	};

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "plot.h"
+#include "progress.h"
 #include "study.h"
 #include "table.h"
 #include "ptsim/ptsim.h"
@@ -47,6 +48,9 @@ const char cmd_compare_usage[] =
 	"                         counter, a bar per combination; counters 0 everywhere left out)\n"
 	"  --plot-timeline COLUMN with --plot: draw COLUMN (e.g. vmpte_kb) over each combination's\n"
 	"                         timeline instead, a line per combination\n"
+	"  --progress, --no-progress\n"
+	"                         a progress line on standard error (default: only when standard\n"
+	"                         error is a terminal)\n"
 	"  -j, --jobs N           run N machines at a time (default: the number of CPUs online)\n"
 	"  --list                 print the combinations, one a line (K/N, a tab, the column label)\n"
 	"  --shard K/N            run only the K-th of N slices (combinations i with i mod N = K-1);\n"
@@ -70,6 +74,8 @@ enum {
 	OPT_SHARD,
 	OPT_PLOT,
 	OPT_PLOT_TIMELINE,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option longopts[] = {
@@ -90,6 +96,8 @@ static const struct option longopts[] = {
 	{ "shard", required_argument, NULL, OPT_SHARD },
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "plot-timeline", required_argument, NULL, OPT_PLOT_TIMELINE },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -106,6 +114,7 @@ struct compare {
 	enum format format;
 	struct cli_output out[2];   /* the table, the plot */
 	const char *plot_timeline;  /* --plot-timeline COLUMN */
+	enum cli_progress_mode progress;
 	unsigned int jobs;
 	bool list;
 	unsigned int shard_k, shard_n;
@@ -172,6 +181,8 @@ static int parse(int argc, char **argv, struct compare *c)
 			c->out[1].path = optarg;
 			break;
 		case OPT_PLOT_TIMELINE: c->plot_timeline = optarg; break;
+		case OPT_PROGRESS: c->progress = CLI_PROGRESS_ON; break;
+		case OPT_NO_PROGRESS: c->progress = CLI_PROGRESS_OFF; break;
 		case OPT_LIST: c->list = true; break;
 		case 'j':
 			if (!cli_parse_uint(optarg, 1, 4096, &c->jobs)) {
@@ -296,6 +307,7 @@ struct runner {
 	size_t nr_todo;
 	struct result *res;   /* per entry of todo */
 	pthread_mutex_t lock;
+	struct cli_progress progress;
 	size_t next;
 	bool failed;          /* a combination failed: start no more */
 };
@@ -331,13 +343,17 @@ static void run_combo(struct runner *rn, size_t k)
 		goto out;
 	}
 	uint64_t *ops = calloc(ptsim_trace_op_count(), sizeof(uint64_t));
-	struct ptsim_trace_hooks hooks = { .op_events = ops };
+	struct cli_progress_run prun = { &rn->progress, 0, 0 };
+	struct ptsim_trace_hooks hooks = { .op_events = ops, .progress = rn->progress.on ? cli_progress_hook : NULL,
+					   .ctx = &prun, .progress_every = CLI_PROGRESS_EVERY };
 	if (!ops) {
 		rc = -ENOMEM;
 		set_error(r, rc, "%s%s%s", "", "", "out of memory");
 		goto out;
 	}
+	cli_progress_combo(&rn->progress, true);
 	rc = ptsim_trace_run_with(sc.trace, m, &hooks);
+	cli_progress_combo(&rn->progress, false);
 	if (rc) {
 		char hint[512], msg[sizeof(err) + sizeof(hint) + 16];
 		if (cli_cpus_hint(sc.cpus_given, rc, ptsim_machine_errmsg(m), hint, sizeof(hint)))
@@ -592,7 +608,10 @@ static int compare(struct compare *c, struct runner *rn)
 	}
 	if ((status = cli_outputs_open(c->out, 2)))
 		return status;
-	if (run_all(rn)) {
+	cli_progress_init(&rn->progress, c->progress, "compare", rn->nr_todo);
+	rc = run_all(rn);
+	cli_progress_finish(&rn->progress);
+	if (rc) {
 		cli_outputs_close(c->out, 2);
 		return -ENOMEM;
 	}

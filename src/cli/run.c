@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "plot.h"
+#include "progress.h"
 #include "ptsim/ptsim.h"
 
 const char cmd_run_usage[] =
@@ -23,6 +24,9 @@ const char cmd_run_usage[] =
 	"  --preset NAME          the preset (kernel version) instead of the trace's\n"
 	"  --set KEY=VALUE        override one variant (repeatable; after the trace's own)\n"
 	"  --cpus N               number of CPUs instead of the trace's\n"
+	"  --progress, --no-progress\n"
+	"                         a progress line on standard error during long runs (default: only\n"
+	"                         when standard error is a terminal)\n"
 	"  --arch x86_64|arm64    the architecture instead of the trace's (drops the trace's geometry)\n"
 	"  --granule BYTES, --va-bits N, --paging-levels N\n"
 	"                         the geometry instead of the trace's (after --arch)\n"
@@ -41,6 +45,8 @@ enum {
 	OPT_LEVELS,
 	OPT_PLOT,
 	OPT_PLOT_Y,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option longopts[] = {
@@ -56,6 +62,8 @@ static const struct option longopts[] = {
 	{ "paging-levels", required_argument, NULL, OPT_LEVELS },
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "plot-y", required_argument, NULL, OPT_PLOT_Y },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -65,6 +73,7 @@ struct run_opts {
 	bool json;
 	struct cli_output out[3]; /* the report, the timeline, the plot */
 	const char *plot_y;
+	enum cli_progress_mode progress;
 	const char *preset;
 	const char **sets;
 	size_t nr_sets;
@@ -96,6 +105,10 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_PLOT_Y:
 			o->plot_y = optarg;
+			break;
+		case OPT_PROGRESS:
+		case OPT_NO_PROGRESS:
+			o->progress = c == OPT_PROGRESS ? CLI_PROGRESS_ON : CLI_PROGRESS_OFF;
 			break;
 		case OPT_PRESET:
 			o->preset = optarg;
@@ -250,7 +263,13 @@ static int run(struct run_opts *o)
 	status = cli_outputs_open(o->out, 3);
 	if (status)
 		goto out_machine;
-	rc = ptsim_trace_run(t, m);
+	struct cli_progress prog;
+	cli_progress_init(&prog, o->progress, o->trace, 0);
+	struct cli_progress_run prun = { &prog, 0, 0 };
+	struct ptsim_trace_hooks hooks = { .progress = prog.on ? cli_progress_hook : NULL, .ctx = &prun,
+					   .progress_every = CLI_PROGRESS_EVERY };
+	rc = ptsim_trace_run_with(t, m, &hooks);
+	cli_progress_finish(&prog);
 	if (rc) {
 		cli_error_file(o->trace, ptsim_machine_errmsg(m));
 		if (cli_cpus_hint(o->cpus, rc, ptsim_machine_errmsg(m), err, sizeof(err)))
