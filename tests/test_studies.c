@@ -203,6 +203,33 @@ static void test_studies__compare_errors(void **s)
 	t_cli_free(&r);
 }
 
+/* A version 2 trace (JSON Lines, read while it runs) is loaded again for each combination. */
+static void test_studies__compare_v2_traces(void **s)
+{
+	(void)s;
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/studies_v2.jsonl", PTSIM_TEST_TMPDIR);
+	t_write_file(path, "{\"ptsim_trace\":2,\"machine\":{\"cpus\":2}}\n"
+			   "{\"op\":\"spawn\",\"task\":1,\"cpu\":0}\n"
+			   "{\"op\":\"thread\",\"task\":1,\"thread\":2,\"cpu\":1}\n"
+			   "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"prot\":\"rw\"}\n"
+			   "{\"op\":\"repeat\",\"count\":3,\"events\":[{\"op\":\"touch\",\"task\":1,"
+			   "\"addr\":\"0x100000\",\"len\":\"64K\",\"write\":true},{\"op\":\"madvise\",\"task\":1,"
+			   "\"addr\":\"0x100000\",\"len\":\"64K\",\"advice\":\"dontneed\"}]}\n");
+	struct t_cli r = CLI("compare", path, "--set", "pt_reclaim=on,off", "--cpus", "2,4", "--per", "madvise", "-e",
+			     "tlb.flush_requests,faults.total", "--csv");
+	EXPECT(r, 0, "", "");
+	assert_string_equal(r.out, "counter,pt_reclaim=on cpus=2,pt_reclaim=on cpus=4,pt_reclaim=off cpus=2,"
+				   "pt_reclaim=off cpus=4\nmadvise events,3,3,3,3\n"
+				   "tlb.flush_requests,1.0000,1.0000,1.0000,1.0000\n"
+				   "faults.total,16.0000,16.0000,16.0000,16.0000\n");
+	t_cli_free(&r);
+	r = t_cli_run(PTSIM_CLI, PTSIM_TEST_TMPDIR, NULL, path,
+		      (const char *const[]){ "compare", "-", "--cpus", "2,4", NULL });
+	EXPECT(r, 2, "", "a version 2 trace on standard input runs once");
+	t_cli_free(&r);
+}
+
 /* Two traces are an axis too: the label names the trace. */
 static void test_studies__compare_several_traces(void **s)
 {
@@ -615,6 +642,7 @@ int main(void)
 		cmocka_unit_test(test_studies__compare_per_operation),
 		cmocka_unit_test(test_studies__compare_counter_selection),
 		cmocka_unit_test(test_studies__compare_errors),
+		cmocka_unit_test(test_studies__compare_v2_traces),
 		cmocka_unit_test(test_studies__compare_several_traces),
 		cmocka_unit_test(test_studies__shards_merge_to_the_unsharded_table),
 		cmocka_unit_test(test_studies__gnu_parallel_sweep_merges_byte_identical),

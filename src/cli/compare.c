@@ -332,9 +332,13 @@ static void run_combo(struct runner *rn, size_t k)
 	char err[1024];
 	int rc;
 
-	rc = study_combo_config(&c->st, i, &sc);
+	rc = study_combo_config(&c->st, i, true, &sc, err, sizeof(err));
 	if (rc) {
-		set_error(r, rc, "%s%s%s", "", "", "out of memory");
+		if (rc == -ENOMEM || rc == PTSIM_ENOMEM_HOST)
+			set_error(r, rc, "%s%s%s", "", "", "out of memory");
+		else
+			set_error(r, rc, "%s: %s%s", c->st.traces[study_combo_trace(&c->st, i)].path, "", err);
+		r->done = true;
 		return;
 	}
 	rc = ptsim_machine_create(&m, &sc.cfg, err, sizeof(err));
@@ -499,7 +503,7 @@ static int plan(struct compare *c, struct runner *rn)
 		size_t i = c->list ? k : rn->todo[k];
 		struct study_combo sc;
 		struct ptsim_machine *m = NULL;
-		if (study_combo_config(&c->st, i, &sc))
+		if (study_combo_config(&c->st, i, false, &sc, err, sizeof(err)))
 			return -ENOMEM;
 		int rc = ptsim_machine_create(&m, &sc.cfg, err, sizeof(err));
 		ptsim_machine_destroy(m);

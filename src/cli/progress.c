@@ -86,6 +86,7 @@ static void show(struct cli_progress *p, const struct timespec *now, bool final)
 		fprintf(stderr, "%s\n", line);
 	fflush(stderr);
 	p->shown = true;
+	p->shown_events = p->events;
 	p->last = *now;
 }
 
@@ -139,7 +140,8 @@ void cli_progress_finish(struct cli_progress *p)
 	struct timespec now;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->on && p->shown) {
+	/* A line per report elsewhere than on a terminal: the last one may already say it all. */
+	if (p->on && p->shown && (p->tty || p->events != p->shown_events || p->combos)) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		show(p, &now, true);
 	}

@@ -23,6 +23,7 @@ struct cli_progress {
 	struct timespec start, last;
 	pthread_mutex_t lock;
 	uint64_t events, total;      /* events done (all machines), the total (0: unknown) */
+	uint64_t shown_events;       /* events when the last line was shown */
 	size_t combos, combos_done, running; /* ptsim compare; combos 0 for ptsim run */
 };
 

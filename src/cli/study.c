@@ -177,6 +177,12 @@ int study_load(struct study *s)
 			cli_error_file(s->traces[i].path, rc == PTSIM_ENOMEM_HOST ? "out of memory" : err);
 			return rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 		}
+		if (ptsim_trace_format(s->traces[i].t) == 2 && !strcmp(s->traces[i].path, "-") &&
+		    s->nr_combos / s->nr_traces > 1) {
+			fprintf(stderr, "ptsim: -: a version 2 trace on standard input runs once: give it as a file "
+					"for %zu combinations\n", s->nr_combos / s->nr_traces);
+			return CLI_EXIT_USAGE;
+		}
 		if (!(s->traces[i].name = trace_name(s, i))) {
 			fprintf(stderr, "ptsim: out of memory\n");
 			return CLI_EXIT_INTERNAL;
@@ -269,7 +275,7 @@ char *study_label(const struct study *s, size_t i)
 	return buf;
 }
 
-int study_combo_config(const struct study *s, size_t i, struct study_combo *out)
+int study_combo_config(const struct study *s, size_t i, bool run, struct study_combo *out, char *err, size_t errlen)
 {
 	const struct study_trace *tr = &s->traces[study_combo_trace(s, i)];
 	size_t n = 0;
@@ -277,7 +283,14 @@ int study_combo_config(const struct study *s, size_t i, struct study_combo *out)
 	memset(out, 0, sizeof(*out));
 	out->trace = tr->t;
 	out->trace_path = tr->path;
-	ptsim_trace_config(tr->t, &out->cfg);
+	/* Standard input is read once: study_load() allowed one combination of it. */
+	if (run && ptsim_trace_format(tr->t) == 2 && strcmp(tr->path, "-")) {
+		int rc = ptsim_trace_load_file(&out->own, tr->path, err, errlen);
+		if (rc)
+			return rc;
+		out->trace = out->own;
+	}
+	ptsim_trace_config(out->trace, &out->cfg);
 	for (const char *const *p = out->cfg.set; p && *p; p++)
 		n++;
 	out->set = calloc(n + s->nr_axes + 1, sizeof(char *));
@@ -322,8 +335,10 @@ void study_combo_release(struct study_combo *c)
 {
 	free(c->set);
 	free(c->label);
+	ptsim_trace_free(c->own);
 	c->set = NULL;
 	c->label = NULL;
+	c->own = NULL;
 }
 
 /* ---- counters from the timeline ---- */

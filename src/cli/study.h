@@ -62,15 +62,20 @@ char *study_label(const struct study *s, size_t i);
 
 /* What it takes to build and run combination @i. */
 struct study_combo {
-	struct ptsim_trace *trace;  /* shared by the combinations of a trace: only run it */
+	struct ptsim_trace *trace;  /* v1: shared by the combinations of a trace (only run it); v2: its own */
+	struct ptsim_trace *own;    /* a v2 trace loaded for this combination (runs once), or NULL */
 	const char *trace_path;
 	char *label;
 	struct ptsim_config cfg;
 	const char **set;           /* cfg.set: the trace's pairs, then the combination's */
 	unsigned int cpus_given;    /* a cpus value of the study, 0 if none */
 };
-/* study_combo_config - fill @out (release it with study_combo_release()).  Return: 0 or -ENOMEM. */
-int study_combo_config(const struct study *s, size_t i, struct study_combo *out);
+/*
+ * study_combo_config - fill @out (release it with study_combo_release()).  To
+ * run it (@run), a v2 trace, which runs only once, is loaded again for the
+ * combination.  Return: 0, -ENOMEM, or the loader's error with @err.
+ */
+int study_combo_config(const struct study *s, size_t i, bool run, struct study_combo *out, char *err, size_t errlen);
 void study_combo_release(struct study_combo *c);
 
 /*
