@@ -5,7 +5,7 @@
 #   tests:  libcmocka-dev, python3 (docs examples, the Python module's tests),
 #           parallel (the sharded sweep test), gnuplot-nox (plots)
 set -e
-PKGS="cmake make gcc pkg-config python3 libcmocka-dev libjemalloc-dev libunwind-dev libcjson-dev zlib1g-dev libzstd-dev parallel gnuplot-nox"
+PKGS="cmake make gcc pkg-config python3 libcmocka-dev libjemalloc-dev libunwind-dev libcjson-dev libtracefs-dev libtraceevent-dev zlib1g-dev libzstd-dev parallel gnuplot-nox"
 missing=""
 for p in $PKGS; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -41,6 +41,7 @@
 	X(compare, "TRACE... [OPTION]...", "run combinations of presets, variants, CPU counts side by side")    \
 	X(merge, "SHARD... [OPTION]...", "join the --json outputs of compare --shard into one table")         \
 	X(plot, "INPUT... -o FILE [OPTION]...", "draw a timeline or a comparison through gnuplot")            \
+	X(record, "[OPTION]... [--] CMD [ARG]...", "run a program and record its trace (root, tracefs)")     \
 	X(presets, "[--json]", "list the presets (kernel versions) and what each sets")                  \
 	X(variants, "[--json]", "list the variant keys --set accepts")                                   \
 	X(version, "", "print the version")

@@ -1,0 +1,1431 @@
+/*
+ * Kernel events -> trace ops.
+ *
+ * Events arrive in timestamp order (tracing.c).  The converter keeps a
+ * small model of what it has told ptsim so far: which recorded task runs on
+ * which CPU, which recorded mm each CPU holds (running or lazily), each
+ * task's system call in progress.  Every op it writes is one line:
+ *
+ *   sched_process_exec   spawn (the command itself) + exec {segments, brk,
+ *                        stack} from the snapshot taken at the exec stop, then
+ *                        a touch of every page already present there (the
+ *                        kernel wrote them during exec: arguments, bss)
+ *   sched_process_fork   fork / thread (+ "process" for vfork-like clones),
+ *                        on the parent's CPU, then run of the parent: the
+ *                        child first runs when sched_switch says so
+ *   sched_process_exit   exit
+ *   sys_exit_X           the system call X with its arguments (sys_enter_X)
+ *                        and the kernel's result: mmap at the returned address
+ *                        ("fixed": "replace" only for MAP_FIXED), failed calls
+ *                        with "expect" where ptsim's answer is the kernel's
+ *   page faults          touch of the page by the faulting task (write when
+ *                        the error code says so); consecutive faults on
+ *                        consecutive pages by one task become one touch
+ *   sched_switch         run (a recorded task comes in), sleep (it leaves for
+ *                        idle or a kernel thread: the CPU keeps its mm lazily),
+ *                        run {cpu, other} (a CPU holding a recorded mm
+ *                        switches to a process outside the recording)
+ *   time                 advance, when 1 ms or more passed since the last one
+ *
+ * Everything ptsim cannot replay is counted in the trailer ("not_replayed",
+ * "ignored") or said as a warning; nothing is dropped silently.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cjson/cJSON.h>
+
+#include "record/convert.h"
+#include "record/counts.h"
+#include "record/out.h"
+
+#define PAGE 4096ull
+#define ADVANCE_NS 1000000ull      /* write an advance once at least 1 ms passed */
+
+/* x86-64 system call numbers (only those the converter acts on). */
+enum {
+	NR_mmap = 9, NR_mprotect = 10, NR_munmap = 11, NR_brk = 12, NR_mremap = 25, NR_madvise = 28,
+	NR_shmat = 30, NR_execve = 59, NR_shmdt = 67, NR_mlock = 149, NR_munlock = 150, NR_mlockall = 151,
+	NR_munlockall = 152, NR_remap_file_pages = 216, NR_mbind = 237, NR_migrate_pages = 256,
+	NR_move_pages = 279, NR_execveat = 322, NR_userfaultfd = 323, NR_mlock2 = 325, NR_pkey_mprotect = 329,
+	NR_io_uring_register = 427, NR_process_madvise = 440, NR_memfd_secret = 447, NR_map_shadow_stack = 453,
+	NR_mseal = 462,
+};
+
+/* mmap flags and madvise advice values (uapi). */
+#define X_MAP_SHARED 0x01
+#define X_MAP_TYPE 0x0f
+#define X_MAP_FIXED 0x10
+#define X_MAP_ANONYMOUS 0x20
+#define X_MAP_GROWSDOWN 0x100
+#define X_MAP_LOCKED 0x2000
+#define X_MAP_POPULATE 0x8000
+#define X_MAP_HUGETLB 0x40000
+#define X_MAP_FIXED_NOREPLACE 0x100000
+#define X_PROT_GROWS 0x03000000
+#define X_MREMAP_MAYMOVE 1
+#define X_MREMAP_FIXED 2
+#define X_MREMAP_DONTUNMAP 4
+#define X_SHM_RDONLY 010000
+#define X_SHM_REMAP 040000
+#define X_SHM_EXEC 0100000
+#define X_MLOCK_ONFAULT 1
+
+struct range {
+	uint64_t start, end;
+};
+
+struct ranges {
+	struct range *v;
+	size_t nr, cap;
+};
+
+struct cmm {
+	int id;
+	int users;              /* live tasks using it */
+	int first_task, last_task;
+	pid_t pid;              /* the process that created it */
+	char comm[64];
+	struct rec_exit_figs figs;  /* the latest figures read at an exit stop of one of its tasks */
+	const char *ended;      /* "exit", "exec" or NULL (alive at the end) */
+	uint64_t brk;
+	struct ranges shm;      /* SysV attachments (start, end) */
+	struct ranges ignored;  /* device and vvar mappings: faults there are not replayed */
+	int *tasks;
+	size_t nr_tasks, cap_tasks;
+	bool warned_thp, warned_ksm;
+};
+
+struct held_fault {
+	uint64_t addr;
+	bool write;
+};
+
+struct ctask {
+	int id;
+	pid_t pid;
+	struct cmm *mm;
+	int cpu;                /* where ptsim has it running, -1: not running */
+	bool in_sys;
+	int sys_nr;
+	uint64_t a[6];
+	bool in_exec;           /* between execve entry and its exec (or failure) */
+	struct held_fault *held;   /* faults inside execve: the old or the new mm? */
+	size_t nr_held, cap_held;
+};
+
+struct ccpu {
+	struct ctask *cur;      /* recorded task running here (as told to ptsim) */
+	struct cmm *loaded;     /* recorded mm this CPU holds, running or lazily */
+};
+
+struct counter {
+	char *key;
+	uint64_t n;
+};
+
+struct counters {
+	struct counter *v;
+	size_t nr, cap;
+};
+
+struct rec_conv {
+	struct rec_data *d;
+	struct rec_out *out;
+	struct rec_conv_opts o;
+	struct pidmap tasks;        /* live recorded tasks by pid */
+	struct pidmap classes;      /* other pids: 1 kernel thread, 2 user process */
+	struct cmm **mms;
+	size_t nr_mms, cap_mms;
+	struct ccpu *cpus;
+	int next_task;
+	bool started;
+	uint64_t clock_ts, first_ts, last_ts;
+	/* the touch being extended */
+	bool tp_valid;
+	int tp_task;
+	uint64_t tp_addr, tp_len;
+	bool tp_write;
+	/* figures */
+	uint64_t lines, faults, touches, syscalls, switches, unknown_events;
+	struct counters not_replayed, ignored;
+	char **warnings;
+	size_t nr_warnings, cap_warnings;
+	struct rec_counts *counts;
+	char *line;
+	size_t line_cap;
+	int err;
+};
+
+/* ---- small helpers ---- */
+
+static void warn(struct rec_conv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(struct rec_conv *c, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < c->nr_warnings; i++)
+		if (!strcmp(c->warnings[i], buf))
+			return;
+	if (c->nr_warnings + 1 >= c->cap_warnings) {
+		size_t n = c->cap_warnings ? c->cap_warnings * 2 : 16;
+		char **w = realloc(c->warnings, n * sizeof(*w));
+		if (!w)
+			return;
+		c->warnings = w;
+		c->cap_warnings = n;
+	}
+	char *s = strdup(buf);
+	if (!s)
+		return;
+	c->warnings[c->nr_warnings++] = s;
+	c->warnings[c->nr_warnings] = NULL;
+	fprintf(stderr, "ptsim record: warning: %s\n", buf);
+}
+
+static void count(struct counters *cs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void count(struct counters *cs, const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	for (size_t i = 0; i < cs->nr; i++)
+		if (!strcmp(cs->v[i].key, buf)) {
+			cs->v[i].n++;
+			return;
+		}
+	if (cs->nr == cs->cap) {
+		size_t n = cs->cap ? cs->cap * 2 : 16;
+		struct counter *v = realloc(cs->v, n * sizeof(*v));
+		if (!v)
+			return;
+		cs->v = v;
+		cs->cap = n;
+	}
+	cs->v[cs->nr].key = strdup(buf);
+	cs->v[cs->nr].n = 1;
+	if (cs->v[cs->nr].key)
+		cs->nr++;
+}
+
+static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
+{
+	if (r->nr == r->cap) {
+		size_t n = r->cap ? r->cap * 2 : 8;
+		struct range *v = realloc(r->v, n * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = n;
+	}
+	r->v[r->nr].start = start;
+	r->v[r->nr].end = end;
+	r->nr++;
+	return 0;
+}
+
+static bool ranges_has(const struct ranges *r, uint64_t a)
+{
+	for (size_t i = 0; i < r->nr; i++)
+		if (a >= r->v[i].start && a < r->v[i].end)
+			return true;
+	return false;
+}
+
+/* Drop every part of [start, end) from @r (an munmap or a MAP_FIXED over it). */
+static void ranges_cut(struct ranges *r, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < r->nr;) {
+		struct range *x = &r->v[i];
+		if (x->end <= start || x->start >= end) {
+			i++;
+			continue;
+		}
+		if (x->start < start && x->end > end) {   /* a hole in the middle */
+			uint64_t tail = x->end;
+			x->end = start;
+			ranges_add(r, end, tail);
+			i++;
+			continue;
+		}
+		if (x->start < start) {
+			x->end = start;
+			i++;
+		} else if (x->end > end) {
+			x->start = end;
+			i++;
+		} else {
+			*x = r->v[--r->nr];
+		}
+	}
+}
+
+static const char *prot_name(unsigned int p)
+{
+	static const char *const names[8] = { "none", "r", "w", "rw", "x", "rx", "wx", "rwx" };
+	return names[p & 7];
+}
+
+static void hex(char *buf, size_t n, uint64_t v)
+{
+	snprintf(buf, n, "0x%" PRIx64, v);
+}
+
+static void add_hex(cJSON *o, const char *key, uint64_t v)
+{
+	char b[24];
+	hex(b, sizeof(b), v);
+	cJSON_AddStringToObject(o, key, b);
+}
+
+static void add_num(cJSON *o, const char *key, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, key, (double)v);
+}
+
+static cJSON *op(const char *name)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o)
+		cJSON_AddStringToObject(o, "op", name);
+	return o;
+}
+
+static uint64_t page_up(uint64_t v, uint64_t sz)
+{
+	return (v + sz - 1) & ~(sz - 1);
+}
+
+/* ---- output ---- */
+
+static int write_json(struct rec_conv *c, cJSON *o)
+{
+	if (!o)
+		return c->err = -ENOMEM;
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!s)
+		return c->err = -ENOMEM;
+	int rc = rec_out_line(c->out, s, strlen(s));
+	cJSON_free(s);
+	if (rc)
+		c->err = rc;
+	return rc;
+}
+
+static int flush_touch(struct rec_conv *c)
+{
+	if (!c->tp_valid)
+		return 0;
+	c->tp_valid = false;
+	cJSON *o = op("touch");
+	if (!o)
+		return c->err = -ENOMEM;
+	add_num(o, "task", (uint64_t)c->tp_task);
+	add_hex(o, "addr", c->tp_addr);
+	add_num(o, "len", c->tp_len);
+	if (c->tp_write)
+		cJSON_AddTrueToObject(o, "write");
+	c->lines++;
+	c->touches++;
+	return write_json(c, o);
+}
+
+/* Write @o (an op); the pending touch goes first. */
+static int emit(struct rec_conv *c, cJSON *o)
+{
+	int rc = flush_touch(c);
+	if (rc) {
+		cJSON_Delete(o);
+		return rc;
+	}
+	c->lines++;
+	return write_json(c, o);
+}
+
+static int advance_to(struct rec_conv *c, uint64_t ts)
+{
+	if (!c->started || ts <= c->clock_ts || ts - c->clock_ts < ADVANCE_NS)
+		return 0;
+	cJSON *o = op("advance");
+	if (o)
+		add_num(o, "ns", ts - c->clock_ts);
+	c->clock_ts = ts;
+	return emit(c, o);
+}
+
+static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t len, bool write)
+{
+	if (c->tp_valid && c->tp_task == t->id && c->tp_write == write && c->tp_addr + c->tp_len == addr) {
+		c->tp_len += len;
+		return 0;
+	}
+	int rc = flush_touch(c);
+	if (rc)
+		return rc;
+	c->tp_valid = true;
+	c->tp_task = t->id;
+	c->tp_addr = addr;
+	c->tp_len = len;
+	c->tp_write = write;
+	return 0;
+}
+
+/* ---- tasks, mms, CPUs ---- */
+
+static struct cmm *mm_new(struct rec_conv *c, pid_t pid)
+{
+	if (c->nr_mms == c->cap_mms) {
+		size_t n = c->cap_mms ? c->cap_mms * 2 : 16;
+		struct cmm **v = realloc(c->mms, n * sizeof(*v));
+		if (!v)
+			return NULL;
+		c->mms = v;
+		c->cap_mms = n;
+	}
+	struct cmm *mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	mm->id = (int)c->nr_mms;
+	mm->pid = pid;
+	mm->first_task = -1;
+	c->mms[c->nr_mms++] = mm;
+	return mm;
+}
+
+static void mm_attach(struct cmm *mm, struct ctask *t)
+{
+	mm->users++;
+	if (mm->first_task < 0)
+		mm->first_task = t->id;
+	if (mm->nr_tasks == mm->cap_tasks) {
+		size_t n = mm->cap_tasks ? mm->cap_tasks * 2 : 4;
+		int *v = realloc(mm->tasks, n * sizeof(*v));
+		if (!v)
+			return;
+		mm->tasks = v;
+		mm->cap_tasks = n;
+	}
+	mm->tasks[mm->nr_tasks++] = t->id;
+	t->mm = mm;
+}
+
+static struct ctask *task_new(struct rec_conv *c, pid_t pid, struct cmm *mm)
+{
+	struct ctask *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->id = c->next_task++;
+	t->pid = pid;
+	t->cpu = -1;
+	if (pidmap_put(&c->tasks, pid, t)) {
+		free(t);
+		return NULL;
+	}
+	mm_attach(mm, t);
+	return t;
+}
+
+static bool is_ours(void *ctx, pid_t pid)
+{
+	struct rec_conv *c = ctx;
+	return pid > 0 && pidmap_get(&c->tasks, pid) != NULL;
+}
+
+/* Task @t leaves @mm (exit or exec).  The mm ends with its last user. */
+static void mm_leave(struct rec_conv *c, struct ctask *t, const char *why, const struct rec_exit_figs *figs)
+{
+	struct cmm *mm = t->mm;
+	if (!mm)
+		return;
+	if (figs && figs->valid)
+		mm->figs = *figs;
+	if (--mm->users > 0)
+		return;
+	mm->ended = why;
+	mm->last_task = t->id;
+	/* No CPU holds it any more in ptsim (exit_mmap ran). */
+	for (unsigned int i = 0; i < c->o.si->cpus; i++)
+		if (c->cpus[i].loaded == mm)
+			c->cpus[i].loaded = NULL;
+	if (mm->figs.valid && mm->figs.anon_huge_kb && !mm->warned_thp) {
+		mm->warned_thp = true;
+		warn(c, "process %d (%s) had %" PRIu64 " kB of transparent huge pages at its end: ptsim does not model "
+		     "THP, its RSS and VmPTE differ", (int)mm->pid, mm->comm, mm->figs.anon_huge_kb);
+	}
+	if (mm->figs.valid && mm->figs.ksm_pages && !mm->warned_ksm) {
+		mm->warned_ksm = true;
+		warn(c, "process %d (%s): KSM merged %" PRIu64 " of its pages: not modelled", (int)mm->pid, mm->comm,
+		     mm->figs.ksm_pages);
+	}
+}
+
+static void task_free(struct ctask *t)
+{
+	free(t->held);
+	free(t);
+}
+
+/* A user process or a kernel thread?  (Only matters for CPUs holding a recorded mm.) */
+static int pid_class(struct rec_conv *c, pid_t pid, const char *comm)
+{
+	void *v = pidmap_get(&c->classes, pid);
+	if (v)
+		return (int)(uintptr_t)v;
+	int cls = 2;
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *fp = fopen(path, "r");
+	bool known = false;
+	if (fp) {
+		if (fgets(line, sizeof(line), fp)) {
+			/* Field 9 (flags) is the 7th after the ")" closing comm. */
+			char *p = strrchr(line, ')'), *save = NULL;
+			int field = 3;
+			for (char *tok = p ? strtok_r(p + 1, " ", &save) : NULL; tok; tok = strtok_r(NULL, " ", &save), field++)
+				if (field == 9) {
+					cls = strtoull(tok, NULL, 10) & 0x00200000 /* PF_KTHREAD */ ? 1 : 2;
+					known = true;
+					break;
+				}
+		}
+		fclose(fp);
+	}
+	if (!known) {   /* gone already: judge by the name */
+		static const char *const kt[] = { "kworker/", "ksoftirqd/", "migration/", "rcu_", "kthreadd", "cpuhp/",
+						  "idle_inject/", "watchdog", "irq/", "kcompactd", "khugepaged", "kswapd",
+						  NULL };
+		for (int i = 0; kt[i]; i++)
+			if (!strncmp(comm, kt[i], strlen(kt[i])))
+				cls = 1;
+	}
+	pidmap_put(&c->classes, pid, (void *)(uintptr_t)cls);
+	return cls;
+}
+
+/* Tell ptsim @t runs on @cpu if it does not already. */
+static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
+{
+	if (t->cpu == (int)cpu)
+		return 0;
+	cJSON *o = op("run");
+	if (!o)
+		return c->err = -ENOMEM;
+	add_num(o, "task", (uint64_t)t->id);
+	add_num(o, "cpu", cpu);
+	struct ccpu *cc = &c->cpus[cpu];
+	if (cc->cur && cc->cur != t)
+		cc->cur->cpu = -1;
+	if (t->cpu >= 0 && c->cpus[t->cpu].cur == t)
+		c->cpus[t->cpu].cur = NULL;   /* ptsim: its old CPU goes idle, lazy on the mm */
+	cc->cur = t;
+	cc->loaded = t->mm;
+	t->cpu = (int)cpu;
+	return emit(c, o);
+}
+
+/* ---- the events ---- */
+
+static int on_switch(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ccpu *cc = &c->cpus[e->cpu];
+	struct ctask *next = pidmap_get(&c->tasks, e->u.sw.next);
+
+	c->switches++;
+	if (next)
+		return ensure_running(c, next, e->cpu);
+	struct ctask *prev = cc->cur;
+	if (prev && prev->pid != e->u.sw.prev)
+		prev = NULL;   /* ptsim had another task there; the kernel says otherwise: nothing to undo */
+	int cls = e->u.sw.next == 0 ? 0 : pid_class(c, e->u.sw.next, e->u.sw.next_comm);
+	if (cls == 2 && cc->loaded) {
+		/* Another process's mm is loaded: this CPU no longer holds ours. */
+		cJSON *o = op("run");
+		if (!o)
+			return c->err = -ENOMEM;
+		add_num(o, "cpu", e->cpu);
+		cJSON_AddTrueToObject(o, "other");
+		if (cc->cur)
+			cc->cur->cpu = -1;
+		cc->cur = NULL;
+		cc->loaded = NULL;
+		return emit(c, o);
+	}
+	if (prev && cc->cur == prev) {
+		/* Idle or a kernel thread: the CPU keeps prev's mm, lazily. */
+		cJSON *o = op("sleep");
+		if (!o)
+			return c->err = -ENOMEM;
+		add_num(o, "task", (uint64_t)prev->id);
+		prev->cpu = -1;
+		cc->cur = NULL;
+		return emit(c, o);
+	}
+	return 0;
+}
+
+static bool in_user(const struct rec_conv *c, uint64_t addr)
+{
+	return addr < (c->o.si->paging_levels == 5 ? 0x00fffffffffff000ull : 0x00007ffffffff000ull);
+}
+
+static int on_fault(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ctask *t = pidmap_get(&c->tasks, e->pid);
+	uint64_t addr = e->u.fault.addr & ~(PAGE - 1);
+	bool write = e->u.fault.error & REC_PF_WRITE;
+
+	if (!t) {
+		if (c->started)
+			c->unknown_events++;
+		return 0;
+	}
+	c->faults++;
+	if (!in_user(c, e->u.fault.addr)) {
+		count(&c->ignored, "fault above user space (vsyscall)");
+		return 0;
+	}
+	if (t->in_exec) {
+		if (t->nr_held == t->cap_held) {
+			size_t n = t->cap_held ? t->cap_held * 2 : 16;
+			struct held_fault *h = realloc(t->held, n * sizeof(*h));
+			if (!h)
+				return c->err = -ENOMEM;
+			t->held = h;
+			t->cap_held = n;
+		}
+		t->held[t->nr_held].addr = addr;
+		t->held[t->nr_held].write = write;
+		t->nr_held++;
+		return 0;
+	}
+	if (ranges_has(&t->mm->ignored, addr)) {
+		count(&c->ignored, "fault in a device or vvar mapping");
+		return 0;
+	}
+	int rc = ensure_running(c, t, e->cpu);
+	return rc ? rc : touch(c, t, addr, PAGE, write);
+}
+
+static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
+{
+	struct ctask *p = pidmap_get(&c->tasks, e->u.fork.parent);
+	pid_t child = e->u.fork.child;
+
+	if (!p)
+		return 0;   /* the recorder's own child before its exec */
+	struct rec_pidinfo *pi = rec_pidinfo(c->d, child);
+	struct rec_pidinfo *ppi = rec_pidinfo(c->d, e->u.fork.parent);
+	if (!pi || !ppi)
+		return c->err = -ENOMEM;
+	if (!pi->fork && !final && !ppi->dead)
+		return REC_CONV_WAIT;
+	enum rec_fork_kind kind = pi->fork ? pi->fork->kind : RK_PROCESS;
+	if (!pi->fork)
+		warn(c, "task %d: the kind of its child %d is unknown (no fork stop): recorded as a process",
+		     (int)e->u.fork.parent, (int)child);
+	int rc = ensure_running(c, p, e->cpu);
+	if (rc)
+		return rc;
+	struct cmm *mm = kind == RK_PROCESS ? mm_new(c, child) : p->mm;
+	if (!mm)
+		return c->err = -ENOMEM;
+	if (kind == RK_PROCESS)
+		snprintf(mm->comm, sizeof(mm->comm), "%s", p->mm->comm);
+	struct ctask *t = task_new(c, child, mm);
+	if (!t)
+		return c->err = -ENOMEM;
+	cJSON *o = op(kind == RK_PROCESS ? "fork" : "thread");
+	if (!o)
+		return c->err = -ENOMEM;
+	add_num(o, "task", (uint64_t)p->id);
+	add_num(o, kind == RK_PROCESS ? "child" : "thread", (uint64_t)t->id);
+	add_num(o, "cpu", e->cpu);
+	if (kind == RK_VFORK)
+		cJSON_AddTrueToObject(o, "process");
+	/* ptsim runs the child on the parent's CPU; the parent takes it back at once. */
+	struct ccpu *cc = &c->cpus[e->cpu];
+	p->cpu = -1;
+	cc->cur = t;
+	cc->loaded = t->mm;
+	t->cpu = e->cpu;
+	if ((rc = emit(c, o)))
+		return rc;
+	return ensure_running(c, p, e->cpu);
+}
+
+static void exec_segment(cJSON *segs, const struct rec_vma *v)
+{
+	cJSON *s = cJSON_CreateObject();
+	add_hex(s, "addr", v->start);
+	add_num(s, "len", v->end - v->start);
+	cJSON_AddStringToObject(s, "prot", prot_name(v->prot));
+	if (v->kind == RV_VDSO) {
+		cJSON_AddStringToObject(s, "kind", "file");
+		cJSON_AddStringToObject(s, "file", "[vdso]");
+	} else if (v->kind == RV_FILE && v->file) {
+		const char *k = v->file->kind == RF_SHMEM ? "shmem" : v->file->kind == RF_HUGETLB ? "hugetlb" : "file";
+		cJSON_AddStringToObject(s, "kind", k);
+		cJSON_AddStringToObject(s, "file", v->file->name);
+		if (v->offset)
+			add_hex(s, "offset", v->offset);
+		if (v->shared)
+			cJSON_AddTrueToObject(s, "shared");
+	} else {
+		cJSON_AddStringToObject(s, "kind", "anon");
+		if (v->shared)
+			cJSON_AddTrueToObject(s, "shared");
+	}
+	cJSON_AddItemToArray(segs, s);
+}
+
+static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
+{
+	pid_t pid = e->u.exec.pid, old = e->u.exec.old_pid;
+	struct ctask *t = pidmap_get(&c->tasks, old);
+	bool root = !t && pid == c->o.root && !c->started;
+
+	if (!t && !root)
+		return 0;
+	struct rec_pidinfo *pi = rec_pidinfo(c->d, pid);
+	if (!pi)
+		return c->err = -ENOMEM;
+	if (!pi->exec && !final && !pi->dead)
+		return REC_CONV_WAIT;
+	struct rec_exec *snap = pi->exec;
+	if (snap)
+		pi->exec = snap->next;
+	int rc = 0;
+	if (root) {
+		c->started = true;
+		c->first_ts = c->clock_ts = e->ts;
+		struct cmm *mm = mm_new(c, pid);
+		if (!mm || !(t = task_new(c, pid, mm))) {
+			rec_exec_free(snap);
+			return c->err = -ENOMEM;
+		}
+		cJSON *o = op("spawn");
+		add_num(o, "task", (uint64_t)t->id);
+		add_num(o, "cpu", e->cpu);
+		t->cpu = e->cpu;
+		c->cpus[e->cpu].cur = t;
+		c->cpus[e->cpu].loaded = mm;
+		if ((rc = emit(c, o))) {
+			rec_exec_free(snap);
+			return rc;
+		}
+	} else {
+		if (old != pid) {   /* a non-leader thread exec'd and took the leader's pid */
+			pidmap_del(&c->tasks, old);
+			struct ctask *leader = pidmap_get(&c->tasks, pid);
+			if (leader) {   /* de_thread() released it without an exit event we saw */
+				pidmap_del(&c->tasks, pid);
+				mm_leave(c, leader, "exit", NULL);
+				task_free(leader);
+			}
+			t->pid = pid;
+			pidmap_put(&c->tasks, pid, t);
+		}
+		if ((rc = ensure_running(c, t, e->cpu))) {
+			rec_exec_free(snap);
+			return rc;
+		}
+		/* Faults inside the execve belonged to the new image: the snapshot has them. */
+		t->nr_held = 0;
+		t->in_exec = false;
+		t->in_sys = false;
+		/* The old mm's figures were read at the execve's seccomp stop. */
+		struct rec_pidinfo *opi = rec_pidinfo(c->d, old);
+		mm_leave(c, t, "exec", opi ? &opi->pre_exec : NULL);
+		if (opi)
+			opi->pre_exec.valid = false;
+		struct cmm *mm = mm_new(c, pid);
+		if (!mm) {
+			rec_exec_free(snap);
+			return c->err = -ENOMEM;
+		}
+		mm_attach(mm, t);
+		c->cpus[e->cpu].loaded = mm;
+	}
+	struct cmm *mm = t->mm;
+	if (snap) {
+		snprintf(mm->comm, sizeof(mm->comm), "%s", snap->comm);
+		mm->brk = snap->start_brk;
+		if (snap->elf32)
+			warn(c, "process %d (%s) is a 32-bit program: its system calls are not traced, its recording is "
+			     "incomplete", (int)pid, snap->comm);
+	} else {
+		warn(c, "process %d: no snapshot of its address space at exec (it died at once?)", (int)pid);
+	}
+	cJSON *o = op("exec");
+	add_num(o, "task", (uint64_t)t->id);
+	cJSON *segs = cJSON_AddArrayToObject(o, "segments");
+	for (size_t i = 0; snap && i < snap->nr_vmas; i++) {
+		const struct rec_vma *v = &snap->vmas[i];
+		if (v->kind == RV_STACK) {
+			cJSON *st = cJSON_AddObjectToObject(o, "stack");
+			add_hex(st, "addr", v->start);
+			add_num(st, "len", v->end - v->start);
+		} else if (v->kind == RV_VVAR) {
+			ranges_add(&mm->ignored, v->start, v->end);
+		} else {
+			exec_segment(segs, v);
+		}
+	}
+	if (snap && snap->start_brk)
+		add_hex(o, "brk", snap->start_brk);
+	if ((rc = emit(c, o))) {
+		rec_exec_free(snap);
+		return rc;
+	}
+	/* The pages the kernel already put there (arguments, auxv, the bss tail). */
+	for (size_t i = 0; snap && i < snap->nr_vmas && !rc; i++)
+		for (size_t k = 0; k < snap->vmas[i].nr_runs && !rc; k++) {
+			const struct rec_run *r = &snap->vmas[i].runs[k];
+			rc = touch(c, t, r->addr, r->len, r->anon);
+		}
+	rec_exec_free(snap);
+	return rc;
+}
+
+static int on_exit_ev(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ctask *t = pidmap_get(&c->tasks, e->u.exit.pid);
+	if (!t)
+		return 0;
+	int rc = ensure_running(c, t, e->cpu);
+	if (rc)
+		return rc;
+	cJSON *o = op("exit");
+	add_num(o, "task", (uint64_t)t->id);
+	struct rec_pidinfo *pi = rec_pidinfo(c->d, t->pid);
+	mm_leave(c, t, "exit", pi && pi->exit_stop ? &pi->exit : NULL);
+	c->cpus[e->cpu].cur = NULL;
+	pidmap_del(&c->tasks, t->pid);
+	task_free(t);
+	return emit(c, o);
+}
+
+/* ---- system calls ---- */
+
+static void not_replayed(struct rec_conv *c, const char *call, int64_t ret)
+{
+	const char *e = strerrorname_np((int)-ret);
+	count(&c->not_replayed, "%s %s", call, e ? e : "error");
+}
+
+static const char *errname(int64_t ret)
+{
+	const char *e = strerrorname_np((int)-ret);
+	return e ? e : "EINVAL";
+}
+
+static bool failed(int64_t ret)
+{
+	return ret < 0 && ret >= -4095;
+}
+
+static cJSON *range_op(const char *name, const struct ctask *t, uint64_t addr, uint64_t len)
+{
+	cJSON *o = op(name);
+	add_num(o, "task", (uint64_t)t->id);
+	add_hex(o, "addr", addr);
+	add_num(o, "len", page_up(len, PAGE));
+	return o;
+}
+
+static int sys_mmap(struct rec_conv *c, struct ctask *t, const uint64_t *a, int64_t ret)
+{
+	uint64_t len = a[1], flags = a[3], off = a[5];
+	unsigned int prot = (unsigned int)a[2] & 7;
+	struct rec_pending_map *pm = NULL;
+	struct rec_pidinfo *pi = rec_pidinfo(c->d, t->pid);
+
+	if (!(flags & X_MAP_ANONYMOUS) && pi && pi->maps && pi->maps->nr == NR_mmap) {
+		pm = pi->maps;
+		pi->maps = pm->next;
+	}
+	const struct rec_file *f = pm ? pm->file : NULL;
+	free(pm);
+	if (failed(ret)) {
+		if (ret == -EEXIST && (flags & X_MAP_FIXED_NOREPLACE)) {
+			cJSON *o = range_op("mmap", t, a[0], len);
+			cJSON_AddStringToObject(o, "prot", prot_name(prot));
+			cJSON_AddStringToObject(o, "fixed", "noreplace");
+			cJSON_AddStringToObject(o, "expect", "EEXIST");
+			return emit(c, o);
+		}
+		not_replayed(c, "mmap", ret);
+		return 0;
+	}
+	uint64_t addr = (uint64_t)ret;
+	bool shared = (flags & X_MAP_TYPE) == X_MAP_SHARED || (flags & X_MAP_TYPE) == 0x03;
+	const char *kind = "anon", *fname = NULL;
+	uint64_t psize = 0;
+	if (flags & X_MAP_HUGETLB) {
+		kind = "hugetlb";
+		unsigned int shift = (unsigned int)(flags >> 26) & 0x3f;
+		psize = shift ? 1ull << shift : 2ull << 20;
+	}
+	if (!(flags & X_MAP_ANONYMOUS)) {
+		if (!f) {
+			warn(c, "process %d (%s): a mapping of an unknown file at 0x%" PRIx64 ": replayed as anonymous memory",
+			     (int)t->mm->pid, t->mm->comm, addr);
+		} else if (f->kind == RF_ZERO) {
+			/* /dev/zero: private is anonymous, shared is shared anonymous memory. */
+		} else if (f->kind == RF_DEVICE) {
+			warn(c, "process %d (%s) maps %s (a device or special file): not modelled, its faults are not "
+			     "replayed", (int)t->mm->pid, t->mm->comm, f->path);
+			ranges_cut(&t->mm->ignored, addr, addr + page_up(len, PAGE));
+			ranges_add(&t->mm->ignored, addr, addr + page_up(len, PAGE));
+			count(&c->ignored, "mmap of a device");
+			return 0;
+		} else {
+			kind = f->kind == RF_SHMEM ? "shmem" : f->kind == RF_HUGETLB ? "hugetlb" : "file";
+			fname = f->name;
+			if (f->kind == RF_HUGETLB)
+				psize = f->page_size ? f->page_size : 2ull << 20;
+		}
+	}
+	if (flags & X_MAP_GROWSDOWN)
+		warn(c, "process %d (%s) used MAP_GROWSDOWN: replayed as an ordinary mapping", (int)t->mm->pid,
+		     t->mm->comm);
+	uint64_t mlen = page_up(len, psize ? psize : PAGE);
+	ranges_cut(&t->mm->ignored, addr, addr + mlen);
+	cJSON *o = op("mmap");
+	add_num(o, "task", (uint64_t)t->id);
+	add_hex(o, "addr", addr);
+	add_num(o, "len", mlen);
+	cJSON_AddStringToObject(o, "prot", prot_name(prot));
+	cJSON_AddStringToObject(o, "fixed", (flags & X_MAP_FIXED) ? "replace" : "noreplace");
+	if (strcmp(kind, "anon"))
+		cJSON_AddStringToObject(o, "kind", kind);
+	if (shared)
+		cJSON_AddTrueToObject(o, "shared");
+	if (fname) {
+		cJSON_AddStringToObject(o, "file", fname);
+		if (off)
+			add_hex(o, "offset", off);
+	}
+	if (psize && psize != (2ull << 20))
+		add_num(o, "page_size", psize);
+	if (flags & (X_MAP_POPULATE | X_MAP_LOCKED))
+		cJSON_AddTrueToObject(o, "populate");
+	int rc = emit(c, o);
+	if (!rc && (flags & X_MAP_LOCKED))
+		rc = emit(c, range_op("mlock", t, addr, mlen));
+	return rc;
+}
+
+static int sys_madvise(struct rec_conv *c, struct ctask *t, const uint64_t *a, int64_t ret)
+{
+	uint64_t addr = a[0], len = a[1];
+	int adv = (int)a[2];
+	const char *name = NULL;
+
+	switch (adv) {
+	case 4: name = "dontneed"; break;
+	case 8: name = "free"; break;
+	case 24: name = "dontneed_locked"; break;
+	case 102: name = "guard_install"; break;
+	case 103: name = "guard_remove"; break;
+	case 9:
+		name = "dontneed";
+		warn(c, "process %d (%s) used MADV_REMOVE: replayed as MADV_DONTNEED (the file's pages stay)",
+		     (int)t->mm->pid, t->mm->comm);
+		break;
+	case 22: case 23:
+		if (failed(ret)) {
+			not_replayed(c, "madvise(POPULATE)", ret);
+			return 0;
+		}
+		return touch(c, t, addr, page_up(len, PAGE), adv == 23);
+	case 14: case 25:
+		warn(c, "process %d (%s) used MADV_%s: transparent huge pages are not modelled", (int)t->mm->pid,
+		     t->mm->comm, adv == 14 ? "HUGEPAGE" : "COLLAPSE");
+		count(&c->ignored, "madvise %d", adv);
+		return 0;
+	case 12:
+		warn(c, "process %d (%s) used MADV_MERGEABLE: KSM is not modelled", (int)t->mm->pid, t->mm->comm);
+		count(&c->ignored, "madvise %d", adv);
+		return 0;
+	case 10: case 18:
+		warn(c, "process %d (%s) used MADV_%s: not modelled (a later fork copies that range)", (int)t->mm->pid,
+		     t->mm->comm, adv == 10 ? "DONTFORK" : "WIPEONFORK");
+		count(&c->ignored, "madvise %d", adv);
+		return 0;
+	case 20: case 21:
+		warn(c, "process %d (%s) used MADV_%s: not modelled (it clears accessed bits and flushes the TLB)",
+		     (int)t->mm->pid, t->mm->comm, adv == 20 ? "COLD" : "PAGEOUT");
+		count(&c->ignored, "madvise %d", adv);
+		return 0;
+	default:
+		/* NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTDUMP, DODUMP, NOHUGEPAGE, ...: no page-table effect. */
+		count(&c->ignored, "madvise %d", adv);
+		return 0;
+	}
+	if (failed(ret) && ret != -ENOMEM && ret != -EINVAL) {
+		not_replayed(c, "madvise", ret);
+		return 0;
+	}
+	if (failed(ret) && ((addr | len) & (PAGE - 1) || !len) ) {
+		not_replayed(c, "madvise", ret);
+		return 0;
+	}
+	cJSON *o = range_op("madvise", t, addr, len);
+	cJSON_AddStringToObject(o, "advice", name);
+	if (failed(ret))
+		cJSON_AddStringToObject(o, "expect", errname(ret));
+	return emit(c, o);
+}
+
+static int sys_exit(struct rec_conv *c, struct ctask *t, int nr, const uint64_t *a, int64_t ret)
+{
+	cJSON *o;
+
+	switch (nr) {
+	case NR_mmap:
+		return sys_mmap(c, t, a, ret);
+	case NR_munmap:
+		if (failed(ret)) {
+			if (ret == -EINVAL && !((a[0] | a[1]) & (PAGE - 1)) && a[1]) {
+				o = range_op("munmap", t, a[0], a[1]);
+				cJSON_AddStringToObject(o, "expect", "EINVAL");
+				return emit(c, o);
+			}
+			not_replayed(c, "munmap", ret);
+			return 0;
+		}
+		ranges_cut(&t->mm->ignored, a[0], a[0] + page_up(a[1], PAGE));
+		ranges_cut(&t->mm->shm, a[0], a[0] + page_up(a[1], PAGE));
+		return emit(c, range_op("munmap", t, a[0], a[1]));
+	case NR_mprotect:
+	case NR_pkey_mprotect:
+		if (a[2] & X_PROT_GROWS)
+			warn(c, "process %d (%s) used PROT_GROWSDOWN/UP: replayed on the given range only", (int)t->mm->pid,
+			     t->mm->comm);
+		if (failed(ret) && !(ret == -ENOMEM && !((a[0] | a[1]) & (PAGE - 1)) && a[1])) {
+			not_replayed(c, "mprotect", ret);
+			return 0;
+		}
+		o = range_op("mprotect", t, a[0], a[1]);
+		cJSON_AddStringToObject(o, "prot", prot_name((unsigned int)a[2] & 7));
+		if (failed(ret))
+			cJSON_AddStringToObject(o, "expect", "ENOMEM");
+		return emit(c, o);
+	case NR_madvise:
+		return sys_madvise(c, t, a, ret);
+	case NR_mremap: {
+		uint64_t old = a[0], olen = page_up(a[1], PAGE), nlen = page_up(a[2], PAGE), fl = a[3];
+		if (failed(ret)) {
+			not_replayed(c, "mremap", ret);
+			return 0;
+		}
+		if (!olen) {
+			warn(c, "process %d (%s) used mremap with old_len 0 (a second mapping of shared memory): not "
+			     "replayed", (int)t->mm->pid, t->mm->comm);
+			count(&c->not_replayed, "mremap old_len 0");
+			return 0;
+		}
+		o = range_op("mremap", t, old, olen);
+		add_num(o, "new_len", nlen);
+		if ((uint64_t)ret != old || (fl & X_MREMAP_DONTUNMAP)) {
+			cJSON *flags = cJSON_AddArrayToObject(o, "flags");
+			cJSON_AddItemToArray(flags, cJSON_CreateString("maymove"));
+			cJSON_AddItemToArray(flags, cJSON_CreateString("fixed"));
+			if (fl & X_MREMAP_DONTUNMAP)
+				cJSON_AddItemToArray(flags, cJSON_CreateString("dontunmap"));
+			add_hex(o, "new_addr", (uint64_t)ret);
+		}
+		ranges_cut(&t->mm->ignored, old, old + olen);
+		return emit(c, o);
+	}
+	case NR_brk:
+		if (!t->mm->brk || (uint64_t)ret == t->mm->brk || failed(ret))
+			return 0;
+		t->mm->brk = (uint64_t)ret;
+		o = op("brk");
+		add_num(o, "task", (uint64_t)t->id);
+		add_hex(o, "addr", (uint64_t)ret);
+		return emit(c, o);
+	case NR_mlock:
+	case NR_mlock2:
+	case NR_munlock:
+		if (nr == NR_mlock2 && (a[2] & X_MLOCK_ONFAULT))
+			warn(c, "process %d (%s) used mlock2(MLOCK_ONFAULT): replayed as mlock (which populates)",
+			     (int)t->mm->pid, t->mm->comm);
+		if (failed(ret) && !(ret == -ENOMEM && a[1])) {
+			not_replayed(c, nr == NR_munlock ? "munlock" : "mlock", ret);
+			return 0;
+		}
+		o = range_op(nr == NR_munlock ? "munlock" : "mlock", t, a[0] & ~(PAGE - 1),
+			     a[1] + (a[0] & (PAGE - 1)));
+		if (failed(ret))
+			cJSON_AddStringToObject(o, "expect", "ENOMEM");
+		return emit(c, o);
+	case NR_shmat: {
+		struct rec_pidinfo *pi = rec_pidinfo(c->d, t->pid);
+		struct rec_pending_map *pm = pi && pi->maps && pi->maps->nr == NR_shmat ? pi->maps : NULL;
+		if (pm)
+			pi->maps = pm->next;
+		uint64_t size = pm ? pm->shm_size : 0;
+		int id = pm ? pm->shmid : (int)a[0];
+		free(pm);
+		if (failed(ret)) {
+			not_replayed(c, "shmat", ret);
+			return 0;
+		}
+		if (!size) {
+			warn(c, "process %d (%s): shmat of segment %d of unknown size: not replayed", (int)t->mm->pid,
+			     t->mm->comm, id);
+			count(&c->not_replayed, "shmat unknown size");
+			return 0;
+		}
+		char fname[48];
+		snprintf(fname, sizeof(fname), "sysvshm:%d", id);
+		unsigned int prot = (a[2] & X_SHM_RDONLY) ? 1u : 3u;
+		if (a[2] & X_SHM_EXEC)
+			prot |= 4u;
+		o = op("mmap");
+		add_num(o, "task", (uint64_t)t->id);
+		add_hex(o, "addr", (uint64_t)ret);
+		add_num(o, "len", page_up(size, PAGE));
+		cJSON_AddStringToObject(o, "prot", prot_name(prot));
+		cJSON_AddStringToObject(o, "fixed", (a[2] & X_SHM_REMAP) ? "replace" : "noreplace");
+		cJSON_AddStringToObject(o, "kind", "shmem");
+		cJSON_AddTrueToObject(o, "shared");
+		cJSON_AddStringToObject(o, "file", fname);
+		ranges_add(&t->mm->shm, (uint64_t)ret, (uint64_t)ret + page_up(size, PAGE));
+		return emit(c, o);
+	}
+	case NR_shmdt:
+		if (failed(ret)) {
+			not_replayed(c, "shmdt", ret);
+			return 0;
+		}
+		for (size_t i = 0; i < t->mm->shm.nr; i++)
+			if (t->mm->shm.v[i].start == a[0]) {
+				uint64_t end = t->mm->shm.v[i].end;
+				t->mm->shm.v[i] = t->mm->shm.v[--t->mm->shm.nr];
+				return emit(c, range_op("munmap", t, a[0], end - a[0]));
+			}
+		count(&c->not_replayed, "shmdt of an unknown attachment");
+		return 0;
+	case NR_mlockall:
+	case NR_munlockall:
+		if (!failed(ret))
+			warn(c, "process %d (%s) used %s: not modelled", (int)t->mm->pid, t->mm->comm,
+			     nr == NR_mlockall ? "mlockall" : "munlockall");
+		return 0;
+	case NR_userfaultfd:
+		if (!failed(ret))
+			warn(c, "process %d (%s) opened a userfaultfd: faults resolved by user space are not modelled",
+			     (int)t->mm->pid, t->mm->comm);
+		return 0;
+	case NR_io_uring_register:
+		if (!failed(ret) && (a[1] == 0 || a[1] == 15 || a[1] == 16))
+			warn(c, "process %d (%s) registered io_uring buffers: pinned pages are not modelled",
+			     (int)t->mm->pid, t->mm->comm);
+		return 0;
+	case NR_remap_file_pages:
+	case NR_mbind:
+	case NR_migrate_pages:
+	case NR_move_pages:
+	case NR_process_madvise:
+	case NR_memfd_secret:
+	case NR_map_shadow_stack:
+		if (!failed(ret))
+			warn(c, "process %d (%s) used %s: not modelled", (int)t->mm->pid, t->mm->comm, rec_syscall_name(nr));
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int on_sys_enter(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ctask *t = pidmap_get(&c->tasks, e->pid);
+	if (!t)
+		return 0;
+	t->in_sys = true;
+	t->sys_nr = e->u.enter.nr;
+	memcpy(t->a, e->u.enter.a, sizeof(t->a));
+	if (t->sys_nr == NR_execve || t->sys_nr == NR_execveat) {
+		t->in_exec = true;
+		t->nr_held = 0;
+	}
+	return 0;
+}
+
+static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ctask *t = pidmap_get(&c->tasks, e->pid);
+	if (!t || !t->in_sys || t->sys_nr != e->u.exit_.nr)
+		return 0;
+	t->in_sys = false;
+	c->syscalls++;
+	if (t->sys_nr == NR_execve || t->sys_nr == NR_execveat) {
+		/* A failed execve (an exec that worked was handled at sched_process_exec). */
+		int rc = 0;
+		t->in_exec = false;
+		if (t->nr_held && (rc = ensure_running(c, t, e->cpu)))
+			return rc;
+		for (size_t i = 0; i < t->nr_held && !rc; i++)
+			rc = touch(c, t, t->held[i].addr, PAGE, t->held[i].write);
+		t->nr_held = 0;
+		return rc;
+	}
+	int rc = ensure_running(c, t, e->cpu);
+	return rc ? rc : sys_exit(c, t, t->sys_nr, t->a, e->u.exit_.ret);
+}
+
+int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
+{
+	int rc;
+
+	if (c->err)
+		return c->err;
+	if (e->kind >= REV_SWITCH)
+		rec_counts_event(c->counts, e, is_ours, c);
+	if (e->cpu >= c->o.si->cpus)
+		return 0;
+	if (c->started && (rc = advance_to(c, e->ts)))
+		return rc;
+	if (e->ts > c->last_ts)
+		c->last_ts = e->ts;
+	switch (e->kind) {
+	case REV_SYS_ENTER:
+		return on_sys_enter(c, e);
+	case REV_SYS_EXIT:
+		return on_sys_exit(c, e);
+	case REV_FAULT:
+		return on_fault(c, e);
+	case REV_FORK:
+		return on_fork(c, e, final);
+	case REV_EXEC:
+		return on_exec(c, e, final);
+	case REV_EXIT:
+		return on_exit_ev(c, e);
+	case REV_SWITCH:
+		return c->started ? on_switch(c, e) : 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- set-up, header, trailer ---- */
+
+int rec_conv_new(struct rec_conv **out, struct rec_data *d, struct rec_out *o, const struct rec_conv_opts *opts)
+{
+	struct rec_conv *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->out = o;
+	c->o = *opts;
+	c->next_task = 1;
+	c->cpus = calloc(opts->si->cpus, sizeof(*c->cpus));
+	c->counts = rec_counts_new(opts->si->cpus, opts->flush_fn, opts->sync_fn);
+	if (!c->cpus || !c->counts) {
+		rec_conv_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+static char *command_line(char *const *argv)
+{
+	size_t n = 1;
+	for (char *const *a = argv; *a; a++)
+		n += strlen(*a) + 1;
+	char *s = malloc(n);
+	if (!s)
+		return NULL;
+	s[0] = 0;
+	for (char *const *a = argv; *a; a++) {
+		if (a != argv)
+			strcat(s, " ");
+		strcat(s, *a);
+	}
+	return s;
+}
+
+int rec_conv_header(struct rec_conv *c)
+{
+	cJSON *h = cJSON_CreateObject();
+	cJSON_AddNumberToObject(h, "ptsim_trace", 2);
+	cJSON *m = cJSON_AddObjectToObject(h, "machine");
+	cJSON_AddStringToObject(m, "arch", "x86_64");
+	add_num(m, "cpus", c->o.si->cpus);
+	add_num(m, "paging_levels", c->o.si->paging_levels);
+	cJSON_AddStringToObject(m, "preset", c->o.si->preset);
+	char *cmd = command_line(c->o.argv);
+	char comment[1024];
+	snprintf(comment, sizeof(comment), "recorded by ptsim record: %s (Linux %s; preset %s)", cmd ? cmd : "?",
+		 c->o.si->release, c->o.si->preset_why);
+	free(cmd);
+	cJSON_AddStringToObject(h, "comment", comment);
+	return write_json(c, h);
+}
+
+static cJSON *figs_json(const struct rec_exit_figs *f)
+{
+	cJSON *o = cJSON_CreateObject();
+	add_num(o, "vmpte_kb", f->vmpte_kb);
+	cJSON *rss = cJSON_AddObjectToObject(o, "rss_kb");
+	add_num(rss, "anon", f->rss_anon_kb);
+	add_num(rss, "file", f->rss_file_kb);
+	add_num(rss, "shmem", f->rss_shmem_kb);
+	add_num(rss, "swap", f->swap_kb);
+	add_num(o, "hugetlb_kb", f->hugetlb_kb);
+	add_num(o, "vmhwm_kb", f->vmhwm_kb);
+	add_num(o, "vmpeak_kb", f->vmpeak_kb);
+	add_num(o, "anon_huge_kb", f->anon_huge_kb);
+	return o;
+}
+
+static cJSON *counters_json(const struct counters *cs)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t i = 0; i < cs->nr; i++)
+		add_num(o, cs->v[i].key, cs->v[i].n);
+	return o;
+}
+
+int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
+{
+	int rc = flush_touch(c);
+	if (rc)
+		return rc;
+	if (c->unknown_events)
+		warn(c, "%" PRIu64 " events of tasks the recorder did not know were left out", c->unknown_events);
+	if (end->lost)
+		warn(c, "the kernel dropped %" PRIu64 " trace events (ring buffer full): this recording is incomplete; "
+		     "use a larger --buffer-kb", end->lost);
+	if (end->out_of_order)
+		warn(c, "%" PRIu64 " trace events arrived after later ones had been converted: their order is "
+		     "approximate", end->out_of_order);
+	/* Processes still alive (a stopped recording): their figures as read while frozen. */
+	for (size_t i = 0; i < c->tasks.cap; i++) {
+		const struct ctask *tk = c->tasks.vals[i];
+		const struct rec_pidinfo *pi = tk ? pidmap_get(&c->d->pids, tk->pid) : NULL;
+		if (pi && pi->exit.valid && !tk->mm->ended)
+			tk->mm->figs = pi->exit;
+	}
+	cJSON *t = cJSON_CreateObject();
+	cJSON *r = cJSON_AddObjectToObject(t, "recorded");
+	cJSON_AddStringToObject(r, "kernel", c->o.si->release);
+	cJSON_AddStringToObject(r, "preset", c->o.si->preset);
+	cJSON_AddStringToObject(r, "preset_reason", c->o.si->preset_why);
+	cJSON *cmd = cJSON_AddArrayToObject(r, "command");
+	for (char *const *a = c->o.argv; *a; a++)
+		cJSON_AddItemToArray(cmd, cJSON_CreateString(*a));
+	add_num(r, "duration_ns", end->duration_ns);
+	cJSON_AddBoolToObject(r, "complete", !end->lost && !end->stopped);
+	if (end->stopped)
+		cJSON_AddStringToObject(r, "stopped_by", end->stopped);
+	if (end->root_reaped) {
+		if (WIFEXITED(end->root_status))
+			add_num(r, "exit_status", (uint64_t)WEXITSTATUS(end->root_status));
+		else if (WIFSIGNALED(end->root_status))
+			add_num(r, "killed_by_signal", (uint64_t)WTERMSIG(end->root_status));
+	}
+	add_num(r, "lost_events", end->lost);
+	cJSON *ev = cJSON_AddObjectToObject(r, "events");
+	add_num(ev, "ops", c->lines);
+	add_num(ev, "touches", c->touches);
+	add_num(ev, "faults", c->faults);
+	add_num(ev, "syscalls", c->syscalls);
+	add_num(ev, "context_switches", c->switches);
+	cJSON *procs = cJSON_AddArrayToObject(r, "processes");
+	for (size_t i = 0; i < c->nr_mms; i++) {
+		const struct cmm *mm = c->mms[i];
+		cJSON *p = cJSON_CreateObject();
+		add_num(p, "pid", (uint64_t)mm->pid);
+		cJSON_AddStringToObject(p, "comm", mm->comm);
+		cJSON *tasks = cJSON_AddArrayToObject(p, "tasks");
+		for (size_t k = 0; k < mm->nr_tasks; k++)
+			cJSON_AddItemToArray(tasks, cJSON_CreateNumber(mm->tasks[k]));
+		cJSON_AddStringToObject(p, "ended", mm->ended ? mm->ended : "running");
+		if (mm->ended)
+			add_num(p, "last_task", (uint64_t)mm->last_task);
+		if (mm->figs.valid)
+			cJSON_AddItemToObject(p, "at_end", figs_json(&mm->figs));
+		else
+			cJSON_AddNullToObject(p, "at_end");
+		cJSON_AddItemToArray(procs, p);
+	}
+	rec_counts_json(c->counts, r);
+	cJSON_AddItemToObject(r, "not_replayed", counters_json(&c->not_replayed));
+	cJSON_AddItemToObject(r, "ignored", counters_json(&c->ignored));
+	cJSON *w = cJSON_AddArrayToObject(r, "warnings");
+	for (size_t i = 0; i < c->nr_warnings; i++)
+		cJSON_AddItemToArray(w, cJSON_CreateString(c->warnings[i]));
+	return write_json(c, t);
+}
+
+void rec_conv_summary(const struct rec_conv *c, uint64_t *events, uint64_t *faults, uint64_t *syscalls,
+		      unsigned int *processes, unsigned int *tasks, unsigned int *warnings)
+{
+	*events = c->lines;
+	*faults = c->faults;
+	*syscalls = c->syscalls;
+	*processes = (unsigned int)c->nr_mms;
+	*tasks = (unsigned int)(c->next_task - 1);
+	*warnings = (unsigned int)c->nr_warnings;
+}
+
+const char *const *rec_conv_warnings(const struct rec_conv *c)
+{
+	static const char *const none[] = { NULL };
+	return c->warnings ? (const char *const *)c->warnings : none;
+}
+
+static void task_free_v(void *p)
+{
+	task_free(p);
+}
+
+void rec_conv_free(struct rec_conv *c)
+{
+	if (!c)
+		return;
+	pidmap_free(&c->tasks, task_free_v);
+	pidmap_free(&c->classes, NULL);
+	for (size_t i = 0; i < c->nr_mms; i++) {
+		free(c->mms[i]->shm.v);
+		free(c->mms[i]->ignored.v);
+		free(c->mms[i]->tasks);
+		free(c->mms[i]);
+	}
+	free(c->mms);
+	free(c->cpus);
+	for (size_t i = 0; i < c->nr_warnings; i++)
+		free(c->warnings[i]);
+	free(c->warnings);
+	for (size_t i = 0; i < c->not_replayed.nr; i++)
+		free(c->not_replayed.v[i].key);
+	free(c->not_replayed.v);
+	for (size_t i = 0; i < c->ignored.nr; i++)
+		free(c->ignored.v[i].key);
+	free(c->ignored.v);
+	rec_counts_free(c->counts);
+	free(c->line);
+	free(c);
+}
