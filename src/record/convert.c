@@ -90,6 +90,7 @@ struct cmm {
 	int id;
 	int users;              /* live tasks using it */
 	int first_task, last_task;
+	char *mark;             /* the mark written just before it ended */
 	pid_t pid;              /* the process that created it */
 	char comm[64];
 	struct rec_exit_figs figs;  /* the latest figures read at an exit stop of one of its tasks */
@@ -147,6 +148,7 @@ struct rec_conv {
 	int next_task;
 	bool started;
 	uint64_t clock_ts, first_ts, last_ts;
+	uint64_t now;               /* timestamp of the event being converted */
 	/* the touch being extended */
 	bool tp_valid;
 	int tp_task;
@@ -344,27 +346,36 @@ static int flush_touch(struct rec_conv *c)
 	return write_json(c, o);
 }
 
+/*
+ * Simulated time follows the kernel's: an advance before the next op once
+ * 1 ms or more passed since the last one (only when an op is written, so a
+ * quiet program costs nothing however long it sleeps).
+ */
+static int sync_clock(struct rec_conv *c)
+{
+	if (!c->started || c->now <= c->clock_ts || c->now - c->clock_ts < ADVANCE_NS)
+		return 0;
+	cJSON *o = op("advance");
+	if (!o)
+		return c->err = -ENOMEM;
+	add_num(o, "ns", c->now - c->clock_ts);
+	c->clock_ts = c->now;
+	c->lines++;
+	return write_json(c, o);
+}
+
 /* Write @o (an op); the pending touch goes first. */
 static int emit(struct rec_conv *c, cJSON *o)
 {
 	int rc = flush_touch(c);
+	if (!rc)
+		rc = sync_clock(c);
 	if (rc) {
 		cJSON_Delete(o);
 		return rc;
 	}
 	c->lines++;
 	return write_json(c, o);
-}
-
-static int advance_to(struct rec_conv *c, uint64_t ts)
-{
-	if (!c->started || ts <= c->clock_ts || ts - c->clock_ts < ADVANCE_NS)
-		return 0;
-	cJSON *o = op("advance");
-	if (o)
-		add_num(o, "ns", ts - c->clock_ts);
-	c->clock_ts = ts;
-	return emit(c, o);
 }
 
 static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t len, bool write)
@@ -374,7 +385,7 @@ static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t le
 		return 0;
 	}
 	int rc = flush_touch(c);
-	if (rc)
+	if (rc || (rc = sync_clock(c)))
 		return rc;
 	c->tp_valid = true;
 	c->tp_task = t->id;
@@ -477,6 +488,31 @@ static void task_free(struct ctask *t)
 {
 	free(t->held);
 	free(t);
+}
+
+/*
+ * The last task of @t's mm is about to exit or exec: a mark first, so that
+ * ptsim's figures of that mm right before its end can be read back
+ * (ptsim_mark_mm_info()) and compared with the kernel's at the same point.
+ */
+static int mark_end(struct rec_conv *c, struct ctask *t, const char *how)
+{
+	struct cmm *mm = t->mm;
+	char name[160];
+
+	if (!mm || mm->users != 1 || mm->mark)
+		return 0;
+	snprintf(name, sizeof(name), "%s of pid %d (%s), task %d", how, (int)mm->pid, mm->comm, t->id);
+	/* Mark names must be printable UTF-8: a comm can hold anything. */
+	for (char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	mm->mark = strdup(name);
+	if (!mm->mark)
+		return c->err = -ENOMEM;
+	cJSON *o = op("mark");
+	cJSON_AddStringToObject(o, "name", name);
+	return emit(c, o);
 }
 
 /* A user process or a kernel thread?  (Only matters for CPUs holding a recorded mm.) */
@@ -739,7 +775,7 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 			t->pid = pid;
 			pidmap_put(&c->tasks, pid, t);
 		}
-		if ((rc = ensure_running(c, t, e->cpu))) {
+		if ((rc = ensure_running(c, t, e->cpu)) || (rc = mark_end(c, t, "exec"))) {
 			rec_exec_free(snap);
 			return rc;
 		}
@@ -807,7 +843,7 @@ static int on_exit_ev(struct rec_conv *c, const struct rec_ev *e)
 	if (!t)
 		return 0;
 	int rc = ensure_running(c, t, e->cpu);
-	if (rc)
+	if (rc || (rc = mark_end(c, t, "exit")))
 		return rc;
 	cJSON *o = op("exit");
 	add_num(o, "task", (uint64_t)t->id);
@@ -1194,16 +1230,13 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 
 int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 {
-	int rc;
-
 	if (c->err)
 		return c->err;
 	if (e->kind >= REV_SWITCH)
 		rec_counts_event(c->counts, e, is_ours, c);
 	if (e->cpu >= c->o.si->cpus)
 		return 0;
-	if (c->started && (rc = advance_to(c, e->ts)))
-		return rc;
+	c->now = e->ts;
 	if (e->ts > c->last_ts)
 		c->last_ts = e->ts;
 	switch (e->kind) {
@@ -1365,6 +1398,8 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 		cJSON_AddStringToObject(p, "ended", mm->ended ? mm->ended : "running");
 		if (mm->ended)
 			add_num(p, "last_task", (uint64_t)mm->last_task);
+		if (mm->mark)
+			cJSON_AddStringToObject(p, "mark", mm->mark);
 		if (mm->figs.valid)
 			cJSON_AddItemToObject(p, "at_end", figs_json(&mm->figs));
 		else
@@ -1412,6 +1447,7 @@ void rec_conv_free(struct rec_conv *c)
 		free(c->mms[i]->shm.v);
 		free(c->mms[i]->ignored.v);
 		free(c->mms[i]->tasks);
+		free(c->mms[i]->mark);
 		free(c->mms[i]);
 	}
 	free(c->mms);

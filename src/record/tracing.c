@@ -34,7 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +74,35 @@ const char *rec_syscall_name(int nr)
 			return rec_syscalls[i].name;
 	return "?";
 }
+
+/*
+ * The other events: instance (0 tasks, 1 cpus), what they decode to, the
+ * fields read in order, a kernel-side filter (tlb_flush: context switches
+ * that flush nothing are most of them and say nothing).
+ */
+struct rec_event {
+	int inst;
+	const char *sys, *ev;
+	int kind;
+	const char *fields;
+	const char *filter;   /* "user": only addresses below the top of user space */
+};
+
+static const struct rec_event rec_events[] = {
+	{ 0, "exceptions", "page_fault_user", REV_FAULT, "address error_code", NULL },
+	{ 0, "exceptions", "page_fault_kernel", REV_FAULT, "address error_code", "user" },
+	{ 0, "sched", "sched_process_fork", REV_FORK, "parent_pid child_pid", NULL },
+	{ 0, "sched", "sched_process_exec", REV_EXEC, "pid old_pid", NULL },
+	{ 0, "sched", "sched_process_exit", REV_EXIT, "pid", NULL },
+	{ 1, "sched", "sched_switch", REV_SWITCH, "prev_pid next_pid prev_state next_comm", NULL },
+	{ 1, "tlb", "tlb_flush", REV_TLB_FLUSH, "reason pages", "reason != 0 || pages != 0" },
+	{ 1, "ipi", "ipi_send_cpu", REV_IPI, "cpu callback", NULL },
+	{ 1, "ipi", "ipi_send_cpumask", REV_IPI, "cpumask callback", NULL },
+	{ 1, "csd", "csd_queue_cpu", REV_CSD_QUEUE, "cpu func csd", NULL },
+	{ 1, "csd", "csd_function_entry", REV_CSD_ENTRY, "func csd", NULL },
+	{ 1, "csd", "csd_function_exit", REV_CSD_EXIT, "func csd", NULL },
+};
+#define NR_REC_EVENTS (sizeof(rec_events) / sizeof(rec_events[0]))
 
 /* ---- decoding ---- */
 
@@ -323,6 +355,59 @@ static int open_streams(struct rec_tracing *t, unsigned int cpus, char *err, siz
 	return 0;
 }
 
+/*
+ * The event formats of just the events used (some sixty of the machine's
+ * thousands: parsing them all takes most of a second, and far longer under
+ * a sanitizer), with the ring buffer's header page layout.
+ */
+static struct tep_handle *load_formats(char *err, size_t errlen)
+{
+	struct tep_handle *tep = tep_alloc();
+	int size = 0;
+	char ev[64];
+
+	if (!tep)
+		goto oom;
+	tep_set_file_bigendian(tep, tep_is_bigendian() ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN);
+	tep_set_local_bigendian(tep, tep_is_bigendian() ? TEP_BIG_ENDIAN : TEP_LITTLE_ENDIAN);
+	tep_set_long_size(tep, (int)sizeof(long));
+	tep_set_page_size(tep, (int)sysconf(_SC_PAGESIZE));
+	char *hdr = tracefs_instance_file_read(NULL, "events/header_page", &size);
+	if (!hdr || tep_parse_header_page(tep, hdr, (unsigned long)size, (int)sizeof(long))) {
+		free(hdr);
+		snprintf(err, errlen, "tracefs: cannot read events/header_page");
+		tep_free(tep);
+		return NULL;
+	}
+	free(hdr);
+	for (size_t k = 0; k < NR_REC_EVENTS + 2 * NR_REC_SYSCALLS; k++) {
+		const char *sys, *name;
+		if (k < NR_REC_EVENTS) {
+			sys = rec_events[k].sys;
+			name = rec_events[k].ev;
+		} else {
+			size_t j = k - NR_REC_EVENTS;
+			snprintf(ev, sizeof(ev), "sys_%s_%s", j & 1 ? "exit" : "enter", rec_syscalls[j / 2].name);
+			sys = "syscalls";
+			name = ev;
+		}
+		char *fmt = tracefs_event_file_read(NULL, sys, name, "format", &size);
+		if (!fmt)
+			continue;   /* an event this kernel lacks: enable_event() says whether that matters */
+		enum tep_errno e = tep_parse_event(tep, fmt, (unsigned long)size, sys);
+		free(fmt);
+		if (e) {
+			snprintf(err, errlen, "tracefs: cannot parse the format of %s:%s", sys, name);
+			tep_free(tep);
+			return NULL;
+		}
+	}
+	return tep;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return NULL;
+}
+
 int rec_tracing_open(struct rec_tracing **out, const struct rec_tracing_opts *o, char *err, size_t errlen)
 {
 	struct rec_tracing *t = calloc(1, sizeof(*t));
@@ -342,13 +427,19 @@ int rec_tracing_open(struct rec_tracing **out, const struct rec_tracing_opts *o,
 			snprintf(err, errlen, "tracefs: %s is not a directory", o->tracefs_dir);
 			goto fail;
 		}
-		tracefs_set_tracing_dir((char *)o->tracefs_dir);
 		dir = o->tracefs_dir;
-	} else if (tracefs_tracing_dir_is_mounted(true, &dir) < 0 || !dir) {
-		snprintf(err, errlen, "tracefs is not mounted and cannot be mounted (mount -t tracefs nodev "
-			 "/sys/kernel/tracing): a kernel without CONFIG_TRACING, or a container without the right");
-		goto fail;
+	} else {
+		/* Found (or mounted) here rather than by libtracefs, whose lookup keeps a copy it never frees. */
+		struct statfs sf;
+		dir = "/sys/kernel/tracing";
+		if ((statfs(dir, &sf) || (unsigned long)sf.f_type != TRACEFS_MAGIC) &&
+		    mount("nodev", dir, "tracefs", 0, NULL)) {
+			snprintf(err, errlen, "tracefs is not mounted at %s and cannot be mounted there (%s): tracefs "
+				 "unavailable (a kernel without CONFIG_TRACING?)", dir, strerror(errno));
+			goto fail;
+		}
 	}
+	tracefs_set_tracing_dir((char *)dir);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/instances", dir);
 	if (access(path, W_OK)) {
@@ -397,11 +488,9 @@ int rec_tracing_open(struct rec_tracing **out, const struct rec_tracing_opts *o,
 		snprintf(err, errlen, "tracefs: cannot set the event-fork option");
 		goto fail;
 	}
-	const char *systems[] = { "syscalls", "exceptions", "sched", "tlb", "ipi", "csd", NULL };
-	t->tep = tracefs_local_events_system(dir, systems);
-	if (!t->tep) {
-		snprintf(err, errlen, "tracefs: cannot read the event formats under %s/events", dir);
-		goto fail;
+	if (!(t->tep = load_formats(err, errlen))) {
+		rc = -EINVAL;
+		goto fail_rc;
 	}
 	struct tep_event *sw = tep_find_event_by_name(t->tep, "sched", "sched_switch");
 	struct field f;
@@ -417,31 +506,12 @@ int rec_tracing_open(struct rec_tracing **out, const struct rec_tracing_opts *o,
 		goto fail_rc;
 	char filt[64];
 	snprintf(filt, sizeof(filt), "address < 0x%" PRIx64, o->user_top);
-	struct {
-		int inst;
-		const char *sys, *ev;
-		int kind;
-		const char *fields, *filter;
-		bool required;
-	} evs[] = {
-		{ 0, "exceptions", "page_fault_user", REV_FAULT, "address error_code", NULL, true },
-		{ 0, "exceptions", "page_fault_kernel", REV_FAULT, "address error_code", filt, true },
-		{ 0, "sched", "sched_process_fork", REV_FORK, "parent_pid child_pid", NULL, true },
-		{ 0, "sched", "sched_process_exec", REV_EXEC, "pid old_pid", NULL, true },
-		{ 0, "sched", "sched_process_exit", REV_EXIT, "pid", NULL, true },
-		{ 1, "sched", "sched_switch", REV_SWITCH, "prev_pid next_pid prev_state next_comm", NULL, true },
-		{ 1, "tlb", "tlb_flush", REV_TLB_FLUSH, "reason pages", "reason != 0 || pages != 0", true },
-		{ 1, "ipi", "ipi_send_cpu", REV_IPI, "cpu callback", NULL, true },
-		{ 1, "ipi", "ipi_send_cpumask", REV_IPI, "cpumask callback", NULL, true },
-		{ 1, "csd", "csd_queue_cpu", REV_CSD_QUEUE, "cpu func csd", NULL, true },
-		{ 1, "csd", "csd_function_entry", REV_CSD_ENTRY, "func csd", NULL, true },
-		{ 1, "csd", "csd_function_exit", REV_CSD_EXIT, "func csd", NULL, true },
-	};
-	for (size_t k = 0; k < sizeof(evs) / sizeof(evs[0]); k++) {
-		rc = enable_event(t, evs[k].inst, evs[k].sys, evs[k].ev, evs[k].kind, evs[k].fields, evs[k].filter, err,
+	for (size_t k = 0; k < NR_REC_EVENTS; k++) {
+		const struct rec_event *ev = &rec_events[k];
+		rc = enable_event(t, ev->inst, ev->sys, ev->ev, ev->kind, ev->fields, ev->filter && !strcmp(ev->filter, "user") ? filt : ev->filter, err,
 				  errlen);
-		if (rc == 1 && evs[k].required) {
-			snprintf(err, errlen, "tracefs: the kernel has no %s:%s event", evs[k].sys, evs[k].ev);
+		if (rc == 1) {
+			snprintf(err, errlen, "tracefs: the kernel has no %s:%s event", ev->sys, ev->ev);
 			rc = -ENOENT;
 		}
 		if (rc < 0)
