@@ -260,6 +260,34 @@ static void test_hugetlb__x86_unshare_skips_lazy_walk_cache(void **s)
 	t_destroy(m);
 }
 
+/*
+ * The same with x86_flush=invlpgb (traces/fidelity/x86_series_unshare_flush_invlpgb.json):
+ * the series changes tlb_flush() whatever the transport, so process 2's
+ * unshare flush (IPIs: its mm has no global ASID) still reaches lazy CPU 2;
+ * the sync skip needs the boot-time key, which INVLPGB keeps off, so the
+ * broadcast is sent.  Before the fix ptsim tied both to x86_flush=ipi: a pwc
+ * violation.
+ */
+static void test_hugetlb__x86_series_flush_with_invlpgb(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_run_trace("fidelity/x86_series_unshare_flush_invlpgb.json", NULL);
+
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "cpu.2.ipi_received.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.table_sync"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.received.table_sync"), 2);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.table_sync_skipped"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+
+	const char *const off[] = { "x86_table_flush_implies_ipi=off", NULL };
+	m = t_run_trace("fidelity/x86_series_unshare_flush_invlpgb.json", off);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_PWC), 1);
+	t_destroy(m);
+}
+
 /* The presets of each form. */
 static void test_hugetlb__presets(void **s)
 {
@@ -1240,6 +1268,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb__w2_64_cpus),
 		cmocka_unit_test(test_hugetlb__w2_x86_table_flush_implies_ipi),
 		cmocka_unit_test(test_hugetlb__x86_unshare_skips_lazy_walk_cache),
+		cmocka_unit_test(test_hugetlb__x86_series_flush_with_invlpgb),
 		cmocka_unit_test(test_hugetlb__presets),
 		cmocka_unit_test(test_hugetlb__parent_munmap_broadcasts),
 		cmocka_unit_test(test_hugetlb__child_exit_broadcasts),

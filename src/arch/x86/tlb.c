@@ -671,7 +671,9 @@ bool x86_tlb_table_flush_implies_ipi_broadcast(const struct ptsim_machine *m)
 
 /*
  * tlb_flush() from arch/x86/include/asm/tlb.h.  With the queued series,
- * unsharing counts as freeing tables, so lazy CPUs get the IPI too.
+ * unsharing counts as freeing tables, so lazy CPUs get the IPI too.  The
+ * series changes tlb_flush() itself, whatever the transport: only the skip
+ * of the sync IPI depends on the boot-time key (IPI flushes, no INVLPGB).
  */
 void x86_tlb_flush(struct mmu_gather *tlb)
 {
@@ -679,7 +681,7 @@ void x86_tlb_flush(struct mmu_gather *tlb)
 	unsigned int stride_shift = tlb_get_unmap_shift(tlb);
 	bool freed_tables = tlb->freed_tables;
 
-	if (x86_tlb_table_flush_implies_ipi_broadcast(tlb->mm->machine))
+	if (tlb->mm->machine->v.x86_table_flush_implies_ipi)
 		freed_tables = freed_tables || tlb->unshared_tables;
 	if (!tlb->fullmm && !tlb->need_flush_all) {
 		start = tlb->start;
