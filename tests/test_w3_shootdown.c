@@ -269,6 +269,28 @@ static void test_w3__invlpgb_global_asid_space(void **s)
 	t_destroy(m);
 }
 
+/*
+ * INVLPGB without FINAL_ONLY (traces/fidelity/x86_invlpgb_walk_cache.json):
+ * the ranged INVLPGB of a munmap that frees no table drops the walk-cache
+ * entries of its address on every CPU, so CPU 1's next miss in that range
+ * walks from the top (no paging-structure-cache hit).
+ */
+static void test_w3__invlpgb_drops_walk_cache(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_run_trace("fidelity/x86_invlpgb_walk_cache.json", NULL);
+
+	assert_int_equal(t_delta(m, "cached", "unmapped", "tlb.invlpgb"), 1);
+	assert_int_equal(t_delta(m, "cached", "unmapped", "tlb.invlpgb_full"), 0);
+	assert_int_equal(t_delta(m, "cached", "unmapped", "tlb.tlbsync"), 1);
+	assert_int_equal(t_delta(m, "cached", "unmapped", "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(m, "cached", "unmapped", "pgtables_freed.pte"), 0);
+	assert_int_equal(t_delta(m, "unmapped", "walked", "tlb.walks"), 1);
+	assert_int_equal(t_delta(m, "unmapped", "walked", "tlb.pwc_hits"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +303,7 @@ int main(void)
 		cmocka_unit_test(test_w3__lazy_cpu_catches_up_at_switch),
 		cmocka_unit_test(test_w3__other_mm_cpu_catches_up_at_switch),
 		cmocka_unit_test(test_w3__invlpgb_global_asid_space),
+		cmocka_unit_test(test_w3__invlpgb_drops_walk_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

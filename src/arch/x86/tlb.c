@@ -382,7 +382,7 @@ static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask
 #define INVLPGB_COUNT_MAX 8
 
 static void invlpgb_all_cpus(struct ptsim_machine *m, struct mm_struct *mm, uint16_t asid, uint64_t start,
-			     uint64_t end, unsigned int stride_shift, bool pwc)
+			     uint64_t end, unsigned int stride_shift)
 {
 	unsigned int c;
 
@@ -393,7 +393,7 @@ static void invlpgb_all_cpus(struct ptsim_machine *m, struct mm_struct *mm, uint
 			continue;
 		}
 		for (uint64_t a = start; a < end; a += 1ull << stride_shift)
-			tlb_inv_va(m, cpu, asid, a, TLBINV_LEAF | (pwc ? TLBINV_PWC : 0));
+			tlb_inv_va(m, cpu, asid, a, TLBINV_LEAF | TLBINV_PWC);
 	}
 }
 
@@ -544,11 +544,16 @@ static void broadcast_tlb_flush(struct ptsim_machine *m, const struct flush_tlb_
 	uint16_t asid = x86_ctx(mm)->global_asid;
 
 	if (info->end == TLB_FLUSH_ALL) {
-		invlpgb_all_cpus(m, mm, asid, 0, TLB_FLUSH_ALL, 0, true);
+		invlpgb_all_cpus(m, mm, asid, 0, TLB_FLUSH_ALL, 0);
 		STAT_INC(m, TLB_INVLPGB_FULL);
 		STAT_INC(m, TLB_INVLPGB);
 	} else {
-		invlpgb_all_cpus(m, mm, asid, info->start, info->end, info->stride_shift, info->freed_tables);
+		/*
+		 * invlpgb_flush_user_nr_nosync() sets no FINAL_ONLY flag: each
+		 * INVLPGB drops the walk-cache entries of its addresses too,
+		 * whether or not tables were freed.
+		 */
+		invlpgb_all_cpus(m, mm, asid, info->start, info->end, info->stride_shift);
 		/* One INVLPGB per up to invlpgb_count_max strides (at least one); one per stride above PMD size. */
 		uint64_t addr = info->start;
 		do {
