@@ -9,7 +9,9 @@
  * Table freeing follows the table_free variant (kernel-model 4.1, 13.3):
  *   rcu         MMU_GATHER_RCU_TABLE_FREE; a batch is freed by call_rcu(); the
  *               single-table fallback (no batch page) is PT_RECLAIM's call_rcu()
- *               on the table (x86 since v6.14/v6.15, arm64);
+ *               on the table: x86-64 with PT_RECLAIM (v6.14+), arm64 only from
+ *               7.0 (PT_RECLAIM on for every RCU-table-free arch; before it
+ *               arm64 uses semi_rcu, as its presets say);
  *   semi_rcu    batches by RCU; the fallback does tlb_remove_table_sync_one()
  *               then frees at once (before PT_RECLAIM);
  *   after_flush tables are queued like pages and freed right after the flush
