@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what README's two commands (scripts/demo.sh, scripts/test.sh) need on Debian 12, only
 # what is missing, showing apt's progress.  CI (.ci/run) installs its own extras (clang, ...).
-#   build:  cmake make gcc pkg-config libjemalloc-dev libunwind-dev libcjson-dev
+#   build:  cmake make gcc pkg-config libjemalloc-dev libunwind-dev libcjson-dev,
+#           zlib1g-dev libzstd-dev (compressed traces), libtracefs-dev libtraceevent-dev (ptsim record)
 #   tests:  libcmocka-dev, python3 (docs examples, the Python module's tests),
 #           parallel (the sharded sweep test), gnuplot-nox (plots)
 set -e

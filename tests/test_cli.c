@@ -20,6 +20,9 @@
 #ifndef PTSIM_TEST_TMPDIR
 #error "PTSIM_TEST_TMPDIR must be defined by tests/CMakeLists.txt"
 #endif
+#ifndef PTSIM_MAN_PAGE
+#error "PTSIM_MAN_PAGE (docs/ptsim.1) must be defined by tests/CMakeLists.txt"
+#endif
 
 #define CLI_IN(cwd, ...) t_cli_run(PTSIM_CLI, PTSIM_TEST_TMPDIR, cwd, NULL, (const char *const[]){ __VA_ARGS__, NULL })
 #define CLI(...) CLI_IN(NULL, __VA_ARGS__)
@@ -310,6 +313,54 @@ static void test_cli__nothing_on_stdout_when_an_output_fails(void **s)
 	t_cli_free(&r);
 }
 
+/* "--plot-y" as troff writes it: "\\-\\-plot\\-y". */
+static void troff_escape(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *in && n + 3 < len; in++) {
+		if (*in == '-')
+			out[n++] = '\\';
+		out[n++] = *in;
+	}
+	out[n] = 0;
+}
+
+/* The man page (docs/ptsim.1) has every command `ptsim help` lists and every option of its --help. */
+static void test_cli__man_page_lists_every_command_and_option(void **s)
+{
+	(void)s;
+	char *man = t_read_file(PTSIM_MAN_PAGE, NULL);
+	struct t_cli all = CLI("help");
+	size_t commands = 0, options = 0;
+
+	assert_non_null(man);
+	for (const char *p = all.out; (p = strstr(p, "ptsim ")); p += 6) {
+		char name[64], want[128];
+		if (sscanf(p + 6, "%63[a-z-]", name) != 1 || !strcmp(name, "help"))
+			continue;
+		snprintf(want, sizeof(want), ".SS \"ptsim %s", name);
+		if (!strstr(man, want))
+			fail_msg("docs/ptsim.1 has no section for ptsim %s (%s)", name, want);
+		commands++;
+		struct t_cli u = CLI(name, "--help");
+		for (const char *q = u.out; (q = strstr(q, " -")); q++) {
+			char opt[64], esc[160];
+			if (sscanf(q + 1, "%63[-a-zA-Z0-9]", opt) != 1 || strlen(opt) < 2 || !strcmp(opt, "--"))
+				continue;
+			troff_escape(opt, esc, sizeof(esc));
+			if (!strstr(man, esc))
+				fail_msg("docs/ptsim.1 does not mention %s of ptsim %s (as %s)", opt, name, esc);
+			options++;
+		}
+		t_cli_free(&u);
+	}
+	assert_true(commands >= 7);
+	assert_true(options >= 40);
+	t_cli_free(&all);
+	free(man);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -322,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_cli__file_errors_are_said_once),
 		cmocka_unit_test(test_cli__plurals),
 		cmocka_unit_test(test_cli__nothing_on_stdout_when_an_output_fails),
+		cmocka_unit_test(test_cli__man_page_lists_every_command_and_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

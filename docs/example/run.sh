@@ -35,7 +35,7 @@ say "install into the staging prefix $prefix"
 rm -rf "$prefix"
 cmake --install "$work/ptsim-build" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name 'libptsim.so' | head -n 1)")
-for f in include/ptsim/ptsim.h include/ptsim/version.h bin/ptsim; do
+for f in include/ptsim/ptsim.h include/ptsim/version.h bin/ptsim share/man/man1/ptsim.1; do
 	test -e "$prefix/$f" || { echo "missing from the install: $f" >&2; exit 1; }
 done
 test -e "$libdir/pkgconfig/ptsim.pc" || { echo "missing: ptsim.pc" >&2; exit 1; }
@@ -59,9 +59,11 @@ ctest --test-dir "$work/example-build" --output-on-failure
 
 say "build the example with pkg-config (ptsim.pc) and run it"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# No -Wl,-rpath here: the .pc file's Libs carry it, so the program runs as built.
 # shellcheck disable=SC2046
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror -o "$work/test_my_workload_pc" "$here/test_my_workload.c" \
-	$(pkg-config --cflags ptsim cmocka) $(pkg-config --libs ptsim cmocka) -Wl,-rpath,"$libdir"
-"$work/test_my_workload_pc"
+	$(pkg-config --cflags ptsim cmocka) $(pkg-config --libs ptsim cmocka)
+env -u LD_LIBRARY_PATH "$work/test_my_workload_pc"
+man -l "$prefix/share/man/man1/ptsim.1" >/dev/null 2>&1 || { echo "the installed man page does not format" >&2; exit 1; }
 
 say "the example passed against the installed ptsim"
