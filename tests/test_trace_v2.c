@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "support/cli.h"
 #include "support/helpers.h"
 
 #ifndef PTSIM_TEST_TMPDIR
@@ -379,6 +381,217 @@ static void test_trace_v2__not_a_trace_and_limits(void **s)
 	free(doc);
 }
 
+/* Every trace file below traces/@rel (.json), in @out[*n]. */
+static void collect(const char *rel, char ***out, size_t *n)
+{
+	char path[4096];
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rel);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char sub[4096], full[8192];
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+		snprintf(full, sizeof(full), "%s/%s", PTSIM_TRACES_DIR, sub);
+		assert_int_equal(stat(full, &st), 0);
+		size_t len = strlen(sub);
+		if (S_ISDIR(st.st_mode)) {
+			collect(sub, out, n);
+		} else if (len > 5 && !strcmp(sub + len - 5, ".json")) {
+			*out = realloc(*out, (*n + 1) * sizeof(**out));
+			assert_non_null(*out);
+			(*out)[(*n)++] = strdup(full);
+		}
+	}
+	closedir(d);
+}
+
+static struct t_cli cli(const char *const *args)
+{
+	return t_cli_run(PTSIM_CLI, PTSIM_TEST_TMPDIR, NULL, NULL, args);
+}
+
+/* `ptsim run --json` of @path: stdout, and the exit status (0 or 3) in *@status. */
+static char *run_json(const char *path, int *status)
+{
+	struct t_cli r = cli((const char *const[]){ "run", path, "--json", NULL });
+	if (r.status != 0 && r.status != 3)
+		fail_msg("ptsim run %s: status %d: %s", path, r.status, r.err);
+	*status = r.status;
+	char *out = r.out;
+	r.out = NULL;
+	t_cli_free(&r);
+	return out;
+}
+
+static void convert_ok(const char *const *args)
+{
+	struct t_cli r = cli(args);
+	if (r.status != 0 || r.out_len || r.err[0])
+		fail_msg("ptsim convert %s %s: status %d: %s", args[1], args[2], r.status, r.err);
+	t_cli_free(&r);
+}
+
+/*
+ * Every bundled trace, converted by `ptsim convert` to JSON Lines (plain,
+ * gzip, zstd) and back to v1, gives byte for byte the --json report and the
+ * exit status of the original (which test_golden compares with tests/golden/).
+ */
+static void test_trace_v2__every_bundled_trace_converts(void **s)
+{
+	(void)s;
+	char **traces = NULL;
+	size_t n = 0;
+
+	collect("", &traces, &n);
+	assert_true(n >= 40);
+	char *plain = tmp("conv.jsonl"), *gz = tmp("conv.jsonl.gz"), *zst = tmp("conv.jsonl.zst"),
+	     *back = tmp("conv_back.json");
+	for (size_t i = 0; i < n; i++) {
+		int want_status, status;
+		char *want = run_json(traces[i], &want_status);
+		convert_ok((const char *const[]){ "convert", traces[i], plain, NULL });
+		convert_ok((const char *const[]){ "convert", traces[i], gz, NULL });
+		convert_ok((const char *const[]){ "convert", traces[i], zst, NULL });
+		convert_ok((const char *const[]){ "convert", zst, back, NULL });
+		/* The file forms are what their names say. */
+		size_t len;
+		char *bytes = slurp(gz, &len);
+		assert_true(len > 2 && (unsigned char)bytes[0] == 0x1f && (unsigned char)bytes[1] == 0x8b);
+		free(bytes);
+		bytes = slurp(zst, &len);
+		assert_true(len > 4 && !memcmp(bytes, "\x28\xb5\x2f\xfd", 4));
+		free(bytes);
+		bytes = slurp(plain, &len);
+		assert_non_null(strstr(bytes, "{\"ptsim_trace\":2"));
+		free(bytes);
+		const char *forms[] = { plain, gz, zst, back };
+		for (size_t k = 0; k < 4; k++) {
+			char *got = run_json(forms[k], &status);
+			if (strcmp(got, want) || status != want_status)
+				fail_msg("%s as %s: the report differs from the original's (status %d vs %d)", traces[i],
+					 forms[k], status, want_status);
+			free(got);
+		}
+		free(want);
+		free(traces[i]);
+	}
+	free(traces);
+	free(plain);
+	free(gz);
+	free(zst);
+	free(back);
+}
+
+/* --expand-repeats writes each iteration (steps added) and the report stays the same. */
+static void test_trace_v2__convert_expands_repeats(void **s)
+{
+	(void)s;
+	const char *rels[] = { "oracle/w3_munmap_spin.json", "seeds/pt_reclaim_seed_table.json",
+			       "oracle/w2_split_g2_k0.json" };
+	char *out = tmp("expanded.jsonl"), *v1 = tmp("expanded.json");
+	for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
+		char path[4096];
+		int want_status, status;
+		snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rels[i]);
+		char *want = run_json(path, &want_status);
+		convert_ok((const char *const[]){ "convert", path, out, "--expand-repeats", NULL });
+		convert_ok((const char *const[]){ "convert", path, v1, "--expand-repeats", "--to", "v1", NULL });
+		size_t len;
+		char *text = slurp(out, &len);
+		assert_null(strstr(text, "\"repeat\""));
+		free(text);
+		text = slurp(v1, &len);
+		assert_null(strstr(text, "\"repeat\""));
+		free(text);
+		char *got = run_json(out, &status);
+		assert_string_equal(got, want);
+		free(got);
+		got = run_json(v1, &status);
+		assert_string_equal(got, want);
+		assert_int_equal(status, want_status);
+		free(got);
+		free(want);
+	}
+	/* A step is added to the fields the event gives, spelt as they were. */
+	const char *text = "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"repeat\", \"count\": 3, \"step\": {\"addr\": \"2M\", "
+			   "\"cpu\": 1}, \"events\": [{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000000\", "
+			   "\"len\": 4096, \"prot\": \"r\"}, {\"op\": \"spawn\", \"task\": 5, \"cpu\": 0}]}]}";
+	char *in = tmp("step_in.json");
+	spit(in, text, strlen(text));
+	convert_ok((const char *const[]){ "convert", in, out, "--expand-repeats", NULL });
+	size_t len;
+	char *got = slurp(out, &len);
+	assert_string_equal(got,
+			    "{\"ptsim_trace\":2}\n"
+			    "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000000000\",\"len\":4096,\"prot\":\"r\",\"fixed\":\"noreplace\"}\n"
+			    "{\"op\":\"spawn\",\"task\":5,\"cpu\":0}\n"
+			    "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000200000\",\"len\":4096,\"prot\":\"r\",\"fixed\":\"noreplace\"}\n"
+			    "{\"op\":\"spawn\",\"task\":5,\"cpu\":1}\n"
+			    "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000400000\",\"len\":4096,\"prot\":\"r\",\"fixed\":\"noreplace\"}\n"
+			    "{\"op\":\"spawn\",\"task\":5,\"cpu\":2}\n");
+	free(got);
+	/* Without expansion the repeat stays, its body's mmap gets "fixed" too. */
+	convert_ok((const char *const[]){ "convert", in, out, NULL });
+	got = slurp(out, &len);
+	assert_non_null(strstr(got, "\"op\":\"repeat\""));
+	assert_non_null(strstr(got, "\"prot\":\"r\",\"fixed\":\"noreplace\"}"));
+	free(got);
+	/* An expansion beyond --max-events is refused and leaves no file. */
+	struct t_cli r = cli((const char *const[]){ "convert", in, out, "--expand-repeats", "--max-events", "5", NULL });
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "more than 5 events after expanding repeats"));
+	t_cli_free(&r);
+	struct stat st;
+	assert_int_not_equal(stat(out, &st), 0);
+	free(in);
+	free(out);
+	free(v1);
+}
+
+/* Standard input and output, a recorded trailer kept both ways, errors. */
+static void test_trace_v2__convert_stdin_stdout_and_errors(void **s)
+{
+	(void)s;
+	const char *v2 = HDR SPAWN "{\"op\": \"mark\", \"name\": \"m\"}\n{\"recorded\": {\"ipis\": 2}}\n";
+	char *in = tmp("cv_in.jsonl"), *mid = tmp("cv_mid.json");
+	spit(in, v2, strlen(v2));
+	struct t_cli r = t_cli_run(PTSIM_CLI, PTSIM_TEST_TMPDIR, NULL, in, (const char *const[]){ "convert", "-", "-", NULL });
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "{\"ptsim_trace\":1,\"machine\":{\"cpus\":2},\"events\":[\n"
+				   "  {\"op\":\"spawn\",\"task\":1,\"cpu\":0},\n"
+				   "  {\"op\":\"mark\",\"name\":\"m\"}\n],\"recorded\":{\"ipis\":2}}\n");
+	spit(mid, r.out, r.out_len);
+	t_cli_free(&r);
+	r = cli((const char *const[]){ "convert", mid, "-", NULL });
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.out, "{\"ptsim_trace\":2,\"machine\":{\"cpus\":2},\"recorded\":{\"ipis\":2}}\n"
+				   "{\"op\":\"spawn\",\"task\":1,\"cpu\":0}\n{\"op\":\"mark\",\"name\":\"m\"}\n");
+	t_cli_free(&r);
+	/* A bad line stops the conversion with the line's error; the output file is removed. */
+	const char *bad = HDR SPAWN "{\"op\": \"mark\", \"nam\": \"m\"}\n";
+	spit(in, bad, strlen(bad));
+	r = cli((const char *const[]){ "convert", in, mid, NULL });
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "line 3 (event 1, mark): unknown field 'nam' for op mark"));
+	struct stat st;
+	assert_int_not_equal(stat(mid, &st), 0);
+	t_cli_free(&r);
+	r = cli((const char *const[]){ "convert", in, NULL });
+	assert_int_equal(r.status, 2);
+	t_cli_free(&r);
+	r = cli((const char *const[]){ "convert", in, mid, "--to", "v3", NULL });
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--to v3: expected v1 or v2"));
+	t_cli_free(&r);
+	free(in);
+	free(mid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +600,9 @@ int main(void)
 		cmocka_unit_test(test_trace_v2__recorded_format_and_one_run),
 		cmocka_unit_test(test_trace_v2__truncated_and_corrupt_compression),
 		cmocka_unit_test(test_trace_v2__not_a_trace_and_limits),
+		cmocka_unit_test(test_trace_v2__every_bundled_trace_converts),
+		cmocka_unit_test(test_trace_v2__convert_expands_repeats),
+		cmocka_unit_test(test_trace_v2__convert_stdin_stdout_and_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,4 +111,35 @@ PTSIM_API int ptsim_trace_run_with(struct ptsim_trace *t, struct ptsim_machine *
 PTSIM_API size_t ptsim_trace_op_count(void);
 PTSIM_API const char *ptsim_trace_op_name(size_t i);
 
+/* Compression of a written trace. */
+enum ptsim_compress {
+	PTSIM_COMPRESS_NONE = 0,
+	PTSIM_COMPRESS_GZIP = 1,
+	PTSIM_COMPRESS_ZSTD = 2,
+};
+
+#define PTSIM_TRACE_CONVERT_OPTIONS_VERSION 1
+
+struct ptsim_trace_convert_options {
+	unsigned int version;                       /* PTSIM_TRACE_CONVERT_OPTIONS_VERSION */
+	int to;                                     /* 1 or 2; 0: the other format than the input's */
+	int expand_repeats;                         /* nonzero: write each repeat's iterations out */
+	int compress;                               /* enum ptsim_compress; -1: by the output's name (.gz, .zst) */
+	const struct ptsim_trace_options *limits;   /* NULL: the defaults (max_events bounds expansion) */
+};
+
+/** ptsim_trace_convert_options_init - the version; to 0, no expansion, compression by name. */
+PTSIM_API void ptsim_trace_convert_options_init(struct ptsim_trace_convert_options *opts);
+
+/**
+ * ptsim_trace_convert - write the trace @in (a path, "-" standard input; v1 or
+ * v2, plain or compressed) to @out (a path, "-" standard output) in the other
+ * format (or opts->to).  The input is checked as ptsim_trace_load*() checks
+ * it, line by line for v2, and streamed: a v2 trace is never held whole.  A v1
+ * mmap that gives addr gets "fixed": "noreplace" in v2 (its v1 meaning).  On an
+ * error a file @out is removed (standard output may hold part of the trace).
+ */
+PTSIM_API int ptsim_trace_convert(const char *in, const char *out,
+				  const struct ptsim_trace_convert_options *opts, char *err, size_t errlen);
+
 #endif

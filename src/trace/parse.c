@@ -28,10 +28,10 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_COUNT] = "count", [F_NS] = "ns", [F_US] = "us", [F_MS] = "ms", [F_S] = "s", [F_PROT] = "prot",
 	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
 	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
-	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr",
+	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr", [F_FIXED] = "fixed",
 };
 
-static const uint32_t common_optional = B(F_COMMENT);
+static const uint64_t common_optional = B(F_COMMENT);
 
 const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_SPAWN] = { "spawn", B(F_TASK) | B(F_CPU), 0, 0 },
@@ -42,7 +42,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_SLEEP] = { "sleep", B(F_TASK), 0, 0 },
 	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S), 0 },
 	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
-		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | SYSCALL,
+		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | B(F_FIXED) | SYSCALL,
 		      OPF_OVERLAP_IS_EEXIST },
 	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, 0 },
 	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL, OPF_ENOMEM_IS_HOLE },
@@ -91,7 +91,7 @@ int ptsim__trace_fail(struct perr *pe, const char *fmt, ...)
 }
 
 /* "123", "0x1f", "2M", "50G", "4K", "1T": decimal or hex with an optional binary suffix. */
-static int parse_num_string(const char *s, uint64_t *out, bool allow_neg, bool *neg)
+int ptsim__trace_parse_num(const char *s, uint64_t *out, bool allow_neg, bool *neg)
 {
 	const char *p = s;
 	uint64_t v = 0, mult = 1;
@@ -150,7 +150,7 @@ static int get_num(struct perr *pe, const cJSON *item, const char *field, uint64
 					"\"0x...\" for larger values)", field, d);
 		*out = (uint64_t)d;
 	} else if (cJSON_IsString(item)) {
-		int rc = parse_num_string(item->valuestring, out, false, &neg);
+		int rc = ptsim__trace_parse_num(item->valuestring, out, false, &neg);
 		if (rc == -2)
 			return ptsim__trace_fail(pe, "field '%s': \"%s\" overflows 64 bits", field, item->valuestring);
 		if (rc)
@@ -178,7 +178,7 @@ static int get_step(struct perr *pe, const cJSON *item, const char *field, int64
 	}
 	if (!cJSON_IsString(item))
 		return ptsim__trace_fail(pe, "step '%s': expected a number or a numeric string", field);
-	int rc = parse_num_string(item->valuestring, &v, true, &neg);
+	int rc = ptsim__trace_parse_num(item->valuestring, &v, true, &neg);
 	if (rc || v > (uint64_t)INT64_MAX)
 		return ptsim__trace_fail(pe, "step '%s': \"%s\" is not a number in range", field, item->valuestring);
 	*out = neg ? -(int64_t)v : (int64_t)v;
@@ -238,6 +238,10 @@ static const struct enum_name expect_names[] = {
 static const struct enum_name kind_names[] = {
 	{ "anon", PTSIM_MAP_ANON }, { "file", PTSIM_MAP_FILE }, { "shmem", PTSIM_MAP_SHMEM }, { "hugetlb", PTSIM_MAP_HUGETLB },
 };
+/* MAP_FIXED ("replace") and hints come with the kernel-chosen addresses of the address-space work. */
+static const struct enum_name fixed_names[] = {
+	{ "noreplace", FIXED_NOREPLACE },
+};
 static const struct enum_name advice_names[] = {
 	{ "dontneed", PTSIM_MADV_DONTNEED },           { "free", PTSIM_MADV_FREE },
 	{ "dontneed_locked", PTSIM_MADV_DONTNEED_LOCKED }, { "guard_install", PTSIM_MADV_GUARD_INSTALL },
@@ -264,9 +268,9 @@ static int find_field(const char *name)
 
 
 /* Numeric fields (other than a nested repeat's count) given anywhere in a body. */
-static uint32_t body_num_fields(const struct tevent *ev, size_t n)
+static uint64_t body_num_fields(const struct tevent *ev, size_t n)
 {
-	uint32_t used = 0;
+	uint64_t used = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		used |= ev[i].present & (B(NR_NUM_FIELDS) - 1) & ~B(F_COUNT);
@@ -347,6 +351,10 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			ev->kind = (enum ptsim_map_kind)v;
 			break;
 		}
+		case F_FIXED:
+			if (PARSE_ENUM(pe, it, "fixed", fixed_names, "a fixed-address mode", &ev->fixed))
+				return PTSIM_EBADTRACE;
+			break;
 		case F_ADVICE: {
 			int v;
 			if (PARSE_ENUM(pe, it, "advice", advice_names, "an advice this op knows", &v))
@@ -405,7 +413,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			break;   /* below */
 		}
 	}
-	uint32_t missing = d->required & ~ev->present;
+	uint64_t missing = d->required & ~ev->present;
 	if (missing) {
 		for (int f = 0; f < NR_FIELDS; f++)
 			if (missing & B(f))
@@ -428,7 +436,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			return rc;
 		memcpy(pe->path, saved, sizeof(saved));
 		/* A step no event of the body can take would be silently ignored. */
-		uint32_t unused = ev->stepped & ~body_num_fields(ev->body, ev->nr_body);
+		uint64_t unused = ev->stepped & ~body_num_fields(ev->body, ev->nr_body);
 		for (int f = 0; unused && f < NR_NUM_FIELDS; f++)
 			if (unused & B(f))
 				return ptsim__trace_fail(pe, "step '%s': no event of the body has a field '%s' to add it to",
@@ -724,7 +732,7 @@ int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const ch
  * the line and the event ("line 7 (event 5"), parse_event() adds the op.
  */
 int ptsim__trace_parse_line(struct perr *pe, struct ptsim_trace *t, const char *text, size_t len, struct tevent *ev,
-			    bool *trailer)
+			    bool *trailer, cJSON **keep)
 {
 	cJSON *obj;
 	int rc;
@@ -747,10 +755,14 @@ int ptsim__trace_parse_line(struct perr *pe, struct ptsim_trace *t, const char *
 			rc = ptsim__trace_fail(pe, "field 'recorded' is given twice");
 		else
 			rc = parse_recorded(pe, t, cJSON_GetObjectItemCaseSensitive(obj, "recorded"));
+		t->trailer_line = t->line;
 		goto out;
 	}
 	rc = parse_event(pe, obj, ev, 0);
 out:
-	cJSON_Delete(obj);
+	if (keep && !rc)
+		*keep = obj;
+	else
+		cJSON_Delete(obj);
 	return rc;
 }

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -387,26 +386,6 @@ int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, co
 	return rc;
 }
 
-/* An error of the v2 input itself (not of an event): the message is complete, no event prefix. */
-static int stream_err(struct ptsim_machine *m, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int stream_err(struct ptsim_machine *m, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(m->errmsg, sizeof(m->errmsg), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static bool blank(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return false;
-	return true;
-}
-
 /*
  * Read, parse and run the events of a v2 trace one line at a time: only the
  * current line and its parsed event are in memory.  Errors name the line.
@@ -415,13 +394,13 @@ int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, c
 {
 	struct replay r;
 	struct tevent ev;
-	uint64_t trailer_line = 0;
-	char rerr[256];
 	int rc = 0;
 
-	if (t->consumed || !t->rd)
-		return stream_err(m, -EINVAL, "the events of this v2 trace were read by an earlier ptsim_trace_run(): "
-				  "a JSON Lines trace runs once (load it again)");
+	if (t->consumed || !t->rd) {
+		snprintf(m->errmsg, sizeof(m->errmsg), "the events of this v2 trace were read by an earlier "
+			 "ptsim_trace_run(): a JSON Lines trace runs once (load it again)");
+		return -EINVAL;
+	}
 	t->consumed = true;
 	memset(&r, 0, sizeof(r));
 	r.m = m;
@@ -436,36 +415,18 @@ int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, c
 		size_t len;
 		bool trailer;
 
-		rerr[0] = 0;
-		rc = ptsim__trace_reader_line(t->rd, t->opts.max_line_bytes, &line, &len, rerr, sizeof(rerr));
+		rc = ptsim__trace_next_line(t, &line, &len, m->errmsg, sizeof(m->errmsg));
 		if (rc == 1) {
 			rc = 0;
 			break;
 		}
-		t->line++;
-		if (rc == PTSIM_ELIMIT) {
-			rc = stream_err(m, rc, "line %" PRIu64 ": longer than the line limit of %llu bytes", t->line,
-					t->opts.max_line_bytes);
+		if (rc)
 			break;
-		}
-		if (rc) {
-			rc = stream_err(m, rc, "line %" PRIu64 ": %s", t->line, rerr[0] ? rerr : ptsim_strerror(rc));
-			break;
-		}
-		if (blank(line, len))
-			continue;
-		if (trailer_line) {
-			rc = stream_err(m, PTSIM_EBADTRACE, "line %" PRIu64 ": nothing may follow the trailer line "
-					"{\"recorded\": ...} (line %" PRIu64 ")", t->line, trailer_line);
-			break;
-		}
 		struct perr pe = { m->errmsg, sizeof(m->errmsg), "", true };
 		snprintf(pe.path, sizeof(pe.path), "line %" PRIu64 " (event %" PRIu64 ")", t->line, m->event);
-		rc = ptsim__trace_parse_line(&pe, t, line, len, &ev, &trailer);
-		if (!rc && trailer) {
-			trailer_line = t->line;
+		rc = ptsim__trace_parse_line(&pe, t, line, len, &ev, &trailer, NULL);
+		if (!rc && trailer)
 			continue;
-		}
 		if (!rc) {
 			m->ev_line = t->line;
 			r.stack[0].index = 0;

@@ -35,6 +35,7 @@ PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
 	ptsim__trace_free_events(t->events, t->nr_events);
 	ptsim__trace_reader_close(t->rd);
 	cJSON_free(t->recorded);
+	cJSON_Delete(t->json);
 	free(t->preset);
 	for (size_t i = 0; i < t->nr_set; i++)
 		free(t->set[i]);
@@ -134,7 +135,10 @@ static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct pe
 		snprintf(pe->path, sizeof(pe->path), "line %" PRIu64, line);
 		if ((rc = ptsim__trace_parse_json(pe, data + s, e - s, true, &root)) == 0) {
 			rc = ptsim__trace_parse_top(pe, t, root, 2);
-			cJSON_Delete(root);
+			if (t->keep_json && !rc)
+				t->json = root;
+			else
+				cJSON_Delete(root);
 		}
 		if (rc) {
 			ptsim__trace_reader_close(rd);
@@ -151,6 +155,8 @@ static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct pe
 	rc = ptsim__trace_reader_rest(rd, t->opts.max_input_bytes, &doc, &len, pe->buf, pe->len);
 	if (!rc)
 		rc = ptsim__trace_parse_document(pe, t, doc, len);
+	if (!rc && t->keep_json && !(t->json = cJSON_ParseWithLength(doc, len)))
+		rc = PTSIM_ENOMEM_HOST;
 	ptsim__trace_reader_close(rd);
 	return rc;
 }
@@ -199,8 +205,9 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *data, size_
 	return ptsim_trace_load_opts(out, data, len, NULL, err, errlen);
 }
 
-PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *path,
-					 const struct ptsim_trace_options *opts, char *err, size_t errlen)
+/* Load @path; @keep_json: keep the v1 document or the v2 header as a cJSON tree in t->json (ptsim convert). */
+int ptsim__trace_open(struct ptsim_trace **out, const char *path, const struct ptsim_trace_options *opts,
+		      bool keep_json, char *err, size_t errlen)
 {
 	struct perr pe = { err, errlen, "", false };
 	struct trace_reader *rd;
@@ -218,6 +225,7 @@ PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *p
 		ptsim__trace_reader_close(rd);
 		return rc;
 	}
+	t->keep_json = keep_json;
 	rc = load_reader(t, rd, &pe, strcmp(path, "-") ? path : "standard input");
 	if (rc) {
 		ptsim_trace_free(t);
@@ -227,9 +235,60 @@ PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *p
 	return 0;
 }
 
+PTSIM_API int ptsim_trace_load_file_opts(struct ptsim_trace **out, const char *path,
+					 const struct ptsim_trace_options *opts, char *err, size_t errlen)
+{
+	return ptsim__trace_open(out, path, opts, false, err, errlen);
+}
+
 PTSIM_API int ptsim_trace_load_file(struct ptsim_trace **out, const char *path, char *err, size_t errlen)
 {
 	return ptsim_trace_load_file_opts(out, path, NULL, err, errlen);
+}
+
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * The next line of a v2 trace that is not blank (t->line: its number):
+ * 0, 1 at the end of the input, or an error with the whole message in @msg.
+ * A line after the trailer is an error.  The caller sets t->trailer_line
+ * when the line is the trailer.
+ */
+int ptsim__trace_next_line(struct ptsim_trace *t, char **line, size_t *len, char *msg, size_t msglen)
+{
+	char rerr[256];
+	int rc;
+
+	for (;;) {
+		rerr[0] = 0;
+		rc = ptsim__trace_reader_line(t->rd, t->opts.max_line_bytes, line, len, rerr, sizeof(rerr));
+		if (rc == 1)
+			return 1;
+		t->line++;
+		if (rc == PTSIM_ELIMIT) {
+			snprintf(msg, msglen, "line %" PRIu64 ": longer than the line limit of %llu bytes", t->line,
+				 t->opts.max_line_bytes);
+			return rc;
+		}
+		if (rc) {
+			snprintf(msg, msglen, "line %" PRIu64 ": %s", t->line, rerr[0] ? rerr : ptsim_strerror(rc));
+			return rc;
+		}
+		if (blank(*line, *len))
+			continue;
+		if (t->trailer_line) {
+			snprintf(msg, msglen, "line %" PRIu64 ": nothing may follow the trailer line {\"recorded\": ...} "
+				 "(line %" PRIu64 ")", t->line, t->trailer_line);
+			return PTSIM_EBADTRACE;
+		}
+		return 0;
+	}
 }
 
 PTSIM_API int ptsim_trace_format(const struct ptsim_trace *t)

@@ -20,7 +20,7 @@
  *  - string, enum or boolean: enum tfield after NR_NUM_FIELDS, its name in
  *    field_names[], a member of struct tevent, and a case in parse.c
  *    parse_field() (enums: a struct enum_name table and PARSE_ENUM()).
- * At most 32 fields (present/required/optional are uint32_t bit sets).
+ * At most 64 fields (present/required/optional are uint64_t bit sets).
  */
 #ifndef PTSIM_TRACE_INTERNAL_H
 #define PTSIM_TRACE_INTERNAL_H
@@ -39,7 +39,7 @@ enum tfield {
 	F_NS, F_US, F_MS, F_S, F_NEW_ADDR,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT,
+	F_EXPECT, F_COMMENT, F_FIXED,
 	NR_FIELDS
 };
 
@@ -51,11 +51,11 @@ enum top {
 	NR_OPS
 };
 
-#define B(f) (1u << (f))
+#define B(f) (1ull << (f))
 struct op_desc {
 	const char *name;
-	uint32_t required;
-	uint32_t optional;
+	uint64_t required;
+	uint64_t optional;
 	unsigned int flags;   /* OPF_*: how the kernel's answers map onto ptsim's */
 };
 
@@ -63,6 +63,9 @@ struct op_desc {
 #define OPF_ENOMEM_IS_HOLE 1u
 /* PTSIM_EOVERLAP is what the kernel answers EEXIST (MAP_FIXED_NOREPLACE). */
 #define OPF_OVERLAP_IS_EEXIST 2u
+
+/* mmap's "fixed": absent (v1: noreplace; v2: a hint), "noreplace" (MAP_FIXED_NOREPLACE). */
+enum { FIXED_NONE, FIXED_NOREPLACE };
 
 /* "expect" is for system calls the kernel may fail (mmap, munmap, mprotect, madvise, mlock, ...). */
 #define SYSCALL B(F_EXPECT)
@@ -76,16 +79,17 @@ extern const uint64_t ptsim__trace_field_max[NR_NUM_FIELDS];
 /* One event, validated and typed; a repeat holds its body. */
 struct tevent {
 	enum top op;
-	uint32_t present;                 /* B(field) for every field given */
+	uint64_t present;                 /* B(field) for every field given */
 	uint64_t num[NR_NUM_FIELDS];
 	int64_t step[NR_NUM_FIELDS];      /* repeat only */
-	uint32_t stepped;                 /* repeat only: B(field) of the step keys */
+	uint64_t stepped;                 /* repeat only: B(field) of the step keys */
 	unsigned int prot;
 	enum ptsim_map_kind kind;
 	enum ptsim_advice advice;
 	bool shared, write, populate;
 	char *file, *name;
 	int expect;                       /* 0, or the negated errno the call must return */
+	int fixed;                        /* mmap: FIXED_* */
 	struct tevent *body;              /* repeat */
 	size_t nr_body;
 };
@@ -105,6 +109,9 @@ struct ptsim_trace {
 	uint64_t line;                    /* v2: lines read so far (blank ones too) */
 	bool consumed;                    /* v2: ptsim_trace_run() has read the events */
 	char *recorded;                   /* "recorded" as raw JSON text (cJSON's allocator), or NULL */
+	uint64_t trailer_line;            /* v2: the line of the trailer {"recorded": ...}, 0 before it */
+	bool keep_json;                   /* ptsim convert: keep ... */
+	cJSON *json;                      /* ... the v1 document, or the v2 header, as parsed */
 	/* machine section */
 	enum ptsim_arch arch;
 	unsigned int cpus, paging_levels, granule, va_bits;
@@ -129,7 +136,7 @@ int ptsim__trace_parse_json(struct perr *pe, const char *json, size_t len, bool 
 int ptsim__trace_parse_top(struct perr *pe, struct ptsim_trace *t, const cJSON *root, int version);
 int ptsim__trace_parse_document(struct perr *pe, struct ptsim_trace *t, const char *json, size_t len);
 int ptsim__trace_parse_line(struct perr *pe, struct ptsim_trace *t, const char *text, size_t len, struct tevent *ev,
-			    bool *trailer);
+			    bool *trailer, cJSON **keep);
 void ptsim__trace_free_events(struct tevent *ev, size_t n);
 void ptsim__trace_clear_event(struct tevent *ev);
 int ptsim__trace_add_set(struct ptsim_trace *t, const char *kv);
@@ -147,6 +154,14 @@ int ptsim__trace_reader_rest(struct trace_reader *rd, uint64_t max, const char *
 			     size_t errlen);
 int ptsim__trace_reader_line(struct trace_reader *rd, uint64_t max, char **line, size_t *len, char *err,
 			     size_t errlen);
+
+/* trace.c */
+int ptsim__trace_open(struct ptsim_trace **out, const char *path, const struct ptsim_trace_options *opts,
+		      bool keep_json, char *err, size_t errlen);
+int ptsim__trace_next_line(struct ptsim_trace *t, char **line, size_t *len, char *msg, size_t msglen);
+
+/* parse.c: "123", "0x1f", "2M", "-4K" (with @allow_neg): 0, -1 not a number, -2 overflow. */
+int ptsim__trace_parse_num(const char *s, uint64_t *out, bool allow_neg, bool *neg);
 
 /* replay.c (@h may be NULL) */
 int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, const struct ptsim_trace_hooks *h);
