@@ -117,7 +117,14 @@ struct ctask {
 	int sys_nr;
 	uint64_t a[6];
 	bool in_exec;           /* between execve entry and its exec (or failure) */
+	bool has_slot;          /* its call in progress has a queued place (sys_slot) */
+	uint64_t sys_slot;
 	struct held_fault *held;   /* faults inside execve: the old or the new mm? */
+	/* its last fault: its touch entry (q_seq numbering), page, access, the epoch then */
+	bool lf_valid, lf_write;
+	uint64_t lf_seq, lf_addr, lf_epoch;
+	/* PTSIM_RECORD_DEBUG: the kernel's flushes since this task's last op (line dbg_line) */
+	uint64_t dbg_line, dbg_local, dbg_send, dbg_queued;
 	size_t nr_held, cap_held;
 };
 
@@ -136,11 +143,24 @@ struct counters {
 	size_t nr, cap;
 };
 
+/* A queued output line: a printed op, or a touch (printed when written, it may still grow or shrink). */
+struct qent {
+	char *s;
+	bool pending;        /* the place of a system call's ops, filled at its exit */
+	bool is_touch;
+	int task;
+	uint64_t addr, len;
+	bool write;
+};
+
+#define QCAP 4096u   /* lines held back: far more than a fault race spans */
+
 struct rec_conv {
 	struct rec_data *d;
 	struct rec_out *out;
 	struct rec_conv_opts o;
 	struct pidmap tasks;        /* live recorded tasks by pid */
+	struct pidmap dying;        /* exited, not yet switched out for good: exit_mm() runs after the exit event */
 	struct pidmap classes;      /* other pids: 1 kernel thread, 2 user process */
 	struct cmm **mms;
 	size_t nr_mms, cap_mms;
@@ -149,11 +169,12 @@ struct rec_conv {
 	bool started;
 	uint64_t clock_ts, first_ts, last_ts;
 	uint64_t now;               /* timestamp of the event being converted */
-	/* the touch being extended */
-	bool tp_valid;
-	int tp_task;
-	uint64_t tp_addr, tp_len;
-	bool tp_write;
+	/* the output queue (see "output" below) */
+	struct qent *q;
+	size_t q_head, q_len;
+	uint64_t q_seq;             /* sequence number of the next entry */
+	uint64_t epoch;             /* bumped by every op that can change a mapping */
+	uint64_t lost_races;
 	/* figures */
 	uint64_t lines, faults, touches, syscalls, switches, unknown_events;
 	struct counters not_replayed, ignored;
@@ -163,6 +184,13 @@ struct rec_conv {
 	char *line;
 	size_t line_cap;
 	int err;
+	bool in_sysop;              /* writing a system call's ops (into its place when it has one) */
+	char *fill;                 /* ... those ops, one a line */
+	size_t fill_len;
+	uint64_t dbg_seq;
+	bool debug;                 /* PTSIM_RECORD_DEBUG: a mark after every op, the kernel's flushes per op */
+	struct ctask **by_id;       /* live tasks by id */
+	size_t nr_by_id;
 };
 
 /* ---- small helpers ---- */
@@ -313,37 +341,189 @@ static uint64_t page_up(uint64_t v, uint64_t sz)
 
 /* ---- output ---- */
 
-static int write_json(struct rec_conv *c, cJSON *o)
+/*
+ * Output goes through a queue of the last QCAP lines before the file, for
+ * one reason: a fault that lost a race.  Two threads fault on one page at
+ * once (a write and a read): the kernel logs both faults on entry, the read
+ * maps the zero page first, the write finds the entry changed, does nothing
+ * and is retried — a second fault of the same task on the same page.  ptsim,
+ * given the first write, would complete it.  So when a task faults again on
+ * the page of its previous fault, with the same access and no op that can
+ * change a mapping in between, the earlier fault is taken out of the queue
+ * (counted in the trailer's "ignored" as "fault retried (lost a race)").
+ */
+static struct ctask *task_by_id(struct rec_conv *c, int id);
+
+static int qwrite(struct rec_conv *c, struct qent *e)
 {
-	if (!o)
-		return c->err = -ENOMEM;
-	char *s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	if (!s)
-		return c->err = -ENOMEM;
-	int rc = rec_out_line(c->out, s, strlen(s));
-	cJSON_free(s);
+	int rc = 0;
+	char *s = e->s;
+	char buf[160];
+
+	if (e->pending || (!e->is_touch && !e->s))
+		return 0;   /* a call whose exit never came (or that wrote nothing) */
+	if (e->is_touch) {
+		if (!e->len && !c->debug)
+			return 0;
+		if (!e->len)
+			snprintf(buf, sizeof(buf), "{\"op\":\"mark\",\"name\":\"fault retried (lost a race) task %d\"}", e->task);
+		else
+			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
+				 e->task, e->addr, e->len, e->write ? ",\"write\":true" : "");
+		c->touches += e->len != 0;
+		s = buf;
+	}
+	c->lines++;
+	rc = rec_out_line(c->out, s, strlen(s));
+	free(e->s);
+	e->s = NULL;
 	if (rc)
 		c->err = rc;
 	return rc;
 }
 
-static int flush_touch(struct rec_conv *c)
+static struct qent *qpush(struct rec_conv *c)
 {
-	if (!c->tp_valid)
-		return 0;
-	c->tp_valid = false;
-	cJSON *o = op("touch");
+	if (c->q_len == QCAP) {
+		struct qent *old = &c->q[c->q_head];
+		if (old->pending) {   /* a long call: its ops will go where its exit is */
+			struct ctask *t = task_by_id(c, old->task);
+			if (t)
+				t->has_slot = false;
+		}
+		c->q_head = (c->q_head + 1) % QCAP;
+		c->q_len--;
+		if (qwrite(c, old))
+			return NULL;
+	}
+	struct qent *e = &c->q[(c->q_head + c->q_len) % QCAP];
+	memset(e, 0, sizeof(*e));
+	c->q_len++;
+	c->q_seq++;
+	return e;
+}
+
+static struct qent *qlast(struct rec_conv *c)
+{
+	return c->q_len ? &c->q[(c->q_head + c->q_len - 1) % QCAP] : NULL;
+}
+
+/* The entry with sequence number @seq, if still queued. */
+static struct qent *qfind(struct rec_conv *c, uint64_t seq)
+{
+	if (seq >= c->q_seq || c->q_seq - seq > c->q_len)
+		return NULL;
+	return &c->q[(c->q_head + c->q_len - (size_t)(c->q_seq - seq)) % QCAP];
+}
+
+static int qflush(struct rec_conv *c)
+{
+	while (c->q_len) {
+		struct qent *e = &c->q[c->q_head];
+		c->q_head = (c->q_head + 1) % QCAP;
+		c->q_len--;
+		if (qwrite(c, e))
+			return c->err;
+	}
+	return 0;
+}
+
+/* Queue op @o (freed); ops that can change a mapping end every race window. */
+static int write_json(struct rec_conv *c, cJSON *o)
+{
 	if (!o)
 		return c->err = -ENOMEM;
-	add_num(o, "task", (uint64_t)c->tp_task);
-	add_hex(o, "addr", c->tp_addr);
-	add_num(o, "len", c->tp_len);
-	if (c->tp_write)
-		cJSON_AddTrueToObject(o, "write");
-	c->lines++;
-	c->touches++;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "op");
+	const char *n = cJSON_IsString(name) ? name->valuestring : "";
+	if (strcmp(n, "run") && strcmp(n, "sleep") && strcmp(n, "advance") && strcmp(n, "mark"))
+		c->epoch++;
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!s)
+		return c->err = -ENOMEM;
+	if (c->in_sysop && c->fill) {   /* into the call's place: lines joined by newlines */
+		size_t sl = strlen(s);
+		char *f = realloc(c->fill, c->fill_len + sl + 2);
+		if (!f) {
+			cJSON_free(s);
+			return c->err = -ENOMEM;
+		}
+		if (c->fill_len)
+			f[c->fill_len++] = '\n';
+		memcpy(f + c->fill_len, s, sl + 1);
+		c->fill_len += sl;
+		c->fill = f;
+		cJSON_free(s);
+		return 0;
+	}
+	struct qent *e = qpush(c);
+	if (!e) {
+		cJSON_free(s);
+		return c->err;
+	}
+	/* Owned by the queue, freed with free(): cJSON uses the C allocator here. */
+	e->s = s;
+	return 0;
+}
+
+/*
+ * PTSIM_RECORD_DEBUG (a developer's aid, docs/record.md): after every op a
+ * mark "op K" (K counts the ops); before a task's next op, if the kernel
+ * flushed on its behalf since its previous one, a mark "real K local=L
+ * send=S queued=Q" (K: that previous op).  scripts/record_debug.py puts each op's
+ * ptsim counters (the difference between its mark and the one before) next
+ * to the kernel's.
+ */
+static struct ctask *task_by_id(struct rec_conv *c, int id)
+{
+	return id >= 0 && (size_t)id < c->nr_by_id ? c->by_id[id] : NULL;
+}
+
+static int dbg_mark(struct rec_conv *c, const char *name)
+{
+	cJSON *o = op("mark");
+	if (!o)
+		return c->err = -ENOMEM;
+	cJSON_AddStringToObject(o, "name", name);
 	return write_json(c, o);
+}
+
+static int dbg_real(struct rec_conv *c, struct ctask *t)
+{
+	char name[128];
+	if (!t || !(t->dbg_local | t->dbg_send | t->dbg_queued))
+		return 0;
+	snprintf(name, sizeof(name), "real %" PRIu64 " local=%" PRIu64 " send=%" PRIu64 " queued=%" PRIu64, t->dbg_line,
+		 t->dbg_local, t->dbg_send, t->dbg_queued);
+	t->dbg_local = t->dbg_send = t->dbg_queued = 0;
+	return dbg_mark(c, name);
+}
+
+/* Before op @o is written (debug mode): the kernel's flushes of its task's previous op. */
+static int dbg_before(struct rec_conv *c, int task)
+{
+	/* A system call's flushes come before its op (written at its exit): kept for after it. */
+	return c->debug && !c->in_sysop ? dbg_real(c, task_by_id(c, task)) : 0;
+}
+
+/* After @task's op was queued (debug mode). */
+static int dbg_after(struct rec_conv *c, int task)
+{
+	char name[48];
+	if (!c->debug)
+		return 0;
+	struct ctask *t = task_by_id(c, task);
+	c->dbg_seq++;
+	if (t)
+		t->dbg_line = c->dbg_seq;
+	snprintf(name, sizeof(name), "op %" PRIu64, c->dbg_seq);
+	return dbg_mark(c, name);
+}
+
+static int op_task(const cJSON *o)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "task");
+	return cJSON_IsNumber(t) ? t->valueint : -1;
 }
 
 /*
@@ -353,6 +533,8 @@ static int flush_touch(struct rec_conv *c)
  */
 static int sync_clock(struct rec_conv *c)
 {
+	if (c->in_sysop && c->fill)
+		return 0;   /* the call's place is at its entry: the clock was set then */
 	if (!c->started || c->now <= c->clock_ts || c->now - c->clock_ts < ADVANCE_NS)
 		return 0;
 	cJSON *o = op("advance");
@@ -360,38 +542,62 @@ static int sync_clock(struct rec_conv *c)
 		return c->err = -ENOMEM;
 	add_num(o, "ns", c->now - c->clock_ts);
 	c->clock_ts = c->now;
-	c->lines++;
 	return write_json(c, o);
 }
 
-/* Write @o (an op); the pending touch goes first. */
+/* Write @o (an op). */
 static int emit(struct rec_conv *c, cJSON *o)
 {
-	int rc = flush_touch(c);
+	int task = op_task(o);
+	int rc = sync_clock(c);
 	if (!rc)
-		rc = sync_clock(c);
+		rc = dbg_before(c, task);
 	if (rc) {
 		cJSON_Delete(o);
 		return rc;
 	}
-	c->lines++;
-	return write_json(c, o);
+	return write_json(c, o) || dbg_after(c, task) ? c->err : 0;
 }
 
-static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t len, bool write)
+/*
+ * A touch of [@addr, @addr + @len) by @t: one page for a fault (@fault),
+ * more for pages present at exec or populated.  Consecutive touches of one
+ * task on consecutive pages merge into one line (outside debug mode).
+ */
+static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t len, bool write, bool fault)
 {
-	if (c->tp_valid && c->tp_task == t->id && c->tp_write == write && c->tp_addr + c->tp_len == addr) {
-		c->tp_len += len;
-		return 0;
+	int rc;
+	struct qent *e;
+
+	if (fault && t->lf_valid && t->lf_addr == addr && t->lf_write == write && t->lf_epoch == c->epoch &&
+	    (e = qfind(c, t->lf_seq)) && e->is_touch && e->len && e->addr + e->len - PAGE == addr) {
+		e->len -= PAGE;   /* the earlier fault lost a race: the kernel retried it */
+		c->lost_races++;
+		count(&c->ignored, "fault retried (lost a race)");
 	}
-	int rc = flush_touch(c);
-	if (rc || (rc = sync_clock(c)))
-		return rc;
-	c->tp_valid = true;
-	c->tp_task = t->id;
-	c->tp_addr = addr;
-	c->tp_len = len;
-	c->tp_write = write;
+	if (fault) {
+		t->lf_valid = true;
+		t->lf_addr = addr;
+		t->lf_write = write;
+	}
+	e = qlast(c);
+	if (!c->debug && e && e->is_touch && e->len && e->task == t->id && e->write == write && e->addr + e->len == addr) {
+		e->len += len;
+	} else {
+		if ((rc = sync_clock(c)) || (rc = dbg_before(c, t->id)))
+			return rc;
+		if (!(e = qpush(c)))
+			return c->err;
+		e->is_touch = true;
+		e->task = t->id;
+		e->addr = addr;
+		e->len = len;
+		e->write = write;
+		if ((rc = dbg_after(c, t->id)))
+			return rc;
+	}
+	t->lf_seq = c->q_seq - (c->debug ? 2 : 1);
+	t->lf_epoch = c->epoch;
 	return 0;
 }
 
@@ -446,6 +652,18 @@ static struct ctask *task_new(struct rec_conv *c, pid_t pid, struct cmm *mm)
 		free(t);
 		return NULL;
 	}
+	pidmap_del(&c->dying, pid);
+	if ((size_t)t->id >= c->nr_by_id) {
+		size_t n = (size_t)t->id * 2 + 16;
+		struct ctask **v = realloc(c->by_id, n * sizeof(*v));
+		if (v) {
+			memset(v + c->nr_by_id, 0, (n - c->nr_by_id) * sizeof(*v));
+			c->by_id = v;
+			c->nr_by_id = n;
+		}
+	}
+	if ((size_t)t->id < c->nr_by_id)
+		c->by_id[t->id] = t;
 	mm_attach(mm, t);
 	return t;
 }
@@ -453,7 +671,7 @@ static struct ctask *task_new(struct rec_conv *c, pid_t pid, struct cmm *mm)
 static bool is_ours(void *ctx, pid_t pid)
 {
 	struct rec_conv *c = ctx;
-	return pid > 0 && pidmap_get(&c->tasks, pid) != NULL;
+	return pid > 0 && (pidmap_get(&c->tasks, pid) || pidmap_get(&c->dying, pid));
 }
 
 /* Task @t leaves @mm (exit or exec).  The mm ends with its last user. */
@@ -488,6 +706,19 @@ static void task_free(struct ctask *t)
 {
 	free(t->held);
 	free(t);
+}
+
+/* A task is gone: its last flushes are written first (debug mode). */
+static void task_gone(struct rec_conv *c, struct ctask *t)
+{
+	if (c->debug)
+		dbg_real(c, t);
+	if ((size_t)t->id < c->nr_by_id)
+		c->by_id[t->id] = NULL;
+	struct qent *e = t->has_slot ? qfind(c, t->sys_slot) : NULL;
+	if (e)
+		e->pending = false;   /* a call that never returned: nothing in its place */
+	task_free(t);
 }
 
 /*
@@ -653,7 +884,7 @@ static int on_fault(struct rec_conv *c, const struct rec_ev *e)
 		return 0;
 	}
 	int rc = ensure_running(c, t, e->cpu);
-	return rc ? rc : touch(c, t, addr, PAGE, write);
+	return rc ? rc : touch(c, t, addr, PAGE, write, true);
 }
 
 static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
@@ -679,8 +910,15 @@ static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
 	struct cmm *mm = kind == RK_PROCESS ? mm_new(c, child) : p->mm;
 	if (!mm)
 		return c->err = -ENOMEM;
-	if (kind == RK_PROCESS)
+	if (kind == RK_PROCESS) {
+		/* dup_mmap(): the child has the parent's layout, its break and SysV attachments. */
 		snprintf(mm->comm, sizeof(mm->comm), "%s", p->mm->comm);
+		mm->brk = p->mm->brk;
+		for (size_t i = 0; i < p->mm->shm.nr; i++)
+			ranges_add(&mm->shm, p->mm->shm.v[i].start, p->mm->shm.v[i].end);
+		for (size_t i = 0; i < p->mm->ignored.nr; i++)
+			ranges_add(&mm->ignored, p->mm->ignored.v[i].start, p->mm->ignored.v[i].end);
+	}
 	struct ctask *t = task_new(c, child, mm);
 	if (!t)
 		return c->err = -ENOMEM;
@@ -770,7 +1008,7 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 			if (leader) {   /* de_thread() released it without an exit event we saw */
 				pidmap_del(&c->tasks, pid);
 				mm_leave(c, leader, "exit", NULL);
-				task_free(leader);
+				task_gone(c, leader);
 			}
 			t->pid = pid;
 			pidmap_put(&c->tasks, pid, t);
@@ -831,7 +1069,7 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 	for (size_t i = 0; snap && i < snap->nr_vmas && !rc; i++)
 		for (size_t k = 0; k < snap->vmas[i].nr_runs && !rc; k++) {
 			const struct rec_run *r = &snap->vmas[i].runs[k];
-			rc = touch(c, t, r->addr, r->len, r->anon);
+			rc = touch(c, t, r->addr, r->len, r->anon, false);
 		}
 	rec_exec_free(snap);
 	return rc;
@@ -851,8 +1089,11 @@ static int on_exit_ev(struct rec_conv *c, const struct rec_ev *e)
 	mm_leave(c, t, "exit", pi && pi->exit_stop ? &pi->exit : NULL);
 	c->cpus[e->cpu].cur = NULL;
 	pidmap_del(&c->tasks, t->pid);
-	task_free(t);
-	return emit(c, o);
+	/* sched_process_exit comes before exit_mm(): the mm's teardown is still this task's. */
+	pidmap_put(&c->dying, t->pid, (void *)1);
+	int rc2 = emit(c, o);
+	task_gone(c, t);
+	return rc2;
 }
 
 /* ---- system calls ---- */
@@ -988,7 +1229,7 @@ static int sys_madvise(struct rec_conv *c, struct ctask *t, const uint64_t *a, i
 			not_replayed(c, "madvise(POPULATE)", ret);
 			return 0;
 		}
-		return touch(c, t, addr, page_up(len, PAGE), adv == 23);
+		return touch(c, t, addr, page_up(len, PAGE), adv == 23, false);
 	case 14: case 25:
 		warn(c, "process %d (%s) used MADV_%s: transparent huge pages are not modelled", (int)t->mm->pid,
 		     t->mm->comm, adv == 14 ? "HUGEPAGE" : "COLLAPSE");
@@ -1191,18 +1432,53 @@ static int sys_exit(struct rec_conv *c, struct ctask *t, int nr, const uint64_t 
 	}
 }
 
+/* The calls that change mappings: their ops go where they entered the kernel. */
+static bool changes_mappings(int nr)
+{
+	switch (nr) {
+	case NR_mmap: case NR_munmap: case NR_mprotect: case NR_pkey_mprotect: case NR_madvise: case NR_mremap:
+	case NR_brk: case NR_mlock: case NR_mlock2: case NR_munlock: case NR_shmat: case NR_shmdt:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * A call that changes mappings gets its place in the output at its entry:
+ * another thread's fault during the call (on a page it just zapped, say)
+ * then comes after it, as in the kernel, although its op can only be written
+ * at its exit, when the result is known.
+ */
 static int on_sys_enter(struct rec_conv *c, const struct rec_ev *e)
 {
 	struct ctask *t = pidmap_get(&c->tasks, e->pid);
+	int rc;
+
 	if (!t)
 		return 0;
+	if (c->debug && dbg_real(c, t))
+		return c->err;
 	t->in_sys = true;
 	t->sys_nr = e->u.enter.nr;
+	t->has_slot = false;
 	memcpy(t->a, e->u.enter.a, sizeof(t->a));
 	if (t->sys_nr == NR_execve || t->sys_nr == NR_execveat) {
 		t->in_exec = true;
 		t->nr_held = 0;
 	}
+	if (!changes_mappings(t->sys_nr))
+		return 0;
+	if ((rc = ensure_running(c, t, e->cpu)) || (rc = sync_clock(c)))
+		return rc;
+	struct qent *q = qpush(c);
+	if (!q)
+		return c->err;
+	q->pending = true;
+	q->task = t->id;
+	t->has_slot = true;
+	t->sys_slot = c->q_seq - 1;
+	c->epoch++;
 	return 0;
 }
 
@@ -1220,12 +1496,37 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 		if (t->nr_held && (rc = ensure_running(c, t, e->cpu)))
 			return rc;
 		for (size_t i = 0; i < t->nr_held && !rc; i++)
-			rc = touch(c, t, t->held[i].addr, PAGE, t->held[i].write);
+			rc = touch(c, t, t->held[i].addr, PAGE, t->held[i].write, true);
 		t->nr_held = 0;
 		return rc;
 	}
-	int rc = ensure_running(c, t, e->cpu);
-	return rc ? rc : sys_exit(c, t, t->sys_nr, t->a, e->u.exit_.ret);
+	struct qent *slot = t->has_slot ? qfind(c, t->sys_slot) : NULL;
+	int rc = 0;
+	t->has_slot = false;
+	if (slot && slot->pending) {
+		c->fill = malloc(1);
+		if (!c->fill)
+			return c->err = -ENOMEM;
+		c->fill[0] = 0;
+		c->fill_len = 0;
+	} else if ((rc = ensure_running(c, t, e->cpu))) {
+		return rc;
+	}
+	uint64_t before = c->dbg_seq;
+	c->in_sysop = true;
+	rc = sys_exit(c, t, t->sys_nr, t->a, e->u.exit_.ret);
+	c->in_sysop = false;
+	if (c->fill) {
+		slot->pending = false;
+		if (c->fill_len)
+			slot->s = c->fill;
+		else
+			free(c->fill);
+		c->fill = NULL;
+	}
+	if (!rc && c->debug && c->dbg_seq != before)
+		rc = dbg_real(c, t);   /* the flushes of the call, after its op */
+	return rc;
 }
 
 int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
@@ -1234,6 +1535,18 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		return c->err;
 	if (e->kind >= REV_SWITCH)
 		rec_counts_event(c->counts, e, is_ours, c);
+	if (e->kind == REV_SWITCH && c->dying.nr)
+		pidmap_del(&c->dying, e->u.sw.prev);   /* its last switch: do_task_dead() */
+	if (c->debug && (e->kind == REV_TLB_FLUSH || e->kind == REV_CSD_QUEUE)) {
+		struct ctask *t = pidmap_get(&c->tasks, e->pid);
+		if (t && e->kind == REV_CSD_QUEUE && e->u.csdq.func == c->o.flush_fn)
+			t->dbg_queued++;
+		else if (t && e->kind == REV_TLB_FLUSH &&
+			 (e->u.tlb.reason == REC_TLB_LOCAL_SHOOTDOWN || e->u.tlb.reason == REC_TLB_LOCAL_MM_SHOOTDOWN))
+			t->dbg_local++;
+		else if (t && e->kind == REV_TLB_FLUSH && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)
+			t->dbg_send++;
+	}
 	if (e->cpu >= c->o.si->cpus)
 		return 0;
 	c->now = e->ts;
@@ -1272,9 +1585,12 @@ int rec_conv_new(struct rec_conv **out, struct rec_data *d, struct rec_out *o, c
 	c->out = o;
 	c->o = *opts;
 	c->next_task = 1;
+	const char *dbg = getenv("PTSIM_RECORD_DEBUG");
+	c->debug = dbg && *dbg && strcmp(dbg, "0");
 	c->cpus = calloc(opts->si->cpus, sizeof(*c->cpus));
+	c->q = calloc(QCAP, sizeof(*c->q));
 	c->counts = rec_counts_new(opts->si->cpus, opts->flush_fn, opts->sync_fn);
-	if (!c->cpus || !c->counts) {
+	if (!c->cpus || !c->counts || !c->q) {
 		rec_conv_free(c);
 		return -ENOMEM;
 	}
@@ -1314,7 +1630,13 @@ int rec_conv_header(struct rec_conv *c)
 		 c->o.si->release, c->o.si->preset_why);
 	free(cmd);
 	cJSON_AddStringToObject(h, "comment", comment);
-	return write_json(c, h);
+	char *s = cJSON_PrintUnformatted(h);
+	cJSON_Delete(h);
+	if (!s)
+		return c->err = -ENOMEM;
+	int rc = rec_out_line(c->out, s, strlen(s));
+	cJSON_free(s);
+	return rc ? (c->err = rc) : 0;
 }
 
 static cJSON *figs_json(const struct rec_exit_figs *f)
@@ -1343,8 +1665,10 @@ static cJSON *counters_json(const struct counters *cs)
 
 int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 {
-	int rc = flush_touch(c);
-	if (rc)
+	int rc = 0;
+	for (size_t i = 0; c->debug && i < c->nr_by_id && !rc; i++)
+		rc = dbg_real(c, c->by_id[i]);
+	if (rc || (rc = qflush(c)))
 		return rc;
 	if (c->unknown_events)
 		warn(c, "%" PRIu64 " events of tasks the recorder did not know were left out", c->unknown_events);
@@ -1384,6 +1708,7 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "ops", c->lines);
 	add_num(ev, "touches", c->touches);
 	add_num(ev, "faults", c->faults);
+	add_num(ev, "faults_retried", c->lost_races);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
 	cJSON *procs = cJSON_AddArrayToObject(r, "processes");
@@ -1412,7 +1737,13 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	cJSON *w = cJSON_AddArrayToObject(r, "warnings");
 	for (size_t i = 0; i < c->nr_warnings; i++)
 		cJSON_AddItemToArray(w, cJSON_CreateString(c->warnings[i]));
-	return write_json(c, t);
+	char *s = cJSON_PrintUnformatted(t);
+	cJSON_Delete(t);
+	if (!s)
+		return c->err = -ENOMEM;
+	rc = rec_out_line(c->out, s, strlen(s));
+	cJSON_free(s);
+	return rc ? (c->err = rc) : 0;
 }
 
 void rec_conv_summary(const struct rec_conv *c, uint64_t *events, uint64_t *faults, uint64_t *syscalls,
@@ -1443,6 +1774,7 @@ void rec_conv_free(struct rec_conv *c)
 		return;
 	pidmap_free(&c->tasks, task_free_v);
 	pidmap_free(&c->classes, NULL);
+	pidmap_free(&c->dying, NULL);
 	for (size_t i = 0; i < c->nr_mms; i++) {
 		free(c->mms[i]->shm.v);
 		free(c->mms[i]->ignored.v);
@@ -1462,6 +1794,11 @@ void rec_conv_free(struct rec_conv *c)
 		free(c->ignored.v[i].key);
 	free(c->ignored.v);
 	rec_counts_free(c->counts);
+	for (size_t i = 0; c->q && i < c->q_len; i++)
+		free(c->q[(c->q_head + i) % QCAP].s);
+	free(c->q);
 	free(c->line);
+	free(c->fill);
+	free(c->by_id);
 	free(c);
 }
