@@ -42,6 +42,7 @@
 	X(merge, "SHARD... [OPTION]...", "join the --json outputs of compare --shard into one table")         \
 	X(plot, "INPUT... -o FILE [OPTION]...", "draw a timeline or a comparison through gnuplot")            \
 	X(record, "[OPTION]... [--] CMD [ARG]...", "run a program and record its trace (root, tracefs)")     \
+	X(compare_real, "RECORDING [OPTION]...", "replay a recording: the real kernel's figures next to ptsim's")  \
 	X(convert, "IN OUT [OPTION]...", "convert a trace between v1 (JSON) and v2 (JSON Lines), compressed or not") \
 	X(presets, "[--json]", "list the presets (kernel versions) and what each sets")                  \
 	X(variants, "[--json]", "list the variant keys --set accepts")                                   \

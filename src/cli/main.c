@@ -10,6 +10,7 @@
  * Exit status: 0 ran clean, 3 ran but recorded violations, 2 bad input or
  * usage, 1 internal failure (out of memory, or an output could not be written).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,15 @@ struct command {
 	int (*fn)(int argc, char **argv);
 };
 
+/* A command's name is its C identifier with '_' written '-' (compare_real: "compare-real"). */
+static bool name_is(const char *ident, const char *name)
+{
+	for (; *ident && *name; ident++, name++)
+		if (*ident != *name && !(*ident == '_' && *name == '-'))
+			return false;
+	return !*ident && !*name;
+}
+
 static const struct command commands[] = {
 #define CLI_ENTRY(name, synopsis, summary) { #name, synopsis, summary, cmd_##name##_usage, cmd_##name },
 	PTSIM_COMMANDS(CLI_ENTRY)
@@ -34,7 +44,7 @@ static const struct command commands[] = {
 static const struct command *find_command(const char *name)
 {
 	for (size_t i = 0; i < NR_COMMANDS; i++)
-		if (!strcmp(commands[i].name, name))
+		if (name_is(commands[i].name, name))
 			return &commands[i];
 	return NULL;
 }
@@ -44,6 +54,9 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < NR_COMMANDS; i++) {
 		char line[256];
 		snprintf(line, sizeof(line), "ptsim %s %s", commands[i].name, commands[i].synopsis);
+		for (char *p = line + 6; *p && *p != ' '; p++)
+			if (*p == '_')
+				*p = '-';
 		fprintf(f, "%s %-40s %s\n", i ? "      " : "usage:", line, commands[i].summary);
 	}
 	fprintf(f, "       %-40s %s\n", "ptsim help [COMMAND]", "this text, or the options of COMMAND");

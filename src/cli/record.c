@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "cli.h"
+#include "record/compare.h"
 #include "record/record.h"
 
 const char cmd_record_usage[] =
@@ -30,6 +31,9 @@ const char cmd_record_usage[] =
 	"      --instance NAME    tracefs instance name prefix (default ptsim_record_PID)\n"
 	"      --tracefs DIR      where tracefs is mounted (default: found, or mounted at /sys/kernel/tracing)\n"
 	"      --quiet            no summary on standard error\n"
+	"      --compare          then replay the trace and print the real figures next to ptsim's\n"
+	"                         (as ptsim compare-real FILE)\n"
+	"      --json             with --compare: the comparison as JSON\n"
 	"  -h, --help             this text\n"
 	"Exit status: 0 the trace was written (the program's own status is printed), 2 the program or\n"
 	"the machine cannot be recorded (no file written), 1 internal failure (no file written).\n";
@@ -55,6 +59,7 @@ int cmd_record(int argc, char **argv)
 	struct rec_options o;
 	struct rec_summary sum;
 	char err[1024] = "";
+	bool compare = false, json = false;
 	int i;
 
 	memset(&o, 0, sizeof(o));
@@ -73,6 +78,10 @@ int cmd_record(int argc, char **argv)
 		}
 		if (!strcmp(a, "--quiet")) {
 			o.quiet = true;
+			continue;
+		}
+		if (!strcmp(a, "--compare") || !strcmp(a, "--json")) {
+			*(!strcmp(a, "--json") ? &json : &compare) = true;
 			continue;
 		}
 		const char *eq = !strncmp(a, "--", 2) ? strchr(a, '=') : NULL;
@@ -107,6 +116,10 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "ptsim: unknown option %s\nTry 'ptsim record --help' for the options.\n", name);
 		return CLI_EXIT_USAGE;
 	}
+	if (json && !compare) {
+		fprintf(stderr, "ptsim: record: --json goes with --compare\n");
+		return CLI_EXIT_USAGE;
+	}
 	if (i >= argc) {
 		fprintf(stderr, "ptsim: record: no command given\n");
 		cli_usage(stderr, "record");
@@ -138,5 +151,12 @@ int cmd_record(int argc, char **argv)
 			(unsigned long long)sum.syscalls, sum.processes, sum.tasks, sum.preset, sum.warnings,
 			sum.lost_events ? " (INCOMPLETE: the kernel dropped events)" : "");
 	}
-	return CLI_EXIT_CLEAN;
+	if (!compare)
+		return CLI_EXIT_CLEAN;
+	struct rec_compare_opts co = { .path = o.output, .json = json };
+	unsigned int differ;
+	status = rec_compare(&co, stdout, &differ, err, sizeof(err));
+	if (status)
+		cli_error_file(o.output, err);
+	return status;
 }
