@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
-"""Run the same five oracle workloads on x86-64 and arm64 and print the
-side-by-side table of docs/arm64.md (markdown).
-
-usage: scripts/arm64_compare.py [PTSIM]      (default: build/ptsim)
+"""Run five of the real-kernel workloads (docs/real-kernel.md) on x86-64 and
+arm64 and print the side-by-side table of docs/arm64.md (markdown).
 
 Each trace is run twice with `ptsim run TRACE --json`, once as written (x86-64,
 preset 6.18.44, 2 CPUs) and once with `--arch arm64` (4 KiB pages, 48-bit VA,
 same preset); nothing else changes.  Counts are the difference of the counters
 between the two marks that bracket the measured operations.
 """
+import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PTSIM = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "ptsim")
+# The builds README's two commands make: scripts/demo.sh, then scripts/test.sh.
+DEFAULT_BUILDS = ["build-demo", "build-test"]
+PTSIM = None
 
 WORKLOADS = [
     ("W1a: 25600 x (write 2 MiB, MADV_DONTNEED it), 1 thread", "w1_a.json", "mapped", "after"),
@@ -73,5 +75,24 @@ def main():
                                                           flushes, tlbi, len(d["violations"])))
 
 
+def default_ptsim():
+    for b in DEFAULT_BUILDS:
+        p = os.path.join(ROOT, b, "ptsim")
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
 if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] + " " + __doc__.splitlines()[1],
+                                 epilog="Exit status: 0, or 1 if a run failed.")
+    ap.add_argument("ptsim", nargs="?", default=None,
+                    help="the ptsim binary (default: build-demo/ptsim as ./scripts/demo.sh builds it, "
+                         "else build-test/ptsim)")
+    args = ap.parse_args()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends it quietly
+    PTSIM = args.ptsim or default_ptsim()
+    if not PTSIM or not os.access(PTSIM, os.X_OK):
+        sys.exit("arm64_compare: no ptsim binary (%s): run ./scripts/demo.sh first, or give its path"
+                 % (PTSIM or " or ".join(os.path.join(b, "ptsim") for b in DEFAULT_BUILDS)))
     main()

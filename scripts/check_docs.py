@@ -7,7 +7,7 @@ In each fenced block of the checked documents, a line starting with "$ " is a
 shell command; the lines after it, up to the next command or the end of the
 block, are its expected output (standard output and standard error together).
 The commands run with sh in a scratch directory where `ptsim` is the binary
-under test.  Files the documents show with "$ cat FILE" are written there
+under test and traces/ the bundled traces.  Files the documents show with "$ cat FILE" are written there
 first, as is two_threads.json (the example trace of docs/trace-format.md), so
 the examples run as printed.
 
@@ -15,6 +15,10 @@ A command whose line ends in "# abridged" is run and must succeed, but its
 output (shortened by hand in the document) is not compared.  A violation's
 backtrace is compared by its last frame only (the public entry point): the
 frames in between depend on what the compiler inlined.
+
+Every document (README.md, docs/) is also checked for references to files
+outside the repository, internal names ("issue 4": docs/glossary.md says what
+the others mean) and links to docs/*.md files that do not exist.
 
 Exit status: 0 if every example matches, 1 if one differs (a unified diff is
 printed), 2 on usage errors.  --update rewrites the documents' outputs instead.
@@ -26,7 +30,13 @@ import subprocess
 import sys
 import tempfile
 
-DOCS = ["docs/cli.md", "docs/trace-format.md"]
+DOCS = ["docs/cli.md", "docs/trace-format.md", "docs/studies.md"]
+# Every document a reader may open: checked for references outside the repository
+# and for internal names the glossary replaces.
+LINTED = ["README.md", "docs/*.md", "docs/ptsim.1", "python/README.md"]
+OUTSIDE = re.compile(r"\.\./shared|\bshared/(reference|oracle|seeds|DESIGN|STYLE)|kernel-model|\boracle\.md|"
+                     r"\bissues? \d+\b")
+DOC_LINK = re.compile(r"\bdocs/[A-Za-z0-9_-]+\.(md|1)\b")
 FENCE = re.compile(r"^```")
 
 
@@ -73,6 +83,26 @@ def normalized(lines):
     return out
 
 
+def lint(root):
+    """Documents refer only to what the repository holds; return the number of problems."""
+    import glob
+    bad = 0
+    for pattern in LINTED:
+        for path in sorted(glob.glob(os.path.join(root, pattern))):
+            rel = os.path.relpath(path, root)
+            for n, line in enumerate(open(path), 1):
+                m = OUTSIDE.search(line)
+                if m:
+                    print(f"{rel}:{n}: refers to something outside the repository or an internal name "
+                          f"({m.group(0)!r}): say it here or in docs/glossary.md")
+                    bad += 1
+                for link in DOC_LINK.finditer(line):
+                    if not os.path.exists(os.path.join(root, link.group(0))):
+                        print(f"{rel}:{n}: {link.group(0)} does not exist")
+                        bad += 1
+    return bad
+
+
 def main():
     args = [a for a in sys.argv[1:] if a != "--update"]
     update = "--update" in sys.argv[1:]
@@ -86,9 +116,11 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     docs = {d: open(os.path.join(root, d)).readlines() for d in DOCS}
 
-    failed = 0
+    failed = lint(root)
     checked = 0
     with tempfile.TemporaryDirectory() as work:
+        # The bundled traces, as the examples name them (traces/...).
+        os.symlink(os.path.join(root, "traces"), os.path.join(work, "traces"))
         bindir = os.path.join(work, "bin")
         os.mkdir(bindir)
         os.symlink(ptsim, os.path.join(bindir, "ptsim"))

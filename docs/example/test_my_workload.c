@@ -6,7 +6,7 @@
  * 64 MiB of anonymous memory, writes all of it, then unmaps pieces of it while
  * B runs, then while B sleeps.  The tests check what the kernel (6.18) does:
  * the page-table bytes /proc/PID/status would show as VmPTE, and how many
- * TLB-shootdown IPIs each munmap costs (kernel-model.md 12.4, oracle.md W3).
+ * TLB-shootdown IPIs each munmap costs (docs/real-kernel.md, W3).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -4,7 +4,7 @@ scan and reclaim empty user PTE pages", Oct 2024, its review and the
 kernel test robot's report).  docs/pt-reclaim.md explains each one.
 
 pt_reclaim_seed_table.json
-    The seed's own table (kernel-model 10.2): a 50 GiB anonymous mapping, one
+    The seed's own table (the series' cover letter): a 50 GiB anonymous mapping, one
     page per 2 MiB touched, then MADV_DONTNEED of that 2 MiB, 25,600 times.
     VmPTE of the region: 102,604 kB with pt_reclaim=off, 204 kB with it on.
 pt_reclaim_v1_lost_mappings.json  (set: pt_reclaim=v1_2024_10)
