@@ -48,6 +48,7 @@ const char cmd_compare_usage[] =
 	"                         counter, a bar per combination; counters 0 everywhere left out)\n"
 	"  --plot-timeline COLUMN with --plot: draw COLUMN (e.g. vmpte_kb) over each combination's\n"
 	"                         timeline instead, a line per combination\n"
+	"  --plot-log             a logarithmic y axis (default: when the values span 3 decades)\n"
 	"  --progress, --no-progress\n"
 	"                         a progress line on standard error (default: only when standard\n"
 	"                         error is a terminal)\n"
@@ -76,6 +77,7 @@ enum {
 	OPT_PLOT_TIMELINE,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
+	OPT_PLOT_LOG,
 };
 
 static const struct option longopts[] = {
@@ -96,6 +98,7 @@ static const struct option longopts[] = {
 	{ "shard", required_argument, NULL, OPT_SHARD },
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "plot-timeline", required_argument, NULL, OPT_PLOT_TIMELINE },
+	{ "plot-log", no_argument, NULL, OPT_PLOT_LOG },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "help", no_argument, NULL, 'h' },
@@ -114,6 +117,7 @@ struct compare {
 	enum format format;
 	struct cli_output out[2];   /* the table, the plot */
 	const char *plot_timeline;  /* --plot-timeline COLUMN */
+	bool plot_log;
 	enum cli_progress_mode progress;
 	unsigned int jobs;
 	bool list;
@@ -181,6 +185,7 @@ static int parse(int argc, char **argv, struct compare *c)
 			c->out[1].path = optarg;
 			break;
 		case OPT_PLOT_TIMELINE: c->plot_timeline = optarg; break;
+		case OPT_PLOT_LOG: c->plot_log = true; break;
 		case OPT_PROGRESS: c->progress = CLI_PROGRESS_ON; break;
 		case OPT_NO_PROGRESS: c->progress = CLI_PROGRESS_OFF; break;
 		case OPT_LIST: c->list = true; break;
@@ -576,10 +581,10 @@ static int compare_plot(struct compare *c, struct runner *rn, const struct cmp_t
 		for (size_t k = 0; k < rn->nr_todo; k++)
 			s[k] = rn->res[k].series;
 		status = plot_lines(c->out[1].path, title, rn->nr_todo ? rn->res[0].xlabel : "event", c->plot_timeline,
-				    s, rn->nr_todo, PLOT_SCALE_AUTO, &pic);
+				    s, rn->nr_todo, c->plot_log ? PLOT_SCALE_LOG : PLOT_SCALE_AUTO, &pic);
 		free(s);
 	} else {
-		status = plot_bars(c->out[1].path, title, t, PLOT_SCALE_AUTO, &pic);
+		status = plot_bars(c->out[1].path, title, t, c->plot_log ? PLOT_SCALE_LOG : PLOT_SCALE_AUTO, &pic);
 	}
 	free(title);
 	*img = pic.data;

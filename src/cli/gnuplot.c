@@ -357,6 +357,7 @@ struct bars_ctx {
 	const char *path, *title;
 	const struct cmp_table *t;
 	bool log;
+	double floor;   /* log scale: the bottom of the axis, where a 0 is drawn (a bar of no height) */
 };
 
 /* The value of row @r in column @c as the table shows it (divided by --per where it applies). */
@@ -395,7 +396,7 @@ static void bars_script(FILE *f, const char *out, const void *arg)
 		fputc('\n', f);
 	}
 	if (c->log)
-		fputs("set logscale y\nset yrange [*:*]\n", f);
+		fprintf(f, "set logscale y\nset yrange [%.17g:*]\n", c->floor);
 	fputs("$d << EOD\n\"counter\"", f);
 	for (size_t k = 0; k < t->nr_cols; k++) {
 		fputc(' ', f);
@@ -408,7 +409,8 @@ static void bars_script(FILE *f, const char *out, const void *arg)
 		gp_string(f, t->rows[r]);
 		for (size_t k = 0; k < t->nr_cols; k++) {
 			fputc(' ', f);
-			gp_number(f, bar_value(t, r, k), c->log);
+			double v = bar_value(t, r, k);
+			gp_number(f, c->log && v < c->floor ? c->floor : v, false);
 		}
 		fputc('\n', f);
 	}
@@ -435,7 +437,11 @@ int plot_bars(const char *path, const char *title, const struct cmp_table *t, en
 		for (size_t c = 0; c < t->nr_cols; c++)
 			all[n++] = bar_value(t, r, c);
 	}
-	struct bars_ctx c = { path, title, t, want_log(scale, all, n) };
+	struct bars_ctx c = { path, title, t, want_log(scale, all, n), 1 };
+	/* On a log axis a bar grows from a power of ten below the smallest positive value. */
+	for (size_t i = 0; i < n; i++)
+		while (all[i] > 0 && all[i] <= c.floor)
+			c.floor /= 10;
 	free(all);
 	if (!groups || !t->nr_cols) {
 		fprintf(stderr, "ptsim: nothing to plot: every counter of the table is 0\n");

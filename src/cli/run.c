@@ -21,6 +21,7 @@ const char cmd_run_usage[] =
 	"  --plot FILE.svg|.png   also draw --plot-y over the timeline through gnuplot (ptsim plot);\n"
 	"                         - writes SVG to standard output instead of the report (unless -o)\n"
 	"  --plot-y C1,C2,...     the timeline columns to draw (default vmpte_kb)\n"
+	"  --plot-log             a logarithmic y axis (default: when the values span 3 decades)\n"
 	"  --preset NAME          the preset (kernel version) instead of the trace's\n"
 	"  --set KEY=VALUE        override one variant (repeatable; after the trace's own)\n"
 	"  --cpus N               number of CPUs instead of the trace's\n"
@@ -47,6 +48,7 @@ enum {
 	OPT_PLOT_Y,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
+	OPT_PLOT_LOG,
 };
 
 static const struct option longopts[] = {
@@ -62,6 +64,7 @@ static const struct option longopts[] = {
 	{ "paging-levels", required_argument, NULL, OPT_LEVELS },
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "plot-y", required_argument, NULL, OPT_PLOT_Y },
+	{ "plot-log", no_argument, NULL, OPT_PLOT_LOG },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "help", no_argument, NULL, 'h' },
@@ -73,6 +76,7 @@ struct run_opts {
 	bool json;
 	struct cli_output out[3]; /* the report, the timeline, the plot */
 	const char *plot_y;
+	bool plot_log;
 	enum cli_progress_mode progress;
 	const char *preset;
 	const char **sets;
@@ -105,6 +109,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_PLOT_Y:
 			o->plot_y = optarg;
+			break;
+		case OPT_PLOT_LOG:
+			o->plot_log = true;
 			break;
 		case OPT_PROGRESS:
 		case OPT_NO_PROGRESS:
@@ -222,7 +229,7 @@ static int run_plot(struct run_opts *o, const char *csv, char **img)
 	if (!status) {
 		struct plot_image pic;
 		status = plot_lines(o->out[2].path, o->trace, xlabel, o->plot_y ? o->plot_y : "vmpte_kb", s, n,
-				    PLOT_SCALE_AUTO, &pic);
+				    o->plot_log ? PLOT_SCALE_LOG : PLOT_SCALE_AUTO, &pic);
 		*img = pic.data;
 		o->out[2].len = pic.len;
 	}
