@@ -381,6 +381,91 @@ static void test_trace_v2__not_a_trace_and_limits(void **s)
 	free(doc);
 }
 
+/* Load and run @text with max_events @max: the code, the message in @err. */
+static int run_limited(const char *text, unsigned long long max, char *err, size_t errlen)
+{
+	struct ptsim_trace_options o;
+	struct ptsim_trace *t = NULL;
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	int rc;
+
+	ptsim_trace_options_init(&o);
+	o.max_events = max;
+	assert_int_equal(ptsim_trace_load_opts(&t, text, strlen(text), &o, err, errlen), 0);
+	ptsim_trace_config(t, &cfg);
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, errlen), 0);
+	rc = ptsim_trace_run(t, m);
+	snprintf(err, errlen, "%s", ptsim_machine_errmsg(m));
+	t_destroy(m);
+	ptsim_trace_free(t);
+	return rc;
+}
+
+#define NEST(x) "{\"op\": \"repeat\", \"count\": 10, \"events\": [" x "]}"
+#define MARK "{\"op\": \"mark\", \"name\": \"x\"}"
+
+/*
+ * max_events: a v1 trace whose expansion (touch accesses counted) passes it
+ * is refused before anything runs, with the figure; a v2 line likewise; a v2
+ * trace as a whole stops when it passes.  The default is 10^9.
+ */
+static void test_trace_v2__max_events(void **s)
+{
+	(void)s;
+	char err[512];
+
+	/* 16 nested repeats of 10: 10^16 events, refused at once. */
+	const char *deep = "{\"ptsim_trace\": 1, \"events\": [" NEST(NEST(NEST(NEST(NEST(NEST(NEST(NEST(
+		NEST(NEST(NEST(NEST(NEST(NEST(NEST(NEST(MARK)))))))))))))))) "]}";
+	assert_int_equal(run_limited(deep, 0, err, sizeof(err)), PTSIM_ELIMIT);
+	assert_string_equal(err, "the trace would run 10000000000000000 events (repeats expanded, touch accesses "
+			    "counted at their largest), more than the limit of 1000000000 (ptsim run --max-events, "
+			    "ptsim_trace_options.max_events)");
+	/* A touch with stride 1: each byte is an access (3 events + 1 MiB accesses). */
+	const char *touch = "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, "
+			    "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"1M\", \"prot\": \"rw\"}, "
+			    "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"1M\", \"stride\": 1}]}";
+	assert_int_equal(run_limited(touch, 1048578, err, sizeof(err)), PTSIM_ELIMIT);
+	assert_non_null(strstr(err, "the trace would run 1048579 events"));
+	assert_int_equal(run_limited(touch, 1048579, err, sizeof(err)), 0);
+	/* A stepped length counts at its largest: 4 iterations of up to 4 pages, 2 events + 4 x (1 + 4). */
+	const char *stepped = "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, "
+			      "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"1M\", \"prot\": \"rw\"}, "
+			      "{\"op\": \"repeat\", \"count\": 4, \"step\": {\"len\": 4096}, \"events\": ["
+			      "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000\", \"len\": 4096}]}]}";
+	assert_int_equal(run_limited(stepped, 21, err, sizeof(err)), PTSIM_ELIMIT);
+	assert_non_null(strstr(err, "the trace would run 22 events"));
+	assert_int_equal(run_limited(stepped, 22, err, sizeof(err)), 0);
+	/* v2: a line whose own expansion passes the limit, before it runs. */
+	const char *v2 = HDR SPAWN NEST(NEST(MARK)) "\n";
+	assert_int_equal(run_limited(v2, 99, err, sizeof(err)), PTSIM_ELIMIT);
+	assert_non_null(strstr(err, "line 3 (event 1, repeat): this event alone would run 100 events"));
+	/* ... and a trace that passes it line by line stops there. */
+	assert_int_equal(run_limited(HDR SPAWN MARK "\n" MARK "\n" MARK "\n" MARK "\n", 3, err, sizeof(err)),
+			 PTSIM_ELIMIT);
+	assert_string_equal(err, "line 5 (event 3, mark): the trace passes the limit of 3 events (repeats expanded, "
+			    "touch accesses counted; ptsim run --max-events)");
+	assert_int_equal(run_limited(HDR SPAWN MARK "\n" MARK "\n" MARK "\n", 4, err, sizeof(err)), 0);
+}
+
+/* Repeat offsets that add up beyond 64 bits are an error in every build (they were signed overflow). */
+static void test_trace_v2__repeat_offsets_overflow(void **s)
+{
+	(void)s;
+	char err[512];
+	const char *text = "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"repeat\", \"count\": 3, "
+			   "\"step\": {\"ns\": \"0x7fffffffffffffff\"}, \"events\": [{\"op\": \"advance\", \"ns\": 0}]}]}";
+	assert_int_equal(run_limited(text, 0, err, sizeof(err)), PTSIM_EBADEVENT);
+	assert_non_null(strstr(err, "field 'ns': the repeat steps (9223372036854775807 each) add up beyond the 64-bit "
+				    "range in iteration 2"));
+	text = "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"repeat\", \"count\": 3, "
+	       "\"step\": {\"ns\": \"-0x7fffffffffffffff\"}, \"events\": [{\"op\": \"repeat\", \"count\": 3, "
+	       "\"step\": {\"ns\": \"-0x7fffffffffffffff\"}, \"events\": [{\"op\": \"advance\", \"ns\": \"0x7fffffffffffffff\"}]}]}]}";
+	assert_int_equal(run_limited(text, 0, err, sizeof(err)), PTSIM_EBADEVENT);
+	assert_non_null(strstr(err, "add up beyond the 64-bit range"));
+}
+
 /* Every trace file below traces/@rel (.json), in @out[*n]. */
 static void collect(const char *rel, char ***out, size_t *n)
 {
@@ -600,6 +685,8 @@ int main(void)
 		cmocka_unit_test(test_trace_v2__recorded_format_and_one_run),
 		cmocka_unit_test(test_trace_v2__truncated_and_corrupt_compression),
 		cmocka_unit_test(test_trace_v2__not_a_trace_and_limits),
+		cmocka_unit_test(test_trace_v2__max_events),
+		cmocka_unit_test(test_trace_v2__repeat_offsets_overflow),
 		cmocka_unit_test(test_trace_v2__every_bundled_trace_converts),
 		cmocka_unit_test(test_trace_v2__convert_expands_repeats),
 		cmocka_unit_test(test_trace_v2__convert_stdin_stdout_and_errors),

@@ -75,6 +75,8 @@ int cli_unexpected_operand(const char *command, const char *arg);
  */
 int cli_print(void (*print)(FILE *f));
 
+/* Parse a positive decimal integer up to 2^64 - 1 (--max-events); false (nothing said) if it is not one. */
+bool cli_parse_count(const char *s, unsigned long long *out);
 /* Parse a decimal integer in [@min, @max]; false (nothing said) if it is not one. */
 bool cli_parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out);
 

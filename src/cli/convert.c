@@ -52,17 +52,12 @@ int cmd_convert(int argc, char **argv)
 		case 'x':
 			o.expand_repeats = 1;
 			break;
-		case 'm': {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || errno || !v || optarg[0] == '-') {
+		case 'm':
+			if (!cli_parse_count(optarg, &limits.max_events)) {
 				fprintf(stderr, "ptsim: --max-events %s: expected a positive integer\n", optarg);
 				return CLI_EXIT_USAGE;
 			}
-			limits.max_events = v;
 			break;
-		}
 		case 'h':
 			cli_usage(stdout, "convert");
 			return CLI_EXIT_CLEAN;

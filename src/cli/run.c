@@ -25,6 +25,8 @@ const char cmd_run_usage[] =
 	"  --preset NAME          the preset (kernel version) instead of the trace's\n"
 	"  --set KEY=VALUE        override one variant (repeatable; after the trace's own)\n"
 	"  --cpus N               number of CPUs instead of the trace's\n"
+	"  --max-events N         refuse a trace that would run more than N events (repeats expanded,\n"
+	"                         touch accesses counted; default 1000000000)\n"
 	"  --progress, --no-progress\n"
 	"                         a progress line on standard error during long runs (default: only\n"
 	"                         when standard error is a terminal)\n"
@@ -49,6 +51,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
 	OPT_PLOT_LOG,
+	OPT_MAX_EVENTS,
 };
 
 static const struct option longopts[] = {
@@ -67,12 +70,14 @@ static const struct option longopts[] = {
 	{ "plot-log", no_argument, NULL, OPT_PLOT_LOG },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	{ "max-events", required_argument, NULL, OPT_MAX_EVENTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct run_opts {
 	const char *trace;
+	unsigned long long max_events;
 	bool json;
 	struct cli_output out[3]; /* the report, the timeline, the plot */
 	const char *plot_y;
@@ -126,6 +131,12 @@ static int parse(int argc, char **argv, struct run_opts *o)
 				return CLI_EXIT_USAGE;
 			}
 			o->sets[o->nr_sets++] = optarg;
+			break;
+		case OPT_MAX_EVENTS:
+			if (!cli_parse_count(optarg, &o->max_events)) {
+				fprintf(stderr, "ptsim: --max-events %s: expected a positive integer\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case OPT_CPUS:
 			if (!cli_parse_uint(optarg, 1, PTSIM_MAX_CPUS, &o->cpus)) {
@@ -248,7 +259,10 @@ static int run(struct run_opts *o)
 	char err[512];
 	int rc, status;
 
-	rc = ptsim_trace_load_file(&t, o->trace, err, sizeof(err));
+	struct ptsim_trace_options topts;
+	ptsim_trace_options_init(&topts);
+	topts.max_events = o->max_events;   /* 0: the default */
+	rc = ptsim_trace_load_file_opts(&t, o->trace, &topts, err, sizeof(err));
 	if (rc) {
 		cli_error_file(o->trace, rc == PTSIM_ENOMEM_HOST ? "out of memory" : err);
 		return rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;

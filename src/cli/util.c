@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,20 @@ bool cli_parse_uint(const char *s, unsigned int min, unsigned int max, unsigned 
 	if (*end || errno || v < min || v > max)
 		return false;
 	*out = (unsigned int)v;
+	return true;
+}
+
+bool cli_parse_count(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno || !v)
+		return false;
+	*out = v;
 	return true;
 }
 

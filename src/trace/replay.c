@@ -33,6 +33,7 @@ struct replay {
 	const struct ptsim_trace_hooks *h;
 	uint64_t done, total, next_report;
 	bool v2;                          /* the line names the top-level event: no "events[N]" for it */
+	uint64_t work, max_work;          /* events run plus touch accesses, and the limit (max_events) */
 };
 
 /*
@@ -96,12 +97,32 @@ static void call_detail(const struct ptsim_machine *m, char *out, size_t len)
 	snprintf(out, len, "%s", d ? d + 2 : m->errmsg);
 }
 
+/* Count @n units of work (an event, a touch's accesses): PTSIM_ELIMIT beyond max_events. */
+static int add_work(struct replay *r, const struct tevent *ev, uint64_t n)
+{
+	if (!__builtin_add_overflow(r->work, n, &r->work) && r->work <= r->max_work)
+		return 0;
+	r->m->ev_op = ptsim__trace_ops[ev->op].name;
+	return ptsim__err(r->m, PTSIM_ELIMIT, NULL, "the trace passes the limit of %" PRIu64 " events (repeats "
+			  "expanded, touch accesses counted; ptsim run --max-events)", r->max_work);
+}
+
+/* Accesses of a touch of @len bytes every @stride bytes (0: a base page). */
+static uint64_t touch_accesses(uint64_t len, uint64_t stride, uint64_t page)
+{
+	if (!stride)
+		stride = page;
+	return len / stride + (len % stride != 0);
+}
+
 static int run_one(struct replay *r, const struct tevent *ev)
 {
 	struct ptsim_machine *m = r->m;
 	uint64_t task = 0, cpu = 0, x = 0, addr = 0, len = 0, y = 0;
 	int rc = 0;
 
+	if (ev->op != OP_REPEAT && (rc = add_work(r, ev, 1)))
+		return rc;
 	switch (ev->op) {
 	case OP_SPAWN:
 		VAL(F_TASK, task);
@@ -195,6 +216,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		VAL(F_LEN, len);
 		if (ev->present & B(F_STRIDE))
 			VAL(F_STRIDE, y);
+		if ((rc = add_work(r, ev, touch_accesses(len, y, PAGE_SIZE(m)))))
+			return rc;
 		rc = ptsim_touch(m, (int)task, addr, len, y, ev->write);
 		break;
 	case OP_MARK:
@@ -207,6 +230,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		VAL(F_COUNT, x);
 		if (ev->present & B(F_STRIDE))
 			VAL(F_STRIDE, y);
+		if ((rc = add_work(r, ev, x)))
+			return rc;
 		rc = ptsim_touch_random(m, (int)task, addr, len, y, x, ev->write);
 		break;
 	case OP_MREMAP:
@@ -250,18 +275,24 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		VAL(F_COUNT, count);
 		if (r->depth + 1 >= (int)(sizeof(r->stack) / sizeof(r->stack[0])))
 			return ptsim__err(m, PTSIM_EBADEVENT, NULL, "repeat nested too deep");
+		int64_t saved[NR_NUM_FIELDS];
+		memcpy(saved, r->offset, sizeof(saved));
 		r->depth++;
-		for (uint64_t i = 0; i < count; i++) {
+		for (uint64_t i = 0; i < count && !rc; i++) {
 			r->stack[r->depth].iteration = i;
 			rc = run_events(r, ev->body, ev->nr_body);
-			if (rc)
-				break;
-			for (int f = 0; f < NR_NUM_FIELDS; f++)
-				r->offset[f] += ev->step[f];
+			/* The next iteration's steps; checked, as the sum may leave the 64-bit range. */
+			for (int f = 0; f < NR_NUM_FIELDS && !rc && i + 1 < count; f++) {
+				if (ev->step[f] && __builtin_add_overflow(r->offset[f], ev->step[f], &r->offset[f])) {
+					r->stack[r->depth].iteration = i + 1;
+					rc = ptsim__err(m, PTSIM_EBADEVENT, ptsim__trace_field_names[f],
+							"the repeat steps (%" PRId64 " each) add up beyond the 64-bit range "
+							"in iteration %" PRIu64, ev->step[f], i + 1);
+				}
+			}
 		}
-		/* Undo this loop's steps for the events after it. */
-		for (int f = 0; f < NR_NUM_FIELDS; f++)
-			r->offset[f] -= ev->step[f] * (int64_t)(rc ? r->stack[r->depth].iteration : count);
+		/* The events after the loop see the offsets from before it. */
+		memcpy(r->offset, saved, sizeof(saved));
 		r->depth--;
 		return rc;
 	}
@@ -363,6 +394,83 @@ static uint64_t expanded_events(const struct tevent *evs, size_t nr, bool count_
 }
 
 
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+	return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+	return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+/* @v plus an offset, kept within 0 .. 2^64 - 1 (a value outside fails when it runs). */
+static uint64_t clamp_add(uint64_t v, int64_t off)
+{
+	if (off >= 0)
+		return sat_add(v, (uint64_t)off);
+	uint64_t d = off == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)-off;
+	return v > d ? v - d : 0;
+}
+
+/*
+ * The work of @evs (events with repeats expanded, plus touch and
+ * touch_random accesses), each touch counted at its largest: @lo and @hi
+ * are the smallest and largest repeat offsets each field takes.  Saturates
+ * at 2^64 - 1.  Checked before a v1 trace (or a v2 line) runs.
+ */
+static uint64_t work_bound(const struct tevent *evs, size_t nr, const int64_t *lo, const int64_t *hi,
+			   uint64_t page)
+{
+	uint64_t w = 0;
+
+	for (size_t i = 0; i < nr; i++) {
+		const struct tevent *ev = &evs[i];
+		if (ev->op == OP_REPEAT) {
+			int64_t lo2[NR_NUM_FIELDS], hi2[NR_NUM_FIELDS];
+			uint64_t count = ev->num[F_COUNT];
+			if (!count)
+				continue;
+			for (int f = 0; f < NR_NUM_FIELDS; f++) {
+				int64_t span;
+				lo2[f] = lo[f];
+				hi2[f] = hi[f];
+				if (!ev->step[f])
+					continue;
+				if (__builtin_mul_overflow(ev->step[f], (int64_t)(count - 1), &span))
+					span = ev->step[f] > 0 ? INT64_MAX : INT64_MIN;
+				if (span > 0 && __builtin_add_overflow(hi[f], span, &hi2[f]))
+					hi2[f] = INT64_MAX;
+				if (span < 0 && __builtin_add_overflow(lo[f], span, &lo2[f]))
+					lo2[f] = INT64_MIN;
+			}
+			w = sat_add(w, sat_mul(count, work_bound(ev->body, ev->nr_body, lo2, hi2, page)));
+			continue;
+		}
+		uint64_t k = 1;
+		if (ev->op == OP_TOUCH) {
+			uint64_t stride = ev->present & B(F_STRIDE) ? clamp_add(ev->num[F_STRIDE], lo[F_STRIDE]) : 0;
+			k = sat_add(k, touch_accesses(clamp_add(ev->num[F_LEN], hi[F_LEN]), stride, page));
+		} else if (ev->op == OP_TOUCH_RANDOM) {
+			k = sat_add(k, ev->num[F_COUNT]);
+		}
+		w = sat_add(w, k);
+	}
+	return w;
+}
+
+/* The message of a trace (or a line) refused before it runs. */
+static int refuse_work(struct ptsim_machine *m, const char *where, uint64_t work, uint64_t max)
+{
+	snprintf(m->errmsg, sizeof(m->errmsg), "%s%s would run %" PRIu64 "%s events (repeats expanded, touch "
+		 "accesses counted at their largest), more than the limit of %" PRIu64 " (ptsim run --max-events, "
+		 "ptsim_trace_options.max_events)", where, *where ? ": this event alone" : "the trace",
+		 work, work == UINT64_MAX ? " or more" : "", max);
+	return PTSIM_ELIMIT;
+}
+
 /* Replay a v1 trace's events on @m; the caller sets and clears m->in_trace. */
 int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, const struct ptsim_trace_hooks *h)
 {
@@ -372,6 +480,10 @@ int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, co
 	memset(&r, 0, sizeof(r));
 	r.m = m;
 	r.h = h;
+	r.max_work = t->opts.max_events;
+	uint64_t bound = work_bound(t->events, t->nr_events, r.offset, r.offset, PAGE_SIZE(m));
+	if (bound > r.max_work)
+		return refuse_work(m, "", bound, r.max_work);
 	if (h && h->progress) {
 		r.total = expanded_events(t->events, t->nr_events, false);
 		r.next_report = h->progress_every;
@@ -406,6 +518,7 @@ int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, c
 	r.m = m;
 	r.v2 = true;
 	r.h = h;
+	r.max_work = t->opts.max_events;
 	if (h && h->progress)
 		r.next_report = h->progress_every;
 	m->ev_where = describe_where;
@@ -427,6 +540,15 @@ int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, c
 		rc = ptsim__trace_parse_line(&pe, t, line, len, &ev, &trailer, NULL);
 		if (!rc && trailer)
 			continue;
+		if (!rc) {
+			uint64_t bound = work_bound(&ev, 1, r.offset, r.offset, PAGE_SIZE(m));
+			if (bound > r.max_work) {
+				char where[64];
+				snprintf(where, sizeof(where), "line %" PRIu64 " (event %" PRIu64 ", %s)", t->line, m->event,
+					 ptsim__trace_ops[ev.op].name);
+				rc = refuse_work(m, where, bound, r.max_work);
+			}
+		}
 		if (!rc) {
 			m->ev_line = t->line;
 			r.stack[0].index = 0;
