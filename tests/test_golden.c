@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 
 #include "support/helpers.h"
+#include "support/cli.h"
 
 #ifndef PTSIM_CLI
 #error "PTSIM_CLI (path of the ptsim binary) must be defined by tests/CMakeLists.txt"
@@ -90,31 +91,6 @@ static void collect(const char *root, const char *rel, bool (*want)(const char *
 	closedir(d);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	if (!f)
-		return NULL;
-	for (;;) {
-		if (n + 65536 + 1 > cap) {
-			cap = 2 * cap + 65536 + 1;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-		size_t r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-		if (r == 0)
-			break;
-	}
-	fclose(f);
-	buf[n] = 0;
-	*len = n;
-	return buf;
-}
-
 /* Empty every "backtrace":"..." value in place (for builds that inline differently). */
 static void strip_backtraces(char *s)
 {
@@ -158,8 +134,8 @@ static void test_golden__trace(void **state)
 	snprintf(cmd, sizeof(cmd), "'%s' run '%s/%s' --json </dev/null >'%s'", PTSIM_CLI, PTSIM_TRACES_DIR, c->rel, out);
 	int st = system(cmd);
 	assert_true(st != -1 && WIFEXITED(st));
-	char *got = slurp(out, &got_len);
-	char *want = slurp(golden, &want_len);
+	char *got = t_read_file(out, &got_len);
+	char *want = t_read_file(golden, &want_len);
 	remove(out);
 	if (!want)
 		fail_msg("%s: no golden output tests/golden/%s.out (scripts/update_golden.sh writes it)", c->rel, c->rel);

@@ -567,22 +567,34 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 	p->total = total;
 }
 
-static void test_studies__run_hooks_count_ops_and_progress(void **s)
+/* Load a trace (@json, or the file @path), build its machine, run it with @h; the machine for more checks. */
+static struct ptsim_machine *run_hooked(const char *json, const char *path, const struct ptsim_trace_hooks *h)
 {
-	(void)s;
 	struct ptsim_trace *t = NULL;
 	struct ptsim_machine *m = NULL;
 	struct ptsim_config cfg;
 	char err[512];
+
+	if (json)
+		assert_int_equal(ptsim_trace_load(&t, json, strlen(json), err, sizeof(err)), 0);
+	else
+		assert_int_equal(ptsim_trace_load_file(&t, path, err, sizeof(err)), 0);
+	ptsim_trace_config(t, &cfg);
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(ptsim_trace_run_with(t, m, h), 0);
+	ptsim_trace_free(t);
+	return m;
+}
+
+static void test_studies__run_hooks_count_ops_and_progress(void **s)
+{
+	(void)s;
 	uint64_t *ops = calloc(ptsim_trace_op_count(), sizeof(uint64_t));
 	struct progress_log log = { .monotonic = true };
 	struct ptsim_trace_hooks h = { .progress = on_progress, .ctx = &log, .progress_every = 50, .op_events = ops };
 
 	assert_non_null(ops);
-	assert_int_equal(ptsim_trace_load_file(&t, W3, err, sizeof(err)), 0);
-	ptsim_trace_config(t, &cfg);
-	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(ptsim_trace_run_with(t, m, &h), 0);
+	struct ptsim_machine *m = run_hooked(NULL, W3, &h);
 	uint64_t total = 0;
 	for (size_t i = 0; i < ptsim_trace_op_count(); i++) {
 		total += ops[i];
@@ -602,7 +614,6 @@ static void test_studies__run_hooks_count_ops_and_progress(void **s)
 	assert_non_null(strstr(json, "\"events\":193,"));
 	ptsim_free(json);
 	t_destroy(m);
-	ptsim_trace_free(t);
 	free(ops);
 }
 
@@ -614,24 +625,16 @@ static void test_studies__progress_total_of_nested_repeats(void **s)
 		"{\"ptsim_trace\":1,\"events\":[{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
 		"{\"op\":\"repeat\",\"count\":3,\"events\":[{\"op\":\"mark\",\"name\":\"a\"},"
 		"{\"op\":\"repeat\",\"count\":2,\"events\":[{\"op\":\"mark\",\"name\":\"m\"}]}]}]}";
-	struct ptsim_trace *t = NULL;
-	struct ptsim_machine *m = NULL;
-	struct ptsim_config cfg;
 	struct progress_log log = { .monotonic = true };
 	struct ptsim_trace_hooks h = { .progress = on_progress, .ctx = &log, .progress_every = 1 };
-	char err[512];
 
-	assert_int_equal(ptsim_trace_load(&t, json, strlen(json), err, sizeof(err)), 0);
-	ptsim_trace_config(t, &cfg);
-	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
-	assert_int_equal(ptsim_trace_run_with(t, m, &h), 0);
+	struct ptsim_machine *m = run_hooked(json, NULL, &h);
 	/* 1 spawn + 3 x (1 + 2) marks; a report after each, and one at the end. */
 	assert_int_equal(log.last_done, 10);
 	assert_int_equal(log.total, 10);
 	assert_int_equal(log.calls, 11);
 	assert_true(log.monotonic);
 	t_destroy(m);
-	ptsim_trace_free(t);
 }
 
 int main(void)

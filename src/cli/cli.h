@@ -70,6 +70,12 @@ void cli_usage(FILE *f, const char *command);
 int cli_unexpected_operand(const char *command, const char *arg);
 
 /*
+ * cli_sprint - what @print(f, @ctx) writes, as a string (free() it); NULL if
+ * out of memory.
+ */
+char *cli_sprint(void (*print)(FILE *f, const void *ctx), const void *ctx);
+
+/*
  * cli_print - run @print on a memory buffer, then write the text to standard
  * output in one piece.  Return: CLI_EXIT_CLEAN or CLI_EXIT_INTERNAL (said why).
  */
@@ -77,6 +83,13 @@ int cli_print(void (*print)(FILE *f));
 
 /* Parse a positive decimal integer up to 2^64 - 1 (--max-events); false (nothing said) if it is not one. */
 bool cli_parse_count(const char *s, unsigned long long *out);
+
+/*
+ * cli_list_command - the whole of a command that prints a list (presets,
+ * variants): options --json and --help, no operands.
+ */
+int cli_list_command(int argc, char **argv, void (*text)(FILE *f), void (*json)(FILE *f));
+
 /* Parse a decimal integer in [@min, @max]; false (nothing said) if it is not one. */
 bool cli_parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out);
 

@@ -105,8 +105,6 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-enum format { FMT_TEXT, FMT_JSON, FMT_CSV };
-
 struct compare {
 	struct study st;
 	char **counters;        /* the rows: -e items, or the defaults */
@@ -114,7 +112,7 @@ struct compare {
 	bool counters_given;    /* -e was given */
 	const char *per;
 	size_t per_op;          /* index of --per's op (ptsim_trace_op_name()) */
-	enum format format;
+	enum cmp_format format;
 	struct cli_output out[2];   /* the table, the plot */
 	const char *plot_timeline;  /* --plot-timeline COLUMN */
 	bool plot_log;
@@ -176,8 +174,8 @@ static int parse(int argc, char **argv, struct compare *c)
 		case OPT_SET: rc = study_add_axis(&c->st, NULL, optarg); break;
 		case 'e': rc = add_counters(c, optarg); break;
 		case OPT_PER: c->per = optarg; break;
-		case OPT_JSON: c->format = FMT_JSON; break;
-		case OPT_CSV: c->format = FMT_CSV; break;
+		case OPT_JSON: c->format = CMP_JSON; break;
+		case OPT_CSV: c->format = CMP_CSV; break;
 		case 'o': c->out[0].path = optarg; break;
 		case OPT_PLOT:
 			if (plot_check_path(optarg))
@@ -522,37 +520,20 @@ static int plan(struct compare *c, struct runner *rn)
 	return 0;
 }
 
-static void print_list(const struct compare *c, const struct runner *rn, FILE *f)
+struct list_ctx {
+	const struct compare *c;
+	const struct runner *rn;
+};
+
+static void print_list(FILE *f, const void *arg)
 {
-	for (size_t k = 0; k < rn->nr_todo; k++) {
-		char *label = study_label(&c->st, rn->todo[k]);
-		fprintf(f, "%zu/%zu\t%s\n", rn->todo[k] + 1, c->st.nr_combos, label ? label : "?");
+	const struct list_ctx *l = arg;
+
+	for (size_t k = 0; k < l->rn->nr_todo; k++) {
+		char *label = study_label(&l->c->st, l->rn->todo[k]);
+		fprintf(f, "%zu/%zu\t%s\n", l->rn->todo[k] + 1, l->c->st.nr_combos, label ? label : "?");
 		free(label);
 	}
-}
-
-/* Render @t (or the list) in the asked format into a string; NULL if out of memory. */
-static char *render(const struct compare *c, const struct runner *rn, const struct cmp_table *t)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return NULL;
-	if (!t)
-		print_list(c, rn, f);
-	else if (c->format == FMT_JSON)
-		cmp_table_json(t, f);
-	else if (c->format == FMT_CSV)
-		cmp_table_csv(t, f);
-	else
-		cmp_table_text(t, f);
-	if (fclose(f)) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
 }
 
 /* The --plot picture: bars of the table, or --plot-timeline's lines, one per combination. */
@@ -610,7 +591,8 @@ static int compare(struct compare *c, struct runner *rn)
 	if (c->list) {
 		if ((status = cli_outputs_open(c->out, 1)))
 			return status;
-		char *text = render(c, rn, NULL);
+		struct list_ctx l = { c, rn };
+		char *text = cli_sprint(print_list, &l);
 		status = cli_outputs_write(c->out, (const char *const *)&text, 1);
 		free(text);
 		return status;
@@ -636,7 +618,7 @@ static int compare(struct compare *c, struct runner *rn)
 		cli_outputs_close(c->out, 2);
 		return -ENOMEM;
 	}
-	char *texts[2] = { render(c, rn, &t), NULL };
+	char *texts[2] = { cmp_table_render(&t, c->format), NULL };
 	status = c->out[1].path ? compare_plot(c, rn, &t, &texts[1]) : 0;
 	if (!status)
 		status = cli_outputs_write(c->out, (const char *const *)texts, 2);
@@ -644,9 +626,8 @@ static int compare(struct compare *c, struct runner *rn)
 		cli_outputs_close(c->out, 2);
 	free(texts[0]);
 	free(texts[1]);
-	for (size_t k = 0; k < t.nr_cols && !status; k++)
-		if (t.cols[k].violations)
-			status = CLI_EXIT_VIOLATIONS;
+	if (!status)
+		status = cmp_table_status(&t);
 	cmp_table_free(&t);
 	return status;
 }

@@ -99,7 +99,7 @@ static int check_columns(const struct cmp_table *t)
 	return 0;
 }
 
-static int merge(char **paths, size_t n, int format, struct cli_output *out)
+static int merge(char **paths, size_t n, enum cmp_format format, struct cli_output *out)
 {
 	struct cmp_table t = { 0 }, s;
 	char err[512];
@@ -132,28 +132,13 @@ static int merge(char **paths, size_t n, int format, struct cli_output *out)
 		status = check_columns(&t);
 	}
 	if (!status) {
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
 		t.shard_k = t.shard_n = 0;
-		if (f) {
-			if (format == 'j')
-				cmp_table_json(&t, f);
-			else if (format == 'c')
-				cmp_table_csv(&t, f);
-			else
-				cmp_table_text(&t, f);
-			if (fclose(f)) {
-				free(buf);
-				buf = NULL;
-			}
-		}
+		char *text = cmp_table_render(&t, format);
 		if (!(status = cli_outputs_open(out, 1)))
-			status = cli_outputs_write(out, (const char *const *)&buf, 1);
-		free(buf);
-		for (size_t c = 0; c < t.nr_cols && !status; c++)
-			if (t.cols[c].violations)
-				status = CLI_EXIT_VIOLATIONS;
+			status = cli_outputs_write(out, (const char *const *)&text, 1);
+		free(text);
+		if (!status)
+			status = cmp_table_status(&t);
 	}
 	cmp_table_free(&t);
 	return status;
@@ -169,7 +154,8 @@ int cmd_merge(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_output out = { .path = "-", .what = "table" };
-	int c, st = 0, format = 't';
+	enum cmp_format format = CMP_TEXT;
+	int c, st = 0;
 
 	while ((c = cli_getopt(argc, argv, "o:h", longopts, &st)) != -1) {
 		if (c == 'h') {
@@ -179,7 +165,7 @@ int cmd_merge(int argc, char **argv)
 		if (c == 'o')
 			out.path = optarg;
 		else if (c == 'j' || c == 'c')
-			format = c;
+			format = c == 'j' ? CMP_JSON : CMP_CSV;
 		else
 			return CLI_EXIT_USAGE;
 	}

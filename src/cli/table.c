@@ -244,6 +244,34 @@ void cmp_table_json(const struct cmp_table *t, FILE *f)
 	fputs("]}\n", f);
 }
 
+static void print_text(FILE *f, const void *t)
+{
+	cmp_table_text(t, f);
+}
+
+static void print_json(FILE *f, const void *t)
+{
+	cmp_table_json(t, f);
+}
+
+static void print_csv(FILE *f, const void *t)
+{
+	cmp_table_csv(t, f);
+}
+
+char *cmp_table_render(const struct cmp_table *t, enum cmp_format f)
+{
+	return cli_sprint(f == CMP_JSON ? print_json : f == CMP_CSV ? print_csv : print_text, t);
+}
+
+int cmp_table_status(const struct cmp_table *t)
+{
+	for (size_t c = 0; c < t->nr_cols; c++)
+		if (t->cols[c].violations)
+			return CLI_EXIT_VIOLATIONS;
+	return CLI_EXIT_CLEAN;
+}
+
 /* ---- reading a table back ---- */
 
 static int bad(char *err, size_t errlen, const char *what)

@@ -46,6 +46,12 @@ void cmp_table_text(const struct cmp_table *t, FILE *f);
 void cmp_table_json(const struct cmp_table *t, FILE *f);
 void cmp_table_csv(const struct cmp_table *t, FILE *f);
 
+enum cmp_format { CMP_TEXT, CMP_JSON, CMP_CSV };
+/* The table in format @f as a string (free() it); NULL if out of memory. */
+char *cmp_table_render(const struct cmp_table *t, enum cmp_format f);
+/* CLI_EXIT_VIOLATIONS if a column recorded violations, else CLI_EXIT_CLEAN. */
+int cmp_table_status(const struct cmp_table *t);
+
 /*
  * cmp_table_from_json - read a table written by cmp_table_json() (a shard).
  * Return: 0, or -1 with @err saying what is wrong.

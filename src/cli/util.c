@@ -64,23 +64,64 @@ int cli_unexpected_operand(const char *command, const char *arg)
 	return CLI_EXIT_USAGE;
 }
 
-int cli_print(void (*print)(FILE *f))
+char *cli_sprint(void (*print)(FILE *f, const void *ctx), const void *ctx)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *mem = open_memstream(&buf, &len);
-	struct cli_output out = { .path = "-", .what = "output", .f = stdout };
-	int status;
 
-	if (!mem) {
-		fprintf(stderr, "ptsim: out of memory\n");
-		return CLI_EXIT_INTERNAL;
+	if (!mem)
+		return NULL;
+	print(mem, ctx);
+	if (fclose(mem)) {
+		free(buf);
+		return NULL;
 	}
-	print(mem);
-	bool ok = fclose(mem) == 0;
-	status = cli_outputs_write(&out, ok ? (const char *const *)&buf : (const char *const[]){ NULL }, 1);
-	free(buf);
+	return buf;
+}
+
+struct plain_printer {
+	void (*print)(FILE *f);
+};
+
+static void print_plain(FILE *f, const void *ctx)
+{
+	((const struct plain_printer *)ctx)->print(f);
+}
+
+int cli_print(void (*print)(FILE *f))
+{
+	struct cli_output out = { .path = "-", .what = "output", .f = stdout };
+	struct plain_printer pp = { print };
+	char *text = cli_sprint(print_plain, &pp);
+	int status = cli_outputs_write(&out, (const char *const *)&text, 1);
+
+	free(text);
 	return status;
+}
+
+int cli_list_command(int argc, char **argv, void (*text)(FILE *f), void (*json)(FILE *f))
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool as_json = false;
+	int c, st = 0;
+
+	while ((c = cli_getopt(argc, argv, "h", longopts, &st)) != -1) {
+		if (c == 'h') {
+			cli_usage(stdout, argv[0]);
+			return CLI_EXIT_CLEAN;
+		}
+		if (c != 'j')
+			return CLI_EXIT_USAGE;
+		as_json = true;
+	}
+	if (optind < argc)
+		return cli_unexpected_operand(argv[0], argv[optind]);
+	return cli_print(as_json ? json : text);
 }
 
 bool cli_parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out)

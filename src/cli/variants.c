@@ -32,24 +32,5 @@ static void print_json(FILE *f)
 
 int cmd_variants(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	bool json = false;
-	int c, st = 0;
-
-	while ((c = cli_getopt(argc, argv, "h", longopts, &st)) != -1) {
-		if (c == 'h') {
-			cli_usage(stdout, "variants");
-			return CLI_EXIT_CLEAN;
-		}
-		if (c != 'j')
-			return CLI_EXIT_USAGE;
-		json = true;
-	}
-	if (optind < argc)
-		return cli_unexpected_operand(argv[0], argv[optind]);
-	return cli_print(json ? print_json : print_text);
+	return cli_list_command(argc, argv, print_text, print_json);
 }
