@@ -99,7 +99,7 @@ static int check_text(struct perr *pe, const char *what, const char *data, size_
 static bool is_v2_header(const char *line, size_t len)
 {
 	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	cJSON *root = ptsim__json_parse(line, len, &end);
 	bool v2 = false;
 
 	if (root && end) {
@@ -155,7 +155,8 @@ static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct pe
 	rc = ptsim__trace_reader_rest(rd, t->opts.max_input_bytes, &doc, &len, pe->buf, pe->len);
 	if (!rc)
 		rc = ptsim__trace_parse_document(pe, t, doc, len);
-	if (!rc && t->keep_json && !(t->json = cJSON_ParseWithLength(doc, len)))
+	const char *end;
+	if (!rc && t->keep_json && !(t->json = ptsim__json_parse(doc, len, &end)))
 		rc = PTSIM_ENOMEM_HOST;
 	ptsim__trace_reader_close(rd);
 	return rc;

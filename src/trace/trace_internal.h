@@ -131,6 +131,9 @@ struct perr {
 
 int ptsim__trace_fail(struct perr *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* parse.c: every JSON parse of the library (cJSON's global error position is written under a lock). */
+cJSON *ptsim__json_parse(const char *json, size_t len, const char **end);
+
 /* parse.c */
 int ptsim__trace_parse_json(struct perr *pe, const char *json, size_t len, bool in_line, cJSON **out);
 int ptsim__trace_parse_top(struct perr *pe, struct ptsim_trace *t, const cJSON *root, int version);
