@@ -289,6 +289,62 @@ static void test_vma__munmap_middle_splits(void **s)
 	t_destroy(m);
 }
 
+/*
+ * The VMA tree against a page-by-page shadow: random fixed mmaps, munmaps and
+ * mprotects of never-touched anonymous memory, after each of which the
+ * machine's checker (the tree's order, balance and cached gaps) passes and the
+ * VMA count is the number of maximal runs of mapped pages with one protection
+ * (such VMAs always merge).
+ */
+static void test_vma__tree_matches_shadow(void **s)
+{
+	(void)s;
+	enum { NPAGES = 512, OPS = 4000 };
+	struct ptsim_machine *m = proc();
+	int shadow[NPAGES];
+	uint64_t rng = 12345;
+
+	for (int i = 0; i < NPAGES; i++)
+		shadow[i] = -1;
+	for (int op = 0; op < OPS; op++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned int kind = (unsigned int)(rng >> 60) % 3;
+		unsigned int first = (unsigned int)(rng >> 20) % NPAGES;
+		unsigned int n = 1 + (unsigned int)(rng >> 40) % 16;
+		unsigned int prot = (rng >> 50) & 1 ? R : RW;
+		bool mapped = true, free = true;
+
+		if (first + n > NPAGES)
+			n = NPAGES - first;
+		for (unsigned int i = first; i < first + n; i++) {
+			mapped &= shadow[i] >= 0;
+			free &= shadow[i] < 0;
+		}
+		uint64_t addr = BASE + first * PG, len = n * PG;
+		if (kind == 0) {
+			struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = prot };
+			int rc = ptsim_mmap(m, 1, &a);
+			assert_int_equal(rc, free ? 0 : PTSIM_EOVERLAP);
+			for (unsigned int i = first; free && i < first + n; i++)
+				shadow[i] = (int)prot;
+		} else if (kind == 1) {
+			T_OK(m, ptsim_munmap(m, 1, addr, len));
+			for (unsigned int i = first; i < first + n; i++)
+				shadow[i] = -1;
+		} else if (mapped) {
+			T_OK(m, ptsim_mprotect(m, 1, addr, len, prot));
+			for (unsigned int i = first; i < first + n; i++)
+				shadow[i] = (int)prot;
+		}
+		unsigned int runs = 0;
+		for (int i = 0; i < NPAGES; i++)
+			runs += shadow[i] >= 0 && (i == 0 || shadow[i - 1] != shadow[i]);
+		assert_int_equal(nr_vmas(m), runs);
+		T_OK(m, ptsim_machine_check(m));
+	}
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_vma__hugetlb_never_locked),
 		cmocka_unit_test(test_vma__fork_drops_mlock),
 		cmocka_unit_test(test_vma__munmap_middle_splits),
+		cmocka_unit_test(test_vma__tree_matches_shadow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

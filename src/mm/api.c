@@ -126,8 +126,9 @@ static int check_range_files_unlocked(struct ptsim_machine *m, struct mm_struct 
 {
 	if (PTSIM_LIKELY(!m->nr_i_mmap_held))
 		return 0;
-	for (unsigned int i = 0; i < mm->nr_vmas; i++) {
-		struct vm_area_struct *vma = mm->vmas[i];
+	struct vm_area_struct *vma;
+
+	for_each_vma(mm, vma) {
 		int rc;
 
 		if (end && (vma->vm_end <= start || vma->vm_start >= end))
@@ -221,7 +222,11 @@ static struct sim_task *task_new(struct ptsim_machine *m, int id, struct mm_stru
 		sim_free(&m->alloc, t, sizeof(*t));
 		return NULL;
 	}
-	mm_task_add(mm, t);
+	if (mm_task_add(mm, t)) {
+		hmap_del(&m->tasks, (uint64_t)id);
+		sim_free(&m->alloc, t, sizeof(*t));
+		return NULL;
+	}
 	return t;
 }
 

@@ -22,9 +22,9 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	struct ptsim_machine *m = mm->machine;
 	int retval = 0;
 
-	for (unsigned int i = 0; i < oldmm->nr_vmas; i++) {
-		struct vm_area_struct *mpnt = oldmm->vmas[i];
+	struct vm_area_struct *mpnt;
 
+	for_each_vma(oldmm, mpnt) {
 		if (mpnt->vm_flags & VM_DONTCOPY)
 			continue;
 		struct vm_area_struct *tmp = vm_area_dup(mpnt);
@@ -39,11 +39,7 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 			tmp->anon_vma = ++m->next_anon_vma;   /* anon_vma_fork() */
 		/* mlock is not inherited: vm_flags_clear(tmp, VM_LOCKED_MASK). */
 		tmp->vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT);
-		if (mm_insert_vma(mm, tmp)) {
-			vm_area_free(m, tmp);
-			retval = SIM_ENOMEM;
-			break;
-		}
+		mm_insert_vma(mm, tmp);
 		vma_link_file_after(tmp, mpnt);
 		if (!(tmp->vm_flags & VM_WIPEONFORK) && copy_page_range(tmp, mpnt)) {
 			retval = SIM_ENOMEM;

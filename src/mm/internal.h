@@ -303,6 +303,12 @@ struct vm_area_struct {
 	unsigned int hpage_shift;    /* hugetlb: huge page shift (hstate) */
 	uint64_t id;                 /* creation sequence: orders i_mmap like the kernel's tree */
 	bool i_mmap_linked;          /* in vm_file->i_mmap (rmap can find it) */
+	/* ptsim: the mm's VMA tree (vma_tree.c): links and the subtree's cached values. */
+	struct vm_area_struct *vt_left, *vt_right, *vt_parent;
+	uint64_t vt_lo, vt_hi;       /* lowest vm_start, highest vm_end of the subtree */
+	uint64_t vt_gap;             /* largest empty range between two VMAs of the subtree */
+	int vt_height;
+	struct vm_area_struct *vm_detached_next;   /* munmap's detached list (mt_detach), address order */
 };
 
 static inline bool is_vm_hugetlb_page(const struct vm_area_struct *vma) { return vma->vm_flags & VM_HUGETLB; }
@@ -318,13 +324,14 @@ struct cpumask {
 
 struct mm_struct {
 	struct ptsim_machine *machine;
-	struct mm_struct *next;          /* machine->mms, creation order */
+	struct mm_struct *next, *prev;   /* machine->mms, creation order */
 	uint32_t id;                     /* creation order, from 1 */
 	uint32_t pgd;                    /* pfn of the top-level table */
-	struct vm_area_struct **vmas;    /* sorted by vm_start, non-overlapping */
-	unsigned int nr_vmas, cap_vmas;
+	struct vm_area_struct *vma_root; /* mm_mt: the VMA tree (vma_tree.c), by address */
+	unsigned long map_count;         /* number of VMAs */
 	struct vm_area_struct *vma_cache;
-	struct sim_task *tasks;          /* live tasks using it, by id */
+	struct sim_task **task_heap;     /* live tasks using it: a min-heap by id (the lowest names the mm) */
+	unsigned int nr_tasks, cap_tasks;
 	int mm_users;                    /* threads using it */
 	int mm_count;                    /* mm_users != 0, plus CPUs that have it loaded */
 	bool exited;                     /* exit_mmap() ran */
@@ -354,7 +361,7 @@ struct sim_task {
 	int id;
 	struct mm_struct *mm;
 	int cpu;                 /* CPU it runs on, -1 when not running */
-	struct sim_task *next_in_mm;
+	unsigned int heap_idx;   /* position in mm->task_heap */
 };
 
 enum ipi_reason { IPI_TLB_FLUSH = 0, IPI_TABLE_SYNC = 1, IPI_FLUSH_ALL = 2, NR_IPI_REASONS = 3 };
@@ -526,7 +533,7 @@ struct ptsim_machine {
 	struct sim_phys phys;
 	struct hmap tasks;                   /* task id -> struct sim_task * */
 	struct hmap pt_by_addr;              /* host address of a table's entries -> its pfn */
-	struct mm_struct *mms, **mms_tail;   /* every mm not yet freed, creation order */
+	struct mm_struct *mms, *mms_last;    /* every mm not yet freed, creation order (doubly linked) */
 	uint32_t next_mm_id;
 	struct sim_file *files, **files_tail;
 	uint32_t next_file_id;
@@ -769,7 +776,22 @@ pmd_t *mm_find_pmd(struct mm_struct *mm, uint64_t addr);
 pgent_t *pt_walk(struct mm_struct *mm, uint64_t addr, enum pt_level *level_out);
 
 /* mmap.c: VMAs and address-space operations. */
+/* vma_tree.c: the VMA tree and its lookups. */
+void vma_tree_insert(struct mm_struct *mm, struct vm_area_struct *vma);
+void vma_tree_remove(struct mm_struct *mm, struct vm_area_struct *vma);
+void vma_tree_update(struct mm_struct *mm, struct vm_area_struct *vma);
+bool vma_tree_consistent(struct mm_struct *mm);
 struct vm_area_struct *find_vma(struct mm_struct *mm, uint64_t addr);       /* first vma with vm_end > addr */
+struct vm_area_struct *find_vma_prev(struct mm_struct *mm, uint64_t addr, struct vm_area_struct **pprev);
+struct vm_area_struct *vma_first(struct mm_struct *mm);
+struct vm_area_struct *vma_last(struct mm_struct *mm);
+bool vma_iter_area_highest(struct mm_struct *mm, uint64_t low, uint64_t high, uint64_t size, uint64_t *start,
+			   uint64_t *end);
+bool vma_iter_area_lowest(struct mm_struct *mm, uint64_t low, uint64_t high, uint64_t size, uint64_t *start,
+			  uint64_t *end);
+/* for_each_vma(): every VMA of @mm in address order (@vma must not be freed inside). */
+#define for_each_vma(mm, vma) for ((vma) = vma_first(mm); (vma); (vma) = vma_next((mm), (vma)))
+
 /* find_vma_intersection(): the first VMA overlapping [start, end), or NULL. */
 static inline struct vm_area_struct *find_vma_intersection(struct mm_struct *mm, uint64_t start, uint64_t end)
 {
@@ -777,7 +799,6 @@ static inline struct vm_area_struct *find_vma_intersection(struct mm_struct *mm,
 	return vma && vma->vm_start < end ? vma : NULL;
 }
 struct vm_area_struct *vma_lookup(struct mm_struct *mm, uint64_t addr);     /* vma containing addr */
-unsigned int vma_index(struct mm_struct *mm, const struct vm_area_struct *vma);
 struct vm_area_struct *vma_prev(struct mm_struct *mm, const struct vm_area_struct *vma);
 struct vm_area_struct *vma_next(struct mm_struct *mm, const struct vm_area_struct *vma);
 int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, int new_below);
@@ -799,8 +820,8 @@ void vma_link_file_after(struct vm_area_struct *vma, struct vm_area_struct *prev
 void vma_unlink_file(struct vm_area_struct *vma);
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
 void vm_area_free(struct ptsim_machine *m, struct vm_area_struct *vma);
-int mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma);
-void mm_remove_vma_at(struct mm_struct *mm, unsigned int idx);
+void mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma);
+void mm_remove_vma(struct mm_struct *mm, struct vm_area_struct *vma);
 struct sim_file *file_find(struct ptsim_machine *m, const char *name);   /* the named file, or NULL */
 struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_kind kind, unsigned int page_shift);
 void file_put(struct ptsim_machine *m, struct sim_file *f);
@@ -825,14 +846,27 @@ void unmap_page_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64
 		      struct zap_details *details);
 void unmap_single_vma(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
 		      struct zap_details *details, bool mm_wr_locked);
-void unmap_vmas(struct mmu_gather *tlb, struct vm_area_struct **vmas, unsigned int nr, uint64_t start,
+/*
+ * ptsim: the ma_state that unmap_vmas() and free_pgtables() walk: the VMAs of
+ * the mm's tree from a given one on (exit_mmap), or munmap's detached list
+ * (the kernel's mt_detach tree), both in address order.
+ */
+struct vma_walk {
+	struct mm_struct *mm;
+	bool detached;
+};
+static inline struct vm_area_struct *vma_walk_next(const struct vma_walk *w, struct vm_area_struct *vma)
+{
+	return w->detached ? vma->vm_detached_next : vma_next(w->mm, vma);
+}
+void unmap_vmas(struct mmu_gather *tlb, const struct vma_walk *w, struct vm_area_struct *vma, uint64_t start,
 		uint64_t end);
 void zap_page_range_single_batched(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t addr,
 				   uint64_t size, struct zap_details *details);
 void zap_page_range_single(struct vm_area_struct *vma, uint64_t address, uint64_t size,
 			   struct zap_details *details);
-void free_pgtables(struct mmu_gather *tlb, struct mm_struct *mm, struct vm_area_struct **vmas,
-		   unsigned int nr, uint64_t floor, uint64_t ceiling, bool mm_wr_locked);
+void free_pgtables(struct mmu_gather *tlb, const struct vma_walk *w, struct vm_area_struct *vma, uint64_t floor,
+		   uint64_t ceiling, bool mm_wr_locked);
 void free_pgd_range(struct mmu_gather *tlb, uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling);
 int copy_page_range(struct vm_area_struct *dst_vma, struct vm_area_struct *src_vma);
 uint32_t filemap_get_page(struct ptsim_machine *m, struct sim_file *f, uint64_t index, bool *oom);
@@ -889,7 +923,7 @@ void check_mm(struct mm_struct *mm);
 struct sim_task *task_lookup(struct ptsim_machine *m, int id);
 void sched_switch_to(struct ptsim_machine *m, struct sim_cpu *cpu, struct sim_task *next);
 void sched_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu);
-void mm_task_add(struct mm_struct *mm, struct sim_task *t);
+int mm_task_add(struct mm_struct *mm, struct sim_task *t);
 void mm_task_del(struct mm_struct *mm, struct sim_task *t);
 int mm_lowest_task(struct mm_struct *mm);
 

@@ -69,7 +69,6 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->cfg.set = NULL;
 	m->rng = cfg->seed;
 	m->nr_cpus = cfg->cpus;
-	m->mms_tail = &m->mms;
 	m->files_tail = &m->files;
 	m->rcu.tail = &m->rcu.head;
 
@@ -132,9 +131,22 @@ void machine_free_everything(struct ptsim_machine *m)
 		while (m->mms) {
 			struct mm_struct *mm = m->mms;
 			m->mms = mm->next;
-			for (unsigned int i = 0; i < mm->nr_vmas; i++)
-				sim_free(a, mm->vmas[i], sizeof(struct vm_area_struct));
-			sim_free(a, mm->vmas, mm->cap_vmas * sizeof(mm->vmas[0]));
+			/* Post-order: each VMA goes after its subtree. */
+			struct vm_area_struct *v = mm->vma_root;
+			while (v) {
+				if (v->vt_left || v->vt_right) {
+					v = v->vt_left ? v->vt_left : v->vt_right;
+					continue;
+				}
+				struct vm_area_struct *p = v->vt_parent;
+				if (p && p->vt_left == v)
+					p->vt_left = NULL;
+				else if (p)
+					p->vt_right = NULL;
+				sim_free(a, v, sizeof(*v));
+				v = p;
+			}
+			sim_free(a, mm->task_heap, mm->cap_tasks * sizeof(mm->task_heap[0]));
 			if (mm->arch && m->ops)
 				m->ops->destroy_context(mm);
 			cpumask_release(m, &mm->cpumask);

@@ -832,11 +832,12 @@ void unmap_single_vma(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64
 }
 
 /**
- * unmap_vmas - zap the pages of @vmas in [@start, @end): the final unmap
- * (markers dropped, private COW pages too).  No flush here beyond what the
- * zap forces; the caller's tlb_finish_mmu() does the final one.
+ * unmap_vmas - zap the pages of the VMAs from @vma on (@w's order) in
+ * [@start, @end): the final unmap (markers dropped, private COW pages too).
+ * No flush here beyond what the zap forces; the caller's tlb_finish_mmu()
+ * does the final one.
  */
-void unmap_vmas(struct mmu_gather *tlb, struct vm_area_struct **vmas, unsigned int nr, uint64_t start,
+void unmap_vmas(struct mmu_gather *tlb, const struct vma_walk *w, struct vm_area_struct *vma, uint64_t start,
 		uint64_t end)
 {
 	struct zap_details details = {
@@ -844,8 +845,7 @@ void unmap_vmas(struct mmu_gather *tlb, struct vm_area_struct **vmas, unsigned i
 		.even_cows = true,   /* private pages too */
 	};
 
-	for (unsigned int i = 0; i < nr; i++) {
-		struct vm_area_struct *vma = vmas[i];
+	for (; vma; vma = vma_walk_next(w, vma)) {
 		uint64_t s = start, e = end;
 
 		hugetlb_zap_begin(vma, &s, &e);
@@ -1055,31 +1055,30 @@ void free_pgd_range(struct mmu_gather *tlb, uint64_t addr, uint64_t end, uint64_
 }
 
 /**
- * free_pgtables - free the page tables of the removed @vmas (sorted, all
- * already zapped), batching VMAs that start within PMD_SIZE of the previous
- * end; @floor/@ceiling bound what may go (surviving neighbours).
+ * free_pgtables - free the page tables of the removed VMAs from @vma on (@w's
+ * order, all already zapped), batching VMAs that start within PMD_SIZE of the
+ * previous end; @floor/@ceiling bound what may go (surviving neighbours).
  */
-void free_pgtables(struct mmu_gather *tlb, struct mm_struct *mm, struct vm_area_struct **vmas, unsigned int nr,
-		   uint64_t floor, uint64_t ceiling, bool mm_wr_locked)
+void free_pgtables(struct mmu_gather *tlb, const struct vma_walk *w, struct vm_area_struct *vma, uint64_t floor,
+		   uint64_t ceiling, bool mm_wr_locked)
 {
-	struct ptsim_machine *m = mm->machine;
-	unsigned int i = 0;
+	struct ptsim_machine *m = tlb->mm->machine;
 
 	(void)mm_wr_locked;
 	tlb_free_vmas(tlb);
-	while (i < nr) {
-		struct vm_area_struct *vma = vmas[i];
+	while (vma) {
+		struct vm_area_struct *next = vma_walk_next(w, vma);
 		uint64_t addr = vma->vm_start;
 
 		/* Hide the VMA from rmap (and from huge_pmd_share()'s search). */
 		vma_unlink_file(vma);
-		i++;
-		while (i < nr && vmas[i]->vm_start <= vma->vm_end + PMD_SIZE(m)) {
-			vma = vmas[i];
+		while (next && next->vm_start <= vma->vm_end + PMD_SIZE(m)) {
+			vma = next;
+			next = vma_walk_next(w, vma);
 			vma_unlink_file(vma);
-			i++;
 		}
-		free_pgd_range(tlb, addr, vma->vm_end, floor, i < nr ? vmas[i]->vm_start : ceiling);
+		free_pgd_range(tlb, addr, vma->vm_end, floor, next ? next->vm_start : ceiling);
+		vma = next;
 	}
 }
 

@@ -7,7 +7,7 @@
  * __split_vma(), vma_merge_new_range()/vma_modify_flags() merging),
  * kernel/fork.c (mmput(), __mmdrop()) at v6.18.
  *
- * Simplifications: the VMA tree is a sorted array (binary search); the file's
+ * Simplifications: the VMA tree is an augmented AVL tree (vma_tree.c); the file's
  * i_mmap interval tree is an array ordered by (vm_pgoff, creation), which is
  * the order the kernel's tree iterates VMAs with equal start offsets; mmap is
  * MAP_FIXED_NOREPLACE only (an overlap is an input error); anon_vma is an
@@ -161,24 +161,8 @@ void vma_unlink_file(struct vm_area_struct *vma)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The VMA list                                                              */
+/* The VMA tree                                                              */
 /* ------------------------------------------------------------------------ */
-
-struct vm_area_struct *find_vma(struct mm_struct *mm, uint64_t addr)
-{
-	unsigned int lo = 0, hi = mm->nr_vmas;
-
-	if (mm->vma_cache && mm->vma_cache->vm_start <= addr && addr < mm->vma_cache->vm_end)
-		return mm->vma_cache;
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		if (mm->vmas[mid]->vm_end > addr)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo < mm->nr_vmas ? mm->vmas[lo] : NULL;
-}
 
 struct vm_area_struct *vma_lookup(struct mm_struct *mm, uint64_t addr)
 {
@@ -191,61 +175,14 @@ struct vm_area_struct *vma_lookup(struct mm_struct *mm, uint64_t addr)
 	return NULL;
 }
 
-unsigned int vma_index(struct mm_struct *mm, const struct vm_area_struct *vma)
+void mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma)
 {
-	unsigned int lo = 0, hi = mm->nr_vmas;
-
-	while (lo < hi) {
-		unsigned int mid = (lo + hi) / 2;
-		if (mm->vmas[mid]->vm_start < vma->vm_start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	assert(lo < mm->nr_vmas && mm->vmas[lo] == vma);
-	return lo;
+	vma_tree_insert(mm, vma);
 }
 
-struct vm_area_struct *vma_prev(struct mm_struct *mm, const struct vm_area_struct *vma)
+void mm_remove_vma(struct mm_struct *mm, struct vm_area_struct *vma)
 {
-	unsigned int i = vma_index(mm, vma);
-	return i ? mm->vmas[i - 1] : NULL;
-}
-
-struct vm_area_struct *vma_next(struct mm_struct *mm, const struct vm_area_struct *vma)
-{
-	unsigned int i = vma_index(mm, vma);
-	return i + 1 < mm->nr_vmas ? mm->vmas[i + 1] : NULL;
-}
-
-int mm_insert_vma(struct mm_struct *mm, struct vm_area_struct *vma)
-{
-	struct ptsim_machine *m = mm->machine;
-
-	if (mm->nr_vmas == mm->cap_vmas) {
-		unsigned int ncap = mm->cap_vmas ? mm->cap_vmas * 2 : 8;
-		struct vm_area_struct **n = sim_realloc(&m->alloc, mm->vmas, mm->cap_vmas * sizeof(*n), ncap * sizeof(*n));
-		if (!n)
-			return SIM_ENOMEM;
-		mm->vmas = n;
-		mm->cap_vmas = ncap;
-	}
-	unsigned int i = mm->nr_vmas;
-	while (i > 0 && mm->vmas[i - 1]->vm_start > vma->vm_start) {
-		mm->vmas[i] = mm->vmas[i - 1];
-		i--;
-	}
-	mm->vmas[i] = vma;
-	mm->nr_vmas++;
-	return 0;
-}
-
-void mm_remove_vma_at(struct mm_struct *mm, unsigned int idx)
-{
-	if (mm->vma_cache == mm->vmas[idx])
-		mm->vma_cache = NULL;
-	memmove(&mm->vmas[idx], &mm->vmas[idx + 1], (mm->nr_vmas - idx - 1) * sizeof(mm->vmas[0]));
-	mm->nr_vmas--;
+	vma_tree_remove(mm, vma);
 }
 
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig)
@@ -258,6 +195,8 @@ struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig)
 	*new = *orig;
 	new->id = ++m->next_vma_id;
 	new->i_mmap_linked = false;
+	new->vt_left = new->vt_right = new->vt_parent = NULL;
+	new->vm_detached_next = NULL;
 	if (new->vm_file)
 		new->vm_file->refs++;
 	return new;
@@ -318,17 +257,8 @@ int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr,
 		new->vm_pgoff += delta;
 		vma->vm_end = addr;
 	}
-	if (mm_insert_vma(mm, new)) {
-		/* Undo the adjustment. */
-		if (new_below) {
-			vma->vm_start = new->vm_start;
-			vma->vm_pgoff -= delta;
-		} else {
-			vma->vm_end = new->vm_end;
-		}
-		vm_area_free(m, new);
-		return SIM_ENOMEM;
-	}
+	vma_tree_update(mm, vma);
+	mm_insert_vma(mm, new);
 	/* The i_mmap position of the moved part follows its new vm_pgoff. */
 	if (vma->i_mmap_linked) {
 		vma_unlink_file(vma);
@@ -365,10 +295,11 @@ static bool can_merge(const struct vm_area_struct *a, const struct vm_area_struc
 /* Merge @b into @a (adjacent, mergeable); @b goes. */
 static void vma_merge_pair(struct mm_struct *mm, struct vm_area_struct *a, struct vm_area_struct *b)
 {
+	mm_remove_vma(mm, b);
 	a->vm_end = b->vm_end;
+	vma_tree_update(mm, a);
 	if (!a->anon_vma)
 		a->anon_vma = b->anon_vma;
-	mm_remove_vma_at(mm, vma_index(mm, b));
 	vm_area_free(mm->machine, b);
 }
 
@@ -425,8 +356,12 @@ struct mm_struct *mm_alloc(struct ptsim_machine *m)
 	mm->id = ++m->next_mm_id;
 	mm->mm_users = 1;
 	mm->mm_count = 1;
-	*m->mms_tail = mm;
-	m->mms_tail = &mm->next;
+	mm->prev = m->mms_last;
+	if (m->mms_last)
+		m->mms_last->next = mm;
+	else
+		m->mms = mm;
+	m->mms_last = mm;
 	return mm;
 
 err_free_pgd:
@@ -455,17 +390,17 @@ static void __mmdrop(struct mm_struct *mm)
 	pt_free_table(m, pt_desc(m, mm->pgd));   /* pgd_free() */
 	destroy_context(mm);
 	check_mm(mm);
-	for (struct mm_struct **pp = &m->mms; *pp; pp = &(*pp)->next) {
-		if (*pp == mm) {
-			*pp = mm->next;
-			if (m->mms_tail == &mm->next)
-				m->mms_tail = pp;
-			break;
-		}
-	}
+	if (mm->prev)
+		mm->prev->next = mm->next;
+	else
+		m->mms = mm->next;
+	if (mm->next)
+		mm->next->prev = mm->prev;
+	else
+		m->mms_last = mm->prev;
 	cpumask_release(m, &mm->cpumask);
 	cpumask_release(m, &mm->tlb_cached);
-	sim_free(&m->alloc, mm->vmas, mm->cap_vmas * sizeof(mm->vmas[0]));
+	sim_free(&m->alloc, mm->task_heap, mm->cap_tasks * sizeof(mm->task_heap[0]));
 	sim_free(&m->alloc, mm, sizeof(*mm));
 }
 
@@ -496,16 +431,28 @@ void exit_mmap(struct mm_struct *mm)
 	struct ptsim_machine *m = mm->machine;
 	struct mmu_gather tlb;
 
+	struct vma_walk w = { .mm = mm };
+
 	tlb_gather_mmu_fullmm(&tlb, mm);
-	unmap_vmas(&tlb, mm->vmas, mm->nr_vmas, 0, UINT64_MAX);
-	free_pgtables(&tlb, mm, mm->vmas, mm->nr_vmas, 0 /* FIRST_USER_ADDRESS */, 0 /* USER_PGTABLES_CEILING */,
-		      true);
+	unmap_vmas(&tlb, &w, vma_first(mm), 0, UINT64_MAX);
+	free_pgtables(&tlb, &w, vma_first(mm), 0 /* FIRST_USER_ADDRESS */, 0 /* USER_PGTABLES_CEILING */, true);
 	tlb_finish_mmu(&tlb);
 
-	for (unsigned int i = 0; i < mm->nr_vmas; i++)
-		vm_area_free(m, mm->vmas[i]);
-	mm->nr_vmas = 0;
+	/* remove_vma() of each, in address order: take the whole tree apart first. */
+	struct vm_area_struct *list = NULL, **tail = &list, *vma;
+	for_each_vma(mm, vma) {
+		*tail = vma;
+		tail = &vma->vm_detached_next;
+	}
+	*tail = NULL;
+	mm->vma_root = NULL;
+	mm->map_count = 0;
 	mm->vma_cache = NULL;
+	while (list) {
+		vma = list;
+		list = vma->vm_detached_next;
+		vm_area_free(m, vma);
+	}
 	mm->exited = true;
 }
 
@@ -577,11 +524,7 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 	if (is_vm_hugetlb_page(vma) && (vma->vm_flags & VM_MAYSHARE))
 		vma->hugetlb_vma_lock = true;
 
-	int err = mm_insert_vma(mm, vma);
-	if (err) {
-		vm_area_free(m, vma);
-		return err;
-	}
+	mm_insert_vma(mm, vma);
 	vma_link_file(vma);
 	vma = vma_merge_around(mm, vma);
 	if (populate)
@@ -629,14 +572,13 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len)
 {
 	struct ptsim_machine *m = mm->machine;
 	uint64_t end = start + len;
-	struct vm_area_struct *vma = find_vma(mm, start);
+	struct vm_area_struct *vma = find_vma(mm, start), *v;
 	int err;
 
 	if (!vma || vma->vm_start >= end)
 		return 0;
 	/* hugetlb boundaries must fall on huge pages (checked before anything changes). */
-	for (unsigned int i = vma_index(mm, vma); i < mm->nr_vmas && mm->vmas[i]->vm_start < end; i++) {
-		struct vm_area_struct *v = mm->vmas[i];
+	for (v = vma; v && v->vm_start < end; v = vma_next(mm, v)) {
 		if (!is_vm_hugetlb_page(v))
 			continue;
 		uint64_t mask = huge_page_size(v) - 1;
@@ -648,38 +590,41 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len)
 		if (err)
 			return err;
 	}
-	unsigned int first = vma_index(mm, find_vma(mm, start));
-	unsigned int last = first;
-	while (last < mm->nr_vmas && mm->vmas[last]->vm_start < end)
-		last++;
-	struct vm_area_struct *lastv = mm->vmas[last - 1];
+	struct vm_area_struct *first = find_vma(mm, start), *lastv = first;
+	while ((v = vma_next(mm, lastv)) && v->vm_start < end)
+		lastv = v;
 	if (lastv->vm_end > end) {
 		err = __split_vma(mm, lastv, end, 1);
 		if (err)
 			return err;
 	}
 
-	/* Detach [first, last) into a side list. */
-	unsigned int nr = last - first;
-	struct vm_area_struct **detached = sim_malloc(&m->alloc, nr * sizeof(*detached));
-	if (!detached)
-		return SIM_ENOMEM;
-	memcpy(detached, &mm->vmas[first], nr * sizeof(*detached));
-	uint64_t floor = first ? mm->vmas[first - 1]->vm_end : 0;
-	uint64_t ceiling = last < mm->nr_vmas ? mm->vmas[last]->vm_start : 0;
-	memmove(&mm->vmas[first], &mm->vmas[last], (mm->nr_vmas - last) * sizeof(mm->vmas[0]));
-	mm->nr_vmas -= nr;
-	mm->vma_cache = NULL;
+	/* Detach [start, end) into a side list (the kernel's mt_detach tree), in address order. */
+	first = find_vma(mm, start);   /* the split below @end may have put a new VMA there */
+	struct vm_area_struct *prev = vma_prev(mm, first), *next;
+	struct vm_area_struct *detached = NULL, **tail = &detached;
+	for (v = first; v && v->vm_start < end; v = next) {
+		next = vma_next(mm, v);
+		mm_remove_vma(mm, v);
+		*tail = v;
+		tail = &v->vm_detached_next;
+	}
+	*tail = NULL;
+	uint64_t floor = prev ? prev->vm_end : 0;
+	uint64_t ceiling = v ? v->vm_start : 0;
 
 	/* vms_clear_ptes() */
 	struct mmu_gather tlb;
+	struct vma_walk w = { .mm = mm, .detached = true };
 	tlb_gather_mmu(&tlb, mm);
-	unmap_vmas(&tlb, detached, nr, start, end);
-	free_pgtables(&tlb, mm, detached, nr, floor, ceiling, true);
+	unmap_vmas(&tlb, &w, detached, start, end);
+	free_pgtables(&tlb, &w, detached, floor, ceiling, true);
 	tlb_finish_mmu(&tlb);
 
-	for (unsigned int i = 0; i < nr; i++)
-		vm_area_free(m, detached[i]);
-	sim_free(&m->alloc, detached, nr * sizeof(*detached));
+	while (detached) {
+		v = detached;
+		detached = v->vm_detached_next;
+		vm_area_free(m, v);
+	}
 	return 0;
 }

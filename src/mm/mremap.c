@@ -273,10 +273,7 @@ static struct vm_area_struct *copy_vma(struct vm_area_struct *vma, uint64_t addr
 	new_vma->vm_start = addr;
 	new_vma->vm_end = addr + len;
 	new_vma->vm_pgoff = pgoff;
-	if (mm_insert_vma(mm, new_vma)) {
-		vm_area_free(mm->machine, new_vma);
-		return NULL;
-	}
+	mm_insert_vma(mm, new_vma);
 	vma_link_file(new_vma);
 	return new_vma;
 }

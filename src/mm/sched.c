@@ -20,31 +20,81 @@ struct sim_task *task_lookup(struct ptsim_machine *m, int id)
 	return (struct sim_task *)(uintptr_t)v;
 }
 
-/* The mm's task list is kept sorted by id: the lowest live task names the mm. */
-void mm_task_add(struct mm_struct *mm, struct sim_task *t)
+/*
+ * The tasks of an mm: a binary min-heap by task id (the lowest live task names
+ * the mm in reports), so a thread comes and goes in O(log n) and the name is
+ * read in O(1).  Each task knows its heap slot.
+ */
+static void task_heap_set(struct mm_struct *mm, unsigned int i, struct sim_task *t)
 {
-	struct sim_task **pp = &mm->tasks;
+	mm->task_heap[i] = t;
+	t->heap_idx = i;
+}
 
-	while (*pp && (*pp)->id < t->id)
-		pp = &(*pp)->next_in_mm;
-	t->next_in_mm = *pp;
-	*pp = t;
+static void task_heap_up(struct mm_struct *mm, unsigned int i)
+{
+	struct sim_task *t = mm->task_heap[i];
+
+	while (i > 0 && mm->task_heap[(i - 1) / 2]->id > t->id) {
+		task_heap_set(mm, i, mm->task_heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	task_heap_set(mm, i, t);
+}
+
+static void task_heap_down(struct mm_struct *mm, unsigned int i)
+{
+	struct sim_task *t = mm->task_heap[i];
+
+	for (;;) {
+		unsigned int c = 2 * i + 1;
+		if (c >= mm->nr_tasks)
+			break;
+		if (c + 1 < mm->nr_tasks && mm->task_heap[c + 1]->id < mm->task_heap[c]->id)
+			c++;
+		if (mm->task_heap[c]->id >= t->id)
+			break;
+		task_heap_set(mm, i, mm->task_heap[c]);
+		i = c;
+	}
+	task_heap_set(mm, i, t);
+}
+
+int mm_task_add(struct mm_struct *mm, struct sim_task *t)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (mm->nr_tasks == mm->cap_tasks) {
+		unsigned int ncap = mm->cap_tasks ? mm->cap_tasks * 2 : 4;
+		struct sim_task **n = sim_realloc(&m->alloc, mm->task_heap, mm->cap_tasks * sizeof(*n), ncap * sizeof(*n));
+		if (!n)
+			return SIM_ENOMEM;
+		mm->task_heap = n;
+		mm->cap_tasks = ncap;
+	}
+	task_heap_set(mm, mm->nr_tasks++, t);
+	task_heap_up(mm, t->heap_idx);
+	return 0;
 }
 
 void mm_task_del(struct mm_struct *mm, struct sim_task *t)
 {
-	for (struct sim_task **pp = &mm->tasks; *pp; pp = &(*pp)->next_in_mm) {
-		if (*pp == t) {
-			*pp = t->next_in_mm;
-			t->next_in_mm = NULL;
-			return;
-		}
-	}
+	unsigned int i = t->heap_idx;
+	struct sim_task *last;
+
+	if (NEVER(mm->machine, i >= mm->nr_tasks || mm->task_heap[i] != t))
+		return;
+	last = mm->task_heap[--mm->nr_tasks];
+	if (last == t)
+		return;
+	task_heap_set(mm, i, last);
+	task_heap_up(mm, i);
+	task_heap_down(mm, last->heap_idx);
 }
 
 int mm_lowest_task(struct mm_struct *mm)
 {
-	return mm->tasks ? mm->tasks->id : -1;
+	return mm->nr_tasks ? mm->task_heap[0]->id : -1;
 }
 
 void sched_switch_to(struct ptsim_machine *m, struct sim_cpu *cpu, struct sim_task *next)

@@ -117,7 +117,7 @@ static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct p
 	out->pgtables[1] = (uint64_t)mm->nr_tables[PT_PMD];
 	out->pgtables[2] = (uint64_t)mm->nr_tables[PT_PUD];
 	out->pgtables[3] = (uint64_t)mm->nr_tables[PT_P4D];
-	out->nr_vmas = mm->nr_vmas;
+	out->nr_vmas = (unsigned int)mm->map_count;
 }
 
 PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_mm_info *out)
@@ -341,6 +341,8 @@ PTSIM_API int ptsim_machine_check(struct ptsim_machine *m)
 		long per_level[NR_PT_LEVELS] = { 0 };
 		if (mm->exited)
 			continue;
+		if (!vma_tree_consistent(mm))
+			return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: the VMA tree is inconsistent", mm->id);
 		count_tables(m, mm->pgd, PT_PGD, per_level);
 		for (int l = PT_P4D; l <= PT_PTE; l++) {
 			if (per_level[l] != mm->nr_tables[l])
