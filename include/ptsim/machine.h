@@ -90,8 +90,21 @@ enum ptsim_map_kind {
 	PTSIM_MAP_HUGETLB = 3, /* hugetlbfs file or MAP_HUGETLB memory */
 };
 
+/*
+ * How ptsim_mmap() treats ptsim_mmap_args.addr.  The default (0) keeps the
+ * original meaning: a non-zero address is fixed and an overlap with an
+ * existing mapping is an input error (PTSIM_EOVERLAP); address 0 lets the
+ * kernel choose.
+ */
+enum ptsim_map_fixed {
+	PTSIM_MAP_FIXED_DEFAULT = 0,   /* addr != 0: fixed, overlap = PTSIM_EOVERLAP; addr 0: kernel's choice */
+	PTSIM_MAP_HINT = 1,            /* no MAP_FIXED: addr is a hint (0: none); the kernel chooses */
+	PTSIM_MAP_NOREPLACE = 2,       /* MAP_FIXED_NOREPLACE: overlap = -EEXIST, as the system call */
+	PTSIM_MAP_REPLACE = 3,         /* MAP_FIXED: whatever was mapped there is unmapped first */
+};
+
 struct ptsim_mmap_args {
-	uint64_t addr;          /* fixed address (MAP_FIXED_NOREPLACE semantics) */
+	uint64_t addr;          /* address (see fixed; page-aligned unless a hint) */
 	uint64_t len;           /* bytes, page-aligned (huge-page-aligned for hugetlb) */
 	unsigned int prot;      /* PTSIM_PROT_* */
 	enum ptsim_map_kind kind;
@@ -100,8 +113,25 @@ struct ptsim_mmap_args {
 	uint64_t offset;        /* file offset in bytes */
 	uint64_t page_size;     /* hugetlb page size: 2 MiB (default) or 1 GiB; 0 = default */
 	bool populate;          /* MAP_POPULATE: fault every page in now */
+	enum ptsim_map_fixed fixed;   /* how addr is used (0: the original meaning) */
 };
 
+/**
+ * ptsim_mmap_addr - mmap(2) by the running @task; the address the mapping got
+ * goes to *@out_addr (may be NULL).
+ *
+ * Without a fixed address the kernel's allocator chooses, as 6.18 does
+ * (get_unmapped_area(): top-down below the mm's mmap_base, PMD-aligned for
+ * anonymous lengths that are multiples of PMD_SIZE and for regular files,
+ * huge-page-aligned for hugetlb; a free hint is taken as given).  The layout
+ * is not randomized (docs/architecture.md, "Address-space layout").
+ * Return: 0; -EEXIST for PTSIM_MAP_NOREPLACE over a mapping; -ENOMEM when no
+ * free range fits; -EINVAL for a PTSIM_MAP_REPLACE range that splits a hugetlb
+ * page; PTSIM_EOVERLAP for the default mode's fixed address over a mapping.
+ */
+PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int task,
+			      const struct ptsim_mmap_args *args);
+/** ptsim_mmap - ptsim_mmap_addr() without the address. */
 PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *args);
 PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
 PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,

@@ -77,6 +77,16 @@ struct ptsim_arch_ops {
 	pgent_t (*huge_ptep_get_and_clear)(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz);
 	pgent_t (*huge_ptep_clear_flush)(struct vm_area_struct *vma, uint64_t addr, pgent_t *ptep);
 	void (*huge_ptep_set_wrprotect)(struct mm_struct *mm, uint64_t addr, pgent_t *ptep, uint64_t sz);
+
+	/*
+	 * HAVE_ARCH_UNMAPPED_AREA / HAVE_ARCH_UNMAPPED_AREA_TOPDOWN: the arch's
+	 * own mmap allocators.  NULL: generic_get_unmapped_area{,_topdown}()
+	 * (mm/mmap.c).  @file stands for the mapping's struct file (NULL: anonymous).
+	 */
+	uint64_t (*get_unmapped_area)(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+				      uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+	uint64_t (*get_unmapped_area_topdown)(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					      uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
 };
 
 extern const struct ptsim_arch_ops ptsim_x86_64_ops;
@@ -99,6 +109,27 @@ static inline void destroy_context(struct mm_struct *mm)
 static inline bool tlb_table_flush_implies_ipi_broadcast(const struct ptsim_machine *m)
 {
 	return m->ops->tlb_table_flush_implies_ipi_broadcast && m->ops->tlb_table_flush_implies_ipi_broadcast(m);
+}
+
+static inline uint64_t arch_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					      uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
+{
+	const struct ptsim_arch_ops *ops = mm->machine->ops;
+
+	if (ops->get_unmapped_area)
+		return ops->get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags);
+	return generic_get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags);
+}
+
+static inline uint64_t arch_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_file *file,
+						      uint64_t addr, uint64_t len, uint64_t pgoff, unsigned long flags,
+						      uint64_t vm_flags)
+{
+	const struct ptsim_arch_ops *ops = mm->machine->ops;
+
+	if (ops->get_unmapped_area_topdown)
+		return ops->get_unmapped_area_topdown(mm, file, addr, len, pgoff, flags, vm_flags);
+	return generic_get_unmapped_area_topdown(mm, file, addr, len, pgoff, flags, vm_flags);
 }
 
 static inline void arch_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)

@@ -385,7 +385,16 @@ static unsigned int parse_prot_ok(unsigned int prot)
 	return !(prot & ~(PTSIM_PROT_READ | PTSIM_PROT_WRITE | PTSIM_PROT_EXEC));
 }
 
-PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *a)
+/* round_hint_to_min(): a hint below mmap_min_addr moves up to it. */
+static uint64_t round_hint_to_min(struct ptsim_machine *m, uint64_t hint)
+{
+	hint &= ~(PAGE_SIZE(m) - 1);
+	if (hint && hint < m->mmap_min_addr)
+		return (m->mmap_min_addr + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
+	return hint;
+}
+
+PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int task, const struct ptsim_mmap_args *a)
 {
 	struct sim_task *t;
 	struct vm_area_struct *hit;
@@ -401,6 +410,8 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", a->prot));
 	if ((unsigned int)a->kind > PTSIM_MAP_HUGETLB)
 		return op_exit(m, ptsim__err(m, -EINVAL, "kind", "unknown mapping kind %d", (int)a->kind));
+	if ((unsigned int)a->fixed > PTSIM_MAP_REPLACE)
+		return op_exit(m, ptsim__err(m, -EINVAL, "fixed", "unknown placement %d", (int)a->fixed));
 	struct ptsim_mmap_args args = *a;
 	uint64_t align = PAGE_SIZE(m);
 	const char *what = "page";
@@ -426,26 +437,77 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 		return op_exit(m, rc);
 	if (args.kind == PTSIM_MAP_ANON && args.offset)
 		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "an anonymous mapping has no file offset"));
-	if ((rc = check_range(m, args.addr, args.len, align, what)))
+	bool fixed = args.fixed >= PTSIM_MAP_NOREPLACE || (args.fixed == PTSIM_MAP_FIXED_DEFAULT && args.addr);
+	if (fixed)
+		rc = check_range(m, args.addr, args.len, align, what);
+	else   /* only the length: a hint may be anything */
+		rc = check_range(m, 0, args.len, align, what);
+	if (rc)
 		return op_exit(m, rc);
 	if (args.offset & (align - 1))
 		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "%#" PRIx64 " is not %s-aligned", args.offset, what));
 	if (args.offset + args.len < args.offset)
 		return op_exit(m, ptsim__err(m, -ERANGE, "offset", "offset + len overflows"));
-	if ((hit = find_vma_intersection(t->mm, args.addr, args.addr + args.len)))
-		return op_exit(m, ptsim__err(m, PTSIM_EOVERLAP, "addr",
-					     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64
-					     ") (mmap is MAP_FIXED_NOREPLACE; munmap first)",
-					     args.addr, args.addr + args.len, hit->vm_start, hit->vm_end));
+
+	/* do_mmap(): the address, then the mapping. */
+	struct mm_struct *mm = t->mm;
+	unsigned long flags = (args.shared ? MAP_SHARED : 0) | (fixed ? MAP_FIXED : 0) |
+			      (args.fixed == PTSIM_MAP_NOREPLACE ? MAP_FIXED_NOREPLACE : 0);
+	uint64_t addr = fixed ? args.addr : round_hint_to_min(m, args.addr);
+	/* The struct file get_unmapped_area() sees: none for anonymous memory (also MAP_SHARED). */
+	struct sim_file fdesc = { .page_shift = m->geo.page_shift };
+	const struct sim_file *file = NULL;
+	if (args.kind == PTSIM_MAP_HUGETLB) {
+		fdesc.kind = FILE_HUGETLB;
+		fdesc.page_shift = ilog2_u64(args.page_size);
+		file = &fdesc;
+	} else if (args.kind != PTSIM_MAP_ANON) {
+		fdesc.kind = args.kind == PTSIM_MAP_FILE ? FILE_REGULAR : FILE_SHMEM;
+		file = &fdesc;
+	}
+	addr = __get_unmapped_area(mm, file, addr, args.len, args.offset >> m->geo.page_shift, flags, 0);
+	if (IS_ERR_VALUE(addr))
+		return op_exit(m, ptsim__err(m, (int)(int64_t)addr, "len",
+					     "mmap returned %s: no free range of %#" PRIx64 " bytes fits",
+					     ptsim_errname((int)(int64_t)addr), args.len));
+	if ((hit = find_vma_intersection(mm, addr, addr + args.len))) {
+		if (args.fixed == PTSIM_MAP_NOREPLACE)
+			return op_exit(m, ptsim__err(m, -EEXIST, "addr",
+						     "mmap returned EEXIST: [%#" PRIx64 ", %#" PRIx64
+						     ") overlaps the mapping [%#" PRIx64 ", %#" PRIx64 ") (MAP_FIXED_NOREPLACE)",
+						     addr, addr + args.len, hit->vm_start, hit->vm_end));
+		if (args.fixed == PTSIM_MAP_FIXED_DEFAULT)
+			return op_exit(m, ptsim__err(m, PTSIM_EOVERLAP, "addr",
+						     "[%#" PRIx64 ", %#" PRIx64 ") overlaps the mapping [%#" PRIx64
+						     ", %#" PRIx64 ") (mmap is MAP_FIXED_NOREPLACE; munmap first)",
+						     addr, addr + args.len, hit->vm_start, hit->vm_end));
+		/* MAP_FIXED: __mmap_region() unmaps what is there first (vms_clean_up_area()). */
+		if ((rc = check_range_files_unlocked(m, mm, addr, addr + args.len, "addr")))
+			return op_exit(m, rc);
+		rc = do_munmap(mm, addr, args.len);
+		if (rc == -EINVAL)
+			return op_exit(m, ptsim__err(m, rc, "addr",
+						     "mmap returned EINVAL: MAP_FIXED would split a hugetlb page"));
+		if (rc)
+			return op_exit(m, ptsim__err(m, rc, NULL, "mmap failed: %s", ptsim_strerror(rc)));
+	}
 	if (m->nr_i_mmap_held && args.file && (rc = check_file_unlocked(m, file_find(m, args.file), "file")))
 		return op_exit(m, rc);
-	rc = do_mmap(t->mm, &args, args.populate);
+	args.addr = addr;
+	if (out_addr)
+		*out_addr = addr;
+	rc = do_mmap(mm, &args, args.populate);
 	if (rc == -EEXIST)
 		return op_exit(m, ptsim__err(m, -EEXIST, "file", "file '%s' exists with another kind or page size",
 					     args.file));
 	if (rc)
 		return op_exit(m, ptsim__err(m, rc, NULL, "mmap failed: %s", ptsim_strerror(rc)));
 	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *args)
+{
+	return ptsim_mmap_addr(m, NULL, task, args);
 }
 
 PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)

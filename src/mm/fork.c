@@ -22,6 +22,11 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	struct ptsim_machine *m = mm->machine;
 	int retval = 0;
 
+	/* dup_mm() copies the mm_struct: the layout comes along. */
+	mm->mmap_base = oldmm->mmap_base;
+	mm->mmap_legacy_base = oldmm->mmap_legacy_base;
+	mm->mmf_topdown = oldmm->mmf_topdown;
+
 	struct vm_area_struct *mpnt;
 
 	for_each_vma(oldmm, mpnt) {

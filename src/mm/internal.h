@@ -72,6 +72,8 @@ struct pt_geometry {
 	unsigned int levels;                /* real levels: 2..5 */
 	unsigned int va_bits;               /* user VA bits */
 	uint64_t task_size;                 /* top of user VA (exclusive) */
+	uint64_t map_window;                /* DEFAULT_MAP_WINDOW: top of the default mmap/stack layout */
+	uint64_t unmapped_base;             /* TASK_UNMAPPED_BASE: start of the legacy (bottom-up) layout */
 	uint64_t table_bytes;               /* bytes of one (non-top) table page = PAGE_SIZE */
 	/* Huge page sizes a leaf entry can have at PMD / PUD level (0: none). */
 	uint64_t pmd_leaf_size, pud_leaf_size;
@@ -280,6 +282,7 @@ struct sim_file {
 #define VM_MAYWRITE 0x00000020ull
 #define VM_MAYEXEC 0x00000040ull
 #define VM_MAYSHARE 0x00000080ull
+#define VM_GROWSDOWN 0x00000100ull
 #define VM_UFFD_WP 0x00000200ull
 #define VM_PFNMAP 0x00000400ull
 #define VM_LOCKED 0x00002000ull
@@ -328,6 +331,9 @@ struct mm_struct {
 	uint32_t id;                     /* creation order, from 1 */
 	uint32_t pgd;                    /* pfn of the top-level table */
 	struct vm_area_struct *vma_root; /* mm_mt: the VMA tree (vma_tree.c), by address */
+	uint64_t mmap_base;              /* arch_pick_mmap_layout() (util.c) */
+	uint64_t mmap_legacy_base;
+	bool mmf_topdown;                /* MMF_TOPDOWN: top-down allocation from mmap_base */
 	unsigned long map_count;         /* number of VMAs */
 	struct vm_area_struct *vma_cache;
 	struct sim_task **task_heap;     /* live tasks using it: a min-heap by id (the lowest names the mm) */
@@ -544,6 +550,11 @@ struct ptsim_machine {
 	unsigned int nr_i_mmap_held;         /* files whose i_mmap lock a blocked operation holds */
 	uint64_t clock_ns;
 	uint64_t rng;
+	/* The process layout parameters (docs/architecture.md, "Address-space layout"). */
+	uint64_t mmap_min_addr;              /* vm.mmap_min_addr */
+	uint64_t stack_guard_gap;            /* stack_guard_gap: 256 pages */
+	uint64_t rlimit_stack;               /* RLIMIT_STACK soft limit: 8 MiB */
+	bool legacy_va_layout;               /* vm.legacy_va_layout / ADDR_COMPAT_LAYOUT: bottom-up */
 	uint64_t stats[NR_STATS];
 	struct sim_violation *viol;
 	size_t nr_viol, cap_viol;
@@ -805,6 +816,48 @@ int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr,
 struct vm_area_struct *vma_merge_around(struct mm_struct *mm, struct vm_area_struct *vma);
 int anon_vma_prepare(struct vm_area_struct *vma);
 int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate);
+
+/* mmap.c, util.c: where a mapping goes (get_unmapped_area()). */
+#define MAP_SHARED 0x01ul
+#define MAP_FIXED 0x10ul
+#define MAP_FIXED_NOREPLACE 0x100000ul
+#define VM_UNMAPPED_AREA_TOPDOWN 1ul
+/* An address or a negated errno in one value, as the kernel returns them. */
+static inline bool IS_ERR_VALUE(uint64_t x)
+{
+	return x >= (uint64_t)-4095;
+}
+struct vm_unmapped_area_info {
+	unsigned long flags;
+	uint64_t length, low_limit, high_limit, align_mask, align_offset, start_gap;
+};
+/* vm_start_gap(): a stack VMA's guard gap below it counts as taken. */
+static inline uint64_t vm_start_gap(const struct vm_area_struct *vma)
+{
+	uint64_t gap = vma->vm_mm->machine->stack_guard_gap;
+
+	if (!(vma->vm_flags & VM_GROWSDOWN))
+		return vma->vm_start;
+	return vma->vm_start > gap ? vma->vm_start - gap : 0;
+}
+/* vm_end_gap(): only VM_GROWSUP stacks (no such arch here) have a gap above. */
+static inline uint64_t vm_end_gap(const struct vm_area_struct *vma)
+{
+	return vma->vm_end;
+}
+/* is_file_hugepages(): @file stands for the struct file of the mapping (NULL: anonymous). */
+static inline bool is_file_hugepages(const struct sim_file *file)
+{
+	return file && file->kind == FILE_HUGETLB;
+}
+uint64_t vm_unmapped_area(struct mm_struct *mm, const struct vm_unmapped_area_info *info);
+uint64_t generic_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+				   uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+uint64_t generic_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					   uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+uint64_t __get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+			     uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+void arch_pick_mmap_layout(struct mm_struct *mm);
 int mm_populate(struct mm_struct *mm, uint64_t start, uint64_t len);
 int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len);
 int do_mprotect_pkey(struct mm_struct *mm, uint64_t start, uint64_t len, unsigned int prot);

@@ -354,6 +354,7 @@ struct mm_struct *mm_alloc(struct ptsim_machine *m)
 	if (init_new_context(mm))
 		goto err_free_pgd;
 	mm->id = ++m->next_mm_id;
+	arch_pick_mmap_layout(mm);   /* ptsim: at exec in the kernel; every new mm here */
 	mm->mm_users = 1;
 	mm->mm_count = 1;
 	mm->prev = m->mms_last;
@@ -627,4 +628,305 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len)
 		vm_area_free(m, v);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Where a mapping goes: get_unmapped_area()                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Models mm/vma.c (unmapped_area(), unmapped_area_topdown()), mm/mmap.c
+ * (vm_unmapped_area(), generic_get_unmapped_area{,_topdown}(),
+ * __get_unmapped_area(), mm_get_unmapped_area_vmflags()), mm/huge_memory.c
+ * (__thp_get_unmapped_area(), thp_get_unmapped_area_vmflags()) and
+ * fs/hugetlbfs/inode.c (hugetlb_get_unmapped_area()) at v6.18.  Checked
+ * against 6.18.44 here with bench/real_mmap_layout.c.
+ *
+ * The arch's own allocators (x86: arch/x86/kernel/sys_x86_64.c) come through
+ * arch_get_unmapped_area{,_topdown}() (arch.h); the generic ones serve the
+ * others (arm64).  Not modelled: VM_SHADOW_STACK start gaps, VM_GROWSUP, the
+ * x86 AMD F15h I-cache alignment (va_align), MAP_32BIT, compat tasks, and
+ * shmem's THP alignment (off by default: shmem_enabled=never).
+ */
+
+/* stack_guard_placement(): only shadow stacks (not modelled) ask for a start gap. */
+static uint64_t stack_guard_placement(uint64_t vm_flags)
+{
+	(void)vm_flags;
+	return 0;
+}
+
+/* huge_page_mask_align(): the huge page's offset bits above the base page. */
+static uint64_t huge_page_mask_align(const struct sim_file *file, unsigned int page_shift)
+{
+	return ((1ull << file->page_shift) - 1) & ~((1ull << page_shift) - 1);
+}
+
+/* unmapped_area - the lowest fitting range (bottom-up allocation). */
+static uint64_t unmapped_area(struct mm_struct *mm, const struct vm_unmapped_area_info *info)
+{
+	uint64_t length, low_limit, gap, start, end;
+	struct vm_area_struct *tmp;
+
+	/* Adjust the search length for the worst-case alignment overhead. */
+	length = info->length + info->align_mask + info->start_gap;
+	if (length < info->length)
+		return (uint64_t)-ENOMEM;
+	low_limit = info->low_limit;
+	if (low_limit < mm->machine->mmap_min_addr)
+		low_limit = mm->machine->mmap_min_addr;
+retry:
+	if (!vma_iter_area_lowest(mm, low_limit, info->high_limit, length, &start, &end))
+		return (uint64_t)-ENOMEM;
+	/* The start gap first, so it does not disturb the alignment. */
+	gap = start + info->start_gap;
+	gap += (info->align_offset - gap) & info->align_mask;
+	tmp = find_vma(mm, start);   /* vma_next(): the VMA above the gap */
+	if (tmp && (tmp->vm_flags & VM_GROWSDOWN)) {
+		if (vm_start_gap(tmp) < gap + length - 1) {
+			low_limit = tmp->vm_end;
+			goto retry;
+		}
+	} else {
+		tmp = tmp ? vma_prev(mm, tmp) : vma_last(mm);
+		if (tmp && vm_end_gap(tmp) > gap) {
+			low_limit = vm_end_gap(tmp);
+			goto retry;
+		}
+	}
+	return gap;
+}
+
+/* unmapped_area_topdown - the highest fitting range (top-down allocation). */
+static uint64_t unmapped_area_topdown(struct mm_struct *mm, const struct vm_unmapped_area_info *info)
+{
+	uint64_t length, low_limit, high_limit, gap, gap_end, start;
+	struct vm_area_struct *tmp;
+
+	length = info->length + info->align_mask + info->start_gap;
+	if (length < info->length)
+		return (uint64_t)-ENOMEM;
+	low_limit = info->low_limit;
+	if (low_limit < mm->machine->mmap_min_addr)
+		low_limit = mm->machine->mmap_min_addr;
+	high_limit = info->high_limit;
+retry:
+	if (!vma_iter_area_highest(mm, low_limit, high_limit, length, &start, &gap_end))
+		return (uint64_t)-ENOMEM;
+	gap = gap_end - info->length;
+	gap -= (gap - info->align_offset) & info->align_mask;
+	tmp = find_vma(mm, start);   /* vma_next() */
+	if (tmp && (tmp->vm_flags & VM_GROWSDOWN)) {   /* skip the prev check if possible */
+		if (vm_start_gap(tmp) < gap_end) {
+			high_limit = vm_start_gap(tmp);
+			goto retry;
+		}
+	} else {
+		tmp = tmp ? vma_prev(mm, tmp) : vma_last(mm);
+		if (tmp && vm_end_gap(tmp) > gap) {
+			high_limit = tmp->vm_start;
+			goto retry;
+		}
+	}
+	return gap;
+}
+
+/**
+ * vm_unmapped_area - a range of @info->length inside [low_limit, high_limit)
+ * that overlaps no VMA and satisfies the alignment (start & align_mask ==
+ * align_offset & align_mask), the highest one for VM_UNMAPPED_AREA_TOPDOWN,
+ * else the lowest.  Return: the address, or -ENOMEM.
+ */
+uint64_t vm_unmapped_area(struct mm_struct *mm, const struct vm_unmapped_area_info *info)
+{
+	if (info->flags & VM_UNMAPPED_AREA_TOPDOWN)
+		return unmapped_area_topdown(mm, info);
+	return unmapped_area(mm, info);
+}
+
+/* arch_get_mmap_end()/arch_get_mmap_base(): above the default window only on request (a hint there). */
+static uint64_t arch_get_mmap_end(struct ptsim_machine *m, uint64_t addr)
+{
+	return addr > m->geo.map_window ? m->geo.task_size : m->geo.map_window;
+}
+
+static uint64_t arch_get_mmap_base(struct ptsim_machine *m, uint64_t addr, uint64_t base)
+{
+	return addr > m->geo.map_window ? base + m->geo.task_size - m->geo.map_window : base;
+}
+
+/** generic_get_unmapped_area - the legacy bottom-up allocator from mm->mmap_base. */
+uint64_t generic_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+				   uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct vm_unmapped_area_info info = { 0 };
+	const uint64_t mmap_end = arch_get_mmap_end(m, addr);
+	struct vm_area_struct *vma, *prev;
+
+	(void)pgoff;
+	if (len > mmap_end - m->mmap_min_addr)
+		return (uint64_t)-ENOMEM;
+	if (flags & MAP_FIXED)
+		return addr;
+	if (addr) {
+		addr = (addr + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
+		vma = find_vma_prev(mm, addr, &prev);
+		if (mmap_end - len >= addr && addr >= m->mmap_min_addr && (!vma || addr + len <= vm_start_gap(vma)) &&
+		    (!prev || addr >= vm_end_gap(prev)))
+			return addr;
+	}
+	info.length = len;
+	info.low_limit = mm->mmap_base;
+	info.high_limit = mmap_end;
+	info.start_gap = stack_guard_placement(vm_flags);
+	if (is_file_hugepages(file))
+		info.align_mask = huge_page_mask_align(file, m->geo.page_shift);
+	return vm_unmapped_area(mm, &info);
+}
+
+/**
+ * generic_get_unmapped_area_topdown - the default allocator: top-down from
+ * below mm->mmap_base; if nothing fits, bottom-up from TASK_UNMAPPED_BASE.
+ */
+uint64_t generic_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					   uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct vm_unmapped_area_info info = { 0 };
+	const uint64_t mmap_end = arch_get_mmap_end(m, addr);
+	struct vm_area_struct *vma, *prev;
+
+	(void)pgoff;
+	if (len > mmap_end - m->mmap_min_addr)
+		return (uint64_t)-ENOMEM;
+	if (flags & MAP_FIXED)
+		return addr;
+	if (addr) {
+		addr = (addr + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
+		vma = find_vma_prev(mm, addr, &prev);
+		if (mmap_end - len >= addr && addr >= m->mmap_min_addr && (!vma || addr + len <= vm_start_gap(vma)) &&
+		    (!prev || addr >= vm_end_gap(prev)))
+			return addr;
+	}
+	info.flags = VM_UNMAPPED_AREA_TOPDOWN;
+	info.length = len;
+	info.low_limit = PAGE_SIZE(m);
+	info.high_limit = arch_get_mmap_base(m, addr, mm->mmap_base);
+	if (is_file_hugepages(file))
+		info.align_mask = huge_page_mask_align(file, m->geo.page_shift);
+	info.start_gap = stack_guard_placement(vm_flags);
+	addr = vm_unmapped_area(mm, &info);
+	/* A failed mmap() very likely kills the program: fall back to bottom-up. */
+	if (addr & (PAGE_SIZE(m) - 1)) {
+		info.flags = 0;
+		info.low_limit = m->geo.unmapped_base;
+		info.high_limit = mmap_end;
+		addr = vm_unmapped_area(mm, &info);
+	}
+	return addr;
+}
+
+/* mm_get_unmapped_area_vmflags(): the mm's allocator (MMF_TOPDOWN or legacy). */
+static uint64_t mm_get_unmapped_area_vmflags(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					     uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
+{
+	if (mm->mmf_topdown)
+		return arch_get_unmapped_area_topdown(mm, file, addr, len, pgoff, flags, vm_flags);
+	return arch_get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags);
+}
+
+/*
+ * __thp_get_unmapped_area(): search for @len plus one PMD and place the
+ * mapping so that its address and file offset agree modulo PMD_SIZE (PMD
+ * mappings possible).  Return: 0 to let the caller search without padding.
+ */
+static uint64_t __thp_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+					uint64_t off, unsigned long flags, uint64_t size, uint64_t vm_flags)
+{
+	uint64_t off_end = off + len;
+	uint64_t off_align = (off + size - 1) & ~(size - 1);
+	uint64_t len_pad, ret, off_sub;
+
+	if (off_end <= off_align || off_end - off_align < size)
+		return 0;
+	len_pad = len + size;
+	if (len_pad < len || off + len_pad < off)
+		return 0;
+	ret = mm_get_unmapped_area_vmflags(mm, file, addr, len_pad, off >> mm->machine->geo.page_shift, flags,
+					   vm_flags);
+	/* The failure may be the padding's: the caller retries without it. */
+	if (IS_ERR_VALUE(ret))
+		return 0;
+	/* The hint was free: no realignment. */
+	if (ret == addr)
+		return addr;
+	off_sub = (off - ret) & (size - 1);
+	if (mm->mmf_topdown && !off_sub)
+		return ret + size;
+	return ret + off_sub;
+}
+
+static uint64_t thp_get_unmapped_area_vmflags(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					      uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
+{
+	uint64_t off = pgoff << mm->machine->geo.page_shift;
+	uint64_t ret = __thp_get_unmapped_area(mm, file, addr, len, off, flags, PMD_SIZE(mm->machine), vm_flags);
+
+	if (ret)
+		return ret;
+	return mm_get_unmapped_area_vmflags(mm, file, addr, len, pgoff, flags, vm_flags);
+}
+
+/* hugetlb_get_unmapped_area(): huge-page-sized lengths; a hint rounds up to a huge page. */
+static uint64_t hugetlb_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
+					  uint64_t len, uint64_t pgoff, unsigned long flags)
+{
+	uint64_t hmask = (1ull << file->page_shift) - 1;
+	uint64_t addr0 = 0;
+
+	if (len & hmask)
+		return (uint64_t)-EINVAL;
+	if ((flags & MAP_FIXED) && (addr & hmask))
+		return (uint64_t)-EINVAL;
+	if (addr)
+		addr0 = (addr + hmask) & ~hmask;
+	return mm_get_unmapped_area_vmflags(mm, file, addr0, len, pgoff, flags, 0);
+}
+
+/**
+ * __get_unmapped_area - where mmap puts [addr, addr + len): the file's own
+ * allocator (hugetlbfs; regular files: thp_get_unmapped_area(), as ext4 and
+ * xfs have it), anonymous mappings whose length is a multiple of PMD_SIZE
+ * without a hint PMD-aligned (thp_get_unmapped_area_vmflags(), since
+ * v6.13), everything else the mm's allocator.  MAP_SHARED anonymous memory
+ * and shmem files go through shmem_get_unmapped_area(), which with huge
+ * shmem off (the default) is the mm's allocator.
+ * Return: the address, or a negated errno (IS_ERR_VALUE()).
+ */
+uint64_t __get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+			     uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	if (len > m->geo.task_size)
+		return (uint64_t)-ENOMEM;
+	/* Anonymous memory: pgoff is 0. */
+	if (!file)
+		pgoff = 0;
+	if (is_file_hugepages(file))
+		addr = hugetlb_get_unmapped_area(mm, file, addr, len, pgoff, flags);
+	else if (file && file->kind == FILE_REGULAR)
+		addr = thp_get_unmapped_area_vmflags(mm, file, addr, len, pgoff, flags, 0);
+	else if (!file && !(flags & MAP_SHARED) && !addr && !(len & (PMD_SIZE(m) - 1)))
+		addr = thp_get_unmapped_area_vmflags(mm, file, addr, len, pgoff, flags, vm_flags);
+	else
+		addr = mm_get_unmapped_area_vmflags(mm, file, addr, len, pgoff, flags, vm_flags);
+	if (IS_ERR_VALUE(addr))
+		return addr;
+	if (addr > m->geo.task_size - len)
+		return (uint64_t)-ENOMEM;
+	if (addr & (PAGE_SIZE(m) - 1))
+		return (uint64_t)-EINVAL;
+	return addr;
 }

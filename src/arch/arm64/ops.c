@@ -135,6 +135,9 @@ static void fill_geometry(struct pt_geometry *g, unsigned int page_shift, unsign
 	g->levels = levels;
 	g->va_bits = va_bits;
 	g->task_size = 1ull << va_bits;
+	/* DEFAULT_MAP_WINDOW_64 = 1 << VA_BITS_MIN (48 at most); TASK_UNMAPPED_BASE = window / 4. */
+	g->map_window = 1ull << (va_bits < 48 ? va_bits : 48);
+	g->unmapped_base = (g->map_window / 4 + (1ull << page_shift) - 1) & ~((1ull << page_shift) - 1);
 	g->table_bytes = 1ull << page_shift;
 	g->pmd_leaf_size = 1ull << g->shift[PT_PMD];
 	g->pud_leaf_size = page_shift == 12 ? 1ull << g->shift[PT_PUD] : 0;   /* pud_sect_supported() */

@@ -47,6 +47,9 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	g->levels = levels;
 	g->va_bits = levels == 5 ? 56 : 47;
 	g->task_size = (1ull << g->va_bits) - 4096;   /* TASK_SIZE_MAX */
+	/* DEFAULT_MAP_WINDOW: the 47-bit window, also with 5-level paging; TASK_UNMAPPED_BASE = window / 3. */
+	g->map_window = (1ull << 47) - 4096;
+	g->unmapped_base = (g->map_window / 3 + 4095) & ~4095ull;
 	g->table_bytes = 4096;
 	g->pmd_leaf_size = 1ull << 21;
 	g->pud_leaf_size = 1ull << 30;
@@ -140,4 +143,6 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.set_entry = NULL,
 	.cpu_idle = x86_cpu_idle,
 	.describe = x86_describe,
+	.get_unmapped_area = x86_get_unmapped_area,
+	.get_unmapped_area_topdown = x86_get_unmapped_area_topdown,
 };

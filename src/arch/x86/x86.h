@@ -87,4 +87,10 @@ int x86_init_new_context(struct mm_struct *mm);
 void x86_destroy_context(struct mm_struct *mm);
 void x86_global_asid_init(struct x86_machine *xm);
 
+/* mmap.c: arch_get_unmapped_area{,_topdown}() of arch/x86/kernel/sys_x86_64.c. */
+uint64_t x86_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
+			       uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+uint64_t x86_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_file *file, uint64_t addr0,
+				       uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+
 #endif

@@ -1,0 +1,224 @@
+/*
+ * Address-space layout and placement (issue 9): where mmap puts a mapping
+ * without a fixed address, hints, MAP_FIXED_NOREPLACE and MAP_FIXED.
+ *
+ * Every expected address below was measured on the real kernel of these
+ * machines (6.18.44, x86-64, 4-level, ASLR off, 8 MiB stack limit,
+ * mmap_min_addr 4096) by bench/real_mmap_layout.c: the program's own mappings
+ * at the time ("maps before") are recreated here as fixed mappings, then the
+ * same calls must give the same addresses.  mmap_base there is
+ * 0x7ffff7fff000 (2^47 - 4 KiB - 128 MiB).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "support/helpers.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * KiB)
+#define RW (PTSIM_PROT_READ | PTSIM_PROT_WRITE)
+
+static void fixed(struct ptsim_machine *m, uint64_t start, uint64_t end, unsigned int prot)
+{
+	struct ptsim_mmap_args a = { .addr = start, .len = end - start, .prot = prot };
+	T_OK(m, ptsim_mmap(m, 1, &a));
+}
+
+/* The real program's mappings before its calls (/proc/self/maps, the stack aside: it is above mmap_base). */
+static struct ptsim_machine *real_process(void)
+{
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	fixed(m, 0x555555554000, 0x55555557a000, PTSIM_PROT_READ);   /* the program and its heap */
+	fixed(m, 0x7ffff7dd0000, 0x7ffff7fb5000, PTSIM_PROT_READ);   /* libc and its data */
+	fixed(m, 0x7ffff7fc0000, 0x7ffff7fff000, PTSIM_PROT_READ);   /* vvar, vdso, ld.so */
+	return m;
+}
+
+static uint64_t map_anon(struct ptsim_machine *m, uint64_t len)
+{
+	struct ptsim_mmap_args a = { .len = len, .prot = RW };
+	uint64_t addr = 0;
+
+	T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+	return addr;
+}
+
+/*
+ * 20 anonymous mmaps without an address, two munmaps, two more mmaps: the
+ * top-down allocator fills the highest gap that fits; lengths that are
+ * multiples of 2 MiB come out PMD-aligned (padded search, 6.13+), 2052 KiB
+ * does not.
+ */
+static void test_addrspace__twenty_anonymous_mmaps_as_the_kernel(void **s)
+{
+	(void)s;
+	static const struct {
+		uint64_t kib, addr;
+	} want[] = {
+		{ 4, 0x7ffff7fbf000 },    { 8, 0x7ffff7fbd000 },    { 64, 0x7ffff7dc0000 },   { 1024, 0x7ffff7cc0000 },
+		{ 2048, 0x7ffff7a00000 }, { 4, 0x7ffff7fbc000 },    { 3072, 0x7ffff7700000 }, { 4096, 0x7ffff7200000 },
+		{ 12, 0x7ffff7fb9000 },   { 6144, 0x7ffff6c00000 }, { 16, 0x7ffff7fb5000 },   { 2052, 0x7ffff69ff000 },
+		{ 4, 0x7ffff7cbf000 },    { 128, 0x7ffff7c9f000 },  { 2048, 0x7ffff6600000 }, { 512, 0x7ffff7c1f000 },
+		{ 4, 0x7ffff7c1e000 },    { 8192, 0x7ffff5e00000 }, { 36, 0x7ffff7c15000 },   { 4, 0x7ffff7c14000 },
+	};
+	struct ptsim_machine *m = real_process();
+
+	for (unsigned int i = 0; i < 20; i++)
+		assert_int_equal(map_anon(m, want[i].kib * KiB), want[i].addr);
+	T_OK(m, ptsim_munmap(m, 1, want[3].addr, 1 * MiB));
+	T_OK(m, ptsim_munmap(m, 1, want[7].addr, 4 * MiB));
+	assert_int_equal(map_anon(m, 512 * KiB), 0x7ffff7d40000);   /* the highest hole that fits */
+	assert_int_equal(map_anon(m, 2 * MiB), 0x7ffff7400000);     /* the 4 MiB hole, PMD-aligned */
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+static uint64_t map_kind(struct ptsim_machine *m, uint64_t len, enum ptsim_map_kind kind, bool shared, const char *file,
+			 uint64_t offset)
+{
+	struct ptsim_mmap_args a = { .len = len, .prot = PTSIM_PROT_READ, .kind = kind, .shared = shared, .file = file,
+				     .offset = offset };
+	uint64_t addr = 0;
+
+	T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+	return addr;
+}
+
+/*
+ * Files: a regular file is PMD-aligned with its offset (ext4's
+ * thp_get_unmapped_area()), a memfd and shared anonymous memory are not
+ * (shmem, huge pages off), MAP_HUGETLB aligns to the huge page.  A free hint
+ * is taken; a taken one is ignored; MAP_FIXED_NOREPLACE over it is EEXIST.
+ */
+static void test_addrspace__files_hints_and_noreplace_as_the_kernel(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = real_process();
+	struct ptsim_mmap_args a = { .addr = 0x200000000000, .len = 8 * KiB, .prot = PTSIM_PROT_READ,
+				     .fixed = PTSIM_MAP_HINT };
+	uint64_t addr = 0;
+
+	assert_int_equal(map_anon(m, 4 * KiB), 0x7ffff7fbf000);
+	assert_int_equal(map_kind(m, 4 * MiB, PTSIM_MAP_FILE, true, "data", 0), 0x7ffff7800000);
+	assert_int_equal(map_anon(m, 4 * KiB), 0x7ffff7fbe000);
+	assert_int_equal(map_kind(m, 4 * MiB, PTSIM_MAP_FILE, false, "data", 1 * MiB), 0x7ffff7300000);
+	assert_int_equal(map_anon(m, 4 * KiB), 0x7ffff7fbd000);
+	assert_int_equal(map_kind(m, 4 * MiB, PTSIM_MAP_SHMEM, true, "memfd", 0), 0x7ffff6f00000);
+	assert_int_equal(map_anon(m, 4 * KiB), 0x7ffff7fbc000);
+	assert_int_equal(map_kind(m, 4 * MiB, PTSIM_MAP_ANON, true, NULL, 0), 0x7ffff6b00000);
+	assert_int_equal(map_anon(m, 4 * KiB), 0x7ffff7fbb000);
+	assert_int_equal(map_kind(m, 2 * MiB, PTSIM_MAP_HUGETLB, false, NULL, 0), 0x7ffff6800000);
+	assert_int_equal(map_anon(m, 4 * KiB), 0x7ffff7fba000);
+	T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+	assert_int_equal(addr, 0x200000000000);
+	T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+	assert_int_equal(addr, 0x7ffff7fb8000);
+	a.fixed = PTSIM_MAP_NOREPLACE;
+	assert_int_equal(ptsim_mmap_addr(m, &addr, 1, &a), -EEXIST);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "EEXIST"));
+	/* The original meaning of a fixed address: an input error, not the system call's EEXIST. */
+	a.fixed = PTSIM_MAP_FIXED_DEFAULT;
+	assert_int_equal(ptsim_mmap(m, 1, &a), PTSIM_EOVERLAP);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/*
+ * MAP_FIXED replaces: the old pages are unmapped (with munmap's flush: one
+ * remote flush to the thread on CPU 1), the new mapping is empty.
+ */
+static void test_addrspace__map_fixed_replaces(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x100000000, .len = 64 * KiB, .prot = RW };
+	struct ptsim_mm_info mi;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));
+	T_OK(m, ptsim_touch(m, 2, a.addr, a.len, 0, false));
+	T_OK(m, ptsim_mark(m, "before"));
+	a.fixed = PTSIM_MAP_REPLACE;
+	a.addr += 16 * KiB;
+	a.len = 16 * KiB;
+	a.prot = PTSIM_PROT_READ;
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_mark(m, "after"));
+	mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 3);
+	assert_int_equal(mi.rss_anon_kb, 48);
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.ipi_received.tlb_flush"), 1);
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, false));
+	mi = t_mm_info(m, 1);
+	assert_int_equal(mi.rss_anon_kb, 48);   /* reads of the new private mapping map the zero page */
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+/* No room: ENOMEM from the allocator, as the system call returns it. */
+static void test_addrspace__no_room_is_enomem(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .len = 1ull << 46, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));   /* 64 TiB: fits below mmap_base */
+	/* Not twice: 128 MiB + 4 KiB of the window are above mmap_base or below mmap_min_addr. */
+	assert_int_equal(ptsim_mmap(m, 1, &a), -ENOMEM);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "ENOMEM"));
+	t_destroy(m);
+}
+
+/* The layout parameters per architecture: the first page-sized mmap lands right below mmap_base. */
+static void test_addrspace__mmap_base_per_arch(void **s)
+{
+	(void)s;
+	static const struct {
+		enum ptsim_arch arch;
+		unsigned int granule, va_bits, levels;
+		uint64_t first;
+	} c[] = {
+		{ PTSIM_ARCH_X86_64, 4096, 0, 4, 0x7ffff7fff000 - 4096 },
+		{ PTSIM_ARCH_X86_64, 4096, 0, 5, 0x7ffff7fff000 - 4096 },   /* the 47-bit window */
+		{ PTSIM_ARCH_ARM64, 4096, 48, 0, 0xfffff8000000 - 4096 },
+		{ PTSIM_ARCH_ARM64, 4096, 39, 0, 0x7ff8000000 - 4096 },
+		{ PTSIM_ARCH_ARM64, 65536, 48, 0, 0xfffff8000000 - 65536 },   /* 8 MiB + 256 x 64 KiB < 128 MiB */
+		{ PTSIM_ARCH_ARM64, 4096, 52, 0, 0xfffff8000000 - 4096 },     /* the 48-bit window */
+	};
+	for (unsigned int i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct ptsim_machine *m = NULL;
+		struct ptsim_config cfg;
+		char err[256];
+		uint64_t addr = 0;
+
+		ptsim_config_init(&cfg);
+		cfg.arch = c[i].arch;
+		cfg.granule = c[i].granule;
+		cfg.va_bits = c[i].va_bits;
+		cfg.paging_levels = c[i].levels;
+		assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+		struct ptsim_mmap_args a = { .len = c[i].granule, .prot = RW };
+
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+		assert_int_equal(addr, c[i].first);
+		t_destroy(m);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_addrspace__twenty_anonymous_mmaps_as_the_kernel),
+		cmocka_unit_test(test_addrspace__files_hints_and_noreplace_as_the_kernel),
+		cmocka_unit_test(test_addrspace__map_fixed_replaces),
+		cmocka_unit_test(test_addrspace__no_room_is_enomem),
+		cmocka_unit_test(test_addrspace__mmap_base_per_arch),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
