@@ -211,6 +211,55 @@ static void test_addrspace__mmap_base_per_arch(void **s)
 	}
 }
 
+/*
+ * run {other}: W3 "sleeplong" (bench: the oracle's w3_shootdown with peer
+ * sleeplong): thread B sleeps on CPU 1, and before A's 31 munmaps CPU 1 runs
+ * another process.  Its switch_mm_irqs_off() leaves our mm (x86 keeps CPU 1's
+ * bit in our mm_cpumask), so only a flush that frees page tables (512 pages:
+ * freed_tables IPIs every CPU in the mask) reaches CPU 1, once: CPU 1 finds
+ * another mm loaded and clears its bit; none after that.  With B merely asleep
+ * (lazy, W3 "sleep") the same munmaps send 2 IPIs.  1-page munmaps send none.
+ */
+static uint64_t sleeplong_ipis(unsigned int npages, bool other, uint64_t *wrong_cpu, uint64_t *lazy)
+{
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x7f0000000000, .len = 64 * MiB, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));
+	T_OK(m, ptsim_touch(m, 2, a.addr, a.len, 0, false));
+	T_OK(m, ptsim_sleep(m, 2));
+	if (other)
+		T_OK(m, ptsim_run_other(m, 1));
+	T_OK(m, ptsim_mark(m, "before"));
+	for (unsigned int i = 0; i < 31; i++)
+		T_OK(m, ptsim_munmap(m, 1, a.addr + i * 2 * MiB, npages * 4 * KiB));
+	T_OK(m, ptsim_mark(m, "after"));
+	uint64_t ipis = t_delta(m, "before", "after", "ipi.calls.tlb_flush");
+	assert_int_equal(t_delta(m, "before", "after", "cpu.1.ipi_received.tlb_flush"), ipis);
+	*wrong_cpu = t_delta(m, "before", "after", "tlb.remote.wrong_cpu");
+	*lazy = t_delta(m, "before", "after", "tlb.remote.lazy_to_init_mm");
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+	return ipis;
+}
+
+static void test_addrspace__run_other_changes_flush_targets(void **s)
+{
+	(void)s;
+	uint64_t wrong_cpu, lazy;
+
+	assert_int_equal(sleeplong_ipis(512, true, &wrong_cpu, &lazy), 1);
+	assert_int_equal(wrong_cpu, 1);
+	assert_int_equal(lazy, 0);
+	assert_int_equal(sleeplong_ipis(512, false, &wrong_cpu, &lazy), 2);   /* W3 sleep */
+	assert_int_equal(wrong_cpu, 1);
+	assert_int_equal(lazy, 1);
+	assert_int_equal(sleeplong_ipis(1, true, &wrong_cpu, &lazy), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__map_fixed_replaces),
 		cmocka_unit_test(test_addrspace__no_room_is_enomem),
 		cmocka_unit_test(test_addrspace__mmap_base_per_arch),
+		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,6 +71,15 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task);
 /** ptsim_run - @task now runs on @cpu (context switch; migrates it if it ran elsewhere). */
 PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu);
+/**
+ * ptsim_run_other - @cpu runs a task of a process outside the simulation (the
+ * trace's `run {cpu, other: true}`): a real switch to another mm, so the CPU
+ * stops being lazy on the mm it had, and leaves it as the kernel does (x86:
+ * its mm_cpumask bit stays until a later flush finds the CPU elsewhere and
+ * skips it).  The task that ran there stops running.  That other process does
+ * nothing the statistics or reports show.
+ */
+PTSIM_API int ptsim_run_other(struct ptsim_machine *m, unsigned int cpu);
 /** ptsim_sleep - running @task blocks; its CPU goes idle (lazy TLB). */
 PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task);
 /** ptsim_advance - advance the simulated clock by @ns nanoseconds. */

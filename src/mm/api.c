@@ -355,6 +355,19 @@ PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu)
 	return op_exit(m, 0);
 }
 
+PTSIM_API int ptsim_run_other(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	op_enter(m, "run");
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	m->cur = &m->cpus[cpu];
+	if (sched_run_other(m, m->cur))
+		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+	return op_exit(m, 0);
+}
+
 PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task)
 {
 	struct sim_task *t;

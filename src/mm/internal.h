@@ -540,6 +540,13 @@ struct ptsim_machine {
 	struct hmap tasks;                   /* task id -> struct sim_task * */
 	struct hmap pt_by_addr;              /* host address of a table's entries -> its pfn */
 	struct mm_struct *mms, *mms_last;    /* every mm not yet freed, creation order (doubly linked) */
+	/*
+	 * ptsim: the processes outside the trace (run {other}): one mm, not in
+	 * mms (no report, no id), and one task per CPU, not in tasks; created
+	 * on first use, freed with the machine.
+	 */
+	struct mm_struct *other_mm;
+	struct sim_task *other_tasks;
 	uint32_t next_mm_id;
 	struct sim_file *files, **files_tail;
 	uint32_t next_file_id;
@@ -978,6 +985,8 @@ void sched_switch_to(struct ptsim_machine *m, struct sim_cpu *cpu, struct sim_ta
 void sched_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu);
 int mm_task_add(struct mm_struct *mm, struct sim_task *t);
 void mm_task_del(struct mm_struct *mm, struct sim_task *t);
+int sched_run_other(struct ptsim_machine *m, struct sim_cpu *cpu);
+struct mm_struct *mm_alloc_outside(struct ptsim_machine *m);
 int mm_lowest_task(struct mm_struct *mm);
 
 /* smp.c: cross-CPU calls, waiting, deferred frees. */

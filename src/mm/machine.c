@@ -130,7 +130,13 @@ void machine_free_everything(struct ptsim_machine *m)
 			m->rcu.head = h->next;
 			mmu_gather_rcu_release(m, h);
 		}
-		/* mms and their VMAs. */
+		/* mms and their VMAs; the processes outside the trace too. */
+		if (m->other_tasks)
+			sim_free(a, m->other_tasks, m->nr_cpus * sizeof(struct sim_task));
+		if (m->other_mm) {
+			m->other_mm->next = m->mms;
+			m->mms = m->other_mm;
+		}
 		while (m->mms) {
 			struct mm_struct *mm = m->mms;
 			m->mms = mm->next;

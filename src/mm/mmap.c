@@ -335,7 +335,7 @@ struct vm_area_struct *vma_merge_around(struct mm_struct *mm, struct vm_area_str
 /* mm lifetime                                                               */
 /* ------------------------------------------------------------------------ */
 
-struct mm_struct *mm_alloc(struct ptsim_machine *m)
+static struct mm_struct *__mm_alloc(struct ptsim_machine *m, bool listed)
 {
 	struct mm_struct *mm = sim_calloc(&m->alloc, 1, sizeof(*mm));
 	struct ptdesc *pgd;
@@ -353,10 +353,12 @@ struct mm_struct *mm_alloc(struct ptsim_machine *m)
 	mm->pgd = pgd->pfn;
 	if (init_new_context(mm))
 		goto err_free_pgd;
-	mm->id = ++m->next_mm_id;
 	arch_pick_mmap_layout(mm);   /* ptsim: at exec in the kernel; every new mm here */
 	mm->mm_users = 1;
 	mm->mm_count = 1;
+	if (!listed)
+		return mm;   /* id 0: outside the trace */
+	mm->id = ++m->next_mm_id;
 	mm->prev = m->mms_last;
 	if (m->mms_last)
 		m->mms_last->next = mm;
@@ -376,6 +378,17 @@ err_free_mm:
 	return NULL;
 }
 
+struct mm_struct *mm_alloc(struct ptsim_machine *m)
+{
+	return __mm_alloc(m, true);
+}
+
+/* ptsim: the mm of the processes outside the trace (run {other}): not listed, no id. */
+struct mm_struct *mm_alloc_outside(struct ptsim_machine *m)
+{
+	return __mm_alloc(m, false);
+}
+
 void mmgrab(struct mm_struct *mm)
 {
 	mm->mm_count++;
@@ -393,11 +406,11 @@ static void __mmdrop(struct mm_struct *mm)
 	check_mm(mm);
 	if (mm->prev)
 		mm->prev->next = mm->next;
-	else
+	else if (m->mms == mm)
 		m->mms = mm->next;
 	if (mm->next)
 		mm->next->prev = mm->prev;
-	else
+	else if (m->mms_last == mm)
 		m->mms_last = mm->prev;
 	cpumask_release(m, &mm->cpumask);
 	cpumask_release(m, &mm->tlb_cached);

@@ -97,6 +97,36 @@ int mm_lowest_task(struct mm_struct *mm)
 	return mm->nr_tasks ? mm->task_heap[0]->id : -1;
 }
 
+/**
+ * sched_run_other - @cpu switches to a task of a process outside the trace:
+ * a real context switch to another mm (switch_mm_irqs_off() from whatever
+ * the CPU had loaded), so the CPU stops being lazy on the previous mm and
+ * the arch's rules for leaving an mm apply (x86: the old mm's mm_cpumask bit
+ * stays until a flush finds the CPU elsewhere).  ptsim: all such processes
+ * share one mm and each CPU has its own stand-in task (id -1); neither is
+ * listed or reported.  Return: 0 or -ENOMEM.
+ */
+int sched_run_other(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	if (!m->other_tasks) {
+		struct sim_task *tasks = sim_calloc(&m->alloc, m->nr_cpus, sizeof(*tasks));
+		if (!tasks)
+			return -ENOMEM;
+		if (!m->other_mm && !(m->other_mm = mm_alloc_outside(m))) {
+			sim_free(&m->alloc, tasks, m->nr_cpus * sizeof(*tasks));
+			return -ENOMEM;
+		}
+		for (unsigned int c = 0; c < m->nr_cpus; c++) {
+			tasks[c].id = -1;
+			tasks[c].mm = m->other_mm;
+			tasks[c].cpu = -1;
+		}
+		m->other_tasks = tasks;
+	}
+	sched_switch_to(m, cpu, &m->other_tasks[cpu->id]);
+	return 0;
+}
+
 void sched_switch_to(struct ptsim_machine *m, struct sim_cpu *cpu, struct sim_task *next)
 {
 	struct sim_task *prev = cpu->curr;
