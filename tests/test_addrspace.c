@@ -10,6 +10,7 @@
  * 0x7ffff7fff000 (2^47 - 4 KiB - 128 MiB).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "support/helpers.h"
@@ -260,6 +261,50 @@ static void test_addrspace__run_other_changes_flush_targets(void **s)
 	assert_int_equal(sleeplong_ipis(1, true, &wrong_cpu, &lazy), 0);
 }
 
+/* The trace ops: mmap without addr, "fixed", and run {cpu, other}; their input errors. */
+static void test_addrspace__trace_ops(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = NULL;
+	char err[512];
+	const char *ok = "{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+			 "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+			 "{\"op\": \"mmap\", \"task\": 1, \"len\": 8192, \"prot\": \"rw\"},"
+			 "{\"op\": \"mmap\", \"task\": 1, \"addr\": 140737354125312, \"len\": 4096, \"prot\": \"r\", "
+			 "\"fixed\": \"noreplace\", \"expect\": \"EEXIST\"},"
+			 "{\"op\": \"mmap\", \"task\": 1, \"addr\": 140737354125312, \"len\": 4096, \"prot\": \"r\", "
+			 "\"fixed\": \"replace\"},"
+			 "{\"op\": \"run\", \"cpu\": 1, \"other\": true}]}";
+
+	if (t_run_json(ok, &m, err, sizeof(err)))
+		fail_msg("%s", err);
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 2);   /* 0x7ffff7ffd000 (r) and 0x7ffff7ffe000 (rw) */
+	t_destroy(m);
+
+	static const struct {
+		const char *events, *msg;
+	} bad[] = {
+		{ "{\"op\": \"run\", \"cpu\": 1}", "missing field 'task' (or \"other\": true)" },
+		{ "{\"op\": \"run\", \"cpu\": 1, \"task\": 1, \"other\": true}", "has no task" },
+		{ "{\"op\": \"mmap\", \"task\": 1, \"len\": 4096, \"prot\": \"r\", \"fixed\": \"replace\"}",
+		  "field 'fixed': needs an 'addr'" },
+		{ "{\"op\": \"mmap\", \"task\": 1, \"addr\": 4096, \"len\": 4096, \"prot\": \"r\", \"fixed\": \"yes\"}",
+		  "field 'fixed': \"yes\" is not a fixed-address mode (noreplace, replace)" },
+	};
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[512];
+		snprintf(json, sizeof(json),
+			 "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, %s]}",
+			 bad[i].events);
+		m = NULL;
+		assert_int_not_equal(t_run_json(json, &m, err, sizeof(err)), 0);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("%s: got \"%s\"", bad[i].events, err);
+		ptsim_machine_destroy(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__no_room_is_enomem),
 		cmocka_unit_test(test_addrspace__mmap_base_per_arch),
 		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
+		cmocka_unit_test(test_addrspace__trace_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
 	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
 	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr", [F_FIXED] = "fixed",
+	[F_OTHER] = "other",
 };
 
 static const uint64_t common_optional = B(F_COMMENT);
@@ -39,11 +40,12 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_FORK] = { "fork", B(F_TASK) | B(F_CHILD) | B(F_CPU), 0, 0 },
 	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD) | B(F_CPU), 0, 0 },
 	[OP_EXIT] = { "exit", B(F_TASK), 0, 0 },
-	[OP_RUN] = { "run", B(F_TASK) | B(F_CPU), 0, 0 },
+	[OP_RUN] = { "run", B(F_CPU), B(F_TASK) | B(F_OTHER), 0 },
 	[OP_SLEEP] = { "sleep", B(F_TASK), 0, 0 },
 	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S), 0 },
-	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
-		      B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | B(F_POPULATE) | B(F_FIXED) | SYSCALL,
+	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_LEN) | B(F_PROT),
+		      B(F_ADDR) | B(F_FIXED) | B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) |
+			      B(F_POPULATE) | SYSCALL,
 		      OPF_OVERLAP_IS_EEXIST },
 	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, 0 },
 	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL, OPF_ENOMEM_IS_HOLE },
@@ -242,6 +244,7 @@ static const struct enum_name kind_names[] = {
 /* MAP_FIXED ("replace") and hints come with the kernel-chosen addresses of the address-space work. */
 static const struct enum_name fixed_names[] = {
 	{ "noreplace", FIXED_NOREPLACE },
+	{ "replace", FIXED_REPLACE },
 };
 static const struct enum_name advice_names[] = {
 	{ "dontneed", PTSIM_MADV_DONTNEED },           { "free", PTSIM_MADV_FREE },
@@ -375,6 +378,11 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			if (get_bool(pe, it, "populate", &ev->populate))
 				return PTSIM_EBADTRACE;
 			break;
+		case F_OTHER:
+			if (get_bool(pe, it, "other", &ev->other))
+				return PTSIM_EBADTRACE;
+			break;
+
 		case F_FILE:
 		case F_NAME:
 			if (get_str(pe, it, ptsim__trace_field_names[f], &s))
@@ -420,6 +428,11 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			if (missing & B(f))
 				return ptsim__trace_fail(pe, "missing field '%s'", ptsim__trace_field_names[f]);
 	}
+	if (op == OP_RUN && !(ev->present & B(F_TASK)) == !ev->other)
+		return ptsim__trace_fail(pe, ev->other ? "field 'task': a run of another process (\"other\": true) has no task"
+						       : "missing field 'task' (or \"other\": true)");
+	if (op == OP_MMAP && (ev->present & B(F_FIXED)) && !(ev->present & B(F_ADDR)))
+		return ptsim__trace_fail(pe, "field 'fixed': needs an 'addr'");
 	if (op == OP_ADVANCE) {
 		int n = !!(ev->present & B(F_NS)) + !!(ev->present & B(F_US)) + !!(ev->present & B(F_MS)) +
 			!!(ev->present & B(F_S));

@@ -146,8 +146,12 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		rc = ptsim_exit(m, (int)task);
 		break;
 	case OP_RUN:
-		VAL(F_TASK, task);
 		VAL(F_CPU, cpu);
+		if (ev->other) {
+			rc = ptsim_run_other(m, (unsigned int)cpu);
+			break;
+		}
+		VAL(F_TASK, task);
 		rc = ptsim_run(m, (int)task, (unsigned int)cpu);
 		break;
 	case OP_SLEEP:
@@ -174,7 +178,12 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_MMAP: {
 		struct ptsim_mmap_args a = { 0 };
 		VAL(F_TASK, task);
-		VAL(F_ADDR, a.addr);
+		if (ev->present & B(F_ADDR))
+			VAL(F_ADDR, a.addr);
+		else
+			a.fixed = PTSIM_MAP_HINT;   /* no address: the kernel chooses */
+		if (ev->present & B(F_FIXED))
+			a.fixed = ev->fixed == FIXED_REPLACE ? PTSIM_MAP_REPLACE : PTSIM_MAP_NOREPLACE;
 		VAL(F_LEN, a.len);
 		if (ev->present & B(F_OFFSET))
 			VAL(F_OFFSET, a.offset);

@@ -39,7 +39,7 @@ enum tfield {
 	F_NS, F_US, F_MS, F_S, F_NEW_ADDR,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT, F_FIXED,
+	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER,
 	NR_FIELDS
 };
 
@@ -64,8 +64,12 @@ struct op_desc {
 /* PTSIM_EOVERLAP is what the kernel answers EEXIST (MAP_FIXED_NOREPLACE). */
 #define OPF_OVERLAP_IS_EEXIST 2u
 
-/* mmap's "fixed": absent (v1: noreplace; v2: a hint), "noreplace" (MAP_FIXED_NOREPLACE). */
-enum { FIXED_NONE, FIXED_NOREPLACE };
+/*
+ * mmap's "fixed": absent (v1: the original fixed address, an overlap being
+ * PTSIM_EOVERLAP; v2: a hint), "noreplace" (MAP_FIXED_NOREPLACE: EEXIST),
+ * "replace" (MAP_FIXED).
+ */
+enum { FIXED_NONE, FIXED_NOREPLACE, FIXED_REPLACE };
 
 /* "expect" is for system calls the kernel may fail (mmap, munmap, mprotect, madvise, mlock, ...). */
 #define SYSCALL B(F_EXPECT)
@@ -86,7 +90,7 @@ struct tevent {
 	unsigned int prot;
 	enum ptsim_map_kind kind;
 	enum ptsim_advice advice;
-	bool shared, write, populate;
+	bool shared, write, populate, other;
 	char *file, *name;
 	int expect;                       /* 0, or the negated errno the call must return */
 	int fixed;                        /* mmap: FIXED_* */
