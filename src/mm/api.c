@@ -364,7 +364,7 @@ PTSIM_API int ptsim_run_other(struct ptsim_machine *m, unsigned int cpu)
 		return op_exit(m, rc);
 	m->cur = &m->cpus[cpu];
 	if (sched_run_other(m, m->cur))
-		return op_exit(m, ptsim__err(m, -ENOMEM, NULL, "out of memory"));
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	return op_exit(m, 0);
 }
 

@@ -104,17 +104,17 @@ int mm_lowest_task(struct mm_struct *mm)
  * the arch's rules for leaving an mm apply (x86: the old mm's mm_cpumask bit
  * stays until a flush finds the CPU elsewhere).  ptsim: all such processes
  * share one mm and each CPU has its own stand-in task (id -1); neither is
- * listed or reported.  Return: 0 or -ENOMEM.
+ * listed or reported.  Return: 0 or SIM_ENOMEM.
  */
 int sched_run_other(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
 	if (!m->other_tasks) {
 		struct sim_task *tasks = sim_calloc(&m->alloc, m->nr_cpus, sizeof(*tasks));
 		if (!tasks)
-			return -ENOMEM;
+			return SIM_ENOMEM;
 		if (!m->other_mm && !(m->other_mm = mm_alloc_outside(m))) {
 			sim_free(&m->alloc, tasks, m->nr_cpus * sizeof(*tasks));
-			return -ENOMEM;
+			return SIM_ENOMEM;
 		}
 		for (unsigned int c = 0; c < m->nr_cpus; c++) {
 			tasks[c].id = -1;
