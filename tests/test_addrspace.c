@@ -305,6 +305,162 @@ static void test_addrspace__trace_ops(void **s)
 	}
 }
 
+#define TOP 0x7ffffffff000ull   /* x86-64 stack top (DEFAULT_MAP_WINDOW) */
+
+/* exec of a program with a text and a data segment; the heap starts right above the data. */
+static void exec_prog(struct ptsim_machine *m, int task)
+{
+	static const struct ptsim_exec_segment seg[] = {
+		{ .addr = 0x400000, .len = 8 * KiB, .prot = PTSIM_PROT_READ | PTSIM_PROT_EXEC, .kind = PTSIM_MAP_FILE,
+		  .file = "prog" },
+		{ .addr = 0x402000, .len = 4 * KiB, .prot = RW },
+	};
+	struct ptsim_exec_args a = { .segments = seg, .nr_segments = 2 };
+
+	T_OK(m, ptsim_exec(m, task, &a));
+}
+
+static uint64_t brk_to(struct ptsim_machine *m, uint64_t addr)
+{
+	uint64_t out = 0;
+
+	T_OK(m, ptsim_brk(m, &out, 1, addr));
+	return out;
+}
+
+/*
+ * exec of a 4-thread process: the three other threads are gone, their CPUs
+ * idle; the old mm is torn down (its pages and tables freed, check_mm
+ * clean); the new mm has the stack (its argument page written), the two
+ * segments, and the heap at the page-aligned end of the data segment.
+ */
+static void test_addrspace__exec_four_threads(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(4, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x100000000, .len = 4 * MiB, .prot = RW };
+	struct ptsim_mm_info mi;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	for (int t = 2; t <= 4; t++)
+		T_OK(m, ptsim_thread(m, 1, t, (unsigned int)t - 1));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	for (int t = 1; t <= 4; t++)
+		T_OK(m, ptsim_touch(m, t, a.addr, a.len, 0, true));
+	exec_prog(m, 1);
+	for (int t = 2; t <= 4; t++)
+		assert_int_equal(ptsim_mm_info_get(m, t, &mi), PTSIM_ENOTASK);
+	mi = t_mm_info(m, 1);
+	assert_int_equal(mi.users, 1);
+	assert_int_equal(mi.nr_vmas, 3);
+	assert_int_equal(mi.rss_anon_kb, 4);        /* the arguments' page */
+	assert_int_equal(mi.pgtables[0], 1);        /* its PTE table; no other page touched yet */
+	assert_int_equal(brk_to(m, 0), 0x403000);   /* brk(0) reads the break */
+	T_OK(m, ptsim_touch(m, 1, 0x402000, 4 * KiB, 0, true));
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 8);
+	/* The old mm's 4 MiB are gone: only the new mm's pages are left. */
+	assert_int_equal(t_stat(m, "check_mm.errors"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/*
+ * brk grows the heap VMA and shrinks it with munmap's table freeing: 64 MiB
+ * touched from 0x403000 spans 33 PTE tables (0x400000..0x4403000; the first
+ * is shared with the segments); back to the start, 32 of them go and the one
+ * the segments use stays (free_pgtables() floor).
+ */
+static void test_addrspace__brk_grow_shrink_vmpte(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	exec_prog(m, 1);
+	assert_int_equal(brk_to(m, 0x403000 + 64 * MiB), 0x403000 + 64 * MiB);
+	assert_int_equal(t_mm_info(m, 1).nr_vmas, 4);
+	T_OK(m, ptsim_touch(m, 1, 0x403000, 64 * MiB, 0, true));
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.pgtables[0], 1 + 33);   /* the stack's + the heap's */
+	assert_int_equal(mi.rss_anon_kb, 4 + 64 * 1024);
+	assert_int_equal(mi.vmpte_kb, (1 + 33 + 2 + 2) * 4);   /* + a PMD and a PUD table for each end */
+	/* An unaligned break: the heap ends at the next page. */
+	assert_int_equal(brk_to(m, 0x403000 + 100), 0x403000 + 100);
+	mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 4);
+	assert_int_equal(mi.pgtables[0], 2);
+	assert_int_equal(mi.rss_anon_kb, 8);
+	assert_int_equal(brk_to(m, 0x403000), 0x403000);
+	mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 3);
+	assert_int_equal(mi.pgtables[0], 2);   /* the segments' table stays */
+	assert_int_equal(mi.rss_anon_kb, 4);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/* The kernel's refusals: brk returns the old break. */
+static void test_addrspace__brk_refusals(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x403000 + MiB, .len = 4 * KiB, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	assert_int_equal(ptsim_brk(m, NULL, 1, 0x500000), -EINVAL);   /* no heap without exec */
+	exec_prog(m, 1);
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	assert_int_equal(brk_to(m, 0x402000), 0x403000);                      /* below start_brk */
+	assert_int_equal(brk_to(m, 0x403000 + MiB), 0x403000);                /* onto the next mapping */
+	assert_int_equal(brk_to(m, 0x403000 + MiB - 1), 0x403000);            /* no page left below it */
+	assert_int_equal(brk_to(m, 0x403000 + MiB - 4 * KiB), 0x403000 + MiB - 4 * KiB);
+	T_OK(m, ptsim_munmap(m, 1, 0x403000, 4 * KiB));                       /* a hole in the heap */
+	assert_int_equal(brk_to(m, 0x403000 + 8 * KiB), 0x403000 + 8 * KiB);  /* shrinking is always allowed */
+	t_destroy(m);
+}
+
+/*
+ * The stack grows on faults below it, within RLIMIT_STACK (8 MiB) and not
+ * within the stack guard gap (256 pages = 1 MiB) above another mapping.
+ */
+static void test_addrspace__stack_grows_until_the_guard_gap(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args below = { .addr = TOP - 5 * MiB, .len = MiB, .prot = RW, .fixed = PTSIM_MAP_NOREPLACE };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	exec_prog(m, 1);
+	uint64_t segv = t_stat(m, "faults.sigsegv");
+	T_OK(m, ptsim_touch(m, 1, TOP - 132 * KiB - 4 * KiB, 4 * KiB, 0, true));   /* one page below: grows */
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv);
+	T_OK(m, ptsim_touch(m, 1, TOP - 2 * MiB, 4 * KiB, 0, true));               /* far below: grows */
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv);
+	assert_int_equal(t_mm_info(m, 1).nr_vmas, 3);
+	T_OK(m, ptsim_mmap(m, 1, &below));   /* ends at TOP - 4 MiB */
+	T_OK(m, ptsim_touch(m, 1, TOP - 3 * MiB, 4 * KiB, 0, true));   /* exactly the gap above it: allowed */
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv);
+	T_OK(m, ptsim_touch(m, 1, TOP - 3 * MiB - 4 * KiB, 4 * KiB, 0, true));   /* into the gap: SIGSEGV */
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv + 1);
+	T_OK(m, ptsim_munmap(m, 1, below.addr, below.len));
+	T_OK(m, ptsim_touch(m, 1, TOP - 8 * MiB, 4 * KiB, 0, true));             /* 8 MiB in all: allowed */
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv + 1);
+	T_OK(m, ptsim_touch(m, 1, TOP - 8 * MiB - 4 * KiB, 4 * KiB, 0, true));   /* beyond the rlimit */
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv + 2);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 4 * 5);
+	/* A hint inside the stack's guard gap is not taken. */
+	struct ptsim_mmap_args hint = { .addr = TOP - 8 * MiB - 512 * KiB, .len = 4 * KiB, .prot = RW,
+					.fixed = PTSIM_MAP_HINT };
+	uint64_t addr = 0;
+	T_OK(m, ptsim_mmap_addr(m, &addr, 1, &hint));
+	assert_int_not_equal(addr, hint.addr);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +471,10 @@ int main(void)
 		cmocka_unit_test(test_addrspace__mmap_base_per_arch),
 		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
 		cmocka_unit_test(test_addrspace__trace_ops),
+		cmocka_unit_test(test_addrspace__exec_four_threads),
+		cmocka_unit_test(test_addrspace__brk_grow_shrink_vmpte),
+		cmocka_unit_test(test_addrspace__brk_refusals),
+		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,51 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 			      const struct ptsim_mmap_args *args);
 /** ptsim_mmap - ptsim_mmap_addr() without the address. */
 PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *args);
+
+/* One mapping exec makes: an ELF segment (MAP_FIXED|MAP_PRIVATE unless @shared), or vdso-like text. */
+struct ptsim_exec_segment {
+	uint64_t addr, len;         /* page-aligned */
+	unsigned int prot;          /* PTSIM_PROT_* */
+	enum ptsim_map_kind kind;   /* PTSIM_MAP_ANON or PTSIM_MAP_FILE */
+	const char *file;           /* file name (PTSIM_MAP_FILE) */
+	uint64_t offset;            /* file offset in bytes, page-aligned */
+	bool shared;
+};
+
+/* The new program's image for ptsim_exec(); all zero: a stack and nothing else. */
+struct ptsim_exec_args {
+	const struct ptsim_exec_segment *segments;
+	size_t nr_segments;
+	uint64_t brk;               /* start of the heap; 0: the page-aligned end of the highest segment */
+	uint64_t stack_addr;        /* the stack VMA; 0: ending at the layout's stack top */
+	uint64_t stack_len;         /* 0: 132 KiB (128 KiB below one page of arguments) */
+};
+
+/**
+ * ptsim_exec - the running @task execs a new program (execve(2) as 6.18's
+ * begin_new_exec() does it): the other threads of its thread group exit
+ * (de_thread(); processes sharing the mm by CLONE_VM alone stay), the task
+ * gets a fresh mm, its CPU switches to it (activate_mm()) and the old mm is
+ * put (torn down as at exit if that was its last user).  The new mm has the
+ * default layout (mmap_base, docs/architecture.md), a VM_GROWSDOWN stack
+ * whose top page (the arguments) is written, the segments mapped in order
+ * (MAP_FIXED: a later one replaces what an earlier one mapped), and its heap
+ * at @args->brk.  @args may be NULL.
+ * Return: 0, or an input error naming the field ("segments[2]", "stack", "brk").
+ */
+PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_exec_args *args);
+
+/**
+ * ptsim_brk - brk(2) by the running @task: the break moves to @brk (the
+ * heap VMA grows as do_brk_flags() does it, or shrinks with munmap's page-table
+ * freeing and flushes).  As the system call, a request the kernel refuses
+ * (below the heap's start, into the next mapping or within a page of it, or
+ * within the stack guard gap below a stack) leaves the break unchanged and is
+ * not an error: *@out_brk (may be NULL) receives the break afterwards, so
+ * @brk 0 reads it.  Return: 0; -EINVAL if the mm has no heap (a spawned,
+ * never exec'd process).
+ */
+PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, uint64_t brk);
 PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
 PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
 			     unsigned int prot);

@@ -216,6 +216,7 @@ static struct sim_task *task_new(struct ptsim_machine *m, int id, struct mm_stru
 	if (!t)
 		return NULL;
 	t->id = id;
+	t->tgid = id;
 	t->mm = mm;
 	t->cpu = -1;
 	if (hmap_put(&m->alloc, &m->tasks, (uint64_t)id, (uint64_t)(uintptr_t)t)) {
@@ -297,6 +298,8 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")))
 		return op_exit(m, rc);
 	struct sim_task *t = task_new(m, thread, parent->mm);
+	if (t)
+		t->tgid = parent->tgid;   /* CLONE_THREAD */
 	if (!t)
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	parent->mm->mm_users++;
@@ -523,6 +526,218 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 	return ptsim_mmap_addr(m, NULL, task, args);
 }
 
+/*
+ * A task leaves (exit's steps, for de_thread()'s victims): exit_mm() on its
+ * CPU, then the switch to idle.  The caller made sure its CPU is free.
+ */
+static void task_exit(struct ptsim_machine *m, struct sim_task *t)
+{
+	struct mm_struct *mm = t->mm;
+	struct sim_cpu *cpu = t->cpu >= 0 ? &m->cpus[t->cpu] : NULL;
+
+	mm_task_del(mm, t);
+	if (cpu)
+		arch_enter_lazy_tlb(m, cpu);
+	mmput(mm);
+	if (cpu) {
+		cpu->curr = NULL;
+		t->cpu = -1;
+		CPU_STAT_INC(cpu, CONTEXT_SWITCHES);
+		sched_cpu_idle(m, cpu);
+	}
+	task_free(m, t);
+}
+
+/* One exec segment: the mmap checks, with the field named after the segment. */
+static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_segment *s, size_t i)
+{
+	char field[48];
+	int rc;
+
+	snprintf(field, sizeof(field), "segments[%zu]", i);
+	if (!parse_prot_ok(s->prot))
+		return ptsim__err(m, -EINVAL, field, "unknown protection bits %#x", s->prot);
+	if (s->kind != PTSIM_MAP_ANON && s->kind != PTSIM_MAP_FILE)
+		return ptsim__err(m, -EINVAL, field, "a segment is \"anon\" or \"file\"");
+	if (s->kind == PTSIM_MAP_FILE && (!s->file || !*s->file))
+		return ptsim__err(m, -EINVAL, field, "a file segment needs a file name");
+	if (s->kind == PTSIM_MAP_ANON && (s->file || s->offset))
+		return ptsim__err(m, -EINVAL, field, "an anonymous segment has no file or offset");
+	if ((rc = check_range(m, s->addr, s->len, PAGE_SIZE(m), "page")))
+		return ptsim__err(m, rc, field, "%s", m->errmsg);
+	if ((s->offset & (PAGE_SIZE(m) - 1)) || s->offset + s->len < s->offset)
+		return ptsim__err(m, -EINVAL, field, "offset %#" PRIx64 " is not page-aligned or overflows", s->offset);
+	return 0;
+}
+
+/* setup_arg_pages()'s stack: 128 KiB below the arguments' page (stack_expand). */
+#define EXEC_STACK_EXPAND (128ull << 10)
+
+PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_exec_args *a)
+{
+	static const struct ptsim_exec_args none;
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "exec");
+	if (!a)
+		a = &none;
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	if (a->nr_segments && !a->segments)
+		return op_exit(m, ptsim__err(m, -EINVAL, "segments", "%zu segments but no array", a->nr_segments));
+	for (size_t i = 0; i < a->nr_segments; i++)
+		if ((rc = exec_check_segment(m, &a->segments[i], i)))
+			return op_exit(m, rc);
+	uint64_t stack_len = a->stack_len ? a->stack_len : EXEC_STACK_EXPAND + PAGE_SIZE(m);
+	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
+	if ((rc = check_range(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page")))
+		return op_exit(m, ptsim__err(m, rc, "stack", "%s", m->errmsg));
+	if (a->brk && (a->brk & (PAGE_SIZE(m) - 1)))
+		return op_exit(m, ptsim__err(m, -EINVAL, "brk", "%#" PRIx64 " is not page-aligned", a->brk));
+	if (a->brk >= m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "brk", "%#" PRIx64 " is not a user address", a->brk));
+
+	/* de_thread()'s victims: the other threads of the thread group (not CLONE_VM processes). */
+	struct mm_struct *old_mm = t->mm;
+	unsigned int nr_victims = 0;
+	for (unsigned int i = 0; i < old_mm->nr_tasks; i++) {
+		struct sim_task *v = old_mm->task_heap[i];
+		if (v == t || v->tgid != t->tgid)
+			continue;
+		if (v->cpu >= 0 && (rc = check_cpu_free(m, (unsigned int)v->cpu, "task")))
+			return op_exit(m, rc);
+		nr_victims++;
+	}
+	if (old_mm->mm_users == (int)nr_victims + 1 && (rc = check_range_files_unlocked(m, old_mm, 0, 0, "task")))
+		return op_exit(m, rc);
+	for (size_t i = 0; i < a->nr_segments; i++) {
+		const struct ptsim_exec_segment *s = &a->segments[i];
+		struct sim_file *f = s->file ? file_find(m, s->file) : NULL;
+		if (m->nr_i_mmap_held && (rc = check_file_unlocked(m, f, "segments")))
+			return op_exit(m, rc);
+	}
+
+	/* bprm_mm_init() and the loader, in the new mm (not loaded anywhere: nothing to flush). */
+	struct mm_struct *mm = mm_alloc(m);
+	if (!mm)
+		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
+	struct ptsim_mmap_args st = { .addr = stack_top - stack_len, .len = stack_len,
+				      .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+	if ((rc = do_mmap(mm, &st, false)))
+		goto err_mm;
+	struct vm_area_struct *stack = vma_lookup(mm, st.addr);
+	stack->vm_flags |= VM_GROWSDOWN;   /* VM_STACK_FLAGS */
+	mm->start_stack = stack_top;
+	/* copy_strings(): the arguments' page at the top is written (get_arg_page()). */
+	if (handle_mm_fault(stack, stack_top - PAGE_SIZE(m), FAULT_FLAG_WRITE) & VM_FAULT_OOM) {
+		rc = SIM_ENOMEM;
+		goto err_mm;
+	}
+	uint64_t end = 0;
+	for (size_t i = 0; i < a->nr_segments; i++) {
+		const struct ptsim_exec_segment *s = &a->segments[i];
+		struct ptsim_mmap_args sa = { .addr = s->addr, .len = s->len, .prot = s->prot, .kind = s->kind,
+					      .shared = s->shared, .file = s->file, .offset = s->offset };
+		/* elf_map(): MAP_FIXED over whatever the earlier segments mapped there. */
+		if ((rc = do_munmap(mm, s->addr, s->len)) || (rc = do_mmap(mm, &sa, false)))
+			goto err_mm;
+		if (s->addr + s->len > end)
+			end = s->addr + s->len;
+	}
+	/* set_brk(): start_brk = brk = the page-aligned end of the image (no randomization). */
+	mm->has_brk = a->brk || a->nr_segments;
+	mm->start_brk = mm->brk = a->brk ? a->brk : end;
+	if ((rc = mm_task_add(mm, t)))
+		goto err_mm;
+
+	/* de_thread() */
+	while (nr_victims) {
+		for (unsigned int i = 0; i < old_mm->nr_tasks; i++) {
+			struct sim_task *v = old_mm->task_heap[i];
+			if (v != t && v->tgid == t->tgid) {
+				task_exit(m, v);
+				nr_victims--;
+				break;
+			}
+		}
+	}
+	/* exec_mmap(): the task takes the new mm, its CPU switches (activate_mm()), the old mm goes. */
+	mm_task_del(old_mm, t);
+	t->mm = mm;
+	arch_switch_mm(m, m->cur, mm);
+	mmput(old_mm);
+	return op_exit(m, 0);
+
+err_mm:
+	mmput(mm);
+	if (rc == -EEXIST)
+		return op_exit(m, ptsim__err(m, rc, "segments", "a segment's file exists with another kind"));
+	return op_exit(m, ptsim__err(m, rc, NULL, "exec failed: %s", ptsim_strerror(rc)));
+}
+
+PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, uint64_t brk)
+{
+	struct sim_task *t;
+	int rc;
+
+	op_enter(m, "brk");
+	if ((rc = running_task(m, task, &t)))
+		return op_exit(m, rc);
+	struct mm_struct *mm = t->mm;
+	if (!mm->has_brk)
+		return op_exit(m, ptsim__err(m, -EINVAL, "task",
+					     "task %d's mm has no heap (a spawned process has none; exec with segments or "
+					     "brk sets one)",
+					     task));
+	/* SYSCALL_DEFINE1(brk) */
+	uint64_t origbrk = mm->brk, pmask = PAGE_SIZE(m) - 1;
+	uint64_t newbrk = (brk + pmask) & ~pmask, oldbrk = (mm->brk + pmask) & ~pmask;
+	if (brk < mm->start_brk || brk > m->geo.task_size)
+		goto out;
+	if (oldbrk == newbrk) {
+		mm->brk = brk;
+		goto success;
+	}
+	if (brk <= mm->brk) {
+		/* Always allow shrinking, unless a non-heap VMA sits there. */
+		struct vm_area_struct *brkvma = find_vma_intersection(mm, newbrk, oldbrk);
+		if (!brkvma)
+			goto out;
+		if ((rc = check_range_files_unlocked(m, mm, newbrk, oldbrk, "addr")))
+			return op_exit(m, rc);
+		mm->brk = brk;
+		if ((rc = do_munmap(mm, newbrk, oldbrk - newbrk))) {
+			mm->brk = origbrk;
+			if (rc == -EINVAL)   /* a hugetlb VMA mapped into the heap range */
+				goto out;
+			return op_exit(m, ptsim__err(m, rc, NULL, "brk failed: %s", ptsim_strerror(rc)));
+		}
+		goto success;
+	}
+	/* check_brk_limits(): get_unmapped_area(MAP_FIXED) accepts any range inside user space. */
+	if (newbrk - oldbrk > m->geo.task_size || oldbrk > m->geo.task_size - (newbrk - oldbrk))
+		goto out;
+	/* The next VMA must stay a page and (for a stack) its guard gap away. */
+	struct vm_area_struct *next = find_vma(mm, oldbrk);
+	if (next && next->vm_start < newbrk + PAGE_SIZE(m) + m->stack_guard_gap &&
+	    newbrk + PAGE_SIZE(m) > vm_start_gap(next))
+		goto out;
+	if ((rc = do_brk_flags(mm, oldbrk, newbrk - oldbrk)))
+		return op_exit(m, ptsim__err(m, rc, NULL, "brk failed: %s", ptsim_strerror(rc)));
+	mm->brk = brk;
+success:
+	if (out_brk)
+		*out_brk = brk;
+	return op_exit(m, 0);
+out:
+	/* brk(2) fails by returning the old break. */
+	mm->brk = origbrk;
+	if (out_brk)
+		*out_brk = origbrk;
+	return op_exit(m, 0);
+}
+
 PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len)
 {
 	struct sim_task *t;
@@ -663,7 +878,7 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 		/* The retry after a fault (a fault never fills the TLB, but a stale hit may remain). */
 		if (tries && hw_access_walk(m, cpu, mm, addr, write, tlb_may_hold))
 			return 0;
-		struct vm_area_struct *vma = vma_lookup(mm, addr);
+		struct vm_area_struct *vma = lock_mm_and_find_vma(mm, addr);
 		if (!vma || (write && !(vma->vm_flags & VM_WRITE)) ||
 		    !(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC))) {
 			STAT_INC(m, FAULTS_SIGSEGV);

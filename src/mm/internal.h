@@ -334,6 +334,9 @@ struct mm_struct {
 	uint64_t mmap_base;              /* arch_pick_mmap_layout() (util.c) */
 	uint64_t mmap_legacy_base;
 	bool mmf_topdown;                /* MMF_TOPDOWN: top-down allocation from mmap_base */
+	uint64_t start_brk, brk;         /* the heap (exec sets them; a spawned mm has none) */
+	bool has_brk;
+	uint64_t start_stack;            /* top of the stack VMA exec made (0: none) */
 	unsigned long map_count;         /* number of VMAs */
 	struct vm_area_struct *vma_cache;
 	struct sim_task **task_heap;     /* live tasks using it: a min-heap by id (the lowest names the mm) */
@@ -368,6 +371,7 @@ struct sim_task {
 	struct mm_struct *mm;
 	int cpu;                 /* CPU it runs on, -1 when not running */
 	unsigned int heap_idx;   /* position in mm->task_heap */
+	int tgid;                /* thread group: the id of the task that spawned, forked or exec'd it */
 };
 
 enum ipi_reason { IPI_TLB_FLUSH = 0, IPI_TABLE_SYNC = 1, IPI_FLUSH_ALL = 2, NR_IPI_REASONS = 3 };
@@ -823,6 +827,9 @@ int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr,
 struct vm_area_struct *vma_merge_around(struct mm_struct *mm, struct vm_area_struct *vma);
 int anon_vma_prepare(struct vm_area_struct *vma);
 int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate);
+int do_brk_flags(struct mm_struct *mm, uint64_t addr, uint64_t len);
+int expand_downwards(struct vm_area_struct *vma, uint64_t address);
+struct vm_area_struct *lock_mm_and_find_vma(struct mm_struct *mm, uint64_t addr);
 
 /* mmap.c, util.c: where a mapping goes (get_unmapped_area()). */
 #define MAP_SHARED 0x01ul

@@ -943,3 +943,118 @@ uint64_t __get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, 
 		return (uint64_t)-EINVAL;
 	return addr;
 }
+
+/* ------------------------------------------------------------------------ */
+/* The heap and the stack: do_brk_flags(), expand_downwards()                */
+/* ------------------------------------------------------------------------ */
+
+/* VM_DATA_DEFAULT_FLAGS (x86-64, arm64): read, write, and all the MAY* bits. */
+#define VM_DATA_DEFAULT_FLAGS (VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+
+/**
+ * do_brk_flags - the heap grows by [@addr, @addr + @len) (mm/vma.c, v6.18):
+ * the heap VMA that ends at @addr (one at or above start_brk:
+ * vma_prev_limit()) is expanded if it is compatible (vma_merge_new_range()
+ * with just_expand), else a new anonymous VMA is made; no merge with the VMA
+ * above (brk left a page and the guard gap free there).
+ */
+int do_brk_flags(struct mm_struct *mm, uint64_t addr, uint64_t len)
+{
+	struct ptsim_machine *m = mm->machine;
+	uint64_t flags = VM_DATA_DEFAULT_FLAGS;
+	struct vm_area_struct *vma = find_vma(mm, addr);
+
+	vma = vma ? vma_prev(mm, vma) : vma_last(mm);
+	if (vma && vma->vm_end > mm->start_brk && vma->vm_end == addr && vma->vm_flags == flags && !vma->vm_file &&
+	    vma->vm_pgoff + ((vma->vm_end - vma->vm_start) >> m->geo.page_shift) == addr >> m->geo.page_shift) {
+		vma->vm_end = addr + len;
+		vma_tree_update(mm, vma);
+		return 0;
+	}
+	vma = sim_calloc(&m->alloc, 1, sizeof(*vma));
+	if (!vma)
+		return SIM_ENOMEM;
+	vma->vm_mm = mm;
+	vma->vm_start = addr;
+	vma->vm_end = addr + len;
+	vma->vm_pgoff = addr >> m->geo.page_shift;
+	vma->vm_flags = flags;
+	vma->id = ++m->next_vma_id;
+	mm_insert_vma(mm, vma);
+	return 0;
+}
+
+/*
+ * acct_stack_growth(): the whole stack must stay within RLIMIT_STACK.
+ * (No address-space, mlock or overcommit limits are modelled.)
+ */
+static int acct_stack_growth(struct vm_area_struct *vma, uint64_t size, uint64_t grow)
+{
+	(void)grow;
+	if (size > vma->vm_mm->machine->rlimit_stack)
+		return -ENOMEM;
+	return 0;
+}
+
+/**
+ * expand_downwards - grow the VM_GROWSDOWN @vma down to @address (mm/mmap.c,
+ * v6.18): refused below mmap_min_addr, within stack_guard_gap of an
+ * accessible VMA below that is not itself a stack, and beyond the stack rlimit.
+ * Return: 0 or a negated errno.
+ */
+int expand_downwards(struct vm_area_struct *vma, uint64_t address)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	struct vm_area_struct *prev;
+	int error;
+
+	if (!(vma->vm_flags & VM_GROWSDOWN))
+		return -EFAULT;
+	address &= ~(PAGE_SIZE(m) - 1);
+	if (address < m->mmap_min_addr)
+		return -EPERM;
+	/* Enforce stack_guard_gap. */
+	prev = vma_prev(mm, vma);
+	if (prev && !(prev->vm_flags & VM_GROWSDOWN) && (prev->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) &&
+	    address - prev->vm_end < m->stack_guard_gap)
+		return -ENOMEM;
+	if (anon_vma_prepare(vma))
+		return SIM_ENOMEM;
+	if (address < vma->vm_start) {
+		uint64_t size = vma->vm_end - address;
+		uint64_t grow = (vma->vm_start - address) >> m->geo.page_shift;
+
+		error = -ENOMEM;
+		if (grow <= vma->vm_pgoff) {
+			error = acct_stack_growth(vma, size, grow);
+			if (!error) {
+				vma->vm_start = address;
+				vma->vm_pgoff -= grow;
+				vma_tree_update(mm, vma);
+			}
+		}
+		return error;
+	}
+	return 0;
+}
+
+/**
+ * lock_mm_and_find_vma - the VMA a user fault at @addr belongs to
+ * (mm/memory.c, v6.18): the VMA containing it, or a stack VMA above it that
+ * expand_stack_locked() grows down to it.  Return: NULL for a SIGSEGV.
+ */
+struct vm_area_struct *lock_mm_and_find_vma(struct mm_struct *mm, uint64_t addr)
+{
+	struct vm_area_struct *vma = find_vma(mm, addr);
+
+	if (PTSIM_LIKELY(vma && vma->vm_start <= addr)) {
+		mm->vma_cache = vma;
+		return vma;
+	}
+	if (!vma || !(vma->vm_flags & VM_GROWSDOWN))
+		return NULL;
+	if (expand_downwards(vma, addr))
+		return NULL;
+	return vma;
+}
