@@ -461,6 +461,61 @@ static void test_addrspace__stack_grows_until_the_guard_gap(void **s)
 	t_destroy(m);
 }
 
+/* The trace ops exec and brk: segments, the heap, relative breaks; their input errors. */
+static void test_addrspace__trace_exec_brk(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = NULL;
+	char err[512];
+	const char *ok =
+		"{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		"{\"op\": \"thread\", \"task\": 1, \"thread\": 2, \"cpu\": 1},"
+		"{\"op\": \"exec\", \"task\": 1, \"segments\": ["
+		"{\"addr\": \"0x400000\", \"len\": \"8K\", \"prot\": \"rx\", \"file\": \"prog\"},"
+		"{\"addr\": \"0x402000\", \"len\": \"4K\", \"prot\": \"rw\", \"kind\": \"anon\"}],"
+		"\"stack\": {\"addr\": \"0x7ffffffde000\", \"len\": \"132K\"}},"
+		"{\"op\": \"brk\", \"task\": 1, \"addr\": \"+1M\"},"
+		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x403000\", \"len\": \"1M\", \"write\": true},"
+		"{\"op\": \"brk\", \"task\": 1, \"addr\": \"-512K\"},"
+		"{\"op\": \"exec\", \"task\": 1, \"brk\": \"0x10000000\"},"
+		"{\"op\": \"brk\", \"task\": 1, \"addr\": \"0x10002000\"}]}";
+
+	if (t_run_json(ok, &m, err, sizeof(err)))
+		fail_msg("%s", err);
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 2);   /* the stack and the heap */
+	assert_int_equal(mi.rss_anon_kb, 4);
+	assert_int_equal(ptsim_mm_info_get(m, 2, &mi), PTSIM_ENOTASK);
+	t_destroy(m);
+
+	static const struct {
+		const char *events, *msg;
+	} bad[] = {
+		{ "{\"op\": \"exec\", \"task\": 1, \"segments\": [{\"addr\": 4096, \"len\": 4096}]}",
+		  "field 'segments[0]': missing 'prot'" },
+		{ "{\"op\": \"exec\", \"task\": 1, \"segments\": [{\"addr\": 4096, \"len\": 4096, \"prot\": \"r\", "
+		  "\"kind\": \"shmem\"}]}",
+		  "segments[0].kind" },
+		{ "{\"op\": \"exec\", \"task\": 1, \"segments\": [{\"addr\": 4097, \"len\": 4096, \"prot\": \"r\"}]}",
+		  "segments[0]" },
+		{ "{\"op\": \"exec\", \"task\": 1, \"stack\": {\"addr\": 4096}}", "field 'stack'" },
+		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": \"+x\"}", "field 'addr': \"+x\" is not a break" },
+		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": 4096}", "has no heap" },
+	};
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char json[512];
+		snprintf(json, sizeof(json),
+			 "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, %s]}",
+			 bad[i].events);
+		m = NULL;
+		assert_int_not_equal(t_run_json(json, &m, err, sizeof(err)), 0);
+		if (!strstr(err, bad[i].msg))
+			fail_msg("%s: got \"%s\"", bad[i].events, err);
+		ptsim_machine_destroy(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__brk_grow_shrink_vmpte),
 		cmocka_unit_test(test_addrspace__brk_refusals),
 		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
+		cmocka_unit_test(test_addrspace__trace_exec_brk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,6 +187,8 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
  * never exec'd process).
  */
 PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, uint64_t brk);
+/** ptsim_sbrk - ptsim_brk() to the current break plus @increment (the trace's "+N" / "-N"). */
+PTSIM_API int ptsim_sbrk(struct ptsim_machine *m, uint64_t *out_brk, int task, int64_t increment);
 PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len);
 PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
 			     unsigned int prot);

@@ -335,6 +335,19 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	return op_exit(m, 0);
 }
 
+PTSIM_API int ptsim_sbrk(struct ptsim_machine *m, uint64_t *out_brk, int task, int64_t increment)
+{
+	struct sim_task *t = task_lookup(m, task);
+	uint64_t cur = t ? t->mm->brk : 0, brk;
+
+	/* The break plus @increment; one that leaves the address space is refused like one below start_brk. */
+	if (increment < 0)
+		brk = (uint64_t)-increment > cur ? 0 : cur - (uint64_t)-increment;
+	else
+		brk = (uint64_t)increment > UINT64_MAX - cur ? UINT64_MAX : cur + (uint64_t)increment;
+	return ptsim_brk(m, out_brk, task, brk);
+}
+
 PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu)
 {
 	struct sim_task *t;

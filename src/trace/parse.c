@@ -30,7 +30,7 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
 	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
 	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr", [F_FIXED] = "fixed",
-	[F_OTHER] = "other",
+	[F_OTHER] = "other", [F_BRK] = "brk", [F_SEGMENTS] = "segments", [F_STACK] = "stack",
 };
 
 static const uint64_t common_optional = B(F_COMMENT);
@@ -65,6 +65,8 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_PMD_LOCK] = { "pmd_lock", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
 	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0, 0 },
 	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
+	[OP_EXEC] = { "exec", B(F_TASK), B(F_SEGMENTS) | B(F_BRK) | B(F_STACK), 0 },
+	[OP_BRK] = { "brk", B(F_TASK) | B(F_ADDR), 0, 0 },
 };
 
 
@@ -74,6 +76,7 @@ const uint64_t ptsim__trace_field_max[NR_NUM_FIELDS] = {
 	[F_ADDR] = UINT64_MAX, [F_LEN] = UINT64_MAX, [F_OFFSET] = UINT64_MAX, [F_PAGE_SIZE] = UINT64_MAX,
 	[F_STRIDE] = UINT64_MAX, [F_COUNT] = 100000000, [F_NS] = UINT64_MAX, [F_US] = UINT64_MAX / 1000,
 	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000, [F_NEW_ADDR] = UINT64_MAX,
+	[F_BRK] = UINT64_MAX,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -262,6 +265,96 @@ static const char *dup_key(const cJSON *obj)
 	return NULL;
 }
 
+/* A file name as every name field takes it (non-empty, at most 255 bytes, no control characters). */
+static int check_file_name(struct perr *pe, const char *field, const char *s)
+{
+	if (!*s)
+		return ptsim__trace_fail(pe, "field '%s': must not be empty", field);
+	if (strlen(s) > 255)
+		return ptsim__trace_fail(pe, "field '%s': longer than 255 bytes", field);
+	for (const char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return ptsim__trace_fail(pe, "field '%s': contains a control character (byte %#x)", field,
+						 (unsigned int)(unsigned char)*c);
+	return 0;
+}
+
+/* exec's "segments": [{addr, len, prot, kind?, file?, offset?, shared?}, ...] */
+static int parse_segments(struct perr *pe, const cJSON *arr, struct tevent *ev)
+{
+	const cJSON *so, *it;
+	size_t n = 0, i = 0;
+	char field[64];
+
+	if (!cJSON_IsArray(arr))
+		return ptsim__trace_fail(pe, "field 'segments': expected an array of objects");
+	cJSON_ArrayForEach(so, arr)
+		n++;
+	if (!n)
+		return 0;
+	if (!(ev->segments = calloc(n, sizeof(*ev->segments))))
+		return ptsim__trace_fail(pe, "out of memory");
+	cJSON_ArrayForEach(so, arr) {
+		struct ptsim_exec_segment *s = &ev->segments[i++];
+		unsigned int have = 0;
+		ev->nr_segments = i;
+		if (!cJSON_IsObject(so))
+			return ptsim__trace_fail(pe, "field 'segments[%zu]': expected an object", i - 1);
+		if (dup_key(so))
+			return ptsim__trace_fail(pe, "field 'segments[%zu]': '%s' is given twice", i - 1, dup_key(so));
+		cJSON_ArrayForEach(it, so) {
+			int v;
+			snprintf(field, sizeof(field), "segments[%zu].%s", i - 1, it->string);
+			if (!strcmp(it->string, "addr") || !strcmp(it->string, "len") || !strcmp(it->string, "offset")) {
+				uint64_t *dst = it->string[0] == 'a' ? &s->addr : it->string[0] == 'l' ? &s->len : &s->offset;
+				if (get_num(pe, it, field, UINT64_MAX, dst))
+					return PTSIM_EBADTRACE;
+				have |= it->string[0] == 'a' ? 1 : it->string[0] == 'l' ? 2 : 0;
+			} else if (!strcmp(it->string, "prot")) {
+				if (parse_enum(pe, it, field, prot_names, 8, "a protection", &v))
+					return PTSIM_EBADTRACE;
+				s->prot = (unsigned int)v;
+				have |= 4;
+			} else if (!strcmp(it->string, "kind")) {
+				if (parse_enum(pe, it, field, kind_names, 2, "a segment kind", &v))
+					return PTSIM_EBADTRACE;
+				s->kind = (enum ptsim_map_kind)v;
+			} else if (!strcmp(it->string, "shared")) {
+				if (get_bool(pe, it, field, &s->shared))
+					return PTSIM_EBADTRACE;
+			} else if (!strcmp(it->string, "file")) {
+				const char *str = NULL;
+				if (get_str(pe, it, field, &str) || check_file_name(pe, field, str))
+					return PTSIM_EBADTRACE;
+				if (!(s->file = strdup(str)))
+					return ptsim__trace_fail(pe, "out of memory");
+			} else {
+				return ptsim__trace_fail(pe, "field 'segments[%zu]': unknown field '%s' (addr, len, prot, kind, "
+							 "file, offset, shared)", i - 1, it->string);
+			}
+		}
+		if ((have & 7) != 7)
+			return ptsim__trace_fail(pe, "field 'segments[%zu]': missing '%s'", i - 1,
+						 !(have & 1) ? "addr" : !(have & 2) ? "len" : "prot");
+		if (s->file && !(so->child && cJSON_GetObjectItemCaseSensitive(so, "kind")))
+			s->kind = PTSIM_MAP_FILE;   /* a file implies kind "file" */
+	}
+	return 0;
+}
+
+/* exec's "stack": {addr, len} */
+static int parse_stack(struct perr *pe, const cJSON *obj, struct tevent *ev)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "addr"), *l = cJSON_GetObjectItemCaseSensitive(obj, "len");
+
+	if (!cJSON_IsObject(obj) || !a || !l || cJSON_GetArraySize(obj) != 2)
+		return ptsim__trace_fail(pe, "field 'stack': expected {\"addr\": ..., \"len\": ...}");
+	if (get_num(pe, a, "stack.addr", UINT64_MAX, &ev->stack_addr) || get_num(pe, l, "stack.len", UINT64_MAX, &ev->stack_len))
+		return PTSIM_EBADTRACE;
+	return 0;
+}
+
+
 static int find_field(const char *name)
 {
 	for (int f = 0; f < NR_FIELDS; f++)
@@ -333,6 +426,18 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		if (f < 0 || !((d->required | d->optional | common_optional) & B(f)))
 			return ptsim__trace_fail(pe, "unknown field '%s' for op %s", it->string, opname);
 		ev->present |= B(f);
+		/* brk's "addr" may be relative to the current break: "+N" or "-N". */
+		if (op == OP_BRK && f == F_ADDR && cJSON_IsString(it) && (it->valuestring[0] == '+' || it->valuestring[0] == '-')) {
+			uint64_t v;
+			bool neg = false;
+			if (ptsim__trace_parse_num(it->valuestring + (it->valuestring[0] == '+'), &v, true, &neg) ||
+			    v > (uint64_t)INT64_MAX)
+				return ptsim__trace_fail(pe, "field 'addr': \"%s\" is not a break or a +N / -N change of it",
+							 it->valuestring);
+			ev->brk_relative = true;
+			ev->brk_delta = neg ? -(int64_t)v : (int64_t)v;
+			continue;
+		}
 		if (f < NR_NUM_FIELDS) {
 			if (get_num(pe, it, ptsim__trace_field_names[f], ptsim__trace_field_max[f], &ev->num[f]))
 				return PTSIM_EBADTRACE;
@@ -382,7 +487,14 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			if (get_bool(pe, it, "other", &ev->other))
 				return PTSIM_EBADTRACE;
 			break;
-
+		case F_SEGMENTS:
+			if (parse_segments(pe, it, ev))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_STACK:
+			if (parse_stack(pe, it, ev))
+				return PTSIM_EBADTRACE;
+			break;
 		case F_FILE:
 		case F_NAME:
 			if (get_str(pe, it, ptsim__trace_field_names[f], &s))
@@ -496,6 +608,9 @@ void ptsim__trace_clear_event(struct tevent *ev)
 {
 	free(ev->file);
 	free(ev->name);
+	for (size_t k = 0; k < ev->nr_segments; k++)
+		free((char *)ev->segments[k].file);
+	free(ev->segments);
 	ptsim__trace_free_events(ev->body, ev->nr_body);
 	memset(ev, 0, sizeof(*ev));
 }

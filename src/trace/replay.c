@@ -250,6 +250,24 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		VAL(F_NEW_ADDR, y);
 		rc = ptsim_mremap(m, (int)task, addr, len, y);
 		break;
+	case OP_EXEC: {
+		struct ptsim_exec_args a = { .segments = ev->segments, .nr_segments = ev->nr_segments,
+					     .stack_addr = ev->stack_addr, .stack_len = ev->stack_len };
+		VAL(F_TASK, task);
+		if (ev->present & B(F_BRK))
+			VAL(F_BRK, a.brk);
+		rc = ptsim_exec(m, (int)task, &a);
+		break;
+	}
+	case OP_BRK:
+		VAL(F_TASK, task);
+		if (ev->brk_relative) {
+			rc = ptsim_sbrk(m, NULL, (int)task, ev->brk_delta);
+			break;
+		}
+		VAL(F_ADDR, addr);
+		rc = ptsim_brk(m, NULL, (int)task, addr);
+		break;
 	case OP_MOVE_PAGES:
 		VAL(F_TASK, task);
 		VAL(F_ADDR, addr);

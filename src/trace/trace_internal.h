@@ -36,10 +36,10 @@
 /* Numeric fields (steppable), then string/bool fields. */
 enum tfield {
 	F_TASK, F_CHILD, F_THREAD, F_CPU, F_ADDR, F_LEN, F_OFFSET, F_PAGE_SIZE, F_STRIDE, F_COUNT,
-	F_NS, F_US, F_MS, F_S, F_NEW_ADDR,
+	F_NS, F_US, F_MS, F_S, F_NEW_ADDR, F_BRK,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER,
+	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK,
 	NR_FIELDS
 };
 
@@ -47,7 +47,7 @@ enum top {
 	OP_SPAWN, OP_FORK, OP_THREAD, OP_EXIT, OP_RUN, OP_SLEEP, OP_ADVANCE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
 	OP_MADVISE, OP_MLOCK, OP_MUNLOCK, OP_TOUCH, OP_MARK, OP_REPEAT, OP_GUP_FAST_BEGIN, OP_GUP_FAST_END,
 	OP_RCU_READ_BEGIN, OP_RCU_READ_END, OP_PMD_LOCK, OP_PMD_UNLOCK, OP_SWAPOUT,
-	OP_MREMAP, OP_MOVE_PAGES, OP_TOUCH_RANDOM,
+	OP_MREMAP, OP_MOVE_PAGES, OP_TOUCH_RANDOM, OP_EXEC, OP_BRK,
 	NR_OPS
 };
 
@@ -91,6 +91,11 @@ struct tevent {
 	enum ptsim_map_kind kind;
 	enum ptsim_advice advice;
 	bool shared, write, populate, other;
+	struct ptsim_exec_segment *segments;   /* exec; each segment's file is its own allocation */
+	size_t nr_segments;
+	uint64_t stack_addr, stack_len;   /* exec */
+	bool brk_relative;                /* brk: addr was "+N" or "-N" */
+	int64_t brk_delta;
 	char *file, *name;
 	int expect;                       /* 0, or the negated errno the call must return */
 	int fixed;                        /* mmap: FIXED_* */
