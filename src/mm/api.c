@@ -572,8 +572,10 @@ static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_s
 		return ptsim__err(m, -EINVAL, field, "unknown protection bits %#x", s->prot);
 	if (s->kind != PTSIM_MAP_ANON && s->kind != PTSIM_MAP_FILE)
 		return ptsim__err(m, -EINVAL, field, "a segment is \"anon\" or \"file\"");
-	if (s->kind == PTSIM_MAP_FILE && (!s->file || !*s->file))
+	if (s->kind == PTSIM_MAP_FILE && !s->file)
 		return ptsim__err(m, -EINVAL, field, "a file segment needs a file name");
+	if (s->file && (rc = ptsim__check_name(m, field, s->file)))
+		return rc;
 	if (s->kind == PTSIM_MAP_ANON && (s->file || s->offset))
 		return ptsim__err(m, -EINVAL, field, "an anonymous segment has no file or offset");
 	if ((rc = check_range(m, s->addr, s->len, PAGE_SIZE(m), "page")))

@@ -265,17 +265,14 @@ static const char *dup_key(const cJSON *obj)
 	return NULL;
 }
 
-/* A file name as every name field takes it (non-empty, at most 255 bytes, no control characters). */
+/* A file name as every name field takes it: the C API's check (util/name.h), with the same words. */
 static int check_file_name(struct perr *pe, const char *field, const char *s)
 {
-	if (!*s)
-		return ptsim__trace_fail(pe, "field '%s': must not be empty", field);
-	if (strlen(s) > 255)
-		return ptsim__trace_fail(pe, "field '%s': longer than 255 bytes", field);
-	for (const char *c = s; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return ptsim__trace_fail(pe, "field '%s': contains a control character (byte %#x)", field,
-						 (unsigned int)(unsigned char)*c);
+	char why[128];
+
+	if (name_problem(s, strlen(s), why, sizeof(why)))
+		return ptsim__trace_fail(pe, "field '%s': %s (a name is 1..%d bytes of UTF-8 text without control "
+					 "characters)", field, why, PTSIM_NAME_MAX);
 	return 0;
 }
 
