@@ -261,6 +261,20 @@ static void test_addrspace__run_other_changes_flush_targets(void **s)
 	assert_int_equal(sleeplong_ipis(1, true, &wrong_cpu, &lazy), 0);
 }
 
+/* A trace of a spawn and then @events fails with an error that contains @msg. */
+static void expect_trace_error(const char *events, const char *msg)
+{
+	struct ptsim_machine *m = NULL;
+	char json[512], err[512];
+
+	snprintf(json, sizeof(json), "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, %s]}",
+		 events);
+	assert_int_not_equal(t_run_json(json, &m, err, sizeof(err)), 0);
+	if (!strstr(err, msg))
+		fail_msg("%s: got \"%s\"", events, err);
+	ptsim_machine_destroy(m);
+}
+
 /* The trace ops: mmap without addr, "fixed", and run {cpu, other}; their input errors. */
 static void test_addrspace__trace_ops(void **s)
 {
@@ -292,17 +306,8 @@ static void test_addrspace__trace_ops(void **s)
 		{ "{\"op\": \"mmap\", \"task\": 1, \"addr\": 4096, \"len\": 4096, \"prot\": \"r\", \"fixed\": \"yes\"}",
 		  "field 'fixed': \"yes\" is not a fixed-address mode (noreplace, replace)" },
 	};
-	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char json[512];
-		snprintf(json, sizeof(json),
-			 "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, %s]}",
-			 bad[i].events);
-		m = NULL;
-		assert_int_not_equal(t_run_json(json, &m, err, sizeof(err)), 0);
-		if (!strstr(err, bad[i].msg))
-			fail_msg("%s: got \"%s\"", bad[i].events, err);
-		ptsim_machine_destroy(m);
-	}
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_trace_error(bad[i].events, bad[i].msg);
 }
 
 #define TOP 0x7ffffffff000ull   /* x86-64 stack top (DEFAULT_MAP_WINDOW) */
@@ -503,17 +508,8 @@ static void test_addrspace__trace_exec_brk(void **s)
 		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": \"+x\"}", "field 'addr': \"+x\" is not a break" },
 		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": 4096}", "has no heap" },
 	};
-	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char json[512];
-		snprintf(json, sizeof(json),
-			 "{\"ptsim_trace\": 1, \"events\": [{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, %s]}",
-			 bad[i].events);
-		m = NULL;
-		assert_int_not_equal(t_run_json(json, &m, err, sizeof(err)), 0);
-		if (!strstr(err, bad[i].msg))
-			fail_msg("%s: got \"%s\"", bad[i].events, err);
-		ptsim_machine_destroy(m);
-	}
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_trace_error(bad[i].events, bad[i].msg);
 }
 
 int main(void)

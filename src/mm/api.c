@@ -307,6 +307,30 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 	return op_exit(m, 0);
 }
 
+/*
+ * A task leaves (exit, and de_thread()'s victims): exit_mm() on its CPU (lazy
+ * on the mm, then mmput()), then do_task_dead()'s last switch, to idle.  The
+ * caller made sure its CPU is free.
+ */
+/* Always inlined: violation backtraces of an exit end "... <- ptsim_exit", as they always did. */
+static inline __attribute__((always_inline)) void task_exit(struct ptsim_machine *m, struct sim_task *t)
+{
+	struct mm_struct *mm = t->mm;
+	struct sim_cpu *cpu = t->cpu >= 0 ? &m->cpus[t->cpu] : NULL;
+
+	mm_task_del(mm, t);
+	if (cpu)
+		arch_enter_lazy_tlb(m, cpu);
+	mmput(mm);
+	if (cpu) {
+		cpu->curr = NULL;
+		t->cpu = -1;
+		CPU_STAT_INC(cpu, CONTEXT_SWITCHES);
+		sched_cpu_idle(m, cpu);
+	}
+	task_free(m, t);
+}
+
 PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 {
 	struct sim_task *t;
@@ -316,22 +340,12 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	op_enter(m, "exit");
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
-	struct sim_cpu *cpu = m->cur;
 	struct mm_struct *mm = t->mm;
 
 	/* The last user tears the mm down: unmap_vmas() takes the hugetlb files' i_mmap locks. */
 	if (mm->mm_users == 1 && (rc = check_range_files_unlocked(m, mm, 0, 0, "task")))
 		return op_exit(m, rc);
-	/* exit_mm(): current->mm = NULL, lazy on the mm, then mmput(). */
-	mm_task_del(mm, t);
-	arch_enter_lazy_tlb(m, cpu);
-	mmput(mm);
-	/* do_task_dead(): the last switch, to the idle task. */
-	cpu->curr = NULL;
-	t->cpu = -1;
-	CPU_STAT_INC(cpu, CONTEXT_SWITCHES);
-	sched_cpu_idle(m, cpu);
-	task_free(m, t);
+	task_exit(m, t);
 	return op_exit(m, 0);
 }
 
@@ -537,28 +551,6 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *args)
 {
 	return ptsim_mmap_addr(m, NULL, task, args);
-}
-
-/*
- * A task leaves (exit's steps, for de_thread()'s victims): exit_mm() on its
- * CPU, then the switch to idle.  The caller made sure its CPU is free.
- */
-static void task_exit(struct ptsim_machine *m, struct sim_task *t)
-{
-	struct mm_struct *mm = t->mm;
-	struct sim_cpu *cpu = t->cpu >= 0 ? &m->cpus[t->cpu] : NULL;
-
-	mm_task_del(mm, t);
-	if (cpu)
-		arch_enter_lazy_tlb(m, cpu);
-	mmput(mm);
-	if (cpu) {
-		cpu->curr = NULL;
-		t->cpu = -1;
-		CPU_STAT_INC(cpu, CONTEXT_SWITCHES);
-		sched_cpu_idle(m, cpu);
-	}
-	task_free(m, t);
 }
 
 /* One exec segment: the mmap checks, with the field named after the segment. */

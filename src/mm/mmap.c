@@ -768,6 +768,18 @@ static uint64_t arch_get_mmap_base(struct ptsim_machine *m, uint64_t addr, uint6
 	return addr > m->geo.map_window ? base + m->geo.task_size - m->geo.map_window : base;
 }
 
+/* The generic allocators' hint test: the page-aligned hint is free, with the neighbours' guard gaps. */
+static bool generic_hint_fits(struct mm_struct *mm, uint64_t *addr, uint64_t len, uint64_t mmap_end)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct vm_area_struct *vma, *prev;
+
+	*addr = (*addr + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
+	vma = find_vma_prev(mm, *addr, &prev);
+	return mmap_end - len >= *addr && *addr >= m->mmap_min_addr && (!vma || *addr + len <= vm_start_gap(vma)) &&
+	       (!prev || *addr >= vm_end_gap(prev));
+}
+
 /** generic_get_unmapped_area - the legacy bottom-up allocator from mm->mmap_base. */
 uint64_t generic_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
 				   uint64_t pgoff, unsigned long flags, uint64_t vm_flags)
@@ -775,20 +787,14 @@ uint64_t generic_get_unmapped_area(struct mm_struct *mm, const struct sim_file *
 	struct ptsim_machine *m = mm->machine;
 	struct vm_unmapped_area_info info = { 0 };
 	const uint64_t mmap_end = arch_get_mmap_end(m, addr);
-	struct vm_area_struct *vma, *prev;
 
 	(void)pgoff;
 	if (len > mmap_end - m->mmap_min_addr)
 		return (uint64_t)-ENOMEM;
 	if (flags & MAP_FIXED)
 		return addr;
-	if (addr) {
-		addr = (addr + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
-		vma = find_vma_prev(mm, addr, &prev);
-		if (mmap_end - len >= addr && addr >= m->mmap_min_addr && (!vma || addr + len <= vm_start_gap(vma)) &&
-		    (!prev || addr >= vm_end_gap(prev)))
-			return addr;
-	}
+	if (addr && generic_hint_fits(mm, &addr, len, mmap_end))
+		return addr;
 	info.length = len;
 	info.low_limit = mm->mmap_base;
 	info.high_limit = mmap_end;
@@ -808,20 +814,14 @@ uint64_t generic_get_unmapped_area_topdown(struct mm_struct *mm, const struct si
 	struct ptsim_machine *m = mm->machine;
 	struct vm_unmapped_area_info info = { 0 };
 	const uint64_t mmap_end = arch_get_mmap_end(m, addr);
-	struct vm_area_struct *vma, *prev;
 
 	(void)pgoff;
 	if (len > mmap_end - m->mmap_min_addr)
 		return (uint64_t)-ENOMEM;
 	if (flags & MAP_FIXED)
 		return addr;
-	if (addr) {
-		addr = (addr + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
-		vma = find_vma_prev(mm, addr, &prev);
-		if (mmap_end - len >= addr && addr >= m->mmap_min_addr && (!vma || addr + len <= vm_start_gap(vma)) &&
-		    (!prev || addr >= vm_end_gap(prev)))
-			return addr;
-	}
+	if (addr && generic_hint_fits(mm, &addr, len, mmap_end))
+		return addr;
 	info.flags = VM_UNMAPPED_AREA_TOPDOWN;
 	info.length = len;
 	info.low_limit = PAGE_SIZE(m);
