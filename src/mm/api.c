@@ -351,6 +351,7 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 
 PTSIM_API int ptsim_sbrk(struct ptsim_machine *m, uint64_t *out_brk, int task, int64_t increment)
 {
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	struct sim_task *t = task_lookup(m, task);
 	uint64_t cur = t ? t->mm->brk : 0, brk;
 
@@ -389,6 +390,7 @@ PTSIM_API int ptsim_run_other(struct ptsim_machine *m, unsigned int cpu)
 {
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "run");
 	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
 		return op_exit(m, rc);
@@ -586,6 +588,7 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "exec");
 	if (!a)
 		a = &none;
@@ -688,6 +691,7 @@ PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, ui
 	struct sim_task *t;
 	int rc;
 
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "brk");
 	if ((rc = running_task(m, task, &t)))
 		return op_exit(m, rc);
