@@ -154,6 +154,8 @@ static void test_compare_real__json_rows(void **state)
 	expect_row(j, "cpus[0].tlb.local.partial_pages", 1, 1);
 	expect_row(j, "totals.tlb.nr_tlb_remote_flush", 2, 2);
 	expect_row(j, "totals.ipi.sent.tlb_flush", 3, 2);
+	expect_row(j, "cpus[0].ipi.sent.tlb_flush", 3, 2);
+	expect_row(j, "cpus[1].ipi.sent.tlb_flush", 0, 0);
 	/* What ptsim has no counterpart for is there, with the reason. */
 	const cJSON *resched = at(j, "cpus[0].ipi.sent.resched");
 	assert_int_equal(cJSON_GetObjectItem(resched, "real")->valueint, 5);
@@ -162,8 +164,8 @@ static void test_compare_real__json_rows(void **state)
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(at(j, "processes[0].vmhwm_kb_at_exit"), "ptsim")));
 	assert_string_equal(cJSON_GetArrayItem(at(j, "warnings"), 0)->valuestring, "a warning");
 	assert_true(cJSON_IsTrue(at(j, "complete")));
-	/* rss_anon, cpus[1] received, totals received and sent: 4 differ. */
-	assert_int_equal(at(j, "differ")->valueint, 4);
+	/* rss_anon, cpus[0] sent, cpus[1] received, totals received and sent: 5 differ. */
+	assert_int_equal(at(j, "differ")->valueint, 5);
 	cJSON_Delete(j);
 	free(out);
 	free(err);
@@ -181,7 +183,7 @@ static void test_compare_real__text_table(void **state)
 	assert_int_equal(run(args, &out, &err), 0);
 	assert_non_null(strstr(out, "  pid 7 t (task 1, exit)\n"));
 	assert_non_null(strstr(out, "    RssAnon kB                                     64         60         -4  <-\n"));
-	assert_non_null(strstr(out, "\n4 of 38 compared figures differ\n"));
+	assert_non_null(strstr(out, "\n5 of 42 compared figures differ\n"));
 	assert_string_equal(err, "");
 	free(out);
 	free(err);

@@ -29,6 +29,8 @@ static const int ipi_recv_stat[NR_IPI_REASONS] = { ST_IPI_RECV_TLB_FLUSH, ST_IPI
 						   ST_IPI_RECV_FLUSH_ALL };
 static const int ipi_recv_cpu_stat[NR_IPI_REASONS] = { CST_IPI_RECV_TLB_FLUSH, CST_IPI_RECV_TABLE_SYNC,
 						       CST_IPI_RECV_FLUSH_ALL };
+static const int ipi_sent_cpu_stat[NR_IPI_REASONS] = { CST_IPI_SENT_TLB_FLUSH, CST_IPI_SENT_TABLE_SYNC,
+						       CST_IPI_SENT_FLUSH_ALL };
 
 int cpumask_alloc(struct ptsim_machine *m, struct cpumask *mask)
 {
@@ -141,6 +143,8 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 	if (!nr)
 		return;
 	m->stats[ipi_call_stat[reason]]++;
+	if (sender)   /* one per target, as the kernel's csd_queue_cpu events on the sending CPU */
+		sender->stats[ipi_sent_cpu_stat[reason]] += nr;
 	for (unsigned int i = 0; i < nr; i++) {
 		struct sim_cpu *t = &m->cpus[targets[i]];
 

@@ -102,6 +102,9 @@ enum sim_stat {
 	X(IPI_RECV_TLB_FLUSH, "ipi_received.tlb_flush")                              \
 	X(IPI_RECV_TABLE_SYNC, "ipi_received.table_sync")                            \
 	X(IPI_RECV_FLUSH_ALL, "ipi_received.flush_all")                              \
+	X(IPI_SENT_TLB_FLUSH, "ipi_sent.tlb_flush")                                  \
+	X(IPI_SENT_TABLE_SYNC, "ipi_sent.table_sync")                                \
+	X(IPI_SENT_FLUSH_ALL, "ipi_sent.flush_all")                                  \
 	X(TLB_FLUSH_RECEIVED, "nr_tlb_remote_flush_received")                        \
 	X(LOCAL_FLUSH_ALL, "nr_tlb_local_flush_all")                                 \
 	X(LOCAL_FLUSH_ONE, "nr_tlb_local_flush_one")                                 \
