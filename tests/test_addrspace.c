@@ -512,6 +512,152 @@ static void test_addrspace__trace_exec_brk(void **s)
 		expect_trace_error(bad[i].events, bad[i].msg);
 }
 
+/* A two-thread process, thread 2 running on CPU 1 (so flushes of the mm are IPIs), with [addr, +len) touched. */
+static struct ptsim_machine *mremap_proc(uint64_t addr, uint64_t len)
+{
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, addr, len, 0, true));
+	T_OK(m, ptsim_touch(m, 2, addr, len, 0, false));
+	T_OK(m, ptsim_mark(m, "before"));
+	return m;
+}
+
+static uint64_t ipis_since_before(struct ptsim_machine *m)
+{
+	T_OK(m, ptsim_mark(m, "after"));
+	return t_delta(m, "before", "after", "ipi.calls.tlb_flush");
+}
+
+/* mremap grows in place when the range ends its VMA and the gap above is free: no page moves, no flush. */
+static void test_addrspace__mremap_grow_in_place(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = mremap_proc(0x100000000, 64 * KiB);
+	uint64_t addr = 0;
+
+	T_OK(m, ptsim_mremap_flags(m, &addr, 1, 0x100000000, 64 * KiB, 128 * KiB, 0, 0));
+	assert_int_equal(addr, 0x100000000);
+	assert_int_equal(ipis_since_before(m), 0);
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 1);
+	uint64_t segv = t_stat(m, "faults.sigsegv");
+	T_OK(m, ptsim_touch(m, 1, 0x100000000 + 64 * KiB, 64 * KiB, 0, true));
+	assert_int_equal(t_stat(m, "faults.sigsegv"), segv);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 128);
+	/* Without MAYMOVE and no room: ENOMEM; shrinking always works (the tail unmapped). */
+	struct ptsim_mmap_args b = { .addr = 0x100000000 + 128 * KiB, .len = 4 * KiB, .prot = PTSIM_PROT_READ };
+	T_OK(m, ptsim_mmap(m, 1, &b));
+	assert_int_equal(ptsim_mremap_flags(m, &addr, 1, 0x100000000, 128 * KiB, 256 * KiB, 0, 0), -ENOMEM);
+	T_OK(m, ptsim_mremap_flags(m, &addr, 1, 0x100000000, 128 * KiB, 32 * KiB, 0, 0));
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 32);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/*
+ * No room above: MREMAP_MAYMOVE moves the range to where the allocator puts
+ * new_len (top-down below mmap_base); the 16 pages move PTE by PTE in one
+ * extent: one flush_tlb_range(), i.e. one IPI to CPU 1 (x86 passes
+ * freed_tables: the lazy-or-not test is skipped); the emptied source and its
+ * table (still used by the VMA above) need no flush.
+ */
+static void test_addrspace__mremap_grow_with_move(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = mremap_proc(0x100000000, 64 * KiB);
+	struct ptsim_mmap_args b = { .addr = 0x100000000 + 64 * KiB, .len = 4 * KiB, .prot = PTSIM_PROT_READ };
+	uint64_t addr = 0;
+
+	T_OK(m, ptsim_mmap(m, 1, &b));
+	T_OK(m, ptsim_mark(m, "before"));
+	T_OK(m, ptsim_mremap_flags(m, &addr, 1, 0x100000000, 64 * KiB, 128 * KiB, PTSIM_MREMAP_MAYMOVE, 0));
+	assert_int_equal(addr, 0x7ffff7fff000 - 128 * KiB);
+	assert_int_equal(ipis_since_before(m), 1);
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 2);
+	assert_int_equal(mi.rss_anon_kb, 64);
+	uint64_t faults = t_stat(m, "faults.total");
+	T_OK(m, ptsim_touch(m, 1, addr, 64 * KiB, 0, false));   /* the moved pages: no new fault */
+	assert_int_equal(t_stat(m, "faults.total"), faults);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/*
+ * A PMD-aligned 4 MiB move (MAYMOVE|FIXED) inside one 1 GiB region: both PTE
+ * tables move whole (move_normal_pmd()), one flush_tlb_range() of PMD_SIZE
+ * each: 2 IPIs; the source is then empty and its PMD table still spans the
+ * destination, so munmap frees nothing and flushes nothing.  DONTUNMAP: the
+ * same move, and the source VMA stays (empty: its next touch faults).
+ */
+static void test_addrspace__mremap_pmd_aligned_move(void **s)
+{
+	(void)s;
+	const uint64_t A = 0x40000000, B = 0x50000000;
+	struct ptsim_machine *m = mremap_proc(A, 4 * MiB);
+	uint64_t addr = 0;
+
+	uint64_t ptes = t_mm_info(m, 1).pgtables[0];
+	T_OK(m, ptsim_mremap_flags(m, &addr, 1, A, 4 * MiB, 4 * MiB, PTSIM_MREMAP_MAYMOVE | PTSIM_MREMAP_FIXED, B));
+	assert_int_equal(addr, B);
+	assert_int_equal(ipis_since_before(m), 2);
+	assert_int_equal(t_mm_info(m, 1).pgtables[0], ptes);   /* moved, not copied or freed */
+	assert_int_equal(t_mm_info(m, 1).nr_vmas, 1);
+	T_OK(m, ptsim_mark(m, "before"));
+	T_OK(m, ptsim_mremap_flags(m, &addr, 1, B, 4 * MiB, 4 * MiB, PTSIM_MREMAP_MAYMOVE | PTSIM_MREMAP_FIXED |
+				   PTSIM_MREMAP_DONTUNMAP, A));
+	assert_int_equal(ipis_since_before(m), 2);
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 2);
+	assert_int_equal(mi.rss_anon_kb, 4 * 1024);
+	uint64_t faults = t_stat(m, "faults.total");
+	T_OK(m, ptsim_touch(m, 1, B, 4 * KiB, 0, false));   /* the kept source is empty */
+	assert_int_equal(t_stat(m, "faults.total"), faults + 1);
+	/* The kernel's EINVAL for bad flag combinations. */
+	assert_int_equal(ptsim_mremap_flags(m, &addr, 1, A, 4 * MiB, 4 * MiB, PTSIM_MREMAP_FIXED, B), -EINVAL);
+	assert_int_equal(ptsim_mremap_flags(m, &addr, 1, A, 4 * MiB, 8 * MiB,
+					    PTSIM_MREMAP_MAYMOVE | PTSIM_MREMAP_DONTUNMAP, 0), -EINVAL);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/* The trace form of mremap: new_len and flags; v1's form unchanged; errors. */
+static void test_addrspace__trace_mremap(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = NULL;
+	char err[512];
+	const char *ok = "{\"ptsim_trace\": 1, \"events\": ["
+			 "{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+			 "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000000\", \"len\": \"64K\", \"prot\": \"rw\"},"
+			 "{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x100000000\", \"len\": \"64K\", \"write\": true},"
+			 "{\"op\": \"mremap\", \"task\": 1, \"addr\": \"0x100000000\", \"len\": \"64K\", \"new_len\": \"128K\"},"
+			 "{\"op\": \"mremap\", \"task\": 1, \"addr\": \"0x100000000\", \"len\": \"128K\", "
+			 "\"new_addr\": \"0x200000000\"},"
+			 "{\"op\": \"mremap\", \"task\": 1, \"addr\": \"0x200000000\", \"len\": \"128K\", "
+			 "\"new_len\": \"256K\", \"flags\": [\"maymove\", \"fixed\"], \"new_addr\": \"0x300000000\"}]}";
+
+	if (t_run_json(ok, &m, err, sizeof(err)))
+		fail_msg("%s", err);
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 1);
+	assert_int_equal(mi.rss_anon_kb, 64);
+	t_destroy(m);
+	expect_trace_error("{\"op\": \"mremap\", \"task\": 1, \"addr\": 4096, \"len\": 4096}", "missing field 'new_addr'");
+	expect_trace_error("{\"op\": \"mremap\", \"task\": 1, \"addr\": 4096, \"len\": 4096, \"flags\": [\"fixed\"]}",
+			   "\"fixed\" needs a 'new_addr'");
+	expect_trace_error("{\"op\": \"mremap\", \"task\": 1, \"addr\": 4096, \"len\": 4096, \"flags\": [\"move\"]}",
+			   "is not an mremap flag");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +673,10 @@ int main(void)
 		cmocka_unit_test(test_addrspace__brk_refusals),
 		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
 		cmocka_unit_test(test_addrspace__trace_exec_brk),
+		cmocka_unit_test(test_addrspace__mremap_grow_in_place),
+		cmocka_unit_test(test_addrspace__mremap_grow_with_move),
+		cmocka_unit_test(test_addrspace__mremap_pmd_aligned_move),
+		cmocka_unit_test(test_addrspace__trace_mremap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

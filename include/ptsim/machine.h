@@ -244,6 +244,24 @@ PTSIM_API int ptsim_touch_random(struct ptsim_machine *m, int task, uint64_t add
 PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr, uint64_t len,
 			   uint64_t new_addr);
 
+#define PTSIM_MREMAP_MAYMOVE 1u     /* MREMAP_MAYMOVE */
+#define PTSIM_MREMAP_FIXED 2u       /* MREMAP_FIXED: at new_addr, whatever is there unmapped first */
+#define PTSIM_MREMAP_DONTUNMAP 4u   /* MREMAP_DONTUNMAP: the source stays mapped, empty */
+
+/**
+ * ptsim_mremap_flags - mremap(2) by the running @task in full: shrink in
+ * place (the tail unmapped), grow in place when the range ends its mapping
+ * and the gap above allows, else move (with PTSIM_MREMAP_MAYMOVE: where the
+ * kernel's allocator puts it; with PTSIM_MREMAP_FIXED: to @new_addr, the
+ * destination unmapped first) with move_page_tables() — whole page tables
+ * where aligned, PTE by PTE otherwise, each with the kernel's flush — then
+ * the source unmapped unless PTSIM_MREMAP_DONTUNMAP.  The resulting address
+ * goes to *@out_addr (may be NULL).  Return: 0, or the system call's
+ * -EINVAL, -EFAULT, -ENOMEM (messages say which rule).
+ */
+PTSIM_API int ptsim_mremap_flags(struct ptsim_machine *m, uint64_t *out_addr, int task, uint64_t old_addr,
+				 uint64_t old_len, uint64_t new_len, unsigned int flags, uint64_t new_addr);
+
 /**
  * ptsim_move_pages - move_pages(2) of one page by the running @task: migrate
  * the file-backed hugetlb folio its mm maps at @addr to a new folio.  Every

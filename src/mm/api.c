@@ -983,6 +983,35 @@ PTSIM_API int ptsim_touch_random(struct ptsim_machine *m, int task, uint64_t add
 	return op_exit(m, 0);
 }
 
+/* The mremap both entry points share: do_mremap() and the kernel's answers as messages. */
+static int mremap_call(struct ptsim_machine *m, struct sim_task *t, uint64_t old_addr, uint64_t old_len,
+		       uint64_t new_len, unsigned int flags, uint64_t new_addr, uint64_t *out_addr)
+{
+	uint64_t addr = old_addr;
+	int rc;
+
+	if ((rc = check_range_files_unlocked(m, t->mm, old_addr, old_addr + old_len, "addr")))
+		return rc;
+	rc = do_mremap(t->mm, old_addr, old_len, new_len, flags, new_addr, &addr);
+	if (out_addr)
+		*out_addr = rc ? old_addr : addr;
+	if (rc == -EFAULT)
+		return ptsim__err(m, rc, "addr",
+				  "mremap returned EFAULT: [%#" PRIx64 ", +%#" PRIx64 ") is not inside one mapping "
+				  "(or that mapping cannot grow)",
+				  old_addr, old_len);
+	if (rc == -EINVAL)
+		return ptsim__err(m, rc, "new_addr",
+				  "mremap returned EINVAL: the ranges overlap, or a hugetlb address is not "
+				  "aligned to the huge page size (or a hugetlb mapping would grow)");
+	if (rc == -ENOMEM)
+		return ptsim__err(m, rc, "new_len",
+				  "mremap returned ENOMEM: no room to grow in place (and not allowed to move), or none anywhere");
+	if (rc)
+		return ptsim__err(m, rc, NULL, "mremap failed: %s", ptsim_strerror(rc));
+	return 0;
+}
+
 PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr, uint64_t len, uint64_t new_addr)
 {
 	struct sim_task *t;
@@ -1006,20 +1035,41 @@ PTSIM_API int ptsim_mremap(struct ptsim_machine *m, int task, uint64_t old_addr,
 						     ") (mremap's destination must be free here; munmap it first)",
 						     new_addr, new_addr + len, hit->vm_start, hit->vm_end));
 	}
-	if ((rc = check_range_files_unlocked(m, t->mm, old_addr, old_addr + len, "addr")))
+	return op_exit(m, mremap_call(m, t, old_addr, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr, NULL));
+}
+
+PTSIM_API int ptsim_mremap_flags(struct ptsim_machine *m, uint64_t *out_addr, int task, uint64_t old_addr,
+				 uint64_t old_len, uint64_t new_len, unsigned int flags, uint64_t new_addr)
+{
+	struct sim_task *t;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mremap");
+	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, old_addr, old_len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
-	rc = do_mremap(t->mm, old_addr, len, new_addr);
-	if (rc == -EFAULT)
-		return op_exit(m, ptsim__err(m, rc, "addr",
-					     "mremap returned EFAULT: [%#" PRIx64 ", +%#" PRIx64 ") is not inside one mapping",
-					     old_addr, len));
-	if (rc == -EINVAL)
-		return op_exit(m, ptsim__err(m, rc, "new_addr",
-					     "mremap returned EINVAL: the ranges overlap, or a hugetlb address is not "
-					     "aligned to the huge page size"));
-	if (rc)
-		return op_exit(m, ptsim__err(m, rc, NULL, "mremap failed: %s", ptsim_strerror(rc)));
-	return op_exit(m, 0);
+	if (!new_len || (new_len & (PAGE_SIZE(m) - 1)))
+		return op_exit(m, ptsim__err(m, -EINVAL, "new_len", "%#" PRIx64 " is not a non-zero multiple of the page size",
+					     new_len));
+	if (flags & ~(PTSIM_MREMAP_MAYMOVE | PTSIM_MREMAP_FIXED | PTSIM_MREMAP_DONTUNMAP))
+		return op_exit(m, ptsim__err(m, -EINVAL, "flags", "unknown mremap flags %#x", flags));
+	/* check_mremap_params(): the kernel's EINVAL for these combinations. */
+	if (((flags & PTSIM_MREMAP_FIXED) && !(flags & PTSIM_MREMAP_MAYMOVE)) ||
+	    ((flags & PTSIM_MREMAP_DONTUNMAP) && (!(flags & PTSIM_MREMAP_MAYMOVE) || old_len != new_len)))
+		return op_exit(m, ptsim__err(m, -EINVAL, "flags",
+					     "mremap returned EINVAL: fixed needs maymove; dontunmap needs maymove and "
+					     "the same length"));
+	if (flags & PTSIM_MREMAP_FIXED) {
+		if (new_addr & (PAGE_SIZE(m) - 1))
+			return op_exit(m, ptsim__err(m, -EINVAL, "new_addr", "%#" PRIx64 " is not page-aligned", new_addr));
+		if (new_addr + new_len < new_addr || new_addr + new_len > m->geo.task_size)
+			return op_exit(m, ptsim__err(m, -ERANGE, "new_addr",
+						     "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")",
+						     new_addr, new_len, m->geo.task_size));
+		if ((rc = check_range_files_unlocked(m, t->mm, new_addr, new_addr + new_len, "new_addr")))
+			return op_exit(m, rc);
+	}
+	return op_exit(m, mremap_call(m, t, old_addr, old_len, new_len, flags, new_addr, out_addr));
 }
 
 PTSIM_API int ptsim_move_pages(struct ptsim_machine *m, int task, uint64_t addr)

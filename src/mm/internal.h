@@ -968,7 +968,11 @@ void i_mmap_unlock_write(struct ptsim_machine *m, struct sim_file *mapping);
 void i_mmap_release_held(struct ptsim_machine *m, struct sim_cpu *cpu);
 
 /* mremap.c: mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, new). */
-int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_addr);
+#define MREMAP_MAYMOVE 1u
+#define MREMAP_FIXED 2u
+#define MREMAP_DONTUNMAP 4u
+int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t old_len, uint64_t new_len, unsigned int flags,
+	      uint64_t new_addr, uint64_t *out);
 
 /* migrate.c: move_pages(2) of the hugetlb folio mapped at @addr (try_to_migrate()). */
 int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr);

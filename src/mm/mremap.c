@@ -24,11 +24,14 @@
  * hugetlb VMAs go to move_hugetlb_page_tables() (hugetlb.c): shared PMD
  * tables are unshared there, with the unshare flush of the variant.
  *
- * What is left out: resizing (shrink/expand), MREMAP_DONTUNMAP, mremap
- * without MREMAP_FIXED, the destination's do_munmap() (the API requires a
- * free destination, as for mmap), VMA merging at the destination (the moved
- * range is always a VMA of its own), anonymous THP (there is none), uffd,
- * KSM, mlock accounting, mmu notifiers.
+ * do_mremap() also shrinks in place, grows in place when the gap above
+ * allows (vma_expandable()), moves where get_unmapped_area() puts the new
+ * length (MREMAP_MAYMOVE without MREMAP_FIXED), unmaps a MREMAP_FIXED
+ * destination first, and keeps the source VMA for MREMAP_DONTUNMAP.
+ *
+ * What is left out: VMA merging at the destination (the moved range is
+ * always a VMA of its own), anonymous THP (there is none), uffd, KSM, mlock
+ * accounting and populate, mmu notifiers.
  */
 #include "mm/internal.h"
 
@@ -278,50 +281,24 @@ static struct vm_area_struct *copy_vma(struct vm_area_struct *vma, uint64_t addr
 	return new_vma;
 }
 
-/**
- * do_mremap - mremap(@addr, @len, @len, MREMAP_MAYMOVE | MREMAP_FIXED,
- * @new_addr) in @mm.  The caller has checked alignment to the base page,
- * that both ranges are in user space and that the destination is free.
- * Return: 0; -EFAULT if [@addr, +@len) is not inside one VMA; -EINVAL if the
- * ranges overlap, or for hugetlb if an address is not huge-page-aligned;
- * SIM_ENOMEM if tables could not be allocated (the move is undone, as the
- * kernel does).
+/*
+ * move_vma(): copy_vma_and_data() (the destination VMA of @new_len, the
+ * page tables of @old_len moved), then unmap_source_vma() unless
+ * MREMAP_DONTUNMAP (the source VMA stays, its range now empty).  A failed
+ * table allocation moves everything back and unmaps the destination instead.
  */
-int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_addr)
+static int move_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr, uint64_t old_len,
+		    uint64_t new_addr, uint64_t new_len, bool dontunmap)
 {
 	struct ptsim_machine *m = mm->machine;
-	struct vm_area_struct *vma = vma_lookup(mm, addr);
-	uint64_t old_len = len, new_len = len;
-	int err;
+	int err = 0;
 
-	if (!vma)
-		return -EFAULT;
-	/* align_hugetlb(): lengths round up to the huge page, addresses must be aligned. */
-	if (is_vm_hugetlb_page(vma)) {
-		uint64_t hmask = huge_page_size(vma) - 1;
-		old_len = new_len = (len + hmask) & ~hmask;
-		if ((addr & hmask) || (new_addr & hmask))
-			return -EINVAL;
-	}
-	/* mremap_to(): vrm_overlaps() */
-	if (addr + old_len > new_addr && new_addr + new_len > addr)
-		return -EINVAL;
-	/* MREMAP_FIXED: do_munmap() of the destination (free here: nothing to do). */
-	err = do_munmap(mm, new_addr, new_len);
-	if (err)
-		return err;
-	vma = vma_lookup(mm, addr);
-	/* resize_is_valid(): we can't remap across VMA boundaries. */
-	if (!vma || old_len > vma->vm_end - addr)
-		return -EFAULT;
 	/* prep_move_vma(): hugetlb_vm_op_split() on both ends. */
 	if (is_vm_hugetlb_page(vma)) {
 		uint64_t hmask = huge_page_size(vma) - 1;
 		if ((vma->vm_start != addr && (addr & hmask)) || (vma->vm_end != addr + old_len && ((addr + old_len) & hmask)))
 			return -EINVAL;
 	}
-
-	/* move_vma() -> copy_vma_and_data() */
 	uint64_t new_pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> m->geo.page_shift);
 	struct vm_area_struct *new_vma = copy_vma(vma, new_addr, new_len, new_pgoff);
 	if (!new_vma)
@@ -342,8 +319,122 @@ int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t len, uint64_t new_ad
 		unmap_addr = new_addr;
 		unmap_len = new_len;
 		err = SIM_ENOMEM;
+	} else if (dontunmap) {
+		/* dontunmap_complete(): the source VMA stays, unlocked. */
+		vma->vm_flags &= ~(VM_LOCKED | VM_LOCKONFAULT);
+		return 0;
 	}
 	/* unmap_source_vma() */
 	int rc = do_munmap(mm, unmap_addr, unmap_len);
 	return err ? err : rc;
+}
+
+/* resize_is_valid(): the old range inside one VMA; no growth of VM_DONTEXPAND / VM_PFNMAP. */
+static int resize_is_valid(struct vm_area_struct *vma, uint64_t addr, uint64_t old_len, uint64_t new_len)
+{
+	if (!vma || old_len > vma->vm_end - addr)
+		return -EFAULT;
+	if (new_len > old_len && (vma->vm_flags & (VM_DONTEXPAND | VM_PFNMAP)))
+		return -EFAULT;
+	return 0;
+}
+
+/* vma_expandable(): room above the VMA for @delta more bytes. */
+static bool vma_expandable(struct vm_area_struct *vma, uint64_t delta)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	uint64_t end = vma->vm_end + delta;
+
+	if (end < vma->vm_end || end > mm->machine->geo.task_size)
+		return false;
+	if (find_vma_intersection(mm, vma->vm_end, end))
+		return false;
+	return !IS_ERR_VALUE(__get_unmapped_area(mm, NULL, vma->vm_end, delta, 0, MAP_FIXED, 0));
+}
+
+/**
+ * do_mremap - mremap(@addr, @old_len, @new_len, @flags, @new_addr) in @mm
+ * (mm/mremap.c, v6.18): with MREMAP_FIXED the destination is unmapped, the
+ * source shrunk to @new_len if larger, and the range moved; without it a
+ * shrink unmaps the tail in place, a growth extends the VMA in place when the
+ * range ends the VMA and the gap above allows (vma_expandable()), else with
+ * MREMAP_MAYMOVE moves to an address get_unmapped_area() picks;
+ * MREMAP_DONTUNMAP leaves the source VMA mapped (empty).  The caller checked
+ * @flags' combinations and page alignment.  The result address goes to *@out.
+ * Return: 0; -EFAULT (the range is not inside one VMA, or growing a
+ * VM_DONTEXPAND/VM_PFNMAP one); -EINVAL (the ranges overlap, hugetlb
+ * misalignment or growth); -ENOMEM (cannot grow in place and may not move,
+ * or no room); SIM_ENOMEM (host memory; the move is undone).
+ */
+int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t old_len, uint64_t new_len, unsigned int flags,
+	      uint64_t new_addr, uint64_t *out)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct vm_area_struct *vma = vma_lookup(mm, addr);
+	int err;
+
+	*out = addr;
+	if (!vma)
+		return -EFAULT;
+	/* align_hugetlb(): lengths round up to the huge page, addresses must be aligned, no growth. */
+	if (is_vm_hugetlb_page(vma)) {
+		uint64_t hmask = huge_page_size(vma) - 1;
+		old_len = (old_len + hmask) & ~hmask;
+		new_len = (new_len + hmask) & ~hmask;
+		if ((addr & hmask) || ((flags & MREMAP_FIXED) && (new_addr & hmask)) || new_len > old_len)
+			return -EINVAL;
+	}
+	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
+		/* mremap_to() */
+		if (flags & MREMAP_FIXED) {
+			/* vrm_overlaps() */
+			if (addr + old_len > new_addr && new_addr + new_len > addr)
+				return -EINVAL;
+			/* MREMAP_FIXED unmaps the destination. */
+			if ((err = do_munmap(mm, new_addr, new_len)))
+				return err;
+		}
+		if (old_len > new_len) {
+			if ((err = do_munmap(mm, addr + new_len, old_len - new_len)))
+				return err;
+			old_len = new_len;
+		}
+		vma = vma_lookup(mm, addr);
+		if ((err = resize_is_valid(vma, addr, old_len, new_len)))
+			return err;
+		if (!(flags & MREMAP_FIXED)) {
+			/* vrm_set_new_addr(): anywhere, as mmap would place it. */
+			uint64_t pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> m->geo.page_shift);
+			new_addr = __get_unmapped_area(mm, vma->vm_file, 0, new_len, pgoff,
+						       (vma->vm_flags & VM_MAYSHARE) ? MAP_SHARED : 0, 0);
+			if (IS_ERR_VALUE(new_addr))
+				return (int)(int64_t)new_addr;
+		}
+		*out = new_addr;
+		return move_vma(mm, vma, addr, old_len, new_addr, new_len, flags & MREMAP_DONTUNMAP);
+	}
+	/* Shrinking in place always succeeds. */
+	if (new_len <= old_len) {
+		if (new_len < old_len)
+			return do_munmap(mm, addr + new_len, old_len - new_len);
+		return 0;
+	}
+	if ((err = resize_is_valid(vma, addr, old_len, new_len)))
+		return err;
+	/* Growing in place: the range ends the VMA and the gap above is free. */
+	if (addr + old_len == vma->vm_end && vma_expandable(vma, new_len - old_len)) {
+		vma->vm_end += new_len - old_len;   /* vma_merge_extend() */
+		vma_tree_update(mm, vma);
+		vma_merge_around(mm, vma);
+		return 0;
+	}
+	if (!(flags & MREMAP_MAYMOVE))
+		return -ENOMEM;
+	uint64_t pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> m->geo.page_shift);
+	new_addr = __get_unmapped_area(mm, vma->vm_file, 0, new_len, pgoff, (vma->vm_flags & VM_MAYSHARE) ? MAP_SHARED : 0,
+				       0);
+	if (IS_ERR_VALUE(new_addr))
+		return (int)(int64_t)new_addr;
+	*out = new_addr;
+	return move_vma(mm, vma, addr, old_len, new_addr, new_len, false);
 }

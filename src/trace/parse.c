@@ -31,6 +31,7 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
 	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr", [F_FIXED] = "fixed",
 	[F_OTHER] = "other", [F_BRK] = "brk", [F_SEGMENTS] = "segments", [F_STACK] = "stack",
+	[F_NEW_LEN] = "new_len", [F_FLAGS] = "flags",
 };
 
 static const uint64_t common_optional = B(F_COMMENT);
@@ -54,7 +55,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE), 0 },
 	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE), 0 },
-	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_NEW_ADDR), SYSCALL, 0 },
+	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_NEW_ADDR) | B(F_NEW_LEN) | B(F_FLAGS) | SYSCALL, 0 },
 	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), SYSCALL, 0 },
 	[OP_MARK] = { "mark", B(F_NAME), 0, 0 },
 	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP), 0 },
@@ -75,7 +76,7 @@ const uint64_t ptsim__trace_field_max[NR_NUM_FIELDS] = {
 	[F_TASK] = INT_MAX, [F_CHILD] = INT_MAX, [F_THREAD] = INT_MAX, [F_CPU] = PTSIM_MAX_CPUS - 1,
 	[F_ADDR] = UINT64_MAX, [F_LEN] = UINT64_MAX, [F_OFFSET] = UINT64_MAX, [F_PAGE_SIZE] = UINT64_MAX,
 	[F_STRIDE] = UINT64_MAX, [F_COUNT] = 100000000, [F_NS] = UINT64_MAX, [F_US] = UINT64_MAX / 1000,
-	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000, [F_NEW_ADDR] = UINT64_MAX,
+	[F_MS] = UINT64_MAX / 1000000, [F_S] = UINT64_MAX / 1000000000, [F_NEW_ADDR] = UINT64_MAX, [F_NEW_LEN] = UINT64_MAX,
 	[F_BRK] = UINT64_MAX,
 };
 
@@ -484,6 +485,22 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			if (get_bool(pe, it, "other", &ev->other))
 				return PTSIM_EBADTRACE;
 			break;
+		case F_FLAGS: {
+			static const struct enum_name mremap_flag_names[] = {
+				{ "maymove", PTSIM_MREMAP_MAYMOVE }, { "fixed", PTSIM_MREMAP_FIXED },
+				{ "dontunmap", PTSIM_MREMAP_DONTUNMAP },
+			};
+			const cJSON *fl;
+			if (!cJSON_IsArray(it))
+				return ptsim__trace_fail(pe, "field 'flags': expected an array of \"maymove\", \"fixed\", \"dontunmap\"");
+			cJSON_ArrayForEach(fl, it) {
+				int v;
+				if (PARSE_ENUM(pe, fl, "flags", mremap_flag_names, "an mremap flag", &v))
+					return PTSIM_EBADTRACE;
+				ev->mremap_flags |= (unsigned int)v;
+			}
+			break;
+		}
 		case F_SEGMENTS:
 			if (parse_segments(pe, it, ev))
 				return PTSIM_EBADTRACE;
@@ -540,6 +557,11 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 	if (op == OP_RUN && !(ev->present & B(F_TASK)) == !ev->other)
 		return ptsim__trace_fail(pe, ev->other ? "field 'task': a run of another process (\"other\": true) has no task"
 						       : "missing field 'task' (or \"other\": true)");
+	/* v1's mremap {addr, len, new_addr} is MAYMOVE|FIXED with the same length. */
+	if (op == OP_MREMAP && !(ev->present & (B(F_FLAGS) | B(F_NEW_LEN))) && !(ev->present & B(F_NEW_ADDR)))
+		return ptsim__trace_fail(pe, "missing field 'new_addr' (or 'flags' / 'new_len')");
+	if (op == OP_MREMAP && (ev->mremap_flags & PTSIM_MREMAP_FIXED) && !(ev->present & B(F_NEW_ADDR)))
+		return ptsim__trace_fail(pe, "field 'flags': \"fixed\" needs a 'new_addr'");
 	if (op == OP_MMAP && (ev->present & B(F_FIXED)) && !(ev->present & B(F_ADDR)))
 		return ptsim__trace_fail(pe, "field 'fixed': needs an 'addr'");
 	if (op == OP_ADVANCE) {

@@ -247,8 +247,17 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		VAL(F_TASK, task);
 		VAL(F_ADDR, addr);
 		VAL(F_LEN, len);
-		VAL(F_NEW_ADDR, y);
-		rc = ptsim_mremap(m, (int)task, addr, len, y);
+		y = 0;
+		if (ev->present & B(F_NEW_ADDR))
+			VAL(F_NEW_ADDR, y);
+		if (!(ev->present & (B(F_FLAGS) | B(F_NEW_LEN)))) {
+			rc = ptsim_mremap(m, (int)task, addr, len, y);   /* v1: MAYMOVE|FIXED, same length */
+			break;
+		}
+		x = len;
+		if (ev->present & B(F_NEW_LEN))
+			VAL(F_NEW_LEN, x);
+		rc = ptsim_mremap_flags(m, NULL, (int)task, addr, len, x, ev->mremap_flags, y);
 		break;
 	case OP_EXEC: {
 		struct ptsim_exec_args a = { .segments = ev->segments, .nr_segments = ev->nr_segments,

@@ -36,10 +36,10 @@
 /* Numeric fields (steppable), then string/bool fields. */
 enum tfield {
 	F_TASK, F_CHILD, F_THREAD, F_CPU, F_ADDR, F_LEN, F_OFFSET, F_PAGE_SIZE, F_STRIDE, F_COUNT,
-	F_NS, F_US, F_MS, F_S, F_NEW_ADDR, F_BRK,
+	F_NS, F_US, F_MS, F_S, F_NEW_ADDR, F_BRK, F_NEW_LEN,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK,
+	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS,
 	NR_FIELDS
 };
 
@@ -95,6 +95,7 @@ struct tevent {
 	size_t nr_segments;
 	uint64_t stack_addr, stack_len;   /* exec */
 	bool brk_relative;                /* brk: addr was "+N" or "-N" */
+	unsigned int mremap_flags;        /* mremap: PTSIM_MREMAP_* */
 	int64_t brk_delta;
 	char *file, *name;
 	int expect;                       /* 0, or the negated errno the call must return */
