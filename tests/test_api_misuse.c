@@ -58,6 +58,7 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_brk(m, &x, 1, BASE),
 		ptsim_sbrk(m, &x, 1, 4096),
 		ptsim_run_other(m, 0),
+		ptsim_mremap_flags(m, &x, 1, BASE, 4096, 8192, PTSIM_MREMAP_MAYMOVE, 0),
 		ptsim_move_pages(m, 1, BASE),
 		ptsim_gup_fast_begin(m, 0, 1, BASE),
 		ptsim_gup_fast_end(m, 0),
