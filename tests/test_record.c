@@ -591,6 +591,8 @@ static void test_record__preset_choice(void **state)
 	rec_choose_preset("6.13.2", preset, sizeof(preset), why, sizeof(why));
 	assert_string_equal(preset, "6.12.35");
 	rec_choose_preset("7.2.0", preset, sizeof(preset), why, sizeof(why));
+	assert_string_equal(preset, "7.1.9");
+	rec_choose_preset("7.1.5", preset, sizeof(preset), why, sizeof(why));
 	assert_string_equal(preset, "7.0");
 	rec_choose_preset("5.10.0", preset, sizeof(preset), why, sizeof(why));
 	assert_string_equal(preset, "6.12");

@@ -24,7 +24,8 @@ struct variant_desc {
 	const char *help;
 };
 
-static const char *const v_pt_reclaim[] = { "off", "on", "v1_2024_10", NULL };
+static const char *const v_pt_reclaim[] = { "off", "on", "v1_2024_10", "fold_7_0", "fold_7_1_9", NULL };
+static const char *const v_x86_pwc_invlpg[] = { "global", "targeted", NULL };
 static const char *const v_hugetlb_unshare[] = { "none", "ipi_per_table", "mmu_gather", "no_broadcast", NULL };
 static const char *const v_table_free[] = { "rcu", "semi_rcu", "after_flush", "immediate", NULL };
 static const char *const v_table_batch[] = { "ok", "fail", NULL };
@@ -37,8 +38,9 @@ static const char *const v_arm64_lpa2[] = { "auto", "on", "off", NULL };
 
 static const struct variant_desc variants[] = {
 	{ "pt_reclaim", VT_ENUM, OFF(pt_reclaim), v_pt_reclaim, 0, 0,
-	  "empty PTE-table reclaim on MADV_DONTNEED: off (before 6.14) | on (merged, 6.14+) | v1_2024_10 (the v1 "
-	  "posting, with its bugs)" },
+	  "empty PTE-table reclaim on MADV_DONTNEED: off (before 6.14) | on (mm/pt_reclaim.c, 6.14-6.19) | v1_2024_10 "
+	  "(the v1 posting, with its bugs) | fold_7_0 (folded into mm/memory.c, 7.0-7.1.8: the table is freed with the "
+	  "address past its end, CVE-2026-74674) | fold_7_1_9 (the same with the table's own address, 7.1.9)" },
 	{ "hugetlb_unshare", VT_ENUM, OFF(hugetlb_unshare), v_hugetlb_unshare, 0, 0,
 	  "hugetlb PMD unsharing: none (<= 6.15, no sync IPI) | ipi_per_table (1013af4f585f, 6.16-6.18) | mmu_gather "
 	  "(8ce720d5bd91, 6.19, 6.18.y) | no_broadcast (unsafe test variant)" },
@@ -54,6 +56,9 @@ static const struct variant_desc variants[] = {
 	  "x86 mm_cpumask: lazy (6.14+: bit kept at switch-away, trimmed by flushes) | eager (cleared at switch-away)" },
 	{ "flush_tlb_range_freed_tables", VT_BOOL, OFF(flush_tlb_range_freed_tables), NULL, 0, 1,
 	  "x86 flush_tlb_range() passes freed_tables=true (3ef938c35035): on | off" },
+	{ "x86_pwc_invlpg", VT_ENUM, OFF(x86_pwc_invlpg), v_x86_pwc_invlpg, 0, 0,
+	  "x86 CPU: what INVLPG does to the paging-structure caches: global (every entry of the PCID: Intel without "
+	  "PTI) | targeted (only those on the address's path: INVPCID single-address, AMD with EFER.TCE)" },
 	{ "tlb_single_page_flush_ceiling", VT_INT, OFF(tlb_single_page_flush_ceiling), NULL, 0, 1 << 30,
 	  "x86: strides above which a ranged flush becomes a full flush (default 33)" },
 	{ "pcid", VT_BOOL, OFF(pcid), NULL, 0, 1, "x86 PCID (6 dynamic ASIDs per CPU): on | off" },
@@ -105,8 +110,13 @@ static const char *const p_6_18_44[] = {
 	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
 	"madvise_one_gather=on", "arm64_walkcache_fix=off", NULL,
 };
+static const char *const p_7_1_9[] = {
+	"pt_reclaim=fold_7_1_9", "hugetlb_unshare=mmu_gather", "table_free=rcu", "x86_flush=ipi", "mm_cpumask=lazy",
+	"flush_tlb_range_freed_tables=on", "madvise_one_gather=on", "arm64_walkcache_fix=on",
+	"arm64_range_limit=per_feature", NULL,
+};
 static const char *const p_7_0[] = {
-	"pt_reclaim=on", "hugetlb_unshare=mmu_gather", "table_free=rcu", "x86_flush=ipi", "mm_cpumask=lazy",
+	"pt_reclaim=fold_7_0", "hugetlb_unshare=mmu_gather", "table_free=rcu", "x86_flush=ipi", "mm_cpumask=lazy",
 	"flush_tlb_range_freed_tables=on", "madvise_one_gather=on", "arm64_walkcache_fix=on",
 	"arm64_range_limit=per_feature", NULL,
 };
@@ -134,7 +144,9 @@ static const char *const p_6_12[] = {
 static const struct preset_desc presets[] = {
 	{ "6.18.44", "the kernel of the development machines: 6.18 with the hugetlb unshare fix backported", p_6_18_44 },
 	{ "6.19", "mainline 6.19: hugetlb unsharing batched through mmu_gather (8ce720d5bd91)", p_6_18_44 },
-	{ "7.0", "2026: PT_RECLAIM on every RCU-table-free arch, arm64 walk-cache fix (c2ff4764e03e)", p_7_0 },
+	{ "7.1.9", "7.1.9: 7.0 with the flush address of direct page-table reclaim fixed (CVE-2026-74674)", p_7_1_9 },
+	{ "7.0", "2026: PT_RECLAIM folded into mm/memory.c on every RCU-table-free arch (freeing with the address past "
+		 "the table, CVE-2026-74674), arm64 walk-cache fix (c2ff4764e03e)", p_7_0 },
 	{ "6.18", "mainline 6.16-6.18: one sync IPI per unshared hugetlb PMD table (1013af4f585f)", p_6_18 },
 	{ "6.16", "same hugetlb unshare as 6.18 (1013af4f585f, v6.16-rc1)", p_6_18 },
 	{ "6.15", "before the CVE-2025-38085 fix: no sync IPI on unshare; RCU table free on x86 (a37259732a7d)", p_6_15 },
@@ -149,6 +161,7 @@ static void variants_defaults(struct sim_variants *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->pt_reclaim = PT_RECLAIM_ON;
+	v->x86_pwc_invlpg = X86_PWC_INVLPG_GLOBAL;
 	v->hugetlb_unshare = HUGETLB_UNSHARE_MMU_GATHER;
 	v->table_free = TABLE_FREE_RCU;
 	v->table_batch_alloc = 0;

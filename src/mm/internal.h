@@ -436,7 +436,17 @@ struct sim_cpu {
 /* Variants                                                                    */
 /* ------------------------------------------------------------------------ */
 
-enum pt_reclaim_variant { PT_RECLAIM_OFF = 0, PT_RECLAIM_ON = 1, PT_RECLAIM_V1_2024_10 = 2 };
+enum pt_reclaim_variant {
+	PT_RECLAIM_OFF = 0,
+	PT_RECLAIM_ON = 1,           /* mm/pt_reclaim.c, v6.14 - v6.19 */
+	PT_RECLAIM_V1_2024_10 = 2,   /* the first posting, with its bugs */
+	PT_RECLAIM_FOLD_7_0 = 3,     /* folded into mm/memory.c: frees with the address past the table (CVE-2026-74674) */
+	PT_RECLAIM_FOLD_7_1_9 = 4,   /* the same with the table's own address (the 7.1.9 fix) */
+};
+enum x86_pwc_invlpg_variant {
+	X86_PWC_INVLPG_GLOBAL = 0,    /* INVLPG drops every walk-cache entry of the PCID (Intel, no PTI) */
+	X86_PWC_INVLPG_TARGETED = 1,  /* only those on the address's path (INVPCID single, AMD EFER.TCE) */
+};
 enum hugetlb_unshare_variant {
 	HUGETLB_UNSHARE_NONE = 0,          /* before 1013af4f585f: no sync IPI */
 	HUGETLB_UNSHARE_IPI_PER_TABLE = 1, /* 1013af4f585f (6.16 - 6.18) */
@@ -463,6 +473,7 @@ enum arm64_range_limit_variant {
 
 struct sim_variants {
 	int pt_reclaim;
+	int x86_pwc_invlpg;          /* enum x86_pwc_invlpg_variant */
 	int hugetlb_unshare;
 	int table_free;
 	int table_batch_alloc;       /* 0 ok, 1 fail (force the single-table fallback) */
@@ -524,12 +535,28 @@ struct sim_rcu {
 /* The machine                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * The kernel era of each algorithm the variants select, as functions chosen
+ * once when the machine is created (the *_select_era() functions): ported
+ * code calls through these instead of testing a variant inside its steps.
+ */
+struct kernel_eras {
+	/*
+	 * The end of zap_pte_range() with PT reclaim: free the PTE table that
+	 * was (fast path) or may now be (slow path) detached.  @start is where
+	 * the zap began (the table's first address), @addr where it stopped.
+	 */
+	void (*pt_reclaim_free)(struct mm_struct *mm, pmd_t *pmd, uint64_t start, uint64_t addr, struct mmu_gather *tlb,
+				pmd_t pmdval, bool direct_reclaim);
+};
+
 struct ptsim_machine {
 	struct sim_alloc alloc;
 	uint64_t magic;                      /* PTSIM_MACHINE_MAGIC while live; cleared by destroy */
 	struct ptsim_config cfg;             /* as given (strings not kept) */
 	char preset[32];
 	struct sim_variants v;
+	struct kernel_eras eras;             /* chosen from v at creation */
 	const struct ptsim_arch_ops *ops;
 	bool entry_hook;                     /* ops->set_entry is set (cached for pt_write()) */
 	void *arch;                          /* arch machine-wide state */
@@ -977,7 +1004,8 @@ int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t old_len, uint64_t ne
 /* migrate.c: move_pages(2) of the hugetlb folio mapped at @addr (try_to_migrate()). */
 int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr);
 
-/* pt_reclaim.c (mm/pt_reclaim.c, v6.14 - v6.19) */
+/* pt_reclaim.c (mm/pt_reclaim.c, v6.14 - v6.19; its 7.0 fold into mm/memory.c) */
+void pt_reclaim_select_era(struct ptsim_machine *m);
 bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end, struct zap_details *details);
 bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval);
 void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t pmdval);

@@ -732,12 +732,8 @@ retry:
 		goto retry;
 	}
 
-	if (can_reclaim_pt) {
-		if (direct_reclaim)
-			free_pte(mm, start, tlb, pmdval);
-		else
-			try_to_free_pte(mm, pmd, start, tlb);
-	}
+	if (can_reclaim_pt)
+		m->eras.pt_reclaim_free(mm, pmd, start, addr, tlb, pmdval, direct_reclaim);
 	return addr;
 }
 

@@ -44,6 +44,23 @@
  * Counters: pt_reclaim.fast_path, .slow_path, .slow_path_failed,
  * .tables_freed (tables detached and queued; pgtables_freed.pte counts them
  * when RCU finally frees them).
+ *
+ * Eras of the end of zap_pte_range() (m->eras.pt_reclaim_free, chosen by
+ * pt_reclaim_select_era()):
+ *   v6.14 - v6.19 (on, v1_2024_10)  free_pte() with the fast path's value,
+ *       else try_to_free_pte(); both record the table at @start, the first
+ *       address of the zap, which covers the whole table;
+ *   7.0 - 7.1.8 (fold_7_0)  the code folded into mm/memory.c (read from
+ *       the 7.0-cycle tree): zap_pte_table_if_empty() for the slow path, then
+ *       pte_free_tlb() with @addr — by then one past the table's range, so
+ *       the flush that should drop paging-structure-cache references to the
+ *       table targets the next table's address (CVE-2026-74674);
+ *   7.1.9 (fold_7_1_9)  the same with the table's own address.  The fix
+ *       itself was not available to read; ptsim uses @start, the address the
+ *       earlier form used and the advisory's reasoning asks for.
+ * The 7.0 fast path zap_empty_pte_table() differs from try_get_and_clear_pmd()
+ * only for non-split PMD locks, which x86-64 and arm64 do not use: ptsim
+ * keeps one function for both.
  */
 #include "mm/internal.h"
 
@@ -119,27 +136,94 @@ void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t
 	STAT_INC(m, PTRECLAIM_FREED);
 }
 
+static bool zap_pte_table_if_empty(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval);
+
 /**
  * try_to_free_pte - slow path: take the PMD lock and the PTE lock, re-check
  * that the PMD still points at the table and that all PTRS_PER_PTE entries are
- * none, then detach and free it; otherwise leave it.
+ * none, then detach and free it; otherwise leave it.  (The re-check is the
+ * one 7.0 split out as zap_pte_table_if_empty(); ptsim shares it.)
  */
 void try_to_free_pte(struct mm_struct *mm, pmd_t *pmd, uint64_t addr, struct mmu_gather *tlb)
 {
+	pmd_t pmdval;
+
+	if (zap_pte_table_if_empty(mm, pmd, &pmdval))
+		free_pte(mm, addr, tlb, pmdval);
+}
+
+/* ---- the end of zap_pte_range(), by era ---- */
+
+/* v6.14 - v6.19: free_pte() after the fast path, else the slow re-check. */
+static void pt_reclaim_free_6_14(struct mm_struct *mm, pmd_t *pmd, uint64_t start, uint64_t addr,
+				 struct mmu_gather *tlb, pmd_t pmdval, bool direct_reclaim)
+{
+	(void)addr;
+	if (direct_reclaim)
+		free_pte(mm, start, tlb, pmdval);
+	else
+		try_to_free_pte(mm, pmd, start, tlb);
+}
+
+/**
+ * zap_pte_table_if_empty - the 7.0 slow path (try_to_free_pte() before):
+ * re-check under the PMD and PTE locks that the table is still there and
+ * empty, and if so clear the PMD entry.  Return: true if it was detached
+ * (*@pmdval is the old entry).  pte_offset_map_rw_nolock() may find the
+ * table gone already; pmd_lock() stands for waiting until a trace CPU's
+ * critical section ends, and the pmd_same() re-check holds trivially here.
+ */
+static bool zap_pte_table_if_empty(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval)
+{
 	struct ptsim_machine *m = mm->machine;
-	pmd_t pmdval = *pmd;
 
 	STAT_INC(m, PTRECLAIM_SLOW);
-	/* pte_offset_map_rw_nolock(): the table may be gone already. */
-	if (pgent_none(pmdval) || !pgent_present(pmdval) || pgent_huge(pmdval)) {
+	*pmdval = *pmd;
+	if (pgent_none(*pmdval) || !pgent_present(*pmdval) || pgent_huge(*pmdval) ||
+	    !pt_table_empty(m, pgent_pfn(*pmdval))) {
 		STAT_INC(m, PTRECLAIM_SLOW_FAIL);
-		return;
-	}
-	/* pmd_lock(); spin_lock_nested(ptl): the pmd_same() re-check holds trivially here. */
-	if (!pt_table_empty(m, pgent_pfn(pmdval))) {
-		STAT_INC(m, PTRECLAIM_SLOW_FAIL);
-		return;
+		return false;
 	}
 	pt_write(m, pmd, PT_PMD, pmd_entry_addr(m, pmd), 0);   /* pmd_clear() */
-	free_pte(mm, addr, tlb, pmdval);
+	return true;
+}
+
+/* 7.x: the table goes through pte_free_tlb() at @flush_addr. */
+static void pt_reclaim_free_7(struct mm_struct *mm, pmd_t *pmd, uint64_t flush_addr, struct mmu_gather *tlb,
+			      pmd_t pmdval, bool direct_reclaim)
+{
+	if (direct_reclaim || zap_pte_table_if_empty(mm, pmd, &pmdval))
+		free_pte(mm, flush_addr, tlb, pmdval);   /* pte_free_tlb() + mm_dec_nr_ptes() */
+}
+
+/* 7.0 - 7.1.8: @addr has run to the end of the range: one past the table (CVE-2026-74674). */
+static void pt_reclaim_free_7_0(struct mm_struct *mm, pmd_t *pmd, uint64_t start, uint64_t addr,
+				struct mmu_gather *tlb, pmd_t pmdval, bool direct_reclaim)
+{
+	(void)start;
+	pt_reclaim_free_7(mm, pmd, addr, tlb, pmdval, direct_reclaim);
+}
+
+/* 7.1.9: the table's own address. */
+static void pt_reclaim_free_7_1_9(struct mm_struct *mm, pmd_t *pmd, uint64_t start, uint64_t addr,
+				  struct mmu_gather *tlb, pmd_t pmdval, bool direct_reclaim)
+{
+	(void)addr;
+	pt_reclaim_free_7(mm, pmd, start, tlb, pmdval, direct_reclaim);
+}
+
+/* Choose the era of the pt_reclaim variant (machine creation). */
+void pt_reclaim_select_era(struct ptsim_machine *m)
+{
+	switch (m->v.pt_reclaim) {
+	case PT_RECLAIM_FOLD_7_0:
+		m->eras.pt_reclaim_free = pt_reclaim_free_7_0;
+		break;
+	case PT_RECLAIM_FOLD_7_1_9:
+		m->eras.pt_reclaim_free = pt_reclaim_free_7_1_9;
+		break;
+	default:   /* off never reclaims (reclaim_pt_is_enabled()) */
+		m->eras.pt_reclaim_free = pt_reclaim_free_6_14;
+		break;
+	}
 }

@@ -68,6 +68,7 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	}
 	xm->last_mm_ctx_id = INIT_MM_CTX_ID;
 	x86_global_asid_init(xm);
+	xm->invlpg_drops_all_pwc = m->v.x86_pwc_invlpg == X86_PWC_INVLPG_GLOBAL;
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
 		struct x86_tlbstate *ts = &xm->tlbstate[c];
 		/* Boot: every CPU runs init_mm in ASID 0 (initialize_tlbstate_and_flush()). */

@@ -223,6 +223,24 @@ static void flush_local_all(struct ptsim_machine *m, struct sim_cpu *cpu)
 }
 
 /*
+ * flush_tlb_one_user() for each stride of [@start, @end): INVLPG (no PTI).
+ * Its leaf part drops the address's TLB entries; its paging-structure-cache
+ * part depends on the CPU (x86_pwc_invlpg): Intel drops every entry of the
+ * PCID whatever the address, INVPCID single-address and AMD with EFER.TCE
+ * only the entries on the address's own path.
+ */
+static void invlpg_range(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t start, uint64_t end,
+			 unsigned int stride_shift)
+{
+	bool all_pwc = x86_m(m)->invlpg_drops_all_pwc;
+
+	for (uint64_t addr = start; addr < end; addr += 1ull << stride_shift)
+		tlb_inv_va(m, cpu, asid, addr, all_pwc ? TLBINV_LEAF : TLBINV_LEAF | TLBINV_PWC);
+	if (all_pwc)
+		tlb_inv_asid(m, cpu, asid, TLBINV_PWC);
+}
+
+/*
  * flush_tlb_func - the flush on one CPU (IPI handler, or local call).
  */
 static void flush_tlb_func(struct ptsim_machine *m, struct sim_cpu *cpu, void *info)
@@ -284,10 +302,7 @@ static void flush_tlb_func(struct ptsim_machine *m, struct sim_cpu *cpu, void *i
 		/* Partial flush: INVLPG per stride. */
 		uint64_t nr_invalidate = (f->end - f->start) >> f->stride_shift;
 
-		for (uint64_t addr = f->start; addr < f->end; addr += 1ull << f->stride_shift)
-			tlb_inv_va(m, cpu, loaded_mm_asid, addr, TLBINV_LEAF);
-		/* INVLPG also drops every paging-structure-cache entry of the PCID. */
-		tlb_inv_asid(m, cpu, loaded_mm_asid, TLBINV_PWC);
+		invlpg_range(m, cpu, loaded_mm_asid, f->start, f->end, f->stride_shift);
 		if (local) {
 			STAT_ADD(m, NR_TLB_LOCAL_FLUSH_ONE, nr_invalidate);
 			CPU_STAT_ADD(cpu, LOCAL_FLUSH_ONE, nr_invalidate);

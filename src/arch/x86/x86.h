@@ -50,6 +50,13 @@ struct x86_machine {
 	uint8_t *global_asid_used;    /* [MAX_ASID_AVAILABLE + 1] */
 	uint16_t last_global_asid;
 	int global_asid_available;
+	/*
+	 * What INVLPG of one address does to the paging-structure caches on this
+	 * CPU model (x86_pwc_invlpg): every entry of the PCID (Intel without
+	 * PTI), or only the entries on that address's path (INVPCID
+	 * single-address, AMD with EFER.TCE).
+	 */
+	bool invlpg_drops_all_pwc;
 	struct x86_tlbstate *tlbstate; /* per CPU */
 };
 
