@@ -16,6 +16,14 @@ static inline double bench_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of this process, seconds (less sensitive than wall time to other load on the machine). */
+static inline double bench_cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Peak resident set size of this process, MiB. */
 static inline double bench_peak_rss_mib(void)
 {
