@@ -55,33 +55,46 @@ static bool ref_translate(struct mm_struct *mm, uint64_t va, uint32_t *pfn, bool
 	return true;
 }
 
+struct coherent_ctx {
+	struct ptsim_machine *m;
+	struct sim_cpu *cpu;
+	unsigned int bad;
+	char *why;
+	size_t len;
+};
+
+/* One TLB entry of the CPU against the CPU's loaded tables. */
+static void check_entry(void *arg, unsigned int array, struct tlb_entry *e)
+{
+	struct coherent_ctx *c = arg;
+	unsigned int flags = tlb_key_flags(e->key);
+
+	if (array >= NR_TLB_PSIZES || tlb_key_asid(e->key) != c->cpu->asid)
+		return;
+	uint64_t va = tlb_key_tag(e->key) << c->m->tlb_layout.a[array].shift;
+	uint32_t pfn = 0;
+	bool w = false;
+	bool ok = ref_translate(c->cpu->loaded_mm, va, &pfn, &w);
+	if (ok && pfn == e->pfn && (!(flags & TLBF_WRITE) || w))
+		return;
+	if (!c->bad++)
+		snprintf(c->why, c->len, "cpu %u va %#llx: TLB says frame %u%s, tables say %s %u%s", c->cpu->id,
+			 (unsigned long long)va, e->pfn, (flags & TLBF_WRITE) ? " writable" : "", ok ? "frame" : "nothing",
+			 pfn, w ? " writable" : "");
+}
+
 /* Returns the number of incoherent entries (and describes the first). */
 static unsigned int check_coherent(struct ptsim_machine *m, char *why, size_t len)
 {
-	unsigned int bad = 0;
+	struct coherent_ctx c = { m, NULL, 0, why, len };
 
-	for (unsigned int c = 0; c < m->nr_cpus; c++) {
-		struct sim_cpu *cpu = &m->cpus[c];
-		struct sim_tlb *t = &cpu->tlb;
-		if (!cpu->curr || cpu->is_lazy || !cpu->loaded_mm || !t->key)
+	for (unsigned int i = 0; i < m->nr_cpus; i++) {
+		c.cpu = &m->cpus[i];
+		if (!c.cpu->curr || c.cpu->is_lazy || !c.cpu->loaded_mm)
 			continue;
-		for (uint32_t i = 0; i < t->nr_leaf; i++) {
-			if (!t->key[i] || t->e[i].asid != cpu->asid)
-				continue;
-			const struct tlb_array *a = &t->a[t->e[i].array];
-			uint64_t va = tlb_key_tag(t->key[i]) << a->shift;
-			uint32_t pfn = 0;
-			bool w = false;
-			bool ok = ref_translate(cpu->loaded_mm, va, &pfn, &w);
-			if (ok && pfn == t->e[i].pfn && (!(t->e[i].flags & TLBF_WRITE) || w))
-				continue;
-			if (!bad++)
-				snprintf(why, len, "cpu %u va %#llx: TLB says frame %u%s, tables say %s %u%s", c,
-					 (unsigned long long)va, t->e[i].pfn, (t->e[i].flags & TLBF_WRITE) ? " writable" : "",
-					 ok ? "frame" : "nothing", pfn, w ? " writable" : "");
-		}
+		tlb_for_each_entry(m, c.cpu, check_entry, &c);
 	}
-	return bad;
+	return c.bad;
 }
 
 static struct ptsim_machine *machine_for(enum ptsim_arch arch, unsigned int granule, unsigned int cpus,
@@ -240,6 +253,15 @@ static void test_tlb_coherence__tiny_tlb_evictions(void **s)
 	random_workload(set, 5, 2000, 4);
 }
 
+/* Associativities that are not multiples of 8 (the fingerprint scan's word) and a fully associative array. */
+static void test_tlb_coherence__odd_ways(void **s)
+{
+	(void)s;
+	static const char *const set[] = { "tlb_page_entries=96", "tlb_page_ways=12", "pwc_entries=6", "pwc_ways=3",
+					   "tlb_pmd_entries=24", "tlb_pmd_ways=24", NULL };
+	random_workload(set, 9, 2000, 4);
+}
+
 /* arm64: broadcast TLBI instead of IPIs, ASIDs from context.c, no lazy flushes. */
 static void test_tlb_coherence__arm64(void **s)
 {
@@ -248,6 +270,42 @@ static void test_tlb_coherence__arm64(void **s)
 	random_workload_on(machine_for(PTSIM_ARCH_ARM64, 16384, 3, NULL), 7, 1000, 3);
 	static const char *const set[] = { "arm64_asid_bits=8", "arm64_tlbi_range=on", NULL };
 	random_workload_on(machine_for(PTSIM_ARCH_ARM64, 4096, 4, set), 8, 2000, 4);
+}
+
+/*
+ * A page freed while CPU 0's TLB still translates to it (what a variant that
+ * skips a flush does): the free is a [tlb] violation, and CPU 0's next access
+ * through the entry a [stale_access] violation, reported once per entry.
+ */
+static void test_tlb_coherence__stale_entry_reported_once(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = BASE, .len = 1ull << 20, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
+
+	T_OK(m, ptsim_spawn(m, 0, 0));
+	T_OK(m, ptsim_mmap(m, 0, &a));
+	T_OK(m, ptsim_touch(m, 0, BASE, 2 * PAGE, 0, true));
+	/* Unmap the second page without any flush, then free it. */
+	struct mm_struct *mm = m->cpus[0].loaded_mm;
+	pgent_t *ep = pt_walk(mm, BASE + PAGE, &(enum pt_level){ PT_PTE });
+	uint32_t pfn = pgent_pfn(*ep);
+	*ep = 0;
+	mm_counter_add(mm, MM_ANONPAGES, -1);
+	folio_remove_rmap(m, pfn, 1);
+	put_page(m, pfn);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_TLB), 1);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_STALE_ACCESS), 0);
+	/* The first page's entry is not stale; the second one's is, once. */
+	T_OK(m, ptsim_touch(m, 0, BASE, PAGE, 0, false));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_STALE_ACCESS), 0);
+	T_OK(m, ptsim_touch(m, 0, BASE + PAGE, PAGE, 0, false));
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_STALE_ACCESS, "freed since it was cached"), 1);
+	T_OK(m, ptsim_touch(m, 0, BASE + PAGE, PAGE, 0, false));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_STALE_ACCESS), 1);
+	assert_int_equal(t_stat(m, "cpu.0.tlb.hits"), 3);
+	assert_int_equal(ptsim_machine_check(m), 0);
+	ptsim_machine_destroy(m);
 }
 
 /* The comparison must be able to fail: change a PTE behind the TLB's back. */
@@ -288,6 +346,8 @@ int main(void)
 		cmocka_unit_test(test_tlb_coherence__eager_mask_after_flush),
 		cmocka_unit_test(test_tlb_coherence__invlpgb),
 		cmocka_unit_test(test_tlb_coherence__tiny_tlb_evictions),
+		cmocka_unit_test(test_tlb_coherence__odd_ways),
+		cmocka_unit_test(test_tlb_coherence__stale_entry_reported_once),
 		cmocka_unit_test(test_tlb_coherence__arm64),
 		cmocka_unit_test(test_tlb_coherence__detects_corruption),
 	};

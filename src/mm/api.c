@@ -880,15 +880,16 @@ static int user_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_s
 		return 0;
 	}
 	/* The CPU's TLB and paging-structure caches are allocated on its first access: host memory, may fail. */
-	if (PTSIM_UNLIKELY(!cpu->tlb.key) && tlbcache_init_cpu(m, cpu))
+	if (PTSIM_UNLIKELY(!tlbcache_cpu_ready(&cpu->tlb)) && tlbcache_init_cpu(m, cpu))
 		return SIM_ENOMEM;
 	bool tlb_may_hold;
-	if (PTSIM_LIKELY(hw_access(m, cpu, mm, addr, write, &tlb_may_hold)))
-		return 0;
+	int hw = hw_access(m, cpu, mm, addr, write, &tlb_may_hold);
+	if (PTSIM_LIKELY(hw))
+		return hw > 0 ? 0 : hw;   /* translated, or no memory for the TLB fill */
 	for (int tries = 0; tries < 4; tries++) {
 		/* The retry after a fault (a fault never fills the TLB, but a stale hit may remain). */
-		if (tries && hw_access_walk(m, cpu, mm, addr, write, tlb_may_hold))
-			return 0;
+		if (tries && (hw = hw_access_walk(m, cpu, mm, addr, write, tlb_may_hold)))
+			return hw > 0 ? 0 : hw;
 		struct vm_area_struct *vma = lock_mm_and_find_vma(mm, addr);
 		if (!vma || (write && !(vma->vm_flags & VM_WRITE)) ||
 		    !(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC))) {

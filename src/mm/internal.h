@@ -563,6 +563,7 @@ struct ptsim_machine {
 	struct pt_geometry geo;
 	unsigned int nr_cpus;
 	struct sim_cpu *cpus;
+	struct tlb_layout tlb_layout;        /* the shape of every CPU's TLB and PWC arrays */
 	struct sim_cpu *cur;                 /* CPU running the current operation */
 	unsigned int *cpu_scratch[2];        /* nr_cpus-sized target lists (IPI senders) */
 	unsigned int nr_blocked;             /* CPUs whose operation waits for an IPI */

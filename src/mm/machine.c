@@ -102,6 +102,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->stack_guard_gap = 256ull << m->geo.page_shift; /* mm/mmap.c: 256 pages */
 	m->rlimit_stack = 8ull << 20;                     /* _STK_LIM */
 	m->magic = PTSIM_MACHINE_MAGIC;
+	tlbcache_layout(m);   /* from the geometry setup() filled in */
 	*out = m;
 	return 0;
 

@@ -58,7 +58,8 @@ static char *capture_backtrace(uintptr_t api_frame)
 		if (dot && dot != name)
 			*dot = 0;
 		if (!strcmp(name, "oracle_report") || !strcmp(name, "capture_backtrace") ||
-		    !strncmp(name, "report_", 7) || !strcmp(name, "oracle_check_free"))
+		    !strncmp(name, "report_", 7) || !strcmp(name, "oracle_check_free") ||
+		    !strncmp(name, "tlb_mark_stale_refs", 19))
 			continue;
 		strbuf_addf(&sb, "%s%s", depth ? " <- " : "", name);
 		depth++;
@@ -112,7 +113,7 @@ struct ref_ctx {
 	unsigned int found;
 };
 
-static void report_ref(void *arg, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va)
+static void report_ref(void *arg, const struct sim_cpu *cpu, bool leaf, uint64_t key, uint64_t va)
 {
 	struct ref_ctx *c = arg;
 
@@ -122,11 +123,12 @@ static void report_ref(void *arg, const struct sim_cpu *cpu, const struct tlb_en
 		oracle_report(c->m, PTSIM_VIOL_PWC, (int)cpu->id, va, c->pfn,
 			      "page table %u freed while cpu %u's paging-structure cache still points at it "
 			      "(entry for va %#llx, asid %u)",
-			      c->pfn, cpu->id, (unsigned long long)va, e->asid);
+			      c->pfn, cpu->id, (unsigned long long)va, tlb_key_asid(key));
 	else
 		oracle_report(c->m, PTSIM_VIOL_TLB, (int)cpu->id, va, c->pfn,
 			      "page %u freed while cpu %u's TLB still translates va %#llx to it (asid %u%s)", c->pfn,
-			      cpu->id, (unsigned long long)va, e->asid, (e->flags & TLBF_WRITE) ? ", writable" : "");
+			      cpu->id, (unsigned long long)va, tlb_key_asid(key),
+			      (tlb_key_flags(key) & TLBF_WRITE) ? ", writable" : "");
 }
 
 static void report_holders(struct ptsim_machine *m, uint32_t pfn)
@@ -179,7 +181,7 @@ void oracle_check_free(struct ptsim_machine *m, uint32_t pfn)
 	f = frame(m, pfn);
 	if (f->cache_refs) {
 		struct ref_ctx c = { m, pfn, table, 0 };
-		tlb_find_refs(m, pfn, report_ref, &c);
+		tlb_mark_stale_refs(m, pfn, report_ref, &c);
 		if (c.found > 4)
 			oracle_report(m, table ? PTSIM_VIOL_PWC : PTSIM_VIOL_TLB, -1, 0, pfn,
 				      "... and %u more cached entries still reach frame %u", c.found - 4, pfn);

@@ -284,17 +284,12 @@ static int check_cache_refs(struct ptsim_machine *m)
 	if (!count)
 		return SIM_ENOMEM;
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
-		const struct sim_tlb *t = &m->cpus[c].tlb;
 		char why[160];
 		if (!tlb_consistent(m, &m->cpus[c], why, sizeof(why))) {
 			rc = ptsim__err(m, PTSIM_EINTERNAL, NULL, "%s", why);
 			goto out;
 		}
-		if (!t->key)
-			continue;
-		for (uint32_t i = 0; i < t->nr_entries; i++)
-			if (t->key[i])
-				count[t->e[i].pfn]++;
+		tlb_count_refs(m, &m->cpus[c], count);
 	}
 	for (uint32_t pfn = 0; pfn < m->phys.nr; pfn++) {
 		if (count[pfn] != m->phys.frames[pfn].cache_refs) {

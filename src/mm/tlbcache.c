@@ -17,7 +17,14 @@
  *     entry walks again to set the dirty bit.  A permission failure drops the
  *     entry and faults (x86 invalidates the faulting address on #PF).
  *   - Every valid entry holds frame->cache_refs on the frame it maps (TLB) or
- *     the table it points at (PWC): the oracle's O(1) check at free time.
+ *     the table it points at (PWC): the oracle's O(1) check at free time.  A
+ *     frame freed while entries still reference it (a violation) has those
+ *     entries marked stale, and their next use is reported as a stale access.
+ *
+ * Storage (tlbcache.h): per array, 16-byte entries, one fingerprint byte per
+ * entry (0: invalid; a lookup compares eight ways' fingerprints with one
+ * 64-bit operation and reads a key only on a match) and one busy bit per set
+ * (scans for full and ASID flushes visit only sets that may hold something).
  *
  * Arch back-ends call the tlb_inv_*() primitives; what a flush instruction
  * invalidates (INVLPG drops every PWC entry of the PCID; VAE1IS the walk-cache
@@ -30,60 +37,84 @@
 #include "arch/arch.h"
 
 
-/* Lay out the arrays from the variants and the geometry; entries come later. */
-static void tlb_layout(struct ptsim_machine *m, struct sim_tlb *t)
+/*
+ * Lay out the arrays from the variants and the geometry: per block, the
+ * entries (16-byte aligned), then the busy bits, then the fingerprints (with 8
+ * bytes of slack: fingerprint words are read 8 ways at a time).
+ */
+void tlbcache_layout(struct ptsim_machine *m)
 {
 	const struct pt_geometry *g = &m->geo;
-	uint32_t base = 0;
+	struct tlb_layout *L = &m->tlb_layout;
 
-	memset(t->a, 0, sizeof(t->a));
+	memset(L, 0, sizeof(*L));
 	for (int s = 0; s < NR_TLB_PSIZES; s++) {
-		struct tlb_array *a = &t->a[s];
+		struct tlb_geo *a = &L->a[s];
 		bool present = s == TLB_PAGE || (s == TLB_PMD && g->pmd_leaf_size) ||
 			       (s == TLB_PUD && g->pud_leaf_size);
 		if (!present)
 			continue;
 		a->present = true;
+		a->block = s == TLB_PAGE ? TLB_BLOCK_BASE : TLB_BLOCK_HUGE;
 		a->ways = (uint32_t)m->v.tlb_ways[s];
 		a->sets = (uint32_t)m->v.tlb_entries[s] / a->ways;
 		a->shift = s == TLB_PAGE ? g->page_shift : ilog2_u64(s == TLB_PMD ? g->pmd_leaf_size : g->pud_leaf_size);
-		a->base = base;
-		base += a->sets * a->ways;
 	}
-	t->nr_leaf = base;   /* the leaf arrays come first */
 	static const enum pt_level pointed[NR_PWC_LEVELS] = { PT_PTE, PT_PMD, PT_PUD, PT_P4D };
 	for (int l = 0; l < NR_PWC_LEVELS; l++) {
-		struct tlb_array *a = &t->a[NR_TLB_PSIZES + l];
+		struct tlb_geo *a = &L->a[NR_TLB_PSIZES + l];
 		enum pt_level lvl = pointed[l];
 		if (g->folded[lvl])
 			continue;
 		a->present = true;
+		a->block = TLB_BLOCK_BASE;
 		a->ways = (uint32_t)m->v.pwc_ways;
 		a->sets = (uint32_t)m->v.pwc_entries / a->ways;
 		/* The key is the VA span of the table pointed at. */
 		a->shift = g->shift[lvl] + ilog2_u64(g->ptrs[lvl]);
-		a->base = base;
-		base += a->sets * a->ways;
 	}
-	t->nr_entries = base;
+	for (unsigned int b = 0; b < NR_TLB_BLOCKS; b++) {
+		uint32_t off = 0;
+		for (unsigned int i = 0; i < NR_TLB_ARRAYS; i++) {
+			struct tlb_geo *a = &L->a[i];
+			if (a->present && a->block == b) {
+				a->e_off = off;
+				off += a->sets * a->ways * (uint32_t)sizeof(struct tlb_entry);
+			}
+		}
+		for (unsigned int i = 0; i < NR_TLB_ARRAYS; i++) {
+			struct tlb_geo *a = &L->a[i];
+			if (a->present && a->block == b) {
+				a->busy_off = off;
+				off += (a->sets + 63) / 64 * 8;
+			}
+		}
+		for (unsigned int i = 0; i < NR_TLB_ARRAYS; i++) {
+			struct tlb_geo *a = &L->a[i];
+			if (a->present && a->block == b) {
+				a->fp_off = off;
+				off += a->sets * a->ways + 8;
+			}
+		}
+		L->block_bytes[b] = off;
+	}
+}
+
+/* Allocate storage block @b of @cpu (zeroed: every entry invalid, no set busy). */
+static int tlb_block_alloc(struct ptsim_machine *m, struct sim_tlb *t, unsigned int b)
+{
+	/* Host memory that can run out (8,192 CPUs with large TLBs): injectable, and the caller fails cleanly. */
+	t->block[b] = sim_calloc(&m->alloc, m->tlb_layout.block_bytes[b], 1);
+	return t->block[b] ? 0 : SIM_ENOMEM;
 }
 
 int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
 	struct sim_tlb *t = &cpu->tlb;
 
-	tlb_layout(m, t);
-	/* Host memory that can run out (8,192 CPUs with large TLBs): injectable, and the caller fails cleanly. */
-	t->key = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint64_t));
-	t->fp = sim_calloc(&m->alloc, t->nr_entries + 8, 1);   /* +8: word loads may run past the end */
-	t->lru = sim_calloc(&m->alloc, t->nr_entries, sizeof(uint32_t));
-	t->e = sim_calloc(&m->alloc, t->nr_entries, sizeof(struct tlb_entry));
-	if (!t->key || !t->fp || !t->lru || !t->e) {
-		tlbcache_release_cpu(m, cpu);
+	if (tlb_block_alloc(m, t, TLB_BLOCK_BASE))
 		return SIM_ENOMEM;
-	}
-	t->valid_head = TLB_NIL;
-	t->nr_valid = 0;
+	memset(t->nr_valid, 0, sizeof(t->nr_valid));
 	t->lru_clock = 0;
 	t->last_pwc = TLB_NIL;
 	return 0;
@@ -93,55 +124,44 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
 	struct sim_tlb *t = &cpu->tlb;
 
-	sim_free(&m->alloc, t->key, (size_t)t->nr_entries * sizeof(uint64_t));
-	sim_free(&m->alloc, t->fp, (size_t)t->nr_entries + 8);
-	sim_free(&m->alloc, t->lru, (size_t)t->nr_entries * sizeof(uint32_t));
-	sim_free(&m->alloc, t->e, (size_t)t->nr_entries * sizeof(struct tlb_entry));
-	t->key = NULL;
-	t->fp = NULL;
-	t->lru = NULL;
-	t->e = NULL;
+	for (unsigned int b = 0; b < NR_TLB_BLOCKS; b++) {
+		sim_free(&m->alloc, t->block[b], m->tlb_layout.block_bytes[b]);
+		t->block[b] = NULL;
+	}
 }
 
-static inline uint32_t set_of(const struct tlb_array *a, uint64_t tag, uint16_t asid)
+/* One array of one CPU: its shape and its storage (only for an allocated block). */
+struct tlb_view {
+	const struct tlb_geo *g;
+	struct tlb_entry *e;
+	uint8_t *fp;
+	uint64_t *busy;
+};
+
+static inline struct tlb_view tview(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a)
 {
-	return (uint32_t)((tag ^ ((uint64_t)asid << 4)) & (a->sets - 1));
+	const struct tlb_geo *g = &m->tlb_layout.a[a];
+	char *b = t->block[g->block];
+	struct tlb_view v = { g, (struct tlb_entry *)(void *)(b + g->e_off), (uint8_t *)(b + g->fp_off),
+			      (uint64_t *)(void *)(b + g->busy_off) };
+
+	assert(b);
+	return v;
 }
 
-static void valid_link(struct sim_tlb *t, uint32_t i)
+static inline uint32_t set_of(const struct tlb_geo *g, uint64_t tag, uint16_t asid)
 {
-	struct tlb_entry *e = &t->e[i];
-	e->prev = TLB_NIL;
-	e->next = t->valid_head;
-	if (t->valid_head != TLB_NIL)
-		t->e[t->valid_head].prev = i;
-	t->valid_head = i;
-	t->nr_valid++;
+	return (uint32_t)((tag ^ ((uint64_t)asid << 4)) & (g->sets - 1));
 }
 
-static void valid_unlink(struct sim_tlb *t, uint32_t i)
+/* Invalidate entry i of array a (drops the frame reference; the set's busy bit may stay). */
+static inline void tlb_kill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, const struct tlb_view *v,
+			    uint32_t i)
 {
-	struct tlb_entry *e = &t->e[i];
-	if (e->prev != TLB_NIL)
-		t->e[e->prev].next = e->next;
-	else
-		t->valid_head = e->next;
-	if (e->next != TLB_NIL)
-		t->e[e->next].prev = e->prev;
-	t->nr_valid--;
-}
-
-/* Invalidate entry i (drops the frame reference). */
-static void tlb_kill(struct ptsim_machine *m, struct sim_tlb *t, uint32_t i)
-{
-	struct tlb_entry *e = &t->e[i];
-
-	frame(m, e->pfn)->cache_refs--;
-	if (i < t->nr_leaf)
-		valid_unlink(t, i);
-	t->a[e->array].nr_valid--;
-	t->key[i] = 0;
-	t->fp[i] = 0;
+	frame(m, v->e[i].pfn)->cache_refs--;
+	t->nr_valid[a]--;
+	v->fp[i] = 0;
+	v->e[i].key = TLB_KEY_INVALID;
 }
 
 static inline uint8_t key_fp(uint64_t key)
@@ -150,40 +170,61 @@ static inline uint8_t key_fp(uint64_t key)
 }
 
 #define BYTES_01 0x0101010101010101ull
+#define BYTES_7F 0x7f7f7f7f7f7f7f7full
 #define BYTES_80 0x8080808080808080ull
 
+/* Bit k of the result: the high bit of byte k of @z (the other bits of z are 0). */
+static inline uint64_t gather8(uint64_t z)
+{
+	return (z >> 7) * 0x0102040810204080ull >> 56;
+}
+
 /*
- * Candidate ways of a set whose fingerprint equals @fp (fp 0: free ways), as
- * a bit mask, eight ways per word (SWAR zero-byte test; a false candidate is
- * possible and the caller verifies the key).
+ * Candidate ways of a set whose fingerprint equals @fp, as a bit mask, eight
+ * ways per word (SWAR zero-byte test).  A false candidate is possible above a
+ * true one, so callers verify the key; the lowest candidate is always true
+ * (which is what the free-way search, fp 0, relies on).
  */
 static inline uint64_t fp_match8(const uint8_t *p, uint8_t fp)
 {
 	uint64_t w;
 	memcpy(&w, p, 8);
 	uint64_t x = w ^ (BYTES_01 * fp);
-	uint64_t z = (x - BYTES_01) & ~x & BYTES_80;
-	/* Gather the high bit of each byte into 8 mask bits. */
-	return (z >> 7) * 0x0102040810204080ull >> 56;
+	return gather8((x - BYTES_01) & ~x & BYTES_80);
 }
 
-/* Index of the entry for (tag, asid) in @array, or TLB_NIL. */
-static inline uint32_t lookup(const struct sim_tlb *t, unsigned int array, uint64_t tag, uint16_t asid)
+/* Exactly the valid ways (fingerprint not 0) among eight. */
+static inline uint64_t fp_valid8(const uint8_t *p)
 {
-	const struct tlb_array *a = &t->a[array];
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return gather8((((w & BYTES_7F) + BYTES_7F) | w) & BYTES_80);
+}
+
+/* Keep the bits of ways [w0, ways) of an eight-way mask. */
+static inline uint64_t ways_trim(uint64_t mask, uint32_t ways, uint32_t w0)
+{
+	return ways - w0 < 8 ? mask & ((1ull << (ways - w0)) - 1) : mask;
+}
+
+/* Index of the entry for (tag, asid) in array @a, or TLB_NIL. */
+static inline uint32_t lookup(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a, uint64_t tag,
+			      uint16_t asid)
+{
+	if (!t->nr_valid[a])
+		return TLB_NIL;
+
+	struct tlb_view v = tview(m, t, a);
 	uint64_t key = tlb_key(tag, asid);
 	uint8_t fp = key_fp(key);
-	uint32_t first = a->base + set_of(a, tag, asid) * a->ways;
+	uint32_t ways = v.g->ways;
+	uint32_t first = set_of(v.g, tag, asid) * ways;
 
-	if (!a->nr_valid)
-		return TLB_NIL;
-	for (uint32_t w0 = 0; w0 < a->ways; w0 += 8) {
-		uint64_t mask = fp_match8(&t->fp[first + w0], fp);
-		if (a->ways - w0 < 8)
-			mask &= (1ull << (a->ways - w0)) - 1;
+	for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
+		uint64_t mask = ways_trim(fp_match8(&v.fp[first + w0], fp), ways, w0);
 		while (mask) {
 			uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
-			if (t->key[i] == key)
+			if ((v.e[i].key & TLB_KEY_MASK) == key)
 				return i;
 			mask &= mask - 1;
 		}
@@ -191,67 +232,110 @@ static inline uint32_t lookup(const struct sim_tlb *t, unsigned int array, uint6
 	return TLB_NIL;
 }
 
-static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int array, uint64_t tag, uint16_t asid,
-		     uint32_t pfn, uint8_t flags, bool may_exist)
+static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, uint64_t tag, uint16_t asid,
+		     uint32_t pfn, unsigned int flags, bool may_exist)
 {
-	struct tlb_array *a = &t->a[array];
+	struct tlb_view v = tview(m, t, a);
 	uint64_t key = tlb_key(tag, asid);
-	uint8_t fp = key_fp(key);
-	uint32_t first = a->base + set_of(a, tag, asid) * a->ways;
+	uint32_t ways = v.g->ways;
+	uint32_t set = set_of(v.g, tag, asid);
+	uint32_t first = set * ways;
 	uint32_t victim = TLB_NIL;
 
-	/* The same translation again, else a free way, else the least recently used. */
-	if (may_exist && a->nr_valid && (victim = lookup(t, array, tag, asid)) != TLB_NIL)
+	assert(tag >> 44 == 0);   /* the flags' bits stay free */
+	/* The same translation again, else the first free way, else the least recently used. */
+	if (may_exist && (victim = lookup(m, t, a, tag, asid)) != TLB_NIL)
 		goto found;
-	for (uint32_t w0 = 0; w0 < a->ways; w0 += 8) {
-		uint64_t mask = fp_match8(&t->fp[first + w0], 0);
-		if (a->ways - w0 < 8)
-			mask &= (1ull << (a->ways - w0)) - 1;
-		while (mask) {
-			uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
-			if (!t->key[i]) {
-				victim = i;
-				goto found;
-			}
-			mask &= mask - 1;
+	for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
+		uint64_t mask = ways_trim(fp_match8(&v.fp[first + w0], 0), ways, w0);
+		if (mask) {
+			victim = first + w0 + (uint32_t)__builtin_ctzll(mask);
+			goto found;
 		}
 	}
 	uint32_t oldest = UINT32_MAX;
-	for (uint32_t w = 0; w < a->ways; w++) {
-		if (t->lru[first + w] < oldest) {
-			oldest = t->lru[first + w];
+	for (uint32_t w = 0; w < ways; w++) {
+		if (v.e[first + w].lru < oldest) {
+			oldest = v.e[first + w].lru;
 			victim = first + w;
 		}
 	}
 found:
-	if (t->key[victim])
-		tlb_kill(m, t, victim);
-	struct tlb_entry *e = &t->e[victim];
-	struct sim_frame *f = frame(m, pfn);
-	t->key[victim] = key;
-	t->fp[victim] = fp;
-	t->lru[victim] = ++t->lru_clock;
-	e->array = (uint8_t)array;
-	e->asid = asid;
+	if (v.fp[victim])
+		tlb_kill(m, t, a, &v, victim);
+	struct tlb_entry *e = &v.e[victim];
+	e->key = key | (uint64_t)flags << TLB_FLAGS_SHIFT;
 	e->pfn = pfn;
-	e->gen = f->gen;
-	e->flags = flags;
-	f->cache_refs++;
-	a->nr_valid++;
-	if (victim < t->nr_leaf)
-		valid_link(t, victim);
+	e->lru = ++t->lru_clock;
+	v.fp[victim] = key_fp(key);
+	v.busy[set >> 6] |= 1ull << (set & 63);
+	frame(m, pfn)->cache_refs++;
+	t->nr_valid[a]++;
 	return victim;
 }
 
-static void stale_access(struct ptsim_machine *m, struct sim_cpu *cpu, uint32_t i, uint64_t va)
+/*
+ * Visit the valid entries of array @a in index order: kill those @pred
+ * accepts (returns how many) and clear the busy bits of the sets it empties.
+ * Inline so that each caller's predicate is inlined into its own loop.
+ */
+static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a,
+				      bool (*pred)(const struct tlb_entry *e, const void *ctx), const void *ctx)
 {
-	struct tlb_entry *e = &cpu->tlb.e[i];
+	unsigned int n = 0;
 
+	if (!t->nr_valid[a])
+		return 0;
+	struct tlb_view v = tview(m, t, a);
+	uint32_t ways = v.g->ways, words = (v.g->sets + 63) / 64;
+	for (uint32_t wd = 0; wd < words; wd++) {
+		uint64_t bits = v.busy[wd];
+		while (bits) {
+			uint32_t first = (wd * 64 + (uint32_t)__builtin_ctzll(bits)) * ways;
+			uint64_t bit = bits & -bits;
+			bool left = false;
+			bits &= bits - 1;
+			for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
+				uint64_t mask = ways_trim(fp_valid8(&v.fp[first + w0]), ways, w0);
+				while (mask) {
+					uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
+					mask &= mask - 1;
+					if (pred(&v.e[i], ctx)) {
+						tlb_kill(m, t, a, &v, i);
+						n++;
+					} else {
+						left = true;
+					}
+				}
+			}
+			if (!left)
+				v.busy[wd] &= ~bit;
+		}
+		if (!t->nr_valid[a]) {
+			memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets already emptied */
+			break;
+		}
+	}
+	return n;
+}
+
+static void stale_access(struct ptsim_machine *m, struct sim_cpu *cpu, unsigned int a, struct tlb_entry *e,
+			 uint64_t va)
+{
 	oracle_report(m, PTSIM_VIOL_STALE_ACCESS, (int)cpu->id, va, e->pfn,
 		      "cpu %u used a %s entry for va %#llx that still points at frame %u, freed since it was cached",
-		      cpu->id, i < cpu->tlb.nr_leaf ? "TLB" : "paging-structure-cache", (unsigned long long)va, e->pfn);
-	/* Record it once: refresh the generation so the same entry is not reported again. */
-	e->gen = frame(m, e->pfn)->gen;
+		      cpu->id, a < NR_TLB_PSIZES ? "TLB" : "paging-structure-cache", (unsigned long long)va, e->pfn);
+	/* Record it once: the same entry is not reported again. */
+	e->key &= ~((uint64_t)TLBF_STALE << TLB_FLAGS_SHIFT);
+}
+
+/* A use of entry @e of array @a: report it if stale, then mark it most recently used. */
+static inline void tlb_use(struct ptsim_machine *m, struct sim_cpu *cpu, unsigned int a, struct tlb_entry *e,
+			   uint64_t va)
+{
+	if (PTSIM_UNLIKELY(tlb_key_flags(e->key) & TLBF_STALE))
+		stale_access(m, cpu, a, e, va);
+	e->lru = ++cpu->tlb.lru_clock;
 }
 
 /*
@@ -267,31 +351,31 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 	enum pt_level level = PT_PGD;
 	uint32_t table = mm->pgd;
 
-	/* Fast path: the PTE table of the last walk (what the PDE cache lookup would find). */
+	/*
+	 * Fast path: the PTE table of the last walk (what the PDE cache lookup
+	 * would find).  The key compare includes the flags: a stale entry takes
+	 * the lookup below, which reports it.
+	 */
+	struct tlb_view pde = tview(m, t, NR_TLB_PSIZES + PWC_PTE);
 	uint32_t last = t->last_pwc;
-	if (PTSIM_LIKELY(last != TLB_NIL) &&
-	    t->key[last] == tlb_key(va >> t->a[NR_TLB_PSIZES + PWC_PTE].shift, cpu->asid)) {
-		struct tlb_entry *e = &t->e[last];
-		if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
-			stale_access(m, cpu, last, va);
-		t->lru[last] = ++t->lru_clock;
+	if (PTSIM_LIKELY(last != TLB_NIL) && pde.e[last].key == tlb_key(va >> pde.g->shift, cpu->asid)) {
+		pde.e[last].lru = ++t->lru_clock;
 		CPU_STAT_INC(cpu, TLB_PWC_HITS);
 		*leaf_shift = g->page_shift;
-		return &pt_entries(m, e->pfn)[pt_index(g, PT_PTE, va)];
+		return &pt_entries(m, pde.e[last].pfn)[pt_index(g, PT_PTE, va)];
 	}
 
 	for (int l = 0; l < NR_PWC_LEVELS; l++) {
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)l;
-		if (!t->a[array].present)
+		const struct tlb_geo *ag = &m->tlb_layout.a[array];
+		if (!ag->present)
 			continue;
-		uint32_t i = lookup(t, array, va >> t->a[array].shift, cpu->asid);   /* last_pwc missed above */
+		uint32_t i = lookup(m, t, array, va >> ag->shift, cpu->asid);
 		if (i != TLB_NIL) {
 			if (l == 0)
 				t->last_pwc = i;
-			struct tlb_entry *e = &t->e[i];
-			if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
-				stale_access(m, cpu, i, va);
-			t->lru[i] = ++t->lru_clock;
+			struct tlb_entry *e = &tview(m, t, array).e[i];
+			tlb_use(m, cpu, array, e, va);
 			table = e->pfn;
 			level = pointed[l];
 			CPU_STAT_INC(cpu, TLB_PWC_HITS);
@@ -319,52 +403,54 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 		table = pgent_pfn(ent);
 		unsigned int array = NR_TLB_PSIZES + (unsigned int)(PT_PTE - next);
 		/* Every level below the hit was looked up above and missed: no lookup before the fill. */
-		fill(m, t, array, va >> t->a[array].shift, cpu->asid, table, 0, false);
+		fill(m, t, array, va >> m->tlb_layout.a[array].shift, cpu->asid, table, 0, false);
 		level = next;
 	}
 }
 
-static unsigned int psize_of_shift(const struct sim_tlb *t, unsigned int shift)
+static unsigned int psize_of_shift(const struct tlb_layout *L, unsigned int shift)
 {
-	if (shift == t->a[TLB_PAGE].shift)
+	if (shift == L->a[TLB_PAGE].shift)
 		return TLB_PAGE;
-	if (t->a[TLB_PMD].present && shift == t->a[TLB_PMD].shift)
+	if (L->a[TLB_PMD].present && shift == L->a[TLB_PMD].shift)
 		return TLB_PMD;
 	return TLB_PUD;
 }
 
-bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
-	       bool *tlb_may_hold)
+int hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+	      bool *tlb_may_hold)
 {
 	struct sim_tlb *t = &cpu->tlb;
 	uint16_t asid = cpu->asid;
 	bool held = false;   /* an entry for va stays in the TLB (clean, writable) */
 
-	assert(t->key);   /* the caller allocated the arrays (tlbcache_init_cpu()) */
-
+	assert(tlbcache_cpu_ready(t));   /* the caller allocated the arrays (tlbcache_init_cpu()) */
 	for (unsigned int s = 0; s < NR_TLB_PSIZES; s++) {
-		if (!t->a[s].present)
+		const struct tlb_geo *ag = &m->tlb_layout.a[s];
+		if (!ag->present)
 			continue;
-		uint32_t i = lookup(t, s, va >> t->a[s].shift, asid);
+		uint32_t i = lookup(m, t, s, va >> ag->shift, asid);
 		if (i == TLB_NIL)
 			continue;
-		struct tlb_entry *e = &t->e[i];
-		if (PTSIM_UNLIKELY(frame(m, e->pfn)->gen != e->gen))
-			stale_access(m, cpu, i, va);
-		if (write && (e->flags & (TLBF_WRITE | TLBF_DIRTY)) != (TLBF_WRITE | TLBF_DIRTY)) {
+		struct tlb_view v = tview(m, t, s);
+		struct tlb_entry *e = &v.e[i];
+		unsigned int flags = tlb_key_flags(e->key);
+		if (PTSIM_UNLIKELY(flags & TLBF_STALE))
+			stale_access(m, cpu, s, e, va);
+		if (write && (flags & (TLBF_WRITE | TLBF_DIRTY)) != (TLBF_WRITE | TLBF_DIRTY)) {
 			/*
 			 * Read-only (even if dirty, as a COW page after fork is): a
 			 * protection fault drops the entry.  Clean: walk to set dirty.
 			 */
-			if (!(e->flags & TLBF_WRITE))
-				tlb_kill(m, t, i);
+			if (!(flags & TLBF_WRITE))
+				tlb_kill(m, t, s, &v, i);
 			else
 				held = true;
 			break;
 		}
-		t->lru[i] = ++t->lru_clock;
+		e->lru = ++t->lru_clock;
 		CPU_STAT_INC(cpu, TLB_HITS);
-		return true;
+		return 1;
 	}
 	*tlb_may_hold = held;
 	return hw_access_walk(m, cpu, mm, va, write, held);
@@ -375,8 +461,8 @@ bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *m
  * Also the retry after a page fault, which cannot hit: a fault never fills
  * the TLB.
  */
-bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
-		    bool tlb_may_hold)
+int hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+		   bool tlb_may_hold)
 {
 	struct sim_tlb *t = &cpu->tlb;
 
@@ -388,21 +474,25 @@ bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_stru
 	unsigned int leaf_shift;
 	pgent_t *ep = hw_walk(m, cpu, mm, va, &leaf_shift);
 	if (!ep)
-		return false;
+		return 0;
 	pgent_t ent = *ep;
 	if (!pgent_hw_present(ent))
-		return false;
+		return 0;
 	if (write && !(ent & _PAGE_RW))
-		return false;
+		return 0;
+	unsigned int psize = psize_of_shift(&m->tlb_layout, leaf_shift);
+	/* The CPU's first huge-page translation brings its huge-leaf arrays. */
+	if (PTSIM_UNLIKELY(!t->block[m->tlb_layout.a[psize].block]) &&
+	    tlb_block_alloc(m, t, m->tlb_layout.a[psize].block))
+		return SIM_ENOMEM;
 	/* Hardware A/D update. */
 	ent |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
 	*ep = ent;
 
-	unsigned int psize = psize_of_shift(t, leaf_shift);
-	uint8_t flags = (uint8_t)(((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
-				  ((ent & _PAGE_CONT) ? TLBF_CONT : 0));
-	fill(m, t, psize, va >> t->a[psize].shift, cpu->asid, pgent_pfn(ent), flags, tlb_may_hold);
-	return true;
+	unsigned int flags = ((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
+			     ((ent & _PAGE_CONT) ? TLBF_CONT : 0);
+	fill(m, t, psize, va >> m->tlb_layout.a[psize].shift, cpu->asid, pgent_pfn(ent), flags, tlb_may_hold);
+	return 1;
 }
 
 /* ---- invalidation ---- */
@@ -412,15 +502,17 @@ unsigned int tlb_inv_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t a
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->key)
+	if (!tlbcache_cpu_ready(t))
 		return 0;
 	if (what & TLBINV_LEAF) {
 		for (unsigned int s = 0; s < NR_TLB_PSIZES; s++) {
-			if (!t->a[s].present)
+			const struct tlb_geo *ag = &m->tlb_layout.a[s];
+			if (!ag->present)
 				continue;
-			uint32_t i = lookup(t, s, va >> t->a[s].shift, asid);
+			uint32_t i = lookup(m, t, s, va >> ag->shift, asid);
 			if (i != TLB_NIL) {
-				tlb_kill(m, t, i);
+				struct tlb_view v = tview(m, t, s);
+				tlb_kill(m, t, s, &v, i);
 				n++;
 			}
 		}
@@ -435,15 +527,17 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->key)
+	if (!tlbcache_cpu_ready(t))
 		return 0;
 	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
 		unsigned int array = NR_TLB_PSIZES + l;
-		if (!t->a[array].present)
+		const struct tlb_geo *ag = &m->tlb_layout.a[array];
+		if (!ag->present)
 			continue;
-		uint32_t i = lookup(t, array, va >> t->a[array].shift, asid);
+		uint32_t i = lookup(m, t, array, va >> ag->shift, asid);
 		if (i != TLB_NIL) {
-			tlb_kill(m, t, i);
+			struct tlb_view v = tview(m, t, array);
+			tlb_kill(m, t, array, &v, i);
 			n++;
 		}
 	}
@@ -457,90 +551,83 @@ unsigned int tlb_inv_va_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uin
 }
 
 /* Entries per contiguous-hint block in leaf array @a (1: no contiguous ranges there). */
-static uint64_t cont_per(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a)
+static uint64_t cont_per(const struct ptsim_machine *m, unsigned int a)
 {
 	uint64_t block = a == TLB_PAGE ? m->geo.cont_pte_size : a == TLB_PMD ? m->geo.cont_pmd_size : 0;
-	uint64_t per = block >> t->a[a].shift;
+	uint64_t per = block >> m->tlb_layout.a[a].shift;
 	return per > 1 ? per : 1;
 }
 
 /*
- * Does entry @i (tag @tag) of leaf array @a fall to an invalidation of tags
+ * Does a leaf entry (@key, tag @tag) fall to an invalidation of tags
  * [@lo, @hi]?  A contiguous-hint entry (TLBF_CONT) stands for its whole
  * aligned block, as the hardware may cache the block as one entry: it goes
  * if its block meets the range.
  */
-static bool leaf_hit(const struct sim_tlb *t, uint32_t i, uint64_t tag, uint64_t lo, uint64_t hi, uint64_t per)
+static bool leaf_hit(uint64_t key, uint64_t tag, uint64_t lo, uint64_t hi, uint64_t per)
 {
 	if (tag >= lo && tag <= hi)
 		return true;
-	return (t->e[i].flags & TLBF_CONT) && (tag | (per - 1)) >= lo && (tag & ~(per - 1)) <= hi;
+	return (tlb_key_flags(key) & TLBF_CONT) && (tag | (per - 1)) >= lo && (tag & ~(per - 1)) <= hi;
+}
+
+struct range_ctx {
+	uint16_t asid;
+	bool leaf;
+	uint64_t lo, hi, per;   /* tags of the range; entries per contiguous block */
+};
+
+static bool in_range(const struct tlb_entry *e, const void *arg)
+{
+	const struct range_ctx *c = arg;
+	uint64_t tag = tlb_key_tag(e->key);
+
+	if (tlb_key_asid(e->key) != c->asid)
+		return false;
+	return c->leaf ? leaf_hit(e->key, tag, c->lo, c->hi, c->per) : tag >= c->lo && tag <= c->hi;
 }
 
 /*
  * Range form: per address for short ranges, else one pass over what the
- * arrays hold (the valid list for leaf entries, the small PWC arrays whole),
- * so an 8 GiB range TLBI costs what the TLB holds, not 2^21 lookups.
+ * arrays hold (their busy sets), so an 8 GiB range TLBI costs what the TLB
+ * holds, not 2^21 lookups.
  */
 unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t asid, uint64_t start,
 				  uint64_t end, uint32_t arrays)
 {
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
-	uint32_t scan = 0;
 
-	if (!t->key || end <= start)
+	if (!tlbcache_cpu_ready(t) || end <= start)
 		return 0;
 	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
-		const struct tlb_array *ar = &t->a[a];
-		if (!(arrays & (1u << a)) || !ar->present || !ar->nr_valid)
+		const struct tlb_geo *ag = &m->tlb_layout.a[a];
+		if (!(arrays & (1u << a)) || !ag->present || !t->nr_valid[a])
 			continue;
-		uint64_t lo = start >> ar->shift, hi = (end - 1) >> ar->shift;
-		uint64_t per = a < NR_TLB_PSIZES ? cont_per(m, t, a) : 1;
-		uint64_t elo = lo & ~(per - 1), ehi = hi | (per - 1);
+		bool leaf = a < NR_TLB_PSIZES;
+		struct range_ctx c = { asid, leaf, start >> ag->shift, (end - 1) >> ag->shift, leaf ? cont_per(m, a) : 1 };
+		uint64_t elo = c.lo & ~(c.per - 1), ehi = c.hi | (c.per - 1);
 		if (ehi - elo < 64) {
 			for (uint64_t tag = elo; tag <= ehi; tag++) {
-				uint32_t i = lookup(t, a, tag, asid);
-				if (i != TLB_NIL && (a >= NR_TLB_PSIZES || leaf_hit(t, i, tag, lo, hi, per))) {
-					tlb_kill(m, t, i);
+				uint32_t i = lookup(m, t, a, tag, asid);
+				if (i == TLB_NIL)
+					continue;
+				struct tlb_view v = tview(m, t, a);
+				if (!leaf || leaf_hit(v.e[i].key, tag, c.lo, c.hi, c.per)) {
+					tlb_kill(m, t, a, &v, i);
 					n++;
 				}
 			}
 		} else {
-			scan |= 1u << a;
-		}
-	}
-	if (scan & TLBARR_ALL_LEAF) {
-		uint32_t i = t->valid_head;
-		while (i != TLB_NIL) {
-			uint32_t next = t->e[i].next;
-			const struct tlb_entry *e = &t->e[i];
-			unsigned int sh = t->a[e->array].shift;
-			if ((scan & (1u << e->array)) && e->asid == asid &&
-			    leaf_hit(t, i, tlb_key_tag(t->key[i]), start >> sh, (end - 1) >> sh, cont_per(m, t, e->array))) {
-				tlb_kill(m, t, i);
-				n++;
-			}
-			i = next;
-		}
-	}
-	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
-		unsigned int a = NR_TLB_PSIZES + l;
-		const struct tlb_array *ar = &t->a[a];
-		if (!(scan & (1u << a)))
-			continue;
-		for (uint32_t i = ar->base; i < ar->base + ar->sets * ar->ways; i++) {
-			uint64_t tag;
-			if (!t->key[i] || t->e[i].asid != asid)
-				continue;
-			tag = tlb_key_tag(t->key[i]);
-			if (tag >= (start >> ar->shift) && tag <= ((end - 1) >> ar->shift)) {
-				tlb_kill(m, t, i);
-				n++;
-			}
+			n += kill_where(m, t, a, in_range, &c);
 		}
 	}
 	return n;
+}
+
+static bool asid_other(const struct tlb_entry *e, const void *arg)
+{
+	return tlb_key_asid(e->key) != *(const uint16_t *)arg;
 }
 
 unsigned int tlb_inv_asid_except(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t keep)
@@ -548,48 +635,33 @@ unsigned int tlb_inv_asid_except(struct ptsim_machine *m, struct sim_cpu *cpu, u
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->key)
+	if (!tlbcache_cpu_ready(t))
 		return 0;
-	for (uint32_t i = 0; i < t->nr_entries; i++) {
-		if (t->key[i] && t->e[i].asid != keep) {
-			tlb_kill(m, t, i);
-			n++;
-		}
-	}
+	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++)
+		n += kill_where(m, t, a, asid_other, &keep);
 	return n;
 }
 
-static unsigned int inv_pwc_asid(struct ptsim_machine *m, struct sim_tlb *t, bool all, uint16_t asid)
+static bool asid_is(const struct tlb_entry *e, const void *arg)
 {
-	unsigned int n = 0;
-
-	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
-		const struct tlb_array *a = &t->a[NR_TLB_PSIZES + l];
-		if (!a->present || !a->nr_valid)
-			continue;
-		for (uint32_t i = a->base; i < a->base + a->sets * a->ways; i++) {
-			if (t->key[i] && (all || t->e[i].asid == asid)) {
-				tlb_kill(m, t, i);
-				n++;
-			}
-		}
-	}
-	return n;
+	return tlb_key_asid(e->key) == *(const uint16_t *)arg;
 }
 
-static unsigned int inv_leaf_asid(struct ptsim_machine *m, struct sim_tlb *t, bool all, uint16_t asid)
+static bool any_entry(const struct tlb_entry *e, const void *arg)
+{
+	(void)e;
+	(void)arg;
+	return true;
+}
+
+/* Kill every entry (@all) or every entry of @asid in the arrays [@from, @to). */
+static unsigned int inv_arrays(struct ptsim_machine *m, struct sim_tlb *t, unsigned int from, unsigned int to,
+			       bool all, uint16_t asid)
 {
 	unsigned int n = 0;
-	uint32_t i = t->valid_head;
 
-	while (i != TLB_NIL) {
-		uint32_t next = t->e[i].next;
-		if (all || t->e[i].asid == asid) {
-			tlb_kill(m, t, i);
-			n++;
-		}
-		i = next;
-	}
+	for (unsigned int a = from; a < to; a++)
+		n += all ? kill_where(m, t, a, any_entry, NULL) : kill_where(m, t, a, asid_is, &asid);
 	return n;
 }
 
@@ -598,12 +670,12 @@ unsigned int tlb_inv_asid(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->key)
+	if (!tlbcache_cpu_ready(t))
 		return 0;
 	if (what & TLBINV_LEAF)
-		n += inv_leaf_asid(m, t, false, asid);
+		n += inv_arrays(m, t, 0, NR_TLB_PSIZES, false, asid);
 	if (what & TLBINV_PWC)
-		n += inv_pwc_asid(m, t, false, asid);
+		n += inv_arrays(m, t, NR_TLB_PSIZES, NR_TLB_ARRAYS, false, asid);
 	return n;
 }
 
@@ -612,63 +684,134 @@ unsigned int tlb_inv_all(struct ptsim_machine *m, struct sim_cpu *cpu, unsigned 
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!t->key)
+	if (!tlbcache_cpu_ready(t))
 		return 0;
 	if (what & TLBINV_LEAF)
-		n += inv_leaf_asid(m, t, true, 0);
+		n += inv_arrays(m, t, 0, NR_TLB_PSIZES, true, 0);
 	if (what & TLBINV_PWC)
-		n += inv_pwc_asid(m, t, true, 0);
+		n += inv_arrays(m, t, NR_TLB_PSIZES, NR_TLB_ARRAYS, true, 0);
 	return n;
 }
 
 /* ---- oracle support ---- */
 
-void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,
-		   void (*fn)(void *ctx, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va), void *ctx)
+/* Inlined into its callers, so that oracle backtraces never show it (tlb_mark_stale_refs() is skipped by name). */
+static inline __attribute__((always_inline)) void for_each_valid(const struct ptsim_machine *m,
+								 const struct sim_cpu *cpu,
+								 void (*fn)(void *ctx, unsigned int a,
+									    struct tlb_entry *e),
+								 void *ctx)
 {
-	for (unsigned int c = 0; c < m->nr_cpus; c++) {
-		const struct sim_cpu *cpu = &m->cpus[c];
-		const struct sim_tlb *t = &cpu->tlb;
-		if (!t->key)
+	const struct sim_tlb *t = &cpu->tlb;
+
+	if (!tlbcache_cpu_ready(t))
+		return;
+	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
+		if (!t->nr_valid[a])
 			continue;
-		for (uint32_t i = 0; i < t->nr_entries; i++) {
-			const struct tlb_entry *e = &t->e[i];
-			if (!t->key[i] || e->pfn != pfn)
-				continue;
-			fn(ctx, cpu, e, tlb_key_tag(t->key[i]) << t->a[e->array].shift);
+		struct tlb_view v = tview(m, t, a);
+		uint32_t ways = v.g->ways, words = (v.g->sets + 63) / 64;
+		for (uint32_t wd = 0; wd < words; wd++) {
+			for (uint64_t bits = v.busy[wd]; bits; bits &= bits - 1) {
+				uint32_t first = (wd * 64 + (uint32_t)__builtin_ctzll(bits)) * ways;
+				for (uint32_t w0 = 0; w0 < ways; w0 += 8)
+					for (uint64_t mask = ways_trim(fp_valid8(&v.fp[first + w0]), ways, w0); mask;
+					     mask &= mask - 1)
+						fn(ctx, a, &v.e[first + w0 + (uint32_t)__builtin_ctzll(mask)]);
+			}
 		}
 	}
 }
 
-/* tlb_consistent - recount what the caches hold against the cached counts. */
+struct stale_ctx {
+	const struct ptsim_machine *m;
+	const struct sim_cpu *cpu;
+	uint32_t pfn;
+	void (*fn)(void *ctx, const struct sim_cpu *cpu, bool leaf, uint64_t key, uint64_t va);
+	void *ctx;
+};
+
+static void mark_stale(void *arg, unsigned int a, struct tlb_entry *e)
+{
+	struct stale_ctx *c = arg;
+
+	if (e->pfn != c->pfn)
+		return;
+	e->key |= (uint64_t)TLBF_STALE << TLB_FLAGS_SHIFT;
+	c->fn(c->ctx, c->cpu, a < NR_TLB_PSIZES, e->key, tlb_key_tag(e->key) << c->m->tlb_layout.a[a].shift);
+}
+
+void tlb_mark_stale_refs(struct ptsim_machine *m, uint32_t pfn,
+			 void (*fn)(void *ctx, const struct sim_cpu *cpu, bool leaf, uint64_t key, uint64_t va),
+			 void *ctx)
+{
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		struct stale_ctx sc = { m, &m->cpus[c], pfn, fn, ctx };
+		for_each_valid(m, &m->cpus[c], mark_stale, &sc);
+	}
+}
+
+void tlb_for_each_entry(const struct ptsim_machine *m, const struct sim_cpu *cpu,
+			void (*fn)(void *ctx, unsigned int a, struct tlb_entry *e), void *ctx)
+{
+	for_each_valid(m, cpu, fn, ctx);
+}
+
+static void count_ref(void *arg, unsigned int a, struct tlb_entry *e)
+{
+	(void)a;
+	((uint32_t *)arg)[e->pfn]++;
+}
+
+void tlb_count_refs(const struct ptsim_machine *m, const struct sim_cpu *cpu, uint32_t *count)
+{
+	for_each_valid(m, cpu, count_ref, count);
+}
+
+/*
+ * tlb_consistent - recount what the caches hold against the cached counts:
+ * valid entries per array, a busy bit on every set that holds one, flags
+ * only in the flag bits, no entries in storage that does not exist.
+ */
 bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, size_t len)
 {
 	const struct sim_tlb *t = &cpu->tlb;
-	uint32_t valid = 0, listed = 0;
-	uint32_t per_array[NR_TLB_ARRAYS] = { 0 };
 
-	(void)m;
-	if (!t->key)
-		return true;
-	for (uint32_t i = 0; i < t->nr_entries; i++) {
-		if (!t->key[i])
-			continue;
-		per_array[t->e[i].array]++;
-		if (i < t->nr_leaf)
-			valid++;
-	}
-	for (uint32_t i = t->valid_head; i != TLB_NIL; i = t->e[i].next)
-		if (++listed > t->nr_entries)
-			break;
-	if (valid != t->nr_valid || listed != t->nr_valid) {
-		snprintf(why, len, "cpu %u TLB: %u valid leaf entries, %u listed, %u cached count", cpu->id, valid,
-			 listed, t->nr_valid);
-		return false;
-	}
 	for (unsigned int a = 0; a < NR_TLB_ARRAYS; a++) {
-		if (per_array[a] != t->a[a].nr_valid) {
-			snprintf(why, len, "cpu %u TLB array %u: %u valid entries, count says %u", cpu->id, a,
-				 per_array[a], t->a[a].nr_valid);
+		const struct tlb_geo *ag = &m->tlb_layout.a[a];
+		if (!ag->present || !t->block[ag->block]) {
+			if (t->nr_valid[a]) {
+				snprintf(why, len, "cpu %u TLB array %u: %u valid entries without storage", cpu->id, a,
+					 t->nr_valid[a]);
+				return false;
+			}
+			continue;
+		}
+		struct tlb_view v = tview(m, t, a);
+		uint32_t valid = 0;
+		for (uint32_t set = 0; set < ag->sets; set++) {
+			uint32_t in_set = 0;
+			for (uint32_t w = 0; w < ag->ways; w++) {
+				uint32_t i = set * ag->ways + w;
+				if (!v.fp[i])
+					continue;
+				in_set++;
+				if (v.fp[i] != key_fp(v.e[i].key & TLB_KEY_MASK) || tlb_key_tag(v.e[i].key) >> 44) {
+					snprintf(why, len, "cpu %u TLB array %u entry %u: fingerprint or key corrupt", cpu->id,
+						 a, i);
+					return false;
+				}
+			}
+			if (in_set && !(v.busy[set >> 6] & (1ull << (set & 63)))) {
+				snprintf(why, len, "cpu %u TLB array %u set %u: %u valid entries, busy bit clear", cpu->id,
+					 a, set, in_set);
+				return false;
+			}
+			valid += in_set;
+		}
+		if (valid != t->nr_valid[a]) {
+			snprintf(why, len, "cpu %u TLB array %u: %u valid entries, count says %u", cpu->id, a, valid,
+				 t->nr_valid[a]);
 			return false;
 		}
 	}

@@ -5,11 +5,14 @@
  *
  * Every valid entry holds a reference on the frame it points at
  * (sim_frame.cache_refs), so the safety oracle can tell in O(1) whether a
- * freed frame is still reachable.  Valid entries are also chained in one
- * per-CPU list so a full flush costs what the TLB holds, not its capacity.
+ * freed frame is still reachable.  Each array keeps one "busy" bit per set
+ * that holds something, so a full flush costs what the TLB holds, not its
+ * capacity.
  *
- * The arrays are allocated on the CPU's first fill: a 4096-CPU machine pays
- * only for the CPUs that run something.
+ * Entries are 16 bytes plus a fingerprint byte, and a CPU's arrays are
+ * allocated on its first access (huge-leaf arrays on its first huge-page
+ * fill): an 8,192-CPU machine pays only for the CPUs that run something, and
+ * each pays about 36 KiB with the default sizes.
  */
 #ifndef PTSIM_MM_TLBCACHE_H
 #define PTSIM_MM_TLBCACHE_H
@@ -34,57 +37,86 @@ enum pwc_level { PWC_PTE = 0, PWC_PMD = 1, PWC_PUD = 2, PWC_P4D = 3, NR_PWC_LEVE
 #define NR_TLB_ARRAYS (NR_TLB_PSIZES + NR_PWC_LEVELS)
 #define TLB_NIL UINT32_MAX
 
+/* Entry flags, kept in the top four bits of the key. */
 #define TLBF_WRITE 0x1u
 #define TLBF_DIRTY 0x2u
+#define TLBF_STALE 0x4u   /* the frame was freed since the fill: the next use is a stale access */
 #define TLBF_CONT 0x8u    /* from a contiguous-hint entry: stands for its whole block (arm64) */
+#define TLB_FLAGS_SHIFT 60
+#define TLB_KEY_MASK ((1ull << TLB_FLAGS_SHIFT) - 1)
+#define TLB_KEY_INVALID UINT64_MAX   /* the key of a dropped entry: no lookup key equals it */
 
 /*
- * Storage is struct-of-arrays: a set scan reads only the compact key array
- * (16 ways = two cache lines), the victim choice only the LRU array.
- * key = ((va >> shift) << 16 | asid) + 1; 0 means invalid.
+ * One cached translation (TLB) or table pointer (PWC), 16 bytes.
+ * key = tag << 16 | asid, with TLBF_* in bits 60..63: a tag has at most 44
+ * bits (a 56-bit user address space of 4 KiB pages).  An entry is valid when
+ * its fingerprint byte (tlb_array's fp[]) is not 0.
  */
 struct tlb_entry {
+	uint64_t key;
 	uint32_t pfn;         /* data frame (TLB) or table frame (PWC) */
-	uint32_t gen;         /* the frame's generation when filled */
-	uint32_t next, prev;  /* per-CPU valid list (leaf entries only) */
-	uint16_t asid;
-	uint8_t array;        /* index of the array */
-	uint8_t flags;        /* TLBF_* */
+	uint32_t lru;         /* the CPU's lru_clock at the last use */
 };
 
-struct tlb_array {
-	uint32_t base;        /* first entry */
+/*
+ * The shape of one array, the same on every CPU (m->tlb_layout): where its
+ * entries, fingerprints and busy-set bits lie in the CPU's storage block.
+ */
+struct tlb_geo {
 	uint32_t sets;        /* power of two */
 	uint32_t ways;
 	uint32_t shift;       /* va shift of the tag */
-	uint32_t nr_valid;    /* valid entries in this array */
+	uint32_t e_off, fp_off, busy_off;   /* byte offsets in the block */
+	uint8_t block;        /* TLB_BLOCK_* */
 	bool present;
 };
 
+/*
+ * A CPU's arrays live in two blocks allocated on first use: the base-page and
+ * PWC arrays on the CPU's first access, the huge-leaf arrays on its first
+ * huge-page fill (a CPU that never maps a huge page never pays for them).
+ */
+enum { TLB_BLOCK_BASE = 0, TLB_BLOCK_HUGE = 1, NR_TLB_BLOCKS = 2 };
+
+struct tlb_layout {
+	struct tlb_geo a[NR_TLB_ARRAYS];
+	uint32_t block_bytes[NR_TLB_BLOCKS];
+};
+
 struct sim_tlb {
-	uint64_t *key;        /* NULL until first fill */
-	uint8_t *fp;          /* 1-byte fingerprint of each key (0: invalid), scanned 8 ways at a time */
-	uint32_t *lru;
-	struct tlb_entry *e;
-	uint32_t nr_entries;
-	uint32_t nr_leaf;     /* entries [0, nr_leaf) are leaf (TLB) entries */
-	uint32_t valid_head;
-	uint32_t nr_valid;    /* valid leaf entries */
+	char *block[NR_TLB_BLOCKS];        /* NULL until first use */
+	uint32_t nr_valid[NR_TLB_ARRAYS];  /* valid entries per array */
 	uint32_t lru_clock;
-	uint32_t last_pwc;    /* PWC entry of the last walk (a lookup shortcut, checked against key[]) */
-	struct tlb_array a[NR_TLB_ARRAYS];
+	uint32_t last_pwc;    /* PWC_PTE entry of the last walk (a lookup shortcut, checked against its key) */
 };
 
 static inline uint64_t tlb_key(uint64_t tag, uint16_t asid)
 {
-	return ((tag << 16) | asid) + 1;
+	return (tag << 16) | asid;
 }
 
 static inline uint64_t tlb_key_tag(uint64_t key)
 {
-	return (key - 1) >> 16;
+	return (key & TLB_KEY_MASK) >> 16;
 }
 
+static inline uint16_t tlb_key_asid(uint64_t key)
+{
+	return (uint16_t)key;
+}
+
+static inline unsigned int tlb_key_flags(uint64_t key)
+{
+	return (unsigned int)(key >> TLB_FLAGS_SHIFT);
+}
+
+/* Lay the arrays out from the variants and the geometry (once, at machine creation). */
+void tlbcache_layout(struct ptsim_machine *m);
+/* Does @cpu have its base arrays?  (tlbcache_init_cpu() allocates them.) */
+static inline bool tlbcache_cpu_ready(const struct sim_tlb *t)
+{
+	return t->block[TLB_BLOCK_BASE] != NULL;
+}
 int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
 void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
 
@@ -96,16 +128,16 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
  * exist: the caller runs tlbcache_init_cpu() on the CPU's first access and
  * fails the access with SIM_ENOMEM if that fails.
  */
-bool hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
-	       bool *tlb_may_hold);
+int hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+	      bool *tlb_may_hold);
 /*
  * hw_access_walk - the miss path: walk and fill.  @tlb_may_hold: the TLB may
  * still hold an entry for @va (a clean entry being written, or a retry after a
  * fault that followed a hit); false after a plain miss, which lets the fill skip
  * looking for it.
  */
-bool hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
-		    bool tlb_may_hold);
+int hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
+		   bool tlb_may_hold);
 
 /* Invalidation primitives used by the arch back-ends (return entries dropped). */
 #define TLBINV_LEAF 0x1u      /* TLB entries */
@@ -132,10 +164,19 @@ unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, 
 				  uint64_t end, uint32_t arrays);
 unsigned int tlb_inv_asid_except(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t keep);
 
-/* Oracle support: call fn for every valid entry of any CPU that references pfn. */
-void tlb_find_refs(struct ptsim_machine *m, uint32_t pfn,
-		   void (*fn)(void *ctx, const struct sim_cpu *cpu, const struct tlb_entry *e, uint64_t va),
-		   void *ctx);
+/*
+ * Oracle support: frame @pfn is being freed while cached entries still
+ * reference it.  Mark every such entry stale (its next use is reported as a
+ * stale access) and call @fn for each (@leaf: a TLB entry, else a PWC entry).
+ */
+void tlb_mark_stale_refs(struct ptsim_machine *m, uint32_t pfn,
+			 void (*fn)(void *ctx, const struct sim_cpu *cpu, bool leaf, uint64_t key, uint64_t va),
+			 void *ctx);
+/* Call @fn for every valid entry of @cpu in index order, array by array (enum tlb_psize, then PWC levels). */
+void tlb_for_each_entry(const struct ptsim_machine *m, const struct sim_cpu *cpu,
+			void (*fn)(void *ctx, unsigned int array, struct tlb_entry *e), void *ctx);
+/* Add 1 to count[pfn] for every valid entry of @cpu (the cache_refs check). */
+void tlb_count_refs(const struct ptsim_machine *m, const struct sim_cpu *cpu, uint32_t *count);
 bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, size_t len);
 
 #endif
