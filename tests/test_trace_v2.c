@@ -87,6 +87,22 @@ static char *to_v2(const char *v1)
 	return out;
 }
 
+/* v2 text to v1 text (the header's fields, the lines as the events array). */
+static char *to_v1_text(const char *v2)
+{
+	const char *nl = strchr(v2, '\n');
+	cJSON *root = cJSON_ParseWithLength(v2, (size_t)(nl - v2));
+	cJSON *events = cJSON_AddArrayToObject(root, "events");
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "ptsim_trace", cJSON_CreateNumber(1));
+	for (const char *p = nl + 1; *p; p = strchr(p, '\n') + 1)
+		cJSON_AddItemToArray(events, cJSON_ParseWithLength(p, (size_t)(strchr(p, '\n') - p)));
+	char *out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	char *copy = strdup(out);
+	cJSON_free(out);
+	return copy;
+}
+
 static void write_gz(const char *path, const char *text)
 {
 	gzFile g = gzopen(path, "wb");
@@ -466,6 +482,79 @@ static void test_trace_v2__repeat_offsets_overflow(void **s)
 	assert_non_null(strstr(err, "add up beyond the 64-bit range"));
 }
 
+/*
+ * Repeat variables, {ncpus}, arithmetic, and names bound by "as": in v1 and
+ * v2 alike, resolved when the event runs; errors name the field and the
+ * expression.
+ */
+static void test_trace_v2__expressions_variables_and_names(void **s)
+{
+	(void)s;
+	char err[512];
+	const char *ev =
+		"{\"op\": \"repeat\", \"count\": 4, \"var\": \"c\", \"events\": [{\"op\": \"spawn\", \"task\": \"{c} + 1\", "
+		"\"cpu\": \"{c} % {ncpus}\"}]}\n"
+		"{\"op\": \"mmap\", \"task\": 1, \"len\": \"8M\", \"prot\": \"rw\", \"addr\": \"0x100000000000\", \"as\": \"heap\"}\n"
+		"{\"op\": \"repeat\", \"count\": 4, \"var\": \"i\", \"events\": [{\"op\": \"repeat\", \"count\": 2, \"var\": \"j\", "
+		"\"events\": [{\"op\": \"touch\", \"task\": 1, \"addr\": \"heap + ({i} * 2 + {j}) * 1M\", \"len\": \"4K\", "
+		"\"write\": true}]}]}\n"
+		"{\"op\": \"mremap\", \"task\": 1, \"addr\": \"heap+2M\", \"len\": \"2M\", \"new_addr\": \"0x200000000000\", "
+		"\"as\": \"moved\"}\n"
+		"{\"op\": \"munmap\", \"task\": 1, \"addr\": \"moved\", \"len\": \"2M\"}\n"
+		"{\"op\": \"mark\", \"name\": \"end\"}\n";
+	char v2[4096], v1[4096];
+	snprintf(v2, sizeof(v2), "{\"ptsim_trace\": 2, \"machine\": {\"cpus\": 4}}\n%s", ev);
+	char *as_v1 = to_v1_text(v2);
+	snprintf(v1, sizeof(v1), "%s", as_v1);
+	free(as_v1);
+	int rc;
+	char *a = run_report(NULL, v2, strlen(v2), &rc, err, sizeof(err));
+	if (rc)
+		fail_msg("v2: %s", err);
+	char *b = run_report(NULL, v1, strlen(v1), &rc, err, sizeof(err));
+	if (rc)
+		fail_msg("v1: %s", err);
+	assert_string_equal(a, b);
+	/* 4 spawns, mmap, 8 touches, mremap, munmap, mark: the 8 touches each fault one page in. */
+	assert_non_null(strstr(a, "\"events\":16"));
+	ptsim_free(a);
+	ptsim_free(b);
+
+	/* Errors name the field and the expression. */
+	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": \"{i}\", \"cpu\": 0}\n", PTSIM_EBADTRACE,
+	       "line 2 (event 0, spawn): field 'task': \"{i}\": no enclosing repeat has \"var\": \"i\"");
+	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": \"1 +\", \"cpu\": 0}\n", PTSIM_EBADTRACE,
+	       "field 'task': \"1 +\": the expression ends early (at column 4)");
+	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": \"{ncpus} + heap\", \"cpu\": 0}\n", PTSIM_EBADTRACE,
+	       "field 'task': \"{ncpus} + heap\": names (bound by \"as\") are allowed in address fields only");
+	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": \"heap\", \"cpu\": 0}\n", PTSIM_EBADTRACE,
+	       "field 'task': \"heap\" is not a number");
+	/* A name no earlier "as" binds: at load. */
+	V2_ERR(HDR SPAWN MAP "{\"op\": \"munmap\", \"task\": 1, \"addr\": \"hep+4K\", \"len\": \"4K\"}\n", PTSIM_EBADTRACE,
+	       "line 4 (event 2, munmap): field 'addr': \"hep+4K\" is not a number, nor a name bound by an earlier "
+	       "\"as\" (at column 1)");
+	/* A name whose "as" did not bind it (the mmap failed as expected): when it runs. */
+	V2_ERR(HDR SPAWN MAP "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"4K\", \"prot\": \"r\", "
+	       "\"as\": \"x\", \"expect\": \"EEXIST\"}\n{\"op\": \"munmap\", \"task\": 1, \"addr\": \"x\", \"len\": \"4K\"}\n",
+	       PTSIM_EBADEVENT, "line 5 (event 3, munmap): field 'addr': \"x\": no address is bound to the name 'x'");
+	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": 1, \"cpu\": \"4 / ({ncpus} - 2)\"}\n", PTSIM_EBADEVENT,
+	       "field 'cpu': \"4 / ({ncpus} - 2)\": division by zero");
+	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": \"1 - 2\", \"cpu\": 0}\n", PTSIM_EBADEVENT,
+	       "field 'task': \"1 - 2\": the value is negative");
+	V2_ERR(HDR "{\"op\": \"repeat\", \"count\": 1, \"var\": \"ncpus\", \"events\": []}\n", PTSIM_EBADTRACE,
+	       "field 'var': ncpus is the machine's CPU count");
+	V2_ERR(HDR "{\"op\": \"repeat\", \"count\": 1, \"var\": \"9x\", \"events\": []}\n", PTSIM_EBADTRACE,
+	       "field 'var': \"9x\" is not a name");
+	/* An outer variable is seen by a nested repeat; a step still works beside it. */
+	assert_int_equal(run_limited(HDR "{\"op\": \"repeat\", \"count\": 2, \"var\": \"o\", \"step\": {\"task\": 10}, "
+				     "\"events\": [{\"op\": \"repeat\", \"count\": 2, \"var\": \"n\", \"events\": [{\"op\": "
+				     "\"spawn\", \"task\": \"1 + {o} + 2 * {n}\", \"cpu\": \"{o} * 2 + {n}\"}]}]}\n",
+				     0, err, sizeof(err)), -ERANGE);
+	/* Iteration o=1, n=0: task 1 + 10 (step) + 1 + 0 = 12 on cpu 2 of a 2-CPU machine. */
+	assert_non_null(strstr(err, "line 2 (event 2, spawn) at [i=1].events[0][i=0].events[0]: field 'cpu': cpu 2 "
+				    "does not exist"));
+}
+
 /* Every trace file below traces/@rel (.json), in @out[*n]. */
 static void collect(const char *rel, char ***out, size_t *n)
 {
@@ -686,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_trace_v2__truncated_and_corrupt_compression),
 		cmocka_unit_test(test_trace_v2__not_a_trace_and_limits),
 		cmocka_unit_test(test_trace_v2__max_events),
+		cmocka_unit_test(test_trace_v2__expressions_variables_and_names),
 		cmocka_unit_test(test_trace_v2__repeat_offsets_overflow),
 		cmocka_unit_test(test_trace_v2__every_bundled_trace_converts),
 		cmocka_unit_test(test_trace_v2__convert_expands_repeats),

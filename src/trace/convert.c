@@ -285,6 +285,10 @@ static int emit(struct conv *c, const cJSON *ev, const int64_t *off, bool from_v
 	int rc;
 
 	if (c->expand && repeat) {
+		if (cJSON_GetObjectItemCaseSensitive(ev, "var"))
+			return conv_fail(c, PTSIM_EBADTRACE, "--expand-repeats: a repeat with a \"var\" stays a repeat "
+					 "(its expressions are evaluated when the trace runs); convert without "
+					 "--expand-repeats");
 		uint64_t count = field_value(cJSON_GetObjectItemCaseSensitive(ev, "count"));
 		const cJSON *step = cJSON_GetObjectItemCaseSensitive(ev, "step");
 		const cJSON *body = cJSON_GetObjectItemCaseSensitive(ev, "events");
@@ -323,6 +327,14 @@ static int emit(struct conv *c, const cJSON *ev, const int64_t *off, bool from_v
 			int f = numeric_field(it->string);
 			if (f < 0 || !off[f] || f == F_COUNT)
 				continue;
+			uint64_t base;
+			bool neg;
+			if (cJSON_IsString(it) && ptsim__trace_parse_num(it->valuestring, &base, false, &neg)) {
+				cJSON_Delete(copy);
+				return conv_fail(c, PTSIM_EBADTRACE, "--expand-repeats: field '%s' is an expression "
+						 "(\"%s\") and a repeat steps it; convert without --expand-repeats",
+						 it->string, it->valuestring);
+			}
 			uint64_t v = field_value(it) + (uint64_t)off[f];
 			if ((off[f] > 0 && v < field_value(it)) || (off[f] < 0 && v > field_value(it))) {
 				cJSON_Delete(copy);
@@ -453,7 +465,7 @@ PTSIM_API int ptsim_trace_convert(const char *in, const char *out, const struct 
 			break;
 		if (rc)
 			goto out;
-		struct perr pe = { err, errlen, "", true };
+		struct perr pe = { .buf = err, .len = errlen, .in_line = true };
 		snprintf(pe.path, sizeof(pe.path), "line %" PRIu64 " (event %" PRIu64 ")", c.t->line, c.written);
 		snprintf(c.where, sizeof(c.where), "line %" PRIu64, c.t->line);
 		rc = ptsim__trace_parse_line(&pe, c.t, line, len, &ev, &trailer, &obj);

@@ -32,6 +32,7 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr", [F_FIXED] = "fixed",
 	[F_OTHER] = "other", [F_BRK] = "brk", [F_SEGMENTS] = "segments", [F_STACK] = "stack",
 	[F_NEW_LEN] = "new_len", [F_FLAGS] = "flags",
+	[F_VAR] = "var", [F_AS] = "as",
 };
 
 static const uint64_t common_optional = B(F_COMMENT);
@@ -46,7 +47,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_ADVANCE] = { "advance", 0, B(F_NS) | B(F_US) | B(F_MS) | B(F_S), 0 },
 	[OP_MMAP] = { "mmap", B(F_TASK) | B(F_LEN) | B(F_PROT),
 		      B(F_ADDR) | B(F_FIXED) | B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) |
-			      B(F_POPULATE) | SYSCALL,
+			      B(F_POPULATE) | B(F_AS) | SYSCALL,
 		      OPF_OVERLAP_IS_EEXIST },
 	[OP_MUNMAP] = { "munmap", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, 0 },
 	[OP_MPROTECT] = { "mprotect", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL, OPF_ENOMEM_IS_HOLE },
@@ -55,10 +56,10 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_MUNLOCK] = { "munlock", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 	[OP_TOUCH] = { "touch", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_STRIDE) | B(F_WRITE), 0 },
 	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE), 0 },
-	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_NEW_ADDR) | B(F_NEW_LEN) | B(F_FLAGS) | SYSCALL, 0 },
+	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_NEW_ADDR) | B(F_NEW_LEN) | B(F_FLAGS) | B(F_AS) | SYSCALL, 0 },
 	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), SYSCALL, 0 },
 	[OP_MARK] = { "mark", B(F_NAME), 0, 0 },
-	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP), 0 },
+	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP) | B(F_VAR), 0 },
 	[OP_GUP_FAST_BEGIN] = { "gup_fast_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
 	[OP_GUP_FAST_END] = { "gup_fast_end", B(F_CPU), 0, 0 },
 	[OP_RCU_READ_BEGIN] = { "rcu_read_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
@@ -67,7 +68,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0, 0 },
 	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 	[OP_EXEC] = { "exec", B(F_TASK), B(F_SEGMENTS) | B(F_BRK) | B(F_STACK), 0 },
-	[OP_BRK] = { "brk", B(F_TASK) | B(F_ADDR), 0, 0 },
+	[OP_BRK] = { "brk", B(F_TASK) | B(F_ADDR), B(F_AS), 0 },
 };
 
 
@@ -377,6 +378,18 @@ static uint64_t body_num_fields(const struct tevent *ev, size_t n)
 
 static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, size_t *nr, int depth);
 
+/*
+ * A string that is no plain number is an expression if it has a variable,
+ * an operator after its start or a parenthesis, or (in an address field) is
+ * a name; anything else ("12Q", "-5", "4 K") gets the plain number's message.
+ */
+static bool looks_like_expr(const char *s, bool names_ok)
+{
+	if (names_ok && (isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return true;
+	return s[0] && (strpbrk(s, "{+*/%()") || strchr(s + 1, '-'));
+}
+
 static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int depth)
 {
 	const cJSON *opj, *it;
@@ -437,6 +450,25 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			continue;
 		}
 		if (f < NR_NUM_FIELDS) {
+			uint64_t v;
+			bool neg;
+			/* A string that is not a plain number is an expression ({i} % 4, heap1+4K). */
+			if (cJSON_IsString(it) && f != F_COUNT &&
+			    ptsim__trace_parse_num(it->valuestring, &v, false, &neg) == -1 &&
+			    looks_like_expr(it->valuestring, f == F_ADDR || f == F_NEW_ADDR)) {
+				struct texpr *x = realloc(ev->exprs, (ev->nr_exprs + 1) * sizeof(*x));
+				if (!x)
+					return PTSIM_ENOMEM_HOST;
+				ev->exprs = x;
+				int rc = ptsim__trace_expr_compile(pe, ptsim__trace_field_names[f], it->valuestring,
+								   &pe->scope, f == F_ADDR || f == F_NEW_ADDR ? pe->names : NULL,
+								   &ev->exprs[ev->nr_exprs]);
+				if (rc)
+					return rc;
+				ev->exprs[ev->nr_exprs++].field = (enum tfield)f;
+				ev->dynamic |= B(f);
+				continue;
+			}
 			if (get_num(pe, it, ptsim__trace_field_names[f], ptsim__trace_field_max[f], &ev->num[f]))
 				return PTSIM_EBADTRACE;
 			continue;
@@ -458,6 +490,19 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			ev->kind = (enum ptsim_map_kind)v;
 			break;
 		}
+		case F_VAR:
+		case F_AS:
+			if (get_str(pe, it, ptsim__trace_field_names[f], &s))
+				return PTSIM_EBADTRACE;
+			if (!ptsim__trace_is_name(s) || strlen(s) > 255)
+				return ptsim__trace_fail(pe, "field '%s': \"%s\" is not a name (a letter or _, then letters, "
+							 "digits, _ or .; at most 255 bytes)", ptsim__trace_field_names[f], s);
+			if (f == F_VAR && !strcmp(s, "ncpus"))
+				return ptsim__trace_fail(pe, "field 'var': ncpus is the machine's CPU count, not a repeat "
+							 "variable");
+			if (!(*(f == F_VAR ? &ev->var : &ev->as) = strdup(s)))
+				return PTSIM_ENOMEM_HOST;
+			break;
 		case F_FIXED:
 			if (PARSE_ENUM(pe, it, "fixed", fixed_names, "a fixed-address mode", &ev->fixed))
 				return PTSIM_EBADTRACE;
@@ -548,6 +593,9 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			break;   /* below */
 		}
 	}
+	/* The name is bound from this event on: later events may use it. */
+	if (ev->as && pe->names && ptsim__trace_note_name(pe->names, ev->as))
+		return PTSIM_ENOMEM_HOST;
 	uint64_t missing = d->required & ~ev->present;
 	if (missing) {
 		for (int f = 0; f < NR_FIELDS; f++)
@@ -576,7 +624,15 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		const cJSON *body = cJSON_GetObjectItemCaseSensitive(obj, "events");
 		char saved[sizeof(pe->path)];
 		memcpy(saved, pe->path, sizeof(saved));
+		/* The body sees this repeat's variable (and the outer ones). */
+		const char *var = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, "var"));
+		if (var) {
+			pe->scope.var[pe->scope.n] = var;
+			pe->scope.level[pe->scope.n++] = depth + 1;
+		}
 		int rc = parse_events(pe, body, &ev->body, &ev->nr_body, depth + 1);
+		if (var)
+			pe->scope.n--;
 		if (rc)
 			return rc;
 		memcpy(pe->path, saved, sizeof(saved));
@@ -630,6 +686,11 @@ void ptsim__trace_clear_event(struct tevent *ev)
 	for (size_t k = 0; k < ev->nr_segments; k++)
 		free((char *)ev->segments[k].file);
 	free(ev->segments);
+	free(ev->var);
+	free(ev->as);
+	for (size_t i = 0; i < ev->nr_exprs; i++)
+		ptsim__trace_expr_free(&ev->exprs[i]);
+	free(ev->exprs);
 	ptsim__trace_free_events(ev->body, ev->nr_body);
 	memset(ev, 0, sizeof(*ev));
 }
@@ -853,6 +914,7 @@ int ptsim__trace_parse_top(struct perr *pe, struct ptsim_trace *t, const cJSON *
 	const cJSON *it;
 	int rc;
 
+	pe->names = &t->names;
 	if (!cJSON_IsObject(root))
 		return ptsim__trace_fail(pe, "%s", shape);
 	if (dup_key(root))
@@ -911,6 +973,7 @@ int ptsim__trace_parse_line(struct perr *pe, struct ptsim_trace *t, const char *
 
 	*trailer = false;
 	memset(ev, 0, sizeof(*ev));
+	pe->names = &t->names;
 	if ((rc = ptsim__trace_parse_json(pe, text, len, true, &obj)))
 		return rc;
 	if (cJSON_IsObject(obj) && !cJSON_GetObjectItemCaseSensitive(obj, "op") &&

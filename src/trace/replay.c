@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mm/internal.h"
@@ -34,7 +35,67 @@ struct replay {
 	uint64_t done, total, next_report;
 	bool v2;                          /* the line names the top-level event: no "events[N]" for it */
 	uint64_t work, max_work;          /* events run plus touch accesses, and the limit (max_events) */
+	struct name_addr { char *name; uint64_t addr; } *names;   /* bound by "as" */
+	size_t nr_names, cap_names;
 };
+
+static bool lookup_name(void *ctx, const char *name, uint64_t *addr)
+{
+	const struct replay *r = ctx;
+
+	for (size_t i = 0; i < r->nr_names; i++)
+		if (!strcmp(r->names[i].name, name)) {
+			*addr = r->names[i].addr;
+			return true;
+		}
+	return false;
+}
+
+/* "as": bind @name to @addr (a later "as" with the same name rebinds it). */
+static int bind_name(struct replay *r, const char *name, uint64_t addr)
+{
+	for (size_t i = 0; i < r->nr_names; i++)
+		if (!strcmp(r->names[i].name, name)) {
+			r->names[i].addr = addr;
+			return 0;
+		}
+	if (r->nr_names == r->cap_names) {
+		size_t cap = r->cap_names ? 2 * r->cap_names : 16;
+		struct name_addr *n = realloc(r->names, cap * sizeof(*n));
+		if (!n)
+			return ptsim__err(r->m, PTSIM_ENOMEM_HOST, "as", "out of memory");
+		r->names = n;
+		r->cap_names = cap;
+	}
+	if (!(r->names[r->nr_names].name = strdup(name)))
+		return ptsim__err(r->m, PTSIM_ENOMEM_HOST, "as", "out of memory");
+	r->names[r->nr_names++].addr = addr;
+	return 0;
+}
+
+static void free_names(struct replay *r)
+{
+	for (size_t i = 0; i < r->nr_names; i++)
+		free(r->names[i].name);
+	free(r->names);
+}
+
+/* A field given as an expression: its value now. */
+static int eval_field(struct replay *r, const struct tevent *ev, enum tfield f, uint64_t *out)
+{
+	uint64_t iter[sizeof(r->stack) / sizeof(r->stack[0])];
+	char why[160];
+	size_t k = 0;
+
+	while (ev->exprs[k].field != f)
+		k++;
+	for (int d = 0; d <= r->depth; d++)
+		iter[d] = r->stack[d].iteration;
+	int rc = ptsim__trace_expr_eval(&ev->exprs[k], iter, r->m->nr_cpus, lookup_name, r, out, why, sizeof(why));
+	if (rc)
+		return ptsim__err(r->m, rc, ptsim__trace_field_names[f], "\"%s\": %s", ev->exprs[k].src, why);
+	return 0;
+}
 
 /*
  * The position of the event running now (m->ev_where): called by ptsim__err()
@@ -66,10 +127,15 @@ static int value(struct replay *r, const struct tevent *ev, enum tfield f, uint6
 {
 	int64_t off = r->offset[f];
 	uint64_t base = ev->num[f];
-	uint64_t v = base + (uint64_t)off;
 
 	/* The previous call's op is still in ev_op: name this event's op. */
 	r->m->ev_op = ptsim__trace_ops[ev->op].name;
+	if (ev->dynamic & B(f)) {
+		int rc = eval_field(r, ev, f, &base);
+		if (rc)
+			return rc;
+	}
+	uint64_t v = base + (uint64_t)off;
 	if ((off > 0 && v < base) || (off < 0 && v > base)) {
 		return ptsim__err(r->m, PTSIM_EBADEVENT, ptsim__trace_field_names[f],
 				  "%" PRIu64 " plus the repeat steps (%" PRId64 ") leaves the 64-bit range", base, off);
@@ -194,7 +260,10 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		a.shared = ev->shared;
 		a.file = ev->file;
 		a.populate = ev->populate;
-		rc = ptsim_mmap(m, (int)task, &a);
+		uint64_t got = 0;
+		rc = ptsim_mmap_addr(m, &got, (int)task, &a);
+		if (!rc && ev->as)
+			rc = bind_name(r, ev->as, got);
 		break;
 	}
 	case OP_MUNMAP:
@@ -252,12 +321,17 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			VAL(F_NEW_ADDR, y);
 		if (!(ev->present & (B(F_FLAGS) | B(F_NEW_LEN)))) {
 			rc = ptsim_mremap(m, (int)task, addr, len, y);   /* v1: MAYMOVE|FIXED, same length */
+			if (!rc && ev->as)
+				rc = bind_name(r, ev->as, y);
 			break;
 		}
 		x = len;
 		if (ev->present & B(F_NEW_LEN))
 			VAL(F_NEW_LEN, x);
-		rc = ptsim_mremap_flags(m, NULL, (int)task, addr, len, x, ev->mremap_flags, y);
+		uint64_t got = 0;
+		rc = ptsim_mremap_flags(m, &got, (int)task, addr, len, x, ev->mremap_flags, y);
+		if (!rc && ev->as)
+			rc = bind_name(r, ev->as, got);
 		break;
 	case OP_EXEC: {
 		struct ptsim_exec_args a = { .segments = ev->segments, .nr_segments = ev->nr_segments,
@@ -271,11 +345,13 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_BRK:
 		VAL(F_TASK, task);
 		if (ev->brk_relative) {
-			rc = ptsim_sbrk(m, NULL, (int)task, ev->brk_delta);
-			break;
+			rc = ptsim_sbrk(m, &y, (int)task, ev->brk_delta);
+		} else {
+			VAL(F_ADDR, addr);
+			rc = ptsim_brk(m, &y, (int)task, addr);
 		}
-		VAL(F_ADDR, addr);
-		rc = ptsim_brk(m, NULL, (int)task, addr);
+		if (!rc && ev->as)
+			rc = bind_name(r, ev->as, y);
 		break;
 	case OP_MOVE_PAGES:
 		VAL(F_TASK, task);
@@ -527,6 +603,7 @@ int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, co
 	m->ev_where = describe_where;
 	m->ev_where_ctx = &r;
 	rc = run_events(&r, t->events, t->nr_events);
+	free_names(&r);
 	m->ev_where = NULL;
 	m->ev_where_ctx = NULL;
 	if (h && h->progress)
@@ -571,7 +648,7 @@ int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, c
 		}
 		if (rc)
 			break;
-		struct perr pe = { m->errmsg, sizeof(m->errmsg), "", true };
+		struct perr pe = { .buf = m->errmsg, .len = sizeof(m->errmsg), .in_line = true };
 		snprintf(pe.path, sizeof(pe.path), "line %" PRIu64 " (event %" PRIu64 ")", t->line, m->event);
 		rc = ptsim__trace_parse_line(&pe, t, line, len, &ev, &trailer, NULL);
 		if (!rc && trailer)
@@ -596,6 +673,7 @@ int ptsim__trace_replay_stream(struct ptsim_machine *m, struct ptsim_trace *t, c
 		if (rc)
 			break;
 	}
+	free_names(&r);
 	m->ev_where = NULL;
 	m->ev_where_ctx = NULL;
 	if (h && h->progress)

@@ -36,6 +36,9 @@ PTSIM_API void ptsim_trace_free(struct ptsim_trace *t)
 	ptsim__trace_reader_close(t->rd);
 	cJSON_free(t->recorded);
 	cJSON_Delete(t->json);
+	for (size_t i = 0; i < t->names.n; i++)
+		free(t->names.name[i]);
+	free(t->names.name);
 	free(t->preset);
 	for (size_t i = 0; i < t->nr_set; i++)
 		free(t->set[i]);
@@ -165,7 +168,7 @@ static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct pe
 PTSIM_API int ptsim_trace_load_opts(struct ptsim_trace **out, const char *data, size_t len,
 				    const struct ptsim_trace_options *opts, char *err, size_t errlen)
 {
-	struct perr pe = { err, errlen, "", false };
+	struct perr pe = { .buf = err, .len = errlen, .in_line = false };
 	struct trace_reader *rd = NULL;
 	struct ptsim_trace *t;
 	int rc;
@@ -210,7 +213,7 @@ PTSIM_API int ptsim_trace_load(struct ptsim_trace **out, const char *data, size_
 int ptsim__trace_open(struct ptsim_trace **out, const char *path, const struct ptsim_trace_options *opts,
 		      bool keep_json, char *err, size_t errlen)
 {
-	struct perr pe = { err, errlen, "", false };
+	struct perr pe = { .buf = err, .len = errlen, .in_line = false };
 	struct trace_reader *rd;
 	struct ptsim_trace *t;
 	int rc;

@@ -39,7 +39,7 @@ enum tfield {
 	F_NS, F_US, F_MS, F_S, F_NEW_ADDR, F_BRK, F_NEW_LEN,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS,
+	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS, F_VAR, F_AS,
 	NR_FIELDS
 };
 
@@ -80,6 +80,34 @@ extern const char *const ptsim__trace_field_names[NR_FIELDS];
 /* Largest value each numeric field may take (before the API's own checks). */
 extern const uint64_t ptsim__trace_field_max[NR_NUM_FIELDS];
 
+/* expr.c: a numeric field written as an expression, compiled to a postfix program. */
+enum xop { X_NUM, X_VAR, X_NCPUS, X_NAME, X_NEG, X_ADD, X_SUB, X_MUL, X_DIV, X_MOD };
+struct xcode {
+	enum xop op;
+	uint64_t val;      /* X_NUM: the number; X_VAR: the nesting level of its repeat */
+	char *name;        /* X_NAME */
+};
+struct texpr {
+	enum tfield field;
+	char *src;         /* as written, for messages */
+	struct xcode *code;
+	size_t nr_code;
+};
+/* The names an "as" bound so far in the trace (in trace order): a use of another is an error at load. */
+struct tnames {
+	char **name;
+	size_t n;
+};
+int ptsim__trace_note_name(struct tnames *names, const char *name);
+bool ptsim__trace_known_name(const struct tnames *names, const char *name, size_t len);
+
+/* The repeat variables in scope while a body is parsed (innermost last). */
+struct tscope {
+	const char *var[18];
+	int level[18];     /* the replay's depth of the body (r->stack[level].iteration is the variable) */
+	int n;
+};
+
 /* One event, validated and typed; a repeat holds its body. */
 struct tevent {
 	enum top op;
@@ -102,6 +130,11 @@ struct tevent {
 	int fixed;                        /* mmap: FIXED_* */
 	struct tevent *body;              /* repeat */
 	size_t nr_body;
+	char *var;                        /* repeat: the name of its iteration variable, or NULL */
+	char *as;                         /* mmap, mremap: the name bound to the address, or NULL */
+	uint64_t dynamic;                 /* B(field) of the numeric fields given as expressions */
+	struct texpr *exprs;              /* ... one each, in field order */
+	size_t nr_exprs;
 };
 
 struct trace_reader;
@@ -122,6 +155,7 @@ struct ptsim_trace {
 	uint64_t trailer_line;            /* v2: the line of the trailer {"recorded": ...}, 0 before it */
 	bool keep_json;                   /* ptsim convert: keep ... */
 	cJSON *json;                      /* ... the v1 document, or the v2 header, as parsed */
+	struct tnames names;              /* the names bound by "as" in the events parsed so far */
 	/* machine section */
 	enum ptsim_arch arch;
 	unsigned int cpus, paging_levels, granule, va_bits;
@@ -137,6 +171,8 @@ struct perr {
 	size_t len;
 	char path[640];   /* room for 16 nested repeats */
 	bool in_line;     /* a v2 line: path is "line N (event E)" */
+	struct tscope scope;
+	struct tnames *names;   /* the trace's names so far (t->names) */
 };
 
 int ptsim__trace_fail(struct perr *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -175,6 +211,15 @@ int ptsim__trace_next_line(struct ptsim_trace *t, char **line, size_t *len, char
 
 /* parse.c: "123", "0x1f", "2M", "-4K" (with @allow_neg): 0, -1 not a number, -2 overflow. */
 int ptsim__trace_parse_num(const char *s, uint64_t *out, bool allow_neg, bool *neg);
+
+/* expr.c */
+bool ptsim__trace_is_name(const char *s);
+int ptsim__trace_expr_compile(struct perr *pe, const char *field, const char *src, const struct tscope *scope,
+			      const struct tnames *names, struct texpr *x);
+void ptsim__trace_expr_free(struct texpr *x);
+int ptsim__trace_expr_eval(const struct texpr *x, const uint64_t *iter, uint64_t ncpus,
+			   bool (*lookup)(void *ctx, const char *name, uint64_t *addr), void *ctx, uint64_t *out,
+			   char *why, size_t whylen);
 
 /* replay.c (@h may be NULL) */
 int ptsim__trace_replay(struct ptsim_machine *m, const struct ptsim_trace *t, const struct ptsim_trace_hooks *h);
