@@ -658,6 +658,29 @@ static void test_addrspace__trace_mremap(void **s)
 			   "is not an mremap flag");
 }
 
+/* fork and thread without a CPU: the task exists, runs nowhere (no CPU loads the child's mm) until a run. */
+static void test_addrspace__fork_thread_not_running(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mm_info mi;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_fork(m, 1, 2, PTSIM_CPU_NONE));
+	T_OK(m, ptsim_thread(m, 1, 3, PTSIM_CPU_NONE));
+	T_OK(m, ptsim_mm_info_get(m, 2, &mi));
+	assert_int_equal(ptsim_touch(m, 2, 0x100000, 4096, 0, false), PTSIM_ETASKSTATE);   /* not running */
+	assert_int_equal(ptsim_touch(m, 3, 0x100000, 4096, 0, false), PTSIM_ETASKSTATE);
+	T_OK(m, ptsim_touch(m, 1, 0x100000, 4096, 0, false));   /* the parent still runs on CPU 0 */
+	T_OK(m, ptsim_run(m, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, 0x100000, 4096, 0, false));
+	assert_int_equal(ptsim_fork(m, 1, 4, 2), -ERANGE);   /* a CPU that exists, or none */
+	expect_trace_error("{\"op\": \"fork\", \"task\": 1, \"child\": 2}, {\"op\": \"touch\", \"task\": 2, "
+			   "\"addr\": 4096, \"len\": 4096}",
+			   "not running on any CPU");
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -677,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__mremap_grow_with_move),
 		cmocka_unit_test(test_addrspace__mremap_pmd_aligned_move),
 		cmocka_unit_test(test_addrspace__trace_mremap),
+		cmocka_unit_test(test_addrspace__fork_thread_not_running),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

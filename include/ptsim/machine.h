@@ -63,9 +63,11 @@ PTSIM_API const char *ptsim_machine_errmsg(const struct ptsim_machine *m);
 
 /** ptsim_spawn - new process @task (fresh mm) running on @cpu. */
 PTSIM_API int ptsim_spawn(struct ptsim_machine *m, int task, unsigned int cpu);
-/** ptsim_fork - @task (running) forks @child, which then runs on @cpu. */
+/* As the @cpu of ptsim_fork() and ptsim_thread(): the new task exists but runs nowhere until a ptsim_run(). */
+#define PTSIM_CPU_NONE (~0u)
+/** ptsim_fork - @task (running) forks @child, which then runs on @cpu (PTSIM_CPU_NONE: not yet). */
 PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned int cpu);
-/** ptsim_thread - new thread @thread in @task's mm, running on @cpu. */
+/** ptsim_thread - new thread @thread in @task's mm, running on @cpu (PTSIM_CPU_NONE: not yet). */
 PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsigned int cpu);
 /** ptsim_exit - running @task exits (exit_mm; exit_mmap if it was the last user). */
 PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task);

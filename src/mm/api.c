@@ -267,8 +267,9 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "fork");
-	if ((rc = new_task_id(m, child, "child")) || (rc = check_cpu(m, cpu, "cpu")) ||
-	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")) ||
+	bool run = cpu != PTSIM_CPU_NONE;
+	if ((rc = new_task_id(m, child, "child")) || (run && (rc = check_cpu(m, cpu, "cpu"))) ||
+	    (rc = running_task(m, task, &parent)) || (run && (rc = check_cpu_free(m, cpu, "cpu"))) ||
 	    (rc = check_range_files_unlocked(m, parent->mm, 0, 0, "task")))   /* dup_mmap() links file VMAs */
 		return op_exit(m, rc);
 	struct mm_struct *mm = mm_alloc(m);
@@ -283,7 +284,8 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 		mmput(mm);
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	}
-	sched_switch_to(m, &m->cpus[cpu], t);
+	if (run)
+		sched_switch_to(m, &m->cpus[cpu], t);
 	return op_exit(m, 0);
 }
 
@@ -294,8 +296,9 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "thread");
-	if ((rc = new_task_id(m, thread, "thread")) || (rc = check_cpu(m, cpu, "cpu")) ||
-	    (rc = running_task(m, task, &parent)) || (rc = check_cpu_free(m, cpu, "cpu")))
+	bool run = cpu != PTSIM_CPU_NONE;
+	if ((rc = new_task_id(m, thread, "thread")) || (run && (rc = check_cpu(m, cpu, "cpu"))) ||
+	    (rc = running_task(m, task, &parent)) || (run && (rc = check_cpu_free(m, cpu, "cpu"))))
 		return op_exit(m, rc);
 	struct sim_task *t = task_new(m, thread, parent->mm);
 	if (t)
@@ -303,7 +306,8 @@ PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsign
 	if (!t)
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
 	parent->mm->mm_users++;
-	sched_switch_to(m, &m->cpus[cpu], t);
+	if (run)
+		sched_switch_to(m, &m->cpus[cpu], t);
 	return op_exit(m, 0);
 }
 

@@ -39,8 +39,8 @@ static const uint64_t common_optional = B(F_COMMENT);
 
 const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_SPAWN] = { "spawn", B(F_TASK) | B(F_CPU), 0, 0 },
-	[OP_FORK] = { "fork", B(F_TASK) | B(F_CHILD) | B(F_CPU), 0, 0 },
-	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD) | B(F_CPU), 0, 0 },
+	[OP_FORK] = { "fork", B(F_TASK) | B(F_CHILD), B(F_CPU), 0 },
+	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD), B(F_CPU), 0 },
 	[OP_EXIT] = { "exit", B(F_TASK), 0, 0 },
 	[OP_RUN] = { "run", B(F_CPU), B(F_TASK) | B(F_OTHER), 0 },
 	[OP_SLEEP] = { "sleep", B(F_TASK), 0, 0 },

@@ -198,13 +198,17 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_FORK:
 		VAL(F_TASK, task);
 		VAL(F_CHILD, x);
-		VAL(F_CPU, cpu);
+		cpu = PTSIM_CPU_NONE;   /* no cpu: the child does not run yet */
+		if (ev->present & B(F_CPU))
+			VAL(F_CPU, cpu);
 		rc = ptsim_fork(m, (int)task, (int)x, (unsigned int)cpu);
 		break;
 	case OP_THREAD:
 		VAL(F_TASK, task);
 		VAL(F_THREAD, x);
-		VAL(F_CPU, cpu);
+		cpu = PTSIM_CPU_NONE;
+		if (ev->present & B(F_CPU))
+			VAL(F_CPU, cpu);
 		rc = ptsim_thread(m, (int)task, (int)x, (unsigned int)cpu);
 		break;
 	case OP_EXIT:
