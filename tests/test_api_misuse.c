@@ -34,6 +34,8 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 	struct ptsim_mmap_args a = { .addr = BASE, .len = 4096, .prot = RW };
 	struct ptsim_mm_info mi;
 	struct ptsim_violation v;
+	struct ptsim_mark_info mk;
+	size_t idx;
 	uint64_t x;
 	const int rcs[] = {
 		ptsim_spawn(m, 1, 0),
@@ -71,6 +73,12 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_stat(m, "faults.total", &x),
 		ptsim_mark_stat(m, "x", "faults.total", &x),
 		ptsim_mark_mm_info(m, "x", 1, &mi),
+		ptsim_mark_iteration(m, "x", &x, 1),
+		ptsim_mark_get(m, 0, &mk),
+		ptsim_mark_find(m, "x", NULL, 0, &idx),
+		ptsim_mark_stat_at(m, 0, "faults.total", &x),
+		ptsim_mark_mm_at(m, 0, 0, &mi),
+		ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, 1),
 		ptsim_violation_get(m, 0, &v),
 		ptsim_machine_check(m),
 		ptsim_debug_rss_add(m, 1, PTSIM_RSS_ANON, 1),
@@ -85,6 +93,8 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 static void check_all_value_calls(struct ptsim_machine *m)
 {
 	assert_int_equal(ptsim_violation_count(m), 0);
+	assert_int_equal(ptsim_mark_count(m), 0);
+	assert_int_equal(ptsim_machine_limit(m, PTSIM_LIMIT_MARKS), 0);
 	assert_int_equal(ptsim_frames_in_use(m), 0);
 	assert_int_equal(ptsim_machine_quiesce(m), 0);
 	assert_null(ptsim_report_json(m));

@@ -128,15 +128,15 @@ static void test_cli__dash_is_standard_output(void **s)
 	t_cli_free(&r);
 	/* --timeline - puts the CSV on standard output instead of the report... */
 	r = CLI_IN(d, "run", "t.json", "--timeline", "-");
-	EXPECT(r, 0, "mark,event,vmpte_kb,", "");
-	assert_int_equal(strncmp(r.out, "mark,event,", 11), 0);
-	assert_non_null(strstr(r.out, "\ntouched,3,"));
+	EXPECT(r, 0, "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb,", "");
+	assert_int_equal(strncmp(r.out, "mark,index,", 11), 0);
+	assert_non_null(strstr(r.out, "\ntouched,0,,3,"));
 	assert_null(strstr(r.out, "violations: "));
 	assert_false(exists(d, "-"));
 	t_cli_free(&r);
 	/* ... unless -o says where the report goes. */
 	r = CLI_IN(d, "run", "t.json", "--json", "--output=r.json", "--timeline=-");
-	EXPECT(r, 0, "mark,event,", "");
+	EXPECT(r, 0, "mark,index,", "");
 	char path[1200];
 	snprintf(path, sizeof(path), "%s/r.json", d);
 	char *rep = t_read_file(path, NULL);

@@ -477,10 +477,10 @@ static void test_mm_basic__timeline_csv(void **state)
 	T_OK(m, ptsim_mark(m, "say \"hi\""));
 	char *csv = ptsim_report_timeline_csv(m);
 	assert_non_null(csv);
-	assert_memory_equal(csv, "mark,event,vmpte_kb,", 20);
-	assert_non_null(strstr(csv, "\n\"a,b\",0,0,"));
-	assert_non_null(strstr(csv, "\n\"say \"\"hi\"\"\",2,0,"));
-	assert_non_null(strstr(csv, "\nend,3,0,"));
+	assert_memory_equal(csv, "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb,", 51);
+	assert_non_null(strstr(csv, "\n\"a,b\",0,,0,0,0,0,"));
+	assert_non_null(strstr(csv, "\n\"say \"\"hi\"\"\",1,,2,0,0,0,"));
+	assert_non_null(strstr(csv, "\nend,,,3,0,0,0,"));
 	size_t lines = 0;
 	for (const char *p = csv; *p; p++)
 		lines += *p == '\n';

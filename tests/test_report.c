@@ -216,6 +216,184 @@ static void test_report__csv_quotes_names(void **state)
 	t_destroy(m);
 }
 
+/* ------------------------------------------------------------------------ */
+/* marks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Two nested repeats around a mark, a fork in between, the clock advancing. */
+static const char marks_trace[] =
+	"{\"ptsim_trace\":1,\"machine\":{\"cpus\":2},\"events\":["
+	"{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
+	"{\"op\":\"mark\",\"name\":\"start\"},"
+	"{\"op\":\"repeat\",\"count\":2,\"events\":["
+	" {\"op\":\"repeat\",\"count\":3,\"step\":{\"addr\":\"4K\"},\"events\":["
+	"  {\"op\":\"mmap\",\"task\":1,\"addr\":\"0x200000\",\"len\":\"4K\",\"prot\":\"rw\"},"
+	"  {\"op\":\"touch\",\"task\":1,\"addr\":\"0x200000\",\"len\":\"4K\",\"write\":true},"
+	"  {\"op\":\"advance\",\"us\":5},"
+	"  {\"op\":\"mark\",\"name\":\"loop\"}]},"
+	" {\"op\":\"fork\",\"task\":1,\"child\":2,\"cpu\":1},"
+	" {\"op\":\"mark\",\"name\":\"forked\"},"
+	" {\"op\":\"exit\",\"task\":2},"
+	" {\"op\":\"munmap\",\"task\":1,\"addr\":\"0x200000\",\"len\":\"12K\"}"
+	"]}]}";
+
+static void test_report__marks_indexed_in_repeat(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	char err[512];
+	struct ptsim_mark_info mi;
+	struct ptsim_mm_info mm;
+	uint64_t v;
+	size_t idx;
+
+	assert_int_equal(t_run_json(marks_trace, &m, err, sizeof(err)), 0);
+	assert_int_equal(ptsim_mark_count(m), 1 + 2 * (3 + 1));
+	/* Every loop mark has its own index and its iterations, outermost first. */
+	for (size_t i = 0; i < ptsim_mark_count(m); i++) {
+		T_OK(m, ptsim_mark_get(m, i, &mi));
+		assert_int_equal(mi.index, i);
+	}
+	T_OK(m, ptsim_mark_get(m, 6, &mi));   /* start, loop[0/0..2], forked[0], loop[1/0], loop[1/1] */
+	assert_string_equal(mi.name, "loop");
+	assert_int_equal(mi.depth, 2);
+	assert_int_equal(mi.iteration[0], 1);
+	assert_int_equal(mi.iteration[1], 1);
+	/* spawn, start, an outer iteration of 3 x 4 + 4 events, then 4 + 3 into the second */
+	assert_int_equal(mi.event, 2 + 16 + 4 + 3);
+	assert_int_equal(mi.clock_ns, 5 * 5000);
+	assert_int_equal(mi.nr_mms, 1);
+	T_OK(m, ptsim_mark_stat_at(m, 6, "faults.anon", &v));
+	assert_int_equal(v, 5);
+	T_OK(m, ptsim_mark_mm_at(m, 6, 0, &mm));
+	assert_int_equal(mm.task, 1);
+	assert_int_equal(mm.mm, 1);
+	assert_int_equal(mm.rss_anon_kb, 2 * 4);
+
+	T_OK(m, ptsim_mark_get(m, 4, &mi));
+	assert_string_equal(mi.name, "forked");
+	assert_int_equal(mi.depth, 1);
+	assert_int_equal(mi.iteration[0], 0);
+	assert_int_equal(mi.nr_mms, 2);
+	T_OK(m, ptsim_mark_mm_at(m, 4, 1, &mm));
+	assert_int_equal(mm.task, 2);
+	assert_int_equal(mm.mm, 2);
+	assert_int_equal(ptsim_mark_mm_at(m, 4, 2, &mm), -ERANGE);
+	assert_int_equal(ptsim_mark_get(m, 9, &mi), -ERANGE);
+	assert_int_equal(ptsim_mark_stat_at(m, 9, "faults.anon", &v), -ERANGE);
+
+	/* Found by name and iterations. */
+	const uint64_t it12[] = { 1, 2 }, it1[] = { 1 };
+	T_OK(m, ptsim_mark_find(m, "loop", it12, 2, &idx));
+	assert_int_equal(idx, 7);
+	T_OK(m, ptsim_mark_find(m, "forked", it1, 1, &idx));
+	assert_int_equal(idx, 8);
+	T_OK(m, ptsim_mark_find(m, "start", NULL, 0, &idx));
+	assert_int_equal(idx, 0);
+	assert_int_equal(ptsim_mark_find(m, "loop", it1, 1, &idx), -ENOENT);
+
+	char *json = ptsim_report_json(m);
+	assert_non_null(json);
+	assert_has(json, "{\"index\":0,\"name\":\"start\",\"iteration\":[],\"event\":1,\"clock_ns\":0,\"mms\":[{\"task\":1,"
+			 "\"mm\":1,");
+	assert_has(json, "{\"index\":7,\"name\":\"loop\",\"iteration\":[1,2],\"event\":");
+	assert_has(json, "\"events\":34,\"clock_ns\":30000,\"marks\":");
+	ptsim_free(json);
+
+	/* The timeline: time and RSS next to VmPTE, per mm at the end. */
+	char *csv = ptsim_report_timeline_csv(m);
+	assert_non_null(csv);
+	assert_has(csv, "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb,faults.total,");
+	assert_has(csv, ",violations,mm1.vmpte_kb,mm1.rss_kb,mm2.vmpte_kb,mm2.rss_kb,mm3.vmpte_kb,mm3.rss_kb\n");
+	assert_has(csv, "\nloop,7,1/2,");
+	assert_has(csv, "\nforked,4,0,");
+	/* At forked[0]: mm1 has 3 tables (12 kB) and 3 pages; fork copied both into mm2. */
+	const char *row = strstr(csv, "\nforked,4,0,");
+	assert_non_null(row);
+	const char *nl = strchr(row + 1, '\n');
+	assert_non_null(nl);
+	assert_memory_equal(nl - 14, ",12,12,12,12,,", 14);   /* mm1, mm2 (12 kB each), no mm3 yet */
+	ptsim_free(csv);
+	t_destroy(m);
+}
+
+static void test_report__marks_limit(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(1, NULL, NULL);
+
+	assert_int_equal(ptsim_machine_limit(m, PTSIM_LIMIT_MARKS), 100000);
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, 2));
+	T_OK(m, ptsim_mark(m, "a"));
+	T_OK(m, ptsim_mark(m, "b"));
+	assert_int_equal(ptsim_mark(m, "c"), PTSIM_ELIMIT);
+	assert_has(ptsim_machine_errmsg(m), "mark 'c' would be mark 3, beyond the limit of 2 marks");
+	assert_has(ptsim_machine_errmsg(m), "--max-marks N");
+	assert_int_equal(ptsim_mark_count(m), 2);
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, 0));
+	T_OK(m, ptsim_mark(m, "c"));
+	assert_int_equal(ptsim_machine_set_limit(m, PTSIM_NR_LIMITS, 1), -EINVAL);
+	const uint64_t deep[PTSIM_MARK_MAX_DEPTH + 1] = { 0 };
+	assert_int_equal(ptsim_mark_iteration(m, "d", deep, PTSIM_MARK_MAX_DEPTH + 1), -EINVAL);
+	assert_int_equal(ptsim_mark_iteration(m, "d", NULL, 1), -EINVAL);
+	T_OK(m, ptsim_mark_iteration(m, "d", deep, PTSIM_MARK_MAX_DEPTH));
+	/* Misuse: NULL handles and pointers are -EINVAL (or 0), not a crash. */
+	struct ptsim_mark_info mi;
+	size_t idx;
+	uint64_t v;
+	assert_int_equal(ptsim_mark_count(NULL), 0);
+	assert_int_equal(ptsim_mark_get(NULL, 0, &mi), -EINVAL);
+	assert_int_equal(ptsim_mark_get(m, 0, NULL), -EINVAL);
+	assert_int_equal(ptsim_mark_find(m, NULL, NULL, 0, &idx), -EINVAL);
+	assert_int_equal(ptsim_mark_find(m, "d", NULL, 1, &idx), -EINVAL);
+	assert_int_equal(ptsim_mark_stat_at(m, 0, NULL, &v), -EINVAL);
+	assert_int_equal(ptsim_mark_mm_at(m, 0, 0, NULL), -EINVAL);
+	assert_int_equal(ptsim_machine_set_limit(NULL, PTSIM_LIMIT_MARKS, 1), -EINVAL);
+	assert_int_equal(ptsim_machine_limit(NULL, PTSIM_LIMIT_MARKS), 0);
+	assert_int_equal(ptsim_mark_iteration(NULL, "x", NULL, 0), -EINVAL);
+	t_destroy(m);
+}
+
+/* A mark's explicit "iteration" (what ptsim convert --expand-repeats writes) follows the repeats' own. */
+static void test_report__mark_iteration_field(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m;
+	struct ptsim_trace *t;
+	struct ptsim_mark_info mi;
+	char err[512];
+	const char *ok = "{\"ptsim_trace\":1,\"events\":[{\"op\":\"mark\",\"name\":\"flat\",\"iteration\":[3,1]},"
+			 "{\"op\":\"repeat\",\"count\":2,\"events\":[{\"op\":\"mark\",\"name\":\"in\",\"iteration\":[5]}]}]}";
+
+	assert_int_equal(t_run_json(ok, &m, err, sizeof(err)), 0);
+	assert_int_equal(ptsim_mark_count(m), 3);
+	T_OK(m, ptsim_mark_get(m, 0, &mi));
+	assert_int_equal(mi.depth, 2);
+	assert_int_equal(mi.iteration[0], 3);
+	assert_int_equal(mi.iteration[1], 1);
+	T_OK(m, ptsim_mark_get(m, 2, &mi));
+	assert_int_equal(mi.depth, 2);
+	assert_int_equal(mi.iteration[0], 1);
+	assert_int_equal(mi.iteration[1], 5);
+	t_destroy(m);
+
+	const char *bad[][2] = {
+		{ "{\"ptsim_trace\":1,\"events\":[{\"op\":\"mark\",\"name\":\"m\",\"iteration\":[2,\"x\"]}]}",
+		  "field 'iteration': element 1 is not a non-negative integer below 2^53" },
+		{ "{\"ptsim_trace\":1,\"events\":[{\"op\":\"mark\",\"name\":\"m\",\"iteration\":[-1]}]}",
+		  "element 0 is not a non-negative integer" },
+		{ "{\"ptsim_trace\":1,\"events\":[{\"op\":\"mark\",\"name\":\"m\",\"iteration\":7}]}",
+		  "field 'iteration': expected an array of at most 16 iteration numbers" },
+		{ "{\"ptsim_trace\":1,\"events\":[{\"op\":\"spawn\",\"task\":1,\"cpu\":0,\"iteration\":[1]}]}",
+		  "iteration" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(ptsim_trace_load(&t, bad[i][0], strlen(bad[i][0]), err, sizeof(err)), PTSIM_EBADTRACE);
+		assert_has(err, bad[i][1]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +402,9 @@ int main(void)
 		cmocka_unit_test(test_report__machine_config_typed),
 		cmocka_unit_test(test_report__names_refused_at_api),
 		cmocka_unit_test(test_report__csv_quotes_names),
+		cmocka_unit_test(test_report__marks_indexed_in_repeat),
+		cmocka_unit_test(test_report__marks_limit),
+		cmocka_unit_test(test_report__mark_iteration_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -909,7 +909,7 @@ static void test_trace_errors__cli_exit_statuses(void **s)
 	n = fread(out, 1, sizeof(out) - 1, f);
 	out[n] = 0;
 	fclose(f);
-	has_all(out, (const char *const[]){ "mark,event,vmpte_kb,faults.total,", "\ntouched,3,", "\nend,4,", NULL });
+	has_all(out, (const char *const[]){ "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb,faults.total,", "\ntouched,0,,3,", "\nend,,,4,", NULL });
 	snprintf(args, sizeof(args), "run '%s' --timeline '%s/no/such/dir/t.csv'", clean, PTSIM_TEST_TMPDIR);
 	CLI_STATUS(2, args, "cannot create");
 

@@ -36,11 +36,11 @@ static void test_w1__case_a_reclaim_off(void **state)
 	/* The same figures as a CSV timeline: one row per mark, then "end". */
 	char *csv = ptsim_report_timeline_csv(m);
 	assert_non_null(csv);
-	assert_non_null(strstr(csv, "mark,event,vmpte_kb,faults.total,"));
-	assert_non_null(strstr(csv, "\nfirst_chunk,4,12,512,"));
-	assert_non_null(strstr(csv, "\nafter,51204,102604,13107200,"));
-	assert_non_null(strstr(csv, "\nunmapped,51206,0,13107200,"));
-	assert_non_null(strstr(csv, "\nend,51208,0,13107200,"));
+	assert_non_null(strstr(csv, "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb,faults.total,"));
+	assert_non_null(strstr(csv, "\nfirst_chunk,1,,4,0,12,2048,512,"));
+	assert_non_null(strstr(csv, "\nafter,2,,51204,0,102604,0,13107200,"));
+	assert_non_null(strstr(csv, "\nunmapped,3,,51206,0,0,0,13107200,"));
+	assert_non_null(strstr(csv, "\nend,,,51208,0,0,0,13107200,"));
 	ptsim_free(csv);
 	assert_int_equal(t_mark_stat(m, "after", "faults.total"), 25600 * 512);
 	/* Each chunk's madvise does one local full flush (512 pages > 33); no IPI. */

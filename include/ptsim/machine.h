@@ -307,7 +307,37 @@ PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu);
  */
 #define PTSIM_NAME_MAX 255
 
-/** ptsim_mark - record a snapshot of the statistics under @name. */
+/**
+ * ptsim_mark - record a snapshot of the statistics under @name: the event
+ * index, the simulated clock, every counter (per CPU too) and the figures of
+ * every live mm (ptsim/stats.h reads them back).  Return: 0, -EINVAL for a bad
+ * name, PTSIM_ELIMIT beyond PTSIM_LIMIT_MARKS marks.
+ */
 PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name);
+/**
+ * ptsim_mark_iteration - ptsim_mark() inside @depth nested loops (at most
+ * PTSIM_MARK_MAX_DEPTH), at iteration @iteration[i] of each, outermost first:
+ * what a trace's `mark` inside a `repeat` records, so that the mark taken in
+ * every iteration can be told apart by more than its index.
+ */
+PTSIM_API int ptsim_mark_iteration(struct ptsim_machine *m, const char *name, const uint64_t *iteration,
+				   unsigned int depth);
+
+/* ---- limits ---- */
+
+/*
+ * Limits on what a run may accumulate, so that a short trace cannot make a
+ * report of gigabytes: reaching one is PTSIM_ELIMIT with a message naming
+ * the limit, its value and how to raise it.
+ */
+enum ptsim_limit {
+	PTSIM_LIMIT_MARKS = 0,   /* marks kept (default 100,000; `ptsim run --max-marks`) */
+	PTSIM_NR_LIMITS
+};
+
+/** ptsim_machine_set_limit - set limit @which to @value (0: no limit).  Return: 0 or -EINVAL. */
+PTSIM_API int ptsim_machine_set_limit(struct ptsim_machine *m, enum ptsim_limit which, uint64_t value);
+/** ptsim_machine_limit - the value of limit @which (0: none, or an unknown limit). */
+PTSIM_API uint64_t ptsim_machine_limit(const struct ptsim_machine *m, enum ptsim_limit which);
 
 #endif

@@ -17,6 +17,7 @@ struct ptsim_machine;
 
 struct ptsim_mm_info {
 	int task;                /* lowest live task id using this mm */
+	unsigned int mm;         /* the mm's id: creation order from 1, never reused */
 	unsigned int users;      /* mm_users */
 	uint64_t vmpte_kb;       /* VmPTE: page-table bytes (PTE+PMD+PUD tables) >> 10 */
 	uint64_t vmpte_peak_kb;  /* the highest VmPTE this mm has had (no /proc field: ptsim's own) */
@@ -49,6 +50,38 @@ PTSIM_API const char *ptsim_stat_name(size_t i);
  */
 PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const char *name, uint64_t *out);
 PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int task, struct ptsim_mm_info *out);
+
+/*
+ * Marks by index.  Every mark has an index, 0 for the first one taken, unique
+ * even when the same name is taken in every iteration of a repeat: there the
+ * iteration numbers tell the marks apart too.
+ */
+#define PTSIM_MARK_MAX_DEPTH 16
+
+struct ptsim_mark_info {
+	size_t index;            /* 0, 1, ...: the order the marks were taken in */
+	const char *name;        /* borrowed; valid until the machine is destroyed */
+	uint64_t event;          /* index of the mark's event */
+	uint64_t clock_ns;       /* the simulated clock at the mark */
+	unsigned int depth;      /* repeats around the mark (0: none) */
+	uint64_t iteration[PTSIM_MARK_MAX_DEPTH]; /* iteration of each, outermost first, from 0 */
+	unsigned int nr_mms;     /* mms live at the mark (ptsim_mark_mm_at() reads them) */
+};
+
+/** ptsim_mark_count - number of marks taken so far. */
+PTSIM_API size_t ptsim_mark_count(const struct ptsim_machine *m);
+/** ptsim_mark_get - mark @index.  Return: 0, or -ERANGE if there is no such mark. */
+PTSIM_API int ptsim_mark_get(const struct ptsim_machine *m, size_t index, struct ptsim_mark_info *out);
+/**
+ * ptsim_mark_find - the index of the mark named @name taken at @iteration[0..@depth)
+ * (@depth 0: outside any repeat; the first such mark).  Return: 0 or -ENOENT.
+ */
+PTSIM_API int ptsim_mark_find(const struct ptsim_machine *m, const char *name, const uint64_t *iteration,
+			      unsigned int depth, size_t *index);
+/** ptsim_mark_stat_at - counter @name (as ptsim_stat() names it) at mark @index. */
+PTSIM_API int ptsim_mark_stat_at(struct ptsim_machine *m, size_t index, const char *name, uint64_t *out);
+/** ptsim_mark_mm_at - the @k-th mm live at mark @index (0 .. nr_mms - 1, creation order). */
+PTSIM_API int ptsim_mark_mm_at(struct ptsim_machine *m, size_t index, unsigned int k, struct ptsim_mm_info *out);
 
 enum ptsim_violation_kind {
 	PTSIM_VIOL_TLB = 0,        /* freed frame still translated by a CPU's TLB */
@@ -85,10 +118,12 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m);
 PTSIM_API char *ptsim_report_text(struct ptsim_machine *m);
 /**
  * ptsim_report_timeline_csv - the marks as a CSV timeline for plots: a header
- * line "mark,event,vmpte_kb,COUNTER..." (every machine-wide counter, in the
- * order of docs/counters.md), one line per mark, and a last line "end" with
- * the values now.  vmpte_kb sums the mms live at that point.  Counters are
- * cumulative.  Free with ptsim_free(); NULL if out of memory.
+ * line "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb,COUNTER...,
+ * mmN.vmpte_kb,mmN.rss_kb..." (every machine-wide counter, in the order of
+ * docs/counters.md; then per mm live at some row, by id), one line per mark,
+ * and a last line "end" with the values now.  vmpte_kb and rss_kb (VmRSS) sum
+ * the mms live at that point; per-mm cells are empty where the mm was not
+ * live.  Counters are cumulative.  Free with ptsim_free(); NULL if out of memory.
  */
 PTSIM_API char *ptsim_report_timeline_csv(struct ptsim_machine *m);
 PTSIM_API void ptsim_free(void *p);

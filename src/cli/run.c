@@ -3,6 +3,7 @@
  * (docs/cli.md "ptsim run").
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ const char cmd_run_usage[] =
 	"  --arch x86_64|arm64    the architecture instead of the trace's (drops the trace's geometry)\n"
 	"  --granule BYTES, --va-bits N, --paging-levels N\n"
 	"                         the geometry instead of the trace's (after --arch)\n"
+	"  --max-marks N          keep at most N marks (default 100000; 0: no limit)\n"
 	"  -h, --help             this text\n"
 	"Exit status: 0 clean, 3 violations recorded, 2 bad input or usage, 1 internal failure.\n";
 
@@ -52,6 +54,7 @@ enum {
 	OPT_NO_PROGRESS,
 	OPT_PLOT_LOG,
 	OPT_MAX_EVENTS,
+	OPT_MAX_MARKS,
 };
 
 static const struct option longopts[] = {
@@ -71,6 +74,7 @@ static const struct option longopts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "max-events", required_argument, NULL, OPT_MAX_EVENTS },
+	{ "max-marks", required_argument, NULL, OPT_MAX_MARKS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -89,6 +93,8 @@ struct run_opts {
 	unsigned int cpus;
 	const char *arch;
 	unsigned int granule, va_bits, levels;
+	bool max_marks_set;
+	unsigned int max_marks;
 };
 
 /* Return: -1 to go on, or the exit status (having said why). */
@@ -164,6 +170,13 @@ static int parse(int argc, char **argv, struct run_opts *o)
 			}
 			break;
 		}
+		case OPT_MAX_MARKS:
+			if (!cli_parse_uint(optarg, 0, UINT_MAX, &o->max_marks)) {
+				fprintf(stderr, "ptsim: --max-marks %s: expected a number of marks (0: no limit)\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->max_marks_set = true;
+			break;
 		case 'h':
 			cli_usage(stdout, "run");
 			return CLI_EXIT_CLEAN;
@@ -280,6 +293,8 @@ static int run(struct run_opts *o)
 		status = rc == PTSIM_ENOMEM_HOST ? CLI_EXIT_INTERNAL : CLI_EXIT_USAGE;
 		goto out_trace;
 	}
+	if (o->max_marks_set)
+		ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, o->max_marks);
 	/* Create the files before the run, so that a bad path does not cost a whole run. */
 	status = cli_outputs_open(o->out, 3);
 	if (status)

@@ -1245,7 +1245,18 @@ PTSIM_API int ptsim_mark(struct ptsim_machine *m, const char *name)
 {
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "mark");
-	return op_exit(m, sim_mark_take(m, name));
+	return op_exit(m, sim_mark_take(m, name, NULL, 0));
+}
+
+PTSIM_API int ptsim_mark_iteration(struct ptsim_machine *m, const char *name, const uint64_t *iteration,
+				   unsigned int depth)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mark");
+	if (depth > PTSIM_MARK_MAX_DEPTH || (depth && !iteration))
+		return op_exit(m, ptsim__err(m, -EINVAL, "iteration", "%u nested loops (at most %d, with an array of "
+					     "that many iteration numbers)", depth, PTSIM_MARK_MAX_DEPTH));
+	return op_exit(m, sim_mark_take(m, name, iteration, depth));
 }
 
 PTSIM_API void ptsim_free(void *p)

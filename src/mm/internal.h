@@ -515,9 +515,14 @@ struct sim_violation {
 	char *backtrace;
 };
 
+#define PTSIM_DEFAULT_MAX_MARKS 100000
+
 struct sim_mark {
 	char *name;
 	uint64_t event;
+	uint64_t clock_ns;
+	unsigned int depth;          /* enclosing repeats */
+	uint64_t *iteration;         /* depth entries, outermost first (NULL when depth is 0) */
 	struct ptsim_mm_info *mms;
 	unsigned int nr_mms;
 	uint64_t stats[NR_STATS];
@@ -599,6 +604,7 @@ struct ptsim_machine {
 	size_t nr_viol, cap_viol;
 	struct sim_mark *marks;
 	size_t nr_marks, cap_marks;
+	uint64_t limits[PTSIM_NR_LIMITS];    /* 0: none */
 	/* Event context for error messages and violation records. */
 	uint64_t event;                      /* events executed so far (index of the current one) */
 	const char *ev_op;                   /* op of the current call */
@@ -1111,7 +1117,10 @@ void table_unhold(struct ptsim_machine *m, uint32_t pfn, uint32_t gen);
 void gup_fast_table_unshared(struct ptsim_machine *m, struct mm_struct *mm, const struct ptdesc *pt);
 
 /* stats.c */
-int sim_mark_take(struct ptsim_machine *m, const char *name);
+int sim_mark_take(struct ptsim_machine *m, const char *name, const uint64_t *iteration, unsigned int depth);
+void sim_marks_release(struct ptsim_machine *m);
+/* The figures of every live mm, creation order, in *@out (sim_free: *@nr entries).  false: out of memory. */
+bool sim_live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out, unsigned int *nr);
 void sim_stats_fold(struct ptsim_machine *m);
 
 /* machine.c */

@@ -71,6 +71,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->nr_cpus = cfg->cpus;
 	m->files_tail = &m->files;
 	m->rcu.tail = &m->rcu.head;
+	m->limits[PTSIM_LIMIT_MARKS] = PTSIM_DEFAULT_MAX_MARKS;
 
 	rc = ptsim__variants_resolve(&m->v, m->preset, cfg, err, sizeof(err));
 	if (rc)
@@ -205,13 +206,7 @@ void machine_free_everything(struct ptsim_machine *m)
 				sim_free(a, m->viol[i].backtrace, strlen(m->viol[i].backtrace) + 1);
 		}
 		sim_free(a, m->viol, m->cap_viol * sizeof(*m->viol));
-		for (size_t i = 0; i < m->nr_marks; i++) {
-			struct sim_mark *mk = &m->marks[i];
-			sim_free(a, mk->name, strlen(mk->name) + 1);
-			sim_free(a, mk->mms, mk->nr_mms * sizeof(*mk->mms));
-			sim_free(a, mk->cpu_stats, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
-		}
-		sim_free(a, m->marks, m->cap_marks * sizeof(*m->marks));
+		sim_marks_release(m);
 		if (m->ops && m->arch)
 			m->ops->teardown(m);
 		sim_free(a, m->cpus, m->nr_cpus * sizeof(struct sim_cpu));
@@ -229,4 +224,20 @@ PTSIM_API void ptsim_machine_destroy(struct ptsim_machine *m)
 {
 	if (ptsim__machine_ok(m))
 		machine_free_everything(m);
+}
+
+PTSIM_API int ptsim_machine_set_limit(struct ptsim_machine *m, enum ptsim_limit which, uint64_t value)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	m->ev_op = "set_limit";
+	if ((unsigned int)which >= PTSIM_NR_LIMITS)
+		return ptsim__err(m, -EINVAL, "which", "no limit %d (0 .. %d)", (int)which, PTSIM_NR_LIMITS - 1);
+	m->limits[which] = value;
+	return 0;
+}
+
+PTSIM_API uint64_t ptsim_machine_limit(const struct ptsim_machine *m, enum ptsim_limit which)
+{
+	PTSIM_CHECK_MACHINE(m, 0);
+	return (unsigned int)which < PTSIM_NR_LIMITS ? m->limits[which] : 0;
 }

@@ -4,6 +4,7 @@
  */
 #include "mm/internal.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -105,6 +106,7 @@ static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct p
 
 	memset(out, 0, sizeof(*out));
 	out->task = mm_lowest_task(mm);
+	out->mm = mm->id;
 	out->users = (unsigned int)mm->mm_users;
 	out->vmpte_kb = (uint64_t)mm->pgtables_bytes >> 10;
 	out->vmpte_peak_kb = (uint64_t)mm->pgtables_bytes_peak >> 10;
@@ -132,28 +134,56 @@ PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_
 	return 0;
 }
 
-/* Live mms (with users), in creation order. */
-static unsigned int live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out)
+/* Live mms (with users), in creation order.  Return: false if out of memory. */
+bool sim_live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out, unsigned int *nr)
 {
 	unsigned int n = 0, i = 0;
 
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
 		if (mm->mm_users > 0)
 			n++;
-	*out = n ? sim_icalloc(&m->alloc, n, sizeof(**out)) : NULL;
-	if (n && !*out)
-		return 0;
+	*out = NULL;
+	*nr = 0;
+	if (!n)
+		return true;
+	*out = sim_icalloc(&m->alloc, n, sizeof(**out));
+	if (!*out)
+		return false;
 	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
 		if (mm->mm_users > 0)
 			mm_info_fill(m, mm, &(*out)[i++]);
-	return n;
+	*nr = n;
+	return true;
 }
 
-int sim_mark_take(struct ptsim_machine *m, const char *name)
+static void mark_free(struct ptsim_machine *m, struct sim_mark *mk)
+{
+	if (mk->name)
+		sim_free(&m->alloc, mk->name, strlen(mk->name) + 1);
+	sim_free(&m->alloc, mk->iteration, mk->depth * sizeof(uint64_t));
+	sim_free(&m->alloc, mk->mms, mk->nr_mms * sizeof(*mk->mms));
+	sim_free(&m->alloc, mk->cpu_stats, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
+}
+
+void sim_marks_release(struct ptsim_machine *m)
+{
+	for (size_t i = 0; i < m->nr_marks; i++)
+		mark_free(m, &m->marks[i]);
+	sim_free(&m->alloc, m->marks, m->cap_marks * sizeof(*m->marks));
+}
+
+int sim_mark_take(struct ptsim_machine *m, const char *name, const uint64_t *iteration, unsigned int depth)
 {
 	int rc = ptsim__check_name(m, "name", name);
 	if (rc)
 		return rc;
+	uint64_t limit = m->limits[PTSIM_LIMIT_MARKS];
+	if (limit && m->nr_marks >= limit)
+		return ptsim__err(m, PTSIM_ELIMIT, NULL,
+				  "mark '%s' would be mark %zu, beyond the limit of %" PRIu64 " marks (each keeps every "
+				  "counter, per CPU too, and every live mm's figures; raise it with ptsim run --max-marks N "
+				  "or ptsim_machine_set_limit(PTSIM_LIMIT_MARKS), 0 for none)",
+				  name, m->nr_marks + 1, limit);
 	if (m->nr_marks == m->cap_marks) {
 		size_t ncap = m->cap_marks ? m->cap_marks * 2 : 8;
 		struct sim_mark *n = sim_irealloc(&m->alloc, m->marks, m->cap_marks * sizeof(*n), ncap * sizeof(*n));
@@ -166,20 +196,28 @@ int sim_mark_take(struct ptsim_machine *m, const char *name)
 	memset(mk, 0, sizeof(*mk));
 	mk->name = sim_istrdup(&m->alloc, name);
 	mk->cpu_stats = sim_imalloc(&m->alloc, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
-	if (!mk->name || !mk->cpu_stats) {
-		if (mk->name)
-			sim_free(&m->alloc, mk->name, strlen(mk->name) + 1);
-		sim_free(&m->alloc, mk->cpu_stats, (size_t)m->nr_cpus * NR_CPU_STATS * sizeof(uint64_t));
-		return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
+	if (depth) {
+		mk->iteration = sim_imalloc(&m->alloc, depth * sizeof(uint64_t));
+		if (mk->iteration) {
+			mk->depth = depth;
+			memcpy(mk->iteration, iteration, depth * sizeof(uint64_t));
+		}
 	}
+	if (!mk->name || !mk->cpu_stats || mk->depth != depth)
+		goto nomem;
 	mk->event = m->event;
+	mk->clock_ns = m->clock_ns;
 	sim_stats_fold(m);
 	memcpy(mk->stats, m->stats, sizeof(m->stats));
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		memcpy(&mk->cpu_stats[(size_t)c * NR_CPU_STATS], m->cpus[c].stats, sizeof(m->cpus[c].stats));
-	mk->nr_mms = live_mms(m, &mk->mms);
+	if (!sim_live_mms(m, &mk->mms, &mk->nr_mms))
+		goto nomem;
 	m->nr_marks++;
 	return 0;
+nomem:
+	mark_free(m, mk);
+	return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
 }
 
 static const struct sim_mark *find_mark(struct ptsim_machine *m, const char *mark)
@@ -190,11 +228,20 @@ static const struct sim_mark *find_mark(struct ptsim_machine *m, const char *mar
 	return NULL;
 }
 
-PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const char *name, uint64_t *out)
+static int mark_stat(struct ptsim_machine *m, const struct sim_mark *mk, const char *name, uint64_t *out)
 {
 	long cpu;
 	size_t i;
+	int rc = stat_find(m, name, &cpu, &i);
 
+	if (rc)
+		return rc;
+	*out = cpu < 0 ? mk->stats[i] : mk->cpu_stats[(size_t)cpu * NR_CPU_STATS + i];
+	return 0;
+}
+
+PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const char *name, uint64_t *out)
+{
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	m->ev_op = "mark_stat";
 	PTSIM_CHECK_ARG(m, mark, "mark");
@@ -203,11 +250,7 @@ PTSIM_API int ptsim_mark_stat(struct ptsim_machine *m, const char *mark, const c
 	const struct sim_mark *mk = find_mark(m, mark);
 	if (!mk)
 		return ptsim__err(m, -ENOENT, "mark", "no mark named '%s'", mark);
-	int rc = stat_find(m, name, &cpu, &i);
-	if (rc)
-		return rc;
-	*out = cpu < 0 ? mk->stats[i] : mk->cpu_stats[(size_t)cpu * NR_CPU_STATS + i];
-	return 0;
+	return mark_stat(m, mk, name, out);
 }
 
 PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int task, struct ptsim_mm_info *out)
@@ -226,6 +269,74 @@ PTSIM_API int ptsim_mark_mm_info(struct ptsim_machine *m, const char *mark, int 
 		}
 	}
 	return ptsim__err(m, -ENOENT, "task", "no live mm named by task %d at mark '%s'", task, mark);
+}
+
+PTSIM_API size_t ptsim_mark_count(const struct ptsim_machine *m)
+{
+	PTSIM_CHECK_MACHINE(m, 0);
+	return m->nr_marks;
+}
+
+PTSIM_API int ptsim_mark_get(const struct ptsim_machine *m, size_t index, struct ptsim_mark_info *out)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	if (!out)
+		return -EINVAL;
+	if (index >= m->nr_marks)
+		return -ERANGE;
+	const struct sim_mark *mk = &m->marks[index];
+	memset(out, 0, sizeof(*out));
+	out->index = index;
+	out->name = mk->name;
+	out->event = mk->event;
+	out->clock_ns = mk->clock_ns;
+	out->depth = mk->depth;
+	if (mk->depth)
+		memcpy(out->iteration, mk->iteration, mk->depth * sizeof(uint64_t));
+	out->nr_mms = mk->nr_mms;
+	return 0;
+}
+
+PTSIM_API int ptsim_mark_find(const struct ptsim_machine *m, const char *name, const uint64_t *iteration,
+			      unsigned int depth, size_t *index)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	if (!name || !index || (depth && !iteration))
+		return -EINVAL;
+	for (size_t i = 0; i < m->nr_marks; i++) {
+		const struct sim_mark *mk = &m->marks[i];
+		if (mk->depth == depth && !strcmp(mk->name, name) &&
+		    (!depth || !memcmp(mk->iteration, iteration, depth * sizeof(uint64_t)))) {
+			*index = i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+PTSIM_API int ptsim_mark_stat_at(struct ptsim_machine *m, size_t index, const char *name, uint64_t *out)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	m->ev_op = "mark_stat_at";
+	PTSIM_CHECK_ARG(m, name, "name");
+	PTSIM_CHECK_ARG(m, out, "out");
+	if (index >= m->nr_marks)
+		return ptsim__err(m, -ERANGE, "index", "no mark %zu (%zu marks)", index, m->nr_marks);
+	return mark_stat(m, &m->marks[index], name, out);
+}
+
+PTSIM_API int ptsim_mark_mm_at(struct ptsim_machine *m, size_t index, unsigned int k, struct ptsim_mm_info *out)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	m->ev_op = "mark_mm_at";
+	PTSIM_CHECK_ARG(m, out, "out");
+	if (index >= m->nr_marks)
+		return ptsim__err(m, -ERANGE, "index", "no mark %zu (%zu marks)", index, m->nr_marks);
+	const struct sim_mark *mk = &m->marks[index];
+	if (k >= mk->nr_mms)
+		return ptsim__err(m, -ERANGE, "k", "mark %zu recorded %u live mms", index, mk->nr_mms);
+	*out = mk->mms[k];
+	return 0;
 }
 
 PTSIM_API size_t ptsim_violation_count(const struct ptsim_machine *m)

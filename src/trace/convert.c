@@ -162,6 +162,8 @@ struct conv {
 	bool expand;
 	bool first;            /* v1 output: no comma before the first event */
 	uint64_t written;      /* events written (after expansion) */
+	uint64_t iter[PTSIM_MARK_MAX_DEPTH];   /* expanding: the iteration of each repeat written out */
+	unsigned int depth;
 	char *err;
 	size_t errlen;
 	char where[96];        /* the input position, for messages */
@@ -275,6 +277,37 @@ static int emit_one(struct conv *c, const cJSON *ev)
 }
 
 /*
+ * A mark inside expanded repeats keeps their iteration numbers (outermost
+ * first, before any it already gave): the expanded trace reports the same
+ * marks as the repeats did.
+ */
+static int add_iteration(struct conv *c, cJSON *mark)
+{
+	cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(mark, "iteration");
+	int want = (int)c->depth + cJSON_GetArraySize(old);
+	cJSON *arr = cJSON_CreateArray();
+	const cJSON *x;
+
+	if (want > PTSIM_MARK_MAX_DEPTH) {
+		cJSON_Delete(old);
+		cJSON_Delete(arr);
+		return conv_fail(c, PTSIM_EBADEVENT, "field 'iteration': more than %d repeats around the mark",
+				 PTSIM_MARK_MAX_DEPTH);
+	}
+	for (unsigned int d = 0; arr && d < c->depth; d++)
+		cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)c->iter[d]));
+	cJSON_ArrayForEach(x, old)
+		if (arr)
+			cJSON_AddItemToArray(arr, cJSON_Duplicate(x, false));
+	cJSON_Delete(old);
+	if (!arr || cJSON_GetArraySize(arr) != want || !cJSON_AddItemToObject(mark, "iteration", arr)) {
+		cJSON_Delete(arr);
+		return PTSIM_ENOMEM_HOST;
+	}
+	return 0;
+}
+
+/*
  * Write one event of the input (its repeat steps so far in @off, all zero
  * unless expanding): a repeat is multiplied out when expanding.
  */
@@ -305,9 +338,15 @@ static int emit(struct conv *c, const cJSON *ev, const int64_t *off, bool from_v
 					return conv_fail(c, PTSIM_EBADEVENT, "repeat iteration %" PRIu64 ": step '%s' "
 							 "leaves the 64-bit range", i, ptsim__trace_field_names[f]);
 			}
+			if (c->depth < PTSIM_MARK_MAX_DEPTH)
+				c->iter[c->depth] = i;
+			c->depth++;
 			cJSON_ArrayForEach(it, body)
 				if ((rc = emit(c, it, inner, from_v1)))
-					return rc;
+					break;
+			c->depth--;
+			if (rc)
+				return rc;
 		}
 		return 0;
 	}
@@ -319,7 +358,8 @@ static int emit(struct conv *c, const cJSON *ev, const int64_t *off, bool from_v
 	for (int f = 0; f < NR_NUM_FIELDS; f++)
 		stepped |= off[f] != 0;
 	bool fixed = c->to == 2 && from_v1 && needs_fixed(ev);
-	if (stepped || fixed) {
+	bool mark_iter = c->depth && cJSON_IsString(op) && !strcmp(op->valuestring, "mark");
+	if (stepped || fixed || mark_iter) {
 		if (!(copy = cJSON_Duplicate(ev, true)))
 			return PTSIM_ENOMEM_HOST;
 		cJSON *it;
@@ -357,6 +397,10 @@ static int emit(struct conv *c, const cJSON *ev, const int64_t *off, bool from_v
 		if (fixed && !add_fixed(copy)) {
 			cJSON_Delete(copy);
 			return PTSIM_ENOMEM_HOST;
+		}
+		if (mark_iter && (rc = add_iteration(c, copy))) {
+			cJSON_Delete(copy);
+			return rc;
 		}
 	}
 	rc = emit_one(c, copy ? copy : ev);

@@ -33,6 +33,7 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_OTHER] = "other", [F_BRK] = "brk", [F_SEGMENTS] = "segments", [F_STACK] = "stack",
 	[F_NEW_LEN] = "new_len", [F_FLAGS] = "flags",
 	[F_VAR] = "var", [F_AS] = "as",
+	[F_ITERATION] = "iteration",
 };
 
 static const uint64_t common_optional = B(F_COMMENT);
@@ -58,7 +59,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_TOUCH_RANDOM] = { "touch_random", B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_COUNT), B(F_STRIDE) | B(F_WRITE), 0 },
 	[OP_MREMAP] = { "mremap", B(F_TASK) | B(F_ADDR) | B(F_LEN), B(F_NEW_ADDR) | B(F_NEW_LEN) | B(F_FLAGS) | B(F_AS) | SYSCALL, 0 },
 	[OP_MOVE_PAGES] = { "move_pages", B(F_TASK) | B(F_ADDR), SYSCALL, 0 },
-	[OP_MARK] = { "mark", B(F_NAME), 0, 0 },
+	[OP_MARK] = { "mark", B(F_NAME), B(F_ITERATION), 0 },
 	[OP_REPEAT] = { "repeat", B(F_COUNT) | B(F_EVENTS), B(F_STEP) | B(F_VAR), 0 },
 	[OP_GUP_FAST_BEGIN] = { "gup_fast_begin", B(F_CPU) | B(F_TASK) | B(F_ADDR), 0, 0 },
 	[OP_GUP_FAST_END] = { "gup_fast_end", B(F_CPU), 0, 0 },
@@ -390,6 +391,33 @@ static bool looks_like_expr(const char *s, bool names_ok)
 	return s[0] && (strpbrk(s, "{+*/%()") || strchr(s + 1, '-'));
 }
 
+/*
+ * A mark's "iteration": the iteration numbers of the repeats it stood in
+ * before ptsim convert --expand-repeats wrote them out (outermost first),
+ * so that the expanded trace reports the same marks.
+ */
+static int parse_iteration(struct perr *pe, const cJSON *it, struct tevent *ev)
+{
+	int n = cJSON_GetArraySize(it);
+	const cJSON *x;
+	unsigned int i = 0;
+
+	if (!cJSON_IsArray(it) || n > PTSIM_MARK_MAX_DEPTH)
+		return ptsim__trace_fail(pe, "field 'iteration': expected an array of at most %d iteration numbers",
+					 PTSIM_MARK_MAX_DEPTH);
+	if (n && !(ev->iteration = malloc((size_t)n * sizeof(*ev->iteration))))
+		return ptsim__trace_fail(pe, "out of memory");
+	cJSON_ArrayForEach(x, it) {
+		double d = x->valuedouble;
+		if (!cJSON_IsNumber(x) || d < 0 || d >= 9007199254740992.0 || d != (double)(uint64_t)d)
+			return ptsim__trace_fail(pe, "field 'iteration': element %u is not a non-negative integer below "
+						 "2^53", i);
+		ev->iteration[i++] = (uint64_t)d;
+	}
+	ev->nr_iteration = i;
+	return 0;
+}
+
 static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int depth)
 {
 	const cJSON *opj, *it;
@@ -505,6 +533,10 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			break;
 		case F_FIXED:
 			if (PARSE_ENUM(pe, it, "fixed", fixed_names, "a fixed-address mode", &ev->fixed))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_ITERATION:
+			if (parse_iteration(pe, it, ev))
 				return PTSIM_EBADTRACE;
 			break;
 		case F_ADVICE: {
@@ -691,6 +723,7 @@ void ptsim__trace_clear_event(struct tevent *ev)
 	for (size_t i = 0; i < ev->nr_exprs; i++)
 		ptsim__trace_expr_free(&ev->exprs[i]);
 	free(ev->exprs);
+	free(ev->iteration);
 	ptsim__trace_free_events(ev->body, ev->nr_body);
 	memset(ev, 0, sizeof(*ev));
 }

@@ -302,9 +302,21 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			return rc;
 		rc = ptsim_touch(m, (int)task, addr, len, y, ev->write);
 		break;
-	case OP_MARK:
-		rc = ptsim_mark(m, ev->name);
+	case OP_MARK: {
+		/* The iterations of the repeats around it tell the marks of a loop apart. */
+		uint64_t it[PTSIM_MARK_MAX_DEPTH];
+		unsigned int depth = 0;
+		for (int d = 1; d <= r->depth && depth < PTSIM_MARK_MAX_DEPTH; d++)
+			it[depth++] = r->stack[d].iteration;
+		/* ... followed by those of repeats that ptsim convert --expand-repeats wrote out. */
+		if (depth + ev->nr_iteration > PTSIM_MARK_MAX_DEPTH)
+			return ptsim__err(m, PTSIM_EBADEVENT, "iteration", "%u repeats around the mark and %u iteration "
+					  "numbers given: more than %d", depth, ev->nr_iteration, PTSIM_MARK_MAX_DEPTH);
+		for (unsigned int k = 0; k < ev->nr_iteration; k++)
+			it[depth++] = ev->iteration[k];
+		rc = ptsim_mark_iteration(m, ev->name, it, depth);
 		break;
+	}
 	case OP_TOUCH_RANDOM:
 		VAL(F_TASK, task);
 		VAL(F_ADDR, addr);

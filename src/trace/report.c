@@ -1,12 +1,13 @@
 /*
- * Results as JSON (cJSON) and as a readable summary table.
+ * Results as JSON (cJSON), as a readable summary table and as a CSV timeline.
  *
  * JSON layout: {"ptsim_version", "machine": {...resolved config, every
- * variant spelled out...}, "events": N, "marks": [{"name", "event", "mms",
- * "counters", "cpus"}], "final": {"mms", "counters", "cpus"}, "violations":
- * [...]}.  Counters nest by their dotted names; "cpus" lists only CPUs with a
- * non-zero counter.  Key order is fixed and no host pointer appears, so the
- * same trace and config give the same bytes.
+ * variant spelled out...}, "events": N, "clock_ns": T, "marks": [{"index",
+ * "name", "iteration", "event", "clock_ns", "mms", "counters", "cpus"}],
+ * "final": {"mms", "counters", "cpus"}, "violations": [...]}.  Counters nest
+ * by their dotted names; "cpus" lists only CPUs with a non-zero counter.  Key
+ * order is fixed and no host pointer appears, so the same trace and config
+ * give the same bytes.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -146,6 +147,7 @@ static cJSON *mm_json(struct jb *b, const struct ptsim_mm_info *mi)
 	if (!o)
 		return NULL;
 	jb_add(b, o, "task", jb_int(b, mi->task));
+	jb_add(b, o, "mm", jb_u64(b, mi->mm));
 	jb_add(b, o, "users", jb_u64(b, mi->users));
 	jb_add(b, o, "vmpte_kb", jb_u64(b, mi->vmpte_kb));
 	jb_add(b, o, "vmpte_peak_kb", jb_u64(b, mi->vmpte_peak_kb));
@@ -218,8 +220,13 @@ static cJSON *mark_json(struct jb *b, struct ptsim_machine *m, const struct sim_
 	cJSON *o = jb_new(b, false);
 	if (!o)
 		return NULL;
+	jb_add(b, o, "index", jb_u64(b, (uint64_t)(mk - m->marks)));
 	jb_add(b, o, "name", jb_str(b, mk->name));
+	cJSON *it = jb_add(b, o, "iteration", jb_new(b, true));
+	for (unsigned int d = 0; d < mk->depth && it; d++)
+		jb_add(b, it, NULL, jb_u64(b, mk->iteration[d]));
 	jb_add(b, o, "event", jb_u64(b, mk->event));
+	jb_add(b, o, "clock_ns", jb_u64(b, mk->clock_ns));
 	cJSON *mms = jb_add(b, o, "mms", jb_new(b, true));
 	for (unsigned int k = 0; k < mk->nr_mms && mms; k++)
 		jb_add(b, mms, NULL, mm_json(b, &mk->mms[k]));
@@ -257,6 +264,7 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 	jb_add(&b, root, "ptsim_version", jb_str(&b, PTSIM_VERSION_STRING));
 	jb_add(&b, root, "machine", machine_json(&b, m));
 	jb_add(&b, root, "events", jb_u64(&b, m->event));
+	jb_add(&b, root, "clock_ns", jb_u64(&b, m->clock_ns));
 
 	cJSON *marks = jb_add(&b, root, "marks", jb_new(&b, true));
 	for (size_t i = 0; i < m->nr_marks && marks && !b.oom; i++)
@@ -279,6 +287,20 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 	char *copy = strdup(out);
 	cJSON_free(out);
 	return copy;
+}
+
+/* The iteration numbers of a mark in its repeats, outermost first, joined by '/' ("" outside any). */
+static void iteration_text(const struct sim_mark *mk, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned int d = 0; d < mk->depth && n < len; d++) {
+		int k = snprintf(buf + n, len - n, "%s%" PRIu64, d ? "/" : "", mk->iteration[d]);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
 }
 
 /* ---- the readable table ---- */
@@ -333,14 +355,17 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 
 	if (m->nr_marks) {
 		strbuf_adds(&sb, "\nmarks (counters at each mark)\n");
-		strbuf_adds(&sb, "  name                      event   ipi.calls  ipi.recv  flush_req  remote_flush  faults  pgt_alloc  pgt_freed  VmPTE_kB\n");
+		strbuf_adds(&sb, "      #  name                      event   ipi.calls  ipi.recv  flush_req  remote_flush  faults  pgt_alloc  pgt_freed  VmPTE_kB\n");
 		for (size_t i = 0; i < m->nr_marks; i++) {
 			const struct sim_mark *mk = &m->marks[i];
 			const uint64_t *s = mk->stats;
 			uint64_t vmpte = mark_vmpte_kb(mk);
-			strbuf_addf(&sb, "  %-24.24s %6" PRIu64 " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 " %13" PRIu64
+			char label[PTSIM_NAME_MAX + 2 + PTSIM_MARK_MAX_DEPTH * 21], it[PTSIM_MARK_MAX_DEPTH * 21];
+			iteration_text(mk, it, sizeof(it));
+			snprintf(label, sizeof(label), mk->depth ? "%s[%s]" : "%s", mk->name, it);
+			strbuf_addf(&sb, "  %5zu  %-24.24s %6" PRIu64 " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 " %13" PRIu64
 					 " %7" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 "\n",
-				    mk->name, mk->event,
+				    i, label, mk->event,
 				    s[ST_IPI_CALLS_TLB_FLUSH] + s[ST_IPI_CALLS_TABLE_SYNC] + s[ST_IPI_CALLS_FLUSH_ALL],
 				    s[ST_IPI_RECV_TLB_FLUSH] + s[ST_IPI_RECV_TABLE_SYNC] + s[ST_IPI_RECV_FLUSH_ALL],
 				    s[ST_TLB_FLUSH_REQUESTS], s[ST_NR_TLB_REMOTE_FLUSH], s[ST_FAULTS_TOTAL],
@@ -394,35 +419,118 @@ static void csv_field(struct strbuf *sb, const char *s)
 	strbuf_adds(sb, "\"");
 }
 
-static void csv_row(struct strbuf *sb, const char *name, uint64_t event, uint64_t vmpte_kb, const uint64_t *stats)
+static int cmp_u32(const void *a, const void *b)
 {
-	csv_field(sb, name);
-	strbuf_addf(sb, ",%" PRIu64 ",%" PRIu64, event, vmpte_kb);
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The ids of every mm live at some row (a mark or the end), ascending: the
+ * timeline's per-mm columns.  Return: their number, or -1 if out of memory.
+ */
+static long timeline_mm_ids(const struct ptsim_machine *m, const struct ptsim_mm_info *end, unsigned int nr_end,
+			    uint32_t **out)
+{
+	size_t n = nr_end, k = 0;
+
+	for (size_t i = 0; i < m->nr_marks; i++)
+		n += m->marks[i].nr_mms;
+	uint32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!ids)
+		return -1;
+	for (size_t i = 0; i < m->nr_marks; i++)
+		for (unsigned int j = 0; j < m->marks[i].nr_mms; j++)
+			ids[k++] = m->marks[i].mms[j].mm;
+	for (unsigned int j = 0; j < nr_end; j++)
+		ids[k++] = end[j].mm;
+	qsort(ids, n, sizeof(*ids), cmp_u32);
+	k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!k || ids[k - 1] != ids[i])
+			ids[k++] = ids[i];
+	*out = ids;
+	return (long)k;
+}
+
+/* VmRSS: what /proc/PID/status sums from RssAnon, RssFile and RssShmem. */
+static uint64_t mm_rss_kb(const struct ptsim_mm_info *mi)
+{
+	return mi->rss_anon_kb + mi->rss_file_kb + mi->rss_shmem_kb;
+}
+
+struct csv_point {
+	const char *name;
+	const char *index;
+	const char *iteration;
+	uint64_t event, clock_ns;
+	const struct ptsim_mm_info *mms;   /* the live mms, ascending ids */
+	unsigned int nr_mms;
+	const uint64_t *stats;
+};
+
+static void csv_row(struct strbuf *sb, const struct csv_point *p, const uint32_t *ids, size_t nr_ids)
+{
+	uint64_t vmpte = 0, rss = 0;
+
+	for (unsigned int k = 0; k < p->nr_mms; k++) {
+		vmpte += p->mms[k].vmpte_kb;
+		rss += mm_rss_kb(&p->mms[k]);
+	}
+	csv_field(sb, p->name);
+	strbuf_addf(sb, ",%s,%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64, p->index, p->iteration, p->event,
+		    p->clock_ns, vmpte, rss);
 	for (size_t i = 0; i < NR_STATS; i++)
-		strbuf_addf(sb, ",%" PRIu64, stats[i]);
+		strbuf_addf(sb, ",%" PRIu64, p->stats[i]);
+	/* Per mm: empty cells where the mm was not live. */
+	unsigned int k = 0;
+	for (size_t i = 0; i < nr_ids; i++) {
+		if (k < p->nr_mms && p->mms[k].mm == ids[i]) {
+			strbuf_addf(sb, ",%" PRIu64 ",%" PRIu64, p->mms[k].vmpte_kb, mm_rss_kb(&p->mms[k]));
+			k++;
+		} else {
+			strbuf_adds(sb, ",,");
+		}
+	}
 	strbuf_adds(sb, "\n");
 }
 
 PTSIM_API char *ptsim_report_timeline_csv(struct ptsim_machine *m)
 {
 	struct strbuf sb;
+	struct ptsim_mm_info *end;
+	unsigned int nr_end;
+	uint32_t *ids = NULL;
+	long nr_ids;
+	char index[24], iteration[PTSIM_MARK_MAX_DEPTH * 21];
 
 	PTSIM_CHECK_MACHINE(m, NULL);
 	sim_stats_fold(m);
+	if (!sim_live_mms(m, &end, &nr_end))
+		return NULL;
+	nr_ids = timeline_mm_ids(m, end, nr_end, &ids);
+	if (nr_ids < 0) {
+		sim_free(&m->alloc, end, nr_end * sizeof(*end));
+		return NULL;
+	}
 	strbuf_init(&sb);
-	strbuf_adds(&sb, "mark,event,vmpte_kb");
+	strbuf_adds(&sb, "mark,index,iteration,event,clock_ns,vmpte_kb,rss_kb");
 	for (size_t i = 0; i < NR_STATS; i++)
 		strbuf_addf(&sb, ",%s", sim_stat_names[i]);
+	for (long i = 0; i < nr_ids; i++)
+		strbuf_addf(&sb, ",mm%" PRIu32 ".vmpte_kb,mm%" PRIu32 ".rss_kb", ids[i], ids[i]);
 	strbuf_adds(&sb, "\n");
-	for (size_t i = 0; i < m->nr_marks; i++) {
+	for (size_t i = 0; i < m->nr_marks && !sb.oom; i++) {
 		const struct sim_mark *mk = &m->marks[i];
-		csv_row(&sb, mk->name, mk->event, mark_vmpte_kb(mk), mk->stats);
+		snprintf(index, sizeof(index), "%zu", i);
+		iteration_text(mk, iteration, sizeof(iteration));
+		struct csv_point p = { mk->name, index, iteration, mk->event, mk->clock_ns, mk->mms, mk->nr_mms, mk->stats };
+		csv_row(&sb, &p, ids, (size_t)nr_ids);
 	}
-	uint64_t vmpte = 0;
-	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
-		if (mm->mm_users > 0)
-			vmpte += (uint64_t)mm->pgtables_bytes >> 10;
-	csv_row(&sb, "end", m->event, vmpte, m->stats);
+	struct csv_point p = { "end", "", "", m->event, m->clock_ns, end, nr_end, m->stats };
+	csv_row(&sb, &p, ids, (size_t)nr_ids);
+	free(ids);
+	sim_free(&m->alloc, end, nr_end * sizeof(*end));
 	if (sb.oom) {
 		strbuf_release(&sb);
 		return NULL;

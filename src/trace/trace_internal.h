@@ -39,7 +39,7 @@ enum tfield {
 	F_NS, F_US, F_MS, F_S, F_NEW_ADDR, F_BRK, F_NEW_LEN,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS, F_VAR, F_AS,
+	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS, F_VAR, F_AS, F_ITERATION,
 	NR_FIELDS
 };
 
@@ -126,6 +126,8 @@ struct tevent {
 	unsigned int mremap_flags;        /* mremap: PTSIM_MREMAP_* */
 	int64_t brk_delta;
 	char *file, *name;
+	uint64_t *iteration;              /* mark: iterations given explicitly (ptsim convert --expand-repeats) */
+	unsigned int nr_iteration;
 	int expect;                       /* 0, or the negated errno the call must return */
 	int fixed;                        /* mmap: FIXED_* */
 	struct tevent *body;              /* repeat */
