@@ -71,6 +71,24 @@ static double field_value(const char *p, long col)
 	return strtod(field, NULL);
 }
 
+/* Column @col (-1: none) holds more than one value over the rows. */
+static bool column_varies(const char *csv, long col)
+{
+	bool first = true;
+	double v0 = 0;
+
+	if (col < 0)
+		return false;
+	for (const char *p = strchr(csv, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+		double v = field_value(p + 1, col);
+		if (!first && v != v0)
+			return true;
+		v0 = v;
+		first = false;
+	}
+	return false;
+}
+
 int plot_timeline_series(const char *csv, const char *x, const char *y, const char *title,
 			 struct plot_series *out, const char **xlabel, char *err, size_t errlen)
 {
@@ -78,8 +96,9 @@ int plot_timeline_series(const char *csv, const char *x, const char *y, const ch
 	size_t rows = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* The simulated clock when the timeline has one that moves (a trace without "advance" keeps it still). */
 	for (size_t i = 0; !x && i < sizeof(time_columns) / sizeof(time_columns[0]); i++)
-		if (header_column(csv, time_columns[i]) >= 0)
+		if (column_varies(csv, header_column(csv, time_columns[i])))
 			x = time_columns[i];
 	if (!x)
 		x = "event";
