@@ -406,6 +406,26 @@ static void test_addrspace__brk_grow_shrink_vmpte(void **s)
 	t_destroy(m);
 }
 
+/* fork: the child has the parent's heap (dup_mm() copies start_brk and brk) and grows its own. */
+static void test_addrspace__fork_keeps_the_heap(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	uint64_t brk = 0;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	exec_prog(m, 1);
+	assert_int_equal(brk_to(m, 0x403000 + 64 * KiB), 0x403000 + 64 * KiB);
+	T_OK(m, ptsim_fork(m, 1, 2, 1));
+	T_OK(m, ptsim_brk(m, &brk, 2, 0x403000 + 128 * KiB));
+	assert_int_equal(brk, 0x403000 + 128 * KiB);
+	T_OK(m, ptsim_touch(m, 2, 0x403000 + 64 * KiB, 64 * KiB, 0, true));
+	assert_int_equal(t_mm_info(m, 2).rss_anon_kb, 4 + 64);   /* the stack's top page, shared since fork, and the new heap */
+	/* The parent's heap is where it was. */
+	assert_int_equal(brk_to(m, 0x403000 + 64 * KiB), 0x403000 + 64 * KiB);
+	t_destroy(m);
+}
+
 /* The kernel's refusals: brk returns the old break. */
 static void test_addrspace__brk_refusals(void **s)
 {
@@ -694,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__exec_four_threads),
 		cmocka_unit_test(test_addrspace__brk_grow_shrink_vmpte),
 		cmocka_unit_test(test_addrspace__brk_refusals),
+		cmocka_unit_test(test_addrspace__fork_keeps_the_heap),
 		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
 		cmocka_unit_test(test_addrspace__trace_exec_brk),
 		cmocka_unit_test(test_addrspace__mremap_grow_in_place),

@@ -22,10 +22,13 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	struct ptsim_machine *m = mm->machine;
 	int retval = 0;
 
-	/* dup_mm() copies the mm_struct: the layout comes along. */
+	/* dup_mm() copies the mm_struct: the layout and the heap come along. */
 	mm->mmap_base = oldmm->mmap_base;
 	mm->mmap_legacy_base = oldmm->mmap_legacy_base;
 	mm->mmf_topdown = oldmm->mmf_topdown;
+	mm->start_brk = oldmm->start_brk;
+	mm->brk = oldmm->brk;
+	mm->has_brk = oldmm->has_brk;
 
 	struct vm_area_struct *mpnt;
 
