@@ -56,6 +56,7 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_touch_random(m, 1, BASE, 4096, 0, 1, true),
 		ptsim_mremap(m, 1, BASE, 4096, BASE + 4096),
 		ptsim_mmap_addr(m, &x, 1, &a),
+		ptsim_file_cache(m, "f", PTSIM_MAP_FILE, 0, 4096),
 		ptsim_exec(m, 1, NULL),
 		ptsim_brk(m, &x, 1, BASE),
 		ptsim_sbrk(m, &x, 1, 4096),

@@ -145,6 +145,18 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 /** ptsim_mmap - ptsim_mmap_addr() without the address. */
 PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_mmap_args *args);
 
+/**
+ * ptsim_file_cache - pages [@offset, @offset + @len) of file @file are in its
+ * page cache (read earlier, by another process or the kernel): a later read
+ * fault of a mapping of it maps them by fault-around, as the kernel does for
+ * pages already cached.  @kind is PTSIM_MAP_FILE or PTSIM_MAP_SHMEM; the file
+ * is created if it does not exist (a name used with another kind: -EEXIST).
+ * @offset and @len are page-aligned, @len not 0.  Nothing is mapped; the
+ * pages count in no RSS until they are.
+ */
+PTSIM_API int ptsim_file_cache(struct ptsim_machine *m, const char *file, enum ptsim_map_kind kind, uint64_t offset,
+			       uint64_t len);
+
 /* One mapping exec makes: an ELF segment (MAP_FIXED|MAP_PRIVATE unless @shared), or vdso-like text. */
 struct ptsim_exec_segment {
 	uint64_t addr, len;         /* page-aligned */

@@ -559,6 +559,39 @@ PTSIM_API int ptsim_mmap(struct ptsim_machine *m, int task, const struct ptsim_m
 	return ptsim_mmap_addr(m, NULL, task, args);
 }
 
+PTSIM_API int ptsim_file_cache(struct ptsim_machine *m, const char *name, enum ptsim_map_kind kind, uint64_t offset,
+			       uint64_t len)
+{
+	uint64_t psz;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "cache");
+	PTSIM_CHECK_ARG(m, name, "file");
+	if ((rc = ptsim__check_name(m, "file", name)))
+		return op_exit(m, rc);
+	if (kind != PTSIM_MAP_FILE && kind != PTSIM_MAP_SHMEM)
+		return op_exit(m, ptsim__err(m, -EINVAL, "kind", "a page cache is a regular or a shmem file's"));
+	psz = PAGE_SIZE(m);
+	if ((offset | len) & (psz - 1) || !len)
+		return op_exit(m, ptsim__err(m, -EINVAL, (offset & (psz - 1)) ? "offset" : "len",
+					     "offset and len must be page-aligned, len not 0"));
+	if (offset + len < offset)
+		return op_exit(m, ptsim__err(m, -ERANGE, "len", "offset + len overflows"));
+	struct sim_file *f = file_get(m, name, kind == PTSIM_MAP_FILE ? FILE_REGULAR : FILE_SHMEM, m->geo.page_shift);
+	if (!f)
+		return op_exit(m, file_find(m, name) ? ptsim__err(m, -EEXIST, "file", "file '%s' exists with another kind", name)
+						     : ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
+	/* The pages as a read would leave them: in the page cache, mapped nowhere. */
+	for (uint64_t i = offset >> m->geo.page_shift; i < (offset + len) >> m->geo.page_shift; i++) {
+		bool oom;
+		filemap_get_page(m, f, i, &oom);
+		if (oom)
+			return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
+	}
+	return op_exit(m, 0);
+}
+
 /* One exec segment: the mmap checks, with the field named after the segment. */
 static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_segment *s, size_t i)
 {

@@ -70,6 +70,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 	[OP_EXEC] = { "exec", B(F_TASK), B(F_SEGMENTS) | B(F_BRK) | B(F_STACK), 0 },
 	[OP_BRK] = { "brk", B(F_TASK) | B(F_ADDR), B(F_AS), 0 },
+	[OP_CACHE] = { "cache", B(F_FILE) | B(F_LEN), B(F_KIND) | B(F_OFFSET), 0 },
 };
 
 

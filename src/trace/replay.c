@@ -358,6 +358,14 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		rc = ptsim_exec(m, (int)task, &a);
 		break;
 	}
+	case OP_CACHE: {
+		uint64_t off = 0;
+		VAL(F_LEN, len);
+		if (ev->present & B(F_OFFSET))
+			VAL(F_OFFSET, off);
+		rc = ptsim_file_cache(m, ev->file, (ev->present & B(F_KIND)) ? ev->kind : PTSIM_MAP_FILE, off, len);
+		break;
+	}
 	case OP_BRK:
 		VAL(F_TASK, task);
 		if (ev->brk_relative) {
