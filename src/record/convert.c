@@ -941,6 +941,31 @@ static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
 	return ensure_running(c, p, e->cpu);
 }
 
+/*
+ * The first time the recording names file @f: its pages that were in the
+ * page cache then, as "cache" ops (the replay's fault-around needs them).
+ */
+static int write_cache(struct rec_conv *c, struct rec_file *f)
+{
+	int rc = 0;
+	if (!f || f->cache_written || (f->kind != RF_FILE && f->kind != RF_SHMEM))
+		return 0;
+	f->cache_written = true;
+	for (size_t i = 0; i + 1 < f->nr_cached && !rc; i += 2) {
+		cJSON *o = op("cache");
+		if (!o)
+			return c->err = -ENOMEM;
+		cJSON_AddStringToObject(o, "file", f->name);
+		if (f->kind == RF_SHMEM)
+			cJSON_AddStringToObject(o, "kind", "shmem");
+		if (f->cached[i])
+			add_hex(o, "offset", f->cached[i] << 12);
+		add_num(o, "len", (f->cached[i + 1] - f->cached[i]) << 12);
+		rc = emit(c, o);
+	}
+	return rc;
+}
+
 static void exec_segment(cJSON *segs, const struct rec_vma *v)
 {
 	cJSON *s = cJSON_CreateObject();
@@ -1044,6 +1069,13 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 	} else {
 		warn(c, "process %d: no snapshot of its address space at exec (it died at once?)", (int)pid);
 	}
+	for (size_t i = 0; snap && i < snap->nr_vmas && !rc; i++)
+		if (snap->vmas[i].kind == RV_FILE)
+			rc = write_cache(c, snap->vmas[i].file);
+	if (rc) {
+		rec_exec_free(snap);
+		return rc;
+	}
 	cJSON *o = op("exec");
 	add_num(o, "task", (uint64_t)t->id);
 	cJSON *segs = cJSON_AddArrayToObject(o, "segments");
@@ -1135,7 +1167,7 @@ static int sys_mmap(struct rec_conv *c, struct ctask *t, const uint64_t *a, int6
 		pm = pi->maps;
 		pi->maps = pm->next;
 	}
-	const struct rec_file *f = pm ? pm->file : NULL;
+	struct rec_file *f = pm ? pm->file : NULL;
 	free(pm);
 	if (failed(ret)) {
 		if (ret == -EEXIST && (flags & X_MAP_FIXED_NOREPLACE)) {
@@ -1182,6 +1214,9 @@ static int sys_mmap(struct rec_conv *c, struct ctask *t, const uint64_t *a, int6
 		     t->mm->comm);
 	uint64_t mlen = page_up(len, psize ? psize : PAGE);
 	ranges_cut(&t->mm->ignored, addr, addr + mlen);
+	int rc0 = fname ? write_cache(c, f) : 0;
+	if (rc0)
+		return rc0;
 	cJSON *o = op("mmap");
 	add_num(o, "task", (uint64_t)t->id);
 	add_hex(o, "addr", addr);

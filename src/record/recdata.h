@@ -42,6 +42,11 @@ struct rec_file {
 	uint64_t page_size;     /* hugetlb */
 	char *name;             /* unique within the recording */
 	char *path;             /* as the kernel showed it */
+	/* its pages in the page cache when first seen (mincore()), in pages: [start, end) pairs */
+	uint64_t *cached;
+	size_t nr_cached;
+	bool cache_read;        /* mincore() was tried */
+	bool cache_written;     /* the recording has its "cache" ops */
 };
 
 struct rec_files {

@@ -18,7 +18,8 @@
  *                      smaps_rollup (transparent huge pages), ksm_stat;
  *   execve entry       /proc/TID/status again: the figures of the mm the exec
  *                      is about to replace;
- *   seccomp            the file behind the fd being mapped (stat, statfs),
+ *   seccomp            the file behind the fd being mapped (stat, statfs, and
+ *                      its pages in the page cache: mincore()),
  *                      or the SysV segment being attached (size).
  *
  * Nothing else stops the tracees: page faults and the other system calls are
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -270,6 +272,53 @@ static enum rec_file_kind kind_of(const struct stat *st, const struct statfs *sf
 	return RF_FILE;
 }
 
+/*
+ * Which pages of @f are in the page cache now (mincore() of a mapping of our
+ * own, which faults nothing in).  The kernel's fault-around maps cached
+ * neighbours of a faulting page, so the replay needs to know them.  Files of
+ * more than 4 GiB: their first 4 GiB.
+ */
+static void read_cached(struct rec_file *f, const char *link)
+{
+	f->cache_read = true;
+	if ((f->kind != RF_FILE && f->kind != RF_SHMEM) || !f->size)
+		return;
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	uint64_t size = f->size < (4ull << 30) ? f->size : 4ull << 30;
+	uint64_t npages = (size + 4095) >> 12;
+	void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return;
+	unsigned char *vec = malloc((size_t)npages);
+	size_t cap = 0;
+	if (vec && !mincore(p, (size_t)size, vec)) {
+		for (uint64_t i = 0; i < npages;) {
+			if (!(vec[i] & 1)) {
+				i++;
+				continue;
+			}
+			uint64_t j = i;
+			while (j < npages && (vec[j] & 1))
+				j++;
+			if (f->nr_cached + 2 > cap) {
+				cap = cap ? cap * 2 : 16;
+				uint64_t *r = realloc(f->cached, cap * sizeof(*r));
+				if (!r)
+					break;
+				f->cached = r;
+			}
+			f->cached[f->nr_cached++] = i;
+			f->cached[f->nr_cached++] = j;
+			i = j;
+		}
+	}
+	free(vec);
+	munmap(p, (size_t)size);
+}
+
 /* The file behind @link (/proc/PID/fd/N or /proc/PID/map_files/A-B); NULL if none. */
 static struct rec_file *file_at(struct rec_data *d, const char *link, const char *path_hint)
 {
@@ -289,8 +338,11 @@ static struct rec_file *file_at(struct rec_data *d, const char *link, const char
 	target[n > 0 ? n : 0] = 0;
 	const char *name = path_hint && *path_hint ? path_hint : target;
 	enum rec_file_kind k = kind_of(&st, &sf);
-	return rec_file_get(&d->files, (uint64_t)st.st_dev, (uint64_t)st.st_ino, name, k, (uint64_t)st.st_size,
-			    k == RF_HUGETLB ? (uint64_t)sf.f_bsize : 0);
+	struct rec_file *f = rec_file_get(&d->files, (uint64_t)st.st_dev, (uint64_t)st.st_ino, name, k,
+					  (uint64_t)st.st_size, k == RF_HUGETLB ? (uint64_t)sf.f_bsize : 0);
+	if (f && !f->cache_read)
+		read_cached(f, link);
+	return f;
 }
 
 /* Runs of present pages of [start, end) from pagemap: bit 63 present, bit 61 file-page or shared-anon. */
