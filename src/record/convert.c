@@ -146,7 +146,8 @@ struct counters {
 /* A queued output line: a printed op, or a touch (printed when written, it may still grow or shrink). */
 struct qent {
 	char *s;
-	bool pending;        /* the place of a system call's ops, filled at its exit */
+	bool pending;        /* where a system call entered the kernel (written as nothing) */
+	bool dead;           /* moved or dropped: written as nothing */
 	bool is_touch;
 	int task;
 	uint64_t addr, len;
@@ -184,9 +185,7 @@ struct rec_conv {
 	char *line;
 	size_t line_cap;
 	int err;
-	bool in_sysop;              /* writing a system call's ops (into its place when it has one) */
-	char *fill;                 /* ... those ops, one a line */
-	size_t fill_len;
+	bool in_sysop;              /* writing a system call's ops */
 	uint64_t dbg_seq;
 	bool debug;                 /* PTSIM_RECORD_DEBUG: a mark after every op, the kernel's flushes per op */
 	struct ctask **by_id;       /* live tasks by id */
@@ -360,8 +359,8 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 	char *s = e->s;
 	char buf[160];
 
-	if (e->pending || (!e->is_touch && !e->s))
-		return 0;   /* a call whose exit never came (or that wrote nothing) */
+	if (e->pending || e->dead || (!e->is_touch && !e->s))
+		return 0;   /* a marker, or a moved touch */
 	if (e->is_touch) {
 		if (!e->len && !c->debug)
 			return 0;
@@ -441,21 +440,6 @@ static int write_json(struct rec_conv *c, cJSON *o)
 	cJSON_Delete(o);
 	if (!s)
 		return c->err = -ENOMEM;
-	if (c->in_sysop && c->fill) {   /* into the call's place: lines joined by newlines */
-		size_t sl = strlen(s);
-		char *f = realloc(c->fill, c->fill_len + sl + 2);
-		if (!f) {
-			cJSON_free(s);
-			return c->err = -ENOMEM;
-		}
-		if (c->fill_len)
-			f[c->fill_len++] = '\n';
-		memcpy(f + c->fill_len, s, sl + 1);
-		c->fill_len += sl;
-		c->fill = f;
-		cJSON_free(s);
-		return 0;
-	}
 	struct qent *e = qpush(c);
 	if (!e) {
 		cJSON_free(s);
@@ -533,8 +517,6 @@ static int op_task(const cJSON *o)
  */
 static int sync_clock(struct rec_conv *c)
 {
-	if (c->in_sysop && c->fill)
-		return 0;   /* the call's place is at its entry: the clock was set then */
 	if (!c->started || c->now <= c->clock_ts || c->now - c->clock_ts < ADVANCE_NS)
 		return 0;
 	cJSON *o = op("advance");
@@ -941,28 +923,25 @@ static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
 	return ensure_running(c, p, e->cpu);
 }
 
-/*
- * The first time the recording names file @f: its pages that were in the
- * page cache then, as "cache" ops (the replay's fault-around needs them).
- */
+/* Before a mapping of file @f: its pages newly found in the page cache, as "cache" ops. */
 static int write_cache(struct rec_conv *c, struct rec_file *f)
 {
 	int rc = 0;
-	if (!f || f->cache_written || (f->kind != RF_FILE && f->kind != RF_SHMEM))
+	if (!f || (f->kind != RF_FILE && f->kind != RF_SHMEM))
 		return 0;
-	f->cache_written = true;
-	for (size_t i = 0; i + 1 < f->nr_cached && !rc; i += 2) {
+	for (size_t i = 0; i + 1 < f->nr_fresh && !rc; i += 2) {
 		cJSON *o = op("cache");
 		if (!o)
 			return c->err = -ENOMEM;
 		cJSON_AddStringToObject(o, "file", f->name);
 		if (f->kind == RF_SHMEM)
 			cJSON_AddStringToObject(o, "kind", "shmem");
-		if (f->cached[i])
-			add_hex(o, "offset", f->cached[i] << 12);
-		add_num(o, "len", (f->cached[i + 1] - f->cached[i]) << 12);
+		if (f->fresh[i])
+			add_hex(o, "offset", f->fresh[i] << 12);
+		add_num(o, "len", (f->fresh[i + 1] - f->fresh[i]) << 12);
 		rc = emit(c, o);
 	}
+	f->nr_fresh = 0;
 	return rc;
 }
 
@@ -1467,6 +1446,34 @@ static int sys_exit(struct rec_conv *c, struct ctask *t, int nr, const uint64_t 
 	}
 }
 
+/*
+ * A call that changes mappings is written at its exit, where its flush is (the
+ * CPUs it reaches are those the kernel's flush found), but another thread's
+ * fault on its range while it ran came after its change, as in the kernel: the
+ * touches queued since its entry (@win) by tasks of @mm inside [@lo, @hi) move
+ * after its op (which starts at @op_seq).
+ */
+static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win, uint64_t op_seq, uint64_t lo,
+			       uint64_t hi)
+{
+	for (uint64_t seq = win + 1; seq < op_seq; seq++) {
+		struct qent *e = qfind(c, seq);
+		if (!e || !e->is_touch || !e->len || e->dead || e->addr + e->len <= lo || e->addr >= hi)
+			continue;
+		struct ctask *o = task_by_id(c, e->task);
+		if (!o || o->mm != mm || o->cpu < 0)
+			continue;   /* (one no longer running would have to be put back on a CPU first) */
+		struct qent copy = *e;
+		e->dead = true;
+		struct qent *n = qpush(c);
+		if (!n)
+			return;
+		*n = copy;
+		if (o->lf_seq == seq)
+			o->lf_seq = c->q_seq - 1;
+	}
+}
+
 /* The calls that change mappings: their ops go where they entered the kernel. */
 static bool changes_mappings(int nr)
 {
@@ -1479,12 +1486,7 @@ static bool changes_mappings(int nr)
 	}
 }
 
-/*
- * A call that changes mappings gets its place in the output at its entry:
- * another thread's fault during the call (on a page it just zapped, say)
- * then comes after it, as in the kernel, although its op can only be written
- * at its exit, when the result is known.
- */
+/* A call that changes mappings marks where it entered the kernel (see move_raced_touches()). */
 static int on_sys_enter(struct rec_conv *c, const struct rec_ev *e)
 {
 	struct ctask *t = pidmap_get(&c->tasks, e->pid);
@@ -1535,30 +1537,34 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 		t->nr_held = 0;
 		return rc;
 	}
+	/* The range the call worked on (another thread's faults there during it raced with it). */
+	uint64_t lo = t->a[0] & ~(PAGE - 1), hi = t->a[0] + page_up(t->a[1], PAGE);
+	int64_t ret = e->u.exit_.ret;
+	if ((t->sys_nr == NR_mmap || t->sys_nr == NR_shmat) && !failed(ret)) {
+		lo = (uint64_t)ret;
+		hi = lo + page_up(t->sys_nr == NR_mmap ? t->a[1] : 1, PAGE);
+	} else if (t->sys_nr == NR_brk) {
+		lo = t->mm->brk < (uint64_t)ret ? t->mm->brk : (uint64_t)ret;
+		hi = page_up(t->mm->brk > (uint64_t)ret ? t->mm->brk : (uint64_t)ret, PAGE);
+	} else if (t->sys_nr == NR_mremap && !failed(ret) && (uint64_t)ret != t->a[0]) {
+		hi = (uint64_t)ret + page_up(t->a[2], PAGE);   /* old range up to the new one: the whole span */
+		if ((uint64_t)ret < lo)
+			lo = (uint64_t)ret;
+	}
+	uint64_t win = t->has_slot ? t->sys_slot : c->q_seq;
 	struct qent *slot = t->has_slot ? qfind(c, t->sys_slot) : NULL;
-	int rc = 0;
 	t->has_slot = false;
-	if (slot && slot->pending) {
-		c->fill = malloc(1);
-		if (!c->fill)
-			return c->err = -ENOMEM;
-		c->fill[0] = 0;
-		c->fill_len = 0;
-	} else if ((rc = ensure_running(c, t, e->cpu))) {
+	if (slot)
+		slot->pending = false;   /* the marker has done its job: nothing is written there */
+	int rc = ensure_running(c, t, e->cpu);
+	if (rc)
 		return rc;
-	}
-	uint64_t before = c->dbg_seq;
+	uint64_t before = c->dbg_seq, op_seq = c->q_seq;
 	c->in_sysop = true;
-	rc = sys_exit(c, t, t->sys_nr, t->a, e->u.exit_.ret);
+	rc = sys_exit(c, t, t->sys_nr, t->a, ret);
 	c->in_sysop = false;
-	if (c->fill) {
-		slot->pending = false;
-		if (c->fill_len)
-			slot->s = c->fill;
-		else
-			free(c->fill);
-		c->fill = NULL;
-	}
+	if (!rc && c->q_seq != op_seq)
+		move_raced_touches(c, t->mm, win, op_seq, lo, hi);
 	if (!rc && c->debug && c->dbg_seq != before)
 		rc = dbg_real(c, t);   /* the flushes of the call, after its op */
 	return rc;
@@ -1833,7 +1839,6 @@ void rec_conv_free(struct rec_conv *c)
 		free(c->q[(c->q_head + i) % QCAP].s);
 	free(c->q);
 	free(c->line);
-	free(c->fill);
 	free(c->by_id);
 	free(c);
 }

@@ -184,7 +184,8 @@ struct rec_file *rec_file_get(struct rec_files *fs, uint64_t dev, uint64_t ino, 
 void rec_files_free(struct rec_files *fs)
 {
 	for (size_t i = 0; i < fs->nr; i++) {
-		free(fs->v[i]->cached);
+		free(fs->v[i]->declared);
+		free(fs->v[i]->fresh);
 		free(fs->v[i]->name);
 		free(fs->v[i]->path);
 		free(fs->v[i]);

@@ -42,11 +42,15 @@ struct rec_file {
 	uint64_t page_size;     /* hugetlb */
 	char *name;             /* unique within the recording */
 	char *path;             /* as the kernel showed it */
-	/* its pages in the page cache when first seen (mincore()), in pages: [start, end) pairs */
-	uint64_t *cached;
-	size_t nr_cached;
-	bool cache_read;        /* mincore() was tried */
-	bool cache_written;     /* the recording has its "cache" ops */
+	/*
+	 * The page cache: each time the file is about to be mapped, mincore()
+	 * says which pages are cached; those not declared to the replay yet are
+	 * @fresh ([start, end) page pairs) until the "cache" ops are written.
+	 */
+	uint8_t *declared;      /* bitmap of pages declared cached */
+	uint64_t declared_pages;
+	uint64_t *fresh;
+	size_t nr_fresh;
 };
 
 struct rec_files {

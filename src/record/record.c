@@ -66,8 +66,37 @@ static bool find_command(const char *name)
 	return false;
 }
 
+/* PTSIM_RECORD_DUMP=FILE (a developer's aid): every kernel event, merged, as text. */
+static void dump_event(FILE *f, const struct rec_ev *e)
+{
+	static const char *const kinds[] = { "sys_enter", "sys_exit", "fault", "fork", "exec", "exit", "switch",
+					     "tlb_flush", "ipi", "csd_queue", "csd_entry", "csd_exit" };
+	fprintf(f, "%llu cpu%u pid%d %s", (unsigned long long)e->ts, e->cpu, e->pid, kinds[e->kind]);
+	switch (e->kind) {
+	case REV_SYS_ENTER: fprintf(f, " %s %#llx %#llx %#llx", rec_syscall_name(e->u.enter.nr),
+				    (unsigned long long)e->u.enter.a[0], (unsigned long long)e->u.enter.a[1],
+				    (unsigned long long)e->u.enter.a[2]); break;
+	case REV_SYS_EXIT: fprintf(f, " %s %lld", rec_syscall_name(e->u.exit_.nr), (long long)e->u.exit_.ret); break;
+	case REV_FAULT: fprintf(f, " %#llx err %#llx%s", (unsigned long long)e->u.fault.addr,
+				(unsigned long long)e->u.fault.error, e->kernel ? " kernel" : ""); break;
+	case REV_FORK: fprintf(f, " %d -> %d", e->u.fork.parent, e->u.fork.child); break;
+	case REV_EXEC: fprintf(f, " %d (was %d)", e->u.exec.pid, e->u.exec.old_pid); break;
+	case REV_EXIT: fprintf(f, " %d", e->u.exit.pid); break;
+	case REV_SWITCH: fprintf(f, " %d -> %d %s state %lld", e->u.sw.prev, e->u.sw.next, e->u.sw.next_comm,
+				 (long long)e->u.sw.prev_state); break;
+	case REV_TLB_FLUSH: fprintf(f, " reason %d pages %lld", e->u.tlb.reason, (long long)e->u.tlb.pages); break;
+	case REV_IPI: fprintf(f, " targets %u first %u cb %#llx", e->u.ipi.targets, e->u.ipi.first,
+			      (unsigned long long)e->u.ipi.callback); break;
+	case REV_CSD_QUEUE: fprintf(f, " to %u func %#llx csd %#llx", e->u.csdq.target, (unsigned long long)e->u.csdq.func,
+				    (unsigned long long)e->u.csdq.csd); break;
+	default: fprintf(f, " func %#llx csd %#llx", (unsigned long long)e->u.csdf.func,
+			 (unsigned long long)e->u.csdf.csd); break;
+	}
+	fputc('\n', f);
+}
+
 /* Convert every event that is ready; stop at one that must wait for ptrace. */
-static int drain(struct rec_tracing *tr, struct rec_conv *conv, bool final, uint64_t *waited_since)
+static int drain(struct rec_tracing *tr, struct rec_conv *conv, bool final, uint64_t *waited_since, FILE *dump)
 {
 	const struct rec_ev *e;
 
@@ -85,6 +114,8 @@ static int drain(struct rec_tracing *tr, struct rec_conv *conv, bool final, uint
 		*waited_since = 0;
 		if (rc < 0)
 			return rc;
+		if (dump)
+			dump_event(dump, e);
 		rec_tracing_pop(tr);
 	}
 	return 0;
@@ -99,6 +130,7 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 	struct rec_out *out = NULL;
 	struct rec_conv *conv = NULL;
 	int status = REC_EXIT_USAGE, rc, sfd = -1;
+	FILE *dump = NULL;
 	pid_t pid = 0;
 	sigset_t mask, old;
 
@@ -182,6 +214,8 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 
 	const char *stopped = NULL;
 	uint64_t waited = 0;
+	const char *dump_path = getenv("PTSIM_RECORD_DUMP");
+	dump = dump_path && *dump_path ? fopen(dump_path, "w") : NULL;
 	for (;;) {
 		int a = rec_tracer_step(tracer, false);
 		int b = rec_tracing_poll(tr, PAGES_PER_POLL);
@@ -191,7 +225,7 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 			rec_tracer_kill_all(tracer);
 			goto done;
 		}
-		if ((rc = drain(tr, conv, false, &waited)) < 0) {
+		if ((rc = drain(tr, conv, false, &waited, dump)) < 0) {
 			snprintf(err, errlen, "cannot write %s: %s", o->output, strerror(-rc));
 			status = REC_EXIT_INTERNAL;
 			rec_tracer_kill_all(tracer);
@@ -221,7 +255,7 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 	/* Everything committed before tracing stopped: read until the buffers are empty. */
 	while ((rc = rec_tracing_poll(tr, PAGES_PER_POLL)) > 0)
 		;
-	if (rc < 0 || (rc = drain(tr, conv, true, &waited)) < 0) {
+	if (rc < 0 || (rc = drain(tr, conv, true, &waited, dump)) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", o->output, strerror(-rc));
 		status = REC_EXIT_INTERNAL;
 		rec_tracer_kill_all(tracer);
@@ -254,6 +288,8 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 	sum->status = end.root_status;
 	status = REC_EXIT_OK;
 done:
+	if (dump)
+		fclose(dump);
 	rec_out_abort(out);
 	rec_conv_free(conv);
 	rec_tracer_free(tracer);

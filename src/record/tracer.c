@@ -274,44 +274,52 @@ static enum rec_file_kind kind_of(const struct stat *st, const struct statfs *sf
 
 /*
  * Which pages of @f are in the page cache now (mincore() of a mapping of our
- * own, which faults nothing in).  The kernel's fault-around maps cached
- * neighbours of a faulting page, so the replay needs to know them.  Files of
- * more than 4 GiB: their first 4 GiB.
+ * own, which faults nothing in), read each time the file is about to be
+ * mapped: the kernel's fault-around maps cached neighbours of a faulting page,
+ * so the replay must know them.  Pages not declared before join @f->fresh.
+ * Files of more than 4 GiB: their first 4 GiB.
  */
 static void read_cached(struct rec_file *f, const char *link)
 {
-	f->cache_read = true;
 	if ((f->kind != RF_FILE && f->kind != RF_SHMEM) || !f->size)
-		return;
-	int fd = open(link, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
 		return;
 	uint64_t size = f->size < (4ull << 30) ? f->size : 4ull << 30;
 	uint64_t npages = (size + 4095) >> 12;
+	if (npages > f->declared_pages) {
+		uint8_t *d = realloc(f->declared, (size_t)(npages + 7) / 8);
+		if (!d)
+			return;
+		memset(d + (f->declared_pages + 7) / 8, 0, (size_t)((npages + 7) / 8 - (f->declared_pages + 7) / 8));
+		f->declared = d;
+		f->declared_pages = npages;
+	}
+	int fd = open(link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
 	void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return;
 	unsigned char *vec = malloc((size_t)npages);
-	size_t cap = 0;
+	size_t cap = f->nr_fresh;
 	if (vec && !mincore(p, (size_t)size, vec)) {
 		for (uint64_t i = 0; i < npages;) {
-			if (!(vec[i] & 1)) {
+			if (!(vec[i] & 1) || (f->declared[i / 8] >> (i % 8) & 1)) {
 				i++;
 				continue;
 			}
 			uint64_t j = i;
-			while (j < npages && (vec[j] & 1))
-				j++;
-			if (f->nr_cached + 2 > cap) {
+			for (; j < npages && (vec[j] & 1) && !(f->declared[j / 8] >> (j % 8) & 1); j++)
+				f->declared[j / 8] |= (uint8_t)(1u << (j % 8));
+			if (f->nr_fresh + 2 > cap) {
 				cap = cap ? cap * 2 : 16;
-				uint64_t *r = realloc(f->cached, cap * sizeof(*r));
+				uint64_t *r = realloc(f->fresh, cap * sizeof(*r));
 				if (!r)
 					break;
-				f->cached = r;
+				f->fresh = r;
 			}
-			f->cached[f->nr_cached++] = i;
-			f->cached[f->nr_cached++] = j;
+			f->fresh[f->nr_fresh++] = i;
+			f->fresh[f->nr_fresh++] = j;
 			i = j;
 		}
 	}
@@ -340,7 +348,7 @@ static struct rec_file *file_at(struct rec_data *d, const char *link, const char
 	enum rec_file_kind k = kind_of(&st, &sf);
 	struct rec_file *f = rec_file_get(&d->files, (uint64_t)st.st_dev, (uint64_t)st.st_ino, name, k,
 					  (uint64_t)st.st_size, k == RF_HUGETLB ? (uint64_t)sf.f_bsize : 0);
-	if (f && !f->cache_read)
+	if (f)
 		read_cached(f, link);
 	return f;
 }
