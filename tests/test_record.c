@@ -265,7 +265,8 @@ static void check_tasks(const struct rec_file *r)
 		const char *op = op_of(e);
 		const cJSON *task = cJSON_GetObjectItem(e, "task");
 		int t = cJSON_IsNumber(task) ? task->valueint : -1;
-		if (!strcmp(op, "advance") || !strcmp(op, "mark") || (!strcmp(op, "run") && cJSON_GetObjectItem(e, "other")))
+		if (!strcmp(op, "advance") || !strcmp(op, "mark") || !strcmp(op, "cache") ||
+		    (!strcmp(op, "run") && cJSON_GetObjectItem(e, "other")))
 			continue;
 		if (t < 0 || t >= (int)sizeof(alive))
 			fail_msg("event %zu (%s): no task", i, op);

@@ -290,6 +290,12 @@ int rec_compare(const struct rec_compare_opts *o, FILE *out, unsigned int *diffe
 		cfg.cpus, preset);
 	if (!cJSON_IsTrue(complete))
 		fprintf(c.text, "  INCOMPLETE recording (stopped early or events lost): the figures need not agree\n");
+	uint64_t races = jget(c.real, "totals.switch_races", NULL);
+	cJSON_AddNumberToObject(c.out, "switch_races", (double)races);
+	if (races)
+		fprintf(c.text, "  %" PRIu64 " remote flush%s met another CPU in a context switch: the kernel may have "
+			"flushed it there,\n  which the trace's order cannot say (IPI counts may differ by that much)\n",
+			races, races == 1 ? "" : "es");
 	cJSON *w = cJSON_AddArrayToObject(c.out, "warnings");
 	cJSON_ArrayForEach(a, warnings) {
 		if (cJSON_IsString(a)) {

@@ -44,6 +44,7 @@ struct cpu_state {
 	bool in_call, call_ours, call_flush, call_saw_flush;
 	uint64_t call_csd;
 	pid_t switching_to;             /* next_pid of the last sched_switch here */
+	uint64_t last_switch_ts;
 	int last_queued;                /* func class of the last call queued here: for ipi_send */
 	struct pending_csd *pend;       /* our calls queued to this CPU, not yet run */
 	size_t nr_pend, cap_pend;
@@ -120,6 +121,7 @@ void rec_counts_event(struct rec_counts *k, const struct rec_ev *e, bool (*ours)
 	switch (e->kind) {
 	case REV_SWITCH:
 		s->switching_to = e->u.sw.next;
+		s->last_switch_ts = e->ts;
 		break;
 	case REV_CSD_QUEUE: {
 		int cls = fn_class(k, e->u.csdq.func);
@@ -202,6 +204,9 @@ void rec_counts_event(struct rec_counts *k, const struct rec_ev *e, bool (*ours)
 			}
 		} else if (reason == REC_TLB_REMOTE_SEND_IPI) {
 			c->remote_send++;
+			for (unsigned int x = 0; x < k->nr_cpus; x++)
+				if (x != e->cpu && k->s[x].last_switch_ts && e->ts - k->s[x].last_switch_ts < REC_SWITCH_RACE_NS)
+					c->switch_races++;
 		}
 		break;
 	}
@@ -248,6 +253,7 @@ static void cpu_json(cJSON *o, const struct rec_cpu_counts *c)
 	N(remote, "noop", c->remote_noop);
 	N(tlb, "nr_tlb_remote_flush", c->remote_send);
 	N(tlb, "switch_flush", c->switch_flush);
+	N(o, "switch_races", c->switch_races);
 	cJSON *all = cJSON_AddObjectToObject(o, "machine_wide");
 	N(all, "tlb_flush_calls_received", c->all_recv_tlb_flush);
 	N(all, "interrupts_sent", c->all_sent_interrupts);

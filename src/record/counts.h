@@ -30,7 +30,16 @@ struct rec_cpu_counts {
 	uint64_t switch_flush;                           /* switching to a recorded task flushed */
 	/* the whole machine, recorded tasks or not: context for the noise */
 	uint64_t all_recv_tlb_flush, all_sent_interrupts;
+	/*
+	 * Remote flushes started here while another CPU was within
+	 * REC_SWITCH_RACE_NS of a context switch: the kernel may have caught it
+	 * in the middle (loaded_mm LOADED_MM_SWITCHING: flushed anyway), which
+	 * the order of a trace cannot say.
+	 */
+	uint64_t switch_races;
 };
+
+#define REC_SWITCH_RACE_NS 2000u
 
 struct rec_counts;
 

@@ -242,8 +242,13 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 		if (stopped)
 			break;
 		if (!a && !b) {
+			/*
+			 * Nothing to do: sleep until a tracee stops (SIGCHLD) or 10 ms pass.
+			 * Each wake-up takes a CPU from the program (a context switch the
+			 * trace shows); 10 ms of events fit the ring buffers many times over.
+			 */
 			struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-			poll(&pfd, sfd >= 0 ? 1 : 0, 2);
+			poll(&pfd, sfd >= 0 ? 1 : 0, 10);
 		}
 	}
 	if (stopped) {
