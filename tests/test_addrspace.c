@@ -426,6 +426,41 @@ static void test_addrspace__fork_keeps_the_heap(void **s)
 	t_destroy(m);
 }
 
+/*
+ * vfork()/posix_spawn(): a child sharing the parent's mm in a thread group of
+ * its own; its exec takes it to a new mm and leaves the parent and its
+ * threads alone (a thread's exec would have ended them: de_thread()).
+ */
+static void test_addrspace__vfork_child_exec_spares_the_parent(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	exec_prog(m, 1);
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_clone_vm(m, 1, 3, PTSIM_CPU_NONE));
+	assert_int_equal(t_mm_info(m, 1).users, 3);
+	T_OK(m, ptsim_sleep(m, 1));
+	T_OK(m, ptsim_run(m, 3, 0));
+	exec_prog(m, 3);
+	assert_int_equal(t_mm_info(m, 1).users, 2);   /* the parent and its thread */
+	assert_int_equal(t_mm_info(m, 3).users, 1);
+	T_OK(m, ptsim_run(m, 1, 0));   /* both still there */
+	T_OK(m, ptsim_exit(m, 2));
+	/* A thread's exec, by contrast, ends the other threads of its group. */
+	T_OK(m, ptsim_thread(m, 1, 4, PTSIM_CPU_NONE));
+	exec_prog(m, 1);
+	assert_int_equal(ptsim_run(m, 4, 1), PTSIM_ENOTASK);
+	for (size_t i = 0; i < ptsim_violation_count(m); i++) {
+		struct ptsim_violation v;
+		ptsim_violation_get(m, i, &v);
+		print_message("violation: %s\n", v.message);
+	}
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 /* The kernel's refusals: brk returns the old break. */
 static void test_addrspace__brk_refusals(void **s)
 {
@@ -715,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__brk_grow_shrink_vmpte),
 		cmocka_unit_test(test_addrspace__brk_refusals),
 		cmocka_unit_test(test_addrspace__fork_keeps_the_heap),
+		cmocka_unit_test(test_addrspace__vfork_child_exec_spares_the_parent),
 		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
 		cmocka_unit_test(test_addrspace__trace_exec_brk),
 		cmocka_unit_test(test_addrspace__mremap_grow_in_place),

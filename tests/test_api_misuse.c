@@ -41,6 +41,7 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_spawn(m, 1, 0),
 		ptsim_fork(m, 1, 2, 0),
 		ptsim_thread(m, 1, 3, 0),
+		ptsim_clone_vm(m, 1, 3, 0),
 		ptsim_exit(m, 1),
 		ptsim_run(m, 1, 0),
 		ptsim_sleep(m, 1),

@@ -69,6 +69,13 @@ PTSIM_API int ptsim_spawn(struct ptsim_machine *m, int task, unsigned int cpu);
 PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned int cpu);
 /** ptsim_thread - new thread @thread in @task's mm, running on @cpu (PTSIM_CPU_NONE: not yet). */
 PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsigned int cpu);
+/**
+ * ptsim_clone_vm - new task @child sharing @task's mm but in a thread group of
+ * its own (clone(CLONE_VM) without CLONE_THREAD: vfork(), posix_spawn()):
+ * like ptsim_thread(), except that its exec replaces only its own mm use and
+ * kills no thread of @task (de_thread() works within a thread group).
+ */
+PTSIM_API int ptsim_clone_vm(struct ptsim_machine *m, int task, int child, unsigned int cpu);
 /** ptsim_exit - running @task exits (exit_mm; exit_mmap if it was the last user). */
 PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task);
 /** ptsim_run - @task now runs on @cpu (context switch; migrates it if it ran elsewhere). */

@@ -289,26 +289,37 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 	return op_exit(m, 0);
 }
 
-PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsigned int cpu)
+/* A new task in @task's mm: CLONE_VM, with CLONE_THREAD (@same_group) or not. */
+static int clone_vm(struct ptsim_machine *m, const char *op, int task, int thread, unsigned int cpu, bool same_group)
 {
 	struct sim_task *parent;
 	int rc;
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
-	op_enter(m, "thread");
+	op_enter(m, op);
 	bool run = cpu != PTSIM_CPU_NONE;
 	if ((rc = new_task_id(m, thread, "thread")) || (run && (rc = check_cpu(m, cpu, "cpu"))) ||
 	    (rc = running_task(m, task, &parent)) || (run && (rc = check_cpu_free(m, cpu, "cpu"))))
 		return op_exit(m, rc);
 	struct sim_task *t = task_new(m, thread, parent->mm);
-	if (t)
-		t->tgid = parent->tgid;   /* CLONE_THREAD */
 	if (!t)
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
+	if (same_group)
+		t->tgid = parent->tgid;   /* CLONE_THREAD; else task_new()'s: a group of its own */
 	parent->mm->mm_users++;
 	if (run)
 		sched_switch_to(m, &m->cpus[cpu], t);
 	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_thread(struct ptsim_machine *m, int task, int thread, unsigned int cpu)
+{
+	return clone_vm(m, "thread", task, thread, cpu, true);
+}
+
+PTSIM_API int ptsim_clone_vm(struct ptsim_machine *m, int task, int child, unsigned int cpu)
+{
+	return clone_vm(m, "thread", task, child, cpu, false);
 }
 
 /*
@@ -695,8 +706,16 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	/* set_brk(): start_brk = brk = the page-aligned end of the image (no randomization). */
 	mm->has_brk = a->brk || a->nr_segments;
 	mm->start_brk = mm->brk = a->brk ? a->brk : end;
-	if ((rc = mm_task_add(mm, t)))
+	/*
+	 * The task moves to the new mm's task heap now (its heap slot is per
+	 * task, so it cannot be in two heaps at once); back to the old one on
+	 * failure, where its slot is still free (no allocation).
+	 */
+	mm_task_del(old_mm, t);
+	if ((rc = mm_task_add(mm, t))) {
+		mm_task_add(old_mm, t);
 		goto err_mm;
+	}
 
 	/* de_thread() */
 	while (nr_victims) {
@@ -710,7 +729,6 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 		}
 	}
 	/* exec_mmap(): the task takes the new mm, its CPU switches (activate_mm()), the old mm goes. */
-	mm_task_del(old_mm, t);
 	t->mm = mm;
 	arch_switch_mm(m, m->cur, mm);
 	mmput(old_mm);

@@ -30,7 +30,7 @@ const char *const ptsim__trace_field_names[NR_FIELDS] = {
 	[F_KIND] = "kind", [F_SHARED] = "shared", [F_FILE] = "file", [F_ADVICE] = "advice", [F_WRITE] = "write",
 	[F_NAME] = "name", [F_POPULATE] = "populate", [F_STEP] = "step", [F_EVENTS] = "events",
 	[F_EXPECT] = "expect", [F_COMMENT] = "comment", [F_NEW_ADDR] = "new_addr", [F_FIXED] = "fixed",
-	[F_OTHER] = "other", [F_BRK] = "brk", [F_SEGMENTS] = "segments", [F_STACK] = "stack",
+	[F_OTHER] = "other", [F_PROCESS] = "process", [F_BRK] = "brk", [F_SEGMENTS] = "segments", [F_STACK] = "stack",
 	[F_NEW_LEN] = "new_len", [F_FLAGS] = "flags",
 	[F_VAR] = "var", [F_AS] = "as",
 	[F_ITERATION] = "iteration",
@@ -41,7 +41,7 @@ static const uint64_t common_optional = B(F_COMMENT);
 const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_SPAWN] = { "spawn", B(F_TASK) | B(F_CPU), 0, 0 },
 	[OP_FORK] = { "fork", B(F_TASK) | B(F_CHILD), B(F_CPU), 0 },
-	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD), B(F_CPU), 0 },
+	[OP_THREAD] = { "thread", B(F_TASK) | B(F_THREAD), B(F_CPU) | B(F_PROCESS), 0 },
 	[OP_EXIT] = { "exit", B(F_TASK), 0, 0 },
 	[OP_RUN] = { "run", B(F_CPU), B(F_TASK) | B(F_OTHER), 0 },
 	[OP_SLEEP] = { "sleep", B(F_TASK), 0, 0 },
@@ -561,6 +561,10 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 			break;
 		case F_OTHER:
 			if (get_bool(pe, it, "other", &ev->other))
+				return PTSIM_EBADTRACE;
+			break;
+		case F_PROCESS:
+			if (get_bool(pe, it, "process", &ev->process))
 				return PTSIM_EBADTRACE;
 			break;
 		case F_FLAGS: {

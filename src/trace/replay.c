@@ -209,7 +209,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		cpu = PTSIM_CPU_NONE;
 		if (ev->present & B(F_CPU))
 			VAL(F_CPU, cpu);
-		rc = ptsim_thread(m, (int)task, (int)x, (unsigned int)cpu);
+		rc = ev->process ? ptsim_clone_vm(m, (int)task, (int)x, (unsigned int)cpu)
+				 : ptsim_thread(m, (int)task, (int)x, (unsigned int)cpu);
 		break;
 	case OP_EXIT:
 		VAL(F_TASK, task);

@@ -39,7 +39,7 @@ enum tfield {
 	F_NS, F_US, F_MS, F_S, F_NEW_ADDR, F_BRK, F_NEW_LEN,
 	NR_NUM_FIELDS,
 	F_PROT = NR_NUM_FIELDS, F_KIND, F_SHARED, F_FILE, F_ADVICE, F_WRITE, F_NAME, F_POPULATE, F_STEP, F_EVENTS,
-	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS, F_VAR, F_AS, F_ITERATION,
+	F_EXPECT, F_COMMENT, F_FIXED, F_OTHER, F_SEGMENTS, F_STACK, F_FLAGS, F_VAR, F_AS, F_ITERATION, F_PROCESS,
 	NR_FIELDS
 };
 
@@ -118,7 +118,7 @@ struct tevent {
 	unsigned int prot;
 	enum ptsim_map_kind kind;
 	enum ptsim_advice advice;
-	bool shared, write, populate, other;
+	bool shared, write, populate, other, process;
 	struct ptsim_exec_segment *segments;   /* exec; each segment's file is its own allocation */
 	size_t nr_segments;
 	uint64_t stack_addr, stack_len;   /* exec */
