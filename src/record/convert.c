@@ -10,9 +10,9 @@
  *                        stack} from the snapshot taken at the exec stop, then
  *                        a touch of every page already present there (the
  *                        kernel wrote them during exec: arguments, bss)
- *   sched_process_fork   fork / thread (+ "process" for vfork-like clones),
- *                        on the parent's CPU, then run of the parent: the
- *                        child first runs when sched_switch says so
+ *   sched_process_fork   fork / thread (+ "process" for vfork-like clones)
+ *                        without a CPU: the child first runs when
+ *                        sched_switch says so
  *   sched_process_exit   exit
  *   sys_exit_X           the system call X with its arguments (sys_enter_X)
  *                        and the kernel's result: mmap at the returned address
@@ -909,18 +909,10 @@ static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
 		return c->err = -ENOMEM;
 	add_num(o, "task", (uint64_t)p->id);
 	add_num(o, kind == RK_PROCESS ? "child" : "thread", (uint64_t)t->id);
-	add_num(o, "cpu", e->cpu);
 	if (kind == RK_VFORK)
 		cJSON_AddTrueToObject(o, "process");
-	/* ptsim runs the child on the parent's CPU; the parent takes it back at once. */
-	struct ccpu *cc = &c->cpus[e->cpu];
-	p->cpu = -1;
-	cc->cur = t;
-	cc->loaded = t->mm;
-	t->cpu = e->cpu;
-	if ((rc = emit(c, o)))
-		return rc;
-	return ensure_running(c, p, e->cpu);
+	/* No "cpu": the child runs nowhere until sched_switch says where (a run). */
+	return emit(c, o);
 }
 
 /* Before a mapping of file @f: its pages newly found in the page cache, as "cache" ops. */
