@@ -356,7 +356,8 @@ static void test_trace_v2__not_a_trace_and_limits(void **s)
 	assert_non_null(strstr(err, "is not a trace: it starts with the bytes fd 37 7a 58"));
 	assert_null(t);
 	assert_int_equal(ptsim_trace_load_file(&t, "/dev/zero", err, sizeof(err)), PTSIM_EBADTRACE);
-	assert_non_null(strstr(err, "/dev/zero is not a trace: it starts with the bytes 00 00 00 00"));
+	if (!strstr(err, "/dev/zero is not a trace: it starts with the bytes 00 00 00 00"))
+		fail_msg("/dev/zero: \"%s\"", err);
 	assert_int_equal(ptsim_trace_load_file(&t, PTSIM_TEST_TMPDIR, err, sizeof(err)), -EISDIR);
 	assert_non_null(strstr(err, "is a directory"));
 

@@ -305,7 +305,8 @@ bool ptsim__trace_is_compressed(const char *data, size_t len)
  * The first line that is not blank, without consuming it: *@start and *@end
  * (exclusive, the '\n' or the end of the input) as offsets into the decoded
  * bytes.  Returns 0 if found, 1 if there is none (*@start SIZE_MAX) or it is
- * longer than @max (then it is no v2 header; *@start is still set).
+ * longer than @max (then it is no v2 header; *@start is still set and *@end
+ * is the end of what was read).
  */
 int ptsim__trace_reader_peek_line(struct trace_reader *rd, uint64_t max, size_t *start, size_t *end, char *err,
 				  size_t errlen)
@@ -335,8 +336,10 @@ int ptsim__trace_reader_peek_line(struct trace_reader *rd, uint64_t max, size_t 
 			return *end - s > max ? 1 : 0;
 		}
 		scan = rd->len;
-		if (rd->len - s > max)
+		if (rd->len - s > max) {
+			*end = rd->len;
 			return 1;
+		}
 		if (rd->eof) {
 			*end = rd->len;
 			return 0;

@@ -118,7 +118,7 @@ static bool is_v2_header(const char *line, size_t len)
 /* Load from a reader: a v2 header (the reader stays open in @t), or a whole v1 document. */
 static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct perr *pe, const char *what)
 {
-	size_t s, e;
+	size_t s, e = 0;
 	int rc = ptsim__trace_reader_peek_line(rd, t->opts.max_line_bytes, &s, &e, pe->buf, pe->len);
 
 	if (rc < 0) {
