@@ -119,6 +119,8 @@ struct ctask {
 	bool in_exec;           /* between execve entry and its exec (or failure) */
 	bool has_slot;          /* its call in progress has a queued place (sys_slot) */
 	uint64_t sys_slot;
+	bool has_flush_slot;    /* ... and a place where it last flushed (flush_slot) */
+	uint64_t flush_slot;
 	struct held_fault *held;   /* faults inside execve: the old or the new mm? */
 	/* its last fault: its touch entry (q_seq numbering), page, access, the epoch then */
 	bool lf_valid, lf_write;
@@ -186,6 +188,8 @@ struct rec_conv {
 	size_t line_cap;
 	int err;
 	bool in_sysop;              /* writing a system call's ops */
+	char *fill;                 /* ... into the place of its flush: the ops, one a line */
+	size_t fill_len;
 	uint64_t dbg_seq;
 	bool debug;                 /* PTSIM_RECORD_DEBUG: a mark after every op, the kernel's flushes per op */
 	struct ctask **by_id;       /* live tasks by id */
@@ -387,8 +391,10 @@ static struct qent *qpush(struct rec_conv *c)
 		struct qent *old = &c->q[c->q_head];
 		if (old->pending) {   /* a long call: its ops will go where its exit is */
 			struct ctask *t = task_by_id(c, old->task);
-			if (t)
+			if (t && t->has_slot && t->sys_slot == c->q_seq - c->q_len)
 				t->has_slot = false;
+			if (t && t->has_flush_slot && t->flush_slot == c->q_seq - c->q_len)
+				t->has_flush_slot = false;
 		}
 		c->q_head = (c->q_head + 1) % QCAP;
 		c->q_len--;
@@ -427,6 +433,21 @@ static int qflush(struct rec_conv *c)
 	return 0;
 }
 
+/* One more line for the place of a call's flush (c->fill). */
+static int fill_add(struct rec_conv *c, const char *s)
+{
+	size_t sl = strlen(s);
+	char *f = realloc(c->fill, c->fill_len + sl + 2);
+	if (!f)
+		return c->err = -ENOMEM;
+	if (c->fill_len)
+		f[c->fill_len++] = '\n';
+	memcpy(f + c->fill_len, s, sl + 1);
+	c->fill_len += sl;
+	c->fill = f;
+	return 0;
+}
+
 /* Queue op @o (freed); ops that can change a mapping end every race window. */
 static int write_json(struct rec_conv *c, cJSON *o)
 {
@@ -440,6 +461,11 @@ static int write_json(struct rec_conv *c, cJSON *o)
 	cJSON_Delete(o);
 	if (!s)
 		return c->err = -ENOMEM;
+	if (c->in_sysop && c->fill) {
+		int rc = fill_add(c, s);
+		cJSON_free(s);
+		return rc;
+	}
 	struct qent *e = qpush(c);
 	if (!e) {
 		cJSON_free(s);
@@ -517,6 +543,8 @@ static int op_task(const cJSON *o)
  */
 static int sync_clock(struct rec_conv *c)
 {
+	if (c->in_sysop && c->fill)
+		return 0;   /* the place of the call's flush: the clock was set before it */
 	if (!c->started || c->now <= c->clock_ts || c->now - c->clock_ts < ADVANCE_NS)
 		return 0;
 	cJSON *o = op("advance");
@@ -1439,11 +1467,12 @@ static int sys_exit(struct rec_conv *c, struct ctask *t, int nr, const uint64_t 
 }
 
 /*
- * A call that changes mappings is written at its exit, where its flush is (the
- * CPUs it reaches are those the kernel's flush found), but another thread's
- * fault on its range while it ran came after its change, as in the kernel: the
- * touches queued since its entry (@win) by tasks of @mm inside [@lo, @hi) move
- * after its op (which starts at @op_seq).
+ * A call that changes mappings is written where it last flushed (the CPUs the
+ * flush reached are those the kernel's flush found then), or at its exit if
+ * it did not flush; but another thread's fault on its range while it ran came
+ * after its change, as in the kernel: the touches queued since its entry
+ * (@win) by tasks of @mm inside [@lo, @hi) move after its op (which is at
+ * @op_seq; into c->fill when it goes in the place of its flush).
  */
 static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win, uint64_t op_seq, uint64_t lo,
 			       uint64_t hi)
@@ -1457,6 +1486,16 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 			continue;   /* (one no longer running would have to be put back on a CPU first) */
 		struct qent copy = *e;
 		e->dead = true;
+		if (c->fill) {   /* after the op, in the place of its flush */
+			char buf[160];
+			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
+				 copy.task, copy.addr, copy.len, copy.write ? ",\"write\":true" : "");
+			fill_add(c, buf);
+			c->touches++;
+			if (o->lf_seq == seq)
+				o->lf_valid = false;
+			continue;
+		}
 		struct qent *n = qpush(c);
 		if (!n)
 			return;
@@ -1491,6 +1530,7 @@ static int on_sys_enter(struct rec_conv *c, const struct rec_ev *e)
 	t->in_sys = true;
 	t->sys_nr = e->u.enter.nr;
 	t->has_slot = false;
+	t->has_flush_slot = false;
 	memcpy(t->a, e->u.enter.a, sizeof(t->a));
 	if (t->sys_nr == NR_execve || t->sys_nr == NR_execveat) {
 		t->in_exec = true;
@@ -1545,18 +1585,36 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 	}
 	uint64_t win = t->has_slot ? t->sys_slot : c->q_seq;
 	struct qent *slot = t->has_slot ? qfind(c, t->sys_slot) : NULL;
-	t->has_slot = false;
+	struct qent *fslot = t->has_flush_slot ? qfind(c, t->flush_slot) : NULL;
+	uint64_t fseq = t->flush_slot;
+	t->has_slot = t->has_flush_slot = false;
 	if (slot)
-		slot->pending = false;   /* the marker has done its job: nothing is written there */
-	int rc = ensure_running(c, t, e->cpu);
-	if (rc)
+		slot->pending = false;   /* the entry marker has done its job: nothing is written there */
+	int rc = 0;
+	if (fslot && fslot->pending) {
+		if (!(c->fill = malloc(1)))
+			return c->err = -ENOMEM;
+		c->fill[0] = 0;
+		c->fill_len = 0;
+	} else if ((rc = ensure_running(c, t, e->cpu))) {
 		return rc;
+	}
 	uint64_t before = c->dbg_seq, op_seq = c->q_seq;
 	c->in_sysop = true;
 	rc = sys_exit(c, t, t->sys_nr, t->a, ret);
+	if (!rc && c->fill)
+		move_raced_touches(c, t->mm, win, fseq, lo, hi);
 	c->in_sysop = false;
-	if (!rc && c->q_seq != op_seq)
+	if (c->fill) {
+		fslot->pending = false;
+		if (c->fill_len)
+			fslot->s = c->fill;
+		else
+			free(c->fill);
+		c->fill = NULL;
+	} else if (!rc && c->q_seq != op_seq) {
 		move_raced_touches(c, t->mm, win, op_seq, lo, hi);
+	}
 	if (!rc && c->debug && c->dbg_seq != before)
 		rc = dbg_real(c, t);   /* the flushes of the call, after its op */
 	return rc;
@@ -1570,6 +1628,24 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		rec_counts_event(c->counts, e, is_ours, c);
 	if (e->kind == REV_SWITCH && c->dying.nr)
 		pidmap_del(&c->dying, e->u.sw.prev);   /* its last switch: do_task_dead() */
+	if (e->kind == REV_TLB_FLUSH && (e->u.tlb.reason == REC_TLB_LOCAL_SHOOTDOWN ||
+					 e->u.tlb.reason == REC_TLB_LOCAL_MM_SHOOTDOWN ||
+					 e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)) {
+		/* A call that changes mappings flushed: its op will go here (the last such place). */
+		struct ctask *t = pidmap_get(&c->tasks, e->pid);
+		if (t && t->in_sys && t->has_slot) {
+			struct qent *old = t->has_flush_slot ? qfind(c, t->flush_slot) : NULL;
+			if (old)
+				old->pending = false;
+			struct qent *q = qpush(c);
+			if (!q)
+				return c->err;
+			q->pending = true;
+			q->task = t->id;
+			t->has_flush_slot = true;
+			t->flush_slot = c->q_seq - 1;
+		}
+	}
 	if (c->debug && (e->kind == REV_TLB_FLUSH || e->kind == REV_CSD_QUEUE)) {
 		struct ctask *t = pidmap_get(&c->tasks, e->pid);
 		if (t && e->kind == REV_CSD_QUEUE && e->u.csdq.func == c->o.flush_fn)
@@ -1831,6 +1907,7 @@ void rec_conv_free(struct rec_conv *c)
 		free(c->q[(c->q_head + i) % QCAP].s);
 	free(c->q);
 	free(c->line);
+	free(c->fill);
 	free(c->by_id);
 	free(c);
 }
