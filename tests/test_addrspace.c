@@ -461,6 +461,76 @@ static void test_addrspace__vfork_child_exec_spares_the_parent(void **s)
 	t_destroy(m);
 }
 
+/*
+ * The mm a vfork child shares, in exact figures: mm_users counts every task
+ * of both thread groups; the child's exec takes only its own group away (its
+ * thread 3 goes) and leaves the pages and tables (VmPTE 16 kB) to the
+ * parent; an exec by the parent leaves its vfork child on the old mm, whose
+ * last exit tears it down.  A task id reused while its thread group lives on
+ * (thread 2 outliving leader 1) does not join that group.
+ */
+static void test_addrspace__vfork_mm_users_and_vmpte(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x100000000, .len = 4 * MiB, .prot = RW };
+	struct ptsim_mm_info mi;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));
+	assert_int_equal(t_mm_info(m, 1).vmpte_kb, 16);   /* 2 PTE tables, a PMD and a PUD table */
+	T_OK(m, ptsim_clone_vm(m, 1, 2, 1));
+	T_OK(m, ptsim_thread(m, 2, 3, PTSIM_CPU_NONE));   /* a thread of the child's own group */
+	assert_int_equal(t_mm_info(m, 1).users, 3);
+	assert_int_equal(t_mm_info(m, 2).task, 1);        /* one mm, named by its lowest task */
+
+	T_OK(m, ptsim_exec(m, 2, NULL));
+	assert_int_equal(ptsim_mm_info_get(m, 3, &mi), PTSIM_ENOTASK);   /* de_thread() took it */
+	mi = t_mm_info(m, 1);
+	assert_int_equal(mi.users, 1);
+	assert_int_equal(mi.vmpte_kb, 16);
+	assert_int_equal(mi.rss_anon_kb, 4096);
+	mi = t_mm_info(m, 2);
+	assert_int_equal(mi.task, 2);
+	assert_int_equal(mi.users, 1);
+	assert_int_equal(mi.nr_vmas, 1);      /* the stack */
+	assert_int_equal(mi.rss_anon_kb, 4);  /* its argument page */
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));   /* the parent's memory is intact: no fault */
+	assert_int_equal(t_stat(m, "faults.total"), 1024 + 1);
+
+	/* The parent execs while a vfork child of its own shares its mm: the child stays. */
+	T_OK(m, ptsim_clone_vm(m, 1, 4, PTSIM_CPU_NONE));
+	T_OK(m, ptsim_thread(m, 1, 5, PTSIM_CPU_NONE));
+	assert_int_equal(t_mm_info(m, 1).users, 3);
+	T_OK(m, ptsim_exec(m, 1, NULL));
+	assert_int_equal(ptsim_mm_info_get(m, 5, &mi), PTSIM_ENOTASK);
+	mi = t_mm_info(m, 4);
+	assert_int_equal(mi.task, 4);
+	assert_int_equal(mi.users, 1);
+	assert_int_equal(mi.vmpte_kb, 16);
+	assert_int_equal(t_mm_info(m, 1).users, 1);
+	assert_int_equal(t_stat(m, "pgtables_freed.pte"), 0);
+	T_OK(m, ptsim_run(m, 4, 1));   /* on task 2's CPU: task 2 stops running there */
+	T_OK(m, ptsim_exit(m, 4));     /* the old mm's last user: exit_mmap() */
+	assert_int_equal(t_stat(m, "pgtables_freed.pte"), 2);
+
+	/* Leader 2 exits, its thread 6 lives on; a new task 2 made by 6 with clone_vm is not of 6's group. */
+	T_OK(m, ptsim_run(m, 2, 1));
+	T_OK(m, ptsim_thread(m, 2, 6, PTSIM_CPU_NONE));
+	T_OK(m, ptsim_exit(m, 2));
+	T_OK(m, ptsim_run(m, 6, 1));
+	T_OK(m, ptsim_clone_vm(m, 6, 2, PTSIM_CPU_NONE));
+	T_OK(m, ptsim_sleep(m, 6));
+	T_OK(m, ptsim_run(m, 2, 1));
+	T_OK(m, ptsim_exec(m, 2, NULL));
+	assert_int_equal(t_mm_info(m, 6).users, 1);   /* 6 survived the exec */
+	assert_int_equal(t_stat(m, "check_mm.errors"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
 /* The kernel's refusals: brk returns the old break. */
 static void test_addrspace__brk_refusals(void **s)
 {
@@ -751,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__brk_refusals),
 		cmocka_unit_test(test_addrspace__fork_keeps_the_heap),
 		cmocka_unit_test(test_addrspace__vfork_child_exec_spares_the_parent),
+		cmocka_unit_test(test_addrspace__vfork_mm_users_and_vmpte),
 		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
 		cmocka_unit_test(test_addrspace__trace_exec_brk),
 		cmocka_unit_test(test_addrspace__mremap_grow_in_place),

@@ -216,7 +216,8 @@ static struct sim_task *task_new(struct ptsim_machine *m, int id, struct mm_stru
 	if (!t)
 		return NULL;
 	t->id = id;
-	t->tgid = id;
+	/* A new thread group.  ptsim: an identity, not a task id: ids may be reused while the group lives on. */
+	t->tgid = ++m->next_tgid;
 	t->mm = mm;
 	t->cpu = -1;
 	if (hmap_put(&m->alloc, &m->tasks, (uint64_t)id, (uint64_t)(uintptr_t)t)) {

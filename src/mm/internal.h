@@ -371,7 +371,7 @@ struct sim_task {
 	struct mm_struct *mm;
 	int cpu;                 /* CPU it runs on, -1 when not running */
 	unsigned int heap_idx;   /* position in mm->task_heap */
-	int tgid;                /* thread group: the id of the task that spawned, forked or exec'd it */
+	uint64_t tgid;           /* thread group: an identity per process (spawn, fork, clone_vm), never reused */
 };
 
 enum ipi_reason { IPI_TLB_FLUSH = 0, IPI_TABLE_SYNC = 1, IPI_FLUSH_ALL = 2, NR_IPI_REASONS = 3 };
@@ -589,6 +589,7 @@ struct ptsim_machine {
 	uint32_t next_file_id;
 	uint64_t next_vma_id;
 	uint32_t next_anon_vma;
+	uint64_t next_tgid;                  /* thread groups: a new identity per process, never reused */
 	struct sim_rcu rcu;
 	unsigned int nr_stale_walkers;       /* CPUs with walker_stale_table set: page-table writes get checked */
 	unsigned int nr_i_mmap_held;         /* files whose i_mmap lock a blocked operation holds */
