@@ -93,7 +93,7 @@ static void test_mm_basic__machine_creation_errors(void **s)
 		{ no_eq, "not KEY=VALUE" },
 		{ no_key, "not KEY=VALUE" },
 		{ bad_key, "unknown variant key 'no_such_variant' (`ptsim variants` lists them)" },
-		{ bad_enum, "variant table_free: unknown value 'sometimes' (one of: rcu semi_rcu after_flush immediate)" },
+		{ bad_enum, "variant table_free: unknown value 'sometimes' (one of: rcu semi_rcu after_flush immediate rcu_4_18)" },
 		{ bad_int, "variant tlb_single_page_flush_ceiling" },
 		{ bad_bool, "variant pcid: 'maybe' is not on/off" },
 	};

@@ -27,7 +27,7 @@ struct variant_desc {
 static const char *const v_pt_reclaim[] = { "off", "on", "v1_2024_10", "fold_7_0", "fold_7_1_9", NULL };
 static const char *const v_x86_pwc_invlpg[] = { "global", "targeted", NULL };
 static const char *const v_hugetlb_unshare[] = { "none", "ipi_per_table", "mmu_gather", "no_broadcast", NULL };
-static const char *const v_table_free[] = { "rcu", "semi_rcu", "after_flush", "immediate", NULL };
+static const char *const v_table_free[] = { "rcu", "semi_rcu", "after_flush", "immediate", "rcu_4_18", NULL };
 static const char *const v_table_batch[] = { "ok", "fail", NULL };
 static const char *const v_x86_flush[] = { "ipi", "invlpgb", NULL };
 static const char *const v_mm_cpumask[] = { "lazy", "eager", NULL };
@@ -47,7 +47,8 @@ static const struct variant_desc variants[] = {
 	{ "table_free", VT_ENUM, OFF(table_free), v_table_free, 0, 0,
 	  "page-table freeing: rcu (RCU batches + RCU single-table fallback, x86 6.14+) | semi_rcu (single table: "
 	  "sync IPI then free) | after_flush (freed right after the flush IPI, x86 bare metal before 6.15) | "
-	  "immediate (unsafe test variant)" },
+	  "immediate (unsafe test variant) | rcu_4_18 (RCU table free before 4.19: a single-user mm frees tables before "
+	  "the flush, no table invalidation; d86564a2f085, a6f572084fbe)" },
 	{ "table_batch_alloc", VT_ENUM, OFF(table_batch_alloc), v_table_batch, 0, 0,
 	  "GFP_NOWAIT allocation of a table batch page: ok | fail (forces the single-table fallback)" },
 	{ "x86_flush", VT_ENUM, OFF(x86_flush), v_x86_flush, 0, 0,

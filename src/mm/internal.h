@@ -458,6 +458,7 @@ enum table_free_variant {
 	TABLE_FREE_SEMI_RCU = 1,     /* RCU batches; single table: sync IPI then free */
 	TABLE_FREE_AFTER_FLUSH = 2,  /* no RCU table free: freed right after the flush IPI */
 	TABLE_FREE_IMMEDIATE = 3,    /* deliberately unsafe: freed before any flush */
+	TABLE_FREE_RCU_4_18 = 4,     /* before v4.19: single-user mms free at once; no table invalidation */
 };
 enum x86_flush_variant { X86_FLUSH_IPI = 0, X86_FLUSH_INVLPGB = 1 };
 enum mm_cpumask_variant { MM_CPUMASK_LAZY = 0, MM_CPUMASK_EAGER = 1 };
@@ -553,6 +554,12 @@ struct kernel_eras {
 	 */
 	void (*pt_reclaim_free)(struct mm_struct *mm, pmd_t *pmd, uint64_t start, uint64_t addr, struct mmu_gather *tlb,
 				pmd_t pmdval, bool direct_reclaim);
+	/* Table freeing and unsharing in mm/mmu_gather.c (mmu_gather_select_era()). */
+	void (*tlb_remove_table)(struct mmu_gather *tlb, struct ptdesc *table);
+	void (*tlb_remove_table_one)(struct mmu_gather *tlb, struct ptdesc *table);
+	void (*tlb_table_invalidate)(struct mmu_gather *tlb);
+	void (*tlb_remove_table_sync_one)(struct ptsim_machine *m);
+	void (*tlb_flush_unshared_tables)(struct mmu_gather *tlb);
 };
 
 struct ptsim_machine {
@@ -1014,6 +1021,8 @@ int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr);
 
 /* pt_reclaim.c (mm/pt_reclaim.c, v6.14 - v6.19; its 7.0 fold into mm/memory.c) */
 void pt_reclaim_select_era(struct ptsim_machine *m);
+/* mmu_gather.c: the table-freeing configuration's functions (after the arch is set up). */
+void mmu_gather_select_era(struct ptsim_machine *m);
 bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end, struct zap_details *details);
 bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval);
 void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t pmdval);

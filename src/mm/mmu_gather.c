@@ -7,6 +7,10 @@
  * see mmu_gather.h for the ordering every user keeps.
  *
  * Table freeing follows the table_free variant (kernel-model 4.1, 13.3):
+ *   rcu_4_18    HAVE_RCU_TABLE_FREE before v4.19 (x86 PARAVIRT 4.14 - 4.18):
+ *               a single-user mm frees the table at once, before its flush
+ *               (a6f572084fbe removed that), and nothing invalidates the TLB
+ *               before a table leaves the gather (d86564a2f085 added it);
  *   rcu         MMU_GATHER_RCU_TABLE_FREE; a batch is freed by call_rcu(); the
  *               single-table fallback (no batch page) is PT_RECLAIM's call_rcu()
  *               on the table: x86-64 with PT_RECLAIM (v6.14+), arm64 only from
@@ -251,26 +255,46 @@ void mmu_gather_rcu_release(struct ptsim_machine *m, struct rcu_head *head)
 	/* A single table's head lives in its ptdesc, freed with the table. */
 }
 
-static bool rcu_table_free(const struct ptsim_machine *m)
-{
-	return m->v.table_free == TABLE_FREE_RCU || m->v.table_free == TABLE_FREE_SEMI_RCU;
-}
+/*
+ * The table-freeing configurations (Kconfig in the kernel, the table_free and
+ * mmu_gather_rcu_table_free variants here), each as the functions the kernel
+ * builds for it, chosen once by mmu_gather_select_era():
+ *
+ *   tlb_remove_table   generic batching (MMU_GATHER_TABLE_FREE, v4.19+);
+ *                      its v4.18 form; no table batch at all (the page
+ *                      gather frees tables after the flush); ptsim's unsafe
+ *                      "immediate";
+ *   tlb_remove_table_one   the single-table fallback: PT_RECLAIM's call_rcu()
+ *                      or the semi-RCU sync IPI then free;
+ *   tlb_table_invalidate   flush before tables leave the gather (v4.19+,
+ *                      d86564a2f085), or nothing (v4.18);
+ *   tlb_remove_table_sync_one   an empty stub without
+ *                      MMU_GATHER_RCU_TABLE_FREE; returns at once where the
+ *                      flush already was an IPI broadcast (the 2026 queued
+ *                      series' boot-time key); else the IPI broadcast;
+ *   tlb_flush_unshared_tables   8ce720d5bd91's, or ptsim's unsafe form
+ *                      without the broadcast.
+ */
 
+/* tlb_remove_table_free(): the batch goes to RCU (every configuration with table batches). */
 static void tlb_remove_table_free(struct ptsim_machine *m, struct mmu_table_batch *batch)
 {
-	if (rcu_table_free(m))
-		call_rcu(m, &batch->rcu, tlb_remove_table_rcu);
-	else
-		__tlb_remove_table_free(m, batch);
+	call_rcu(m, &batch->rcu, tlb_remove_table_rcu);
 }
 
 /*
  * tlb_table_invalidate(): hardware walkers first.  x86 and arm64 both answer
  * yes to tlb_needs_table_invalidate().
  */
-static void tlb_table_invalidate(struct mmu_gather *tlb)
+static void tlb_table_invalidate_4_19(struct mmu_gather *tlb)
 {
 	tlb_flush_mmu_tlbonly(tlb);
+}
+
+/* Before d86564a2f085 (v4.19) tables left the gather with no invalidation of their own. */
+static void tlb_table_invalidate_4_18(struct mmu_gather *tlb)
+{
+	(void)tlb;
 }
 
 static void __tlb_remove_table_one_rcu(struct ptsim_machine *m, struct rcu_head *head)
@@ -281,23 +305,28 @@ static void __tlb_remove_table_one_rcu(struct ptsim_machine *m, struct rcu_head 
 	__tlb_remove_table(m, pt);
 }
 
-/* The single-table fallback, in its PT_RECLAIM (RCU) or semi-RCU form. */
-static void tlb_remove_table_one(struct mmu_gather *tlb, struct ptdesc *pt)
+/* tlb_remove_table_one() with PT_RECLAIM: the table waits for a grace period of its own. */
+static void tlb_remove_table_one_rcu(struct mmu_gather *tlb, struct ptdesc *pt)
 {
 	struct ptsim_machine *m = tlb->mm->machine;
 
 	STAT_INC(m, GATHER_TABLE_FALLBACK);
-	if (m->v.table_free == TABLE_FREE_RCU) {
-		call_rcu(m, &pt->pt_rcu_head, __tlb_remove_table_one_rcu);
-	} else {
-		tlb_remove_table_sync_one(m);
-		__tlb_remove_table(m, pt);
-	}
+	call_rcu(m, &pt->pt_rcu_head, __tlb_remove_table_one_rcu);
+}
+
+/* tlb_remove_table_one() without PT_RECLAIM ("semi-RCU"): wait for IRQs-off walkers, free now. */
+static void tlb_remove_table_one_semi(struct mmu_gather *tlb, struct ptdesc *pt)
+{
+	struct ptsim_machine *m = tlb->mm->machine;
+
+	STAT_INC(m, GATHER_TABLE_FALLBACK);
+	tlb_remove_table_sync_one(m);
+	__tlb_remove_table(m, pt);
 }
 
 /**
  * tlb_table_flush - hand the table batch to RCU (step 1 of tlb_flush_mmu_free(),
- * and what a full batch forces).  Invalidates first; when reached from
+ * and what a full batch forces).  Invalidates first (v4.19+); when reached from
  * tlb_flush_mmu() the range was just reset, so that finds nothing to flush.
  */
 void tlb_table_flush(struct mmu_gather *tlb)
@@ -305,10 +334,80 @@ void tlb_table_flush(struct mmu_gather *tlb)
 	struct mmu_table_batch **batch = &tlb->batch;
 
 	if (*batch) {
-		tlb_table_invalidate(tlb);
+		tlb->mm->machine->eras.tlb_table_invalidate(tlb);
 		tlb_remove_table_free(tlb->mm->machine, *batch);
 		*batch = NULL;
 	}
+}
+
+/* Append to the batch (allocated with GFP_NOWAIT); false if there is no batch page to be had. */
+static bool tlb_table_batch_add(struct mmu_gather *tlb, struct ptdesc *table)
+{
+	struct ptsim_machine *m = tlb->mm->machine;
+	struct mmu_table_batch **batch = &tlb->batch;
+
+	if (*batch == NULL) {
+		*batch = get_free_page_nowait(m, sizeof(**batch) + max_table_batch(m) * sizeof((*batch)->tables[0]),
+					      true);
+		if (*batch == NULL)
+			return false;
+		(*batch)->nr = 0;
+	}
+	(*batch)->tables[(*batch)->nr++] = table;
+	if ((*batch)->nr == max_table_batch(m)) {
+		STAT_INC(m, GATHER_BATCH_FULL);
+		tlb_table_flush(tlb);
+	}
+	return true;
+}
+
+/*
+ * tlb_remove_table() with MMU_GATHER_TABLE_FREE (v4.19+): queue the table in
+ * the batch; with no batch page, invalidate and free it alone.
+ */
+static void tlb_remove_table_batched(struct mmu_gather *tlb, struct ptdesc *table)
+{
+	struct ptsim_machine *m = tlb->mm->machine;
+
+	if (tlb_table_batch_add(tlb, table))
+		return;
+	m->eras.tlb_table_invalidate(tlb);
+	m->eras.tlb_remove_table_one(tlb, table);
+}
+
+/*
+ * tlb_remove_table() up to v4.18 (HAVE_RCU_TABLE_FREE): with fewer than two
+ * users of the mm "there cannot be a concurrent page-table walk", so the
+ * table is freed at once — before the TLB flush that drops the walk-cache
+ * pointers to it (removed by a6f572084fbe, v4.19); otherwise as batched, with
+ * no invalidation of its own (tlb_table_invalidate_4_18()).
+ */
+static void tlb_remove_table_4_18(struct mmu_gather *tlb, struct ptdesc *table)
+{
+	struct ptsim_machine *m = tlb->mm->machine;
+
+	if (tlb->mm->mm_users < 2) {
+		__tlb_remove_table(m, table);
+		return;
+	}
+	if (tlb_table_batch_add(tlb, table))
+		return;
+	m->eras.tlb_remove_table_one(tlb, table);
+}
+
+/* No MMU_GATHER_TABLE_FREE: the destructor now, the page like any other (freed after the flush). */
+static void tlb_remove_table_as_page(struct mmu_gather *tlb, struct ptdesc *table)
+{
+	struct ptsim_machine *m = tlb->mm->machine;
+
+	pt_dtor(m, table);
+	tlb_remove_page_size(tlb, table->pfn, PAGE_SIZE(m));
+}
+
+/* ptsim: the deliberately unsafe variant; no flush, no grace period. */
+static void tlb_remove_table_immediate(struct mmu_gather *tlb, struct ptdesc *table)
+{
+	__tlb_remove_table(tlb->mm->machine, table);
 }
 
 /**
@@ -318,60 +417,41 @@ void tlb_table_flush(struct mmu_gather *tlb)
  */
 void tlb_remove_table(struct mmu_gather *tlb, struct ptdesc *table)
 {
-	struct ptsim_machine *m = tlb->mm->machine;
-	struct mmu_table_batch **batch = &tlb->batch;
-
-	if (m->v.table_free == TABLE_FREE_IMMEDIATE) {
-		/* ptsim: the deliberately unsafe variant; no flush, no grace period. */
-		__tlb_remove_table(m, table);
-		return;
-	}
-	if (m->v.table_free == TABLE_FREE_AFTER_FLUSH) {
-		/* No MMU_GATHER_TABLE_FREE: the destructor now, the page like any other. */
-		pt_dtor(m, table);
-		tlb_remove_page_size(tlb, table->pfn, PAGE_SIZE(m));
-		return;
-	}
-
-	if (*batch == NULL) {
-		*batch = get_free_page_nowait(m, sizeof(**batch) + max_table_batch(m) * sizeof((*batch)->tables[0]),
-					      true);
-		if (*batch == NULL) {
-			tlb_table_invalidate(tlb);
-			tlb_remove_table_one(tlb, table);
-			return;
-		}
-		(*batch)->nr = 0;
-	}
-
-	(*batch)->tables[(*batch)->nr++] = table;
-	if ((*batch)->nr == max_table_batch(m)) {
-		STAT_INC(m, GATHER_BATCH_FULL);
-		tlb_table_flush(tlb);
-	}
+	tlb->mm->machine->eras.tlb_remove_table(tlb, table);
 }
 
-/**
+/*
  * tlb_remove_table_sync_one - IPI every other online CPU and wait.  Not an RCU
  * grace period, but enough for walkers that run with IRQs disabled (GUP-fast).
+ */
+static void tlb_remove_table_sync_one_ipi(struct ptsim_machine *m)
+{
+	if (m->ops->tlb_remove_table_sync_one)
+		m->ops->tlb_remove_table_sync_one(m);
+	else
+		smp_call_function(m, NULL, IPI_TABLE_SYNC, true);
+}
+
+/*
  * An empty stub when MMU_GATHER_RCU_TABLE_FREE is not built
  * (mmu_gather_rcu_table_free=off: x86 without CONFIG_PARAVIRT before v6.15).
  * Distribution kernels before v6.15 build it (PARAVIRT selects it) even though
  * their bare-metal table freeing is table_free=after_flush.
  */
+static void tlb_remove_table_sync_one_stub(struct ptsim_machine *m)
+{
+	(void)m;
+}
+
+/* The queued 2026 series: the flush that preceded this already interrupted every CPU a walker could be on. */
+static void tlb_remove_table_sync_one_implied(struct ptsim_machine *m)
+{
+	STAT_INC(m, TABLE_SYNC_SKIPPED);
+}
+
 void tlb_remove_table_sync_one(struct ptsim_machine *m)
 {
-	if (!m->v.rcu_table_free_config)
-		return;
-	/* The flush that preceded this already interrupted every CPU a walker could be on. */
-	if (tlb_table_flush_implies_ipi_broadcast(m)) {
-		STAT_INC(m, TABLE_SYNC_SKIPPED);
-		return;
-	}
-	if (m->ops->tlb_remove_table_sync_one)
-		m->ops->tlb_remove_table_sync_one(m);
-	else
-		smp_call_function(m, NULL, IPI_TABLE_SYNC, true);
+	m->eras.tlb_remove_table_sync_one(m);
 }
 
 static void tlb_flush_mmu_free(struct mmu_gather *tlb)
@@ -627,13 +707,62 @@ void tlb_unshare_pmd_ptdesc(struct mmu_gather *tlb, struct ptdesc *pt, uint64_t 
  * GUP-fast walker of a former sharer can no longer be inside it when the last
  * owner modifies or frees it.
  */
-void tlb_flush_unshared_tables(struct mmu_gather *tlb)
+static void tlb_flush_unshared_tables_8ce720d5bd91(struct mmu_gather *tlb)
 {
 	if (tlb->unshared_tables)
 		tlb_flush_mmu_tlbonly(tlb);
 	if (tlb->fully_unshared_tables) {
-		if (tlb->mm->machine->v.hugetlb_unshare != HUGETLB_UNSHARE_NO_BROADCAST)
-			tlb_remove_table_sync_one(tlb->mm->machine);
+		tlb_remove_table_sync_one(tlb->mm->machine);
 		tlb->fully_unshared_tables = 0;
 	}
+}
+
+/* ptsim: hugetlb_unshare=no_broadcast, the deliberately unsafe form without the broadcast. */
+static void tlb_flush_unshared_tables_no_broadcast(struct mmu_gather *tlb)
+{
+	if (tlb->unshared_tables)
+		tlb_flush_mmu_tlbonly(tlb);
+	tlb->fully_unshared_tables = 0;
+}
+
+void tlb_flush_unshared_tables(struct mmu_gather *tlb)
+{
+	tlb->mm->machine->eras.tlb_flush_unshared_tables(tlb);
+}
+
+/* Choose the functions of the configured table freeing and unsharing (machine creation, after the arch). */
+void mmu_gather_select_era(struct ptsim_machine *m)
+{
+	struct kernel_eras *e = &m->eras;
+
+	e->tlb_table_invalidate = tlb_table_invalidate_4_19;
+	e->tlb_remove_table_one = tlb_remove_table_one_semi;
+	switch (m->v.table_free) {
+	case TABLE_FREE_RCU:
+		e->tlb_remove_table = tlb_remove_table_batched;
+		e->tlb_remove_table_one = tlb_remove_table_one_rcu;
+		break;
+	case TABLE_FREE_SEMI_RCU:
+		e->tlb_remove_table = tlb_remove_table_batched;
+		break;
+	case TABLE_FREE_RCU_4_18:
+		e->tlb_remove_table = tlb_remove_table_4_18;
+		e->tlb_table_invalidate = tlb_table_invalidate_4_18;
+		break;
+	case TABLE_FREE_AFTER_FLUSH:
+		e->tlb_remove_table = tlb_remove_table_as_page;
+		break;
+	default:
+		e->tlb_remove_table = tlb_remove_table_immediate;
+		break;
+	}
+	if (!m->v.rcu_table_free_config)
+		e->tlb_remove_table_sync_one = tlb_remove_table_sync_one_stub;
+	else if (tlb_table_flush_implies_ipi_broadcast(m))
+		e->tlb_remove_table_sync_one = tlb_remove_table_sync_one_implied;
+	else
+		e->tlb_remove_table_sync_one = tlb_remove_table_sync_one_ipi;
+	e->tlb_flush_unshared_tables = m->v.hugetlb_unshare == HUGETLB_UNSHARE_NO_BROADCAST
+					       ? tlb_flush_unshared_tables_no_broadcast
+					       : tlb_flush_unshared_tables_8ce720d5bd91;
 }
