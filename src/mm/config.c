@@ -26,6 +26,7 @@ struct variant_desc {
 
 static const char *const v_pt_reclaim[] = { "off", "on", "v1_2024_10", "fold_7_0", "fold_7_1_9", NULL };
 static const char *const v_x86_pwc_invlpg[] = { "global", "targeted", NULL };
+static const char *const v_x86_lazy_freed_tables[] = { "ipi", "skip", NULL };
 static const char *const v_hugetlb_unshare[] = { "none", "ipi_per_table", "mmu_gather", "no_broadcast", NULL };
 static const char *const v_table_free[] = { "rcu", "semi_rcu", "after_flush", "immediate", "rcu_4_18", NULL };
 static const char *const v_table_batch[] = { "ok", "fail", NULL };
@@ -60,6 +61,9 @@ static const struct variant_desc variants[] = {
 	{ "x86_pwc_invlpg", VT_ENUM, OFF(x86_pwc_invlpg), v_x86_pwc_invlpg, 0, 0,
 	  "x86 CPU: what INVLPG does to the paging-structure caches: global (every entry of the PCID: Intel without "
 	  "PTI) | targeted (only those on the address's path: INVPCID single-address, AMD with EFER.TCE)" },
+	{ "x86_lazy_freed_tables", VT_ENUM, OFF(x86_lazy_freed_tables), v_x86_lazy_freed_tables, 0, 0,
+	  "x86 lazy CPUs and page-table freeing: ipi (4.20+: a flush that freed tables reaches lazy CPUs) | skip (the "
+	  "2018 'make lazy TLB mode lazier' patch ac0315896970 before 2ff6ddf19c0e: never; unsafe)" },
 	{ "tlb_single_page_flush_ceiling", VT_INT, OFF(tlb_single_page_flush_ceiling), NULL, 0, 1 << 30,
 	  "x86: strides above which a ranged flush becomes a full flush (default 33)" },
 	{ "pcid", VT_BOOL, OFF(pcid), NULL, 0, 1, "x86 PCID (6 dynamic ASIDs per CPU): on | off" },

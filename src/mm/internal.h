@@ -443,6 +443,10 @@ enum pt_reclaim_variant {
 	PT_RECLAIM_FOLD_7_0 = 3,     /* folded into mm/memory.c: frees with the address past the table (CVE-2026-74674) */
 	PT_RECLAIM_FOLD_7_1_9 = 4,   /* the same with the table's own address (the 7.1.9 fix) */
 };
+enum x86_lazy_freed_tables_variant {
+	X86_LAZY_FREED_TABLES_IPI = 0,   /* v4.20+: a flush that freed tables reaches lazy CPUs too */
+	X86_LAZY_FREED_TABLES_SKIP = 1,  /* 2018 ac0315896970 without 2ff6ddf19c0e: lazy CPUs never flushed */
+};
 enum x86_pwc_invlpg_variant {
 	X86_PWC_INVLPG_GLOBAL = 0,    /* INVLPG drops every walk-cache entry of the PCID (Intel, no PTI) */
 	X86_PWC_INVLPG_TARGETED = 1,  /* only those on the address's path (INVPCID single, AMD EFER.TCE) */
@@ -475,6 +479,7 @@ enum arm64_range_limit_variant {
 struct sim_variants {
 	int pt_reclaim;
 	int x86_pwc_invlpg;          /* enum x86_pwc_invlpg_variant */
+	int x86_lazy_freed_tables;   /* enum x86_lazy_freed_tables_variant */
 	int hugetlb_unshare;
 	int table_free;
 	int table_batch_alloc;       /* 0 ok, 1 fail (force the single-table fallback) */

@@ -79,6 +79,7 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 		m->cpus[c].asid = 0;
 	}
 	m->arch = xm;
+	x86_tlb_select_era(m);
 	return 0;
 }
 
@@ -130,7 +131,7 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.teardown = x86_teardown,
 	.init_new_context = x86_init_new_context,
 	.destroy_context = x86_destroy_context,
-	.switch_mm = x86_switch_mm_irqs_off,
+	.switch_mm = x86_switch_mm,
 	.enter_lazy_tlb = x86_enter_lazy_tlb,
 	.tlb_flush = x86_tlb_flush,
 	.flush_tlb_mm = x86_flush_tlb_mm,

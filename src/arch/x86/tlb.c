@@ -19,11 +19,19 @@
  * mm_cpumask=eager selects the pre-6.14 rule (bit cleared at switch-away, no
  * trim).
  *
- * ptsim departures (marked "ptsim:"): retire_skipped() drops, right after a
- * flush, the cached entries of CPUs the kernel relies on to catch up by
- * generation (inactive ASID slots, and the leaf entries of lazy CPUs): they
- * are flushed before any use anyway, so only the oracle's reference counts
- * change, not any observable count.  LOADED_MM_SWITCHING never shows because
+ * Kernel eras: where the kernel changed a rule, each form is its own function
+ * (mm_cpumask kept or cleared at switch-away, the once-a-second trim, lazy
+ * CPUs and freed tables, tlb_flush() with or without the 2026 series,
+ * flush_tlb_range()'s freed_tables, INVLPGB's global ASIDs), picked once by
+ * x86_tlb_select_era() into struct x86_eras.
+ *
+ * ptsim departures (marked "ptsim:"), kept outside the ported functions:
+ * retire_skipped(), run after every flush_tlb_mm_range() by
+ * flush_tlb_mm_range_and_retire(), drops the cached entries of CPUs the
+ * kernel relies on to catch up by generation (inactive ASID slots, and the
+ * leaf entries of lazy CPUs): they are flushed before any use anyway, so only
+ * the oracle's reference counts change, not any observable count;
+ * x86_switch_mm() runs retire_dynamic_asids_of_global() after the port.  LOADED_MM_SWITCHING never shows because
  * a switch is atomic in the simulation.  Paravirt flush (KVM preempted vCPUs)
  * and PTI are not modelled.
  */
@@ -119,13 +127,29 @@ static void choose_new_asid(struct ptsim_machine *m, struct sim_cpu *cpu, struct
 	*need_flush = true;
 }
 
-/**
- * x86_switch_mm_irqs_off - switch_mm_irqs_off(): load @next (NULL: init_mm).
- * Same mm: nothing unless the CPU was lazy and missed a flush.  Different mm:
- * set self in next's mask (keep it in prev's), pick an ASID, flush it if its
- * generation is behind.
+/*
+ * mm_cpumask at switch-away: since 209954cbc7d0 (v6.14) a CPU stays in the
+ * mask of the mm it leaves (flushes trim it); before, it left at once.
  */
-void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)
+static void cpumask_leave_prev_6_14(struct mm_struct *prev, struct sim_cpu *cpu)
+{
+	(void)prev;
+	(void)cpu;
+}
+
+static void cpumask_leave_prev_eager(struct mm_struct *prev, struct sim_cpu *cpu)
+{
+	if (prev)
+		cpumask_clear_cpu(cpu->id, &prev->cpumask);
+}
+
+/**
+ * switch_mm_irqs_off - load @next (NULL: init_mm).
+ * Same mm: nothing unless the CPU was lazy and missed a flush.  Different mm:
+ * set self in next's mask (keep it in prev's, v6.14+), pick an ASID, flush it
+ * if its generation is behind.
+ */
+static void switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)
 {
 	struct x86_tlbstate *ts = x86_ts(m, cpu);
 	struct mm_struct *prev = cpu->loaded_mm;
@@ -159,8 +183,7 @@ void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct
 			need_flush = true;
 		}
 	} else {
-		if (prev && m->v.mm_cpumask == MM_CPUMASK_EAGER)
-			cpumask_clear_cpu(cpu->id, &prev->cpumask);   /* before v6.14 */
+		x86_m(m)->eras.cpumask_leave_prev(prev, cpu);
 		/* Start receiving flush IPIs, then read tlb_gen. */
 		if (next && !cpumask_test_cpu(cpu->id, &next->cpumask))
 			cpumask_set_cpu(cpu->id, &next->cpumask);
@@ -181,19 +204,35 @@ void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct
 		STAT_INC(m, TLB_SWITCH_FLUSH);
 		CPU_STAT_INC(cpu, SWITCH_FLUSH);
 	}
-
-	/*
-	 * ptsim: once the mm runs on its global ASID, what this CPU cached under
-	 * the mm's old dynamic ASID can never be used again: retire it.
-	 */
-	if (is_global_asid(new_asid) && !is_global_asid(prev_asid) && m->v.pcid) {
-		for (uint16_t s = 0; s < TLB_NR_DYN_ASIDS; s++)
-			if (ts->ctxs[s].ctx_id == mm_ctx_id(m, next))
-				tlb_inv_asid(m, cpu, s, TLBINV_LEAF | TLBINV_PWC);
-	}
 	cpu_set_loaded_mm(m, cpu, next);
 	ts->loaded_mm_asid = new_asid;
 	cpu->asid = new_asid;
+}
+
+/*
+ * ptsim bookkeeping: once @next runs on its global ASID on @cpu, what the CPU
+ * cached under the mm's old dynamic ASID can never be used again: retire it
+ * (only the oracle's reference counts change).
+ */
+static void retire_dynamic_asids_of_global(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next,
+					   uint16_t prev_asid)
+{
+	struct x86_tlbstate *ts = x86_ts(m, cpu);
+
+	if (!is_global_asid(ts->loaded_mm_asid) || is_global_asid(prev_asid) || !m->v.pcid)
+		return;
+	for (uint16_t s = 0; s < TLB_NR_DYN_ASIDS; s++)
+		if (ts->ctxs[s].ctx_id == mm_ctx_id(m, next))
+			tlb_inv_asid(m, cpu, s, TLBINV_LEAF | TLBINV_PWC);
+}
+
+/* The switch_mm op and every internal switch: the port, then the bookkeeping. */
+void x86_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next)
+{
+	uint16_t prev_asid = x86_ts(m, cpu)->loaded_mm_asid;
+
+	switch_mm_irqs_off(m, cpu, next);
+	retire_dynamic_asids_of_global(m, cpu, next, prev_asid);
 }
 
 /* enter_lazy_tlb(): keep the mm loaded, stop taking non-table flushes. */
@@ -213,7 +252,7 @@ void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu)
 void x86_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
 	if (m->v.idle_leave_mm && cpu->loaded_mm)
-		x86_switch_mm_irqs_off(m, cpu, NULL);
+		x86_switch_mm(m, cpu, NULL);
 }
 
 static void flush_local_all(struct ptsim_machine *m, struct sim_cpu *cpu)
@@ -271,7 +310,7 @@ static void flush_tlb_func(struct ptsim_machine *m, struct sim_cpu *cpu, void *i
 		goto noop;   /* init_mm */
 
 	if (mm_needs_global_asid(loaded_mm, loaded_mm_asid)) {
-		x86_switch_mm_irqs_off(m, cpu, loaded_mm);
+		x86_switch_mm(m, cpu, loaded_mm);
 		return;
 	}
 	if (is_global_asid(loaded_mm_asid))
@@ -282,7 +321,7 @@ static void flush_tlb_func(struct ptsim_machine *m, struct sim_cpu *cpu, void *i
 		 * Lazy: at least the paging-structure caches must go; switching
 		 * to init_mm is barely slower than that.
 		 */
-		x86_switch_mm_irqs_off(m, cpu, NULL);
+		x86_switch_mm(m, cpu, NULL);
 		if (!local) {
 			STAT_INC(m, TLB_REMOTE_LAZY);
 			CPU_STAT_INC(cpu, REMOTE_LAZY);
@@ -350,17 +389,45 @@ static bool should_flush_tlb(struct ptsim_machine *m, unsigned int c, const stru
 	return false;
 }
 
-static bool should_trim_cpumask(struct ptsim_machine *m, struct mm_struct *mm)
+/* should_trim_cpumask() (6db2526c1d69, v6.14): once a second per mm. */
+static bool should_trim_cpumask_6_14(struct ptsim_machine *m, struct mm_struct *mm)
 {
 	struct x86_mm_context *ctx = x86_ctx(mm);
 
-	if (m->v.mm_cpumask == MM_CPUMASK_EAGER)
-		return false;
 	if (jiffies(m) > ctx->next_trim_cpumask) {   /* time_after() */
 		ctx->next_trim_cpumask = jiffies(m) + (uint64_t)m->v.hz;
 		return true;
 	}
 	return false;
+}
+
+/* Before v6.14 CPUs left the mask at switch-away: nothing to trim. */
+static bool should_trim_cpumask_eager(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	(void)m;
+	(void)mm;
+	return false;
+}
+
+/*
+ * Does the flush go to every CPU of the mask, lazy and stale ones included?
+ * Since v4.20 (016c4d92cd16 and its series) when tables were freed (or the mm
+ * is in an ASID transition): a lazy CPU's paging-structure caches may point
+ * at them, and a speculative walk could use them.
+ */
+static bool flush_reaches_all_4_20(const struct flush_tlb_info *info)
+{
+	return info->freed_tables || (info->mm && x86_ctx(info->mm)->asid_transition);
+}
+
+/*
+ * The 2018 "make lazy TLB mode lazier" patch (ac0315896970) without its
+ * follow-up "leave lazy TLB mode at page table free time" (2ff6ddf19c0e):
+ * lazy CPUs never get a flush, not even when page tables are freed.
+ */
+static bool flush_reaches_all_lazier_2018(const struct flush_tlb_info *info)
+{
+	return info->mm && x86_ctx(info->mm)->asid_transition;
 }
 
 /*
@@ -372,7 +439,7 @@ static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask
 				   const struct flush_tlb_info *info)
 {
 	struct sim_cpu *self = this_cpu(m);
-	bool all = info->freed_tables || (info->mm && x86_ctx(info->mm)->asid_transition);
+	bool all = x86_m(m)->eras.flush_reaches_all(info);
 	unsigned int *targets, nr = 0, c;
 	bool run_local = false;
 
@@ -525,12 +592,19 @@ static void consider_global_asid(struct ptsim_machine *m, struct mm_struct *mm)
 {
 	struct sim_cpu *self = this_cpu(m);
 
-	if (m->v.x86_flush != X86_FLUSH_INVLPGB || x86_ctx(mm)->global_asid)
+	if (x86_ctx(mm)->global_asid)
 		return;
 	if (!self->curr || ((unsigned int)self->curr->id & 31) != (jiffies(m) & 31))
 		return;
 	if (mm_active_cpus_exceeds(m, mm, 3))
 		use_global_asid(m, mm);
+}
+
+/* Without INVLPGB (X86_FEATURE_INVLPGB clear) there is nothing to consider. */
+static void consider_global_asid_none(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	(void)m;
+	(void)mm;
 }
 
 static void finish_asid_transition(struct ptsim_machine *m, const struct flush_tlb_info *info)
@@ -669,13 +743,20 @@ static void flush_tlb_mm_range(struct mm_struct *mm, uint64_t start, uint64_t en
 	if (x86_ctx(mm)->global_asid) {
 		broadcast_tlb_flush(m, &info);
 	} else if (cpumask_any_but(&mm->cpumask, self->id, m->nr_cpus)) {
-		info.trim_cpumask = should_trim_cpumask(m, mm);
+		info.trim_cpumask = x86_m(m)->eras.should_trim_cpumask(m, mm);
 		native_flush_tlb_multi(m, &mm->cpumask, &info);
-		consider_global_asid(m, mm);
+		x86_m(m)->eras.consider_global_asid(m, mm);
 	} else if (mm == self->loaded_mm) {
 		flush_tlb_func(m, self, &info);
 	}
-	retire_skipped(m, mm);
+}
+
+/* Every flush_tlb_mm_range() of the simulation: the port, then retire_skipped() (ptsim bookkeeping). */
+static void flush_tlb_mm_range_and_retire(struct mm_struct *mm, uint64_t start, uint64_t end,
+					  unsigned int stride_shift, bool freed_tables)
+{
+	flush_tlb_mm_range(mm, start, end, stride_shift, freed_tables);
+	retire_skipped(mm->machine, mm);
 }
 
 /*
@@ -689,45 +770,74 @@ bool x86_tlb_table_flush_implies_ipi_broadcast(const struct ptsim_machine *m)
 	return m->v.x86_table_flush_implies_ipi && m->v.x86_flush == X86_FLUSH_IPI;
 }
 
-/*
- * tlb_flush() from arch/x86/include/asm/tlb.h.  With the queued series,
- * unsharing counts as freeing tables, so lazy CPUs get the IPI too.  The
- * series changes tlb_flush() itself, whatever the transport: only the skip
- * of the sync IPI depends on the boot-time key (IPI flushes, no INVLPGB).
- */
-void x86_tlb_flush(struct mmu_gather *tlb)
+/* tlb_flush() from arch/x86/include/asm/tlb.h, v6.18: unshared_tables is not passed. */
+static void tlb_flush_6_18(struct mmu_gather *tlb)
 {
 	uint64_t start = 0, end = TLB_FLUSH_ALL;
 	unsigned int stride_shift = tlb_get_unmap_shift(tlb);
-	bool freed_tables = tlb->freed_tables;
 
-	if (tlb->mm->machine->v.x86_table_flush_implies_ipi)
-		freed_tables = freed_tables || tlb->unshared_tables;
 	if (!tlb->fullmm && !tlb->need_flush_all) {
 		start = tlb->start;
 		end = tlb->end;
 	}
-	flush_tlb_mm_range(tlb->mm, start, end, stride_shift, freed_tables);
+	flush_tlb_mm_range_and_retire(tlb->mm, start, end, stride_shift, tlb->freed_tables);
+}
+
+/*
+ * tlb_flush() with the queued 2026 "skip redundant sync IPIs" series:
+ * unsharing counts as freeing tables, so lazy CPUs get the IPI too.  The
+ * series changes tlb_flush() itself, whatever the transport: only the skip
+ * of the sync IPI depends on the boot-time key (IPI flushes, no INVLPGB).
+ */
+static void tlb_flush_sync_skip_2026(struct mmu_gather *tlb)
+{
+	uint64_t start = 0, end = TLB_FLUSH_ALL;
+	unsigned int stride_shift = tlb_get_unmap_shift(tlb);
+
+	if (!tlb->fullmm && !tlb->need_flush_all) {
+		start = tlb->start;
+		end = tlb->end;
+	}
+	flush_tlb_mm_range_and_retire(tlb->mm, start, end, stride_shift, tlb->freed_tables || tlb->unshared_tables);
+}
+
+void x86_tlb_flush(struct mmu_gather *tlb)
+{
+	x86_m(tlb->mm->machine)->eras.tlb_flush(tlb);
 }
 
 void x86_flush_tlb_mm(struct mm_struct *mm)
 {
-	flush_tlb_mm_range(mm, 0, TLB_FLUSH_ALL, 0, true);
+	flush_tlb_mm_range_and_retire(mm, 0, TLB_FLUSH_ALL, 0, true);
 }
 
-/* flush_tlb_range(): freed_tables true since 3ef938c35035, false before. */
+static unsigned int flush_tlb_range_stride(const struct vm_area_struct *vma)
+{
+	return is_vm_hugetlb_page(vma) ? vma->hpage_shift : PAGE_SHIFT(vma->vm_mm->machine);
+}
+
+/* flush_tlb_range() since 3ef938c35035 (2025): it may be clearing PMDs that point at tables. */
+static void flush_tlb_range_3ef938c35035(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	flush_tlb_mm_range_and_retire(vma->vm_mm, start, end, flush_tlb_range_stride(vma), true);
+}
+
+/* flush_tlb_range() before 3ef938c35035: freed_tables = false. */
+static void flush_tlb_range_leaf(struct vm_area_struct *vma, uint64_t start, uint64_t end)
+{
+	flush_tlb_mm_range_and_retire(vma->vm_mm, start, end, flush_tlb_range_stride(vma), false);
+}
+
 void x86_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end)
 {
-	unsigned int shift = is_vm_hugetlb_page(vma) ? vma->hpage_shift : PAGE_SHIFT(vma->vm_mm->machine);
-
-	flush_tlb_mm_range(vma->vm_mm, start, end, shift, vma->vm_mm->machine->v.flush_tlb_range_freed_tables);
+	x86_m(vma->vm_mm->machine)->eras.flush_tlb_range(vma, start, end);
 }
 
 void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr)
 {
 	struct ptsim_machine *m = vma->vm_mm->machine;
 
-	flush_tlb_mm_range(vma->vm_mm, addr, addr + PAGE_SIZE(m), PAGE_SHIFT(m), false);
+	flush_tlb_mm_range_and_retire(vma->vm_mm, addr, addr + PAGE_SIZE(m), PAGE_SHIFT(m), false);
 }
 
 static void do_flush_tlb_all(struct ptsim_machine *m, struct sim_cpu *cpu, void *info)
@@ -745,4 +855,19 @@ void x86_flush_tlb_all(struct ptsim_machine *m)
 	smp_call_function(m, do_flush_tlb_all, IPI_FLUSH_ALL, true);
 	if (this_cpu(m))
 		do_flush_tlb_all(m, this_cpu(m), NULL);
+}
+
+/* The kernel era of each x86 rule the variants select, chosen once at setup. */
+void x86_tlb_select_era(struct ptsim_machine *m)
+{
+	struct x86_eras *e = &x86_m(m)->eras;
+	bool eager = m->v.mm_cpumask == MM_CPUMASK_EAGER;
+
+	e->cpumask_leave_prev = eager ? cpumask_leave_prev_eager : cpumask_leave_prev_6_14;
+	e->should_trim_cpumask = eager ? should_trim_cpumask_eager : should_trim_cpumask_6_14;
+	e->flush_reaches_all = m->v.x86_lazy_freed_tables == X86_LAZY_FREED_TABLES_SKIP ? flush_reaches_all_lazier_2018
+											   : flush_reaches_all_4_20;
+	e->consider_global_asid = m->v.x86_flush == X86_FLUSH_INVLPGB ? consider_global_asid : consider_global_asid_none;
+	e->tlb_flush = m->v.x86_table_flush_implies_ipi ? tlb_flush_sync_skip_2026 : tlb_flush_6_18;
+	e->flush_tlb_range = m->v.flush_tlb_range_freed_tables ? flush_tlb_range_3ef938c35035 : flush_tlb_range_leaf;
 }

@@ -39,6 +39,18 @@ struct x86_tlbstate {
 	struct x86_tlb_ctx ctxs[TLB_NR_DYN_ASIDS];
 };
 
+struct flush_tlb_info;
+
+/* The kernel era of each rule the variants select (x86_tlb_select_era()). */
+struct x86_eras {
+	void (*cpumask_leave_prev)(struct mm_struct *prev, struct sim_cpu *cpu);
+	bool (*should_trim_cpumask)(struct ptsim_machine *m, struct mm_struct *mm);
+	bool (*flush_reaches_all)(const struct flush_tlb_info *info);
+	void (*consider_global_asid)(struct ptsim_machine *m, struct mm_struct *mm);
+	void (*tlb_flush)(struct mmu_gather *tlb);
+	void (*flush_tlb_range)(struct vm_area_struct *vma, uint64_t start, uint64_t end);
+};
+
 struct x86_machine {
 	uint64_t last_mm_ctx_id;
 	uint64_t init_mm_tlb_gen;
@@ -57,6 +69,7 @@ struct x86_machine {
 	 * single-address, AMD with EFER.TCE).
 	 */
 	bool invlpg_drops_all_pwc;
+	struct x86_eras eras;
 	struct x86_tlbstate *tlbstate; /* per CPU */
 };
 
@@ -81,7 +94,8 @@ static inline struct x86_tlbstate *x86_ts(const struct ptsim_machine *m, const s
 }
 
 /* tlb.c */
-void x86_switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next);
+void x86_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *next);
+void x86_tlb_select_era(struct ptsim_machine *m);
 void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu);
 void x86_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu);
 void x86_tlb_flush(struct mmu_gather *tlb);
