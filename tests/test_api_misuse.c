@@ -300,6 +300,54 @@ static void test_api_misuse__foreign_pointer(void **s)
 	check_all_value_calls(m);   /* ends with ptsim_machine_destroy(): refused too */
 }
 
+/*
+ * A CPU holding a PMD lock holds its mm's mmap_lock for read: munmap, exit
+ * (the last user), fork of a parent, mmap, mprotect, mremap, mlock and munlock
+ * of that mm wait for it, so the locked table is never freed under the lock
+ * (it used to be, and the lock silently went with it: a later pmd_unlock said
+ * "cpu 1 holds no PMD lock").  Other mms, and madvise (mmap_lock for read),
+ * go on.
+ */
+static void test_api_misuse__pmd_lock_blocks_table_free(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(3, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x40000000, .len = 1ull << 30, .prot = RW };
+	struct ptsim_mmap_args b = { .addr = 0x80000000, .len = 1ull << 21, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_spawn(m, 2, 2));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_mmap(m, 2, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, 8192, 0, true));
+	T_OK(m, ptsim_touch(m, 2, a.addr, 8192, 0, true));
+	T_OK(m, ptsim_pmd_lock(m, 1, 1, a.addr));
+	const int rcs[] = {
+		ptsim_munmap(m, 1, a.addr, a.len),
+		ptsim_exit(m, 1),
+		ptsim_fork(m, 1, 3, 0),
+		ptsim_mmap(m, 1, &b),
+		ptsim_mprotect(m, 1, a.addr, 4096, PTSIM_PROT_READ),
+		ptsim_mremap(m, 1, a.addr, 4096, 0x90000000),
+		ptsim_mlock(m, 1, a.addr, 4096),
+		ptsim_munlock(m, 1, a.addr, 4096),
+	};
+	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
+		assert_int_equal(rcs[i], PTSIM_ECPUBUSY);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "cpu 1 holds a PMD lock in this mm"));
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "pmd_unlock first"));
+	/* mmap_lock for read, or another mm: not blocked. */
+	T_OK(m, ptsim_madvise(m, 1, a.addr, 4096, PTSIM_MADV_DONTNEED));
+	T_OK(m, ptsim_touch(m, 1, a.addr + 4096, 4096, 0, true));
+	T_OK(m, ptsim_munmap(m, 2, a.addr, a.len));
+	T_OK(m, ptsim_exit(m, 2));
+	T_OK(m, ptsim_pmd_unlock(m, 1));
+	T_OK(m, ptsim_munmap(m, 1, a.addr, a.len));
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_INTERNAL), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_api_misuse__traces),
 		cmocka_unit_test(test_api_misuse__destroyed_handles),
 		cmocka_unit_test(test_api_misuse__foreign_pointer),
+		cmocka_unit_test(test_api_misuse__pmd_lock_blocks_table_free),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

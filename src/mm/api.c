@@ -98,6 +98,27 @@ static int check_mm_unlocked(struct ptsim_machine *m, struct mm_struct *mm, cons
 }
 
 /*
+ * A CPU holding one of @mm's PMD locks (pmd_lock) is a kernel path that holds
+ * @mm's mmap_lock for read.  What takes it for write (mmap, munmap, mprotect,
+ * mremap, mlock, munlock, brk, exec, fork's dup_mmap() of the parent,
+ * exit_mmap()) waits for it: so a PMD table is never freed while its lock is
+ * held.
+ */
+static int check_mm_not_pmd_locked(struct ptsim_machine *m, struct mm_struct *mm, const char *field)
+{
+	if (PTSIM_LIKELY(!m->nr_pmd_locks))
+		return 0;
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		if (m->cpus[c].held_lock_table && m->cpus[c].held_lock_mm == mm)
+			return ptsim__err(m, PTSIM_ECPUBUSY, field,
+					  "cpu %u holds a PMD lock in this mm (pmd_lock), and with it the mm's mmap_lock "
+					  "for read: this operation takes mmap_lock for write and would wait; pmd_unlock "
+					  "first",
+					  c);
+	return 0;
+}
+
+/*
  * A blocked operation still holds the i_mmap lock of a hugetlb file: its
  * huge_pmd_unshare_flush() broadcast waits for a GUP-fast walker, and the
  * kernel drops i_mmap_rwsem only after that (hugetlb.c).  Whatever needs the
@@ -271,7 +292,8 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 	bool run = cpu != PTSIM_CPU_NONE;
 	if ((rc = new_task_id(m, child, "child")) || (run && (rc = check_cpu(m, cpu, "cpu"))) ||
 	    (rc = running_task(m, task, &parent)) || (run && (rc = check_cpu_free(m, cpu, "cpu"))) ||
-	    (rc = check_range_files_unlocked(m, parent->mm, 0, 0, "task")))   /* dup_mmap() links file VMAs */
+	    (rc = check_range_files_unlocked(m, parent->mm, 0, 0, "task")) ||   /* dup_mmap() links file VMAs */
+	    (rc = check_mm_not_pmd_locked(m, parent->mm, "task")))
 		return op_exit(m, rc);
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
@@ -359,7 +381,8 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	struct mm_struct *mm = t->mm;
 
 	/* The last user tears the mm down: unmap_vmas() takes the hugetlb files' i_mmap locks. */
-	if (mm->mm_users == 1 && (rc = check_range_files_unlocked(m, mm, 0, 0, "task")))
+	if (mm->mm_users == 1 && ((rc = check_range_files_unlocked(m, mm, 0, 0, "task")) ||
+				  (rc = check_mm_not_pmd_locked(m, mm, "task"))))
 		return op_exit(m, rc);
 	task_exit(m, t);
 	return op_exit(m, 0);
@@ -510,6 +533,8 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 	if (args.offset + args.len < args.offset)
 		return op_exit(m, ptsim__err(m, -ERANGE, "offset", "offset + len overflows"));
 
+	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+		return op_exit(m, rc);
 	/* do_mmap(): the address, then the mapping. */
 	struct mm_struct *mm = t->mm;
 	unsigned long flags = (args.shared ? MAP_SHARED : 0) | (fixed ? MAP_FIXED : 0) |
@@ -641,7 +666,7 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	op_enter(m, "exec");
 	if (!a)
 		a = &none;
-	if ((rc = running_task(m, task, &t)))
+	if ((rc = running_task(m, task, &t)) || (rc = check_mm_not_pmd_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	if (a->nr_segments && !a->segments)
 		return op_exit(m, ptsim__err(m, -EINVAL, "segments", "%zu segments but no array", a->nr_segments));
@@ -749,7 +774,7 @@ PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, ui
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "brk");
-	if ((rc = running_task(m, task, &t)))
+	if ((rc = running_task(m, task, &t)) || (rc = check_mm_not_pmd_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	struct mm_struct *mm = t->mm;
 	if (!mm->has_brk)
@@ -816,6 +841,8 @@ PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uin
 		return op_exit(m, rc);
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
 		return op_exit(m, rc);
+	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+		return op_exit(m, rc);
 	rc = do_munmap(t->mm, addr, len);
 	if (rc == -EINVAL)
 		return op_exit(m, ptsim__err(m, rc, "addr", "munmap returned EINVAL: the range splits a hugetlb page"));
@@ -836,6 +863,8 @@ PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, u
 	if (!parse_prot_ok(prot))
 		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", prot));
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
+		return op_exit(m, rc);
+	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	rc = do_mprotect_pkey(t->mm, addr, len, prot);
 	if (rc == -ENOMEM)
@@ -899,6 +928,8 @@ static int mlock_common(struct ptsim_machine *m, const char *op, int task, uint6
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, op);
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return op_exit(m, rc);
+	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	rc = do_mlock(t->mm, addr, len, lock);
 	if (rc == -ENOMEM)
@@ -1048,6 +1079,8 @@ static int mremap_call(struct ptsim_machine *m, struct sim_task *t, uint64_t old
 	int rc;
 
 	if ((rc = check_range_files_unlocked(m, t->mm, old_addr, old_addr + old_len, "addr")))
+		return rc;
+	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
 		return rc;
 	rc = do_mremap(t->mm, old_addr, old_len, new_len, flags, new_addr, &addr);
 	if (out_addr)
@@ -1272,6 +1305,9 @@ PTSIM_API int ptsim_pmd_lock(struct ptsim_machine *m, unsigned int cpu, int task
 		return op_exit(m, ptsim__err(m, -EBUSY, "addr", "that PMD lock is already held by cpu %d", pt->lock_cpu));
 	pt->lock_cpu = (int)cpu;
 	c->held_lock_table = pt->pfn;
+	c->held_lock_gen = frame(m, pt->pfn)->gen;
+	c->held_lock_mm = t->mm;
+	m->nr_pmd_locks++;
 	return op_exit(m, 0);
 }
 
@@ -1287,9 +1323,12 @@ PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu)
 	if (!c->held_lock_table)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u holds no PMD lock", cpu));
 	struct sim_frame *f = frame(m, c->held_lock_table);
-	if (f->kind == FRAME_PGTABLE)
+	/* The table cannot have gone (check_mm_not_pmd_locked() refuses whatever could free it). */
+	if (!NEVER(m, f->kind != FRAME_PGTABLE || f->gen != c->held_lock_gen))
 		f->u.table.pt->lock_cpu = -1;
 	c->held_lock_table = 0;
+	c->held_lock_mm = NULL;
+	m->nr_pmd_locks--;
 	return op_exit(m, 0);
 }
 

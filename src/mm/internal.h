@@ -426,8 +426,15 @@ struct sim_cpu {
 	uint32_t reader_gen;
 	uint64_t reader_addr;
 	uint64_t reader_epoch;
-	/* PMD lock held from a trace. */
+	/*
+	 * PMD lock held from a trace: the table, its frame generation, and the mm
+	 * whose tables hold it.  The holder is a kernel path inside that mm (a
+	 * fault, a GUP walk): it holds the mm's mmap_lock for read, so nothing that
+	 * takes it for write (and could free the table) runs until pmd_unlock.
+	 */
 	uint32_t held_lock_table;
+	uint32_t held_lock_gen;
+	struct mm_struct *held_lock_mm;
 
 	uint64_t stats[NR_CPU_STATS];
 };
@@ -605,6 +612,7 @@ struct ptsim_machine {
 	struct sim_rcu rcu;
 	unsigned int nr_stale_walkers;       /* CPUs with walker_stale_table set: page-table writes get checked */
 	unsigned int nr_i_mmap_held;         /* files whose i_mmap lock a blocked operation holds */
+	unsigned int nr_pmd_locks;           /* CPUs holding a PMD lock (pmd_lock) */
 	uint64_t clock_ns;
 	uint64_t rng;
 	/* The process layout parameters (docs/architecture.md, "Address-space layout"). */

@@ -113,8 +113,8 @@ void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt)
 
 	oracle_check_free(m, pfn);
 	hmap_del(&m->pt_by_addr, (uintptr_t)entries);
-	if (pt->lock_cpu >= 0)
-		m->cpus[pt->lock_cpu].held_lock_table = 0;   /* the lock went with the table */
+	/* A locked table is never freed: whatever could free it waits for the holder (api.c). */
+	NEVER(m, pt->lock_cpu >= 0);
 	if (pgt_free_stat[level] >= 0)
 		m->stats[pgt_free_stat[level]]++;
 	/* The frame goes back; the oracle already looked at it. */
