@@ -30,7 +30,7 @@
 	X(EBADCONFIG, -4007, "invalid machine configuration")                 \
 	X(EINTERNAL, -4008, "internal simulator error")                       \
 	X(ENOMEM_HOST, -4009, "out of memory (the simulator could not allocate host memory)") \
-	X(ELIMIT, -4010, "a limit was reached (trace input size, line length, events; marks)")
+	X(ELIMIT, -4010, "a limit was reached (trace input size, line length, events; marks; simulated memory)")
 
 enum ptsim_error {
 #define PTSIM__ERR_ENUM(name, value, msg) PTSIM_##name = (value),

@@ -18,8 +18,14 @@
  * to allocate host memory (any call; the message says "out of memory").
  *
  * Memory: every simulated page costs host memory (about 90 bytes per 4 KiB
- * page touched, plus the page tables), so touching 1 TiB needs about 24 GB.
- * There is no simulated memory limit: size workloads to the host.
+ * page touched, plus 4 KiB per page table), so touching 1 TiB needs about
+ * 24 GB.  Two limits keep a workload from eating the host: max_frames
+ * (frames in use, default 16 Mi = 64 GiB of base pages; a huge page is one
+ * frame) and max_pgtables (page-table pages, default 256 Ki = 1 GiB of
+ * tables), set like variants ("set" / --set / ptsim_config.set).  At a limit
+ * the simulated kernel takes its out-of-memory path and the call returns
+ * PTSIM_ELIMIT naming the limit and the figures (ptsim has no OOM killer: a
+ * trace stops there).  docs/reliability.md lists every limit.
  *
  * Misuse: every function checks its handles and pointers.  A NULL, destroyed
  * or foreign machine handle gets -EINVAL (functions that return a value: 0 or

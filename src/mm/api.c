@@ -34,10 +34,31 @@ static inline __attribute__((always_inline)) void op_enter(struct ptsim_machine 
 	m->ev_op = op;
 	m->errmsg[0] = 0;
 	m->cur = NULL;
+	m->limit_hit = NULL;
+}
+
+/*
+ * An allocation a simulated-memory limit refused: the simulated kernel took
+ * its out-of-memory path (VM_FAULT_OOM, -ENOMEM) and the machine is
+ * consistent, but ptsim has no OOM killer: the call fails with PTSIM_ELIMIT
+ * and the figures, and a trace stops there.
+ */
+static __attribute__((noinline, cold)) int limit_error(struct ptsim_machine *m)
+{
+	const struct sim_phys *p = &m->phys;
+
+	return ptsim__err(m, PTSIM_ELIMIT, NULL,
+			  "simulated memory limit %s=%d reached (%" PRIu64 " frames in use, %" PRIu64
+			  " of them page tables): the simulated kernel's allocation failed; raise the limit with "
+			  "\"set\": {\"%s\": N} in the machine section or --set %s=N",
+			  m->limit_hit, !strcmp(m->limit_hit, "max_frames") ? m->v.max_frames : m->v.max_pgtables,
+			  p->in_use_total - p->in_use[FRAME_ZERO], p->in_use[FRAME_PGTABLE], m->limit_hit, m->limit_hit);
 }
 
 static int op_exit(struct ptsim_machine *m, int rc)
 {
+	if (PTSIM_UNLIKELY(m->limit_hit) && rc == SIM_ENOMEM)
+		rc = limit_error(m);
 	m->cur = NULL;
 	m->api_frame = 0;
 	rcu_process_callbacks(m);

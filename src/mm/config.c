@@ -13,7 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum vtype { VT_ENUM, VT_INT, VT_BOOL };
+/* VT_LIMIT: an integer that is a machine limit, not a variant: described only when it is not its default. */
+enum vtype { VT_ENUM, VT_INT, VT_BOOL, VT_LIMIT };
 
 struct variant_desc {
 	const char *key;
@@ -88,6 +89,11 @@ static const struct variant_desc variants[] = {
 	{ "pwc_entries", VT_INT, OFF(pwc_entries), NULL, 1, 1 << 16,
 	  "paging-structure-cache entries per cached level" },
 	{ "pwc_ways", VT_INT, OFF(pwc_ways), NULL, 1, 1 << 16, "paging-structure-cache associativity" },
+	{ "max_frames", VT_LIMIT, OFF(max_frames), NULL, 16, 0x7fffffff,
+	  "limit: simulated frames in use, page tables and huge pages included (default 16777216 = 64 GiB of 4 KiB "
+	  "pages); beyond it the run stops with ELIMIT" },
+	{ "max_pgtables", VT_LIMIT, OFF(max_pgtables), NULL, 4, 0x7fffffff,
+	  "limit: page-table pages in use (default 262144 = 1 GiB of tables); beyond it the run stops with ELIMIT" },
 	{ "arm64_tlbi_range", VT_BOOL, OFF(arm64_tlbi_range), NULL, 0, 1, "arm64 FEAT_TLBIRANGE: on | off" },
 	{ "arm64_ttl", VT_BOOL, OFF(arm64_ttl), NULL, 0, 1, "arm64 FEAT_TTL level hints: on | off" },
 	{ "arm64_walkcache_fix", VT_BOOL, OFF(arm64_walkcache_fix), NULL, 0, 1,
@@ -187,6 +193,8 @@ static void variants_defaults(struct sim_variants *v)
 	v->tlb_entries[TLB_PUD] = 64;
 	v->tlb_ways[TLB_PUD] = 4;
 	v->pwc_entries = 32;
+	v->max_frames = SIM_DEFAULT_MAX_FRAMES;
+	v->max_pgtables = SIM_DEFAULT_MAX_PGTABLES;
 	v->pwc_ways = 4;
 	v->arm64_tlbi_range = 0;
 	v->arm64_ttl = 1;
@@ -254,7 +262,8 @@ int ptsim__variant_set(struct sim_variants *v, const char *key, const char *valu
 			return PTSIM_EBADCONFIG;
 		}
 		return 0;
-	case VT_INT: {
+	case VT_INT:
+	case VT_LIMIT: {
 		/* Decimal, or hex after 0x: leading zeros are decimal, as in trace numbers. */
 		char *end;
 		bool hex = value[0] == '0' && (value[1] == 'x' || value[1] == 'X');
@@ -372,6 +381,10 @@ void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emi
 		case VT_BOOL:
 			emit(ctx, d->key, DESC_BOOL, x ? "on" : "off");
 			break;
+		case VT_LIMIT:
+			if (x == (!strcmp(d->key, "max_frames") ? SIM_DEFAULT_MAX_FRAMES : SIM_DEFAULT_MAX_PGTABLES))
+				break;
+			/* fall through */
 		case VT_INT:
 			snprintf(buf, sizeof(buf), "%d", x);
 			emit(ctx, d->key, DESC_NUMBER, buf);

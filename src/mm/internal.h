@@ -223,6 +223,7 @@ struct sim_phys {
 	uint32_t cap;
 	uint32_t free_head;      /* LIFO free list (0 = empty; pfn 0 is never used) */
 	uint64_t in_use[NR_FRAME_KINDS];
+	uint64_t in_use_total;   /* frames of every kind but FREE (the max_frames limit) */
 	uint32_t zero_pfn;
 };
 
@@ -503,6 +504,9 @@ struct sim_variants {
 	int tlb_entries[NR_TLB_PSIZES];
 	int tlb_ways[NR_TLB_PSIZES];
 	int pwc_entries;             /* per cached level */
+	/* Simulated-memory limits (docs/reliability.md): not algorithm variants, set the same way. */
+	int max_frames;              /* frames in use, every kind (a huge page is one frame) */
+	int max_pgtables;            /* page-table pages in use */
 	int pwc_ways;
 	/* arm64 */
 	int arm64_tlbi_range;
@@ -513,6 +517,10 @@ struct sim_variants {
 	int arm64_range_limit;       /* enum arm64_range_limit_variant */
 	int arm64_lpa2;              /* enum arm64_lpa2_variant: the CPU implements FEAT_LPA2 */
 };
+
+/* Default simulated-memory limits: 64 GiB of 4 KiB frames, 1 GiB of page tables (docs/reliability.md). */
+#define SIM_DEFAULT_MAX_FRAMES (1 << 24)
+#define SIM_DEFAULT_MAX_PGTABLES (1 << 18)
 
 /* ------------------------------------------------------------------------ */
 /* Violations, marks, RCU                                                      */
@@ -640,6 +648,8 @@ struct ptsim_machine {
 	bool in_trace;
 	char errmsg[512];
 	bool internal_error;
+	/* The simulated-memory limit that refused an allocation in this call (NULL: none). */
+	const char *limit_hit;
 };
 
 /*

@@ -38,11 +38,33 @@ static int phys_grow(struct ptsim_machine *m)
  * phys_alloc - a free frame of @kind (refcount 1, mapcount 0), or 0 when the
  * allocator fails (SIM_ENOMEM for the caller).
  */
+/*
+ * The machine's simulated-memory limits (max_frames, max_pgtables): a frame
+ * they refuse fails like one the host refused (the simulated kernel takes its
+ * allocation-failure path), and the call then says which limit (api.c).
+ */
+static bool over_limit(struct ptsim_machine *m, enum frame_kind kind)
+{
+	const struct sim_phys *p = &m->phys;
+
+	if (p->in_use_total >= (uint64_t)m->v.max_frames) {
+		m->limit_hit = "max_frames";
+		return true;
+	}
+	if (kind == FRAME_PGTABLE && p->in_use[FRAME_PGTABLE] >= (uint64_t)m->v.max_pgtables) {
+		m->limit_hit = "max_pgtables";
+		return true;
+	}
+	return false;
+}
+
 uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order)
 {
 	struct sim_phys *p = &m->phys;
 	uint32_t pfn;
 
+	if (PTSIM_UNLIKELY(over_limit(m, kind)))
+		return 0;
 	if (p->free_head) {
 		pfn = p->free_head;
 		p->free_head = p->frames[pfn].u.next_free;
@@ -60,6 +82,7 @@ uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int 
 	f->holders = 0;
 	memset(&f->u, 0, sizeof(f->u));
 	p->in_use[kind]++;
+	p->in_use_total++;
 	if (kind != FRAME_PGTABLE && kind != FRAME_ZERO)
 		STAT_INC(m, PAGES_ALLOC);
 	return pfn;
@@ -87,6 +110,7 @@ void phys_put_free(struct ptsim_machine *m, uint32_t pfn)
 	struct sim_frame *f = &p->frames[pfn];
 
 	p->in_use[f->kind]--;
+	p->in_use_total--;
 	f->kind = FRAME_FREE;
 	f->gen++;
 	f->refcount = 0;

@@ -437,7 +437,7 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		return ptsim__err(m, PTSIM_EINTERNAL, NULL, "unhandled op");
 	}
 	/* The simulator out of host memory is never the kernel's answer, expected or not. */
-	if (rc == PTSIM_ENOMEM_HOST)
+	if (rc == PTSIM_ENOMEM_HOST || rc == PTSIM_ELIMIT)
 		return rc;
 	/* A system call that the kernel fails is an error unless the trace expects it. */
 	if (ev->expect) {
