@@ -322,15 +322,25 @@ static void test_api_misuse__pmd_lock_blocks_table_free(void **s)
 	T_OK(m, ptsim_touch(m, 1, a.addr, 8192, 0, true));
 	T_OK(m, ptsim_touch(m, 2, a.addr, 8192, 0, true));
 	T_OK(m, ptsim_pmd_lock(m, 1, 1, a.addr));
+	struct ptsim_mmap_args replace = { .addr = a.addr, .len = 4096, .prot = RW, .fixed = PTSIM_MAP_REPLACE };
+	struct ptsim_mmap_args chosen = { .len = 4096, .prot = RW };
+	uint64_t out = 0;
 	const int rcs[] = {
 		ptsim_munmap(m, 1, a.addr, a.len),
 		ptsim_exit(m, 1),
 		ptsim_fork(m, 1, 3, 0),
+		ptsim_fork(m, 1, 3, PTSIM_CPU_NONE),
 		ptsim_mmap(m, 1, &b),
+		ptsim_mmap(m, 1, &replace),
+		ptsim_mmap_addr(m, &out, 1, &chosen),
 		ptsim_mprotect(m, 1, a.addr, 4096, PTSIM_PROT_READ),
 		ptsim_mremap(m, 1, a.addr, 4096, 0x90000000),
+		ptsim_mremap_flags(m, &out, 1, a.addr, 4096, 8192, PTSIM_MREMAP_MAYMOVE, 0),
 		ptsim_mlock(m, 1, a.addr, 4096),
 		ptsim_munlock(m, 1, a.addr, 4096),
+		ptsim_exec(m, 1, NULL),
+		ptsim_brk(m, &out, 1, 0),
+		ptsim_sbrk(m, &out, 1, 4096),
 	};
 	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
 		assert_int_equal(rcs[i], PTSIM_ECPUBUSY);
