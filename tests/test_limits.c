@@ -105,6 +105,34 @@ static void test_limits__trace(void **s)
 	t_destroy(m);
 }
 
+/* The same limits through ptsim_machine_set_limit(): the config value is the start, 0 is none. */
+static void test_limits__set_limit(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine_cfg(PTSIM_ARCH_X86_64, 0, 0, 2, NULL, (const char *const[]){ "max_frames=100", NULL });
+	struct ptsim_mmap_args a = { .addr = BASE, .len = 1ull << 20, .prot = RW };
+
+	assert_int_equal(ptsim_machine_limit(m, PTSIM_LIMIT_FRAMES), 100);
+	assert_int_equal(ptsim_machine_limit(m, PTSIM_LIMIT_PGTABLES), 262144);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_FRAMES, 50));
+	assert_limit(m, ptsim_touch(m, 1, BASE, a.len, 0, true), "max_frames=50");
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "PTSIM_LIMIT_FRAMES"));
+	assert_int_equal(ptsim_frames_in_use(m), 49);
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_FRAMES, 0));
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_PGTABLES, 3));
+	/* pgd, pud, pmd, pte are in use: the PMD table of a second 1 GiB region is refused. */
+	a.addr = BASE + (1ull << 30);
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	assert_limit(m, ptsim_touch(m, 1, a.addr, 4096, 0, true), "max_pgtables=3");
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_PGTABLES, 0));
+	T_OK(m, ptsim_touch(m, 1, BASE, 2ull << 20, 0, true));
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));
+	T_OK(m, ptsim_exit(m, 1));
+	t_destroy(m);
+}
+
 static void test_limits__bad_values(void **s)
 {
 	(void)s;
@@ -128,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_limits__populate_and_mlock_128t),
 		cmocka_unit_test(test_limits__exact_count),
 		cmocka_unit_test(test_limits__trace),
+		cmocka_unit_test(test_limits__set_limit),
 		cmocka_unit_test(test_limits__bad_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -357,6 +357,9 @@ PTSIM_API int ptsim_mark_iteration(struct ptsim_machine *m, const char *name, co
  */
 enum ptsim_limit {
 	PTSIM_LIMIT_MARKS = 0,   /* marks kept (default 100,000; `ptsim run --max-marks`) */
+	/* Simulated memory: the simulated kernel's allocation fails at the limit (set "max_frames" sets it too). */
+	PTSIM_LIMIT_FRAMES = 1,  /* frames in use, page tables and huge pages included (default 16 Mi) */
+	PTSIM_LIMIT_PGTABLES = 2, /* page-table pages in use (default 256 Ki; set "max_pgtables") */
 	PTSIM_NR_LIMITS
 };
 

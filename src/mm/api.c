@@ -48,11 +48,13 @@ static __attribute__((noinline, cold)) int limit_error(struct ptsim_machine *m)
 	const struct sim_phys *p = &m->phys;
 
 	return ptsim__err(m, PTSIM_ELIMIT, NULL,
-			  "simulated memory limit %s=%d reached (%" PRIu64 " frames in use, %" PRIu64
+			  "simulated memory limit %s=%" PRIu64 " reached (%" PRIu64 " frames in use, %" PRIu64
 			  " of them page tables): the simulated kernel's allocation failed; raise the limit with "
-			  "\"set\": {\"%s\": N} in the machine section or --set %s=N",
-			  m->limit_hit, !strcmp(m->limit_hit, "max_frames") ? m->v.max_frames : m->v.max_pgtables,
-			  p->in_use_total - p->in_use[FRAME_ZERO], p->in_use[FRAME_PGTABLE], m->limit_hit, m->limit_hit);
+			  "\"set\": {\"%s\": N} in the machine section, --set %s=N or ptsim_machine_set_limit(%s)",
+			  m->limit_hit,
+			  m->limits[!strcmp(m->limit_hit, "max_frames") ? PTSIM_LIMIT_FRAMES : PTSIM_LIMIT_PGTABLES],
+			  p->in_use_total - p->in_use[FRAME_ZERO], p->in_use[FRAME_PGTABLE], m->limit_hit, m->limit_hit,
+			  !strcmp(m->limit_hit, "max_frames") ? "PTSIM_LIMIT_FRAMES" : "PTSIM_LIMIT_PGTABLES");
 }
 
 static int op_exit(struct ptsim_machine *m, int rc)

@@ -76,6 +76,8 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	rc = ptsim__variants_resolve(&m->v, m->preset, cfg, err, sizeof(err));
 	if (rc)
 		goto err_free;
+	m->limits[PTSIM_LIMIT_FRAMES] = (uint64_t)m->v.max_frames;
+	m->limits[PTSIM_LIMIT_PGTABLES] = (uint64_t)m->v.max_pgtables;
 	pt_reclaim_select_era(m);
 	m->ops = cfg->arch == PTSIM_ARCH_ARM64 ? &ptsim_arm64_ops : &ptsim_x86_64_ops;
 	rc = arch_ops_validate(m->ops, err, sizeof(err));

@@ -47,11 +47,13 @@ static bool over_limit(struct ptsim_machine *m, enum frame_kind kind)
 {
 	const struct sim_phys *p = &m->phys;
 
-	if (p->in_use_total >= (uint64_t)m->v.max_frames) {
+	uint64_t max_frames = m->limits[PTSIM_LIMIT_FRAMES], max_pgtables = m->limits[PTSIM_LIMIT_PGTABLES];
+
+	if (max_frames && p->in_use_total >= max_frames) {
 		m->limit_hit = "max_frames";
 		return true;
 	}
-	if (kind == FRAME_PGTABLE && p->in_use[FRAME_PGTABLE] >= (uint64_t)m->v.max_pgtables) {
+	if (kind == FRAME_PGTABLE && max_pgtables && p->in_use[FRAME_PGTABLE] >= max_pgtables) {
 		m->limit_hit = "max_pgtables";
 		return true;
 	}
