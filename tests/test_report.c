@@ -394,6 +394,139 @@ static void test_report__mark_iteration_field(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------ */
+/* exits                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static struct ptsim_mmap_args rw_args(uint64_t addr, uint64_t len, enum ptsim_map_kind kind, const char *file)
+{
+	struct ptsim_mmap_args a = { 0 };
+
+	a.addr = addr;
+	a.len = len;
+	a.prot = kind == PTSIM_MAP_FILE ? PTSIM_PROT_READ : PTSIM_PROT_READ | PTSIM_PROT_WRITE;
+	a.kind = kind;
+	a.file = file;
+	return a;
+}
+
+#define KB 1024ull
+#define A_BASE 0x10000000ull   /* 256 MiB: one PMD table covers A, B and C */
+#define B_BASE 0x20000000ull
+#define C_BASE 0x30000000ull
+
+/*
+ * Per-mm figures at the exit of the last task, VmHWM as the kernel keeps it:
+ * hiwater_rss is sampled before RSS goes down (munmap, MADV_DONTNEED) and
+ * set to the child's RSS at fork; VmHWM is the larger of it and RSS now.
+ */
+static void test_report__exits_figures(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = rw_args(A_BASE, 1024 * KB, PTSIM_MAP_ANON, NULL);
+	struct ptsim_mmap_args b = rw_args(B_BASE, 256 * KB, PTSIM_MAP_FILE, "lib.so");
+	struct ptsim_mmap_args c = rw_args(C_BASE, 128 * KB, PTSIM_MAP_ANON, NULL);
+	struct ptsim_exit_info e;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, A_BASE, 1024 * KB, 0, true));            /* RSS 256 pages */
+	T_OK(m, ptsim_munmap(m, 1, A_BASE + 256 * KB, 768 * KB));         /* hiwater 256 pages, RSS 64 */
+	T_OK(m, ptsim_mmap(m, 1, &b));
+	T_OK(m, ptsim_touch(m, 1, B_BASE, 256 * KB, 0, false));           /* RssFile 64 pages */
+	assert_int_equal(t_mm_info(m, 1).rss_hwm_kb, 1024);
+	/* A thread's exit leaves the mm alive: no record. */
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_exit(m, 2));
+	assert_int_equal(ptsim_exit_count(m), 0);
+	/* The child starts with what fork copied: the anonymous pages, not the file VMA's (no anon_vma). */
+	T_OK(m, ptsim_fork(m, 1, 3, 1));
+	assert_int_equal(t_mm_info(m, 3).rss_hwm_kb, 256);
+	T_OK(m, ptsim_mmap(m, 3, &c));
+	T_OK(m, ptsim_touch(m, 3, C_BASE, 128 * KB, 0, true));            /* RSS 96 pages */
+	T_OK(m, ptsim_madvise(m, 3, C_BASE, 128 * KB, PTSIM_MADV_DONTNEED)); /* hiwater 96, RSS 64 */
+	T_OK(m, ptsim_touch(m, 3, C_BASE, 64 * KB, 0, true));             /* RSS 80 pages, below the mark */
+	T_OK(m, ptsim_exit(m, 3));
+	T_OK(m, ptsim_exit(m, 1));
+
+	assert_int_equal(ptsim_exit_count(m), 2);
+	T_OK(m, ptsim_exit_get(m, 0, &e));
+	assert_int_equal(e.index, 0);
+	assert_int_equal(e.task, 3);
+	assert_int_equal(e.cause, PTSIM_EXIT_EXIT);
+	assert_int_equal(e.event, 13);
+	assert_int_equal(e.mm.mm, 2);
+	assert_int_equal(e.mm.users, 1);
+	assert_int_equal(e.mm.rss_anon_kb, 256 + 64);
+	assert_int_equal(e.mm.rss_file_kb, 0);
+	assert_int_equal(e.mm.rss_hwm_kb, 384);
+	/* A's PTE table and C's (PT reclaim freed C's empty table at the DONTNEED; the touch made a new one), PMD, PUD. */
+	assert_int_equal(e.mm.vmpte_kb, 16);
+	assert_int_equal(e.mm.vmpte_peak_kb, 16);
+	assert_int_equal(e.mm.nr_vmas, 3);   /* A, B (its pages were not copied) and C */
+	T_OK(m, ptsim_exit_get(m, 1, &e));
+	assert_int_equal(e.task, 1);
+	assert_int_equal(e.event, 14);
+	assert_int_equal(e.mm.mm, 1);
+	assert_int_equal(e.mm.rss_anon_kb, 256);
+	assert_int_equal(e.mm.rss_file_kb, 256);
+	assert_int_equal(e.mm.rss_hwm_kb, 1024);
+	assert_int_equal(e.mm.vmpte_kb, 16);   /* A's and B's PTE tables, PMD, PUD */
+	assert_int_equal(ptsim_exit_get(m, 2, &e), -ERANGE);
+
+	char *json = ptsim_report_json(m);
+	assert_non_null(json);
+	assert_has(json, "\"exits\":[{\"index\":0,\"task\":3,\"cause\":\"exit\",\"event\":13,\"clock_ns\":0,\"mm\":2,"
+			 "\"vmpte_kb\":16,\"vmpte_peak_kb\":16,\"rss_kb\":{\"file\":0,\"anon\":320,\"swap\":0,\"shmem\":0},"
+			 "\"rss_hwm_kb\":384,\"hugetlb_kb\":0,");
+	assert_has(json, "{\"index\":1,\"task\":1,\"cause\":\"exit\",\"event\":14,");
+	ptsim_free(json);
+	char *text = ptsim_report_text(m);
+	assert_has(text, "\nexits (each mm's figures right before exit_mmap()");
+	ptsim_free(text);
+	t_destroy(m);
+}
+
+/* exec: the old mm's figures, cause "exec"; the limit refuses the exit before anything changes. */
+static void test_report__exits_exec_and_limit(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = rw_args(A_BASE, 64 * KB, PTSIM_MAP_ANON, NULL);
+	struct ptsim_exit_info e;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, A_BASE, 64 * KB, 0, true));
+	T_OK(m, ptsim_exec(m, 1, NULL));
+	assert_int_equal(ptsim_exit_count(m), 1);
+	T_OK(m, ptsim_exit_get(m, 0, &e));
+	assert_int_equal(e.task, 1);
+	assert_int_equal(e.cause, PTSIM_EXIT_EXEC);
+	assert_string_equal(ptsim_exit_cause_name(e.cause), "exec");
+	assert_int_equal(e.mm.mm, 1);
+	assert_int_equal(e.mm.rss_anon_kb, 64);
+	assert_int_equal(e.mm.rss_hwm_kb, 64);
+	/* The new mm: the stack's argument page. */
+	assert_int_equal(t_mm_info(m, 1).mm, 2);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 4);
+
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_EXITS, 1));
+	assert_int_equal(ptsim_exit(m, 1), PTSIM_ELIMIT);
+	assert_has(ptsim_machine_errmsg(m), "beyond the limit of 1 (each keeps the figures of the mm that went; "
+					    "raise it with ptsim run --max-exits N");
+	assert_int_equal(t_mm_info(m, 1).users, 1);   /* nothing happened */
+	assert_int_equal(ptsim_exit_count(m), 1);
+	T_OK(m, ptsim_machine_set_limit(m, PTSIM_LIMIT_EXITS, 0));
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(ptsim_exit_count(m), 2);
+	assert_int_equal(ptsim_exit_get(NULL, 0, &e), -EINVAL);
+	assert_int_equal(ptsim_exit_get(m, 0, NULL), -EINVAL);
+	assert_int_equal(ptsim_exit_count(NULL), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +538,8 @@ int main(void)
 		cmocka_unit_test(test_report__marks_indexed_in_repeat),
 		cmocka_unit_test(test_report__marks_limit),
 		cmocka_unit_test(test_report__mark_iteration_field),
+		cmocka_unit_test(test_report__exits_figures),
+		cmocka_unit_test(test_report__exits_exec_and_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@ struct ptsim_mm_info {
 	uint64_t rss_file_kb;    /* RssFile */
 	uint64_t rss_anon_kb;    /* RssAnon */
 	uint64_t rss_shmem_kb;   /* RssShmem */
+	uint64_t rss_hwm_kb;     /* VmHWM: the larger of RSS now and RSS where the kernel last sampled it (update_hiwater_rss()) */
 	uint64_t swap_kb;        /* VmSwap */
 	uint64_t hugetlb_kb;     /* HugetlbPages */
 	uint64_t pgtables[4];    /* tables by level: [0] pte, [1] pmd, [2] pud, [3] p4d */
@@ -82,6 +83,33 @@ PTSIM_API int ptsim_mark_find(const struct ptsim_machine *m, const char *name, c
 PTSIM_API int ptsim_mark_stat_at(struct ptsim_machine *m, size_t index, const char *name, uint64_t *out);
 /** ptsim_mark_mm_at - the @k-th mm live at mark @index (0 .. nr_mms - 1, creation order). */
 PTSIM_API int ptsim_mark_mm_at(struct ptsim_machine *m, size_t index, unsigned int k, struct ptsim_mm_info *out);
+
+/*
+ * Exits: the figures of every mm whose last user went, taken right before
+ * exit_mmap() tears it down, i.e. what /proc/PID/status shows at
+ * PTRACE_EVENT_EXIT of the last task (or, for an exec, of the old mm just
+ * before exec_mmap() drops it).  In the order the mms went.
+ */
+enum ptsim_exit_cause {
+	PTSIM_EXIT_EXIT = 0,     /* the last task using the mm exited */
+	PTSIM_EXIT_EXEC = 1,     /* the last task using the mm exec'ed another program */
+};
+
+struct ptsim_exit_info {
+	size_t index;            /* 0, 1, ...: the order the mms went in */
+	int task;                /* the task whose exit (or exec) dropped the mm's last user */
+	enum ptsim_exit_cause cause;
+	uint64_t event;          /* index of that exit/exec event */
+	uint64_t clock_ns;       /* the simulated clock then */
+	struct ptsim_mm_info mm; /* the mm's figures then (mm.users is 1; mm.mm its id) */
+};
+
+/** ptsim_exit_count - number of exit records. */
+PTSIM_API size_t ptsim_exit_count(const struct ptsim_machine *m);
+/** ptsim_exit_get - exit record @index.  Return: 0, -ERANGE if there is none, -EINVAL for NULL arguments. */
+PTSIM_API int ptsim_exit_get(const struct ptsim_machine *m, size_t index, struct ptsim_exit_info *out);
+/** ptsim_exit_cause_name - "exit" or "exec". */
+PTSIM_API const char *ptsim_exit_cause_name(enum ptsim_exit_cause cause);
 
 enum ptsim_violation_kind {
 	PTSIM_VIOL_TLB = 0,        /* freed frame still translated by a CPU's TLB */

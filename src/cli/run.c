@@ -35,6 +35,7 @@ const char cmd_run_usage[] =
 	"  --granule BYTES, --va-bits N, --paging-levels N\n"
 	"                         the geometry instead of the trace's (after --arch)\n"
 	"  --max-marks N          keep at most N marks (default 100000; 0: no limit)\n"
+	"  --max-exits N          keep at most N exit records (default 1000000; 0: no limit)\n"
 	"  -h, --help             this text\n"
 	"Exit status: 0 clean, 3 violations recorded, 2 bad input or usage, 1 internal failure.\n";
 
@@ -55,6 +56,7 @@ enum {
 	OPT_PLOT_LOG,
 	OPT_MAX_EVENTS,
 	OPT_MAX_MARKS,
+	OPT_MAX_EXITS,
 };
 
 static const struct option longopts[] = {
@@ -75,6 +77,7 @@ static const struct option longopts[] = {
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "max-events", required_argument, NULL, OPT_MAX_EVENTS },
 	{ "max-marks", required_argument, NULL, OPT_MAX_MARKS },
+	{ "max-exits", required_argument, NULL, OPT_MAX_EXITS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -93,8 +96,8 @@ struct run_opts {
 	unsigned int cpus;
 	const char *arch;
 	unsigned int granule, va_bits, levels;
-	bool max_marks_set;
-	unsigned int max_marks;
+	bool max_marks_set, max_exits_set;
+	unsigned int max_marks, max_exits;
 };
 
 /* Return: -1 to go on, or the exit status (having said why). */
@@ -176,6 +179,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
 				return CLI_EXIT_USAGE;
 			}
 			o->max_marks_set = true;
+			break;
+		case OPT_MAX_EXITS:
+			if (!cli_parse_uint(optarg, 0, UINT_MAX, &o->max_exits)) {
+				fprintf(stderr, "ptsim: --max-exits %s: expected a number of exit records (0: no limit)\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->max_exits_set = true;
 			break;
 		case 'h':
 			cli_usage(stdout, "run");
@@ -295,6 +306,8 @@ static int run(struct run_opts *o)
 	}
 	if (o->max_marks_set)
 		ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, o->max_marks);
+	if (o->max_exits_set)
+		ptsim_machine_set_limit(m, PTSIM_LIMIT_EXITS, o->max_exits);
 	/* Create the files before the run, so that a bad path does not cost a whole run. */
 	status = cli_outputs_open(o->out, 3);
 	if (status)

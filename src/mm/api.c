@@ -325,6 +325,7 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 		mmput(mm);
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory copying the address space"));
 	}
+	mm->hiwater_rss = get_mm_rss(mm);   /* dup_mm(): the child's VmHWM starts at what fork gave it */
 	struct sim_task *t = task_new(m, child, mm);
 	if (!t) {
 		mmput(mm);
@@ -407,6 +408,12 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 	if (mm->mm_users == 1 && ((rc = check_range_files_unlocked(m, mm, 0, 0, "task")) ||
 				  (rc = check_mm_not_pmd_locked(m, mm, "task"))))
 		return op_exit(m, rc);
+	/* Its figures as /proc/PID/status shows them at PTRACE_EVENT_EXIT, before exit_mmap(). */
+	if (mm->mm_users == 1) {
+		if ((rc = sim_exit_reserve(m)))
+			return op_exit(m, rc);
+		sim_exit_record(m, task, mm, PTSIM_EXIT_EXIT);
+	}
 	task_exit(m, t);
 	return op_exit(m, 0);
 }
@@ -716,7 +723,8 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 			return op_exit(m, rc);
 		nr_victims++;
 	}
-	if (old_mm->mm_users == (int)nr_victims + 1 && (rc = check_range_files_unlocked(m, old_mm, 0, 0, "task")))
+	if (old_mm->mm_users == (int)nr_victims + 1 &&
+	    ((rc = check_range_files_unlocked(m, old_mm, 0, 0, "task")) || (rc = sim_exit_reserve(m))))
 		return op_exit(m, rc);
 	for (size_t i = 0; i < a->nr_segments; i++) {
 		const struct ptsim_exec_segment *s = &a->segments[i];
@@ -778,6 +786,8 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 		}
 	}
 	/* exec_mmap(): the task takes the new mm, its CPU switches (activate_mm()), the old mm goes. */
+	if (old_mm->mm_users == 1)
+		sim_exit_record(m, task, old_mm, PTSIM_EXIT_EXEC);   /* its figures before exit_mmap() */
 	t->mm = mm;
 	arch_switch_mm(m, m->cur, mm);
 	mmput(old_mm);

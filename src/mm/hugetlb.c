@@ -1000,6 +1000,7 @@ bool hugetlb_try_to_migrate_one(struct vm_area_struct *vma, uint64_t address, ui
 		return true;
 	}
 	pgent_t pteval = huge_ptep_clear_flush(vma, address, ptep);
+	update_hiwater_rss(mm);   /* before the rss would go down (hugetlb pages are not in it) */
 	if (pteval & _PAGE_DIRTY)
 		frame(m, pfn)->flags |= FRAME_F_DIRTY;
 	/* The migration entry remembers whether the mapping was writable. */

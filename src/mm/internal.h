@@ -350,6 +350,7 @@ struct mm_struct {
 	long nr_tables[NR_PT_LEVELS];    /* tables allocated by level (P4D..PTE; PGD not counted) */
 	long pgtables_bytes;             /* mm_pgtables_bytes(): PTE + PMD + PUD tables */
 	long pgtables_bytes_peak;        /* ptsim: its high-water mark (no kernel counter) */
+	long hiwater_rss;                /* RSS pages seen by update_hiwater_rss() (VmHWM is the larger of it and RSS) */
 	int tlb_flush_pending;           /* open mmu_gathers */
 	struct cpumask cpumask;          /* mm_cpumask(mm) */
 	struct cpumask tlb_cached;       /* ptsim: CPUs whose TLB/PWC may hold entries of this mm */
@@ -537,6 +538,16 @@ struct sim_violation {
 };
 
 #define PTSIM_DEFAULT_MAX_MARKS 100000
+#define PTSIM_DEFAULT_MAX_EXITS 1000000
+
+/* The figures of an mm whose last user went (ptsim_exit_get()). */
+struct sim_exit {
+	int task;
+	enum ptsim_exit_cause cause;
+	uint64_t event;
+	uint64_t clock_ns;
+	struct ptsim_mm_info mi;
+};
 
 struct sim_mark {
 	char *name;
@@ -633,6 +644,8 @@ struct ptsim_machine {
 	size_t nr_viol, cap_viol;
 	struct sim_mark *marks;
 	size_t nr_marks, cap_marks;
+	struct sim_exit *exits;
+	size_t nr_exits, cap_exits;
 	uint64_t limits[PTSIM_NR_LIMITS];    /* 0: none */
 	/* Event context for error messages and violation records. */
 	uint64_t event;                      /* events executed so far (index of the current one) */
@@ -1008,6 +1021,25 @@ static inline pgent_t vma_prot_bits(const struct vm_area_struct *vma)
 	return (vma->vm_flags & VM_EXEC) ? 0 : _PAGE_NX;
 }
 void mm_counter_add(struct mm_struct *mm, int member, long value);
+/* get_mm_rss(): resident pages (file + anon + shmem; not swap entries, not hugetlb). */
+static inline long get_mm_rss(const struct mm_struct *mm)
+{
+	return mm->rss[MM_FILEPAGES] + mm->rss[MM_ANONPAGES] + mm->rss[MM_SHMEMPAGES];
+}
+/*
+ * update_hiwater_rss(): called where the kernel calls it, before RSS goes down
+ * (munmap's vms_clear_ptes(), zap_page_range_single_batched(),
+ * madvise_free_single_vma(), try_to_unmap_one(), try_to_migrate_one()).  The
+ * kernel reads the approximate per-CPU counter (get_mm_counter()) here; ptsim
+ * has only the exact one (docs/counters.md).
+ */
+static inline void update_hiwater_rss(struct mm_struct *mm)
+{
+	long rss = get_mm_rss(mm);
+
+	if (mm->hiwater_rss < rss)
+		mm->hiwater_rss = rss;
+}
 int mm_counter_of(struct ptsim_machine *m, uint32_t pfn);
 void folio_remove_rmap(struct ptsim_machine *m, uint32_t pfn, int nr);
 
@@ -1152,6 +1184,15 @@ void gup_fast_table_unshared(struct ptsim_machine *m, struct mm_struct *mm, cons
 /* stats.c */
 int sim_mark_take(struct ptsim_machine *m, const char *name, const uint64_t *iteration, unsigned int depth);
 void sim_marks_release(struct ptsim_machine *m);
+/*
+ * The last user of @mm is leaving (exit, or exec replacing it): record its
+ * figures as /proc/PID/status shows them then.  sim_exit_reserve() first,
+ * before the operation changes anything (the limit, the room); then
+ * sim_exit_record() cannot fail.
+ */
+int sim_exit_reserve(struct ptsim_machine *m);
+void sim_exit_record(struct ptsim_machine *m, int task, struct mm_struct *mm, enum ptsim_exit_cause cause);
+void sim_exits_release(struct ptsim_machine *m);
 /* The figures of every live mm, creation order, in *@out (sim_free: *@nr entries).  false: out of memory. */
 bool sim_live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out, unsigned int *nr);
 void sim_stats_fold(struct ptsim_machine *m);

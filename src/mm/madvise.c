@@ -98,6 +98,7 @@ static int madvise_free_single_vma(struct mmu_gather *tlb, struct vm_area_struct
 
 	if (!vma_is_anonymous(vma))
 		return -EINVAL;
+	update_hiwater_rss(mm);
 	tlb_start_vma(tlb, vma);
 	for (uint64_t addr = start; addr < end;) {
 		uint64_t next = pte_table_end(m, addr, end);

@@ -861,6 +861,7 @@ void zap_page_range_single_batched(struct mmu_gather *tlb, struct vm_area_struct
 	uint64_t end = address + size;
 
 	hugetlb_zap_begin(vma, &address, &end);
+	update_hiwater_rss(vma->vm_mm);
 	unmap_single_vma(tlb, vma, address, end, details, false);
 	if (is_vm_hugetlb_page(vma)) {
 		/* Flush before the hugetlb locks drop, then go on with a fresh gather. */

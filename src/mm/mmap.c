@@ -631,6 +631,7 @@ int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len)
 	struct mmu_gather tlb;
 	struct vma_walk w = { .mm = mm, .detached = true };
 	tlb_gather_mmu(&tlb, mm);
+	update_hiwater_rss(mm);
 	unmap_vmas(&tlb, &w, detached, start, end);
 	free_pgtables(&tlb, &w, detached, floor, ceiling, true);
 	tlb_finish_mmu(&tlb);

@@ -56,6 +56,7 @@ static bool try_to_unmap_one(struct vm_area_struct *vma, uint64_t address, pte_t
 		return false;
 
 	ptep_clear_flush(vma, address, ptep);
+	update_hiwater_rss(mm);   /* before we lower rss */
 	if (pteval & _PAGE_DIRTY)
 		f->flags &= (uint16_t)~FRAME_F_LAZYFREE;   /* redirtied: swap-backed again */
 

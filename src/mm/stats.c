@@ -113,6 +113,9 @@ static void mm_info_fill(struct ptsim_machine *m, struct mm_struct *mm, struct p
 	out->rss_file_kb = (uint64_t)mm->rss[MM_FILEPAGES] * kb_per_page;
 	out->rss_anon_kb = (uint64_t)mm->rss[MM_ANONPAGES] * kb_per_page;
 	out->rss_shmem_kb = (uint64_t)mm->rss[MM_SHMEMPAGES] * kb_per_page;
+	/* task_mem(): hiwater_rss = max(mm->hiwater_rss, total_rss). */
+	long rss = get_mm_rss(mm);
+	out->rss_hwm_kb = (uint64_t)(mm->hiwater_rss > rss ? mm->hiwater_rss : rss) * kb_per_page;
 	out->swap_kb = (uint64_t)mm->rss[MM_SWAPENTS] * kb_per_page;
 	out->hugetlb_kb = (uint64_t)mm->hugetlb_usage * kb_per_page;
 	out->pgtables[0] = (uint64_t)mm->nr_tables[PT_PTE];
@@ -337,6 +340,73 @@ PTSIM_API int ptsim_mark_mm_at(struct ptsim_machine *m, size_t index, unsigned i
 		return ptsim__err(m, -ERANGE, "k", "mark %zu recorded %u live mms", index, mk->nr_mms);
 	*out = mk->mms[k];
 	return 0;
+}
+
+int sim_exit_reserve(struct ptsim_machine *m)
+{
+	uint64_t limit = m->limits[PTSIM_LIMIT_EXITS];
+
+	if (limit && m->nr_exits >= limit)
+		return ptsim__err(m, PTSIM_ELIMIT, NULL,
+				  "this exit would be exit record %zu, beyond the limit of %" PRIu64 " (each keeps the "
+				  "figures of the mm that went; raise it with ptsim run --max-exits N or "
+				  "ptsim_machine_set_limit(PTSIM_LIMIT_EXITS), 0 for none)",
+				  m->nr_exits + 1, limit);
+	if (m->nr_exits == m->cap_exits) {
+		size_t ncap = m->cap_exits ? m->cap_exits * 2 : 8;
+		struct sim_exit *n = sim_irealloc(&m->alloc, m->exits, m->cap_exits * sizeof(*n), ncap * sizeof(*n));
+		if (!n)
+			return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
+		m->exits = n;
+		m->cap_exits = ncap;
+	}
+	return 0;
+}
+
+void sim_exit_record(struct ptsim_machine *m, int task, struct mm_struct *mm, enum ptsim_exit_cause cause)
+{
+	if (NEVER(m, m->nr_exits >= m->cap_exits))
+		return;
+	struct sim_exit *e = &m->exits[m->nr_exits++];
+	e->task = task;
+	e->cause = cause;
+	e->event = m->event;
+	e->clock_ns = m->clock_ns;
+	mm_info_fill(m, mm, &e->mi);
+	e->mi.task = task;   /* exec has already moved @task to its new mm */
+}
+
+void sim_exits_release(struct ptsim_machine *m)
+{
+	sim_free(&m->alloc, m->exits, m->cap_exits * sizeof(*m->exits));
+}
+
+PTSIM_API size_t ptsim_exit_count(const struct ptsim_machine *m)
+{
+	PTSIM_CHECK_MACHINE(m, 0);
+	return m->nr_exits;
+}
+
+PTSIM_API int ptsim_exit_get(const struct ptsim_machine *m, size_t index, struct ptsim_exit_info *out)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	if (!out)
+		return -EINVAL;
+	if (index >= m->nr_exits)
+		return -ERANGE;
+	const struct sim_exit *e = &m->exits[index];
+	out->index = index;
+	out->task = e->task;
+	out->cause = e->cause;
+	out->event = e->event;
+	out->clock_ns = e->clock_ns;
+	out->mm = e->mi;
+	return 0;
+}
+
+PTSIM_API const char *ptsim_exit_cause_name(enum ptsim_exit_cause cause)
+{
+	return cause == PTSIM_EXIT_EXEC ? "exec" : cause == PTSIM_EXIT_EXIT ? "exit" : "unknown";
 }
 
 PTSIM_API size_t ptsim_violation_count(const struct ptsim_machine *m)

@@ -141,6 +141,26 @@ static cJSON *cpus_json(struct jb *b, const struct ptsim_machine *m, const uint6
 	return arr;
 }
 
+/* The figures of an mm, as /proc/PID/status has them, into object @o. */
+static void mm_figures_json(struct jb *b, cJSON *o, const struct ptsim_mm_info *mi)
+{
+	jb_add(b, o, "vmpte_kb", jb_u64(b, mi->vmpte_kb));
+	jb_add(b, o, "vmpte_peak_kb", jb_u64(b, mi->vmpte_peak_kb));
+	cJSON *rss = jb_add(b, o, "rss_kb", jb_new(b, false));
+	jb_add(b, rss, "file", jb_u64(b, mi->rss_file_kb));
+	jb_add(b, rss, "anon", jb_u64(b, mi->rss_anon_kb));
+	jb_add(b, rss, "swap", jb_u64(b, mi->swap_kb));
+	jb_add(b, rss, "shmem", jb_u64(b, mi->rss_shmem_kb));
+	jb_add(b, o, "rss_hwm_kb", jb_u64(b, mi->rss_hwm_kb));
+	jb_add(b, o, "hugetlb_kb", jb_u64(b, mi->hugetlb_kb));
+	cJSON *pt = jb_add(b, o, "pgtables", jb_new(b, false));
+	jb_add(b, pt, "pte", jb_u64(b, mi->pgtables[0]));
+	jb_add(b, pt, "pmd", jb_u64(b, mi->pgtables[1]));
+	jb_add(b, pt, "pud", jb_u64(b, mi->pgtables[2]));
+	jb_add(b, pt, "p4d", jb_u64(b, mi->pgtables[3]));
+	jb_add(b, o, "vmas", jb_u64(b, mi->nr_vmas));
+}
+
 static cJSON *mm_json(struct jb *b, const struct ptsim_mm_info *mi)
 {
 	cJSON *o = jb_new(b, false);
@@ -149,20 +169,22 @@ static cJSON *mm_json(struct jb *b, const struct ptsim_mm_info *mi)
 	jb_add(b, o, "task", jb_int(b, mi->task));
 	jb_add(b, o, "mm", jb_u64(b, mi->mm));
 	jb_add(b, o, "users", jb_u64(b, mi->users));
-	jb_add(b, o, "vmpte_kb", jb_u64(b, mi->vmpte_kb));
-	jb_add(b, o, "vmpte_peak_kb", jb_u64(b, mi->vmpte_peak_kb));
-	cJSON *rss = jb_add(b, o, "rss_kb", jb_new(b, false));
-	jb_add(b, rss, "file", jb_u64(b, mi->rss_file_kb));
-	jb_add(b, rss, "anon", jb_u64(b, mi->rss_anon_kb));
-	jb_add(b, rss, "swap", jb_u64(b, mi->swap_kb));
-	jb_add(b, rss, "shmem", jb_u64(b, mi->rss_shmem_kb));
-	jb_add(b, o, "hugetlb_kb", jb_u64(b, mi->hugetlb_kb));
-	cJSON *pt = jb_add(b, o, "pgtables", jb_new(b, false));
-	jb_add(b, pt, "pte", jb_u64(b, mi->pgtables[0]));
-	jb_add(b, pt, "pmd", jb_u64(b, mi->pgtables[1]));
-	jb_add(b, pt, "pud", jb_u64(b, mi->pgtables[2]));
-	jb_add(b, pt, "p4d", jb_u64(b, mi->pgtables[3]));
-	jb_add(b, o, "vmas", jb_u64(b, mi->nr_vmas));
+	mm_figures_json(b, o, mi);
+	return o;
+}
+
+static cJSON *exit_json(struct jb *b, size_t index, const struct sim_exit *e)
+{
+	cJSON *o = jb_new(b, false);
+	if (!o)
+		return NULL;
+	jb_add(b, o, "index", jb_u64(b, index));
+	jb_add(b, o, "task", jb_int(b, e->task));
+	jb_add(b, o, "cause", jb_str(b, ptsim_exit_cause_name(e->cause)));
+	jb_add(b, o, "event", jb_u64(b, e->event));
+	jb_add(b, o, "clock_ns", jb_u64(b, e->clock_ns));
+	jb_add(b, o, "mm", jb_u64(b, e->mi.mm));
+	mm_figures_json(b, o, &e->mi);
 	return o;
 }
 
@@ -275,6 +297,10 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 	jb_add(&b, fin, "counters", counters_json(&b, m->stats));
 	jb_add(&b, fin, "cpus", cpus_json(&b, m, NULL));
 
+	cJSON *exits = jb_add(&b, root, "exits", jb_new(&b, true));
+	for (size_t i = 0; i < m->nr_exits && exits && !b.oom; i++)
+		jb_add(&b, exits, NULL, exit_json(&b, i, &m->exits[i]));
+
 	cJSON *viol = jb_add(&b, root, "violations", jb_new(&b, true));
 	for (size_t i = 0; i < m->nr_viol && viol && !b.oom; i++)
 		jb_add(&b, viol, NULL, violation_json(&b, &m->viol[i]));
@@ -304,6 +330,9 @@ static void iteration_text(const struct sim_mark *mk, char *buf, size_t len)
 }
 
 /* ---- the readable table ---- */
+
+/* Long lists (violations, exits) show this many rows; the JSON report has them all. */
+#define TEXT_MAX_ROWS 50
 
 static void emit_text(void *ctx, const char *key, enum sim_desc_type type, const char *text)
 {
@@ -374,6 +403,25 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 		}
 	}
 
+	if (m->nr_exits) {
+		strbuf_adds(&sb, "\nexits (each mm's figures right before exit_mmap(), as /proc/PID/status shows them)\n"
+				 "      #  task     mm cause   event  VmPTE kB  peak kB   VmHWM kB   RssAnon kB  RssFile kB "
+				 "RssShmem kB  VmSwap kB   Hugetlb kB\n");
+		for (size_t i = 0; i < m->nr_exits; i++) {
+			const struct sim_exit *e = &m->exits[i];
+			const struct ptsim_mm_info *mi = &e->mi;
+			if (i == TEXT_MAX_ROWS) {
+				strbuf_addf(&sb, "  ... %zu more (see --json)\n", m->nr_exits - TEXT_MAX_ROWS);
+				break;
+			}
+			strbuf_addf(&sb, "  %5zu %5d %6u %-5s %7" PRIu64 " %9" PRIu64 " %8" PRIu64 " %10" PRIu64 " %12" PRIu64
+					 " %11" PRIu64 " %11" PRIu64 " %10" PRIu64 " %12" PRIu64 "\n",
+				    i, e->task, mi->mm, ptsim_exit_cause_name(e->cause), e->event, mi->vmpte_kb,
+				    mi->vmpte_peak_kb, mi->rss_hwm_kb, mi->rss_anon_kb, mi->rss_file_kb, mi->rss_shmem_kb,
+				    mi->swap_kb, mi->hugetlb_kb);
+		}
+	}
+
 	strbuf_adds(&sb, "\ncounters (non-zero)\n");
 	for (size_t i = 0; i < NR_STATS; i++)
 		if (m->stats[i])
@@ -395,8 +443,8 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 		strbuf_addf(&sb, "  [%s] event %" PRIu64 " cpu %d addr %#" PRIx64 ": %s\n      at %s\n",
 			    ptsim_violation_kind_name(v->kind), v->event, v->cpu, v->addr, v->message ? v->message : "",
 			    v->backtrace ? v->backtrace : "?");
-		if (i == 49 && m->nr_viol > 50) {
-			strbuf_addf(&sb, "  ... %zu more (see --json)\n", m->nr_viol - 50);
+		if (i + 1 == TEXT_MAX_ROWS && m->nr_viol > TEXT_MAX_ROWS) {
+			strbuf_addf(&sb, "  ... %zu more (see --json)\n", m->nr_viol - TEXT_MAX_ROWS);
 			break;
 		}
 	}
