@@ -1254,6 +1254,11 @@ static int sys_madvise(struct rec_conv *c, struct ctask *t, const uint64_t *a, i
 	case 102: name = "guard_install"; break;
 	case 103: name = "guard_remove"; break;
 	case 9:
+		/* MADV_REMOVE fails with EINVAL on private mappings: not a rule of dontneed. */
+		if (failed(ret)) {
+			not_replayed(c, "madvise(REMOVE)", ret);
+			return 0;
+		}
 		name = "dontneed";
 		warn(c, "process %d (%s) used MADV_REMOVE: replayed as MADV_DONTNEED (the file's pages stay)",
 		     (int)t->mm->pid, t->mm->comm);
