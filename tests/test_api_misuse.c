@@ -107,6 +107,7 @@ static void check_all_value_calls(struct ptsim_machine *m)
 	assert_null(ptsim_report_timeline_csv(m));
 	assert_int_equal(ptsim_debug_allocated_bytes(m), 0);
 	ptsim_debug_fail_alloc(m, 1);
+	ptsim_debug_batching(m, false);
 	assert_non_null(ptsim_machine_errmsg(m));
 	ptsim_machine_destroy(m);
 }

@@ -6,6 +6,7 @@
 #ifndef PTSIM_DEBUG_H
 #define PTSIM_DEBUG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "ptsim/export.h"
 
@@ -26,6 +27,14 @@ PTSIM_API int ptsim_debug_rss_add(struct ptsim_machine *m, int task, enum ptsim_
  * (1 = the next one); 0 cancels.  Each call arms one failure.
  */
 PTSIM_API void ptsim_debug_fail_alloc(struct ptsim_machine *m, uint64_t n);
+
+/**
+ * ptsim_debug_batching - with @on false, every access of a touch and every
+ * zapped page takes the simulator's general per-page path instead of the
+ * batched one (on by default).  Results are the same either way: tests
+ * compare the two.
+ */
+PTSIM_API void ptsim_debug_batching(struct ptsim_machine *m, bool on);
 
 /** ptsim_debug_allocated_bytes - bytes the machine's allocator holds now. */
 PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m);

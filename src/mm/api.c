@@ -1061,6 +1061,41 @@ static int touch_access(struct ptsim_machine *m, struct sim_task *t, uint64_t a,
 	return 0;
 }
 
+/*
+ * ptsim: the accesses of a page-by-page touch from @a up to the end of its PTE
+ * table (or @end) done together by hw_access_run(), with
+ * do_anonymous_page_run() for the faults: each page takes the steps
+ * user_access() would take for it, the counters summed.  *done: pages
+ * completed; the run stops at the first page that needs more, which the
+ * caller's user_access() then takes.
+ */
+static int touch_run(struct ptsim_machine *m, struct sim_task *t, uint64_t a, uint64_t end, bool write,
+		     uint64_t *done)
+{
+	struct sim_cpu *cpu = m->cur;
+	struct anon_fault_run fr;
+	uint64_t run_end = pte_table_end(m, a, end);
+	int rc;
+
+	*done = 0;
+	if (run_end > m->geo.task_size)
+		run_end = m->geo.task_size;   /* above: user_access()'s SIGSEGV */
+	if (a >= run_end || !tlbcache_cpu_ready(&cpu->tlb))
+		return 0;
+	anon_fault_run_start(&fr, t->mm, write);
+	rc = hw_access_run(m, cpu, t->mm, a, run_end, write, &fr, done);
+	anon_fault_run_end(&fr, cpu);
+	m->stats[ST_ACCESSES] += *done;
+	if (rc) {
+		/* user_access() for the page that failed: its access, then VM_FAULT_OOM. */
+		STAT_INC(m, ACCESSES);
+		STAT_INC(m, FAULTS_OOM);
+		uint64_t fa = a + *done * PAGE_SIZE(m);
+		return ptsim__err(m, rc, NULL, "access to %#" PRIx64 " failed: %s", fa, ptsim_strerror(rc));
+	}
+	return 0;
+}
+
 PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, uint64_t stride, bool write)
 {
 	struct sim_task *t;
@@ -1072,7 +1107,16 @@ PTSIM_API int ptsim_touch(struct ptsim_machine *m, int task, uint64_t addr, uint
 		return op_exit(m, rc);
 	if (!stride)
 		stride = PAGE_SIZE(m);
-	for (uint64_t a = addr; a < addr + len && a >= addr; a += stride) {
+	bool runs = stride == PAGE_SIZE(m) && !m->no_batching;
+	for (uint64_t a = addr, end = addr + len; a < end; a += stride) {
+		if (runs) {
+			uint64_t done;
+			if ((rc = touch_run(m, t, a, end, write, &done)))
+				return op_exit(m, rc);
+			a += done * stride;
+			if (a >= end)
+				break;
+		}
 		if ((rc = touch_access(m, t, a, write)))
 			return op_exit(m, rc);
 		if (a + stride < a)
@@ -1410,6 +1454,12 @@ PTSIM_API void ptsim_debug_fail_alloc(struct ptsim_machine *m, uint64_t n)
 	PTSIM_CHECK_MACHINE(m, );
 	m->alloc.nr_injectable = 0;
 	m->alloc.fail_at = n;
+}
+
+PTSIM_API void ptsim_debug_batching(struct ptsim_machine *m, bool on)
+{
+	PTSIM_CHECK_MACHINE(m, );
+	m->no_batching = !on;
 }
 
 PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m)

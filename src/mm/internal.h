@@ -663,6 +663,13 @@ struct ptsim_machine {
 	bool internal_error;
 	/* The simulated-memory limit that refused an allocation in this call (NULL: none). */
 	const char *limit_hit;
+	/*
+	 * ptsim: handle runs of sequential accesses of a touch
+	 * together (ptsim_debug_batching(); on by default).  Off, every page
+	 * takes the general path: the reference the batched paths are tested
+	 * against.
+	 */
+	bool no_batching;
 };
 
 /*
@@ -728,17 +735,108 @@ typedef void (*sim_desc_emit_fn)(void *ctx, const char *key, enum sim_desc_type 
 void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emit, void *ctx);
 
 /* phys.c: frames. */
-uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order);
-void phys_free(struct ptsim_machine *m, uint32_t pfn);
-void phys_put_free(struct ptsim_machine *m, uint32_t pfn);   /* the free-list step of phys_free() */
-void release_frame_now(struct ptsim_machine *m, uint32_t pfn);
+uint32_t phys_alloc_new(struct ptsim_machine *m);
+uint32_t phys_refuse(struct ptsim_machine *m);
 void get_page(struct ptsim_machine *m, uint32_t pfn);
+/* oracle.c: called for every frame about to go back to the pool. */
+void oracle_check_free(struct ptsim_machine *m, uint32_t pfn);
+/* pgtable.c: a page-table page back to the pool, oracle-checked. */
+void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt);
+
+/*
+ * Frames are handed out LIFO from one free list (phys.c says why).  The
+ * allocation and free fast paths are inline: every fault and every zapped
+ * page takes them.
+ */
+
+/**
+ * phys_alloc - a free frame of @kind (refcount 1, mapcount 0), or 0 when the
+ * allocator fails (SIM_ENOMEM for the caller).
+ */
+static inline uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order)
+{
+	struct sim_phys *p = &m->phys;
+	uint64_t max_frames = m->limits[PTSIM_LIMIT_FRAMES], max_pgtables = m->limits[PTSIM_LIMIT_PGTABLES];
+	uint32_t pfn = p->free_head;
+
+	/* The simulated-memory limits (phys_refuse() names the one hit). */
+	if (PTSIM_UNLIKELY((max_frames && p->in_use_total >= max_frames) ||
+			   (kind == FRAME_PGTABLE && max_pgtables && p->in_use[FRAME_PGTABLE] >= max_pgtables)))
+		return phys_refuse(m);
+	if (PTSIM_LIKELY(pfn))
+		p->free_head = p->frames[pfn].u.next_free;
+	else if (!(pfn = phys_alloc_new(m)))
+		return 0;
+	struct sim_frame *f = &p->frames[pfn];
+	f->kind = (uint8_t)kind;
+	f->order = (uint8_t)order;
+	f->flags = 0;
+	f->refcount = 1;
+	f->mapcount = 0;
+	f->holders = 0;
+	memset(&f->u, 0, sizeof(f->u));
+	p->in_use[kind]++;
+	p->in_use_total++;
+	if (kind != FRAME_PGTABLE && kind != FRAME_ZERO)
+		m->stats[ST_PAGES_ALLOC]++;
+	return pfn;
+}
+
+/* phys_put_free - put a frame the caller has finished with (and checked) on the free list. */
+static inline void phys_put_free(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_phys *p = &m->phys;
+	struct sim_frame *f = &p->frames[pfn];
+
+	p->in_use[f->kind]--;
+	p->in_use_total--;
+	f->kind = FRAME_FREE;
+	f->gen++;
+	f->refcount = 0;
+	f->mapcount = 0;
+	f->u.next_free = p->free_head;
+	p->free_head = pfn;
+}
+
+/* phys_free - back to the pool; the oracle looks at it first. */
+static inline void phys_free(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_frame *f = frame(m, pfn);
+
+	if (NEVER(m, f->kind == FRAME_FREE || f->kind == FRAME_ZERO || pfn == 0))
+		return;
+	if (PTSIM_UNLIKELY(f->cache_refs || f->holders)) {
+		oracle_check_free(m, pfn);   /* data pages: only a cached entry or a holder can be wrong */
+		f = frame(m, pfn);
+	}
+	if (f->kind != FRAME_PGTABLE)
+		m->stats[ST_PAGES_FREED]++;
+	phys_put_free(m, pfn);
+}
+
+/* release_frame_now - the last reference went: free the frame by kind. */
+static inline void release_frame_now(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_frame *f = frame(m, pfn);
+
+	switch (f->kind) {
+	case FRAME_PGTABLE:
+		pt_free_table(m, f->u.table.pt);
+		break;
+	case FRAME_ZERO:
+	case FRAME_FREE:
+		NEVER(m, true);
+		break;
+	default:
+		phys_free(m, pfn);
+		break;
+	}
+}
 int phys_init(struct ptsim_machine *m);
 void phys_release(struct ptsim_machine *m);
 
 /* pgtable.c: page-table pages and walking helpers. */
 struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enum pt_level level, uint64_t addr);
-void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt);   /* back to the pool, oracle-checked */
 void pt_dtor(struct ptsim_machine *m, struct ptdesc *pt);         /* page-table destructor (statistics) */
 static inline pgent_t *pt_entries(struct ptsim_machine *m, uint32_t pfn) { return frame(m, pfn)->u.table.entries; }
 static inline struct ptdesc *pt_desc(struct ptsim_machine *m, uint32_t pfn) { return frame(m, pfn)->u.table.pt; }
@@ -978,6 +1076,24 @@ uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /*
 #define VM_FAULT_SIGSEGV 0x2u
 #define VM_FAULT_SIGBUS 0x4u
 unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsigned int flags);
+/*
+ * ptsim: the anonymous faults of a run of accesses in order inside one PTE
+ * table (hw_access_run()).  do_anonymous_page_run() is its fault callback:
+ * for a none PTE of an anonymous VMA whose PTE table and anon_vma exist it
+ * takes the steps handle_mm_fault() would take and returns 0 (or SIM_ENOMEM
+ * when the page allocation fails, after counting the fault); it returns 1,
+ * having changed nothing, for a page the general path must take.
+ * anon_fault_run_end() adds the run's summed counters.
+ */
+struct anon_fault_run {
+	struct mm_struct *mm;
+	struct vm_area_struct *vma;   /* checked at the first none PTE (NULL before) */
+	bool write;
+	long faults, anon, zero;
+};
+void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool write);
+int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep);
+void anon_fault_run_end(struct anon_fault_run *r, struct sim_cpu *cpu);
 
 struct zap_details {
 	bool even_cows;
@@ -1166,8 +1282,7 @@ void rcu_reader_end(struct ptsim_machine *m, uint64_t *epoch);
 void rcu_process_callbacks(struct ptsim_machine *m);   /* at event boundaries */
 size_t rcu_pending(const struct ptsim_machine *m);
 
-/* oracle.c */
-void oracle_check_free(struct ptsim_machine *m, uint32_t pfn);
+/* oracle.c (oracle_check_free() is declared with phys_free()) */
 /* A write into a page table while some GUP-fast walker is stale (m->nr_stale_walkers). */
 void oracle_check_table_write(struct ptsim_machine *m, const pgent_t *ep, pgent_t old, pgent_t val);
 void oracle_report(struct ptsim_machine *m, enum ptsim_violation_kind kind, int cpu, uint64_t addr, uint64_t pfn,

@@ -146,21 +146,30 @@ static void set_pte_at(struct mm_struct *mm, uint64_t addr, pte_t *ptep, pte_t p
 	pt_write(mm->machine, ptep, PT_PTE, addr, pte);
 }
 
+/* The entries do_anonymous_page() installs: the zero page for a read, a new page for a write. */
+static pte_t anon_zero_pte(const struct vm_area_struct *vma)
+{
+	return mk_pgent(vma->vm_mm->machine->phys.zero_pfn, vma_page_flags(vma) | _PAGE_SPECIAL);
+}
+
+static pte_t anon_page_pte(const struct vm_area_struct *vma, uint32_t pfn)
+{
+	return mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY | ((vma->vm_flags & VM_WRITE) ? _PAGE_RW : 0));
+}
+
 /* do_anonymous_page(): zero page for a read, a fresh anonymous page for a write. */
 static unsigned int do_anonymous_page(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
-	pte_t entry;
 
 	if (pte_alloc(mm, vmf->pmd, vmf->address))
 		return VM_FAULT_OOM;
 	vmf->pte = pte_offset_map(mm, vmf->pmd, vmf->address);
 
 	if (!(vmf->flags & FAULT_FLAG_WRITE)) {
-		entry = mk_pgent(m->phys.zero_pfn, vma_page_flags(vma) | _PAGE_SPECIAL);
-		set_pte_at(mm, vmf->address, vmf->pte, entry);
+		set_pte_at(mm, vmf->address, vmf->pte, anon_zero_pte(vma));
 		STAT_INC(m, FAULTS_ZERO);
 		return 0;
 	}
@@ -170,11 +179,8 @@ static unsigned int do_anonymous_page(struct vm_fault *vmf)
 	uint32_t pfn = alloc_anon_page(m);
 	if (!pfn)
 		return VM_FAULT_OOM;
-	entry = mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY);
-	if (vma->vm_flags & VM_WRITE)
-		entry |= _PAGE_RW;
 	mm_counter_add(mm, MM_ANONPAGES, 1);
-	set_pte_at(mm, vmf->address, vmf->pte, entry);
+	set_pte_at(mm, vmf->address, vmf->pte, anon_page_pte(vma, pfn));
 	STAT_INC(m, FAULTS_ANON);
 	return 0;
 }
@@ -487,6 +493,79 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
 	mm->fault_pmd_index = pmd_index;
 	mm->fault_pmd_gen = m->upper_gen;
 	return handle_pte_fault(&vmf);
+}
+
+/*
+ * ptsim: a run of anonymous faults (struct anon_fault_run in internal.h).
+ * The VMA, the PMD entry and the anon_vma are checked once, at the first none
+ * PTE; from then on each none PTE takes the steps handle_mm_fault() ->
+ * handle_pte_fault() -> do_pte_missing() -> do_anonymous_page() take for it
+ * when those checks hold, in the same order, with the counters summed.
+ */
+static bool anon_fault_run_begin(struct anon_fault_run *r, uint64_t address, const pte_t *ptep)
+{
+	struct mm_struct *mm = r->mm;
+	struct vm_area_struct *vma = find_vma(mm, address);
+
+	/* What user_access() turns into a SIGSEGV, stack growth or a file/hugetlb fault: the general path. */
+	if (!vma || vma->vm_start > address || (r->write && !(vma->vm_flags & VM_WRITE)) ||
+	    !(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) || !vma_is_anonymous(vma) || is_vm_hugetlb_page(vma))
+		return false;
+	/* anon_vma_prepare() would allocate one. */
+	if (r->write && !vma->anon_vma)
+		return false;
+	/* The PTE table exists (pte_alloc() has nothing to do) and is the one the hardware walk reached. */
+	pmd_t *pmd = mm_find_pmd(mm, address);
+	if (!pmd || pmd_none(mm, *pmd) || pgent_huge(*pmd) || pte_offset_map(mm, pmd, address) != ptep)
+		return false;
+	r->vma = vma;
+	return true;
+}
+
+void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool write)
+{
+	memset(r, 0, sizeof(*r));
+	r->mm = mm;
+	r->write = write;
+}
+
+int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep)
+{
+	struct mm_struct *mm = r->mm;
+	struct ptsim_machine *m = mm->machine;
+
+	if (PTSIM_UNLIKELY(!r->vma) && !anon_fault_run_begin(r, address, ptep))
+		return 1;
+	if (address >= r->vma->vm_end)
+		return 1;
+	address &= ~(PAGE_SIZE(m) - 1);
+	/* handle_mm_fault() */
+	r->faults++;
+	/* do_anonymous_page() */
+	if (!r->write) {
+		set_pte_at(mm, address, ptep, anon_zero_pte(r->vma));
+		r->zero++;
+		return 0;
+	}
+	uint32_t pfn = alloc_anon_page(m);
+	if (!pfn)
+		return SIM_ENOMEM;   /* VM_FAULT_OOM */
+	r->anon++;
+	set_pte_at(mm, address, ptep, anon_page_pte(r->vma, pfn));
+	return 0;
+}
+
+void anon_fault_run_end(struct anon_fault_run *r, struct sim_cpu *cpu)
+{
+	struct ptsim_machine *m = r->mm->machine;
+
+	m->stats[ST_FAULTS_TOTAL] += (uint64_t)r->faults;
+	if (cpu)
+		cpu->stats[CST_FAULTS] += (uint64_t)r->faults;
+	m->stats[ST_FAULTS_ANON] += (uint64_t)r->anon;
+	m->stats[ST_FAULTS_ZERO] += (uint64_t)r->zero;
+	if (r->anon)
+		mm_counter_add(r->mm, MM_ANONPAGES, r->anon);
 }
 
 /* ------------------------------------------------------------------------ */

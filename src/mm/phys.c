@@ -34,110 +34,28 @@ static int phys_grow(struct ptsim_machine *m)
 	return 0;
 }
 
-/**
- * phys_alloc - a free frame of @kind (refcount 1, mapcount 0), or 0 when the
- * allocator fails (SIM_ENOMEM for the caller).
- */
 /*
  * The machine's simulated-memory limits (max_frames, max_pgtables): a frame
  * they refuse fails like one the host refused (the simulated kernel takes its
  * allocation-failure path), and the call then says which limit (api.c).
+ * phys_alloc() (internal.h) tests them inline; this names the one hit.
  */
-static bool over_limit(struct ptsim_machine *m, enum frame_kind kind)
+uint32_t phys_refuse(struct ptsim_machine *m)
 {
-	const struct sim_phys *p = &m->phys;
+	uint64_t max_frames = m->limits[PTSIM_LIMIT_FRAMES];
 
-	uint64_t max_frames = m->limits[PTSIM_LIMIT_FRAMES], max_pgtables = m->limits[PTSIM_LIMIT_PGTABLES];
-
-	if (max_frames && p->in_use_total >= max_frames) {
-		m->limit_hit = "max_frames";
-		return true;
-	}
-	if (kind == FRAME_PGTABLE && max_pgtables && p->in_use[FRAME_PGTABLE] >= max_pgtables) {
-		m->limit_hit = "max_pgtables";
-		return true;
-	}
-	return false;
+	m->limit_hit = max_frames && m->phys.in_use_total >= max_frames ? "max_frames" : "max_pgtables";
+	return 0;
 }
 
-uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind, unsigned int order)
+/* The slow half of phys_alloc(): a frame never handed out before (grows the array); 0 on failure. */
+uint32_t phys_alloc_new(struct ptsim_machine *m)
 {
 	struct sim_phys *p = &m->phys;
-	uint32_t pfn;
 
-	if (PTSIM_UNLIKELY(over_limit(m, kind)))
+	if (p->nr == p->cap && phys_grow(m))
 		return 0;
-	if (p->free_head) {
-		pfn = p->free_head;
-		p->free_head = p->frames[pfn].u.next_free;
-	} else {
-		if (p->nr == p->cap && phys_grow(m))
-			return 0;
-		pfn = p->nr++;
-	}
-	struct sim_frame *f = &p->frames[pfn];
-	f->kind = (uint8_t)kind;
-	f->order = (uint8_t)order;
-	f->flags = 0;
-	f->refcount = 1;
-	f->mapcount = 0;
-	f->holders = 0;
-	memset(&f->u, 0, sizeof(f->u));
-	p->in_use[kind]++;
-	p->in_use_total++;
-	if (kind != FRAME_PGTABLE && kind != FRAME_ZERO)
-		STAT_INC(m, PAGES_ALLOC);
-	return pfn;
-}
-
-/* phys_free - back to the pool; the oracle looks at it first. */
-void phys_free(struct ptsim_machine *m, uint32_t pfn)
-{
-	struct sim_phys *p = &m->phys;
-	struct sim_frame *f = &p->frames[pfn];
-
-	if (NEVER(m, f->kind == FRAME_FREE || f->kind == FRAME_ZERO || pfn == 0))
-		return;
-	if (PTSIM_UNLIKELY(f->cache_refs || f->holders))
-		oracle_check_free(m, pfn);   /* data pages: only a cached entry or a holder can be wrong */
-	if (p->frames[pfn].kind != FRAME_PGTABLE)
-		STAT_INC(m, PAGES_FREED);
-	phys_put_free(m, pfn);
-}
-
-/* phys_put_free - put a frame the caller has finished with (and checked) on the free list. */
-void phys_put_free(struct ptsim_machine *m, uint32_t pfn)
-{
-	struct sim_phys *p = &m->phys;
-	struct sim_frame *f = &p->frames[pfn];
-
-	p->in_use[f->kind]--;
-	p->in_use_total--;
-	f->kind = FRAME_FREE;
-	f->gen++;
-	f->refcount = 0;
-	f->mapcount = 0;
-	f->u.next_free = p->free_head;
-	p->free_head = pfn;
-}
-
-/* release_frame_now - the last reference went: free the frame by kind. */
-void release_frame_now(struct ptsim_machine *m, uint32_t pfn)
-{
-	struct sim_frame *f = frame(m, pfn);
-
-	switch (f->kind) {
-	case FRAME_PGTABLE:
-		pt_free_table(m, f->u.table.pt);
-		break;
-	case FRAME_ZERO:
-	case FRAME_FREE:
-		NEVER(m, true);
-		break;
-	default:
-		phys_free(m, pfn);
-		break;
-	}
+	return p->nr++;
 }
 
 void get_page(struct ptsim_machine *m, uint32_t pfn)

@@ -207,6 +207,24 @@ static inline uint64_t ways_trim(uint64_t mask, uint32_t ways, uint32_t w0)
 	return ways - w0 < 8 ? mask & ((1ull << (ways - w0)) - 1) : mask;
 }
 
+/* Index of the entry with @key (fingerprint @fp) in set @set of a non-empty array, or TLB_NIL. */
+static inline uint32_t lookup_set(const struct tlb_view *v, uint32_t set, uint64_t key, uint8_t fp)
+{
+	uint32_t ways = v->g->ways;
+	uint32_t first = set * ways;
+
+	for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
+		uint64_t mask = ways_trim(fp_match8(&v->fp[first + w0], fp), ways, w0);
+		while (mask) {
+			uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
+			if ((v->e[i].key & TLB_KEY_MASK) == key)
+				return i;
+			mask &= mask - 1;
+		}
+	}
+	return TLB_NIL;
+}
+
 /* Index of the entry for (tag, asid) in array @a, or TLB_NIL. */
 static inline uint32_t lookup(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a, uint64_t tag,
 			      uint16_t asid)
@@ -216,62 +234,60 @@ static inline uint32_t lookup(const struct ptsim_machine *m, const struct sim_tl
 
 	struct tlb_view v = tview(m, t, a);
 	uint64_t key = tlb_key(tag, asid);
-	uint8_t fp = key_fp(key);
-	uint32_t ways = v.g->ways;
-	uint32_t first = set_of(v.g, tag, asid) * ways;
-
-	for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
-		uint64_t mask = ways_trim(fp_match8(&v.fp[first + w0], fp), ways, w0);
-		while (mask) {
-			uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
-			if ((v.e[i].key & TLB_KEY_MASK) == key)
-				return i;
-			mask &= mask - 1;
-		}
-	}
-	return TLB_NIL;
+	return lookup_set(&v, set_of(v.g, tag, asid), key, key_fp(key));
 }
 
+/* The way a new translation goes to in set @set: the first free way, else the least recently used. */
+static inline uint32_t tlb_victim(const struct tlb_view *v, uint32_t set)
+{
+	uint32_t ways = v->g->ways;
+	uint32_t first = set * ways;
+	uint32_t victim = first, oldest = UINT32_MAX;
+
+	for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
+		uint64_t mask = ways_trim(fp_match8(&v->fp[first + w0], 0), ways, w0);
+		if (mask)
+			return first + w0 + (uint32_t)__builtin_ctzll(mask);
+	}
+	for (uint32_t w = 0; w < ways; w++) {
+		if (v->e[first + w].lru < oldest) {
+			oldest = v->e[first + w].lru;
+			victim = first + w;
+		}
+	}
+	return victim;
+}
+
+/* Put the translation (@key, fingerprint @fp, @pfn, @flags) into way @i of set @set, dropping what was there. */
+static inline uint32_t tlb_store(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, const struct tlb_view *v,
+				 uint32_t set, uint32_t i, uint64_t key, uint8_t fp, uint32_t pfn, unsigned int flags)
+{
+	struct tlb_entry *e = &v->e[i];
+
+	assert(tlb_key_tag(key) >> 44 == 0);   /* the flags' bits stay free */
+	if (v->fp[i])
+		tlb_kill(m, t, a, v, i);
+	e->key = key | (uint64_t)flags << TLB_FLAGS_SHIFT;
+	e->pfn = pfn;
+	e->lru = ++t->lru_clock;
+	v->fp[i] = fp;
+	v->busy[set >> 6] |= 1ull << (set & 63);
+	frame(m, pfn)->cache_refs++;
+	t->nr_valid[a]++;
+	return i;
+}
+
+/* Cache a translation: over the same one if @may_exist and it is there, else in tlb_victim()'s way. */
 static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, uint64_t tag, uint16_t asid,
 		     uint32_t pfn, unsigned int flags, bool may_exist)
 {
 	struct tlb_view v = tview(m, t, a);
 	uint64_t key = tlb_key(tag, asid);
-	uint32_t ways = v.g->ways;
+	uint8_t fp = key_fp(key);
 	uint32_t set = set_of(v.g, tag, asid);
-	uint32_t first = set * ways;
-	uint32_t victim = TLB_NIL;
+	uint32_t i = may_exist && t->nr_valid[a] ? lookup_set(&v, set, key, fp) : TLB_NIL;
 
-	assert(tag >> 44 == 0);   /* the flags' bits stay free */
-	/* The same translation again, else the first free way, else the least recently used. */
-	if (may_exist && (victim = lookup(m, t, a, tag, asid)) != TLB_NIL)
-		goto found;
-	for (uint32_t w0 = 0; w0 < ways; w0 += 8) {
-		uint64_t mask = ways_trim(fp_match8(&v.fp[first + w0], 0), ways, w0);
-		if (mask) {
-			victim = first + w0 + (uint32_t)__builtin_ctzll(mask);
-			goto found;
-		}
-	}
-	uint32_t oldest = UINT32_MAX;
-	for (uint32_t w = 0; w < ways; w++) {
-		if (v.e[first + w].lru < oldest) {
-			oldest = v.e[first + w].lru;
-			victim = first + w;
-		}
-	}
-found:
-	if (v.fp[victim])
-		tlb_kill(m, t, a, &v, victim);
-	struct tlb_entry *e = &v.e[victim];
-	e->key = key | (uint64_t)flags << TLB_FLAGS_SHIFT;
-	e->pfn = pfn;
-	e->lru = ++t->lru_clock;
-	v.fp[victim] = key_fp(key);
-	v.busy[set >> 6] |= 1ull << (set & 63);
-	frame(m, pfn)->cache_refs++;
-	t->nr_valid[a]++;
-	return victim;
+	return tlb_store(m, t, a, &v, set, i != TLB_NIL ? i : tlb_victim(&v, set), key, fp, pfn, flags);
 }
 
 /*
@@ -408,6 +424,13 @@ static pgent_t *hw_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_
 	}
 }
 
+/* The TLB flags of a leaf entry filled from @ent. */
+static inline unsigned int leaf_flags(pgent_t ent)
+{
+	return ((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
+	       ((ent & _PAGE_CONT) ? TLBF_CONT : 0);
+}
+
 static unsigned int psize_of_shift(const struct tlb_layout *L, unsigned int shift)
 {
 	if (shift == L->a[TLB_PAGE].shift)
@@ -481,6 +504,7 @@ int hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struc
 	if (write && !(ent & _PAGE_RW))
 		return 0;
 	unsigned int psize = psize_of_shift(&m->tlb_layout, leaf_shift);
+	unsigned int flags;
 	/* The CPU's first huge-page translation brings its huge-leaf arrays. */
 	if (PTSIM_UNLIKELY(!t->block[m->tlb_layout.a[psize].block]) &&
 	    tlb_block_alloc(m, t, m->tlb_layout.a[psize].block))
@@ -489,10 +513,109 @@ int hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struc
 	ent |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
 	*ep = ent;
 
-	unsigned int flags = ((ent & _PAGE_RW) ? TLBF_WRITE : 0) | ((ent & _PAGE_DIRTY) ? TLBF_DIRTY : 0) |
-			     ((ent & _PAGE_CONT) ? TLBF_CONT : 0);
+	flags = leaf_flags(ent);
 	fill(m, t, psize, va >> m->tlb_layout.a[psize].shift, cpu->asid, pgent_pfn(ent), flags, tlb_may_hold);
 	return 1;
+}
+
+/*
+ * ptsim: hw_access_run - the accesses of a touch that goes through [@va,
+ * @end) page by page inside one PTE table, done together.  Each page takes
+ * exactly the steps hw_access() and hw_access_walk() take for it, in the same
+ * order, as long as it is one of:
+ *   - a TLB hit that needs no walk (not stale; for a write, writable and dirty);
+ *   - a miss whose walk, through the PDE-cache entry of the last walk, ends at
+ *     a PTE the access can use: the walk, the A/D update, the fill;
+ *   - a miss at a none PTE that do_anonymous_page_run() installs: the walk
+ *     that finds it none, the fault, the retry walk, the A/D update, the fill.
+ * The counters are summed and added once.  The run stops at the first page
+ * that needs anything else (another kind of fault, a PDE-cache miss, a stale
+ * entry, a page the fault run refuses), having done nothing for it: the
+ * caller's general path takes that page.  Returns 0, or the fault's error
+ * (that page's first walk is counted; the page is not done); *done: pages
+ * completed.
+ */
+int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, uint64_t end,
+		  bool write, struct anon_fault_run *fr, uint64_t *done)
+{
+	struct sim_tlb *t = &cpu->tlb;
+	const struct tlb_layout *L = &m->tlb_layout;
+	const uint64_t page_size = PAGE_SIZE(m);
+	const unsigned int page_shift = L->a[TLB_PAGE].shift;
+	const uint16_t asid = cpu->asid;
+	const unsigned int need = write ? TLBF_WRITE | TLBF_DIRTY : 0;
+	const struct tlb_view pv = tview(m, t, TLB_PAGE);
+	struct tlb_entry *pde = NULL;   /* the PDE-cache entry the walks go through (checked at the first miss) */
+	pgent_t *ptes = NULL;
+	uint64_t n = 0, hits = 0, walks = 0;
+	int rc = 0;
+
+	for (; va < end; va += page_size, n++) {
+		/* hw_access(): the leaf arrays in order (base pages first); the first hit is the one used. */
+		uint64_t tag = va >> page_shift;
+		uint64_t key = tlb_key(tag, asid);
+		uint8_t fp = key_fp(key);
+		uint32_t set = set_of(pv.g, tag, asid);
+		struct tlb_entry *e = NULL;
+		uint32_t i = t->nr_valid[TLB_PAGE] ? lookup_set(&pv, set, key, fp) : TLB_NIL;
+		if (i != TLB_NIL) {
+			e = &pv.e[i];
+		} else if (PTSIM_UNLIKELY(t->nr_valid[TLB_PMD] || t->nr_valid[TLB_PUD])) {
+			for (unsigned int s = TLB_PMD; s < NR_TLB_PSIZES && !e; s++)
+				if (L->a[s].present && (i = lookup(m, t, s, va >> L->a[s].shift, asid)) != TLB_NIL)
+					e = &tview(m, t, s).e[i];
+		}
+		if (e) {
+			unsigned int flags = tlb_key_flags(e->key);
+			if ((flags & TLBF_STALE) || (flags & need) != need)
+				break;
+			e->lru = ++t->lru_clock;
+			hits++;
+			continue;
+		}
+		/* hw_access_walk() -> hw_walk()'s fast path: the PTE table of the last walk. */
+		if (!pde) {
+			struct tlb_view v = tview(m, t, NR_TLB_PSIZES + PWC_PTE);
+			uint32_t last = t->last_pwc;
+			if (last == TLB_NIL || v.e[last].key != tlb_key(va >> v.g->shift, asid))
+				break;
+			pde = &v.e[last];
+			ptes = pt_entries(m, pde->pfn);
+		}
+		pgent_t *ep = &ptes[pt_index(&m->geo, PT_PTE, va)];
+		pgent_t ent = *ep;
+		if (pgent_none(ent)) {
+			/* The walk finds the PTE none: the fault (user_access()), then the retry walk. */
+			if ((rc = do_anonymous_page_run(fr, va, ep)) > 0) {
+				rc = 0;
+				break;
+			}
+			walks++;
+			pde->lru = ++t->lru_clock;
+			if (rc < 0)
+				break;
+			ent = *ep;
+			assert(pgent_hw_present(ent) && (!write || (ent & _PAGE_RW)));
+		} else if (!pgent_hw_present(ent) || (write && !(ent & _PAGE_RW))) {
+			break;   /* a fault of another kind */
+		}
+		walks++;
+		pde->lru = ++t->lru_clock;
+		/* Hardware A/D update, then the fill: the page just missed, so no lookup. */
+		ent |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+		*ep = ent;
+		tlb_store(m, t, TLB_PAGE, &pv, set, tlb_victim(&pv, set), key, fp, pgent_pfn(ent), leaf_flags(ent));
+	}
+	cpu->stats[CST_TLB_HITS] += hits;
+	if (walks) {
+		cpu->stats[CST_TLB_MISSES] += walks;
+		cpu->stats[CST_TLB_WALKS] += walks;
+		cpu->stats[CST_TLB_PWC_HITS] += walks;
+		if (!cpumask_test_cpu(cpu->id, &mm->tlb_cached))
+			cpumask_set_cpu(cpu->id, &mm->tlb_cached);
+	}
+	*done = n;
+	return rc;
 }
 
 /* ---- invalidation ---- */

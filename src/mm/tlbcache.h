@@ -139,6 +139,17 @@ int hw_access(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm
 int hw_access_walk(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, bool write,
 		   bool tlb_may_hold);
 
+/*
+ * ptsim: hw_access_run - the accesses of a touch that goes through [@va,
+ * @end) page by page inside one PTE table, with the general path's steps for
+ * each page and the counters summed (tlbcache.c says which pages qualify);
+ * none PTEs go to do_anonymous_page_run(@fr).  Returns 0 or its error;
+ * *done: pages completed.
+ */
+struct anon_fault_run;
+int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct *mm, uint64_t va, uint64_t end,
+		  bool write, struct anon_fault_run *fr, uint64_t *done);
+
 /* Invalidation primitives used by the arch back-ends (return entries dropped). */
 #define TLBINV_LEAF 0x1u      /* TLB entries */
 #define TLBINV_PWC 0x2u       /* paging-structure-cache entries */
