@@ -527,6 +527,89 @@ static void test_report__exits_exec_and_limit(void **state)
 	t_destroy(m);
 }
 
+/* ------------------------------------------------------------------------ */
+/* the text report per architecture                                         */
+/* ------------------------------------------------------------------------ */
+
+/* A 1 MiB anonymous mapping of task 1 at 1 GiB, touched on its CPU. */
+static void map_and_touch(struct ptsim_machine *m)
+{
+	struct ptsim_mmap_args a = { 0 };
+
+	a.addr = GB;
+	a.len = MB;
+	a.prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE;
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, GB, MB, 4096, true));
+}
+
+/*
+ * arm64's text report lists only the variants that mean something there and
+ * its marks show TLBI instructions and DSBs where x86's show flush requests
+ * and remote flushes; x86's lists no arm64 variant.
+ */
+static void test_report__text_per_architecture(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine_cfg(PTSIM_ARCH_ARM64, 4096, 48, 2, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map_and_touch(m);
+	T_OK(m, ptsim_munmap(m, 1, GB, 4096));
+	T_OK(m, ptsim_mark(m, "after"));
+	char *text = ptsim_report_text(m);
+	assert_non_null(text);
+	assert_has(text, "arm64_tlbi_range=off");
+	assert_has(text, " pt_reclaim=");
+	assert_lacks(text, "x86_flush=");
+	assert_lacks(text, "pcid=");
+	assert_lacks(text, "mm_cpumask=");
+	assert_has(text, "event   sgi.calls  sgi.recv  tlbi_ops       dsb_ish  faults");
+	/* One page unmapped: one TLBI VALE1IS and its DSB; 256 faults, 3 tables. */
+	assert_has(text, "      0  after                         4           0         0          1             1"
+			 "     256          3          0        12\n");
+	assert_has(text, "per CPU: SGIs (IPIs) received");
+	assert_has(text, "  (1 idle CPU: nothing to show)\n");
+	ptsim_free(text);
+	t_destroy(m);
+
+	m = t_machine(2, NULL, NULL);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map_and_touch(m);
+	T_OK(m, ptsim_mark(m, "x"));
+	text = ptsim_report_text(m);
+	assert_non_null(text);
+	assert_has(text, "x86_flush=ipi");
+	assert_lacks(text, "arm64_");
+	assert_has(text, "event   ipi.calls  ipi.recv  flush_req  remote_flush  faults");
+	ptsim_free(text);
+	t_destroy(m);
+}
+
+/*
+ * On 64 CPUs, the 39 CPUs that each received the same one flush IPI share a
+ * line, and the 24 that did nothing are counted, not listed.
+ */
+static void test_report__text_folds_cpus(void **state)
+{
+	(void)state;
+	struct ptsim_machine *m = t_machine(64, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map_and_touch(m);
+	for (int t = 2; t <= 40; t++)
+		T_OK(m, ptsim_thread(m, 1, t, (unsigned int)(t - 1)));
+	T_OK(m, ptsim_munmap(m, 1, GB, 4096));
+	assert_int_equal(t_stat(m, "ipi.received.tlb_flush"), 39);
+	char *text = ptsim_report_text(m);
+	assert_non_null(text);
+	assert_has(text, "\n  cpu 1-39               1        0        0              0          0\n");
+	assert_has(text, "  (24 idle CPUs: nothing to show)\n");
+	assert_lacks(text, "cpu 2 ");
+	ptsim_free(text);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +623,8 @@ int main(void)
 		cmocka_unit_test(test_report__mark_iteration_field),
 		cmocka_unit_test(test_report__exits_figures),
 		cmocka_unit_test(test_report__exits_exec_and_limit),
+		cmocka_unit_test(test_report__text_per_architecture),
+		cmocka_unit_test(test_report__text_folds_cpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -393,6 +393,48 @@ void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emi
 	}
 }
 
+/*
+ * Which architecture a variant means something on: the x86-only and
+ * arm64-only keys by their prefix, and the x86 settings named without one.
+ */
+static bool variant_applies(const char *key, enum ptsim_arch arch)
+{
+	static const char *const x86_unprefixed[] = { "mm_cpumask", "flush_tlb_range_freed_tables",
+						      "tlb_single_page_flush_ceiling", "pcid", "idle_leave_mm" };
+
+	if (!strncmp(key, "arm64_", 6))
+		return arch == PTSIM_ARCH_ARM64;
+	if (!strncmp(key, "x86_", 4))
+		return arch == PTSIM_ARCH_X86_64;
+	for (size_t i = 0; i < sizeof(x86_unprefixed) / sizeof(x86_unprefixed[0]); i++)
+		if (!strcmp(key, x86_unprefixed[i]))
+			return arch == PTSIM_ARCH_X86_64;
+	return true;
+}
+
+struct arch_filter {
+	enum ptsim_arch arch;
+	sim_desc_emit_fn emit;
+	void *ctx;
+};
+
+static void variant_filter_emit(void *ctx, const char *key, enum sim_desc_type type, const char *text)
+{
+	const struct arch_filter *f = ctx;
+
+	if (variant_applies(key, f->arch))
+		f->emit(f->ctx, key, type, text);
+}
+
+/* The variants that apply to @arch (the text report; the JSON report keeps them all). */
+void ptsim__variants_describe_arch(const struct sim_variants *v, enum ptsim_arch arch, sim_desc_emit_fn emit,
+				   void *ctx)
+{
+	struct arch_filter f = { arch, emit, ctx };
+
+	ptsim__variants_describe(v, variant_filter_emit, &f);
+}
+
 /* ---- public enumeration ---- */
 
 PTSIM_API void ptsim_config_init(struct ptsim_config *cfg)

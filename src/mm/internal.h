@@ -733,6 +733,8 @@ int ptsim__variant_set(struct sim_variants *v, const char *key, const char *valu
 enum sim_desc_type { DESC_STRING = 0, DESC_NUMBER = 1, DESC_BOOL = 2 };
 typedef void (*sim_desc_emit_fn)(void *ctx, const char *key, enum sim_desc_type type, const char *text);
 void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emit, void *ctx);
+void ptsim__variants_describe_arch(const struct sim_variants *v, enum ptsim_arch arch, sim_desc_emit_fn emit,
+				   void *ctx);
 
 /* phys.c: frames. */
 uint32_t phys_alloc_new(struct ptsim_machine *m);

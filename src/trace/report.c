@@ -349,6 +349,59 @@ static uint64_t mark_vmpte_kb(const struct sim_mark *mk)
 	return kb;
 }
 
+/* Beyond this many CPUs, neighbours with the same figures share one line of the CPU table. */
+#define TEXT_CPU_FOLD 32
+
+static void cpu_line(struct strbuf *sb, unsigned int first, unsigned int last, const uint64_t *s)
+{
+	char who[32];
+
+	if (first == last)
+		snprintf(who, sizeof(who), "%u", first);
+	else
+		snprintf(who, sizeof(who), "%u-%u", first, last);
+	strbuf_addf(sb, "  cpu %-11s %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "   %12" PRIu64 " %10" PRIu64 "\n", who,
+		    s[CST_IPI_RECV_TLB_FLUSH], s[CST_IPI_RECV_TABLE_SYNC], s[CST_IPI_RECV_FLUSH_ALL], s[CST_TLB_HITS],
+		    s[CST_TLB_MISSES]);
+}
+
+static bool cpu_line_same(const uint64_t *a, const uint64_t *b)
+{
+	return a[CST_IPI_RECV_TLB_FLUSH] == b[CST_IPI_RECV_TLB_FLUSH] &&
+	       a[CST_IPI_RECV_TABLE_SYNC] == b[CST_IPI_RECV_TABLE_SYNC] &&
+	       a[CST_IPI_RECV_FLUSH_ALL] == b[CST_IPI_RECV_FLUSH_ALL] && a[CST_TLB_HITS] == b[CST_TLB_HITS] &&
+	       a[CST_TLB_MISSES] == b[CST_TLB_MISSES];
+}
+
+/*
+ * The per-CPU table: CPUs that did nothing are counted, not listed; on a
+ * machine of more than TEXT_CPU_FOLD CPUs a run of neighbours with the same
+ * figures is one line (cpu 4-63).  The JSON report lists every active CPU.
+ */
+static void cpu_table_text(struct strbuf *sb, const struct ptsim_machine *m)
+{
+	bool arm64 = m->cfg.arch == PTSIM_ARCH_ARM64;
+	unsigned int idle = 0;
+
+	strbuf_addf(sb, "\nper CPU: %s received (tlb_flush / table_sync / flush_all), TLB hits / misses\n",
+		    arm64 ? "SGIs (IPIs)" : "IPIs");
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		const uint64_t *s = m->cpus[c].stats;
+		if (cpu_stats_zero(s)) {
+			idle++;
+			continue;
+		}
+		unsigned int last = c;
+		while (m->nr_cpus > TEXT_CPU_FOLD && last + 1 < m->nr_cpus && !cpu_stats_zero(m->cpus[last + 1].stats) &&
+		       cpu_line_same(s, m->cpus[last + 1].stats))
+			last++;
+		cpu_line(sb, c, last, s);
+		c = last;
+	}
+	if (idle)
+		strbuf_addf(sb, "  (%u idle CPU%s: nothing to show)\n", idle, idle == 1 ? "" : "s");
+}
+
 PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 {
 	struct strbuf sb;
@@ -361,7 +414,7 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 		m->ops->describe(m, emit_text, &sb);
 	strbuf_addf(&sb, " cpus=%u preset=%s\n", m->nr_cpus, m->preset);
 	strbuf_adds(&sb, "variants:");
-	ptsim__variants_describe(&m->v, emit_text, &sb);
+	ptsim__variants_describe_arch(&m->v, m->cfg.arch, emit_text, &sb);
 	strbuf_addf(&sb, "\nevents: %" PRIu64 "\n\n", m->event);
 
 	unsigned int live = 0;
@@ -383,8 +436,10 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 	}
 
 	if (m->nr_marks) {
+		bool arm64 = m->cfg.arch == PTSIM_ARCH_ARM64;
 		strbuf_adds(&sb, "\nmarks (counters at each mark)\n");
-		strbuf_adds(&sb, "      #  name                      event   ipi.calls  ipi.recv  flush_req  remote_flush  faults  pgt_alloc  pgt_freed  VmPTE_kB\n");
+		strbuf_adds(&sb, arm64 ? "      #  name                      event   sgi.calls  sgi.recv  tlbi_ops       dsb_ish  faults  pgt_alloc  pgt_freed  VmPTE_kB\n"
+				       : "      #  name                      event   ipi.calls  ipi.recv  flush_req  remote_flush  faults  pgt_alloc  pgt_freed  VmPTE_kB\n");
 		for (size_t i = 0; i < m->nr_marks; i++) {
 			const struct sim_mark *mk = &m->marks[i];
 			const uint64_t *s = mk->stats;
@@ -392,12 +447,18 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 			char label[PTSIM_NAME_MAX + 2 + PTSIM_MARK_MAX_DEPTH * 21], it[PTSIM_MARK_MAX_DEPTH * 21];
 			iteration_text(mk, it, sizeof(it));
 			snprintf(label, sizeof(label), mk->depth ? "%s[%s]" : "%s", mk->name, it);
+			/* x86: flush requests and remote flushes; arm64: broadcast TLBI instructions and DSBs. */
+			uint64_t col3 = arm64 ? s[ST_TLBI_VALE1IS] + s[ST_TLBI_VAE1IS] + s[ST_TLBI_RVALE1IS] +
+							s[ST_TLBI_RVAE1IS] + s[ST_TLBI_ASIDE1IS] + s[ST_TLBI_VMALLE1IS] +
+							s[ST_TLBI_VMALLE1]
+					      : s[ST_TLB_FLUSH_REQUESTS];
+			uint64_t col4 = arm64 ? s[ST_TLBI_DSB] : s[ST_NR_TLB_REMOTE_FLUSH];
 			strbuf_addf(&sb, "  %5zu  %-24.24s %6" PRIu64 " %11" PRIu64 " %9" PRIu64 " %10" PRIu64 " %13" PRIu64
 					 " %7" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 "\n",
 				    i, label, mk->event,
 				    s[ST_IPI_CALLS_TLB_FLUSH] + s[ST_IPI_CALLS_TABLE_SYNC] + s[ST_IPI_CALLS_FLUSH_ALL],
 				    s[ST_IPI_RECV_TLB_FLUSH] + s[ST_IPI_RECV_TABLE_SYNC] + s[ST_IPI_RECV_FLUSH_ALL],
-				    s[ST_TLB_FLUSH_REQUESTS], s[ST_NR_TLB_REMOTE_FLUSH], s[ST_FAULTS_TOTAL],
+				    col3, col4, s[ST_FAULTS_TOTAL],
 				    s[ST_PGT_ALLOC_PTE] + s[ST_PGT_ALLOC_PMD] + s[ST_PGT_ALLOC_PUD] + s[ST_PGT_ALLOC_P4D],
 				    s[ST_PGT_FREE_PTE] + s[ST_PGT_FREE_PMD] + s[ST_PGT_FREE_PUD] + s[ST_PGT_FREE_P4D], vmpte);
 		}
@@ -427,15 +488,7 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 		if (m->stats[i])
 			strbuf_addf(&sb, "  %-40s %14" PRIu64 "\n", sim_stat_names[i], m->stats[i]);
 
-	strbuf_adds(&sb, "\nper CPU: IPIs received (tlb_flush / table_sync / flush_all), TLB hits / misses\n");
-	for (unsigned int c = 0; c < m->nr_cpus; c++) {
-		const uint64_t *s = m->cpus[c].stats;
-		if (cpu_stats_zero(s))
-			continue;
-		strbuf_addf(&sb, "  cpu %-4u %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "   %12" PRIu64 " %10" PRIu64 "\n", c,
-			    s[CST_IPI_RECV_TLB_FLUSH], s[CST_IPI_RECV_TABLE_SYNC], s[CST_IPI_RECV_FLUSH_ALL], s[CST_TLB_HITS],
-			    s[CST_TLB_MISSES]);
-	}
+	cpu_table_text(&sb, m);
 
 	strbuf_addf(&sb, "\nviolations: %zu\n", m->nr_viol);
 	for (size_t i = 0; i < m->nr_viol; i++) {
