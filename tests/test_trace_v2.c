@@ -62,6 +62,19 @@ static char *tmp(const char *name)
 	return p;
 }
 
+/* What addr alone means in v1, said in v2: every mmap with addr and no "fixed", in repeats too. */
+static void add_noreplace(cJSON *ev)
+{
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(ev, "op");
+	cJSON *it;
+
+	if (cJSON_IsString(op) && !strcmp(op->valuestring, "mmap") && cJSON_GetObjectItemCaseSensitive(ev, "addr") &&
+	    !cJSON_GetObjectItemCaseSensitive(ev, "fixed"))
+		assert_non_null(cJSON_AddStringToObject(ev, "fixed", "noreplace"));
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ev, "events"))
+		add_noreplace(it);
+}
+
 /* v1 text to v2 text, independently of the library: the header, then each event on its own line. */
 static char *to_v2(const char *v1)
 {
@@ -75,8 +88,9 @@ static char *to_v2(const char *v1)
 	char *h = cJSON_PrintUnformatted(root);
 	n += (size_t)sprintf(out + n, "%s\n", h);
 	cJSON_free(h);
-	const cJSON *ev;
+	cJSON *ev;
 	cJSON_ArrayForEach(ev, events) {
+		add_noreplace(ev);
 		char *e = cJSON_PrintUnformatted(ev);
 		assert_true(n + strlen(e) + 2 < cap);
 		n += (size_t)sprintf(out + n, "%s\n", e);
@@ -536,7 +550,7 @@ static void test_trace_v2__expressions_variables_and_names(void **s)
 	       "\"as\" (at column 1)");
 	/* A name whose "as" did not bind it (the mmap failed as expected): when it runs. */
 	V2_ERR(HDR SPAWN MAP "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"4K\", \"prot\": \"r\", "
-	       "\"as\": \"x\", \"expect\": \"EEXIST\"}\n{\"op\": \"munmap\", \"task\": 1, \"addr\": \"x\", \"len\": \"4K\"}\n",
+	       "\"fixed\": \"noreplace\", \"as\": \"x\", \"expect\": \"EEXIST\"}\n{\"op\": \"munmap\", \"task\": 1, \"addr\": \"x\", \"len\": \"4K\"}\n",
 	       PTSIM_EBADEVENT, "line 5 (event 3, munmap): field 'addr': \"x\": no address is bound to the name 'x'");
 	V2_ERR(HDR "{\"op\": \"spawn\", \"task\": 1, \"cpu\": \"4 / ({ncpus} - 2)\"}\n", PTSIM_EBADEVENT,
 	       "field 'cpu': \"4 / ({ncpus} - 2)\": division by zero");
@@ -779,6 +793,81 @@ static void test_trace_v2__convert_stdin_stdout_and_errors(void **s)
 	free(mid);
 }
 
+/*
+ * In v2 an mmap's addr without "fixed" is a hint (mmap(2) without MAP_FIXED):
+ * a free hint is taken, an occupied one is not an error, the kernel chooses
+ * (top-down below mmap_base, 0x7ffff7fff000 on x86-64).  The same events in
+ * v1 keep addr's v1 meaning (an overlap is an input error), and convert
+ * refuses to write a hint into v1.
+ */
+static void test_trace_v2__addr_without_fixed_is_a_hint(void **s)
+{
+	(void)s;
+	char err[512];
+	int rc;
+	const char *v2 =
+		HDR SPAWN MAP
+		/* Occupied: the kernel puts it at the top, [0x7ffff7fef000, 0x7ffff7fff000). */
+		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"64K\", \"prot\": \"rw\", \"as\": \"b\"}\n"
+		/* Free and not page-aligned: rounded down and taken. */
+		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x200800\", \"len\": \"8K\", \"prot\": \"rw\", \"as\": \"c\"}\n"
+		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x7ffff7fef000\", \"len\": \"64K\", \"write\": true}\n"
+		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"0x200000\", \"len\": \"8K\", \"write\": true}\n"
+		"{\"op\": \"munmap\", \"task\": 1, \"addr\": \"b\", \"len\": \"64K\"}\n"
+		"{\"op\": \"munmap\", \"task\": 1, \"addr\": \"c\", \"len\": \"8K\"}\n";
+	char *got = run_report(NULL, v2, strlen(v2), &rc, err, sizeof(err));
+	if (rc)
+		fail_msg("v2: %s", err);
+	/* 16 + 2 pages faulted in, none outside a mapping; only the first mapping is left. */
+	if (!strstr(got, "\"total\":18,\"anon\":18") || !strstr(got, "\"sigsegv\":0") || !strstr(got, "\"vmas\":1}"))
+		fail_msg("report: %s", got);
+	ptsim_free(got);
+
+	/* v1: addr alone is fixed and the overlap an input error. */
+	char *v1 = to_v1_text(v2);
+	V2_ERR(v1, PTSIM_EOVERLAP, "events[2]", "field 'addr'", "overlaps the mapping [0x100000, 0x110000)");
+	/* v2 with "fixed": "noreplace": the system call's EEXIST. */
+	V2_ERR(HDR SPAWN MAP "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"64K\", \"prot\": \"rw\", "
+	       "\"fixed\": \"noreplace\"}\n", -EEXIST, "line 4 (event 2, mmap): field 'addr': mmap returned EEXIST");
+
+	/* convert: v2 -> v1 refuses a hint (also inside a repeat); the output file is removed. */
+	char *in = tmp("hint.jsonl"), *out = tmp("hint.json");
+	const char *texts[] = {
+		v2,
+		HDR SPAWN "{\"op\": \"repeat\", \"count\": 2, \"step\": {\"addr\": \"64K\"}, \"events\": [{\"op\": \"mmap\", "
+		"\"task\": 1, \"addr\": \"0x100000\", \"len\": \"64K\", \"prot\": \"rw\"}]}\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		spit(in, texts[i], strlen(texts[i]));
+		for (int expand = 0; expand < 2; expand++) {
+			struct t_cli r = cli((const char *const[]){ "convert", in, out, expand ? "--expand-repeats" : NULL, NULL });
+			assert_int_equal(r.status, 2);
+			if (!strstr(r.err, "line 3: an mmap with field 'addr' and no 'fixed' is a hint in version 2"))
+				fail_msg("convert: %s", r.err);
+			struct stat st;
+			assert_int_not_equal(stat(out, &st), 0);
+			t_cli_free(&r);
+		}
+	}
+	/* With "fixed" it converts, and v1 -> v2 writes what v1's addr means. */
+	const char *fixed = HDR SPAWN "{\"op\": \"mmap\", \"task\": 1, \"addr\": \"0x100000\", \"len\": \"64K\", "
+			    "\"prot\": \"rw\", \"fixed\": \"replace\"}\n";
+	spit(in, fixed, strlen(fixed));
+	struct t_cli r = cli((const char *const[]){ "convert", in, out, NULL });
+	assert_int_equal(r.status, 0);
+	t_cli_free(&r);
+	spit(in, v1, strlen(v1));
+	free(v1);
+	r = cli((const char *const[]){ "convert", in, "-", "--to", "v2", NULL });
+	assert_int_equal(r.status, 0);
+	if (!strstr(r.out, "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"prot\":\"rw\",\"as\":\"b\","
+			   "\"fixed\":\"noreplace\"}\n"))
+		fail_msg("convert v1 -> v2: %s", r.out);
+	t_cli_free(&r);
+	free(in);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -793,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_trace_v2__every_bundled_trace_converts),
 		cmocka_unit_test(test_trace_v2__convert_expands_repeats),
 		cmocka_unit_test(test_trace_v2__convert_stdin_stdout_and_errors),
+		cmocka_unit_test(test_trace_v2__addr_without_fixed_is_a_hint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,15 @@ def size(value):
     return int(s[:-1] if unit else s) * _UNITS[unit]
 
 
+def _v1_addr(ev):
+    """`ev` with version 1's meaning of an mmap's address said in version 2 (a copy when it changes)."""
+    if ev.get("op") == "mmap" and "addr" in ev and "fixed" not in ev:
+        return dict(ev, fixed="noreplace")
+    if ev.get("op") == "repeat" and "events" in ev:
+        return dict(ev, events=[_v1_addr(e) for e in ev["events"]])
+    return ev
+
+
 class Region:
     """A named address range: `at(offset)` is an address field's value.
 
@@ -246,7 +255,9 @@ class Trace:
         version 1, layout "indent": json.dump with indent=1 (most bundled traces);
         version 1, layout "lines": the header keys on their own lines, then one
         event per line (large traces that stay readable with grep);
-        version 2: JSON Lines, a header line then one event per line.
+        version 2: JSON Lines, a header line then one event per line; an mmap
+        with an address and no "fixed" gets "fixed": "noreplace" (what the
+        address means in version 1: in version 2 it alone would be a hint).
         """
         doc = self.document()
         if version == 2:
@@ -255,7 +266,7 @@ class Trace:
                 hdr["machine"] = self.machine
             if self.comment is not None:
                 hdr["comment"] = self.comment
-            return "".join(json.dumps(o) + "\n" for o in [hdr] + self.events)
+            return "".join(json.dumps(o) + "\n" for o in [hdr] + [_v1_addr(e) for e in self.events])
         if version != 1:
             raise ValueError("version 1 or 2")
         if layout == "indent":

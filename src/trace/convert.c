@@ -10,6 +10,8 @@
  *  - the version in the header, and where the events go;
  *  - v1 -> v2: an mmap that gives addr gets "fixed": "noreplace", which is
  *    what addr means in v1 (in v2, addr alone is a hint);
+ *  - v2 -> v1: an mmap with addr and no "fixed" (a hint) is refused: v1
+ *    cannot say it;
  *  - --expand-repeats: a repeat becomes its iterations, each event with the
  *    repeat steps added to its fields (a number stays a number, below 2^53;
  *    a string becomes "0x..."); bounded by max_events.
@@ -225,7 +227,10 @@ static cJSON *number_item(uint64_t v, bool as_string)
 	return cJSON_CreateString(buf);
 }
 
-/* v1 -> v2: every mmap that gives addr, at any depth of repeats, says "fixed": "noreplace". */
+/*
+ * An mmap that gives addr without "fixed", at any depth of repeats: v1 -> v2
+ * adds "fixed": "noreplace" (what addr means in v1); v2 -> v1 refuses (a hint).
+ */
 static bool needs_fixed(const cJSON *ev)
 {
 	const cJSON *op = cJSON_GetObjectItemCaseSensitive(ev, "op"), *it;
@@ -353,6 +358,11 @@ static int emit(struct conv *c, const cJSON *ev, const int64_t *off, bool from_v
 	if (c->written >= c->t->opts.max_events)
 		return conv_fail(c, PTSIM_ELIMIT, "more than %llu events after expanding repeats (the --max-events "
 				 "limit)", c->t->opts.max_events);
+	/* v2 -> v1: a hint (addr without "fixed") has no v1 form: there addr alone is fixed. */
+	if (c->to == 1 && !from_v1 && needs_fixed(ev))
+		return conv_fail(c, PTSIM_EBADTRACE, "an mmap with field 'addr' and no 'fixed' is a hint in version 2 "
+				 "(the kernel may put the mapping elsewhere); version 1 has no hints (there addr means "
+				 "\"fixed\": \"noreplace\"): add \"fixed\" to the event or keep the trace in version 2");
 	cJSON *copy = NULL;
 	bool stepped = false;
 	for (int f = 0; f < NR_NUM_FIELDS; f++)

@@ -249,10 +249,16 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_MMAP: {
 		struct ptsim_mmap_args a = { 0 };
 		VAL(F_TASK, task);
-		if (ev->present & B(F_ADDR))
+		/* No address: the kernel chooses.  An address without "fixed": in v2 a hint
+		 * (mmap(2) without MAP_FIXED), in v1 the original meaning (fixed, an overlap is
+		 * an input error). */
+		if (ev->present & B(F_ADDR)) {
 			VAL(F_ADDR, a.addr);
-		else
-			a.fixed = PTSIM_MAP_HINT;   /* no address: the kernel chooses */
+			if (r->v2)
+				a.fixed = PTSIM_MAP_HINT;
+		} else {
+			a.fixed = PTSIM_MAP_HINT;
+		}
 		if (ev->present & B(F_FIXED))
 			a.fixed = ev->fixed == FIXED_REPLACE ? PTSIM_MAP_REPLACE : PTSIM_MAP_NOREPLACE;
 		VAL(F_LEN, a.len);
