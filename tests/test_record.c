@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,6 +403,20 @@ static void test_record__compressed_output(void **state)
 	}
 }
 
+/* `ptsim run @path` replays the recording to its end (exit status 0: no error, no violation). */
+static void replays(const struct env *env, const char *path)
+{
+	char errf[600];
+	path_in(env, errf, sizeof(errf), "replay.out");
+	const char *args[] = { "run", path, NULL };
+	int st = run_ptsim(args, errf, 0);
+	if (st != 0) {
+		size_t n;
+		char *msg = slurp(errf, &n);
+		fail_msg("ptsim run %s: status %d: %s", path, st, msg ? msg : "");
+	}
+}
+
 static void test_record__missing_command(void **state)
 {
 	NEED_ENV(state);
@@ -416,6 +431,52 @@ static void test_record__missing_command(void **state)
 	free(msg);
 	assert_int_equal(access(out, F_OK), -1);
 	assert_no_tmp(env);
+
+	/* A file that exists but cannot be executed: the exec's own error. */
+	char plain[600];
+	path_in(env, plain, sizeof(plain), "not-a-program.txt");
+	FILE *f = fopen(plain, "w");
+	assert_non_null(f);
+	fputs("hello\n", f);
+	fclose(f);
+	assert_int_equal(chmod(plain, 0644), 0);
+	const char *args2[] = { "record", "-o", out, "--", plain, NULL };
+	assert_int_equal(run_ptsim(args2, errf, 0), 2);
+	msg = slurp(errf, &n);
+	if (!strstr(msg, "': Permission denied"))
+		fail_msg("no 'Permission denied' in: %s", msg);
+	free(msg);
+	assert_int_equal(access(out, F_OK), -1);
+	assert_no_tmp(env);
+}
+
+/* A program that exits at once: a complete trace (spawn, exec, exit) that replays. */
+static void test_record__exits_at_once(void **state)
+{
+	NEED_ENV(state);
+	char out[600], errf[600];
+	struct rec_file r;
+	path_in(env, out, sizeof(out), "exit.jsonl");
+	path_in(env, errf, sizeof(errf), "exit.err");
+	const char *args[] = { "record", "-o", out, RECORD_PROG, "exit", NULL };
+	assert_int_equal(run_ptsim(args, errf, 0), 0);
+	size_t n;
+	char *msg = slurp(errf, &n);
+	if (!strstr(msg, "exited with status 0"))
+		fail_msg("no 'exited with status 0' in: %s", msg);
+	free(msg);
+	load(out, &r);
+	check_tasks(&r);
+	assert_int_equal(count_ops(&r, "spawn"), 1);
+	assert_int_equal(count_ops(&r, "exec"), 1);
+	assert_int_equal(count_ops(&r, "exit"), 1);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rec(&r), "complete")));
+	assert_int_equal(num_at(rec(&r), "exit_status"), 0);
+	const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(rec(&r), "processes"), 0);
+	assert_string_equal(cJSON_GetObjectItem(p, "ended")->valuestring, "exit");
+	assert_true(num_at(p, "at_end.vmpte_kb") > 0);
+	rec_free(&r);
+	replays(env, out);
 }
 
 static void test_record__killed_by_signal(void **state)
@@ -439,6 +500,7 @@ static void test_record__killed_by_signal(void **state)
 	const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(rec(&r), "processes"), 0);
 	assert_true(num_at(p, "at_end.rss_kb.anon") > 0);
 	rec_free(&r);
+	replays(env, out);
 }
 
 static void test_record__thousand_children(void **state)
@@ -457,6 +519,7 @@ static void test_record__thousand_children(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(rec(&r), "processes")), 1001);
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rec(&r), "complete")));
 	rec_free(&r);
+	replays(env, out);
 }
 
 static void test_record__duration_limit(void **state)
@@ -482,6 +545,45 @@ static void test_record__duration_limit(void **state)
 	assert_string_equal(cJSON_GetObjectItem(p, "ended")->valuestring, "running");
 	assert_true(num_at(p, "at_end.vmpte_kb") > 0);   /* read while it was frozen */
 	rec_free(&r);
+	replays(env, out);
+}
+
+/* Ctrl-C (SIGINT) stops the recording as --duration does: a valid partial trace, the program killed. */
+static void test_record__interrupted(void **state)
+{
+	NEED_ENV(state);
+	char out[600], errf[600];
+	struct rec_file r;
+	path_in(env, out, sizeof(out), "int.jsonl");
+	path_in(env, errf, sizeof(errf), "int.err");
+	pid_t p = fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		int fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(PTSIM_CLI, PTSIM_CLI, "record", "-o", out, RECORD_PROG, "sleep", "100", (char *)NULL);
+		_exit(127);
+	}
+	sleep(2);   /* the recorder's start-up takes about 0.4 s */
+	assert_int_equal(kill(p, SIGINT), 0);
+	int st;
+	while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+		;
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	size_t n;
+	char *msg = slurp(errf, &n);
+	if (!strstr(msg, "was stopped (signal) and killed"))
+		fail_msg("no 'was stopped (signal) and killed' in: %s", msg);
+	free(msg);
+	load(out, &r);
+	check_tasks(&r);
+	assert_string_equal(cJSON_GetObjectItem(rec(&r), "stopped_by")->valuestring, "signal");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(rec(&r), "complete")));
+	rec_free(&r);
+	replays(env, out);
+	assert_no_tmp(env);
 }
 
 static void test_record__tracefs_busy(void **state)
@@ -749,9 +851,11 @@ int main(void)
 		cmocka_unit_test_prestate(test_record__replay_matches_the_kernel, st),
 		cmocka_unit_test_prestate(test_record__compressed_output, st),
 		cmocka_unit_test_prestate(test_record__missing_command, st),
+		cmocka_unit_test_prestate(test_record__exits_at_once, st),
 		cmocka_unit_test_prestate(test_record__killed_by_signal, st),
 		cmocka_unit_test_prestate(test_record__thousand_children, st),
 		cmocka_unit_test_prestate(test_record__duration_limit, st),
+		cmocka_unit_test_prestate(test_record__interrupted, st),
 		cmocka_unit_test_prestate(test_record__tracefs_busy, st),
 		cmocka_unit_test_prestate(test_record__tracefs_missing, st),
 		cmocka_unit_test_prestate(test_record__not_root, st),
