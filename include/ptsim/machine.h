@@ -112,6 +112,7 @@ enum ptsim_map_kind {
 	PTSIM_MAP_FILE = 1,    /* regular file (page cache, RSS counted as file pages) */
 	PTSIM_MAP_SHMEM = 2,   /* tmpfs/memfd file (RSS counted as shmem) */
 	PTSIM_MAP_HUGETLB = 3, /* hugetlbfs file or MAP_HUGETLB memory */
+	PTSIM_MAP_MSHARE = 4,  /* an mshare region (file: its name; MAP_SHARED): page tables shared, see below */
 };
 
 /*
@@ -299,6 +300,66 @@ PTSIM_API int ptsim_mremap_flags(struct ptsim_machine *m, uint64_t *out_addr, in
  * -EBUSY (the page has extra references, e.g. a GUP-fast walker's).
  */
 PTSIM_API int ptsim_move_pages(struct ptsim_machine *m, int task, uint64_t addr);
+
+/* ---- mshare: page tables shared across processes (docs/mshare.md) ---- */
+
+/*
+ * An mshare region (the mshare RFC v3, "Add support for shared PTEs across
+ * processes", and its 2025 postings as variants): an msharefs file named
+ * @name with a host mm of its own (no task) that holds the VMAs and every
+ * page table of [@addr, @addr + @len).  A process maps it with ptsim_mmap()
+ * (kind PTSIM_MAP_MSHARE, file @name, MAP_SHARED, at an aligned address inside
+ * the region): its first fault there links its top-level entry to the host's
+ * table, and every fault is handled in the host mm, whose tables all
+ * processes then walk.  @task may be PTSIM_NO_TASK for the calls that flush
+ * nothing (create, map); the others run on @task's CPU (the process that
+ * makes the call), and flush the sharers as the variant mshare_flush says.
+ */
+#define PTSIM_NO_TASK (-1)
+
+/**
+ * ptsim_mshare_create - create the msharefs file @name and set its region
+ * (MSHAREFS_SET_SIZE).  Return: 0; -EINVAL (the ioctl's answer) unless @addr
+ * and @addr + @len are multiples of ptsim_mshare_align(); -EEXIST if a file
+ * of that name exists.
+ */
+PTSIM_API int ptsim_mshare_create(struct ptsim_machine *m, int task, const char *name, uint64_t addr,
+				  uint64_t len);
+/**
+ * ptsim_mshare_map - map an object into region @name (MSHAREFS_CREATE_MAPPING):
+ * @args->addr/len (inside the region, fixed, nothing replaced), prot, kind
+ * (anonymous shared memory; files, shmem and anonymous hugetlb too with
+ * mshare=v3_2025), file, offset, page_size; @args->shared must be true and
+ * populate false.  Return: 0; -EINVAL (outside the region, a kind the posting
+ * refuses, not shared); -EEXIST (over a mapping); -ENOENT (no such region).
+ */
+PTSIM_API int ptsim_mshare_map(struct ptsim_machine *m, int task, const char *name,
+			       const struct ptsim_mmap_args *args);
+/**
+ * ptsim_mshare_munmap / _madvise / _mprotect - munmap(2), madvise(2),
+ * mprotect(2) of [@addr, @addr + @len) (host addresses, inside the region)
+ * run on the host mm by running @task (the 2025 v3's MSHAREFS_UNMAP; the
+ * others are what such ioctls would do).  Their flushes go to every sharer
+ * as mshare_flush says.  Return: as ptsim_munmap() etc.; -EINVAL outside the
+ * region; -ENOENT (no such region).
+ */
+PTSIM_API int ptsim_mshare_munmap(struct ptsim_machine *m, int task, const char *name, uint64_t addr,
+				  uint64_t len);
+PTSIM_API int ptsim_mshare_madvise(struct ptsim_machine *m, int task, const char *name, uint64_t addr,
+				   uint64_t len, enum ptsim_advice advice);
+PTSIM_API int ptsim_mshare_mprotect(struct ptsim_machine *m, int task, const char *name, uint64_t addr,
+				    uint64_t len, unsigned int prot);
+/**
+ * ptsim_mshare_unlink - unlink(2) of the msharefs file by running @task: the
+ * name goes; the host mm (its pages and tables) when no process maps the
+ * region any more, on the CPU of the call that drops the last mapping.
+ */
+PTSIM_API int ptsim_mshare_unlink(struct ptsim_machine *m, int task, const char *name);
+/**
+ * ptsim_mshare_align - the sharing granularity mshare_info reads (RFC v3:
+ * PGDIR_SIZE; the 2025 postings: P4D_SIZE): 512 GiB with 4-level x86-64.
+ */
+PTSIM_API uint64_t ptsim_mshare_align(const struct ptsim_machine *m);
 
 /* ---- concurrency: lockless walkers, RCU readers, lock holders ---- */
 

@@ -33,6 +33,13 @@ struct ptsim_mm_info {
 
 /** ptsim_mm_info_get - figures of the mm of live @task (as /proc/PID/status shows them). */
 PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_mm_info *out);
+/**
+ * ptsim_mshare_info - figures of the host mm of mshare region @name: the page
+ * tables and pages of the region, which no process's /proc/PID/status shows
+ * (the host mm has no task; task is -1, users the host's own reference).
+ * Return: 0, -ENOENT (no such region).
+ */
+PTSIM_API int ptsim_mshare_info(struct ptsim_machine *m, const char *name, struct ptsim_mm_info *out);
 
 /**
  * ptsim_stat - current value of the counter named @name (see above).
@@ -121,6 +128,7 @@ enum ptsim_violation_kind {
 	PTSIM_VIOL_BBM = 6,        /* arm64 break-before-make broken */
 	PTSIM_VIOL_CHECK_MM = 7,   /* check_mm(): bad rss-counter state / leaked page tables */
 	PTSIM_VIOL_INTERNAL = 8,   /* the simulator caught an inconsistency in itself (a bug) */
+	PTSIM_VIOL_LINKED_TABLE = 9, /* page table freed while another mm's page table still links it (mshare) */
 };
 
 struct ptsim_violation {

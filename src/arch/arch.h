@@ -87,6 +87,21 @@ struct ptsim_arch_ops {
 				      uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
 	uint64_t (*get_unmapped_area_topdown)(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
 					      uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+
+	/*
+	 * One flush of every CPU that may cache any of @mms, whatever it runs:
+	 * the arch_tlbbatch_add_pending()/arch_tlbbatch_flush() pair with a flush
+	 * that ignores info->mm (mshare's cpumask_union).  NULL: flush_tlb_mm()
+	 * of each.
+	 */
+	void (*flush_tlb_mms)(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr,
+			      bool freed_tables);
+	/*
+	 * ptsim: @mm is being freed and no CPU has it loaded: drop what the CPUs
+	 * still cache under its address-space id (never usable again; no count
+	 * moves).  NULL: nothing.
+	 */
+	void (*retire_mm)(struct mm_struct *mm);
 };
 
 extern const struct ptsim_arch_ops ptsim_x86_64_ops;
@@ -148,19 +163,32 @@ static inline void arch_cpu_idle(struct ptsim_machine *m, struct sim_cpu *cpu)
 		m->ops->cpu_idle(m, cpu);
 }
 
+/* An mshare host mm's flushes go to its sharers too (mshare.c): the host mm runs on no CPU. */
 static inline void flush_tlb_mm(struct mm_struct *mm)
 {
 	mm->machine->ops->flush_tlb_mm(mm);
+	if (PTSIM_UNLIKELY(mm->mshare))
+		mshare_flush_sharers_range(mm, 0, UINT64_MAX, 0, true);
 }
 
 static inline void flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end)
 {
-	vma->vm_mm->machine->ops->flush_tlb_range(vma, start, end);
+	struct mm_struct *mm = vma->vm_mm;
+
+	mm->machine->ops->flush_tlb_range(vma, start, end);
+	if (PTSIM_UNLIKELY(mm->mshare))
+		mshare_flush_sharers_range(mm, start, end,
+					   is_vm_hugetlb_page(vma) ? vma->hpage_shift : PAGE_SHIFT(mm->machine),
+					   mm->machine->v.flush_tlb_range_freed_tables);
 }
 
 static inline void flush_tlb_page(struct vm_area_struct *vma, uint64_t addr)
 {
-	vma->vm_mm->machine->ops->flush_tlb_page(vma, addr);
+	struct mm_struct *mm = vma->vm_mm;
+
+	mm->machine->ops->flush_tlb_page(vma, addr);
+	if (PTSIM_UNLIKELY(mm->mshare))
+		mshare_flush_sharers_range(mm, addr, addr + PAGE_SIZE(mm->machine), PAGE_SHIFT(mm->machine), false);
 }
 
 static inline void flush_tlb_all(struct ptsim_machine *m)
@@ -177,6 +205,28 @@ static inline void flush_hugetlb_tlb_range(struct vm_area_struct *vma, uint64_t 
 		ops->flush_hugetlb_tlb_range(vma, start, end);
 	else
 		ops->flush_tlb_range(vma, start, end);
+	if (PTSIM_UNLIKELY(vma->vm_mm->mshare))
+		mshare_flush_sharers_range(vma->vm_mm, start, end, vma->hpage_shift,
+					   vma->vm_mm->machine->v.flush_tlb_range_freed_tables);
+}
+
+/* mshare's cpumask_union: one flush of every CPU that may cache any of @mms (NULL op: each flushed alone). */
+static inline void arch_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr,
+				      bool freed_tables)
+{
+	if (m->ops->flush_tlb_mms) {
+		m->ops->flush_tlb_mms(m, mms, nr, freed_tables);
+		return;
+	}
+	for (unsigned int i = 0; i < nr; i++)
+		m->ops->flush_tlb_mm(mms[i]);
+}
+
+/* ptsim: drop what the CPUs cache for @mm, which is being freed (arch op retire_mm). */
+static inline void arch_retire_mm(struct mm_struct *mm)
+{
+	if (mm->machine->ops->retire_mm)
+		mm->machine->ops->retire_mm(mm);
 }
 
 static inline void arch_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr,

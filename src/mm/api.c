@@ -508,6 +508,18 @@ static uint64_t round_hint_to_min(struct ptsim_machine *m, uint64_t hint)
 	return hint;
 }
 
+/* An mmap of an mshare region: the region exists, MAP_SHARED, no offset (msharefs_mmap() checks the rest). */
+static int mshare_mmap_check(struct ptsim_machine *m, const struct ptsim_mmap_args *a)
+{
+	if (!mshare_find(m, a->file))
+		return ptsim__err(m, -ENOENT, "file", "no mshare region '%s' (mshare_create makes one)", a->file);
+	if (!a->shared)
+		return ptsim__err(m, -EINVAL, "shared", "an mshare region is mapped MAP_SHARED (\"shared\": true)");
+	if (a->offset)
+		return ptsim__err(m, -EINVAL, "offset", "an mshare mapping has no file offset");
+	return 0;
+}
+
 PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int task, const struct ptsim_mmap_args *a)
 {
 	struct sim_task *t;
@@ -522,7 +534,7 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 		return op_exit(m, rc);
 	if (!parse_prot_ok(a->prot))
 		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", a->prot));
-	if ((unsigned int)a->kind > PTSIM_MAP_HUGETLB)
+	if ((unsigned int)a->kind > PTSIM_MAP_MSHARE)
 		return op_exit(m, ptsim__err(m, -EINVAL, "kind", "unknown mapping kind %d", (int)a->kind));
 	if ((unsigned int)a->fixed > PTSIM_MAP_REPLACE)
 		return op_exit(m, ptsim__err(m, -EINVAL, "fixed", "unknown placement %d", (int)a->fixed));
@@ -543,7 +555,7 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 	} else if (args.page_size && args.page_size != PAGE_SIZE(m)) {
 		return op_exit(m, ptsim__err(m, -EINVAL, "page_size", "page_size is only for hugetlb mappings"));
 	}
-	if (args.kind == PTSIM_MAP_FILE && (!args.file || !*args.file))
+	if ((args.kind == PTSIM_MAP_FILE || args.kind == PTSIM_MAP_MSHARE) && (!args.file || !*args.file))
 		return op_exit(m, ptsim__err(m, -EINVAL, "file", "a file mapping needs a file name"));
 	if (args.kind == PTSIM_MAP_ANON && args.file)
 		return op_exit(m, ptsim__err(m, -EINVAL, "file", "an anonymous mapping has no file"));
@@ -551,6 +563,8 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 		return op_exit(m, rc);
 	if (args.kind == PTSIM_MAP_ANON && args.offset)
 		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "an anonymous mapping has no file offset"));
+	if (args.kind == PTSIM_MAP_MSHARE && (rc = mshare_mmap_check(m, &args)))
+		return op_exit(m, rc);
 	bool fixed = args.fixed >= PTSIM_MAP_NOREPLACE || (args.fixed == PTSIM_MAP_FIXED_DEFAULT && args.addr);
 	if (fixed)
 		rc = check_range(m, args.addr, args.len, align, what);
@@ -578,7 +592,7 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 		fdesc.page_shift = ilog2_u64(args.page_size);
 		file = &fdesc;
 	} else if (args.kind != PTSIM_MAP_ANON) {
-		fdesc.kind = args.kind == PTSIM_MAP_FILE ? FILE_REGULAR : FILE_SHMEM;
+		fdesc.kind = args.kind == PTSIM_MAP_FILE ? FILE_REGULAR : args.kind == PTSIM_MAP_MSHARE ? FILE_MSHARE : FILE_SHMEM;
 		file = &fdesc;
 	}
 	addr = __get_unmapped_area(mm, file, addr, args.len, args.offset >> m->geo.page_shift, flags, 0);
@@ -616,6 +630,12 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 	if (rc == -EEXIST)
 		return op_exit(m, ptsim__err(m, -EEXIST, "file", "file '%s' exists with another kind or page size",
 					     args.file));
+	if (rc == -EINVAL && args.kind == PTSIM_MAP_MSHARE)
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "mmap returned EINVAL: an mshare mapping lies inside its region, at "
+					     "multiples of %#" PRIx64 " (mshare_info), and the region must be set up "
+					     "(a start of 0 reads as not set up)",
+					     mshare_info(m)));
 	if (rc)
 		return op_exit(m, ptsim__err(m, rc, NULL, "mmap failed: %s", ptsim_strerror(rc)));
 	return op_exit(m, 0);
@@ -878,7 +898,8 @@ PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uin
 		return op_exit(m, rc);
 	rc = do_munmap(t->mm, addr, len);
 	if (rc == -EINVAL)
-		return op_exit(m, ptsim__err(m, rc, "addr", "munmap returned EINVAL: the range splits a hugetlb page"));
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "munmap returned EINVAL: the range splits a hugetlb page or an mshare mapping"));
 	if (rc)
 		return op_exit(m, ptsim__err(m, rc, NULL, "munmap failed: %s", ptsim_strerror(rc)));
 	return op_exit(m, 0);
@@ -904,6 +925,10 @@ PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, u
 		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned ENOMEM: part of the range is not mapped"));
 	if (rc == -EACCES)
 		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned EACCES"));
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "mprotect returned EINVAL: the range splits an mshare mapping, or an mshare "
+					     "mapping refuses mprotect (msharefs vm_ops->mprotect)"));
 	if (rc)
 		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect failed: %s", ptsim_strerror(rc)));
 	return op_exit(m, 0);
@@ -1170,7 +1195,8 @@ static int mremap_call(struct ptsim_machine *m, struct sim_task *t, uint64_t old
 	if (rc == -EINVAL)
 		return ptsim__err(m, rc, "new_addr",
 				  "mremap returned EINVAL: the ranges overlap, or a hugetlb address is not "
-				  "aligned to the huge page size (or a hugetlb mapping would grow)");
+				  "aligned to the huge page size (or a hugetlb mapping would grow), or the mapping is an "
+				  "mshare region (not movable)");
 	if (rc == -ENOMEM)
 		return ptsim__err(m, rc, "new_len",
 				  "mremap returned ENOMEM: no room to grow in place (and not allowed to move), or none anywhere");
@@ -1466,4 +1492,223 @@ PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m)
 {
 	PTSIM_CHECK_MACHINE(m, 0);
 	return m->alloc.live_bytes;
+}
+
+/* ---- mshare (mshare.c; docs/mshare.md) ---- */
+
+/* The region named @name (field "name"), or an error. */
+static int lookup_mshare(struct ptsim_machine *m, const char *name, struct mshare_data **out)
+{
+	int rc;
+
+	if (!name)
+		return ptsim__err(m, -EINVAL, "name", "must not be NULL");
+	if ((rc = ptsim__check_name(m, "name", name)))
+		return rc;
+	*out = mshare_find(m, name);
+	if (!*out)
+		return ptsim__err(m, -ENOENT, "name", "no mshare region '%s' (mshare_create makes one)", name);
+	return 0;
+}
+
+/* The CPU an mshare call runs on: running @task's, or none (PTSIM_NO_TASK) where @optional. */
+static int mshare_task(struct ptsim_machine *m, int task, bool optional)
+{
+	struct sim_task *t;
+
+	if (optional && task == PTSIM_NO_TASK)
+		return 0;
+	return running_task(m, task, &t);
+}
+
+PTSIM_API int ptsim_mshare_create(struct ptsim_machine *m, int task, const char *name, uint64_t addr, uint64_t len)
+{
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mshare_create");
+	if (!name)
+		return op_exit(m, ptsim__err(m, -EINVAL, "name", "must not be NULL"));
+	if ((rc = ptsim__check_name(m, "name", name)) || (rc = mshare_task(m, task, true)))
+		return op_exit(m, rc);
+	if (len == 0)
+		return op_exit(m, ptsim__err(m, -EINVAL, "len", "length must not be 0"));
+	if (addr >= m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "addr", "%#" PRIx64 " is not a user address", addr));
+	if (addr + len < addr || addr + len > m->geo.task_size)
+		return op_exit(m, ptsim__err(m, -ERANGE, "len",
+					     "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")",
+					     addr, len, m->geo.task_size));
+	if (msharefs_set_size(m, addr, len))
+		return op_exit(m, ptsim__err(m, -EINVAL, "addr",
+					     "MSHAREFS_SET_SIZE returned EINVAL: start %#" PRIx64 " and end %#" PRIx64
+					     " must be multiples of %#" PRIx64 " (mshare_info)",
+					     addr, addr + len, mshare_info(m)));
+	rc = mshare_create(m, name, addr, len);
+	if (rc == -EEXIST)
+		return op_exit(m, ptsim__err(m, rc, "name", "open(O_CREAT|O_EXCL) returned EEXIST: a file named '%s' exists",
+					     name));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "out of memory"));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mshare_map(struct ptsim_machine *m, int task, const char *name, const struct ptsim_mmap_args *a)
+{
+	struct mshare_data *md;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mshare_map");
+	if ((rc = lookup_mshare(m, name, &md)) || (rc = mshare_task(m, task, true)))
+		return op_exit(m, rc);
+	if (!a)
+		return op_exit(m, ptsim__err(m, -EINVAL, NULL, "no mapping arguments"));
+	if (!parse_prot_ok(a->prot))
+		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", a->prot));
+	if ((unsigned int)a->kind > PTSIM_MAP_HUGETLB)
+		return op_exit(m, ptsim__err(m, -EINVAL, "kind",
+					     "kind %d cannot be mapped into an mshare region (anon, file, shmem, hugetlb)",
+					     (int)a->kind));
+	if (a->populate)
+		return op_exit(m, ptsim__err(m, -EINVAL, "populate", "MSHAREFS_CREATE_MAPPING does not populate"));
+	if (a->fixed == PTSIM_MAP_HINT || a->fixed == PTSIM_MAP_REPLACE)
+		return op_exit(m, ptsim__err(m, -EINVAL, "fixed",
+					     "MSHAREFS_CREATE_MAPPING maps at its address without replacing anything"));
+	uint64_t align = PAGE_SIZE(m);
+	struct ptsim_mmap_args args = *a;
+	if (args.kind == PTSIM_MAP_HUGETLB) {
+		if (!args.page_size)
+			args.page_size = m->geo.pmd_leaf_size;
+		if (!arch_hugetlb_valid_size(m, args.page_size))
+			return op_exit(m, ptsim__err(m, -EINVAL, "page_size", "hugetlb page size %#" PRIx64
+						     " is not supported here", args.page_size));
+		align = args.page_size;
+	} else if (args.page_size && args.page_size != PAGE_SIZE(m)) {
+		return op_exit(m, ptsim__err(m, -EINVAL, "page_size", "page_size is only for hugetlb mappings"));
+	}
+	if ((args.kind == PTSIM_MAP_FILE || args.kind == PTSIM_MAP_SHMEM) && (!args.file || !*args.file))
+		return op_exit(m, ptsim__err(m, -EINVAL, "file", "a file mapping needs a file name"));
+	if (args.kind == PTSIM_MAP_ANON && (args.file || args.offset))
+		return op_exit(m, ptsim__err(m, -EINVAL, "file", "anonymous memory has no file or offset"));
+	if (args.file && (rc = ptsim__check_name(m, "file", args.file)))
+		return op_exit(m, rc);
+	if ((rc = check_range(m, args.addr, args.len, align, align == PAGE_SIZE(m) ? "page" : "huge page")))
+		return op_exit(m, rc);
+	if ((args.offset & (align - 1)) || args.offset + args.len < args.offset)
+		return op_exit(m, ptsim__err(m, -EINVAL, "offset", "%#" PRIx64 " is not aligned or overflows", args.offset));
+	args.fixed = PTSIM_MAP_NOREPLACE;
+	rc = msharefs_create_mapping(md, &args);
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "MSHAREFS_CREATE_MAPPING returned EINVAL: [%#" PRIx64 ", +%#" PRIx64
+					     ") must lie inside the region, MAP_SHARED, of a kind this posting maps "
+					     "(mshare=%s)",
+					     args.addr, args.len, m->v.mshare == MSHARE_V3_2025 ? "v3_2025: anon, file, shmem, anon hugetlb" : "anonymous memory only"));
+	if (rc == -EEXIST)
+		return op_exit(m, ptsim__err(m, rc, "addr",
+					     "MSHAREFS_CREATE_MAPPING returned EEXIST: [%#" PRIx64 ", +%#" PRIx64
+					     ") overlaps a mapping of the region, or file '%s' exists with another kind",
+					     args.addr, args.len, args.file ? args.file : ""));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "MSHAREFS_CREATE_MAPPING failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+/* The checks the host operations share: running @task, a page-aligned range inside the region. */
+static int mshare_host_range(struct ptsim_machine *m, int task, const char *name, uint64_t addr, uint64_t len,
+			     struct mshare_data **md)
+{
+	int rc;
+
+	if ((rc = lookup_mshare(m, name, md)) || (rc = mshare_task(m, task, false)) ||
+	    (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
+		return rc;
+	if (!mshare_range_ok(*md, addr, len))
+		return ptsim__err(m, -EINVAL, "addr", "[%#" PRIx64 ", +%#" PRIx64 ") is not inside mshare region '%s'",
+				  addr, len, name);
+	return check_range_files_unlocked(m, mshare_host_mm(*md), addr, addr + len, "addr");
+}
+
+PTSIM_API int ptsim_mshare_munmap(struct ptsim_machine *m, int task, const char *name, uint64_t addr, uint64_t len)
+{
+	struct mshare_data *md;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mshare_munmap");
+	if ((rc = mshare_host_range(m, task, name, addr, len, &md)))
+		return op_exit(m, rc);
+	rc = do_munmap(mshare_host_mm(md), addr, len);   /* msharefs_unmap() (MSHAREFS_UNMAP, 2025) */
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, "addr", "munmap returned EINVAL: the range splits a hugetlb page"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "munmap failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mshare_madvise(struct ptsim_machine *m, int task, const char *name, uint64_t addr, uint64_t len,
+				   enum ptsim_advice advice)
+{
+	struct mshare_data *md;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mshare_madvise");
+	if ((rc = mshare_host_range(m, task, name, addr, len, &md)))
+		return op_exit(m, rc);
+	if ((unsigned int)advice > PTSIM_MADV_GUARD_REMOVE)
+		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
+	rc = do_madvise(mshare_host_mm(md), addr, len, advice);
+	if (rc == -EINVAL)
+		return op_exit(m, ptsim__err(m, rc, NULL, "madvise returned EINVAL: a VMA of the region refuses the advice"));
+	if (rc == -ENOMEM)
+		return op_exit(m, ptsim__err(m, rc, NULL, "madvise returned ENOMEM: part of the range is not mapped"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "madvise failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mshare_mprotect(struct ptsim_machine *m, int task, const char *name, uint64_t addr, uint64_t len,
+				    unsigned int prot)
+{
+	struct mshare_data *md;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mshare_mprotect");
+	if ((rc = mshare_host_range(m, task, name, addr, len, &md)))
+		return op_exit(m, rc);
+	if (!parse_prot_ok(prot))
+		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", prot));
+	rc = do_mprotect_pkey(mshare_host_mm(md), addr, len, prot);
+	if (rc == -ENOMEM)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned ENOMEM: part of the range is not mapped"));
+	if (rc == -EACCES)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect returned EACCES"));
+	if (rc)
+		return op_exit(m, ptsim__err(m, rc, NULL, "mprotect failed: %s", ptsim_strerror(rc)));
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_mshare_unlink(struct ptsim_machine *m, int task, const char *name)
+{
+	struct mshare_data *md;
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "mshare_unlink");
+	if ((rc = lookup_mshare(m, name, &md)) || (rc = mshare_task(m, task, false)))
+		return op_exit(m, rc);
+	/* The host's teardown (if nothing maps the region) takes the locks of its hugetlb files. */
+	if ((rc = check_range_files_unlocked(m, mshare_host_mm(md), 0, 0, "name")))
+		return op_exit(m, rc);
+	msharefs_unlink(md);
+	return op_exit(m, 0);
+}
+
+PTSIM_API uint64_t ptsim_mshare_align(const struct ptsim_machine *m)
+{
+	PTSIM_CHECK_MACHINE(m, 0);
+	return mshare_info(m);
 }

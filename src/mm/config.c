@@ -35,6 +35,8 @@ static const char *const v_x86_flush[] = { "ipi", "invlpgb", NULL };
 static const char *const v_mm_cpumask[] = { "lazy", "eager", NULL };
 static const char *const v_arm64_range_limit[] = { "legacy", "per_feature", NULL };
 static const char *const v_arm64_lpa2[] = { "auto", "on", "off", NULL };
+static const char *const v_mshare[] = { "fixed", "rfc_v3", "v2_2025", "v3_2025", NULL };
+static const char *const v_mshare_flush[] = { "flush_all", "host_mm", "per_mm", "cpumask_union", NULL };
 
 #define OFF(f) offsetof(struct sim_variants, f)
 
@@ -106,6 +108,16 @@ static const struct variant_desc variants[] = {
 	{ "arm64_lpa2", VT_ENUM, OFF(arm64_lpa2), v_arm64_lpa2, 0, 0,
 	  "arm64 CPU implements FEAT_LPA2 (a TTL level-0 hint is then a hint; without it, reserved = no hint): auto "
 	  "(exactly when the kernel runs 52-bit VA on 4K/16K pages) | on | off" },
+	{ "mshare", VT_ENUM, OFF(mshare), v_mshare, 0, 0,
+	  "mshare (page tables shared through an msharefs host mm): fixed (RFC v3 with the unlink at munmap/exit and "
+	  "the flush it needs, linked tables kept) | rfc_v3 (Sep 2024 as posted: munmap leaves the link; unsafe) | "
+	  "v2_2025 (Apr 2025: P4D-level link cleared in free_pgtables() without a flush) | v3_2025 (Aug 2025: "
+	  "unlinked at P4D stride without freed_tables, PUD share count, files and hugetlb)" },
+	{ "mshare_flush", VT_ENUM, OFF(mshare_flush), v_mshare_flush, 0, 0,
+	  "how a flush of an mshare host mm reaches the sharing processes: flush_all (flush_tlb_all(): the RFC's "
+	  "'for now', the 2025 mmu notifier) | host_mm (the host mm only: reaches no CPU; unsafe) | per_mm "
+	  "(flush_tlb_mm_range() of each VMA in the file's i_mmap) | cpumask_union (one flush_tlb_multi() over the "
+	  "union of the sharers' mm_cpumasks, ignoring info->mm)" },
 };
 
 #define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -203,6 +215,8 @@ static void variants_defaults(struct sim_variants *v)
 	v->arm64_kpti = 0;
 	v->arm64_range_limit = ARM64_RANGE_LIMIT_LEGACY;
 	v->arm64_lpa2 = ARM64_LPA2_AUTO;
+	v->mshare = MSHARE_FIXED;
+	v->mshare_flush = MSHARE_FLUSH_ALL;
 }
 
 static const struct variant_desc *find_variant(const char *key)

@@ -246,6 +246,16 @@ struct ptdesc {
 	 */
 	struct mm_struct *pt_mm;
 	struct rcu_head pt_rcu_head;  /* single-table RCU free (PT_RECLAIM) */
+	/*
+	 * mshare (mshare.c): mshare_pts is the kernel's count of sharers whose
+	 * top-level entry links this table (ptdesc_pud_pts_*() of the 2025 v3
+	 * posting; ptsim keeps it apart from pt_share_count, which hugetlb uses
+	 * for PMD tables); only the eras that have it raise it, and free_pgtables()
+	 * then keeps the table.  mshare_links is ptsim's own count of such links,
+	 * kept in every era: the oracle reports a table freed while it is not 0.
+	 */
+	uint32_t mshare_pts;
+	uint32_t mshare_links;
 };
 
 static inline struct sim_frame *frame(struct ptsim_machine *m, uint32_t pfn);
@@ -254,7 +264,9 @@ static inline struct sim_frame *frame(struct ptsim_machine *m, uint32_t pfn);
 /* Files, VMAs, mm_struct                                                     */
 /* ------------------------------------------------------------------------ */
 
-enum file_kind { FILE_REGULAR = 0, FILE_SHMEM = 1, FILE_HUGETLB = 2 };
+enum file_kind { FILE_REGULAR = 0, FILE_SHMEM = 1, FILE_HUGETLB = 2, FILE_MSHARE = 3 /* an msharefs file */ };
+
+struct mshare_data;
 
 struct sim_file {
 	struct sim_file *next;       /* machine->files, creation order */
@@ -273,6 +285,7 @@ struct sim_file {
 	 */
 	unsigned int i_mmap_held_by;
 	struct sim_file *held_next;  /* in that CPU's held_i_mmap list */
+	struct mshare_data *mshare;  /* FILE_MSHARE: the region (inode->i_private) */
 };
 
 #define VM_READ 0x00000001ull
@@ -293,6 +306,7 @@ struct sim_file {
 #define VM_HUGETLB 0x00400000ull
 #define VM_WIPEONFORK 0x02000000ull
 #define VM_MIXEDMAP 0x10000000ull
+#define VM_SHARED_PT (1ull << 41)   /* mshare RFC v3 06/10: the VMA maps an mshare region (VM_MSHARE in 2025) */
 #define VM_SPECIAL (VM_PFNMAP | VM_MIXEDMAP | VM_DONTEXPAND)
 #define VM_COPY_ON_FORK (VM_PFNMAP | VM_MIXEDMAP | VM_UFFD_WP)
 
@@ -351,6 +365,9 @@ struct mm_struct {
 	long pgtables_bytes;             /* mm_pgtables_bytes(): PTE + PMD + PUD tables */
 	long pgtables_bytes_peak;        /* ptsim: its high-water mark (no kernel counter) */
 	long hiwater_rss;                /* RSS pages seen by update_hiwater_rss() (VmHWM is the larger of it and RSS) */
+	struct mshare_data *mshare;      /* an mshare host mm: its region (NULL for a process's mm) */
+	unsigned int nr_mshare_links;    /* ptsim: entries of this mm's tables that link an mshare host's table */
+	bool mshare_linked;              /* ptsim: it has linked one at some time (mshare_forget_mm() at the end) */
 	int tlb_flush_pending;           /* open mmu_gathers */
 	struct cpumask cpumask;          /* mm_cpumask(mm) */
 	struct cpumask tlb_cached;       /* ptsim: CPUs whose TLB/PWC may hold entries of this mm */
@@ -484,6 +501,19 @@ enum arm64_range_limit_variant {
 	ARM64_RANGE_LIMIT_LEGACY = 0,       /* <= 6.19: the 2^21-page cap applies without FEAT_TLBIRANGE too */
 	ARM64_RANGE_LIMIT_PER_FEATURE = 1,  /* 2026: the cap with FEAT_TLBIRANGE, MAX_DVM_OPS without */
 };
+/* mshare (mshare.c): which posting's steps; docs/mshare.md "Variants". */
+enum mshare_variant {
+	MSHARE_FIXED = 0,     /* RFC v3, plus the unlink at unmap with the flush it needs and a kept linked table */
+	MSHARE_RFC_V3 = 1,    /* RFC v3 as posted (Sep 2024): munmap leaves the process's top-level entry linked */
+	MSHARE_V2_2025 = 2,   /* v1/v2 (Jan/Apr 2025): P4D-level link, cleared in free_pgtables() without a flush */
+	MSHARE_V3_2025 = 3,   /* v3 (Aug 2025): unlinked in unmap_page_range() at P4D stride, PUD share count */
+};
+enum mshare_flush_variant {
+	MSHARE_FLUSH_ALL = 0,       /* flush_tlb_all() (the RFC's "for now", the 2025 mmu notifier) */
+	MSHARE_FLUSH_HOST_MM = 1,   /* flush_tlb_mm_range(host mm) only: deliberately unsafe */
+	MSHARE_FLUSH_PER_MM = 2,    /* flush_tlb_mm_range(vma->vm_mm) for each VMA in the file's i_mmap */
+	MSHARE_FLUSH_CPUMASK_UNION = 3,  /* one flush_tlb_multi() over the union of the sharers' mm_cpumasks */
+};
 
 struct sim_variants {
 	int pt_reclaim;
@@ -517,6 +547,9 @@ struct sim_variants {
 	int arm64_kpti;
 	int arm64_range_limit;       /* enum arm64_range_limit_variant */
 	int arm64_lpa2;              /* enum arm64_lpa2_variant: the CPU implements FEAT_LPA2 */
+	/* mshare (mshare.c) */
+	int mshare;                  /* enum mshare_variant: which posting's teardown */
+	int mshare_flush;            /* enum mshare_flush_variant: how a host mm's flush reaches the sharers */
 };
 
 /* Default simulated-memory limits: 64 GiB of 4 KiB frames, 1 GiB of page tables (docs/reliability.md). */
@@ -583,6 +616,9 @@ struct kernel_eras {
 	 * was (fast path) or may now be (slow path) detached.  @start is where
 	 * the zap began (the table's first address), @addr where it stopped.
 	 */
+	/* mshare (mshare.c): the posting's steps, and the flush strategy a host mm's flushes go through. */
+	const struct mshare_era *mshare;
+	void (*mshare_flush)(struct mshare_data *md, const struct mmu_gather *tlb);
 	void (*pt_reclaim_free)(struct mm_struct *mm, pmd_t *pmd, uint64_t start, uint64_t addr, struct mmu_gather *tlb,
 				pmd_t pmdval, bool direct_reclaim);
 	/* Table freeing and unsharing in mm/mmu_gather.c (mmu_gather_select_era()). */
@@ -624,6 +660,7 @@ struct ptsim_machine {
 	struct sim_task *other_tasks;
 	uint32_t next_mm_id;
 	struct sim_file *files, **files_tail;
+	struct mshare_data *mshares, **mshares_tail;   /* mshare regions (msharefs files not yet evicted), creation order */
 	uint32_t next_file_id;
 	uint64_t next_vma_id;
 	uint32_t next_anon_vma;
@@ -1077,6 +1114,7 @@ uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /*
 #define VM_FAULT_OOM 0x1u
 #define VM_FAULT_SIGSEGV 0x2u
 #define VM_FAULT_SIGBUS 0x4u
+#define VM_FAULT_NOPAGE 0x100u   /* the fault installed nothing; retry the access (mshare's link) */
 unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsigned int flags);
 /*
  * ptsim: the anonymous faults of a run of accesses in order inside one PTE
@@ -1191,6 +1229,41 @@ int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t old_len, uint64_t ne
 
 /* migrate.c: move_pages(2) of the hugetlb folio mapped at @addr (try_to_migrate()). */
 int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr);
+
+/*
+ * mshare.c: page tables shared through an msharefs host mm (mshare RFC v3
+ * and its 2025 postings).  The hooks the rest of mm calls; each is reached
+ * only for VM_SHARED_PT VMAs, host mms (mm->mshare) or FILE_MSHARE files.
+ */
+void mshare_select_era(struct ptsim_machine *m);
+struct mshare_data *mshare_find(struct ptsim_machine *m, const char *name);
+uint64_t mshare_info(const struct ptsim_machine *m);   /* the sharing granularity (mshare_info file) */
+int msharefs_set_size(const struct ptsim_machine *m, uint64_t start, uint64_t size);
+int mshare_create(struct ptsim_machine *m, const char *name, uint64_t start, uint64_t size);
+int msharefs_create_mapping(struct mshare_data *md, const struct ptsim_mmap_args *a);
+bool mshare_range_ok(const struct mshare_data *md, uint64_t start, uint64_t len);
+struct mm_struct *mshare_host_mm(const struct mshare_data *md);
+void msharefs_unlink(struct mshare_data *md);
+unsigned int find_shared_vma(struct vm_area_struct **vmap, uint64_t *addrp);
+bool mshare_access_error(const struct vm_area_struct *host_vma, unsigned int flags);
+int msharefs_mmap(struct vm_area_struct *vma);
+void mshare_unmap_page_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t addr, uint64_t end);
+bool mshare_free_pgtables(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t floor, uint64_t ceiling);
+int mshare_vm_op_mprotect(struct vm_area_struct *vma, uint64_t start, uint64_t end, uint64_t newflags);
+/* A host mm's flush (its mmu_gather's, or flush_tlb_*()) goes to the sharers as mshare_flush says. */
+void mshare_flush_sharers(const struct mmu_gather *tlb);
+void mshare_flush_sharers_range(struct mm_struct *mm, uint64_t start, uint64_t end, unsigned int stride_shift,
+				bool freed_tables);
+/* @mm is going (__mmdrop()): the links its page tables still hold go with its PGD page. */
+void mshare_forget_mm(struct mm_struct *mm);
+/* The oracle: table @pfn is freed while other mms' tables still link it (reported, then cut). */
+void mshare_report_linked_table(struct ptsim_machine *m, uint32_t pfn);
+/* The msharefs file is evicted: its host mm goes (mshare_evict_inode()). */
+void mshare_evict_inode(struct ptsim_machine *m, struct sim_file *f);
+/* Machine teardown without the kernel paths: the regions' memory; their host mms join m->mms for the caller. */
+void mshare_free_everything(struct ptsim_machine *m);
+/* The host mm of the region after @prev's (NULL: the first); NULL at the end. */
+struct mm_struct *mshare_next_host(struct ptsim_machine *m, const struct mm_struct *prev);
 
 /* pt_reclaim.c (mm/pt_reclaim.c, v6.14 - v6.19; its 7.0 fold into mm/memory.c) */
 void pt_reclaim_select_era(struct ptsim_machine *m);

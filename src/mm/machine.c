@@ -70,6 +70,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->rng = cfg->seed;
 	m->nr_cpus = cfg->cpus;
 	m->files_tail = &m->files;
+	m->mshares_tail = &m->mshares;
 	m->rcu.tail = &m->rcu.head;
 	m->limits[PTSIM_LIMIT_MARKS] = PTSIM_DEFAULT_MAX_MARKS;
 	m->limits[PTSIM_LIMIT_EXITS] = PTSIM_DEFAULT_MAX_EXITS;
@@ -80,6 +81,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->limits[PTSIM_LIMIT_FRAMES] = (uint64_t)m->v.max_frames;
 	m->limits[PTSIM_LIMIT_PGTABLES] = (uint64_t)m->v.max_pgtables;
 	pt_reclaim_select_era(m);
+	mshare_select_era(m);
 	m->ops = cfg->arch == PTSIM_ARCH_ARM64 ? &ptsim_arm64_ops : &ptsim_x86_64_ops;
 	rc = arch_ops_validate(m->ops, err, sizeof(err));
 	if (rc)
@@ -140,6 +142,7 @@ void machine_free_everything(struct ptsim_machine *m)
 		/* mms and their VMAs; the processes outside the trace too. */
 		if (m->other_tasks)
 			sim_free(a, m->other_tasks, m->nr_cpus * sizeof(struct sim_task));
+		mshare_free_everything(m);   /* their host mms join the list */
 		if (m->other_mm) {
 			m->other_mm->next = m->mms;
 			m->mms = m->other_mm;

@@ -468,13 +468,24 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
-	struct vm_fault vmf = { .vma = vma, .address = address & ~(PAGE_SIZE(m) - 1), .flags = flags };
 
 	STAT_INC(m, FAULTS_TOTAL);
 	if (this_cpu(m))
 		CPU_STAT_INC(this_cpu(m), FAULTS);
-	if (is_vm_hugetlb_page(vma))
-		return hugetlb_fault(mm, vma, address, flags);
+	if (PTSIM_UNLIKELY(vma->vm_flags & (VM_HUGETLB | VM_SHARED_PT))) {
+		if (vma->vm_flags & VM_SHARED_PT) {
+			/* mshare RFC v3 08/10: link the shared table, or handle the fault in the host mm (mshare.c). */
+			unsigned int ret = find_shared_vma(&vma, &address);
+			if (ret)
+				return ret;
+			if (!vma || mshare_access_error(vma, flags))
+				return VM_FAULT_SIGSEGV;
+			mm = vma->vm_mm;
+		}
+		if (is_vm_hugetlb_page(vma))
+			return hugetlb_fault(mm, vma, address, flags);
+	}
+	struct vm_fault vmf = { .vma = vma, .address = address & ~(PAGE_SIZE(m) - 1), .flags = flags };
 
 	/*
 	 * ptsim: the walk below ends at the PMD entry it ended at last time when
@@ -873,6 +884,11 @@ void unmap_page_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64
 	uint64_t next;
 
 	assert(addr < end);
+	if (PTSIM_UNLIKELY(vma->vm_flags & VM_SHARED_PT)) {
+		/* mshare: the posting's step (RFC v3: skipped; the fixes unlink the shared table). */
+		mshare_unmap_page_range(tlb, vma, addr, end);
+		return;
+	}
 	tlb_start_vma(tlb, vma);
 	pgd_t *pgd = pgd_offset(mm, addr);
 	do {
@@ -969,11 +985,23 @@ void zap_page_range_single(struct vm_area_struct *vma, uint64_t address, uint64_
 /* free_pgtables                                                             */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * mshare (the 2025 v3's pud_range_is_shared(), for whatever level the linked
+ * table is): a host table that processes still link stays, and so does the
+ * entry that points at it.
+ */
+static inline bool mshare_table_linked(const struct ptdesc *pt)
+{
+	return PTSIM_UNLIKELY(pt->mshare_pts != 0);
+}
+
 static void free_pte_range(struct mmu_gather *tlb, pmd_t *pmd, uint64_t addr)
 {
 	struct mm_struct *mm = tlb->mm;
 	struct ptdesc *token = pt_desc(mm->machine, pgent_pfn(*pmd));
 
+	if (mshare_table_linked(token))
+		return;
 	pt_write(mm->machine, pmd, PT_PMD, addr, 0);   /* pmd_clear() */
 	pte_free_tlb(tlb, token, addr);
 	mm_dec_nr_ptes(mm);
@@ -1013,13 +1041,15 @@ static void free_pmd_range(struct mmu_gather *tlb, pud_t *pud, uint64_t addr, ui
 		return;
 
 	struct ptdesc *pmdt = pt_desc(m, pgent_pfn(*pud));
+	if (mshare_table_linked(pmdt))
+		return;
 	pt_write(m, pud, PT_PUD, start, 0);   /* pud_clear() */
 	pmd_free_tlb(tlb, pmdt, start);
 	mm_dec_nr_pmds(mm);
 }
 
 static void free_pud_range(struct mmu_gather *tlb, p4d_t *p4d, uint64_t addr, uint64_t end, uint64_t floor,
-			   uint64_t ceiling)
+			   uint64_t ceiling, bool *pud_is_shared)
 {
 	struct mm_struct *mm = tlb->mm;
 	struct ptsim_machine *m = mm->machine;
@@ -1052,6 +1082,10 @@ static void free_pud_range(struct mmu_gather *tlb, p4d_t *p4d, uint64_t addr, ui
 		return;
 
 	struct ptdesc *pudt = pt_desc(m, pgent_pfn(*p4d));
+	if (mshare_table_linked(pudt)) {
+		*pud_is_shared = true;
+		return;
+	}
 	pt_write(m, p4d, PT_P4D, start, 0);   /* p4d_clear() */
 	pud_free_tlb(tlb, pudt, start);
 	mm_dec_nr_puds(mm);
@@ -1064,12 +1098,13 @@ static void free_p4d_range(struct mmu_gather *tlb, pgd_t *pgd, uint64_t addr, ui
 	struct ptsim_machine *m = mm->machine;
 	uint64_t next, start = addr;
 	p4d_t *p4d = p4d_offset(mm, pgd, addr);
+	bool pud_is_shared = false;
 
 	do {
 		next = pmd_addr_end(m, PT_P4D, addr, end);
 		if (p4d_none(mm, *p4d))
 			continue;
-		free_pud_range(tlb, p4d, addr, next, floor, ceiling);
+		free_pud_range(tlb, p4d, addr, next, floor, ceiling, &pud_is_shared);
 	} while (p4d++, addr = next, addr != end);
 
 	if (m->geo.folded[PT_P4D])
@@ -1087,6 +1122,8 @@ static void free_p4d_range(struct mmu_gather *tlb, pgd_t *pgd, uint64_t addr, ui
 		return;
 
 	struct ptdesc *p4dt = pt_desc(m, pgent_pfn(*pgd));
+	if (PTSIM_UNLIKELY(pud_is_shared) || mshare_table_linked(p4dt))
+		return;
 	pt_write(m, pgd, PT_PGD, start, 0);   /* pgd_clear() */
 	p4d_free_tlb(tlb, p4dt, start);
 	mm_dec_nr_p4ds(mm);
@@ -1146,9 +1183,15 @@ void free_pgtables(struct mmu_gather *tlb, const struct vma_walk *w, struct vm_a
 		struct vm_area_struct *next = vma_walk_next(w, vma);
 		uint64_t addr = vma->vm_start;
 
+		/* mshare: the posting's own step for a VM_SHARED_PT VMA, if it has one (RFC v3: nothing to free). */
+		if (PTSIM_UNLIKELY(vma->vm_flags & VM_SHARED_PT) &&
+		    mshare_free_pgtables(tlb, vma, floor, next ? next->vm_start : ceiling)) {
+			vma = next;
+			continue;
+		}
 		/* Hide the VMA from rmap (and from huge_pmd_share()'s search). */
 		vma_unlink_file(vma);
-		while (next && next->vm_start <= vma->vm_end + PMD_SIZE(m)) {
+		while (next && next->vm_start <= vma->vm_end + PMD_SIZE(m) && !(next->vm_flags & VM_SHARED_PT)) {
 			vma = next;
 			next = vma_walk_next(w, vma);
 			vma_unlink_file(vma);

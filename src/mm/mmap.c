@@ -56,6 +56,9 @@ struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_k
 
 static void file_free(struct ptsim_machine *m, struct sim_file *f)
 {
+	/* An msharefs file takes its host mm along (mshare_evict_inode()). */
+	if (PTSIM_UNLIKELY(f->kind == FILE_MSHARE))
+		mshare_evict_inode(m, f);
 	/* Drop the page cache: every page goes once nothing maps it. */
 	for (size_t i = 0; i < f->pages.cap; i++)
 		if (f->pages.slots[i].used)
@@ -241,6 +244,8 @@ int __split_vma(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t addr,
 
 	if (is_vm_hugetlb_page(vma) && (addr & (huge_page_size(vma) - 1)))
 		return -EINVAL;   /* hugetlb_vm_op_split() */
+	if (PTSIM_UNLIKELY(vma->vm_flags & VM_SHARED_PT))
+		return -EINVAL;   /* mshare_vm_op_split(): an mshare VMA is mapped and unmapped whole */
 	struct vm_area_struct *new = vm_area_dup(vma);
 	if (!new)
 		return SIM_ENOMEM;
@@ -401,6 +406,9 @@ static void __mmdrop(struct mm_struct *mm)
 
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		NEVER(m, m->cpus[c].loaded_mm == mm);
+	/* mshare: links this mm's PGD still holds go with it (mshare.c). */
+	if (PTSIM_UNLIKELY(mm->mshare_linked))
+		mshare_forget_mm(mm);
 	pt_free_table(m, pt_desc(m, mm->pgd));   /* pgd_free() */
 	destroy_context(mm);
 	check_mm(mm);
@@ -518,6 +526,13 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 		f = file_get(m, a->file, FILE_REGULAR, m->geo.page_shift);
 	} else if (a->kind == PTSIM_MAP_SHMEM || (a->kind == PTSIM_MAP_ANON && a->shared)) {
 		f = file_get(m, a->kind == PTSIM_MAP_SHMEM ? a->file : NULL, FILE_SHMEM, m->geo.page_shift);
+	} else if (a->kind == PTSIM_MAP_MSHARE) {
+		/* An msharefs file that exists (the caller checked it): mmap never creates one. */
+		f = file_find(m, a->file);
+		if (NEVER(m, !f || f->kind != FILE_MSHARE || !f->mshare)) {
+			sim_free(&m->alloc, vma, sizeof(*vma));
+			return -ENOENT;
+		}
 	}
 	if (a->kind != PTSIM_MAP_ANON || a->shared) {
 		if (!f) {
@@ -528,9 +543,15 @@ int do_mmap(struct mm_struct *mm, const struct ptsim_mmap_args *a, bool populate
 			sim_free(&m->alloc, vma, sizeof(*vma));
 			return taken ? -EEXIST : SIM_ENOMEM;
 		}
-		f->refs++;
 		vma->vm_file = f;
 		vma->vm_pgoff = a->offset >> m->geo.page_shift;
+		/* f_op->mmap(): an msharefs file checks the VMA (mshare.c). */
+		int err = PTSIM_UNLIKELY(f->kind == FILE_MSHARE) ? msharefs_mmap(vma) : 0;
+		if (err) {
+			sim_free(&m->alloc, vma, sizeof(*vma));
+			return err;
+		}
+		f->refs++;
 	} else {
 		vma->vm_pgoff = a->addr >> m->geo.page_shift;
 	}
@@ -569,6 +590,9 @@ int mm_populate(struct mm_struct *mm, uint64_t start, uint64_t len)
 		bool present = pgent_present(*ep) && (level == PT_PTE || pgent_huge(*ep));
 		if (!present || (write && !(*ep & _PAGE_RW))) {
 			unsigned int ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
+			/* faultin_page() retries what installed nothing (an mshare link): at most once more. */
+			if (PTSIM_UNLIKELY(ret & VM_FAULT_NOPAGE))
+				ret = handle_mm_fault(vma, addr, write ? FAULT_FLAG_WRITE : 0);
 			if (ret & VM_FAULT_OOM)
 				return SIM_ENOMEM;
 		}

@@ -99,6 +99,9 @@ void mmu_gather_rcu_release(struct ptsim_machine *m, struct rcu_head *head);
 static inline void tlb_flush(struct mmu_gather *tlb)
 {
 	tlb->mm->machine->ops->tlb_flush(tlb);
+	/* mshare: a host mm's flush goes to the processes that share its tables too (mshare.c). */
+	if (PTSIM_UNLIKELY(tlb->mm->mshare))
+		mshare_flush_sharers(tlb);
 }
 
 static inline void __tlb_adjust_range(struct mmu_gather *tlb, uint64_t address, uint64_t range_size)

@@ -139,6 +139,10 @@ int do_mprotect_pkey(struct mm_struct *mm, uint64_t start, uint64_t len, unsigne
 			err = -EACCES;
 			break;
 		}
+		/* vm_ops->mprotect(): an mshare VMA refuses it in the later postings (mshare.c). */
+		if (PTSIM_UNLIKELY(vma->vm_flags & VM_SHARED_PT) &&
+		    (err = mshare_vm_op_mprotect(vma, nstart, tmp, newflags)))
+			break;
 		err = mprotect_fixup(&tlb, vma, nstart, tmp, newflags);
 		if (err)
 			break;

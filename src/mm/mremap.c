@@ -376,6 +376,9 @@ int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t old_len, uint64_t ne
 	*out = addr;
 	if (!vma)
 		return -EFAULT;
+	/* ptsim: an mshare VMA is not moved (the postings never say what moving its links would do). */
+	if (PTSIM_UNLIKELY(vma->vm_flags & VM_SHARED_PT))
+		return -EINVAL;
 	/* align_hugetlb(): lengths round up to the huge page, addresses must be aligned, no growth. */
 	if (is_vm_hugetlb_page(vma)) {
 		uint64_t hmask = huge_page_size(vma) - 1;

@@ -7,7 +7,8 @@
  *     TLB model, is zero for data pages);
  *   - no paging-structure cache may still point at it (cache_refs of a table);
  *   - no GUP-fast walker and no RCU reader may still be inside it (holders);
- *   - a page table must not still map anything.
+ *   - a page table must not still map anything;
+ *   - no other mm's page table may still link it (mshare: linked_table).
  * The check is O(1) on the clean path: counters only.  Only when one is
  * non-zero does it search for the culprits to name them.
  *
@@ -164,6 +165,9 @@ void oracle_check_free(struct ptsim_machine *m, uint32_t pfn)
 
 	bool table = f->kind == FRAME_PGTABLE;
 	if (table) {
+		/* mshare: other mms' tables still link it (RFC v3 after munmap): reported, then cut. */
+		if (PTSIM_UNLIKELY(pt_desc(m, pfn)->mshare_links))
+			mshare_report_linked_table(m, pfn);
 		if (f->holders)
 			report_holders(m, pfn);
 		if (!pt_table_empty(m, pfn)) {

@@ -137,6 +137,19 @@ PTSIM_API int ptsim_mm_info_get(struct ptsim_machine *m, int task, struct ptsim_
 	return 0;
 }
 
+PTSIM_API int ptsim_mshare_info(struct ptsim_machine *m, const char *name, struct ptsim_mm_info *out)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	m->ev_op = "mshare_info";
+	PTSIM_CHECK_ARG(m, name, "name");
+	PTSIM_CHECK_ARG(m, out, "out");
+	struct mshare_data *md = mshare_find(m, name);
+	if (!md)
+		return ptsim__err(m, -ENOENT, "name", "no mshare region '%s'", name);
+	mm_info_fill(m, mshare_host_mm(md), out);
+	return 0;
+}
+
 /* Live mms (with users), in creation order.  Return: false if out of memory. */
 bool sim_live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out, unsigned int *nr)
 {
@@ -435,7 +448,7 @@ PTSIM_API int ptsim_violation_get(const struct ptsim_machine *m, size_t i, struc
 PTSIM_API const char *ptsim_violation_kind_name(enum ptsim_violation_kind kind)
 {
 	static const char *const names[] = { "tlb", "pwc", "walker", "rcu_reader", "nonempty_table",
-					     "stale_access", "bbm", "check_mm", "internal" };
+					     "stale_access", "bbm", "check_mm", "internal", "linked_table" };
 	return (unsigned int)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }
 
@@ -485,7 +498,9 @@ out:
 }
 
 /* VmPTE against the tables reachable from each mm's PGD. */
-static long count_tables(struct ptsim_machine *m, uint32_t table, enum pt_level level, long *per_level)
+/* VmPTE against the tables reachable from each mm's PGD (an mshare link reaches the host's tables: not this mm's). */
+static long count_tables(struct ptsim_machine *m, const struct mm_struct *mm, uint32_t table, enum pt_level level,
+			 long *per_level)
 {
 	const pgent_t *e = pt_entries(m, table);
 	long n = 0;
@@ -498,10 +513,36 @@ static long count_tables(struct ptsim_machine *m, uint32_t table, enum pt_level 
 	for (unsigned int i = 0; i < m->geo.ptrs[level]; i++) {
 		if (!pgent_present(e[i]) || pgent_huge(e[i]))
 			continue;
+		const struct ptdesc *child = pt_desc(m, pgent_pfn(e[i]));
+		if (PTSIM_UNLIKELY(child->mshare_links) && child->pt_mm != mm)
+			continue;
 		per_level[next]++;
-		n += 1 + count_tables(m, pgent_pfn(e[i]), next, per_level);
+		n += 1 + count_tables(m, mm, pgent_pfn(e[i]), next, per_level);
 	}
 	return n;
+}
+
+static int check_mm_tables(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	long per_level[NR_PT_LEVELS] = { 0 };
+
+	if (mm->exited)
+		return 0;
+	if (!vma_tree_consistent(mm))
+		return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: the VMA tree is inconsistent", mm->id);
+	count_tables(m, mm, mm->pgd, PT_PGD, per_level);
+	for (int l = PT_P4D; l <= PT_PTE; l++) {
+		if (per_level[l] != mm->nr_tables[l])
+			return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: %ld level-%d tables reachable, counters say %ld",
+					  mm->id, per_level[l], l, mm->nr_tables[l]);
+	}
+	long bytes = (per_level[PT_PTE] + (m->geo.folded[PT_PMD] ? 0 : per_level[PT_PMD]) +
+		      (m->geo.folded[PT_PUD] ? 0 : per_level[PT_PUD])) *
+		     (long)m->geo.table_bytes;
+	if (bytes != mm->pgtables_bytes)
+		return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: pgtables_bytes %ld, tables give %ld", mm->id,
+				  mm->pgtables_bytes, bytes);
+	return 0;
 }
 
 PTSIM_API int ptsim_machine_check(struct ptsim_machine *m)
@@ -513,25 +554,12 @@ PTSIM_API int ptsim_machine_check(struct ptsim_machine *m)
 	rc = check_cache_refs(m);
 	if (rc)
 		return rc;
-	for (struct mm_struct *mm = m->mms; mm; mm = mm->next) {
-		long per_level[NR_PT_LEVELS] = { 0 };
-		if (mm->exited)
-			continue;
-		if (!vma_tree_consistent(mm))
-			return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: the VMA tree is inconsistent", mm->id);
-		count_tables(m, mm->pgd, PT_PGD, per_level);
-		for (int l = PT_P4D; l <= PT_PTE; l++) {
-			if (per_level[l] != mm->nr_tables[l])
-				return ptsim__err(m, PTSIM_EINTERNAL, NULL,
-						  "mm %u: %ld level-%d tables reachable, counters say %ld", mm->id,
-						  per_level[l], l, mm->nr_tables[l]);
-		}
-		long bytes = (per_level[PT_PTE] + (m->geo.folded[PT_PMD] ? 0 : per_level[PT_PMD]) +
-			      (m->geo.folded[PT_PUD] ? 0 : per_level[PT_PUD])) *
-			     (long)m->geo.table_bytes;
-		if (bytes != mm->pgtables_bytes)
-			return ptsim__err(m, PTSIM_EINTERNAL, NULL, "mm %u: pgtables_bytes %ld, tables give %ld", mm->id,
-					  mm->pgtables_bytes, bytes);
-	}
+	for (struct mm_struct *mm = m->mms; mm; mm = mm->next)
+		if ((rc = check_mm_tables(m, mm)))
+			return rc;
+	/* The mshare host mms (not listed with the processes'). */
+	for (struct mm_struct *mm = mshare_next_host(m, NULL); mm; mm = mshare_next_host(m, mm))
+		if ((rc = check_mm_tables(m, mm)))
+			return rc;
 	return 0;
 }

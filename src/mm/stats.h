@@ -84,6 +84,9 @@
 	X(PTRECLAIM_SLOW, "pt_reclaim.slow_path")                                    \
 	X(PTRECLAIM_SLOW_FAIL, "pt_reclaim.slow_path_failed")                        \
 	X(PTRECLAIM_FREED, "pt_reclaim.tables_freed")                                \
+	X(MSHARE_LINKS, "mshare.links")                                              \
+	X(MSHARE_UNLINKS, "mshare.unlinks")                                          \
+	X(MSHARE_HOST_FAULTS, "mshare.host_faults")                                  \
 	X(RECLAIM_SWAPOUT, "reclaim.swapped_out")                                    \
 	X(RECLAIM_LAZYFREE, "reclaim.lazyfree_discarded")                            \
 	X(GUP_FAST, "gup_fast.walks")                                                \

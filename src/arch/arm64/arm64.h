@@ -120,6 +120,8 @@ void arm64_flush_tlb_mm(struct mm_struct *mm);
 void arm64_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 void arm64_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
 void arm64_flush_tlb_all(struct ptsim_machine *m);
+void arm64_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables);
+void arm64_retire_mm(struct mm_struct *mm);
 void arm64_flush_hugetlb_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 void local_flush_tlb_all(struct ptsim_machine *m, struct sim_cpu *cpu);
 void __flush_tlb_range(struct mm_struct *mm, uint64_t start, uint64_t end, uint64_t stride, int tlb_level,

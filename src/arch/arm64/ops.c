@@ -270,4 +270,6 @@ const struct ptsim_arch_ops ptsim_arm64_ops = {
 	.huge_ptep_get_and_clear = arm64_huge_ptep_get_and_clear,
 	.huge_ptep_clear_flush = arm64_huge_ptep_clear_flush,
 	.huge_ptep_set_wrprotect = arm64_huge_ptep_set_wrprotect,
+	.flush_tlb_mms = arm64_flush_tlb_mms,
+	.retire_mm = arm64_retire_mm,
 };

@@ -410,3 +410,27 @@ void arm64_tlb_flush(struct mmu_gather *tlb)
 	}
 	__flush_tlb_range(mm, tlb->start, tlb->end, stride, tlb_level, last_level ? TLBF_NOWALKCACHE : TLBF_NONE);
 }
+
+/*
+ * arm64_flush_tlb_mms - mshare's cpumask_union on arm64: there is no mask to
+ * union (broadcast TLBIs reach every CPU); the batch is one TLBI ASIDE1IS per
+ * mm and a single DSB at the end, as arch_tlbbatch_flush() completes the
+ * TLBIs arch_tlbbatch_add_pending() issued.  No IPI.
+ */
+void arm64_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables)
+{
+	(void)freed_tables;   /* ASIDE1IS takes the walk caches too */
+	for (unsigned int i = 0; i < nr; i++) {
+		count_tlbi(m, ST_TLBI_ASIDE1IS);
+		inv_mm_asids(m, mms[i], TLBINV_LEAF | TLBINV_PWC);
+	}
+	tlbi_sync(m);
+	for (unsigned int i = 0; i < nr; i++)
+		bbm_tlbi_mm(m, mms[i]);
+}
+
+/* arm64_retire_mm - ptsim: @mm is freed: its ASID's entries can never be used again (rollover flushes before reuse). */
+void arm64_retire_mm(struct mm_struct *mm)
+{
+	inv_mm_asids(mm->machine, mm, TLBINV_LEAF | TLBINV_PWC);
+}

@@ -147,4 +147,6 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.describe = x86_describe,
 	.get_unmapped_area = x86_get_unmapped_area,
 	.get_unmapped_area_topdown = x86_get_unmapped_area_topdown,
+	.flush_tlb_mms = x86_flush_tlb_mms,
+	.retire_mm = x86_retire_mm,
 };

@@ -871,3 +871,79 @@ void x86_tlb_select_era(struct ptsim_machine *m)
 	e->tlb_flush = m->v.x86_table_flush_implies_ipi ? tlb_flush_sync_skip_2026 : tlb_flush_6_18;
 	e->flush_tlb_range = m->v.flush_tlb_range_freed_tables ? flush_tlb_range_3ef938c35035 : flush_tlb_range_leaf;
 }
+
+/*
+ * x86_flush_tlb_mms - mshare's cpumask_union: one flush of every CPU that may
+ * cache any of @mms, as the review sketched it on top of the reclaim batch
+ * (arch_tlbbatch_add_pending() per mm: bump its tlb_gen and OR its
+ * mm_cpumask; arch_tlbbatch_flush(): one flush_tlb_multi() whose info has no
+ * mm).  A target flushes fully whatever it has loaded if that fell behind (a
+ * sharer: its generation was just bumped); with @freed_tables lazy CPUs are
+ * included and go to init_mm (the "new flush_tlb_func() flush type" of the
+ * review).  An mm on a global ASID (INVLPGB) is flushed by broadcast instead
+ * and left out of the mask.
+ */
+void x86_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables)
+{
+	struct sim_cpu *self = this_cpu(m);
+	struct flush_tlb_info info;
+	struct cpumask batch;
+
+	batch.nwords = (m->nr_cpus + 63) / 64;
+	batch.bits = sim_icalloc(&m->alloc, batch.nwords, sizeof(uint64_t));
+	if (NEVER(m, !batch.bits)) {
+		for (unsigned int i = 0; i < nr; i++)
+			x86_flush_tlb_mm(mms[i]);
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	info.end = TLB_FLUSH_ALL;
+	info.freed_tables = freed_tables;
+	info.new_tlb_gen = TLB_GENERATION_INVALID;
+	info.initiating_cpu = self->id;
+	for (unsigned int i = 0; i < nr; i++) {
+		struct mm_struct *mm = mms[i];
+		uint64_t gen = ++x86_ctx(mm)->tlb_gen;   /* inc_mm_tlb_gen() */
+
+		STAT_INC(m, TLB_FLUSH_REQUESTS);
+		if (x86_ctx(mm)->global_asid) {
+			struct flush_tlb_info g = info;
+			g.mm = mm;
+			g.new_tlb_gen = gen;
+			broadcast_tlb_flush(m, &g);
+			continue;
+		}
+		for (unsigned int w = 0; w < batch.nwords; w++)
+			batch.bits[w] |= mm->cpumask.bits[w];
+	}
+	if (cpumask_any_but(&batch, self->id, m->nr_cpus))
+		native_flush_tlb_multi(m, &batch, &info);
+	else if (cpumask_test_cpu(self->id, &batch))
+		flush_tlb_func(m, self, &info);
+	for (unsigned int i = 0; i < nr; i++)
+		retire_skipped(m, mms[i]);
+	sim_free(&m->alloc, batch.bits, batch.nwords * sizeof(uint64_t));
+}
+
+/*
+ * x86_retire_mm - ptsim: @mm is freed and loaded nowhere: every ASID slot a
+ * CPU still keeps for it (its ctx_id is never reused) is dead; drop its
+ * entries.
+ */
+void x86_retire_mm(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+	struct x86_mm_context *ctx = x86_ctx(mm);
+	unsigned int c;
+
+	if (!ctx)
+		return;
+	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
+		struct x86_tlbstate *ts = x86_ts(m, &m->cpus[c]);
+		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++)
+			if (ts->ctxs[s].ctx_id == ctx->ctx_id)
+				tlb_inv_asid(m, &m->cpus[c], (uint16_t)s, TLBINV_LEAF | TLBINV_PWC);
+		if (ctx->global_asid)
+			tlb_inv_asid(m, &m->cpus[c], ctx->global_asid, TLBINV_LEAF | TLBINV_PWC);
+	}
+}
