@@ -71,6 +71,16 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_EXEC] = { "exec", B(F_TASK), B(F_SEGMENTS) | B(F_BRK) | B(F_STACK), 0 },
 	[OP_BRK] = { "brk", B(F_TASK) | B(F_ADDR), B(F_AS), 0 },
 	[OP_CACHE] = { "cache", B(F_FILE) | B(F_LEN), B(F_KIND) | B(F_OFFSET), 0 },
+	/* mshare (docs/mshare.md): the region, its objects, and the host mm's operations. */
+	[OP_MSHARE_CREATE] = { "mshare_create", B(F_NAME) | B(F_ADDR) | B(F_LEN), B(F_TASK) | SYSCALL, 0 },
+	[OP_MSHARE_MAP] = { "mshare_map", B(F_NAME) | B(F_ADDR) | B(F_LEN) | B(F_PROT),
+			    B(F_TASK) | B(F_KIND) | B(F_SHARED) | B(F_FILE) | B(F_OFFSET) | B(F_PAGE_SIZE) | SYSCALL, 0 },
+	[OP_MSHARE_MUNMAP] = { "mshare_munmap", B(F_NAME) | B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, 0 },
+	[OP_MSHARE_MADVISE] = { "mshare_madvise", B(F_NAME) | B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_ADVICE), SYSCALL,
+				OPF_ENOMEM_IS_HOLE },
+	[OP_MSHARE_MPROTECT] = { "mshare_mprotect", B(F_NAME) | B(F_TASK) | B(F_ADDR) | B(F_LEN) | B(F_PROT), SYSCALL,
+				 OPF_ENOMEM_IS_HOLE },
+	[OP_MSHARE_UNLINK] = { "mshare_unlink", B(F_NAME) | B(F_TASK), SYSCALL, 0 },
 };
 
 
@@ -247,6 +257,7 @@ static const struct enum_name expect_names[] = {
 };
 static const struct enum_name kind_names[] = {
 	{ "anon", PTSIM_MAP_ANON }, { "file", PTSIM_MAP_FILE }, { "shmem", PTSIM_MAP_SHMEM }, { "hugetlb", PTSIM_MAP_HUGETLB },
+	{ "mshare", PTSIM_MAP_MSHARE },
 };
 /* MAP_FIXED ("replace") and hints come with the kernel-chosen addresses of the address-space work. */
 static const struct enum_name fixed_names[] = {

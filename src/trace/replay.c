@@ -389,6 +389,45 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		VAL(F_ADDR, addr);
 		rc = ptsim_move_pages(m, (int)task, addr);
 		break;
+	case OP_MSHARE_CREATE:
+	case OP_MSHARE_MAP: {
+		task = (uint64_t)(int64_t)PTSIM_NO_TASK;   /* no task: a call that flushes nothing runs on no CPU */
+		if (ev->present & B(F_TASK))
+			VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		if (ev->op == OP_MSHARE_CREATE) {
+			rc = ptsim_mshare_create(m, (int)task, ev->name, addr, len);
+			break;
+		}
+		struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = ev->prot, .kind = ev->kind,
+					     .file = ev->file, .shared = true };
+		if (ev->present & B(F_SHARED))
+			a.shared = ev->shared;   /* MSHAREFS_CREATE_MAPPING wants MAP_SHARED: the default */
+		if (ev->present & B(F_OFFSET))
+			VAL(F_OFFSET, a.offset);
+		if (ev->present & B(F_PAGE_SIZE))
+			VAL(F_PAGE_SIZE, a.page_size);
+		rc = ptsim_mshare_map(m, (int)task, ev->name, &a);
+		break;
+	}
+	case OP_MSHARE_MUNMAP:
+	case OP_MSHARE_MADVISE:
+	case OP_MSHARE_MPROTECT:
+		VAL(F_TASK, task);
+		VAL(F_ADDR, addr);
+		VAL(F_LEN, len);
+		if (ev->op == OP_MSHARE_MUNMAP)
+			rc = ptsim_mshare_munmap(m, (int)task, ev->name, addr, len);
+		else if (ev->op == OP_MSHARE_MADVISE)
+			rc = ptsim_mshare_madvise(m, (int)task, ev->name, addr, len, ev->advice);
+		else
+			rc = ptsim_mshare_mprotect(m, (int)task, ev->name, addr, len, ev->prot);
+		break;
+	case OP_MSHARE_UNLINK:
+		VAL(F_TASK, task);
+		rc = ptsim_mshare_unlink(m, (int)task, ev->name);
+		break;
 	case OP_GUP_FAST_BEGIN:
 	case OP_RCU_READ_BEGIN:
 	case OP_PMD_LOCK:
