@@ -86,6 +86,13 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_violation_get(m, 0, &v),
 		ptsim_machine_check(m),
 		ptsim_debug_rss_add(m, 1, PTSIM_RSS_ANON, 1),
+		ptsim_mshare_create(m, PTSIM_NO_TASK, "r", 512ull << 30, 512ull << 30),
+		ptsim_mshare_map(m, PTSIM_NO_TASK, "r", &a),
+		ptsim_mshare_munmap(m, 1, "r", BASE, 4096),
+		ptsim_mshare_madvise(m, 1, "r", BASE, 4096, PTSIM_MADV_DONTNEED),
+		ptsim_mshare_mprotect(m, 1, "r", BASE, 4096, PTSIM_PROT_READ),
+		ptsim_mshare_unlink(m, 1, "r"),
+		ptsim_mshare_info(m, "r", &mi),
 	};
 	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
 		if (rcs[i] != want)
@@ -106,6 +113,7 @@ static void check_all_value_calls(struct ptsim_machine *m)
 	assert_null(ptsim_report_text(m));
 	assert_null(ptsim_report_timeline_csv(m));
 	assert_int_equal(ptsim_debug_allocated_bytes(m), 0);
+	assert_int_equal(ptsim_mshare_align(m), 0);
 	ptsim_debug_fail_alloc(m, 1);
 	ptsim_debug_batching(m, false);
 	assert_non_null(ptsim_machine_errmsg(m));
@@ -134,6 +142,14 @@ static void test_api_misuse__null_pointers(void **s)
 	assert_non_null(strstr(ptsim_machine_errmsg(m), "no mmap arguments"));
 	assert_int_equal(ptsim_mm_info_get(m, 1, NULL), -EINVAL);
 	assert_string_equal(ptsim_machine_errmsg(m), "mm_info: field 'out': must not be NULL");
+	assert_int_equal(ptsim_mshare_create(m, PTSIM_NO_TASK, NULL, 512ull << 30, 512ull << 30), -EINVAL);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "'name'"));
+	assert_int_equal(ptsim_mshare_info(m, NULL, &mi), -EINVAL);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "'name'"));
+	T_OK(m, ptsim_mshare_create(m, PTSIM_NO_TASK, "r", 512ull << 30, 512ull << 30));
+	assert_int_equal(ptsim_mshare_map(m, PTSIM_NO_TASK, "r", NULL), -EINVAL);
+	assert_int_equal(ptsim_mshare_info(m, "r", NULL), -EINVAL);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "'out'"));
 	assert_int_equal(ptsim_stat(m, NULL, &x), -EINVAL);
 	assert_string_equal(ptsim_machine_errmsg(m), "stat: field 'name': must not be NULL");
 	assert_int_equal(ptsim_stat(m, "faults.total", NULL), -EINVAL);

@@ -1,0 +1,305 @@
+/*
+ * mshare: page tables shared across processes through an msharefs host mm
+ * (the mshare RFC v3 of September 2024, docs/mshare.md).
+ *
+ * - the region: MSHAREFS_SET_SIZE's alignment (PGDIR_SIZE), names, the
+ *   mapping ioctl's checks;
+ * - attaching: a fault in a VM_SHARED_PT VMA links the process's top-level
+ *   entry to the host mm's table once, then every fault is handled in the
+ *   host mm: tables allocated and counted once, in the host mm;
+ * - VmPTE of N processes mapping the same shmem plainly vs through mshare;
+ * - teardown: the fixed variant unlinks at munmap, the RFC as posted leaves
+ *   the link (the process still translates; the oracle catches the freed
+ *   table it still links).
+ *
+ * Every count below is exact.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "support/helpers.h"
+#include "mm/internal.h"
+
+#define GiB (1ull << 30)
+#define MiB (1ull << 20)
+#define REGION 0x8000000000ull   /* 512 GiB: the first PGDIR_SIZE-aligned address above 0 */
+
+static const char *const set_rfc_v3[] = { "mshare=rfc_v3", NULL };
+
+/* Region "r" at REGION, 512 GiB, with @len bytes of anonymous shared memory mapped at its start. */
+static void make_region(struct ptsim_machine *m, uint64_t len)
+{
+	T_OK(m, ptsim_mshare_create(m, PTSIM_NO_TASK, "r", REGION, 512 * GiB));
+	T_OK(m, ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+				 &(struct ptsim_mmap_args){ .addr = REGION, .len = len, .prot = 3, .shared = true }));
+}
+
+/* Task @task maps the whole region at its own REGION (kind mshare). */
+static int attach(struct ptsim_machine *m, int task)
+{
+	return ptsim_mmap(m, task,
+			  &(struct ptsim_mmap_args){ .addr = REGION, .len = 512 * GiB, .prot = 3,
+						     .kind = PTSIM_MAP_MSHARE, .file = "r", .shared = true });
+}
+
+static struct ptsim_mm_info host_info(struct ptsim_machine *m)
+{
+	struct ptsim_mm_info mi;
+
+	T_OK(m, ptsim_mshare_info(m, "r", &mi));
+	return mi;
+}
+
+/* The top-level entry of @task's mm that maps @addr. */
+static pgent_t task_pgd_entry(struct ptsim_machine *m, int task, uint64_t addr)
+{
+	struct sim_task *t = task_lookup(m, task);
+
+	assert_non_null(t);
+	return *pgd_offset(t->mm, addr);
+}
+
+/*
+ * MSHAREFS_SET_SIZE: start and end multiples of PGDIR_SIZE (512 GiB with
+ * 4-level x86-64), else EINVAL; a name is taken once; the mapping ioctl
+ * stays inside the region and maps anonymous shared memory only (RFC v3).
+ */
+static void test_mshare__region_checks(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	assert_int_equal(ptsim_mshare_align(m), 512 * GiB);
+	assert_int_equal(ptsim_mshare_create(m, PTSIM_NO_TASK, "r", REGION + 2 * MiB, 512 * GiB), -EINVAL);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "MSHAREFS_SET_SIZE"));
+	assert_int_equal(ptsim_mshare_create(m, PTSIM_NO_TASK, "r", REGION, GiB), -EINVAL);
+	T_OK(m, ptsim_mshare_create(m, PTSIM_NO_TASK, "r", REGION, 512 * GiB));
+	assert_int_equal(ptsim_mshare_create(m, PTSIM_NO_TASK, "r", 2 * REGION, 512 * GiB), -EEXIST);
+	/* Outside the region; not shared; a file (RFC v3: "fd != -1" is EINVAL). */
+	assert_int_equal(ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+					  &(struct ptsim_mmap_args){ .addr = 2 * REGION, .len = MiB * 2, .prot = 3,
+								     .shared = true }),
+			 -EINVAL);
+	assert_int_equal(ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+					  &(struct ptsim_mmap_args){ .addr = REGION, .len = MiB * 2, .prot = 3 }),
+			 -EINVAL);
+	assert_int_equal(ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+					  &(struct ptsim_mmap_args){ .addr = REGION, .len = MiB * 2, .prot = 3,
+								     .kind = PTSIM_MAP_SHMEM, .file = "f",
+								     .shared = true }),
+			 -EINVAL);
+	assert_int_equal(ptsim_mshare_map(m, PTSIM_NO_TASK, "nope",
+					  &(struct ptsim_mmap_args){ .addr = REGION, .len = MiB * 2, .prot = 3,
+								     .shared = true }),
+			 -ENOENT);
+	T_OK(m, ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+				 &(struct ptsim_mmap_args){ .addr = REGION, .len = 2 * MiB, .prot = 3, .shared = true }));
+	assert_int_equal(ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+					  &(struct ptsim_mmap_args){ .addr = REGION + 4096, .len = 4096, .prot = 3,
+								     .shared = true }),
+			 -EEXIST);
+	/* A process maps the region at a granule-aligned address inside it, MAP_SHARED. */
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	assert_int_equal(ptsim_mmap(m, 1,
+				    &(struct ptsim_mmap_args){ .addr = REGION, .len = 2 * MiB, .prot = 3,
+							       .kind = PTSIM_MAP_MSHARE, .file = "r",
+							       .shared = true }),
+			 -EINVAL);
+	assert_int_equal(ptsim_mmap(m, 1,
+				    &(struct ptsim_mmap_args){ .addr = REGION, .len = 512 * GiB, .prot = 3,
+							       .kind = PTSIM_MAP_MSHARE, .file = "r" }),
+			 -EINVAL);
+	assert_int_equal(ptsim_mmap(m, 1,
+				    &(struct ptsim_mmap_args){ .addr = REGION, .len = 512 * GiB, .prot = 3,
+							       .kind = PTSIM_MAP_MSHARE, .file = "x",
+							       .shared = true }),
+			 -ENOENT);
+	T_OK(m, attach(m, 1));
+	/* The VMA is mapped and unmapped whole (may_split refuses). */
+	assert_int_equal(ptsim_munmap(m, 1, REGION, 2 * MiB), -EINVAL);
+	t_destroy(m);
+}
+
+/*
+ * Two processes attach.  Task 1's first write links its PGD entry to the
+ * host's PUD table (1 fault, VM_FAULT_NOPAGE), then its 16,384 faults run in
+ * the host mm: 32 PTE + 1 PMD + 1 PUD tables, all in the host mm (136 kB),
+ * none in either process.  Task 2's read of the same 64 MiB: one fault (its
+ * link), every page then found through the host's tables.
+ */
+static void test_mshare__faults_populate_host_tables(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(4, NULL, NULL);
+	struct ptsim_mm_info mi;
+
+	make_region(m, 64 * MiB);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_spawn(m, 2, 1));
+	T_OK(m, attach(m, 1));
+	T_OK(m, attach(m, 2));
+	assert_int_equal(task_pgd_entry(m, 1, REGION), 0);
+	uint64_t f0 = t_stat(m, "faults.total");
+	T_OK(m, ptsim_touch(m, 1, REGION, 64 * MiB, 0, true));
+	assert_int_equal(t_stat(m, "faults.total") - f0, 16384 + 1);
+	assert_int_equal(t_stat(m, "mshare.links"), 1);
+	assert_int_equal(t_stat(m, "mshare.host_faults"), 16384);
+	T_OK(m, ptsim_touch(m, 2, REGION, 64 * MiB, 0, false));
+	assert_int_equal(t_stat(m, "faults.total") - f0, 16384 + 2);
+	assert_int_equal(t_stat(m, "mshare.links"), 2);
+	assert_int_equal(t_stat(m, "mshare.host_faults"), 16384);
+	/* Both processes' top-level entries point at the host's PUD table. */
+	pgent_t e1 = task_pgd_entry(m, 1, REGION), e2 = task_pgd_entry(m, 2, REGION);
+	assert_true(pgent_present(e1));
+	assert_int_equal(e1, e2);
+	assert_int_equal(pt_desc(m, pgent_pfn(e1))->pt_mm->mshare != NULL, 1);
+	/* The tables are counted once, in the host mm. */
+	mi = host_info(m);
+	assert_int_equal(mi.pgtables[0], 32);
+	assert_int_equal(mi.pgtables[1], 1);
+	assert_int_equal(mi.pgtables[2], 1);
+	assert_int_equal(mi.vmpte_kb, 136);
+	assert_int_equal(mi.rss_shmem_kb, 64 * 1024);
+	assert_int_equal(t_stat(m, "pgtables_allocated.pte"), 32);
+	assert_int_equal(t_stat(m, "pgtables_allocated.pmd"), 1);
+	assert_int_equal(t_stat(m, "pgtables_allocated.pud"), 1);
+	for (int t = 1; t <= 2; t++) {
+		mi = t_mm_info(m, t);
+		assert_int_equal(mi.vmpte_kb, 0);
+		assert_int_equal(mi.rss_shmem_kb, 0);
+		assert_int_equal(mi.pgtables[0] + mi.pgtables[1] + mi.pgtables[2], 0);
+	}
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/*
+ * VmPTE of @n processes each touching all of a @len shmem object, plainly
+ * (MAP_SHARED of one shmem file: each process has its own tables) and
+ * through mshare (one set, in the host mm).  Return the sum over processes
+ * (+ host for mshare) in kB.
+ */
+static uint64_t vmpte_sum(unsigned int n, uint64_t len, bool mshare)
+{
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	uint64_t kb = 0;
+
+	if (mshare)
+		make_region(m, len);
+	for (unsigned int i = 1; i <= n; i++) {
+		int t = (int)i;
+		T_OK(m, ptsim_spawn(m, t, i == 1 ? 0 : 1));
+		if (mshare)
+			T_OK(m, attach(m, t));
+		else
+			T_OK(m, ptsim_mmap(m, t,
+					   &(struct ptsim_mmap_args){ .addr = REGION, .len = len, .prot = 3,
+								      .kind = PTSIM_MAP_SHMEM, .file = "shm",
+								      .shared = true }));
+		T_OK(m, ptsim_touch(m, t, REGION, len, 0, false));
+	}
+	for (unsigned int i = 1; i <= n; i++)
+		kb += t_mm_info(m, (int)i).vmpte_kb;
+	if (mshare)
+		kb += host_info(m).vmpte_kb;
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+	return kb;
+}
+
+/*
+ * 16 MiB touched by 1 and 10 processes: plainly 8 PTE + 1 PMD + 1 PUD
+ * tables = 40 kB per process; through mshare 40 kB once, whatever N.
+ */
+static void test_mshare__vmpte_counted_once(void **s)
+{
+	(void)s;
+	assert_int_equal(vmpte_sum(1, 16 * MiB, false), 40);
+	assert_int_equal(vmpte_sum(10, 16 * MiB, false), 400);
+	assert_int_equal(vmpte_sum(1, 16 * MiB, true), 40);
+	assert_int_equal(vmpte_sum(10, 16 * MiB, true), 40);
+}
+
+/*
+ * munmap of the region's VMA.  fixed: unlinks the PGD entry (with a flush);
+ * a later access faults outside any VMA (a SIGSEGV), and the host freeing its
+ * tables reports nothing.  rfc_v3 as posted: the entry stays, the process
+ * still reads the region through it without any VMA; when the host frees
+ * the table both processes link (uncounted), the oracle reports
+ * linked_table for each.
+ */
+static void munmap_case(const char *const *set, bool posted)
+{
+	struct ptsim_machine *m = t_machine(4, NULL, set);
+
+	make_region(m, 4 * MiB);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_spawn(m, 2, 1));
+	T_OK(m, attach(m, 1));
+	T_OK(m, attach(m, 2));
+	T_OK(m, ptsim_touch(m, 1, REGION, 4 * MiB, 0, true));
+	T_OK(m, ptsim_touch(m, 2, REGION, 4 * MiB, 0, false));
+	T_OK(m, ptsim_munmap(m, 1, REGION, 512 * GiB));
+	assert_int_equal(t_stat(m, "mshare.unlinks"), posted ? 0 : 1);
+	assert_int_equal(task_pgd_entry(m, 1, REGION) != 0, posted);
+	uint64_t f0 = t_stat(m, "faults.total");
+	T_OK(m, ptsim_touch(m, 1, REGION + 2 * MiB, 4096, 0, false));
+	assert_int_equal(t_stat(m, "faults.sigsegv"), posted ? 0 : 1);
+	assert_int_equal(t_stat(m, "faults.total") - f0, 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	/* The host unmaps its object: its PTE, PMD and PUD tables go. */
+	T_OK(m, ptsim_mshare_munmap(m, 2, "r", REGION, 4 * MiB));
+	assert_int_equal(t_violations(m, PTSIM_VIOL_LINKED_TABLE), posted ? 2 : 0);
+	assert_int_equal(t_violations_with(m, PTSIM_VIOL_LINKED_TABLE, "mm 1 (task 1)"), posted ? 1 : 0);
+	if (!posted)
+		assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+static void test_mshare__fixed_unlinks_at_munmap(void **s)
+{
+	(void)s;
+	munmap_case(NULL, false);
+}
+
+static void test_mshare__rfc_v3_munmap_leaves_link(void **s)
+{
+	(void)s;
+	munmap_case(set_rfc_v3, true);
+}
+
+/* The region outlives its processes; unlink frees the host mm once nothing maps it. */
+static void test_mshare__unlink_and_exit(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+
+	make_region(m, 4 * MiB);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_spawn(m, 2, 1));
+	T_OK(m, attach(m, 1));
+	T_OK(m, ptsim_touch(m, 1, REGION, 4 * MiB, 0, true));
+	T_OK(m, ptsim_exit(m, 1));
+	/* The host keeps its tables after the last process exits. */
+	assert_int_equal(host_info(m).vmpte_kb, 16);
+	T_OK(m, ptsim_mshare_unlink(m, 2, "r"));
+	struct ptsim_mm_info mi;
+	assert_int_equal(ptsim_mshare_info(m, "r", &mi), -ENOENT);
+	assert_int_equal(t_stat(m, "pgtables_freed.pte"), 2);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mshare__region_checks),
+		cmocka_unit_test(test_mshare__faults_populate_host_tables),
+		cmocka_unit_test(test_mshare__vmpte_counted_once),
+		cmocka_unit_test(test_mshare__fixed_unlinks_at_munmap),
+		cmocka_unit_test(test_mshare__rfc_v3_munmap_leaves_link),
+		cmocka_unit_test(test_mshare__unlink_and_exit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
