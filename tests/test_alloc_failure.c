@@ -8,7 +8,10 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "support/helpers.h"
 
@@ -207,6 +210,222 @@ static void test_alloc_failure__never_the_syscall_enomem(void **s)
 	}
 }
 
+/*
+ * Every bundled trace of a representative set, on its own architecture and
+ * (x86-64 traces) on arm64 too: fail the Nth allocation for N = 1..24, then
+ * for N growing by half each step up to the run's last allocation (a full
+ * sweep of every trace and every N takes minutes in a sanitizer build:
+ * PTSIM_ALLOC_SWEEP=all runs that, outside CI).  Each run ends with
+ * PTSIM_ENOMEM_HOST saying "out of memory" and naming the event, or as the
+ * undisturbed run ends; the machine passes the consistency checkers; no
+ * violation appears that the undisturbed run does not report (an internal
+ * error never); and the machine tears down without leaks (LeakSanitizer).
+ */
+static const char *const sweep_traces[] = {
+	/* one of each area: bugs (x86, arm64), hugetlb sharing, arm64 and x86 flush fidelity, fork/exit,
+	 * PT reclaim (guard markers, mlock, RCU reader, swap), the three W3 shootdown patterns, W2 unshare,
+	 * a study with a hugetlb pool and forks */
+	"bugs/CVE-2026-74674.json", "bugs/CVE-2026-74674_arm64.json", "examples/hugetlb_unshare_lazy_cpu.json",
+	"fidelity/arm64_range_limit_1g.json", "fidelity/arm64_ttl_level0_39bit.json",
+	"fidelity/x86_invlpgb_walk_cache.json", "fidelity/x86_series_unshare_flush_invlpgb.json",
+	"oracle/forkexit_stale_bit.json", "oracle/w1_e_guard.json", "oracle/w1_e_munlock.json",
+	"oracle/w2_split_g2_k0.json", "oracle/w3_dontneed_spin.json", "oracle/w3_mprotect_sleep.json",
+	"oracle/w3_munmap_none.json", "seeds/pt_reclaim_rcu_reader.json", "seeds/pt_reclaim_swap.json",
+	"seeds/pt_reclaim_pmd_contended.json", "studies/hugetlb_pool_fork_96.json",
+};
+
+struct sweep_result {
+	int rc;
+	size_t violations;
+	bool internal;
+};
+
+/* One run of @t on @arch with allocation @n failing (0: none). */
+static struct sweep_result sweep_run(const char *name, struct ptsim_trace *t, enum ptsim_arch arch, uint64_t n)
+{
+	struct ptsim_config cfg;
+	struct ptsim_machine *m;
+	struct sweep_result r = { 0, 0, false };
+	char err[512];
+
+	ptsim_trace_config(t, &cfg);
+	cfg.arch = arch;
+	r.rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
+	if (r.rc)
+		return r;   /* a configuration the other architecture does not have */
+	if (n)
+		ptsim_debug_fail_alloc(m, n);
+	r.rc = ptsim_trace_run(t, m);
+	if (r.rc == PTSIM_ENOMEM_HOST) {
+		const char *msg = ptsim_machine_errmsg(m);
+		if (!strstr(msg, "out of memory") || !strstr(msg, "event "))
+			fail_msg("%s, %s, allocation %llu: the message should say out of memory and name the event: %s", name,
+				 arch == PTSIM_ARCH_ARM64 ? "arm64" : "x86-64", (unsigned long long)n, msg);
+	}
+	r.violations = ptsim_violation_count(m);
+	for (size_t i = 0; i < r.violations; i++) {
+		struct ptsim_violation v;
+		if (!ptsim_violation_get(m, i, &v) && v.kind == PTSIM_VIOL_INTERNAL) {
+			r.internal = true;
+			fail_msg("%s, allocation %llu: internal error: %s", name, (unsigned long long)n, v.message);
+		}
+	}
+	ptsim_machine_quiesce(m);
+	if (ptsim_machine_check(m))
+		fail_msg("%s, %s, allocation %llu: machine inconsistent: %s", name,
+			 arch == PTSIM_ARCH_ARM64 ? "arm64" : "x86-64", (unsigned long long)n, ptsim_machine_errmsg(m));
+	ptsim_machine_destroy(m);
+	return r;
+}
+
+static unsigned int sweep_one(const char *name, struct ptsim_trace *t, enum ptsim_arch arch, bool every)
+{
+	struct sweep_result clean = sweep_run(name, t, arch, 0);
+	unsigned int runs = 0;
+
+	if (clean.rc)
+		return 0;   /* the trace does not run on this architecture (x86-only settings, addresses) */
+	for (uint64_t n = 1;; n = every || n < 24 ? n + 1 : n + n / 2) {
+		struct sweep_result r = sweep_run(name, t, arch, n);
+		runs++;
+		if (r.rc != PTSIM_ENOMEM_HOST) {
+			if (r.rc != clean.rc)
+				fail_msg("%s, %s, allocation %llu: %s, the undisturbed run gives %s", name,
+					 arch == PTSIM_ARCH_ARM64 ? "arm64" : "x86-64", (unsigned long long)n,
+					 ptsim_errname(r.rc), ptsim_errname(clean.rc));
+			break;   /* past the last allocation */
+		}
+		if (!clean.violations && r.violations)
+			fail_msg("%s, %s, allocation %llu: %zu violations, the undisturbed run has none", name,
+				 arch == PTSIM_ARCH_ARM64 ? "arm64" : "x86-64", (unsigned long long)n, r.violations);
+		assert_true(n < 10000000);
+	}
+	return runs;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	assert_true(n >= 0);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = 0;
+	*len = (size_t)n;
+	return buf;
+}
+
+static void test_alloc_failure__bundled_traces_both_archs(void **s)
+{
+	(void)s;
+	const char *all = getenv("PTSIM_ALLOC_SWEEP");
+	bool every = all && !strcmp(all, "all");
+	unsigned int runs = 0, pairs = 0;
+
+	for (size_t i = 0; i < sizeof(sweep_traces) / sizeof(sweep_traces[0]); i++) {
+		char path[512], err[512];
+		struct ptsim_trace *t;
+		snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, sweep_traces[i]);
+		if (ptsim_trace_load_file(&t, path, err, sizeof(err)))
+			fail_msg("%s: %s", path, err);
+		struct ptsim_config cfg;
+		ptsim_trace_config(t, &cfg);
+		unsigned int r = sweep_one(sweep_traces[i], t, cfg.arch, every);
+		assert_true(r > 1);   /* the trace's own architecture must run, and allocate */
+		runs += r;
+		pairs++;
+		if (cfg.arch == PTSIM_ARCH_X86_64) {
+			r = sweep_one(sweep_traces[i], t, PTSIM_ARCH_ARM64, every);
+			runs += r;
+			pairs += r > 0;
+		}
+		ptsim_trace_free(t);
+	}
+	print_message("%u runs over %u trace/architecture pairs\n", runs, pairs);
+	assert_true(pairs > 24);
+}
+
+/*
+ * The trace loader under allocation failure: cJSON's allocations (through
+ * its hooks, set here by the test) fail at the Nth for every N.  A load must
+ * end in PTSIM_ENOMEM_HOST saying "out of memory" -- never "malformed JSON":
+ * cJSON answers NULL for both, and the loader tells them apart -- or load.
+ * No leak (LeakSanitizer).
+ */
+struct cjson_fail {
+	uint64_t count, fail_at;
+};
+static struct cjson_fail cjson_fail;   /* the hooks take no context: test-only state */
+
+static void *failing_malloc(size_t n)
+{
+	if (++cjson_fail.count == cjson_fail.fail_at)
+		return NULL;
+	return malloc(n);
+}
+
+static unsigned int sweep_load(const char *name, const char *text, size_t len)
+{
+	cJSON_Hooks hooks = { failing_malloc, free };
+	unsigned int oom = 0;
+	char err[512];
+
+	struct ptsim_trace *t = NULL;
+	cJSON_InitHooks(&hooks);
+	cjson_fail = (struct cjson_fail){ 0, 0 };
+	if (ptsim_trace_load(&t, text, len, err, sizeof(err)))
+		fail_msg("%s: %s", name, err);
+	ptsim_trace_free(t);
+	/* Every allocation of the load fails once (a failed parse that was not going to succeed may absorb it). */
+	for (uint64_t n = 1, total = cjson_fail.count; n <= total; n++) {
+		cjson_fail = (struct cjson_fail){ 0, n };
+		int rc = ptsim_trace_load(&t, text, len, err, sizeof(err));
+		if (rc == 0) {
+			ptsim_trace_free(t);
+			continue;
+		}
+		if (rc != PTSIM_ENOMEM_HOST || !strstr(err, "out of memory") || strstr(err, "malformed")) {
+			cJSON_InitHooks(NULL);
+			fail_msg("%s: cJSON allocation %llu failing: %s: %s", name, (unsigned long long)n, ptsim_errname(rc), err);
+		}
+		oom++;
+		assert_true(n < 10000000);
+	}
+	cjson_fail = (struct cjson_fail){ 0, 0 };
+	cJSON_InitHooks(NULL);
+	return oom;
+}
+
+static void test_alloc_failure__trace_loader(void **s)
+{
+	(void)s;
+	static const char v2[] = "{\"ptsim_trace\":2,\"machine\":{\"cpus\":2}}\n"
+				 "{\"op\":\"spawn\",\"task\":1,\"cpu\":0}\n"
+				 "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"prot\":\"rw\"}\n"
+				 "{\"op\":\"repeat\",\"count\":2,\"events\":[{\"op\":\"touch\",\"task\":1,\"addr\":\"0x100000\","
+				 "\"len\":\"4K\"}]}\n";
+	static const char *const files[] = { "oracle/w3_munmap_spin.json", "studies/munmap_loop_64.json",
+					     "bugs/CVE-2026-74674_arm64.json" };
+	unsigned int oom = 0;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[512];
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, files[i]);
+		char *text = slurp(path, &len);
+		oom += sweep_load(files[i], text, len);
+		free(text);
+	}
+	oom += sweep_load("v2", v2, strlen(v2));
+	print_message("%u loads failed cleanly with out of memory\n", oom);
+	assert_true(oom > 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +433,8 @@ int main(void)
 		cmocka_unit_test(test_alloc_failure__machine_usable_after),
 		cmocka_unit_test(test_alloc_failure__tlb_arrays),
 		cmocka_unit_test(test_alloc_failure__never_the_syscall_enomem),
+		cmocka_unit_test(test_alloc_failure__bundled_traces_both_archs),
+		cmocka_unit_test(test_alloc_failure__trace_loader),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

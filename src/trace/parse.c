@@ -110,6 +110,15 @@ int ptsim__trace_fail(struct perr *pe, const char *fmt, ...)
 	return PTSIM_EBADTRACE;
 }
 
+/* A host allocation failed while loading: PTSIM_ENOMEM_HOST, "out of memory" and where. */
+int ptsim__trace_oom(struct perr *pe)
+{
+	if (pe->buf && pe->len)
+		snprintf(pe->buf, pe->len, "%s%sout of memory (the loader could not allocate host memory)", pe->path,
+			 pe->path[0] ? ": " : "");
+	return PTSIM_ENOMEM_HOST;
+}
+
 /* "123", "0x1f", "2M", "50G", "4K", "1T": decimal or hex with an optional binary suffix. */
 int ptsim__trace_parse_num(const char *s, uint64_t *out, bool allow_neg, bool *neg)
 {
@@ -305,7 +314,7 @@ static int parse_segments(struct perr *pe, const cJSON *arr, struct tevent *ev)
 	if (!n)
 		return 0;
 	if (!(ev->segments = calloc(n, sizeof(*ev->segments))))
-		return ptsim__trace_fail(pe, "out of memory");
+		return ptsim__trace_oom(pe);
 	cJSON_ArrayForEach(so, arr) {
 		struct ptsim_exec_segment *s = &ev->segments[i++];
 		unsigned int have = 0;
@@ -339,7 +348,7 @@ static int parse_segments(struct perr *pe, const cJSON *arr, struct tevent *ev)
 				if (get_str(pe, it, field, &str) || check_file_name(pe, field, str))
 					return PTSIM_EBADTRACE;
 				if (!(s->file = strdup(str)))
-					return ptsim__trace_fail(pe, "out of memory");
+					return ptsim__trace_oom(pe);
 			} else {
 				return ptsim__trace_fail(pe, "field 'segments[%zu]': unknown field '%s' (addr, len, prot, kind, "
 							 "file, offset, shared)", i - 1, it->string);
@@ -418,7 +427,7 @@ static int parse_iteration(struct perr *pe, const cJSON *it, struct tevent *ev)
 		return ptsim__trace_fail(pe, "field 'iteration': expected an array of at most %d iteration numbers",
 					 PTSIM_MARK_MAX_DEPTH);
 	if (n && !(ev->iteration = malloc((size_t)n * sizeof(*ev->iteration))))
-		return ptsim__trace_fail(pe, "out of memory");
+		return ptsim__trace_oom(pe);
 	cJSON_ArrayForEach(x, it) {
 		double d = x->valuedouble;
 		if (!cJSON_IsNumber(x) || d < 0 || d >= 9007199254740992.0 || d != (double)(uint64_t)d)
@@ -611,7 +620,7 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 				return ptsim__trace_fail(pe, "field '%s': %s (a name is 1..%d bytes of UTF-8 text without "
 							 "control characters)", ptsim__trace_field_names[f], why, PTSIM_NAME_MAX);
 			if (!(*(f == F_FILE ? &ev->file : &ev->name) = strdup(s)))
-				return ptsim__trace_fail(pe, "out of memory");
+				return ptsim__trace_oom(pe);
 			break;
 		case F_EXPECT:
 			if (PARSE_ENUM(pe, it, "expect", expect_names, "an errno name this op can return", &ev->expect))
@@ -708,7 +717,7 @@ static int parse_events(struct perr *pe, const cJSON *arr, struct tevent **out, 
 	n = (size_t)cJSON_GetArraySize(arr);
 	ev = calloc(n ? n : 1, sizeof(*ev));
 	if (!ev)
-		return ptsim__trace_fail(pe, "out of memory");
+		return ptsim__trace_oom(pe);
 	size_t i = 0;
 	const cJSON *it;
 	cJSON_ArrayForEach(it, arr) {
@@ -814,7 +823,7 @@ static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj
 				return ptsim__trace_fail(pe, "field 'preset': expected a string");
 			free(t->preset);
 			if (!(t->preset = strdup(it->valuestring)))
-				return ptsim__trace_fail(pe, "out of memory");
+				return ptsim__trace_oom(pe);
 		} else if (!strcmp(k, "set")) {
 			const cJSON *kv;
 			if (!cJSON_IsObject(it))
@@ -835,7 +844,7 @@ static int parse_machine(struct perr *pe, struct ptsim_trace *t, const cJSON *mj
 				else
 					return ptsim__trace_fail(pe, "set.%s: expected a string, number or boolean", kv->string);
 				if (ptsim__trace_add_set(t, buf))
-					return ptsim__trace_fail(pe, "out of memory");
+					return ptsim__trace_oom(pe);
 			}
 		} else {
 			return ptsim__trace_fail(pe, "unknown field '%s' (arch, cpus, paging_levels, granule, va_bits, preset, set, seed)",
@@ -892,6 +901,9 @@ int ptsim__trace_parse_json(struct perr *pe, const char *json, size_t len, bool 
 			root = NULL;
 		}
 	}
+	/* Well-formed text that cJSON could not parse: one of its allocations failed. */
+	if (!root && ptsim__json_well_formed(json, len, CJSON_NESTING_LIMIT))
+		return ptsim__trace_oom(pe);
 	if (!root) {
 		size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0;
 		size_t line = 1, depth = 0, max_depth = 0;

@@ -98,13 +98,19 @@ static int check_text(struct perr *pe, const char *what, const char *data, size_
 				 "gzip (1f 8b) or zstd (28 b5 2f fd) data", what, bytes);
 }
 
-/* Is this line a v2 header: one JSON object whose "ptsim_trace" is the number 2? */
-static bool is_v2_header(const char *line, size_t len)
+/*
+ * Is this line a v2 header: one JSON object whose "ptsim_trace" is the number
+ * 2?  1 yes, 0 no, PTSIM_ENOMEM_HOST if cJSON ran out of memory on a
+ * well-formed line (then nobody can tell: the load fails with out of memory).
+ */
+static int v2_header(const char *line, size_t len)
 {
 	const char *end = NULL;
 	cJSON *root = ptsim__json_parse(line, len, &end);
 	bool v2 = false;
 
+	if (!root && ptsim__json_well_formed(line, len, CJSON_NESTING_LIMIT))
+		return PTSIM_ENOMEM_HOST;
 	if (root && end) {
 		while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r'))
 			end++;
@@ -130,7 +136,12 @@ static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct pe
 		ptsim__trace_reader_close(rd);
 		return rc;
 	}
-	if (s != SIZE_MAX && e - s <= t->opts.max_line_bytes && is_v2_header(data + s, e - s)) {
+	int v2 = s != SIZE_MAX && e - s <= t->opts.max_line_bytes ? v2_header(data + s, e - s) : 0;
+	if (v2 < 0) {
+		ptsim__trace_reader_close(rd);
+		return ptsim__trace_oom(pe);
+	}
+	if (v2) {
 		cJSON *root;
 		uint64_t line = 1;
 		for (size_t i = 0; i < s; i++)
@@ -160,7 +171,7 @@ static int load_reader(struct ptsim_trace *t, struct trace_reader *rd, struct pe
 		rc = ptsim__trace_parse_document(pe, t, doc, len);
 	const char *end;
 	if (!rc && t->keep_json && !(t->json = ptsim__json_parse(doc, len, &end)))
-		rc = PTSIM_ENOMEM_HOST;
+		rc = ptsim__trace_oom(pe);
 	ptsim__trace_reader_close(rd);
 	return rc;
 }
@@ -186,8 +197,10 @@ PTSIM_API int ptsim_trace_load_opts(struct ptsim_trace **out, const char *data, 
 		s++;
 	const char *nl = s < len ? memchr(data + s, '\n', len - s) : NULL;
 	e = nl ? (size_t)(nl - data) : len;
-	if (ptsim__trace_is_compressed(data, len) ||
-	    (e - s <= t->opts.max_line_bytes && is_v2_header(data + s, e - s))) {
+	int v2 = e - s <= t->opts.max_line_bytes ? v2_header(data + s, e - s) : 0;
+	if (v2 < 0) {
+		rc = ptsim__trace_oom(&pe);
+	} else if (ptsim__trace_is_compressed(data, len) || v2) {
 		if ((rc = ptsim__trace_reader_open_mem(&rd, data, len)) == 0)
 			rc = load_reader(t, rd, &pe, "the buffer");
 	} else if (len > t->opts.max_input_bytes) {

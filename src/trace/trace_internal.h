@@ -179,6 +179,10 @@ struct perr {
 };
 
 int ptsim__trace_fail(struct perr *pe, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A host allocation failed: PTSIM_ENOMEM_HOST with "out of memory" after the event's path. */
+int ptsim__trace_oom(struct perr *pe);
+/* json_check.c: @text is one well-formed JSON value (no allocation; cJSON's rules, at most @max_depth levels). */
+bool ptsim__json_well_formed(const char *text, size_t len, unsigned int max_depth);
 
 /* parse.c: every JSON parse of the library (cJSON's global error position is written under a lock). */
 cJSON *ptsim__json_parse(const char *json, size_t len, const char **end);
