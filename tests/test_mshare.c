@@ -12,6 +12,10 @@
  *   the link (the process still translates; the oracle catches the freed
  *   table it still links).
  *
+ * - the flush strategies of the review (mshare_flush) on the seed trace
+ *   traces/seeds/004_0a3a0e7ddc0a762e_flush.json, 64 and 1,024 CPUs;
+ * - the RFC's munmap-without-unlink on traces/seeds/..._munmap_no_unlink.json.
+ *
  * Every count below is exact.
  */
 #include <stdio.h>
@@ -291,6 +295,155 @@ static void test_mshare__unlink_and_exit(void **s)
 	t_destroy(m);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Flush strategies (the review of RFC v3, 2024-10-02)                       */
+/* ------------------------------------------------------------------------ */
+
+#define FLUSH_TRACE "seeds/004_0a3a0e7ddc0a762e_flush.json"
+
+static void set_cpus(struct ptsim_config *cfg, const void *ctx)
+{
+	cfg->cpus = *(const unsigned int *)ctx;
+}
+
+/* IPIs and flushes of one operation (between two marks of the trace). */
+struct op_cost {
+	uint64_t calls, received;            /* ipi.calls/received: tlb_flush, or flush_all for flush_all */
+	uint64_t local_full, local_partial;  /* tlb.local.* */
+	uint64_t remote_full, remote_partial, lazy_to_init_mm;
+};
+
+static void check_op(struct ptsim_machine *m, const char *before, const char *after, bool all, const struct op_cost *c)
+{
+	const char *calls = all ? "ipi.calls.flush_all" : "ipi.calls.tlb_flush";
+	const char *recv = all ? "ipi.received.flush_all" : "ipi.received.tlb_flush";
+
+	assert_int_equal(t_delta(m, before, after, calls), c->calls);
+	assert_int_equal(t_delta(m, before, after, recv), c->received);
+	assert_int_equal(t_delta(m, before, after, all ? "ipi.calls.tlb_flush" : "ipi.calls.flush_all"), 0);
+	assert_int_equal(t_delta(m, before, after, "tlb.local.full"), c->local_full);
+	assert_int_equal(t_delta(m, before, after, "tlb.local.partial"), c->local_partial);
+	assert_int_equal(t_delta(m, before, after, "tlb.remote.full"), c->remote_full);
+	assert_int_equal(t_delta(m, before, after, "tlb.remote.partial"), c->remote_partial);
+	assert_int_equal(t_delta(m, before, after, "tlb.remote.lazy_to_init_mm"), c->lazy_to_init_mm);
+}
+
+/* The three acceptance operations of @set's strategy on @cpus CPUs: munmap, DONTNEED, mprotect. */
+static struct ptsim_machine *flush_case(const char *strategy, unsigned int cpus, const struct op_cost *ops)
+{
+	char kv[64];
+	snprintf(kv, sizeof(kv), "mshare_flush=%s", strategy);
+	const char *const set[] = { kv, NULL };
+	struct ptsim_machine *m = NULL;
+	int rc = t_try_trace_adjusted(FLUSH_TRACE, set, set_cpus, &cpus, &m);
+	bool all = !strcmp(strategy, "flush_all");
+
+	assert_non_null(m);
+	if (rc)
+		fail_msg("%s: %d: %s", FLUSH_TRACE, rc, ptsim_machine_errmsg(m));
+	/* The DONTNEED empties a PTE table of the host mm; PT reclaim frees it. */
+	assert_int_equal(t_delta(m, "after_munmap", "after_dontneed", "pt_reclaim.tables_freed"), 1);
+	check_op(m, "before_munmap", "after_munmap", all, &ops[0]);
+	check_op(m, "after_munmap", "after_dontneed", all, &ops[1]);
+	check_op(m, "after_dontneed", "after_mprotect", all, &ops[2]);
+	return m;
+}
+
+/*
+ * flush_all: flush_tlb_all() per operation: one IPI to each other online
+ * CPU (63, 1,023), whoever they run.  No violation.
+ */
+static void test_mshare__flush_all_counts(void **s)
+{
+	(void)s;
+	static const unsigned int cpus[] = { 64, 1024 };
+	for (size_t i = 0; i < 2; i++) {
+		const uint64_t n = cpus[i] - 1;
+		const struct op_cost ops[3] = { { 1, n, 0, 0, 0, 0, 0 }, { 1, n, 0, 0, 0, 0, 0 }, { 1, n, 0, 0, 0, 0, 0 } };
+		struct ptsim_machine *m = flush_case("flush_all", cpus[i], ops);
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
+/*
+ * per_mm: flush_tlb_mm_range() of each of the 16 sharers.  munmap of a page:
+ * 15 IPIs (the sharers running elsewhere; lazy CPUs skipped), the local CPU
+ * flushes the page; DONTNEED frees a table (freed_tables): 16 flushes, 63
+ * IPIs (15 running + 48 lazy CPUs, which switch to init_mm); mprotect of
+ * 1 GiB: 15 IPIs, full flushes.  The same on 1,024 CPUs: the cost follows the
+ * sharers' CPUs, not the machine.
+ */
+static void test_mshare__per_mm_counts(void **s)
+{
+	(void)s;
+	static const unsigned int cpus[] = { 64, 1024 };
+	const struct op_cost ops[3] = { { 15, 15, 0, 1, 0, 15, 0 }, { 16, 63, 1, 0, 15, 0, 48 }, { 15, 15, 1, 0, 15, 0, 0 } };
+	for (size_t i = 0; i < 2; i++) {
+		struct ptsim_machine *m = flush_case("per_mm", cpus[i], ops);
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
+/*
+ * cpumask_union: one flush_tlb_multi() per operation over the union of the
+ * 16 mm_cpumasks, a full flush (info->mm is NULL).  munmap: 15 IPIs (lazy
+ * CPUs skipped); DONTNEED: 63 (lazy CPUs included, to init_mm); mprotect:
+ * 63 — the 48 CPUs now on init_mm are still in the sharers' mm_cpumasks and,
+ * with no mm in the flush, cannot be told apart (they flush nothing).
+ */
+static void test_mshare__cpumask_union_counts(void **s)
+{
+	(void)s;
+	static const unsigned int cpus[] = { 64, 1024 };
+	const struct op_cost ops[3] = { { 1, 15, 1, 0, 15, 0, 0 }, { 1, 63, 1, 0, 15, 0, 48 }, { 1, 63, 1, 0, 15, 0, 0 } };
+	for (size_t i = 0; i < 2; i++) {
+		struct ptsim_machine *m = flush_case("cpumask_union", cpus[i], ops);
+		assert_int_equal(ptsim_violation_count(m), 0);
+		t_destroy(m);
+	}
+}
+
+/*
+ * host_mm: the host mm's flush reaches no CPU (it runs nowhere): no IPI, no
+ * flush; the oracle reports the sharers' CPUs whose paging-structure caches
+ * still point at the PTE table the DONTNEED freed (nothing else).
+ */
+static void test_mshare__host_mm_is_caught(void **s)
+{
+	(void)s;
+	static const unsigned int cpus[] = { 64, 1024 };
+	const struct op_cost none[3] = { { 0 }, { 0 }, { 0 } };
+	for (size_t i = 0; i < 2; i++) {
+		struct ptsim_machine *m = flush_case("host_mm", cpus[i], none);
+		size_t n = ptsim_violation_count(m);
+		assert_true(n > 0);
+		assert_int_equal(t_violations(m, PTSIM_VIOL_PWC), n);
+		assert_int_equal(t_violations_with(m, PTSIM_VIOL_PWC, "cpu 1's paging-structure cache"), 1);
+		t_destroy(m);
+	}
+}
+
+/* The bundled trace of the RFC's munmap-without-unlink: caught as posted, clean when fixed. */
+static void test_mshare__seed_munmap_no_unlink(void **s)
+{
+	(void)s;
+	static const char *const fixed[] = { "mshare=fixed", NULL };
+	struct ptsim_machine *m = t_run_trace("seeds/004_0a3a0e7ddc0a762e_munmap_no_unlink.json", NULL);
+
+	assert_int_equal(t_delta(m, "unmapped", "read_after_munmap", "faults.total"), 0);
+	assert_int_equal(t_delta(m, "unmapped", "read_after_munmap", "faults.sigsegv"), 0);
+	assert_int_equal(t_violations(m, PTSIM_VIOL_LINKED_TABLE), 2);
+	assert_int_equal(ptsim_violation_count(m), 2);
+	t_destroy(m);
+	m = t_run_trace("seeds/004_0a3a0e7ddc0a762e_munmap_no_unlink.json", fixed);
+	assert_int_equal(t_delta(m, "attached", "unmapped", "mshare.unlinks"), 1);
+	assert_int_equal(t_delta(m, "unmapped", "read_after_munmap", "faults.sigsegv"), 1);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -300,6 +453,11 @@ int main(void)
 		cmocka_unit_test(test_mshare__fixed_unlinks_at_munmap),
 		cmocka_unit_test(test_mshare__rfc_v3_munmap_leaves_link),
 		cmocka_unit_test(test_mshare__unlink_and_exit),
+		cmocka_unit_test(test_mshare__flush_all_counts),
+		cmocka_unit_test(test_mshare__per_mm_counts),
+		cmocka_unit_test(test_mshare__cpumask_union_counts),
+		cmocka_unit_test(test_mshare__host_mm_is_caught),
+		cmocka_unit_test(test_mshare__seed_munmap_no_unlink),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
