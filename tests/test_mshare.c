@@ -425,6 +425,59 @@ static void test_mshare__host_mm_is_caught(void **s)
 	}
 }
 
+static void arm64_cpus(struct ptsim_config *cfg, const void *ctx)
+{
+	cfg->arch = PTSIM_ARCH_ARM64;
+	cfg->cpus = *(const unsigned int *)ctx;
+}
+
+/* TLBIs of one operation on arm64: VALE1IS, ASIDE1IS, VMALLE1IS, DSB ISH. */
+static void check_tlbi(struct ptsim_machine *m, const char *before, const char *after, const uint64_t want[4])
+{
+	assert_int_equal(t_delta(m, before, after, "tlbi.vale1is"), want[0]);
+	assert_int_equal(t_delta(m, before, after, "tlbi.aside1is"), want[1]);
+	assert_int_equal(t_delta(m, before, after, "tlbi.vmalle1is"), want[2]);
+	assert_int_equal(t_delta(m, before, after, "tlbi.dsb_ish"), want[3]);
+	assert_int_equal(t_delta(m, before, after, "ipi.calls.tlb_flush"), 0);
+	assert_int_equal(t_delta(m, before, after, "ipi.calls.flush_all"), 0);
+}
+
+/*
+ * arm64 (6.18.44 preset: no PT reclaim there, the DONTNEED frees no table):
+ * every strategy is broadcast TLBIs, no IPI, the same on 64 and 1,024 CPUs.
+ * The host mm's own flush comes first (one VALE1IS for the page, one
+ * ASIDE1IS for the larger ranges, each with its DSB); then flush_all: one
+ * VMALLE1IS; per_mm: the same instruction for each of the 16 sharers' ASIDs,
+ * each with its DSB; cpumask_union: ASIDE1IS per sharer and one DSB.
+ */
+static void test_mshare__arm64_broadcast_counts(void **s)
+{
+	(void)s;
+	static const struct {
+		const char *strategy;
+		uint64_t munmap[4], range[4];
+	} cases[] = {
+		{ "flush_all", { 1, 0, 1, 2 }, { 0, 1, 1, 2 } },
+		{ "per_mm", { 17, 0, 0, 17 }, { 0, 17, 0, 17 } },
+		{ "cpumask_union", { 1, 16, 0, 2 }, { 0, 17, 0, 2 } },
+		{ "host_mm", { 1, 0, 0, 1 }, { 0, 1, 0, 1 } },
+	};
+	static const unsigned int cpus[] = { 64, 1024 };
+	for (size_t c = 0; c < 2; c++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			char kv[64];
+			snprintf(kv, sizeof(kv), "mshare_flush=%s", cases[i].strategy);
+			const char *const set[] = { kv, NULL };
+			struct ptsim_machine *m = t_run_trace_adjusted(FLUSH_TRACE, set, arm64_cpus, &cpus[c]);
+			check_tlbi(m, "before_munmap", "after_munmap", cases[i].munmap);
+			check_tlbi(m, "after_munmap", "after_dontneed", cases[i].range);
+			check_tlbi(m, "after_dontneed", "after_mprotect", cases[i].range);
+			assert_int_equal(ptsim_violation_count(m), 0);
+			t_destroy(m);
+		}
+	}
+}
+
 /* The bundled trace of the RFC's munmap-without-unlink: caught as posted, clean when fixed. */
 static void test_mshare__seed_munmap_no_unlink(void **s)
 {
@@ -457,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_mshare__per_mm_counts),
 		cmocka_unit_test(test_mshare__cpumask_union_counts),
 		cmocka_unit_test(test_mshare__host_mm_is_caught),
+		cmocka_unit_test(test_mshare__arm64_broadcast_counts),
 		cmocka_unit_test(test_mshare__seed_munmap_no_unlink),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
