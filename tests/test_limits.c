@@ -133,6 +133,35 @@ static void test_limits__set_limit(void **s)
 	t_destroy(m);
 }
 
+/*
+ * 100,000 threads of one mm (issue 15's "unbounded work from short traces":
+ * they took 20 s when each thread was inserted into a sorted list; the mm's
+ * tasks are a heap now).  Created on CPU 1 in turn (each replaces the one
+ * before there), then each runs and exits: the mm lives until the last.
+ */
+static void test_limits__100k_threads_of_one_mm(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	const int n = 100000;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	for (int i = 0; i < n; i++)
+		T_OK(m, ptsim_thread(m, 1, 2 + i, 1));
+	assert_int_equal(t_mm_info(m, 1).users, n + 1);
+	for (int i = n - 1; i >= 0; i -= 2) {   /* from both ends of the heap's order */
+		T_OK(m, ptsim_run(m, 2 + i, 1));
+		T_OK(m, ptsim_exit(m, 2 + i));
+	}
+	for (int i = 0; i < n; i += 2) {
+		T_OK(m, ptsim_run(m, 2 + i, 1));
+		T_OK(m, ptsim_exit(m, 2 + i));
+	}
+	assert_int_equal(t_mm_info(m, 1).users, 1);
+	T_OK(m, ptsim_exit(m, 1));
+	t_destroy(m);
+}
+
 static void test_limits__bad_values(void **s)
 {
 	(void)s;
@@ -157,6 +186,7 @@ int main(void)
 		cmocka_unit_test(test_limits__exact_count),
 		cmocka_unit_test(test_limits__trace),
 		cmocka_unit_test(test_limits__set_limit),
+		cmocka_unit_test(test_limits__100k_threads_of_one_mm),
 		cmocka_unit_test(test_limits__bad_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
