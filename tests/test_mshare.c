@@ -478,6 +478,44 @@ static void test_mshare__arm64_broadcast_counts(void **s)
 	}
 }
 
+/*
+ * A GUP-fast walker of a sharer (task 2, CPU 1, irqs off) inside the host's
+ * PTE table that task 1's DONTNEED frees through the host mm: with RCU table
+ * freeing the free waits for the walker whatever the strategy (the grace
+ * period needs every CPU, not only the host mm's); only host_mm leaves the
+ * two sharers' CPUs' walk caches pointing at the freed table.
+ */
+static void test_mshare__gup_fast_walker_of_a_sharer(void **s)
+{
+	(void)s;
+	static const char *const strategies[] = { "flush_all", "per_mm", "cpumask_union", "host_mm" };
+	for (size_t i = 0; i < 4; i++) {
+		char kv[64];
+		snprintf(kv, sizeof(kv), "mshare_flush=%s", strategies[i]);
+		const char *const set[] = { kv, NULL };
+		struct ptsim_machine *m = t_machine(4, NULL, set);
+
+		make_region(m, 4 * MiB);
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		T_OK(m, ptsim_spawn(m, 2, 1));
+		T_OK(m, attach(m, 1));
+		T_OK(m, attach(m, 2));
+		T_OK(m, ptsim_touch(m, 1, REGION, 4 * MiB, 0, true));
+		T_OK(m, ptsim_touch(m, 2, REGION, 4 * MiB, 0, false));
+		T_OK(m, ptsim_gup_fast_begin(m, 1, 2, REGION + 2 * MiB));
+		T_OK(m, ptsim_mshare_madvise(m, 1, "r", REGION + 2 * MiB, 2 * MiB, PTSIM_MADV_DONTNEED));
+		assert_int_equal(t_stat(m, "pt_reclaim.tables_freed"), 1);
+		assert_int_equal(t_stat(m, "rcu.tables_freed"), 0);   /* deferred past the walker */
+		T_OK(m, ptsim_gup_fast_end(m, 1));
+		assert_int_equal(ptsim_machine_quiesce(m), 0);
+		assert_int_equal(t_stat(m, "rcu.tables_freed"), 1);
+		assert_int_equal(t_violations(m, PTSIM_VIOL_WALKER), 0);
+		assert_int_equal(ptsim_violation_count(m), i == 3 ? 2 : 0);
+		assert_int_equal(t_violations(m, PTSIM_VIOL_PWC), i == 3 ? 2 : 0);
+		t_destroy(m);
+	}
+}
+
 /* The bundled trace of the RFC's munmap-without-unlink: caught as posted, clean when fixed. */
 static void test_mshare__seed_munmap_no_unlink(void **s)
 {
@@ -511,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_mshare__cpumask_union_counts),
 		cmocka_unit_test(test_mshare__host_mm_is_caught),
 		cmocka_unit_test(test_mshare__arm64_broadcast_counts),
+		cmocka_unit_test(test_mshare__gup_fast_walker_of_a_sharer),
 		cmocka_unit_test(test_mshare__seed_munmap_no_unlink),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
