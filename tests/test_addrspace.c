@@ -806,6 +806,107 @@ static void test_addrspace__fork_thread_not_running(void **s)
 	t_destroy(m);
 }
 
+/* Load @json, record event results (up to @limit; 0: none), run: the run's code; the machine in *@out. */
+static int run_with_results(const char *json, uint64_t limit, struct ptsim_machine **out)
+{
+	struct ptsim_trace *t = NULL;
+	struct ptsim_config cfg;
+	char err[512];
+
+	if (ptsim_trace_load(&t, json, strlen(json), err, sizeof(err)))
+		fail_msg("%s", err);
+	ptsim_trace_config(t, &cfg);
+	if (ptsim_machine_create(out, &cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(ptsim_machine_limit(*out, PTSIM_LIMIT_EVENT_RESULTS), 1000000);
+	T_OK(*out, ptsim_machine_set_limit(*out, PTSIM_LIMIT_EVENT_RESULTS, limit));
+	T_OK(*out, ptsim_event_results_enable(*out, true));
+	int rc = ptsim_trace_run(t, *out);
+	ptsim_trace_free(t);
+	return rc;
+}
+
+/*
+ * ptsim run --events: each event that produced an address (mmap, mremap, brk)
+ * or met its "expect" is recorded with the address the kernel chose; other
+ * events are not; the limit is an error; the JSON report has the array only
+ * when recording.
+ */
+static void test_addrspace__event_results_name_chosen_addresses(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = NULL;
+	const char *json =
+		"{\"ptsim_trace\": 1, \"machine\": {\"cpus\": 2}, \"events\": ["
+		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0},"
+		"{\"op\": \"exec\", \"task\": 1, \"segments\": [{\"addr\": \"0x400000\", \"len\": \"8K\", \"prot\": \"rx\"}]},"
+		"{\"op\": \"mmap\", \"task\": 1, \"len\": \"64K\", \"prot\": \"rw\", \"as\": \"a\"},"
+		"{\"op\": \"mmap\", \"task\": 1, \"addr\": \"a\", \"len\": \"4K\", \"prot\": \"rw\", \"expect\": \"EEXIST\"},"
+		"{\"op\": \"touch\", \"task\": 1, \"addr\": \"a\", \"len\": \"64K\", \"write\": true},"
+		"{\"op\": \"repeat\", \"count\": 2, \"events\": [{\"op\": \"mmap\", \"task\": 1, \"len\": \"2M\", \"prot\": \"r\"}]},"
+		"{\"op\": \"mremap\", \"task\": 1, \"addr\": \"a\", \"len\": \"64K\", \"new_len\": \"8M\", "
+		"\"flags\": [\"maymove\"], \"as\": \"moved\"},"
+		"{\"op\": \"brk\", \"task\": 1, \"addr\": \"+16K\"},"
+		"{\"op\": \"munmap\", \"task\": 1, \"addr\": \"moved\", \"len\": \"8M\"}]}";
+	static const struct {
+		uint64_t event;
+		const char *op, *as;
+		bool has_addr;
+		uint64_t addr;
+		int result;
+	} want[] = {
+		{ 2, "mmap", "a", true, 0x7ffff7fef000, 0 },
+		{ 3, "mmap", NULL, false, 0, -EEXIST },
+		/* PMD-aligned 2 MiB mappings, each below the last. */
+		{ 5, "mmap", NULL, true, 0x7ffff7c00000, 0 },
+		{ 6, "mmap", NULL, true, 0x7ffff7a00000, 0 },
+		/* The gap above mmap_base is free (the stack is far above): it grows in place. */
+		{ 7, "mremap", "moved", true, 0x7ffff7fef000, 0 },
+		{ 8, "brk", NULL, true, 0x406000, 0 },
+	};
+
+	T_OK(m, run_with_results(json, 0, &m));
+	assert_int_equal(ptsim_event_result_count(m), sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct ptsim_event_result r;
+		T_OK(m, ptsim_event_result_get(m, i, &r));
+		if (r.index != i || r.event != want[i].event || strcmp(r.op, want[i].op) || r.task != 1 || r.line != 0 ||
+		    (r.as == NULL) != (want[i].as == NULL) || (r.as && strcmp(r.as, want[i].as)) ||
+		    r.has_addr != want[i].has_addr || r.addr != want[i].addr || r.result != want[i].result)
+			fail_msg("result %zu: event %llu %s task %d as %s addr %d/%#llx result %d", i,
+				 (unsigned long long)r.event, r.op, r.task, r.as ? r.as : "-", r.has_addr,
+				 (unsigned long long)r.addr, r.result);
+	}
+	struct ptsim_event_result r;
+	assert_int_equal(ptsim_event_result_get(m, sizeof(want) / sizeof(want[0]), &r), -ERANGE);
+	char *j = ptsim_report_json(m);
+	assert_non_null(j);
+	if (!strstr(j, "\"event_results\":[{\"index\":0,\"event\":2,\"line\":null,\"op\":\"mmap\",\"task\":1,\"as\":\"a\","
+		       "\"addr\":\"0x7ffff7fef000\",\"result\":\"ok\"},{\"index\":1,\"event\":3,\"line\":null,\"op\":\"mmap\","
+		       "\"task\":1,\"as\":null,\"addr\":null,\"result\":\"EEXIST\"}"))
+		fail_msg("report: %s", j);
+	ptsim_free(j);
+	t_destroy(m);
+
+	/* The limit: the third result stops the run, naming the event. */
+	assert_int_equal(run_with_results(json, 2, &m), PTSIM_ELIMIT);
+	assert_int_equal(ptsim_event_result_count(m), 2);
+	if (!strstr(ptsim_machine_errmsg(m), "event 5 (mmap) at events[5][i=0].events[0]") ||
+	    !strstr(ptsim_machine_errmsg(m), "beyond the limit of 2"))
+		fail_msg("%s", ptsim_machine_errmsg(m));
+	t_destroy(m);
+
+	/* Not recording: no array in the report. */
+	char err[512];
+	if (t_run_json(json, &m, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(ptsim_event_result_count(m), 0);
+	j = ptsim_report_json(m);
+	assert_null(strstr(j, "event_results"));
+	ptsim_free(j);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +930,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__mremap_pmd_aligned_move),
 		cmocka_unit_test(test_addrspace__trace_mremap),
 		cmocka_unit_test(test_addrspace__fork_thread_not_running),
+		cmocka_unit_test(test_addrspace__event_results_name_chosen_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

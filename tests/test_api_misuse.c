@@ -36,6 +36,7 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 	struct ptsim_violation v;
 	struct ptsim_mark_info mk;
 	struct ptsim_exit_info ex;
+	struct ptsim_event_result er;
 	size_t idx;
 	uint64_t x;
 	const int rcs[] = {
@@ -83,6 +84,8 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_mark_mm_at(m, 0, 0, &mi),
 		ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, 1),
 		ptsim_exit_get(m, 0, &ex),
+		ptsim_event_results_enable(m, true),
+		ptsim_event_result_get(m, 0, &er),
 		ptsim_violation_get(m, 0, &v),
 		ptsim_machine_check(m),
 		ptsim_debug_rss_add(m, 1, PTSIM_RSS_ANON, 1),
@@ -106,6 +109,7 @@ static void check_all_value_calls(struct ptsim_machine *m)
 	assert_int_equal(ptsim_violation_count(m), 0);
 	assert_int_equal(ptsim_mark_count(m), 0);
 	assert_int_equal(ptsim_exit_count(m), 0);
+	assert_int_equal(ptsim_event_result_count(m), 0);
 	assert_int_equal(ptsim_machine_limit(m, PTSIM_LIMIT_MARKS), 0);
 	assert_int_equal(ptsim_frames_in_use(m), 0);
 	assert_int_equal(ptsim_machine_quiesce(m), 0);

@@ -422,6 +422,7 @@ enum ptsim_limit {
 	PTSIM_LIMIT_FRAMES = 1,  /* frames in use, page tables and huge pages included (default 16 Mi) */
 	PTSIM_LIMIT_PGTABLES = 2, /* page-table pages in use (default 256 Ki; set "max_pgtables") */
 	PTSIM_LIMIT_EXITS = 3,   /* exit records kept (default 1,000,000; `ptsim run --max-exits`) */
+	PTSIM_LIMIT_EVENT_RESULTS = 4, /* event results kept when recorded (default 1,000,000; `ptsim run --max-results`) */
 	PTSIM_NR_LIMITS
 };
 

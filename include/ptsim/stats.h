@@ -9,6 +9,7 @@
 #ifndef PTSIM_STATS_H
 #define PTSIM_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "ptsim/export.h"
@@ -117,6 +118,35 @@ PTSIM_API size_t ptsim_exit_count(const struct ptsim_machine *m);
 PTSIM_API int ptsim_exit_get(const struct ptsim_machine *m, size_t index, struct ptsim_exit_info *out);
 /** ptsim_exit_cause_name - "exit" or "exec". */
 PTSIM_API const char *ptsim_exit_cause_name(enum ptsim_exit_cause cause);
+
+/*
+ * Event results (`ptsim run --events`): when switched on, a trace replay
+ * records each event that produced an address (mmap, mremap, brk: the
+ * address the kernel chose, what an "as" name binds) and each event whose
+ * "expect" the call met (the errno it returned).
+ */
+struct ptsim_event_result {
+	size_t index;            /* 0, 1, ...: the order they were recorded in */
+	uint64_t event;          /* index of the event (repeats expanded) */
+	uint64_t line;           /* its line in a version 2 trace (0: a version 1 trace) */
+	const char *op;          /* the trace op ("mmap", "mremap", "brk", ...); static */
+	int task;                /* the event's task, -1 if the op has none */
+	const char *as;          /* the event's "as" name, NULL if none; valid until the machine is destroyed */
+	bool has_addr;           /* the call returned an address: */
+	uint64_t addr;           /* the mapping's start (mmap, mremap) or the new break (brk) */
+	int result;              /* 0, or the negative errno the call returned (as the event expected) */
+};
+
+/**
+ * ptsim_event_results_enable - record event results from now on (@on) or stop.
+ * Recording more than the PTSIM_LIMIT_EVENT_RESULTS limit fails the event with
+ * PTSIM_ELIMIT.  Return: 0 or -EINVAL.
+ */
+PTSIM_API int ptsim_event_results_enable(struct ptsim_machine *m, bool on);
+/** ptsim_event_result_count - number of event results recorded. */
+PTSIM_API size_t ptsim_event_result_count(const struct ptsim_machine *m);
+/** ptsim_event_result_get - event result @index.  Return: 0, -ERANGE if there is none, -EINVAL for NULL arguments. */
+PTSIM_API int ptsim_event_result_get(const struct ptsim_machine *m, size_t index, struct ptsim_event_result *out);
 
 enum ptsim_violation_kind {
 	PTSIM_VIOL_TLB = 0,        /* freed frame still translated by a CPU's TLB */

@@ -36,6 +36,9 @@ const char cmd_run_usage[] =
 	"                         the geometry instead of the trace's (after --arch)\n"
 	"  --max-marks N          keep at most N marks (default 100000; 0: no limit)\n"
 	"  --max-exits N          keep at most N exit records (default 1000000; 0: no limit)\n"
+	"  --events               also report each event that produced an address (mmap, mremap, brk:\n"
+	"                         where the kernel put it) or failed as the trace expected\n"
+	"  --max-results N        keep at most N such event results (default 1000000; 0: no limit)\n"
 	"  -h, --help             this text\n"
 	"Exit status: 0 clean, 3 violations recorded, 2 bad input or usage, 1 internal failure.\n";
 
@@ -57,6 +60,8 @@ enum {
 	OPT_MAX_EVENTS,
 	OPT_MAX_MARKS,
 	OPT_MAX_EXITS,
+	OPT_EVENTS,
+	OPT_MAX_RESULTS,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +83,8 @@ static const struct option longopts[] = {
 	{ "max-events", required_argument, NULL, OPT_MAX_EVENTS },
 	{ "max-marks", required_argument, NULL, OPT_MAX_MARKS },
 	{ "max-exits", required_argument, NULL, OPT_MAX_EXITS },
+	{ "events", no_argument, NULL, OPT_EVENTS },
+	{ "max-results", required_argument, NULL, OPT_MAX_RESULTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -96,8 +103,8 @@ struct run_opts {
 	unsigned int cpus;
 	const char *arch;
 	unsigned int granule, va_bits, levels;
-	bool max_marks_set, max_exits_set;
-	unsigned int max_marks, max_exits;
+	bool max_marks_set, max_exits_set, max_results_set, events;
+	unsigned int max_marks, max_exits, max_results;
 };
 
 /* Return: -1 to go on, or the exit status (having said why). */
@@ -187,6 +194,17 @@ static int parse(int argc, char **argv, struct run_opts *o)
 				return CLI_EXIT_USAGE;
 			}
 			o->max_exits_set = true;
+			break;
+		case OPT_EVENTS:
+			o->events = true;
+			break;
+		case OPT_MAX_RESULTS:
+			if (!cli_parse_uint(optarg, 0, UINT_MAX, &o->max_results)) {
+				fprintf(stderr, "ptsim: --max-results %s: expected a number of event results (0: no "
+					"limit)\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->max_results_set = true;
 			break;
 		case 'h':
 			cli_usage(stdout, "run");
@@ -308,6 +326,10 @@ static int run(struct run_opts *o)
 		ptsim_machine_set_limit(m, PTSIM_LIMIT_MARKS, o->max_marks);
 	if (o->max_exits_set)
 		ptsim_machine_set_limit(m, PTSIM_LIMIT_EXITS, o->max_exits);
+	if (o->max_results_set)
+		ptsim_machine_set_limit(m, PTSIM_LIMIT_EVENT_RESULTS, o->max_results);
+	if (o->events)
+		ptsim_event_results_enable(m, true);
 	/* Create the files before the run, so that a bad path does not cost a whole run. */
 	status = cli_outputs_open(o->out, 3);
 	if (status)

@@ -572,6 +572,7 @@ struct sim_violation {
 
 #define PTSIM_DEFAULT_MAX_MARKS 100000
 #define PTSIM_DEFAULT_MAX_EXITS 1000000
+#define PTSIM_DEFAULT_MAX_EVENT_RESULTS 1000000
 
 /* The figures of an mm whose last user went (ptsim_exit_get()). */
 struct sim_exit {
@@ -580,6 +581,15 @@ struct sim_exit {
 	uint64_t event;
 	uint64_t clock_ns;
 	struct ptsim_mm_info mi;
+};
+
+/* An event result (ptsim_event_result_get()). */
+struct sim_event_result {
+	uint64_t event, line, addr;
+	const char *op;                      /* static: the trace's op table */
+	char *as;                            /* owned copy, or NULL */
+	int task, result;
+	bool has_addr;
 };
 
 struct sim_mark {
@@ -683,6 +693,9 @@ struct ptsim_machine {
 	size_t nr_marks, cap_marks;
 	struct sim_exit *exits;
 	size_t nr_exits, cap_exits;
+	bool record_results;                 /* ptsim_event_results_enable() */
+	struct sim_event_result *results;
+	size_t nr_results, cap_results;
 	uint64_t limits[PTSIM_NR_LIMITS];    /* 0: none */
 	/* Event context for error messages and violation records. */
 	uint64_t event;                      /* events executed so far (index of the current one) */
@@ -1383,6 +1396,8 @@ void sim_marks_release(struct ptsim_machine *m);
 int sim_exit_reserve(struct ptsim_machine *m);
 void sim_exit_record(struct ptsim_machine *m, int task, struct mm_struct *mm, enum ptsim_exit_cause cause);
 void sim_exits_release(struct ptsim_machine *m);
+int sim_event_result_add(struct ptsim_machine *m, const struct ptsim_event_result *r);
+void sim_event_results_release(struct ptsim_machine *m);
 /* The figures of every live mm, creation order, in *@out (sim_free: *@nr entries).  false: out of memory. */
 bool sim_live_mms(struct ptsim_machine *m, struct ptsim_mm_info **out, unsigned int *nr);
 void sim_stats_fold(struct ptsim_machine *m);

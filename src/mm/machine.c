@@ -74,6 +74,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->rcu.tail = &m->rcu.head;
 	m->limits[PTSIM_LIMIT_MARKS] = PTSIM_DEFAULT_MAX_MARKS;
 	m->limits[PTSIM_LIMIT_EXITS] = PTSIM_DEFAULT_MAX_EXITS;
+	m->limits[PTSIM_LIMIT_EVENT_RESULTS] = PTSIM_DEFAULT_MAX_EVENT_RESULTS;
 
 	rc = ptsim__variants_resolve(&m->v, m->preset, cfg, err, sizeof(err));
 	if (rc)
@@ -215,6 +216,7 @@ void machine_free_everything(struct ptsim_machine *m)
 		sim_free(a, m->viol, m->cap_viol * sizeof(*m->viol));
 		sim_marks_release(m);
 		sim_exits_release(m);
+		sim_event_results_release(m);
 		if (m->ops && m->arch)
 			m->ops->teardown(m);
 		sim_free(a, m->cpus, m->nr_cpus * sizeof(struct sim_cpu));

@@ -417,6 +417,81 @@ PTSIM_API int ptsim_exit_get(const struct ptsim_machine *m, size_t index, struct
 	return 0;
 }
 
+PTSIM_API int ptsim_event_results_enable(struct ptsim_machine *m, bool on)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	m->record_results = on;
+	return 0;
+}
+
+/* Record @r (its index and the copy of its name are made here); PTSIM_ELIMIT beyond the limit. */
+int sim_event_result_add(struct ptsim_machine *m, const struct ptsim_event_result *r)
+{
+	uint64_t limit = m->limits[PTSIM_LIMIT_EVENT_RESULTS];
+
+	if (limit && m->nr_results >= limit)
+		return ptsim__err(m, PTSIM_ELIMIT, NULL,
+				  "this event's result would be result %zu, beyond the limit of %" PRIu64 " (raise it "
+				  "with ptsim run --max-results N or ptsim_machine_set_limit(PTSIM_LIMIT_EVENT_RESULTS), "
+				  "0 for none)", m->nr_results + 1, limit);
+	if (m->nr_results == m->cap_results) {
+		size_t ncap = m->cap_results ? m->cap_results * 2 : 16;
+		struct sim_event_result *n = sim_irealloc(&m->alloc, m->results, m->cap_results * sizeof(*n),
+							  ncap * sizeof(*n));
+		if (!n)
+			return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
+		m->results = n;
+		m->cap_results = ncap;
+	}
+	struct sim_event_result *e = &m->results[m->nr_results];
+	e->as = NULL;
+	if (r->as && !(e->as = sim_istrdup(&m->alloc, r->as)))
+		return ptsim__err(m, SIM_ENOMEM, NULL, "out of memory");
+	e->event = r->event;
+	e->line = r->line;
+	e->addr = r->addr;
+	e->op = r->op;
+	e->task = r->task;
+	e->result = r->result;
+	e->has_addr = r->has_addr;
+	m->nr_results++;
+	return 0;
+}
+
+void sim_event_results_release(struct ptsim_machine *m)
+{
+	for (size_t i = 0; i < m->nr_results; i++)
+		if (m->results[i].as)
+			sim_free(&m->alloc, m->results[i].as, strlen(m->results[i].as) + 1);
+	sim_free(&m->alloc, m->results, m->cap_results * sizeof(*m->results));
+}
+
+PTSIM_API size_t ptsim_event_result_count(const struct ptsim_machine *m)
+{
+	PTSIM_CHECK_MACHINE(m, 0);
+	return m->nr_results;
+}
+
+PTSIM_API int ptsim_event_result_get(const struct ptsim_machine *m, size_t index, struct ptsim_event_result *out)
+{
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	if (!out)
+		return -EINVAL;
+	if (index >= m->nr_results)
+		return -ERANGE;
+	const struct sim_event_result *e = &m->results[index];
+	out->index = index;
+	out->event = e->event;
+	out->line = e->line;
+	out->op = e->op;
+	out->task = e->task;
+	out->as = e->as;
+	out->has_addr = e->has_addr;
+	out->addr = e->addr;
+	out->result = e->result;
+	return 0;
+}
+
 PTSIM_API const char *ptsim_exit_cause_name(enum ptsim_exit_cause cause)
 {
 	return cause == PTSIM_EXIT_EXEC ? "exec" : cause == PTSIM_EXIT_EXIT ? "exit" : "unknown";

@@ -181,10 +181,35 @@ static uint64_t touch_accesses(uint64_t len, uint64_t stride, uint64_t page)
 	return len / stride + (len % stride != 0);
 }
 
+/*
+ * ptsim run --events: record the result of an event that produced an address
+ * (@has_addr: mmap, mremap, brk) or met its "expect" (@call_rc), when the
+ * machine records them.
+ */
+static int note_result(struct replay *r, const struct tevent *ev, uint64_t task, bool has_addr, uint64_t addr,
+		       int call_rc)
+{
+	struct ptsim_machine *m = r->m;
+
+	if (!m->record_results || !(has_addr || ev->expect))
+		return 0;
+	struct ptsim_event_result res = {
+		.event = m->event - 1, .line = m->ev_line, .op = ptsim__trace_ops[ev->op].name,
+		.task = (ev->present & B(F_TASK)) ? (int)task : -1, .as = ev->as, .has_addr = has_addr,
+		.addr = addr, .result = call_rc,
+	};
+	m->event--;   /* an error names the event that just ran */
+	int rc = sim_event_result_add(m, &res);
+	m->event++;
+	return rc;
+}
+
 static int run_one(struct replay *r, const struct tevent *ev)
 {
 	struct ptsim_machine *m = r->m;
 	uint64_t task = 0, cpu = 0, x = 0, addr = 0, len = 0, y = 0;
+	uint64_t out_addr = 0;   /* the address the call produced (mmap, mremap, brk) */
+	bool has_addr = false;
 	int rc = 0;
 
 	if (ev->op != OP_REPEAT && (rc = add_work(r, ev, 1)))
@@ -273,6 +298,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		a.populate = ev->populate;
 		uint64_t got = 0;
 		rc = ptsim_mmap_addr(m, &got, (int)task, &a);
+		has_addr = !rc;
+		out_addr = got;
 		if (!rc && ev->as)
 			rc = bind_name(r, ev->as, got);
 		break;
@@ -344,6 +371,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			VAL(F_NEW_ADDR, y);
 		if (!(ev->present & (B(F_FLAGS) | B(F_NEW_LEN)))) {
 			rc = ptsim_mremap(m, (int)task, addr, len, y);   /* v1: MAYMOVE|FIXED, same length */
+			has_addr = !rc;
+			out_addr = y;
 			if (!rc && ev->as)
 				rc = bind_name(r, ev->as, y);
 			break;
@@ -353,6 +382,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			VAL(F_NEW_LEN, x);
 		uint64_t got = 0;
 		rc = ptsim_mremap_flags(m, &got, (int)task, addr, len, x, ev->mremap_flags, y);
+		has_addr = !rc;
+		out_addr = got;
 		if (!rc && ev->as)
 			rc = bind_name(r, ev->as, got);
 		break;
@@ -381,6 +412,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			VAL(F_ADDR, addr);
 			rc = ptsim_brk(m, &y, (int)task, addr);
 		}
+		has_addr = !rc;
+		out_addr = y;
 		if (!rc && ev->as)
 			rc = bind_name(r, ev->as, y);
 		break;
@@ -489,7 +522,7 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		/* An overlapping mmap is the kernel's EEXIST (MAP_FIXED_NOREPLACE). */
 		if (rc == ev->expect ||
 		    ((ptsim__trace_ops[ev->op].flags & OPF_OVERLAP_IS_EEXIST) && ev->expect == -EEXIST && rc == PTSIM_EOVERLAP))
-			return 0;
+			return note_result(r, ev, task, false, 0, ev->expect);
 		m->event--;   /* name the event that just ran */
 		if (!rc) {
 			rc = ptsim__err(m, PTSIM_EBADEVENT, "expect", "expected %s, but the call succeeded",
@@ -517,6 +550,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 				detail);
 		m->event++;
 	}
+	if (!rc)
+		rc = note_result(r, ev, task, has_addr, out_addr, 0);
 	return rc;
 }
 

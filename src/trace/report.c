@@ -4,7 +4,8 @@
  * JSON layout: {"ptsim_version", "machine": {...resolved config, every
  * variant spelled out...}, "events": N, "clock_ns": T, "marks": [{"index",
  * "name", "iteration", "event", "clock_ns", "mms", "counters", "cpus"}],
- * "final": {"mms", "counters", "cpus"}, "violations": [...]}.  Counters nest
+ * "final": {"mms", "counters", "cpus"}, "exits": [...], "event_results": [...]
+ * (only when recorded: ptsim run --events), "violations": [...]}.  Counters nest
  * by their dotted names; "cpus" lists only CPUs with a non-zero counter.  Key
  * order is fixed and no host pointer appears, so the same trace and config
  * give the same bytes.
@@ -60,6 +61,14 @@ static cJSON *jb_int(struct jb *b, long long v)
 static cJSON *jb_str(struct jb *b, const char *s)
 {
 	cJSON *n = cJSON_CreateString(s);
+	if (!n)
+		b->oom = true;
+	return n;
+}
+
+static cJSON *jb_null(struct jb *b)
+{
+	cJSON *n = cJSON_CreateNull();
 	if (!n)
 		b->oom = true;
 	return n;
@@ -257,6 +266,25 @@ static cJSON *mark_json(struct jb *b, struct ptsim_machine *m, const struct sim_
 	return o;
 }
 
+/* --events: {"index", "event", "line" (null in v1), "op", "task" (null: none), "as", "addr" ("0x..."), "result"}. */
+static cJSON *event_result_json(struct jb *b, size_t index, const struct sim_event_result *e)
+{
+	char buf[32];
+	cJSON *o = jb_new(b, false);
+	if (!o)
+		return NULL;
+	jb_add(b, o, "index", jb_u64(b, index));
+	jb_add(b, o, "event", jb_u64(b, e->event));
+	jb_add(b, o, "line", e->line ? jb_u64(b, e->line) : jb_null(b));
+	jb_add(b, o, "op", jb_str(b, e->op));
+	jb_add(b, o, "task", e->task >= 0 ? jb_int(b, e->task) : jb_null(b));
+	jb_add(b, o, "as", e->as ? jb_str(b, e->as) : jb_null(b));
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, e->addr);
+	jb_add(b, o, "addr", e->has_addr ? jb_str(b, buf) : jb_null(b));
+	jb_add(b, o, "result", jb_str(b, e->result ? ptsim_errname(e->result) : "ok"));
+	return o;
+}
+
 static cJSON *violation_json(struct jb *b, const struct sim_violation *v)
 {
 	char buf[32];
@@ -300,6 +328,12 @@ PTSIM_API char *ptsim_report_json(struct ptsim_machine *m)
 	cJSON *exits = jb_add(&b, root, "exits", jb_new(&b, true));
 	for (size_t i = 0; i < m->nr_exits && exits && !b.oom; i++)
 		jb_add(&b, exits, NULL, exit_json(&b, i, &m->exits[i]));
+
+	if (m->record_results) {
+		cJSON *res = jb_add(&b, root, "event_results", jb_new(&b, true));
+		for (size_t i = 0; i < m->nr_results && res && !b.oom; i++)
+			jb_add(&b, res, NULL, event_result_json(&b, i, &m->results[i]));
+	}
 
 	cJSON *viol = jb_add(&b, root, "violations", jb_new(&b, true));
 	for (size_t i = 0; i < m->nr_viol && viol && !b.oom; i++)
@@ -480,6 +514,28 @@ PTSIM_API char *ptsim_report_text(struct ptsim_machine *m)
 				    i, e->task, mi->mm, ptsim_exit_cause_name(e->cause), e->event, mi->vmpte_kb,
 				    mi->vmpte_peak_kb, mi->rss_hwm_kb, mi->rss_anon_kb, mi->rss_file_kb, mi->rss_shmem_kb,
 				    mi->swap_kb, mi->hugetlb_kb);
+		}
+	}
+
+	if (m->record_results) {
+		strbuf_addf(&sb, "\nevent results (%zu: addresses the calls produced, errors the trace expected)\n"
+				 "      #    event    line op       task as               address            result\n",
+			    m->nr_results);
+		for (size_t i = 0; i < m->nr_results; i++) {
+			const struct sim_event_result *e = &m->results[i];
+			char line[24] = "-", task[16] = "-", addr[24] = "-";
+			if (i == TEXT_MAX_ROWS) {
+				strbuf_addf(&sb, "  ... %zu more (see --json)\n", m->nr_results - TEXT_MAX_ROWS);
+				break;
+			}
+			if (e->line)
+				snprintf(line, sizeof(line), "%" PRIu64, e->line);
+			if (e->task >= 0)
+				snprintf(task, sizeof(task), "%d", e->task);
+			if (e->has_addr)
+				snprintf(addr, sizeof(addr), "%#" PRIx64, e->addr);
+			strbuf_addf(&sb, "  %5zu %8" PRIu64 " %7s %-8s %5s %-16.16s %-18s %s\n", i, e->event, line, e->op, task,
+				    e->as ? e->as : "-", addr, e->result ? ptsim_errname(e->result) : "ok");
 		}
 	}
 
