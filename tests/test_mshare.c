@@ -562,12 +562,63 @@ static void test_mshare__posting_2025_munmap(void **s)
 	}
 }
 
+/*
+ * The table of docs/mshare.md at its real size: 64 GiB of shared memory
+ * (tables as if touched fully: one access per 2 MiB allocates every table a
+ * full touch would).  Plainly each process has 32,768 PTE + 64 PMD + 1 PUD
+ * tables, 131,332 kB (1 and 2 processes; 1,000 would need 125 GiB of
+ * simulated tables).  Through mshare, 1,000 processes: the same 131,332 kB
+ * once, in the host mm; each process's VmPTE 0 (the others touch one page:
+ * their link).
+ */
+static void test_mshare__vmpte_64g(void **s)
+{
+	(void)s;
+	const uint64_t len = 64 * GiB;
+
+	for (unsigned int n = 1; n <= 2; n++) {
+		struct ptsim_machine *m = t_machine(2, NULL, NULL);
+		uint64_t kb = 0;
+		for (unsigned int i = 1; i <= n; i++) {
+			T_OK(m, ptsim_spawn(m, (int)i, i - 1));
+			T_OK(m, ptsim_mmap(m, (int)i,
+					   &(struct ptsim_mmap_args){ .addr = REGION, .len = len, .prot = 3,
+								      .kind = PTSIM_MAP_SHMEM, .file = "shm",
+								      .shared = true }));
+			T_OK(m, ptsim_touch(m, (int)i, REGION, len, 2 * MiB, false));
+			kb += t_mm_info(m, (int)i).vmpte_kb;
+		}
+		assert_int_equal(kb, 131332 * n);
+		t_destroy(m);
+	}
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	make_region(m, len);
+	for (int t = 1; t <= 1000; t++) {
+		T_OK(m, ptsim_spawn(m, t, 0));
+		T_OK(m, attach(m, t));
+		T_OK(m, ptsim_touch(m, t, REGION, t == 1 ? len : 4096, 2 * MiB, false));
+		T_OK(m, ptsim_sleep(m, t));
+	}
+	uint64_t kb = 0;
+	for (int t = 1; t <= 1000; t++)
+		kb += t_mm_info(m, t).vmpte_kb;
+	assert_int_equal(kb, 0);
+	struct ptsim_mm_info mi = host_info(m);
+	assert_int_equal(mi.vmpte_kb, 131332);
+	assert_int_equal(mi.pgtables[0], 32768);
+	assert_int_equal(mi.pgtables[1], 64);
+	assert_int_equal(mi.pgtables[2], 1);
+	assert_int_equal(t_stat(m, "mshare.links"), 1000);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mshare__region_checks),
 		cmocka_unit_test(test_mshare__faults_populate_host_tables),
 		cmocka_unit_test(test_mshare__vmpte_counted_once),
+		cmocka_unit_test(test_mshare__vmpte_64g),
 		cmocka_unit_test(test_mshare__fixed_unlinks_at_munmap),
 		cmocka_unit_test(test_mshare__rfc_v3_munmap_leaves_link),
 		cmocka_unit_test(test_mshare__unlink_and_exit),
