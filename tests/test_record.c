@@ -32,6 +32,7 @@
 #include <zstd.h>
 
 #include "support/helpers.h"
+#include "support/figures.h"
 #include "record/sysinfo.h"
 
 #ifndef PTSIM_CLI
@@ -705,27 +706,6 @@ static void test_record__preset_choice(void **state)
 
 /* ---- the replay against the kernel ---- */
 
-/* Every {"real", "ptsim", "diff"} under @o, with its path, to @fn. */
-static void each_figure(const cJSON *o, char *path, size_t len, void (*fn)(const char *, const cJSON *, void *),
-			void *ctx)
-{
-	size_t n = strlen(path);
-	if (cJSON_IsObject(o) && cJSON_GetObjectItem(o, "diff")) {
-		fn(path, o, ctx);
-		return;
-	}
-	const cJSON *c;
-	int i = 0;
-	cJSON_ArrayForEach(c, o) {
-		if (cJSON_IsArray(o))
-			snprintf(path + n, len - n, "[%d]", i++);
-		else
-			snprintf(path + n, len - n, "%s%s", n ? "." : "", c->string);
-		each_figure(c, path, len, fn, ctx);
-		path[n] = 0;
-	}
-}
-
 struct verdict {
 	int exact_misses;     /* VmPTE and RSS figures that differ */
 	int mem_out_of_bound;
@@ -803,7 +783,7 @@ static void test_record__replay_matches_the_kernel(void **state)
 		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "processes")), 2);
 		char path[256] = "";
 		memset(&v, 0, sizeof(v));
-		each_figure(j, path, sizeof(path), judge, &v);
+		t_each_figure(j, path, sizeof(path), judge, &v);
 		print_message("attempt %d: %d memory and %d IPI/flush figures differ (%d and %d out of bounds, RssFile %d)"
 			      "%s%s\n", attempt, v.exact_misses, v.flush_misses, v.mem_out_of_bound, v.flush_out_of_bound,
 			      v.file_out_of_bound, v.first[0] ? "; first: " : "", v.first);

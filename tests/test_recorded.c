@@ -41,6 +41,7 @@
 
 #include "support/helpers.h"
 #include "support/cli.h"
+#include "support/figures.h"
 
 #ifndef PTSIM_CLI
 #error "PTSIM_CLI must be defined by tests/CMakeLists.txt"
@@ -96,9 +97,10 @@ static bool has(const char *path, const char *part)
 	return strstr(path, part) != NULL;
 }
 
-/* One compared figure {"real", "ptsim", "diff"} at @path. */
-static void judge_figure(struct judge *j, const char *path, const cJSON *f)
+/* One compared figure {"real", "ptsim", "diff"} at @path (a t_each_figure() callback). */
+static void judge_figure(const char *path, const cJSON *f, void *ctx)
 {
+	struct judge *j = ctx;
 	const cJSON *r = cJSON_GetObjectItem(f, "real"), *p = cJSON_GetObjectItem(f, "ptsim");
 	if (!cJSON_IsNumber(r) || !cJSON_IsNumber(p))
 		return;   /* a row ptsim has no counterpart for */
@@ -131,25 +133,6 @@ static void judge_figure(struct judge *j, const char *path, const cJSON *f)
 			bad(j, path, real, sim, "local ranged flushes: beyond the tolerance");
 	} else if (ad) {
 		bad(j, path, real, sim, "cross-CPU figures are exact");
-	}
-}
-
-static void walk(struct judge *j, const cJSON *o, char *path, size_t len)
-{
-	size_t n = strlen(path);
-	if (cJSON_IsObject(o) && cJSON_GetObjectItem(o, "diff")) {
-		judge_figure(j, path, o);
-		return;
-	}
-	const cJSON *c;
-	int i = 0;
-	cJSON_ArrayForEach(c, o) {
-		if (cJSON_IsArray(o))
-			snprintf(path + n, len - n, "[%d]", i++);
-		else
-			snprintf(path + n, len - n, "%s%s", n ? "." : "", c->string);
-		walk(j, c, path, len);
-		path[n] = 0;
 	}
 }
 
@@ -229,7 +212,7 @@ static void test_recorded__replay_within_documented_bounds(void **s)
 		if (!cJSON_IsTrue(cJSON_GetObjectItem(o, "complete")))
 			fail_msg("%s: the recording is not complete", expects[i].name);
 		char path[256] = "";
-		walk(&j, o, path, sizeof(path));
+		t_each_figure(o, path, sizeof(path), judge_figure, &j);
 		cJSON_Delete(o);
 		/* Every process's VmPTE and RSS, the CPUs' and the machine's figures were compared. */
 		if (j.checked < 5 * j.nprocs + 30)
