@@ -75,7 +75,19 @@ static void compare_trace(const char *rel)
 	free(off);
 }
 
-/* Every .json trace below traces/@rel, recursively. */
+static bool is_trace(const char *name, size_t n)
+{
+	static const char *const ext[] = { ".json", ".jsonl", ".jsonl.gz", ".jsonl.zst" };
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		size_t e = strlen(ext[i]);
+		if (n > e && !strcmp(name + n - e, ext[i]))
+			return true;
+	}
+	return false;
+}
+
+/* Every trace below traces/@rel (plain, JSON Lines, compressed), recursively. */
 static size_t compare_dir(const char *rel)
 {
 	char path[1024];
@@ -100,7 +112,7 @@ static size_t compare_dir(const char *rel)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			n += compare_dir(sub);
-		} else if (len > 5 && !strcmp(de->d_name + len - 5, ".json") && !too_long(sub)) {
+		} else if (is_trace(de->d_name, len) && !too_long(sub)) {
 			compare_trace(sub);
 			n++;
 		}
