@@ -518,9 +518,10 @@ static bool anon_fault_run_begin(struct anon_fault_run *r, uint64_t address, con
 	struct mm_struct *mm = r->mm;
 	struct vm_area_struct *vma = find_vma(mm, address);
 
-	/* What user_access() turns into a SIGSEGV, stack growth or a file/hugetlb fault: the general path. */
+	/* What user_access() turns into a SIGSEGV, stack growth or a file/hugetlb/mshare fault: the general path. */
 	if (!vma || vma->vm_start > address || (r->write && !(vma->vm_flags & VM_WRITE)) ||
-	    !(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) || !vma_is_anonymous(vma) || is_vm_hugetlb_page(vma))
+	    !(vma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) || !vma_is_anonymous(vma) ||
+	    (vma->vm_flags & (VM_HUGETLB | VM_SHARED_PT)))
 		return false;
 	/* anon_vma_prepare() would allocate one. */
 	if (r->write && !vma->anon_vma)
