@@ -17,6 +17,14 @@
  *                  became exclusive (the 2 -> 1 sharer step);
  *   no_broadcast   not a kernel: the mmu_gather form without the broadcast
  *                  (deliberately unsafe, for the oracle's tests).
+ * Each era's huge_pmd_unshare() ending and each caller whose flushing
+ * differs (__unmap_hugepage_range, hugetlb_unshare_pmds,
+ * hugetlb_change_protection, move_hugetlb_page_tables, the unsharing step of
+ * try_to_migrate_one) is a function of its own, named after the commit or
+ * version, chosen once by hugetlb_select_era() when the machine is created;
+ * the entry steps both eras share are zap_huge_pte() and
+ * change_huge_pte_prot().  hugetlb.unshare_broadcasts is counted by
+ * count_unshare_broadcast() where each era sends its broadcast.
  *
  * Sharing (kernel-model 11.2 - 11.3): a PMD_SIZE hugetlb fault in a
  * VM_MAYSHARE VMA that covers the whole PUD_SIZE range (want_pmd_share())
@@ -92,10 +100,10 @@ static uint64_t hugetlb_mask_last_page(const struct vm_area_struct *vma)
 	return 0;
 }
 
-static bool unshare_via_gather(const struct ptsim_machine *m)
+/* ptsim: hugetlb.unshare_broadcasts counts the GUP-fast broadcasts unsharing sends, whatever the era. */
+void count_unshare_broadcast(struct ptsim_machine *m)
 {
-	return m->v.hugetlb_unshare == HUGETLB_UNSHARE_MMU_GATHER ||
-	       m->v.hugetlb_unshare == HUGETLB_UNSHARE_NO_BROADCAST;
+	STAT_INC(m, HUGETLB_UNSHARE_BROADCASTS);
 }
 
 /* ---- i_mmap_rwsem held across an IPI wait ---- */
@@ -358,27 +366,42 @@ static int huge_pmd_unshare(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 	if (m->rcu.nr_readers)
 		gup_fast_table_unshared(m, mm, pt);
 
-	switch (m->v.hugetlb_unshare) {
-	case HUGETLB_UNSHARE_MMU_GATHER:
-	case HUGETLB_UNSHARE_NO_BROADCAST:
-		tlb_unshare_pmd_ptdesc(tlb, pt, addr);
-		break;
-	case HUGETLB_UNSHARE_IPI_PER_TABLE:
-		/*
-		 * 1013af4f585f: once the caller drops the rmap lock, the table may
-		 * be used as a normal table by another process: wait for pending
-		 * GUP-fast in other threads first.
-		 */
-		STAT_INC(m, HUGETLB_UNSHARE_BROADCASTS);
-		tlb_remove_table_sync_one(m);
-		pt->pt_share_count--;   /* ptdesc_pmd_pts_dec() */
-		break;
-	default:
-		pt->pt_share_count--;
-		break;
-	}
+	m->eras.huge_pmd_unshare_drop(tlb, m, pt, addr);
 	mm_dec_nr_pmds(mm);
 	return 1;
+}
+
+/* The end of huge_pmd_unshare() in 6.19 (8ce720d5bd91): record the unsharing into the gather. */
+static void huge_pmd_unshare_drop_8ce720d5bd91(struct mmu_gather *tlb, struct ptsim_machine *m, struct ptdesc *pt,
+					       uint64_t addr)
+{
+	(void)m;
+	tlb_unshare_pmd_ptdesc(tlb, pt, addr);
+}
+
+/*
+ * 6.16 - 6.18 (1013af4f585f): once the caller drops the rmap lock, the table
+ * may be used as a normal table by another process: wait for pending GUP-fast
+ * in other threads first, then drop the share.
+ */
+static void huge_pmd_unshare_drop_1013af4f585f(struct mmu_gather *tlb, struct ptsim_machine *m, struct ptdesc *pt,
+					       uint64_t addr)
+{
+	(void)tlb;
+	(void)addr;
+	count_unshare_broadcast(m);
+	tlb_remove_table_sync_one(m);
+	pt->pt_share_count--;   /* ptdesc_pmd_pts_dec() */
+}
+
+/* Up to 6.15: drop the share; nothing waits for GUP-fast (CVE-2025-38085). */
+static void huge_pmd_unshare_drop_6_15(struct mmu_gather *tlb, struct ptsim_machine *m, struct ptdesc *pt,
+				       uint64_t addr)
+{
+	(void)tlb;
+	(void)m;
+	(void)addr;
+	pt->pt_share_count--;   /* ptdesc_pmd_pts_dec() */
 }
 
 /**
@@ -389,10 +412,7 @@ static int huge_pmd_unshare(struct mmu_gather *tlb, struct vm_area_struct *vma, 
  */
 static void huge_pmd_unshare_flush(struct mmu_gather *tlb, struct vm_area_struct *vma)
 {
-	struct ptsim_machine *m = vma->vm_mm->machine;
-
-	if (tlb->fully_unshared_tables && m->v.hugetlb_unshare == HUGETLB_UNSHARE_MMU_GATHER)
-		STAT_INC(m, HUGETLB_UNSHARE_BROADCASTS);
+	(void)vma;
 	tlb_flush_unshared_tables(tlb);
 }
 
@@ -604,23 +624,51 @@ unsigned int hugetlb_fault(struct mm_struct *mm, struct vm_area_struct *vma, uin
 
 /* ---- zap ---- */
 
-/**
- * __unmap_hugepage_range - zap the huge pages of [@start, @end) in @vma (the
- * caller holds i_mmap_rwsem: hugetlb_zap_begin()).  A shared PMD table is
- * unshared instead of zapped, and the rest of its PUD range skipped.  With
- * @folio, only the entry mapping that folio goes.  Unsharing is completed
- * before returning (huge_pmd_unshare_flush(), or the old force_flush).
+/*
+ * The entry step of __unmap_hugepage_range() once the entry is known not to
+ * be in a shared table: clear it and queue the folio.  With @folio, only the
+ * entry mapping that folio goes.  Return: true when that entry went (stop).
  */
-void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
-			    uint32_t folio, unsigned int zap_flags)
+static bool zap_huge_pte(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t address, pgent_t *ptep,
+			 uint32_t folio)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
-	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	bool force_flush = false;
+	pgent_t pte = *ptep;
 
-	(void)zap_flags;   /* no uffd-wp markers to keep */
+	if (pgent_none(pte))
+		return false;
+	if (!pgent_present(pte)) {
+		/* Migration and hwpoison entries hold no reference: just clear. */
+		huge_ptep_get_and_clear(mm, address, ptep, sz);   /* huge_pte_clear() */
+		return false;
+	}
+	uint32_t pfn = pgent_pfn(pte);
+	if (folio && pfn != folio)
+		return false;
+	pte = huge_ptep_get_and_clear(mm, address, ptep, sz);
+	tlb_remove_huge_tlb_entry(tlb, sz, address);
+	if (pte & _PAGE_DIRTY)
+		frame(m, pfn)->flags |= FRAME_F_DIRTY;   /* folio_mark_dirty() */
+	hugetlb_count_sub(mm, (long)pages_per_huge_page(vma));
+	frame(m, pfn)->mapcount--;   /* hugetlb_remove_rmap() */
+	tlb_remove_page_size(tlb, pfn, sz);
+	return folio != 0;
+}
+
+/*
+ * __unmap_hugepage_range() of 6.19 (8ce720d5bd91): a shared PMD table is
+ * unshared into the gather and the rest of its PUD range skipped; the
+ * unsharing is completed (flush, broadcast) before returning.
+ */
+static void __unmap_hugepage_range_8ce720d5bd91(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start,
+						uint64_t end, uint32_t folio)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	uint64_t sz = huge_page_size(vma);
+	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
+
 	tlb_start_vma(tlb, vma);
 	for (uint64_t address = start; address < end; address += sz) {
 		pgent_t *ptep = huge_pte_offset(mm, address, sz);
@@ -629,40 +677,61 @@ void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 			continue;
 		}
 		if (huge_pmd_unshare(tlb, vma, address, ptep)) {
-			if (!unshare_via_gather(m)) {
-				/* Before 8ce720d5bd91 the caller recorded the PUD range itself. */
-				tlb_flush_pmd_range(tlb, address & ~(PUD_SIZE(m) - 1), PUD_SIZE(m));
-				force_flush = true;
-			}
 			address |= last_addr_mask;
 			continue;
 		}
-		pgent_t pte = *ptep;
-		if (pgent_none(pte))
-			continue;
-		if (!pgent_present(pte)) {
-			/* Migration and hwpoison entries hold no reference: just clear. */
-			huge_ptep_get_and_clear(mm, address, ptep, sz);   /* huge_pte_clear() */
-			continue;
-		}
-		uint32_t pfn = pgent_pfn(pte);
-		if (folio && pfn != folio)
-			continue;
-		pte = huge_ptep_get_and_clear(mm, address, ptep, sz);
-		tlb_remove_huge_tlb_entry(tlb, sz, address);
-		if (pte & _PAGE_DIRTY)
-			frame(m, pfn)->flags |= FRAME_F_DIRTY;   /* folio_mark_dirty() */
-		hugetlb_count_sub(mm, (long)pages_per_huge_page(vma));
-		frame(m, pfn)->mapcount--;   /* hugetlb_remove_rmap() */
-		tlb_remove_page_size(tlb, pfn, sz);
-		if (folio)
+		if (zap_huge_pte(tlb, vma, address, ptep, folio))
 			break;
 	}
 	tlb_end_vma(tlb, vma);
-	if (unshare_via_gather(m))
-		huge_pmd_unshare_flush(tlb, vma);
-	else if (force_flush)
+	huge_pmd_unshare_flush(tlb, vma);
+}
+
+/*
+ * __unmap_hugepage_range() up to 6.18: after an unshare the caller records
+ * the PUD range itself and forces a TLB flush before returning.
+ */
+static void __unmap_hugepage_range_6_18(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start,
+					uint64_t end, uint32_t folio)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	uint64_t sz = huge_page_size(vma);
+	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
+	bool force_flush = false;
+
+	tlb_start_vma(tlb, vma);
+	for (uint64_t address = start; address < end; address += sz) {
+		pgent_t *ptep = huge_pte_offset(mm, address, sz);
+		if (!ptep) {
+			address |= last_addr_mask;
+			continue;
+		}
+		if (huge_pmd_unshare(NULL, vma, address, ptep)) {
+			tlb_flush_pmd_range(tlb, address & ~(PUD_SIZE(m) - 1), PUD_SIZE(m));
+			force_flush = true;
+			address |= last_addr_mask;
+			continue;
+		}
+		if (zap_huge_pte(tlb, vma, address, ptep, folio))
+			break;
+	}
+	tlb_end_vma(tlb, vma);
+	if (force_flush)
 		tlb_flush_mmu_tlbonly(tlb);
+}
+
+/**
+ * __unmap_hugepage_range - zap the huge pages of [@start, @end) in @vma (the
+ * caller holds i_mmap_rwsem: hugetlb_zap_begin()), in the configured era.
+ * A shared PMD table is unshared instead of zapped.  With @folio, only the
+ * entry mapping that folio goes.
+ */
+void __unmap_hugepage_range(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
+			    uint32_t folio, unsigned int zap_flags)
+{
+	(void)zap_flags;   /* no uffd-wp markers to keep */
+	vma->vm_mm->machine->eras.unmap_hugepage_range(tlb, vma, start, end, folio);
 }
 
 /*
@@ -747,38 +816,55 @@ int copy_hugetlb_page_range(struct mm_struct *dst, struct mm_struct *src, struct
 
 /* ---- callers that unshare without unmapping ---- */
 
-/**
- * hugetlb_unshare_pmds - unshare every shared PMD table in [@start, @end)
- * (PUD-aligned steps) of a VM_MAYSHARE VMA, with a gather of its own.  With
- * @take_locks false the caller already holds i_mmap_rwsem (VMA split).
+/*
+ * hugetlb_unshare_pmds() of 6.19 (8ce720d5bd91): unshare every shared PMD
+ * table in [@start, @end) (PUD-aligned steps) of a VM_MAYSHARE VMA into a
+ * gather of its own, completed before i_mmap_rwsem drops.  With @take_locks
+ * false the caller already holds i_mmap_rwsem (VMA split).
  */
-static void hugetlb_unshare_pmds(struct vm_area_struct *vma, uint64_t start, uint64_t end, bool take_locks)
+static void hugetlb_unshare_pmds_8ce720d5bd91(struct vm_area_struct *vma, uint64_t start, uint64_t end,
+					      bool take_locks)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
-	bool gather = unshare_via_gather(m);
 	struct mmu_gather tlb;
 
 	if (!(vma->vm_flags & VM_MAYSHARE) || start >= end)
 		return;
-	if (gather)
-		tlb_gather_mmu_vma(&tlb, vma);
+	tlb_gather_mmu_vma(&tlb, vma);
 	if (take_locks)
 		i_mmap_lock_write(m, vma->vm_file);
 	for (uint64_t address = start; address < end; address += PUD_SIZE(m)) {
 		pgent_t *ptep = huge_pte_offset(mm, address, huge_page_size(vma));
 		if (!ptep)
 			continue;
-		huge_pmd_unshare(gather ? &tlb : NULL, vma, address, ptep);
+		huge_pmd_unshare(&tlb, vma, address, ptep);
 	}
-	if (gather)
-		huge_pmd_unshare_flush(&tlb, vma);
-	else
-		flush_hugetlb_tlb_range(vma, start, end);
+	huge_pmd_unshare_flush(&tlb, vma);
 	if (take_locks)
 		i_mmap_unlock_write(m, vma->vm_file);
-	if (gather)
-		tlb_finish_mmu(&tlb);
+	tlb_finish_mmu(&tlb);
+}
+
+/* hugetlb_unshare_pmds() up to 6.18: the same, then one flush_hugetlb_tlb_range() of the range. */
+static void hugetlb_unshare_pmds_6_18(struct vm_area_struct *vma, uint64_t start, uint64_t end, bool take_locks)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+
+	if (!(vma->vm_flags & VM_MAYSHARE) || start >= end)
+		return;
+	if (take_locks)
+		i_mmap_lock_write(m, vma->vm_file);
+	for (uint64_t address = start; address < end; address += PUD_SIZE(m)) {
+		pgent_t *ptep = huge_pte_offset(mm, address, huge_page_size(vma));
+		if (!ptep)
+			continue;
+		huge_pmd_unshare(NULL, vma, address, ptep);
+	}
+	flush_hugetlb_tlb_range(vma, start, end);
+	if (take_locks)
+		i_mmap_unlock_write(m, vma->vm_file);
 }
 
 /**
@@ -798,34 +884,58 @@ void hugetlb_split(struct vm_area_struct *vma, uint64_t addr)
 	if (floor >= vma->vm_start && ceil <= vma->vm_end) {
 		/* ptsim: the i_mmap_lock_write() of the split's vma_prepare(), taken here. */
 		i_mmap_lock_write(m, vma->vm_file);
-		hugetlb_unshare_pmds(vma, floor, ceil, false);
+		m->eras.hugetlb_unshare_pmds(vma, floor, ceil, false);
 		i_mmap_unlock_write(m, vma->vm_file);
 	}
 }
 
-/**
- * hugetlb_change_protection - mprotect of [@address, @end) of a hugetlb VMA:
- * shared PMD tables are unshared (and counted as changed), the other present
- * entries get the new permissions.  One gather of its own (6.19), or before
- * 8ce720d5bd91 one flush_hugetlb_tlb_range() at the end, widened to the PUD
- * ranges when a table was unshared.
+/*
+ * The entry step of hugetlb_change_protection() once the entry is known not
+ * to be in a shared table: give a present entry the new permissions
+ * (huge_pte_modify(): the protection bits come from the new vm_page_prot).
+ * Return: whether it changed.
+ */
+static bool change_huge_pte_prot(struct mm_struct *mm, uint64_t address, pgent_t *ptep, uint64_t newflags,
+				 uint64_t sz)
+{
+	pgent_t e = *ptep;
+
+	if (pgent_none(e))
+		return false;
+	if (!pgent_present(e)) {
+		/* A writable migration entry would become readable; none outlive an operation here. */
+		return false;
+	}
+	pgent_t n = e & ~(_PAGE_RW | _PAGE_NX | _PAGE_PROTNONE);
+	if ((newflags & VM_WRITE) && (newflags & VM_SHARED))
+		n |= _PAGE_RW;
+	if (!(newflags & VM_EXEC))
+		n |= _PAGE_NX;
+	if (!(newflags & (VM_READ | VM_WRITE | VM_EXEC)))
+		n |= _PAGE_PROTNONE;
+	huge_ptep_modify_prot(mm, address, ptep, n, sz);
+	return true;
+}
+
+/*
+ * hugetlb_change_protection() of 6.19 (8ce720d5bd91): mprotect of
+ * [@address, @end) of a hugetlb VMA with one gather of its own: shared PMD
+ * tables are unshared (and counted as changed), the other present entries get
+ * the new permissions; the gather's flush and the unsharing's completion come
+ * before i_mmap_rwsem drops.
  * Return: number of base pages changed.
  */
-long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uint64_t end, uint64_t newflags)
+static long hugetlb_change_protection_8ce720d5bd91(struct vm_area_struct *vma, uint64_t address, uint64_t end,
+						   uint64_t newflags)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
-	bool gather = unshare_via_gather(m);
-	uint64_t start = address, range_start = address, range_end = end;
 	struct mmu_gather tlb;
 	long pages = 0;
-	bool shared_pmd = false;
 
-	adjust_range_if_pmd_sharing_possible(vma, &range_start, &range_end);
-	if (gather)
-		tlb_gather_mmu_vma(&tlb, vma);
+	tlb_gather_mmu_vma(&tlb, vma);
 	i_mmap_lock_write(m, vma->vm_file);
 	for (; address < end; address += sz) {
 		pgent_t *ptep = huge_pte_offset(mm, address, sz);
@@ -833,44 +943,68 @@ long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uin
 			address |= last_addr_mask;
 			continue;
 		}
-		if (huge_pmd_unshare(gather ? &tlb : NULL, vma, address, ptep)) {
+		if (huge_pmd_unshare(&tlb, vma, address, ptep)) {
+			pages++;
+			address |= last_addr_mask;
+			continue;
+		}
+		if (change_huge_pte_prot(mm, address, ptep, newflags, sz)) {
+			pages++;
+			tlb_remove_huge_tlb_entry(&tlb, sz, address);
+		}
+	}
+	tlb_flush_mmu_tlbonly(&tlb);
+	huge_pmd_unshare_flush(&tlb, vma);
+	i_mmap_unlock_write(m, vma->vm_file);
+	tlb_finish_mmu(&tlb);
+	return pages > 0 ? pages * (long)pages_per_huge_page(vma) : pages;
+}
+
+/*
+ * hugetlb_change_protection() up to 6.18: the same walk, then one
+ * flush_hugetlb_tlb_range() before i_mmap_rwsem drops, widened to the PUD
+ * ranges when a table was unshared.
+ */
+static long hugetlb_change_protection_6_18(struct vm_area_struct *vma, uint64_t address, uint64_t end,
+					   uint64_t newflags)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	uint64_t sz = huge_page_size(vma);
+	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
+	uint64_t start = address, range_start = address, range_end = end;
+	long pages = 0;
+	bool shared_pmd = false;
+
+	adjust_range_if_pmd_sharing_possible(vma, &range_start, &range_end);
+	i_mmap_lock_write(m, vma->vm_file);
+	for (; address < end; address += sz) {
+		pgent_t *ptep = huge_pte_offset(mm, address, sz);
+		if (!ptep) {
+			address |= last_addr_mask;
+			continue;
+		}
+		if (huge_pmd_unshare(NULL, vma, address, ptep)) {
 			pages++;
 			shared_pmd = true;
 			address |= last_addr_mask;
 			continue;
 		}
-		pgent_t e = *ptep;
-		if (pgent_none(e))
-			continue;
-		if (!pgent_present(e)) {
-			/* A writable migration entry would become readable; none outlive an operation here. */
-			continue;
-		}
-		/* huge_pte_modify(): the protection bits come from the new vm_page_prot. */
-		pgent_t n = e & ~(_PAGE_RW | _PAGE_NX | _PAGE_PROTNONE);
-		if ((newflags & VM_WRITE) && (newflags & VM_SHARED))
-			n |= _PAGE_RW;
-		if (!(newflags & VM_EXEC))
-			n |= _PAGE_NX;
-		if (!(newflags & (VM_READ | VM_WRITE | VM_EXEC)))
-			n |= _PAGE_PROTNONE;
-		huge_ptep_modify_prot(mm, address, ptep, n, sz);
-		pages++;
-		if (gather)
-			tlb_remove_huge_tlb_entry(&tlb, sz, address);
+		if (change_huge_pte_prot(mm, address, ptep, newflags, sz))
+			pages++;
 	}
-	if (gather) {
-		tlb_flush_mmu_tlbonly(&tlb);
-		huge_pmd_unshare_flush(&tlb, vma);
-	} else if (shared_pmd) {
+	if (shared_pmd)
 		flush_hugetlb_tlb_range(vma, range_start, range_end);
-	} else {
+	else
 		flush_hugetlb_tlb_range(vma, start, end);
-	}
 	i_mmap_unlock_write(m, vma->vm_file);
-	if (gather)
-		tlb_finish_mmu(&tlb);
 	return pages > 0 ? pages * (long)pages_per_huge_page(vma) : pages;
+}
+
+/* hugetlb_change_protection - mprotect of a hugetlb VMA range, in the configured era. */
+long hugetlb_change_protection(struct vm_area_struct *vma, uint64_t address, uint64_t end, uint64_t newflags)
+{
+	return vma->vm_mm->machine->eras.hugetlb_change_protection(vma, address, end, newflags);
 }
 
 /* move_huge_pte(): move one entry (the PT locks are implicit). */
@@ -901,32 +1035,25 @@ static void skip_to_last_page(uint64_t *old_addr, uint64_t *new_addr, uint64_t l
 	*new_addr += skip;
 }
 
-/**
- * move_hugetlb_page_tables - mremap of [@old_addr, +@len) of hugetlb @vma to
- * @new_addr in @new_vma: a shared PMD table is unshared (its pages are no
- * longer mapped here; the new range faults them in again), the other entries
- * are moved.  Flushes as the variant does: 6.19 one gather (moved entries,
- * unshared PUD ranges) completed before i_mmap_rwsem drops; before that one
- * flush_hugetlb_tlb_range() of the old range, PUD-widened if a table was
- * unshared.
+/*
+ * move_hugetlb_page_tables() of 6.19 (8ce720d5bd91): mremap of [@old_addr,
+ * +@len) of hugetlb @vma to @new_addr in @new_vma.  A shared PMD table is
+ * unshared (its pages are no longer mapped here; the new range faults them in
+ * again), the other entries are moved; one gather (moved entries, unshared
+ * PUD ranges) completed before i_mmap_rwsem drops.
  * Return: bytes handled (less than @len if a table allocation failed).
  */
-uint64_t move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma, uint64_t old_addr,
-				  uint64_t new_addr, uint64_t len)
+static uint64_t move_hugetlb_page_tables_8ce720d5bd91(struct vm_area_struct *vma, struct vm_area_struct *new_vma,
+						      uint64_t old_addr, uint64_t new_addr, uint64_t len)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
 	uint64_t sz = huge_page_size(vma);
 	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
 	uint64_t old_end = old_addr + len;
-	uint64_t range_start = old_addr, range_end = old_end;
-	bool gather = unshare_via_gather(m);
 	struct mmu_gather tlb;
-	bool shared_pmd = false;
 
-	adjust_range_if_pmd_sharing_possible(vma, &range_start, &range_end);
-	if (gather)
-		tlb_gather_mmu_vma(&tlb, vma);
+	tlb_gather_mmu_vma(&tlb, vma);
 	i_mmap_lock_write(m, vma->vm_file);
 	for (; old_addr < old_end; old_addr += sz, new_addr += sz) {
 		pgent_t *src_pte = huge_pte_offset(mm, old_addr, sz);
@@ -936,7 +1063,50 @@ uint64_t move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_str
 		}
 		if (pgent_none(*src_pte))
 			continue;
-		if (huge_pmd_unshare(gather ? &tlb : NULL, vma, old_addr, src_pte)) {
+		if (huge_pmd_unshare(&tlb, vma, old_addr, src_pte)) {
+			skip_to_last_page(&old_addr, &new_addr, last_addr_mask);
+			continue;
+		}
+		pgent_t *dst_pte = huge_pte_alloc(mm, new_vma, new_addr, sz);
+		if (!dst_pte)
+			break;
+		move_huge_pte(vma, old_addr, new_addr, src_pte, dst_pte);
+		tlb_remove_huge_tlb_entry(&tlb, sz, old_addr);
+	}
+	tlb_flush_mmu_tlbonly(&tlb);
+	huge_pmd_unshare_flush(&tlb, vma);
+	i_mmap_unlock_write(m, vma->vm_file);
+	tlb_finish_mmu(&tlb);
+	return len + old_addr - old_end;
+}
+
+/*
+ * move_hugetlb_page_tables() up to 6.18: the same walk, then one
+ * flush_hugetlb_tlb_range() of the old range, PUD-widened if a table was
+ * unshared.
+ */
+static uint64_t move_hugetlb_page_tables_6_18(struct vm_area_struct *vma, struct vm_area_struct *new_vma,
+					      uint64_t old_addr, uint64_t new_addr, uint64_t len)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	uint64_t sz = huge_page_size(vma);
+	uint64_t last_addr_mask = hugetlb_mask_last_page(vma);
+	uint64_t old_end = old_addr + len;
+	uint64_t range_start = old_addr, range_end = old_end;
+	bool shared_pmd = false;
+
+	adjust_range_if_pmd_sharing_possible(vma, &range_start, &range_end);
+	i_mmap_lock_write(m, vma->vm_file);
+	for (; old_addr < old_end; old_addr += sz, new_addr += sz) {
+		pgent_t *src_pte = huge_pte_offset(mm, old_addr, sz);
+		if (!src_pte) {
+			skip_to_last_page(&old_addr, &new_addr, last_addr_mask);
+			continue;
+		}
+		if (pgent_none(*src_pte))
+			continue;
+		if (huge_pmd_unshare(NULL, vma, old_addr, src_pte)) {
 			shared_pmd = true;
 			skip_to_last_page(&old_addr, &new_addr, last_addr_mask);
 			continue;
@@ -945,24 +1115,52 @@ uint64_t move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_str
 		if (!dst_pte)
 			break;
 		move_huge_pte(vma, old_addr, new_addr, src_pte, dst_pte);
-		if (gather)
-			tlb_remove_huge_tlb_entry(&tlb, sz, old_addr);
 	}
-	if (gather) {
-		tlb_flush_mmu_tlbonly(&tlb);
-		huge_pmd_unshare_flush(&tlb, vma);
-	} else if (shared_pmd) {
+	if (shared_pmd)
 		flush_hugetlb_tlb_range(vma, range_start, range_end);
-	} else {
+	else
 		flush_hugetlb_tlb_range(vma, old_end - len, old_end);
-	}
 	i_mmap_unlock_write(m, vma->vm_file);
-	if (gather)
-		tlb_finish_mmu(&tlb);
 	return len + old_addr - old_end;
 }
 
+/* move_hugetlb_page_tables - mremap's move of a hugetlb range, in the configured era. */
+uint64_t move_hugetlb_page_tables(struct vm_area_struct *vma, struct vm_area_struct *new_vma, uint64_t old_addr,
+				  uint64_t new_addr, uint64_t len)
+{
+	return vma->vm_mm->machine->eras.move_hugetlb_page_tables(vma, new_vma, old_addr, new_addr, len);
+}
+
 /* ---- rmap: one VMA of a file-backed hugetlb folio (try_to_migrate_one()) ---- */
+
+/*
+ * The unsharing step of try_to_migrate_one() for a hugetlb entry, 6.19
+ * (8ce720d5bd91): a gather of its own, completed before the rmap lock drops.
+ * Return: true if the entry's PMD table was shared and is now unmapped here.
+ */
+static bool hugetlb_unshare_for_migration_8ce720d5bd91(struct vm_area_struct *vma, uint64_t address, pgent_t *ptep)
+{
+	struct mmu_gather tlb;
+	bool unshared;
+
+	tlb_gather_mmu_vma(&tlb, vma);
+	unshared = huge_pmd_unshare(&tlb, vma, address, ptep);
+	if (unshared)
+		huge_pmd_unshare_flush(&tlb, vma);
+	tlb_finish_mmu(&tlb);
+	return unshared;
+}
+
+/* Up to 6.18: unshare, then flush_tlb_range() of the PUD range. */
+static bool hugetlb_unshare_for_migration_6_18(struct vm_area_struct *vma, uint64_t address, pgent_t *ptep)
+{
+	if (!huge_pmd_unshare(NULL, vma, address, ptep))
+		return false;
+	uint64_t start = address, end = address + huge_page_size(vma);
+	adjust_range_if_pmd_sharing_possible(vma, &start, &end);
+	flush_tlb_range(vma, start, end);
+	return true;
+}
 
 /**
  * hugetlb_try_to_migrate_one - the hugetlb part of try_to_migrate_one() for
@@ -979,24 +1177,12 @@ bool hugetlb_try_to_migrate_one(struct vm_area_struct *vma, uint64_t address, ui
 	struct mm_struct *mm = vma->vm_mm;
 	struct ptsim_machine *m = mm->machine;
 	pgent_t *ptep = huge_pte_offset(mm, address, huge_page_size(vma));
-	struct mmu_gather tlb;
 
 	/* page_vma_mapped_walk(): a present entry mapping this folio? */
 	if (!ptep || !pgent_present(*ptep) || pgent_pfn(*ptep) != pfn)
 		return true;
-	if (unshare_via_gather(m)) {
-		tlb_gather_mmu_vma(&tlb, vma);
-		if (huge_pmd_unshare(&tlb, vma, address, ptep)) {
-			huge_pmd_unshare_flush(&tlb, vma);
-			tlb_finish_mmu(&tlb);
-			/* The PMD table was unmapped, consequently unmapping the folio. */
-			return true;
-		}
-		tlb_finish_mmu(&tlb);
-	} else if (huge_pmd_unshare(NULL, vma, address, ptep)) {
-		uint64_t start = address, end = address + huge_page_size(vma);
-		adjust_range_if_pmd_sharing_possible(vma, &start, &end);
-		flush_tlb_range(vma, start, end);
+	if (m->eras.hugetlb_unshare_for_migration(vma, address, ptep)) {
+		/* The PMD table was unmapped, consequently unmapping the folio. */
 		return true;
 	}
 	pgent_t pteval = huge_ptep_clear_flush(vma, address, ptep);
@@ -1027,4 +1213,31 @@ void hugetlb_remove_migration_pte(struct vm_area_struct *vma, uint64_t address, 
 	get_page(m, dst);              /* folio_get() */
 	frame(m, dst)->mapcount++;     /* hugetlb_add_file_rmap() */
 	set_huge_pte_at(mm, address, ptep, make_huge_pte(vma, dst, writable), huge_page_size(vma));
+}
+
+/*
+ * Choose the functions of the configured hugetlb unsharing era (machine
+ * creation): 6.19's mmu_gather forms (also for the unsafe no_broadcast
+ * variant, whose difference lies in tlb_flush_unshared_tables()), or the
+ * older forms whose callers flush, with or without 1013af4f585f's sync IPI.
+ */
+void hugetlb_select_era(struct ptsim_machine *m)
+{
+	struct kernel_eras *e = &m->eras;
+	bool gather = m->v.hugetlb_unshare == HUGETLB_UNSHARE_MMU_GATHER ||
+		      m->v.hugetlb_unshare == HUGETLB_UNSHARE_NO_BROADCAST;
+
+	if (gather)
+		e->huge_pmd_unshare_drop = huge_pmd_unshare_drop_8ce720d5bd91;
+	else if (m->v.hugetlb_unshare == HUGETLB_UNSHARE_IPI_PER_TABLE)
+		e->huge_pmd_unshare_drop = huge_pmd_unshare_drop_1013af4f585f;
+	else
+		e->huge_pmd_unshare_drop = huge_pmd_unshare_drop_6_15;
+	e->unmap_hugepage_range = gather ? __unmap_hugepage_range_8ce720d5bd91 : __unmap_hugepage_range_6_18;
+	e->hugetlb_unshare_pmds = gather ? hugetlb_unshare_pmds_8ce720d5bd91 : hugetlb_unshare_pmds_6_18;
+	e->hugetlb_change_protection =
+		gather ? hugetlb_change_protection_8ce720d5bd91 : hugetlb_change_protection_6_18;
+	e->move_hugetlb_page_tables = gather ? move_hugetlb_page_tables_8ce720d5bd91 : move_hugetlb_page_tables_6_18;
+	e->hugetlb_unshare_for_migration =
+		gather ? hugetlb_unshare_for_migration_8ce720d5bd91 : hugetlb_unshare_for_migration_6_18;
 }

@@ -637,6 +637,17 @@ struct kernel_eras {
 	void (*tlb_table_invalidate)(struct mmu_gather *tlb);
 	void (*tlb_remove_table_sync_one)(struct ptsim_machine *m);
 	void (*tlb_flush_unshared_tables)(struct mmu_gather *tlb);
+	/* hugetlb PMD unsharing in mm/hugetlb.c and its callers (hugetlb_select_era()). */
+	void (*huge_pmd_unshare_drop)(struct mmu_gather *tlb, struct ptsim_machine *m, struct ptdesc *pt,
+				      uint64_t addr);
+	void (*unmap_hugepage_range)(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start,
+				     uint64_t end, uint32_t folio);
+	void (*hugetlb_unshare_pmds)(struct vm_area_struct *vma, uint64_t start, uint64_t end, bool take_locks);
+	long (*hugetlb_change_protection)(struct vm_area_struct *vma, uint64_t address, uint64_t end,
+					  uint64_t newflags);
+	uint64_t (*move_hugetlb_page_tables)(struct vm_area_struct *vma, struct vm_area_struct *new_vma,
+					     uint64_t old_addr, uint64_t new_addr, uint64_t len);
+	bool (*hugetlb_unshare_for_migration)(struct vm_area_struct *vma, uint64_t address, pgent_t *ptep);
 };
 
 struct ptsim_machine {
@@ -1282,6 +1293,8 @@ struct mm_struct *mshare_next_host(struct ptsim_machine *m, const struct mm_stru
 void pt_reclaim_select_era(struct ptsim_machine *m);
 /* mmu_gather.c: the table-freeing configuration's functions (after the arch is set up). */
 void mmu_gather_select_era(struct ptsim_machine *m);
+void hugetlb_select_era(struct ptsim_machine *m);
+void count_unshare_broadcast(struct ptsim_machine *m);
 bool reclaim_pt_is_enabled(struct ptsim_machine *m, uint64_t start, uint64_t end, struct zap_details *details);
 bool try_get_and_clear_pmd(struct mm_struct *mm, pmd_t *pmd, pmd_t *pmdval);
 void free_pte(struct mm_struct *mm, uint64_t addr, struct mmu_gather *tlb, pmd_t pmdval);

@@ -106,6 +106,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	if (rc)
 		goto err_free;
 	mmu_gather_select_era(m);
+	hugetlb_select_era(m);
 	m->mmap_min_addr = 4096;                          /* CONFIG_DEFAULT_MMAP_MIN_ADDR here */
 	m->stack_guard_gap = 256ull << m->geo.page_shift; /* mm/mmap.c: 256 pages */
 	m->rlimit_stack = 8ull << 20;                     /* _STK_LIM */

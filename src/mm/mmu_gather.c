@@ -712,6 +712,7 @@ static void tlb_flush_unshared_tables_8ce720d5bd91(struct mmu_gather *tlb)
 	if (tlb->unshared_tables)
 		tlb_flush_mmu_tlbonly(tlb);
 	if (tlb->fully_unshared_tables) {
+		count_unshare_broadcast(tlb->mm->machine);
 		tlb_remove_table_sync_one(tlb->mm->machine);
 		tlb->fully_unshared_tables = 0;
 	}
