@@ -2,7 +2,9 @@
  * Random valid traces (docs/reliability.md): a generator writes traces that
  * are valid by construction -- every event can run as written, no "expect"
  * needed -- on x86-64 and arm64 under every preset that models a fixed
- * kernel, in trace format v1 and v2, and each one is loaded and replayed.
+ * kernel, with CPU and build settings varied (PCID, KPTI, ASID bits,
+ * TTL hints, flush ceiling, HZ, table-batch allocation), in trace
+ * format v1 and v2, and each one is loaded and replayed.
  * A valid trace under a safe preset must run to its end with no violation of
  * any kind (a violation is a false positive: a bug in ptsim), the consistency
  * checkers must pass, the reports must be produced, and a second replay must
@@ -505,6 +507,45 @@ static void gen_concurrency(struct gen *g)
 	out(g, ",\"cpu\":%d}", c);
 }
 
+/*
+ * Settings that describe the CPU or the build, not an algorithm's era, so that
+ * every value is a safe kernel too: each is set with a probability of 1/4.
+ * Not arm64_tlbi_range: with range TLBIs, a kernel without the arm64
+ * walk-cache fix (c2ff4764e03e; every safe preset but 7.1.9 has
+ * arm64_walkcache_fix=off) really leaves the walk cache stale after a hugetlb
+ * unshare (traces/bugs/CVE-2026-63875.json), which ptsim rightly reports.
+ */
+static void gen_set(struct gen *g)
+{
+	static const char *const x86[][4] = {
+		{ "pcid", "on", "off", NULL },
+		{ "idle_leave_mm", "on", "off", NULL },
+		{ "tlb_single_page_flush_ceiling", "1", "33", "64" },
+		{ "table_batch_alloc", "ok", "fail", NULL },
+		{ "hz", "100", "250", "1000" },
+	};
+	static const char *const arm64[][4] = {
+		{ "arm64_ttl", "on", "off", NULL },
+		{ "arm64_asid_bits", "8", "16", NULL },
+		{ "arm64_kpti", "on", "off", NULL },
+		{ "table_batch_alloc", "ok", "fail", NULL },
+		{ "hz", "100", "250", "1000" },
+	};
+	const char *const(*keys)[4] = g->arm64 ? arm64 : x86;
+	size_t n = g->arm64 ? sizeof(arm64) / sizeof(arm64[0]) : sizeof(x86) / sizeof(x86[0]);
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!chance(g, 25))
+			continue;
+		unsigned int v = 1 + below(g, keys[i][3] ? 3 : 2);
+		out(g, "%s\"%s\":\"%s\"", any ? "," : ",\"set\":{", keys[i][0], keys[i][v]);
+		any = true;
+	}
+	if (any)
+		out(g, "}");
+}
+
 /* Trace number @seed: valid by construction. */
 static void generate(struct gen *g, uint64_t seed)
 {
@@ -523,6 +564,7 @@ static void generate(struct gen *g, uint64_t seed)
 	    g->v2 ? 2 : 1, seed, g->arm64 ? "arm64" : "x86_64", g->ncpus, preset, below(g, 1000));
 	if (!g->arm64 && chance(g, 20))
 		out(g, ",\"paging_levels\":5");
+	gen_set(g);
 	out(g, "}%s", g->v2 ? "}" : ",\"events\":[");
 
 	unsigned int n = 20 + below(g, 100);
