@@ -14,7 +14,8 @@
  * exit, run, run of another process, sleep, advance); mappings in 1 GiB
  * slots (anonymous, file, shmem, hugetlb 2 MiB private, hugetlb files shared
  * over whole 1 GiB slots so that PMD tables are shared), munmap of all or
- * part, mprotect, madvise (dontneed, dontneed_locked, free), mlock, munlock,
+ * part, mprotect, madvise (dontneed, dontneed_locked, free, guard_install,
+ * guard_remove), mlock, munlock,
  * mremap of a whole mapping to another slot, swapout, move_pages of a hugetlb
  * file page, touch; and the
  * concurrency points: one operation of another CPU while a CPU is inside a
@@ -26,6 +27,7 @@
  * random-trace-SEED.json in the working directory:
  *     PTSIM_RANDOM_SEED=SEED PTSIM_RANDOM_TRACES=1 tests/test_random_traces
  * reruns it, and `ptsim run random-trace-SEED.json` replays it.
+ * PTSIM_RANDOM_WRITE=1 writes every trace so (to look at what is generated).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -58,6 +60,7 @@ struct slot {
 	bool prot_none;         /* some part may be PROT_NONE (no page tables from a touch) */
 	bool shared;
 	bool split;             /* may be more than one VMA (mremap needs one) */
+	bool guarded;           /* guard markers may be installed (no mlock then) */
 };
 
 struct mm {
@@ -290,13 +293,16 @@ static bool gen_mm_op(struct gen *g, int t)
 			adv = "dontneed_locked";
 		else if (s->kind == K_ANON && !s->shared && chance(g, 40))
 			adv = "free";
+		else if (s->kind == K_ANON && !s->shared && chance(g, 30))
+			adv = chance(g, 70) ? "guard_install" : "guard_remove";
+		s->guarded |= !strcmp(adv, "guard_install");
 		sub_range(g, s, i, &a, &l);
 		ev(g, "madvise");
 		out(g, ",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":\"0x%" PRIx64 "\",\"advice\":\"%s\"}", t, a, l, adv);
 		return true;
 	}
 	case 3:   /* mlock / munlock */
-		if (s->state != SLOT_INTACT)
+		if (s->state != SLOT_INTACT || s->guarded)
 			return false;
 		sub_range(g, s, i, &a, &l);
 		s->split = true;
@@ -664,7 +670,7 @@ static void test_random_traces__safe_presets_run_clean(void **state)
 		bool ok = json && (seed % 4 || (again && !strcmp(json, again)));
 		ptsim_free(json);
 		ptsim_free(again);
-		if (!ok) {
+		if (!ok || getenv("PTSIM_RANDOM_WRITE")) {
 			char path[64];
 			snprintf(path, sizeof(path), "random-trace-%" PRIu64 ".json", seed);
 			FILE *f = fopen(path, "w");
@@ -672,6 +678,8 @@ static void test_random_traces__safe_presets_run_clean(void **state)
 				fwrite(g.buf, 1, g.len, f);
 				fclose(f);
 			}
+			if (ok)
+				continue;
 			fail_msg("random trace seed %" PRIu64 " (written to %s; rerun: PTSIM_RANDOM_SEED=%" PRIu64
 				 " PTSIM_RANDOM_TRACES=1 %s): %s",
 				 seed, path, seed, "tests/test_random_traces", why);
