@@ -713,6 +713,7 @@ struct verdict {
 	int flush_out_of_bound;
 	int file_out_of_bound;
 	char first[256];
+	char oob[1024];   /* the figures out of bounds */
 };
 
 static bool path_has(const char *path, const char *part)
@@ -728,6 +729,10 @@ static bool path_has(const char *path, const char *part)
  *    lost, a thread stack's table);
  *  - IPIs and flushes within 3 or 5% (a flush that met another CPU in the
  *    middle of a context switch, or a fault race moving a COW flush);
+ *  - remote flushes started (nr_tlb_remote_flush) within 25% + 3: a flush
+ *    whose mm_cpumask holds another CPU that gets no IPI (lazy) counts, and
+ *    when the kernel drops a CPU from the mask depends on timing the trace
+ *    does not carry (measured: +79 of 471 in one run of 4 under load);
  *  - RssFile within 25% + 64 kB (the kernel's fault-around maps whole large
  *    page-cache folios; ptsim a 16-page window).
  * Flushing context switches and page faults carry no claim (other
@@ -738,11 +743,15 @@ static void judge(const char *path, const cJSON *f, void *ctx)
 	struct verdict *v = ctx;
 	double real = cJSON_GetObjectItem(f, "real")->valuedouble, diff = cJSON_GetObjectItem(f, "diff")->valuedouble;
 	double ad = diff < 0 ? -diff : diff;
+	bool oob;
 	if (path_has(path, "switch_flush") || path_has(path, "faults"))
 		return;
 	if (path_has(path, "rss_file")) {
-		if (ad > real / 4 + 64)
+		if (ad > real / 4 + 64) {
 			v->file_out_of_bound++;
+			snprintf(v->oob + strlen(v->oob), sizeof(v->oob) - strlen(v->oob), " %s: real %.0f, ptsim %.0f;",
+				 path, real, real + diff);
+		}
 		return;
 	}
 	if (!ad)
@@ -751,14 +760,24 @@ static void judge(const char *path, const cJSON *f, void *ctx)
 		snprintf(v->first, sizeof(v->first), "%s: real %.0f, ptsim %.0f", path, real, real + diff);
 	if (path_has(path, "vmpte")) {
 		v->exact_misses++;
-		v->mem_out_of_bound += ad > 8;
+		oob = ad > 8;
+		v->mem_out_of_bound += oob;
 	} else if (path_has(path, "_kb_")) {
 		v->exact_misses++;
-		v->mem_out_of_bound += ad > real / 100 + 16;
+		oob = ad > real / 100 + 16;
+		v->mem_out_of_bound += oob;
+	} else if (path_has(path, "nr_tlb_remote_flush")) {
+		v->flush_misses++;
+		oob = ad > real / 4 + 3;
+		v->flush_out_of_bound += oob;
 	} else {
 		v->flush_misses++;
-		v->flush_out_of_bound += ad > 3 && ad > real * 0.05;
+		oob = ad > 3 && ad > real * 0.05;
+		v->flush_out_of_bound += oob;
 	}
+	if (oob && strlen(v->oob) < sizeof(v->oob) - 100)
+		snprintf(v->oob + strlen(v->oob), sizeof(v->oob) - strlen(v->oob), " %s: real %.0f, ptsim %.0f;", path,
+			 real, real + diff);
 }
 
 static void test_record__replay_matches_the_kernel(void **state)
@@ -787,6 +806,8 @@ static void test_record__replay_matches_the_kernel(void **state)
 		print_message("attempt %d: %d memory and %d IPI/flush figures differ (%d and %d out of bounds, RssFile %d)"
 			      "%s%s\n", attempt, v.exact_misses, v.flush_misses, v.mem_out_of_bound, v.flush_out_of_bound,
 			      v.file_out_of_bound, v.first[0] ? "; first: " : "", v.first);
+		if (v.oob[0])
+			print_message("  out of bounds:%s\n", v.oob);
 		cJSON_Delete(j);
 		if (!v.exact_misses && !v.flush_misses)
 			break;   /* exact (RssFile aside) */
