@@ -128,6 +128,12 @@ static void test_golden__trace(void **state)
 	const struct golden_case *c = *state;
 	char cmd[8192], out[4096], golden[4096];
 	size_t got_len = 0, want_len = 0;
+	const char *why = t_trace_slow_when_checked(c->rel);
+
+	if (why) {
+		printf("skipped: %s: %s\n", c->rel, why);
+		skip();
+	}
 
 	snprintf(out, sizeof(out), "%s/golden_%d.out", PTSIM_TEST_TMPDIR, (int)(c - cases));
 	snprintf(golden, sizeof(golden), "%s/%s.out", PTSIM_GOLDEN_DIR, c->rel);

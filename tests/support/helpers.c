@@ -165,3 +165,19 @@ void t_destroy(struct ptsim_machine *m)
 		fail_msg("consistency: %s", ptsim_machine_errmsg(m));
 	ptsim_machine_destroy(m);
 }
+
+const char *t_trace_slow_when_checked(const char *rel)
+{
+	static const char *const slow[] = {
+		"oracle/w1_a.json",      /* 51,208 events, 13 M faults over 1 GiB at a time */
+		"oracle/w1_a_free.json", /* the same */
+		"seeds/000_9d4a9cd44a7ae822_forkexit.json", /* 196 CPUs, thousands of forks over a hugetlb pool */
+	};
+
+	if (!PTSIM_TEST_CHECKED)
+		return NULL;
+	for (size_t i = 0; i < sizeof(slow) / sizeof(slow[0]); i++)
+		if (!strcmp(rel, slow[i]))
+			return "minutes under the PTSIM_DEBUG checkers; replayed by the other builds";
+	return NULL;
+}

@@ -52,4 +52,14 @@ void t_destroy(struct ptsim_machine *m);
 				 ptsim_machine_errmsg(m));                                                 \
 	} while (0)
 
+/*
+ * In a PTSIM_DEBUG build, the reason the bundled trace @rel (a path below
+ * traces/) is left out of the tests that replay every bundled trace, or NULL
+ * when it is run.  The checkers run after every operation walk the whole
+ * machine, and a few traces hold tens of thousands of operations on
+ * gigabytes of mappings: each would take several minutes of CPU alone.  Every
+ * other build (the README's, ASan) replays them all.
+ */
+const char *t_trace_slow_when_checked(const char *rel);
+
 #endif
