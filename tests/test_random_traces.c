@@ -105,6 +105,11 @@ static bool chance(struct gen *g, unsigned int percent) { return below(g, 100) <
 static void out(struct gen *g, const char *fmt, ...)
 {
 	va_list ap;
+	if (!g->buf) {   /* (NULL + 0 is undefined behaviour: clang's UBSan says so) */
+		g->cap = 4096;
+		g->buf = malloc(g->cap);
+		assert_non_null(g->buf);
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		int n = vsnprintf(g->buf + g->len, g->cap - g->len, fmt, ap);
