@@ -1642,6 +1642,14 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 			struct qent *old = t->has_flush_slot ? qfind(c, t->flush_slot) : NULL;
 			if (old)
 				old->pending = false;
+			/*
+			 * The flush ran in the task, on this CPU: the op that goes
+			 * here needs the task running (it may have slept since its
+			 * entry and come back elsewhere).
+			 */
+			int rc = e->cpu < c->o.si->cpus ? ensure_running(c, t, e->cpu) : 0;
+			if (rc)
+				return rc;
 			struct qent *q = qpush(c);
 			if (!q)
 				return c->err;
