@@ -12,6 +12,11 @@
  *  - RssFile: within half the real figure + 1024 kB (the kernel's fault-around
  *    maps whole large page-cache folios, ptsim a 16-page window; the page
  *    cache's state changes while the program runs);
+ *  - VmHWM (peak RSS): its difference is the process's RssFile difference
+ *    within 3 x 31 pages per CPU (the kernel samples its peak with
+ *    get_mm_rss(), which reads the three per-CPU RSS counters without
+ *    folding in what each CPU still holds, up to batch - 1 = 31 pages each;
+ *    ptsim's peak is exact);
  *  - cross-CPU figures (flush and table-sync IPIs sent and received per CPU,
  *    what the received flushes did): exact, except in recordings whose
  *    program used advice ptsim does not model (MADV_PAGEOUT/COLD flush the
@@ -81,6 +86,8 @@ struct judge {
 	int nprocs;
 	int execs;   /* exec ops in the trace */
 	int checked;
+	int nr_cpus;
+	double rss_file_diff;   /* the current process's RssFile difference (it comes before VmHWM) */
 	char why[4096];
 	size_t why_len;
 };
@@ -110,8 +117,12 @@ static void judge_figure(const char *path, const cJSON *f, void *ctx)
 
 	j->checked++;
 	if (has(path, "rss_file")) {
+		j->rss_file_diff = diff;
 		if (ad > real / 2 + 1024)
 			bad(j, path, real, sim, "RssFile: beyond half + 1024 kB");
+	} else if (has(path, "vmhwm")) {
+		if (fabs(diff - j->rss_file_diff) > 3.0 * 31 * 4 * j->nr_cpus)
+			bad(j, path, real, sim, "VmHWM: the RssFile difference +- 3 x 31 pages per CPU");
 	} else if (has(path, "_kb_")) {
 		if (ad)
 			bad(j, path, real, sim, "memory figures are exact");
@@ -206,6 +217,9 @@ static void test_recorded__replay_within_documented_bounds(void **s)
 		if (j.execs < 1)
 			fail_msg("%s: no exec in the trace", expects[i].name);
 		const cJSON *procs = cJSON_GetObjectItem(o, "processes");
+		j.nr_cpus = cJSON_GetObjectItem(o, "nr_cpus") ? cJSON_GetObjectItem(o, "nr_cpus")->valueint : 0;
+		if (j.nr_cpus < 1)
+			fail_msg("%s: no nr_cpus in compare-real's JSON", expects[i].name);
 		j.nprocs = cJSON_GetArraySize(procs);
 		if (j.nprocs != expects[i].processes)
 			fail_msg("%s: %d processes, the table says %d", expects[i].name, j.nprocs, expects[i].processes);
@@ -214,8 +228,8 @@ static void test_recorded__replay_within_documented_bounds(void **s)
 		char path[256] = "";
 		t_each_figure(o, path, sizeof(path), judge_figure, &j);
 		cJSON_Delete(o);
-		/* Every process's VmPTE and RSS, the CPUs' and the machine's figures were compared. */
-		if (j.checked < 5 * j.nprocs + 30)
+		/* Every process's VmPTE, RSS and VmHWM, the CPUs' and the machine's figures were compared. */
+		if (j.checked < 6 * j.nprocs + 30)
 			fail_msg("%s: only %d figures compared", expects[i].name, j.checked);
 		if (j.why_len && flen < sizeof(failures) - 1)
 			flen += (size_t)snprintf(failures + flen, sizeof(failures) - flen, "%s", j.why);

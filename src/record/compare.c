@@ -6,8 +6,8 @@
  *
  *   per process, at its end (the mark the recorder wrote just before the
  *   last task's exit or exec, or the end of the replay for one still
- *   running): VmPTE, RssAnon, RssFile, RssShmem, HugetlbPages
- *   (ptsim_mark_mm_info() / ptsim_mm_info_get());
+ *   running): VmPTE, RssAnon, RssFile, RssShmem, HugetlbPages,
+ *   VmHWM (ptsim_mark_mm_info() / ptsim_mm_info_get());
  *   per CPU: cross-CPU calls sent and received by reason (cpu.N.ipi_sent.*,
  *   cpu.N.ipi_received.*), what
  *   the received flushes did (cpu.N.remote.*), local full flushes
@@ -18,7 +18,7 @@
  *   remote flushes started (tlb.nr_tlb_remote_flush), page faults.
  *
  * Figures the kernel has and ptsim does not (interrupts actually raised,
- * reschedule IPIs, peak RSS) are listed with
+ * reschedule IPIs) are listed with
  * "ptsim": null and a note saying why, never left out.
  */
 #define _GNU_SOURCE
@@ -213,14 +213,12 @@ static void compare_processes(struct cmp *c, cJSON *arr)
 			{ "rss_file_kb", "RssFile kB", "rss_kb.file", mi.rss_file_kb },
 			{ "rss_shmem_kb", "RssShmem kB", "rss_kb.shmem", mi.rss_shmem_kb },
 			{ "hugetlb_kb", "HugetlbPages kB", "hugetlb_kb", mi.hugetlb_kb },
+			{ "vmhwm_kb", "VmHWM kB (peak RSS)", "vmhwm_kb", mi.rss_hwm_kb },
 		};
 		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
 			snprintf(path, sizeof(path), "%s_%s", f[k].key, sfx);
 			row(c, o, path, f[k].label, jget(at, f[k].real, NULL), f[k].sim);
 		}
-		snprintf(path, sizeof(path), "vmhwm_kb_%s", sfx);
-		row_alone(c, o, path, "VmHWM kB (peak RSS)", jget(at, "vmhwm_kb", NULL),
-			  "ptsim keeps no peak RSS");
 		i++;
 	}
 }
