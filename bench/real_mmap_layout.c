@@ -16,6 +16,9 @@
  * memory and a 2 MiB MAP_HUGETLB mapping (needs vm.nr_hugepages > 0), each
  * after a 4 KiB anonymous one, then a free hint, the same hint again (taken),
  * and MAP_FIXED_NOREPLACE there (EEXIST).
+ * Under `setarch -L ./real_mmap_layout` (ADDR_COMPAT_LAYOUT, kept across the
+ * re-exec) or with `sysctl vm.legacy_va_layout=1` (put it back to 0 after) it
+ * shows the legacy bottom-up layout, the evidence behind the legacy test.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -98,8 +101,10 @@ int main(int argc, char **argv)
 	char buf[64] = "?";
 	FILE *f;
 
-	if (!(personality(0xffffffff) & ADDR_NO_RANDOMIZE)) {
-		personality(ADDR_NO_RANDOMIZE);
+	int pers = personality(0xffffffff);
+
+	if (!(pers & ADDR_NO_RANDOMIZE)) {
+		personality((unsigned long)pers | ADDR_NO_RANDOMIZE);   /* keeps ADDR_COMPAT_LAYOUT (setarch -L) */
 		execv("/proc/self/exe", argv);
 		perror("execv");
 		return 1;
@@ -114,6 +119,7 @@ int main(int argc, char **argv)
 		return files();
 	printf("mmap_min_addr %s", buf);
 	printf("stack rlimit %lu\n", (unsigned long)rl.rlim_cur);
+	printf("personality %#x\n", (unsigned int)personality(0xffffffff));
 	/* Everything this program prints later is already mapped (stdio's buffer). */
 	dump_maps("before");
 	for (int i = 0; i < 20; i++)

@@ -10,6 +10,7 @@
  * 0x7ffff7fff000 (2^47 - 4 KiB - 128 MiB).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +73,48 @@ static void test_addrspace__twenty_anonymous_mmaps_as_the_kernel(void **s)
 	T_OK(m, ptsim_munmap(m, 1, want[7].addr, 4 * MiB));
 	assert_int_equal(map_anon(m, 512 * KiB), 0x7ffff7d40000);   /* the highest hole that fits */
 	assert_int_equal(map_anon(m, 2 * MiB), 0x7ffff7400000);     /* the 4 MiB hole, PMD-aligned */
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
+/*
+ * vm.legacy_va_layout=1 (the same under `setarch -L`): bottom-up from
+ * TASK_UNMAPPED_BASE = PAGE_ALIGN(window / 3) = 0x2aaaaaaab000, where ld.so
+ * went.  The first call takes the lowest gap that fits, 2 MiB multiples come
+ * out PMD-aligned, the two holes are refilled as top-down did.  Measured by
+ * bench/real_mmap_layout.c under `setarch -L`; its "maps before" recreated.
+ */
+static void test_addrspace__legacy_layout_twenty_mmaps_as_the_kernel(void **s)
+{
+	(void)s;
+	static const char *const legacy[] = { "legacy_va_layout=on", NULL };
+	static const struct {
+		uint64_t kib, addr;
+	} want[] = {
+		{ 4, 0x2aaaaaaea000 },    { 8, 0x2aaaaaaeb000 },    { 64, 0x2aaaaacda000 },   { 1024, 0x2aaaaacea000 },
+		{ 2048, 0x2aaaaae00000 }, { 4, 0x2aaaaaaed000 },    { 3072, 0x2aaaab000000 }, { 4096, 0x2aaaab400000 },
+		{ 12, 0x2aaaaaaee000 },   { 6144, 0x2aaaab800000 }, { 16, 0x2aaaaaaf1000 },   { 2052, 0x2aaaabe00000 },
+		{ 4, 0x2aaaaadea000 },    { 128, 0x2aaaab300000 },  { 2048, 0x2aaaac200000 }, { 512, 0x2aaaab320000 },
+		{ 4, 0x2aaaaadeb000 },    { 8192, 0x2aaaac400000 }, { 36, 0x2aaaaadec000 },   { 4, 0x2aaaaadf5000 },
+	};
+	struct ptsim_machine *m = t_machine(2, NULL, legacy);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	fixed(m, 0x2aaaaaaab000, 0x2aaaaaae0000, PTSIM_PROT_READ);   /* ld.so */
+	fixed(m, 0x2aaaaaae0000, 0x2aaaaaaea000, PTSIM_PROT_READ);   /* vvar, vdso, ld.so's data */
+	fixed(m, 0x2aaaaaaf5000, 0x2aaaaacda000, PTSIM_PROT_READ);   /* libc and its data */
+	fixed(m, 0x555555554000, 0x55555557a000, PTSIM_PROT_READ);   /* the program and its heap */
+	fixed(m, 0x7ffffffde000, 0x7ffffffff000, RW);                /* the stack */
+	for (unsigned int i = 0; i < 20; i++) {
+		uint64_t got = map_anon(m, want[i].kib * KiB);
+		if (got != want[i].addr)
+			fail_msg("mmap %u (%" PRIu64 " KiB): got %#" PRIx64 ", the kernel gave %#" PRIx64, i, want[i].kib,
+				 got, want[i].addr);
+	}
+	T_OK(m, ptsim_munmap(m, 1, want[3].addr, 1 * MiB));
+	T_OK(m, ptsim_munmap(m, 1, want[7].addr, 4 * MiB));
+	assert_int_equal(map_anon(m, 512 * KiB), 0x2aaaaacea000);   /* the lowest hole that fits */
+	assert_int_equal(map_anon(m, 2 * MiB), 0x2aaaab400000);     /* the 4 MiB hole, PMD-aligned */
 	T_OK(m, ptsim_machine_check(m));
 	t_destroy(m);
 }
@@ -175,39 +218,87 @@ static void test_addrspace__no_room_is_enomem(void **s)
 	t_destroy(m);
 }
 
-/* The layout parameters per architecture: the first page-sized mmap lands right below mmap_base. */
+/*
+ * The layout parameters per architecture: the first page-sized mmap lands
+ * right below mmap_base; under legacy_va_layout at TASK_UNMAPPED_BASE (x86-64:
+ * PAGE_ALIGN(window / 3), arm64: window / 4).
+ */
 static void test_addrspace__mmap_base_per_arch(void **s)
 {
 	(void)s;
+	static const char *const legacy[] = { "legacy_va_layout=on", NULL };
 	static const struct {
 		enum ptsim_arch arch;
 		unsigned int granule, va_bits, levels;
-		uint64_t first;
+		uint64_t first, legacy_first;
 	} c[] = {
-		{ PTSIM_ARCH_X86_64, 4096, 0, 4, 0x7ffff7fff000 - 4096 },
-		{ PTSIM_ARCH_X86_64, 4096, 0, 5, 0x7ffff7fff000 - 4096 },   /* the 47-bit window */
-		{ PTSIM_ARCH_ARM64, 4096, 48, 0, 0xfffff8000000 - 4096 },
-		{ PTSIM_ARCH_ARM64, 4096, 39, 0, 0x7ff8000000 - 4096 },
-		{ PTSIM_ARCH_ARM64, 65536, 48, 0, 0xfffff8000000 - 65536 },   /* 8 MiB + 256 x 64 KiB < 128 MiB */
-		{ PTSIM_ARCH_ARM64, 4096, 52, 0, 0xfffff8000000 - 4096 },     /* the 48-bit window */
+		{ PTSIM_ARCH_X86_64, 4096, 0, 4, 0x7ffff7fff000 - 4096, 0x2aaaaaaab000 },
+		{ PTSIM_ARCH_X86_64, 4096, 0, 5, 0x7ffff7fff000 - 4096, 0x2aaaaaaab000 },   /* the 47-bit window */
+		{ PTSIM_ARCH_ARM64, 4096, 48, 0, 0xfffff8000000 - 4096, 0x400000000000 },
+		{ PTSIM_ARCH_ARM64, 4096, 39, 0, 0x7ff8000000 - 4096, 0x2000000000 },
+		{ PTSIM_ARCH_ARM64, 65536, 48, 0, 0xfffff8000000 - 65536, 0x400000000000 },   /* 8 MiB + 256 x 64 KiB < 128 MiB */
+		{ PTSIM_ARCH_ARM64, 4096, 52, 0, 0xfffff8000000 - 4096, 0x400000000000 },     /* the 48-bit window */
 	};
 	for (unsigned int i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		for (int l = 0; l < 2; l++) {
+			struct ptsim_machine *m = NULL;
+			struct ptsim_config cfg;
+			char err[256];
+			uint64_t addr = 0;
+
+			ptsim_config_init(&cfg);
+			cfg.arch = c[i].arch;
+			cfg.granule = c[i].granule;
+			cfg.va_bits = c[i].va_bits;
+			cfg.paging_levels = c[i].levels;
+			cfg.set = l ? legacy : NULL;
+			assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+			struct ptsim_mmap_args a = { .len = c[i].granule, .prot = RW };
+
+			T_OK(m, ptsim_spawn(m, 1, 0));
+			T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+			if (addr != (l ? c[i].legacy_first : c[i].first))
+				fail_msg("case %u%s: got %#" PRIx64, i, l ? " (legacy)" : "", addr);
+			t_destroy(m);
+		}
+	}
+}
+
+/*
+ * The layout settings in traces, v1 and v2: "set": {"legacy_va_layout": true}
+ * takes effect and shows in the report's machine.variants; absent, the key
+ * is not written (reports of traces without it stay as they were).
+ */
+static void test_addrspace__layout_keys_in_traces(void **s)
+{
+	(void)s;
+	static const char *const texts[] = {
+		"{\"ptsim_trace\": 1, \"machine\": {\"set\": {\"legacy_va_layout\": true}}, \"events\": ["
+		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, {\"op\": \"mmap\", \"task\": 1, \"len\": 4096, "
+		"\"prot\": \"rw\"}]}",
+		"{\"ptsim_trace\": 2, \"machine\": {\"set\": {\"legacy_va_layout\": \"on\"}}}\n"
+		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}\n{\"op\": \"mmap\", \"task\": 1, \"len\": 4096, "
+		"\"prot\": \"rw\"}\n",
+		"{\"ptsim_trace\": 2, \"machine\": {}}\n{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}\n"
+		"{\"op\": \"mmap\", \"task\": 1, \"len\": 4096, \"prot\": \"rw\"}\n",
+	};
+	for (unsigned int i = 0; i < 3; i++) {
 		struct ptsim_machine *m = NULL;
-		struct ptsim_config cfg;
-		char err[256];
+		char err[512];
 		uint64_t addr = 0;
+		struct ptsim_mmap_args a = { .len = 4096, .prot = RW };
 
-		ptsim_config_init(&cfg);
-		cfg.arch = c[i].arch;
-		cfg.granule = c[i].granule;
-		cfg.va_bits = c[i].va_bits;
-		cfg.paging_levels = c[i].levels;
-		assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
-		struct ptsim_mmap_args a = { .len = c[i].granule, .prot = RW };
-
-		T_OK(m, ptsim_spawn(m, 1, 0));
+		if (t_run_json(texts[i], &m, err, sizeof(err)))
+			fail_msg("trace %u: %s", i, err);
 		T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
-		assert_int_equal(addr, c[i].first);
+		/* The trace's mmap took the first page of the area; this one the next. */
+		assert_int_equal(addr, i < 2 ? 0x2aaaaaaac000 : 0x7ffff7ffd000);
+		char *json = ptsim_report_json(m);
+		assert_non_null(json);
+		if ((strstr(json, "\"legacy_va_layout\":true") != NULL) != (i < 2))
+			fail_msg("trace %u: legacy_va_layout in the report: %.300s", i, strstr(json, "variants"));
+		assert_null(strstr(json, "\"legacy_va_layout\":false"));
+		ptsim_free(json);
 		t_destroy(m);
 	}
 }
@@ -911,10 +1002,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addrspace__twenty_anonymous_mmaps_as_the_kernel),
+		cmocka_unit_test(test_addrspace__legacy_layout_twenty_mmaps_as_the_kernel),
 		cmocka_unit_test(test_addrspace__files_hints_and_noreplace_as_the_kernel),
 		cmocka_unit_test(test_addrspace__map_fixed_replaces),
 		cmocka_unit_test(test_addrspace__no_room_is_enomem),
 		cmocka_unit_test(test_addrspace__mmap_base_per_arch),
+		cmocka_unit_test(test_addrspace__layout_keys_in_traces),
 		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
 		cmocka_unit_test(test_addrspace__trace_ops),
 		cmocka_unit_test(test_addrspace__exec_four_threads),

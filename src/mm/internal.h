@@ -550,6 +550,8 @@ struct sim_variants {
 	/* mshare (mshare.c) */
 	int mshare;                  /* enum mshare_variant: which posting's teardown */
 	int mshare_flush;            /* enum mshare_flush_variant: how a host mm's flush reaches the sharers */
+	/* Process layout (sysctls; described only when not their default). */
+	int legacy_va_layout;        /* vm.legacy_va_layout: bottom-up mmap layout */
 };
 
 /* Default simulated-memory limits: 64 GiB of 4 KiB frames, 1 GiB of page tables (docs/reliability.md). */

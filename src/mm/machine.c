@@ -110,6 +110,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->mmap_min_addr = 4096;                          /* CONFIG_DEFAULT_MMAP_MIN_ADDR here */
 	m->stack_guard_gap = 256ull << m->geo.page_shift; /* mm/mmap.c: 256 pages */
 	m->rlimit_stack = 8ull << 20;                     /* _STK_LIM */
+	m->legacy_va_layout = m->v.legacy_va_layout;
 	m->magic = PTSIM_MACHINE_MAGIC;
 	tlbcache_layout(m);   /* from the geometry setup() filled in */
 	*out = m;
