@@ -32,6 +32,7 @@ static const struct bug_case cases[] = {
 	{ "bugs/d86564a2f085.json", PTSIM_VIOL_PWC, 2, 2, NULL, "table_free=semi_rcu" },
 	{ "bugs/2ff6ddf19c0e.json", PTSIM_VIOL_PWC, 1, 1, NULL, "x86_lazy_freed_tables=ipi" },
 	{ "bugs/3ef938c35035.json", PTSIM_VIOL_PWC, 1, 1, NULL, "flush_tlb_range_freed_tables=on" },
+	{ "bugs/3ef938c35035.json", PTSIM_VIOL_PWC, 1, 1, "6.12.35", NULL },   /* 6.12.23 has the fix */
 	{ "bugs/CVE-2026-63875.json", PTSIM_VIOL_PWC, 2, 2, "7.0", NULL },
 	{ "bugs/CVE-2026-63875.json", PTSIM_VIOL_PWC, 2, 2, NULL, "arm64_walkcache_fix=on" },
 	{ "seeds/pt_reclaim_v1_lost_mappings.json", PTSIM_VIOL_NONEMPTY_TABLE, 1, 3, NULL, "pt_reclaim=on" },

@@ -171,9 +171,10 @@ static const char *const p_6_15[] = {
 	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
 	"madvise_one_gather=off", "arm64_walkcache_fix=off", NULL,
 };
+/* 6.12.35 also has 3ef938c35035 (flush_tlb_range() with freed_tables), in 6.12.y since 6.12.23. */
 static const char *const p_6_12_35[] = {
 	"pt_reclaim=off", "hugetlb_unshare=ipi_per_table", "table_free=after_flush", "arm64:table_free=semi_rcu",
-	"x86_flush=ipi", "mm_cpumask=eager", "flush_tlb_range_freed_tables=off", "madvise_one_gather=off",
+	"x86_flush=ipi", "mm_cpumask=eager", "flush_tlb_range_freed_tables=on", "madvise_one_gather=off",
 	"arm64_walkcache_fix=off", NULL,
 };
 static const char *const p_6_12[] = {
@@ -192,7 +193,7 @@ static const struct preset_desc presets[] = {
 	{ "6.16", "same hugetlb unshare as 6.18 (1013af4f585f, v6.16-rc1)", p_6_18 },
 	{ "6.15", "before the CVE-2025-38085 fix: no sync IPI on unshare; RCU table free on x86 (a37259732a7d)", p_6_15 },
 	{ "6.14", "PT_RECLAIM merged (x86-64), lazy mm_cpumask; no sync IPI on hugetlb unshare", p_6_15 },
-	{ "6.12.35", "6.12 stable with the 1013af4f585f backport: one sync IPI per unshared table", p_6_12_35 },
+	{ "6.12.35", "6.12 stable with the 1013af4f585f backport (one sync IPI per unshared table) and 3ef938c35035", p_6_12_35 },
 	{ "6.12", "6.12 LTS as released: no PT reclaim, tables freed after the flush IPI, eager mm_cpumask", p_6_12 },
 };
 
