@@ -37,6 +37,8 @@ static const struct bug_case cases[] = {
 	{ "bugs/CVE-2026-63875.json", PTSIM_VIOL_PWC, 2, 2, NULL, "arm64_walkcache_fix=on" },
 	{ "seeds/pt_reclaim_v1_lost_mappings.json", PTSIM_VIOL_NONEMPTY_TABLE, 1, 3, NULL, "pt_reclaim=on" },
 	{ "examples/hugetlb_unshare_lazy_cpu.json", PTSIM_VIOL_PWC, 1, 1, NULL, "x86_table_flush_implies_ipi=on" },
+	{ "bugs/hugetlb_move_pages_lazy_cpu.json", PTSIM_VIOL_PWC, 1, 1, NULL, "x86_table_flush_implies_ipi=on" },
+	{ "bugs/hugetlb_move_pages_lazy_cpu.json", PTSIM_VIOL_PWC, 1, 1, "6.18", NULL },   /* before 8ce720d5bd91 */
 };
 
 static void set_preset(struct ptsim_config *cfg, const void *ctx)
@@ -141,12 +143,57 @@ static void test_bugs__lazy_cpu_and_fallback_counts(void **s)
 	t_destroy(m);
 }
 
+/*
+ * The move_pages path of the open x86 unsharing gap in figures: the flush of
+ * the unsharing mm goes to the CPU running it (1 IPI received), not to its
+ * lazy CPU 2; with the queued series (unshared_tables passed as
+ * freed_tables) and before 8ce720d5bd91 (flush_tlb_range()) CPU 2 gets it
+ * too.  One table unshared, the last sharer's step: one broadcast (none
+ * before 1013af4f585f).
+ */
+static void move_pages_lazy_case(const char *preset, const char *set, long received, long broadcasts, size_t violations)
+{
+	const char *const sets[] = { set, NULL };
+	struct ptsim_machine *m = t_run_trace_adjusted("bugs/hugetlb_move_pages_lazy_cpu.json", set ? sets : NULL,
+						       set_preset, preset);
+	struct ptsim_violation v;
+
+	assert_int_equal(t_delta(m, "shared", "unshared", "hugetlb.pmd_unshare"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "hugetlb.pmd_unshare_last"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "hugetlb.unshare_broadcasts"), broadcasts);
+	assert_int_equal(t_delta(m, "shared", "unshared", "migrate.pgmigrate_success"), 512);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.calls.tlb_flush"), 1);
+	assert_int_equal(t_delta(m, "shared", "unshared", "ipi.received.tlb_flush"), received);
+	assert_int_equal(t_delta(m, "unshared", "owner_freed", "pgtables_freed.pmd"), 1);
+	assert_int_equal(ptsim_violation_count(m), violations);
+	if (violations) {
+		T_OK(m, ptsim_violation_get(m, 0, &v));
+		assert_int_equal(v.kind, PTSIM_VIOL_PWC);
+		assert_int_equal(v.cpu, 2);
+		assert_int_equal(v.addr, 0x40000000);
+	}
+	t_destroy(m);
+}
+
+static void test_bugs__move_pages_unshare_skips_lazy_cpu(void **s)
+{
+	(void)s;
+	move_pages_lazy_case(NULL, NULL, 1, 1, 1);
+	move_pages_lazy_case("6.19", NULL, 1, 1, 1);
+	move_pages_lazy_case("7.1.9", NULL, 1, 1, 1);
+	move_pages_lazy_case(NULL, "x86_table_flush_implies_ipi=on", 2, 1, 0);
+	move_pages_lazy_case("6.18", NULL, 2, 1, 0);
+	move_pages_lazy_case("6.12.35", NULL, 2, 1, 0);
+	move_pages_lazy_case("6.12", NULL, 1, 0, 1);   /* flush_tlb_range() without 3ef938c35035 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bugs__corpus),
 		cmocka_unit_test(test_bugs__cve_2026_74674_x86),
 		cmocka_unit_test(test_bugs__lazy_cpu_and_fallback_counts),
+		cmocka_unit_test(test_bugs__move_pages_unshare_skips_lazy_cpu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
