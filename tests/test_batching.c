@@ -276,6 +276,197 @@ static void test_batching__random_arm64_same_report(void **state)
 	compare_random(PTSIM_ARCH_ARM64, 16384, 2);
 }
 
+/*
+ * Random zaps of mixed runs (the batched zap, zap_present_anon_run()): one
+ * big region whose zap fills the mmu_gather to its page limit, and small
+ * regions where runs of exclusive anonymous pages meet pages shared after a
+ * fork, private file pages (some COWed into anonymous ones), dirty shared
+ * file pages (delayed rmaps), the zero page, swap entries, empty entries,
+ * mlocked ranges and hugetlb mappings (4 KiB granule), zapped by
+ * MADV_DONTNEED (PTE tables reclaimed with pt_reclaim=on) and munmap.  Task 2,
+ * a thread of task 1 on CPU 3, pins a page with a GUP-fast walk (IRQs off) while
+ * task 1 zaps, so frees wait for its IPI and the pinned page outlives the
+ * zap.  Both runs (batching on and off) must give the same report.
+ */
+#define ZAP_BIG_PAGES 12288   /* 24 PTE tables of 4 KiB pages: more than a gather holds */
+#define ZAP_SMALL_PAGES 1536
+
+/* The v1 posting keeps a forced break set across its retry: every later entry breaks out alone. */
+static const char *const zap_reclaim[] = { "pt_reclaim=off", "pt_reclaim=on", "pt_reclaim=v1_2024_10" };
+
+/* What the random zaps reached (summed over the runs with batching on), so that the test sees them happen. */
+struct zap_coverage {
+	uint64_t forced_flushes, tables_reclaimed, hugetlb_faults, swapins, pins, cows;
+};
+
+static char *random_zap_report(uint64_t seed, enum ptsim_arch arch, unsigned int granule, unsigned int reclaim,
+			       bool on, struct zap_coverage *cov)
+{
+	const char *set[] = { zap_reclaim[reclaim], NULL };
+	struct ptsim_machine *m = t_machine_cfg(arch, granule, 0, 4, NULL, set);
+	struct rng r = { seed * 7919 + reclaim };
+	char log[64 * 1024];
+	size_t used = 0;
+	uint64_t page = granule ? granule : 4096, huge = 2ull << 20;
+	uint64_t base = 0x10000000ull, big = ZAP_BIG_PAGES * page, small = ZAP_SMALL_PAGES * page;
+	int tasks = 2;
+
+	ptsim_debug_batching(m, on);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 3));
+	for (int step = 0; step < 90; step++) {
+		int task = rnd(&r, 4) ? 1 : 1 + (int)rnd(&r, (uint64_t)tasks);
+		unsigned int cpu = task == 2 ? 3 : (unsigned int)(task - 1) % 3;
+		unsigned int which = (unsigned int)rnd(&r, 4);
+		uint64_t reg = which ? base + big + 64 * page + (which - 1) * (small + 64 * page) : base;
+		uint64_t size = which ? small : big;
+		uint64_t off = rnd(&r, 4) ? rnd(&r, size / page) * page : 0;
+		uint64_t len = rnd(&r, 3) ? (1 + rnd(&r, size / page)) * page : size;
+		int rc = 0;
+
+		if (off + len > size)
+			len = size - off;
+		ptsim_run(m, task, cpu);
+		switch (rnd(&r, 16)) {
+		case 0:
+		case 1: {
+			struct ptsim_mmap_args a = { .addr = reg, .len = size, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+						     .fixed = PTSIM_MAP_REPLACE };
+			unsigned int k = (unsigned int)rnd(&r, 8);
+			if (k == 1) {
+				a.shared = true;
+			} else if (k == 2 || k == 3) {
+				a.kind = PTSIM_MAP_FILE;
+				a.file = k == 2 ? "f" : "g";
+				a.shared = k == 3;
+			} else if (k == 4 && which && page == 4096) {
+				a.kind = PTSIM_MAP_HUGETLB;
+				a.shared = true;
+				a.file = "h";
+				a.addr = (reg + off + huge - 1) & ~(huge - 1);
+				a.len = huge * (1 + rnd(&r, 2));
+			}
+			rc = ptsim_mmap(m, task, &a);
+			break;
+		}
+		case 2:
+		case 3:
+		case 4:
+			rc = ptsim_touch(m, task, reg + off, len, 0, rnd(&r, 4) != 0);
+			break;
+		case 5:
+			rc = ptsim_touch(m, task, reg + off, len, page * (2 + rnd(&r, 3)), rnd(&r, 2));
+			break;
+		case 6:
+		case 7:
+		case 8:
+			rc = ptsim_madvise(m, task, reg + off, len, PTSIM_MADV_DONTNEED);
+			break;
+		case 9:
+			rc = ptsim_munmap(m, task, reg + off, len);
+			break;
+		case 10:
+			rc = ptsim_swapout(m, task, reg + off, len);
+			break;
+		case 11:
+			if (tasks < NR_TASKS + 1) {
+				rc = ptsim_fork(m, task, tasks + 1, 2);
+				if (!rc)
+					tasks++;
+			}
+			break;
+		case 12:
+			rc = rnd(&r, 3) ? ptsim_mlock(m, task, reg + off, len) : ptsim_munlock(m, task, reg + off, len);
+			break;
+		case 13: {
+			/* A GUP-fast walk of task 2 (CPU 3, IRQs off) pins a page while task 1 zaps around it. */
+			ptsim_run(m, 1, 0);
+			ptsim_run(m, 2, 3);
+			rc = ptsim_gup_fast_begin(m, 3, 2, reg + off);
+			cov->pins += rc == 0;
+			int zrc = rnd(&r, 2) ? ptsim_madvise(m, 1, reg + off, len, PTSIM_MADV_DONTNEED)
+					     : ptsim_munmap(m, 1, reg + off, len);
+			int erc = ptsim_gup_fast_end(m, 3);
+			used += (size_t)snprintf(log + used, sizeof(log) - used, "[%d %d] ", zrc, erc);
+			break;
+		}
+		case 14:
+			/*
+			 * Whole regions: every PTE table emptied (reclaimed with
+			 * pt_reclaim=on); the big one filled first, so that its zap
+			 * fills the gather (a forced flush and break midway).
+			 */
+			if (!which)
+				rc = ptsim_touch(m, task, reg, size, 0, true);
+			used += (size_t)snprintf(log + used, sizeof(log) - used, "(%d) ", rc);
+			rc = ptsim_madvise(m, task, reg, size, PTSIM_MADV_DONTNEED);
+			break;
+		default:
+			rc = ptsim_madvise(m, task, reg + off, len, PTSIM_MADV_FREE);
+			break;
+		}
+		used += (size_t)snprintf(log + used, sizeof(log) - used, "%d:%d ", step, rc);
+		if (used >= sizeof(log) - 32)
+			break;
+	}
+	cov->forced_flushes += t_stat(m, "mmu_gather.forced_flush");
+	cov->tables_reclaimed += t_stat(m, "pt_reclaim.fast_path") + t_stat(m, "pt_reclaim.slow_path");
+	cov->hugetlb_faults += t_stat(m, "faults.hugetlb");
+	cov->swapins += t_stat(m, "faults.swapin");
+	cov->cows += t_stat(m, "faults.cow");
+	char *json = ptsim_report_json(m);
+	size_t n = strlen(json);
+	char *out = malloc(n + used + 1);
+	assert_non_null(out);
+	memcpy(out, log, used);
+	memcpy(out + used, json, n + 1);
+	ptsim_free(json);
+	t_destroy(m);
+	return out;
+}
+
+static void compare_random_zaps(enum ptsim_arch arch, unsigned int granule, uint64_t seeds)
+{
+	struct zap_coverage cov = { 0 }, ignored = { 0 };
+
+	for (uint64_t seed = 1; seed <= seeds; seed++) {
+		for (unsigned int reclaim = 0; reclaim < 3; reclaim++) {
+			char *on = random_zap_report(seed, arch, granule, reclaim, true, &cov);
+			char *off = random_zap_report(seed, arch, granule, reclaim, false, &ignored);
+			if (strcmp(on, off)) {
+				size_t i = first_difference(on, off);
+				size_t from = i > 80 ? i - 80 : 0;
+				fail_msg("zaps: seed %llu arch %d granule %u %s: batching on and off differ at byte "
+					 "%zu:\n on: %.160s\noff: %.160s",
+					 (unsigned long long)seed, (int)arch, granule, zap_reclaim[reclaim], i, on + from, off + from);
+			}
+			free(on);
+			free(off);
+		}
+	}
+	printf("arch %d granule %u: %llu forced flushes, %llu tables reclaimed, %llu hugetlb faults, %llu swapins, "
+	       "%llu pins, %llu COW faults\n",
+	       (int)arch, granule, (unsigned long long)cov.forced_flushes, (unsigned long long)cov.tables_reclaimed,
+	       (unsigned long long)cov.hugetlb_faults, (unsigned long long)cov.swapins, (unsigned long long)cov.pins,
+	       (unsigned long long)cov.cows);
+	if (!cov.forced_flushes || !cov.tables_reclaimed || !cov.swapins || !cov.pins || !cov.cows ||
+	    (granule <= 4096 && !cov.hugetlb_faults))
+		fail_msg("the random zaps missed a case they are there for (see the line above)");
+}
+
+static void test_batching__random_zaps_x86_same_report(void **state)
+{
+	(void)state;
+	compare_random_zaps(PTSIM_ARCH_X86_64, 0, 5);
+}
+
+static void test_batching__random_zaps_arm64_same_report(void **state)
+{
+	(void)state;
+	compare_random_zaps(PTSIM_ARCH_ARM64, 4096, 3);
+	compare_random_zaps(PTSIM_ARCH_ARM64, 16384, 3);
+}
+
 /* The batched path really is taken: a first touch of a fresh mapping counts every page's fault. */
 static void test_batching__touch_counts_every_fault(void **state)
 {
@@ -335,6 +526,8 @@ int main(void)
 		cmocka_unit_test(test_batching__bundled_traces_same_report),
 		cmocka_unit_test(test_batching__random_x86_same_report),
 		cmocka_unit_test(test_batching__random_arm64_same_report),
+		cmocka_unit_test(test_batching__random_zaps_x86_same_report),
+		cmocka_unit_test(test_batching__random_zaps_arm64_same_report),
 		cmocka_unit_test(test_batching__touch_counts_every_fault),
 		cmocka_unit_test(test_batching__frame_limit_same_error),
 	};

@@ -847,20 +847,27 @@ static inline uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind,
 	return pfn;
 }
 
-/* phys_put_free - put a frame the caller has finished with (and checked) on the free list. */
-static inline void phys_put_free(struct ptsim_machine *m, uint32_t pfn)
+/* phys_link_free - the frame's own steps of phys_put_free() (the caller keeps in_use[] right). */
+static inline void phys_link_free(struct sim_phys *p, uint32_t pfn)
 {
-	struct sim_phys *p = &m->phys;
 	struct sim_frame *f = &p->frames[pfn];
 
-	p->in_use[f->kind]--;
-	p->in_use_total--;
 	f->kind = FRAME_FREE;
 	f->gen++;
 	f->refcount = 0;
 	f->mapcount = 0;
 	f->u.next_free = p->free_head;
 	p->free_head = pfn;
+}
+
+/* phys_put_free - put a frame the caller has finished with (and checked) on the free list. */
+static inline void phys_put_free(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_phys *p = &m->phys;
+
+	p->in_use[p->frames[pfn].kind]--;
+	p->in_use_total--;
+	phys_link_free(p, pfn);
 }
 
 /* phys_free - back to the pool; the oracle looks at it first. */

@@ -716,12 +716,86 @@ static int zap_nonpresent_ptes(struct mmu_gather *tlb, struct vm_area_struct *vm
 }
 
 /*
+ * Batched zap (simulator, ptsim_debug_batching()): a run of present entries
+ * mapping small anonymous folios (exclusive, or shared after fork: their zap
+ * takes the same steps) goes through zap_present_anon_run() instead of one
+ * zap_present_ptes() call per entry.  The run is taken only where the
+ * general path would take, for each of its pages, exactly these steps:
+ * the folio is zapped (should_zap_cows()), no uffd-wp marker can be left
+ * (no VM_UFFD_WP), no entry write is watched (no set_entry hook, no stale
+ * GUP-fast walker), and no earlier entry forced a break (pt_reclaim v1 keeps
+ * force_break set across the retry: every entry then breaks out alone).
+ */
+static bool zap_anon_runs_allowed(struct ptsim_machine *m, const struct vm_area_struct *vma,
+				  const struct zap_details *details)
+{
+	return !m->no_batching && should_zap_cows(details) && !(vma->vm_flags & VM_UFFD_WP);
+}
+
+static inline bool zap_anon_run_entry(struct ptsim_machine *m, pte_t ptent)
+{
+	return pgent_present(ptent) && !(ptent & _PAGE_SPECIAL) && frame(m, pgent_pfn(ptent))->kind == FRAME_ANON;
+}
+
+/*
+ * zap_present_anon_run - zap_present_ptes() -> zap_present_folio_pte() for
+ * each entry of a run from @pte (at most @max_nr entries), in the general
+ * path's order: per page, get_and_clear_full_ptes(), folio_remove_rmap() and
+ * __tlb_remove_folio_pages() (written into the active batch, as many pages
+ * at a time as it takes before it is full); per chunk of pages,
+ * tlb_remove_tlb_entries() records their range before they are counted in the
+ * batch, and rss[MM_ANONPAGES] is summed.  The page that fills the gather
+ * ends the run with *force_flush and *force_break set, as in the general path.
+ * Return: entries zapped; 0 if the first is not one of a run.
+ */
+static int zap_present_anon_run(struct mmu_gather *tlb, pte_t *pte, uint64_t addr, int max_nr, long *rss,
+				bool *force_flush, bool *force_break)
+{
+	struct ptsim_machine *m = tlb->mm->machine;
+	unsigned int page_shift = PAGE_SHIFT(m);
+	int nr = 0;
+
+	if (PTSIM_UNLIKELY(m->entry_hook || m->nr_stale_walkers))
+		return 0;
+	while (nr < max_nr) {
+		unsigned int room = tlb_batch_room(tlb);
+		uint64_t *slot = tlb_batch_slots(tlb);
+		int n = 0, max = max_nr - nr < (int)room ? max_nr - nr : (int)room;
+
+		for (; n < max; n++) {
+			pte_t ptent = pte[nr + n];
+			uint32_t pfn = pgent_pfn(ptent);
+
+			if (!zap_anon_run_entry(m, ptent))
+				break;
+			pte[nr + n] = 0;   /* get_and_clear_full_ptes() (no hook: pt_write() stores) */
+			folio_remove_rmap(m, pfn, 1);
+			slot[n] = pfn;   /* __tlb_remove_folio_pages(tlb, pfn, 1, false) */
+		}
+		if (!n)
+			break;
+		tlb_remove_tlb_entries(tlb, addr + ((uint64_t)nr << page_shift), (unsigned int)n);
+		rss[MM_ANONPAGES] -= n;
+		nr += n;
+		if (PTSIM_UNLIKELY(tlb_batch_queued(tlb, (unsigned int)n))) {
+			*force_flush = true;
+			*force_break = true;
+			break;
+		}
+		if (n < max)
+			break;
+	}
+	return nr;
+}
+
+/*
  * do_zap_pte_range(): skip a run of none entries, then zap one entry
- * (present or not).  Entries start as "skipped" only where the handlers say.
+ * (present or not), or a run of anonymous pages (@anon_runs).  Entries start
+ * as "skipped" only where the handlers say.
  */
 static int do_zap_pte_range(struct mmu_gather *tlb, struct vm_area_struct *vma, pte_t *pte, uint64_t addr,
 			    uint64_t end, const struct zap_details *details, long *rss, bool *force_flush,
-			    bool *force_break, bool *any_skipped)
+			    bool *force_break, bool *any_skipped, bool anon_runs)
 {
 	struct ptsim_machine *m = tlb->mm->machine;
 	unsigned int page_shift = PAGE_SHIFT(m);
@@ -740,6 +814,11 @@ static int do_zap_pte_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 			return nr;
 		pte += nr;
 		addr += (uint64_t)nr << page_shift;
+	}
+	if (anon_runs && !*force_break) {
+		int run = zap_present_anon_run(tlb, pte, addr, max_nr, rss, force_flush, force_break);
+		if (run)
+			return nr + run;
 	}
 	if (pgent_present(ptent))
 		nr += zap_present_ptes(tlb, vma, pte, ptent, addr, details, rss, force_flush, force_break,
@@ -765,6 +844,7 @@ static uint64_t zap_pte_range(struct mmu_gather *tlb, struct vm_area_struct *vma
 	uint64_t start = addr;
 	bool can_reclaim_pt = reclaim_pt_is_enabled(m, start, end, details);
 	bool direct_reclaim = true;
+	bool anon_runs = zap_anon_runs_allowed(m, vma, details);
 	pmd_t pmdval = 0;
 	long rss[NR_MM_COUNTERS];
 	int nr;
@@ -778,7 +858,7 @@ retry:
 		bool any_skipped = false;
 
 		nr = do_zap_pte_range(tlb, vma, pte, addr, end, details, rss, &force_flush, &force_break,
-				      &any_skipped);
+				      &any_skipped, anon_runs);
 		if (any_skipped)
 			can_reclaim_pt = false;
 		if (PTSIM_UNLIKELY(force_break)) {

@@ -133,22 +133,72 @@ void tlb_flush_rmaps(struct mmu_gather *tlb, struct vm_area_struct *vma)
 	tlb->delayed_rmap = 0;
 }
 
-/* free_pages_and_swap_cache(): drop the gather's reference on each folio. */
-static void __tlb_batch_free_encoded_pages(struct mmu_gather *tlb, struct mmu_gather_batch *batch)
+/*
+ * Frees of free_pages_and_swap_cache() whose counters are not applied yet
+ * (simulator bookkeeping: summed over a batch, applied before anything else
+ * can look at them).
+ */
+static void apply_anon_frees(struct ptsim_machine *m, uint64_t *freed)
 {
-	struct ptsim_machine *m = tlb->mm->machine;
-	uint64_t *pages = batch->encoded_pages;
+	m->phys.in_use[FRAME_ANON] -= *freed;
+	m->phys.in_use_total -= *freed;
+	m->stats[ST_PAGES_FREED] += *freed;
+	*freed = 0;
+}
 
-	for (unsigned int i = 0; i < batch->nr; i++) {
+/*
+ * The common case of put_page() on a queued page, decided before it is taken:
+ * the gather holds the last reference on an anonymous page that no TLB entry
+ * and no walker references, and the CPU waits for no IPI: phys_free()'s steps
+ * with nothing for the oracle to see.
+ */
+static inline bool put_page_frees_anon_now(const struct sim_frame *f, bool waits)
+{
+	return f->kind == FRAME_ANON && f->refcount == 1 && !(f->cache_refs | f->holders) && !waits;
+}
+
+static inline bool cpu_waits_for_acks(const struct ptsim_machine *m)
+{
+	return m->cur && m->cur->pending_acks;
+}
+
+/*
+ * free_pages_and_swap_cache(): drop the gather's reference on each folio, in
+ * queue order (the free list's order is the per-page order).  The common case
+ * (put_page_frees_anon_now()) frees the page here with its counters summed;
+ * every other page takes put_page() after the sums are applied.
+ */
+static void free_pages_and_swap_cache(struct ptsim_machine *m, const uint64_t *pages, unsigned int nr)
+{
+	bool waits = cpu_waits_for_acks(m);
+	uint64_t freed = 0;
+
+	for (unsigned int i = 0; i < nr; i++) {
 		uint64_t enc = pages[i];
+		uint32_t pfn = (uint32_t)enc;
 		unsigned int nr_pages = 1;
 
 		if (enc & ENCODED_PAGE_BIT_NR_PAGES_NEXT)
 			nr_pages = (unsigned int)pages[++i];
+		if (PTSIM_LIKELY(nr_pages == 1 && put_page_frees_anon_now(frame(m, pfn), waits))) {
+			phys_link_free(&m->phys, pfn);
+			freed++;
+			continue;
+		}
+		if (freed)
+			apply_anon_frees(m, &freed);
 		/* One reference per PTE that mapped a page of the folio. */
 		for (unsigned int k = 0; k < nr_pages; k++)
-			put_page(m, (uint32_t)enc);
+			put_page(m, pfn);
+		waits = cpu_waits_for_acks(m);
 	}
+	if (freed)
+		apply_anon_frees(m, &freed);
+}
+
+static void __tlb_batch_free_encoded_pages(struct mmu_gather *tlb, struct mmu_gather_batch *batch)
+{
+	free_pages_and_swap_cache(tlb->mm->machine, batch->encoded_pages, batch->nr);
 	batch->nr = 0;
 }
 
@@ -207,6 +257,28 @@ static bool __tlb_remove_folio_pages_size(struct mmu_gather *tlb, uint32_t pfn, 
 bool __tlb_remove_folio_pages(struct mmu_gather *tlb, uint32_t pfn, unsigned int nr_pages, bool delay_rmap)
 {
 	return __tlb_remove_folio_pages_size(tlb, pfn, nr_pages, delay_rmap);
+}
+
+/*
+ * tlb_batch_queued - account @nr single pages the caller wrote at the active
+ * batch's end (at most tlb_batch_room() of them: the per-page calls would not
+ * have found the batch full before the last one), then take the batch-full
+ * step of __tlb_remove_folio_pages_size() that the last of those calls takes.
+ * Simulator bookkeeping for zap_present_anon_run() (memory.c).
+ * Return: true if the gather is full and the caller must flush.
+ */
+bool tlb_batch_queued(struct mmu_gather *tlb, unsigned int nr)
+{
+	struct mmu_gather_batch *batch = tlb->active;
+
+	assert(tlb->end != 0);   /* a range must be recorded before pages are queued */
+	assert(nr && nr <= tlb_batch_room(tlb));
+	batch->nr += nr;
+	if (batch->nr >= batch->max - 1) {
+		if (!tlb_next_batch(tlb))
+			return true;
+	}
+	return false;
 }
 
 bool __tlb_remove_page_size(struct mmu_gather *tlb, uint32_t pfn, uint64_t page_size)

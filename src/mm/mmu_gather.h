@@ -88,6 +88,20 @@ void tlb_flush_mmu_tlbonly(struct mmu_gather *tlb);
 void tlb_flush_rmaps(struct mmu_gather *tlb, struct vm_area_struct *vma);
 bool __tlb_remove_folio_pages(struct mmu_gather *tlb, uint32_t pfn, unsigned int nr_pages, bool delay_rmap);
 bool __tlb_remove_page_size(struct mmu_gather *tlb, uint32_t pfn, uint64_t page_size);
+/*
+ * Runs of single pages written straight into the active batch (the batched
+ * zap): tlb_batch_room() pages fit before __tlb_remove_folio_pages() would
+ * report the batch full; tlb_batch_queued() accounts them and takes that step.
+ */
+static inline unsigned int tlb_batch_room(const struct mmu_gather *tlb)
+{
+	return tlb->active->max - 1 - tlb->active->nr;
+}
+static inline uint64_t *tlb_batch_slots(const struct mmu_gather *tlb)
+{
+	return tlb->active->encoded_pages + tlb->active->nr;
+}
+bool tlb_batch_queued(struct mmu_gather *tlb, unsigned int nr);
 void tlb_remove_page_size(struct mmu_gather *tlb, uint32_t pfn, uint64_t page_size);
 void tlb_remove_table(struct mmu_gather *tlb, struct ptdesc *table);
 void tlb_table_flush(struct mmu_gather *tlb);

@@ -333,6 +333,7 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 	if (!t->nr_valid[a])
 		return 0;
 	struct tlb_view v = tview(m, t, a);
+	struct sim_frame *frames = m->phys.frames;   /* not reallocated while entries die */
 	uint32_t ways = v.g->ways, words = (v.g->sets + 63) / 64;
 	for (uint32_t wd = 0; wd < words; wd++) {
 		uint64_t bits = v.busy[wd];
@@ -341,19 +342,27 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 			uint64_t bit = bits & -bits;
 			bool left = false;
 			bits &= bits - 1;
+			unsigned int killed = 0;
 			for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP) {
 				uint64_t mask = ways_trim(fp_valid(&v.fp[first + w0]), ways, w0);
-				while (mask) {
-					uint32_t i = first + w0 + (uint32_t)__builtin_ctzll(mask);
-					mask &= mask - 1;
-					if (pred(&v.e[i], ctx)) {
-						tlb_kill(m, t, a, &v, i);
-						n++;
-					} else {
+				struct tlb_entry *e = &v.e[first + w0];
+				uint8_t *fp = &v.fp[first + w0];
+
+				for (; mask; mask &= mask - 1) {
+					unsigned int w = (unsigned int)__builtin_ctzll(mask);
+					if (!pred(&e[w], ctx)) {
 						left = true;
+						continue;
 					}
+					/* tlb_kill(), the array's count once per set */
+					frames[e[w].pfn].cache_refs--;
+					fp[w] = 0;
+					e[w].key = TLB_KEY_INVALID;
+					killed++;
 				}
 			}
+			t->nr_valid[a] -= killed;
+			n += killed;
 			if (!left)
 				v.busy[wd] &= ~bit;
 		}
