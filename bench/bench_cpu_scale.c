@@ -16,6 +16,8 @@
  * CPUs stay near 21 MiB; ns per IPI flat from 64 to 8,192 CPUs.
  *
  *   bench_cpu_scale [--rounds R] [--ipis N]     (default 3 rounds, 2,000,000 IPIs per size)
+ *   bench_cpu_scale --one CPUS [--ipis N]       one size, 'CPUS' threads, in this process (for
+ *                                                valgrind --tool=callgrind: instructions per IPI)
  */
 #define _GNU_SOURCE 1
 #include <errno.h>
@@ -111,7 +113,7 @@ int main(int argc, char **argv)
 		{ 64, 64 }, { 256, 256 }, { 1024, 1024 }, { 2048, 2048 }, { 4096, 4096 }, { 8192, 8192 }, { 8192, 64 },
 	};
 	enum { NR_SIZES = sizeof(sizes) / sizeof(sizes[0]), MAX_ROUNDS = 15 };
-	unsigned int rounds = 3;
+	unsigned int rounds = 3, one = 0;
 	uint64_t want_ipis = 2000000;
 
 	for (int i = 1; i < argc; i++) {
@@ -119,14 +121,25 @@ int main(int argc, char **argv)
 			rounds = (unsigned int)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--ipis") && i + 1 < argc)
 			want_ipis = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--one") && i + 1 < argc)
+			one = (unsigned int)strtoul(argv[++i], NULL, 0);
 		else {
-			fprintf(stderr, "usage: %s [--rounds R (1..%d)] [--ipis N]\n", argv[0], MAX_ROUNDS);
+			fprintf(stderr, "usage: %s [--rounds R (1..%d)] [--ipis N] [--one CPUS]\n", argv[0], MAX_ROUNDS);
 			return 2;
 		}
 	}
 	if (!rounds || rounds > MAX_ROUNDS || !want_ipis) {
 		fprintf(stderr, "--rounds must be 1..%d, --ipis positive\n", MAX_ROUNDS);
 		return 2;
+	}
+
+	if (one) {
+		struct result r;
+		run(one, one, want_ipis, &r);
+		printf("%u CPUs: %llu munmaps, %llu IPIs, %.1f ns/IPI, %llu violations\n", one,
+		       (unsigned long long)r.ops, (unsigned long long)r.ipis, r.ipis ? r.secs * 1e9 / (double)r.ipis : 0,
+		       (unsigned long long)r.violations);
+		return r.violations ? 1 : 0;
 	}
 
 	double ns[NR_SIZES][MAX_ROUNDS];

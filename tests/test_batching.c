@@ -4,6 +4,13 @@
  * anonymous PTEs summed.  The general per-page path is the reference: every
  * bundled trace and random sequences of operations must give the same JSON
  * report, byte for byte, with batching on and off.
+ *
+ * Batched IPI delivery (ptsim_debug_ipi_fastpath()): a broadcast whose
+ * targets' state does not change is counted in bulk.  The per-target path is
+ * the reference: every bundled trace and random valid traces
+ * (tests/support/random_trace.c) on machines of up to 6 CPUs and of 65, 130
+ * and 200 CPUs (more than one cpumask word, not a multiple of 64) must give
+ * the same JSON report with it on and off.
  */
 #include <dirent.h>
 #include <stdbool.h>
@@ -13,31 +20,44 @@
 #include <sys/stat.h>
 
 #include "support/helpers.h"
+#include "support/random_trace.h"
 
-/* The JSON report of @rel (below traces/) run with batching @on; the run's status in *rc. */
-static char *trace_report(const char *rel, bool on, int *rc)
+/* The debug switch of a batched path: ptsim_debug_batching() or ptsim_debug_ipi_fastpath(). */
+typedef void (*batch_switch)(struct ptsim_machine *m, bool on);
+
+/* The JSON report of loaded trace @t (named @what) run with @sw @on; the run's status in *rc. */
+static char *run_report(struct ptsim_trace *t, const char *what, batch_switch sw, bool on, int *rc)
+{
+	char err[512];
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+
+	ptsim_trace_config(t, &cfg);
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("%s: machine: %s", what, err);
+	sw(m, on);
+	*rc = ptsim_trace_run(t, m);
+	char *json = ptsim_report_json(m);
+	if (!json)
+		fail_msg("%s: no report", what);
+	char *copy = strdup(json);
+	ptsim_free(json);
+	ptsim_machine_destroy(m);
+	return copy;
+}
+
+/* The JSON report of @rel (below traces/) run with @sw @on; the run's status in *rc. */
+static char *trace_report(const char *rel, batch_switch sw, bool on, int *rc)
 {
 	char path[1024], err[512];
 	struct ptsim_trace *t = NULL;
-	struct ptsim_machine *m = NULL;
-	struct ptsim_config cfg;
 
 	snprintf(path, sizeof(path), "%s/%s", PTSIM_TRACES_DIR, rel);
 	if (ptsim_trace_load_file(&t, path, err, sizeof(err)))
 		fail_msg("%s: %s", rel, err);
-	ptsim_trace_config(t, &cfg);
-	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
-		fail_msg("%s: machine: %s", rel, err);
-	ptsim_debug_batching(m, on);
-	*rc = ptsim_trace_run(t, m);
-	char *json = ptsim_report_json(m);
-	if (!json)
-		fail_msg("%s: no report", rel);
-	char *copy = strdup(json);
-	ptsim_free(json);
-	ptsim_machine_destroy(m);
+	char *json = run_report(t, rel, sw, on, rc);
 	ptsim_trace_free(t);
-	return copy;
+	return json;
 }
 
 /* Where two reports first differ, for the failure message. */
@@ -63,20 +83,26 @@ static bool too_long(const char *rel)
 	return !strcmp(rel, "oracle/w1_a.json") || !strcmp(rel, "oracle/w1_a_free.json") || why;
 }
 
-static void compare_trace(const char *rel)
+/* The two reports of @what, with the batched path on and off, must be the same: both are freed. */
+static void same_reports(const char *what, char *on, int rc_on, char *off, int rc_off)
 {
-	int rc_on, rc_off;
-	char *on = trace_report(rel, true, &rc_on);
-	char *off = trace_report(rel, false, &rc_off);
-
 	if (rc_on != rc_off || strcmp(on, off)) {
 		size_t i = first_difference(on, off);
 		size_t from = i > 80 ? i - 80 : 0;
-		fail_msg("%s: batching on (rc %d) and off (rc %d) differ at byte %zu:\n on: %.160s\noff: %.160s", rel,
+		fail_msg("%s: batching on (rc %d) and off (rc %d) differ at byte %zu:\n on: %.160s\noff: %.160s", what,
 			 rc_on, rc_off, i, on + from, off + from);
 	}
 	free(on);
 	free(off);
+}
+
+static void compare_trace(const char *rel, batch_switch sw)
+{
+	int rc_on, rc_off;
+	char *on = trace_report(rel, sw, true, &rc_on);
+	char *off = trace_report(rel, sw, false, &rc_off);
+
+	same_reports(rel, on, rc_on, off, rc_off);
 }
 
 static bool is_trace(const char *name, size_t n)
@@ -92,7 +118,7 @@ static bool is_trace(const char *name, size_t n)
 }
 
 /* Every trace below traces/@rel (plain, JSON Lines, compressed), recursively. */
-static size_t compare_dir(const char *rel)
+static size_t compare_dir(const char *rel, batch_switch sw)
 {
 	char path[1024];
 	size_t n = 0;
@@ -115,9 +141,9 @@ static size_t compare_dir(const char *rel)
 		if (stat(full, &st))
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			n += compare_dir(sub);
+			n += compare_dir(sub, sw);
 		} else if (is_trace(de->d_name, len) && !too_long(sub)) {
-			compare_trace(sub);
+			compare_trace(sub, sw);
 			n++;
 		}
 	}
@@ -128,7 +154,45 @@ static size_t compare_dir(const char *rel)
 static void test_batching__bundled_traces_same_report(void **state)
 {
 	(void)state;
-	assert_true(compare_dir("") >= 40);
+	assert_true(compare_dir("", ptsim_debug_batching) >= 40);
+}
+
+static void test_batching__ipi_bundled_traces_same_report(void **state)
+{
+	(void)state;
+	assert_true(compare_dir("", ptsim_debug_ipi_fastpath) >= 40);
+}
+
+/*
+ * Random valid traces on machines of the generator's size (2..6 CPUs) and
+ * larger ones whose extra CPUs stay idle but take every broadcast.
+ */
+static void test_batching__ipi_random_traces_same_report(void **state)
+{
+	static const unsigned int cpus[] = { 0, 65, 130, 200 };
+	struct t_random_trace g = { .move_pages = true };
+	char what[64], err[512];
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(cpus) / sizeof(cpus[0]); k++) {
+		g.cpus = cpus[k];
+		for (uint64_t seed = 1; seed <= 24; seed++) {
+			char *json[2];
+			int rc[2];
+
+			t_random_trace(&g, seed);
+			snprintf(what, sizeof(what), "random trace %llu on %u CPUs", (unsigned long long)seed, cpus[k]);
+			for (int off = 0; off < 2; off++) {   /* a trace runs once: loaded for each run */
+				struct ptsim_trace *t = NULL;
+				if (ptsim_trace_load(&t, g.buf, g.len, err, sizeof(err)))
+					fail_msg("%s: %s", what, err);
+				json[off] = run_report(t, what, ptsim_debug_ipi_fastpath, !off, &rc[off]);
+				ptsim_trace_free(t);
+			}
+			same_reports(what, json[0], rc[0], json[1], rc[1]);
+		}
+	}
+	t_random_trace_free(&g);
 }
 
 /* ---- random sequences ---- */
@@ -524,6 +588,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batching__bundled_traces_same_report),
+		cmocka_unit_test(test_batching__ipi_bundled_traces_same_report),
+		cmocka_unit_test(test_batching__ipi_random_traces_same_report),
 		cmocka_unit_test(test_batching__random_x86_same_report),
 		cmocka_unit_test(test_batching__random_arm64_same_report),
 		cmocka_unit_test(test_batching__random_zaps_x86_same_report),

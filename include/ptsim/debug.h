@@ -36,6 +36,14 @@ PTSIM_API void ptsim_debug_fail_alloc(struct ptsim_machine *m, uint64_t n);
  */
 PTSIM_API void ptsim_debug_batching(struct ptsim_machine *m, bool on);
 
+/**
+ * ptsim_debug_ipi_fastpath - with @on false, every IPI of a broadcast is
+ * delivered and counted target by target (the general path) instead of in
+ * bulk where no target's state changes (on by default).  Results are the same
+ * either way: tests compare the two.
+ */
+PTSIM_API void ptsim_debug_ipi_fastpath(struct ptsim_machine *m, bool on);
+
 /** ptsim_debug_allocated_bytes - bytes the machine's allocator holds now. */
 PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m);
 

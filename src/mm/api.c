@@ -1488,6 +1488,13 @@ PTSIM_API void ptsim_debug_batching(struct ptsim_machine *m, bool on)
 	m->no_batching = !on;
 }
 
+PTSIM_API void ptsim_debug_ipi_fastpath(struct ptsim_machine *m, bool on)
+{
+	PTSIM_CHECK_MACHINE(m, );
+	smp_fold_broadcasts(m);
+	m->no_ipi_fastpath = !on;
+}
+
 PTSIM_API uint64_t ptsim_debug_allocated_bytes(const struct ptsim_machine *m)
 {
 	PTSIM_CHECK_MACHINE(m, 0);

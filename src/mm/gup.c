@@ -30,7 +30,7 @@ int gup_fast_begin(struct ptsim_machine *m, struct sim_cpu *cpu, uint64_t addr)
 	struct mm_struct *mm = cpu->curr->mm;
 	pgd_t *pgd = pgd_offset(mm, addr);
 
-	cpu->irqs_off = true;
+	smp_irqs_off(m, cpu);
 	cpu->nr_walker_tables = 0;
 	cpu->walker_page = 0;
 	cpu->walker_addr = addr;

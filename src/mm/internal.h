@@ -733,6 +733,17 @@ struct ptsim_machine {
 	 * against.
 	 */
 	bool no_batching;
+	/*
+	 * ptsim: broadcasts of the empty function to every other CPU, none of
+	 * them with IRQs off, count each target's interrupt later
+	 * (ipi_broadcast_pending, folded into the per-CPU counters by
+	 * sim_stats_fold() before anyone reads them); with no_ipi_fastpath
+	 * (ptsim_debug_ipi_fastpath()) every target is counted one by one: the
+	 * reference the fast path is tested against.
+	 */
+	bool no_ipi_fastpath;
+	unsigned int nr_irqs_off;                        /* CPUs inside a GUP-fast walk (irqs_off) */
+	uint64_t ipi_broadcast_pending[NR_IPI_REASONS];  /* IPIs each CPU took and its counter lacks */
 };
 
 /*
@@ -1353,6 +1364,10 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait);
 /* Release the IPIs queued on cpu (IRQs back on), completing waits. */
 void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu);
+/* A CPU disables IRQs (starts a GUP-fast walk). */
+void smp_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu);
+/* Add the deferred per-CPU interrupt counts of broadcasts (sim_stats_fold() calls it). */
+void smp_fold_broadcasts(struct ptsim_machine *m);
 bool cpu_blocked(const struct sim_cpu *cpu);
 /* Is @sender's operation waiting for a call queued at @target (IRQs off there)? */
 bool cpu_waits_for(const struct sim_cpu *sender, const struct sim_cpu *target);

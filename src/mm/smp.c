@@ -16,6 +16,13 @@
  * IPI accounting: counters.ipi.calls.REASON counts call operations (one
  * multicast = 1); ipi.received.REASON and the per-CPU counts count interrupts
  * taken, as /proc/interrupts does.
+ *
+ * ptsim: smp_call_function() of the empty function (the table-sync
+ * broadcast, tlb_remove_table_sync_one()) while no CPU has IRQs off changes
+ * nothing on any target but its interrupt count: that count is added to every
+ * CPU at once, later (ipi_broadcast_counted(), smp_fold_broadcasts()), so a
+ * broadcast costs O(1) instead of O(CPUs).  ptsim_debug_ipi_fastpath(false)
+ * keeps the per-target path, which tests compare it with.
  */
 #include "mm/internal.h"
 
@@ -157,12 +164,54 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 	}
 }
 
+/*
+ * ptsim: the empty function to every CPU but @self (NULL: none), with no CPU
+ * holding IRQs off: nothing is queued and nothing runs, so the counters
+ * smp_call_function_many() would add are added here, the targets' own
+ * counts deferred: one more pending interrupt for every CPU, one less for
+ * @self.  Returns false where the general path must run.
+ */
+static bool ipi_broadcast_counted(struct ptsim_machine *m, struct sim_cpu *self, smp_call_func_t func,
+				  enum ipi_reason reason)
+{
+	unsigned int nr = m->nr_cpus - (self ? 1 : 0);
+
+	if (func || m->nr_irqs_off || m->no_ipi_fastpath)
+		return false;
+	if (!nr)
+		return true;
+	m->stats[ipi_call_stat[reason]]++;
+	m->stats[ipi_recv_stat[reason]] += nr;
+	m->ipi_broadcast_pending[reason]++;
+	if (self) {
+		self->stats[ipi_sent_cpu_stat[reason]] += nr;
+		self->stats[ipi_recv_cpu_stat[reason]]--;   /* the pending count gives it back (unsigned) */
+	}
+	return true;
+}
+
+void smp_fold_broadcasts(struct ptsim_machine *m)
+{
+	for (unsigned int r = 0; r < NR_IPI_REASONS; r++) {
+		uint64_t n = m->ipi_broadcast_pending[r];
+
+		if (!n)
+			continue;
+		for (unsigned int c = 0; c < m->nr_cpus; c++)
+			m->cpus[c].stats[ipi_recv_cpu_stat[r]] += n;
+		m->ipi_broadcast_pending[r] = 0;
+	}
+}
+
 /* smp_call_function(): every online CPU but self. */
 void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait)
 {
 	struct sim_cpu *self = this_cpu(m);
 	unsigned int *targets = m->cpu_scratch[0];
 	unsigned int nr = 0;
+
+	if (ipi_broadcast_counted(m, self, func, reason))
+		return;
 
 	for (unsigned int c = 0; c < m->nr_cpus; c++)
 		if (!self || c != self->id)
@@ -185,9 +234,18 @@ static void release_deferred(struct ptsim_machine *m, struct sim_cpu *sender)
 	sim_free(&m->alloc, list, n * sizeof(uint32_t));
 }
 
+void smp_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	if (!cpu->irqs_off)
+		m->nr_irqs_off++;
+	cpu->irqs_off = true;
+}
+
 /* smp_irqs_on - @cpu enables IRQs: take the queued IPIs, in order. */
 void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
 {
+	if (cpu->irqs_off)
+		m->nr_irqs_off--;
 	cpu->irqs_off = false;
 	while (cpu->pending) {
 		struct pending_call *pc = cpu->pending;

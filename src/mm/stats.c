@@ -34,6 +34,7 @@ void sim_stats_fold(struct ptsim_machine *m)
 		{ ST_TLB_WALKS, CST_TLB_WALKS },
 		{ ST_TLB_PWC_HITS, CST_TLB_PWC_HITS },
 	};
+	smp_fold_broadcasts(m);
 	for (size_t k = 0; k < sizeof(folded) / sizeof(folded[0]); k++) {
 		uint64_t sum = 0;
 		for (unsigned int c = 0; c < m->nr_cpus; c++)
