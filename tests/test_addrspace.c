@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "support/helpers.h"
+#include "mm/internal.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
@@ -266,41 +267,279 @@ static void test_addrspace__mmap_base_per_arch(void **s)
 
 /*
  * The layout settings in traces, v1 and v2: "set": {"legacy_va_layout": true}
- * takes effect and shows in the report's machine.variants; absent, the key
- * is not written (reports of traces without it stay as they were).
+ * and {"randomize_va_space": 2} take effect and show in the report's
+ * machine.variants; absent, the keys are not written (reports of traces
+ * without them stay as they were).  The randomized trace gives the exec'd
+ * program (mm 2, seed 1) the layout test_addrspace__aslr_pinned_per_seed pins.
  */
 static void test_addrspace__layout_keys_in_traces(void **s)
 {
 	(void)s;
-	static const char *const texts[] = {
-		"{\"ptsim_trace\": 1, \"machine\": {\"set\": {\"legacy_va_layout\": true}}, \"events\": ["
-		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}, {\"op\": \"mmap\", \"task\": 1, \"len\": 4096, "
-		"\"prot\": \"rw\"}]}",
-		"{\"ptsim_trace\": 2, \"machine\": {\"set\": {\"legacy_va_layout\": \"on\"}}}\n"
-		"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}\n{\"op\": \"mmap\", \"task\": 1, \"len\": 4096, "
-		"\"prot\": \"rw\"}\n",
-		"{\"ptsim_trace\": 2, \"machine\": {}}\n{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}\n"
-		"{\"op\": \"mmap\", \"task\": 1, \"len\": 4096, \"prot\": \"rw\"}\n",
+#define EXEC_EVENTS(sep)                                                                                             \
+	"{\"op\": \"spawn\", \"task\": 1, \"cpu\": 0}" sep "{\"op\": \"exec\", \"task\": 1, \"segments\": [{\"addr\": " \
+	"\"0x400000\", \"len\": \"128K\", \"prot\": \"rw\"}]}" sep "{\"op\": \"mmap\", \"task\": 1, \"len\": 4096, "   \
+	"\"prot\": \"rw\"}"
+	static const struct {
+		const char *text, *key;
+		uint64_t addr;   /* a page mmapped after the trace's */
+	} t[] = {
+		{ "{\"ptsim_trace\": 1, \"machine\": {\"set\": {\"legacy_va_layout\": true}}, \"events\": [" EXEC_EVENTS(",") "]}",
+		  "\"legacy_va_layout\":true", 0x2aaaaaaac000 },
+		{ "{\"ptsim_trace\": 2, \"machine\": {\"set\": {\"legacy_va_layout\": \"on\"}}}\n" EXEC_EVENTS("\n") "\n",
+		  "\"legacy_va_layout\":true", 0x2aaaaaaac000 },
+		{ "{\"ptsim_trace\": 1, \"machine\": {\"seed\": 1, \"set\": {\"randomize_va_space\": 2}}, \"events\": ["
+		  EXEC_EVENTS(",") "]}", "\"randomize_va_space\":2", 0x7fd5b2e6a000 - 4096 },
+		{ "{\"ptsim_trace\": 2, \"machine\": {\"set\": {\"randomize_va_space\": \"2\"}}}\n" EXEC_EVENTS("\n") "\n",
+		  "\"randomize_va_space\":2", 0x7fd5b2e6a000 - 4096 },
+		{ "{\"ptsim_trace\": 2, \"machine\": {}}\n" EXEC_EVENTS("\n") "\n", NULL, 0x7ffff7ffd000 },
 	};
-	for (unsigned int i = 0; i < 3; i++) {
+#undef EXEC_EVENTS
+	for (unsigned int i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		struct ptsim_machine *m = NULL;
 		char err[512];
 		uint64_t addr = 0;
 		struct ptsim_mmap_args a = { .len = 4096, .prot = RW };
 
-		if (t_run_json(texts[i], &m, err, sizeof(err)))
+		if (t_run_json(t[i].text, &m, err, sizeof(err)))
 			fail_msg("trace %u: %s", i, err);
 		T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
-		/* The trace's mmap took the first page of the area; this one the next. */
-		assert_int_equal(addr, i < 2 ? 0x2aaaaaaac000 : 0x7ffff7ffd000);
+		if (addr != t[i].addr)
+			fail_msg("trace %u: mmap at %#" PRIx64 ", expected %#" PRIx64, i, addr, t[i].addr);
 		char *json = ptsim_report_json(m);
 		assert_non_null(json);
-		if ((strstr(json, "\"legacy_va_layout\":true") != NULL) != (i < 2))
-			fail_msg("trace %u: legacy_va_layout in the report: %.300s", i, strstr(json, "variants"));
-		assert_null(strstr(json, "\"legacy_va_layout\":false"));
+		if (t[i].key && !strstr(json, t[i].key))
+			fail_msg("trace %u: no %s in the report: %.300s", i, t[i].key, strstr(json, "variants"));
+		if (!t[i].key && (strstr(json, "legacy_va_layout") || strstr(json, "randomize_va_space")))
+			fail_msg("trace %u: a default layout key in the report: %.300s", i, strstr(json, "variants"));
 		ptsim_free(json);
 		t_destroy(m);
 	}
+}
+
+/* ---- Randomization (randomize_va_space, from the machine's seed) ---- */
+
+struct aslr_case {
+	enum ptsim_arch arch;
+	unsigned int granule, va_bits, levels;
+};
+
+struct layout {
+	uint32_t mm;
+	uint64_t mmap_base, legacy_base, stack_top, start_brk, first_mmap;
+	bool topdown;
+};
+
+#define IMAGE_END 0x420000ull   /* the end of the exec's one segment, [0x400000, 0x420000) */
+
+static struct ptsim_machine *aslr_machine(const struct aslr_case *c, unsigned long long seed, int level, bool legacy)
+{
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	char err[256], rva[32];
+	const char *set[3] = { rva, legacy ? "legacy_va_layout=on" : NULL, NULL };
+
+	snprintf(rva, sizeof(rva), "randomize_va_space=%d", level);
+	ptsim_config_init(&cfg);
+	cfg.arch = c->arch;
+	cfg.granule = c->granule;
+	cfg.va_bits = c->va_bits;
+	cfg.paging_levels = c->levels;
+	cfg.seed = seed;
+	cfg.set = set;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("machine: %s", err);
+	return m;
+}
+
+/* The layout @task's mm has, and where a page-sized mmap without an address goes. */
+static struct layout layout_of(struct ptsim_machine *m, int task)
+{
+	struct mm_struct *mm = task_lookup(m, task)->mm;
+	struct layout l = { mm->id, mm->mmap_base, mm->mmap_legacy_base, mm->start_stack, mm->start_brk, 0,
+			    mm->mmf_topdown };
+	struct ptsim_mmap_args a = { .len = PAGE_SIZE(m), .prot = RW };
+
+	T_OK(m, ptsim_mmap_addr(m, &l.first_mmap, task, &a));
+	return l;
+}
+
+/* spawn 1, exec it with one 128 KiB segment at 0x400000: the new program's layout. */
+static struct layout aslr_exec(const struct aslr_case *c, unsigned long long seed, int level, bool legacy)
+{
+	struct ptsim_machine *m = aslr_machine(c, seed, level, legacy);
+	struct ptsim_exec_segment seg = { .addr = 0x400000, .len = IMAGE_END - 0x400000, .prot = RW };
+	struct ptsim_exec_args a = { .segments = &seg, .nr_segments = 1 };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_exec(m, 1, &a));
+	struct layout l = layout_of(m, 1);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+	return l;
+}
+
+static void in_range(const char *what, unsigned int i, unsigned long long seed, uint64_t v, uint64_t lo, uint64_t hi,
+		     uint64_t align)
+{
+	if (v < lo || v > hi || (v & (align - 1)))
+		fail_msg("case %u seed %llu: %s %#" PRIx64 " not in [%#" PRIx64 ", %#" PRIx64 "] aligned to %#" PRIx64, i,
+			 seed, what, v, lo, hi, align);
+}
+
+/*
+ * One seed, one layout: the values pinned for seed 1 (randomize_va_space=2,
+ * the exec'd program is mm 2), the same machine twice gives them again, and
+ * another seed moves all three.  x86-64: rnd = 0x264c895 pages below
+ * PAGE_ALIGN(window - gap) = 0x7ffbff700000 (the gap holds the stack's 16 GiB
+ * range), legacy base 0x2aaaaaaab000 + the same rnd; arm64 4K: the same draw
+ * masked to 18 bits.
+ */
+static void test_addrspace__aslr_pinned_per_seed(void **s)
+{
+	(void)s;
+	static const struct {
+		struct aslr_case c;
+		bool legacy;
+		struct layout want;
+	} pin[] = {
+		{ { PTSIM_ARCH_X86_64, 4096, 0, 4 }, false,
+		  { 2, 0x7fd5b2e6b000, 0x2ad0f7340000, 0x7fff73149000, 0xe23c000, 0x7fd5b2e6a000, true } },
+		{ { PTSIM_ARCH_X86_64, 4096, 0, 4 }, true,
+		  { 2, 0x2ad0f7340000, 0x2ad0f7340000, 0x7fff73149000, 0xe23c000, 0x2ad0f7340000, false } },
+		{ { PTSIM_ARCH_ARM64, 4096, 48, 0 }, false,
+		  { 2, 0xffffb2e6c000, 0x400000000000, 0xfffff314a000, 0xe23c000, 0xffffb2e6b000, true } },
+		{ { PTSIM_ARCH_ARM64, 4096, 48, 0 }, true,
+		  { 2, 0x40000c895000, 0x400000000000, 0xfffff314a000, 0xe23c000, 0x40000c895000, false } },
+	};
+	for (unsigned int i = 0; i < sizeof(pin) / sizeof(pin[0]); i++) {
+		for (int again = 0; again < 2; again++) {
+			struct layout l = aslr_exec(&pin[i].c, 1, 2, pin[i].legacy);
+			if (memcmp(&l, &pin[i].want, sizeof(l)))
+				fail_msg("case %u: mm %u base %#" PRIx64 " legacy %#" PRIx64 " stack %#" PRIx64 " brk %#" PRIx64
+					 " first %#" PRIx64, i, l.mm, l.mmap_base, l.legacy_base, l.stack_top, l.start_brk,
+					 l.first_mmap);
+		}
+		struct layout other = aslr_exec(&pin[i].c, 2, 2, pin[i].legacy);
+		assert_int_not_equal(other.mmap_base, pin[i].want.mmap_base);
+		assert_int_not_equal(other.stack_top, pin[i].want.stack_top);
+		assert_int_not_equal(other.start_brk, pin[i].want.start_brk);
+	}
+}
+
+/*
+ * Every randomized value within the kernel's range and alignment, over 120
+ * seeds, on each geometry; the values spread over most of the range (the
+ * right number of random bits); randomize_va_space=1 leaves the heap at the
+ * image's end, 0 gives the unrandomized layout whatever the seed.
+ */
+static void test_addrspace__aslr_ranges_per_arch(void **s)
+{
+	(void)s;
+	static const struct {
+		struct aslr_case c;
+		unsigned int rnd_bits;
+		uint64_t stack_rnd_mask;
+	} c[] = {
+		{ { PTSIM_ARCH_X86_64, 4096, 0, 4 }, 28, 0x3fffff },
+		{ { PTSIM_ARCH_X86_64, 4096, 0, 5 }, 28, 0x3fffff },   /* the 47-bit window */
+		{ { PTSIM_ARCH_ARM64, 4096, 48, 0 }, 18, 0x3ffff },
+		{ { PTSIM_ARCH_ARM64, 4096, 39, 0 }, 18, 0x3ffff },
+		{ { PTSIM_ARCH_ARM64, 16384, 47, 0 }, 16, 0xffff },
+		{ { PTSIM_ARCH_ARM64, 65536, 48, 0 }, 14, 0x3fff },
+		{ { PTSIM_ARCH_ARM64, 4096, 52, 0 }, 18, 0x3ffff },    /* the 48-bit window */
+	};
+	for (unsigned int i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const uint64_t page = c[i].c.granule;
+		struct layout none = aslr_exec(&c[i].c, 1, 0, false);
+		const uint64_t window = none.stack_top;   /* unrandomized: STACK_TOP = the window */
+		const uint64_t gap_rnd = (c[i].stack_rnd_mask * page);
+		/* mmap_base() with the stack's random range in the gap (8 MiB + 256 pages + range, at least 128 MiB). */
+		uint64_t gap = (8ull << 20) + 256 * page + gap_rnd;
+		if (gap < (128ull << 20))
+			gap = 128ull << 20;
+		const uint64_t base0 = window - gap, rnd_max = ((1ull << c[i].rnd_bits) - 1) * page;
+		const uint64_t brk0 = IMAGE_END + page, brk_max = (1ull << 30) - page;
+		uint64_t lo[4] = { UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX }, hi[4] = { 0 };
+
+		assert_int_equal(none.mmap_base, (window - ((8ull << 20) + 256 * page < (128ull << 20) ?
+								 128ull << 20 : (8ull << 20) + 256 * page)));
+		for (unsigned long long seed = 1; seed <= 120; seed++) {
+			struct layout l = aslr_exec(&c[i].c, seed, 2, false);
+			struct layout g = aslr_exec(&c[i].c, seed, 2, true);
+			struct layout one = aslr_exec(&c[i].c, seed, 1, false);
+			uint64_t v[4] = { base0 - l.mmap_base, window - l.stack_top, l.start_brk - brk0,
+					  g.mmap_base - none.legacy_base };
+
+			in_range("mmap_base", i, seed, l.mmap_base, base0 - rnd_max, base0, page);
+			in_range("stack top", i, seed, l.stack_top, window - gap_rnd - page, window, page);
+			in_range("start_brk", i, seed, l.start_brk, brk0, brk0 + brk_max, page);
+			in_range("legacy mmap_base", i, seed, g.mmap_base, none.legacy_base, none.legacy_base + rnd_max,
+				 page);
+			assert_false(g.topdown);
+			assert_int_equal(l.first_mmap, l.mmap_base - page);
+			assert_int_equal(g.first_mmap, g.mmap_base);
+			/* 1: mmap and stack as with 2 (the same draws), the heap right after the image. */
+			assert_int_equal(one.mmap_base, l.mmap_base);
+			assert_int_equal(one.stack_top, l.stack_top);
+			assert_int_equal(one.start_brk, IMAGE_END);
+			if (seed <= 3) {
+				struct layout zero = aslr_exec(&c[i].c, seed, 0, false);
+				assert_memory_equal(&zero, &none, sizeof(zero));
+			}
+			for (int k = 0; k < 4; k++) {
+				lo[k] = v[k] < lo[k] ? v[k] : lo[k];
+				hi[k] = v[k] > hi[k] ? v[k] : hi[k];
+			}
+		}
+		/* 120 draws cover more than 90% of each range. */
+		const uint64_t span[4] = { rnd_max, gap_rnd, brk_max, rnd_max };
+		for (int k = 0; k < 4; k++)
+			if (hi[k] - lo[k] < span[k] / 10 * 9)
+				fail_msg("case %u value %d: 120 seeds spread over [%#" PRIx64 ", %#" PRIx64 "] of %#" PRIx64, i,
+					 k, lo[k], hi[k], span[k]);
+	}
+}
+
+/*
+ * What an mm's layout depends on: the seed and the mm's number only.  Other
+ * events before the exec (mmaps, faults, another process running) leave it
+ * alone as long as the exec'd program is the same mm number; a forked child
+ * keeps its parent's layout (dup_mm copies it); a second exec draws anew.
+ */
+static void test_addrspace__aslr_depends_on_seed_and_mm_only(void **s)
+{
+	(void)s;
+	static const struct aslr_case x86 = { PTSIM_ARCH_X86_64, 4096, 0, 4 };
+	struct layout quiet = aslr_exec(&x86, 7, 2, false);
+	struct ptsim_machine *m = aslr_machine(&x86, 7, 2, false);
+	struct ptsim_mmap_args a = { .len = 64 * KiB, .prot = RW };
+	uint64_t addr = 0;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap_addr(m, &addr, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, addr, a.len, 0, true));
+	T_OK(m, ptsim_run_other(m, 1));
+	struct ptsim_exec_segment seg = { .addr = 0x400000, .len = IMAGE_END - 0x400000, .prot = RW };
+	struct ptsim_exec_args e = { .segments = &seg, .nr_segments = 1 };
+	T_OK(m, ptsim_exec(m, 1, &e));
+	struct layout busy = layout_of(m, 1);
+	quiet.first_mmap = busy.first_mmap;   /* the earlier mapping is gone with the old mm: same address anyway */
+	assert_memory_equal(&busy, &quiet, sizeof(busy));
+
+	T_OK(m, ptsim_fork(m, 1, 2, 1));
+	struct layout child = layout_of(m, 2);
+	assert_int_equal(child.mm, 3);
+	assert_int_equal(child.mmap_base, busy.mmap_base);
+	assert_int_equal(child.start_brk, busy.start_brk);
+	assert_int_equal(child.first_mmap, busy.first_mmap - PAGE_SIZE(m));   /* below the parent's page, copied */
+
+	T_OK(m, ptsim_exec(m, 2, &e));
+	struct layout again = layout_of(m, 2);
+	assert_int_equal(again.mm, 4);
+	assert_int_not_equal(again.mmap_base, busy.mmap_base);
+	assert_int_not_equal(again.stack_top, busy.stack_top);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
 }
 
 /*
@@ -1008,6 +1247,9 @@ int main(void)
 		cmocka_unit_test(test_addrspace__no_room_is_enomem),
 		cmocka_unit_test(test_addrspace__mmap_base_per_arch),
 		cmocka_unit_test(test_addrspace__layout_keys_in_traces),
+		cmocka_unit_test(test_addrspace__aslr_pinned_per_seed),
+		cmocka_unit_test(test_addrspace__aslr_ranges_per_arch),
+		cmocka_unit_test(test_addrspace__aslr_depends_on_seed_and_mm_only),
 		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
 		cmocka_unit_test(test_addrspace__trace_ops),
 		cmocka_unit_test(test_addrspace__exec_four_threads),

@@ -800,6 +800,71 @@ static void test_trace_v2__convert_stdin_stdout_and_errors(void **s)
 }
 
 /*
+ * The layout settings travel with the machine section: v1 -> v2 -> v1 keeps
+ * them as written, and every form reports the same (the randomized layout
+ * of the exec'd program included: the first mmap's address is in the
+ * report's event results).
+ */
+static void test_trace_v2__convert_keeps_layout_settings(void **s)
+{
+	(void)s;
+	const char *v1 = "{\"ptsim_trace\":1,\"machine\":{\"cpus\":2,\"seed\":9,\"set\":{\"legacy_va_layout\":true,"
+			 "\"randomize_va_space\":2}},\"events\":[\n"
+			 "  {\"op\":\"spawn\",\"task\":1,\"cpu\":0},\n"
+			 "  {\"op\":\"exec\",\"task\":1,\"segments\":[{\"addr\":\"0x400000\",\"len\":\"64K\",\"prot\":\"rw\"}]},\n"
+			 "  {\"op\":\"mmap\",\"task\":1,\"len\":4096,\"prot\":\"rw\",\"as\":\"a\"}\n]}\n";
+	char *in = tmp("cv_layout.json"), *mid = tmp("cv_layout.jsonl"), *back = tmp("cv_layout_back.json");
+	spit(in, v1, strlen(v1));
+	struct t_cli r = cli((const char *const[]){ "convert", in, mid, NULL });
+	assert_int_equal(r.status, 0);
+	t_cli_free(&r);
+	size_t len;
+	char *text = slurp(mid, &len);
+	assert_non_null(strstr(text, "{\"ptsim_trace\":2,\"machine\":{\"cpus\":2,\"seed\":9,\"set\":"
+				     "{\"legacy_va_layout\":true,\"randomize_va_space\":2}}}\n"));
+	free(text);
+	r = cli((const char *const[]){ "convert", mid, back, NULL });
+	assert_int_equal(r.status, 0);
+	t_cli_free(&r);
+	text = slurp(back, &len);
+	assert_non_null(strstr(text, "\"machine\":{\"cpus\":2,\"seed\":9,\"set\":{\"legacy_va_layout\":true,"
+				     "\"randomize_va_space\":2}}"));
+	free(text);
+	char *report[3];
+	const char *files[3] = { in, mid, back };
+	for (int i = 0; i < 3; i++) {
+		r = cli((const char *const[]){ "run", files[i], "--json", "--events", NULL });
+		assert_int_equal(r.status, 0);
+		report[i] = strdup(r.out);
+		t_cli_free(&r);
+	}
+	assert_non_null(strstr(report[0], "\"legacy_va_layout\":true"));
+	assert_non_null(strstr(report[0], "\"randomize_va_space\":2"));
+	assert_string_equal(report[0], report[2]);
+	/* Bottom-up from the randomized TASK_UNMAPPED_BASE: above 0x2aaaaaaab000, below it + 2^28 pages. */
+	uint64_t a[2];
+	for (int i = 0; i < 2; i++) {
+		const char *addr = strstr(report[i], "\"as\":\"a\",\"addr\":\"0x");
+		if (!addr)
+			fail_msg("no event result for 'a': %.400s", strstr(report[i], "event_results"));
+		a[i] = strtoull(addr + strlen("\"as\":\"a\",\"addr\":\""), NULL, 16);
+	}
+	if (a[0] != a[1] || a[0] < 0x2aaaaaaab000 || a[0] > 0x2aaaaaaab000 + (1ull << 40))
+		fail_msg("mmap at %#llx (v1) and %#llx (v2)", (unsigned long long)a[0], (unsigned long long)a[1]);
+	/* Apart from the event results' line numbers (null in v1), the v2 form reports the same. */
+	char *er0 = strstr(report[0], "\"event_results\""), *er1 = strstr(report[1], "\"event_results\"");
+	assert_non_null(er0);
+	assert_non_null(er1);
+	assert_int_equal(er0 - report[0], er1 - report[1]);
+	assert_memory_equal(report[0], report[1], (size_t)(er0 - report[0]));
+	for (int i = 0; i < 3; i++)
+		free(report[i]);
+	free(in);
+	free(mid);
+	free(back);
+}
+
+/*
  * In v2 an mmap's addr without "fixed" is a hint (mmap(2) without MAP_FIXED):
  * a free hint is taken, an occupied one is not an error, the kernel chooses
  * (top-down below mmap_base, 0x7ffff7fff000 on x86-64).  The same events in
@@ -888,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_trace_v2__every_bundled_trace_converts),
 		cmocka_unit_test(test_trace_v2__convert_expands_repeats),
 		cmocka_unit_test(test_trace_v2__convert_stdin_stdout_and_errors),
+		cmocka_unit_test(test_trace_v2__convert_keeps_layout_settings),
 		cmocka_unit_test(test_trace_v2__addr_without_fixed_is_a_hint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,7 +32,12 @@ struct ptsim_config {
 	unsigned int va_bits;      /* arm64 only: 36..52 (0 = derived from levels) */
 	const char *preset;        /* kernel version name; NULL = PTSIM_DEFAULT_PRESET */
 	const char *const *set;    /* NULL-terminated list of "KEY=VALUE" overrides, or NULL */
-	unsigned long long seed;   /* seed of the machine's own RNG (default 1) */
+	/*
+	 * Seed of the machine's own RNG (default 1), and of the address-space
+	 * randomization the "randomize_va_space=1|2" override turns on (each mm
+	 * draws from a stream of this seed and its number).
+	 */
+	unsigned long long seed;
 };
 
 /** ptsim_config_init - fill @cfg with the version and the defaults. */

@@ -87,6 +87,12 @@ struct ptsim_arch_ops {
 				      uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
 	uint64_t (*get_unmapped_area_topdown)(struct mm_struct *mm, const struct sim_file *file, uint64_t addr,
 					      uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+	/*
+	 * The arch's own arch_pick_mmap_layout() (x86: arch/x86/mm/mmap.c).
+	 * NULL: generic_arch_pick_mmap_layout() (mm/util.c,
+	 * CONFIG_ARCH_WANT_DEFAULT_TOPDOWN_MMAP_LAYOUT).
+	 */
+	void (*pick_mmap_layout)(struct mm_struct *mm);
 
 	/*
 	 * One flush of every CPU that may cache any of @mms, whatever it runs:

@@ -757,6 +757,13 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
+	if (!a->stack_addr) {
+		/* setup_arg_pages(bprm, randomize_stack_top(STACK_TOP), ...): the stack's top, randomized. */
+		stack_top = arch_align_stack(mm, randomize_stack_top(mm, m->geo.map_window));
+		stack_top = (stack_top + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
+		if ((rc = check_range(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page")))
+			goto err_mm;
+	}
 	struct ptsim_mmap_args st = { .addr = stack_top - stack_len, .len = stack_len,
 				      .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
 	if ((rc = do_mmap(mm, &st, false)))
@@ -780,9 +787,14 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 		if (s->addr + s->len > end)
 			end = s->addr + s->len;
 	}
-	/* set_brk(): start_brk = brk = the page-aligned end of the image (no randomization). */
+	/* set_brk(): start_brk = brk = the page-aligned end of the image. */
 	mm->has_brk = a->brk || a->nr_segments;
 	mm->start_brk = mm->brk = a->brk ? a->brk : end;
+	/* load_elf_binary(), randomize_va_space 2: a page of gap after the image, then arch_randomize_brk(). */
+	if (mm->has_brk && mm_pf_randomize(m) && m->v.randomize_va_space > 1) {
+		mm->brk = mm->start_brk = mm->brk + PAGE_SIZE(m);
+		mm->brk = mm->start_brk = arch_randomize_brk(mm);
+	}
 	/*
 	 * The task moves to the new mm's task heap now (its heap slot is per
 	 * task, so it cannot be in two heaps at once); back to the old one on

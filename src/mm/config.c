@@ -30,7 +30,7 @@ struct variant_desc {
  * those added after the golden outputs, whose default is what every run did
  * before they existed.
  */
-static const char *const quiet_keys[] = { "legacy_va_layout", NULL };
+static const char *const quiet_keys[] = { "legacy_va_layout", "randomize_va_space", NULL };
 
 static bool variant_quiet(const struct variant_desc *d)
 {
@@ -136,6 +136,9 @@ static const struct variant_desc variants[] = {
 	{ "legacy_va_layout", VT_BOOL, OFF(legacy_va_layout), NULL, 0, 1,
 	  "vm.legacy_va_layout: off (mmaps top-down below mmap_base, under the stack) | on (bottom-up from "
 	  "TASK_UNMAPPED_BASE, as under `setarch -L`)" },
+	{ "randomize_va_space", VT_INT, OFF(randomize_va_space), NULL, 0, 2,
+	  "kernel.randomize_va_space, drawn from the machine's seed: 0 (no randomization, as `setarch -R`; ptsim's "
+	  "default) | 1 (mmap_base and the stack top of each new mm) | 2 (also the heap's start, the kernel's default)" },
 };
 
 #define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))

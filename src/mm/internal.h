@@ -74,6 +74,10 @@ struct pt_geometry {
 	uint64_t task_size;                 /* top of user VA (exclusive) */
 	uint64_t map_window;                /* DEFAULT_MAP_WINDOW: top of the default mmap/stack layout */
 	uint64_t unmapped_base;             /* TASK_UNMAPPED_BASE: start of the legacy (bottom-up) layout */
+	/* Randomization (randomize_va_space): the arch's ranges. */
+	unsigned int mmap_rnd_bits;         /* vm.mmap_rnd_bits: CONFIG_ARCH_MMAP_RND_BITS's default */
+	uint64_t stack_rnd_mask;            /* STACK_RND_MASK: pages randomize_stack_top() may move the stack down */
+	uint64_t align_stack_rnd;           /* arch_align_stack(): bytes it may take off the stack top */
 	uint64_t table_bytes;               /* bytes of one (non-top) table page = PAGE_SIZE */
 	/* Huge page sizes a leaf entry can have at PMD / PUD level (0: none). */
 	uint64_t pmd_leaf_size, pud_leaf_size;
@@ -349,6 +353,7 @@ struct mm_struct {
 	uint64_t mmap_base;              /* arch_pick_mmap_layout() (util.c) */
 	uint64_t mmap_legacy_base;
 	bool mmf_topdown;                /* MMF_TOPDOWN: top-down allocation from mmap_base */
+	uint64_t rnd_state;              /* ptsim: the mm's own random stream (util.c, mm_random_init()) */
 	uint64_t start_brk, brk;         /* the heap (exec sets them; a spawned mm has none) */
 	bool has_brk;
 	uint64_t start_stack;            /* top of the stack VMA exec made (0: none) */
@@ -552,6 +557,7 @@ struct sim_variants {
 	int mshare_flush;            /* enum mshare_flush_variant: how a host mm's flush reaches the sharers */
 	/* Process layout (sysctls; described only when not their default). */
 	int legacy_va_layout;        /* vm.legacy_va_layout: bottom-up mmap layout */
+	int randomize_va_space;      /* kernel.randomize_va_space: 0 none, 1 mmap/stack, 2 also brk */
 };
 
 /* Default simulated-memory limits: 64 GiB of 4 KiB frames, 1 GiB of page tables (docs/reliability.md). */
@@ -1131,6 +1137,16 @@ uint64_t generic_get_unmapped_area_topdown(struct mm_struct *mm, const struct si
 uint64_t __get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, uint64_t addr, uint64_t len,
 			     uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
 void arch_pick_mmap_layout(struct mm_struct *mm);
+void generic_arch_pick_mmap_layout(struct mm_struct *mm);
+uint64_t mmap_base(struct ptsim_machine *m, uint64_t rnd);
+bool mm_pf_randomize(const struct ptsim_machine *m);
+void mm_random_init(struct mm_struct *mm);
+uint64_t mm_get_random_long(struct mm_struct *mm);
+uint64_t arch_mmap_rnd(struct mm_struct *mm);
+uint64_t randomize_stack_top(struct mm_struct *mm, uint64_t stack_top);
+uint64_t arch_align_stack(struct mm_struct *mm, uint64_t sp);
+uint64_t randomize_page(struct mm_struct *mm, uint64_t start, uint64_t range);
+uint64_t arch_randomize_brk(struct mm_struct *mm);
 int mm_populate(struct mm_struct *mm, uint64_t start, uint64_t len);
 int do_munmap(struct mm_struct *mm, uint64_t start, uint64_t len);
 int do_mprotect_pkey(struct mm_struct *mm, uint64_t start, uint64_t len, unsigned int prot);

@@ -358,18 +358,20 @@ static struct mm_struct *__mm_alloc(struct ptsim_machine *m, bool listed)
 	mm->pgd = pgd->pfn;
 	if (init_new_context(mm))
 		goto err_free_pgd;
-	arch_pick_mmap_layout(mm);   /* ptsim: at exec in the kernel; every new mm here */
 	mm->mm_users = 1;
 	mm->mm_count = 1;
-	if (!listed)
-		return mm;   /* id 0: outside the trace */
-	mm->id = ++m->next_mm_id;
-	mm->prev = m->mms_last;
-	if (m->mms_last)
-		m->mms_last->next = mm;
-	else
-		m->mms = mm;
-	m->mms_last = mm;
+	if (listed) {   /* else id 0: outside the trace */
+		mm->id = ++m->next_mm_id;
+		mm->prev = m->mms_last;
+		if (m->mms_last)
+			m->mms_last->next = mm;
+		else
+			m->mms = mm;
+		m->mms_last = mm;
+	}
+	/* ptsim: at exec in the kernel; every new mm here (fork then copies the parent's). */
+	mm_random_init(mm);
+	arch_pick_mmap_layout(mm);
 	return mm;
 
 err_free_pgd:

@@ -503,7 +503,7 @@ static void gen_concurrency(struct t_random_gen *g)
  * arm64_walkcache_fix=off) really leaves the walk cache stale after a hugetlb
  * unshare (traces/bugs/CVE-2026-63875.json), which ptsim rightly reports.
  */
-static void gen_set(struct t_random_gen *g)
+static void gen_set(struct t_random_gen *g, uint64_t seed)
 {
 	static const char *const x86[][4] = {
 		{ "pcid", "on", "off", NULL },
@@ -530,6 +530,21 @@ static void gen_set(struct t_random_gen *g)
 		out(g, "%s\"%s\":\"%s\"", any ? "," : ",\"set\":{", keys[i][0], keys[i][v]);
 		any = true;
 	}
+	/*
+	 * The layout settings, on about one trace in eight each, chosen from the
+	 * trace's number (not from the generator's stream, which the traces of
+	 * every other seed depend on).
+	 */
+	uint64_t h = (seed + 1) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	if (h % 8 == 0) {
+		out(g, "%s\"legacy_va_layout\":true", any ? "," : ",\"set\":{");
+		any = true;
+	}
+	if ((h >> 8) % 8 == 0) {
+		out(g, "%s\"randomize_va_space\":%u", any ? "," : ",\"set\":{", 1 + (unsigned int)((h >> 16) & 1));
+		any = true;
+	}
 	if (any)
 		out(g, "}");
 }
@@ -553,7 +568,7 @@ static void generate(struct t_random_gen *g, uint64_t seed, unsigned int machine
 	    preset, below(g, 1000));
 	if (!g->arm64 && chance(g, 20))
 		out(g, ",\"paging_levels\":5");
-	gen_set(g);
+	gen_set(g, seed);
 	out(g, "}%s", g->v2 ? "}" : ",\"events\":[");
 
 	unsigned int n = 20 + below(g, 100);

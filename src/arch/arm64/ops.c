@@ -138,6 +138,10 @@ static void fill_geometry(struct pt_geometry *g, unsigned int page_shift, unsign
 	/* DEFAULT_MAP_WINDOW_64 = 1 << VA_BITS_MIN (48 at most); TASK_UNMAPPED_BASE = window / 4. */
 	g->map_window = 1ull << (va_bits < 48 ? va_bits : 48);
 	g->unmapped_base = (g->map_window / 4 + (1ull << page_shift) - 1) & ~((1ull << page_shift) - 1);
+	/* ARCH_MMAP_RND_BITS_MIN (the Kconfig default): 18, 16, 14 for 4K, 16K, 64K pages. */
+	g->mmap_rnd_bits = page_shift == 12 ? 18 : page_shift == 14 ? 16 : 14;
+	g->stack_rnd_mask = 0x3ffffull >> (page_shift - 12);   /* STACK_RND_MASK: 1 GiB */
+	g->align_stack_rnd = 1ull << page_shift;                /* arch_align_stack(): below PAGE_SIZE */
 	g->table_bytes = 1ull << page_shift;
 	g->pmd_leaf_size = 1ull << g->shift[PT_PMD];
 	g->pud_leaf_size = page_shift == 12 ? 1ull << g->shift[PT_PUD] : 0;   /* pud_sect_supported() */

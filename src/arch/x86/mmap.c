@@ -1,6 +1,7 @@
 /*
  * x86-64's mmap allocators: arch_get_unmapped_area() (legacy, bottom-up) and
- * arch_get_unmapped_area_topdown() (the default).
+ * arch_get_unmapped_area_topdown() (the default), and the layout they start
+ * from, arch_pick_mmap_layout() (arch/x86/mm/mmap.c at v6.18).
  *
  * Models arch/x86/kernel/sys_x86_64.c and mmap_address_hint_valid() of
  * arch/x86/mm/mmap.c at v6.18.  With 5-level paging the default window stays
@@ -95,4 +96,42 @@ uint64_t x86_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_fi
 		return addr;
 	/* Nothing fits top-down: fall back to the bottom-up allocator. */
 	return x86_get_unmapped_area(mm, file, addr0, len, pgoff, flags, vm_flags);
+}
+
+/* mmap_is_legacy(): ADDR_COMPAT_LAYOUT or vm.legacy_va_layout (no RLIMIT_STACK test on x86, measured). */
+static bool mmap_is_legacy(const struct ptsim_machine *m)
+{
+	return m->legacy_va_layout;
+}
+
+/* mmap_legacy_base(): the bottom-up start, TASK_UNMAPPED_BASE of the window plus rnd. */
+static uint64_t mmap_legacy_base(const struct ptsim_machine *m, uint64_t rnd)
+{
+	return m->geo.unmapped_base + rnd;
+}
+
+/* arch_pick_mmap_base(): both bases; mmap_base is the legacy one under the legacy layout. */
+static void arch_pick_mmap_base(struct mm_struct *mm, uint64_t random_factor)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	mm->mmap_legacy_base = mmap_legacy_base(m, random_factor);
+	if (mmap_is_legacy(m))
+		mm->mmap_base = mm->mmap_legacy_base;
+	else
+		mm->mmap_base = mmap_base(m, random_factor);
+}
+
+/*
+ * x86_arch_pick_mmap_layout - arch_pick_mmap_layout(): MMF_TOPDOWN unless
+ * legacy, and the 64-bit bases from one arch_rnd(mmap64_rnd_bits) draw.  The
+ * 32-bit compat bases (HAVE_ARCH_COMPAT_MMAP_BASES, a second draw) are not
+ * modelled: ptsim has no 32-bit syscalls.
+ */
+void x86_arch_pick_mmap_layout(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	mm->mmf_topdown = !mmap_is_legacy(m);
+	arch_pick_mmap_base(mm, mm_pf_randomize(m) ? arch_mmap_rnd(mm) : 0);
 }

@@ -50,6 +50,9 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	/* DEFAULT_MAP_WINDOW: the 47-bit window, also with 5-level paging; TASK_UNMAPPED_BASE = window / 3. */
 	g->map_window = (1ull << 47) - 4096;
 	g->unmapped_base = (g->map_window / 3 + 4095) & ~4095ull;
+	g->mmap_rnd_bits = 28;              /* ARCH_MMAP_RND_BITS_MIN for 64BIT (vm.mmap_rnd_bits here: 28) */
+	g->stack_rnd_mask = 0x3fffff;       /* __STACK_RND_MASK(64-bit): 16 GiB */
+	g->align_stack_rnd = 8192;          /* arch_align_stack(): get_random_u32_below(8192) */
 	g->table_bytes = 4096;
 	g->pmd_leaf_size = 1ull << 21;
 	g->pud_leaf_size = 1ull << 30;
@@ -147,6 +150,7 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.describe = x86_describe,
 	.get_unmapped_area = x86_get_unmapped_area,
 	.get_unmapped_area_topdown = x86_get_unmapped_area_topdown,
+	.pick_mmap_layout = x86_arch_pick_mmap_layout,
 	.flush_tlb_mms = x86_flush_tlb_mms,
 	.retire_mm = x86_retire_mm,
 };

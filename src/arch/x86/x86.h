@@ -115,5 +115,7 @@ uint64_t x86_get_unmapped_area(struct mm_struct *mm, const struct sim_file *file
 			       uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
 uint64_t x86_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_file *file, uint64_t addr0,
 				       uint64_t len, uint64_t pgoff, unsigned long flags, uint64_t vm_flags);
+/* mmap.c: arch_pick_mmap_layout() of arch/x86/mm/mmap.c. */
+void x86_arch_pick_mmap_layout(struct mm_struct *mm);
 
 #endif
