@@ -221,6 +221,9 @@ struct sim_frame {
 	} u;
 };
 
+/* How many empty PTE-table entry arrays a machine keeps for reuse (pgtable.c). */
+#define PT_ZERO_CACHE 8
+
 struct sim_phys {
 	struct sim_frame *frames;
 	uint32_t nr;             /* frames[0 .. nr) exist */
@@ -677,6 +680,13 @@ struct ptsim_machine {
 	unsigned int nr_blocked;             /* CPUs whose operation waits for an IPI */
 	uint64_t upper_gen;                  /* bumped by every write of an upper-level (non-PTE) entry */
 	struct sim_phys phys;
+	/*
+	 * Entry arrays of freed page tables that were empty (all zero), kept
+	 * for the next table of the same size (geo.ptrs[PT_PTE] entries) so that
+	 * it needs no allocation and no clearing (pgtable.c).
+	 */
+	pgent_t *zero_tables[PT_ZERO_CACHE];
+	unsigned int nr_zero_tables;
 	struct hmap tasks;                   /* task id -> struct sim_task * */
 	struct hmap pt_by_addr;              /* host address of a table's entries -> its pfn */
 	struct mm_struct *mms, *mms_last;    /* every mm not yet freed, creation order (doubly linked) */
@@ -941,6 +951,8 @@ static inline void pt_write(struct ptsim_machine *m, pgent_t *ep, enum pt_level 
 		*ep = val;
 }
 bool pt_table_empty(struct ptsim_machine *m, uint32_t pfn);
+/* Machine teardown: the kept entry arrays of freed tables go back to the allocator. */
+void pt_zero_tables_release(struct ptsim_machine *m);
 /* virt_to_ptdesc(): the table that contains entry @ep. */
 struct ptdesc *virt_to_ptdesc(struct ptsim_machine *m, const pgent_t *ep);
 

@@ -195,6 +195,7 @@ void machine_free_everything(struct ptsim_machine *m)
 			sim_free(a, pt, sizeof(*pt));
 		}
 		hmap_release(a, &m->pt_by_addr);
+		pt_zero_tables_release(m);
 		/* CPUs. */
 		if (m->cpus) {
 			for (unsigned int c = 0; c < m->nr_cpus; c++) {

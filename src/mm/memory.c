@@ -87,7 +87,7 @@ static uint64_t pmd_addr_end(struct ptsim_machine *m, enum pt_level level, uint6
 }
 
 /* A new anonymous page, exclusive to the faulting mm, with its one mapping counted; 0: out of memory. */
-static uint32_t alloc_anon_page(struct ptsim_machine *m)
+static inline uint32_t alloc_anon_page(struct ptsim_machine *m)
 {
 	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
 
@@ -788,6 +788,18 @@ static int zap_present_anon_run(struct mmu_gather *tlb, pte_t *pte, uint64_t add
 	return nr;
 }
 
+/* How many of the @max_nr entries from @pte are none before the first that is not (four tested at a time). */
+static inline int pte_none_run(const pte_t *pte, int max_nr)
+{
+	int nr = 0;
+
+	while (nr + 4 <= max_nr && !(pte[nr] | pte[nr + 1] | pte[nr + 2] | pte[nr + 3]))
+		nr += 4;
+	while (nr < max_nr && pgent_none(pte[nr]))
+		nr++;
+	return nr;
+}
+
 /*
  * do_zap_pte_range(): skip a run of none entries, then zap one entry
  * (present or not), or a run of anonymous pages (@anon_runs).  Entries start
@@ -804,14 +816,11 @@ static int do_zap_pte_range(struct mmu_gather *tlb, struct vm_area_struct *vma, 
 	pte_t ptent = *pte;
 
 	if (pgent_none(ptent)) {
-		for (nr = 1; nr < max_nr; nr++) {
-			ptent = pte[nr];
-			if (!pgent_none(ptent))
-				break;
-		}
+		nr = pte_none_run(pte, max_nr);
 		max_nr -= nr;
 		if (!max_nr)
 			return nr;
+		ptent = pte[nr];
 		pte += nr;
 		addr += (uint64_t)nr << page_shift;
 	}

@@ -14,6 +14,10 @@
  */
 #include "mm/internal.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "arch/arch.h"
 
 static const int pgt_alloc_stat[NR_PT_LEVELS] = {
@@ -50,6 +54,66 @@ struct ptdesc *virt_to_ptdesc(struct ptsim_machine *m, const pgent_t *ep)
  * pt_alloc_table - a zeroed page-table page for @level in @mm, covering @addr.
  * Return: its descriptor, or NULL when the allocator fails.
  */
+/*
+ * Are the @nr entries at @e all none?  Eight at a time (every table has a
+ * multiple of eight entries but the smallest PGDs), with SSE2 where the host
+ * has it: a freed table is checked twice (the oracle, then pt_entries_free()).
+ */
+static bool entries_all_none(const pgent_t *e, unsigned int nr)
+{
+	unsigned int i = 0;
+#ifdef __SSE2__
+	__m128i any = _mm_setzero_si128();
+
+	for (; i + 8 <= nr; i += 8) {
+		const __m128i *p = (const __m128i *)(const void *)&e[i];
+		any = _mm_or_si128(any, _mm_or_si128(_mm_or_si128(_mm_loadu_si128(p), _mm_loadu_si128(p + 1)),
+						     _mm_or_si128(_mm_loadu_si128(p + 2), _mm_loadu_si128(p + 3))));
+	}
+	if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) != 0xffff)
+		return false;
+#else
+	uint64_t any8 = 0;
+
+	for (; i + 8 <= nr; i += 8)
+		any8 |= e[i] | e[i + 1] | e[i + 2] | e[i + 3] | e[i + 4] | e[i + 5] | e[i + 6] | e[i + 7];
+	if (any8)
+		return false;
+#endif
+	for (; i < nr; i++)
+		if (e[i])
+			return false;
+	return true;
+}
+
+/*
+ * A table's entry array, all none: a kept one (pt_entries_free()) when the
+ * size fits, else a new zeroed allocation.  Simulator memory only: which one
+ * is used changes nothing the simulation reports.
+ */
+static pgent_t *pt_entries_alloc(struct ptsim_machine *m, unsigned int nr)
+{
+	if (nr == m->geo.ptrs[PT_PTE] && m->nr_zero_tables)
+		return m->zero_tables[--m->nr_zero_tables];
+	return sim_zalloc_aligned(&m->alloc, table_align(nr), (size_t)nr * sizeof(pgent_t));
+}
+
+/* Keep a freed table's entry array for the next table if it is all none and there is room; else free it. */
+static void pt_entries_free(struct ptsim_machine *m, pgent_t *entries, unsigned int nr)
+{
+	if (nr == m->geo.ptrs[PT_PTE] && m->nr_zero_tables < PT_ZERO_CACHE && entries_all_none(entries, nr)) {
+		m->zero_tables[m->nr_zero_tables++] = entries;
+		return;
+	}
+	sim_free(&m->alloc, entries, (size_t)nr * sizeof(pgent_t));
+}
+
+void pt_zero_tables_release(struct ptsim_machine *m)
+{
+	while (m->nr_zero_tables)
+		sim_free(&m->alloc, m->zero_tables[--m->nr_zero_tables], (size_t)m->geo.ptrs[PT_PTE] * sizeof(pgent_t));
+}
+
 struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enum pt_level level, uint64_t addr)
 {
 	unsigned int nr = m->geo.ptrs[level];
@@ -59,7 +123,7 @@ struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enu
 
 	if (!pt)
 		return NULL;
-	entries = sim_zalloc_aligned(&m->alloc, table_align(nr), (size_t)nr * sizeof(pgent_t));
+	entries = pt_entries_alloc(m, nr);
 	if (!entries)
 		goto err_free_pt;
 	pfn = phys_alloc(m, FRAME_PGTABLE, 0);
@@ -87,7 +151,7 @@ struct ptdesc *pt_alloc_table(struct ptsim_machine *m, struct mm_struct *mm, enu
 err_free_frame:
 	phys_free(m, pfn);
 err_free_entries:
-	sim_free(&m->alloc, entries, (size_t)nr * sizeof(pgent_t));
+	pt_entries_free(m, entries, nr);
 err_free_pt:
 	sim_free(&m->alloc, pt, sizeof(*pt));
 	return NULL;
@@ -122,20 +186,15 @@ void pt_free_table(struct ptsim_machine *m, struct ptdesc *pt)
 	f->u.table.entries = NULL;
 	f->u.table.pt = NULL;
 	phys_put_free(m, pfn);
-	sim_free(&m->alloc, entries, (size_t)m->geo.ptrs[level] * sizeof(pgent_t));
+	pt_entries_free(m, entries, m->geo.ptrs[level]);
 	sim_free(&m->alloc, pt, sizeof(*pt));
 }
 
 bool pt_table_empty(struct ptsim_machine *m, uint32_t pfn)
 {
 	const struct ptdesc *pt = pt_desc(m, pfn);
-	const pgent_t *e = pt_entries(m, pfn);
-	unsigned int nr = m->geo.ptrs[pt->level];
-	uint64_t any = 0;
 
-	for (unsigned int i = 0; i < nr; i++)
-		any |= e[i];
-	return any == 0;
+	return entries_all_none(pt_entries(m, pfn), m->geo.ptrs[pt->level]);
 }
 
 /* pt_write() with the arch's set_entry hook (arm64 checks break-before-make). */

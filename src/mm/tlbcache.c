@@ -816,6 +816,54 @@ static bool any_entry(const struct tlb_entry *e, const void *arg)
 	return true;
 }
 
+/*
+ * kill_where(m, t, a, asid_is, &asid) for an array of FP_GROUP ways (the
+ * default shapes): one fingerprint group per set, the ASID compared inline.
+ * Every zap ends in this flush on the CPU that zaps.
+ */
+static unsigned int kill_asid(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, uint16_t asid)
+{
+	if (!t->nr_valid[a])
+		return 0;
+	struct tlb_view v = tview(m, t, a);
+	if (v.g->ways != FP_GROUP)
+		return kill_where(m, t, a, asid_is, &asid);
+
+	struct sim_frame *frames = m->phys.frames;   /* not reallocated while entries die */
+	const unsigned int valid = t->nr_valid[a];
+	const uint32_t words = (v.g->sets + 63) / 64;
+	unsigned int n = 0;
+
+	for (uint32_t wd = 0; wd < words && n < valid; wd++) {
+		uint64_t emptied = 0;
+		for (uint64_t bits = v.busy[wd]; bits; bits &= bits - 1) {
+			uint32_t first = (wd * 64 + (uint32_t)__builtin_ctzll(bits)) * FP_GROUP;
+			struct tlb_entry *e = &v.e[first];
+			uint8_t *fp = &v.fp[first];
+			uint64_t mask = fp_valid(fp), left = mask;
+
+			for (; mask; mask &= mask - 1) {
+				unsigned int w = (unsigned int)__builtin_ctzll(mask);
+				if (tlb_key_asid(e[w].key) != asid)
+					continue;
+				/* tlb_kill(), the array's count at the end */
+				frames[e[w].pfn].cache_refs--;
+				e[w].key = TLB_KEY_INVALID;
+				fp[w] = 0;
+				left &= ~(1ull << w);
+				n++;
+			}
+			if (!left)
+				emptied |= bits & -bits;
+		}
+		v.busy[wd] &= ~emptied;
+	}
+	t->nr_valid[a] -= n;
+	if (!t->nr_valid[a])
+		memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets already emptied */
+	return n;
+}
+
 /* Kill every entry (@all) or every entry of @asid in the arrays [@from, @to). */
 static unsigned int inv_arrays(struct ptsim_machine *m, struct sim_tlb *t, unsigned int from, unsigned int to,
 			       bool all, uint16_t asid)
@@ -823,7 +871,7 @@ static unsigned int inv_arrays(struct ptsim_machine *m, struct sim_tlb *t, unsig
 	unsigned int n = 0;
 
 	for (unsigned int a = from; a < to; a++)
-		n += all ? kill_where(m, t, a, any_entry, NULL) : kill_where(m, t, a, asid_is, &asid);
+		n += all ? kill_where(m, t, a, any_entry, NULL) : kill_asid(m, t, a, asid);
 	return n;
 }
 
