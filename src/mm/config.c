@@ -149,7 +149,13 @@ struct preset_desc {
 	const char *const *set;
 };
 
+/* 6.18.44 has c2ff4764e03e's arm64 walk-cache fix (stable since 6.18.35); mainline 6.19 as released has not. */
 static const char *const p_6_18_44[] = {
+	"pt_reclaim=on", "arm64:pt_reclaim=off", "hugetlb_unshare=mmu_gather", "table_free=rcu",
+	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
+	"madvise_one_gather=on", "arm64_walkcache_fix=on", NULL,
+};
+static const char *const p_6_19[] = {
 	"pt_reclaim=on", "arm64:pt_reclaim=off", "hugetlb_unshare=mmu_gather", "table_free=rcu",
 	"arm64:table_free=semi_rcu", "x86_flush=ipi", "mm_cpumask=lazy", "flush_tlb_range_freed_tables=on",
 	"madvise_one_gather=on", "arm64_walkcache_fix=off", NULL,
@@ -187,8 +193,9 @@ static const char *const p_6_12[] = {
 };
 
 static const struct preset_desc presets[] = {
-	{ "6.18.44", "the kernel of the development machines: 6.18 with the hugetlb unshare fix backported", p_6_18_44 },
-	{ "6.19", "mainline 6.19: hugetlb unsharing batched through mmu_gather (8ce720d5bd91)", p_6_18_44 },
+	{ "6.18.44", "the kernel of the development machines: 6.18 with the hugetlb unshare fix and the arm64 "
+		     "walk-cache fix (c2ff4764e03e, 6.18.35) backported", p_6_18_44 },
+	{ "6.19", "mainline 6.19: hugetlb unsharing batched through mmu_gather (8ce720d5bd91)", p_6_19 },
 	{ "7.1.9", "7.1.9: 7.0 with the flush address of direct page-table reclaim fixed (CVE-2026-74674)", p_7_1_9 },
 	{ "7.0", "2026: PT_RECLAIM folded into mm/memory.c on every RCU-table-free arch (freeing with the address past "
 		 "the table, CVE-2026-74674), arm64 walk-cache fix (c2ff4764e03e)", p_7_0 },
