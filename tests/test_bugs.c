@@ -35,6 +35,7 @@ static const struct bug_case cases[] = {
 	{ "bugs/3ef938c35035.json", PTSIM_VIOL_PWC, 1, 1, "6.12.35", NULL },   /* 6.12.23 has the fix */
 	{ "bugs/CVE-2026-63875.json", PTSIM_VIOL_PWC, 2, 2, "7.0", NULL },
 	{ "bugs/CVE-2026-63875.json", PTSIM_VIOL_PWC, 2, 2, NULL, "arm64_walkcache_fix=on" },
+	{ "bugs/CVE-2026-63875.json", PTSIM_VIOL_PWC, 2, 2, "6.18.44", NULL },   /* 6.18.35 has the fix */
 	{ "seeds/pt_reclaim_v1_lost_mappings.json", PTSIM_VIOL_NONEMPTY_TABLE, 1, 3, NULL, "pt_reclaim=on" },
 	{ "examples/hugetlb_unshare_lazy_cpu.json", PTSIM_VIOL_PWC, 1, 1, NULL, "x86_table_flush_implies_ipi=on" },
 	{ "bugs/hugetlb_move_pages_lazy_cpu.json", PTSIM_VIOL_PWC, 1, 1, NULL, "x86_table_flush_implies_ipi=on" },

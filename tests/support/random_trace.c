@@ -495,15 +495,26 @@ static void gen_concurrency(struct t_random_gen *g)
 	out(g, ",\"cpu\":%d}", c);
 }
 
+/* Does @preset set @pair (exactly as ptsim_preset_pairs() lists it)? */
+static bool preset_sets(const char *preset, const char *pair)
+{
+	const char *const *pairs = ptsim_preset_pairs(preset);
+
+	for (; pairs && *pairs; pairs++)
+		if (!strcmp(*pairs, pair))
+			return true;
+	return false;
+}
+
 /*
  * Settings that describe the CPU or the build, not an algorithm's era, so that
  * every value is a safe kernel too: each is set with a probability of 1/4.
- * Not arm64_tlbi_range: with range TLBIs, a kernel without the arm64
- * walk-cache fix (c2ff4764e03e; every safe preset but 7.1.9 has
- * arm64_walkcache_fix=off) really leaves the walk cache stale after a hugetlb
- * unshare (traces/bugs/CVE-2026-63875.json), which ptsim rightly reports.
+ * arm64_tlbi_range only under presets with the arm64 walk-cache fix
+ * (c2ff4764e03e: 6.18.44, 7.1.9): with range TLBIs, a kernel without it
+ * really leaves the walk cache stale after a hugetlb unshare
+ * (traces/bugs/CVE-2026-63875.json), which ptsim rightly reports.
  */
-static void gen_set(struct t_random_gen *g, uint64_t seed)
+static void gen_set(struct t_random_gen *g, uint64_t seed, const char *preset)
 {
 	static const char *const x86[][4] = {
 		{ "pcid", "on", "off", NULL },
@@ -528,6 +539,10 @@ static void gen_set(struct t_random_gen *g, uint64_t seed)
 			continue;
 		unsigned int v = 1 + below(g, keys[i][3] ? 3 : 2);
 		out(g, "%s\"%s\":\"%s\"", any ? "," : ",\"set\":{", keys[i][0], keys[i][v]);
+		any = true;
+	}
+	if (g->arm64 && preset_sets(preset, "arm64_walkcache_fix=on") && chance(g, 25)) {
+		out(g, "%s\"arm64_tlbi_range\":\"%s\"", any ? "," : ",\"set\":{", chance(g, 50) ? "on" : "off");
 		any = true;
 	}
 	/*
@@ -568,7 +583,7 @@ static void generate(struct t_random_gen *g, uint64_t seed, unsigned int machine
 	    preset, below(g, 1000));
 	if (!g->arm64 && chance(g, 20))
 		out(g, ",\"paging_levels\":5");
-	gen_set(g, seed);
+	gen_set(g, seed, preset);
 	out(g, "}%s", g->v2 ? "}" : ",\"events\":[");
 
 	unsigned int n = 20 + below(g, 100);
