@@ -382,6 +382,73 @@ static void test_api_misuse__pmd_lock_blocks_table_free(void **s)
 	t_destroy(m);
 }
 
+/*
+ * An RCU reader (rcu_read_begin: a pte_offset_map() user) is, like the PMD
+ * lock holder, a kernel path holding its mm's mmap_lock for read: what takes
+ * it for write in that mm waits, so it never frees the table under the reader.
+ * Under table_free=after_flush (6.12: tables freed right after the flush IPI,
+ * which does not wait for an IRQs-on reader) a munmap beside the reader used
+ * to run and report [rcu_reader]; the kernel's mmap_lock makes that
+ * interleaving impossible, so it is refused (PTSIM_ECPUBUSY) like the pmd_lock
+ * one.  madvise (mmap_lock for read) and other mms go on; after rcu_read_end
+ * the munmap runs, clean.
+ */
+static void test_api_misuse__rcu_reader_blocks_mmap_write(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(3, "6.12", NULL);
+	struct ptsim_mmap_args a = { .addr = 0x40000000, .len = 1ull << 30, .prot = RW };
+	struct ptsim_mmap_args b = { .addr = 0x80000000, .len = 1ull << 21, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 4, 1));
+	T_OK(m, ptsim_spawn(m, 2, 2));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_mmap(m, 2, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, 8192, 0, true));
+	T_OK(m, ptsim_touch(m, 2, a.addr, 8192, 0, true));
+	T_OK(m, ptsim_rcu_read_begin(m, 1, 4, a.addr));
+	struct ptsim_mmap_args replace = { .addr = a.addr, .len = 4096, .prot = RW, .fixed = PTSIM_MAP_REPLACE };
+	struct ptsim_mmap_args chosen = { .len = 4096, .prot = RW };
+	uint64_t out = 0;
+	const int rcs[] = {
+		ptsim_munmap(m, 1, a.addr, a.len),
+		ptsim_fork(m, 1, 3, 2),
+		ptsim_fork(m, 1, 3, PTSIM_CPU_NONE),
+		ptsim_mmap(m, 1, &b),
+		ptsim_mmap(m, 1, &replace),
+		ptsim_mmap_addr(m, &out, 1, &chosen),
+		ptsim_mprotect(m, 1, a.addr, 4096, PTSIM_PROT_READ),
+		ptsim_mremap(m, 1, a.addr, 4096, 0x90000000),
+		ptsim_mremap_flags(m, &out, 1, a.addr, 4096, 8192, PTSIM_MREMAP_MAYMOVE, 0),
+		ptsim_mlock(m, 1, a.addr, 4096),
+		ptsim_munlock(m, 1, a.addr, 4096),
+		ptsim_exec(m, 1, NULL),
+		ptsim_brk(m, &out, 1, 0),
+		ptsim_sbrk(m, &out, 1, 4096),
+	};
+	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
+		if (rcs[i] != PTSIM_ECPUBUSY)
+			fail_msg("operation %zu: %s, expected PTSIM_ECPUBUSY", i, ptsim_errname(rcs[i]));
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "cpu 1 is inside an RCU read section on a page table of this mm"));
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "rcu_read_end first"));
+	/* The last user's exit (exit_mmap() takes mmap_lock for write) waits too. */
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(ptsim_exit(m, 4), PTSIM_ECPUBUSY);
+	T_OK(m, ptsim_run(m, 4, 0));
+	/* mmap_lock for read, or another mm: not blocked. */
+	T_OK(m, ptsim_madvise(m, 4, a.addr, 4096, PTSIM_MADV_DONTNEED));
+	T_OK(m, ptsim_touch(m, 4, a.addr + 4096, 4096, 0, true));
+	T_OK(m, ptsim_munmap(m, 2, a.addr, a.len));
+	T_OK(m, ptsim_exit(m, 2));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	T_OK(m, ptsim_rcu_read_end(m, 1));
+	T_OK(m, ptsim_munmap(m, 4, a.addr, a.len));
+	T_OK(m, ptsim_exit(m, 4));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_api_misuse__destroyed_handles),
 		cmocka_unit_test(test_api_misuse__foreign_pointer),
 		cmocka_unit_test(test_api_misuse__pmd_lock_blocks_table_free),
+		cmocka_unit_test(test_api_misuse__rcu_reader_blocks_mmap_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -666,6 +666,22 @@ static void test_trace_errors__trace_ends_inside_walk(void **s)
 	t_destroy(m);
 }
 
+/* An RCU reader holds its mm's mmap_lock for read: munmap of that mm (mmap_lock for write) is refused. */
+static void test_trace_errors__munmap_beside_rcu_reader(void **s)
+{
+	(void)s;
+	RUN_ERR(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
+		    "{'op':'rcu_read_begin','cpu':1,'task':1,'addr':'0x100000'},"
+		    "{'op':'munmap','task':1,'addr':'0x100000','len':'64K'}" END,
+		PTSIM_ECPUBUSY, "event 4 (munmap)", "field 'task'",
+		"cpu 1 is inside an RCU read section on a page table of this mm", "rcu_read_end first");
+	struct ptsim_machine *m = run_ok(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
+					     "{'op':'rcu_read_begin','cpu':1,'task':1,'addr':'0x100000'},"
+					     "{'op':'rcu_read_end','cpu':1},"
+					     "{'op':'munmap','task':1,'addr':'0x100000','len':'64K'}" END);
+	t_destroy(m);
+}
+
 /* ---------------- machine section ---------------- */
 
 static void test_trace_errors__machine_section(void **s)
@@ -970,6 +986,7 @@ int main(void)
 		cmocka_unit_test(test_trace_errors__expect),
 		cmocka_unit_test(test_trace_errors__unexpected_syscall_failure),
 		cmocka_unit_test(test_trace_errors__trace_ends_inside_walk),
+		cmocka_unit_test(test_trace_errors__munmap_beside_rcu_reader),
 		cmocka_unit_test(test_trace_errors__machine_section),
 		cmocka_unit_test(test_trace_errors__config_add),
 		cmocka_unit_test(test_trace_errors__api_messages),

@@ -373,7 +373,10 @@ PTSIM_API int ptsim_gup_fast_end(struct ptsim_machine *m, unsigned int cpu);
 
 /**
  * ptsim_rcu_read_begin / _end - an RCU reader (a pte_offset_map() user, IRQs
- * on) on @cpu holding the PTE table that maps @addr in @task's mm.
+ * on) on @cpu holding the PTE table that maps @addr in @task's mm.  It holds
+ * that mm's mmap_lock for read: until _end, calls that take it for write in
+ * that mm (mmap, munmap, mprotect, mremap, mlock, munlock, brk, exec, fork,
+ * the last exit) return PTSIM_ECPUBUSY.
  */
 PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr);
 PTSIM_API int ptsim_rcu_read_end(struct ptsim_machine *m, unsigned int cpu);

@@ -121,23 +121,36 @@ static int check_mm_unlocked(struct ptsim_machine *m, struct mm_struct *mm, cons
 }
 
 /*
- * A CPU holding one of @mm's PMD locks (pmd_lock) is a kernel path that holds
- * @mm's mmap_lock for read.  What takes it for write (mmap, munmap, mprotect,
- * mremap, mlock, munlock, brk, exec, fork's dup_mmap() of the parent,
- * exit_mmap()) waits for it: so a PMD table is never freed while its lock is
- * held.
+ * A CPU holding one of @mm's PMD locks (pmd_lock), or inside an RCU read
+ * section on one of its PTE tables (rcu_read_begin: a pte_offset_map() user),
+ * is a kernel path that holds @mm's mmap_lock for read.  What takes it for
+ * write (mmap, munmap, mprotect, mremap, mlock, munlock, brk, exec, fork's
+ * dup_mmap() of the parent, exit_mmap()) waits for it: so a table is never
+ * freed by them while its lock or a reader holds it.  (An rmap walker holds
+ * the anon_vma or i_mmap lock instead, which unmapping takes in
+ * free_pgtables() before it frees a table: it waits as well.  GUP-fast takes
+ * no lock; IPIs wait for it instead.)
  */
-static int check_mm_not_pmd_locked(struct ptsim_machine *m, struct mm_struct *mm, const char *field)
+static int check_mm_not_read_locked(struct ptsim_machine *m, struct mm_struct *mm, const char *field)
 {
-	if (PTSIM_LIKELY(!m->nr_pmd_locks))
+	if (PTSIM_LIKELY(!m->nr_pmd_locks && !m->rcu.nr_readers))
 		return 0;
-	for (unsigned int c = 0; c < m->nr_cpus; c++)
-		if (m->cpus[c].held_lock_table && m->cpus[c].held_lock_mm == mm)
+	for (unsigned int c = 0; c < m->nr_cpus; c++) {
+		const struct sim_cpu *cpu = &m->cpus[c];
+		if (cpu->held_lock_table && cpu->held_lock_mm == mm)
 			return ptsim__err(m, PTSIM_ECPUBUSY, field,
 					  "cpu %u holds a PMD lock in this mm (pmd_lock), and with it the mm's mmap_lock "
 					  "for read: this operation takes mmap_lock for write and would wait; pmd_unlock "
 					  "first",
 					  c);
+		if (cpu->reader_epoch && cpu->reader_mm == mm)
+			return ptsim__err(m, PTSIM_ECPUBUSY, field,
+					  "cpu %u is inside an RCU read section on a page table of this mm "
+					  "(rcu_read_begin: a pte_offset_map() user), a kernel path that holds the mm's "
+					  "mmap_lock for read: this operation takes mmap_lock for write and would wait; "
+					  "rcu_read_end first",
+					  c);
+	}
 	return 0;
 }
 
@@ -316,7 +329,7 @@ PTSIM_API int ptsim_fork(struct ptsim_machine *m, int task, int child, unsigned 
 	if ((rc = new_task_id(m, child, "child")) || (run && (rc = check_cpu(m, cpu, "cpu"))) ||
 	    (rc = running_task(m, task, &parent)) || (run && (rc = check_cpu_free(m, cpu, "cpu"))) ||
 	    (rc = check_range_files_unlocked(m, parent->mm, 0, 0, "task")) ||   /* dup_mmap() links file VMAs */
-	    (rc = check_mm_not_pmd_locked(m, parent->mm, "task")))
+	    (rc = check_mm_not_read_locked(m, parent->mm, "task")))
 		return op_exit(m, rc);
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
@@ -406,7 +419,7 @@ PTSIM_API int ptsim_exit(struct ptsim_machine *m, int task)
 
 	/* The last user tears the mm down: unmap_vmas() takes the hugetlb files' i_mmap locks. */
 	if (mm->mm_users == 1 && ((rc = check_range_files_unlocked(m, mm, 0, 0, "task")) ||
-				  (rc = check_mm_not_pmd_locked(m, mm, "task"))))
+				  (rc = check_mm_not_read_locked(m, mm, "task"))))
 		return op_exit(m, rc);
 	/* Its figures as /proc/PID/status shows them at PTRACE_EVENT_EXIT, before exit_mmap(). */
 	if (mm->mm_users == 1) {
@@ -577,7 +590,7 @@ PTSIM_API int ptsim_mmap_addr(struct ptsim_machine *m, uint64_t *out_addr, int t
 	if (args.offset + args.len < args.offset)
 		return op_exit(m, ptsim__err(m, -ERANGE, "offset", "offset + len overflows"));
 
-	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	/* do_mmap(): the address, then the mapping. */
 	struct mm_struct *mm = t->mm;
@@ -716,7 +729,7 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	op_enter(m, "exec");
 	if (!a)
 		a = &none;
-	if ((rc = running_task(m, task, &t)) || (rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = running_task(m, task, &t)) || (rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	if (a->nr_segments && !a->segments)
 		return op_exit(m, ptsim__err(m, -EINVAL, "segments", "%zu segments but no array", a->nr_segments));
@@ -839,7 +852,7 @@ PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, ui
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "brk");
-	if ((rc = running_task(m, task, &t)) || (rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = running_task(m, task, &t)) || (rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	struct mm_struct *mm = t->mm;
 	if (!mm->has_brk)
@@ -906,7 +919,7 @@ PTSIM_API int ptsim_munmap(struct ptsim_machine *m, int task, uint64_t addr, uin
 		return op_exit(m, rc);
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
 		return op_exit(m, rc);
-	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	rc = do_munmap(t->mm, addr, len);
 	if (rc == -EINVAL)
@@ -930,7 +943,7 @@ PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, u
 		return op_exit(m, ptsim__err(m, -EINVAL, "prot", "unknown protection bits %#x", prot));
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
 		return op_exit(m, rc);
-	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	rc = do_mprotect_pkey(t->mm, addr, len, prot);
 	if (rc == -ENOMEM)
@@ -999,7 +1012,7 @@ static int mlock_common(struct ptsim_machine *m, const char *op, int task, uint6
 	op_enter(m, op);
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
-	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return op_exit(m, rc);
 	rc = do_mlock(t->mm, addr, len, lock);
 	if (rc == -ENOMEM)
@@ -1194,7 +1207,7 @@ static int mremap_call(struct ptsim_machine *m, struct sim_task *t, uint64_t old
 
 	if ((rc = check_range_files_unlocked(m, t->mm, old_addr, old_addr + old_len, "addr")))
 		return rc;
-	if ((rc = check_mm_not_pmd_locked(m, t->mm, "task")))
+	if ((rc = check_mm_not_read_locked(m, t->mm, "task")))
 		return rc;
 	rc = do_mremap(t->mm, old_addr, old_len, new_len, flags, new_addr, &addr);
 	if (out_addr)
@@ -1375,6 +1388,7 @@ PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, in
 	c->reader_table = pgent_pfn(*pmd);
 	c->reader_gen = frame(m, c->reader_table)->gen;
 	c->reader_addr = addr;
+	c->reader_mm = t->mm;
 	frame(m, c->reader_table)->holders++;
 	rcu_reader_start(m, &c->reader_epoch);
 	return op_exit(m, 0);
@@ -1393,6 +1407,7 @@ PTSIM_API int ptsim_rcu_read_end(struct ptsim_machine *m, unsigned int cpu)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u holds no RCU reader", cpu));
 	table_unhold(m, c->reader_table, c->reader_gen);
 	c->reader_table = 0;
+	c->reader_mm = NULL;
 	rcu_reader_end(m, &c->reader_epoch);
 	return op_exit(m, 0);
 }
@@ -1438,7 +1453,7 @@ PTSIM_API int ptsim_pmd_unlock(struct ptsim_machine *m, unsigned int cpu)
 	if (!c->held_lock_table)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u holds no PMD lock", cpu));
 	struct sim_frame *f = frame(m, c->held_lock_table);
-	/* The table cannot have gone (check_mm_not_pmd_locked() refuses whatever could free it). */
+	/* The table cannot have gone (check_mm_not_read_locked() refuses whatever could free it). */
 	if (!NEVER(m, f->kind != FRAME_PGTABLE || f->gen != c->held_lock_gen))
 		f->u.table.pt->lock_cpu = -1;
 	c->held_lock_table = 0;

@@ -448,11 +448,17 @@ struct sim_cpu {
 	bool walker_stale_reported;
 	/* i_mmap_rwsem of these files stays held until this CPU's IPI waits end. */
 	struct sim_file *held_i_mmap;
-	/* RCU reader (pte_offset_map) state. */
+	/*
+	 * RCU reader (pte_offset_map) state.  The reader is a kernel path of
+	 * reader_mm holding its mmap_lock for read (a GUP walk, madvise, a
+	 * khugepaged scan) or an rmap lock its unmapping takes before freeing
+	 * tables: what takes mmap_lock for write in reader_mm waits for it.
+	 */
 	uint32_t reader_table;
 	uint32_t reader_gen;
 	uint64_t reader_addr;
 	uint64_t reader_epoch;
+	struct mm_struct *reader_mm;
 	/*
 	 * PMD lock held from a trace: the table, its frame generation, and the mm
 	 * whose tables hold it.  The holder is a kernel path inside that mm (a
