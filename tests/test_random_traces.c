@@ -132,6 +132,43 @@ static char *replay(const char *text, size_t len, const char *extra_set, bool *o
 	return json;
 }
 
+/* Is @g's probe munmap refused with PTSIM_ECPUBUSY (naming it and the hint), with no violation? */
+static bool probe_refused(const struct t_random_trace *g, char *why, size_t whylen)
+{
+	struct ptsim_trace *t;
+	struct ptsim_config cfg;
+	struct ptsim_machine *m;
+	char err[512], where[64], where_v2[64];
+	bool ok = false;
+
+	int rc = ptsim_trace_load(&t, g->probe, g->probe_len, err, sizeof(err));
+	if (rc) {
+		snprintf(why, whylen, "probe: load: %s: %s", ptsim_errname(rc), err);
+		return false;
+	}
+	ptsim_trace_config(t, &cfg);
+	rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
+	if (rc) {
+		snprintf(why, whylen, "probe: machine: %s: %s", ptsim_errname(rc), err);
+		ptsim_trace_free(t);
+		return false;
+	}
+	rc = ptsim_trace_run(t, m);
+	snprintf(where, sizeof(where), "event %u (munmap)", g->probe_event);            /* v1 */
+	snprintf(where_v2, sizeof(where_v2), "(event %u, munmap)", g->probe_event);     /* v2: after the line */
+	const char *msg = ptsim_machine_errmsg(m);
+	if (rc != PTSIM_ECPUBUSY || !(strstr(msg, where) || strstr(msg, where_v2)) || !strstr(msg, g->probe_hint))
+		snprintf(why, whylen, "probe: munmap beside a reader or PMD-lock holder of its mm (%s): %s, \"%.400s\"",
+			 where, ptsim_errname(rc), msg);
+	else if (ptsim_violation_count(m))
+		snprintf(why, whylen, "probe: %zu violation(s) before the refused munmap", ptsim_violation_count(m));
+	else
+		ok = true;
+	ptsim_machine_destroy(m);
+	ptsim_trace_free(t);
+	return ok;
+}
+
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
 	const char *s = getenv(name);
@@ -143,7 +180,7 @@ static void test_random_traces__safe_presets_run_clean(void **state)
 	(void)state;
 	uint64_t first = env_u64("PTSIM_RANDOM_SEED", 1), count = env_u64("PTSIM_RANDOM_TRACES", 160);
 	struct t_random_trace g = { .move_pages = env_u64("PTSIM_RANDOM_MOVE_PAGES", 1) != 0 };
-	unsigned long long events = 0, arm64 = 0, v2 = 0, gap = 0;
+	unsigned long long events = 0, arm64 = 0, v2 = 0, gap = 0, probes = 0;
 	char why[1024], first_why[1024];
 	bool only_pwc;
 
@@ -171,6 +208,10 @@ static void test_random_traces__safe_presets_run_clean(void **state)
 		if (json && seed % 4 == 0 && (!again || strcmp(json, again)))
 			snprintf(why, sizeof(why), "a second replay gave %s", again ? "different JSON" : "an error");
 		bool ok = json && (seed % 4 || (again && !strcmp(json, again)));
+		if (ok && g.probe) {
+			probes++;
+			ok = probe_refused(&g, why, sizeof(why));
+		}
 		ptsim_free(json);
 		ptsim_free(again);
 		if (!ok || getenv("PTSIM_RANDOM_WRITE")) {
@@ -189,8 +230,9 @@ static void test_random_traces__safe_presets_run_clean(void **state)
 		}
 	}
 	print_message("%" PRIu64 " random valid traces from seed %" PRIu64 ": %llu events, %llu arm64, %llu v2; "
-		      "%llu with only the open x86 unsharing gap (docs/bugs.md: [pwc], clean with %s)\n",
-		      count, first, events, arm64, v2, gap, LAZY_UNSHARE_FIX);
+		      "%llu with only the open x86 unsharing gap (docs/bugs.md: [pwc], clean with %s); %llu munmaps "
+		      "beside a reader or PMD-lock holder of their mm refused\n",
+		      count, first, events, arm64, v2, gap, LAZY_UNSHARE_FIX, probes);
 	t_random_trace_free(&g);
 }
 

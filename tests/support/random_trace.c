@@ -65,6 +65,11 @@ struct t_random_gen {
 	bool in_window;         /* between a concurrency point's begin and end */
 	bool move_pages;        /* generate move_pages (on unless PTSIM_RANDOM_MOVE_PAGES=0) */
 	unsigned int nr_events;
+	/* The probe of struct t_random_trace (NULL: none). */
+	char *probe;
+	size_t probe_len;
+	unsigned int probe_event;
+	const char *probe_hint;
 };
 
 static uint64_t rnd(struct t_random_gen *g)
@@ -439,6 +444,23 @@ static void gen_one(struct t_random_gen *g, int busy_cpu)
 		;
 }
 
+/* g->probe: the trace so far, then munmap of [@addr, +@len) by @task (see struct t_random_trace). */
+static void make_probe(struct t_random_gen *g, int task, uint64_t addr, uint64_t len, const char *hint)
+{
+	char tail[160];
+	int n = snprintf(tail, sizeof(tail), "%s\n{\"op\":\"munmap\",\"task\":%d,\"addr\":\"0x%" PRIx64
+			 "\",\"len\":\"0x%" PRIx64 "\"}%s",
+			 g->v2 ? "" : ",", task, addr, len, g->v2 ? "\n" : "]}\n");
+	assert_true(n > 0 && (size_t)n < sizeof(tail));
+	g->probe = malloc(g->len + (size_t)n + 1);
+	assert_non_null(g->probe);
+	memcpy(g->probe, g->buf, g->len);
+	memcpy(g->probe + g->len, tail, (size_t)n + 1);
+	g->probe_len = g->len + (size_t)n;
+	g->probe_event = g->nr_events;
+	g->probe_hint = hint;
+}
+
 /*
  * One operation of another CPU while CPU c (running task t) is in a GUP-fast
  * walk, an RCU read section or holds a PMD lock.  The operation may block on
@@ -476,6 +498,8 @@ static void gen_concurrency(struct t_random_gen *g)
 		 */
 		struct slot *o = &g->mm[g->task[other].mm].slot[i];
 		uint64_t sa, sl;
+		if (!g->probe && o->state != SLOT_FREE && chance(g, 50))
+			make_probe(g, other, slot_addr(i) + o->off, o->len, what == 1 ? "rcu_read_end first" : "pmd_unlock first");
 		if (o->state != SLOT_INTACT || chance(g, 50)) {
 			gen_touch(g, other, i);
 		} else {
@@ -569,6 +593,7 @@ static void generate(struct t_random_gen *g, uint64_t seed, unsigned int machine
 {
 	bool move_pages = g->move_pages;
 	free(g->buf);
+	free(g->probe);
 	memset(g, 0, sizeof(*g));
 	g->move_pages = move_pages;
 	g->rng = seed * 0x2545f4914f6cdd1dull + 1;
@@ -623,12 +648,18 @@ void t_random_trace(struct t_random_trace *t, uint64_t seed)
 	t->nr_events = t->gen->nr_events;
 	t->arm64 = t->gen->arm64;
 	t->v2 = t->gen->v2;
+	t->probe = t->gen->probe;
+	t->probe_len = t->gen->probe_len;
+	t->probe_event = t->gen->probe_event;
+	t->probe_hint = t->gen->probe_hint;
 }
 
 void t_random_trace_free(struct t_random_trace *t)
 {
-	if (t->gen)
+	if (t->gen) {
 		free(t->gen->buf);
+		free(t->gen->probe);
+	}
 	free(t->gen);
 	memset(t, 0, sizeof(*t));
 }

@@ -21,6 +21,18 @@ struct t_random_trace {
 	size_t len;
 	unsigned int nr_events;
 	bool arm64, v2;
+	/*
+	 * The trace up to a PMD-lock holder or RCU reader plus a munmap of the
+	 * same mm beside it (NULL: none in this trace): impossible in the kernel
+	 * (munmap takes mmap_lock for write, the holder has it for read), so a
+	 * replay must refuse that event, number probe_event, with PTSIM_ECPUBUSY,
+	 * saying probe_hint ("rcu_read_end first", "pmd_unlock first"), and
+	 * report nothing.
+	 */
+	char *probe;
+	size_t probe_len;
+	unsigned int probe_event;
+	const char *probe_hint;
 	struct t_random_gen *gen;
 };
 
