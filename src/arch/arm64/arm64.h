@@ -51,6 +51,8 @@ struct arm64_machine {
 	bool feat_lpa2;           /* the CPU implements FEAT_LPA2 (arm64_lpa2): TTL level 0 is a real hint */
 	/* __flush_tlb_range_limit_excess() of the kernel era configured (tlb.c). */
 	bool (*range_limit_excess)(const struct ptsim_machine *m, uint64_t pages, uint64_t stride);
+	/* tlb_flush()'s leaf-only decision of the era configured: before or with c2ff4764e03e (tlb.c). */
+	bool (*tlb_flush_last_level)(const struct mmu_gather *tlb);
 	uint64_t asid_generation;
 	uint64_t *asid_map;       /* NUM_USER_ASIDS bits */
 	uint64_t cur_idx;         /* new_context()'s static cursor */

@@ -264,11 +264,25 @@ static bool __flush_tlb_range_limit_excess_7_0(const struct ptsim_machine *m, ui
 }
 
 /* The kernel era's functions, chosen once when the machine is configured. */
+/* tlb_flush() before c2ff4764e03e: walk caches only for freed tables (unsharing: leaf-only, CVE-2026-63875). */
+static bool tlb_flush_last_level_8ce720d5bd91(const struct mmu_gather *tlb)
+{
+	return !tlb->freed_tables;
+}
+
+/* tlb_flush() since c2ff4764e03e (7.1; stable 6.18.35, 6.12.93, 7.0.12): unshared tables count as freed. */
+static bool tlb_flush_last_level_c2ff4764e03e(const struct mmu_gather *tlb)
+{
+	return !(tlb->freed_tables || tlb->unshared_tables);
+}
+
 void arm64_tlb_setup(struct ptsim_machine *m)
 {
 	arm64_m(m)->range_limit_excess = m->v.arm64_range_limit == ARM64_RANGE_LIMIT_PER_FEATURE
 						 ? __flush_tlb_range_limit_excess_7_0
 						 : __flush_tlb_range_limit_excess_6_x;
+	arm64_m(m)->tlb_flush_last_level =
+		m->v.arm64_walkcache_fix ? tlb_flush_last_level_c2ff4764e03e : tlb_flush_last_level_8ce720d5bd91;
 }
 
 static void __do_flush_tlb_range(struct mm_struct *mm, uint64_t start, uint64_t end, uint64_t stride, int tlb_level,
@@ -395,7 +409,7 @@ void arm64_tlb_flush(struct mmu_gather *tlb)
 {
 	struct mm_struct *mm = tlb->mm;
 	struct ptsim_machine *m = mm->machine;
-	bool last_level = !(tlb->freed_tables || (m->v.arm64_walkcache_fix && tlb->unshared_tables));
+	bool last_level = arm64_m(m)->tlb_flush_last_level(tlb);
 	uint64_t stride = tlb_get_unmap_size(tlb);
 	int tlb_level = tlb_get_level(tlb);
 
