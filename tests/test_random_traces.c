@@ -31,14 +31,17 @@
  * move_pages is generated unless PTSIM_RANDOM_MOVE_PAGES=0.
  *
  * One open x86 kernel gap is treated explicitly, not skipped
- * (docs/bugs.md, traces/bugs/hugetlb_move_pages_lazy_cpu.json): with
- * 8ce720d5bd91's unsharing (hugetlb_unshare=mmu_gather), the flush after a
- * hugetlb PMD table is unshared skips CPUs lazy on the unsharing mm, which
- * can still cache a pointer to the table when the other sharer frees it.  An
- * x86 trace under such a preset whose only violations are [pwc] is replayed
- * again with the queued fix (x86_table_flush_implies_ipi=on: the flush passes
- * unshared_tables like freed_tables); clean there, it counts as that gap
- * (printed at the end), otherwise it fails like any other.
+ * (docs/bugs.md, traces/bugs/hugetlb_move_pages_lazy_cpu.json,
+ * traces/examples/hugetlb_unshare_lazy_cpu.json): the flush after a hugetlb
+ * PMD table is unshared skips CPUs lazy on the unsharing mm (with
+ * 8ce720d5bd91's unsharing on every path; before it on the unmap/madvise
+ * path), which can still cache a pointer to the table when the other sharer
+ * frees it.  An x86 trace whose only violations are [pwc] is replayed again
+ * with the queued fix (x86_table_flush_implies_ipi=on: the flush passes
+ * unshared_tables like freed_tables) -- under an older unsharing, first with
+ * 8ce720d5bd91's, which must keep the [pwc]s, then with the fix too; clean
+ * there, it counts as that gap (printed at the end), otherwise it fails like
+ * any other (attribute_to_gap()).
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -49,29 +52,45 @@
 #include "support/helpers.h"
 #include "support/random_trace.h"
 
-/* The queued x86 fix for the open unsharing gap (docs/bugs.md). */
-#define LAZY_UNSHARE_FIX "x86_table_flush_implies_ipi=on"
-
-/* Could a [pwc] of this trace be the open x86 gap: x86 and 8ce720d5bd91's unsharing? */
-static bool lazy_unshare_gap_possible(const struct ptsim_config *cfg)
+/* Does @preset set @pair (exactly as ptsim_preset_pairs() lists it)? */
+static bool preset_sets(const char *preset, const char *pair)
 {
-	const char *const *pairs = ptsim_preset_pairs(cfg->preset);
+	const char *const *pairs = ptsim_preset_pairs(preset);
 
-	if (cfg->arch != PTSIM_ARCH_X86_64 || !pairs)
-		return false;
-	for (; *pairs; pairs++)
-		if (!strcmp(*pairs, "hugetlb_unshare=mmu_gather"))
+	for (; pairs && *pairs; pairs++)
+		if (!strcmp(*pairs, pair))
 			return true;
 	return false;
 }
 
+/* The queued x86 fix for the open unsharing gap (docs/bugs.md), and the unsharing it applies to. */
+#define LAZY_UNSHARE_FIX "x86_table_flush_implies_ipi=on"
+#define MMU_GATHER_UNSHARING "hugetlb_unshare=mmu_gather"
+
+/* Could a [pwc] of this trace be the open x86 unsharing gap? */
+enum gap { GAP_NO, GAP_MMU_GATHER, GAP_OLDER_UNSHARING };
+
+static enum gap lazy_unshare_gap_possible(const struct ptsim_config *cfg)
+{
+	if (cfg->arch != PTSIM_ARCH_X86_64)
+		return GAP_NO;
+	/* The preset's unsharing, unless the overrides (the later one wins) say another. */
+	bool mmu_gather = preset_sets(cfg->preset ? cfg->preset : PTSIM_DEFAULT_PRESET, MMU_GATHER_UNSHARING);
+	for (const char *const *kv = cfg->set; kv && *kv; kv++)
+		if (!strncmp(*kv, "hugetlb_unshare=", 16))
+			mmu_gather = !strcmp(*kv, MMU_GATHER_UNSHARING);
+	return mmu_gather ? GAP_MMU_GATHER : GAP_OLDER_UNSHARING;
+}
+
 /*
- * Replay the trace, with @extra_set appended to its overrides if not NULL;
- * NULL and a message in @why if it failed a check, else the JSON report.
- * *@only_pwc: the run failed only by violations, all of them [pwc], under a
- * configuration that has the open x86 unsharing gap.
+ * Replay the trace, with @extra_set (NULL-terminated, or NULL) appended to
+ * its overrides; NULL and a message in @why if it failed a check, else the
+ * JSON report.  *@gap: the run failed only by violations, all of them [pwc],
+ * on x86 (where the open unsharing gap is), under 8ce720d5bd91's unsharing or
+ * an older one.
  */
-static char *replay(const char *text, size_t len, const char *extra_set, bool *only_pwc, char *why, size_t whylen)
+static char *replay(const char *text, size_t len, const char *const *extra_set, enum gap *gap, char *why,
+		    size_t whylen)
 {
 	struct ptsim_trace *t;
 	struct ptsim_config cfg;
@@ -80,7 +99,7 @@ static char *replay(const char *text, size_t len, const char *extra_set, bool *o
 	char err[512];
 	char *json = NULL;
 
-	*only_pwc = false;
+	*gap = GAP_NO;
 	int rc = ptsim_trace_load(&t, text, len, err, sizeof(err));
 	if (rc) {
 		snprintf(why, whylen, "load: %s: %s", ptsim_errname(rc), err);
@@ -90,10 +109,13 @@ static char *replay(const char *text, size_t len, const char *extra_set, bool *o
 	if (extra_set) {
 		size_t n = 0;
 		for (; cfg.set && cfg.set[n]; n++) {
-			assert_true(n + 2 < sizeof(set) / sizeof(set[0]));
+			assert_true(n + 1 < sizeof(set) / sizeof(set[0]));
 			set[n] = cfg.set[n];
 		}
-		set[n++] = extra_set;
+		for (; *extra_set; extra_set++) {
+			assert_true(n + 1 < sizeof(set) / sizeof(set[0]));
+			set[n++] = *extra_set;
+		}
 		set[n] = NULL;
 		cfg.set = set;
 	}
@@ -111,9 +133,10 @@ static char *replay(const char *text, size_t len, const char *extra_set, bool *o
 		ptsim_violation_get(m, 0, &v);
 		snprintf(why, whylen, "%zu violation(s) under a safe preset, the first [%s]: %s", ptsim_violation_count(m),
 			 ptsim_violation_kind_name(v.kind), v.message);
-		*only_pwc = lazy_unshare_gap_possible(&cfg);
-		for (size_t i = 0; *only_pwc && i < ptsim_violation_count(m); i++)
-			*only_pwc = !ptsim_violation_get(m, i, &v) && v.kind == PTSIM_VIOL_PWC;
+		*gap = lazy_unshare_gap_possible(&cfg);
+		for (size_t i = 0; *gap && i < ptsim_violation_count(m); i++)
+			if (ptsim_violation_get(m, i, &v) || v.kind != PTSIM_VIOL_PWC)
+				*gap = GAP_NO;
 	} else if (ptsim_machine_quiesce(m), ptsim_machine_check(m)) {
 		snprintf(why, whylen, "consistency check: %s", ptsim_machine_errmsg(m));
 	} else {
@@ -132,7 +155,46 @@ static char *replay(const char *text, size_t len, const char *extra_set, bool *o
 	return json;
 }
 
-/* Is @g's probe munmap refused with PTSIM_ECPUBUSY (naming it and the hint), with no violation? */
+/*
+ * A trace that failed only by [pwc] on x86 (@why says how): is it the open
+ * x86 unsharing gap?  Under 8ce720d5bd91's unsharing: if the queued fix
+ * alone makes it clean.  Under an older unsharing, whose flush after an unmap
+ * or madvise that unshares never passed freed_tables either: if the same
+ * [pwc]s remain with 8ce720d5bd91's unsharing and that fix then makes it
+ * clean (a problem of the older unsharing code itself would not survive the
+ * first step).  Return: the overrides to replay it with (clean), or NULL with
+ * @why saying why it is not the gap.
+ */
+static const char *const *attribute_to_gap(const char *text, size_t len, enum gap gap_kind, char *why, size_t whylen)
+{
+	static const char *const fix_only[] = { LAZY_UNSHARE_FIX, NULL };
+	static const char *const newer[] = { MMU_GATHER_UNSHARING, NULL };
+	static const char *const newer_fix[] = { MMU_GATHER_UNSHARING, LAZY_UNSHARE_FIX, NULL };
+	const char *const *fix = gap_kind == GAP_MMU_GATHER ? fix_only : newer_fix;
+	char first[480], step[480];
+	enum gap g2;
+
+	snprintf(first, sizeof(first), "%.479s", why);
+	if (gap_kind == GAP_OLDER_UNSHARING) {
+		char *json = replay(text, len, newer, &g2, step, sizeof(step));
+		if (json || g2 != GAP_MMU_GATHER) {
+			snprintf(why, whylen, "%.440s (not the open x86 unsharing gap: with %s %.440s)", first, newer[0],
+				 json ? "it is clean" : step);
+			ptsim_free(json);
+			return NULL;
+		}
+	}
+	char *json = replay(text, len, fix, &g2, step, sizeof(step));
+	if (!json) {
+		snprintf(why, whylen, "%.440s (not the open x86 unsharing gap: with %s: %.440s)", first, LAZY_UNSHARE_FIX,
+			 step);
+		return NULL;
+	}
+	ptsim_free(json);
+	return fix;
+}
+
+/* Is g->probe's munmap refused with PTSIM_ECPUBUSY (naming it and the hint), with no violation? */
 static bool probe_refused(const struct t_random_trace *g, char *why, size_t whylen)
 {
 	struct ptsim_trace *t;
@@ -181,30 +243,22 @@ static void test_random_traces__safe_presets_run_clean(void **state)
 	uint64_t first = env_u64("PTSIM_RANDOM_SEED", 1), count = env_u64("PTSIM_RANDOM_TRACES", 160);
 	struct t_random_trace g = { .move_pages = env_u64("PTSIM_RANDOM_MOVE_PAGES", 1) != 0 };
 	unsigned long long events = 0, arm64 = 0, v2 = 0, gap = 0, probes = 0;
-	char why[1024], first_why[1024];
-	bool only_pwc;
+	char why[1024];
+	enum gap gap_kind, again_gap;
 
 	for (uint64_t seed = first; seed < first + count; seed++) {
 		t_random_trace(&g, seed);
 		events += g.nr_events;
 		arm64 += g.arm64;
 		v2 += g.v2;
-		const char *fix = NULL;
-		char *json = replay(g.buf, g.len, NULL, &only_pwc, why, sizeof(why));
-		if (!json && only_pwc) {
-			/* The open x86 unsharing gap, if the queued fix alone makes it clean. */
-			snprintf(first_why, sizeof(first_why), "%s", why);
-			fix = LAZY_UNSHARE_FIX;
-			json = replay(g.buf, g.len, fix, &only_pwc, why, sizeof(why));
-			if (json)
-				gap++;
-			else {
-				char with_fix[480];
-				snprintf(with_fix, sizeof(with_fix), "%.479s", why);
-				snprintf(why, sizeof(why), "%s (with %s; without it: %.480s)", with_fix, fix, first_why);
-			}
+		const char *const *fix = NULL;
+		char *json = replay(g.buf, g.len, NULL, &gap_kind, why, sizeof(why));
+		if (!json && gap_kind) {
+			fix = attribute_to_gap(g.buf, g.len, gap_kind, why, sizeof(why));
+			json = fix ? replay(g.buf, g.len, fix, &again_gap, why, sizeof(why)) : NULL;
+			gap += json != NULL;
 		}
-		char *again = json && seed % 4 == 0 ? replay(g.buf, g.len, fix, &only_pwc, why, sizeof(why)) : NULL;
+		char *again = json && seed % 4 == 0 ? replay(g.buf, g.len, fix, &again_gap, why, sizeof(why)) : NULL;
 		if (json && seed % 4 == 0 && (!again || strcmp(json, again)))
 			snprintf(why, sizeof(why), "a second replay gave %s", again ? "different JSON" : "an error");
 		bool ok = json && (seed % 4 || (again && !strcmp(json, again)));
@@ -263,28 +317,49 @@ static void test_random_traces__open_x86_gap_told_apart(void **state)
 {
 	(void)state;
 	char why[1024];
-	bool only_pwc;
+	enum gap gap_kind;
 	size_t len;
 	char *text = read_trace("bugs/hugetlb_move_pages_lazy_cpu.json", &len);
 
-	assert_null(replay(text, len, NULL, &only_pwc, why, sizeof(why)));
-	assert_true(only_pwc);
+	assert_null(replay(text, len, NULL, &gap_kind, why, sizeof(why)));
+	assert_int_equal(gap_kind, GAP_MMU_GATHER);
 	assert_non_null(strstr(why, "1 violation(s) under a safe preset, the first [pwc]"));
-	char *json = replay(text, len, LAZY_UNSHARE_FIX, &only_pwc, why, sizeof(why));
-	if (!json)
-		fail_msg("with %s: %s", LAZY_UNSHARE_FIX, why);
-	assert_false(only_pwc);
-	ptsim_free(json);
+	const char *const *fix = attribute_to_gap(text, len, gap_kind, why, sizeof(why));
+	if (!fix)
+		fail_msg("%s", why);
+	assert_string_equal(fix[0], LAZY_UNSHARE_FIX);
+	assert_null(fix[1]);
 	free(text);
 
-	text = read_trace("bugs/3ef938c35035.json", &len);   /* preset 6.12: [pwc], but not this gap */
-	assert_null(replay(text, len, NULL, &only_pwc, why, sizeof(why)));
-	assert_false(only_pwc);
+	/* The munmap path under 6.18 (older unsharing): the gap too (it stays with 8ce720d5bd91's unsharing). */
+	text = read_trace("examples/hugetlb_unshare_lazy_cpu.json", &len);
+	char *at = strstr(text, "\"machine\": {");
+	assert_non_null(at);
+	char *t618 = malloc(len + 32);
+	assert_non_null(t618);
+	size_t head = (size_t)(at - text) + strlen("\"machine\": {");
+	int n = snprintf(t618, len + 32, "%.*s\"preset\": \"6.18\", %s", (int)head, text, text + head);
+	assert_true(n > 0 && (size_t)n < len + 32);
+	assert_null(replay(t618, (size_t)n, NULL, &gap_kind, why, sizeof(why)));
+	assert_int_equal(gap_kind, GAP_OLDER_UNSHARING);
+	fix = attribute_to_gap(t618, (size_t)n, gap_kind, why, sizeof(why));
+	if (!fix)
+		fail_msg("%s", why);
+	assert_string_equal(fix[0], MMU_GATHER_UNSHARING);
+	free(t618);
+	free(text);
+
+	/* 3ef938c35035 (6.12: mprotect's flush_tlb_range() without freed_tables): not the gap, gone with the newer unsharing. */
+	text = read_trace("bugs/3ef938c35035.json", &len);
+	assert_null(replay(text, len, NULL, &gap_kind, why, sizeof(why)));
+	assert_int_equal(gap_kind, GAP_OLDER_UNSHARING);
+	assert_null(attribute_to_gap(text, len, gap_kind, why, sizeof(why)));
+	assert_non_null(strstr(why, "not the open x86 unsharing gap: with hugetlb_unshare=mmu_gather it is clean"));
 	free(text);
 
 	text = read_trace("seeds/pt_reclaim_v1_lost_mappings.json", &len);   /* x86, 6.18.44, other kinds */
-	assert_null(replay(text, len, NULL, &only_pwc, why, sizeof(why)));
-	assert_false(only_pwc);
+	assert_null(replay(text, len, NULL, &gap_kind, why, sizeof(why)));
+	assert_int_equal(gap_kind, GAP_NO);
 	free(text);
 }
 
