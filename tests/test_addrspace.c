@@ -577,6 +577,103 @@ static uint64_t sleeplong_ipis(unsigned int npages, bool other, uint64_t *wrong_
 	return ipis;
 }
 
+/*
+ * schedule_begin/schedule_end: a flush that reaches a CPU inside __schedule()
+ * (IRQs off) runs after its switch, in the context switched to.  Thread B
+ * runs on CPU 1; A (CPU 0) unmaps one page while CPU 1 switches to another
+ * process: the IPI is sent (B's mm was loaded, or LOADED_MM_SWITCHING), taken
+ * after the switch as "wrong CPU", and CPU 1 leaves the mm's CPU mask, so A's
+ * next munmap starts no remote flush.  Without the window the flush reaches
+ * B first and CPU 1 stays in the mask (the next munmap starts a remote flush
+ * and sends no IPI).  @lazy: B goes to sleep instead (the CPU keeps the mm
+ * lazily: the late flush switches it to init_mm).  @stale: CPU 1 already ran
+ * another process before the window (only LOADED_MM_SWITCHING sends the IPI).
+ */
+static void switch_window(bool window, bool lazy, bool stale, uint64_t *ipis, uint64_t *wrong_cpu,
+			  uint64_t *to_init_mm, uint64_t *started_after)
+{
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x7f0000000000, .len = 64 * KiB, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));
+	T_OK(m, ptsim_touch(m, 2, a.addr, a.len, 0, false));
+	if (stale)
+		T_OK(m, ptsim_run_other(m, 1));
+	T_OK(m, ptsim_mark(m, "before"));
+	if (window)
+		T_OK(m, ptsim_schedule_begin(m, 1));
+	T_OK(m, ptsim_munmap(m, 1, a.addr, 4 * KiB));
+	if (window)   /* the sender waits for CPU 1: it can do nothing else */
+		assert_int_equal(ptsim_munmap(m, 1, a.addr + 4 * KiB, 4 * KiB), PTSIM_ECPUBUSY);
+	if (lazy)
+		T_OK(m, ptsim_sleep(m, 2));
+	else
+		T_OK(m, ptsim_run_other(m, 1));
+	if (window) {
+		assert_int_equal(t_stat(m, "ipi.delayed_by_irqs_off"), 1);
+		T_OK(m, ptsim_schedule_end(m, 1));
+	}
+	T_OK(m, ptsim_mark(m, "mid"));
+	T_OK(m, ptsim_munmap(m, 1, a.addr + 4 * KiB, 4 * KiB));
+	T_OK(m, ptsim_mark(m, "after"));
+	*ipis = t_delta(m, "before", "after", "cpu.1.ipi_received.tlb_flush");
+	*wrong_cpu = t_delta(m, "before", "after", "tlb.remote.wrong_cpu");
+	*to_init_mm = t_delta(m, "before", "after", "tlb.remote.lazy_to_init_mm");
+	*started_after = t_delta(m, "mid", "after", "tlb.nr_tlb_remote_flush");
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
+static void test_addrspace__flush_meets_a_switching_cpu(void **s)
+{
+	(void)s;
+	uint64_t ipis, wrong, init_mm, started;
+
+	switch_window(true, false, false, &ipis, &wrong, &init_mm, &started);
+	assert_int_equal(ipis, 1);
+	assert_int_equal(wrong, 1);
+	assert_int_equal(started, 0);   /* CPU 1 left the mask */
+	switch_window(false, false, false, &ipis, &wrong, &init_mm, &started);
+	assert_int_equal(ipis, 1);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(started, 1);   /* still in the mask, no IPI */
+	switch_window(true, true, false, &ipis, &wrong, &init_mm, &started);
+	assert_int_equal(ipis, 1);
+	assert_int_equal(init_mm, 1);
+	switch_window(true, false, true, &ipis, &wrong, &init_mm, &started);
+	assert_int_equal(ipis, 1);      /* LOADED_MM_SWITCHING */
+	assert_int_equal(wrong, 1);
+	assert_int_equal(started, 0);
+	switch_window(false, false, true, &ipis, &wrong, &init_mm, &started);
+	assert_int_equal(ipis, 0);
+	assert_int_equal(started, 1);
+}
+
+/* Inside the window a CPU can only switch; schedule_end without schedule_begin is refused. */
+static void test_addrspace__schedule_window_rules(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	struct ptsim_mmap_args a = { .addr = 0x7f0000000000, .len = 64 * KiB, .prot = RW };
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	assert_int_equal(ptsim_schedule_end(m, 1), PTSIM_ETASKSTATE);
+	T_OK(m, ptsim_schedule_begin(m, 1));
+	assert_int_equal(ptsim_schedule_begin(m, 1), PTSIM_ECPUBUSY);
+	assert_int_equal(ptsim_touch(m, 2, a.addr, 4096, 0, true), PTSIM_ECPUBUSY);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "inside the scheduler"));
+	assert_int_equal(ptsim_gup_fast_end(m, 1), PTSIM_ETASKSTATE);
+	T_OK(m, ptsim_run(m, 1, 1));   /* task 1 moves from CPU 0 to the switching CPU 1 */
+	T_OK(m, ptsim_schedule_end(m, 1));
+	T_OK(m, ptsim_touch(m, 1, a.addr, 4096, 0, true));
+	t_destroy(m);
+}
+
 static void test_addrspace__run_other_changes_flush_targets(void **s)
 {
 	(void)s;
@@ -1251,6 +1348,8 @@ int main(void)
 		cmocka_unit_test(test_addrspace__aslr_ranges_per_arch),
 		cmocka_unit_test(test_addrspace__aslr_depends_on_seed_and_mm_only),
 		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
+		cmocka_unit_test(test_addrspace__flush_meets_a_switching_cpu),
+		cmocka_unit_test(test_addrspace__schedule_window_rules),
 		cmocka_unit_test(test_addrspace__trace_ops),
 		cmocka_unit_test(test_addrspace__exec_four_threads),
 		cmocka_unit_test(test_addrspace__brk_grow_shrink_vmpte),

@@ -659,6 +659,10 @@ static void test_trace_errors__trace_ends_inside_walk(void **s)
 	RUN_ERR(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
 		    "{'op':'pmd_lock','cpu':1,'task':1,'addr':'0x100000'}" END,
 		PTSIM_EBADTRACE, "cpu 1 holding a PMD lock", "pmd_unlock");
+	RUN_ERR(PRE "{'op':'schedule_begin','cpu':1}" END, PTSIM_EBADTRACE, "cpu 1 inside the scheduler",
+		"schedule_end");
+	RUN_ERR(PRE "{'op':'schedule_end','cpu':1}" END, PTSIM_ETASKSTATE, "event 1 (schedule_end)", "field 'cpu'",
+		"not inside the scheduler");
 	/* Closed walks are fine. */
 	struct ptsim_machine *m = run_ok(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':4096,'write':true},"
 					     "{'op':'gup_fast_begin','cpu':0,'task':1,'addr':'0x100000'},"

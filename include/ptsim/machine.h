@@ -372,6 +372,19 @@ PTSIM_API int ptsim_gup_fast_begin(struct ptsim_machine *m, unsigned int cpu, in
 PTSIM_API int ptsim_gup_fast_end(struct ptsim_machine *m, unsigned int cpu);
 
 /**
+ * ptsim_schedule_begin - @cpu enters the scheduler (__schedule()) with IRQs
+ * off: IPIs sent to it from now on wait, and their senders with them.  Until
+ * ptsim_schedule_end() the CPU can only switch (ptsim_run() onto it,
+ * ptsim_run_other(), ptsim_sleep() of its task).
+ * ptsim_schedule_end - finish_task_switch() turns IRQs back on: the IPIs that
+ * arrived during the switch run now, in the context it switched to (the
+ * kernel's flush_tlb_func() then finds another mm loaded, or a lazy CPU),
+ * and their senders resume.
+ */
+PTSIM_API int ptsim_schedule_begin(struct ptsim_machine *m, unsigned int cpu);
+PTSIM_API int ptsim_schedule_end(struct ptsim_machine *m, unsigned int cpu);
+
+/**
  * ptsim_rcu_read_begin / _end - an RCU reader (a pte_offset_map() user, IRQs
  * on) on @cpu holding the PTE table that maps @addr in @task's mm.  It holds
  * that mm's mmap_lock for read: until _end, calls that take it for write in

@@ -108,6 +108,13 @@ struct ptsim_arch_ops {
 	 * moves).  NULL: nothing.
 	 */
 	void (*retire_mm)(struct mm_struct *mm);
+	/*
+	 * ptsim: a flush call for @mm that waited for IRQs ran late (its CPU
+	 * may have switched meanwhile): drop what the CPUs cache for @mm that
+	 * the kernel relies on a generation check to flush (no count moves).
+	 * NULL: nothing.
+	 */
+	void (*retire_skipped)(struct mm_struct *mm);
 };
 
 extern const struct ptsim_arch_ops ptsim_x86_64_ops;
@@ -233,6 +240,13 @@ static inline void arch_retire_mm(struct mm_struct *mm)
 {
 	if (mm->machine->ops->retire_mm)
 		mm->machine->ops->retire_mm(mm);
+}
+
+/* ptsim: after a queued call for @mm ran (arch op retire_skipped). */
+static inline void arch_retire_skipped(struct mm_struct *mm)
+{
+	if (mm->machine->ops->retire_skipped)
+		mm->machine->ops->retire_skipped(mm);
 }
 
 static inline void arch_set_entry(struct ptsim_machine *m, pgent_t *ep, enum pt_level level, uint64_t addr,

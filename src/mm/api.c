@@ -91,6 +91,11 @@ static int check_cpu_free(struct ptsim_machine *m, unsigned int cpu, const char 
 {
 	struct sim_cpu *c = &m->cpus[cpu];
 
+	if (c->in_schedule)
+		return ptsim__err(m, PTSIM_ECPUBUSY, field,
+				  "cpu %u is inside the scheduler with IRQs off (schedule_begin): it can only switch "
+				  "(run, sleep) until schedule_end",
+				  cpu);
 	if (c->irqs_off)
 		return ptsim__err(m, PTSIM_ECPUBUSY, field,
 				  "cpu %u is inside a GUP-fast walk with IRQs off; end it (gup_fast_end) first", cpu);
@@ -104,6 +109,12 @@ static int check_cpu_free(struct ptsim_machine *m, unsigned int cpu, const char 
 				  "end that GUP-fast walk first",
 				  cpu);
 	return 0;
+}
+
+/* A context switch may also run on a CPU inside the scheduler (schedule_begin). */
+static int check_cpu_may_switch(struct ptsim_machine *m, unsigned int cpu, const char *field)
+{
+	return m->cpus[cpu].in_schedule ? 0 : check_cpu_free(m, cpu, field);
 }
 
 /* Another CPU's blocked operation still holds this mm's mmap lock. */
@@ -453,12 +464,12 @@ PTSIM_API int ptsim_run(struct ptsim_machine *m, int task, unsigned int cpu)
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "run");
 	if ((rc = lookup_task(m, task, "task", &t)) || (rc = check_cpu(m, cpu, "cpu")) ||
-	    (rc = check_cpu_free(m, cpu, "cpu")))
+	    (rc = check_cpu_may_switch(m, cpu, "cpu")))
 		return op_exit(m, rc);
 	if (t->cpu == (int)cpu)
 		return op_exit(m, 0);
 	if (t->cpu >= 0) {
-		if ((rc = check_cpu_free(m, (unsigned int)t->cpu, "task")))
+		if ((rc = check_cpu_may_switch(m, (unsigned int)t->cpu, "task")))
 			return op_exit(m, rc);
 		m->cur = &m->cpus[t->cpu];
 		sched_switch_to(m, m->cur, NULL);   /* it leaves its old CPU */
@@ -474,7 +485,7 @@ PTSIM_API int ptsim_run_other(struct ptsim_machine *m, unsigned int cpu)
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "run");
-	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_may_switch(m, cpu, "cpu")))
 		return op_exit(m, rc);
 	m->cur = &m->cpus[cpu];
 	if (sched_run_other(m, m->cur))
@@ -489,8 +500,14 @@ PTSIM_API int ptsim_sleep(struct ptsim_machine *m, int task)
 
 	PTSIM_CHECK_MACHINE(m, -EINVAL);
 	op_enter(m, "sleep");
-	if ((rc = running_task(m, task, &t)))
+	if ((rc = lookup_task(m, task, "task", &t)))
 		return op_exit(m, rc);
+	if (t->cpu >= 0 && m->cpus[t->cpu].in_schedule) {
+		/* Going to sleep inside the scheduler: no lock of its mm is needed for that. */
+		m->cur = &m->cpus[t->cpu];
+	} else if ((rc = running_task(m, task, &t))) {
+		return op_exit(m, rc);
+	}
 	sched_switch_to(m, m->cur, NULL);
 	return op_exit(m, 0);
 }
@@ -1358,10 +1375,46 @@ PTSIM_API int ptsim_gup_fast_end(struct ptsim_machine *m, unsigned int cpu)
 	op_enter(m, "gup_fast_end");
 	if ((rc = check_cpu(m, cpu, "cpu")))
 		return op_exit(m, rc);
-	if (!m->cpus[cpu].irqs_off)
+	if (!m->cpus[cpu].irqs_off || m->cpus[cpu].in_schedule)
 		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u is not inside a GUP-fast walk", cpu));
 	m->cur = &m->cpus[cpu];
 	gup_fast_end(m, m->cur);
+	return op_exit(m, 0);
+}
+
+/*
+ * The scheduler's IRQs-off window (kernel/sched/core.c __schedule(): the
+ * runqueue lock taken with IRQs off ... finish_task_switch() releasing it
+ * with IRQs on).  An IPI that reaches the CPU in between is taken after the
+ * switch, in the context switched to.
+ */
+PTSIM_API int ptsim_schedule_begin(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "schedule_begin");
+	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	m->cpus[cpu].in_schedule = true;
+	m->cpus[cpu].irqs_off = true;
+	return op_exit(m, 0);
+}
+
+PTSIM_API int ptsim_schedule_end(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "schedule_end");
+	if ((rc = check_cpu(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	if (!m->cpus[cpu].in_schedule)
+		return op_exit(m, ptsim__err(m, PTSIM_ETASKSTATE, "cpu", "cpu %u is not inside the scheduler "
+					     "(schedule_begin)", cpu));
+	m->cur = &m->cpus[cpu];
+	m->cur->in_schedule = false;
+	smp_irqs_on(m, m->cur);
 	return op_exit(m, 0);
 }
 

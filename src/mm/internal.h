@@ -427,7 +427,8 @@ struct sim_cpu {
 	struct sim_tlb tlb;              /* the hardware caches (allocated on first use) */
 
 	/* Concurrency points. */
-	bool irqs_off;                   /* inside a GUP-fast walk */
+	bool irqs_off;                   /* inside a GUP-fast walk, or in_schedule */
+	bool in_schedule;                /* inside __schedule() with IRQs off (schedule_begin) */
 	struct pending_call *pending;    /* IPIs waiting for IRQs to come back on */
 	struct pending_call **pending_tail;
 	unsigned int pending_acks;       /* IPIs this CPU is waiting for (its operation is blocked) */

@@ -477,11 +477,17 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_GUP_FAST_END:
 	case OP_RCU_READ_END:
 	case OP_PMD_UNLOCK:
+	case OP_SCHEDULE_BEGIN:
+	case OP_SCHEDULE_END:
 		VAL(F_CPU, cpu);
 		if (ev->op == OP_GUP_FAST_END)
 			rc = ptsim_gup_fast_end(m, (unsigned int)cpu);
 		else if (ev->op == OP_RCU_READ_END)
 			rc = ptsim_rcu_read_end(m, (unsigned int)cpu);
+		else if (ev->op == OP_SCHEDULE_BEGIN)
+			rc = ptsim_schedule_begin(m, (unsigned int)cpu);
+		else if (ev->op == OP_SCHEDULE_END)
+			rc = ptsim_schedule_end(m, (unsigned int)cpu);
 		else
 			rc = ptsim_pmd_unlock(m, (unsigned int)cpu);
 		break;

@@ -373,7 +373,10 @@ PTSIM_API int ptsim_trace_run_with(struct ptsim_trace *t, struct ptsim_machine *
 		/* Every concurrency point must be closed by the end. */
 		m->ev_op = "trace";
 		for (unsigned int c = 0; c < m->nr_cpus && !rc; c++) {
-			if (m->cpus[c].irqs_off)
+			if (m->cpus[c].in_schedule)
+				rc = ptsim__err(m, PTSIM_EBADTRACE, NULL,
+						"the trace ends with cpu %u inside the scheduler (add schedule_end)", c);
+			else if (m->cpus[c].irqs_off)
 				rc = ptsim__err(m, PTSIM_EBADTRACE, NULL,
 						"the trace ends with cpu %u inside a GUP-fast walk (add gup_fast_end)", c);
 			else if (m->cpus[c].reader_epoch)

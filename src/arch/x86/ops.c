@@ -153,4 +153,5 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.pick_mmap_layout = x86_arch_pick_mmap_layout,
 	.flush_tlb_mms = x86_flush_tlb_mms,
 	.retire_mm = x86_retire_mm,
+	.retire_skipped = x86_retire_skipped,
 };

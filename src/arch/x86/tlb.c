@@ -31,8 +31,9 @@
  * kernel relies on to catch up by generation (inactive ASID slots, and the
  * leaf entries of lazy CPUs): they are flushed before any use anyway, so only
  * the oracle's reference counts change, not any observable count;
- * x86_switch_mm() runs retire_dynamic_asids_of_global() after the port.  LOADED_MM_SWITCHING never shows because
- * a switch is atomic in the simulation.  Paravirt flush (KVM preempted vCPUs)
+ * x86_switch_mm() runs retire_dynamic_asids_of_global() after the port.  A switch is atomic in the
+ * simulation; LOADED_MM_SWITCHING shows only between schedule_begin and schedule_end (a CPU inside
+ * __schedule(), ptsim_schedule_begin()), where should_flush_tlb() picks the CPU.  Paravirt flush (KVM preempted vCPUs)
  * and PTI are not modelled.
  */
 #include <stdlib.h>
@@ -374,6 +375,12 @@ static bool should_flush_tlb(struct ptsim_machine *m, unsigned int c, const stru
 {
 	const struct sim_cpu *cpu = &m->cpus[c];
 
+	/*
+	 * Inside switch_mm_irqs_off() (schedule_begin): is_lazy already
+	 * cleared, loaded_mm == LOADED_MM_SWITCHING: state of either mm, flush.
+	 */
+	if (cpu->in_schedule)
+		return true;
 	/* Lazy TLB will get flushed at the next context switch. */
 	if (cpu->is_lazy)
 		return false;
@@ -696,6 +703,12 @@ static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
 		if (!loaded_here && !stale_slot_left && !ctx->global_asid)
 			cpumask_clear_cpu(c, &mm->tlb_cached);
 	}
+}
+
+/* The arch op: a flush call that waited for IRQs (smp_irqs_on()) has run. */
+void x86_retire_skipped(struct mm_struct *mm)
+{
+	retire_skipped(mm->machine, mm);
 }
 
 /* cpumask_any_but(mask, cpu) < nr_cpu_ids */

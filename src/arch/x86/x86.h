@@ -106,6 +106,7 @@ void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
 void x86_flush_tlb_all(struct ptsim_machine *m);
 void x86_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables);
 void x86_retire_mm(struct mm_struct *mm);
+void x86_retire_skipped(struct mm_struct *mm);
 int x86_init_new_context(struct mm_struct *mm);
 void x86_destroy_context(struct mm_struct *mm);
 void x86_global_asid_init(struct x86_machine *xm);
