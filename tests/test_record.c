@@ -269,6 +269,7 @@ static void check_tasks(const struct rec_file *r)
 		const cJSON *task = cJSON_GetObjectItem(e, "task");
 		int t = cJSON_IsNumber(task) ? task->valueint : -1;
 		if (!strcmp(op, "advance") || !strcmp(op, "mark") || !strcmp(op, "cache") ||
+		    !strcmp(op, "schedule_begin") || !strcmp(op, "schedule_end") ||
 		    (!strcmp(op, "run") && cJSON_GetObjectItem(e, "other")))
 			continue;
 		if (t < 0 || t >= (int)sizeof(alive))
@@ -730,8 +731,10 @@ static bool path_has(const char *path, const char *part)
  *  - VmPTE within 8 kB, RssAnon/RssShmem/HugetlbPages within 1% + 16 kB per
  *    process (a fault that raced with another thread's and was not seen as
  *    lost, a thread stack's table);
- *  - IPIs and flushes within 3 or 5% (a flush that met another CPU in the
- *    middle of a context switch, or a fault race moving a COW flush);
+ *  - IPIs and flushes within 3 or 2% (two threads' faults on one page that
+ *    the kernel completed in the other order than they entered, moving a
+ *    copy-on-write flush; a flush call that met a CPU in a context switch
+ *    the recorder could not place);
  *  - remote flushes started (nr_tlb_remote_flush) within 25% + 3: a flush
  *    whose mm_cpumask holds another CPU that gets no IPI (lazy) counts, and
  *    when the kernel drops a CPU from the mask depends on timing the trace
@@ -783,7 +786,7 @@ static void judge(const char *path, const cJSON *f, void *ctx)
 		v->flush_out_of_bound += oob;
 	} else {
 		v->flush_misses++;
-		oob = ad > 3 && ad > real * 0.05;
+		oob = ad > 3 && ad > real * 0.02;
 		v->flush_out_of_bound += oob;
 	}
 	if (oob && strlen(v->oob) < sizeof(v->oob) - 100)
@@ -794,7 +797,8 @@ static void judge(const char *path, const cJSON *f, void *ctx)
 static void test_record__replay_matches_the_kernel(void **state)
 {
 	NEED_ENV(state);
-	struct verdict v;
+	struct verdict v, best;
+	int best_attempt = 0;
 	for (int attempt = 1; attempt <= 4; attempt++) {
 		char out[600], errf[600], cmp[600];
 		path_in(env, out, sizeof(out), "acceptance.jsonl.zst");
@@ -821,24 +825,27 @@ static void test_record__replay_matches_the_kernel(void **state)
 		if (v.oob[0])
 			print_message("  out of bounds:%s\n", v.oob);
 		cJSON_Delete(j);
-		if (!v.exact_misses && !v.flush_misses)
-			break;   /* exact (RssFile aside) */
-		if (!v.mem_out_of_bound && !v.file_out_of_bound && !v.flush_out_of_bound)
-			break;   /* within the bounds */
+		if (!best_attempt || v.flush_misses < best.flush_misses ||
+		    (v.flush_misses == best.flush_misses && v.flush_out_of_bound < best.flush_out_of_bound)) {
+			best = v;
+			best_attempt = attempt;
+		}
+		if (!v.flush_misses && !v.mem_out_of_bound && !v.file_out_of_bound)
+			break;   /* every IPI and flush figure exact */
 	}
 	/*
-	 * The memory figures of the last attempt: exact, or within the bounds;
-	 * out of them is a modelling error.  The IPI and flush figures are printed
-	 * above but not asserted: on an idle machine the replay of a live
-	 * recording has been measured 4x off the kernel's flush IPIs in some runs
-	 * (docs/record.md, "Known gap"), a recorder fidelity problem still open.
-	 * The bundled recordings' replays are held to their figures by
-	 * test_recorded.
+	 * The attempt closest to the kernel (fewest IPI/flush figures that
+	 * differ): every IPI and flush figure exact, or (when the kernel's own
+	 * races moved a few in every attempt: on this machine about one run in
+	 * two is exact) within the bounds above; memory figures within theirs.
 	 */
-	assert_int_equal(v.mem_out_of_bound, 0);
-	assert_int_equal(v.file_out_of_bound, 0);
-	if (v.flush_out_of_bound)
-		print_message("known gap: %d IPI/flush figures out of bounds (not asserted)\n", v.flush_out_of_bound);
+	if (best.flush_misses)
+		print_message("closest attempt %d: %d IPI/flush figures differ (kernel races the trace cannot carry)\n",
+			      best_attempt, best.flush_misses);
+	else
+		print_message("attempt %d: every IPI and flush figure equals the kernel's\n", best_attempt);
+	if (best.mem_out_of_bound || best.file_out_of_bound || best.flush_out_of_bound)
+		fail_msg("attempt %d: figures out of bounds:%s", best_attempt, best.oob);
 }
 
 /* ---- set-up: is recording possible here? ---- */

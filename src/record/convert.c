@@ -25,7 +25,11 @@
  *                        idle or a kernel thread: the CPU keeps its mm lazily),
  *                        run {cpu, other} (a CPU holding a recorded mm
  *                        switches to a process outside the recording)
+ *   a flush call that    schedule_begin, the switch, the sender's op,
+ *    met a CPU in its    schedule_end (close_switch())
+ *    context switch
  *   time                 advance, when 1 ms or more passed since the last one
+ *                        or the kernel's jiffies changed
  *
  * Everything ptsim cannot replay is counted in the trailer ("not_replayed",
  * "ignored") or said as a warning; nothing is dropped silently.
@@ -121,6 +125,7 @@ struct ctask {
 	uint64_t sys_slot;
 	bool has_flush_slot;    /* ... and a place where it last flushed (flush_slot) */
 	uint64_t flush_slot;
+	bool race_slot;         /* flush_slot was moved by close_switch(): its own local flush keeps it */
 	struct held_fault *held;   /* faults inside execve: the old or the new mm? */
 	/* its last fault: its touch entry (q_seq numbering), page, access, the epoch then */
 	bool lf_valid, lf_write;
@@ -130,9 +135,33 @@ struct ctask {
 	size_t nr_held, cap_held;
 };
 
+/* A flush call a recorded task queued to a CPU that has not run it yet. */
+struct cpend {
+	uint64_t csd, ts;
+	int task;
+};
+
+#define NR_CPEND 8
+/*
+ * How long a switch's IRQs-off window may stay open, and how long a queued
+ * call may wait for its CPU, in trace time: an IPI reaches a CPU whose IRQs
+ * are on within microseconds, and __schedule() keeps them off for about as
+ * long.  A call seen waiting longer lost its entry event (not replayed as a race).
+ */
+#define RACE_WINDOW_NS 200000ull
+
 struct ccpu {
 	struct ctask *cur;      /* recorded task running here (as told to ptsim) */
 	struct cmm *loaded;     /* recorded mm this CPU holds, running or lazily */
+	struct cpend pend[NR_CPEND];   /* flush calls queued here, not run yet (see close_switch()) */
+	unsigned int nr_pend;
+	/* its last context switch, while the IRQs-off window may still be open (close_switch()) */
+	bool open;
+	uint64_t sw_ts, s0, s1;
+	int cand_task;          /* a task whose flush of the new mm did not reach it meanwhile (-1: none) */
+	/* a raced call it is running now (entered during the window): its sender, whether it flushed */
+	bool in_call, call_flushed;
+	int call_task;
 };
 
 struct counter {
@@ -154,6 +183,16 @@ struct qent {
 	int task;
 	uint64_t addr, len;
 	bool write;
+	/*
+	 * A flush call of this op raced with a context switch on CPU race_cpu
+	 * (close_switch()): written as schedule_begin, the op (of a touch, its
+	 * last page), the switch's ops (post), schedule_end.  post is written
+	 * even if the op is not (without begin and end).
+	 */
+	bool raced;
+	bool switch_first;   /* the switch's ops (post) go before the op */
+	unsigned int race_cpu;
+	char *post;
 };
 
 #define QCAP 4096u   /* lines held back: far more than a fault race spans */
@@ -178,6 +217,9 @@ struct rec_conv {
 	uint64_t q_seq;             /* sequence number of the next entry */
 	uint64_t epoch;             /* bumped by every op that can change a mapping */
 	uint64_t lost_races;
+	uint64_t switch_races;      /* flush calls taken after a context switch, replayed with schedule_begin/end */
+	uint64_t switch_orders;     /* flushes that saw a switching CPU's old state: ops put before the switch */
+	unsigned int nr_open;       /* CPUs whose switch window is open */
 	/* figures */
 	uint64_t lines, faults, touches, syscalls, switches, unknown_events;
 	struct counters not_replayed, ignored;
@@ -357,12 +399,73 @@ static uint64_t page_up(uint64_t v, uint64_t sz)
  */
 static struct ctask *task_by_id(struct rec_conv *c, int id);
 
+static int qline(struct rec_conv *c, const char *s)
+{
+	int rc = rec_out_line(c->out, s, strlen(s));
+	c->lines++;
+	if (rc)
+		c->err = rc;
+	return rc;
+}
+
+static int qwrite_raced(struct rec_conv *c, struct qent *e)
+{
+	char buf[200];
+	bool op = !e->pending && !e->dead && (e->is_touch ? e->len : e->s != NULL);
+	int rc = 0;
+
+	if (op && !e->raced) {   /* only ops to put before a switch (close_switch()) */
+		if (e->is_touch) {
+			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
+				 e->task, e->addr, e->len, e->write ? ",\"write\":true" : "");
+			c->touches++;
+		}
+		rc = qline(c, e->is_touch ? buf : e->s);
+		op = false;
+	}
+	if (op && e->is_touch && e->len > PAGE) {
+		snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
+			 e->task, e->addr, (uint64_t)(e->len - PAGE), e->write ? ",\"write\":true" : "");
+		rc = qline(c, buf);
+		c->touches++;
+	}
+	if (op && !rc) {
+		snprintf(buf, sizeof(buf), "{\"op\":\"schedule_begin\",\"cpu\":%u}", e->race_cpu);
+		rc = qline(c, buf);
+	}
+	if (op && !rc && e->switch_first && e->post && e->post[0]) {
+		rc = qline(c, e->post);
+		free(e->post);
+		e->post = NULL;
+	}
+	if (op && !rc && e->is_touch) {
+		snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":4096%s}",
+			 e->task, (uint64_t)(e->addr + e->len - PAGE), e->write ? ",\"write\":true" : "");
+		rc = qline(c, buf);
+		c->touches++;
+	} else if (op && !rc) {
+		rc = qline(c, e->s);
+	}
+	if (!rc && e->post && e->post[0])
+		rc = qline(c, e->post);
+	if (op && !rc && e->raced) {
+		snprintf(buf, sizeof(buf), "{\"op\":\"schedule_end\",\"cpu\":%u}", e->race_cpu);
+		rc = qline(c, buf);
+	}
+	free(e->s);
+	free(e->post);
+	e->s = e->post = NULL;
+	return rc;
+}
+
 static int qwrite(struct rec_conv *c, struct qent *e)
 {
 	int rc = 0;
 	char *s = e->s;
 	char buf[160];
 
+	if (e->raced || e->post)
+		return qwrite_raced(c, e);
 	if (e->pending || e->dead || (!e->is_touch && !e->s))
 		return 0;   /* a marker, or a moved touch */
 	if (e->is_touch) {
@@ -455,7 +558,8 @@ static int write_json(struct rec_conv *c, cJSON *o)
 		return c->err = -ENOMEM;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "op");
 	const char *n = cJSON_IsString(name) ? name->valuestring : "";
-	if (strcmp(n, "run") && strcmp(n, "sleep") && strcmp(n, "advance") && strcmp(n, "mark"))
+	if (strcmp(n, "run") && strcmp(n, "sleep") && strcmp(n, "advance") && strcmp(n, "mark") &&
+	    strcmp(n, "schedule_begin") && strcmp(n, "schedule_end"))
 		c->epoch++;
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -541,11 +645,24 @@ static int op_task(const cJSON *o)
  * 1 ms or more passed since the last one (only when an op is written, so a
  * quiet program costs nothing however long it sleeps).
  */
+/* The jiffy (kernel tick) of trace time @ts; 0 if HZ is unknown. */
+static uint64_t jiffy_of(const struct rec_conv *c, uint64_t ts)
+{
+	return c->o.si->hz ? ts / (1000000000ull / c->o.si->hz) : 0;
+}
+
+/*
+ * ... and whenever the kernel's jiffies moved on: the replay's clock starts at
+ * the phase of the first event within its tick (rec_conv's first advance), so
+ * its jiffies change where the kernel's did and the mm_cpumask trim (once a
+ * second, in jiffies) picks the same flushes.
+ */
 static int sync_clock(struct rec_conv *c)
 {
 	if (c->in_sysop && c->fill)
 		return 0;   /* the place of the call's flush: the clock was set before it */
-	if (!c->started || c->now <= c->clock_ts || c->now - c->clock_ts < ADVANCE_NS)
+	if (!c->started || c->now <= c->clock_ts ||
+	    (c->now - c->clock_ts < ADVANCE_NS && jiffy_of(c, c->now) == jiffy_of(c, c->clock_ts)))
 		return 0;
 	cJSON *o = op("advance");
 	if (!o)
@@ -570,6 +687,23 @@ static int emit(struct rec_conv *c, cJSON *o)
 }
 
 /*
+ * Did another task of @t's mm write the page at @addr since @t's last fault?
+ * Then @t's second fault there is not a retry: the other's write replaced the
+ * page @t's first fault mapped (a copy of the zero page: its PTE was cleared
+ * and flushed in between), and both faults happened.
+ */
+static bool written_since(struct rec_conv *c, const struct ctask *t, uint64_t addr)
+{
+	for (uint64_t seq = t->lf_seq + 1; seq < c->q_seq; seq++) {
+		const struct qent *q = qfind(c, seq);
+		const struct ctask *o = q && q->is_touch && q->write && !q->dead ? task_by_id(c, q->task) : NULL;
+		if (o && o != t && o->mm == t->mm && q->addr <= addr && addr < q->addr + q->len)
+			return true;
+	}
+	return false;
+}
+
+/*
  * A touch of [@addr, @addr + @len) by @t: one page for a fault (@fault),
  * more for pages present at exec or populated.  Consecutive touches of one
  * task on consecutive pages merge into one line (outside debug mode).
@@ -580,7 +714,8 @@ static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t le
 	struct qent *e;
 
 	if (fault && t->lf_valid && t->lf_addr == addr && t->lf_write == write && t->lf_epoch == c->epoch &&
-	    (e = qfind(c, t->lf_seq)) && e->is_touch && e->len && e->addr + e->len - PAGE == addr) {
+	    (e = qfind(c, t->lf_seq)) && e->is_touch && e->len && e->addr + e->len - PAGE == addr &&
+	    !written_since(c, t, addr)) {
 		e->len -= PAGE;   /* the earlier fault lost a race: the kernel retried it */
 		c->lost_races++;
 		count(&c->ignored, "fault retried (lost a race)");
@@ -591,7 +726,8 @@ static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t le
 		t->lf_write = write;
 	}
 	e = qlast(c);
-	if (!c->debug && e && e->is_touch && e->len && e->task == t->id && e->write == write && e->addr + e->len == addr) {
+	if (!c->debug && e && e->is_touch && e->len && !e->raced && !e->post && e->task == t->id && e->write == write &&
+	    e->addr + e->len == addr) {
 		e->len += len;
 	} else {
 		if ((rc = sync_clock(c)) || (rc = dbg_before(c, t->id)))
@@ -816,7 +952,200 @@ static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
 
 /* ---- the events ---- */
 
+/*
+ * Context switches and the flush calls that reach a CPU while it switches.
+ *
+ * __schedule() runs with IRQs off from before the sched_switch event until
+ * finish_task_switch().  A flush call that reaches the CPU in that window runs
+ * after the switch, in the context switched to (flush_tlb_func() then finds
+ * another mm loaded: "wrong CPU", the CPU leaves the mm's CPU mask; or a lazy
+ * CPU: to init_mm; or the mm again: a normal flush), although its sender chose
+ * the CPU for what it ran before (should_flush_tlb() on the old loaded_mm, or
+ * LOADED_MM_SWITCHING).  The replay gets that order with schedule_begin /
+ * schedule_end around the switch, written where the sender's op is:
+ *
+ *   schedule_begin {cpu}
+ *   the sender's op          where it flushed (a touch: its last page)
+ *   the switch's ops         run / sleep / run other, moved there
+ *   schedule_end {cpu}
+ *
+ * The window closes at the CPU's next event (the call's csd_function_entry,
+ * a fault, a system call...; not the tlb_flush the switch itself traces).  A
+ * call raced when a recorded task queued it to the CPU before the window
+ * closed and the CPU had not run it before the switch: queued before the
+ * switch (the CPU ran the sender's mm, or the call reaches lazy CPUs too), or
+ * during it for the mm the CPU held before (queued for the new mm it is a
+ * normal flush after the switch, as written).  The sender's op is a system
+ * call still in progress (its op goes in the place of its flush) or the
+ * fault it is handling (the last page of its last touch); anything else is
+ * left as written (the replay then takes the call before the switch).
+ */
+/* The queued entry of @t's op that sent a flush (and its number), if it can be found. */
+static struct qent *sender_op(struct rec_conv *c, struct ctask *t, uint64_t *seq)
+{
+	struct qent *q;
+
+	if (t->in_sys && t->has_flush_slot && (q = qfind(c, t->flush_slot)) && q->pending) {
+		t->race_slot = true;
+		*seq = t->flush_slot;
+		return q;
+	}
+	if (t->in_sys || !t->lf_valid || !(q = qfind(c, t->lf_seq)) || !q->is_touch || q->task != t->id ||
+	    !q->len || q->addr + q->len - PAGE != t->lf_addr)
+		return NULL;
+	t->lf_valid = false;   /* no later fault merges into it or takes it back */
+	*seq = t->lf_seq;
+	return q;
+}
+
+/* The window of @cpu's last switch closes: replay a call that raced with it (see above). */
+static int close_switch(struct rec_conv *c, unsigned int cpu)
+{
+	struct ccpu *cc = &c->cpus[cpu];
+	struct ctask *t = NULL;
+	unsigned int i;
+
+	bool noop = false, entered = cc->in_call;
+
+	if (!cc->open)
+		return 0;
+	cc->open = false;
+	c->nr_open--;
+	if (cc->in_call) {   /* closed at the end of the raced call it took */
+		cc->in_call = false;
+		noop = !cc->call_flushed;
+		t = task_by_id(c, cc->call_task);
+		if (t && (t->cpu < 0 || t->cpu == (int)cpu))
+			t = NULL;
+	}
+	for (i = 0; !entered && i < cc->nr_pend && !t; i++) {
+		struct ctask *o = task_by_id(c, cc->pend[i].task);
+		uint64_t ts = cc->pend[i].ts;
+		if (o && o->cpu >= 0 && o->cpu != (int)cpu && ts + RACE_WINDOW_NS > cc->sw_ts &&
+		    ts < cc->sw_ts + RACE_WINDOW_NS)
+			t = o;
+	}
+	/* The switch's ops must all still be queued. */
+	for (uint64_t seq = cc->s0; seq < cc->s1; seq++)
+		if (!qfind(c, seq))
+			return 0;
+	struct qent *q = NULL;
+	struct ctask *ct = cc->cand_task >= 0 ? task_by_id(c, cc->cand_task) : NULL;
+	uint64_t seq = 0;
+	if (t) {
+		q = sender_op(c, t, &seq);
+		if (!q || q->raced || q->post)
+			return 0;
+		if (!entered) {
+			i--;
+			memmove(&cc->pend[i], &cc->pend[i + 1], (cc->nr_pend - i - 1) * sizeof(cc->pend[0]));
+			cc->nr_pend--;
+		}
+		q->raced = true;
+		/*
+		 * Which came first, the switch of mm or the sender's flush?  A
+		 * call that found nothing to do met a CPU that had caught up at
+		 * the switch (it read the mm's flush generation after the
+		 * sender raised it): the flush first.  Otherwise the switch.
+		 */
+		q->switch_first = !noop;
+		q->race_cpu = cpu;
+		c->switch_races++;
+	} else if (ct && ct->cpu >= 0 && ct->cpu != (int)cpu && (q = sender_op(c, ct, &seq)) && !q->raced &&
+		   !q->post && seq >= cc->s1) {
+		/*
+		 * A flush of the mm this CPU switched to did not reach it: the
+		 * sender still saw what the CPU ran before (lazy, or another mm).
+		 * Its op goes before the switch.
+		 */
+		c->switch_orders++;
+	} else {
+		return 0;
+	}
+	/* The switch's ops go after the sender's op: joined into its entry. */
+	char *post = NULL;
+	size_t len = 0;
+	for (uint64_t k = cc->s0; k < cc->s1; k++) {
+		struct qent *o = qfind(c, k);
+		if (o->dead || o->pending || o->is_touch || !o->s)
+			continue;
+		size_t sl = strlen(o->s);
+		char *n = realloc(post, len + sl + 2);
+		if (!n) {
+			free(post);
+			return c->err = -ENOMEM;
+		}
+		post = n;
+		if (len)
+			post[len++] = '\n';
+		memcpy(post + len, o->s, sl + 1);
+		len += sl;
+		free(o->s);
+		o->s = NULL;
+		o->dead = true;
+	}
+	q->post = post;
+	return 0;
+}
+
+/* Is the call @csd that @cpu starts one a recorded task queued during its switch's window?  Take it. */
+static bool call_raced(struct rec_conv *c, unsigned int cpu, uint64_t csd)
+{
+	struct ccpu *cc = &c->cpus[cpu];
+
+	for (unsigned int i = 0; i < cc->nr_pend; i++) {
+		uint64_t ts = cc->pend[i].ts;
+		if (cc->pend[i].csd != csd)
+			continue;
+		if (ts + RACE_WINDOW_NS <= cc->sw_ts || ts >= cc->sw_ts + RACE_WINDOW_NS)
+			return false;
+		cc->call_task = cc->pend[i].task;
+		memmove(&cc->pend[i], &cc->pend[i + 1], (cc->nr_pend - i - 1) * sizeof(cc->pend[0]));
+		cc->nr_pend--;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Recorded task @t, on @cpu, started a remote flush of its mm: a CPU whose
+ * switch to a task of that mm is still in its window is a candidate for
+ * close_switch() until a call of @t reaches it.
+ */
+static void note_switch_candidates(struct rec_conv *c, struct ctask *t, unsigned int cpu)
+{
+	for (unsigned int x = 0; c->nr_open && x < c->o.si->cpus; x++) {
+		struct ccpu *cc = &c->cpus[x];
+		if (x != cpu && cc->open && cc->cur && cc->cur->mm == t->mm)
+			cc->cand_task = t->id;
+	}
+}
+
+static int switch_ops(struct rec_conv *c, const struct rec_ev *e);
+
 static int on_switch(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ccpu *cc = &c->cpus[e->cpu];
+	int rc = close_switch(c, e->cpu);
+	if (rc)
+		return rc;
+	while (cc->nr_pend && cc->pend[0].ts + RACE_WINDOW_NS < e->ts) {   /* lost their entry events */
+		memmove(&cc->pend[0], &cc->pend[1], (cc->nr_pend - 1) * sizeof(cc->pend[0]));
+		cc->nr_pend--;
+	}
+	uint64_t s0 = c->q_seq;
+	if ((rc = switch_ops(c, e)))
+		return rc;
+	cc->open = true;
+	c->nr_open++;
+	cc->cand_task = -1;
+	cc->sw_ts = e->ts;
+	cc->s0 = s0;
+	cc->s1 = c->q_seq;
+	return 0;
+}
+
+static int switch_ops(struct rec_conv *c, const struct rec_ev *e)
 {
 	struct ccpu *cc = &c->cpus[e->cpu];
 	struct ctask *next = pidmap_get(&c->tasks, e->u.sw.next);
@@ -1010,6 +1339,13 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 	if (root) {
 		c->started = true;
 		c->first_ts = c->clock_ts = e->ts;
+		uint64_t phase = c->o.si->hz ? e->ts % (1000000000ull / c->o.si->hz) : 0;
+		if (phase) {   /* the replay's clock at the first event's place in its tick (sync_clock()) */
+			cJSON *a = op("advance");
+			add_num(a, "ns", phase);
+			if (write_json(c, a))
+				return c->err;
+		}
 		struct cmm *mm = mm_new(c, pid);
 		if (!mm || !(t = task_new(c, pid, mm))) {
 			rec_exec_free(snap);
@@ -1484,7 +1820,7 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 {
 	for (uint64_t seq = win + 1; seq < op_seq; seq++) {
 		struct qent *e = qfind(c, seq);
-		if (!e || !e->is_touch || !e->len || e->dead || e->addr + e->len <= lo || e->addr >= hi)
+		if (!e || !e->is_touch || !e->len || e->dead || e->raced || e->addr + e->len <= lo || e->addr >= hi)
 			continue;
 		struct ctask *o = task_by_id(c, e->task);
 		if (!o || o->mm != mm || o->cpu < 0)
@@ -1536,6 +1872,7 @@ static int on_sys_enter(struct rec_conv *c, const struct rec_ev *e)
 	t->sys_nr = e->u.enter.nr;
 	t->has_slot = false;
 	t->has_flush_slot = false;
+	t->race_slot = false;
 	memcpy(t->a, e->u.enter.a, sizeof(t->a));
 	if (t->sys_nr == NR_execve || t->sys_nr == NR_execveat) {
 		t->in_exec = true;
@@ -1638,10 +1975,21 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 					 e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)) {
 		/* A call that changes mappings flushed: its op will go here (the last such place). */
 		struct ctask *t = pidmap_get(&c->tasks, e->pid);
-		if (t && t->in_sys && t->has_slot) {
+		bool own_local = t && t->race_slot && e->u.tlb.reason != REC_TLB_REMOTE_SEND_IPI;
+		if (t)
+			t->race_slot = false;
+		if (own_local) {
+			/* The local half of the flush whose call raced: its op stays where close_switch() put it. */
+		} else if (t && t->in_sys && t->has_slot) {
 			struct qent *old = t->has_flush_slot ? qfind(c, t->flush_slot) : NULL;
-			if (old)
+			bool raced = old && old->raced;
+			unsigned int race_cpu = raced ? old->race_cpu : 0;
+			char *post = old ? old->post : NULL;
+			if (old) {
 				old->pending = false;
+				old->raced = false;   /* a later flush of the call: the race goes with its op */
+				old->post = NULL;
+			}
 			/*
 			 * The flush ran in the task, on this CPU: the op that goes
 			 * here needs the task running (it may have slept since its
@@ -1650,14 +1998,70 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 			int rc = e->cpu < c->o.si->cpus ? ensure_running(c, t, e->cpu) : 0;
 			if (rc)
 				return rc;
+			c->now = e->ts;   /* the flush's time: should_trim_cpumask() reads jiffies then */
+			if ((rc = sync_clock(c)))
+				return rc;
 			struct qent *q = qpush(c);
 			if (!q)
 				return c->err;
 			q->pending = true;
 			q->task = t->id;
+			q->raced = raced;
+			q->race_cpu = race_cpu;
+			q->post = post;
 			t->has_flush_slot = true;
 			t->flush_slot = c->q_seq - 1;
 		}
+		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)
+			note_switch_candidates(c, t, e->cpu);
+	}
+	if (e->cpu < c->o.si->cpus && c->cpus[e->cpu].open && c->started && e->kind != REV_SWITCH) {
+		struct ccpu *cc = &c->cpus[e->cpu];
+		int rc = 0;
+		if (cc->in_call && e->kind == REV_TLB_FLUSH) {
+			cc->call_flushed = true;   /* what the raced call did */
+		} else if (cc->in_call && e->kind == REV_CSD_EXIT) {
+			rc = close_switch(c, e->cpu);
+		} else if (!cc->in_call && e->kind == REV_CSD_ENTRY && call_raced(c, e->cpu, e->u.csdf.csd)) {
+			cc->in_call = true;   /* a call queued while it switched: closed when it returns */
+			cc->call_flushed = false;
+		} else if (!cc->in_call && !(e->kind == REV_TLB_FLUSH && e->u.tlb.reason == REC_TLB_FLUSH_ON_TASK_SWITCH)) {
+			rc = close_switch(c, e->cpu);   /* the CPU is past its switch */
+		}
+		if (rc)
+			return rc;
+	}
+	for (unsigned int i = 0; c->nr_open && i < c->o.si->cpus; i++) {
+		if (c->cpus[i].open && e->ts > c->cpus[i].sw_ts + RACE_WINDOW_NS) {
+			int rc = close_switch(c, i);   /* long past: the CPU runs with IRQs on */
+			if (rc)
+				return rc;
+		}
+	}
+	if (e->kind == REV_CSD_QUEUE && e->u.csdq.func == c->o.flush_fn && e->u.csdq.target < c->o.si->cpus) {
+		/* A flush call of a recorded task, until the target runs it (close_switch()). */
+		struct ctask *t = pidmap_get(&c->tasks, e->pid);
+		struct ccpu *tc = &c->cpus[e->u.csdq.target];
+		while (tc->nr_pend && tc->pend[0].ts + RACE_WINDOW_NS < e->ts) {   /* lost their entry events */
+			memmove(&tc->pend[0], &tc->pend[1], (tc->nr_pend - 1) * sizeof(tc->pend[0]));
+			tc->nr_pend--;
+		}
+		if (t && tc->cand_task == t->id)
+			tc->cand_task = -1;   /* it did reach the switching CPU */
+		if (t && tc->nr_pend < NR_CPEND) {
+			tc->pend[tc->nr_pend].csd = e->u.csdq.csd;
+			tc->pend[tc->nr_pend].ts = e->ts;
+			tc->pend[tc->nr_pend].task = t->id;
+			tc->nr_pend++;
+		}
+	} else if (e->kind == REV_CSD_ENTRY && e->cpu < c->o.si->cpus) {
+		struct ccpu *tc = &c->cpus[e->cpu];
+		for (unsigned int i = 0; i < tc->nr_pend; i++)
+			if (tc->pend[i].csd == e->u.csdf.csd) {
+				memmove(&tc->pend[i], &tc->pend[i + 1], (tc->nr_pend - i - 1) * sizeof(tc->pend[0]));
+				tc->nr_pend--;
+				break;
+			}
 	}
 	if (c->debug && (e->kind == REV_TLB_FLUSH || e->kind == REV_CSD_QUEUE)) {
 		struct ctask *t = pidmap_get(&c->tasks, e->pid);
@@ -1746,6 +2150,8 @@ int rec_conv_header(struct rec_conv *c)
 	add_num(m, "cpus", c->o.si->cpus);
 	add_num(m, "paging_levels", c->o.si->paging_levels);
 	cJSON_AddStringToObject(m, "preset", c->o.si->preset);
+	if (c->o.si->hz)   /* jiffies as the kernel counts them (the mm_cpumask trim) */
+		add_num(cJSON_AddObjectToObject(m, "set"), "hz", c->o.si->hz);
 	char *cmd = command_line(c->o.argv);
 	char comment[1024];
 	snprintf(comment, sizeof(comment), "recorded by ptsim record: %s (Linux %s; preset %s)", cmd ? cmd : "?",
@@ -1788,6 +2194,8 @@ static cJSON *counters_json(const struct counters *cs)
 int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 {
 	int rc = 0;
+	for (unsigned int i = 0; i < c->o.si->cpus && !rc; i++)
+		rc = close_switch(c, i);
 	for (size_t i = 0; c->debug && i < c->nr_by_id && !rc; i++)
 		rc = dbg_real(c, c->by_id[i]);
 	if (rc || (rc = qflush(c)))
@@ -1831,6 +2239,8 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "touches", c->touches);
 	add_num(ev, "faults", c->faults);
 	add_num(ev, "faults_retried", c->lost_races);
+	add_num(ev, "switch_races", c->switch_races);
+	add_num(ev, "switch_orders", c->switch_orders);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
 	cJSON *procs = cJSON_AddArrayToObject(r, "processes");
@@ -1916,8 +2326,10 @@ void rec_conv_free(struct rec_conv *c)
 		free(c->ignored.v[i].key);
 	free(c->ignored.v);
 	rec_counts_free(c->counts);
-	for (size_t i = 0; c->q && i < c->q_len; i++)
+	for (size_t i = 0; c->q && i < c->q_len; i++) {
 		free(c->q[(c->q_head + i) % QCAP].s);
+		free(c->q[(c->q_head + i) % QCAP].post);
+	}
 	free(c->q);
 	free(c->line);
 	free(c->fill);

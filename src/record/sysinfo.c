@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -106,6 +107,30 @@ static unsigned int probe_paging_levels(void)
 	return p == hint ? 5 : 4;
 }
 
+/*
+ * CONFIG_HZ of the running kernel, from its configuration (/proc/config.gz,
+ * or /boot/config-RELEASE): the tick that jiffies count, which times the
+ * x86 mm_cpumask trim (once a second, in jiffies).  0 if neither is there.
+ */
+static unsigned int probe_hz(const char *release)
+{
+	char path[160], line[256];
+	unsigned int hz = 0;
+
+	snprintf(path, sizeof(path), "/boot/config-%s", release);
+	const char *paths[] = { "/proc/config.gz", path };
+	for (size_t i = 0; i < 2 && !hz; i++) {
+		gzFile f = gzopen(paths[i], "rb");   /* reads plain files too */
+		if (!f)
+			continue;
+		while (!hz && gzgets(f, line, sizeof(line)))
+			if (!strncmp(line, "CONFIG_HZ=", 10))
+				hz = (unsigned int)strtoul(line + 10, NULL, 10);
+		gzclose(f);
+	}
+	return hz <= 100000 ? hz : 0;
+}
+
 int rec_sysinfo_get(struct rec_sysinfo *si, char *err, size_t errlen)
 {
 	struct utsname u;
@@ -125,6 +150,7 @@ int rec_sysinfo_get(struct rec_sysinfo *si, char *err, size_t errlen)
 	long n = sysconf(_SC_NPROCESSORS_CONF);
 	si->cpus = n > 0 ? (unsigned int)n : 1;
 	si->paging_levels = probe_paging_levels();
+	si->hz = probe_hz(si->release);
 	rec_choose_preset(si->release, si->preset, sizeof(si->preset), si->preset_why, sizeof(si->preset_why));
 	return 0;
 }

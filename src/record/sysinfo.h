@@ -11,6 +11,7 @@ struct rec_sysinfo {
 	unsigned int paging_levels;
 	char preset[32];           /* the closest ptsim preset */
 	char preset_why[200];      /* and why it was chosen */
+	unsigned int hz;           /* the kernel's CONFIG_HZ (jiffies per second), 0 if unknown */
 };
 
 int rec_sysinfo_get(struct rec_sysinfo *si, char *err, size_t errlen);
