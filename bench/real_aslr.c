@@ -16,14 +16,18 @@
  *  - start_brk (stat field 47) and the end of the image (the linker's `end`).
  * The parent prints, for each, the offset from the unrandomized value, its
  * minimum and maximum, in pages, the number of distinct values, and whether
- * every value is page-aligned.  x86-64, 4K pages, 8 MiB stack rlimit assumed
+ * every value is page-aligned.  Under `setarch -L ./real_aslr 2000` (the
+ * legacy layout, inherited by the children) the vDSO is the first mapping
+ * placed bottom-up: its start is mmap_legacy_base = TASK_UNMAPPED_BASE + rnd.  x86-64, 4K pages, 8 MiB stack rlimit assumed
  * (it checks the rlimit); the constants are the ones ptsim models.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,11 +38,12 @@ extern char end[];   /* the end of the image (bss), as the linker places it */
 #define WINDOW ((1ull << 47) - PAGE)   /* x86-64 DEFAULT_MAP_WINDOW = STACK_TOP */
 #define STACK_RND_MASK 0x3fffffull
 #define GUARD_GAP (256 * PAGE)
+#define UNMAPPED_BASE ((WINDOW / 3 + PAGE - 1) & ~(PAGE - 1))   /* TASK_UNMAPPED_BASE: 0x2aaaaaaab000 */
 
 static int one(void)
 {
 	char line[512];
-	uint64_t vdso_end = 0, stack_end = 0, start_brk = 0;
+	uint64_t vdso_end = 0, vvar_start = 0, stack_end = 0, start_brk = 0;
 	FILE *f = fopen("/proc/self/maps", "r");
 
 	while (f && fgets(line, sizeof(line), f)) {
@@ -47,6 +52,8 @@ static int one(void)
 			continue;
 		if (strstr(line, "[vdso]"))
 			vdso_end = b;
+		else if (strstr(line, "[vvar]"))
+			vvar_start = a;
 		else if (strstr(line, "[stack]"))
 			stack_end = b;
 	}
@@ -64,8 +71,8 @@ static int one(void)
 			if (++field == 47)
 				start_brk = strtoull(tok, NULL, 10);
 	}
-	printf("%llx %llx %llx %llx\n", (unsigned long long)vdso_end, (unsigned long long)stack_end,
-	       (unsigned long long)start_brk, (unsigned long long)(uintptr_t)end);
+	printf("%llx %llx %llx %llx %llx\n", (unsigned long long)vdso_end, (unsigned long long)stack_end,
+	       (unsigned long long)start_brk, (unsigned long long)(uintptr_t)end, (unsigned long long)vvar_start);
 	return 0;
 }
 
@@ -125,6 +132,8 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	printf("kernel.randomize_va_space %s", buf);
+	bool legacy = personality(0xffffffff) & ADDR_COMPAT_LAYOUT;
+	printf("layout %s\n", legacy ? "legacy (ADDR_COMPAT_LAYOUT)" : "top-down");
 
 	/* mmap_base() with PF_RANDOMIZE: the gap includes the stack's random range. */
 	uint64_t gap = (8ull << 20) + GUARD_GAP + (STACK_RND_MASK * PAGE);
@@ -149,18 +158,25 @@ int main(int argc, char **argv)
 		ssize_t got = read(fd[0], line, sizeof(line) - 1);
 		close(fd[0]);
 		waitpid(pid, NULL, 0);
-		unsigned long long vdso_end, stack_end, start_brk, image_end;
-		if (got <= 0 || sscanf(line, "%llx %llx %llx %llx", &vdso_end, &stack_end, &start_brk, &image_end) != 4) {
+		unsigned long long vdso_end, stack_end, start_brk, image_end, vvar_start;
+		if (got <= 0 || sscanf(line, "%llx %llx %llx %llx %llx", &vdso_end, &stack_end, &start_brk, &image_end,
+				       &vvar_start) != 5) {
 			fprintf(stderr, "child %ld: no report\n", i);
 			return 1;
 		}
-		add(&rb, base0 - vdso_end, vdso_end);
+		if (legacy)
+			add(&rb, vvar_start - UNMAPPED_BASE, vvar_start);
+		else
+			add(&rb, base0 - vdso_end, vdso_end);
 		add(&rs, WINDOW - stack_end, stack_end);
 		/* set_brk() at the page-aligned end of the image, one page of gap, then arch_randomize_brk(). */
 		add(&rk, start_brk - (((image_end + PAGE - 1) & ~(PAGE - 1)) + PAGE), start_brk);
 	}
 	printf("%ld processes\n", n);
-	show(&rb, "arch_mmap_rnd(): [0, 2^28 - 1] pages below PAGE_ALIGN(window - gap)");
+	if (legacy)
+		show(&rb, "arch_mmap_rnd(): [0, 2^28 - 1] pages above TASK_UNMAPPED_BASE");
+	else
+		show(&rb, "arch_mmap_rnd(): [0, 2^28 - 1] pages below PAGE_ALIGN(window - gap)");
 	show(&rs, "randomize_stack_top() [0, 0x3fffff] pages, arch_align_stack() 0 or 1 page more");
 	show(&rk, "arch_randomize_brk(): [0, 1 GiB / 4 KiB - 1] pages above the image's end + 1 page");
 	return 0;

@@ -331,12 +331,13 @@ struct layout {
 
 #define IMAGE_END 0x420000ull   /* the end of the exec's one segment, [0x400000, 0x420000) */
 
-static struct ptsim_machine *aslr_machine(const struct aslr_case *c, unsigned long long seed, int level, bool legacy)
+static struct ptsim_machine *aslr_machine_set(const struct aslr_case *c, unsigned long long seed, int level,
+					      bool legacy, const char *extra)
 {
 	struct ptsim_machine *m = NULL;
 	struct ptsim_config cfg;
 	char err[256], rva[32];
-	const char *set[3] = { rva, legacy ? "legacy_va_layout=on" : NULL, NULL };
+	const char *set[4] = { rva, legacy ? "legacy_va_layout=on" : extra, legacy ? extra : NULL, NULL };
 
 	snprintf(rva, sizeof(rva), "randomize_va_space=%d", level);
 	ptsim_config_init(&cfg);
@@ -349,6 +350,11 @@ static struct ptsim_machine *aslr_machine(const struct aslr_case *c, unsigned lo
 	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
 		fail_msg("machine: %s", err);
 	return m;
+}
+
+static struct ptsim_machine *aslr_machine(const struct aslr_case *c, unsigned long long seed, int level, bool legacy)
+{
+	return aslr_machine_set(c, seed, level, legacy, NULL);
 }
 
 /* The layout @task's mm has, and where a page-sized mmap without an address goes. */
@@ -364,9 +370,10 @@ static struct layout layout_of(struct ptsim_machine *m, int task)
 }
 
 /* spawn 1, exec it with one 128 KiB segment at 0x400000: the new program's layout. */
-static struct layout aslr_exec(const struct aslr_case *c, unsigned long long seed, int level, bool legacy)
+static struct layout aslr_exec_set(const struct aslr_case *c, unsigned long long seed, int level, bool legacy,
+				   const char *extra)
 {
-	struct ptsim_machine *m = aslr_machine(c, seed, level, legacy);
+	struct ptsim_machine *m = aslr_machine_set(c, seed, level, legacy, extra);
 	struct ptsim_exec_segment seg = { .addr = 0x400000, .len = IMAGE_END - 0x400000, .prot = RW };
 	struct ptsim_exec_args a = { .segments = &seg, .nr_segments = 1 };
 
@@ -376,6 +383,19 @@ static struct layout aslr_exec(const struct aslr_case *c, unsigned long long see
 	T_OK(m, ptsim_machine_check(m));
 	t_destroy(m);
 	return l;
+}
+
+static struct layout aslr_exec(const struct aslr_case *c, unsigned long long seed, int level, bool legacy)
+{
+	return aslr_exec_set(c, seed, level, legacy, NULL);
+}
+
+/* Field by field (the struct has padding). */
+static bool layout_equal(const struct layout *a, const struct layout *b)
+{
+	return a->mm == b->mm && a->mmap_base == b->mmap_base && a->legacy_base == b->legacy_base &&
+	       a->stack_top == b->stack_top && a->start_brk == b->start_brk && a->first_mmap == b->first_mmap &&
+	       a->topdown == b->topdown;
 }
 
 static void in_range(const char *what, unsigned int i, unsigned long long seed, uint64_t v, uint64_t lo, uint64_t hi,
@@ -414,7 +434,7 @@ static void test_addrspace__aslr_pinned_per_seed(void **s)
 	for (unsigned int i = 0; i < sizeof(pin) / sizeof(pin[0]); i++) {
 		for (int again = 0; again < 2; again++) {
 			struct layout l = aslr_exec(&pin[i].c, 1, 2, pin[i].legacy);
-			if (memcmp(&l, &pin[i].want, sizeof(l)))
+			if (!layout_equal(&l, &pin[i].want))
 				fail_msg("case %u: mm %u base %#" PRIx64 " legacy %#" PRIx64 " stack %#" PRIx64 " brk %#" PRIx64
 					 " first %#" PRIx64, i, l.mm, l.mmap_base, l.legacy_base, l.stack_top, l.start_brk,
 					 l.first_mmap);
@@ -484,7 +504,7 @@ static void test_addrspace__aslr_ranges_per_arch(void **s)
 			assert_int_equal(one.start_brk, IMAGE_END);
 			if (seed <= 3) {
 				struct layout zero = aslr_exec(&c[i].c, seed, 0, false);
-				assert_memory_equal(&zero, &none, sizeof(zero));
+				assert_true(layout_equal(&zero, &none));
 			}
 			for (int k = 0; k < 4; k++) {
 				lo[k] = v[k] < lo[k] ? v[k] : lo[k];
@@ -498,6 +518,60 @@ static void test_addrspace__aslr_ranges_per_arch(void **s)
 				fail_msg("case %u value %d: 120 seeds spread over [%#" PRIx64 ", %#" PRIx64 "] of %#" PRIx64, i,
 					 k, lo[k], hi[k], span[k]);
 	}
+}
+
+/*
+ * vm.mmap_rnd_bits: the arch's maximum (x86-64 32, arm64 4K/48-bit 33) widens
+ * the range of mmap_base and the legacy base, the stack and heap draws stay;
+ * outside ARCH_MMAP_RND_BITS_MIN .. _MAX of the geometry the machine is
+ * refused (arm64 64K pages with 42-bit VAs: 14 .. 27).
+ */
+static void test_addrspace__aslr_mmap_rnd_bits(void **s)
+{
+	(void)s;
+	static const struct {
+		struct aslr_case c;
+		const char *set;
+		unsigned int bits;
+		uint64_t base0;      /* PAGE_ALIGN(window - gap) */
+		uint64_t unmapped;   /* TASK_UNMAPPED_BASE */
+	} c[] = {
+		{ { PTSIM_ARCH_X86_64, 4096, 0, 4 }, "mmap_rnd_bits=32", 32, 0x7ffbff700000, 0x2aaaaaaab000 },
+		{ { PTSIM_ARCH_ARM64, 4096, 48, 0 }, "mmap_rnd_bits=33", 33, 0xffffbf701000, 0x400000000000 },
+	};
+	for (unsigned int i = 0; i < 2; i++) {
+		uint64_t hi = 0;
+		for (unsigned long long seed = 1; seed <= 40; seed++) {
+			struct layout def = aslr_exec(&c[i].c, seed, 2, false);
+			struct layout l = aslr_exec_set(&c[i].c, seed, 2, false, c[i].set);
+			struct layout g = aslr_exec_set(&c[i].c, seed, 2, true, c[i].set);
+			uint64_t max = ((1ull << c[i].bits) - 1) * 4096;
+
+			in_range("mmap_base", i, seed, l.mmap_base, c[i].base0 - max, c[i].base0, 4096);
+			assert_int_equal(g.mmap_base - c[i].unmapped, c[i].base0 - l.mmap_base);   /* the same draw */
+			assert_int_equal(l.stack_top, def.stack_top);
+			assert_int_equal(l.start_brk, def.start_brk);
+			hi = c[i].base0 - l.mmap_base > hi ? c[i].base0 - l.mmap_base : hi;
+		}
+		/* One draw in 40 above the default's range: all below it has the chance 2^-40 per bit. */
+		if (hi < (1ull << (c[i].bits - 1)) * 4096)
+			fail_msg("case %u: the highest offset %#" PRIx64 " uses no more bits than the default", i, hi);
+	}
+	static const struct aslr_case arm64_64k_42 = { PTSIM_ARCH_ARM64, 65536, 42, 0 };
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	char err[256];
+	ptsim_config_init(&cfg);
+	cfg.arch = arm64_64k_42.arch;
+	cfg.granule = arm64_64k_42.granule;
+	cfg.va_bits = arm64_64k_42.va_bits;
+	cfg.set = (const char *const[]){ "mmap_rnd_bits=28", NULL };
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), PTSIM_EBADCONFIG);
+	assert_null(m);
+	assert_string_equal(err, "variant mmap_rnd_bits: 28 is not in [14, 27] for this arch and geometry");
+	cfg.set = (const char *const[]){ "mmap_rnd_bits=27", "randomize_va_space=2", NULL };
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+	t_destroy(m);
 }
 
 /*
@@ -524,7 +598,7 @@ static void test_addrspace__aslr_depends_on_seed_and_mm_only(void **s)
 	T_OK(m, ptsim_exec(m, 1, &e));
 	struct layout busy = layout_of(m, 1);
 	quiet.first_mmap = busy.first_mmap;   /* the earlier mapping is gone with the old mm: same address anyway */
-	assert_memory_equal(&busy, &quiet, sizeof(busy));
+	assert_true(layout_equal(&busy, &quiet));
 
 	T_OK(m, ptsim_fork(m, 1, 2, 1));
 	struct layout child = layout_of(m, 2);
@@ -1347,6 +1421,7 @@ int main(void)
 		cmocka_unit_test(test_addrspace__aslr_pinned_per_seed),
 		cmocka_unit_test(test_addrspace__aslr_ranges_per_arch),
 		cmocka_unit_test(test_addrspace__aslr_depends_on_seed_and_mm_only),
+		cmocka_unit_test(test_addrspace__aslr_mmap_rnd_bits),
 		cmocka_unit_test(test_addrspace__run_other_changes_flush_targets),
 		cmocka_unit_test(test_addrspace__flush_meets_a_switching_cpu),
 		cmocka_unit_test(test_addrspace__schedule_window_rules),

@@ -722,6 +722,10 @@ static void test_trace_errors__machine_section(void **s)
 		    "variant randomize_va_space", "'3' is not an integer in [0, 2]");
 	MACHINE_ERR("{'ptsim_trace':1,'machine':{'set':{'randomize_va_space':true}},'events':[]}",
 		    "variant randomize_va_space", "'on' is not an integer");
+	MACHINE_ERR("{'ptsim_trace':1,'machine':{'set':{'mmap_rnd_bits':27}},'events':[]}", "variant mmap_rnd_bits",
+		    "27 is not in [28, 32]");
+	MACHINE_ERR("{'ptsim_trace':1,'machine':{'set':{'mmap_rnd_bits':65}},'events':[]}", "variant mmap_rnd_bits",
+		    "not an integer in [0, 64]");
 	MACHINE_ERR("{'ptsim_trace':1,'machine':{'set':{'tlb_page_entries':1000}},'events':[]}", "TLB geometry");
 	MACHINE_ERR("{'ptsim_trace':1,'machine':{'paging_levels':3},'events':[]}", "paging_levels must be 4 or 5");
 	MACHINE_ERR("{'ptsim_trace':1,'machine':{'granule':16384},'events':[]}", "granule");

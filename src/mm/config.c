@@ -30,7 +30,7 @@ struct variant_desc {
  * those added after the golden outputs, whose default is what every run did
  * before they existed.
  */
-static const char *const quiet_keys[] = { "legacy_va_layout", "randomize_va_space", NULL };
+static const char *const quiet_keys[] = { "legacy_va_layout", "randomize_va_space", "mmap_rnd_bits", NULL };
 
 static bool variant_quiet(const struct variant_desc *d)
 {
@@ -139,6 +139,9 @@ static const struct variant_desc variants[] = {
 	{ "randomize_va_space", VT_INT, OFF(randomize_va_space), NULL, 0, 2,
 	  "kernel.randomize_va_space, drawn from the machine's seed: 0 (no randomization, as `setarch -R`; ptsim's "
 	  "default) | 1 (mmap_base and the stack top of each new mm) | 2 (also the heap's start, the kernel's default)" },
+	{ "mmap_rnd_bits", VT_INT, OFF(mmap_rnd_bits), NULL, 0, 64,
+	  "vm.mmap_rnd_bits: random bits of mmap_base under randomize_va_space: 0 (the Kconfig default: x86-64 28, "
+	  "arm64 18/16/14 for 4K/16K/64K pages) | ARCH_MMAP_RND_BITS_MIN .. _MAX (x86-64 28..32, arm64 up to 33)" },
 };
 
 #define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))

@@ -75,7 +75,8 @@ struct pt_geometry {
 	uint64_t map_window;                /* DEFAULT_MAP_WINDOW: top of the default mmap/stack layout */
 	uint64_t unmapped_base;             /* TASK_UNMAPPED_BASE: start of the legacy (bottom-up) layout */
 	/* Randomization (randomize_va_space): the arch's ranges. */
-	unsigned int mmap_rnd_bits;         /* vm.mmap_rnd_bits: CONFIG_ARCH_MMAP_RND_BITS's default */
+	unsigned int mmap_rnd_bits;         /* vm.mmap_rnd_bits: CONFIG_ARCH_MMAP_RND_BITS's default, or the setting */
+	unsigned int mmap_rnd_bits_min, mmap_rnd_bits_max;   /* ARCH_MMAP_RND_BITS_MIN / _MAX: the sysctl's range */
 	uint64_t stack_rnd_mask;            /* STACK_RND_MASK: pages randomize_stack_top() may move the stack down */
 	uint64_t align_stack_rnd;           /* arch_align_stack(): bytes it may take off the stack top */
 	uint64_t table_bytes;               /* bytes of one (non-top) table page = PAGE_SIZE */
@@ -568,6 +569,7 @@ struct sim_variants {
 	/* Process layout (sysctls; described only when not their default). */
 	int legacy_va_layout;        /* vm.legacy_va_layout: bottom-up mmap layout */
 	int randomize_va_space;      /* kernel.randomize_va_space: 0 none, 1 mmap/stack, 2 also brk */
+	int mmap_rnd_bits;           /* vm.mmap_rnd_bits; 0: the arch's default */
 };
 
 /* Default simulated-memory limits: 64 GiB of 4 KiB frames, 1 GiB of page tables (docs/reliability.md). */

@@ -111,6 +111,16 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 	m->stack_guard_gap = 256ull << m->geo.page_shift; /* mm/mmap.c: 256 pages */
 	m->rlimit_stack = 8ull << 20;                     /* _STK_LIM */
 	m->legacy_va_layout = m->v.legacy_va_layout;
+	if (m->v.mmap_rnd_bits) {   /* vm.mmap_rnd_bits: within the arch's ARCH_MMAP_RND_BITS_MIN .. _MAX */
+		unsigned int bits = (unsigned int)m->v.mmap_rnd_bits;
+		if (bits < m->geo.mmap_rnd_bits_min || bits > m->geo.mmap_rnd_bits_max) {
+			snprintf(err, sizeof(err), "variant mmap_rnd_bits: %u is not in [%u, %u] for this arch and geometry",
+				 bits, m->geo.mmap_rnd_bits_min, m->geo.mmap_rnd_bits_max);
+			rc = PTSIM_EBADCONFIG;
+			goto err_free;
+		}
+		m->geo.mmap_rnd_bits = bits;
+	}
 	m->magic = PTSIM_MACHINE_MAGIC;
 	tlbcache_layout(m);   /* from the geometry setup() filled in */
 	*out = m;

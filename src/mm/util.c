@@ -26,7 +26,8 @@
  * Randomization (the machine setting randomize_va_space, as the sysctl;
  * ptsim's default is 0): PF_RANDOMIZE is set for every new mm when it is not
  * 0.  Then rnd = arch_mmap_rnd() = mmap_rnd_bits random pages (x86-64 28,
- * arm64 18/16/14 for 4K/16K/64K pages), the stack top moves down by up to
+ * arm64 18/16/14 for 4K/16K/64K pages, or the mmap_rnd_bits setting within
+ * ARCH_MMAP_RND_BITS_MIN .. _MAX, checked at machine creation), the stack top moves down by up to
  * STACK_RND_MASK pages (x86-64 0x3fffff, arm64 0x3ffff for 4K) and then
  * arch_align_stack() (x86-64: below 8 KiB, arm64: below a page, then
  * page-aligned up), and with 2 the heap starts a page past the image and

@@ -140,6 +140,10 @@ static void fill_geometry(struct pt_geometry *g, unsigned int page_shift, unsign
 	g->unmapped_base = (g->map_window / 4 + (1ull << page_shift) - 1) & ~((1ull << page_shift) - 1);
 	/* ARCH_MMAP_RND_BITS_MIN (the Kconfig default): 18, 16, 14 for 4K, 16K, 64K pages. */
 	g->mmap_rnd_bits = page_shift == 12 ? 18 : page_shift == 14 ? 16 : 14;
+	g->mmap_rnd_bits_min = g->mmap_rnd_bits;
+	/* ARCH_MMAP_RND_BITS_MAX (about VA_BITS - PAGE_SHIFT - 3), per VA size; 52-bit as 48-bit. */
+	g->mmap_rnd_bits_max = va_bits == 36 ? 19 : va_bits == 39 ? 24 : va_bits == 42 ? 27 : va_bits == 47 ? 30 :
+			       page_shift == 12 ? 33 : page_shift == 14 ? 31 : 29;
 	g->stack_rnd_mask = 0x3ffffull >> (page_shift - 12);   /* STACK_RND_MASK: 1 GiB */
 	g->align_stack_rnd = 1ull << page_shift;                /* arch_align_stack(): below PAGE_SIZE */
 	g->table_bytes = 1ull << page_shift;

@@ -51,6 +51,8 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	g->map_window = (1ull << 47) - 4096;
 	g->unmapped_base = (g->map_window / 3 + 4095) & ~4095ull;
 	g->mmap_rnd_bits = 28;              /* ARCH_MMAP_RND_BITS_MIN for 64BIT (vm.mmap_rnd_bits here: 28) */
+	g->mmap_rnd_bits_min = 28;
+	g->mmap_rnd_bits_max = 32;          /* ARCH_MMAP_RND_BITS_MAX for 64BIT */
 	g->stack_rnd_mask = 0x3fffff;       /* __STACK_RND_MASK(64-bit): 16 GiB */
 	g->align_stack_rnd = 8192;          /* arch_align_stack(): get_random_u32_below(8192) */
 	g->table_bytes = 4096;
