@@ -48,55 +48,70 @@ static uint64_t map_anon(struct ptsim_machine *m, uint64_t len)
 	return addr;
 }
 
+/* The lengths of bench/real_mmap_layout.c's 20 mmaps, in KiB. */
+static const uint64_t twenty_kib[20] = {
+	4, 8, 64, 1024, 2048, 4, 3072, 4096, 12, 6144, 16, 2052, 4, 128, 2048, 512, 4, 8192, 36, 4,
+};
+
+/*
+ * The program's sequence on @m (task 1 set up as the real process was): 20
+ * anonymous mmaps without an address (@want: where the kernel put them),
+ * munmaps of the 4th (1 MiB) and the 8th (4 MiB), then 512 KiB and 2 MiB
+ * (@want_512k, @want_2m).
+ */
+static void twenty_mmaps(struct ptsim_machine *m, const uint64_t want[20], uint64_t want_512k, uint64_t want_2m)
+{
+	for (unsigned int i = 0; i < 20; i++) {
+		uint64_t got = map_anon(m, twenty_kib[i] * KiB);
+		if (got != want[i])
+			fail_msg("mmap %u (%" PRIu64 " KiB): got %#" PRIx64 ", the kernel gave %#" PRIx64, i, twenty_kib[i],
+				 got, want[i]);
+	}
+	T_OK(m, ptsim_munmap(m, 1, want[3], 1 * MiB));
+	T_OK(m, ptsim_munmap(m, 1, want[7], 4 * MiB));
+	assert_int_equal(map_anon(m, 512 * KiB), want_512k);
+	assert_int_equal(map_anon(m, 2 * MiB), want_2m);
+	T_OK(m, ptsim_machine_check(m));
+	t_destroy(m);
+}
+
 /*
  * 20 anonymous mmaps without an address, two munmaps, two more mmaps: the
  * top-down allocator fills the highest gap that fits; lengths that are
  * multiples of 2 MiB come out PMD-aligned (padded search, 6.13+), 2052 KiB
- * does not.
+ * does not.  The 512 KiB one goes to the highest hole that fits, the 2 MiB
+ * one PMD-aligned into the 4 MiB hole.
  */
 static void test_addrspace__twenty_anonymous_mmaps_as_the_kernel(void **s)
 {
 	(void)s;
-	static const struct {
-		uint64_t kib, addr;
-	} want[] = {
-		{ 4, 0x7ffff7fbf000 },    { 8, 0x7ffff7fbd000 },    { 64, 0x7ffff7dc0000 },   { 1024, 0x7ffff7cc0000 },
-		{ 2048, 0x7ffff7a00000 }, { 4, 0x7ffff7fbc000 },    { 3072, 0x7ffff7700000 }, { 4096, 0x7ffff7200000 },
-		{ 12, 0x7ffff7fb9000 },   { 6144, 0x7ffff6c00000 }, { 16, 0x7ffff7fb5000 },   { 2052, 0x7ffff69ff000 },
-		{ 4, 0x7ffff7cbf000 },    { 128, 0x7ffff7c9f000 },  { 2048, 0x7ffff6600000 }, { 512, 0x7ffff7c1f000 },
-		{ 4, 0x7ffff7c1e000 },    { 8192, 0x7ffff5e00000 }, { 36, 0x7ffff7c15000 },   { 4, 0x7ffff7c14000 },
+	static const uint64_t want[20] = {
+		0x7ffff7fbf000, 0x7ffff7fbd000, 0x7ffff7dc0000, 0x7ffff7cc0000, 0x7ffff7a00000,
+		0x7ffff7fbc000, 0x7ffff7700000, 0x7ffff7200000, 0x7ffff7fb9000, 0x7ffff6c00000,
+		0x7ffff7fb5000, 0x7ffff69ff000, 0x7ffff7cbf000, 0x7ffff7c9f000, 0x7ffff6600000,
+		0x7ffff7c1f000, 0x7ffff7c1e000, 0x7ffff5e00000, 0x7ffff7c15000, 0x7ffff7c14000,
 	};
-	struct ptsim_machine *m = real_process();
 
-	for (unsigned int i = 0; i < 20; i++)
-		assert_int_equal(map_anon(m, want[i].kib * KiB), want[i].addr);
-	T_OK(m, ptsim_munmap(m, 1, want[3].addr, 1 * MiB));
-	T_OK(m, ptsim_munmap(m, 1, want[7].addr, 4 * MiB));
-	assert_int_equal(map_anon(m, 512 * KiB), 0x7ffff7d40000);   /* the highest hole that fits */
-	assert_int_equal(map_anon(m, 2 * MiB), 0x7ffff7400000);     /* the 4 MiB hole, PMD-aligned */
-	T_OK(m, ptsim_machine_check(m));
-	t_destroy(m);
+	twenty_mmaps(real_process(), want, 0x7ffff7d40000, 0x7ffff7400000);
 }
 
 /*
  * vm.legacy_va_layout=1 (the same under `setarch -L`): bottom-up from
  * TASK_UNMAPPED_BASE = PAGE_ALIGN(window / 3) = 0x2aaaaaaab000, where ld.so
  * went.  The first call takes the lowest gap that fits, 2 MiB multiples come
- * out PMD-aligned, the two holes are refilled as top-down did.  Measured by
- * bench/real_mmap_layout.c under `setarch -L`; its "maps before" recreated.
+ * out PMD-aligned, the two holes are refilled (the 512 KiB one into the
+ * lowest hole that fits).  Measured by bench/real_mmap_layout.c under
+ * `setarch -L`; its "maps before" recreated.
  */
 static void test_addrspace__legacy_layout_twenty_mmaps_as_the_kernel(void **s)
 {
 	(void)s;
 	static const char *const legacy[] = { "legacy_va_layout=on", NULL };
-	static const struct {
-		uint64_t kib, addr;
-	} want[] = {
-		{ 4, 0x2aaaaaaea000 },    { 8, 0x2aaaaaaeb000 },    { 64, 0x2aaaaacda000 },   { 1024, 0x2aaaaacea000 },
-		{ 2048, 0x2aaaaae00000 }, { 4, 0x2aaaaaaed000 },    { 3072, 0x2aaaab000000 }, { 4096, 0x2aaaab400000 },
-		{ 12, 0x2aaaaaaee000 },   { 6144, 0x2aaaab800000 }, { 16, 0x2aaaaaaf1000 },   { 2052, 0x2aaaabe00000 },
-		{ 4, 0x2aaaaadea000 },    { 128, 0x2aaaab300000 },  { 2048, 0x2aaaac200000 }, { 512, 0x2aaaab320000 },
-		{ 4, 0x2aaaaadeb000 },    { 8192, 0x2aaaac400000 }, { 36, 0x2aaaaadec000 },   { 4, 0x2aaaaadf5000 },
+	static const uint64_t want[20] = {
+		0x2aaaaaaea000, 0x2aaaaaaeb000, 0x2aaaaacda000, 0x2aaaaacea000, 0x2aaaaae00000,
+		0x2aaaaaaed000, 0x2aaaab000000, 0x2aaaab400000, 0x2aaaaaaee000, 0x2aaaab800000,
+		0x2aaaaaaf1000, 0x2aaaabe00000, 0x2aaaaadea000, 0x2aaaab300000, 0x2aaaac200000,
+		0x2aaaab320000, 0x2aaaaadeb000, 0x2aaaac400000, 0x2aaaaadec000, 0x2aaaaadf5000,
 	};
 	struct ptsim_machine *m = t_machine(2, NULL, legacy);
 
@@ -106,18 +121,7 @@ static void test_addrspace__legacy_layout_twenty_mmaps_as_the_kernel(void **s)
 	fixed(m, 0x2aaaaaaf5000, 0x2aaaaacda000, PTSIM_PROT_READ);   /* libc and its data */
 	fixed(m, 0x555555554000, 0x55555557a000, PTSIM_PROT_READ);   /* the program and its heap */
 	fixed(m, 0x7ffffffde000, 0x7ffffffff000, RW);                /* the stack */
-	for (unsigned int i = 0; i < 20; i++) {
-		uint64_t got = map_anon(m, want[i].kib * KiB);
-		if (got != want[i].addr)
-			fail_msg("mmap %u (%" PRIu64 " KiB): got %#" PRIx64 ", the kernel gave %#" PRIx64, i, want[i].kib,
-				 got, want[i].addr);
-	}
-	T_OK(m, ptsim_munmap(m, 1, want[3].addr, 1 * MiB));
-	T_OK(m, ptsim_munmap(m, 1, want[7].addr, 4 * MiB));
-	assert_int_equal(map_anon(m, 512 * KiB), 0x2aaaaacea000);   /* the lowest hole that fits */
-	assert_int_equal(map_anon(m, 2 * MiB), 0x2aaaab400000);     /* the 4 MiB hole, PMD-aligned */
-	T_OK(m, ptsim_machine_check(m));
-	t_destroy(m);
+	twenty_mmaps(m, want, 0x2aaaaacea000, 0x2aaaab400000);
 }
 
 static uint64_t map_kind(struct ptsim_machine *m, uint64_t len, enum ptsim_map_kind kind, bool shared, const char *file,
