@@ -235,6 +235,12 @@ class Trace:
     def pmd_unlock(self, cpu, **kw):
         return self.event("pmd_unlock", cpu=cpu, **kw)
 
+    def schedule_begin(self, cpu, **kw):
+        return self.event("schedule_begin", cpu=cpu, **kw)
+
+    def schedule_end(self, cpu, **kw):
+        return self.event("schedule_end", cpu=cpu, **kw)
+
     # ---- writing ----
 
     def document(self):

@@ -463,8 +463,9 @@ static void make_probe(struct t_random_gen *g, int task, uint64_t addr, uint64_t
 
 /*
  * One operation of another CPU while CPU c (running task t) is in a GUP-fast
- * walk, an RCU read section or holds a PMD lock.  The operation may block on
- * an IPI to c; the end resumes it.
+ * walk, an RCU read section, holds a PMD lock, or switches (schedule_begin,
+ * then t sleeps or c runs another process).  The operation may block on an
+ * IPI to c; the end resumes it.
  */
 static void gen_concurrency(struct t_random_gen *g)
 {
@@ -473,6 +474,28 @@ static void gen_concurrency(struct t_random_gen *g)
 		return;
 	int c = g->task[t].cpu, i = (int)below(g, NSLOTS);
 	struct slot *s = &g->mm[g->task[t].mm].slot[i];
+
+	if (chance(g, 25)) {
+		/* c switches (schedule_begin .. schedule_end) while another CPU's operation may flush to it. */
+		int o = pick_running(g, c);
+		g->in_window = true;
+		ev(g, "schedule_begin");
+		out(g, ",\"cpu\":%d}", c);
+		for (int tries = 0; o && tries < 4 && !gen_mm_op(g, o); tries++)
+			;
+		g->in_window = false;
+		if (chance(g, 50)) {
+			ev(g, "run");
+			out(g, ",\"cpu\":%d,\"other\":true}", c);
+		} else {
+			ev(g, "sleep");
+			out(g, ",\"task\":%d}", t);
+		}
+		stop_cpu(g, c);
+		ev(g, "schedule_end");
+		out(g, ",\"cpu\":%d}", c);
+		return;
+	}
 	unsigned int what = below(g, 3);
 	uint64_t a = slot_addr(i) + s->off;
 	int other;
