@@ -170,6 +170,7 @@ static inline bool cpu_waits_for_acks(const struct ptsim_machine *m)
  */
 static void free_pages_and_swap_cache(struct ptsim_machine *m, const uint64_t *pages, unsigned int nr)
 {
+	struct sim_frame *frames = m->phys.frames;   /* nothing allocates frames until put_page() below */
 	bool waits = cpu_waits_for_acks(m);
 	uint64_t freed = 0;
 
@@ -180,7 +181,7 @@ static void free_pages_and_swap_cache(struct ptsim_machine *m, const uint64_t *p
 
 		if (enc & ENCODED_PAGE_BIT_NR_PAGES_NEXT)
 			nr_pages = (unsigned int)pages[++i];
-		if (PTSIM_LIKELY(nr_pages == 1 && put_page_frees_anon_now(frame(m, pfn), waits))) {
+		if (PTSIM_LIKELY(nr_pages == 1 && put_page_frees_anon_now(&frames[pfn], waits))) {
 			phys_link_free(&m->phys, pfn);
 			freed++;
 			continue;
@@ -191,6 +192,7 @@ static void free_pages_and_swap_cache(struct ptsim_machine *m, const uint64_t *p
 		for (unsigned int k = 0; k < nr_pages; k++)
 			put_page(m, pfn);
 		waits = cpu_waits_for_acks(m);
+		frames = m->phys.frames;
 	}
 	if (freed)
 		apply_anon_frees(m, &freed);

@@ -237,12 +237,25 @@ static inline uint64_t ways_trim(uint64_t mask, uint32_t ways, uint32_t w0)
 	return ways - w0 < FP_GROUP ? mask & ((1ull << (ways - w0)) - 1) : mask;
 }
 
+/* Index of the entry with @key (fingerprint @fp) among the FP_GROUP ways from @first, or TLB_NIL. */
+static inline uint32_t lookup_group(const struct tlb_view *v, uint32_t first, uint64_t key, uint8_t fp)
+{
+	for (uint64_t mask = fp_match(&v->fp[first], fp); mask; mask &= mask - 1) {
+		uint32_t i = first + (uint32_t)__builtin_ctzll(mask);
+		if ((v->e[i].key & TLB_KEY_MASK) == key)
+			return i;
+	}
+	return TLB_NIL;
+}
+
 /* Index of the entry with @key (fingerprint @fp) in set @set of a non-empty array, or TLB_NIL. */
 static inline uint32_t lookup_set(const struct tlb_view *v, uint32_t set, uint64_t key, uint8_t fp)
 {
 	uint32_t ways = v->g->ways;
 	uint32_t first = set * ways;
 
+	if (PTSIM_LIKELY(ways == FP_GROUP))   /* the default shapes: one group per set */
+		return lookup_group(v, first, key, fp);
 	for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP) {
 		uint64_t mask = ways_trim(fp_match(&v->fp[first + w0], fp), ways, w0);
 		while (mask) {
@@ -274,10 +287,16 @@ static inline uint32_t tlb_victim(const struct tlb_view *v, uint32_t set)
 	uint32_t first = set * ways;
 	uint32_t victim = first, oldest = UINT32_MAX;
 
-	for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP) {
-		uint64_t mask = ways_trim(fp_match(&v->fp[first + w0], 0), ways, w0);
+	if (PTSIM_LIKELY(ways == FP_GROUP)) {
+		uint64_t mask = fp_match(&v->fp[first], 0);
 		if (mask)
-			return first + w0 + (uint32_t)__builtin_ctzll(mask);
+			return first + (uint32_t)__builtin_ctzll(mask);
+	} else {
+		for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP) {
+			uint64_t mask = ways_trim(fp_match(&v->fp[first + w0], 0), ways, w0);
+			if (mask)
+				return first + w0 + (uint32_t)__builtin_ctzll(mask);
+		}
 	}
 	for (uint32_t w = 0; w < ways; w++) {
 		if (v->e[first + w].lru < oldest) {
