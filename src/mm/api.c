@@ -1397,7 +1397,7 @@ PTSIM_API int ptsim_schedule_begin(struct ptsim_machine *m, unsigned int cpu)
 	if ((rc = check_cpu(m, cpu, "cpu")) || (rc = check_cpu_free(m, cpu, "cpu")))
 		return op_exit(m, rc);
 	m->cpus[cpu].in_schedule = true;
-	m->cpus[cpu].irqs_off = true;
+	smp_irqs_off(m, &m->cpus[cpu]);
 	return op_exit(m, 0);
 }
 
