@@ -418,17 +418,28 @@ struct pending_call {
 #include "mm/tlbcache.h"
 #include "mm/stats.h"
 
+#define SIM_CACHE_LINE 64
+
+/*
+ * ptsim layout: what a flush IPI reads and writes on its target lies in the
+ * first four cache lines, two pairs of adjacent lines (the hardware fetches
+ * such a pair together): the state up to tlb (its block pointers, fill counts
+ * and set hints) and the counters.  The array of CPUs is allocated aligned
+ * (machine.c).  On 8,192 CPUs a broadcast costs what it touches per target
+ * (docs/performance.md).
+ */
 struct sim_cpu {
-	unsigned int id;
-	struct sim_task *curr;           /* NULL: idle */
-	struct mm_struct *loaded_mm;     /* page tables the CPU has loaded (NULL: init_mm) */
+	_Alignas(2 * SIM_CACHE_LINE) unsigned int id;
 	bool is_lazy;                    /* running idle/kthread with a user mm still loaded */
+	bool irqs_off;                   /* inside a GUP-fast walk, or in_schedule (a concurrency point) */
 	uint16_t asid;                   /* tag of the loaded address space in the TLB model */
-	void *arch;                      /* arch per-CPU state (x86 cpu_tlbstate, arm64 ASID state) */
+	struct mm_struct *loaded_mm;     /* page tables the CPU has loaded (NULL: init_mm) */
 	struct sim_tlb tlb;              /* the hardware caches (allocated on first use) */
+	uint64_t stats[NR_CPU_STATS];
+	struct sim_task *curr;           /* NULL: idle */
+	void *arch;                      /* arch per-CPU state (x86 cpu_tlbstate, arm64 ASID state) */
 
 	/* Concurrency points. */
-	bool irqs_off;                   /* inside a GUP-fast walk, or in_schedule */
 	bool in_schedule;                /* inside __schedule() with IRQs off (schedule_begin) */
 	struct pending_call *pending;    /* IPIs waiting for IRQs to come back on */
 	struct pending_call **pending_tail;
@@ -470,8 +481,6 @@ struct sim_cpu {
 	uint32_t held_lock_table;
 	uint32_t held_lock_gen;
 	struct mm_struct *held_lock_mm;
-
-	uint64_t stats[NR_CPU_STATS];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -1389,8 +1398,24 @@ static inline void cpumask_clear_cpu(unsigned int cpu, struct cpumask *mask)
 {
 	mask->bits[cpu >> 6] &= ~(1ull << (cpu & 63));
 }
-/* Next set CPU >= from, or nr_cpus. */
-unsigned int cpumask_next(const struct cpumask *mask, unsigned int from, unsigned int nr_cpus);
+/* Next set CPU >= from, or nr_cpus (a word at a time; inline: every IPI target loop runs it). */
+static inline unsigned int cpumask_next(const struct cpumask *mask, unsigned int from, unsigned int nr_cpus)
+{
+	if (from >= nr_cpus)
+		return nr_cpus;
+	unsigned int w = from >> 6;
+	uint64_t word = mask->bits[w] & (~0ull << (from & 63));
+
+	for (;;) {
+		if (word) {
+			unsigned int c = (w << 6) + (unsigned int)__builtin_ctzll(word);
+			return c < nr_cpus ? c : nr_cpus;
+		}
+		if (++w >= mask->nwords)
+			return nr_cpus;
+		word = mask->bits[w];
+	}
+}
 unsigned int cpumask_weight(const struct cpumask *mask);
 #define for_each_cpu(c, mask, n) for ((c) = cpumask_next((mask), 0, (n)); (c) < (n); (c) = cpumask_next((mask), (c) + 1, (n)))
 /* Run func on each CPU of targets (self excluded by the caller) by IPI; wait if asked. */

@@ -89,7 +89,7 @@ PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsi
 		goto err_free;
 	m->entry_hook = m->ops->set_entry != NULL;
 
-	m->cpus = sim_calloc(&m->alloc, m->nr_cpus, sizeof(struct sim_cpu));
+	m->cpus = sim_zalloc_aligned(&m->alloc, _Alignof(struct sim_cpu), (size_t)m->nr_cpus * sizeof(struct sim_cpu));
 	if (!m->cpus)
 		goto err_nomem;
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {

@@ -52,24 +52,6 @@ void cpumask_release(struct ptsim_machine *m, struct cpumask *mask)
 	mask->bits = NULL;
 }
 
-unsigned int cpumask_next(const struct cpumask *mask, unsigned int from, unsigned int nr_cpus)
-{
-	if (from >= nr_cpus)
-		return nr_cpus;
-	unsigned int w = from >> 6;
-	uint64_t word = mask->bits[w] & (~0ull << (from & 63));
-
-	for (;;) {
-		if (word) {
-			unsigned int c = (w << 6) + (unsigned int)__builtin_ctzll(word);
-			return c < nr_cpus ? c : nr_cpus;
-		}
-		if (++w >= mask->nwords)
-			return nr_cpus;
-		word = mask->bits[w];
-	}
-}
-
 unsigned int cpumask_weight(const struct cpumask *mask)
 {
 	unsigned int n = 0;

@@ -123,6 +123,7 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	if (tlb_block_alloc(m, t, TLB_BLOCK_BASE))
 		return SIM_ENOMEM;
 	memset(t->nr_valid, 0, sizeof(t->nr_valid));
+	memset(t->sets_hint, 0, sizeof(t->sets_hint));
 	t->lru_clock = 0;
 	t->last_pwc = TLB_NIL;
 	return 0;
@@ -280,6 +281,21 @@ static inline uint32_t lookup(const struct ptsim_machine *m, const struct sim_tl
 	return lookup_set(&v, set_of(v.g, tag, asid), key, key_fp(key));
 }
 
+/*
+ * lookup() for an invalidation, which may run on any CPU: the set's hint bit
+ * (in struct sim_tlb, beside the counts) is tested first, so that a CPU that
+ * cannot hold the entry is answered without touching its storage block.
+ */
+static inline uint32_t lookup_inv(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a,
+				  uint64_t tag, uint16_t asid)
+{
+	const struct tlb_geo *g = &m->tlb_layout.a[a];
+
+	if (!t->nr_valid[a] || !(t->sets_hint[a] & (1ull << (set_of(g, tag, asid) & 63))))
+		return TLB_NIL;
+	return lookup(m, t, a, tag, asid);
+}
+
 /* The way a new translation goes to in set @set: the first free way, else the least recently used. */
 static inline uint32_t tlb_victim(const struct tlb_view *v, uint32_t set)
 {
@@ -321,6 +337,7 @@ static inline uint32_t tlb_store(struct ptsim_machine *m, struct sim_tlb *t, uns
 	e->lru = ++t->lru_clock;
 	v->fp[i] = fp;
 	v->busy[set >> 6] |= 1ull << (set & 63);
+	t->sets_hint[a] |= 1ull << (set & 63);
 	frame(m, pfn)->cache_refs++;
 	t->nr_valid[a]++;
 	return i;
@@ -354,6 +371,7 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 	struct tlb_view v = tview(m, t, a);
 	struct sim_frame *frames = m->phys.frames;   /* not reallocated while entries die */
 	uint32_t ways = v.g->ways, words = (v.g->sets + 63) / 64;
+	uint64_t busy_folded = 0;
 	for (uint32_t wd = 0; wd < words; wd++) {
 		uint64_t bits = v.busy[wd];
 		while (bits) {
@@ -385,11 +403,14 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 			if (!left)
 				v.busy[wd] &= ~bit;
 		}
+		busy_folded |= v.busy[wd];
 		if (!t->nr_valid[a]) {
 			memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets already emptied */
+			busy_folded = 0;
 			break;
 		}
 	}
+	t->sets_hint[a] = busy_folded;
 	return n;
 }
 
@@ -690,7 +711,7 @@ unsigned int tlb_inv_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t a
 			const struct tlb_geo *ag = &m->tlb_layout.a[s];
 			if (!ag->present)
 				continue;
-			uint32_t i = lookup(m, t, s, va >> ag->shift, asid);
+			uint32_t i = lookup_inv(m, t, s, va >> ag->shift, asid);
 			if (i != TLB_NIL) {
 				struct tlb_view v = tview(m, t, s);
 				tlb_kill(m, t, s, &v, i);
@@ -715,7 +736,7 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 		const struct tlb_geo *ag = &m->tlb_layout.a[array];
 		if (!ag->present)
 			continue;
-		uint32_t i = lookup(m, t, array, va >> ag->shift, asid);
+		uint32_t i = lookup_inv(m, t, array, va >> ag->shift, asid);
 		if (i != TLB_NIL) {
 			struct tlb_view v = tview(m, t, array);
 			tlb_kill(m, t, array, &v, i);
@@ -790,7 +811,7 @@ unsigned int tlb_inv_range_arrays(struct ptsim_machine *m, struct sim_cpu *cpu, 
 		uint64_t elo = c.lo & ~(c.per - 1), ehi = c.hi | (c.per - 1);
 		if (ehi - elo < 64) {
 			for (uint64_t tag = elo; tag <= ehi; tag++) {
-				uint32_t i = lookup(m, t, a, tag, asid);
+				uint32_t i = lookup_inv(m, t, a, tag, asid);
 				if (i == TLB_NIL)
 					continue;
 				struct tlb_view v = tview(m, t, a);
@@ -1033,6 +1054,11 @@ bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, siz
 			}
 			if (in_set && !(v.busy[set >> 6] & (1ull << (set & 63)))) {
 				snprintf(why, len, "cpu %u TLB array %u set %u: %u valid entries, busy bit clear", cpu->id,
+					 a, set, in_set);
+				return false;
+			}
+			if (in_set && !(t->sets_hint[a] & (1ull << (set & 63)))) {
+				snprintf(why, len, "cpu %u TLB array %u set %u: %u valid entries, hint bit clear", cpu->id,
 					 a, set, in_set);
 				return false;
 			}

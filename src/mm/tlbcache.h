@@ -88,6 +88,14 @@ struct sim_tlb {
 	uint32_t nr_valid[NR_TLB_ARRAYS];  /* valid entries per array */
 	uint32_t lru_clock;
 	uint32_t last_pwc;    /* PWC_PTE entry of the last walk (a lookup shortcut, checked against its key) */
+	/*
+	 * ptsim: per array, its busy-set bits folded modulo 64 (bit s & 63 set:
+	 * some set congruent to s may hold something; kept a superset by
+	 * tlb_store() and recomputed by each sweep).  An invalidation tests it
+	 * before it touches the CPU's storage block: a flush IPI to a CPU that
+	 * cannot hold the address costs no access to the CPU's arrays.
+	 */
+	uint64_t sets_hint[NR_TLB_ARRAYS];
 };
 
 static inline uint64_t tlb_key(uint64_t tag, uint16_t asid)

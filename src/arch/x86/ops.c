@@ -63,7 +63,8 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	struct x86_machine *xm = sim_calloc(&m->alloc, 1, sizeof(*xm));
 	if (!xm)
 		return SIM_ENOMEM;
-	xm->tlbstate = sim_calloc(&m->alloc, m->nr_cpus, sizeof(struct x86_tlbstate));
+	/* Cache-line aligned: a flush IPI reads its target's ASID and the first slots' generations in one line. */
+	xm->tlbstate = sim_zalloc_aligned(&m->alloc, SIM_CACHE_LINE, (size_t)m->nr_cpus * sizeof(struct x86_tlbstate));
 	xm->global_asid_used = sim_calloc(&m->alloc, MAX_ASID_AVAILABLE + 1, 1);
 	if (!xm->tlbstate || !xm->global_asid_used) {
 		sim_free(&m->alloc, xm->tlbstate, m->nr_cpus * sizeof(struct x86_tlbstate));

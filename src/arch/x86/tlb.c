@@ -680,13 +680,17 @@ static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
 
 	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
 		struct sim_cpu *cpu = &m->cpus[c];
-		struct x86_tlbstate *ts = x86_ts(m, cpu);
 		bool loaded_here = cpu->loaded_mm == mm;
 		bool stale_slot_left = false;
 
-		/* Running it on a per-CPU ASID: its one slot is the active one, and that one stays. */
-		if (loaded_here && !cpu->is_lazy && !is_global_asid(ts->loaded_mm_asid))
+		/*
+		 * Running it on a per-CPU ASID: its one slot is the active one, and
+		 * that one stays.  (cpu->asid is the loaded ASID: read here from the
+		 * CPU's first cache line, the tlbstate only where there is work.)
+		 */
+		if (loaded_here && !cpu->is_lazy && !is_global_asid(cpu->asid))
 			continue;
+		struct x86_tlbstate *ts = x86_ts(m, cpu);
 		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++) {   /* without PCID only slot 0 is used */
 			if (ts->ctxs[s].ctx_id != ctx->ctx_id)
 				continue;

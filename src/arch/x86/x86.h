@@ -34,7 +34,7 @@ struct x86_tlb_ctx {
 };
 
 struct x86_tlbstate {
-	uint16_t loaded_mm_asid;
+	_Alignas(SIM_CACHE_LINE) uint16_t loaded_mm_asid;
 	uint16_t next_asid;
 	struct x86_tlb_ctx ctxs[TLB_NR_DYN_ASIDS];
 };
