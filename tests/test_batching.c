@@ -531,6 +531,60 @@ static void test_batching__random_zaps_arm64_same_report(void **state)
 	compare_random_zaps(PTSIM_ARCH_ARM64, 16384, 3);
 }
 
+/*
+ * Table-sync broadcasts (hugetlb_unshare=ipi_per_table: one per unshared PMD
+ * table at a child's exit) while CPU 5 is in the scheduler with IRQs off, or
+ * in a GUP-fast walk, and after: the call must wait on that CPU either way.
+ * The report and the counters read in between must be the same with the bulk
+ * count on and off.
+ */
+static char *irqs_off_report(bool on, bool gup)
+{
+	static const char *const set[] = { "hugetlb_unshare=ipi_per_table", NULL };
+	struct ptsim_machine *m = t_machine(70, NULL, set);
+	struct ptsim_mmap_args a = { .addr = 0x100000000000ull, .len = 4ull << 30,
+				     .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE, .kind = PTSIM_MAP_HUGETLB, .shared = true };
+	char head[256];
+
+	ptsim_debug_ipi_fastpath(m, on);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 2ull << 20, false));
+	T_OK(m, ptsim_fork(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, a.addr, a.len, 2ull << 20, false));
+	T_OK(m, ptsim_spawn(m, 3, 5));
+	T_OK(m, gup ? ptsim_gup_fast_begin(m, 5, 3, 0x10000000ull) : ptsim_schedule_begin(m, 5));
+	T_OK(m, ptsim_exit(m, 2));
+	snprintf(head, sizeof(head), "during: %llu %llu %llu\n", (unsigned long long)t_stat(m, "cpu.5.ipi_received.table_sync"),
+		 (unsigned long long)t_stat(m, "ipi.received.table_sync"), (unsigned long long)t_stat(m, "ipi.delayed_by_irqs_off"));
+	T_OK(m, gup ? ptsim_gup_fast_end(m, 5) : ptsim_schedule_end(m, 5));
+	T_OK(m, ptsim_exit(m, 1));
+	char *json = ptsim_report_json(m);
+	char *out = malloc(strlen(head) + strlen(json) + 1);
+	assert_non_null(out);
+	strcpy(out, head);
+	strcat(out, json);
+	ptsim_free(json);
+	t_destroy(m);
+	return out;
+}
+
+static void test_batching__ipi_broadcast_waits_for_irqs_off(void **state)
+{
+	(void)state;
+	for (int gup = 0; gup < 2; gup++) {
+		char *on = irqs_off_report(true, gup), *off = irqs_off_report(false, gup);
+		if (strcmp(on, off))
+			fail_msg("%s: bulk count on and off differ:\n on: %.400s\noff: %.400s", gup ? "gup_fast" : "schedule",
+				 on, off);
+		if (!strstr(on, "ipi_per_table") || strncmp(on, "during: 4 276 4\n", 16))
+			fail_msg("%s: expected 4 table-sync broadcasts, each delayed on CPU 5, got %.60s",
+				 gup ? "gup_fast" : "schedule", on);
+		free(on);
+		free(off);
+	}
+}
+
 /* The batched path really is taken: a first touch of a fresh mapping counts every page's fault. */
 static void test_batching__touch_counts_every_fault(void **state)
 {
@@ -590,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_batching__bundled_traces_same_report),
 		cmocka_unit_test(test_batching__ipi_bundled_traces_same_report),
 		cmocka_unit_test(test_batching__ipi_random_traces_same_report),
+		cmocka_unit_test(test_batching__ipi_broadcast_waits_for_irqs_off),
 		cmocka_unit_test(test_batching__random_x86_same_report),
 		cmocka_unit_test(test_batching__random_arm64_same_report),
 		cmocka_unit_test(test_batching__random_zaps_x86_same_report),
