@@ -481,6 +481,13 @@ struct sim_cpu {
 	uint32_t held_lock_table;
 	uint32_t held_lock_gen;
 	struct mm_struct *held_lock_mm;
+
+	/*
+	 * ptsim layout: makes the size an odd multiple of 128 bytes, so that the
+	 * CPUs' hot lines spread over every set of the host's caches (at 512
+	 * bytes apart they would all fall into half of them).
+	 */
+	char layout_pad[2 * SIM_CACHE_LINE];
 };
 
 /* ------------------------------------------------------------------------ */
