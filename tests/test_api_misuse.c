@@ -334,12 +334,44 @@ static void test_api_misuse__foreign_pointer(void **s)
  * "cpu 1 holds no PMD lock").  Other mms, and madvise (mmap_lock for read),
  * go on.
  */
+/*
+ * Every call that takes @task's mmap_lock for write (its mapping [@addr,
+ * +@len) exists; fork's child would run on @fork_cpu), but the last exit:
+ * refused with PTSIM_ECPUBUSY.
+ */
+static void mmap_write_ops_refused(struct ptsim_machine *m, int task, unsigned int fork_cpu, uint64_t addr,
+				   uint64_t len)
+{
+	struct ptsim_mmap_args b = { .addr = 0x80000000, .len = 1ull << 21, .prot = RW };
+	struct ptsim_mmap_args replace = { .addr = addr, .len = 4096, .prot = RW, .fixed = PTSIM_MAP_REPLACE };
+	struct ptsim_mmap_args chosen = { .len = 4096, .prot = RW };
+	uint64_t out = 0;
+	const int rcs[] = {
+		ptsim_munmap(m, task, addr, len),
+		ptsim_fork(m, task, 3, fork_cpu),
+		ptsim_fork(m, task, 3, PTSIM_CPU_NONE),
+		ptsim_mmap(m, task, &b),
+		ptsim_mmap(m, task, &replace),
+		ptsim_mmap_addr(m, &out, task, &chosen),
+		ptsim_mprotect(m, task, addr, 4096, PTSIM_PROT_READ),
+		ptsim_mremap(m, task, addr, 4096, 0x90000000),
+		ptsim_mremap_flags(m, &out, task, addr, 4096, 8192, PTSIM_MREMAP_MAYMOVE, 0),
+		ptsim_mlock(m, task, addr, 4096),
+		ptsim_munlock(m, task, addr, 4096),
+		ptsim_exec(m, task, NULL),
+		ptsim_brk(m, &out, task, 0),
+		ptsim_sbrk(m, &out, task, 4096),
+	};
+	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
+		if (rcs[i] != PTSIM_ECPUBUSY)
+			fail_msg("operation %zu: %s, expected PTSIM_ECPUBUSY", i, ptsim_errname(rcs[i]));
+}
+
 static void test_api_misuse__pmd_lock_blocks_table_free(void **s)
 {
 	(void)s;
 	struct ptsim_machine *m = t_machine(3, NULL, NULL);
 	struct ptsim_mmap_args a = { .addr = 0x40000000, .len = 1ull << 30, .prot = RW };
-	struct ptsim_mmap_args b = { .addr = 0x80000000, .len = 1ull << 21, .prot = RW };
 
 	T_OK(m, ptsim_spawn(m, 1, 0));
 	T_OK(m, ptsim_spawn(m, 2, 2));
@@ -348,28 +380,8 @@ static void test_api_misuse__pmd_lock_blocks_table_free(void **s)
 	T_OK(m, ptsim_touch(m, 1, a.addr, 8192, 0, true));
 	T_OK(m, ptsim_touch(m, 2, a.addr, 8192, 0, true));
 	T_OK(m, ptsim_pmd_lock(m, 1, 1, a.addr));
-	struct ptsim_mmap_args replace = { .addr = a.addr, .len = 4096, .prot = RW, .fixed = PTSIM_MAP_REPLACE };
-	struct ptsim_mmap_args chosen = { .len = 4096, .prot = RW };
-	uint64_t out = 0;
-	const int rcs[] = {
-		ptsim_munmap(m, 1, a.addr, a.len),
-		ptsim_exit(m, 1),
-		ptsim_fork(m, 1, 3, 0),
-		ptsim_fork(m, 1, 3, PTSIM_CPU_NONE),
-		ptsim_mmap(m, 1, &b),
-		ptsim_mmap(m, 1, &replace),
-		ptsim_mmap_addr(m, &out, 1, &chosen),
-		ptsim_mprotect(m, 1, a.addr, 4096, PTSIM_PROT_READ),
-		ptsim_mremap(m, 1, a.addr, 4096, 0x90000000),
-		ptsim_mremap_flags(m, &out, 1, a.addr, 4096, 8192, PTSIM_MREMAP_MAYMOVE, 0),
-		ptsim_mlock(m, 1, a.addr, 4096),
-		ptsim_munlock(m, 1, a.addr, 4096),
-		ptsim_exec(m, 1, NULL),
-		ptsim_brk(m, &out, 1, 0),
-		ptsim_sbrk(m, &out, 1, 4096),
-	};
-	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
-		assert_int_equal(rcs[i], PTSIM_ECPUBUSY);
+	assert_int_equal(ptsim_exit(m, 1), PTSIM_ECPUBUSY);
+	mmap_write_ops_refused(m, 1, 0, a.addr, a.len);
 	assert_non_null(strstr(ptsim_machine_errmsg(m), "cpu 1 holds a PMD lock in this mm"));
 	assert_non_null(strstr(ptsim_machine_errmsg(m), "pmd_unlock first"));
 	/* mmap_lock for read, or another mm: not blocked. */
@@ -400,7 +412,6 @@ static void test_api_misuse__rcu_reader_blocks_mmap_write(void **s)
 	(void)s;
 	struct ptsim_machine *m = t_machine(3, "6.12", NULL);
 	struct ptsim_mmap_args a = { .addr = 0x40000000, .len = 1ull << 30, .prot = RW };
-	struct ptsim_mmap_args b = { .addr = 0x80000000, .len = 1ull << 21, .prot = RW };
 
 	T_OK(m, ptsim_spawn(m, 1, 0));
 	T_OK(m, ptsim_thread(m, 1, 4, 1));
@@ -410,28 +421,7 @@ static void test_api_misuse__rcu_reader_blocks_mmap_write(void **s)
 	T_OK(m, ptsim_touch(m, 1, a.addr, 8192, 0, true));
 	T_OK(m, ptsim_touch(m, 2, a.addr, 8192, 0, true));
 	T_OK(m, ptsim_rcu_read_begin(m, 1, 4, a.addr));
-	struct ptsim_mmap_args replace = { .addr = a.addr, .len = 4096, .prot = RW, .fixed = PTSIM_MAP_REPLACE };
-	struct ptsim_mmap_args chosen = { .len = 4096, .prot = RW };
-	uint64_t out = 0;
-	const int rcs[] = {
-		ptsim_munmap(m, 1, a.addr, a.len),
-		ptsim_fork(m, 1, 3, 2),
-		ptsim_fork(m, 1, 3, PTSIM_CPU_NONE),
-		ptsim_mmap(m, 1, &b),
-		ptsim_mmap(m, 1, &replace),
-		ptsim_mmap_addr(m, &out, 1, &chosen),
-		ptsim_mprotect(m, 1, a.addr, 4096, PTSIM_PROT_READ),
-		ptsim_mremap(m, 1, a.addr, 4096, 0x90000000),
-		ptsim_mremap_flags(m, &out, 1, a.addr, 4096, 8192, PTSIM_MREMAP_MAYMOVE, 0),
-		ptsim_mlock(m, 1, a.addr, 4096),
-		ptsim_munlock(m, 1, a.addr, 4096),
-		ptsim_exec(m, 1, NULL),
-		ptsim_brk(m, &out, 1, 0),
-		ptsim_sbrk(m, &out, 1, 4096),
-	};
-	for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
-		if (rcs[i] != PTSIM_ECPUBUSY)
-			fail_msg("operation %zu: %s, expected PTSIM_ECPUBUSY", i, ptsim_errname(rcs[i]));
+	mmap_write_ops_refused(m, 1, 2, a.addr, a.len);
 	assert_non_null(strstr(ptsim_machine_errmsg(m), "cpu 1 is inside an RCU read section on a page table of this mm"));
 	assert_non_null(strstr(ptsim_machine_errmsg(m), "rcu_read_end first"));
 	/* The last user's exit (exit_mmap() takes mmap_lock for write) waits too. */

@@ -52,17 +52,6 @@
 #include "support/helpers.h"
 #include "support/random_trace.h"
 
-/* Does @preset set @pair (exactly as ptsim_preset_pairs() lists it)? */
-static bool preset_sets(const char *preset, const char *pair)
-{
-	const char *const *pairs = ptsim_preset_pairs(preset);
-
-	for (; pairs && *pairs; pairs++)
-		if (!strcmp(*pairs, pair))
-			return true;
-	return false;
-}
-
 /* The queued x86 fix for the open unsharing gap (docs/bugs.md), and the unsharing it applies to. */
 #define LAZY_UNSHARE_FIX "x86_table_flush_implies_ipi=on"
 #define MMU_GATHER_UNSHARING "hugetlb_unshare=mmu_gather"
@@ -75,11 +64,52 @@ static enum gap lazy_unshare_gap_possible(const struct ptsim_config *cfg)
 	if (cfg->arch != PTSIM_ARCH_X86_64)
 		return GAP_NO;
 	/* The preset's unsharing, unless the overrides (the later one wins) say another. */
-	bool mmu_gather = preset_sets(cfg->preset ? cfg->preset : PTSIM_DEFAULT_PRESET, MMU_GATHER_UNSHARING);
+	bool mmu_gather = t_preset_sets(cfg->preset ? cfg->preset : PTSIM_DEFAULT_PRESET, MMU_GATHER_UNSHARING);
 	for (const char *const *kv = cfg->set; kv && *kv; kv++)
 		if (!strncmp(*kv, "hugetlb_unshare=", 16))
 			mmu_gather = !strcmp(*kv, MMU_GATHER_UNSHARING);
 	return mmu_gather ? GAP_MMU_GATHER : GAP_OLDER_UNSHARING;
+}
+
+#define MAX_SET 32
+
+/*
+ * Load @text and build its machine, with @extra_set (NULL-terminated, or
+ * NULL) appended to its overrides in @set (cfg->set then points there).
+ * Return: true, or false with @why (which starts with @what) saying why.
+ */
+static bool load_machine(const char *what, const char *text, size_t len, const char *const *extra_set,
+			 const char *set[MAX_SET], struct ptsim_trace **t, struct ptsim_config *cfg,
+			 struct ptsim_machine **m, char *why, size_t whylen)
+{
+	char err[512];
+
+	int rc = ptsim_trace_load(t, text, len, err, sizeof(err));
+	if (rc) {
+		snprintf(why, whylen, "%sload: %s: %s", what, ptsim_errname(rc), err);
+		return false;
+	}
+	ptsim_trace_config(*t, cfg);
+	if (extra_set) {
+		size_t n = 0;
+		for (; cfg->set && cfg->set[n]; n++) {
+			assert_true(n + 1 < MAX_SET);
+			set[n] = cfg->set[n];
+		}
+		for (; *extra_set; extra_set++) {
+			assert_true(n + 1 < MAX_SET);
+			set[n++] = *extra_set;
+		}
+		set[n] = NULL;
+		cfg->set = set;
+	}
+	rc = ptsim_machine_create(m, cfg, err, sizeof(err));
+	if (rc) {
+		snprintf(why, whylen, "%smachine: %s: %s", what, ptsim_errname(rc), err);
+		ptsim_trace_free(*t);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -95,37 +125,13 @@ static char *replay(const char *text, size_t len, const char *const *extra_set, 
 	struct ptsim_trace *t;
 	struct ptsim_config cfg;
 	struct ptsim_machine *m;
-	const char *set[32];
-	char err[512];
+	const char *set[MAX_SET];
 	char *json = NULL;
 
 	*gap = GAP_NO;
-	int rc = ptsim_trace_load(&t, text, len, err, sizeof(err));
-	if (rc) {
-		snprintf(why, whylen, "load: %s: %s", ptsim_errname(rc), err);
+	if (!load_machine("", text, len, extra_set, set, &t, &cfg, &m, why, whylen))
 		return NULL;
-	}
-	ptsim_trace_config(t, &cfg);
-	if (extra_set) {
-		size_t n = 0;
-		for (; cfg.set && cfg.set[n]; n++) {
-			assert_true(n + 1 < sizeof(set) / sizeof(set[0]));
-			set[n] = cfg.set[n];
-		}
-		for (; *extra_set; extra_set++) {
-			assert_true(n + 1 < sizeof(set) / sizeof(set[0]));
-			set[n++] = *extra_set;
-		}
-		set[n] = NULL;
-		cfg.set = set;
-	}
-	rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
-	if (rc) {
-		snprintf(why, whylen, "machine: %s: %s", ptsim_errname(rc), err);
-		ptsim_trace_free(t);
-		return NULL;
-	}
-	rc = ptsim_trace_run(t, m);
+	int rc = ptsim_trace_run(t, m);
 	if (rc) {
 		snprintf(why, whylen, "run: %s: %s", ptsim_errname(rc), ptsim_machine_errmsg(m));
 	} else if (ptsim_violation_count(m)) {
@@ -200,22 +206,13 @@ static bool probe_refused(const struct t_random_trace *g, char *why, size_t whyl
 	struct ptsim_trace *t;
 	struct ptsim_config cfg;
 	struct ptsim_machine *m;
-	char err[512], where[64], where_v2[64];
+	const char *set[MAX_SET];
+	char where[64], where_v2[64];
 	bool ok = false;
 
-	int rc = ptsim_trace_load(&t, g->probe, g->probe_len, err, sizeof(err));
-	if (rc) {
-		snprintf(why, whylen, "probe: load: %s: %s", ptsim_errname(rc), err);
+	if (!load_machine("probe: ", g->probe, g->probe_len, NULL, set, &t, &cfg, &m, why, whylen))
 		return false;
-	}
-	ptsim_trace_config(t, &cfg);
-	rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
-	if (rc) {
-		snprintf(why, whylen, "probe: machine: %s: %s", ptsim_errname(rc), err);
-		ptsim_trace_free(t);
-		return false;
-	}
-	rc = ptsim_trace_run(t, m);
+	int rc = ptsim_trace_run(t, m);
 	snprintf(where, sizeof(where), "event %u (munmap)", g->probe_event);            /* v1 */
 	snprintf(where_v2, sizeof(where_v2), "(event %u, munmap)", g->probe_event);     /* v2: after the line */
 	const char *msg = ptsim_machine_errmsg(m);

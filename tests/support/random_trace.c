@@ -542,8 +542,7 @@ static void gen_concurrency(struct t_random_gen *g)
 	out(g, ",\"cpu\":%d}", c);
 }
 
-/* Does @preset set @pair (exactly as ptsim_preset_pairs() lists it)? */
-static bool preset_sets(const char *preset, const char *pair)
+bool t_preset_sets(const char *preset, const char *pair)
 {
 	const char *const *pairs = ptsim_preset_pairs(preset);
 
@@ -588,7 +587,7 @@ static void gen_set(struct t_random_gen *g, uint64_t seed, const char *preset)
 		out(g, "%s\"%s\":\"%s\"", any ? "," : ",\"set\":{", keys[i][0], keys[i][v]);
 		any = true;
 	}
-	if (g->arm64 && preset_sets(preset, "arm64_walkcache_fix=on") && chance(g, 25)) {
+	if (g->arm64 && t_preset_sets(preset, "arm64_walkcache_fix=on") && chance(g, 25)) {
 		out(g, "%s\"arm64_tlbi_range\":\"%s\"", any ? "," : ",\"set\":{", chance(g, 50) ? "on" : "off");
 		any = true;
 	}

@@ -40,4 +40,7 @@ struct t_random_trace {
 void t_random_trace(struct t_random_trace *t, uint64_t seed);
 void t_random_trace_free(struct t_random_trace *t);
 
+/* Does @preset set @pair, exactly as ptsim_preset_pairs() lists it? */
+bool t_preset_sets(const char *preset, const char *pair);
+
 #endif
