@@ -188,6 +188,32 @@ static void test_bugs__move_pages_unshare_skips_lazy_cpu(void **s)
 	move_pages_lazy_case("6.12", NULL, 1, 0, 1);   /* flush_tlb_range() without 3ef938c35035 */
 }
 
+/*
+ * CVE-2026-63875's leaf-only flush after an unshare is older than the
+ * mmu_gather unsharing it was fixed for: before 8ce720d5bd91,
+ * __unmap_hugepage_range()'s force_flush (tlb_flush_pmd_range() + a flush
+ * without freed_tables) is leaf-only too, and under the exit's fullmm gather
+ * it issues nothing, so the older presets report the same two [pwc]; 6.18.44
+ * (8ce720d5bd91 + c2ff4764e03e) and 7.0 do not.
+ */
+static void test_bugs__cve_2026_63875_before_mmu_gather(void **s)
+{
+	(void)s;
+	static const struct {
+		const char *preset;
+		size_t pwc;
+	} runs[] = { { "6.18", 2 }, { "6.16", 2 }, { "6.12.35", 2 }, { "6.12", 2 }, { "6.18.44", 0 }, { "7.0", 0 } };
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		struct ptsim_machine *m = t_run_trace_adjusted("bugs/CVE-2026-63875.json", NULL, set_preset, runs[i].preset);
+		if (t_violations(m, PTSIM_VIOL_PWC) != runs[i].pwc || ptsim_violation_count(m) != runs[i].pwc)
+			fail_msg("%s: %zu violations (%zu [pwc]), expected %zu [pwc]", runs[i].preset,
+				 ptsim_violation_count(m), t_violations(m, PTSIM_VIOL_PWC), runs[i].pwc);
+		assert_int_equal(t_delta(m, "shared", "unshared", "hugetlb.pmd_unshare"), 2);
+		t_destroy(m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_bugs__cve_2026_74674_x86),
 		cmocka_unit_test(test_bugs__lazy_cpu_and_fallback_counts),
 		cmocka_unit_test(test_bugs__move_pages_unshare_skips_lazy_cpu),
+		cmocka_unit_test(test_bugs__cve_2026_63875_before_mmu_gather),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -557,8 +557,9 @@ bool t_preset_sets(const char *preset, const char *pair)
  * every value is a safe kernel too: each is set with a probability of 1/4.
  * arm64_tlbi_range only under presets with the arm64 walk-cache fix
  * (c2ff4764e03e: 6.18.44, 7.1.9): with range TLBIs, a kernel without it
- * really leaves the walk cache stale after a hugetlb unshare
- * (traces/bugs/CVE-2026-63875.json), which ptsim rightly reports.
+ * (and one before 8ce720d5bd91, whose flush after an unshare is leaf-only as
+ * well) really leaves the walk cache stale after a hugetlb unshare
+ * (traces/bugs/CVE-2026-63875.json, docs/bugs.md), which ptsim rightly reports.
  */
 static void gen_set(struct t_random_gen *g, uint64_t seed, const char *preset)
 {
