@@ -768,10 +768,10 @@ struct ptsim_machine {
 	/* The simulated-memory limit that refused an allocation in this call (NULL: none). */
 	const char *limit_hit;
 	/*
-	 * ptsim: handle runs of sequential accesses of a touch
-	 * together (ptsim_debug_batching(); on by default).  Off, every page
-	 * takes the general path: the reference the batched paths are tested
-	 * against.
+	 * ptsim: handle runs of sequential accesses of a touch, and runs
+	 * of anonymous pages of a zap, together (ptsim_debug_batching(); on by
+	 * default).  Off, every page takes the general path: the reference the
+	 * batched paths are tested against.
 	 */
 	bool no_batching;
 	/*
