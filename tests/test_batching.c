@@ -207,6 +207,31 @@ static uint64_t rnd(struct rng *r, uint64_t n)
 	return (r->s >> 33) % n;
 }
 
+/* The run's log (each step's result) followed by its JSON report; destroys @m. */
+static char *log_and_report(struct ptsim_machine *m, const char *log, size_t used)
+{
+	char *json = ptsim_report_json(m);
+	size_t n = strlen(json);
+	char *out = malloc(n + used + 1);
+	assert_non_null(out);
+	memcpy(out, log, used);
+	memcpy(out + used, json, n + 1);
+	ptsim_free(json);
+	t_destroy(m);
+	return out;
+}
+
+/* Fail with where @on and @off (the same run with batching on and off) first differ; @what names the run. */
+static void same_or_fail(const char *what, const char *on, const char *off)
+{
+	if (strcmp(on, off)) {
+		size_t i = first_difference(on, off);
+		size_t from = i > 80 ? i - 80 : 0;
+		fail_msg("%s: batching on and off differ at byte %zu:\n on: %.160s\noff: %.160s", what, i, on + from,
+			 off + from);
+	}
+}
+
 #define NR_TASKS 3
 #define REGION_PAGES 1536   /* three PTE tables of 4 KiB pages */
 
@@ -300,15 +325,7 @@ static char *random_report(uint64_t seed, enum ptsim_arch arch, unsigned int gra
 		if (used >= sizeof(log) - 16)
 			break;
 	}
-	char *json = ptsim_report_json(m);
-	size_t n = strlen(json);
-	char *out = malloc(n + used + 1);
-	assert_non_null(out);
-	memcpy(out, log, used);
-	memcpy(out + used, json, n + 1);
-	ptsim_free(json);
-	t_destroy(m);
-	return out;
+	return log_and_report(m, log, used);
 }
 
 static void compare_random(enum ptsim_arch arch, unsigned int granule, uint64_t seeds)
@@ -316,12 +333,9 @@ static void compare_random(enum ptsim_arch arch, unsigned int granule, uint64_t 
 	for (uint64_t seed = 1; seed <= seeds; seed++) {
 		char *on = random_report(seed, arch, granule, true);
 		char *off = random_report(seed, arch, granule, false);
-		if (strcmp(on, off)) {
-			size_t i = first_difference(on, off);
-			size_t from = i > 80 ? i - 80 : 0;
-			fail_msg("seed %llu arch %d granule %u: batching on and off differ at byte %zu:\n on: %.160s\noff: %.160s",
-				 (unsigned long long)seed, (int)arch, granule, i, on + from, off + from);
-		}
+		char what[96];
+		snprintf(what, sizeof(what), "seed %llu arch %d granule %u", (unsigned long long)seed, (int)arch, granule);
+		same_or_fail(what, on, off);
 		free(on);
 		free(off);
 	}
@@ -478,15 +492,7 @@ static char *random_zap_report(uint64_t seed, enum ptsim_arch arch, unsigned int
 	cov->hugetlb_faults += t_stat(m, "faults.hugetlb");
 	cov->swapins += t_stat(m, "faults.swapin");
 	cov->cows += t_stat(m, "faults.cow");
-	char *json = ptsim_report_json(m);
-	size_t n = strlen(json);
-	char *out = malloc(n + used + 1);
-	assert_non_null(out);
-	memcpy(out, log, used);
-	memcpy(out + used, json, n + 1);
-	ptsim_free(json);
-	t_destroy(m);
-	return out;
+	return log_and_report(m, log, used);
 }
 
 static void compare_random_zaps(enum ptsim_arch arch, unsigned int granule, uint64_t seeds)
@@ -497,13 +503,10 @@ static void compare_random_zaps(enum ptsim_arch arch, unsigned int granule, uint
 		for (unsigned int reclaim = 0; reclaim < 3; reclaim++) {
 			char *on = random_zap_report(seed, arch, granule, reclaim, true, &cov);
 			char *off = random_zap_report(seed, arch, granule, reclaim, false, &ignored);
-			if (strcmp(on, off)) {
-				size_t i = first_difference(on, off);
-				size_t from = i > 80 ? i - 80 : 0;
-				fail_msg("zaps: seed %llu arch %d granule %u %s: batching on and off differ at byte "
-					 "%zu:\n on: %.160s\noff: %.160s",
-					 (unsigned long long)seed, (int)arch, granule, zap_reclaim[reclaim], i, on + from, off + from);
-			}
+			char what[128];
+			snprintf(what, sizeof(what), "zaps: seed %llu arch %d granule %u %s", (unsigned long long)seed,
+				 (int)arch, granule, zap_reclaim[reclaim]);
+			same_or_fail(what, on, off);
 			free(on);
 			free(off);
 		}
