@@ -686,6 +686,24 @@ static void test_trace_errors__munmap_beside_rcu_reader(void **s)
 	t_destroy(m);
 }
 
+/*
+ * An exec segment's or stack's range names its own field, once: the message
+ * used to wrap the range check's whole message, event prefix and all
+ * ("field 'segments[1]': event 1 (exec) at events[1]: field 'addr': ...").
+ */
+static void test_trace_errors__exec_range_names_segment_field(void **s)
+{
+	(void)s;
+	RUN_ERR(PRE "{'op':'exec','task':1,'segments':[{'addr':'0x400000','len':4096,'prot':'r'},"
+		    "{'addr':'0x7ffffffff000','len':4096,'prot':'r'}]}" END,
+		-ERANGE, "event 1 (exec)",
+		"field 'segments[1].addr': 0x7ffffffff000 is above the top of user space");
+	RUN_ERR(PRE "{'op':'exec','task':1,'segments':[{'addr':'0x400000','len':'0x1800','prot':'r'}]}" END, -EINVAL,
+		"event 1 (exec)", "field 'segments[0].len': 0x1800 is not a multiple of the page size");
+	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'addr':'0x7ffffffff000','len':'8K'}}" END, -ERANGE,
+		"event 1 (exec)", "field 'stack.addr': 0x7ffffffff000 is above the top of user space");
+}
+
 /* ---------------- machine section ---------------- */
 
 static void test_trace_errors__machine_section(void **s)
@@ -995,6 +1013,7 @@ int main(void)
 		cmocka_unit_test(test_trace_errors__unexpected_syscall_failure),
 		cmocka_unit_test(test_trace_errors__trace_ends_inside_walk),
 		cmocka_unit_test(test_trace_errors__munmap_beside_rcu_reader),
+		cmocka_unit_test(test_trace_errors__exec_range_names_segment_field),
 		cmocka_unit_test(test_trace_errors__machine_section),
 		cmocka_unit_test(test_trace_errors__config_add),
 		cmocka_unit_test(test_trace_errors__api_messages),

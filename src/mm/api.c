@@ -254,27 +254,35 @@ static int check_user_addr(struct ptsim_machine *m, uint64_t addr)
 	return 0;
 }
 
-static int check_range(struct ptsim_machine *m, uint64_t addr, uint64_t len, uint64_t align, const char *what)
+/* check_range() with the address and length fields named @addr_field and @len_field. */
+static int check_range_fields(struct ptsim_machine *m, uint64_t addr, uint64_t len, uint64_t align, const char *what,
+			      const char *addr_field, const char *len_field)
 {
 	if (len == 0)
-		return ptsim__err(m, -EINVAL, "len", "length must not be 0");
+		return ptsim__err(m, -EINVAL, len_field, "length must not be 0");
 	if (addr & (align - 1))
-		return ptsim__err(m, -EINVAL, "addr", "%#" PRIx64 " is not %s-aligned (%#" PRIx64 ")", addr, what, align);
+		return ptsim__err(m, -EINVAL, addr_field, "%#" PRIx64 " is not %s-aligned (%#" PRIx64 ")", addr, what,
+				  align);
 	if (len & (align - 1))
-		return ptsim__err(m, -EINVAL, "len", "%#" PRIx64 " is not a multiple of the %s size (%#" PRIx64 ")", len,
-				  what, align);
+		return ptsim__err(m, -EINVAL, len_field, "%#" PRIx64 " is not a multiple of the %s size (%#" PRIx64 ")",
+				  len, what, align);
 	/* The address itself above user space is the address's fault; a range that runs past it, the length's. */
 	if (addr >= m->geo.task_size)
-		return ptsim__err(m, -ERANGE, "addr",
+		return ptsim__err(m, -ERANGE, addr_field,
 				  "%#" PRIx64 " is above the top of user space (%#" PRIx64 ", %u-bit VA%s)", addr,
 				  m->geo.task_size, m->geo.va_bits,
 				  m->cfg.arch == PTSIM_ARCH_ARM64 ? "; a larger va_bits raises it" :
 				  m->geo.levels == 4 ? "; paging_levels 5 raises it" : "");
 	if (addr + len < addr || addr + len > m->geo.task_size)
-		return ptsim__err(m, -ERANGE, "len",
+		return ptsim__err(m, -ERANGE, len_field,
 				  "[%#" PRIx64 ", +%#" PRIx64 ") runs past the top of user space (%#" PRIx64 ")", addr, len,
 				  m->geo.task_size);
 	return 0;
+}
+
+static int check_range(struct ptsim_machine *m, uint64_t addr, uint64_t len, uint64_t align, const char *what)
+{
+	return check_range_fields(m, addr, len, align, what, "addr", "len");
 }
 
 static struct sim_task *task_new(struct ptsim_machine *m, int id, struct mm_struct *mm)
@@ -712,10 +720,12 @@ PTSIM_API int ptsim_file_cache(struct ptsim_machine *m, const char *name, enum p
 /* One exec segment: the mmap checks, with the field named after the segment. */
 static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_segment *s, size_t i)
 {
-	char field[48];
+	char field[48], addr_field[56], len_field[56];
 	int rc;
 
 	snprintf(field, sizeof(field), "segments[%zu]", i);
+	snprintf(addr_field, sizeof(addr_field), "%s.addr", field);
+	snprintf(len_field, sizeof(len_field), "%s.len", field);
 	if (!parse_prot_ok(s->prot))
 		return ptsim__err(m, -EINVAL, field, "unknown protection bits %#x", s->prot);
 	if (s->kind != PTSIM_MAP_ANON && s->kind != PTSIM_MAP_FILE)
@@ -726,8 +736,8 @@ static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_s
 		return rc;
 	if (s->kind == PTSIM_MAP_ANON && (s->file || s->offset))
 		return ptsim__err(m, -EINVAL, field, "an anonymous segment has no file or offset");
-	if ((rc = check_range(m, s->addr, s->len, PAGE_SIZE(m), "page")))
-		return ptsim__err(m, rc, field, "%s", m->errmsg);
+	if ((rc = check_range_fields(m, s->addr, s->len, PAGE_SIZE(m), "page", addr_field, len_field)))
+		return rc;
 	if ((s->offset & (PAGE_SIZE(m) - 1)) || s->offset + s->len < s->offset)
 		return ptsim__err(m, -EINVAL, field, "offset %#" PRIx64 " is not page-aligned or overflows", s->offset);
 	return 0;
@@ -755,8 +765,9 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 			return op_exit(m, rc);
 	uint64_t stack_len = a->stack_len ? a->stack_len : EXEC_STACK_EXPAND + PAGE_SIZE(m);
 	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
-	if ((rc = check_range(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page")))
-		return op_exit(m, ptsim__err(m, rc, "stack", "%s", m->errmsg));
+	if ((rc = check_range_fields(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page", "stack.addr",
+				     "stack.len")))
+		return op_exit(m, rc);
 	if (a->brk && (a->brk & (PAGE_SIZE(m) - 1)))
 		return op_exit(m, ptsim__err(m, -EINVAL, "brk", "%#" PRIx64 " is not page-aligned", a->brk));
 	if (a->brk >= m->geo.task_size)
