@@ -534,6 +534,20 @@ static void test_batching__random_zaps_arm64_same_report(void **state)
 	compare_random_zaps(PTSIM_ARCH_ARM64, 16384, 3);
 }
 
+/* @head followed by @m's JSON report, in one malloc'ed string; @m is destroyed. */
+static char *head_and_report(struct ptsim_machine *m, const char *head)
+{
+	char *json = ptsim_report_json(m);
+	assert_non_null(json);
+	char *out = malloc(strlen(head) + strlen(json) + 1);
+	assert_non_null(out);
+	strcpy(out, head);
+	strcat(out, json);
+	ptsim_free(json);
+	t_destroy(m);
+	return out;
+}
+
 /*
  * Table-sync broadcasts (hugetlb_unshare=ipi_per_table: one per unshared PMD
  * table at a child's exit) while CPU 5 is in the scheduler with IRQs off, or
@@ -562,14 +576,7 @@ static char *irqs_off_report(bool on, bool gup)
 		 (unsigned long long)t_stat(m, "ipi.received.table_sync"), (unsigned long long)t_stat(m, "ipi.delayed_by_irqs_off"));
 	T_OK(m, gup ? ptsim_gup_fast_end(m, 5) : ptsim_schedule_end(m, 5));
 	T_OK(m, ptsim_exit(m, 1));
-	char *json = ptsim_report_json(m);
-	char *out = malloc(strlen(head) + strlen(json) + 1);
-	assert_non_null(out);
-	strcpy(out, head);
-	strcat(out, json);
-	ptsim_free(json);
-	t_destroy(m);
-	return out;
+	return head_and_report(m, head);
 }
 
 static void test_batching__ipi_broadcast_waits_for_irqs_off(void **state)
@@ -620,14 +627,7 @@ static char *limit_report(bool on)
 	int rc = ptsim_touch(m, 1, a.addr, a.len, 0, true);
 	assert_int_equal(rc, PTSIM_ELIMIT);
 	snprintf(head, sizeof(head), "%d %s\n", rc, ptsim_machine_errmsg(m));
-	char *json = ptsim_report_json(m);
-	char *out = malloc(strlen(head) + strlen(json) + 1);
-	assert_non_null(out);
-	strcpy(out, head);
-	strcat(out, json);
-	ptsim_free(json);
-	t_destroy(m);
-	return out;
+	return head_and_report(m, head);
 }
 
 static void test_batching__frame_limit_same_error(void **state)
