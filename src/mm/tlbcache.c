@@ -886,15 +886,19 @@ static unsigned int kill_asid(struct ptsim_machine *m, struct sim_tlb *t, unsign
 				unsigned int w = (unsigned int)__builtin_ctzll(mask);
 				if (tlb_key_asid(e[w].key) != asid)
 					continue;
-				/* tlb_kill(), the array's count at the end */
+				/* tlb_kill(), its fingerprint below, the array's count at the end */
 				frames[e[w].pfn].cache_refs--;
 				e[w].key = TLB_KEY_INVALID;
-				fp[w] = 0;
 				left &= ~(1ull << w);
 				n++;
 			}
-			if (!left)
+			if (!left) {
+				memset(fp, 0, FP_GROUP);   /* every way of the set is free now */
 				emptied |= bits & -bits;
+			} else {
+				for (uint64_t kill = fp_valid(fp) & ~left; kill; kill &= kill - 1)
+					fp[__builtin_ctzll(kill)] = 0;
+			}
 		}
 		v.busy[wd] &= ~emptied;
 	}
