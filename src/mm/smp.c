@@ -1,5 +1,5 @@
 /*
- * Cross-CPU function calls (kernel/smp.c), as the simulation needs them: a
+ * Cross-CPU function calls (kernel/smp.c at v6.18), as the simulation needs them: a
  * call to a CPU with IRQs enabled runs at once; a call to a CPU with IRQs
  * disabled (inside a GUP-fast walk) is queued until that CPU enables IRQs,
  * and a sender that waits (wait = 1, every call here) is blocked until then.
