@@ -81,6 +81,8 @@ void tlbcache_layout(struct ptsim_machine *m)
 		/* The key is the VA span of the table pointed at. */
 		a->shift = g->shift[lvl] + ilog2_u64(g->ptrs[lvl]);
 	}
+	for (unsigned int i = 0; i < NR_TLB_ARRAYS; i++)
+		L->a[i].hint_shift = L->a[i].sets > 64 ? (uint8_t)(ilog2_u64(L->a[i].sets) - 6) : 0;
 	for (unsigned int b = 0; b < NR_TLB_BLOCKS; b++) {
 		uint32_t off = 0;
 		for (unsigned int i = 0; i < NR_TLB_ARRAYS; i++) {
@@ -161,6 +163,12 @@ static inline struct tlb_view tview(const struct ptsim_machine *m, const struct 
 static inline uint32_t set_of(const struct tlb_geo *g, uint64_t tag, uint16_t asid)
 {
 	return (uint32_t)((tag ^ ((uint64_t)asid << 4)) & (g->sets - 1));
+}
+
+/* The bit of struct sim_tlb's sets_hint that stands for set @set. */
+static inline uint64_t hint_bit(const struct tlb_geo *g, uint32_t set)
+{
+	return 1ull << (set >> g->hint_shift);
 }
 
 /* Invalidate entry i of array a (drops the frame reference; the set's busy bit may stay). */
@@ -291,7 +299,7 @@ static inline uint32_t lookup_inv(const struct ptsim_machine *m, const struct si
 {
 	const struct tlb_geo *g = &m->tlb_layout.a[a];
 
-	if (!t->nr_valid[a] || !(t->sets_hint[a] & (1ull << (set_of(g, tag, asid) & 63))))
+	if (!t->nr_valid[a] || !(t->sets_hint[a] & hint_bit(g, set_of(g, tag, asid))))
 		return TLB_NIL;
 	return lookup(m, t, a, tag, asid);
 }
@@ -337,7 +345,7 @@ static inline uint32_t tlb_store(struct ptsim_machine *m, struct sim_tlb *t, uns
 	e->lru = ++t->lru_clock;
 	v->fp[i] = fp;
 	v->busy[set >> 6] |= 1ull << (set & 63);
-	t->sets_hint[a] |= 1ull << (set & 63);
+	t->sets_hint[a] |= hint_bit(v->g, set);
 	frame(m, pfn)->cache_refs++;
 	t->nr_valid[a]++;
 	return i;
@@ -371,11 +379,12 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 	struct tlb_view v = tview(m, t, a);
 	struct sim_frame *frames = m->phys.frames;   /* not reallocated while entries die */
 	uint32_t ways = v.g->ways, words = (v.g->sets + 63) / 64;
-	uint64_t busy_folded = 0;
+	uint64_t hint = 0;
 	for (uint32_t wd = 0; wd < words; wd++) {
 		uint64_t bits = v.busy[wd];
 		while (bits) {
-			uint32_t first = (wd * 64 + (uint32_t)__builtin_ctzll(bits)) * ways;
+			uint32_t set = wd * 64 + (uint32_t)__builtin_ctzll(bits);
+			uint32_t first = set * ways;
 			uint64_t bit = bits & -bits;
 			bool left = false;
 			bits &= bits - 1;
@@ -402,15 +411,16 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 			n += killed;
 			if (!left)
 				v.busy[wd] &= ~bit;
+			else
+				hint |= hint_bit(v.g, set);
 		}
-		busy_folded |= v.busy[wd];
 		if (!t->nr_valid[a]) {
 			memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets already emptied */
-			busy_folded = 0;
+			hint = 0;
 			break;
 		}
 	}
-	t->sets_hint[a] = busy_folded;
+	t->sets_hint[a] = hint;
 	return n;
 }
 
@@ -1061,7 +1071,7 @@ bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, siz
 					 a, set, in_set);
 				return false;
 			}
-			if (in_set && !(t->sets_hint[a] & (1ull << (set & 63)))) {
+			if (in_set && !(t->sets_hint[a] & hint_bit(ag, set))) {
 				snprintf(why, len, "cpu %u TLB array %u set %u: %u valid entries, hint bit clear", cpu->id,
 					 a, set, in_set);
 				return false;

@@ -68,6 +68,7 @@ struct tlb_geo {
 	uint32_t shift;       /* va shift of the tag */
 	uint32_t e_off, fp_off, busy_off;   /* byte offsets in the block */
 	uint8_t block;        /* TLB_BLOCK_* */
+	uint8_t hint_shift;   /* sets per bit of struct sim_tlb's sets_hint, log2 (0 up to 64 sets) */
 	bool present;
 };
 
@@ -89,11 +90,12 @@ struct sim_tlb {
 	uint32_t lru_clock;
 	uint32_t last_pwc;    /* PWC_PTE entry of the last walk (a lookup shortcut, checked against its key) */
 	/*
-	 * ptsim: per array, its busy-set bits folded modulo 64 (bit s & 63 set:
-	 * some set congruent to s may hold something; kept a superset by
-	 * tlb_store() and recomputed by each sweep).  An invalidation tests it
-	 * before it touches the CPU's storage block: a flush IPI to a CPU that
-	 * cannot hold the address costs no access to the CPU's arrays.
+	 * ptsim: per array, which runs of sets may hold something: bit
+	 * s >> hint_shift for set s, 64 runs of adjacent sets (kept a superset of
+	 * the sets holding entries by tlb_store(), recomputed by each sweep).  An
+	 * invalidation tests it before it touches the CPU's storage block: a
+	 * flush IPI to a CPU that cannot hold the address costs no access to the
+	 * CPU's arrays.
 	 */
 	uint64_t sets_hint[NR_TLB_ARRAYS];
 };
