@@ -702,6 +702,13 @@ static void test_trace_errors__exec_range_names_segment_field(void **s)
 		"event 1 (exec)", "field 'segments[0].len': 0x1800 is not a multiple of the page size");
 	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'addr':'0x7ffffffff000','len':'8K'}}" END, -ERANGE,
 		"event 1 (exec)", "field 'stack.addr': 0x7ffffffff000 is above the top of user space");
+	/* Address 0: the stack ends at the layout's top, so only the length can be wrong. */
+	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'addr':0,'len':'256T'}}" END, -ERANGE, "event 1 (exec)",
+		"field 'stack.len': 0x1000000000000 does not fit below the stack's top (0x7ffffffff000)");
+	/* Randomized (randomize_va_space): the top moves down, the length may no longer fit. */
+	RUN_ERR("{'ptsim_trace':1,'machine':{'cpus':2,'set':{'randomize_va_space':1}},'events':["
+		"{'op':'spawn','task':1,'cpu':0},{'op':'exec','task':1,'stack':{'addr':0,'len':'0x7fffffff0000'}}" END,
+		-ERANGE, "event 1 (exec)", "field 'stack.len': 0x7fffffff0000 does not fit below the randomized stack top");
 }
 
 /* ---------------- machine section ---------------- */

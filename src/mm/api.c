@@ -765,6 +765,10 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 			return op_exit(m, rc);
 	uint64_t stack_len = a->stack_len ? a->stack_len : EXEC_STACK_EXPAND + PAGE_SIZE(m);
 	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
+	if (!a->stack_addr && stack_len >= stack_top)   /* no address: the stack ends at the layout's top */
+		return op_exit(m, ptsim__err(m, -ERANGE, "stack.len",
+					     "%#" PRIx64 " does not fit below the stack's top (%#" PRIx64 ")", stack_len,
+					     stack_top));
 	if ((rc = check_range_fields(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page", "stack.addr",
 				     "stack.len")))
 		return op_exit(m, rc);
@@ -802,8 +806,17 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 		/* setup_arg_pages(bprm, randomize_stack_top(STACK_TOP), ...): the stack's top, randomized. */
 		stack_top = arch_align_stack(mm, randomize_stack_top(mm, m->geo.map_window));
 		stack_top = (stack_top + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
-		if ((rc = check_range(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page")))
-			goto err_mm;
+		if (stack_len >= stack_top)
+			rc = ptsim__err(m, -ERANGE, "stack.len",
+					"%#" PRIx64 " does not fit below the randomized stack top (%#" PRIx64 ")", stack_len,
+					stack_top);
+		else
+			rc = check_range_fields(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page", "stack.addr",
+						"stack.len");
+		if (rc) {   /* the message names the field: not err_mm's */
+			mmput(mm);
+			return op_exit(m, rc);
+		}
 	}
 	struct ptsim_mmap_args st = { .addr = stack_top - stack_len, .len = stack_len,
 				      .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
