@@ -516,22 +516,23 @@ static void compare_random_zaps(enum ptsim_arch arch, unsigned int granule, uint
 	       (int)arch, granule, (unsigned long long)cov.forced_flushes, (unsigned long long)cov.tables_reclaimed,
 	       (unsigned long long)cov.hugetlb_faults, (unsigned long long)cov.swapins, (unsigned long long)cov.pins,
 	       (unsigned long long)cov.cows);
-	if (!cov.forced_flushes || !cov.tables_reclaimed || !cov.swapins || !cov.pins || !cov.cows ||
-	    (granule <= 4096 && !cov.hugetlb_faults))
+	/* PTSIM_DEBUG builds run fewer seeds (the checkers after every operation): the other builds check the reach. */
+	if (!PTSIM_TEST_CHECKED && (!cov.forced_flushes || !cov.tables_reclaimed || !cov.swapins || !cov.pins ||
+				    !cov.cows || (granule <= 4096 && !cov.hugetlb_faults)))
 		fail_msg("the random zaps missed a case they are there for (see the line above)");
 }
 
 static void test_batching__random_zaps_x86_same_report(void **state)
 {
 	(void)state;
-	compare_random_zaps(PTSIM_ARCH_X86_64, 0, 5);
+	compare_random_zaps(PTSIM_ARCH_X86_64, 0, PTSIM_TEST_CHECKED ? 1 : 5);
 }
 
 static void test_batching__random_zaps_arm64_same_report(void **state)
 {
 	(void)state;
-	compare_random_zaps(PTSIM_ARCH_ARM64, 4096, 3);
-	compare_random_zaps(PTSIM_ARCH_ARM64, 16384, 3);
+	compare_random_zaps(PTSIM_ARCH_ARM64, 4096, PTSIM_TEST_CHECKED ? 1 : 3);
+	compare_random_zaps(PTSIM_ARCH_ARM64, 16384, PTSIM_TEST_CHECKED ? 1 : 3);
 }
 
 /* @head followed by @m's JSON report, in one malloc'ed string; @m is destroyed. */
