@@ -1136,6 +1136,9 @@ static void test_addrspace__trace_exec_brk(void **s)
 		  "segments[0]" },
 		{ "{\"op\": \"exec\", \"task\": 1, \"stack\": {\"addr\": 4096}}", "field 'stack'" },
 		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": \"+x\"}", "field 'addr': \"+x\" is not a break" },
+		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": \"+0xfffffffffffff000\"}",
+		  "field 'addr': change \"+0xfffffffffffff000\" is out of range (at most 2^63 - 1)" },
+		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": \"-0x8000000000000000\"}", "field 'addr': change" },
 		{ "{\"op\": \"brk\", \"task\": 1, \"addr\": 4096}", "has no heap" },
 	};
 	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

@@ -253,7 +253,9 @@ static int parse_enum(struct perr *pe, const cJSON *item, const char *field, con
 		}
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i].name);
 	}
-	return ptsim__trace_fail(pe, "field '%s': \"%s\" is not %s (%s)", field, s, what, list);
+	/* Said as a constant, so that the compiler sees *out set whenever 0 is returned. */
+	ptsim__trace_fail(pe, "field '%s': \"%s\" is not %s (%s)", field, s, what, list);
+	return PTSIM_EBADTRACE;
 }
 
 #define PARSE_ENUM(pe, item, field, names, what, out) \
@@ -492,10 +494,12 @@ static int parse_event(struct perr *pe, const cJSON *obj, struct tevent *ev, int
 		if (op == OP_BRK && f == F_ADDR && cJSON_IsString(it) && (it->valuestring[0] == '+' || it->valuestring[0] == '-')) {
 			uint64_t v;
 			bool neg = false;
-			if (ptsim__trace_parse_num(it->valuestring + (it->valuestring[0] == '+'), &v, true, &neg) ||
-			    v > (uint64_t)INT64_MAX)
-				return ptsim__trace_fail(pe, "field 'addr': \"%s\" is not a break or a +N / -N change of it",
-							 it->valuestring);
+			int bad = ptsim__trace_parse_num(it->valuestring + (it->valuestring[0] == '+'), &v, true, &neg);
+			if (bad || v > (uint64_t)INT64_MAX)
+				return ptsim__trace_fail(pe, "field 'addr': %s\"%s\" %s", bad ? "" : "change ",
+							 it->valuestring,
+							 bad ? "is not a break or a +N / -N change of it"
+							     : "is out of range (at most 2^63 - 1)");
 			ev->brk_relative = true;
 			ev->brk_delta = neg ? -(int64_t)v : (int64_t)v;
 			continue;
