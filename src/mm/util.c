@@ -161,7 +161,10 @@ uint64_t randomize_stack_top(struct mm_struct *mm, uint64_t stack_top)
 	return ((stack_top + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1)) - random_variable;
 }
 
-/* arch_align_stack(): a random few bytes off @sp (x86: below 8 KiB, arm64: below a page), 16-byte aligned. */
+/*
+ * arch_align_stack(): a random few bytes off @sp (x86: below 8 KiB, arm64: below a page), 16-byte aligned.
+ * The kernel tests randomize_va_space here, not the task's PF_RANDOMIZE.
+ */
 uint64_t arch_align_stack(struct mm_struct *mm, uint64_t sp)
 {
 	struct ptsim_machine *m = mm->machine;

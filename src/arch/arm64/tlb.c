@@ -263,7 +263,6 @@ static bool __flush_tlb_range_limit_excess_7_0(const struct ptsim_machine *m, ui
 	return pages >= (max_dvm_ops(m) * stride) >> PAGE_SHIFT(m);
 }
 
-/* The kernel era's functions, chosen once when the machine is configured. */
 /* tlb_flush() before c2ff4764e03e: walk caches only for freed tables (unsharing: leaf-only, CVE-2026-63875). */
 static bool tlb_flush_last_level_8ce720d5bd91(const struct mmu_gather *tlb)
 {
@@ -276,6 +275,7 @@ static bool tlb_flush_last_level_c2ff4764e03e(const struct mmu_gather *tlb)
 	return !(tlb->freed_tables || tlb->unshared_tables);
 }
 
+/* The kernel era's functions, chosen once when the machine is configured. */
 void arm64_tlb_setup(struct ptsim_machine *m)
 {
 	arm64_m(m)->range_limit_excess = m->v.arm64_range_limit == ARM64_RANGE_LIMIT_PER_FEATURE
