@@ -162,6 +162,7 @@ struct ccpu {
 	/* a raced call it is running now (entered during the window): its sender, whether it flushed */
 	bool in_call, call_flushed;
 	int call_task;
+	int written;            /* the task the lines written so far leave running here (0: none; see note_written()) */
 };
 
 struct counter {
@@ -399,9 +400,102 @@ static uint64_t page_up(uint64_t v, uint64_t sz)
  */
 static struct ctask *task_by_id(struct rec_conv *c, int id);
 
+/*
+ * What the written lines leave running on each CPU.  A raced call's window
+ * (qwrite_raced()) must not hold its sender's own op on the CPU the window is
+ * for: the replay refuses a task's op on a CPU inside the scheduler, and the
+ * converter's view of placement (ctask.cpu) is the one at conversion time,
+ * not at the place the queue writes the op.
+ */
+static bool line_field(const char *line, const char *end, const char *key, long *v)
+{
+	char pat[24];
+	int n = snprintf(pat, sizeof(pat), "\"%s\":", key);
+	for (const char *p = line; p && p + n <= end; p++) {
+		p = memchr(p, '"', (size_t)(end - p));
+		if (!p || p + n > end)
+			return false;
+		if (!memcmp(p, pat, (size_t)n)) {
+			char *e;
+			long x = strtol(p + n, &e, 10);
+			if (e == p + n)
+				return false;
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void place_written(struct rec_conv *c, long task, long cpu)
+{
+	for (unsigned int x = 0; x < c->o.si->cpus; x++)
+		if (c->cpus[x].written == task)
+			c->cpus[x].written = 0;
+	if (cpu >= 0 && (unsigned long)cpu < c->o.si->cpus)
+		c->cpus[cpu].written = (int)task;
+}
+
+/* The lines @s (one or more, '\n'-separated) were written: follow run/sleep/exit/spawn/thread/fork. */
+static void note_written(struct rec_conv *c, const char *s)
+{
+	static const struct {
+		const char *op, *who;
+		bool places;
+	} ops[] = {
+		{ "{\"op\":\"run\",", "task", true },     { "{\"op\":\"sleep\",", "task", false },
+		{ "{\"op\":\"exit\",", "task", false },   { "{\"op\":\"spawn\",", "task", true },
+		{ "{\"op\":\"thread\",", "thread", true }, { "{\"op\":\"fork\",", "child", true },
+	};
+	while (*s) {
+		const char *end = strchr(s, '\n');
+		if (!end)
+			end = s + strlen(s);
+		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+			size_t ol = strlen(ops[i].op);
+			long who, cpu = -1;
+			if ((size_t)(end - s) < ol || memcmp(s, ops[i].op, ol))
+				continue;
+			if (i == 0 && !line_field(s, end, "task", &who) && line_field(s, end, "cpu", &cpu)) {
+				if ((unsigned long)cpu < c->o.si->cpus)
+					c->cpus[cpu].written = 0;   /* run other */
+				break;
+			}
+			if (!line_field(s, end, ops[i].who, &who))
+				break;
+			if (ops[i].places && !line_field(s, end, "cpu", &cpu))
+				break;   /* forked or created without a CPU: not running */
+			place_written(c, who, ops[i].places ? cpu : -1);
+			break;
+		}
+		s = *end ? end + 1 : end;
+	}
+}
+
+/* Would the window of raced call @e hold its sender's op on the CPU the window is for? */
+static bool raced_on_own_cpu(struct rec_conv *c, const struct qent *e)
+{
+	if (c->cpus[e->race_cpu].written == e->task)
+		return true;
+	if (!e->switch_first || !e->post)
+		return false;
+	for (const char *s = e->post; *s;) {   /* the switch's ops go first: do they put the sender there? */
+		const char *end = strchr(s, '\n');
+		long t, cpu;
+		if (!end)
+			end = s + strlen(s);
+		if ((size_t)(end - s) > 13 && !memcmp(s, "{\"op\":\"run\",", 13) && line_field(s, end, "task", &t) &&
+		    t == e->task && line_field(s, end, "cpu", &cpu) && cpu == (long)e->race_cpu)
+			return true;
+		s = *end ? end + 1 : end;
+	}
+	return false;
+}
+
 static int qline(struct rec_conv *c, const char *s)
 {
 	int rc = rec_out_line(c->out, s, strlen(s));
+	note_written(c, s);
 	c->lines++;
 	if (rc)
 		c->err = rc;
@@ -413,6 +507,12 @@ static int qwrite_raced(struct rec_conv *c, struct qent *e)
 	char buf[200];
 	bool op = !e->pending && !e->dead && (e->is_touch ? e->len : e->s != NULL);
 	int rc = 0;
+
+	if (op && e->raced && raced_on_own_cpu(c, e)) {   /* taken before the switch instead (see note_written()) */
+		e->raced = false;
+		c->switch_races--;
+		c->switch_orders++;
+	}
 
 	if (op && !e->raced) {   /* only ops to put before a switch (close_switch()) */
 		if (e->is_touch) {
@@ -481,6 +581,7 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 	}
 	c->lines++;
 	rc = rec_out_line(c->out, s, strlen(s));
+	note_written(c, s);
 	free(e->s);
 	e->s = NULL;
 	if (rc)
