@@ -63,7 +63,8 @@ static void collect(const char *root, const char *rel, bool (*want)(const char *
 	DIR *d;
 	struct dirent *de;
 
-	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel) >= sizeof(path))
+		fail_msg("path too long: %s/%s", root, rel);
 	d = opendir(path);
 	if (!d)
 		return;
@@ -73,8 +74,9 @@ static void collect(const char *root, const char *rel, bool (*want)(const char *
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
-		snprintf(full, sizeof(full), "%s/%s", root, sub);
+		if ((size_t)snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >= sizeof(sub) ||
+		    (size_t)snprintf(full, sizeof(full), "%s/%s", root, sub) >= sizeof(full))
+			fail_msg("path too long: %s/%s/%s", root, rel, de->d_name);
 		if (stat(full, &st))
 			continue;
 		if (S_ISDIR(st.st_mode)) {
