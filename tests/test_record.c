@@ -810,10 +810,16 @@ static void test_record__replay_matches_the_kernel(void **state)
 		path_in(env, errf, sizeof(errf), "acceptance.err");
 		path_in(env, cmp, sizeof(cmp), "acceptance.json");
 		const char *args[] = { "record", "--quiet", "-o", out, RECORD_PROG, "work", NULL };
-		assert_int_equal(run_ptsim(args, errf, 0), 0);
-		const char *cargs[] = { "compare-real", out, "--json", NULL };
-		assert_int_equal(run_ptsim(cargs, cmp, 0), 0);
 		size_t n;
+		if (run_ptsim(args, errf, 0)) {
+			char *msg = slurp(errf, &n);
+			fail_msg("attempt %d: ptsim record failed: %s", attempt, msg ? msg : "");
+		}
+		const char *cargs[] = { "compare-real", out, "--json", NULL };
+		if (run_ptsim(cargs, cmp, 0)) {
+			char *msg = slurp(cmp, &n);
+			fail_msg("attempt %d: ptsim compare-real failed: %s", attempt, msg ? msg : "");
+		}
 		char *text = slurp(cmp, &n);
 		cJSON *j = cJSON_Parse(text);
 		if (!j)

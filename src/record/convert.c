@@ -1099,6 +1099,42 @@ static struct qent *sender_op(struct rec_conv *c, struct ctask *t, uint64_t *seq
 	return q;
 }
 
+/*
+ * Would moving the switch's ops (s0..s1) to the sender's op @seq carry them
+ * across an op of a task they name (its faults after it went to sleep, or
+ * before it was put on the CPU)?  Then the switch stays where it is.
+ */
+static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t seq)
+{
+	long named[8];
+	unsigned int n = 0;
+
+	for (uint64_t k = cc->s0; k < cc->s1; k++) {
+		const struct qent *o = qfind(c, k);
+		long t;
+		if (!o || o->dead || o->pending || o->is_touch || !o->s || !line_field(o->s, o->s + strlen(o->s), "task", &t))
+			continue;
+		if (n == sizeof(named) / sizeof(named[0]))
+			return true;
+		named[n++] = t;
+	}
+	uint64_t lo = seq < cc->s0 ? seq + 1 : cc->s1, hi = seq < cc->s0 ? cc->s0 : seq;
+	for (uint64_t k = lo; n && k < hi; k++) {
+		const struct qent *o = qfind(c, k);
+		long t = -1;
+		if (!o || o->dead || o->pending)
+			continue;
+		if (o->is_touch)
+			t = o->len ? o->task : -1;
+		else if (o->s && !line_field(o->s, o->s + strlen(o->s), "task", &t))
+			t = -1;
+		for (unsigned int i = 0; t >= 0 && i < n; i++)
+			if (named[i] == t)
+				return true;
+	}
+	return false;
+}
+
 /* The window of @cpu's last switch closes: replay a call that raced with it (see above). */
 static int close_switch(struct rec_conv *c, unsigned int cpu)
 {
@@ -1135,7 +1171,7 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 	uint64_t seq = 0;
 	if (t) {
 		q = sender_op(c, t, &seq);
-		if (!q || q->raced || q->post)
+		if (!q || q->raced || q->post || switch_crosses(c, cc, seq))
 			return 0;
 		if (!entered) {
 			i--;
@@ -1153,7 +1189,7 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 		q->race_cpu = cpu;
 		c->switch_races++;
 	} else if (ct && ct->cpu >= 0 && ct->cpu != (int)cpu && (q = sender_op(c, ct, &seq)) && !q->raced &&
-		   !q->post && seq >= cc->s1) {
+		   !q->post && seq >= cc->s1 && !switch_crosses(c, cc, seq)) {
 		/*
 		 * A flush of the mm this CPU switched to did not reach it: the
 		 * sender still saw what the CPU ran before (lazy, or another mm).
