@@ -423,10 +423,12 @@ struct pending_call {
 /*
  * ptsim layout: what a flush IPI reads and writes on its target lies in the
  * first four cache lines, two pairs of adjacent lines (the hardware fetches
- * such a pair together): the state up to tlb (its block pointers, fill counts
- * and set hints) and the counters.  The array of CPUs is allocated aligned
- * (machine.c).  On 8,192 CPUs a broadcast costs what it touches per target
- * (docs/performance.md).
+ * such a pair together): the state up to tlb and the counters.  The first
+ * line alone answers should_flush_tlb() (cpu_in_schedule() below) and an
+ * invalidation that finds nothing (tlb's counts and base-page set hint); the
+ * second holds the block pointers, read only where an array is searched.
+ * The array of CPUs is allocated aligned (machine.c).  On 8,192 CPUs a
+ * broadcast costs what it touches per target (docs/performance.md).
  */
 struct sim_cpu {
 	_Alignas(2 * SIM_CACHE_LINE) unsigned int id;
@@ -489,6 +491,16 @@ struct sim_cpu {
 	 */
 	char layout_pad[2 * SIM_CACHE_LINE];
 };
+
+/*
+ * ptsim: is @cpu inside __schedule() (schedule_begin)?  Such a CPU always has
+ * IRQs off, and a CPU with IRQs off cannot enter the scheduler, so testing
+ * irqs_off first answers most CPUs from their first cache line.
+ */
+static inline bool cpu_in_schedule(const struct sim_cpu *cpu)
+{
+	return cpu->irqs_off && cpu->in_schedule;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Variants                                                                    */

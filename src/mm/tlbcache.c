@@ -139,6 +139,8 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 		sim_free(&m->alloc, t->block[b], m->tlb_layout.block_bytes[b]);
 		t->block[b] = NULL;
 	}
+	memset(t->nr_valid, 0, sizeof(t->nr_valid));   /* the invalidations test the counts, not the blocks */
+	memset(t->sets_hint, 0, sizeof(t->sets_hint));
 }
 
 /* One array of one CPU: its shape and its storage (only for an allocated block). */
@@ -714,8 +716,7 @@ unsigned int tlb_inv_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t a
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!tlbcache_cpu_ready(t))
-		return 0;
+	/* No storage yet: every count is 0, and each array is tested by its count first. */
 	if (what & TLBINV_LEAF) {
 		for (unsigned int s = 0; s < NR_TLB_PSIZES; s++) {
 			const struct tlb_geo *ag = &m->tlb_layout.a[s];
@@ -739,8 +740,7 @@ unsigned int tlb_inv_pwc_va(struct ptsim_machine *m, struct sim_cpu *cpu, uint16
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!tlbcache_cpu_ready(t))
-		return 0;
+	/* No storage yet: every count is 0, and each array is tested by its count first. */
 	for (unsigned int l = 0; l < NR_PWC_LEVELS; l++) {
 		unsigned int array = NR_TLB_PSIZES + l;
 		const struct tlb_geo *ag = &m->tlb_layout.a[array];
@@ -934,8 +934,7 @@ unsigned int tlb_inv_asid(struct ptsim_machine *m, struct sim_cpu *cpu, uint16_t
 	struct sim_tlb *t = &cpu->tlb;
 	unsigned int n = 0;
 
-	if (!tlbcache_cpu_ready(t))
-		return 0;
+	/* No storage yet: every count is 0, and each array is tested by its count first. */
 	if (what & TLBINV_LEAF)
 		n += inv_arrays(m, t, 0, NR_TLB_PSIZES, false, asid);
 	if (what & TLBINV_PWC)

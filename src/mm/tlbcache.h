@@ -84,11 +84,15 @@ struct tlb_layout {
 	uint32_t block_bytes[NR_TLB_BLOCKS];
 };
 
+/*
+ * ptsim layout: a flush IPI to a CPU reads the counts and the base-page
+ * array's set hint; they come first, so that with the CPU's own fields they
+ * share struct sim_cpu's first cache line.  The block pointers, read only
+ * where an array is searched, follow.
+ */
 struct sim_tlb {
-	char *block[NR_TLB_BLOCKS];        /* NULL until first use */
-	uint32_t nr_valid[NR_TLB_ARRAYS];  /* valid entries per array */
+	uint32_t nr_valid[NR_TLB_ARRAYS];  /* valid entries per array (all 0 while the blocks are NULL) */
 	uint32_t lru_clock;
-	uint32_t last_pwc;    /* PWC_PTE entry of the last walk (a lookup shortcut, checked against its key) */
 	/*
 	 * ptsim: per array, which runs of sets may hold something: bit
 	 * s >> hint_shift for set s, 64 runs of adjacent sets (kept a superset of
@@ -98,6 +102,8 @@ struct sim_tlb {
 	 * CPU's arrays.
 	 */
 	uint64_t sets_hint[NR_TLB_ARRAYS];
+	char *block[NR_TLB_BLOCKS];        /* NULL until first use */
+	uint32_t last_pwc;    /* PWC_PTE entry of the last walk (a lookup shortcut, checked against its key) */
 };
 
 static inline uint64_t tlb_key(uint64_t tag, uint16_t asid)

@@ -379,7 +379,7 @@ static bool should_flush_tlb(struct ptsim_machine *m, unsigned int c, const stru
 	 * Inside switch_mm_irqs_off() (schedule_begin): is_lazy already
 	 * cleared, loaded_mm == LOADED_MM_SWITCHING: state of either mm, flush.
 	 */
-	if (cpu->in_schedule)
+	if (cpu_in_schedule(cpu))
 		return true;
 	/* Lazy TLB will get flushed at the next context switch. */
 	if (cpu->is_lazy)
