@@ -163,6 +163,7 @@ struct ccpu {
 	bool in_call, call_flushed;
 	int call_task;
 	int written;            /* the task the lines written so far leave running here (0: none; see note_written()) */
+	int sw_prev;            /* the recorded task its last switch took off it (-1: none) */
 };
 
 struct counter {
@@ -1101,13 +1102,17 @@ static struct qent *sender_op(struct rec_conv *c, struct ctask *t, uint64_t *seq
 
 /*
  * Would moving the switch's ops (s0..s1) to the sender's op @seq carry them
- * across an op of a task they name (its faults after it went to sleep, or
- * before it was put on the CPU)?  Then the switch stays where it is.
+ * across an op of a task they name or of the task the switch took off the
+ * CPU ("run other" names none; its faults after it went to sleep, or before
+ * it was put on the CPU)?  Then the switch stays where it is.
  */
 static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t seq)
 {
-	long named[8];
+	long named[9];
 	unsigned int n = 0;
+
+	if (cc->sw_prev >= 0)
+		named[n++] = cc->sw_prev;
 
 	for (uint64_t k = cc->s0; k < cc->s1; k++) {
 		const struct qent *o = qfind(c, k);
@@ -1271,6 +1276,7 @@ static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 		cc->nr_pend--;
 	}
 	uint64_t s0 = c->q_seq;
+	cc->sw_prev = cc->cur ? cc->cur->id : -1;
 	if ((rc = switch_ops(c, e)))
 		return rc;
 	cc->open = true;
