@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* VT_LIMIT: an integer that is a machine limit, not a variant: described only when it is not its default. */
+/* VT_LIMIT: an integer that is a machine limit, not a variant (quiet: described only when not its default). */
 enum vtype { VT_ENUM, VT_INT, VT_BOOL, VT_LIMIT };
 
 struct variant_desc {
@@ -23,22 +23,13 @@ struct variant_desc {
 	const char *const *values;   /* VT_ENUM: NULL-terminated value names, index = value */
 	int min, max;                /* VT_INT */
 	const char *help;
+	/*
+	 * Described (JSON and text report) only when not its default: the
+	 * limits, and settings added after the golden outputs whose default is
+	 * what every run did before they existed.
+	 */
+	bool quiet;
 };
-
-/*
- * Settings described (JSON and text report) only when not their default:
- * those added after the golden outputs, whose default is what every run did
- * before they existed.
- */
-static const char *const quiet_keys[] = { "legacy_va_layout", "randomize_va_space", "mmap_rnd_bits", NULL };
-
-static bool variant_quiet(const struct variant_desc *d)
-{
-	for (size_t i = 0; quiet_keys[i]; i++)
-		if (!strcmp(d->key, quiet_keys[i]))
-			return true;
-	return false;
-}
 
 static const char *const v_pt_reclaim[] = { "off", "on", "v1_2024_10", "fold_7_0", "fold_7_1_9", NULL };
 static const char *const v_x86_pwc_invlpg[] = { "global", "targeted", NULL };
@@ -59,89 +50,91 @@ static const struct variant_desc variants[] = {
 	{ "pt_reclaim", VT_ENUM, OFF(pt_reclaim), v_pt_reclaim, 0, 0,
 	  "empty PTE-table reclaim on MADV_DONTNEED: off (before 6.14) | on (mm/pt_reclaim.c, 6.14-6.19) | v1_2024_10 "
 	  "(the v1 posting, with its bugs) | fold_7_0 (folded into mm/memory.c, 7.0-7.1.8: the table is freed with the "
-	  "address past its end, CVE-2026-74674) | fold_7_1_9 (the same with the table's own address, 7.1.9)" },
+	  "address past its end, CVE-2026-74674) | fold_7_1_9 (the same with the table's own address, 7.1.9)", false },
 	{ "hugetlb_unshare", VT_ENUM, OFF(hugetlb_unshare), v_hugetlb_unshare, 0, 0,
 	  "hugetlb PMD unsharing: none (<= 6.15, no sync IPI) | ipi_per_table (1013af4f585f, 6.16-6.18) | mmu_gather "
-	  "(8ce720d5bd91, 6.19, 6.18.y) | no_broadcast (unsafe test variant)" },
+	  "(8ce720d5bd91, 6.19, 6.18.y) | no_broadcast (unsafe test variant)", false },
 	{ "table_free", VT_ENUM, OFF(table_free), v_table_free, 0, 0,
 	  "page-table freeing: rcu (RCU batches + RCU single-table fallback, x86 6.14+) | semi_rcu (single table: "
 	  "sync IPI then free) | after_flush (freed right after the flush IPI, x86 bare metal before 6.15) | "
 	  "immediate (unsafe test variant) | rcu_4_18 (RCU table free before 4.19: a single-user mm frees tables before "
-	  "the flush, no table invalidation; d86564a2f085, a6f572084fbe)" },
+	  "the flush, no table invalidation; d86564a2f085, a6f572084fbe)", false },
 	{ "table_batch_alloc", VT_ENUM, OFF(table_batch_alloc), v_table_batch, 0, 0,
-	  "GFP_NOWAIT allocation of a table batch page: ok | fail (forces the single-table fallback)" },
+	  "GFP_NOWAIT allocation of a table batch page: ok | fail (forces the single-table fallback)", false },
 	{ "x86_flush", VT_ENUM, OFF(x86_flush), v_x86_flush, 0, 0,
-	  "x86 TLB-flush transport: ipi | invlpgb (AMD broadcast, global ASIDs for mms on > 3 CPUs, 6.15+)" },
+	  "x86 TLB-flush transport: ipi | invlpgb (AMD broadcast, global ASIDs for mms on > 3 CPUs, 6.15+)", false },
 	{ "mm_cpumask", VT_ENUM, OFF(mm_cpumask), v_mm_cpumask, 0, 0,
-	  "x86 mm_cpumask: lazy (6.14+: bit kept at switch-away, trimmed by flushes) | eager (cleared at switch-away)" },
+	  "x86 mm_cpumask: lazy (6.14+: bit kept at switch-away, trimmed by flushes) | eager (cleared at switch-away)", false },
 	{ "flush_tlb_range_freed_tables", VT_BOOL, OFF(flush_tlb_range_freed_tables), NULL, 0, 1,
-	  "x86 flush_tlb_range() passes freed_tables=true (3ef938c35035): on | off" },
+	  "x86 flush_tlb_range() passes freed_tables=true (3ef938c35035): on | off", false },
 	{ "x86_pwc_invlpg", VT_ENUM, OFF(x86_pwc_invlpg), v_x86_pwc_invlpg, 0, 0,
 	  "x86 CPU: what INVLPG does to the paging-structure caches: global (every entry of the PCID: Intel without "
-	  "PTI) | targeted (only those on the address's path: INVPCID single-address, AMD with EFER.TCE)" },
+	  "PTI) | targeted (only those on the address's path: INVPCID single-address, AMD with EFER.TCE)", false },
 	{ "x86_lazy_freed_tables", VT_ENUM, OFF(x86_lazy_freed_tables), v_x86_lazy_freed_tables, 0, 0,
 	  "x86 lazy CPUs and page-table freeing: ipi (4.20+: a flush that freed tables reaches lazy CPUs) | skip (the "
-	  "2018 'make lazy TLB mode lazier' patch ac0315896970 before 2ff6ddf19c0e: never; unsafe)" },
+	  "2018 'make lazy TLB mode lazier' patch ac0315896970 before 2ff6ddf19c0e: never; unsafe)", false },
 	{ "tlb_single_page_flush_ceiling", VT_INT, OFF(tlb_single_page_flush_ceiling), NULL, 0, 1 << 30,
-	  "x86: strides above which a ranged flush becomes a full flush (default 33)" },
-	{ "pcid", VT_BOOL, OFF(pcid), NULL, 0, 1, "x86 PCID (6 dynamic ASIDs per CPU): on | off" },
+	  "x86: strides above which a ranged flush becomes a full flush (default 33)", false },
+	{ "pcid", VT_BOOL, OFF(pcid), NULL, 0, 1, "x86 PCID (6 dynamic ASIDs per CPU): on | off", false },
 	{ "idle_leave_mm", VT_BOOL, OFF(idle_leave_mm), NULL, 0, 1,
-	  "x86 idle in a 'TLB flushed' C-state leaves the mm (bare metal): on | off (guests idling with HLT)" },
+	  "x86 idle in a 'TLB flushed' C-state leaves the mm (bare metal): on | off (guests idling with HLT)", false },
 	{ "madvise_one_gather", VT_BOOL, OFF(madvise_one_gather), NULL, 0, 1,
-	  "one mmu_gather across all VMAs of a madvise call (6.16+): on | off" },
+	  "one mmu_gather across all VMAs of a madvise call (6.16+): on | off", false },
 	{ "mmu_gather_rcu_table_free", VT_BOOL, OFF(rcu_table_free_config), NULL, 0, 1,
 	  "CONFIG_MMU_GATHER_RCU_TABLE_FREE is built (x86: PARAVIRT kernels, and all since 6.15; arm64 always): "
-	  "on | off (tlb_remove_table_sync_one() is then an empty stub)" },
+	  "on | off (tlb_remove_table_sync_one() is then an empty stub)", false },
 	{ "x86_table_flush_implies_ipi", VT_BOOL, OFF(x86_table_flush_implies_ipi), NULL, 0, 1,
 	  "x86 'skip redundant sync IPIs' (queued for 2026, not merged): with x86_flush=ipi, "
 	  "tlb_remove_table_sync_one() returns at once and tlb_flush() passes freed_tables || unshared_tables: "
-	  "on | off" },
-	{ "hz", VT_INT, OFF(hz), NULL, 1, 100000, "timer ticks per second (jiffies; the mm_cpumask trim period)" },
-	{ "tlb_page_entries", VT_INT, OFF(tlb_entries[TLB_PAGE]), NULL, 1, 1 << 20, "TLB entries for base pages" },
-	{ "tlb_page_ways", VT_INT, OFF(tlb_ways[TLB_PAGE]), NULL, 1, 1 << 20, "TLB associativity for base pages" },
-	{ "tlb_pmd_entries", VT_INT, OFF(tlb_entries[TLB_PMD]), NULL, 1, 1 << 20, "TLB entries for PMD leaves" },
-	{ "tlb_pmd_ways", VT_INT, OFF(tlb_ways[TLB_PMD]), NULL, 1, 1 << 20, "TLB associativity for PMD leaves" },
-	{ "tlb_pud_entries", VT_INT, OFF(tlb_entries[TLB_PUD]), NULL, 1, 1 << 20, "TLB entries for PUD leaves" },
-	{ "tlb_pud_ways", VT_INT, OFF(tlb_ways[TLB_PUD]), NULL, 1, 1 << 20, "TLB associativity for PUD leaves" },
+	  "on | off", false },
+	{ "hz", VT_INT, OFF(hz), NULL, 1, 100000, "timer ticks per second (jiffies; the mm_cpumask trim period)", false },
+	{ "tlb_page_entries", VT_INT, OFF(tlb_entries[TLB_PAGE]), NULL, 1, 1 << 20, "TLB entries for base pages", false },
+	{ "tlb_page_ways", VT_INT, OFF(tlb_ways[TLB_PAGE]), NULL, 1, 1 << 20, "TLB associativity for base pages", false },
+	{ "tlb_pmd_entries", VT_INT, OFF(tlb_entries[TLB_PMD]), NULL, 1, 1 << 20, "TLB entries for PMD leaves", false },
+	{ "tlb_pmd_ways", VT_INT, OFF(tlb_ways[TLB_PMD]), NULL, 1, 1 << 20, "TLB associativity for PMD leaves", false },
+	{ "tlb_pud_entries", VT_INT, OFF(tlb_entries[TLB_PUD]), NULL, 1, 1 << 20, "TLB entries for PUD leaves", false },
+	{ "tlb_pud_ways", VT_INT, OFF(tlb_ways[TLB_PUD]), NULL, 1, 1 << 20, "TLB associativity for PUD leaves", false },
 	{ "pwc_entries", VT_INT, OFF(pwc_entries), NULL, 1, 1 << 16,
-	  "paging-structure-cache entries per cached level" },
-	{ "pwc_ways", VT_INT, OFF(pwc_ways), NULL, 1, 1 << 16, "paging-structure-cache associativity" },
+	  "paging-structure-cache entries per cached level", false },
+	{ "pwc_ways", VT_INT, OFF(pwc_ways), NULL, 1, 1 << 16, "paging-structure-cache associativity", false },
 	{ "max_frames", VT_LIMIT, OFF(max_frames), NULL, 16, 0x7fffffff,
 	  "limit: simulated frames in use, page tables and huge pages included (default 16777216 = 64 GiB of 4 KiB "
-	  "pages); beyond it the run stops with ELIMIT" },
+	  "pages); beyond it the run stops with ELIMIT", true },
 	{ "max_pgtables", VT_LIMIT, OFF(max_pgtables), NULL, 4, 0x7fffffff,
-	  "limit: page-table pages in use (default 262144 = 1 GiB of tables); beyond it the run stops with ELIMIT" },
-	{ "arm64_tlbi_range", VT_BOOL, OFF(arm64_tlbi_range), NULL, 0, 1, "arm64 FEAT_TLBIRANGE: on | off" },
-	{ "arm64_ttl", VT_BOOL, OFF(arm64_ttl), NULL, 0, 1, "arm64 FEAT_TTL level hints: on | off" },
+	  "limit: page-table pages in use (default 262144 = 1 GiB of tables); beyond it the run stops with ELIMIT", true },
+	{ "arm64_tlbi_range", VT_BOOL, OFF(arm64_tlbi_range), NULL, 0, 1, "arm64 FEAT_TLBIRANGE: on | off", false },
+	{ "arm64_ttl", VT_BOOL, OFF(arm64_ttl), NULL, 0, 1, "arm64 FEAT_TTL level hints: on | off", false },
 	{ "arm64_walkcache_fix", VT_BOOL, OFF(arm64_walkcache_fix), NULL, 0, 1,
-	  "arm64 tlb_flush() treats unshared_tables like freed_tables (c2ff4764e03e): on | off" },
-	{ "arm64_asid_bits", VT_INT, OFF(arm64_asid_bits), NULL, 8, 16, "arm64 ASID bits: 8 or 16" },
-	{ "arm64_kpti", VT_BOOL, OFF(arm64_kpti), NULL, 0, 1, "arm64 KPTI (ASIDs used in pairs): on | off" },
+	  "arm64 tlb_flush() treats unshared_tables like freed_tables (c2ff4764e03e): on | off", false },
+	{ "arm64_asid_bits", VT_INT, OFF(arm64_asid_bits), NULL, 8, 16, "arm64 ASID bits: 8 or 16", false },
+	{ "arm64_kpti", VT_BOOL, OFF(arm64_kpti), NULL, 0, 1, "arm64 KPTI (ASIDs used in pairs): on | off", false },
 	{ "arm64_range_limit", VT_ENUM, OFF(arm64_range_limit), v_arm64_range_limit, 0, 0,
 	  "arm64 __flush_tlb_range_limit_excess(): legacy (<= 6.19: more than 2^21 pages is a full flush even without "
-	  "FEAT_TLBIRANGE) | per_feature (2026: that cap only with FEAT_TLBIRANGE; MAX_DVM_OPS stride ops without)" },
+	  "FEAT_TLBIRANGE) | per_feature (2026: that cap only with FEAT_TLBIRANGE; MAX_DVM_OPS stride ops without)", false },
 	{ "arm64_lpa2", VT_ENUM, OFF(arm64_lpa2), v_arm64_lpa2, 0, 0,
 	  "arm64 CPU implements FEAT_LPA2 (a TTL level-0 hint is then a hint; without it, reserved = no hint): auto "
-	  "(exactly when the kernel runs 52-bit VA on 4K/16K pages) | on | off" },
+	  "(exactly when the kernel runs 52-bit VA on 4K/16K pages) | on | off", false },
 	{ "mshare", VT_ENUM, OFF(mshare), v_mshare, 0, 0,
 	  "mshare (page tables shared through an msharefs host mm): fixed (RFC v3 with the unlink at munmap/exit and "
 	  "the flush it needs, linked tables kept) | rfc_v3 (Sep 2024 as posted: munmap leaves the link; unsafe) | "
 	  "v2_2025 (Apr 2025: P4D-level link cleared in free_pgtables() without a flush) | v3_2025 (Aug 2025: "
-	  "unlinked at P4D stride without freed_tables, PUD share count, files and hugetlb)" },
+	  "unlinked at P4D stride without freed_tables, PUD share count, files and hugetlb)", false },
 	{ "mshare_flush", VT_ENUM, OFF(mshare_flush), v_mshare_flush, 0, 0,
 	  "how a flush of an mshare host mm reaches the sharing processes: flush_all (flush_tlb_all(): the RFC's "
 	  "'for now', the 2025 mmu notifier) | host_mm (the host mm only: reaches no CPU; unsafe) | per_mm "
 	  "(flush_tlb_mm_range() of each VMA in the file's i_mmap) | cpumask_union (one flush_tlb_multi() over the "
-	  "union of the sharers' mm_cpumasks, ignoring info->mm)" },
+	  "union of the sharers' mm_cpumasks, ignoring info->mm)", false },
 	{ "legacy_va_layout", VT_BOOL, OFF(legacy_va_layout), NULL, 0, 1,
 	  "vm.legacy_va_layout: off (mmaps top-down below mmap_base, under the stack) | on (bottom-up from "
-	  "TASK_UNMAPPED_BASE, as under `setarch -L`)" },
+	  "TASK_UNMAPPED_BASE, as under `setarch -L`)", true },
 	{ "randomize_va_space", VT_INT, OFF(randomize_va_space), NULL, 0, 2,
 	  "kernel.randomize_va_space, drawn from the machine's seed: 0 (no randomization, as `setarch -R`; ptsim's "
-	  "default) | 1 (mmap_base and the stack top of each new mm) | 2 (also the heap's start, the kernel's default)" },
+	  "default) | 1 (mmap_base and the stack top of each new mm) | 2 (also the heap's start, the kernel's default)",
+	  true },
 	{ "mmap_rnd_bits", VT_INT, OFF(mmap_rnd_bits), NULL, 0, 64,
 	  "vm.mmap_rnd_bits: random bits of mmap_base under randomize_va_space: 0 (the Kconfig default: x86-64 28, "
-	  "arm64 18/16/14 for 4K/16K/64K pages) | ARCH_MMAP_RND_BITS_MIN .. _MAX (x86-64 28..32, arm64 up to 33)" },
+	  "arm64 18/16/14 for 4K/16K/64K pages) | ARCH_MMAP_RND_BITS_MIN .. _MAX (x86-64 28..32, arm64 up to 33)",
+	  true },
 };
 
 #define NR_VARIANTS (sizeof(variants) / sizeof(variants[0]))
@@ -423,7 +416,7 @@ void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emi
 	for (size_t i = 0; i < NR_VARIANTS; i++) {
 		const struct variant_desc *d = &variants[i];
 		int x = *(const int *)(const void *)((const char *)v + d->offset);
-		if (variant_quiet(d) && x == *(const int *)(const void *)((const char *)&defaults + d->offset))
+		if (d->quiet && x == *(const int *)(const void *)((const char *)&defaults + d->offset))
 			continue;
 		switch (d->type) {
 		case VT_ENUM:
@@ -433,9 +426,6 @@ void ptsim__variants_describe(const struct sim_variants *v, sim_desc_emit_fn emi
 			emit(ctx, d->key, DESC_BOOL, x ? "on" : "off");
 			break;
 		case VT_LIMIT:
-			if (x == (!strcmp(d->key, "max_frames") ? SIM_DEFAULT_MAX_FRAMES : SIM_DEFAULT_MAX_PGTABLES))
-				break;
-			/* fall through */
 		case VT_INT:
 			snprintf(buf, sizeof(buf), "%d", x);
 			emit(ctx, d->key, DESC_NUMBER, buf);
