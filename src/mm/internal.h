@@ -1523,6 +1523,14 @@ void sim_stats_fold(struct ptsim_machine *m);
 /* machine.c */
 void mmu_gather_rcu_release(struct ptsim_machine *m, struct rcu_head *head);
 void machine_free_everything(struct ptsim_machine *m);
+/* The output step of splitmix64 (the machine's generator and each mm's layout stream). */
+static inline uint64_t splitmix64_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 uint64_t sim_rand(struct ptsim_machine *m);
 
 /* The CPU running the current operation (the kernel's smp_processor_id()). */

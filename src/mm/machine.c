@@ -24,10 +24,7 @@ static void set_err(char *errbuf, size_t errlen, const char *msg)
 uint64_t sim_rand(struct ptsim_machine *m)
 {
 	/* splitmix64: the machine's own seeded generator. */
-	uint64_t z = (m->rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64_mix(m->rng += 0x9e3779b97f4a7c15ull);
 }
 
 PTSIM_API int ptsim_machine_create(struct ptsim_machine **out, const struct ptsim_config *cfg, char *errbuf,

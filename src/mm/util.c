@@ -53,13 +53,6 @@ bool mm_pf_randomize(const struct ptsim_machine *m)
 	return m->v.randomize_va_space != 0;
 }
 
-static uint64_t splitmix64_mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* ptsim: the mm's stream starts from the machine's seed and the mm's number. */
 void mm_random_init(struct mm_struct *mm)
 {
