@@ -235,10 +235,11 @@ void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu)
 		cpu->pending = pc->next;
 		if (!cpu->pending)
 			cpu->pending_tail = &cpu->pending;
-		if (pc->func)
+		if (pc->func) {
 			pc->func(m, cpu, pc->info);
-		if (pc->func && pc->mm)
-			arch_retire_skipped(pc->mm);   /* ptsim bookkeeping: the CPU may have switched meanwhile */
+			if (pc->mm)
+				arch_retire_skipped(pc->mm);   /* ptsim bookkeeping: the CPU may have switched meanwhile */
+		}
 		if (pc->sender >= 0) {
 			struct sim_cpu *s = &m->cpus[pc->sender];
 			if (--s->pending_acks == 0) {

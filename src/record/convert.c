@@ -437,6 +437,9 @@ static void place_written(struct rec_conv *c, long task, long cpu)
 		c->cpus[cpu].written = (int)task;
 }
 
+#define RUN_PREFIX "{\"op\":\"run\","
+#define RUN_PREFIX_LEN (sizeof(RUN_PREFIX) - 1)
+
 /* The lines @s (one or more, '\n'-separated) were written: follow run/sleep/exit/spawn/thread/fork. */
 static void note_written(struct rec_conv *c, const char *s)
 {
@@ -444,7 +447,7 @@ static void note_written(struct rec_conv *c, const char *s)
 		const char *op, *who;
 		bool places;
 	} ops[] = {
-		{ "{\"op\":\"run\",", "task", true },     { "{\"op\":\"sleep\",", "task", false },
+		{ RUN_PREFIX, "task", true },     { "{\"op\":\"sleep\",", "task", false },
 		{ "{\"op\":\"exit\",", "task", false },   { "{\"op\":\"spawn\",", "task", true },
 		{ "{\"op\":\"thread\",", "thread", true }, { "{\"op\":\"fork\",", "child", true },
 	};
@@ -452,6 +455,9 @@ static void note_written(struct rec_conv *c, const char *s)
 		const char *end = strchr(s, '\n');
 		if (!end)
 			end = s + strlen(s);
+		/* Most lines are touches: look further only at run, sleep, exit, spawn, thread and fork. */
+		if (end - s < 9 || s[7] == 'a' || s[7] == 'm' || (s[7] == 't' && s[8] == 'o'))
+			goto next;
 		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 			size_t ol = strlen(ops[i].op);
 			long who, cpu = -1;
@@ -469,6 +475,7 @@ static void note_written(struct rec_conv *c, const char *s)
 			place_written(c, who, ops[i].places ? cpu : -1);
 			break;
 		}
+next:
 		s = *end ? end + 1 : end;
 	}
 }
@@ -485,7 +492,7 @@ static bool raced_on_own_cpu(struct rec_conv *c, const struct qent *e)
 		long t, cpu;
 		if (!end)
 			end = s + strlen(s);
-		if ((size_t)(end - s) > 13 && !memcmp(s, "{\"op\":\"run\",", 13) && line_field(s, end, "task", &t) &&
+		if ((size_t)(end - s) > RUN_PREFIX_LEN && !memcmp(s, RUN_PREFIX, RUN_PREFIX_LEN) && line_field(s, end, "task", &t) &&
 		    t == e->task && line_field(s, end, "cpu", &cpu) && cpu == (long)e->race_cpu)
 			return true;
 		s = *end ? end + 1 : end;
@@ -580,13 +587,9 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 		c->touches += e->len != 0;
 		s = buf;
 	}
-	c->lines++;
-	rc = rec_out_line(c->out, s, strlen(s));
-	note_written(c, s);
+	rc = qline(c, s);
 	free(e->s);
 	e->s = NULL;
-	if (rc)
-		c->err = rc;
 	return rc;
 }
 
