@@ -437,9 +437,6 @@ static void place_written(struct rec_conv *c, long task, long cpu)
 		c->cpus[cpu].written = (int)task;
 }
 
-#define RUN_PREFIX "{\"op\":\"run\","
-#define RUN_PREFIX_LEN (sizeof(RUN_PREFIX) - 1)
-
 /* The lines @s (one or more, '\n'-separated) were written: follow run/sleep/exit/spawn/thread/fork. */
 static void note_written(struct rec_conv *c, const char *s)
 {
@@ -447,7 +444,7 @@ static void note_written(struct rec_conv *c, const char *s)
 		const char *op, *who;
 		bool places;
 	} ops[] = {
-		{ RUN_PREFIX, "task", true },     { "{\"op\":\"sleep\",", "task", false },
+		{ "{\"op\":\"run\",", "task", true },     { "{\"op\":\"sleep\",", "task", false },
 		{ "{\"op\":\"exit\",", "task", false },   { "{\"op\":\"spawn\",", "task", true },
 		{ "{\"op\":\"thread\",", "thread", true }, { "{\"op\":\"fork\",", "child", true },
 	};
@@ -483,21 +480,7 @@ next:
 /* Would the window of raced call @e hold its sender's op on the CPU the window is for? */
 static bool raced_on_own_cpu(struct rec_conv *c, const struct qent *e)
 {
-	if (c->cpus[e->race_cpu].written == e->task)
-		return true;
-	if (!e->switch_first || !e->post)
-		return false;
-	for (const char *s = e->post; *s;) {   /* the switch's ops go first: do they put the sender there? */
-		const char *end = strchr(s, '\n');
-		long t, cpu;
-		if (!end)
-			end = s + strlen(s);
-		if ((size_t)(end - s) > RUN_PREFIX_LEN && !memcmp(s, RUN_PREFIX, RUN_PREFIX_LEN) && line_field(s, end, "task", &t) &&
-		    t == e->task && line_field(s, end, "cpu", &cpu) && cpu == (long)e->race_cpu)
-			return true;
-		s = *end ? end + 1 : end;
-	}
-	return false;
+	return c->cpus[e->race_cpu].written == e->task;
 }
 
 static int qline(struct rec_conv *c, const char *s)
