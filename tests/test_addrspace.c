@@ -1036,6 +1036,145 @@ static void test_addrspace__vfork_mm_users_and_vmpte(void **s)
 	t_destroy(m);
 }
 
+/*
+ * exec's stack move (setup_arg_pages() -> relocate_vma_down()).  Measured on
+ * 6.18.44 x86-64 (tlb:tlb_flush of an exec'ing static program,
+ * randomize_va_space 2): after the switch's flush, "pages:N local MM
+ * shootdown" for the N moved pages of arguments (move_ptes()), then
+ * "pages:-1 local MM shootdown" for the old place's freed PTE and PMD
+ * tables (tlb_finish_mmu(): a 1 GiB range, above the 33-page ceiling); under
+ * ADDR_NO_RANDOMIZE no move and neither flush.
+ */
+struct moved_exec {
+	enum ptsim_arch arch;
+	unsigned int levels;
+	uint64_t shift;       /* STACK_TOP_MAX - the stack's top; 0: the default top */
+	uint64_t arg_pages;
+};
+
+static struct ptsim_machine *exec_with_args(const struct moved_exec *c, const char *const *set)
+{
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	char err[256];
+
+	ptsim_config_init(&cfg);
+	cfg.arch = c->arch;
+	cfg.paging_levels = c->levels;
+	cfg.cpus = 2;
+	cfg.set = set;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("ptsim_machine_create: %s", err);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mark(m, "before"));
+	uint64_t top_max = c->arch == PTSIM_ARCH_ARM64 ? 1ull << 48 : (1ull << (c->levels == 5 ? 56 : 47)) - 4096;
+	struct ptsim_exec_args a = { .arg_pages = c->arg_pages };
+	if (c->shift) {
+		a.stack_len = 128 * KiB + c->arg_pages * 4096;
+		a.stack_addr = top_max - c->shift - a.stack_len;
+	}
+	T_OK(m, ptsim_exec(m, 1, &a));
+	T_OK(m, ptsim_mark(m, "after"));
+	assert_int_equal(ptsim_violation_count(m), 0);
+	/* The arguments are at the stack's top now: touching them faults nothing. */
+	struct ptsim_mm_info mi = t_mm_info(m, 1);
+	assert_int_equal(mi.nr_vmas, 1);
+	assert_int_equal(mi.rss_anon_kb, 4 * c->arg_pages);
+	uint64_t faults = t_stat(m, "faults.total");
+	uint64_t top = c->shift ? top_max - c->shift : c->levels == 5 ? (1ull << 47) - 4096 : top_max;
+	T_OK(m, ptsim_touch(m, 1, top - c->arg_pages * 4096, c->arg_pages * 4096, 0, true));
+	assert_int_equal(t_stat(m, "faults.total"), faults);
+	return m;
+}
+
+#define EXEC_DELTA(m, counter) t_delta(m, "before", "after", counter)
+
+static void test_addrspace__exec_stack_move_x86(void **s)
+{
+	(void)s;
+	/* A recording's shift (1.8 GiB): another PMD table; 1 and 3 pages of arguments. */
+	for (uint64_t pages = 1; pages <= 3; pages += 2) {
+		struct moved_exec c = { PTSIM_ARCH_X86_64, 4, 0x7508c000, pages };
+		struct ptsim_machine *m = exec_with_args(&c, NULL);
+		assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 1);
+		assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_local_flush_one"), pages);
+		assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 1);
+		assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_local_flush_all"), 1);
+		assert_int_equal(EXEC_DELTA(m, "tlb.switch_flush"), 1);
+		assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_remote_flush"), 0);
+		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 1);
+		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pmd"), 1);
+		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pud"), 0);   /* the same 512 GiB */
+		t_destroy(m);
+	}
+	/* One page down, three pages moved: the places overlap in one PTE table, no table is freed. */
+	struct moved_exec near = { PTSIM_ARCH_X86_64, 4, 4096, 3 };
+	struct ptsim_machine *m = exec_with_args(&near, NULL);
+	assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 1);
+	assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_local_flush_one"), 3);
+	assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 0);
+	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 0);
+	t_destroy(m);
+	/* No randomization, 4-level: the stack's top is STACK_TOP_MAX, nothing moves (as measured). */
+	struct moved_exec none = { PTSIM_ARCH_X86_64, 4, 0, 2 };
+	m = exec_with_args(&none, NULL);
+	assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 0);
+	assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 0);
+	assert_int_equal(EXEC_DELTA(m, "tlb.switch_flush"), 1);
+	t_destroy(m);
+	/* 5-level paging: STACK_TOP_MAX is 2^56 - 4 KiB, the stack's top the 47-bit window's: always a move,
+	 * and the old place's whole P4D table goes. */
+	struct moved_exec la57 = { PTSIM_ARCH_X86_64, 5, 0, 1 };
+	m = exec_with_args(&la57, NULL);
+	assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 1);
+	assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 1);
+	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 1);
+	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pmd"), 1);
+	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pud"), 1);
+	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.p4d"), 1);
+	t_destroy(m);
+}
+
+static void test_addrspace__exec_stack_move_arm64(void **s)
+{
+	(void)s;
+	/*
+	 * flush_tlb_range() of the moved pages: one TLBI VAE1IS per page (not a
+	 * leaf-only flush), one DSB; the freed tables' range (1 GiB at a 2 MiB
+	 * stride: 512 operations, MAX_DVM_OPS) becomes flush_tlb_mm(): TLBI
+	 * ASIDE1IS and a DSB.  No IPI: arm64 broadcasts.
+	 */
+	for (uint64_t pages = 1; pages <= 3; pages += 2) {
+		struct moved_exec c = { PTSIM_ARCH_ARM64, 4, 0x7508c000, pages };
+		struct ptsim_machine *m = exec_with_args(&c, NULL);
+		assert_int_equal(EXEC_DELTA(m, "tlbi.vae1is"), pages);
+		assert_int_equal(EXEC_DELTA(m, "tlbi.vale1is"), 0);
+		assert_int_equal(EXEC_DELTA(m, "tlbi.aside1is"), 1);
+		assert_int_equal(EXEC_DELTA(m, "tlbi.dsb_ish"), 2);
+		assert_int_equal(EXEC_DELTA(m, "ipi.calls.tlb_flush"), 0);
+		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 1);
+		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pmd"), 1);
+		t_destroy(m);
+	}
+	/* Without arg_pages nothing says the stack moved: it is built in place, no TLBI. */
+	struct moved_exec c = { PTSIM_ARCH_ARM64, 4, 0x7508c000, 0 };
+	struct ptsim_config cfg;
+	struct ptsim_machine *m = NULL;
+	char err[256];
+	ptsim_config_init(&cfg);
+	cfg.arch = c.arch;
+	cfg.cpus = 2;
+	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
+		fail_msg("ptsim_machine_create: %s", err);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	uint64_t tlbi = t_stat(m, "tlbi.vae1is") + t_stat(m, "tlbi.aside1is");
+	struct ptsim_exec_args a = { .stack_addr = (1ull << 48) - c.shift - 132 * KiB, .stack_len = 132 * KiB };
+	T_OK(m, ptsim_exec(m, 1, &a));
+	assert_int_equal(t_stat(m, "tlbi.vae1is") + t_stat(m, "tlbi.aside1is"), tlbi);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 4);
+	t_destroy(m);
+}
+
 /* The kernel's refusals: brk returns the old break. */
 static void test_addrspace__brk_refusals(void **s)
 {
@@ -1439,6 +1578,8 @@ int main(void)
 		cmocka_unit_test(test_addrspace__fork_keeps_the_heap),
 		cmocka_unit_test(test_addrspace__vfork_child_exec_spares_the_parent),
 		cmocka_unit_test(test_addrspace__vfork_mm_users_and_vmpte),
+		cmocka_unit_test(test_addrspace__exec_stack_move_x86),
+		cmocka_unit_test(test_addrspace__exec_stack_move_arm64),
 		cmocka_unit_test(test_addrspace__stack_grows_until_the_guard_gap),
 		cmocka_unit_test(test_addrspace__trace_exec_brk),
 		cmocka_unit_test(test_addrspace__mremap_grow_in_place),

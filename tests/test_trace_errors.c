@@ -711,6 +711,31 @@ static void test_trace_errors__exec_range_names_segment_field(void **s)
 		-ERANGE, "event 1 (exec)", "field 'stack.len': 0x7fffffff0000 does not fit below the randomized stack top");
 }
 
+/* exec's stack.arg_pages (the stack moved from STACK_TOP_MAX): its shape and its checks name it. */
+static void test_trace_errors__exec_arg_pages(void **s)
+{
+	(void)s;
+	LOAD_ERR(PRE "{'op':'exec','task':1,'stack':{'arg_pages':0}}" END, "events[1] (exec)",
+		 "field 'stack.arg_pages': 0 (leave it out: the stack did not move)");
+	LOAD_ERR(PRE "{'op':'exec','task':1,'stack':{'arg_pages':'x'}}" END, "events[1] (exec)", "field 'stack.arg_pages'");
+	LOAD_ERR(PRE "{'op':'exec','task':1,'stack':{'len':'132K','arg_pages':1}}" END, "events[1] (exec)",
+		 "field 'stack': 'len' without 'addr'");
+	LOAD_ERR(PRE "{'op':'exec','task':1,'stack':{'addr':'0x7ffff0000000','len':'132K','pages':1}}" END,
+		 "events[1] (exec)", "field 'stack': unknown field 'pages' (addr, len, arg_pages)");
+	LOAD_ERR(PRE "{'op':'exec','task':1,'stack':{'arg_pages':1,'arg_pages':2}}" END, "events[1] (exec)",
+		 "field 'stack': 'arg_pages' is given twice");
+	LOAD_ERR(PRE "{'op':'exec','task':1,'stack':{}}" END, "events[1] (exec)", "field 'stack': expected");
+	/* More pages of arguments than the stack holds. */
+	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'addr':'0x7ffff0000000','len':'8K','arg_pages':3}}" END, -EINVAL,
+		"event 1 (exec)", "field 'stack.arg_pages': 3 pages of arguments do not fit in a stack of 0x2000 bytes");
+	/* arm64 with 52-bit VAs: a stack above the 48-bit window cannot have come down from STACK_TOP_MAX. */
+	RUN_ERR("{'ptsim_trace':1,'machine':{'arch':'arm64','cpus':2,'va_bits':52},'events':["
+		"{'op':'spawn','task':1,'cpu':0},{'op':'exec','task':1,'stack':{'addr':'0x4000000000000','len':'132K',"
+		"'arg_pages':1}}" END,
+		-EINVAL, "event 1 (exec)",
+		"field 'stack.arg_pages': the stack's top 0x4000000021000 lies above STACK_TOP_MAX (0x1000000000000)");
+}
+
 /* ---------------- machine section ---------------- */
 
 static void test_trace_errors__machine_section(void **s)
@@ -1021,6 +1046,7 @@ int main(void)
 		cmocka_unit_test(test_trace_errors__trace_ends_inside_walk),
 		cmocka_unit_test(test_trace_errors__munmap_beside_rcu_reader),
 		cmocka_unit_test(test_trace_errors__exec_range_names_segment_field),
+		cmocka_unit_test(test_trace_errors__exec_arg_pages),
 		cmocka_unit_test(test_trace_errors__machine_section),
 		cmocka_unit_test(test_trace_errors__config_add),
 		cmocka_unit_test(test_trace_errors__api_messages),

@@ -187,7 +187,17 @@ struct ptsim_exec_args {
 	size_t nr_segments;
 	uint64_t brk;               /* start of the heap; 0: the page-aligned end of the highest segment */
 	uint64_t stack_addr;        /* the stack VMA; 0: ending at the layout's stack top */
-	uint64_t stack_len;         /* 0: 132 KiB (128 KiB below one page of arguments) */
+	uint64_t stack_len;         /* 0: 128 KiB below the pages of arguments */
+	/*
+	 * Pages the arguments and environment filled at the top of the temporary
+	 * stack.  0: the stack is built where it ends, with one page of
+	 * arguments, and nothing moves.  N: built at STACK_TOP_MAX with N pages
+	 * and moved down to its place by setup_arg_pages() (relocate_vma_down():
+	 * a ranged flush of the moved pages, a flush of the freed tables) with
+	 * the new mm already loaded, as the kernel does when the stack's top lies
+	 * below STACK_TOP_MAX (randomized, or a 47-bit window with 5-level paging).
+	 */
+	uint64_t arg_pages;
 };
 
 /**
@@ -197,10 +207,13 @@ struct ptsim_exec_args {
  * gets a fresh mm, its CPU switches to it (activate_mm()) and the old mm is
  * put (torn down as at exit if that was its last user).  The new mm has the
  * default layout (mmap_base, docs/architecture.md), a VM_GROWSDOWN stack
- * whose top page (the arguments) is written, the segments mapped in order
+ * whose top pages (the arguments) are written -- built at STACK_TOP_MAX and
+ * moved down after the switch when @args->arg_pages says so (the move's
+ * flushes are the exec'ing CPU's) --, the segments mapped in order
  * (MAP_FIXED: a later one replaces what an earlier one mapped), and its heap
  * at @args->brk.  @args may be NULL.
- * Return: 0, or an input error naming the field ("segments[2]", "stack", "brk").
+ * Return: 0, or an input error naming the field ("segments[2]", "stack.len",
+ * "stack.arg_pages", "brk").
  */
 PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_exec_args *args);
 

@@ -743,9 +743,42 @@ static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_s
 	return 0;
 }
 
-/* setup_arg_pages()'s stack: 128 KiB below the arguments' page (stack_expand). */
+/* setup_arg_pages()'s stack_expand: 128 KiB below the arguments' pages. */
 #define EXEC_STACK_EXPAND (128ull << 10)
 
+/* The exec's input checks on the stack: its place, length and argument pages (before anything changes). */
+static int exec_check_stack(struct ptsim_machine *m, const struct ptsim_exec_args *a, uint64_t stack_len)
+{
+	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
+	int rc;
+
+	if (a->arg_pages > stack_len >> m->geo.page_shift)
+		return ptsim__err(m, -EINVAL, "stack.arg_pages",
+				  "%" PRIu64 " pages of arguments do not fit in a stack of %#" PRIx64 " bytes", a->arg_pages,
+				  stack_len);
+	if (!a->stack_addr && stack_len >= stack_top)   /* no address: the stack ends at the layout's top */
+		return ptsim__err(m, -ERANGE, "stack.len", "%#" PRIx64 " does not fit below the stack's top (%#" PRIx64 ")",
+				  stack_len, stack_top);
+	if ((rc = check_range_fields(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page", "stack.addr",
+				     "stack.len")))
+		return rc;
+	if (a->arg_pages && stack_top > m->geo.stack_top_max)
+		return ptsim__err(m, -EINVAL, "stack.arg_pages",
+				  "the stack's top %#" PRIx64 " lies above STACK_TOP_MAX (%#" PRIx64
+				  "), where exec builds it: it cannot have moved there",
+				  stack_top, m->geo.stack_top_max);
+	return 0;
+}
+
+/*
+ * ptsim_exec() follows 6.18's order: bprm_mm_init() builds the new mm's
+ * temporary stack (exec.c) before the point of no return; begin_new_exec()
+ * runs de_thread() and exec_mmap() (the CPU switches to the new mm, the old
+ * one is put); load_elf_binary() then runs setup_arg_pages() in the loaded mm
+ * (the stack's move and its flushes), maps the segments (elf_map()) and sets
+ * the heap (set_brk()).  Without @a->arg_pages the stack is built where it
+ * ends (no move: what a trace that does not say the stack moved means).
+ */
 PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_exec_args *a)
 {
 	static const struct ptsim_exec_args none;
@@ -763,15 +796,14 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	for (size_t i = 0; i < a->nr_segments; i++)
 		if ((rc = exec_check_segment(m, &a->segments[i], i)))
 			return op_exit(m, rc);
-	uint64_t stack_len = a->stack_len ? a->stack_len : EXEC_STACK_EXPAND + PAGE_SIZE(m);
-	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
-	if (!a->stack_addr && stack_len >= stack_top)   /* no address: the stack ends at the layout's top */
-		return op_exit(m, ptsim__err(m, -ERANGE, "stack.len",
-					     "%#" PRIx64 " does not fit below the stack's top (%#" PRIx64 ")", stack_len,
-					     stack_top));
-	if ((rc = check_range_fields(m, stack_top - stack_len, stack_len, PAGE_SIZE(m), "page", "stack.addr",
-				     "stack.len")))
+	uint64_t nr_arg_pages = a->arg_pages ? a->arg_pages : 1;
+	uint64_t stack_len = a->stack_len ? a->stack_len
+					  : (nr_arg_pages > (UINT64_MAX - EXEC_STACK_EXPAND) >> m->geo.page_shift
+						     ? UINT64_MAX
+						     : EXEC_STACK_EXPAND + (nr_arg_pages << m->geo.page_shift));
+	if ((rc = exec_check_stack(m, a, stack_len)))
 		return op_exit(m, rc);
+	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
 	if (a->brk && (a->brk & (PAGE_SIZE(m) - 1)))
 		return op_exit(m, ptsim__err(m, -EINVAL, "brk", "%#" PRIx64 " is not page-aligned", a->brk));
 	if (a->brk >= m->geo.task_size)
@@ -796,9 +828,12 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 		struct sim_file *f = s->file ? file_find(m, s->file) : NULL;
 		if (m->nr_i_mmap_held && (rc = check_file_unlocked(m, f, "segments")))
 			return op_exit(m, rc);
+		/* elf_map() after the point of no return must not meet a file of another kind. */
+		if (f && s->kind == PTSIM_MAP_FILE && (f->kind != FILE_REGULAR || f->page_shift != m->geo.page_shift))
+			return op_exit(m, ptsim__err(m, -EEXIST, "segments", "a segment's file exists with another kind"));
 	}
 
-	/* bprm_mm_init() and the loader, in the new mm (not loaded anywhere: nothing to flush). */
+	/* bprm_mm_init(): the new mm, not loaded anywhere (nothing to flush). */
 	struct mm_struct *mm = mm_alloc(m);
 	if (!mm)
 		return op_exit(m, ptsim__err(m, SIM_ENOMEM, NULL, "out of memory"));
@@ -818,37 +853,10 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 			return op_exit(m, rc);
 		}
 	}
-	struct ptsim_mmap_args st = { .addr = stack_top - stack_len, .len = stack_len,
-				      .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
-	if ((rc = do_mmap(mm, &st, false)))
+	/* create_init_stack_vma() + copy_strings(): at STACK_TOP_MAX, or in place when no move is said. */
+	struct vm_area_struct *stack;
+	if ((rc = create_init_stack_vma(mm, a->arg_pages ? m->geo.stack_top_max : stack_top, nr_arg_pages, &stack)))
 		goto err_mm;
-	struct vm_area_struct *stack = vma_lookup(mm, st.addr);
-	stack->vm_flags |= VM_GROWSDOWN;   /* VM_STACK_FLAGS */
-	mm->start_stack = stack_top;
-	/* copy_strings(): the arguments' page at the top is written (get_arg_page()). */
-	if (handle_mm_fault(stack, stack_top - PAGE_SIZE(m), FAULT_FLAG_WRITE) & VM_FAULT_OOM) {
-		rc = SIM_ENOMEM;
-		goto err_mm;
-	}
-	uint64_t end = 0;
-	for (size_t i = 0; i < a->nr_segments; i++) {
-		const struct ptsim_exec_segment *s = &a->segments[i];
-		struct ptsim_mmap_args sa = { .addr = s->addr, .len = s->len, .prot = s->prot, .kind = s->kind,
-					      .shared = s->shared, .file = s->file, .offset = s->offset };
-		/* elf_map(): MAP_FIXED over whatever the earlier segments mapped there. */
-		if ((rc = do_munmap(mm, s->addr, s->len)) || (rc = do_mmap(mm, &sa, false)))
-			goto err_mm;
-		if (s->addr + s->len > end)
-			end = s->addr + s->len;
-	}
-	/* set_brk(): start_brk = brk = the page-aligned end of the image. */
-	mm->has_brk = a->brk || a->nr_segments;
-	mm->start_brk = mm->brk = a->brk ? a->brk : end;
-	/* load_elf_binary(), randomize_va_space 2: a page of gap after the image, then arch_randomize_brk(). */
-	if (mm->has_brk && mm_pf_randomize(m) && m->v.randomize_va_space > 1) {
-		mm->brk = mm->start_brk = mm->brk + PAGE_SIZE(m);
-		mm->brk = mm->start_brk = arch_randomize_brk(mm);
-	}
 	/*
 	 * The task moves to the new mm's task heap now (its heap slot is per
 	 * task, so it cannot be in two heaps at once); back to the old one on
@@ -860,7 +868,7 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 		goto err_mm;
 	}
 
-	/* de_thread() */
+	/* begin_new_exec(): the point of no return.  de_thread() */
 	while (nr_victims) {
 		for (unsigned int i = 0; i < old_mm->nr_tasks; i++) {
 			struct sim_task *v = old_mm->task_heap[i];
@@ -877,13 +885,37 @@ PTSIM_API int ptsim_exec(struct ptsim_machine *m, int task, const struct ptsim_e
 	t->mm = mm;
 	arch_switch_mm(m, m->cur, mm);
 	mmput(old_mm);
+
+	/* load_elf_binary(), in the loaded mm: the stack's place (and move), the segments, the heap. */
+	if ((rc = setup_arg_pages(mm, stack, stack_top, stack_len)))
+		goto err_late;
+	uint64_t end = 0;
+	for (size_t i = 0; i < a->nr_segments; i++) {
+		const struct ptsim_exec_segment *s = &a->segments[i];
+		struct ptsim_mmap_args sa = { .addr = s->addr, .len = s->len, .prot = s->prot, .kind = s->kind,
+					      .shared = s->shared, .file = s->file, .offset = s->offset };
+		/* elf_map(): MAP_FIXED over whatever the earlier segments mapped there. */
+		if ((rc = do_munmap(mm, s->addr, s->len)) || (rc = do_mmap(mm, &sa, false)))
+			goto err_late;
+		if (s->addr + s->len > end)
+			end = s->addr + s->len;
+	}
+	/* set_brk(): start_brk = brk = the page-aligned end of the image. */
+	mm->has_brk = a->brk || a->nr_segments;
+	mm->start_brk = mm->brk = a->brk ? a->brk : end;
+	/* load_elf_binary(), randomize_va_space 2: a page of gap after the image, then arch_randomize_brk(). */
+	if (mm->has_brk && mm_pf_randomize(m) && m->v.randomize_va_space > 1) {
+		mm->brk = mm->start_brk = mm->brk + PAGE_SIZE(m);
+		mm->brk = mm->start_brk = arch_randomize_brk(mm);
+	}
 	return op_exit(m, 0);
 
 err_mm:
 	mmput(mm);
-	if (rc == -EEXIST)
-		return op_exit(m, ptsim__err(m, rc, "segments", "a segment's file exists with another kind"));
 	return op_exit(m, ptsim__err(m, rc, NULL, "exec failed: %s", ptsim_strerror(rc)));
+err_late:
+	/* The kernel kills the task here (SIGSEGV); the task keeps the new mm as far as it was built. */
+	return op_exit(m, ptsim__err(m, rc, NULL, "exec failed after the point of no return: %s", ptsim_strerror(rc)));
 }
 
 PTSIM_API int ptsim_brk(struct ptsim_machine *m, uint64_t *out_brk, int task, uint64_t brk)

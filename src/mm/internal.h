@@ -73,6 +73,7 @@ struct pt_geometry {
 	unsigned int va_bits;               /* user VA bits */
 	uint64_t task_size;                 /* top of user VA (exclusive) */
 	uint64_t map_window;                /* DEFAULT_MAP_WINDOW: top of the default mmap/stack layout */
+	uint64_t stack_top_max;             /* STACK_TOP_MAX: where exec builds the temporary stack */
 	uint64_t unmapped_base;             /* TASK_UNMAPPED_BASE: start of the legacy (bottom-up) layout */
 	/* Randomization (randomize_va_space): the arch's ranges. */
 	unsigned int mmap_rnd_bits;         /* vm.mmap_rnd_bits: CONFIG_ARCH_MMAP_RND_BITS's default, or the setting */
@@ -1335,6 +1336,23 @@ void i_mmap_release_held(struct ptsim_machine *m, struct sim_cpu *cpu);
 #define MREMAP_DONTUNMAP 4u
 int do_mremap(struct mm_struct *mm, uint64_t addr, uint64_t old_len, uint64_t new_len, unsigned int flags,
 	      uint64_t new_addr, uint64_t *out);
+
+/* move_page_tables()'s request (mm/mremap.c): from [old_addr, old_end) of @old to new_addr in @new. */
+struct pagetable_move_control {
+	struct vm_area_struct *old;   /* source VMA */
+	struct vm_area_struct *new;   /* destination VMA */
+	uint64_t old_addr;            /* may be realigned down */
+	uint64_t old_end;
+	uint64_t new_addr;            /* may be realigned down */
+	uint64_t len_in;              /* bytes requested, from the original old_addr */
+	bool for_stack;               /* exec's stack move: source and destination in one VMA */
+};
+uint64_t move_page_tables(struct pagetable_move_control *pmc);
+
+/* exec.c: the new program's stack (fs/exec.c, mm/vma_exec.c). */
+int create_init_stack_vma(struct mm_struct *mm, uint64_t top, uint64_t nr_pages, struct vm_area_struct **vmap);
+int setup_arg_pages(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t stack_top, uint64_t stack_len);
+int relocate_vma_down(struct vm_area_struct *vma, uint64_t shift);
 
 /* migrate.c: move_pages(2) of the hugetlb folio mapped at @addr (try_to_migrate()). */
 int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr);

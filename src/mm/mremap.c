@@ -37,15 +37,6 @@
 
 #include "arch/arch.h"
 
-struct pagetable_move_control {
-	struct vm_area_struct *old;   /* source VMA */
-	struct vm_area_struct *new;   /* destination VMA */
-	uint64_t old_addr;            /* may be realigned down */
-	uint64_t old_end;
-	uint64_t new_addr;            /* may be realigned down */
-	uint64_t len_in;              /* bytes requested, from the original old_addr */
-};
-
 static uint64_t mask_of(uint64_t size)
 {
 	return ~(size - 1);
@@ -174,13 +165,19 @@ static uint64_t get_extent(uint64_t size, uint64_t old_addr, uint64_t old_end, u
 	return extent;
 }
 
-/* can_align_down(): aligning @addr down to @mask must not reach into another mapping. */
-static bool can_align_down(struct vm_area_struct *vma, uint64_t addr_to_align, uint64_t mask)
+/*
+ * can_align_down(): aligning @addr down to @mask must not reach into another
+ * mapping; exec's stack move may align down inside its own (spanning) VMA.
+ */
+static bool can_align_down(struct pagetable_move_control *pmc, struct vm_area_struct *vma, uint64_t addr_to_align,
+			   uint64_t mask)
 {
 	uint64_t addr_masked = addr_to_align & mask;
 
-	if (vma->vm_start != addr_to_align)
+	if (!pmc->for_stack && vma->vm_start != addr_to_align)
 		return false;
+	if (pmc->for_stack && addr_masked >= vma->vm_start)
+		return true;
 	return find_vma_intersection(vma->vm_mm, addr_masked, vma->vm_start) == NULL;
 }
 
@@ -194,8 +191,8 @@ static void try_realign_addr(struct pagetable_move_control *pmc, uint64_t pageta
 
 	if (pmc->len_in < old_align_next || old_align == 0 || old_align != new_align)
 		return;
-	if (!can_align_down(pmc->old, pmc->old_addr, pagetable_mask) ||
-	    !can_align_down(pmc->new, pmc->new_addr, pagetable_mask))
+	if (!can_align_down(pmc, pmc->old, pmc->old_addr, pagetable_mask) ||
+	    !can_align_down(pmc, pmc->new, pmc->new_addr, pagetable_mask))
 		return;
 	pmc->old_addr &= pagetable_mask;
 	pmc->new_addr &= pagetable_mask;
@@ -207,7 +204,7 @@ static void try_realign_addr(struct pagetable_move_control *pmc, uint64_t pageta
  * Return: bytes moved, counted from the requested start (less than
  * pmc->len_in if a table allocation failed).
  */
-static uint64_t move_page_tables(struct pagetable_move_control *pmc)
+uint64_t move_page_tables(struct pagetable_move_control *pmc)
 {
 	struct vm_area_struct *vma = pmc->old;
 	struct mm_struct *mm = vma->vm_mm;

@@ -367,15 +367,40 @@ static int parse_segments(struct perr *pe, const cJSON *arr, struct tevent *ev)
 	return 0;
 }
 
-/* exec's "stack": {addr, len} */
+/* exec's "stack": {addr, len, arg_pages?} or {arg_pages} (addr and len come together) */
 static int parse_stack(struct perr *pe, const cJSON *obj, struct tevent *ev)
 {
-	const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, "addr"), *l = cJSON_GetObjectItemCaseSensitive(obj, "len");
+	static const char shape[] = "expected {\"addr\": ..., \"len\": ..., \"arg_pages\"?: ...}";
+	const cJSON *it;
+	unsigned int have = 0;
 
-	if (!cJSON_IsObject(obj) || !a || !l || cJSON_GetArraySize(obj) != 2)
-		return ptsim__trace_fail(pe, "field 'stack': expected {\"addr\": ..., \"len\": ...}");
-	if (get_num(pe, a, "stack.addr", UINT64_MAX, &ev->stack_addr) || get_num(pe, l, "stack.len", UINT64_MAX, &ev->stack_len))
-		return PTSIM_EBADTRACE;
+	if (!cJSON_IsObject(obj))
+		return ptsim__trace_fail(pe, "field 'stack': %s", shape);
+	if (dup_key(obj))
+		return ptsim__trace_fail(pe, "field 'stack': '%s' is given twice", dup_key(obj));
+	cJSON_ArrayForEach(it, obj) {
+		if (!strcmp(it->string, "addr")) {
+			if (get_num(pe, it, "stack.addr", UINT64_MAX, &ev->stack_addr))
+				return PTSIM_EBADTRACE;
+			have |= 1;
+		} else if (!strcmp(it->string, "len")) {
+			if (get_num(pe, it, "stack.len", UINT64_MAX, &ev->stack_len))
+				return PTSIM_EBADTRACE;
+			have |= 2;
+		} else if (!strcmp(it->string, "arg_pages")) {
+			if (get_num(pe, it, "stack.arg_pages", UINT64_MAX, &ev->arg_pages))
+				return PTSIM_EBADTRACE;
+			if (!ev->arg_pages)
+				return ptsim__trace_fail(pe, "field 'stack.arg_pages': 0 (leave it out: the stack did not move)");
+		} else {
+			return ptsim__trace_fail(pe, "field 'stack': unknown field '%s' (addr, len, arg_pages)", it->string);
+		}
+	}
+	if (have == 1 || have == 2)
+		return ptsim__trace_fail(pe, "field 'stack': '%s' without '%s' (%s)", have == 1 ? "addr" : "len",
+					 have == 1 ? "len" : "addr", shape);
+	if (!have && !ev->arg_pages)
+		return ptsim__trace_fail(pe, "field 'stack': %s", shape);
 	return 0;
 }
 

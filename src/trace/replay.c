@@ -389,7 +389,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 		break;
 	case OP_EXEC: {
 		struct ptsim_exec_args a = { .segments = ev->segments, .nr_segments = ev->nr_segments,
-					     .stack_addr = ev->stack_addr, .stack_len = ev->stack_len };
+					     .stack_addr = ev->stack_addr, .stack_len = ev->stack_len,
+					     .arg_pages = ev->arg_pages };
 		VAL(F_TASK, task);
 		if (ev->present & B(F_BRK))
 			VAL(F_BRK, a.brk);

@@ -124,6 +124,7 @@ struct tevent {
 	struct ptsim_exec_segment *segments;   /* exec; each segment's file is its own allocation */
 	size_t nr_segments;
 	uint64_t stack_addr, stack_len;   /* exec */
+	uint64_t arg_pages;               /* exec: stack.arg_pages (0: not given) */
 	bool brk_relative;                /* brk: addr was "+N" or "-N" */
 	unsigned int mremap_flags;        /* mremap: PTSIM_MREMAP_* */
 	int64_t brk_delta;

@@ -137,6 +137,7 @@ static void fill_geometry(struct pt_geometry *g, unsigned int page_shift, unsign
 	g->task_size = 1ull << va_bits;
 	/* DEFAULT_MAP_WINDOW_64 = 1 << VA_BITS_MIN (48 at most); TASK_UNMAPPED_BASE = window / 4. */
 	g->map_window = 1ull << (va_bits < 48 ? va_bits : 48);
+	g->stack_top_max = g->map_window;   /* STACK_TOP_MAX = DEFAULT_MAP_WINDOW_64 (not ARM64_FORCE_52BIT) */
 	g->unmapped_base = (g->map_window / 4 + (1ull << page_shift) - 1) & ~((1ull << page_shift) - 1);
 	/* ARCH_MMAP_RND_BITS_MIN (the Kconfig default): 18, 16, 14 for 4K, 16K, 64K pages. */
 	g->mmap_rnd_bits = page_shift == 12 ? 18 : page_shift == 14 ? 16 : 14;

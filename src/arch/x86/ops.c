@@ -49,6 +49,7 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	g->task_size = (1ull << g->va_bits) - 4096;   /* TASK_SIZE_MAX */
 	/* DEFAULT_MAP_WINDOW: the 47-bit window, also with 5-level paging; TASK_UNMAPPED_BASE = window / 3. */
 	g->map_window = (1ull << 47) - 4096;
+	g->stack_top_max = g->task_size;              /* STACK_TOP_MAX = TASK_SIZE_MAX */
 	g->unmapped_base = (g->map_window / 3 + 4095) & ~4095ull;
 	g->mmap_rnd_bits = 28;              /* ARCH_MMAP_RND_BITS_MIN for 64BIT (vm.mmap_rnd_bits here: 28) */
 	g->mmap_rnd_bits_min = 28;
