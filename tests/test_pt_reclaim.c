@@ -717,7 +717,7 @@ static void test_pt_reclaim__bad_input(void **state)
 	m = t_machine(2, "6.18.44", NULL);
 	T_OK(m, ptsim_spawn(m, 1, 0));
 	T_OK(m, ptsim_mmap(m, 1, &(struct ptsim_mmap_args){ .addr = W1_BASE, .len = 2 * MiB, .prot = 3 }));
-	assert_int_equal(ptsim_madvise(m, 1, W1_BASE, 4096, (enum ptsim_advice)(PTSIM_MADV_GUARD_REMOVE + 1)),
+	assert_int_equal(ptsim_madvise(m, 1, W1_BASE, 4096, (enum ptsim_advice)(PTSIM_MADV_PAGEOUT + 1)),
 			 -EINVAL);
 	assert_non_null(strstr(ptsim_machine_errmsg(m), "'advice'"));
 	T_OK(m, ptsim_exit(m, 1));

@@ -240,6 +240,8 @@ enum ptsim_advice {
 	PTSIM_MADV_DONTNEED_LOCKED = 2,
 	PTSIM_MADV_GUARD_INSTALL = 3,   /* guard markers: an access is a SIGSEGV (6.13+) */
 	PTSIM_MADV_GUARD_REMOVE = 4,
+	PTSIM_MADV_COLD = 5,      /* deactivate: clear the young bits (one gathered flush per VMA) */
+	PTSIM_MADV_PAGEOUT = 6,   /* reclaim now: file pages unmapped and dropped; no swap for anon */
 };
 PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len,
 			    enum ptsim_advice advice);

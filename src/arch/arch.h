@@ -20,6 +20,7 @@
 
 #define PTSIM_ARCH_OPS_VERSION 1
 
+
 struct ptsim_arch_ops {
 	const char *name;
 	unsigned int version;
@@ -102,6 +103,19 @@ struct ptsim_arch_ops {
 	 */
 	void (*flush_tlb_mms)(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr,
 			      bool freed_tables);
+	/*
+	 * The deferred flush of page reclaim (CONFIG_ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH,
+	 * mm/rmap.c try_to_unmap_one() with TTU_BATCH_FLUSH): should_defer
+	 * (arch_tlbbatch_should_defer()) says whether to defer a PTE's flush for
+	 * @mm; add_pending (arch_tlbbatch_add_pending()) queues [@start, @end) of
+	 * @mm in @batch; flush (arch_tlbbatch_flush()) completes everything
+	 * queued and empties @batch.  NULL should_defer: never deferred (each PTE
+	 * is flushed with flush_tlb_page()).
+	 */
+	bool (*tlbbatch_should_defer)(struct mm_struct *mm);
+	void (*tlbbatch_add_pending)(struct arch_tlbflush_unmap_batch *batch, struct mm_struct *mm, uint64_t start,
+				     uint64_t end);
+	void (*tlbbatch_flush)(struct ptsim_machine *m, struct arch_tlbflush_unmap_batch *batch);
 	/*
 	 * ptsim: @mm is being freed and no CPU has it loaded: drop what the CPUs
 	 * still cache under its address-space id (never usable again; no count

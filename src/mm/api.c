@@ -1041,7 +1041,7 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 	op_enter(m, "madvise");
 	if ((rc = running_task(m, task, &t)) || (rc = check_range(m, addr, len, PAGE_SIZE(m), "page")))
 		return op_exit(m, rc);
-	if ((unsigned int)advice > PTSIM_MADV_GUARD_REMOVE)
+	if ((unsigned int)advice > PTSIM_MADV_PAGEOUT)
 		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
 		return op_exit(m, rc);
@@ -1050,8 +1050,8 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 		return op_exit(m, ptsim__err(m, rc, NULL,
 					     "madvise returned EINVAL: a VMA in the range refuses the advice (VM_LOCKED "
 					     "without MADV_DONTNEED_LOCKED, MADV_FREE on a non-anonymous or hugetlb VMA, "
-					     "an unaligned hugetlb start, or guard markers on a locked, hugetlb or PFN-map "
-					     "VMA)"));
+					     "an unaligned hugetlb start, guard markers on a locked, hugetlb or PFN-map VMA, "
+					     "or MADV_COLD/MADV_PAGEOUT on a locked, hugetlb or PFN-map VMA)"));
 	if (rc == -ENOMEM)
 		return op_exit(m, ptsim__err(m, rc, NULL, "madvise returned ENOMEM: part of the range is not mapped"));
 	if (rc)
@@ -1801,7 +1801,8 @@ PTSIM_API int ptsim_mshare_madvise(struct ptsim_machine *m, int task, const char
 	if ((rc = mshare_host_range(m, task, name, addr, len, &md)))
 		return op_exit(m, rc);
 	if ((unsigned int)advice > PTSIM_MADV_GUARD_REMOVE)
-		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
+		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "advice %d is not one mshare_madvise takes "
+					     "(dontneed, free, dontneed_locked, guard_install, guard_remove)", (int)advice));
 	rc = do_madvise(mshare_host_mm(md), addr, len, advice);
 	if (rc == -EINVAL)
 		return op_exit(m, ptsim__err(m, rc, NULL, "madvise returned EINVAL: a VMA of the region refuses the advice"));

@@ -349,6 +349,25 @@ struct cpumask {
 	unsigned int nwords;
 };
 
+/*
+ * What page reclaim has unmapped but not yet flushed (CONFIG_ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH).
+ * arch: struct arch_tlbflush_unmap_batch (x86: the union of the mm_cpumasks;
+ * arm64 needs only the final DSB); the rest is mm/rmap.c's struct
+ * tlbflush_unmap_batch.  The kernel keeps one per task; ptsim one per reclaim
+ * call (tlbbatch_init()).
+ */
+struct arch_tlbflush_unmap_batch {
+	struct cpumask cpumask;
+	/* ptsim: the mm queued since the last flush (reclaim here unmaps folios of one mm only) */
+	struct mm_struct *mm;
+};
+
+struct tlbflush_unmap_batch {
+	struct arch_tlbflush_unmap_batch arch;
+	bool flush_required;   /* a PTE was cleared and its flush deferred */
+	bool writable;         /* one of them was dirty (try_to_unmap_flush_dirty()) */
+};
+
 struct mm_struct {
 	struct ptsim_machine *machine;
 	struct mm_struct *next, *prev;   /* machine->mms, creation order */
@@ -379,6 +398,12 @@ struct mm_struct {
 	unsigned int nr_mshare_links;    /* ptsim: entries of this mm's tables that link an mshare host's table */
 	bool mshare_linked;              /* ptsim: it has linked one at some time (mshare_forget_mm() at the end) */
 	int tlb_flush_pending;           /* open mmu_gathers */
+	/*
+	 * mm->tlb_flush_batched: PTEs of this mm were cleared by reclaim with
+	 * the flush deferred (pending) / flush_tlb_batched_pending() has
+	 * flushed up to (flushed).  The kernel packs both into one atomic.
+	 */
+	uint16_t tlb_flush_batched_pending, tlb_flush_batched_flushed;
 	struct cpumask cpumask;          /* mm_cpumask(mm) */
 	struct cpumask tlb_cached;       /* ptsim: CPUs whose TLB/PWC may hold entries of this mm */
 	void *arch;                      /* arch context (x86: ctx_id, tlb_gen, ...; arm64: ASID) */
@@ -1308,6 +1333,24 @@ static inline void update_hiwater_rss(struct mm_struct *mm)
 }
 int mm_counter_of(struct ptsim_machine *m, uint32_t pfn);
 void folio_remove_rmap(struct ptsim_machine *m, uint32_t pfn, int nr);
+
+/* rmap.c: page reclaim's deferred flush (mm/rmap.c, mm/vmscan.c) */
+int tlbbatch_init(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc);
+void tlbbatch_release(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc);
+void try_to_unmap_flush(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc);
+void reclaim_pages(struct vm_area_struct *vma, const uint64_t *addrs, unsigned int nr,
+		   struct tlbflush_unmap_batch *ubc);
+void flush_tlb_batched_pending_now(struct mm_struct *mm);
+/*
+ * flush_tlb_batched_pending - before changing PTEs of @mm under the PTE lock:
+ * if reclaim cleared PTEs of @mm whose flush it deferred and nobody flushed
+ * since, flush the whole mm now (flush_tlb_mm()).
+ */
+static inline void flush_tlb_batched_pending(struct mm_struct *mm)
+{
+	if (PTSIM_UNLIKELY(mm->tlb_flush_batched_pending != mm->tlb_flush_batched_flushed))
+		flush_tlb_batched_pending_now(mm);
+}
 
 /* hugetlb.c */
 unsigned int hugetlb_fault(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t address, unsigned int flags);

@@ -1,6 +1,14 @@
 /*
  * madvise(MADV_DONTNEED / MADV_DONTNEED_LOCKED / MADV_FREE /
- * MADV_GUARD_INSTALL / MADV_GUARD_REMOVE): port of mm/madvise.c at v6.18.
+ * MADV_GUARD_INSTALL / MADV_GUARD_REMOVE / MADV_COLD / MADV_PAGEOUT): port of
+ * mm/madvise.c at v6.18.
+ *
+ * MADV_COLD and MADV_PAGEOUT (madvise_cold(), madvise_pageout(): one gather
+ * per VMA) walk the existing PTE tables (madvise_cold_or_pageout_pte_range()):
+ * COLD clears young bits into the gather's range, PAGEOUT hands each table's
+ * folios to reclaim_pages() (rmap.c).  ptsim: every folio is on the LRU (the
+ * per-CPU LRU batches are taken as drained), the caller may page out any
+ * file (can_do_file_pageout()), no large folios or THP.
  *
  * The walk over the VMAs of the range (madvise_walk_vmas()) stops at the first
  * VMA that rejects the advice (-EINVAL, earlier VMAs already done) and reports
@@ -64,6 +72,7 @@ static void madvise_free_pte_range(struct mmu_gather *tlb, struct vm_area_struct
 	struct ptsim_machine *m = mm->machine;
 	int nr_swap = 0;
 
+	flush_tlb_batched_pending(mm);
 	for (pte_t *pte = pte_offset_map(mm, pmd, addr); addr != end; pte++, addr += PAGE_SIZE(m)) {
 		pte_t ptent = *pte;
 
@@ -202,6 +211,91 @@ static int madvise_guard_remove(struct vm_area_struct *vma, uint64_t start, uint
 	return 0;
 }
 
+/* ---- COLD / PAGEOUT ---- */
+
+/*
+ * madvise_cold_or_pageout_pte_range - one PTE table's part of [@addr, @end):
+ * each present PTE mapping a folio no other PTE maps is deactivated; MADV_COLD
+ * clears its young bit (recording the page in @tlb, flushed at
+ * tlb_finish_mmu()), MADV_PAGEOUT isolates it and reclaims the table's
+ * folios at the end (reclaim_pages()).
+ */
+static void madvise_cold_or_pageout_pte_range(struct mmu_gather *tlb, struct vm_area_struct *vma, pmd_t *pmd,
+					      uint64_t addr, uint64_t end, bool pageout, uint64_t *folios,
+					      struct tlbflush_unmap_batch *ubc)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	unsigned int nr_folios = 0;
+
+	flush_tlb_batched_pending(mm);
+	for (pte_t *pte = pte_offset_map(mm, pmd, addr); addr != end; pte++, addr += PAGE_SIZE(m)) {
+		pte_t ptent = *pte;
+
+		if (pgent_none(ptent) || !pgent_present(ptent))
+			continue;
+		if (ptent & _PAGE_SPECIAL)
+			continue;   /* vm_normal_folio(): the zero page */
+		/* Another mapping of the folio (after fork, a file page mapped elsewhere): left alone. */
+		if (frame(m, pgent_pfn(ptent))->mapcount != 1)
+			continue;
+		if (!pageout && (ptent & _PAGE_ACCESSED)) {
+			pt_write(m, pte, PT_PTE, addr, ptent & ~_PAGE_ACCESSED);   /* clear_young_dirty_ptes(CYDP_CLEAR_YOUNG) */
+			tlb_remove_tlb_entries(tlb, addr, 1);
+		}
+		if (pageout)
+			folios[nr_folios++] = addr;   /* folio_isolate_lru() */
+	}
+	if (pageout && nr_folios)
+		reclaim_pages(vma, folios, nr_folios, ubc);
+}
+
+/* can_madv_lru_vma(): mlock()ed, PFN-map and hugetlb VMAs refuse both advices. */
+static bool can_madv_lru_vma(const struct vm_area_struct *vma)
+{
+	return !(vma->vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB));
+}
+
+/*
+ * madvise_cold() / madvise_pageout(): the walk of one VMA with its own
+ * mmu_gather (neither advice is batched over the call).  The walk visits
+ * the PTE tables that exist; a huge PMD cannot occur outside hugetlb VMAs.
+ */
+static int madvise_cold_or_pageout(struct vm_area_struct *vma, uint64_t start, uint64_t end, bool pageout)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	struct tlbflush_unmap_batch ubc;
+	uint64_t *folios = NULL;
+	struct mmu_gather tlb;
+
+	if (!can_madv_lru_vma(vma))
+		return -EINVAL;
+	if (pageout) {
+		folios = sim_icalloc(&m->alloc, PTRS_PER_PTE(m), sizeof(*folios));
+		if (!folios || tlbbatch_init(m, &ubc)) {
+			sim_free(&m->alloc, folios, PTRS_PER_PTE(m) * sizeof(*folios));
+			return SIM_ENOMEM;
+		}
+	}
+	tlb_gather_mmu(&tlb, mm);
+	tlb_start_vma(&tlb, vma);
+	for (uint64_t addr = start; addr < end;) {
+		uint64_t next = pte_table_end(m, addr, end);
+		pmd_t *pmd = mm_find_pmd(mm, addr);
+		if (pmd && !pmd_none(mm, *pmd) && !pgent_huge(*pmd))
+			madvise_cold_or_pageout_pte_range(&tlb, vma, pmd, addr, next, pageout, folios, &ubc);
+		addr = next;
+	}
+	tlb_end_vma(&tlb, vma);
+	tlb_finish_mmu(&tlb);
+	if (pageout) {
+		tlbbatch_release(m, &ubc);
+		sim_free(&m->alloc, folios, PTRS_PER_PTE(m) * sizeof(*folios));
+	}
+	return 0;
+}
+
 /* ---- DONTNEED / FREE ---- */
 
 static int madvise_dontneed_free(struct mmu_gather *tlb, struct vm_area_struct *vma, uint64_t start, uint64_t end,
@@ -242,6 +336,10 @@ static int madvise_vma_behavior(struct mmu_gather *tlb, struct vm_area_struct *v
 		return madvise_guard_install(vma, start, end);
 	case PTSIM_MADV_GUARD_REMOVE:
 		return madvise_guard_remove(vma, start, end);
+	case PTSIM_MADV_COLD:
+		return madvise_cold_or_pageout(vma, start, end, false);
+	case PTSIM_MADV_PAGEOUT:
+		return madvise_cold_or_pageout(vma, start, end, true);
 	default:
 		return madvise_dontneed_free(tlb, vma, start, end, advice);
 	}

@@ -863,6 +863,7 @@ retry:
 	if (pmd_none(mm, *pmd))
 		return addr;   /* pte_offset_map_lock() failed: the table is gone */
 	pte_t *pte = pte_offset_map(mm, pmd, addr);
+	flush_tlb_batched_pending(mm);
 	do {
 		bool any_skipped = false;
 

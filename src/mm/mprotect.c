@@ -44,6 +44,7 @@ static long change_pte_range(struct mmu_gather *tlb, struct vm_area_struct *vma,
 	struct ptsim_machine *m = mm->machine;
 	long pages = 0;
 
+	flush_tlb_batched_pending(mm);
 	for (pte_t *pte = pte_offset_map(mm, pmd, addr); addr != end; pte++, addr += PAGE_SIZE(m)) {
 		pte_t old = *pte;
 		if (!pgent_present(old))

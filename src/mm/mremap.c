@@ -94,6 +94,8 @@ static void move_ptes(struct pagetable_move_control *pmc, pmd_t *old_pmd, uint64
 	pte_t *old_pte = pte_offset_map(mm, old_pmd, old_addr);
 	pte_t *new_pte = pte_offset_map(mm, new_pmd, new_addr);
 
+	flush_tlb_batched_pending(mm);
+
 	for (; old_addr < old_end; old_pte++, old_addr += PAGE_SIZE(m), new_pte++, new_addr += PAGE_SIZE(m)) {
 		pte_t pte = *old_pte;
 

@@ -1,6 +1,13 @@
 /*
- * Page reclaim of anonymous folios to swap: what ptsim_swapout() does to the
- * page tables.  Models mm/rmap.c try_to_unmap_one() for an anonymous folio
+ * Page reclaim: what ptsim_swapout() and madvise(MADV_PAGEOUT) do to the
+ * page tables.  The first part (ptsim_swapout(), anonymous folios to swap)
+ * is described here; the second (reclaim_pages() with the deferred flush of
+ * TTU_BATCH_FLUSH, at the end of the file) models mm/vmscan.c
+ * reclaim_pages()/shrink_folio_list() and mm/rmap.c try_to_unmap_one(),
+ * set_tlb_ubc_flush_pending(), try_to_unmap_flush() and
+ * flush_tlb_batched_pending() at v6.18.
+ *
+ * swapout:  Models mm/rmap.c try_to_unmap_one() for an anonymous folio
  * and the steps of mm/vmscan.c shrink_folio_list() around it (add_to_swap(),
  * pageout(), __remove_mapping(), the final folio_put()) at v6.18.
  *
@@ -117,4 +124,188 @@ next_vma:
 	if (start < end)
 		unmapped_error = -ENOMEM;
 	return unmapped_error;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reclaim of isolated folios with the deferred flush (MADV_PAGEOUT)         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The kernel's mm->tlb_flush_batched packs "pending" into the low 15 bits and
+ * "flushed" above; when pending grows past half its range both restart at
+ * 1 / 0 (set_tlb_ubc_flush_pending()), so the two never meet by wrapping.
+ */
+#define TLB_FLUSH_BATCH_PENDING_MASK ((1u << 15) - 1)
+#define TLB_FLUSH_BATCH_PENDING_LARGE (TLB_FLUSH_BATCH_PENDING_MASK / 2)
+
+/* The folio_batch of freed folios in shrink_folio_list() (PAGEVEC_SIZE). */
+#define FOLIO_BATCH_SIZE 31
+
+int tlbbatch_init(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc)
+{
+	memset(ubc, 0, sizeof(*ubc));
+	return cpumask_alloc(m, &ubc->arch.cpumask);
+}
+
+void tlbbatch_release(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc)
+{
+	NEVER(m, ubc->flush_required);
+	cpumask_release(m, &ubc->arch.cpumask);
+}
+
+/* flush_tlb_batched_pending()'s slow half: flush the mm, then flushed = pending. */
+void flush_tlb_batched_pending_now(struct mm_struct *mm)
+{
+	flush_tlb_mm(mm);
+	mm->tlb_flush_batched_flushed = mm->tlb_flush_batched_pending;
+}
+
+/* should_defer_flush() with TTU_BATCH_FLUSH (reclaim always passes it). */
+static bool should_defer_flush(struct mm_struct *mm)
+{
+	const struct ptsim_arch_ops *ops = mm->machine->ops;
+
+	return ops->tlbbatch_should_defer && ops->tlbbatch_should_defer(mm);
+}
+
+/* set_tlb_ubc_flush_pending(): queue the cleared PTE's flush and mark the mm. */
+static void set_tlb_ubc_flush_pending(struct mm_struct *mm, struct tlbflush_unmap_batch *ubc, pte_t pteval,
+				      uint64_t start, uint64_t end)
+{
+	if (!pgent_present(pteval))
+		return;   /* !pte_accessible(): nothing can cache it */
+	mm->machine->ops->tlbbatch_add_pending(&ubc->arch, mm, start, end);
+	ubc->flush_required = true;
+	if (mm->tlb_flush_batched_pending > TLB_FLUSH_BATCH_PENDING_LARGE) {
+		mm->tlb_flush_batched_pending = 1;
+		mm->tlb_flush_batched_flushed = 0;
+	} else {
+		mm->tlb_flush_batched_pending++;
+	}
+	if (pteval & _PAGE_DIRTY)
+		ubc->writable = true;
+}
+
+/* try_to_unmap_flush(): complete every deferred flush of the batch. */
+void try_to_unmap_flush(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc)
+{
+	if (!ubc->flush_required)
+		return;
+	m->ops->tlbbatch_flush(m, &ubc->arch);
+	ubc->flush_required = false;
+	ubc->writable = false;
+}
+
+/**
+ * try_to_unmap_one_batched - try_to_unmap_one() of a small file folio or a
+ * lazily freed anonymous folio mapped by one PTE of @vma, as reclaim_pages()
+ * calls it (TTU_BATCH_FLUSH): the PTE is cleared, its flush deferred when the
+ * arch says so (else flush_tlb_range() of the page at once), its dirty bit
+ * moves to the folio.  A lazily freed folio that was written again (or has
+ * other references) gets its PTE back and stays.
+ * Return: true if the folio is no longer mapped (the mapping's reference and
+ * rmap are dropped, RSS lowered).
+ */
+static bool try_to_unmap_one_batched(struct vm_area_struct *vma, uint64_t address, pte_t *ptep,
+				     struct tlbflush_unmap_batch *ubc)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	pte_t pteval = *ptep;
+	uint32_t pfn = pgent_pfn(pteval);
+	struct sim_frame *f = frame(m, pfn);
+	uint64_t end = address + PAGE_SIZE(m);
+
+	pt_write(m, ptep, PT_PTE, address, 0);   /* get_and_clear_ptes() */
+	if (should_defer_flush(mm))
+		set_tlb_ubc_flush_pending(mm, ubc, pteval, address, end);
+	else
+		flush_tlb_range(vma, address, end);
+	update_hiwater_rss(mm);
+
+	if (f->kind == FRAME_ANON) {
+		/* MADV_FREE check: redirtied or referenced elsewhere: put the PTE back. */
+		if ((pteval & _PAGE_DIRTY) || f->refcount != (uint32_t)f->mapcount) {
+			if (pteval & _PAGE_DIRTY)
+				f->flags &= (uint16_t)~FRAME_F_LAZYFREE;   /* folio_set_swapbacked() */
+			pt_write(m, ptep, PT_PTE, address, pteval);   /* set_ptes() */
+			return false;
+		}
+		mm_counter_add(mm, MM_ANONPAGES, -1);
+		folio_remove_rmap(m, pfn, 1);
+		return true;   /* the mapping's reference is the last: freed with the batch */
+	}
+	if (pteval & _PAGE_DIRTY)
+		f->flags |= FRAME_F_DIRTY;   /* folio_mark_dirty() */
+	mm_counter_add(mm, mm_counter_of(m, pfn), -1);
+	folio_remove_rmap(m, pfn, 1);
+	put_page(m, pfn);   /* the mapping's reference; the page cache still holds the folio */
+	return true;
+}
+
+/* __remove_mapping() of a clean page-cache folio: only the page cache may still hold it. */
+static bool remove_mapping(struct ptsim_machine *m, uint32_t pfn)
+{
+	struct sim_frame *f = frame(m, pfn);
+
+	if (f->refcount != 1 || f->mapcount)
+		return false;   /* folio_ref_freeze() fails: someone else holds it */
+	return hmap_del(&f->u.page.file->pages, f->u.page.index);
+}
+
+/* The freed-folio batch: flush what reclaim deferred, then drop the last references. */
+static void free_folio_batch(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc, uint32_t *batch,
+			     unsigned int *nr)
+{
+	try_to_unmap_flush(m, ubc);
+	for (unsigned int i = 0; i < *nr; i++)
+		put_page(m, batch[i]);   /* free_unref_folios() */
+	*nr = 0;
+}
+
+/**
+ * reclaim_pages - shrink_folio_list() over the folios madvise(MADV_PAGEOUT)
+ * isolated from one PTE table of @vma (@addrs: where each is mapped, in
+ * address order), with references ignored.  Per folio:
+ *   - anonymous and swap-backed: add_to_swap() fails (the simulated machine
+ *     has no swap device): it stays, nothing is flushed;
+ *   - otherwise try_to_unmap() (try_to_unmap_one_batched());
+ *   - then a clean lazily freed anonymous folio is freed, a clean file folio
+ *     leaves the page cache and is freed; a dirty file folio or a shmem folio
+ *     stays in the page cache, unmapped (direct reclaim writes no file
+ *     pages; shmem has no swap to go to).
+ * Freed folios go to a batch of 31; when it fills, and at the end, the
+ * deferred flush is completed (try_to_unmap_flush()) before they are freed.
+ */
+void reclaim_pages(struct vm_area_struct *vma, const uint64_t *addrs, unsigned int nr,
+		   struct tlbflush_unmap_batch *ubc)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct ptsim_machine *m = mm->machine;
+	uint32_t batch[FOLIO_BATCH_SIZE];
+	unsigned int nr_free = 0;
+
+	for (unsigned int i = 0; i < nr; i++) {
+		pmd_t *pmd = mm_find_pmd(mm, addrs[i]);
+		if (NEVER(m, !pmd || pmd_none(mm, *pmd) || pgent_huge(*pmd)))
+			continue;
+		pte_t *pte = pte_offset_map(mm, pmd, addrs[i]);
+		if (NEVER(m, !pgent_present(*pte)))
+			continue;
+		uint32_t pfn = pgent_pfn(*pte);
+		struct sim_frame *f = frame(m, pfn);
+
+		if (f->kind == FRAME_ANON && !(f->flags & FRAME_F_LAZYFREE))
+			continue;   /* add_to_swap() fails: activate_locked */
+		if (!try_to_unmap_one_batched(vma, addrs[i], pte, ubc))
+			continue;
+		if (f->kind == FRAME_ANON)
+			STAT_INC(m, RECLAIM_LAZYFREE);
+		else if (f->kind != FRAME_FILE || (f->flags & FRAME_F_DIRTY) || !remove_mapping(m, pfn))
+			continue;   /* stays in the page cache */
+		batch[nr_free++] = pfn;
+		if (nr_free == FOLIO_BATCH_SIZE)
+			free_folio_batch(m, ubc, batch, &nr_free);
+	}
+	free_folio_batch(m, ubc, batch, &nr_free);
 }

@@ -280,7 +280,8 @@ static const struct enum_name fixed_names[] = {
 static const struct enum_name advice_names[] = {
 	{ "dontneed", PTSIM_MADV_DONTNEED },           { "free", PTSIM_MADV_FREE },
 	{ "dontneed_locked", PTSIM_MADV_DONTNEED_LOCKED }, { "guard_install", PTSIM_MADV_GUARD_INSTALL },
-	{ "guard_remove", PTSIM_MADV_GUARD_REMOVE },
+	{ "guard_remove", PTSIM_MADV_GUARD_REMOVE },   { "cold", PTSIM_MADV_COLD },
+	{ "pageout", PTSIM_MADV_PAGEOUT },
 };
 
 /* A key given twice in one JSON object (cJSON keeps both; lookups see only the first). */

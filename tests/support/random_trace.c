@@ -284,6 +284,9 @@ static bool gen_mm_op(struct t_random_gen *g, int t)
 			adv = chance(g, 70) ? "guard_install" : "guard_remove";
 		s->guarded |= !strcmp(adv, "guard_install");
 		sub_range(g, s, i, &a, &l);
+		/* Some dontneeds become cold / pageout, chosen from the address (generator stream untouched). */
+		if (!strcmp(adv, "dontneed") && (a >> 12) % 8 >= 6)
+			adv = (a >> 12) % 8 == 6 ? "cold" : "pageout";
 		ev(g, "madvise");
 		out(g, ",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":\"0x%" PRIx64 "\",\"advice\":\"%s\"}", t, a, l, adv);
 		return true;

@@ -122,6 +122,10 @@ void arm64_flush_tlb_mm(struct mm_struct *mm);
 void arm64_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);
 void arm64_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
 void arm64_flush_tlb_all(struct ptsim_machine *m);
+bool arm64_tlbbatch_should_defer(struct mm_struct *mm);
+void arm64_tlbbatch_add_pending(struct arch_tlbflush_unmap_batch *batch, struct mm_struct *mm, uint64_t start,
+				uint64_t end);
+void arm64_tlbbatch_flush(struct ptsim_machine *m, struct arch_tlbflush_unmap_batch *batch);
 void arm64_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables);
 void arm64_retire_mm(struct mm_struct *mm);
 void arm64_flush_hugetlb_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t end);

@@ -280,5 +280,8 @@ const struct ptsim_arch_ops ptsim_arm64_ops = {
 	.huge_ptep_clear_flush = arm64_huge_ptep_clear_flush,
 	.huge_ptep_set_wrprotect = arm64_huge_ptep_set_wrprotect,
 	.flush_tlb_mms = arm64_flush_tlb_mms,
+	.tlbbatch_should_defer = arm64_tlbbatch_should_defer,
+	.tlbbatch_add_pending = arm64_tlbbatch_add_pending,
+	.tlbbatch_flush = arm64_tlbbatch_flush,
 	.retire_mm = arm64_retire_mm,
 };

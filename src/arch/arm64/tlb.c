@@ -443,6 +443,36 @@ void arm64_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, 
 		bbm_tlbi_mm(m, mms[i]);
 }
 
+/*
+ * The reclaim batch on arm64: defer whenever possible (no
+ * ARM64_WORKAROUND_REPEAT_TLBI here); arch_tlbbatch_add_pending() issues the
+ * last-level TLBIs of the range at once without a DSB
+ * (__flush_tlb_range_nosync()), arch_tlbbatch_flush() is the one DSB that
+ * completes them.  No IPI.  ptsim: the break-before-make bookkeeping is
+ * settled at the TLBIs (nothing runs in between in the simulation).
+ */
+bool arm64_tlbbatch_should_defer(struct mm_struct *mm)
+{
+	(void)mm;
+	return true;
+}
+
+void arm64_tlbbatch_add_pending(struct arch_tlbflush_unmap_batch *batch, struct mm_struct *mm, uint64_t start,
+				uint64_t end)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	__flush_tlb_range(mm, start, end, PAGE_SIZE(m), 3, TLBF_NOWALKCACHE | TLBF_NOSYNC);
+	bbm_tlbi_range(m, mm, start, end, PAGE_SIZE(m), true, effective_level(m, 3, m->v.arm64_tlbi_range));
+	batch->mm = mm;
+}
+
+void arm64_tlbbatch_flush(struct ptsim_machine *m, struct arch_tlbflush_unmap_batch *batch)
+{
+	tlbi_sync(m);
+	batch->mm = NULL;
+}
+
 /* arm64_retire_mm - ptsim: @mm is freed: its ASID's entries can never be used again (rollover flushes before reuse). */
 void arm64_retire_mm(struct mm_struct *mm)
 {

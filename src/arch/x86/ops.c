@@ -156,6 +156,9 @@ const struct ptsim_arch_ops ptsim_x86_64_ops = {
 	.get_unmapped_area_topdown = x86_get_unmapped_area_topdown,
 	.pick_mmap_layout = x86_arch_pick_mmap_layout,
 	.flush_tlb_mms = x86_flush_tlb_mms,
+	.tlbbatch_should_defer = x86_tlbbatch_should_defer,
+	.tlbbatch_add_pending = x86_tlbbatch_add_pending,
+	.tlbbatch_flush = x86_tlbbatch_flush,
 	.retire_mm = x86_retire_mm,
 	.retire_skipped = x86_retire_skipped,
 };

@@ -890,20 +890,64 @@ void x86_tlb_select_era(struct ptsim_machine *m)
 }
 
 /*
- * x86_flush_tlb_mms - mshare's cpumask_union: one flush of every CPU that may
- * cache any of @mms, as the review sketched it on top of the reclaim batch
- * (arch_tlbbatch_add_pending() per mm: bump its tlb_gen and OR its
- * mm_cpumask; arch_tlbbatch_flush(): one flush_tlb_multi() whose info has no
- * mm).  A target flushes fully whatever it has loaded if that fell behind (a
- * sharer: its generation was just bumped); with @freed_tables lazy CPUs are
- * included and go to init_mm (the "new flush_tlb_func() flush type" of the
- * review).  An mm on a global ASID (INVLPGB) is flushed by broadcast instead
- * and left out of the mask.
+ * arch_tlbbatch_add_pending() (asm/tlbflush.h) for one mm: bump its tlb_gen
+ * and OR its mm_cpumask into @mask.  An mm on a global ASID (INVLPGB) is
+ * flushed by broadcast at once instead and left out of the mask (ptsim:
+ * 6.18 flushes every non-global ASID by broadcast at the batch's end; the
+ * per-mm broadcast stands for it).
  */
-void x86_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables)
+static void tlbbatch_add_mm(struct ptsim_machine *m, struct cpumask *mask, struct mm_struct *mm, bool freed_tables)
+{
+	uint64_t gen = ++x86_ctx(mm)->tlb_gen;   /* inc_mm_tlb_gen() */
+
+	STAT_INC(m, TLB_FLUSH_REQUESTS);
+	if (x86_ctx(mm)->global_asid) {
+		struct flush_tlb_info g;
+		memset(&g, 0, sizeof(g));
+		g.mm = mm;
+		g.end = TLB_FLUSH_ALL;
+		g.freed_tables = freed_tables;
+		g.new_tlb_gen = gen;
+		g.initiating_cpu = this_cpu(m)->id;
+		broadcast_tlb_flush(m, &g);
+		return;
+	}
+	for (unsigned int w = 0; w < mask->nwords; w++)
+		mask->bits[w] |= mm->cpumask.bits[w];
+}
+
+/*
+ * arch_tlbbatch_flush(): one flush_tlb_multi() of @mask whose info has no
+ * mm (a target flushes fully whatever it has loaded if that fell behind, and
+ * is never "the wrong CPU": it stays in the mm_cpumasks), or the local
+ * flush_tlb_func() alone when @mask holds only this CPU.  With
+ * @freed_tables lazy CPUs are included (mshare's sketch only).
+ */
+static void tlbbatch_flush_mask(struct ptsim_machine *m, const struct cpumask *mask, bool freed_tables)
 {
 	struct sim_cpu *self = this_cpu(m);
 	struct flush_tlb_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.end = TLB_FLUSH_ALL;
+	info.freed_tables = freed_tables;
+	info.new_tlb_gen = TLB_GENERATION_INVALID;
+	info.initiating_cpu = self->id;
+	if (cpumask_any_but(mask, self->id, m->nr_cpus))
+		native_flush_tlb_multi(m, mask, &info);
+	else if (cpumask_test_cpu(self->id, mask))
+		flush_tlb_func(m, self, &info);
+}
+
+/*
+ * x86_flush_tlb_mms - mshare's cpumask_union: one flush of every CPU that may
+ * cache any of @mms, as the review sketched it on top of the reclaim batch
+ * (arch_tlbbatch_add_pending() per mm, then arch_tlbbatch_flush()); with
+ * @freed_tables lazy CPUs are included and go to init_mm (the "new
+ * flush_tlb_func() flush type" of the review).
+ */
+void x86_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables)
+{
 	struct cpumask batch;
 
 	batch.nwords = (m->nr_cpus + 63) / 64;
@@ -913,33 +957,40 @@ void x86_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, un
 			x86_flush_tlb_mm(mms[i]);
 		return;
 	}
-	memset(&info, 0, sizeof(info));
-	info.end = TLB_FLUSH_ALL;
-	info.freed_tables = freed_tables;
-	info.new_tlb_gen = TLB_GENERATION_INVALID;
-	info.initiating_cpu = self->id;
-	for (unsigned int i = 0; i < nr; i++) {
-		struct mm_struct *mm = mms[i];
-		uint64_t gen = ++x86_ctx(mm)->tlb_gen;   /* inc_mm_tlb_gen() */
-
-		STAT_INC(m, TLB_FLUSH_REQUESTS);
-		if (x86_ctx(mm)->global_asid) {
-			struct flush_tlb_info g = info;
-			g.mm = mm;
-			g.new_tlb_gen = gen;
-			broadcast_tlb_flush(m, &g);
-			continue;
-		}
-		for (unsigned int w = 0; w < batch.nwords; w++)
-			batch.bits[w] |= mm->cpumask.bits[w];
-	}
-	if (cpumask_any_but(&batch, self->id, m->nr_cpus))
-		native_flush_tlb_multi(m, &batch, &info);
-	else if (cpumask_test_cpu(self->id, &batch))
-		flush_tlb_func(m, self, &info);
+	for (unsigned int i = 0; i < nr; i++)
+		tlbbatch_add_mm(m, &batch, mms[i], freed_tables);
+	tlbbatch_flush_mask(m, &batch, freed_tables);
 	for (unsigned int i = 0; i < nr; i++)
 		retire_skipped(m, mms[i]);
 	sim_free(&m->alloc, batch.bits, batch.nwords * sizeof(uint64_t));
+}
+
+/* arch_tlbbatch_should_defer(): defer when another CPU is in the mm's mask (it needs an IPI anyway). */
+bool x86_tlbbatch_should_defer(struct mm_struct *mm)
+{
+	struct ptsim_machine *m = mm->machine;
+
+	return cpumask_any_but(&mm->cpumask, this_cpu(m)->id, m->nr_cpus);
+}
+
+/* arch_tlbbatch_add_pending(): the range is not used, the batch ends in a full flush. */
+void x86_tlbbatch_add_pending(struct arch_tlbflush_unmap_batch *batch, struct mm_struct *mm, uint64_t start,
+			      uint64_t end)
+{
+	(void)start;
+	(void)end;
+	tlbbatch_add_mm(mm->machine, &batch->cpumask, mm, false);
+	batch->mm = mm;
+}
+
+/* arch_tlbbatch_flush(): flush the union of the masks, then clear it. */
+void x86_tlbbatch_flush(struct ptsim_machine *m, struct arch_tlbflush_unmap_batch *batch)
+{
+	tlbbatch_flush_mask(m, &batch->cpumask, false);
+	memset(batch->cpumask.bits, 0, batch->cpumask.nwords * sizeof(uint64_t));
+	if (batch->mm)
+		retire_skipped(m, batch->mm);
+	batch->mm = NULL;
 }
 
 /*

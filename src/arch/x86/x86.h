@@ -106,6 +106,10 @@ void x86_flush_tlb_range(struct vm_area_struct *vma, uint64_t start, uint64_t en
 void x86_flush_tlb_page(struct vm_area_struct *vma, uint64_t addr);
 void x86_flush_tlb_all(struct ptsim_machine *m);
 void x86_flush_tlb_mms(struct ptsim_machine *m, struct mm_struct *const *mms, unsigned int nr, bool freed_tables);
+bool x86_tlbbatch_should_defer(struct mm_struct *mm);
+void x86_tlbbatch_add_pending(struct arch_tlbflush_unmap_batch *batch, struct mm_struct *mm, uint64_t start,
+			      uint64_t end);
+void x86_tlbbatch_flush(struct ptsim_machine *m, struct arch_tlbflush_unmap_batch *batch);
 void x86_retire_mm(struct mm_struct *mm);
 void x86_retire_skipped(struct mm_struct *mm);
 int x86_init_new_context(struct mm_struct *mm);

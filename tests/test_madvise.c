@@ -1,0 +1,333 @@
+/*
+ * madvise(MADV_COLD) and madvise(MADV_PAGEOUT) against the counts the real
+ * kernel (6.18.44, x86-64, 2 CPUs, no swap) gave for the same steps, measured
+ * with tracefs (tlb:tlb_flush by reason, ipi:ipi_send_cpu*) around each call
+ * (docs/kernel-map.md, "MADV_COLD / MADV_PAGEOUT"):
+ *   - COLD of 16 young anonymous pages: one ranged local flush of 16 pages;
+ *     again: nothing (the young bits are clear); 64 pages: one full flush;
+ *     with a thread of the mm running on CPU 1: one IPI, a 16-page flush there;
+ *   - PAGEOUT of anonymous pages without swap: no flush, RSS unchanged;
+ *   - PAGEOUT of 16 clean file pages, the mm on one CPU: 16 single-page local
+ *     flushes, RssFile -64 kB, the pages leave the page cache (touching them
+ *     again reads them: 16 faults);
+ *   - the same with a thread running on CPU 1: the flush is deferred, one
+ *     batched full flush (IPI; the remote CPU stays in the mm's mask), and the
+ *     next walk of a PTE table of the mm (the second PAGEOUT) flushes the whole
+ *     mm first (flush_tlb_batched_pending());
+ *   - 600 file pages from a 2 MiB boundary, thread on CPU 1: 21 flush IPIs
+ *     (17 + 3 batched flushes, one every 31 freed folios and one at the end
+ *     of each PTE table, + 1 flush_tlb_mm() at the second table), then 1 at
+ *     the second PAGEOUT;
+ *   - MADV_FREE'd anonymous pages are discarded by PAGEOUT (one single-page
+ *     flush each on one CPU), except one written since.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "support/helpers.h"
+
+#define BASE 0x7f0000000000ull   /* 2 MiB-aligned */
+#define PG 4096ull
+
+static struct ptsim_machine *x86_machine(void)
+{
+	return t_machine(2, "6.18.44", NULL);
+}
+
+static void map(struct ptsim_machine *m, uint64_t addr, uint64_t len, enum ptsim_map_kind kind, bool shared)
+{
+	struct ptsim_mmap_args a = { .addr = addr, .len = len, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+				     .kind = kind, .shared = shared, .file = kind == PTSIM_MAP_FILE ? "data" : NULL,
+				     .fixed = PTSIM_MAP_FIXED_DEFAULT };
+	T_OK(m, ptsim_mmap(m, 1, &a));
+}
+
+/* The flush counters that the kernel's tlb:tlb_flush reasons and IPIs give. */
+struct flushes {
+	uint64_t ipis, local_full, local_partial, remote_full, remote_partial, remote_noop, wrong_cpu;
+};
+
+static struct flushes flushes_now(struct ptsim_machine *m)
+{
+	struct flushes f = {
+		t_stat(m, "ipi.calls.tlb_flush"), t_stat(m, "tlb.local.full"),  t_stat(m, "tlb.local.partial"),
+		t_stat(m, "tlb.remote.full"),     t_stat(m, "tlb.remote.partial"), t_stat(m, "tlb.remote.noop"),
+		t_stat(m, "tlb.remote.wrong_cpu"),
+	};
+	return f;
+}
+
+/* Assert the counts since @before, and print them all if one differs. */
+static void expect_flushes(struct ptsim_machine *m, const struct flushes *before, const char *what,
+			   struct flushes want)
+{
+	struct flushes now = flushes_now(m), d = {
+		now.ipis - before->ipis,
+		now.local_full - before->local_full,
+		now.local_partial - before->local_partial,
+		now.remote_full - before->remote_full,
+		now.remote_partial - before->remote_partial,
+		now.remote_noop - before->remote_noop,
+		now.wrong_cpu - before->wrong_cpu,
+	};
+	if (memcmp(&d, &want, sizeof(d)))
+		fail_msg("%s: ipis %lu local full/partial %lu/%lu remote full/partial/noop %lu/%lu/%lu wrong cpu %lu; "
+			 "want %lu %lu/%lu %lu/%lu/%lu %lu",
+			 what, (unsigned long)d.ipis, (unsigned long)d.local_full, (unsigned long)d.local_partial,
+			 (unsigned long)d.remote_full, (unsigned long)d.remote_partial, (unsigned long)d.remote_noop,
+			 (unsigned long)d.wrong_cpu, (unsigned long)want.ipis, (unsigned long)want.local_full,
+			 (unsigned long)want.local_partial, (unsigned long)want.remote_full,
+			 (unsigned long)want.remote_partial, (unsigned long)want.remote_noop,
+			 (unsigned long)want.wrong_cpu);
+}
+
+#define EXPECT(m, before, what, ...) expect_flushes((m), (before), (what), (struct flushes){ __VA_ARGS__ })
+
+static void test_madvise__cold_clears_young_bits_in_one_ranged_flush(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+	struct flushes f;
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	EXPECT(m, &f, "cold of 16 young pages", .local_partial = 1);
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	EXPECT(m, &f, "cold again", 0);
+	/* A read walks the table again and sets the accessed bits: cold has work again. */
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 4 * PG, PTSIM_MADV_COLD));
+	EXPECT(m, &f, "cold after a read", .local_partial = 1);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 64);
+	t_destroy(m);
+}
+
+static void test_madvise__cold_of_64_pages_flushes_all(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 64 * PG, PTSIM_MAP_ANON, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 64 * PG, 0, true));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 64 * PG, PTSIM_MADV_COLD));
+	EXPECT(m, &f, "cold of 64 pages", .local_full = 1);
+	t_destroy(m);
+}
+
+static void test_madvise__cold_reaches_a_thread_on_the_other_cpu(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	EXPECT(m, &f, "cold, thread on cpu 1", .ipis = 1, .local_partial = 1, .remote_partial = 1);
+	t_destroy(m);
+}
+
+/* No swap device: anonymous folios stay where they are, nothing is flushed. */
+static void test_madvise__pageout_keeps_anon_pages_without_swap(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout of anon pages", 0);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 64);
+	assert_int_equal(t_mm_info(m, 1).swap_kb, 0);
+	t_destroy(m);
+}
+
+static void test_madvise__pageout_drops_file_pages_one_flush_each(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 64);
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout of 16 file pages, one cpu", .local_partial = 16);
+	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 0);
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout again", 0);
+	/* Out of the page cache: each page is read again (no neighbours to map around it). */
+	uint64_t faults = t_stat(m, "faults.file");
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	assert_int_equal(t_stat(m, "faults.file") - faults, 16);
+	t_destroy(m);
+}
+
+static void test_madvise__pageout_defers_the_flush_with_a_second_cpu(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout, thread on cpu 1", .ipis = 1, .local_full = 1, .remote_full = 1);
+	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 0);
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "flush_tlb_batched_pending() at the next walk", .ipis = 1, .local_full = 1, .remote_full = 1);
+	f = flushes_now(m);
+	T_OK(m, ptsim_munmap(m, 1, BASE, 16 * PG));
+	/* No PTE left, but the freed PTE table is flushed (the thread keeps cpu 1 in the mask). */
+	EXPECT(m, &f, "munmap", .ipis = 1, .local_partial = 1, .remote_partial = 1);
+	t_destroy(m);
+}
+
+static void test_madvise__pageout_600_file_pages_batches_of_31(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 600 * PG, PTSIM_MAP_FILE, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 600 * PG, 0, false));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 600 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout of 600 file pages", .ipis = 21, .local_full = 21, .remote_full = 21);
+	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 0);
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 600 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout again", .ipis = 1, .local_full = 1, .remote_full = 1);
+	t_destroy(m);
+}
+
+static void test_madvise__pageout_discards_lazyfree_pages(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_FREE));
+	T_OK(m, ptsim_touch(m, 1, BASE, 1, 0, true));   /* written again: swap-backed again */
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	/* 16 unmapped (one flush each), the rewritten one put back. */
+	EXPECT(m, &f, "pageout of MADV_FREE'd pages", .local_partial = 16);
+	assert_int_equal(t_stat(m, "reclaim.lazyfree_discarded"), 15);
+	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 4);
+	f = flushes_now(m);
+	T_OK(m, ptsim_mprotect(m, 1, BASE, PG, PTSIM_PROT_READ));
+	EXPECT(m, &f, "mprotect of the page that stayed", .local_partial = 1);
+	t_destroy(m);
+}
+
+/* Folios mapped by another mm (after fork) are left alone; VMAs that refuse; holes. */
+static void test_madvise__skips_shared_refuses_locked(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	T_OK(m, ptsim_fork(m, 1, 2, 1));
+	T_OK(m, ptsim_run(m, 1, 0));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	EXPECT(m, &f, "cold of pages shared with the child", 0);
+	T_OK(m, ptsim_mlock(m, 1, BASE, 4 * PG));
+	assert_int_equal(ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT), -EINVAL);
+	assert_int_equal(ptsim_madvise(m, 1, BASE + 4 * PG, 16 * PG, PTSIM_MADV_COLD), -ENOMEM);
+	assert_int_equal(ptsim_madvise(m, 1, BASE, PG, (enum ptsim_advice)7), -EINVAL);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "advice"));
+	t_destroy(m);
+}
+
+/* arm64: the TLBIs go out at once per page (no DSB), one DSB completes the batch. */
+static void test_madvise__pageout_arm64_tlbi_per_page_one_dsb(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = t_machine_cfg(PTSIM_ARCH_ARM64, 0, 0, 2, NULL, NULL);
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	uint64_t vale1 = t_stat(m, "tlbi.vale1is"), dsb = t_stat(m, "tlbi.dsb_ish"), asid = t_stat(m, "tlbi.aside1is");
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	assert_int_equal(t_stat(m, "tlbi.vale1is") - vale1, 16);
+	assert_int_equal(t_stat(m, "tlbi.dsb_ish") - dsb, 1);
+	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 0);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	assert_int_equal(t_stat(m, "tlbi.aside1is") - asid, 1);   /* flush_tlb_batched_pending() */
+	t_destroy(m);
+}
+
+/* The trace names: "cold" and "pageout"; an unknown one names the field. */
+static void test_madvise__trace_advice_names(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = NULL;
+	char err[512];
+	const char *ok = "{\"ptsim_trace\":1,\"machine\":{\"arch\":\"x86_64\",\"cpus\":2,\"preset\":\"6.18.44\"},\"events\":["
+			 "{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
+			 "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"prot\":\"rw\",\"kind\":\"file\",\"file\":\"f\"},"
+			 "{\"op\":\"touch\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\"},"
+			 "{\"op\":\"madvise\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"advice\":\"cold\"},"
+			 "{\"op\":\"madvise\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"advice\":\"pageout\"}]}";
+
+	assert_int_equal(t_run_json(ok, &m, err, sizeof(err)), 0);
+	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 0);
+	assert_int_equal(t_stat(m, "tlb.local.partial"), 17);
+	t_destroy(m);
+	const char *bad = "{\"ptsim_trace\":1,\"machine\":{\"arch\":\"x86_64\",\"cpus\":2},\"events\":["
+			  "{\"op\":\"spawn\",\"task\":1,\"cpu\":0},"
+			  "{\"op\":\"madvise\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"64K\",\"advice\":\"colder\"}]}";
+	m = NULL;
+	assert_int_not_equal(t_run_json(bad, &m, err, sizeof(err)), 0);
+	if (!strstr(err, "field 'advice'"))
+		fail_msg("error does not name the field: %s", err);
+	ptsim_machine_destroy(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_madvise__cold_clears_young_bits_in_one_ranged_flush),
+		cmocka_unit_test(test_madvise__cold_of_64_pages_flushes_all),
+		cmocka_unit_test(test_madvise__cold_reaches_a_thread_on_the_other_cpu),
+		cmocka_unit_test(test_madvise__pageout_keeps_anon_pages_without_swap),
+		cmocka_unit_test(test_madvise__pageout_drops_file_pages_one_flush_each),
+		cmocka_unit_test(test_madvise__pageout_defers_the_flush_with_a_second_cpu),
+		cmocka_unit_test(test_madvise__pageout_600_file_pages_batches_of_31),
+		cmocka_unit_test(test_madvise__pageout_discards_lazyfree_pages),
+		cmocka_unit_test(test_madvise__skips_shared_refuses_locked),
+		cmocka_unit_test(test_madvise__pageout_arm64_tlbi_per_page_one_dsb),
+		cmocka_unit_test(test_madvise__trace_advice_names),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
