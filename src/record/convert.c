@@ -1748,11 +1748,8 @@ static int sys_madvise(struct rec_conv *c, struct ctask *t, const uint64_t *a, i
 		     t->mm->comm, adv == 10 ? "DONTFORK" : "WIPEONFORK");
 		count(&c->ignored, "madvise %d", adv);
 		return 0;
-	case 20: case 21:
-		warn(c, "process %d (%s) used MADV_%s: not modelled (it clears accessed bits and flushes the TLB)",
-		     (int)t->mm->pid, t->mm->comm, adv == 20 ? "COLD" : "PAGEOUT");
-		count(&c->ignored, "madvise %d", adv);
-		return 0;
+	case 20: name = "cold"; break;
+	case 21: name = "pageout"; break;
 	default:
 		/* NORMAL, RANDOM, SEQUENTIAL, WILLNEED, DONTDUMP, DODUMP, NOHUGEPAGE, ...: no page-table effect. */
 		count(&c->ignored, "madvise %d", adv);
