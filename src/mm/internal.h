@@ -818,9 +818,18 @@ struct ptsim_machine {
 	 * (ipi_broadcast_pending, folded into the per-CPU counters by
 	 * sim_stats_fold() before anyone reads them); with no_ipi_fastpath
 	 * (ptsim_debug_ipi_fastpath()) every target is counted one by one: the
-	 * reference the fast path is tested against.
+	 * reference the fast path is tested against.  It also selects the
+	 * two-pass form of on_each_cpu_cond_mask() and x86's retire_skipped()
+	 * over every CPU that cached the mm.
 	 */
 	bool no_ipi_fastpath;
+	/*
+	 * ptsim: the arch's per-CPU state a flush IPI reads (x86: cpu_tlbstate),
+	 * CPU c's at ipi_hot_base + c * ipi_hot_stride, prefetched for the next
+	 * target by on_each_cpu_cond_mask() (NULL: nothing to prefetch).
+	 */
+	const char *ipi_hot_base;
+	size_t ipi_hot_stride;
 	unsigned int nr_irqs_off;                        /* CPUs inside a GUP-fast walk (irqs_off) */
 	uint64_t ipi_broadcast_pending[NR_IPI_REASONS];  /* IPIs each CPU took and its counter lacks */
 };
@@ -1504,6 +1513,12 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 			    smp_call_func_t func, const void *info, size_t info_size, struct mm_struct *mm,
 			    enum ipi_reason reason, bool wait);
 void smp_call_function(struct ptsim_machine *m, smp_call_func_t func, enum ipi_reason reason, bool wait);
+/* Does CPU @cpu get the call?  (The kernel's smp_cond_func_t.) */
+typedef bool (*smp_cond_func_t)(struct ptsim_machine *m, unsigned int cpu, const void *info);
+/* Run func on each CPU of mask for which cond (NULL: each) says yes, self included, others by IPI. */
+void on_each_cpu_cond_mask(struct ptsim_machine *m, smp_cond_func_t cond, smp_call_func_t func, const void *info,
+			   size_t info_size, struct mm_struct *mm, enum ipi_reason reason, bool wait,
+			   const struct cpumask *mask);
 /* Release the IPIs queued on cpu (IRQs back on), completing waits. */
 void smp_irqs_on(struct ptsim_machine *m, struct sim_cpu *cpu);
 /* A CPU disables IRQs (starts a GUP-fast walk). */

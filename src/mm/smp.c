@@ -118,6 +118,18 @@ static void queue_call(struct ptsim_machine *m, struct sim_cpu *target, smp_call
 	STAT_INC(m, IPI_DELAYED);
 }
 
+/* One target of a call: its interrupt counted, then the call taken, or queued while it has IRQs off. */
+static inline void call_one(struct ptsim_machine *m, struct sim_cpu *t, smp_call_func_t func, const void *info,
+			    size_t info_size, struct mm_struct *mm, struct sim_cpu *sender, enum ipi_reason reason,
+			    bool wait)
+{
+	t->stats[ipi_recv_cpu_stat[reason]]++;
+	if (t->irqs_off)
+		queue_call(m, t, func, info, info_size, mm, sender, wait);
+	else if (func)
+		func(m, t, (void *)info);
+}
+
 /**
  * smp_call_function_many - run @func(@info) on every CPU of @targets (the
  * caller has left itself out) by IPI.  @func NULL is the empty function
@@ -134,16 +146,86 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 	m->stats[ipi_call_stat[reason]]++;
 	if (sender)   /* one per target, as the kernel's csd_queue_cpu events on the sending CPU */
 		sender->stats[ipi_sent_cpu_stat[reason]] += nr;
-	for (unsigned int i = 0; i < nr; i++) {
-		struct sim_cpu *t = &m->cpus[targets[i]];
+	m->stats[ipi_recv_stat[reason]] += nr;
+	for (unsigned int i = 0; i < nr; i++)
+		call_one(m, &m->cpus[targets[i]], func, info, info_size, mm, sender, reason, wait);
+}
 
-		m->stats[ipi_recv_stat[reason]]++;
-		t->stats[ipi_recv_cpu_stat[reason]]++;
-		if (t->irqs_off)
-			queue_call(m, t, func, info, info_size, mm, sender, wait);
-		else if (func)
-			func(m, t, (void *)info);
+/*
+ * ptsim: a flush IPI's next target is fetched into the host's caches while
+ * the current one runs (its first line, the line of the counter the call
+ * adds to, and the arch's per-CPU state).  Only a hint: no result depends
+ * on it.  With thousands of targets their lines no longer stay in the
+ * host's L1 between calls, and each one fetched late stalls the call.
+ */
+static inline void prefetch_target(const struct ptsim_machine *m, unsigned int c, enum ipi_reason reason)
+{
+	const struct sim_cpu *t = &m->cpus[c];
+
+	__builtin_prefetch(t, 1);
+	__builtin_prefetch(&t->stats[ipi_recv_cpu_stat[reason]], 1);
+	if (m->ipi_hot_base)
+		__builtin_prefetch(m->ipi_hot_base + (size_t)c * m->ipi_hot_stride, 1);
+}
+
+/*
+ * The same call, in two passes over the mask (every @cond first, then the
+ * calls): ptsim_debug_ipi_fastpath(m, false), which tests compare with the
+ * one-pass form.  Each target's state is only read by @cond and changed by
+ * @func on that target, so the two give the same results.
+ */
+static unsigned int call_many_two_pass(struct ptsim_machine *m, const struct cpumask *mask, unsigned int self,
+				       smp_cond_func_t cond, smp_call_func_t func, const void *info, size_t info_size,
+				       struct mm_struct *mm, enum ipi_reason reason, bool wait)
+{
+	unsigned int *targets = m->cpu_scratch[1];
+	unsigned int nr = 0, c;
+
+	for_each_cpu(c, mask, m->nr_cpus)
+		if (c != self && (!cond || cond(m, c, info)))
+			targets[nr++] = c;
+	smp_call_function_many(m, targets, nr, func, info, info_size, mm, reason, wait);
+	return nr;
+}
+
+/**
+ * on_each_cpu_cond_mask - run @func(@info) on every CPU of @mask for which
+ * @cond (NULL: every one) says yes, the calling CPU included
+ * (smp_call_function_many_cond() with SCF_RUN_LOCAL).  As the kernel does,
+ * each other CPU is tested and its call queued in one pass over the mask
+ * (here the call is also taken, or queued while the target has IRQs off);
+ * then the calling CPU is tested and runs @func itself.
+ */
+void on_each_cpu_cond_mask(struct ptsim_machine *m, smp_cond_func_t cond, smp_call_func_t func, const void *info,
+			   size_t info_size, struct mm_struct *mm, enum ipi_reason reason, bool wait,
+			   const struct cpumask *mask)
+{
+	struct sim_cpu *self = this_cpu(m);
+	unsigned int me = self ? self->id : m->nr_cpus;
+	unsigned int nr = 0, c;
+
+	if (m->no_ipi_fastpath) {
+		nr = call_many_two_pass(m, mask, me, cond, func, info, info_size, mm, reason, wait);
+	} else {
+		for (c = cpumask_next(mask, 0, m->nr_cpus); c < m->nr_cpus; c = cpumask_next(mask, c + 1, m->nr_cpus)) {
+			unsigned int next = cpumask_next(mask, c + 1, m->nr_cpus);
+
+			if (next < m->nr_cpus)
+				prefetch_target(m, next, reason);
+			if (c == me || (cond && !cond(m, c, info)))
+				continue;
+			call_one(m, &m->cpus[c], func, info, info_size, mm, self, reason, wait);
+			nr++;
+		}
+		if (nr) {
+			m->stats[ipi_call_stat[reason]]++;
+			m->stats[ipi_recv_stat[reason]] += nr;
+			if (self)
+				self->stats[ipi_sent_cpu_stat[reason]] += nr;
+		}
 	}
+	if (self && cpumask_test_cpu(me, mask) && (!cond || cond(m, me, info)) && func)
+		func(m, self, (void *)info);
 }
 
 /*

@@ -86,6 +86,8 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 		m->cpus[c].asid = 0;
 	}
 	m->arch = xm;
+	m->ipi_hot_base = (const char *)xm->tlbstate;
+	m->ipi_hot_stride = sizeof(struct x86_tlbstate);
 	x86_tlb_select_era(m);
 	return 0;
 }
@@ -100,6 +102,7 @@ static void x86_teardown(struct ptsim_machine *m)
 	sim_free(&m->alloc, xm->global_asid_used, MAX_ASID_AVAILABLE + 1);
 	sim_free(&m->alloc, xm, sizeof(*xm));
 	m->arch = NULL;
+	m->ipi_hot_base = NULL;
 }
 
 /*

@@ -48,6 +48,10 @@ int x86_init_new_context(struct mm_struct *mm)
 
 	if (!ctx)
 		return SIM_ENOMEM;
+	if (cpumask_alloc(m, &ctx->running)) {
+		sim_free(&m->alloc, ctx, sizeof(*ctx));
+		return SIM_ENOMEM;
+	}
 	ctx->ctx_id = ++x86_m(m)->last_mm_ctx_id;
 	ctx->tlb_gen = 0;
 	ctx->next_trim_cpumask = jiffies(m) + (uint64_t)m->v.hz;
@@ -56,6 +60,7 @@ int x86_init_new_context(struct mm_struct *mm)
 }
 
 static void mm_free_global_asid(struct ptsim_machine *m, struct mm_struct *mm);
+static void note_running(struct sim_cpu *cpu);
 
 void x86_destroy_context(struct mm_struct *mm)
 {
@@ -65,6 +70,7 @@ void x86_destroy_context(struct mm_struct *mm)
 	if (!ctx)
 		return;
 	mm_free_global_asid(m, mm);
+	cpumask_release(m, &ctx->running);
 	sim_free(&m->alloc, ctx, sizeof(*ctx));
 	mm->arch = NULL;
 }
@@ -232,7 +238,10 @@ void x86_switch_mm(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struc
 {
 	uint16_t prev_asid = x86_ts(m, cpu)->loaded_mm_asid;
 
+	if (cpu->loaded_mm)   /* before the switch, which may drop the last reference to it */
+		cpumask_clear_cpu(cpu->id, &x86_ctx(cpu->loaded_mm)->running);
 	switch_mm_irqs_off(m, cpu, next);
+	note_running(cpu);
 	retire_dynamic_asids_of_global(m, cpu, next, prev_asid);
 }
 
@@ -243,6 +252,7 @@ void x86_enter_lazy_tlb(struct ptsim_machine *m, struct sim_cpu *cpu)
 	if (!cpu->loaded_mm)
 		return;
 	cpu->is_lazy = true;
+	note_running(cpu);
 }
 
 /*
@@ -371,8 +381,10 @@ noop:
 		STAT_INC(m, TLB_REMOTE_NOOP);
 }
 
-static bool should_flush_tlb(struct ptsim_machine *m, unsigned int c, const struct flush_tlb_info *info)
+static bool should_flush_tlb(struct ptsim_machine *m, unsigned int c, const void *data)
 {
+	const struct flush_tlb_info *info = data;
+
 	const struct sim_cpu *cpu = &m->cpus[c];
 
 	/*
@@ -438,31 +450,20 @@ static bool flush_reaches_all_lazier_2018(const struct flush_tlb_info *info)
 }
 
 /*
- * native_flush_tlb_multi - flush the CPUs of @mask.  Tables freed (or the mm
- * in an ASID transition): all of them, lazy and stale included.  Otherwise
- * only those should_flush_tlb() picks.  Self runs it locally if picked.
+ * native_flush_tlb_multi - flush the CPUs of @mask, self included if it is
+ * there.  Tables freed (or the mm in an ASID transition): all of them, lazy
+ * and stale included (on_each_cpu_mask()).  Otherwise only those
+ * should_flush_tlb() picks (on_each_cpu_cond_mask()).
  */
 static void native_flush_tlb_multi(struct ptsim_machine *m, const struct cpumask *mask,
 				   const struct flush_tlb_info *info)
 {
-	struct sim_cpu *self = this_cpu(m);
-	bool all = x86_m(m)->eras.flush_reaches_all(info);
-	unsigned int *targets, nr = 0, c;
-	bool run_local = false;
-
 	STAT_INC(m, NR_TLB_REMOTE_FLUSH);
-	targets = m->cpu_scratch[1];
-	for_each_cpu(c, mask, m->nr_cpus) {
-		if (!all && !should_flush_tlb(m, c, info))
-			continue;
-		if (c == self->id)
-			run_local = true;
-		else
-			targets[nr++] = c;
-	}
-	smp_call_function_many(m, targets, nr, flush_tlb_func, info, sizeof(*info), info->mm, IPI_TLB_FLUSH, true);
-	if (run_local)
-		flush_tlb_func(m, self, (void *)info);
+	if (x86_m(m)->eras.flush_reaches_all(info))
+		on_each_cpu_cond_mask(m, NULL, flush_tlb_func, info, sizeof(*info), info->mm, IPI_TLB_FLUSH, true, mask);
+	else
+		on_each_cpu_cond_mask(m, should_flush_tlb, flush_tlb_func, info, sizeof(*info), info->mm, IPI_TLB_FLUSH,
+				      true, mask);
 }
 
 /* ---- INVLPGB (AMD, v6.15+): global ASIDs and broadcast invalidation ---- */
@@ -673,40 +674,78 @@ static void broadcast_tlb_flush(struct ptsim_machine *m, const struct flush_tlb_
  * can use them until a freed_tables flush reaches them).  CPUs running the mm
  * keep theirs: only a flush may remove them.
  */
-static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
+static void retire_skipped_cpu(struct ptsim_machine *m, struct mm_struct *mm, unsigned int c)
 {
 	struct x86_mm_context *ctx = x86_ctx(mm);
+	struct sim_cpu *cpu = &m->cpus[c];
+	bool loaded_here = cpu->loaded_mm == mm;
+	bool stale_slot_left = false;
+
+	/*
+	 * Running it on a per-CPU ASID: its one slot is the active one, and
+	 * that one stays.  (cpu->asid is the loaded ASID: read here from the
+	 * CPU's first cache line, the tlbstate only where there is work.)
+	 */
+	if (loaded_here && !cpu->is_lazy && !is_global_asid(cpu->asid))
+		return;
+	struct x86_tlbstate *ts = x86_ts(m, cpu);
+	for (int s = 0; s < TLB_NR_DYN_ASIDS; s++) {   /* without PCID only slot 0 is used */
+		if (ts->ctxs[s].ctx_id != ctx->ctx_id)
+			continue;
+		bool active = loaded_here && ts->loaded_mm_asid == s;
+		if (ts->ctxs[s].tlb_gen >= ctx->tlb_gen) {
+			stale_slot_left |= !active;
+			continue;
+		}
+		if (active && !cpu->is_lazy)
+			continue;   /* running it: only a flush may remove its entries */
+		tlb_inv_asid(m, cpu, (uint16_t)s, active ? TLBINV_LEAF : (TLBINV_LEAF | TLBINV_PWC));
+	}
+	/* A global ASID's entries are reached by INVLPGB through this mask: keep the bit. */
+	if (!loaded_here && !stale_slot_left && !ctx->global_asid)
+		cpumask_clear_cpu(c, &mm->tlb_cached);
+}
+
+/*
+ * Every CPU that cached the mm, but those in ctx->running (which
+ * retire_skipped_cpu() would leave as they are) are skipped a word of the
+ * masks at a time: with every CPU running the mm, a flush costs no visit to
+ * each of them here.  ptsim_debug_ipi_fastpath(m, false) visits each one.
+ */
+static void retire_skipped(struct ptsim_machine *m, struct mm_struct *mm)
+{
+	const struct cpumask *cached = &mm->tlb_cached, *running = &x86_ctx(mm)->running;
 	unsigned int c;
 
-	for_each_cpu(c, &mm->tlb_cached, m->nr_cpus) {
-		struct sim_cpu *cpu = &m->cpus[c];
-		bool loaded_here = cpu->loaded_mm == mm;
-		bool stale_slot_left = false;
-
-		/*
-		 * Running it on a per-CPU ASID: its one slot is the active one, and
-		 * that one stays.  (cpu->asid is the loaded ASID: read here from the
-		 * CPU's first cache line, the tlbstate only where there is work.)
-		 */
-		if (loaded_here && !cpu->is_lazy && !is_global_asid(cpu->asid))
-			continue;
-		struct x86_tlbstate *ts = x86_ts(m, cpu);
-		for (int s = 0; s < TLB_NR_DYN_ASIDS; s++) {   /* without PCID only slot 0 is used */
-			if (ts->ctxs[s].ctx_id != ctx->ctx_id)
-				continue;
-			bool active = loaded_here && ts->loaded_mm_asid == s;
-			if (ts->ctxs[s].tlb_gen >= ctx->tlb_gen) {
-				stale_slot_left |= !active;
-				continue;
-			}
-			if (active && !cpu->is_lazy)
-				continue;   /* running it: only a flush may remove its entries */
-			tlb_inv_asid(m, cpu, (uint16_t)s, active ? TLBINV_LEAF : (TLBINV_LEAF | TLBINV_PWC));
-		}
-		/* A global ASID's entries are reached by INVLPGB through this mask: keep the bit. */
-		if (!loaded_here && !stale_slot_left && !ctx->global_asid)
-			cpumask_clear_cpu(c, &mm->tlb_cached);
+	if (m->no_ipi_fastpath) {
+		for_each_cpu(c, cached, m->nr_cpus)
+			retire_skipped_cpu(m, mm, c);
+		return;
 	}
+	if (ptsim_debug)
+		for_each_cpu(c, running, m->nr_cpus)
+			NEVER(m, m->cpus[c].loaded_mm != mm || m->cpus[c].is_lazy || is_global_asid(m->cpus[c].asid));
+	for (unsigned int w = 0; w < cached->nwords; w++)
+		for (uint64_t bits = cached->bits[w] & ~running->bits[w]; bits; bits &= bits - 1)
+			retire_skipped_cpu(m, mm, w * 64 + (unsigned int)__builtin_ctzll(bits));
+}
+
+/*
+ * ptsim bookkeeping after @cpu changed its loaded mm, is_lazy or its loaded
+ * ASID: its bit in the running mask of the mm it has loaded (x86_switch_mm()
+ * clears it in the mm it leaves).  Set exactly where retire_skipped_cpu()
+ * has nothing to do: the mm loaded, not lazy, on a per-CPU ASID.
+ */
+static void note_running(struct sim_cpu *cpu)
+{
+	struct mm_struct *mm = cpu->loaded_mm;
+
+	if (!mm)
+		return;
+	if (!cpu->is_lazy && !is_global_asid(cpu->asid))
+		cpumask_set_cpu(cpu->id, &x86_ctx(mm)->running);
+	else
+		cpumask_clear_cpu(cpu->id, &x86_ctx(mm)->running);
 }
 
 /* The arch op: a flush call that waited for IRQs (smp_irqs_on()) has run. */

@@ -26,6 +26,8 @@ struct x86_mm_context {
 	uint64_t next_trim_cpumask;   /* jiffies of the next allowed mask trim */
 	uint16_t global_asid;         /* 0: none (INVLPGB) */
 	bool asid_transition;
+	/* ptsim: CPUs running the mm (loaded, not lazy) on a per-CPU ASID: retire_skipped() passes them by. */
+	struct cpumask running;
 };
 
 struct x86_tlb_ctx {
