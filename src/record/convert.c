@@ -2145,7 +2145,8 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		struct ccpu *cc = &c->cpus[e->cpu];
 		int rc = 0;
 		if (cc->in_call && e->kind == REV_TLB_FLUSH) {
-			cc->call_flushed = true;   /* what the raced call did */
+			/* what the raced call did (0 pages of a remote shootdown: nothing, it had caught up) */
+			cc->call_flushed |= e->u.tlb.reason != REC_TLB_REMOTE_SHOOTDOWN || e->u.tlb.pages;
 		} else if (cc->in_call && e->kind == REV_CSD_EXIT) {
 			rc = close_switch(c, e->cpu);
 		} else if (!cc->in_call && e->kind == REV_CSD_ENTRY && call_raced(c, e->cpu, e->u.csdf.csd)) {

@@ -15,8 +15,9 @@
  *    pointer matches it to the queueing.  A tlb:tlb_flush inside says what a
  *    flush_tlb_func() did: reason "remote wrong CPU" (the CPU had switched to
  *    another mm and left the mask), "flush on task switch" (a lazy CPU
- *    switched to init_mm), pages = all (full) or a count (ranged); none at
- *    all: nothing to do (already up to date).
+ *    switched to init_mm, with a flush or without: all pages or 0), pages
+ *    = all (full) or a count (ranged); reason "remote shootdown" with 0
+ *    pages, or none at all: nothing to do (already up to date).
  *  - Outside a call, tlb:tlb_flush in a recorded task's context is its local
  *    flush (reason "local shootdown"/"local MM shootdown") or the start of a
  *    remote one ("remote IPI send": vmstat's nr_tlb_remote_flush).  Reason
@@ -177,6 +178,8 @@ void rec_counts_event(struct rec_counts *k, const struct rec_ev *e, bool (*ours)
 		if (s->in_call) {
 			if (!s->call_ours || !s->call_flush || s->call_saw_flush)
 				break;
+			if (reason == REC_TLB_REMOTE_SHOOTDOWN && !e->u.tlb.pages)
+				break;   /* caught up already (local tlb_gen == the mm's): a no-op, counted at its exit */
 			s->call_saw_flush = true;
 			if (reason == REC_TLB_REMOTE_WRONG_CPU)
 				c->remote_wrong_cpu++;

@@ -10,8 +10,10 @@
  *
  * "<name>_cpus" sees the whole machine: sched_switch (which CPU runs what:
  * a CPU leaves a recorded mm when it switches to another process, also
- * after idling), tlb:tlb_flush (switches without a flush filtered out in the
- * kernel), ipi:ipi_send_cpu/_cpumask and csd:csd_queue_cpu/function_entry/
+ * after idling), tlb:tlb_flush (all of them: a switch that flushes nothing
+ * traces reason "flush on task switch" with 0 pages, and inside a flush call
+ * that is a lazy CPU's switch to init_mm, not a call that did nothing),
+ * ipi:ipi_send_cpu/_cpumask and csd:csd_queue_cpu/function_entry/
  * function_exit: the remote side of a flush runs in whatever task is current
  * there, so these cannot be filtered by pid; counts.c attributes them.
  *
@@ -77,8 +79,11 @@ const char *rec_syscall_name(int nr)
 
 /*
  * The other events: instance (0 tasks, 1 cpus), what they decode to, the
- * fields read in order, a kernel-side filter (tlb_flush: context switches
- * that flush nothing are most of them and say nothing).
+ * fields read in order, a kernel-side filter.  tlb:tlb_flush has none: a
+ * filter dropping switches that flush nothing (reason 0, 0 pages) also
+ * dropped the one event of a flush call that met a lazy CPU whose init_mm
+ * ASID was current (flush_tlb_func() -> switch_mm_irqs_off(init_mm) without a
+ * flush), so such calls were counted as finding nothing to do.
  */
 struct rec_event {
 	int inst;
@@ -95,7 +100,7 @@ static const struct rec_event rec_events[] = {
 	{ 0, "sched", "sched_process_exec", REV_EXEC, "pid old_pid", NULL },
 	{ 0, "sched", "sched_process_exit", REV_EXIT, "pid", NULL },
 	{ 1, "sched", "sched_switch", REV_SWITCH, "prev_pid next_pid prev_state next_comm", NULL },
-	{ 1, "tlb", "tlb_flush", REV_TLB_FLUSH, "reason pages", "reason != 0 || pages != 0" },
+	{ 1, "tlb", "tlb_flush", REV_TLB_FLUSH, "reason pages", NULL },
 	{ 1, "ipi", "ipi_send_cpu", REV_IPI, "cpu callback", NULL },
 	{ 1, "ipi", "ipi_send_cpumask", REV_IPI, "cpumask callback", NULL },
 	{ 1, "csd", "csd_queue_cpu", REV_CSD_QUEUE, "cpu func csd", NULL },
