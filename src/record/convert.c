@@ -50,6 +50,13 @@
 #include "record/out.h"
 
 #define PAGE 4096ull
+/*
+ * sched_switch's prev_state of a task's last switch (do_task_dead()): its
+ * exit_state, EXIT_ZOMBIE or EXIT_DEAD.  An exiting task may switch out
+ * before that (preempted: 0x100, or asleep in exit_mm()) and come back to
+ * tear its mm down: those flushes are still its own.
+ */
+#define SW_STATE_EXITED 0x30
 #define ADVANCE_NS 1000000ull      /* write an advance once at least 1 ms passed */
 
 /* x86-64 system call numbers (only those the converter acts on). */
@@ -2094,7 +2101,7 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		return c->err;
 	if (e->kind >= REV_SWITCH)
 		rec_counts_event(c->counts, e, is_ours, c);
-	if (e->kind == REV_SWITCH && c->dying.nr)
+	if (e->kind == REV_SWITCH && c->dying.nr && (e->u.sw.prev_state & SW_STATE_EXITED))
 		pidmap_del(&c->dying, e->u.sw.prev);   /* its last switch: do_task_dead() */
 	if (e->kind == REV_TLB_FLUSH && (e->u.tlb.reason == REC_TLB_LOCAL_SHOOTDOWN ||
 					 e->u.tlb.reason == REC_TLB_LOCAL_MM_SHOOTDOWN ||
