@@ -119,6 +119,12 @@ struct held_fault {
 	bool write;
 };
 
+/* A touch line waiting for its task to be put back on a CPU (qline()). */
+struct held_line {
+	int task;
+	char *s;
+};
+
 struct ctask {
 	int id;
 	pid_t pid;
@@ -170,6 +176,7 @@ struct ccpu {
 	bool in_call, call_flushed;
 	int call_task;
 	int written;            /* the task the lines written so far leave running here (0: none; see note_written()) */
+	bool written_window;    /* ... and whether they leave it inside schedule_begin/_end */
 	int sw_prev;            /* the recorded task its last switch took off it (-1: none) */
 };
 
@@ -228,6 +235,9 @@ struct rec_conv {
 	uint64_t lost_races;
 	uint64_t switch_races;      /* flush calls taken after a context switch, replayed with schedule_begin/end */
 	uint64_t switch_orders;     /* flushes that saw a switching CPU's old state: ops put before the switch */
+	uint64_t waited_faults;     /* touches written after their task's next run (see qline()) */
+	struct held_line *held;     /* ... held until then */
+	size_t nr_held, cap_held;
 	unsigned int nr_open;       /* CPUs whose switch window is open */
 	/* figures */
 	uint64_t lines, faults, touches, syscalls, switches, unknown_events;
@@ -444,8 +454,8 @@ static void place_written(struct rec_conv *c, long task, long cpu)
 		c->cpus[cpu].written = (int)task;
 }
 
-/* The lines @s (one or more, '\n'-separated) were written: follow run/sleep/exit/spawn/thread/fork. */
-static void note_written(struct rec_conv *c, const char *s)
+/* Line @s (@len bytes) was written: follow run/sleep/exit/spawn/thread/fork. */
+static void note_written(struct rec_conv *c, const char *s, size_t len)
 {
 	static const struct {
 		const char *op, *who;
@@ -455,32 +465,35 @@ static void note_written(struct rec_conv *c, const char *s)
 		{ "{\"op\":\"exit\",", "task", false },   { "{\"op\":\"spawn\",", "task", true },
 		{ "{\"op\":\"thread\",", "thread", true }, { "{\"op\":\"fork\",", "child", true },
 	};
-	while (*s) {
-		const char *end = strchr(s, '\n');
-		if (!end)
-			end = s + strlen(s);
-		/* Most lines are touches: look further only at run, sleep, exit, spawn, thread and fork. */
-		if (end - s < 9 || s[7] == 'a' || s[7] == 'm' || (s[7] == 't' && s[8] == 'o'))
-			goto next;
-		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-			size_t ol = strlen(ops[i].op);
-			long who, cpu = -1;
-			if ((size_t)(end - s) < ol || memcmp(s, ops[i].op, ol))
-				continue;
-			if (i == 0 && !line_field(s, end, "task", &who) && line_field(s, end, "cpu", &cpu)) {
-				if ((unsigned long)cpu < c->o.si->cpus)
-					c->cpus[cpu].written = 0;   /* run other */
-				break;
-			}
-			if (!line_field(s, end, ops[i].who, &who))
-				break;
-			if (ops[i].places && !line_field(s, end, "cpu", &cpu))
-				break;   /* forked or created without a CPU: not running */
-			place_written(c, who, ops[i].places ? cpu : -1);
-			break;
+	const char *end = s + len;
+
+	/* Most lines are touches: look further only at run, sleep, exit, spawn, thread, fork and schedule_*. */
+	if (len < 9 || s[7] == 'a' || s[7] == 'm' || (s[7] == 't' && s[8] == 'o'))
+		return;
+	static const char sched_op[] = "{\"op\":\"schedule_";
+	const size_t sl = sizeof(sched_op) - 1;
+	if (len > sl && !memcmp(s, sched_op, sl)) {
+		long cpu;
+		if (line_field(s, end, "cpu", &cpu) && (unsigned long)cpu < c->o.si->cpus)
+			c->cpus[cpu].written_window = s[sl] == 'b';   /* begin / end */
+		return;
+	}
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		size_t ol = strlen(ops[i].op);
+		long who, cpu = -1;
+		if (len < ol || memcmp(s, ops[i].op, ol))
+			continue;
+		if (i == 0 && !line_field(s, end, "task", &who) && line_field(s, end, "cpu", &cpu)) {
+			if ((unsigned long)cpu < c->o.si->cpus)
+				c->cpus[cpu].written = 0;   /* run other */
+			return;
 		}
-next:
-		s = *end ? end + 1 : end;
+		if (!line_field(s, end, ops[i].who, &who))
+			return;
+		if (ops[i].places && !line_field(s, end, "cpu", &cpu))
+			return;   /* forked or created without a CPU: not running */
+		place_written(c, who, ops[i].places ? cpu : -1);
+		return;
 	}
 }
 
@@ -490,13 +503,125 @@ static bool raced_on_own_cpu(struct rec_conv *c, const struct qent *e)
 	return c->cpus[e->race_cpu].written == e->task;
 }
 
-static int qline(struct rec_conv *c, const char *s)
+static bool written_running(const struct rec_conv *c, long task)
 {
-	int rc = rec_out_line(c->out, s, strlen(s));
-	note_written(c, s);
+	for (unsigned int x = 0; x < c->o.si->cpus; x++)
+		if (c->cpus[x].written == task)
+			return true;
+	return false;
+}
+
+/* ... and may act there: not inside a schedule_begin/_end window of its CPU. */
+static bool written_free(const struct rec_conv *c, long task)
+{
+	for (unsigned int x = 0; x < c->o.si->cpus; x++)
+		if (c->cpus[x].written == task)
+			return !c->cpus[x].written_window;
+	return false;
+}
+
+static int qline1(struct rec_conv *c, const char *s, size_t len);
+
+/* Task @task was put on a CPU by the line just written: its held touches follow. */
+static int release_held(struct rec_conv *c, long task)
+{
+	int rc = 0;
+	for (size_t i = 0; i < c->nr_held;) {
+		struct held_line h = c->held[i];
+		if (h.task != task) {
+			i++;
+			continue;
+		}
+		memmove(&c->held[i], &c->held[i + 1], (c->nr_held - i - 1) * sizeof(*c->held));
+		c->nr_held--;
+		if (!rc)
+			rc = qline1(c, h.s, strlen(h.s));
+		free(h.s);
+	}
+	return rc;
+}
+
+/* Hold touch line @s of @task until the written lines put it back on a CPU. */
+static int hold_line(struct rec_conv *c, long task, const char *s, size_t len)
+{
+	if (c->nr_held == c->cap_held) {
+		size_t n = c->cap_held ? c->cap_held * 2 : 8;
+		struct held_line *v = realloc(c->held, n * sizeof(*v));
+		if (!v)
+			return c->err = -ENOMEM;
+		c->held = v;
+		c->cap_held = n;
+	}
+	char *copy = strndup(s, len);
+	if (!copy)
+		return c->err = -ENOMEM;
+	c->held[c->nr_held].task = (int)task;
+	c->held[c->nr_held].s = copy;
+	c->nr_held++;
+	c->waited_faults++;
+	return 0;
+}
+
+/* Drop the held touches of @task (it exited without running again). */
+static void drop_held(struct rec_conv *c, long task)
+{
+	for (size_t i = 0; i < c->nr_held;) {
+		if (c->held[i].task != task) {
+			i++;
+			continue;
+		}
+		free(c->held[i].s);
+		memmove(&c->held[i], &c->held[i + 1], (c->nr_held - i - 1) * sizeof(*c->held));
+		c->nr_held--;
+		count(&c->ignored, "fault of a task that did not run again");
+	}
+}
+
+/* One line. */
+static int qline1(struct rec_conv *c, const char *s, size_t len)
+{
+	static const char touch_op[] = "{\"op\":\"touch\",";
+	static const char exit_op[] = "{\"op\":\"exit\",";
+	long task;
+	bool is_touch = len > sizeof(touch_op) - 1 && !memcmp(s, touch_op, sizeof(touch_op) - 1);
+
+	if (is_touch && line_field(s, s + len, "task", &task) && !written_running(c, task))
+		return hold_line(c, task, s, len);
+	if (c->nr_held && len > sizeof(exit_op) - 1 && !memcmp(s, exit_op, sizeof(exit_op) - 1) &&
+	    line_field(s, s + len, "task", &task))
+		drop_held(c, task);
+	int rc = rec_out_line(c->out, s, len);
 	c->lines++;
 	if (rc)
-		c->err = rc;
+		return c->err = rc;
+	note_written(c, s, len);
+	if (c->nr_held && !is_touch) {
+		for (size_t i = 0; i < c->nr_held && !rc; i++)
+			if (written_free(c, c->held[i].task)) {
+				rc = release_held(c, c->held[i].task);
+				i = (size_t)-1;   /* the list changed: from the start */
+			}
+	}
+	return rc;
+}
+
+/*
+ * Write @s, one or more lines.  A touch whose task the lines written so far
+ * do not have on a CPU is held back and written after the line that puts
+ * the task back on one: a fault that waited in the kernel (another thread's
+ * call held mmap_lock; the faulting task slept and came back later) and that
+ * the converter moved after that call (move_raced_touches()) completed when
+ * its task ran again.  The trailer counts them (events.waited_faults).
+ */
+static int qline(struct rec_conv *c, const char *s)
+{
+	int rc = 0;
+	while (*s && !rc) {
+		const char *end = strchr(s, '\n');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		rc = qline1(c, s, len);
+		s += len + (end ? 1 : 0);
+	}
 	return rc;
 }
 
@@ -2334,6 +2459,8 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 		rc = dbg_real(c, c->by_id[i]);
 	if (rc || (rc = qflush(c)))
 		return rc;
+	while (c->nr_held)
+		drop_held(c, c->held[0].task);
 	if (c->unknown_events)
 		warn(c, "%" PRIu64 " events of tasks the recorder did not know were left out", c->unknown_events);
 	if (end->lost)
@@ -2375,6 +2502,7 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "faults_retried", c->lost_races);
 	add_num(ev, "switch_races", c->switch_races);
 	add_num(ev, "switch_orders", c->switch_orders);
+	add_num(ev, "waited_faults", c->waited_faults);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
 	cJSON *procs = cJSON_AddArrayToObject(r, "processes");
@@ -2441,6 +2569,9 @@ void rec_conv_free(struct rec_conv *c)
 	pidmap_free(&c->tasks, task_free_v);
 	pidmap_free(&c->classes, NULL);
 	pidmap_free(&c->dying, NULL);
+	for (size_t i = 0; i < c->nr_held; i++)
+		free(c->held[i].s);
+	free(c->held);
 	for (size_t i = 0; i < c->nr_mms; i++) {
 		free(c->mms[i]->shm.v);
 		free(c->mms[i]->ignored.v);
