@@ -522,21 +522,28 @@ static bool written_free(const struct rec_conv *c, long task)
 
 static int qline1(struct rec_conv *c, const char *s, size_t len);
 
+/* Take held line @i out of the list; the caller frees it. */
+static char *held_take(struct rec_conv *c, size_t i)
+{
+	char *s = c->held[i].s;
+	memmove(&c->held[i], &c->held[i + 1], (c->nr_held - i - 1) * sizeof(*c->held));
+	c->nr_held--;
+	return s;
+}
+
 /* Task @task was put on a CPU by the line just written: its held touches follow. */
 static int release_held(struct rec_conv *c, long task)
 {
 	int rc = 0;
 	for (size_t i = 0; i < c->nr_held;) {
-		struct held_line h = c->held[i];
-		if (h.task != task) {
+		if (c->held[i].task != task) {
 			i++;
 			continue;
 		}
-		memmove(&c->held[i], &c->held[i + 1], (c->nr_held - i - 1) * sizeof(*c->held));
-		c->nr_held--;
+		char *line = held_take(c, i);
 		if (!rc)
-			rc = qline1(c, h.s, strlen(h.s));
-		free(h.s);
+			rc = qline1(c, line, strlen(line));
+		free(line);
 	}
 	return rc;
 }
@@ -570,9 +577,7 @@ static void drop_held(struct rec_conv *c, long task)
 			i++;
 			continue;
 		}
-		free(c->held[i].s);
-		memmove(&c->held[i], &c->held[i + 1], (c->nr_held - i - 1) * sizeof(*c->held));
-		c->nr_held--;
+		free(held_take(c, i));
 		count(&c->ignored, "fault of a task that did not run again");
 	}
 }
@@ -1200,6 +1205,20 @@ static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
  * fault it is handling (the last page of its last touch); anything else is
  * left as written (the replay then takes the call before the switch).
  */
+/* Drop entry @i of @cc's flush calls not yet run (it ran, raced, or lost its entry event). */
+static void pend_remove(struct ccpu *cc, unsigned int i)
+{
+	memmove(&cc->pend[i], &cc->pend[i + 1], (cc->nr_pend - i - 1) * sizeof(cc->pend[0]));
+	cc->nr_pend--;
+}
+
+/* Drop @cc's calls queued before @ts - RACE_WINDOW_NS: their entry events were lost. */
+static void pend_expire(struct ccpu *cc, uint64_t ts)
+{
+	while (cc->nr_pend && cc->pend[0].ts + RACE_WINDOW_NS < ts)
+		pend_remove(cc, 0);
+}
+
 /* The queued entry of @t's op that sent a flush (and its number), if it can be found. */
 static struct qent *sender_op(struct rec_conv *c, struct ctask *t, uint64_t *seq)
 {
@@ -1296,11 +1315,8 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 		q = sender_op(c, t, &seq);
 		if (!q || q->raced || q->post || switch_crosses(c, cc, seq))
 			return 0;
-		if (!entered) {
-			i--;
-			memmove(&cc->pend[i], &cc->pend[i + 1], (cc->nr_pend - i - 1) * sizeof(cc->pend[0]));
-			cc->nr_pend--;
-		}
+		if (!entered)
+			pend_remove(cc, i - 1);
 		q->raced = true;
 		/*
 		 * Which came first, the switch of mm or the sender's flush?  A
@@ -1360,8 +1376,7 @@ static bool call_raced(struct rec_conv *c, unsigned int cpu, uint64_t csd)
 		if (ts + RACE_WINDOW_NS <= cc->sw_ts || ts >= cc->sw_ts + RACE_WINDOW_NS)
 			return false;
 		cc->call_task = cc->pend[i].task;
-		memmove(&cc->pend[i], &cc->pend[i + 1], (cc->nr_pend - i - 1) * sizeof(cc->pend[0]));
-		cc->nr_pend--;
+		pend_remove(cc, i);
 		return true;
 	}
 	return false;
@@ -1389,10 +1404,7 @@ static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 	int rc = close_switch(c, e->cpu);
 	if (rc)
 		return rc;
-	while (cc->nr_pend && cc->pend[0].ts + RACE_WINDOW_NS < e->ts) {   /* lost their entry events */
-		memmove(&cc->pend[0], &cc->pend[1], (cc->nr_pend - 1) * sizeof(cc->pend[0]));
-		cc->nr_pend--;
-	}
+	pend_expire(cc, e->ts);
 	uint64_t s0 = c->q_seq;
 	cc->sw_prev = cc->cur ? cc->cur->id : -1;
 	if ((rc = switch_ops(c, e)))
@@ -2301,10 +2313,7 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		/* A flush call of a recorded task, until the target runs it (close_switch()). */
 		struct ctask *t = pidmap_get(&c->tasks, e->pid);
 		struct ccpu *tc = &c->cpus[e->u.csdq.target];
-		while (tc->nr_pend && tc->pend[0].ts + RACE_WINDOW_NS < e->ts) {   /* lost their entry events */
-			memmove(&tc->pend[0], &tc->pend[1], (tc->nr_pend - 1) * sizeof(tc->pend[0]));
-			tc->nr_pend--;
-		}
+		pend_expire(tc, e->ts);
 		if (t && tc->cand_task == t->id)
 			tc->cand_task = -1;   /* it did reach the switching CPU */
 		if (t && tc->nr_pend < NR_CPEND) {
@@ -2317,8 +2326,7 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		struct ccpu *tc = &c->cpus[e->cpu];
 		for (unsigned int i = 0; i < tc->nr_pend; i++)
 			if (tc->pend[i].csd == e->u.csdf.csd) {
-				memmove(&tc->pend[i], &tc->pend[i + 1], (tc->nr_pend - i - 1) * sizeof(tc->pend[0]));
-				tc->nr_pend--;
+				pend_remove(tc, i);
 				break;
 			}
 	}
