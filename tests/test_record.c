@@ -453,6 +453,46 @@ static void test_record__missing_command(void **state)
 	assert_no_tmp(env);
 }
 
+/*
+ * A command that execs twice more (sh execs env with a 9,000-byte argument,
+ * env the program with it as its environment): each later exec's stack says
+ * the pages setup_arg_pages() moved down (stack.arg_pages = the stack's
+ * length at the exec stop less stack_expand's 128 KiB; at least 3 pages
+ * here); the first exec, made before tracing started, says none.
+ */
+static void test_record__exec_moves_the_stack(void **state)
+{
+	NEED_ENV(state);
+	char out[600], errf[600], cmd[1200];
+	struct rec_file r;
+	path_in(env, out, sizeof(out), "exec.jsonl");
+	path_in(env, errf, sizeof(errf), "exec.err");
+	snprintf(cmd, sizeof(cmd), "exec env -i A=$(printf '%%09000d' 0) '%s' exit", RECORD_PROG);
+	const char *args[] = { "record", "-o", out, "--", "/bin/sh", "-c", cmd, NULL };
+	assert_int_equal(run_ptsim(args, errf, 0), 0);
+	load(out, &r);
+	unsigned int execs = 0;
+	for (size_t i = 0; i < r.nr; i++) {
+		if (strcmp(op_of(r.ev[i]), "exec"))
+			continue;
+		const cJSON *st = cJSON_GetObjectItem(r.ev[i], "stack");
+		const cJSON *pages = cJSON_GetObjectItem(st, "arg_pages");
+		double len = cJSON_GetObjectItem(st, "len")->valuedouble;
+		if (execs++ == 0) {
+			if (pages)
+				fail_msg("the command's first exec has stack.arg_pages %g", pages->valuedouble);
+			continue;
+		}
+		if (!cJSON_IsNumber(pages))
+			fail_msg("exec %u (stack len %g) has no stack.arg_pages", execs, len);
+		if (pages->valuedouble != (len - 131072) / 4096 || pages->valuedouble < 3)
+			fail_msg("exec %u: stack.arg_pages %g, stack len %g", execs, pages->valuedouble, len);
+	}
+	assert_int_equal(execs, 3);   /* sh, env, the program */
+	rec_free(&r);
+	replays(env, out);
+}
+
 /* A program that exits at once: a complete trace (spawn, exec, exit) that replays. */
 static void test_record__exits_at_once(void **state)
 {
@@ -895,6 +935,7 @@ int main(void)
 		cmocka_unit_test_prestate(test_record__replay_matches_the_kernel, st),
 		cmocka_unit_test_prestate(test_record__compressed_output, st),
 		cmocka_unit_test_prestate(test_record__missing_command, st),
+		cmocka_unit_test_prestate(test_record__exec_moves_the_stack, st),
 		cmocka_unit_test_prestate(test_record__exits_at_once, st),
 		cmocka_unit_test_prestate(test_record__killed_by_signal, st),
 		cmocka_unit_test_prestate(test_record__thousand_children, st),

@@ -1693,6 +1693,13 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 			cJSON *st = cJSON_AddObjectToObject(o, "stack");
 			add_hex(st, "addr", v->start);
 			add_num(st, "len", v->end - v->start);
+			/*
+			 * The pages setup_arg_pages() moved down from STACK_TOP_MAX: from the
+			 * arguments' first page to the top.  Not for the command's first exec,
+			 * which ran before tracing started (its flushes are not in the counts).
+			 */
+			if (!root && snap->arg_start >= v->start && snap->arg_start < v->end)
+				add_num(st, "arg_pages", (v->end - (snap->arg_start & ~(PAGE - 1))) / PAGE);
 		} else if (v->kind == RV_VVAR) {
 			ranges_add(&mm->ignored, v->start, v->end);
 		} else {

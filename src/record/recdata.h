@@ -100,6 +100,7 @@ struct rec_exec {
 	pid_t old_pid;
 	bool elf32;
 	uint64_t start_brk;
+	uint64_t arg_start;      /* the lowest argument string: setup_arg_pages() moved the pages from it up */
 	struct rec_vma *vmas;
 	size_t nr_vmas;
 	char comm[64];

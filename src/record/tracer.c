@@ -13,7 +13,7 @@
  *                      kcmp(KCMP_VM)), or a process with its own mm;
  *   exec               /proc/PID/maps, the file behind each mapping
  *                      (/proc/PID/map_files), the pages already present
- *                      (/proc/PID/pagemap), start_brk (/proc/PID/stat);
+ *                      (/proc/PID/pagemap), start_brk, arg_start (/proc/PID/stat);
  *   exit               /proc/TID/status (VmPTE, RSS, HugetlbPages, peaks),
  *                      smaps_rollup (transparent huge pages), ksm_stat;
  *   execve entry       /proc/TID/status again: the figures of the mm the exec
@@ -428,12 +428,14 @@ struct rec_exec *rec_read_exec(struct rec_data *d, pid_t pid, pid_t old_pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fp = fopen(path, "r"))) {
 		if (fgets(line, sizeof(line), fp)) {
-			/* After the ")" closing comm come fields 3, 4, ...; start_brk is field 47. */
+			/* After the ")" closing comm come fields 3, 4, ...; start_brk is field 47, arg_start 48. */
 			char *p = strrchr(line, ')'), *save = NULL;
 			int field = 3;
 			for (char *tok = p ? strtok_r(p + 1, " ", &save) : NULL; tok; tok = strtok_r(NULL, " ", &save), field++)
 				if (field == 47) {
 					e->start_brk = strtoull(tok, NULL, 10);
+				} else if (field == 48) {
+					e->arg_start = strtoull(tok, NULL, 10);
 					break;
 				}
 		}
