@@ -1606,8 +1606,10 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 	if (!pi->exec && !final && !pi->dead)
 		return REC_CONV_WAIT;
 	struct rec_exec *snap = pi->exec;
-	if (snap)
+	if (snap) {   /* taken off the queue alone: rec_exec_free() frees what it links to */
 		pi->exec = snap->next;
+		snap->next = NULL;
+	}
 	int rc = 0;
 	if (root) {
 		c->started = true;
