@@ -19,8 +19,9 @@
  *    ptsim's peak is exact);
  *  - cross-CPU figures (flush and table-sync IPIs sent and received per CPU,
  *    what the received flushes did): exact, except in recordings whose
- *    program used advice ptsim does not model (MADV_PAGEOUT/COLD flush the
- *    TLB; the table below says which);
+ *    program used what ptsim does not replay (transparent huge pages; or
+ *    MADV_PAGEOUT/COLD recorded before the recorder wrote them; the table
+ *    below says which);
  *  - local full flushes: exact (exec's stack move, relocate_vma_down(), is
  *    replayed: the recorder writes each exec's stack.arg_pages);
  *  - remote flushes started: the kernel's figure minus ptsim's between 0 and
@@ -59,7 +60,7 @@
 #endif
 
 enum {
-	UNMODELLED_FLUSHES = 1, /* MADV_PAGEOUT/COLD, msync: no claim on flush figures */
+	UNMODELLED_FLUSHES = 1, /* THP, or MADV_PAGEOUT/COLD of an older recording: no claim on flush figures */
 	POPULATES = 2,          /* ptsim counts populated pages as faults */
 };
 
