@@ -1,0 +1,377 @@
+/*
+ * The recorder's converter (src/record/convert.c, counts.c) on synthetic
+ * kernel event sequences: no tracefs, no ptrace, no host kernel.  Each test
+ * feeds struct rec_ev events the way tracing.c would deliver them, then
+ * reads the written trace back and checks its lines and its trailer.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "support/helpers.h"
+#include "record/convert.h"
+#include "record/out.h"
+
+#ifndef PTSIM_TEST_TMPDIR
+#error "PTSIM_TEST_TMPDIR must be defined by tests/CMakeLists.txt"
+#endif
+
+#define FLUSH_FN 0xffffffff81000100ull
+#define SYNC_FN 0xffffffff81000200ull
+#define ROOT 100     /* the recorded command's pid: task 1 */
+#define THREAD 101   /* its thread: task 2 */
+#define NR_mprotect 10
+#define X_ALL UINT64_MAX
+
+struct conv {
+	struct rec_sysinfo si;
+	struct rec_data d;
+	struct rec_out *out;
+	struct rec_conv *c;
+	char path[512];
+	uint64_t ts;
+	struct rec_ev e;   /* the event being built */
+	/* the written trace */
+	char **lines;
+	size_t nr;
+	cJSON *trailer;
+};
+
+static void conv_start(struct conv *v, const char *name)
+{
+	static char *const argv[] = { "prog", NULL };
+	char err[256];
+
+	memset(v, 0, sizeof(*v));
+	v->si.cpus = 2;
+	v->si.paging_levels = 4;
+	v->si.hz = 250;
+	snprintf(v->si.release, sizeof(v->si.release), "6.18.44");
+	snprintf(v->si.machine, sizeof(v->si.machine), "x86_64");
+	snprintf(v->si.preset, sizeof(v->si.preset), "6.18.44");
+	snprintf(v->path, sizeof(v->path), "%s/convert_%d_%s.jsonl", PTSIM_TEST_TMPDIR, (int)getpid(), name);
+	if (rec_out_open(&v->out, v->path, err, sizeof(err)))
+		fail_msg("rec_out_open: %s", err);
+	struct rec_conv_opts o = {
+		.si = &v->si, .argv = argv, .root = ROOT, .flush_fn = FLUSH_FN, .sync_fn = SYNC_FN, .quiet = true,
+	};
+	assert_int_equal(rec_conv_new(&v->c, &v->d, v->out, &o), 0);
+	assert_int_equal(rec_conv_header(v->c), 0);
+	v->ts = 1000000000ull;   /* on a jiffy boundary (HZ 250): no phase advance */
+}
+
+/* One event, 10 us after the previous one. */
+static struct rec_ev *ev(struct conv *v, int kind, unsigned int cpu, int pid)
+{
+	struct rec_ev *e = &v->e;
+	memset(e, 0, sizeof(*e));
+	v->ts += 10000;
+	e->ts = v->ts;
+	e->kind = (uint8_t)kind;
+	e->cpu = (uint16_t)cpu;
+	e->pid = pid;
+	return e;
+}
+
+static void feed(struct conv *v, const struct rec_ev *e)
+{
+	int rc = rec_conv_event(v->c, e, true);
+	if (rc)
+		fail_msg("rec_conv_event (kind %d at %llu): %d", e->kind, (unsigned long long)e->ts, rc);
+}
+
+/* The command's exec on @cpu (task 1), with an empty snapshot. */
+static void exec_root(struct conv *v, unsigned int cpu)
+{
+	struct rec_pidinfo *pi = rec_pidinfo(&v->d, ROOT);
+	assert_non_null(pi);
+	pi->exec = calloc(1, sizeof(*pi->exec));
+	assert_non_null(pi->exec);
+	pi->exec->old_pid = ROOT;
+	snprintf(pi->exec->comm, sizeof(pi->exec->comm), "prog");
+	struct rec_ev *e = ev(v, REV_EXEC, cpu, ROOT);
+	e->u.exec.pid = e->u.exec.old_pid = ROOT;
+	feed(v, e);
+}
+
+/* Task 1 starts a thread (task 2); the kernel does not run it yet. */
+static void start_thread(struct conv *v)
+{
+	struct rec_pidinfo *pi = rec_pidinfo(&v->d, THREAD);
+	assert_non_null(pi);
+	pi->fork = calloc(1, sizeof(*pi->fork));
+	assert_non_null(pi->fork);
+	pi->fork->kind = RK_THREAD;
+	pi->fork->parent = ROOT;
+	struct rec_ev *e = ev(v, REV_FORK, 0, ROOT);
+	e->u.fork.parent = ROOT;
+	e->u.fork.child = THREAD;
+	feed(v, e);
+}
+
+static void sched_switch(struct conv *v, unsigned int cpu, int prev, int next, int64_t prev_state)
+{
+	struct rec_ev *e = ev(v, REV_SWITCH, cpu, prev);
+	e->u.sw.prev = prev;
+	e->u.sw.next = next;
+	e->u.sw.prev_state = prev_state;
+	snprintf(e->u.sw.next_comm, sizeof(e->u.sw.next_comm), "%s", next ? "prog" : "swapper");
+	feed(v, e);
+}
+
+static void tlb_flush(struct conv *v, unsigned int cpu, int pid, int reason, uint64_t pages)
+{
+	struct rec_ev *e = ev(v, REV_TLB_FLUSH, cpu, pid);
+	e->u.tlb.reason = reason;
+	e->u.tlb.pages = pages;
+	feed(v, e);
+}
+
+static void csd_queue(struct conv *v, unsigned int cpu, int pid, unsigned int target, uint64_t csd)
+{
+	struct rec_ev *e = ev(v, REV_CSD_QUEUE, cpu, pid);
+	e->u.csdq.target = target;
+	e->u.csdq.func = FLUSH_FN;
+	e->u.csdq.csd = csd;
+	feed(v, e);
+}
+
+static void csd_call(struct conv *v, int kind, unsigned int cpu, int pid, uint64_t csd)
+{
+	struct rec_ev *e = ev(v, kind, cpu, pid);
+	e->u.csdf.func = FLUSH_FN;
+	e->u.csdf.csd = csd;
+	feed(v, e);
+}
+
+/* Finish: the trailer, the file, its lines read back. */
+static void conv_finish(struct conv *v)
+{
+	char err[256];
+	struct rec_conv_end end = { .root_reaped = true, .duration_ns = v->ts - 1000000000ull };
+
+	assert_int_equal(rec_conv_finish(v->c, &end), 0);
+	if (rec_out_commit(v->out, err, sizeof(err)))
+		fail_msg("rec_out_commit: %s", err);
+	rec_conv_free(v->c);
+	rec_data_free(&v->d);
+	FILE *f = fopen(v->path, "r");
+	assert_non_null(f);
+	char buf[65536];
+	while (fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = 0;
+		v->lines = realloc(v->lines, (v->nr + 1) * sizeof(*v->lines));
+		v->lines[v->nr++] = strdup(buf);
+	}
+	fclose(f);
+	unlink(v->path);
+	assert_true(v->nr >= 2);
+	v->trailer = cJSON_Parse(v->lines[v->nr - 1]);
+	assert_non_null(cJSON_GetObjectItem(v->trailer, "recorded"));
+}
+
+static void conv_free(struct conv *v)
+{
+	for (size_t i = 0; i < v->nr; i++)
+		free(v->lines[i]);
+	free(v->lines);
+	cJSON_Delete(v->trailer);
+}
+
+/* The trailer's number at @path ("cpus.1.tlb.remote.noop": array items by index). */
+static long trailer_num(const struct conv *v, const char *path)
+{
+	char buf[256], *save = NULL;
+	const cJSON *o = cJSON_GetObjectItem(v->trailer, "recorded");
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save))
+		o = cJSON_IsArray(o) ? cJSON_GetArrayItem(o, atoi(k)) : cJSON_GetObjectItem(o, k);
+	if (!cJSON_IsNumber(o))
+		fail_msg("no number at %s in the trailer: %s", path, v->lines[v->nr - 1]);
+	return (long)o->valuedouble;
+}
+
+/* The index of the first line from @from holding @needle, or -1. */
+static long find_line(const struct conv *v, size_t from, const char *needle)
+{
+	for (size_t i = from; i < v->nr; i++)
+		if (strstr(v->lines[i], needle))
+			return (long)i;
+	return -1;
+}
+
+static void dump_lines(const struct conv *v)
+{
+	for (size_t i = 0; i + 1 < v->nr; i++)
+		print_message("  %zu: %s\n", i, v->lines[i]);
+}
+
+/*
+ * Every touch's task is on a CPU at that line (as `ptsim run` requires):
+ * placement followed through spawn/thread/run/sleep/exit.
+ */
+static void assert_touches_placed(const struct conv *v)
+{
+	int on[8] = { 0 };   /* task id -> 1 + its CPU, 0: not running */
+	for (size_t i = 1; i + 1 < v->nr; i++) {
+		cJSON *o = cJSON_Parse(v->lines[i]);
+		assert_non_null(o);
+		const char *op = cJSON_GetObjectItem(o, "op")->valuestring;
+		const cJSON *task = cJSON_GetObjectItem(o, "task"), *cpu = cJSON_GetObjectItem(o, "cpu");
+		int t = cJSON_IsNumber(task) ? task->valueint : -1;
+		assert_true(t < 8);
+		if ((!strcmp(op, "run") || !strcmp(op, "spawn")) && t >= 0 && cJSON_IsNumber(cpu)) {
+			for (int k = 0; k < 8; k++)
+				if (on[k] == cpu->valueint + 1)
+					on[k] = 0;
+			on[t] = cpu->valueint + 1;
+		} else if (!strcmp(op, "run") && cJSON_IsNumber(cpu)) {
+			for (int k = 0; k < 8; k++)
+				if (on[k] == cpu->valueint + 1)
+					on[k] = 0;
+		} else if (!strcmp(op, "sleep") || !strcmp(op, "exit")) {
+			on[t] = 0;
+		} else if (!strcmp(op, "touch") && !on[t]) {
+			dump_lines(v);
+			fail_msg("line %zu: a touch of task %d, which is not running there", i, t);
+		}
+		cJSON_Delete(o);
+	}
+}
+
+/*
+ * A flush call that meets a lazy CPU switches it to init_mm; when init_mm's
+ * ASID is current that switch traces "flush on task switch" with 0 pages.
+ * That is what the call did (lazy_to_init_mm), not nothing.  A remote
+ * shootdown traced with 0 pages (the CPU had caught up) and a call with no
+ * tlb_flush at all are the no-ops.
+ */
+static void test_record_convert__lazy_switch_to_init_mm_is_not_a_noop(void **state)
+{
+	struct conv v;
+	(void)state;
+	conv_start(&v, "lazy");
+	exec_root(&v, 0);
+	static const struct {
+		int reason;        /* -1: no tlb_flush inside the call */
+		uint64_t pages;
+	} calls[] = {
+		{ 0, 0 }, { 0, X_ALL }, { 1, 0 }, { -1, 0 }, { 1, 3 }, { 1, X_ALL }, { 5, 0 },
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		uint64_t csd = 0xffff888000001000ull;
+		tlb_flush(&v, 0, ROOT, 4, X_ALL);
+		csd_queue(&v, 0, ROOT, 1, csd);
+		csd_call(&v, REV_CSD_ENTRY, 1, 0, csd);
+		if (calls[i].reason >= 0)
+			tlb_flush(&v, 1, 0, calls[i].reason, calls[i].pages);
+		csd_call(&v, REV_CSD_EXIT, 1, 0, csd);
+	}
+	conv_finish(&v);
+	assert_int_equal(trailer_num(&v, "cpus.0.ipi.sent.tlb_flush"), 7);
+	assert_int_equal(trailer_num(&v, "cpus.1.ipi.received.tlb_flush"), 7);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.lazy_to_init_mm"), 2);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.noop"), 2);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.partial"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.full"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.wrong_cpu"), 1);
+	assert_int_equal(trailer_num(&v, "totals.tlb.nr_tlb_remote_flush"), 7);
+	conv_free(&v);
+}
+
+/*
+ * sched_process_exit comes before exit_mm(): the task may be preempted on
+ * its way (prev_state 0x100) and come back to tear its mm down.  Its
+ * exit_mmap() flush is still its own; after its last switch (EXIT_ZOMBIE,
+ * 0x20) its pid is nobody's.
+ */
+static void test_record_convert__exit_flush_after_preemption_is_counted(void **state)
+{
+	struct conv v;
+	(void)state;
+	conv_start(&v, "exit");
+	exec_root(&v, 0);
+	struct rec_ev *e = ev(&v, REV_EXIT, 0, ROOT);
+	e->u.exit.pid = ROOT;
+	feed(&v, e);
+	sched_switch(&v, 0, ROOT, 0, 0x100);   /* preempted inside do_exit() */
+	sched_switch(&v, 0, 0, ROOT, 0);
+	tlb_flush(&v, 0, ROOT, 4, X_ALL);       /* exit_mmap()'s flush */
+	csd_queue(&v, 0, ROOT, 1, 0xffff888000002000ull);
+	csd_call(&v, REV_CSD_ENTRY, 1, 0, 0xffff888000002000ull);
+	tlb_flush(&v, 1, 0, 5, 0);
+	csd_call(&v, REV_CSD_EXIT, 1, 0, 0xffff888000002000ull);
+	sched_switch(&v, 0, ROOT, 0, 0x20);     /* do_task_dead() */
+	tlb_flush(&v, 0, ROOT, 4, X_ALL);       /* the pid's again, after its end: not ours */
+	csd_queue(&v, 0, ROOT, 1, 0xffff888000002000ull);
+	conv_finish(&v);
+	assert_int_equal(trailer_num(&v, "totals.tlb.nr_tlb_remote_flush"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.0.ipi.sent.tlb_flush"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.wrong_cpu"), 1);
+	assert_true(find_line(&v, 1, "{\"op\":\"exit\",\"task\":1}") > 0);
+	conv_free(&v);
+}
+
+/*
+ * Task 1 (CPU 0) mprotects a range while task 2 (CPU 1) faults in it: the
+ * fault waits for mmap_lock, task 2 sleeps (D), task 1 flushes and returns,
+ * task 2 comes back and completes its fault.  The converter puts the fault
+ * after the mprotect; it must also come after the run that put task 2 back
+ * on its CPU (the replay refuses a touch of a task that is not running).
+ */
+static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "waited");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* run task 2 on CPU 1 */
+	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
+	e->u.enter.nr = NR_mprotect;
+	e->u.enter.a[0] = addr;
+	e->u.enter.a[1] = 16 * 4096;
+	e->u.enter.a[2] = 1;
+	feed(&v, e);
+	e = ev(&v, REV_FAULT, 1, THREAD);       /* task 2 faults in the range ... */
+	e->u.fault.addr = addr + 4096;
+	e->u.fault.error = REC_PF_USER;
+	feed(&v, e);
+	sched_switch(&v, 1, THREAD, 0, 2);      /* ... and waits (D) */
+	tlb_flush(&v, 0, ROOT, 4, 16);          /* mprotect's flush (CPU 1 lazy: no call) */
+	tlb_flush(&v, 0, ROOT, 3, 16);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 back */
+	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
+	e->u.exit_.nr = NR_mprotect;
+	e->u.exit_.ret = 0;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	long back = sleep < 0 ? -1 : find_line(&v, (size_t)sleep, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+	long touch = find_line(&v, 1, "{\"op\":\"touch\",\"task\":2,");
+	if (mprot < 0 || sleep < 0 || back < 0 || touch < 0 || !(mprot < touch && back < touch)) {
+		dump_lines(&v);
+		fail_msg("mprotect at line %ld, task 2 asleep at %ld, back at %ld, its touch at %ld", mprot, sleep, back,
+			 touch);
+	}
+	assert_touches_placed(&v);
+	assert_int_equal(trailer_num(&v, "events.waited_faults"), 1);
+	conv_free(&v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_record_convert__lazy_switch_to_init_mm_is_not_a_noop),
+		cmocka_unit_test(test_record_convert__exit_flush_after_preemption_is_counted),
+		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
