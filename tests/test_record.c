@@ -771,14 +771,17 @@ static bool path_has(const char *path, const char *part)
  *  - VmPTE within 8 kB, RssAnon/RssShmem/HugetlbPages within 1% + 16 kB per
  *    process (a fault that raced with another thread's and was not seen as
  *    lost, a thread stack's table);
- *  - IPIs and flushes within 3 or 2% (two threads' faults on one page that
- *    the kernel completed in the other order than they entered, moving a
- *    copy-on-write flush; a flush call that met a CPU in a context switch
- *    the recorder could not place);
- *  - remote flushes started (nr_tlb_remote_flush) within 25% + 3: a flush
- *    whose mm_cpumask holds another CPU that gets no IPI (lazy) counts, and
- *    when the kernel drops a CPU from the mask depends on timing the trace
- *    does not carry (measured: +79 of 471 in one run of 4 under load);
+ *  - IPIs and flushes, no-op and lazy remote flushes included, within 3 or
+ *    2% (two threads' faults on one page that the kernel completed in the
+ *    other order than they entered, moving a copy-on-write flush; a flush
+ *    call that met a CPU in a context switch the recorder could not place:
+ *    this kernel's sched_switch out of idle on CPU 1 names a stale prev or is
+ *    missing; measured over 44 recordings: at most 4 IPIs of 294);
+ *  - remote flushes started (nr_tlb_remote_flush) within 15% + 3: a flush
+ *    whose mm_cpumask holds another CPU that gets no IPI (lazy) counts, so a
+ *    CPU left in the mask one flush longer or shorter than in the kernel
+ *    moves every later flush of that mm (measured over 47 recordings: +31
+ *    of 308, -26 of 910);
  *  - RssFile within 25% + 64 kB (the kernel's fault-around maps whole large
  *    page-cache folios; ptsim a 16-page window);
  *  - VmHWM: the RssFile difference within 3 x 31 pages per CPU (the
@@ -820,14 +823,9 @@ static void judge(const char *path, const cJSON *f, void *ctx)
 		v->exact_misses++;
 		oob = ad > real / 100 + 16;
 		v->mem_out_of_bound += oob;
-	} else if (path_has(path, "nr_tlb_remote_flush") || path_has(path, "remote.noop")) {
-		/*
-		 * Also the remote flushes that found nothing to do: whether a
-		 * call finds its target caught up at its switch is a race of
-		 * the kernel's timing (an idle machine gave 4 against ptsim's 0).
-		 */
+	} else if (path_has(path, "nr_tlb_remote_flush")) {
 		v->flush_misses++;
-		oob = ad > real / 4 + 3;
+		oob = ad > real * 3 / 20 + 3;
 		v->flush_out_of_bound += oob;
 	} else {
 		v->flush_misses++;
@@ -888,9 +886,10 @@ static void test_record__replay_matches_the_kernel(void **state)
 	/*
 	 * The attempt closest to the kernel (fewest figures out of bounds,
 	 * then fewest IPI/flush figures that differ): every IPI and flush
-	 * figure exact, or (when the kernel's own
-	 * races moved a few in every attempt: on this machine about one run in
-	 * two is exact) within the bounds above; memory figures within theirs.
+	 * figure exact, or (when the kernel's own races moved a few in every
+	 * attempt: 19 of 44 recordings on the loaded 2-CPU machine were exact,
+	 * so about 1 run in 10 has no exact attempt of 4) within the bounds
+	 * above; memory figures within theirs.
 	 */
 	if (best.flush_misses)
 		print_message("closest attempt %d: %d IPI/flush figures differ (kernel races the trace cannot carry)\n",
