@@ -1049,11 +1049,17 @@ struct moved_exec {
 	enum ptsim_arch arch;
 	unsigned int levels;
 	uint64_t shift;       /* STACK_TOP_MAX - the stack's top; 0: the default top */
-	uint64_t arg_pages;
+	uint64_t arg_pages;   /* 0: the trace does not say the stack moved */
+	/* What the exec must count (x86: the local flushes; arm64: the TLBIs), and the tables it frees. */
+	uint64_t partial, pages, full;
+	uint64_t vae1is, aside1is, dsb;
+	uint64_t freed[4];    /* pte, pmd, pud, p4d */
 };
 
-static struct ptsim_machine *exec_with_args(const struct moved_exec *c, const char *const *set)
+static void exec_with_args(const struct moved_exec *c)
 {
+	static const char *const freed[4] = { "pgtables_freed.pte", "pgtables_freed.pmd", "pgtables_freed.pud",
+					      "pgtables_freed.p4d" };
 	struct ptsim_config cfg;
 	struct ptsim_machine *m = NULL;
 	char err[256];
@@ -1062,117 +1068,96 @@ static struct ptsim_machine *exec_with_args(const struct moved_exec *c, const ch
 	cfg.arch = c->arch;
 	cfg.paging_levels = c->levels;
 	cfg.cpus = 2;
-	cfg.set = set;
 	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
 		fail_msg("ptsim_machine_create: %s", err);
 	T_OK(m, ptsim_spawn(m, 1, 0));
 	T_OK(m, ptsim_mark(m, "before"));
 	uint64_t top_max = c->arch == PTSIM_ARCH_ARM64 ? 1ull << 48 : (1ull << (c->levels == 5 ? 56 : 47)) - 4096;
+	uint64_t nr = c->arg_pages ? c->arg_pages : 1;
 	struct ptsim_exec_args a = { .arg_pages = c->arg_pages };
 	if (c->shift) {
-		a.stack_len = 128 * KiB + c->arg_pages * 4096;
+		a.stack_len = 128 * KiB + nr * 4096;
 		a.stack_addr = top_max - c->shift - a.stack_len;
 	}
 	T_OK(m, ptsim_exec(m, 1, &a));
 	T_OK(m, ptsim_mark(m, "after"));
 	assert_int_equal(ptsim_violation_count(m), 0);
+	const struct { const char *counter; uint64_t want; } x86[] = {
+		{ "tlb.local.partial", c->partial }, { "tlb.nr_tlb_local_flush_one", c->pages },
+		{ "tlb.local.full", c->full }, { "tlb.nr_tlb_local_flush_all", c->full },
+		{ "tlb.nr_tlb_remote_flush", 0 }, { "tlb.switch_flush", 1 },
+	}, arm64[] = {
+		{ "tlbi.vae1is", c->vae1is }, { "tlbi.vale1is", 0 }, { "tlbi.aside1is", c->aside1is },
+		{ "tlbi.dsb_ish", c->dsb }, { "ipi.calls.tlb_flush", 0 },
+	};
+	bool on_x86 = c->arch == PTSIM_ARCH_X86_64;
+	for (size_t i = 0; i < (on_x86 ? sizeof(x86) / sizeof(x86[0]) : sizeof(arm64) / sizeof(arm64[0])); i++) {
+		const char *counter = on_x86 ? x86[i].counter : arm64[i].counter;
+		uint64_t want = on_x86 ? x86[i].want : arm64[i].want, got = t_delta(m, "before", "after", counter);
+		if (got != want)
+			fail_msg("levels %u shift %#" PRIx64 " arg_pages %" PRIu64 ": %s %" PRIu64 ", want %" PRIu64,
+				 c->levels, c->shift, c->arg_pages, counter, got, want);
+	}
+	for (int l = 0; l < 4; l++)
+		if (t_delta(m, "before", "after", freed[l]) != c->freed[l])
+			fail_msg("shift %#" PRIx64 ": %s %" PRIu64 ", want %" PRIu64, c->shift, freed[l],
+				 t_delta(m, "before", "after", freed[l]), c->freed[l]);
 	/* The arguments are at the stack's top now: touching them faults nothing. */
 	struct ptsim_mm_info mi = t_mm_info(m, 1);
 	assert_int_equal(mi.nr_vmas, 1);
-	assert_int_equal(mi.rss_anon_kb, 4 * c->arg_pages);
+	assert_int_equal(mi.rss_anon_kb, 4 * nr);
 	uint64_t faults = t_stat(m, "faults.total");
 	uint64_t top = c->shift ? top_max - c->shift : c->levels == 5 ? (1ull << 47) - 4096 : top_max;
-	T_OK(m, ptsim_touch(m, 1, top - c->arg_pages * 4096, c->arg_pages * 4096, 0, true));
+	T_OK(m, ptsim_touch(m, 1, top - nr * 4096, nr * 4096, 0, true));
 	assert_int_equal(t_stat(m, "faults.total"), faults);
-	return m;
+	t_destroy(m);
 }
 
-#define EXEC_DELTA(m, counter) t_delta(m, "before", "after", counter)
+/* A recording's shift: 1.8 GiB, another PMD table (1 GiB) than STACK_TOP_MAX's. */
+#define RECORDED_SHIFT 0x7508c000ull
 
 static void test_addrspace__exec_stack_move_x86(void **s)
 {
 	(void)s;
-	/* A recording's shift (1.8 GiB): another PMD table; 1 and 3 pages of arguments. */
-	for (uint64_t pages = 1; pages <= 3; pages += 2) {
-		struct moved_exec c = { PTSIM_ARCH_X86_64, 4, 0x7508c000, pages };
-		struct ptsim_machine *m = exec_with_args(&c, NULL);
-		assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 1);
-		assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_local_flush_one"), pages);
-		assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 1);
-		assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_local_flush_all"), 1);
-		assert_int_equal(EXEC_DELTA(m, "tlb.switch_flush"), 1);
-		assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_remote_flush"), 0);
-		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 1);
-		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pmd"), 1);
-		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pud"), 0);   /* the same 512 GiB */
-		t_destroy(m);
-	}
-	/* One page down, three pages moved: the places overlap in one PTE table, no table is freed. */
-	struct moved_exec near = { PTSIM_ARCH_X86_64, 4, 4096, 3 };
-	struct ptsim_machine *m = exec_with_args(&near, NULL);
-	assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 1);
-	assert_int_equal(EXEC_DELTA(m, "tlb.nr_tlb_local_flush_one"), 3);
-	assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 0);
-	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 0);
-	t_destroy(m);
-	/* No randomization, 4-level: the stack's top is STACK_TOP_MAX, nothing moves (as measured). */
-	struct moved_exec none = { PTSIM_ARCH_X86_64, 4, 0, 2 };
-	m = exec_with_args(&none, NULL);
-	assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 0);
-	assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 0);
-	assert_int_equal(EXEC_DELTA(m, "tlb.switch_flush"), 1);
-	t_destroy(m);
-	/* 5-level paging: STACK_TOP_MAX is 2^56 - 4 KiB, the stack's top the 47-bit window's: always a move,
-	 * and the old place's whole P4D table goes. */
-	struct moved_exec la57 = { PTSIM_ARCH_X86_64, 5, 0, 1 };
-	m = exec_with_args(&la57, NULL);
-	assert_int_equal(EXEC_DELTA(m, "tlb.local.partial"), 1);
-	assert_int_equal(EXEC_DELTA(m, "tlb.local.full"), 1);
-	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 1);
-	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pmd"), 1);
-	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pud"), 1);
-	assert_int_equal(EXEC_DELTA(m, "pgtables_freed.p4d"), 1);
-	t_destroy(m);
+	static const struct moved_exec cases[] = {
+		/* 1 and 3 pages moved: their ranged flush, then a full one for the freed PTE + PMD tables. */
+		{ PTSIM_ARCH_X86_64, 4, RECORDED_SHIFT, 1, 1, 1, 1, 0, 0, 0, { 1, 1, 0, 0 } },
+		{ PTSIM_ARCH_X86_64, 4, RECORDED_SHIFT, 3, 1, 3, 1, 0, 0, 0, { 1, 1, 0, 0 } },
+		/*
+		 * Into the top GiB: only the PTE table goes, the gather's flush is ranged: one entry at the
+		 * PMD stride, counted as (end - start) >> PMD_SHIFT = 0 pages (make's recorded execs 3, 5, 9).
+		 */
+		{ PTSIM_ARCH_X86_64, 4, 0x38000000, 1, 2, 1, 0, 0, 0, 0, { 1, 0, 0, 0 } },
+		/* One page down, three moved: one PTE table holds both places, nothing is freed. */
+		{ PTSIM_ARCH_X86_64, 4, 4096, 3, 1, 3, 0, 0, 0, 0, { 0, 0, 0, 0 } },
+		/* No randomization, 4-level: the stack's top is STACK_TOP_MAX, nothing moves (as measured). */
+		{ PTSIM_ARCH_X86_64, 4, 0, 2, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 } },
+		/* The trace does not say the stack moved: built in place. */
+		{ PTSIM_ARCH_X86_64, 4, RECORDED_SHIFT, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 } },
+		/* 5-level paging: STACK_TOP_MAX is 2^56 - 4 KiB, the default top the 47-bit window's: always a
+		 * move, and the old place's tables up to its P4D table go. */
+		{ PTSIM_ARCH_X86_64, 5, 0, 1, 1, 1, 1, 0, 0, 0, { 1, 1, 1, 1 } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		exec_with_args(&cases[i]);
 }
 
+/*
+ * arm64: flush_tlb_range() of the moved pages is one TLBI VAE1IS per page
+ * (not leaf-only) and a DSB; the freed tables' range (1 GiB at a 2 MiB
+ * stride: 512 operations, MAX_DVM_OPS) becomes flush_tlb_mm(): TLBI ASIDE1IS
+ * and a DSB.  No IPI: arm64 broadcasts.
+ */
 static void test_addrspace__exec_stack_move_arm64(void **s)
 {
 	(void)s;
-	/*
-	 * flush_tlb_range() of the moved pages: one TLBI VAE1IS per page (not a
-	 * leaf-only flush), one DSB; the freed tables' range (1 GiB at a 2 MiB
-	 * stride: 512 operations, MAX_DVM_OPS) becomes flush_tlb_mm(): TLBI
-	 * ASIDE1IS and a DSB.  No IPI: arm64 broadcasts.
-	 */
-	for (uint64_t pages = 1; pages <= 3; pages += 2) {
-		struct moved_exec c = { PTSIM_ARCH_ARM64, 4, 0x7508c000, pages };
-		struct ptsim_machine *m = exec_with_args(&c, NULL);
-		assert_int_equal(EXEC_DELTA(m, "tlbi.vae1is"), pages);
-		assert_int_equal(EXEC_DELTA(m, "tlbi.vale1is"), 0);
-		assert_int_equal(EXEC_DELTA(m, "tlbi.aside1is"), 1);
-		assert_int_equal(EXEC_DELTA(m, "tlbi.dsb_ish"), 2);
-		assert_int_equal(EXEC_DELTA(m, "ipi.calls.tlb_flush"), 0);
-		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pte"), 1);
-		assert_int_equal(EXEC_DELTA(m, "pgtables_freed.pmd"), 1);
-		t_destroy(m);
-	}
-	/* Without arg_pages nothing says the stack moved: it is built in place, no TLBI. */
-	struct moved_exec c = { PTSIM_ARCH_ARM64, 4, 0x7508c000, 0 };
-	struct ptsim_config cfg;
-	struct ptsim_machine *m = NULL;
-	char err[256];
-	ptsim_config_init(&cfg);
-	cfg.arch = c.arch;
-	cfg.cpus = 2;
-	if (ptsim_machine_create(&m, &cfg, err, sizeof(err)))
-		fail_msg("ptsim_machine_create: %s", err);
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	uint64_t tlbi = t_stat(m, "tlbi.vae1is") + t_stat(m, "tlbi.aside1is");
-	struct ptsim_exec_args a = { .stack_addr = (1ull << 48) - c.shift - 132 * KiB, .stack_len = 132 * KiB };
-	T_OK(m, ptsim_exec(m, 1, &a));
-	assert_int_equal(t_stat(m, "tlbi.vae1is") + t_stat(m, "tlbi.aside1is"), tlbi);
-	assert_int_equal(t_mm_info(m, 1).rss_anon_kb, 4);
-	t_destroy(m);
+	static const struct moved_exec cases[] = {
+		{ PTSIM_ARCH_ARM64, 4, RECORDED_SHIFT, 1, 0, 0, 0, 1, 1, 2, { 1, 1, 0, 0 } },
+		{ PTSIM_ARCH_ARM64, 4, RECORDED_SHIFT, 3, 0, 0, 0, 3, 1, 2, { 1, 1, 0, 0 } },
+		{ PTSIM_ARCH_ARM64, 4, RECORDED_SHIFT, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		exec_with_args(&cases[i]);
 }
 
 /* The kernel's refusals: brk returns the old break. */
