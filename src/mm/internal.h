@@ -1223,6 +1223,8 @@ uint64_t __get_unmapped_area(struct mm_struct *mm, const struct sim_file *file, 
 void arch_pick_mmap_layout(struct mm_struct *mm);
 void generic_arch_pick_mmap_layout(struct mm_struct *mm);
 uint64_t mmap_base(struct ptsim_machine *m, uint64_t rnd);
+bool mmap_is_legacy(const struct ptsim_machine *m);
+uint64_t mmap_legacy_base(const struct ptsim_machine *m, uint64_t rnd);
 bool mm_pf_randomize(const struct ptsim_machine *m);
 void mm_random_init(struct mm_struct *mm);
 uint64_t mm_get_random_long(struct mm_struct *mm);

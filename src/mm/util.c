@@ -3,7 +3,8 @@
  * and the randomization of a new program's layout.
  *
  * Models mm/util.c at v6.18: mmap_base(), arch_pick_mmap_layout() and
- * mmap_is_legacy() (CONFIG_ARCH_WANT_DEFAULT_TOPDOWN_MMAP_LAYOUT: arm64),
+ * mmap_is_legacy() (CONFIG_ARCH_WANT_DEFAULT_TOPDOWN_MMAP_LAYOUT: arm64;
+ * shared with x86's layout with mmap_legacy_base(), see there),
  * arch_mmap_rnd(), randomize_stack_top(), randomize_page() and
  * arch_randomize_brk(); arch_align_stack() of arch/x86/kernel/process.c and
  * arch/arm64/kernel/process.c.  x86's arch_pick_mmap_layout() is in
@@ -107,6 +108,23 @@ uint64_t mmap_base(struct ptsim_machine *m, uint64_t rnd)
 	return (window - gap - rnd + PAGE_SIZE(m) - 1) & ~(PAGE_SIZE(m) - 1);
 }
 
+/*
+ * mmap_is_legacy(): ADDR_COMPAT_LAYOUT or vm.legacy_va_layout.  x86's and
+ * the generic one agree in ptsim: the generic one's other trigger, an
+ * unlimited RLIMIT_STACK, never holds (the simulated limit is 8 MiB), and x86
+ * has none (measured).
+ */
+bool mmap_is_legacy(const struct ptsim_machine *m)
+{
+	return m->legacy_va_layout;
+}
+
+/* The bottom-up start: TASK_UNMAPPED_BASE + @rnd (x86's mmap_legacy_base(), the generic layout's legacy base). */
+uint64_t mmap_legacy_base(const struct ptsim_machine *m, uint64_t rnd)
+{
+	return m->geo.unmapped_base + rnd;
+}
+
 /**
  * generic_arch_pick_mmap_layout - mm/util.c's arch_pick_mmap_layout(): set
  * @mm's mmap_base and MMF_TOPDOWN, as exec does for a new program
@@ -120,8 +138,8 @@ void generic_arch_pick_mmap_layout(struct mm_struct *mm)
 	if (mm_pf_randomize(m))
 		random_factor = arch_mmap_rnd(mm);
 	mm->mmap_legacy_base = m->geo.unmapped_base;   /* ptsim: x86's field; unused by the generic allocators */
-	if (m->legacy_va_layout) {
-		mm->mmap_base = m->geo.unmapped_base + random_factor;
+	if (mmap_is_legacy(m)) {
+		mm->mmap_base = mmap_legacy_base(m, random_factor);
 		mm->mmf_topdown = false;
 	} else {
 		mm->mmap_base = mmap_base(m, random_factor);

@@ -1,7 +1,9 @@
 /*
  * x86-64's mmap allocators: arch_get_unmapped_area() (legacy, bottom-up) and
  * arch_get_unmapped_area_topdown() (the default), and the layout they start
- * from, arch_pick_mmap_layout() (arch/x86/mm/mmap.c at v6.18).
+ * from, arch_pick_mmap_layout() (arch/x86/mm/mmap.c at v6.18; its
+ * mmap_is_legacy() and mmap_legacy_base() are shared with the generic layout
+ * in src/mm/util.c, where they say the same).
  *
  * Models arch/x86/kernel/sys_x86_64.c and mmap_address_hint_valid() of
  * arch/x86/mm/mmap.c at v6.18.  With 5-level paging the default window stays
@@ -96,18 +98,6 @@ uint64_t x86_get_unmapped_area_topdown(struct mm_struct *mm, const struct sim_fi
 		return addr;
 	/* Nothing fits top-down: fall back to the bottom-up allocator. */
 	return x86_get_unmapped_area(mm, file, addr0, len, pgoff, flags, vm_flags);
-}
-
-/* mmap_is_legacy(): ADDR_COMPAT_LAYOUT or vm.legacy_va_layout (no RLIMIT_STACK test on x86, measured). */
-static bool mmap_is_legacy(const struct ptsim_machine *m)
-{
-	return m->legacy_va_layout;
-}
-
-/* mmap_legacy_base(): the bottom-up start, TASK_UNMAPPED_BASE of the window plus rnd. */
-static uint64_t mmap_legacy_base(const struct ptsim_machine *m, uint64_t rnd)
-{
-	return m->geo.unmapped_base + rnd;
 }
 
 /* arch_pick_mmap_base(): both bases; mmap_base is the legacy one under the legacy layout. */
