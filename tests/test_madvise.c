@@ -246,6 +246,45 @@ static void test_madvise__pageout_discards_lazyfree_pages(void **s)
 	t_destroy(m);
 }
 
+/*
+ * shmem: unmapped and kept (no swap).  Measured with cpu 1 in the mask: 16
+ * written pages, 16 flush IPIs (pageout() flushes before each dirty folio's
+ * write); 16 read-only pages, one (+ one flush_tlb_batched_pending() at the
+ * next walk).  (There cpu 1 ran another process: its flushes did nothing;
+ * here the thread runs the mm, and each flush is a full one there.)
+ */
+static void test_madvise__pageout_shmem_dirty_flushes_each(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+	struct ptsim_mmap_args a = { .addr = BASE, .len = 16 * PG, .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE,
+				     .kind = PTSIM_MAP_SHMEM, .shared = true, .file = "shm" };
+	struct ptsim_mmap_args b = a;
+
+	b.addr = BASE + (1ull << 30);
+	b.prot = PTSIM_PROT_READ;
+	b.file = "shm2";
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1, &a));
+	T_OK(m, ptsim_mmap(m, 1, &b));
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	T_OK(m, ptsim_touch(m, 1, b.addr, 16 * PG, 0, false));
+	T_OK(m, ptsim_thread(m, 1, 2, 1));
+	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct flushes f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+	EXPECT(m, &f, "pageout of 16 written shmem pages", .ipis = 16, .local_full = 16, .remote_full = 16);
+	f = flushes_now(m);
+	T_OK(m, ptsim_madvise(m, 1, b.addr, 16 * PG, PTSIM_MADV_PAGEOUT));
+	/* flush_tlb_batched_pending() of the first walk, then one batched flush. */
+	EXPECT(m, &f, "pageout of 16 read shmem pages", .ipis = 2, .local_full = 2, .remote_full = 2);
+	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 0);
+	/* Still cached: touching them again maps them (fault-around maps the cached neighbours). */
+	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 64);
+	t_destroy(m);
+}
+
 /* Folios mapped by another mm (after fork) are left alone; VMAs that refuse; holes. */
 static void test_madvise__skips_shared_refuses_locked(void **s)
 {
@@ -325,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_madvise__pageout_defers_the_flush_with_a_second_cpu),
 		cmocka_unit_test(test_madvise__pageout_600_file_pages_batches_of_31),
 		cmocka_unit_test(test_madvise__pageout_discards_lazyfree_pages),
+		cmocka_unit_test(test_madvise__pageout_shmem_dirty_flushes_each),
 		cmocka_unit_test(test_madvise__skips_shared_refuses_locked),
 		cmocka_unit_test(test_madvise__pageout_arm64_tlbi_per_page_one_dsb),
 		cmocka_unit_test(test_madvise__trace_advice_names),

@@ -186,6 +186,13 @@ static void set_tlb_ubc_flush_pending(struct mm_struct *mm, struct tlbflush_unma
 		ubc->writable = true;
 }
 
+/* try_to_unmap_flush_dirty(): before writing a folio out, if a deferred PTE was dirty. */
+static void try_to_unmap_flush_dirty(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc)
+{
+	if (ubc->writable)
+		try_to_unmap_flush(m, ubc);
+}
+
 /* try_to_unmap_flush(): complete every deferred flush of the batch. */
 void try_to_unmap_flush(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc)
 {
@@ -273,7 +280,10 @@ static void free_folio_batch(struct ptsim_machine *m, struct tlbflush_unmap_batc
  *   - then a clean lazily freed anonymous folio is freed, a clean file folio
  *     leaves the page cache and is freed; a dirty file folio or a shmem folio
  *     stays in the page cache, unmapped (direct reclaim writes no file
- *     pages; shmem has no swap to go to).
+ *     pages; shmem has no swap to go to).  A dirty shmem folio goes to
+ *     pageout() first, which completes the deferred flush if a PTE it
+ *     cleared was dirty (try_to_unmap_flush_dirty()): one flush per such
+ *     folio.
  * Freed folios go to a batch of 31; when it fills, and at the end, the
  * deferred flush is completed (try_to_unmap_flush()) before they are freed.
  */
@@ -299,6 +309,11 @@ void reclaim_pages(struct vm_area_struct *vma, const uint64_t *addrs, unsigned i
 			continue;   /* add_to_swap() fails: activate_locked */
 		if (!try_to_unmap_one_batched(vma, addrs[i], pte, ubc))
 			continue;
+		if (f->kind == FRAME_SHMEM && (f->flags & FRAME_F_DIRTY)) {
+			/* pageout() -> shmem_writeout(): flushed first, then no swap to go to. */
+			try_to_unmap_flush_dirty(m, ubc);
+			continue;
+		}
 		if (f->kind == FRAME_ANON)
 			STAT_INC(m, RECLAIM_LAZYFREE);
 		else if (f->kind != FRAME_FILE || (f->flags & FRAME_F_DIRTY) || !remove_mapping(m, pfn))
