@@ -42,6 +42,25 @@ static void map(struct ptsim_machine *m, uint64_t addr, uint64_t len, enum ptsim
 	T_OK(m, ptsim_mmap(m, 1, &a));
 }
 
+/*
+ * Task 1 on cpu 0 maps @pages at BASE and touches them (@write: written); with
+ * @thread, its thread 2 runs on cpu 1 and touches the first page (cpu 1 in the
+ * mm's mask, running the mm).
+ */
+static struct ptsim_machine *setup(enum ptsim_map_kind kind, uint64_t pages, bool write, bool thread)
+{
+	struct ptsim_machine *m = x86_machine();
+
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, BASE, pages * PG, kind, false);
+	T_OK(m, ptsim_touch(m, 1, BASE, pages * PG, 0, write));
+	if (thread) {
+		T_OK(m, ptsim_thread(m, 1, 2, 1));
+		T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	}
+	return m;
+}
+
 /* The flush counters that the kernel's tlb:tlb_flush reasons and IPIs give. */
 struct flushes {
 	uint64_t ipis, local_full, local_partial, remote_full, remote_partial, remote_noop, wrong_cpu;
@@ -86,13 +105,8 @@ static void expect_flushes(struct ptsim_machine *m, const struct flushes *before
 static void test_madvise__cold_clears_young_bits_in_one_ranged_flush(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-	struct flushes f;
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
-	f = flushes_now(m);
+	struct ptsim_machine *m = setup(PTSIM_MAP_ANON, 16, true, false);
+	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
 	EXPECT(m, &f, "cold of 16 young pages", .local_partial = 1);
 	f = flushes_now(m);
@@ -110,11 +124,7 @@ static void test_madvise__cold_clears_young_bits_in_one_ranged_flush(void **s)
 static void test_madvise__cold_of_64_pages_flushes_all(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 64 * PG, PTSIM_MAP_ANON, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 64 * PG, 0, true));
+	struct ptsim_machine *m = setup(PTSIM_MAP_ANON, 64, true, false);
 	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 64 * PG, PTSIM_MADV_COLD));
 	EXPECT(m, &f, "cold of 64 pages", .local_full = 1);
@@ -124,13 +134,7 @@ static void test_madvise__cold_of_64_pages_flushes_all(void **s)
 static void test_madvise__cold_reaches_a_thread_on_the_other_cpu(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
-	T_OK(m, ptsim_thread(m, 1, 2, 1));
-	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct ptsim_machine *m = setup(PTSIM_MAP_FILE, 16, false, true);
 	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
 	EXPECT(m, &f, "cold, thread on cpu 1", .ipis = 1, .local_partial = 1, .remote_partial = 1);
@@ -141,13 +145,7 @@ static void test_madvise__cold_reaches_a_thread_on_the_other_cpu(void **s)
 static void test_madvise__pageout_keeps_anon_pages_without_swap(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
-	T_OK(m, ptsim_thread(m, 1, 2, 1));
-	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct ptsim_machine *m = setup(PTSIM_MAP_ANON, 16, true, true);
 	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
@@ -160,11 +158,7 @@ static void test_madvise__pageout_keeps_anon_pages_without_swap(void **s)
 static void test_madvise__pageout_drops_file_pages_one_flush_each(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	struct ptsim_machine *m = setup(PTSIM_MAP_FILE, 16, false, false);
 	assert_int_equal(t_mm_info(m, 1).rss_file_kb, 64);
 	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
@@ -183,13 +177,7 @@ static void test_madvise__pageout_drops_file_pages_one_flush_each(void **s)
 static void test_madvise__pageout_defers_the_flush_with_a_second_cpu(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
-	T_OK(m, ptsim_thread(m, 1, 2, 1));
-	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct ptsim_machine *m = setup(PTSIM_MAP_FILE, 16, false, true);
 	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
 	EXPECT(m, &f, "pageout, thread on cpu 1", .ipis = 1, .local_full = 1, .remote_full = 1);
@@ -207,13 +195,7 @@ static void test_madvise__pageout_defers_the_flush_with_a_second_cpu(void **s)
 static void test_madvise__pageout_600_file_pages_batches_of_31(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 600 * PG, PTSIM_MAP_FILE, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 600 * PG, 0, false));
-	T_OK(m, ptsim_thread(m, 1, 2, 1));
-	T_OK(m, ptsim_touch(m, 2, BASE, 1, 0, false));
+	struct ptsim_machine *m = setup(PTSIM_MAP_FILE, 600, false, true);
 	struct flushes f = flushes_now(m);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 600 * PG, PTSIM_MADV_PAGEOUT));
 	EXPECT(m, &f, "pageout of 600 file pages", .ipis = 21, .local_full = 21, .remote_full = 21);
@@ -227,11 +209,7 @@ static void test_madvise__pageout_600_file_pages_batches_of_31(void **s)
 static void test_madvise__pageout_discards_lazyfree_pages(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	struct ptsim_machine *m = setup(PTSIM_MAP_ANON, 16, true, false);
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_FREE));
 	T_OK(m, ptsim_touch(m, 1, BASE, 1, 0, true));   /* written again: swap-backed again */
 	struct flushes f = flushes_now(m);
@@ -289,11 +267,7 @@ static void test_madvise__pageout_shmem_dirty_flushes_each(void **s)
 static void test_madvise__skips_shared_refuses_locked(void **s)
 {
 	(void)s;
-	struct ptsim_machine *m = x86_machine();
-
-	T_OK(m, ptsim_spawn(m, 1, 0));
-	map(m, BASE, 16 * PG, PTSIM_MAP_ANON, false);
-	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, true));
+	struct ptsim_machine *m = setup(PTSIM_MAP_ANON, 16, true, false);
 	T_OK(m, ptsim_fork(m, 1, 2, 1));
 	T_OK(m, ptsim_run(m, 1, 0));
 	struct flushes f = flushes_now(m);
