@@ -366,12 +366,64 @@ static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(
 	conv_free(&v);
 }
 
+/*
+ * This kernel traces no sched_switch out of the idle task on some CPUs:
+ * task 2 went idle on CPU 1 and is back there, untraced, when task 1's
+ * mprotect sends CPU 1 a flush call that runs in task 2's context.  The
+ * call reaching CPU 1 says the switch came first: task 2's run goes before
+ * the mprotect (else the replay's CPU 1 is lazy there and gets no call).
+ */
+static void test_record_convert__untraced_switch_in_goes_before_the_call(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000003000ull;
+	(void)state;
+	conv_start(&v, "missed");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);
+	e->u.fault.addr = addr + 4096;
+	e->u.fault.error = REC_PF_USER;
+	feed(&v, e);
+	sched_switch(&v, 1, THREAD, 0, 1);      /* idle; its switch back is not traced */
+	e = ev(&v, REV_SYS_ENTER, 0, ROOT);
+	e->u.enter.nr = NR_mprotect;
+	e->u.enter.a[0] = addr;
+	e->u.enter.a[1] = 16 * 4096;
+	e->u.enter.a[2] = 1;
+	feed(&v, e);
+	tlb_flush(&v, 0, ROOT, 4, 16);
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+	tlb_flush(&v, 1, THREAD, 1, 16);
+	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+	tlb_flush(&v, 0, ROOT, 3, 16);
+	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
+	e->u.exit_.nr = NR_mprotect;
+	e->u.exit_.ret = 0;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	long back = sleep < 0 ? -1 : find_line(&v, (size_t)sleep, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	if (sleep < 0 || back < 0 || mprot < 0 || back > mprot || find_line(&v, 1, "schedule_begin") >= 0) {
+		dump_lines(&v);
+		fail_msg("task 2 asleep at line %ld, back at %ld, the mprotect at %ld", sleep, back, mprot);
+	}
+	assert_int_equal(trailer_num(&v, "events.missed_switches"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.partial"), 1);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_convert__lazy_switch_to_init_mm_is_not_a_noop),
 		cmocka_unit_test(test_record_convert__exit_flush_after_preemption_is_counted),
 		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
+		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

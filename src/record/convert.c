@@ -120,7 +120,7 @@ struct held_fault {
 };
 
 /* A touch line waiting for its task to be put back on a CPU (qline()). */
-struct held_line {
+struct waiting_line {
 	int task;
 	char *s;
 };
@@ -209,6 +209,7 @@ struct qent {
 	bool switch_first;   /* the switch's ops (post) go before the op */
 	unsigned int race_cpu;
 	char *post;
+	char *pre;           /* lines written before the entry, whatever it is (missed_switch_in()) */
 };
 
 #define QCAP 4096u   /* lines held back: far more than a fault race spans */
@@ -236,8 +237,9 @@ struct rec_conv {
 	uint64_t switch_races;      /* flush calls taken after a context switch, replayed with schedule_begin/end */
 	uint64_t switch_orders;     /* flushes that saw a switching CPU's old state: ops put before the switch */
 	uint64_t waited_faults;     /* touches written after their task's next run (see qline()) */
-	struct held_line *held;     /* ... held until then */
-	size_t nr_held, cap_held;
+	uint64_t missed_switches;   /* runs the kernel traced no sched_switch for (missed_switch_in()) */
+	struct waiting_line *waiting;   /* ... held back until then */
+	size_t nr_waiting, cap_waiting;
 	unsigned int nr_open;       /* CPUs whose switch window is open */
 	/* figures */
 	uint64_t lines, faults, touches, syscalls, switches, unknown_events;
@@ -522,25 +524,25 @@ static bool written_free(const struct rec_conv *c, long task)
 
 static int qline1(struct rec_conv *c, const char *s, size_t len);
 
-/* Take held line @i out of the list; the caller frees it. */
-static char *held_take(struct rec_conv *c, size_t i)
+/* Take waiting line @i out of the list; the caller frees it. */
+static char *waiting_take(struct rec_conv *c, size_t i)
 {
-	char *s = c->held[i].s;
-	memmove(&c->held[i], &c->held[i + 1], (c->nr_held - i - 1) * sizeof(*c->held));
-	c->nr_held--;
+	char *s = c->waiting[i].s;
+	memmove(&c->waiting[i], &c->waiting[i + 1], (c->nr_waiting - i - 1) * sizeof(*c->waiting));
+	c->nr_waiting--;
 	return s;
 }
 
-/* Task @task was put on a CPU by the line just written: its held touches follow. */
-static int release_held(struct rec_conv *c, long task)
+/* Task @task was put on a CPU by the line just written: its waiting touches follow. */
+static int release_waiting(struct rec_conv *c, long task)
 {
 	int rc = 0;
-	for (size_t i = 0; i < c->nr_held;) {
-		if (c->held[i].task != task) {
+	for (size_t i = 0; i < c->nr_waiting;) {
+		if (c->waiting[i].task != task) {
 			i++;
 			continue;
 		}
-		char *line = held_take(c, i);
+		char *line = waiting_take(c, i);
 		if (!rc)
 			rc = qline1(c, line, strlen(line));
 		free(line);
@@ -549,35 +551,35 @@ static int release_held(struct rec_conv *c, long task)
 }
 
 /* Hold touch line @s of @task until the written lines put it back on a CPU. */
-static int hold_line(struct rec_conv *c, long task, const char *s, size_t len)
+static int wait_line(struct rec_conv *c, long task, const char *s, size_t len)
 {
-	if (c->nr_held == c->cap_held) {
-		size_t n = c->cap_held ? c->cap_held * 2 : 8;
-		struct held_line *v = realloc(c->held, n * sizeof(*v));
+	if (c->nr_waiting == c->cap_waiting) {
+		size_t n = c->cap_waiting ? c->cap_waiting * 2 : 8;
+		struct waiting_line *v = realloc(c->waiting, n * sizeof(*v));
 		if (!v)
 			return c->err = -ENOMEM;
-		c->held = v;
-		c->cap_held = n;
+		c->waiting = v;
+		c->cap_waiting = n;
 	}
 	char *copy = strndup(s, len);
 	if (!copy)
 		return c->err = -ENOMEM;
-	c->held[c->nr_held].task = (int)task;
-	c->held[c->nr_held].s = copy;
-	c->nr_held++;
+	c->waiting[c->nr_waiting].task = (int)task;
+	c->waiting[c->nr_waiting].s = copy;
+	c->nr_waiting++;
 	c->waited_faults++;
 	return 0;
 }
 
-/* Drop the held touches of @task (it exited without running again). */
-static void drop_held(struct rec_conv *c, long task)
+/* Drop the waiting touches of @task (it exited without running again). */
+static void drop_waiting(struct rec_conv *c, long task)
 {
-	for (size_t i = 0; i < c->nr_held;) {
-		if (c->held[i].task != task) {
+	for (size_t i = 0; i < c->nr_waiting;) {
+		if (c->waiting[i].task != task) {
 			i++;
 			continue;
 		}
-		free(held_take(c, i));
+		free(waiting_take(c, i));
 		count(&c->ignored, "fault of a task that did not run again");
 	}
 }
@@ -591,19 +593,19 @@ static int qline1(struct rec_conv *c, const char *s, size_t len)
 	bool is_touch = len > sizeof(touch_op) - 1 && !memcmp(s, touch_op, sizeof(touch_op) - 1);
 
 	if (is_touch && line_field(s, s + len, "task", &task) && !written_running(c, task))
-		return hold_line(c, task, s, len);
-	if (c->nr_held && len > sizeof(exit_op) - 1 && !memcmp(s, exit_op, sizeof(exit_op) - 1) &&
+		return wait_line(c, task, s, len);
+	if (c->nr_waiting && len > sizeof(exit_op) - 1 && !memcmp(s, exit_op, sizeof(exit_op) - 1) &&
 	    line_field(s, s + len, "task", &task))
-		drop_held(c, task);
+		drop_waiting(c, task);
 	int rc = rec_out_line(c->out, s, len);
 	c->lines++;
 	if (rc)
 		return c->err = rc;
 	note_written(c, s, len);
-	if (c->nr_held && !is_touch) {
-		for (size_t i = 0; i < c->nr_held && !rc; i++)
-			if (written_free(c, c->held[i].task)) {
-				rc = release_held(c, c->held[i].task);
+	if (c->nr_waiting && !is_touch) {
+		for (size_t i = 0; i < c->nr_waiting && !rc; i++)
+			if (written_free(c, c->waiting[i].task)) {
+				rc = release_waiting(c, c->waiting[i].task);
 				i = (size_t)-1;   /* the list changed: from the start */
 			}
 	}
@@ -692,6 +694,13 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 	char *s = e->s;
 	char buf[160];
 
+	if (e->pre) {
+		rc = qline(c, e->pre);
+		free(e->pre);
+		e->pre = NULL;
+		if (rc)
+			return rc;
+	}
 	if (e->raced || e->post)
 		return qwrite_raced(c, e);
 	if (e->pending || e->dead || (!e->is_touch && !e->s))
@@ -1394,6 +1403,59 @@ static void note_switch_candidates(struct rec_conv *c, struct ctask *t, unsigned
 		if (x != cpu && cc->open && cc->cur && cc->cur->mm == t->mm)
 			cc->cand_task = t->id;
 	}
+}
+
+/*
+ * A flush call starts on @e->cpu in the context of recorded task T while the
+ * converter has no recorded task running there: the CPU's switch to T left
+ * no sched_switch (this kernel traces none out of the idle task on some
+ * CPUs: docs/record.md).  The call reaching the CPU says the switch came
+ * before its sender flushed (should_flush_tlb() saw T's mm, not a lazy CPU),
+ * so T's run is written before the sender's op; without a sender's op to
+ * go before, at once.
+ */
+static int missed_switch_in(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ccpu *cc = &c->cpus[e->cpu];
+	struct ctask *t = pidmap_get(&c->tasks, e->pid), *s = NULL;
+	struct qent *q = NULL;
+	uint64_t seq = 0;
+
+	if (!t || cc->cur || t->cpu >= 0 || t->in_exec)
+		return 0;
+	if (cc->open) {   /* the traced switch's window is over: the CPU switched again since */
+		cc->open = false;
+		c->nr_open--;
+	}
+	for (unsigned int i = 0; i < cc->nr_pend && !s; i++)
+		if (cc->pend[i].csd == e->u.csdf.csd && cc->pend[i].ts > cc->sw_ts)
+			s = task_by_id(c, cc->pend[i].task);
+	if (s && s->in_sys && s->has_flush_slot)
+		seq = s->flush_slot;
+	else if (s && !s->in_sys && s->lf_valid)
+		seq = s->lf_seq;
+	/* (not before the ops of the CPU's last traced switch) */
+	if (seq && seq >= cc->s1)
+		q = qfind(c, seq);
+	if (q && (q->raced || q->post || q->dead || (!q->pending && !(q->is_touch && q->task == s->id && q->len))))
+		q = NULL;
+	if (!q)
+		return ensure_running(c, t, e->cpu);
+	char line[96];
+	snprintf(line, sizeof(line), "{\"op\":\"run\",\"task\":%d,\"cpu\":%u}", t->id, (unsigned int)e->cpu);
+	size_t have = q->pre ? strlen(q->pre) : 0;
+	char *pre = realloc(q->pre, have + strlen(line) + 2);
+	if (!pre)
+		return c->err = -ENOMEM;
+	if (have)
+		pre[have++] = '\n';
+	strcpy(pre + have, line);
+	q->pre = pre;
+	cc->cur = t;
+	cc->loaded = t->mm;
+	t->cpu = (int)e->cpu;
+	c->missed_switches++;
+	return 0;
 }
 
 static int switch_ops(struct rec_conv *c, const struct rec_ev *e);
@@ -2294,6 +2356,11 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)
 			note_switch_candidates(c, t, e->cpu);
 	}
+	if (e->kind == REV_CSD_ENTRY && e->u.csdf.func == c->o.flush_fn && e->cpu < c->o.si->cpus && c->started) {
+		int rc = missed_switch_in(c, e);
+		if (rc)
+			return rc;
+	}
 	if (e->cpu < c->o.si->cpus && c->cpus[e->cpu].open && c->started && e->kind != REV_SWITCH) {
 		struct ccpu *cc = &c->cpus[e->cpu];
 		int rc = 0;
@@ -2476,8 +2543,8 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 		rc = dbg_real(c, c->by_id[i]);
 	if (rc || (rc = qflush(c)))
 		return rc;
-	while (c->nr_held)
-		drop_held(c, c->held[0].task);
+	while (c->nr_waiting)
+		drop_waiting(c, c->waiting[0].task);
 	if (c->unknown_events)
 		warn(c, "%" PRIu64 " events of tasks the recorder did not know were left out", c->unknown_events);
 	if (end->lost)
@@ -2520,6 +2587,7 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "switch_races", c->switch_races);
 	add_num(ev, "switch_orders", c->switch_orders);
 	add_num(ev, "waited_faults", c->waited_faults);
+	add_num(ev, "missed_switches", c->missed_switches);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
 	cJSON *procs = cJSON_AddArrayToObject(r, "processes");
@@ -2586,9 +2654,9 @@ void rec_conv_free(struct rec_conv *c)
 	pidmap_free(&c->tasks, task_free_v);
 	pidmap_free(&c->classes, NULL);
 	pidmap_free(&c->dying, NULL);
-	for (size_t i = 0; i < c->nr_held; i++)
-		free(c->held[i].s);
-	free(c->held);
+	for (size_t i = 0; i < c->nr_waiting; i++)
+		free(c->waiting[i].s);
+	free(c->waiting);
 	for (size_t i = 0; i < c->nr_mms; i++) {
 		free(c->mms[i]->shm.v);
 		free(c->mms[i]->ignored.v);
@@ -2609,6 +2677,7 @@ void rec_conv_free(struct rec_conv *c)
 	free(c->ignored.v);
 	rec_counts_free(c->counts);
 	for (size_t i = 0; c->q && i < c->q_len; i++) {
+		free(c->q[(c->q_head + i) % QCAP].pre);
 		free(c->q[(c->q_head + i) % QCAP].s);
 		free(c->q[(c->q_head + i) % QCAP].post);
 	}
