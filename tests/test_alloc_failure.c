@@ -58,6 +58,10 @@ static int workload(struct ptsim_machine *m)
 	STEP(ptsim_mark(m, "done"));
 	STEP(ptsim_run(m, 2, 1));
 	STEP(ptsim_exit(m, 2));
+	/* exec with the stack's move (new tables at its place, after the point of no return). */
+	struct ptsim_exec_args e = { .stack_addr = 0x7fff8af52000, .stack_len = 132 * 1024, .arg_pages = 1 };
+	STEP(ptsim_exec(m, 1, &e));
+	STEP(ptsim_touch(m, 1, e.stack_addr, e.stack_len, 0, true));
 	STEP(ptsim_exit(m, 1));
 #undef STEP
 	return 0;
