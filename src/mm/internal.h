@@ -518,6 +518,9 @@ struct sim_cpu {
 	char layout_pad[2 * SIM_CACHE_LINE];
 };
 
+/* ptsim layout: a flush IPI's counters (slots 0-7) fill one cache line of its target. */
+_Static_assert(offsetof(struct sim_cpu, stats) % SIM_CACHE_LINE == 0, "sim_cpu stats not line-aligned");
+
 /*
  * ptsim: is @cpu inside __schedule() (schedule_begin)?  Such a CPU always has
  * IRQs off, and a CPU with IRQs off cannot enter the scheduler, so testing

@@ -17,9 +17,15 @@ const char *const sim_stat_names[NR_STATS] = {
 };
 
 const char *const sim_cpu_stat_names[NR_CPU_STATS] = {
-#define SIM__CSTAT_NAME(id, name) name,
+#define SIM__CSTAT_NAME(id, slot, name) [slot] = name,
 	SIM_CPU_STATS(SIM__CSTAT_NAME)
 #undef SIM__CSTAT_NAME
+};
+
+const uint8_t sim_cpu_stat_report_order[NR_CPU_STATS] = {
+#define SIM__CSTAT_SLOT(id, slot, name) (slot),
+	SIM_CPU_STATS(SIM__CSTAT_SLOT)
+#undef SIM__CSTAT_SLOT
 };
 
 /*

@@ -100,38 +100,51 @@ enum sim_stat {
 	NR_STATS
 };
 
-/* Per-CPU counters (JSON: "cpus": [{"cpu": N, ...}], ptsim_stat(): "cpu.N.<name>"). */
+/*
+ * Per-CPU counters (JSON: "cpus": [{"cpu": N, ...}], ptsim_stat(): "cpu.N.<name>"),
+ * listed in the order of the report (a contract), each with its slot in
+ * struct sim_cpu's stats[].  ptsim layout: a flush IPI adds to its target's
+ * slots 0-7 only (the interrupt, nr_tlb_remote_flush_received and one
+ * outcome), so that they share one cache line of the target.  The slots are
+ * 0 .. NR_CPU_STATS - 1, each once: a slot used twice is an override in
+ * sim_cpu_stat_names[]'s initializer (-Woverride-init, an error with
+ * PTSIM_WERROR), a slot out of range exceeds its bounds.
+ */
 #define SIM_CPU_STATS(X)                                                             \
-	X(IPI_RECV_TLB_FLUSH, "ipi_received.tlb_flush")                              \
-	X(IPI_RECV_TABLE_SYNC, "ipi_received.table_sync")                            \
-	X(IPI_RECV_FLUSH_ALL, "ipi_received.flush_all")                              \
-	X(IPI_SENT_TLB_FLUSH, "ipi_sent.tlb_flush")                                  \
-	X(IPI_SENT_TABLE_SYNC, "ipi_sent.table_sync")                                \
-	X(IPI_SENT_FLUSH_ALL, "ipi_sent.flush_all")                                  \
-	X(TLB_FLUSH_RECEIVED, "nr_tlb_remote_flush_received")                        \
-	X(LOCAL_FLUSH_ALL, "nr_tlb_local_flush_all")                                 \
-	X(LOCAL_FLUSH_ONE, "nr_tlb_local_flush_one")                                 \
-	X(REMOTE_FULL, "remote.full")                                                \
-	X(REMOTE_PARTIAL, "remote.partial")                                          \
-	X(REMOTE_WRONG_CPU, "remote.wrong_cpu")                                      \
-	X(REMOTE_LAZY, "remote.lazy_to_init_mm")                                     \
-	X(SWITCH_FLUSH, "switch_flush")                                              \
-	X(CONTEXT_SWITCHES, "context_switches")                                      \
-	X(TLB_HITS, "tlb.hits")                                                      \
-	X(TLB_MISSES, "tlb.misses")                                                  \
-	X(TLB_WALKS, "tlb.walks")                                                    \
-	X(TLB_PWC_HITS, "tlb.pwc_hits")                                              \
-	X(FAULTS, "faults")
+	X(IPI_RECV_TLB_FLUSH, 0, "ipi_received.tlb_flush")                           \
+	X(IPI_RECV_TABLE_SYNC, 6, "ipi_received.table_sync")                         \
+	X(IPI_RECV_FLUSH_ALL, 7, "ipi_received.flush_all")                           \
+	X(IPI_SENT_TLB_FLUSH, 8, "ipi_sent.tlb_flush")                               \
+	X(IPI_SENT_TABLE_SYNC, 9, "ipi_sent.table_sync")                             \
+	X(IPI_SENT_FLUSH_ALL, 10, "ipi_sent.flush_all")                              \
+	X(TLB_FLUSH_RECEIVED, 1, "nr_tlb_remote_flush_received")                     \
+	X(LOCAL_FLUSH_ALL, 11, "nr_tlb_local_flush_all")                             \
+	X(LOCAL_FLUSH_ONE, 12, "nr_tlb_local_flush_one")                             \
+	X(REMOTE_FULL, 3, "remote.full")                                             \
+	X(REMOTE_PARTIAL, 2, "remote.partial")                                       \
+	X(REMOTE_WRONG_CPU, 4, "remote.wrong_cpu")                                   \
+	X(REMOTE_LAZY, 5, "remote.lazy_to_init_mm")                                  \
+	X(SWITCH_FLUSH, 13, "switch_flush")                                          \
+	X(CONTEXT_SWITCHES, 14, "context_switches")                                  \
+	X(TLB_HITS, 16, "tlb.hits")                                                  \
+	X(TLB_MISSES, 17, "tlb.misses")                                              \
+	X(TLB_WALKS, 18, "tlb.walks")                                                \
+	X(TLB_PWC_HITS, 19, "tlb.pwc_hits")                                          \
+	X(FAULTS, 15, "faults")
 
 enum sim_cpu_stat {
-#define SIM__CSTAT_ENUM(id, name) CST_##id,
+#define SIM__CSTAT_ENUM(id, slot, name) CST_##id = (slot),
 	SIM_CPU_STATS(SIM__CSTAT_ENUM)
 #undef SIM__CSTAT_ENUM
-	NR_CPU_STATS
 };
+#define SIM__CSTAT_ONE(id, slot, name) +1
+enum { NR_CPU_STATS = 0 SIM_CPU_STATS(SIM__CSTAT_ONE) };
+#undef SIM__CSTAT_ONE
 
 extern const char *const sim_stat_names[NR_STATS];
-extern const char *const sim_cpu_stat_names[NR_CPU_STATS];
+extern const char *const sim_cpu_stat_names[NR_CPU_STATS];   /* by slot */
+/* The slots in the order of the report. */
+extern const uint8_t sim_cpu_stat_report_order[NR_CPU_STATS];
 
 #define STAT_INC(m, id) ((m)->stats[ST_##id]++)
 #define STAT_ADD(m, id, n) ((m)->stats[ST_##id] += (n))

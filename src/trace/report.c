@@ -144,8 +144,10 @@ static cJSON *cpus_json(struct jb *b, const struct ptsim_machine *m, const uint6
 		if (!o)
 			break;
 		jb_add(b, o, "cpu", jb_int(b, c));
-		for (size_t i = 0; i < NR_CPU_STATS; i++)
+		for (size_t k = 0; k < NR_CPU_STATS; k++) {
+			unsigned int i = sim_cpu_stat_report_order[k];
 			put_path(b, o, sim_cpu_stat_names[i], s[i]);
+		}
 	}
 	return arr;
 }
