@@ -300,6 +300,36 @@ static void test_madvise__pageout_arm64_tlbi_per_page_one_dsb(void **s)
 	t_destroy(m);
 }
 
+/*
+ * Fault-around: the kernel maps the neighbours of the faulting page old on
+ * arm64 (hardware access flag) and young on x86, so MADV_COLD right after one
+ * read fault over a cached 64 KiB window flushes 1 page on arm64, 16 on x86.
+ */
+static void test_madvise__cold_after_fault_around_arm64_one_page(void **s)
+{
+	(void)s;
+	struct ptsim_machine *arm = t_machine_cfg(PTSIM_ARCH_ARM64, 0, 0, 2, NULL, NULL);
+	struct ptsim_machine *x86 = x86_machine();
+	struct ptsim_machine *ms[2] = { arm, x86 };
+
+	for (int i = 0; i < 2; i++) {
+		struct ptsim_machine *m = ms[i];
+		T_OK(m, ptsim_spawn(m, 1, 0));
+		T_OK(m, ptsim_file_cache(m, "data", PTSIM_MAP_FILE, 0, 16 * PG));
+		map(m, BASE, 16 * PG, PTSIM_MAP_FILE, false);
+		T_OK(m, ptsim_touch(m, 1, BASE + 5 * PG, 1, 0, false));
+		assert_int_equal(t_mm_info(m, 1).rss_file_kb, 64);
+	}
+	uint64_t tlbi = t_stat(arm, "tlbi.vale1is") + t_stat(arm, "tlbi.vae1is");
+	T_OK(arm, ptsim_madvise(arm, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	assert_int_equal(t_stat(arm, "tlbi.vale1is") + t_stat(arm, "tlbi.vae1is") - tlbi, 1);
+	uint64_t one = t_stat(x86, "tlb.nr_tlb_local_flush_one");
+	T_OK(x86, ptsim_madvise(x86, 1, BASE, 16 * PG, PTSIM_MADV_COLD));
+	assert_int_equal(t_stat(x86, "tlb.nr_tlb_local_flush_one") - one, 16);
+	t_destroy(arm);
+	t_destroy(x86);
+}
+
 /* The trace names: "cold" and "pageout"; an unknown one names the field. */
 static void test_madvise__trace_advice_names(void **s)
 {
@@ -341,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_madvise__pageout_shmem_dirty_flushes_each),
 		cmocka_unit_test(test_madvise__skips_shared_refuses_locked),
 		cmocka_unit_test(test_madvise__pageout_arm64_tlbi_per_page_one_dsb),
+		cmocka_unit_test(test_madvise__cold_after_fault_around_arm64_one_page),
 		cmocka_unit_test(test_madvise__trace_advice_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

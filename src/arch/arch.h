@@ -45,6 +45,11 @@ struct ptsim_arch_ops {
 
 	/* MMU_GATHER_MERGE_VMAS: one flush per unmap call instead of one per VMA. */
 	bool mmu_gather_merge_vmas;
+	/*
+	 * arch_wants_old_prefaulted_pte(): pages mapped around a fault
+	 * (fault-around) start old, the CPU sets the access flag on use.
+	 */
+	bool wants_old_prefaulted_pte;
 
 	/* ---- optional (NULL: generic default) ---- */
 	/* NULL: IPI every other online CPU and wait (mm/mmu_gather.c). */

@@ -226,6 +226,8 @@ static void do_fault_around(struct vm_fault *vmf)
 		pte_t entry = mk_pgent(pfn, vma_page_flags(vma));
 		if ((vma->vm_flags & VM_SHARED) && (vma->vm_flags & VM_WRITE) && vma->vm_file->kind == FILE_SHMEM)
 			entry |= _PAGE_RW;
+		if (m->ops->wants_old_prefaulted_pte)
+			entry &= ~_PAGE_ACCESSED;   /* set_pte_range(): a prefaulted page starts old */
 		set_pte_at(mm, a, ptep, entry);
 		rss++;
 	}

@@ -265,6 +265,7 @@ const struct ptsim_arch_ops ptsim_arm64_ops = {
 	.flush_tlb_page = arm64_flush_tlb_page,
 	.flush_tlb_all = arm64_flush_tlb_all,
 	.mmu_gather_merge_vmas = false,            /* one flush per VMA */
+	.wants_old_prefaulted_pte = true,          /* cpu_has_hw_af(): FEAT_HAFDBS assumed */
 	.tlb_remove_table_sync_one = NULL,         /* generic: SGIs to every other CPU, waiting */
 	.pte_needs_flush = arm64_pte_needs_flush,
 	.set_entry = arm64_set_entry,
