@@ -417,6 +417,52 @@ static void test_record_convert__untraced_switch_in_goes_before_the_call(void **
 	conv_free(&v);
 }
 
+/*
+ * A flush call queued after a CPU's switch to another process is done (its
+ * switch_mm_irqs_off() traced) did not meet the switch: it is written in
+ * the kernel's order, the switch first, no schedule window.  (The window
+ * used to stay open until the CPU's next event, here the call itself.)
+ */
+static void test_record_convert__call_after_a_finished_switch_is_no_race(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000004000ull;
+	(void)state;
+	conv_start(&v, "finished");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
+	e->u.enter.nr = NR_mprotect;
+	e->u.enter.a[0] = addr;
+	e->u.enter.a[1] = 4096;
+	e->u.enter.a[2] = 1;
+	feed(&v, e);
+	sched_switch(&v, 1, THREAD, 1, 1);      /* CPU 1 to another process (pid 1) ... */
+	tlb_flush(&v, 1, THREAD, 0, 0);         /* ... its mm loaded */
+	tlb_flush(&v, 0, ROOT, 4, 1);           /* 10 us later: the call finds the CPU on another mm */
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
+	tlb_flush(&v, 1, 1, 5, 0);
+	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
+	tlb_flush(&v, 0, ROOT, 3, 1);
+	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
+	e->u.exit_.nr = NR_mprotect;
+	e->u.exit_.ret = 0;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	if (other < 0 || mprot < 0 || other > mprot || find_line(&v, 1, "schedule_begin") >= 0) {
+		dump_lines(&v);
+		fail_msg("CPU 1 to another process at line %ld, the mprotect at %ld", other, mprot);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.wrong_cpu"), 1);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__exit_flush_after_preemption_is_counted),
 		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
+		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

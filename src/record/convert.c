@@ -162,6 +162,21 @@ struct cpend {
  * long.  A call seen waiting longer lost its entry event (not replayed as a race).
  */
 #define RACE_WINDOW_NS 200000ull
+/*
+ * ... but a call queued after the switch met it only while the CPU was still
+ * switching: not after the switch's own tlb_flush (switch_mm_irqs_off() had
+ * loaded the new mm, and should_flush_tlb() saw that), and, for a switch
+ * without one (to idle, between threads), within RACE_AFTER_NS of its
+ * sched_switch.  Measured on record_prog's recordings: switch_mm_irqs_off()'s
+ * tlb_flush follows sched_switch by 1-2 us, and 15 of 65 calls queued less
+ * than 1 us after a switch came after it; a call reaches its CPU about 3 us
+ * after it is queued, whatever its distance to a switch.  The window used to
+ * hold until the CPU's next event, up to 200 us: a call queued 139 us after
+ * the switch, to a CPU long done with it, moved the switch after two
+ * mprotects of the mm the CPU had left, and ptsim sent them IPIs the kernel
+ * did not.
+ */
+#define RACE_AFTER_NS 8000ull
 
 struct ccpu {
 	struct ctask *cur;      /* recorded task running here (as told to ptsim) */
@@ -178,6 +193,7 @@ struct ccpu {
 	int written;            /* the task the lines written so far leave running here (0: none; see note_written()) */
 	bool written_window;    /* ... and whether they leave it inside schedule_begin/_end */
 	int sw_prev;            /* the recorded task its last switch took off it (-1: none) */
+	uint64_t sw_mm_ts;      /* the tlb_flush of its last switch's switch_mm_irqs_off() (0: none yet) */
 };
 
 struct counter {
@@ -1286,6 +1302,16 @@ static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t s
 	return false;
 }
 
+/* Could a call queued at @ts have met @cc in the middle of its last switch? */
+static bool queued_in_switch(const struct ccpu *cc, uint64_t ts)
+{
+	if (ts + RACE_WINDOW_NS <= cc->sw_ts)
+		return false;   /* long before: it lost its entry event */
+	if (ts < cc->sw_ts)
+		return true;
+	return ts < cc->sw_ts + RACE_AFTER_NS && (!cc->sw_mm_ts || ts < cc->sw_mm_ts);
+}
+
 /* The window of @cpu's last switch closes: replay a call that raced with it (see above). */
 static int close_switch(struct rec_conv *c, unsigned int cpu)
 {
@@ -1309,8 +1335,7 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 	for (i = 0; !entered && i < cc->nr_pend && !t; i++) {
 		struct ctask *o = task_by_id(c, cc->pend[i].task);
 		uint64_t ts = cc->pend[i].ts;
-		if (o && o->cpu >= 0 && o->cpu != (int)cpu && ts + RACE_WINDOW_NS > cc->sw_ts &&
-		    ts < cc->sw_ts + RACE_WINDOW_NS)
+		if (o && o->cpu >= 0 && o->cpu != (int)cpu && queued_in_switch(cc, ts))
 			t = o;
 	}
 	/* The switch's ops must all still be queued. */
@@ -1382,7 +1407,7 @@ static bool call_raced(struct rec_conv *c, unsigned int cpu, uint64_t csd)
 		uint64_t ts = cc->pend[i].ts;
 		if (cc->pend[i].csd != csd)
 			continue;
-		if (ts + RACE_WINDOW_NS <= cc->sw_ts || ts >= cc->sw_ts + RACE_WINDOW_NS)
+		if (!queued_in_switch(cc, ts))
 			return false;
 		cc->call_task = cc->pend[i].task;
 		pend_remove(cc, i);
@@ -1392,15 +1417,15 @@ static bool call_raced(struct rec_conv *c, unsigned int cpu, uint64_t csd)
 }
 
 /*
- * Recorded task @t, on @cpu, started a remote flush of its mm: a CPU whose
- * switch to a task of that mm is still in its window is a candidate for
+ * Recorded task @t, on @cpu, started a remote flush of its mm at @ts: a CPU
+ * whose switch to a task of that mm was still going on is a candidate for
  * close_switch() until a call of @t reaches it.
  */
-static void note_switch_candidates(struct rec_conv *c, struct ctask *t, unsigned int cpu)
+static void note_switch_candidates(struct rec_conv *c, struct ctask *t, unsigned int cpu, uint64_t ts)
 {
 	for (unsigned int x = 0; c->nr_open && x < c->o.si->cpus; x++) {
 		struct ccpu *cc = &c->cpus[x];
-		if (x != cpu && cc->open && cc->cur && cc->cur->mm == t->mm)
+		if (x != cpu && cc->open && cc->cur && cc->cur->mm == t->mm && queued_in_switch(cc, ts))
 			cc->cand_task = t->id;
 	}
 }
@@ -1475,6 +1500,7 @@ static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 	c->nr_open++;
 	cc->cand_task = -1;
 	cc->sw_ts = e->ts;
+	cc->sw_mm_ts = 0;
 	cc->s0 = s0;
 	cc->s1 = c->q_seq;
 	return 0;
@@ -2354,7 +2380,7 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 			t->flush_slot = c->q_seq - 1;
 		}
 		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)
-			note_switch_candidates(c, t, e->cpu);
+			note_switch_candidates(c, t, e->cpu, e->ts);
 	}
 	if (e->kind == REV_CSD_ENTRY && e->u.csdf.func == c->o.flush_fn && e->cpu < c->o.si->cpus && c->started) {
 		int rc = missed_switch_in(c, e);
@@ -2372,7 +2398,10 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		} else if (!cc->in_call && e->kind == REV_CSD_ENTRY && call_raced(c, e->cpu, e->u.csdf.csd)) {
 			cc->in_call = true;   /* a call queued while it switched: closed when it returns */
 			cc->call_flushed = false;
-		} else if (!cc->in_call && !(e->kind == REV_TLB_FLUSH && e->u.tlb.reason == REC_TLB_FLUSH_ON_TASK_SWITCH)) {
+		} else if (!cc->in_call && e->kind == REV_TLB_FLUSH && e->u.tlb.reason == REC_TLB_FLUSH_ON_TASK_SWITCH) {
+			if (!cc->sw_mm_ts)
+				cc->sw_mm_ts = e->ts;   /* the switch's switch_mm_irqs_off() is done */
+		} else if (!cc->in_call) {
 			rc = close_switch(c, e->cpu);   /* the CPU is past its switch */
 		}
 		if (rc)
