@@ -25,6 +25,7 @@
 #define ROOT 100     /* the recorded command's pid: task 1 */
 #define THREAD 101   /* its thread: task 2 */
 #define NR_mprotect 10
+#define NR_madvise 28
 #define X_ALL UINT64_MAX
 
 struct conv {
@@ -463,6 +464,36 @@ static void test_record_convert__call_after_a_finished_switch_is_no_race(void **
 	conv_free(&v);
 }
 
+/* madvise(MADV_COLD = 20) and madvise(MADV_PAGEOUT = 21) are written as advice "cold" / "pageout". */
+static void test_record_convert__madvise_cold_and_pageout_are_events(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "cold");
+	exec_root(&v, 0);
+	for (int adv = 20; adv <= 21; adv++) {
+		struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
+		e->u.enter.nr = NR_madvise;
+		e->u.enter.a[0] = addr;
+		e->u.enter.a[1] = 4 * 4096;
+		e->u.enter.a[2] = (uint64_t)adv;
+		feed(&v, e);
+		e = ev(&v, REV_SYS_EXIT, 0, ROOT);
+		e->u.exit_.nr = NR_madvise;
+		e->u.exit_.ret = 0;
+		feed(&v, e);
+	}
+	conv_finish(&v);
+	long cold = find_line(&v, 1, "\"advice\":\"cold\"");
+	long pageout = find_line(&v, 1, "\"advice\":\"pageout\"");
+	if (cold < 0 || pageout < cold || find_line(&v, 1, "MADV_COLD") >= 0) {
+		dump_lines(&v);
+		fail_msg("cold at line %ld, pageout at %ld", cold, pageout);
+	}
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
+		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
