@@ -241,9 +241,9 @@ static void same_or_fail(const char *what, const char *on, const char *off)
  * and write, from any page), madvise, mprotect, swapout, fork and munmap over
  * a few regions.  Errors are part of the output: both runs must agree.
  */
-static char *random_report(uint64_t seed, enum ptsim_arch arch, unsigned int granule, bool on)
+static char *random_report(uint64_t seed, enum ptsim_arch arch, unsigned int granule, const char *const *tlb, bool on)
 {
-	static const char *const set[] = { "pt_reclaim=on", NULL };
+	const char *set[] = { "pt_reclaim=on", tlb ? tlb[0] : NULL, tlb ? tlb[1] : NULL, NULL };
 	struct ptsim_machine *m = t_machine_cfg(arch, granule, 0, 4, NULL, set);
 	struct rng r = { seed };
 	char log[64 * 1024];
@@ -328,17 +328,24 @@ static char *random_report(uint64_t seed, enum ptsim_arch arch, unsigned int gra
 	return log_and_report(m, log, used);
 }
 
-static void compare_random(enum ptsim_arch arch, unsigned int granule, uint64_t seeds)
+/* @tlb: NULL, or the base-page TLB's shape as two settings (entries, ways). */
+static void compare_random_tlb(enum ptsim_arch arch, unsigned int granule, const char *const *tlb, uint64_t seeds)
 {
 	for (uint64_t seed = 1; seed <= seeds; seed++) {
-		char *on = random_report(seed, arch, granule, true);
-		char *off = random_report(seed, arch, granule, false);
-		char what[96];
-		snprintf(what, sizeof(what), "seed %llu arch %d granule %u", (unsigned long long)seed, (int)arch, granule);
+		char *on = random_report(seed, arch, granule, tlb, true);
+		char *off = random_report(seed, arch, granule, tlb, false);
+		char what[160];
+		snprintf(what, sizeof(what), "seed %llu arch %d granule %u %s %s", (unsigned long long)seed, (int)arch,
+			 granule, tlb ? tlb[0] : "", tlb ? tlb[1] : "");
 		same_or_fail(what, on, off);
 		free(on);
 		free(off);
 	}
+}
+
+static void compare_random(enum ptsim_arch arch, unsigned int granule, uint64_t seeds)
+{
+	compare_random_tlb(arch, granule, NULL, seeds);
 }
 
 static void test_batching__random_x86_same_report(void **state)
@@ -352,6 +359,25 @@ static void test_batching__random_arm64_same_report(void **state)
 	(void)state;
 	compare_random(PTSIM_ARCH_ARM64, 4096, 4);
 	compare_random(PTSIM_ARCH_ARM64, 16384, 2);
+}
+
+/*
+ * Small base-page TLBs, so that the touch runs evict (LRU) and the sweeps
+ * meet sets left partly full: 4 sets of 16 ways (one fingerprint group per
+ * set, fewer sets than a run has pages), 16 sets of 4 ways (part of a group)
+ * and 8 sets of 32 ways (two groups).
+ */
+static void test_batching__random_small_tlb_same_report(void **state)
+{
+	static const char *const shapes[][2] = {
+		{ "tlb_page_entries=64", "tlb_page_ways=16" },
+		{ "tlb_page_entries=64", "tlb_page_ways=4" },
+		{ "tlb_page_entries=256", "tlb_page_ways=32" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+		compare_random_tlb(PTSIM_ARCH_X86_64, 0, shapes[i], PTSIM_TEST_CHECKED ? 1 : 3);
 }
 
 /*
@@ -651,6 +677,7 @@ int main(void)
 		cmocka_unit_test(test_batching__ipi_broadcast_waits_for_irqs_off),
 		cmocka_unit_test(test_batching__random_x86_same_report),
 		cmocka_unit_test(test_batching__random_arm64_same_report),
+		cmocka_unit_test(test_batching__random_small_tlb_same_report),
 		cmocka_unit_test(test_batching__random_zaps_x86_same_report),
 		cmocka_unit_test(test_batching__random_zaps_arm64_same_report),
 		cmocka_unit_test(test_batching__touch_counts_every_fault),

@@ -1277,7 +1277,9 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
 struct anon_fault_run {
 	struct mm_struct *mm;
 	struct vm_area_struct *vma;   /* checked at the first none PTE (NULL before) */
+	pgent_t pte_flags;            /* with vma: the flags of the entries do_anonymous_page() installs there */
 	bool write;
+	bool hooked;                  /* pt_write()'s hook test, the same for the whole run */
 	long faults, anon, zero;
 };
 void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool write);

@@ -147,14 +147,24 @@ static void set_pte_at(struct mm_struct *mm, uint64_t addr, pte_t *ptep, pte_t p
 }
 
 /* The entries do_anonymous_page() installs: the zero page for a read, a new page for a write. */
+static pgent_t anon_zero_flags(const struct vm_area_struct *vma)
+{
+	return vma_page_flags(vma) | _PAGE_SPECIAL;
+}
+
 static pte_t anon_zero_pte(const struct vm_area_struct *vma)
 {
-	return mk_pgent(vma->vm_mm->machine->phys.zero_pfn, vma_page_flags(vma) | _PAGE_SPECIAL);
+	return mk_pgent(vma->vm_mm->machine->phys.zero_pfn, anon_zero_flags(vma));
+}
+
+static pgent_t anon_page_flags(const struct vm_area_struct *vma)
+{
+	return vma_page_flags(vma) | _PAGE_DIRTY | ((vma->vm_flags & VM_WRITE) ? _PAGE_RW : 0);
 }
 
 static pte_t anon_page_pte(const struct vm_area_struct *vma, uint32_t pfn)
 {
-	return mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY | ((vma->vm_flags & VM_WRITE) ? _PAGE_RW : 0));
+	return mk_pgent(pfn, anon_page_flags(vma));
 }
 
 /* do_anonymous_page(): zero page for a read, a fresh anonymous page for a write. */
@@ -533,14 +543,30 @@ static bool anon_fault_run_begin(struct anon_fault_run *r, uint64_t address, con
 	if (!pmd || pmd_none(mm, *pmd) || pgent_huge(*pmd) || pte_offset_map(mm, pmd, address) != ptep)
 		return false;
 	r->vma = vma;
+	r->pte_flags = r->write ? anon_page_flags(vma) : anon_zero_flags(vma);
 	return true;
 }
 
 void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool write)
 {
+	struct ptsim_machine *m = mm->machine;
+
 	memset(r, 0, sizeof(*r));
 	r->mm = mm;
 	r->write = write;
+	/* Nothing a run does sets a hook or makes a GUP-fast walker stale. */
+	r->hooked = m->entry_hook || m->nr_stale_walkers;
+}
+
+/* set_pte_at() in a run: pt_write() with its hook test made once per run. */
+static inline void set_pte_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep, pte_t pte)
+{
+	struct ptsim_machine *m = r->mm->machine;
+
+	if (PTSIM_UNLIKELY(r->hooked))
+		pt_write_hooked(m, ptep, PT_PTE, address & ~(PAGE_SIZE(m) - 1), pte);
+	else
+		*ptep = pte;
 }
 
 int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep)
@@ -552,12 +578,11 @@ int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *pte
 		return 1;
 	if (address >= r->vma->vm_end)
 		return 1;
-	address &= ~(PAGE_SIZE(m) - 1);
 	/* handle_mm_fault() */
 	r->faults++;
-	/* do_anonymous_page() */
+	/* do_anonymous_page(): anon_zero_pte() or anon_page_pte() with the run's flags */
 	if (!r->write) {
-		set_pte_at(mm, address, ptep, anon_zero_pte(r->vma));
+		set_pte_run(r, address, ptep, mk_pgent(m->phys.zero_pfn, r->pte_flags));
 		r->zero++;
 		return 0;
 	}
@@ -565,7 +590,7 @@ int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *pte
 	if (!pfn)
 		return SIM_ENOMEM;   /* VM_FAULT_OOM */
 	r->anon++;
-	set_pte_at(mm, address, ptep, anon_page_pte(r->vma, pfn));
+	set_pte_run(r, address, ptep, mk_pgent(pfn, r->pte_flags));
 	return 0;
 }
 

@@ -149,6 +149,7 @@ struct tlb_view {
 	struct tlb_entry *e;
 	uint8_t *fp;
 	uint64_t *busy;
+	uint32_t ways, set_mask;   /* g->ways, g->sets - 1: local copies the compiler need not reload after stores */
 };
 
 static inline struct tlb_view tview(const struct ptsim_machine *m, const struct sim_tlb *t, unsigned int a)
@@ -156,15 +157,20 @@ static inline struct tlb_view tview(const struct ptsim_machine *m, const struct 
 	const struct tlb_geo *g = &m->tlb_layout.a[a];
 	char *b = t->block[g->block];
 	struct tlb_view v = { g, (struct tlb_entry *)(void *)(b + g->e_off), (uint8_t *)(b + g->fp_off),
-			      (uint64_t *)(void *)(b + g->busy_off) };
+			      (uint64_t *)(void *)(b + g->busy_off), g->ways, g->sets - 1 };
 
 	assert(b);
 	return v;
 }
 
+static inline uint32_t set_in(uint32_t set_mask, uint64_t tag, uint16_t asid)
+{
+	return (uint32_t)((tag ^ ((uint64_t)asid << 4)) & set_mask);
+}
+
 static inline uint32_t set_of(const struct tlb_geo *g, uint64_t tag, uint16_t asid)
 {
-	return (uint32_t)((tag ^ ((uint64_t)asid << 4)) & (g->sets - 1));
+	return set_in(g->sets - 1, tag, asid);
 }
 
 /* The bit of struct sim_tlb's sets_hint that stands for set @set. */
@@ -194,24 +200,39 @@ static inline uint8_t key_fp(uint64_t key)
  * mask has exactly the ways whose fingerprint equals @fp.  The result does
  * not depend on the group size (the SWAR version below, eight ways at a time,
  * gives the same ways in the same order once the keys are checked): only the
- * host instructions differ.
+ * host instructions differ.  A group is loaded once (fp_load()) and may be
+ * matched against several fingerprints (fp_group_match()).
  */
-static inline uint64_t fp_match(const uint8_t *p, uint8_t fp)
+typedef __m128i fp_group;
+
+static inline fp_group fp_load(const uint8_t *p)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8((char)fp)));
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+static inline uint64_t fp_group_match(fp_group g, uint8_t fp)
+{
+	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(g, _mm_set1_epi8((char)fp)));
 }
 
 /* Exactly the valid ways (fingerprint not 0) of the group. */
 static inline uint64_t fp_valid(const uint8_t *p)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-	return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) ^ 0xffffu;
+	return fp_group_match(fp_load(p), 0) ^ 0xffffu;
 }
 #else
 #define BYTES_01 0x0101010101010101ull
 #define BYTES_7F 0x7f7f7f7f7f7f7f7full
 #define BYTES_80 0x8080808080808080ull
+
+typedef uint64_t fp_group;
+
+static inline fp_group fp_load(const uint8_t *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return w;
+}
 
 /* Bit k of the result: the high bit of byte k of @z (the other bits of z are 0). */
 static inline uint64_t gather8(uint64_t z)
@@ -225,10 +246,8 @@ static inline uint64_t gather8(uint64_t z)
  * true one, so callers verify the key; the lowest candidate is always true
  * (which is what the free-way search, fp 0, relies on).
  */
-static inline uint64_t fp_match(const uint8_t *p, uint8_t fp)
+static inline uint64_t fp_group_match(fp_group w, uint8_t fp)
 {
-	uint64_t w;
-	memcpy(&w, p, 8);
 	uint64_t x = w ^ (BYTES_01 * fp);
 	return gather8((x - BYTES_01) & ~x & BYTES_80);
 }
@@ -236,11 +255,15 @@ static inline uint64_t fp_match(const uint8_t *p, uint8_t fp)
 /* Exactly the valid ways (fingerprint not 0) among eight. */
 static inline uint64_t fp_valid(const uint8_t *p)
 {
-	uint64_t w;
-	memcpy(&w, p, 8);
+	uint64_t w = fp_load(p);
 	return gather8((((w & BYTES_7F) + BYTES_7F) | w) & BYTES_80);
 }
 #endif
+
+static inline uint64_t fp_match(const uint8_t *p, uint8_t fp)
+{
+	return fp_group_match(fp_load(p), fp);
+}
 
 /* Keep the bits of ways [w0, ways) of a group's mask. */
 static inline uint64_t ways_trim(uint64_t mask, uint32_t ways, uint32_t w0)
@@ -248,10 +271,10 @@ static inline uint64_t ways_trim(uint64_t mask, uint32_t ways, uint32_t w0)
 	return ways - w0 < FP_GROUP ? mask & ((1ull << (ways - w0)) - 1) : mask;
 }
 
-/* Index of the entry with @key (fingerprint @fp) among the FP_GROUP ways from @first, or TLB_NIL. */
-static inline uint32_t lookup_group(const struct tlb_view *v, uint32_t first, uint64_t key, uint8_t fp)
+/* Index of the entry with @key (fingerprint @fp) among the FP_GROUP ways from @first (fingerprints @g), or TLB_NIL. */
+static inline uint32_t lookup_group(const struct tlb_view *v, uint32_t first, fp_group g, uint64_t key, uint8_t fp)
 {
-	for (uint64_t mask = fp_match(&v->fp[first], fp); mask; mask &= mask - 1) {
+	for (uint64_t mask = fp_group_match(g, fp); mask; mask &= mask - 1) {
 		uint32_t i = first + (uint32_t)__builtin_ctzll(mask);
 		if ((v->e[i].key & TLB_KEY_MASK) == key)
 			return i;
@@ -262,11 +285,11 @@ static inline uint32_t lookup_group(const struct tlb_view *v, uint32_t first, ui
 /* Index of the entry with @key (fingerprint @fp) in set @set of a non-empty array, or TLB_NIL. */
 static inline uint32_t lookup_set(const struct tlb_view *v, uint32_t set, uint64_t key, uint8_t fp)
 {
-	uint32_t ways = v->g->ways;
+	uint32_t ways = v->ways;
 	uint32_t first = set * ways;
 
 	if (PTSIM_LIKELY(ways == FP_GROUP))   /* the default shapes: one group per set */
-		return lookup_group(v, first, key, fp);
+		return lookup_group(v, first, fp_load(&v->fp[first]), key, fp);
 	for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP) {
 		uint64_t mask = ways_trim(fp_match(&v->fp[first + w0], fp), ways, w0);
 		while (mask) {
@@ -309,7 +332,7 @@ static inline uint32_t lookup_inv(const struct ptsim_machine *m, const struct si
 /* The way a new translation goes to in set @set: the first free way, else the least recently used. */
 static inline uint32_t tlb_victim(const struct tlb_view *v, uint32_t set)
 {
-	uint32_t ways = v->g->ways;
+	uint32_t ways = v->ways;
 	uint32_t first = set * ways;
 	uint32_t victim = first, oldest = UINT32_MAX;
 
@@ -333,24 +356,59 @@ static inline uint32_t tlb_victim(const struct tlb_view *v, uint32_t set)
 	return victim;
 }
 
-/* Put the translation (@key, fingerprint @fp, @pfn, @flags) into way @i of set @set, dropping what was there. */
-static inline uint32_t tlb_store(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, const struct tlb_view *v,
-				 uint32_t set, uint32_t i, uint64_t key, uint8_t fp, uint32_t pfn, unsigned int flags)
+/* tlb_store()'s entry: way @i (free) takes the translation, used at @lru, and its frame reference. */
+static inline void tlb_put(struct ptsim_machine *m, const struct tlb_view *v, uint32_t i, uint64_t key, uint8_t fp,
+			   uint32_t pfn, unsigned int flags, uint32_t lru)
 {
 	struct tlb_entry *e = &v->e[i];
 
 	assert(tlb_key_tag(key) >> 44 == 0);   /* the flags' bits stay free */
-	if (v->fp[i])
-		tlb_kill(m, t, a, v, i);
 	e->key = key | (uint64_t)flags << TLB_FLAGS_SHIFT;
 	e->pfn = pfn;
-	e->lru = ++t->lru_clock;
+	e->lru = lru;
 	v->fp[i] = fp;
+	frame(m, pfn)->cache_refs++;
+}
+
+/* Put the translation (@key, fingerprint @fp, @pfn, @flags) into way @i of set @set, dropping what was there. */
+static inline uint32_t tlb_store(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, const struct tlb_view *v,
+				 uint32_t set, uint32_t i, uint64_t key, uint8_t fp, uint32_t pfn, unsigned int flags)
+{
+	if (v->fp[i])
+		tlb_kill(m, t, a, v, i);
+	tlb_put(m, v, i, key, fp, pfn, flags, ++t->lru_clock);
 	v->busy[set >> 6] |= 1ull << (set & 63);
 	t->sets_hint[a] |= hint_bit(v->g, set);
-	frame(m, pfn)->cache_refs++;
 	t->nr_valid[a]++;
 	return i;
+}
+
+/*
+ * ptsim: what tlb_store() does to array @a's busy bits and set hint, for a
+ * run of entries stored with the consecutive tags [@tag, @tag + @n) of @asid
+ * (those of the tags not stored by the run, hits, already sit in busy sets),
+ * done once: @n tags or more than the array has sets reach every set.
+ */
+static void tlb_mark_run(struct sim_tlb *t, unsigned int a, const struct tlb_view *v, uint64_t tag, uint16_t asid,
+			 uint64_t n)
+{
+	const struct tlb_geo *g = v->g;
+
+	if (n >= g->sets) {
+		if (g->sets < 64) {
+			v->busy[0] |= (1ull << g->sets) - 1;
+			t->sets_hint[a] |= (1ull << g->sets) - 1;   /* hint_shift 0: a bit per set */
+		} else {
+			memset(v->busy, 0xff, g->sets / 64 * sizeof(uint64_t));
+			t->sets_hint[a] = ~0ull;   /* 64 runs of sets */
+		}
+		return;
+	}
+	for (uint64_t k = 0; k < n; k++) {
+		uint32_t set = set_of(g, tag + k, asid);
+		v->busy[set >> 6] |= 1ull << (set & 63);
+		t->sets_hint[a] |= hint_bit(g, set);
+	}
 }
 
 /* Cache a translation: over the same one if @may_exist and it is there, else in tlb_victim()'s way. */
@@ -631,14 +689,26 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 {
 	struct sim_tlb *t = &cpu->tlb;
 	const struct tlb_layout *L = &m->tlb_layout;
-	const uint64_t page_size = PAGE_SIZE(m);
 	const unsigned int page_shift = L->a[TLB_PAGE].shift;
+	const uint64_t page_size = 1ull << page_shift;
 	const uint16_t asid = cpu->asid;
 	const unsigned int need = write ? TLBF_WRITE | TLBF_DIRTY : 0;
+	const pgent_t ad = _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
 	const struct tlb_view pv = tview(m, t, TLB_PAGE);
+	const bool one_group = pv.ways == FP_GROUP;
+	/* The run stores base-page entries only: whether a huge-leaf array holds something stays as it is. */
+	const bool huge = t->nr_valid[TLB_PMD] || t->nr_valid[TLB_PUD];
+	const uint64_t tag0 = va >> page_shift;
+	/*
+	 * Simulator bookkeeping kept in locals and written back at the end (the
+	 * run's steps never read them in memory): the LRU clock, the entries
+	 * stored (the count), and the busy bits and set hint of the sets stored
+	 * to (tlb_mark_run()).
+	 */
+	uint32_t clock = t->lru_clock;
 	struct tlb_entry *pde = NULL;   /* the PDE-cache entry the walks go through (checked at the first miss) */
-	pgent_t *ptes = NULL;
-	uint64_t n = 0, hits = 0, walks = 0;
+	pgent_t *ptes = NULL;           /* with pde: the PTE of the run's first page; page n's is ptes[n] */
+	uint64_t n = 0, hits = 0;
 	int rc = 0;
 
 	for (; va < end; va += page_size, n++) {
@@ -646,12 +716,14 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 		uint64_t tag = va >> page_shift;
 		uint64_t key = tlb_key(tag, asid);
 		uint8_t fp = key_fp(key);
-		uint32_t set = set_of(pv.g, tag, asid);
+		uint32_t set = set_in(pv.set_mask, tag, asid);
+		uint32_t first = set * pv.ways;
+		fp_group grp = fp_load(&pv.fp[first]);   /* the set's fingerprints: the lookup's, then the fill's */
 		struct tlb_entry *e = NULL;
-		uint32_t i = t->nr_valid[TLB_PAGE] ? lookup_set(&pv, set, key, fp) : TLB_NIL;
+		uint32_t i = one_group ? lookup_group(&pv, first, grp, key, fp) : lookup_set(&pv, set, key, fp);
 		if (i != TLB_NIL) {
 			e = &pv.e[i];
-		} else if (PTSIM_UNLIKELY(t->nr_valid[TLB_PMD] || t->nr_valid[TLB_PUD])) {
+		} else if (PTSIM_UNLIKELY(huge)) {
 			for (unsigned int s = TLB_PMD; s < NR_TLB_PSIZES && !e; s++)
 				if (L->a[s].present && (i = lookup(m, t, s, va >> L->a[s].shift, asid)) != TLB_NIL)
 					e = &tview(m, t, s).e[i];
@@ -660,7 +732,7 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 			unsigned int flags = tlb_key_flags(e->key);
 			if ((flags & TLBF_STALE) || (flags & need) != need)
 				break;
-			e->lru = ++t->lru_clock;
+			e->lru = ++clock;
 			hits++;
 			continue;
 		}
@@ -671,9 +743,9 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 			if (last == TLB_NIL || v.e[last].key != tlb_key(va >> v.g->shift, asid))
 				break;
 			pde = &v.e[last];
-			ptes = pt_entries(m, pde->pfn);
+			ptes = &pt_entries(m, pde->pfn)[pt_index(&m->geo, PT_PTE, va)] - n;   /* the run stays in the table */
 		}
-		pgent_t *ep = &ptes[pt_index(&m->geo, PT_PTE, va)];
+		pgent_t *ep = &ptes[n];
 		pgent_t ent = *ep;
 		if (pgent_none(ent)) {
 			/* The walk finds the PTE none: the fault (user_access()), then the retry walk. */
@@ -681,8 +753,7 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 				rc = 0;
 				break;
 			}
-			walks++;
-			pde->lru = ++t->lru_clock;
+			pde->lru = ++clock;
 			if (rc < 0)
 				break;
 			ent = *ep;
@@ -690,12 +761,26 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 		} else if (!pgent_hw_present(ent) || (write && !(ent & _PAGE_RW))) {
 			break;   /* a fault of another kind */
 		}
-		walks++;
-		pde->lru = ++t->lru_clock;
+		pde->lru = ++clock;
 		/* Hardware A/D update, then the fill: the page just missed, so no lookup. */
-		ent |= _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+		ent |= ad;
 		*ep = ent;
-		tlb_store(m, t, TLB_PAGE, &pv, set, tlb_victim(&pv, set), key, fp, pgent_pfn(ent), leaf_flags(ent));
+		uint64_t free_ways = one_group ? fp_group_match(grp, 0) : 0;
+		i = free_ways ? first + (uint32_t)__builtin_ctzll(free_ways) : tlb_victim(&pv, set);
+		if (pv.fp[i])
+			tlb_kill(m, t, TLB_PAGE, &pv, i);   /* may take the count below the run's stored entries: added back below */
+		tlb_put(m, &pv, i, key, fp, pgent_pfn(ent), leaf_flags(ent), ++clock);
+	}
+	/*
+	 * Each page done is a hit or a fill; each fill took one walk, and each
+	 * fault one more before it (also the fault that failed, whose page is not
+	 * done).
+	 */
+	uint64_t stored = n - hits, walks = stored + (uint64_t)fr->faults;
+	t->lru_clock = clock;
+	if (stored) {
+		t->nr_valid[TLB_PAGE] += (uint32_t)stored;
+		tlb_mark_run(t, TLB_PAGE, &pv, tag0, asid, n);
 	}
 	cpu->stats[CST_TLB_HITS] += hits;
 	if (walks) {
