@@ -949,17 +949,21 @@ static inline uint32_t phys_alloc(struct ptsim_machine *m, enum frame_kind kind,
 	return pfn;
 }
 
-/* phys_link_free - the frame's own steps of phys_put_free() (the caller keeps in_use[] right). */
-static inline void phys_link_free(struct sim_phys *p, uint32_t pfn)
+/* frame_link_free - frame @pfn (@f) goes on top of the free list whose head is @head; returns the new head. */
+static inline uint32_t frame_link_free(struct sim_frame *f, uint32_t pfn, uint32_t head)
 {
-	struct sim_frame *f = &p->frames[pfn];
-
 	f->kind = FRAME_FREE;
 	f->gen++;
 	f->refcount = 0;
 	f->mapcount = 0;
-	f->u.next_free = p->free_head;
-	p->free_head = pfn;
+	f->u.next_free = head;
+	return pfn;
+}
+
+/* phys_link_free - the frame's own steps of phys_put_free() (the caller keeps in_use[] right). */
+static inline void phys_link_free(struct sim_phys *p, uint32_t pfn)
+{
+	p->free_head = frame_link_free(&p->frames[pfn], pfn, p->free_head);
 }
 
 /* phys_put_free - put a frame the caller has finished with (and checked) on the free list. */

@@ -759,9 +759,10 @@ static bool zap_anon_runs_allowed(struct ptsim_machine *m, const struct vm_area_
 	return !m->no_batching && should_zap_cows(details) && !(vma->vm_flags & VM_UFFD_WP);
 }
 
+/* Present, not special (vm_normal_page() finds a page), and a small anonymous folio. */
 static inline bool zap_anon_run_entry(struct ptsim_machine *m, pte_t ptent)
 {
-	return pgent_present(ptent) && !(ptent & _PAGE_SPECIAL) && frame(m, pgent_pfn(ptent))->kind == FRAME_ANON;
+	return (ptent & (_PAGE_PRESENT | _PAGE_SPECIAL)) == _PAGE_PRESENT && frame(m, pgent_pfn(ptent))->kind == FRAME_ANON;
 }
 
 /*

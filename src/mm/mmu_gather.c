@@ -134,27 +134,14 @@ void tlb_flush_rmaps(struct mmu_gather *tlb, struct vm_area_struct *vma)
 }
 
 /*
- * Frees of free_pages_and_swap_cache() whose counters are not applied yet
- * (simulator bookkeeping: summed over a batch, applied before anything else
- * can look at them).
- */
-static void apply_anon_frees(struct ptsim_machine *m, uint64_t *freed)
-{
-	m->phys.in_use[FRAME_ANON] -= *freed;
-	m->phys.in_use_total -= *freed;
-	m->stats[ST_PAGES_FREED] += *freed;
-	*freed = 0;
-}
-
-/*
  * The common case of put_page() on a queued page, decided before it is taken:
  * the gather holds the last reference on an anonymous page that no TLB entry
- * and no walker references, and the CPU waits for no IPI: phys_free()'s steps
- * with nothing for the oracle to see.
+ * and no walker references (and the CPU waits for no IPI: the caller's test):
+ * phys_free()'s steps with nothing for the oracle to see.
  */
-static inline bool put_page_frees_anon_now(const struct sim_frame *f, bool waits)
+static inline bool put_page_frees_anon_now(const struct sim_frame *f)
 {
-	return f->kind == FRAME_ANON && f->refcount == 1 && !(f->cache_refs | f->holders) && !waits;
+	return f->kind == FRAME_ANON && f->refcount == 1 && !(f->cache_refs | f->holders);
 }
 
 static inline bool cpu_waits_for_acks(const struct ptsim_machine *m)
@@ -163,39 +150,55 @@ static inline bool cpu_waits_for_acks(const struct ptsim_machine *m)
 }
 
 /*
+ * The pages from @i on that put_page_frees_anon_now() frees here, up to the
+ * first it does not: each is linked onto the free list in queue order (the
+ * list's head kept in a local meanwhile) and the counters are summed
+ * (simulator bookkeeping, applied before anything else can look at them).
+ * Returns the index of the first page not taken.
+ */
+static unsigned int free_anon_pages_now(struct ptsim_machine *m, const uint64_t *pages, unsigned int i,
+					unsigned int nr)
+{
+	struct sim_phys *p = &m->phys;
+	struct sim_frame *frames = p->frames;
+	uint32_t head = p->free_head;
+	unsigned int start = i;
+
+	if (cpu_waits_for_acks(m))
+		return i;
+	for (; i < nr; i++) {
+		uint64_t enc = pages[i];
+		uint32_t pfn = (uint32_t)enc;
+
+		if ((enc & ENCODED_PAGE_BIT_NR_PAGES_NEXT) || !put_page_frees_anon_now(&frames[pfn]))
+			break;
+		head = frame_link_free(&frames[pfn], pfn, head);
+	}
+	p->free_head = head;
+	p->in_use[FRAME_ANON] -= i - start;
+	p->in_use_total -= i - start;
+	m->stats[ST_PAGES_FREED] += i - start;
+	return i;
+}
+
+/*
  * free_pages_and_swap_cache(): drop the gather's reference on each folio, in
  * queue order (the free list's order is the per-page order).  The common case
- * (put_page_frees_anon_now()) frees the page here with its counters summed;
- * every other page takes put_page() after the sums are applied.
+ * is taken by free_anon_pages_now(); every other page takes put_page().
  */
 static void free_pages_and_swap_cache(struct ptsim_machine *m, const uint64_t *pages, unsigned int nr)
 {
-	struct sim_frame *frames = m->phys.frames;   /* nothing allocates frames until put_page() below */
-	bool waits = cpu_waits_for_acks(m);
-	uint64_t freed = 0;
-
-	for (unsigned int i = 0; i < nr; i++) {
-		uint64_t enc = pages[i];
-		uint32_t pfn = (uint32_t)enc;
+	for (unsigned int i = free_anon_pages_now(m, pages, 0, nr); i < nr; i = free_anon_pages_now(m, pages, i, nr)) {
+		uint32_t pfn = (uint32_t)pages[i];
 		unsigned int nr_pages = 1;
 
-		if (enc & ENCODED_PAGE_BIT_NR_PAGES_NEXT)
+		if (pages[i] & ENCODED_PAGE_BIT_NR_PAGES_NEXT)
 			nr_pages = (unsigned int)pages[++i];
-		if (PTSIM_LIKELY(nr_pages == 1 && put_page_frees_anon_now(&frames[pfn], waits))) {
-			phys_link_free(&m->phys, pfn);
-			freed++;
-			continue;
-		}
-		if (freed)
-			apply_anon_frees(m, &freed);
 		/* One reference per PTE that mapped a page of the folio. */
 		for (unsigned int k = 0; k < nr_pages; k++)
 			put_page(m, pfn);
-		waits = cpu_waits_for_acks(m);
-		frames = m->phys.frames;
+		i++;
 	}
-	if (freed)
-		apply_anon_frees(m, &freed);
 }
 
 static void __tlb_batch_free_encoded_pages(struct mmu_gather *tlb, struct mmu_gather_batch *batch)
