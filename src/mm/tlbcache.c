@@ -424,61 +424,99 @@ static uint32_t fill(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a,
 	return tlb_store(m, t, a, &v, set, i != TLB_NIL ? i : tlb_victim(&v, set), key, fp, pfn, flags);
 }
 
+/* tlb_kill() of a swept entry but its fingerprint and the array's count (the sweep's own steps). */
+static inline void sweep_kill(struct sim_frame *frames, struct tlb_entry *e)
+{
+	frames[e->pfn].cache_refs--;
+	e->key = TLB_KEY_INVALID;
+}
+
+/*
+ * kill_where()'s step for one fingerprint group of a set (@span ways from
+ * @e, @fp; @valid: its valid ways): kill the entries @pred accepts, in index
+ * order, and return how many; *left is set if some stay.  While every entry
+ * so far goes, the fingerprints wait for one clear of the whole group (a byte
+ * store in the loop would make the compiler reload what the predicate reads).
+ */
+static inline __attribute__((always_inline)) unsigned int
+kill_group(struct sim_frame *frames, struct tlb_entry *e, uint8_t *fp, uint64_t valid, uint32_t span,
+	   bool (*pred)(const struct tlb_entry *e, const void *ctx), const void *ctx, bool *left)
+{
+	uint64_t mask = valid;
+	unsigned int n = 0;
+
+	for (; mask; mask &= mask - 1) {
+		unsigned int w = (unsigned int)__builtin_ctzll(mask);
+		if (!pred(&e[w], ctx))
+			break;
+		sweep_kill(frames, &e[w]);
+		n++;
+	}
+	if (!mask && span == FP_GROUP) {
+		memset(fp, 0, FP_GROUP);   /* every way of the group is free now */
+		return n;
+	}
+	for (uint64_t gone = valid & ~mask; gone; gone &= gone - 1)
+		fp[__builtin_ctzll(gone)] = 0;
+	for (; mask; mask &= mask - 1) {   /* from the first entry that stays */
+		unsigned int w = (unsigned int)__builtin_ctzll(mask);
+		if (!pred(&e[w], ctx)) {
+			*left = true;
+			continue;
+		}
+		sweep_kill(frames, &e[w]);
+		fp[w] = 0;
+		n++;
+	}
+	return n;
+}
+
 /*
  * Visit the valid entries of array @a in index order: kill those @pred
- * accepts (returns how many) and clear the busy bits of the sets it empties.
- * Inline so that each caller's predicate is inlined into its own loop.
+ * accepts (returns how many), clear the busy bits of the sets it empties and
+ * recompute the set hint from the sets where entries are left.  Inline so
+ * that each caller's predicate is inlined into its own loop.  Every zap ends
+ * in such a sweep (tlb_inv_asid()) on the CPU that zaps.
  */
 static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a,
 				      bool (*pred)(const struct tlb_entry *e, const void *ctx), const void *ctx)
 {
-	unsigned int n = 0;
-
 	if (!t->nr_valid[a])
 		return 0;
 	struct tlb_view v = tview(m, t, a);
 	struct sim_frame *frames = m->phys.frames;   /* not reallocated while entries die */
-	uint32_t ways = v.g->ways, words = (v.g->sets + 63) / 64;
+	const unsigned int valid = t->nr_valid[a];
+	const uint32_t ways = v.ways, words = (v.g->sets + 63) / 64;
+	unsigned int n = 0;
 	uint64_t hint = 0;
-	for (uint32_t wd = 0; wd < words; wd++) {
-		uint64_t bits = v.busy[wd];
-		while (bits) {
+
+	/* Once every valid entry is gone, the sets not visited yet hold nothing either. */
+	for (uint32_t wd = 0; wd < words && n < valid; wd++) {
+		uint64_t emptied = 0;
+		for (uint64_t bits = v.busy[wd]; bits; bits &= bits - 1) {
 			uint32_t set = wd * 64 + (uint32_t)__builtin_ctzll(bits);
 			uint32_t first = set * ways;
-			uint64_t bit = bits & -bits;
 			bool left = false;
-			bits &= bits - 1;
-			unsigned int killed = 0;
-			for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP) {
-				uint64_t mask = ways_trim(fp_valid(&v.fp[first + w0]), ways, w0);
-				struct tlb_entry *e = &v.e[first + w0];
-				uint8_t *fp = &v.fp[first + w0];
-
-				for (; mask; mask &= mask - 1) {
-					unsigned int w = (unsigned int)__builtin_ctzll(mask);
-					if (!pred(&e[w], ctx)) {
-						left = true;
-						continue;
-					}
-					/* tlb_kill(), the array's count once per set */
-					frames[e[w].pfn].cache_refs--;
-					fp[w] = 0;
-					e[w].key = TLB_KEY_INVALID;
-					killed++;
-				}
+			if (PTSIM_LIKELY(ways == FP_GROUP)) {   /* the default shapes: one group per set */
+				n += kill_group(frames, &v.e[first], &v.fp[first], fp_valid(&v.fp[first]), FP_GROUP, pred,
+						ctx, &left);
+			} else {
+				for (uint32_t w0 = 0; w0 < ways; w0 += FP_GROUP)
+					n += kill_group(frames, &v.e[first + w0], &v.fp[first + w0],
+							ways_trim(fp_valid(&v.fp[first + w0]), ways, w0),
+							ways - w0 < FP_GROUP ? ways - w0 : FP_GROUP, pred, ctx, &left);
 			}
-			t->nr_valid[a] -= killed;
-			n += killed;
-			if (!left)
-				v.busy[wd] &= ~bit;
-			else
+			if (left)
 				hint |= hint_bit(v.g, set);
+			else
+				emptied |= bits & -bits;
 		}
-		if (!t->nr_valid[a]) {
-			memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets already emptied */
-			hint = 0;
-			break;
-		}
+		v.busy[wd] &= ~emptied;
+	}
+	t->nr_valid[a] -= n;
+	if (!t->nr_valid[a]) {
+		memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets emptied before */
+		hint = 0;
 	}
 	t->sets_hint[a] = hint;
 	return n;
@@ -952,55 +990,13 @@ static bool any_entry(const struct tlb_entry *e, const void *arg)
 }
 
 /*
- * kill_where(m, t, a, asid_is, &asid) for an array of FP_GROUP ways (the
- * default shapes): one fingerprint group per set, the ASID compared inline.
- * Every zap ends in this flush on the CPU that zaps.
+ * The sweep of an ASID flush, out of line: every zap ends in one on the CPU
+ * that zaps, and its own small function keeps the loop's values in registers.
  */
-static unsigned int kill_asid(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a, uint16_t asid)
+static __attribute__((noinline)) unsigned int kill_asid(struct ptsim_machine *m, struct sim_tlb *t, unsigned int a,
+							uint16_t asid)
 {
-	if (!t->nr_valid[a])
-		return 0;
-	struct tlb_view v = tview(m, t, a);
-	if (v.g->ways != FP_GROUP)
-		return kill_where(m, t, a, asid_is, &asid);
-
-	struct sim_frame *frames = m->phys.frames;   /* not reallocated while entries die */
-	const unsigned int valid = t->nr_valid[a];
-	const uint32_t words = (v.g->sets + 63) / 64;
-	unsigned int n = 0;
-
-	for (uint32_t wd = 0; wd < words && n < valid; wd++) {
-		uint64_t emptied = 0;
-		for (uint64_t bits = v.busy[wd]; bits; bits &= bits - 1) {
-			uint32_t first = (wd * 64 + (uint32_t)__builtin_ctzll(bits)) * FP_GROUP;
-			struct tlb_entry *e = &v.e[first];
-			uint8_t *fp = &v.fp[first];
-			uint64_t mask = fp_valid(fp), left = mask;
-
-			for (; mask; mask &= mask - 1) {
-				unsigned int w = (unsigned int)__builtin_ctzll(mask);
-				if (tlb_key_asid(e[w].key) != asid)
-					continue;
-				/* tlb_kill(), its fingerprint below, the array's count at the end */
-				frames[e[w].pfn].cache_refs--;
-				e[w].key = TLB_KEY_INVALID;
-				left &= ~(1ull << w);
-				n++;
-			}
-			if (!left) {
-				memset(fp, 0, FP_GROUP);   /* every way of the set is free now */
-				emptied |= bits & -bits;
-			} else {
-				for (uint64_t kill = fp_valid(fp) & ~left; kill; kill &= kill - 1)
-					fp[__builtin_ctzll(kill)] = 0;
-			}
-		}
-		v.busy[wd] &= ~emptied;
-	}
-	t->nr_valid[a] -= n;
-	if (!t->nr_valid[a])
-		memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets already emptied */
-	return n;
+	return kill_where(m, t, a, asid_is, &asid);
 }
 
 /* Kill every entry (@all) or every entry of @asid in the arrays [@from, @to). */
