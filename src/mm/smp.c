@@ -209,15 +209,23 @@ void on_each_cpu_cond_mask(struct ptsim_machine *m, smp_cond_func_t cond, smp_ca
 	if (m->no_ipi_fastpath) {
 		nr = call_many_two_pass(m, mask, me, cond, func, info, info_size, mm, reason, wait);
 	} else {
-		for (c = cpumask_next(mask, 0, m->nr_cpus); c < m->nr_cpus; c = cpumask_next(mask, c + 1, m->nr_cpus)) {
-			unsigned int next = cpumask_next(mask, c + 1, m->nr_cpus);
-
-			if (next < m->nr_cpus)
-				prefetch_target(m, next, reason);
-			if (c == me || (cond && !cond(m, c, info)))
-				continue;
-			call_one(m, &m->cpus[c], func, info, info_size, mm, self, reason, wait);
-			nr++;
+		/*
+		 * A word of the mask at a time, as it was when read (the kernel
+		 * walks its own copy); a call changes only its own CPU's bit.
+		 */
+		for (unsigned int w = 0; w < mask->nwords; w++) {
+			for (uint64_t bits = mask->bits[w]; bits;) {
+				c = w * 64 + (unsigned int)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				if (c >= m->nr_cpus)
+					break;
+				if (bits)
+					prefetch_target(m, w * 64 + (unsigned int)__builtin_ctzll(bits), reason);
+				if (c == me || (cond && !cond(m, c, info)))
+					continue;
+				call_one(m, &m->cpus[c], func, info, info_size, mm, self, reason, wait);
+				nr++;
+			}
 		}
 		if (nr) {
 			m->stats[ipi_call_stat[reason]]++;
