@@ -1280,12 +1280,20 @@ unsigned int handle_mm_fault(struct vm_area_struct *vma, uint64_t address, unsig
  */
 struct anon_fault_run {
 	struct mm_struct *mm;
+	struct ptsim_machine *m;      /* mm's */
 	struct vm_area_struct *vma;   /* checked at the first none PTE (NULL before) */
 	pgent_t pte_flags;            /* with vma: the flags of the entries do_anonymous_page() installs there */
 	bool write;
 	bool hooked;                  /* pt_write()'s hook test, the same for the whole run */
-	long faults, anon, zero;
+	bool oom;                     /* the last fault failed its page allocation */
+	long anon, zero;              /* faults that installed a new page, the zero page */
 };
+
+/* The faults of the run: each installed a page, or failed (the last one). */
+static inline long anon_fault_run_faults(const struct anon_fault_run *r)
+{
+	return r->anon + r->zero + r->oom;
+}
 void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool write);
 int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep);
 void anon_fault_run_end(struct anon_fault_run *r, struct sim_cpu *cpu);

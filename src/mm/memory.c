@@ -92,8 +92,9 @@ static inline uint32_t alloc_anon_page(struct ptsim_machine *m)
 	uint32_t pfn = phys_alloc(m, FRAME_ANON, 0);
 
 	if (pfn) {
-		frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
-		folio_add_rmap(m, pfn, 1);
+		struct sim_frame *f = frame(m, pfn);
+		f->flags |= FRAME_F_ANON_EXCL;
+		f->mapcount++;   /* folio_add_rmap(m, pfn, 1) of a page just allocated as anonymous */
 	}
 	return pfn;
 }
@@ -553,6 +554,7 @@ void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool w
 
 	memset(r, 0, sizeof(*r));
 	r->mm = mm;
+	r->m = m;
 	r->write = write;
 	/* Nothing a run does sets a hook or makes a GUP-fast walker stale. */
 	r->hooked = m->entry_hook || m->nr_stale_walkers;
@@ -561,7 +563,7 @@ void anon_fault_run_start(struct anon_fault_run *r, struct mm_struct *mm, bool w
 /* set_pte_at() in a run: pt_write() with its hook test made once per run. */
 static inline void set_pte_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep, pte_t pte)
 {
-	struct ptsim_machine *m = r->mm->machine;
+	struct ptsim_machine *m = r->m;
 
 	if (PTSIM_UNLIKELY(r->hooked))
 		pt_write_hooked(m, ptep, PT_PTE, address & ~(PAGE_SIZE(m) - 1), pte);
@@ -571,15 +573,13 @@ static inline void set_pte_run(struct anon_fault_run *r, uint64_t address, pte_t
 
 int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *ptep)
 {
-	struct mm_struct *mm = r->mm;
-	struct ptsim_machine *m = mm->machine;
+	struct ptsim_machine *m = r->m;
 
 	if (PTSIM_UNLIKELY(!r->vma) && !anon_fault_run_begin(r, address, ptep))
 		return 1;
 	if (address >= r->vma->vm_end)
 		return 1;
-	/* handle_mm_fault() */
-	r->faults++;
+	/* handle_mm_fault(): counted by what the fault did (anon_fault_run_faults()) */
 	/* do_anonymous_page(): anon_zero_pte() or anon_page_pte() with the run's flags */
 	if (!r->write) {
 		set_pte_run(r, address, ptep, mk_pgent(m->phys.zero_pfn, r->pte_flags));
@@ -587,8 +587,10 @@ int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *pte
 		return 0;
 	}
 	uint32_t pfn = alloc_anon_page(m);
-	if (!pfn)
+	if (!pfn) {
+		r->oom = true;
 		return SIM_ENOMEM;   /* VM_FAULT_OOM */
+	}
 	r->anon++;
 	set_pte_run(r, address, ptep, mk_pgent(pfn, r->pte_flags));
 	return 0;
@@ -598,9 +600,9 @@ void anon_fault_run_end(struct anon_fault_run *r, struct sim_cpu *cpu)
 {
 	struct ptsim_machine *m = r->mm->machine;
 
-	m->stats[ST_FAULTS_TOTAL] += (uint64_t)r->faults;
+	m->stats[ST_FAULTS_TOTAL] += (uint64_t)anon_fault_run_faults(r);
 	if (cpu)
-		cpu->stats[CST_FAULTS] += (uint64_t)r->faults;
+		cpu->stats[CST_FAULTS] += (uint64_t)anon_fault_run_faults(r);
 	m->stats[ST_FAULTS_ANON] += (uint64_t)r->anon;
 	m->stats[ST_FAULTS_ZERO] += (uint64_t)r->zero;
 	if (r->anon)

@@ -492,7 +492,7 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 
 	/* Once every valid entry is gone, the sets not visited yet hold nothing either. */
 	for (uint32_t wd = 0; wd < words && n < valid; wd++) {
-		uint64_t emptied = 0;
+		uint64_t kept = 0;   /* the word's busy sets where entries stay: its new busy bits */
 		for (uint64_t bits = v.busy[wd]; bits; bits &= bits - 1) {
 			uint32_t set = wd * 64 + (uint32_t)__builtin_ctzll(bits);
 			uint32_t first = set * ways;
@@ -506,12 +506,12 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 							ways_trim(fp_valid(&v.fp[first + w0]), ways, w0),
 							ways - w0 < FP_GROUP ? ways - w0 : FP_GROUP, pred, ctx, &left);
 			}
-			if (left)
+			if (left) {
+				kept |= bits & -bits;
 				hint |= hint_bit(v.g, set);
-			else
-				emptied |= bits & -bits;
+			}
 		}
-		v.busy[wd] &= ~emptied;
+		v.busy[wd] = kept;
 	}
 	t->nr_valid[a] -= n;
 	if (!t->nr_valid[a]) {
@@ -814,7 +814,7 @@ int hw_access_run(struct ptsim_machine *m, struct sim_cpu *cpu, struct mm_struct
 	 * fault one more before it (also the fault that failed, whose page is not
 	 * done).
 	 */
-	uint64_t stored = n - hits, walks = stored + (uint64_t)fr->faults;
+	uint64_t stored = n - hits, walks = stored + (uint64_t)anon_fault_run_faults(fr);
 	t->lru_clock = clock;
 	if (stored) {
 		t->nr_valid[TLB_PAGE] += (uint32_t)stored;
