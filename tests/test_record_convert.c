@@ -35,6 +35,7 @@ struct conv {
 	struct rec_conv *c;
 	char path[512];
 	uint64_t ts;
+	uint64_t gap;      /* between events, ns (10 us unless a test says otherwise) */
 	struct rec_ev e;   /* the event being built */
 	/* the written trace */
 	char **lines;
@@ -63,14 +64,15 @@ static void conv_start(struct conv *v, const char *name)
 	assert_int_equal(rec_conv_new(&v->c, &v->d, v->out, &o), 0);
 	assert_int_equal(rec_conv_header(v->c), 0);
 	v->ts = 1000000000ull;   /* on a jiffy boundary (HZ 250): no phase advance */
+	v->gap = 10000;
 }
 
-/* One event, 10 us after the previous one. */
+/* One event, v->gap after the previous one. */
 static struct rec_ev *ev(struct conv *v, int kind, unsigned int cpu, int pid)
 {
 	struct rec_ev *e = &v->e;
 	memset(e, 0, sizeof(*e));
-	v->ts += 10000;
+	v->ts += v->gap;
 	e->ts = v->ts;
 	e->kind = (uint8_t)kind;
 	e->cpu = (uint16_t)cpu;
@@ -494,6 +496,55 @@ static void test_record_convert__madvise_cold_and_pageout_are_events(void **stat
 	conv_free(&v);
 }
 
+/*
+ * The same with the sender in the middle of the switch: it started its flush
+ * (and read CPU 1's loaded_mm) before CPU 1's switch_mm_irqs_off() was done,
+ * and queued the call a fraction of a microsecond after: the call met the
+ * switch (it ran after it, on the other mm: wrong CPU), so the replay takes
+ * it inside a schedule window.
+ */
+static void test_record_convert__call_decided_during_a_switch_is_a_race(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000005000ull;
+	(void)state;
+	conv_start(&v, "during");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);
+	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
+	e->u.enter.nr = NR_mprotect;
+	e->u.enter.a[0] = addr;
+	e->u.enter.a[1] = 4096;
+	e->u.enter.a[2] = 1;
+	feed(&v, e);
+	v.gap = 300;                             /* the kernel's order, 0.3 us apart */
+	sched_switch(&v, 1, THREAD, 1, 1);
+	tlb_flush(&v, 0, ROOT, 4, 1);           /* should_flush_tlb() sees task 2's mm */
+	tlb_flush(&v, 1, THREAD, 0, 0);         /* CPU 1's switch_mm_irqs_off() done */
+	csd_queue(&v, 0, ROOT, 1, csd);
+	v.gap = 1000;
+	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
+	tlb_flush(&v, 1, 1, 5, 0);
+	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
+	tlb_flush(&v, 0, ROOT, 3, 1);
+	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
+	e->u.exit_.nr = NR_mprotect;
+	e->u.exit_.ret = 0;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
+	if (begin < 0 || mprot < begin || end < mprot) {
+		dump_lines(&v);
+		fail_msg("schedule_begin at line %ld, the mprotect at %ld, schedule_end at %ld", begin, mprot, end);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -502,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
+		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

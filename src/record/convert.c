@@ -139,6 +139,7 @@ struct ctask {
 	bool has_flush_slot;    /* ... and a place where it last flushed (flush_slot) */
 	uint64_t flush_slot;
 	bool race_slot;         /* flush_slot was moved by close_switch(): its own local flush keeps it */
+	uint64_t sent_ts;       /* its last "remote send IPI" tlb_flush */
 	struct held_fault *held;   /* faults inside execve: the old or the new mm? */
 	/* its last fault: its touch entry (q_seq numbering), page, access, the epoch then */
 	bool lf_valid, lf_write;
@@ -151,6 +152,7 @@ struct ctask {
 /* A flush call a recorded task queued to a CPU that has not run it yet. */
 struct cpend {
 	uint64_t csd, ts;
+	uint64_t sent_ts;   /* its flush's "remote send IPI" tlb_flush: should_flush_tlb() ran after it */
 	int task;
 };
 
@@ -1302,7 +1304,12 @@ static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t s
 	return false;
 }
 
-/* Could a call queued at @ts have met @cc in the middle of its last switch? */
+/*
+ * Could a call whose sender decided its targets at @ts (should_flush_tlb(),
+ * right after the sender's "remote send IPI" tlb_flush) have met @cc in the
+ * middle of its last switch?  (The csd_queue event comes later: a sender
+ * that read the old loaded_mm may queue after the switch's tlb_flush.)
+ */
 static bool queued_in_switch(const struct ccpu *cc, uint64_t ts)
 {
 	if (ts + RACE_WINDOW_NS <= cc->sw_ts)
@@ -1334,8 +1341,7 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 	}
 	for (i = 0; !entered && i < cc->nr_pend && !t; i++) {
 		struct ctask *o = task_by_id(c, cc->pend[i].task);
-		uint64_t ts = cc->pend[i].ts;
-		if (o && o->cpu >= 0 && o->cpu != (int)cpu && queued_in_switch(cc, ts))
+		if (o && o->cpu >= 0 && o->cpu != (int)cpu && queued_in_switch(cc, cc->pend[i].sent_ts))
 			t = o;
 	}
 	/* The switch's ops must all still be queued. */
@@ -1404,10 +1410,9 @@ static bool call_raced(struct rec_conv *c, unsigned int cpu, uint64_t csd)
 	struct ccpu *cc = &c->cpus[cpu];
 
 	for (unsigned int i = 0; i < cc->nr_pend; i++) {
-		uint64_t ts = cc->pend[i].ts;
 		if (cc->pend[i].csd != csd)
 			continue;
-		if (!queued_in_switch(cc, ts))
+		if (!queued_in_switch(cc, cc->pend[i].sent_ts))
 			return false;
 		cc->call_task = cc->pend[i].task;
 		pend_remove(cc, i);
@@ -2379,8 +2384,10 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 			t->has_flush_slot = true;
 			t->flush_slot = c->q_seq - 1;
 		}
-		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI)
+		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI) {
+			t->sent_ts = e->ts;
 			note_switch_candidates(c, t, e->cpu, e->ts);
+		}
 	}
 	if (e->kind == REV_CSD_ENTRY && e->u.csdf.func == c->o.flush_fn && e->cpu < c->o.si->cpus && c->started) {
 		int rc = missed_switch_in(c, e);
@@ -2424,6 +2431,8 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		if (t && tc->nr_pend < NR_CPEND) {
 			tc->pend[tc->nr_pend].csd = e->u.csdq.csd;
 			tc->pend[tc->nr_pend].ts = e->ts;
+			/* (a call is queued within microseconds of its flush's start; older: lost events) */
+			tc->pend[tc->nr_pend].sent_ts = t->sent_ts && e->ts - t->sent_ts < RACE_AFTER_NS ? t->sent_ts : e->ts;
 			tc->pend[tc->nr_pend].task = t->id;
 			tc->nr_pend++;
 		}
