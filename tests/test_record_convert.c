@@ -116,6 +116,26 @@ static void start_thread(struct conv *v)
 	feed(v, e);
 }
 
+/* Task 1 (on CPU 0) enters system call @nr with arguments @a0, @a1, @a2 ... */
+static void sys_enter(struct conv *v, int nr, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	struct rec_ev *e = ev(v, REV_SYS_ENTER, 0, ROOT);
+	e->u.enter.nr = nr;
+	e->u.enter.a[0] = a0;
+	e->u.enter.a[1] = a1;
+	e->u.enter.a[2] = a2;
+	feed(v, e);
+}
+
+/* ... and returns 0. */
+static void sys_exit(struct conv *v, int nr)
+{
+	struct rec_ev *e = ev(v, REV_SYS_EXIT, 0, ROOT);
+	e->u.exit_.nr = nr;
+	e->u.exit_.ret = 0;
+	feed(v, e);
+}
+
 static void sched_switch(struct conv *v, unsigned int cpu, int prev, int next, int64_t prev_state)
 {
 	struct rec_ev *e = ev(v, REV_SWITCH, cpu, prev);
@@ -335,13 +355,8 @@ static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(
 	exec_root(&v, 0);
 	start_thread(&v);
 	sched_switch(&v, 1, 0, THREAD, 0);      /* run task 2 on CPU 1 */
-	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
-	e->u.enter.nr = NR_mprotect;
-	e->u.enter.a[0] = addr;
-	e->u.enter.a[1] = 16 * 4096;
-	e->u.enter.a[2] = 1;
-	feed(&v, e);
-	e = ev(&v, REV_FAULT, 1, THREAD);       /* task 2 faults in the range ... */
+	sys_enter(&v, NR_mprotect, addr, 16 * 4096, 1);
+	struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);   /* task 2 faults in the range ... */
 	e->u.fault.addr = addr + 4096;
 	e->u.fault.error = REC_PF_USER;
 	feed(&v, e);
@@ -349,10 +364,7 @@ static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(
 	tlb_flush(&v, 0, ROOT, 4, 16);          /* mprotect's flush (CPU 1 lazy: no call) */
 	tlb_flush(&v, 0, ROOT, 3, 16);
 	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 back */
-	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
-	e->u.exit_.nr = NR_mprotect;
-	e->u.exit_.ret = 0;
-	feed(&v, e);
+	sys_exit(&v, NR_mprotect);
 	conv_finish(&v);
 
 	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
@@ -390,22 +402,14 @@ static void test_record_convert__untraced_switch_in_goes_before_the_call(void **
 	e->u.fault.error = REC_PF_USER;
 	feed(&v, e);
 	sched_switch(&v, 1, THREAD, 0, 1);      /* idle; its switch back is not traced */
-	e = ev(&v, REV_SYS_ENTER, 0, ROOT);
-	e->u.enter.nr = NR_mprotect;
-	e->u.enter.a[0] = addr;
-	e->u.enter.a[1] = 16 * 4096;
-	e->u.enter.a[2] = 1;
-	feed(&v, e);
+	sys_enter(&v, NR_mprotect, addr, 16 * 4096, 1);
 	tlb_flush(&v, 0, ROOT, 4, 16);
 	csd_queue(&v, 0, ROOT, 1, csd);
 	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
 	tlb_flush(&v, 1, THREAD, 1, 16);
 	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
 	tlb_flush(&v, 0, ROOT, 3, 16);
-	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
-	e->u.exit_.nr = NR_mprotect;
-	e->u.exit_.ret = 0;
-	feed(&v, e);
+	sys_exit(&v, NR_mprotect);
 	conv_finish(&v);
 
 	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
@@ -435,12 +439,7 @@ static void test_record_convert__call_after_a_finished_switch_is_no_race(void **
 	exec_root(&v, 0);
 	start_thread(&v);
 	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
-	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
-	e->u.enter.nr = NR_mprotect;
-	e->u.enter.a[0] = addr;
-	e->u.enter.a[1] = 4096;
-	e->u.enter.a[2] = 1;
-	feed(&v, e);
+	sys_enter(&v, NR_mprotect, addr, 4096, 1);
 	sched_switch(&v, 1, THREAD, 1, 1);      /* CPU 1 to another process (pid 1) ... */
 	tlb_flush(&v, 1, THREAD, 0, 0);         /* ... its mm loaded */
 	tlb_flush(&v, 0, ROOT, 4, 1);           /* 10 us later: the call finds the CPU on another mm */
@@ -449,10 +448,7 @@ static void test_record_convert__call_after_a_finished_switch_is_no_race(void **
 	tlb_flush(&v, 1, 1, 5, 0);
 	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
 	tlb_flush(&v, 0, ROOT, 3, 1);
-	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
-	e->u.exit_.nr = NR_mprotect;
-	e->u.exit_.ret = 0;
-	feed(&v, e);
+	sys_exit(&v, NR_mprotect);
 	conv_finish(&v);
 
 	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
@@ -475,16 +471,8 @@ static void test_record_convert__madvise_cold_and_pageout_are_events(void **stat
 	conv_start(&v, "cold");
 	exec_root(&v, 0);
 	for (int adv = 20; adv <= 21; adv++) {
-		struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
-		e->u.enter.nr = NR_madvise;
-		e->u.enter.a[0] = addr;
-		e->u.enter.a[1] = 4 * 4096;
-		e->u.enter.a[2] = (uint64_t)adv;
-		feed(&v, e);
-		e = ev(&v, REV_SYS_EXIT, 0, ROOT);
-		e->u.exit_.nr = NR_madvise;
-		e->u.exit_.ret = 0;
-		feed(&v, e);
+		sys_enter(&v, NR_madvise, addr, 4 * 4096, (uint64_t)adv);
+		sys_exit(&v, NR_madvise);
 	}
 	conv_finish(&v);
 	long cold = find_line(&v, 1, "\"advice\":\"cold\"");
@@ -512,12 +500,7 @@ static void test_record_convert__call_decided_during_a_switch_is_a_race(void **s
 	exec_root(&v, 0);
 	start_thread(&v);
 	sched_switch(&v, 1, 0, THREAD, 0);
-	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 0, ROOT);
-	e->u.enter.nr = NR_mprotect;
-	e->u.enter.a[0] = addr;
-	e->u.enter.a[1] = 4096;
-	e->u.enter.a[2] = 1;
-	feed(&v, e);
+	sys_enter(&v, NR_mprotect, addr, 4096, 1);
 	v.gap = 300;                             /* the kernel's order, 0.3 us apart */
 	sched_switch(&v, 1, THREAD, 1, 1);
 	tlb_flush(&v, 0, ROOT, 4, 1);           /* should_flush_tlb() sees task 2's mm */
@@ -528,10 +511,7 @@ static void test_record_convert__call_decided_during_a_switch_is_a_race(void **s
 	tlb_flush(&v, 1, 1, 5, 0);
 	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
 	tlb_flush(&v, 0, ROOT, 3, 1);
-	e = ev(&v, REV_SYS_EXIT, 0, ROOT);
-	e->u.exit_.nr = NR_mprotect;
-	e->u.exit_.ret = 0;
-	feed(&v, e);
+	sys_exit(&v, NR_mprotect);
 	conv_finish(&v);
 
 	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
