@@ -525,6 +525,57 @@ static void test_record_convert__call_decided_during_a_switch_is_a_race(void **s
 	conv_free(&v);
 }
 
+/*
+ * The run written for an untraced switch goes before the sender's op; when
+ * that op is a touch that another thread's call then moves after itself
+ * (move_raced_touches()), the run stays where it was and is written once:
+ * task 2 sleeps inside its mprotect, task 1 faults in the range and its
+ * fault's flush call reaches CPU 1, where task 2 is back untraced.
+ */
+static void test_record_convert__moved_touch_keeps_its_run_once(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000006000ull;
+	(void)state;
+	conv_start(&v, "moved");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	struct rec_ev *e = ev(&v, REV_SYS_ENTER, 1, THREAD);
+	e->u.enter.nr = NR_mprotect;
+	e->u.enter.a[0] = addr;
+	e->u.enter.a[1] = 16 * 4096;
+	e->u.enter.a[2] = 1;
+	feed(&v, e);
+	sched_switch(&v, 1, THREAD, 0, 2);      /* it waits (D); its switch back is not traced */
+	e = ev(&v, REV_FAULT, 0, ROOT);         /* task 1 faults in the range ... */
+	e->u.fault.addr = addr + 4096;
+	e->u.fault.error = REC_PF_USER;
+	feed(&v, e);
+	tlb_flush(&v, 0, ROOT, 4, 1);           /* ... and its fault flushes CPU 1 */
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+	tlb_flush(&v, 1, THREAD, 1, 1);
+	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+	e = ev(&v, REV_SYS_EXIT, 1, THREAD);     /* task 2's mprotect returns, no flush of its own */
+	e->u.exit_.nr = NR_mprotect;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	long back = sleep < 0 ? -1 : find_line(&v, (size_t)sleep, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+	long again = back < 0 ? -1 : find_line(&v, (size_t)back + 1, "\"op\":\"run\"");
+	long touch = find_line(&v, 1, "{\"op\":\"touch\",\"task\":1,");
+	if (back < 0 || again >= 0 || touch < back) {
+		dump_lines(&v);
+		fail_msg("task 2 asleep at line %ld, back at %ld and again at %ld, task 1's touch at %ld", sleep, back,
+			 again, touch);
+	}
+	assert_touches_placed(&v);
+	assert_int_equal(trailer_num(&v, "events.missed_switches"), 1);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
 		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
+		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2198,6 +2198,7 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 		if (!o || o->mm != mm || o->cpu < 0)
 			continue;   /* (one no longer running would have to be put back on a CPU first) */
 		struct qent copy = *e;
+		copy.pre = NULL;   /* (a run written before it stays there: e writes it) */
 		e->dead = true;
 		if (c->fill) {   /* after the op, in the place of its flush */
 			char buf[160];
