@@ -576,6 +576,38 @@ static void test_record_convert__moved_touch_keeps_its_run_once(void **state)
 	conv_free(&v);
 }
 
+/*
+ * The same without an op of the sender to go before (a flush outside a
+ * system call, after no fault): the run is written at once, and it is a
+ * missed switch all the same.
+ */
+static void test_record_convert__untraced_switch_in_without_sender_op_is_counted(void **state)
+{
+	struct conv v;
+	const uint64_t csd = 0xffff888000007000ull;
+	(void)state;
+	conv_start(&v, "missed_now");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	sched_switch(&v, 1, THREAD, 0, 1);      /* idle; its switch back is not traced */
+	tlb_flush(&v, 0, ROOT, 4, 1);
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+	tlb_flush(&v, 1, THREAD, 1, 1);
+	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+	conv_finish(&v);
+
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	long back = sleep < 0 ? -1 : find_line(&v, (size_t)sleep, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+	if (back < 0) {
+		dump_lines(&v);
+		fail_msg("task 2 asleep at line %ld, back at %ld", sleep, back);
+	}
+	assert_int_equal(trailer_num(&v, "events.missed_switches"), 1);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
+		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1469,6 +1469,7 @@ static int missed_switch_in(struct rec_conv *c, const struct rec_ev *e)
 		q = qfind(c, seq);
 	if (q && (q->raced || q->post || q->dead || (!q->pending && !(q->is_touch && q->task == s->id && q->len))))
 		q = NULL;
+	c->missed_switches++;
 	if (!q)
 		return ensure_running(c, t, e->cpu);
 	char line[96];
@@ -1484,7 +1485,6 @@ static int missed_switch_in(struct rec_conv *c, const struct rec_ev *e)
 	cc->cur = t;
 	cc->loaded = t->mm;
 	t->cpu = (int)e->cpu;
-	c->missed_switches++;
 	return 0;
 }
 
