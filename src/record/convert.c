@@ -716,8 +716,12 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 		rc = qline(c, e->pre);
 		free(e->pre);
 		e->pre = NULL;
-		if (rc)
+		if (rc) {   /* (the entry is off the queue: nothing else frees it) */
+			free(e->s);
+			free(e->post);
+			e->s = e->post = NULL;
 			return rc;
+		}
 	}
 	if (e->raced || e->post)
 		return qwrite_raced(c, e);
