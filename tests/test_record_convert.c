@@ -608,6 +608,51 @@ static void test_record_convert__untraced_switch_in_without_sender_op_is_counted
 	conv_free(&v);
 }
 
+/*
+ * The two ends of that window, each alone: a call decided 3 us after the
+ * switch but after its switch_mm_irqs_off() (tlb_flush) did not meet it;
+ * a call decided 10 us after a switch to idle (no switch_mm_irqs_off(), no
+ * tlb_flush) did not either (RACE_AFTER_NS, 8 us).  Neither is replayed
+ * inside a schedule window.
+ */
+static void test_record_convert__switch_window_ends_at_switch_mm_or_after_8us(void **state)
+{
+	(void)state;
+	for (int idle = 0; idle <= 1; idle++) {
+		struct conv v;
+		const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000008000ull;
+		conv_start(&v, idle ? "window_idle" : "window_mm");
+		exec_root(&v, 0);
+		start_thread(&v);
+		sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+		sys_enter(&v, NR_mprotect, addr, 4096, 1);
+		v.gap = 1000;
+		if (idle) {
+			sched_switch(&v, 1, THREAD, 0, 1);   /* CPU 1 to idle: no switch_mm_irqs_off() */
+			v.gap = 10000;
+		} else {
+			sched_switch(&v, 1, THREAD, 1, 1);   /* CPU 1 to another process ... */
+			tlb_flush(&v, 1, THREAD, 0, 0);      /* ... its mm loaded 1 us later */
+			v.gap = 2000;
+		}
+		tlb_flush(&v, 0, ROOT, 4, 1);           /* 3 us / 10 us after the switch */
+		csd_queue(&v, 0, ROOT, 1, csd);
+		v.gap = 1000;
+		csd_call(&v, REV_CSD_ENTRY, 1, idle ? 0 : 1, csd);
+		tlb_flush(&v, 1, idle ? 0 : 1, idle ? 0 : 5, 0);
+		csd_call(&v, REV_CSD_EXIT, 1, idle ? 0 : 1, csd);
+		tlb_flush(&v, 0, ROOT, 3, 1);
+		sys_exit(&v, NR_mprotect);
+		conv_finish(&v);
+		if (find_line(&v, 1, "schedule_begin") >= 0) {
+			dump_lines(&v);
+			fail_msg("%s: the call was replayed as a switch race", idle ? "to idle, 10 us" : "after switch_mm, 3 us");
+		}
+		assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
+		conv_free(&v);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -617,6 +662,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
 		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),
+		cmocka_unit_test(test_record_convert__switch_window_ends_at_switch_mm_or_after_8us),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
