@@ -653,6 +653,42 @@ static void test_record_convert__switch_window_ends_at_switch_mm_or_after_8us(vo
 	}
 }
 
+/*
+ * A process that execs twice before the converter reaches its first exec:
+ * two snapshots wait on its pid, each taken off alone (freeing the first
+ * used to free the second with it: a use after free, seen by ASan/valgrind).
+ */
+static void test_record_convert__two_queued_execs_each_use_their_snapshot(void **state)
+{
+	struct conv v;
+	(void)state;
+	conv_start(&v, "exec2");
+	struct rec_pidinfo *pi = rec_pidinfo(&v.d, ROOT);
+	assert_non_null(pi);
+	for (int k = 1; k >= 0; k--) {   /* queued: "prog", then "prog2" */
+		struct rec_exec *x = calloc(1, sizeof(*x));
+		assert_non_null(x);
+		x->old_pid = ROOT;
+		snprintf(x->comm, sizeof(x->comm), k ? "prog2" : "prog");
+		x->start_brk = k ? 0x600000 : 0x500000;
+		x->next = pi->exec;
+		pi->exec = x;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct rec_ev *e = ev(&v, REV_EXEC, 0, ROOT);
+		e->u.exec.pid = e->u.exec.old_pid = ROOT;
+		feed(&v, e);
+	}
+	conv_finish(&v);
+	long first = find_line(&v, 1, "\"brk\":\"0x500000\"");
+	long second = first < 0 ? -1 : find_line(&v, (size_t)first + 1, "\"brk\":\"0x600000\"");
+	if (first < 0 || second < 0) {
+		dump_lines(&v);
+		fail_msg("the first exec's brk at line %ld, the second's at %ld", first, second);
+	}
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -664,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),
 		cmocka_unit_test(test_record_convert__switch_window_ends_at_switch_mm_or_after_8us),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
+		cmocka_unit_test(test_record_convert__two_queued_execs_each_use_their_snapshot),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
 	};
