@@ -689,6 +689,51 @@ static void test_record_convert__two_queued_execs_each_use_their_snapshot(void *
 	conv_free(&v);
 }
 
+/*
+ * An exec after the command's first says stack.arg_pages: the pages from
+ * arg_start's page to the stack's top (setup_arg_pages() moved them down);
+ * the command's first exec, made before tracing started, says none.
+ */
+static void test_record_convert__later_exec_says_arg_pages(void **state)
+{
+	struct conv v;
+	const uint64_t top = 0x7ffffffff000ull;
+	(void)state;
+	conv_start(&v, "argpages");
+	struct rec_pidinfo *pi = rec_pidinfo(&v.d, ROOT);
+	assert_non_null(pi);
+	for (int k = 1; k >= 0; k--) {   /* queued: the command's exec, then a later one */
+		struct rec_exec *x = calloc(1, sizeof(*x));
+		assert_non_null(x);
+		x->old_pid = ROOT;
+		snprintf(x->comm, sizeof(x->comm), "prog");
+		x->vmas = calloc(1, sizeof(*x->vmas));
+		assert_non_null(x->vmas);
+		x->nr_vmas = 1;
+		x->vmas[0].kind = RV_STACK;
+		x->vmas[0].prot = 3;
+		x->vmas[0].start = top - 0x23000;
+		x->vmas[0].end = top;
+		x->arg_start = top - 0x2800;     /* in the third page from the top */
+		x->next = pi->exec;
+		pi->exec = x;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct rec_ev *e = ev(&v, REV_EXEC, 0, ROOT);
+		e->u.exec.pid = e->u.exec.old_pid = ROOT;
+		feed(&v, e);
+	}
+	conv_finish(&v);
+	long first = find_line(&v, 1, "{\"op\":\"exec\",");
+	long second = first < 0 ? -1 : find_line(&v, (size_t)first + 1, "{\"op\":\"exec\",");
+	if (first < 0 || second < 0 || strstr(v.lines[first], "arg_pages") ||
+	    !strstr(v.lines[second], "\"len\":143360,\"arg_pages\":3}")) {
+		dump_lines(&v);
+		fail_msg("the command's exec at line %ld (no arg_pages), the later one at %ld (arg_pages 3)", first, second);
+	}
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -701,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__switch_window_ends_at_switch_mm_or_after_8us),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
 		cmocka_unit_test(test_record_convert__two_queued_execs_each_use_their_snapshot),
+		cmocka_unit_test(test_record_convert__later_exec_says_arg_pages),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
 	};
