@@ -87,18 +87,34 @@ static void feed(struct conv *v, const struct rec_ev *e)
 		fail_msg("rec_conv_event (kind %d at %llu): %d", e->kind, (unsigned long long)e->ts, rc);
 }
 
-/* The command's exec on @cpu (task 1), with an empty snapshot. */
-static void exec_root(struct conv *v, unsigned int cpu)
+/* An empty snapshot of the command's address space at an exec, queued after those already there. */
+static struct rec_exec *queue_snapshot(struct conv *v)
 {
 	struct rec_pidinfo *pi = rec_pidinfo(&v->d, ROOT);
 	assert_non_null(pi);
-	pi->exec = calloc(1, sizeof(*pi->exec));
-	assert_non_null(pi->exec);
-	pi->exec->old_pid = ROOT;
-	snprintf(pi->exec->comm, sizeof(pi->exec->comm), "prog");
+	struct rec_exec **at = &pi->exec;
+	while (*at)
+		at = &(*at)->next;
+	*at = calloc(1, sizeof(**at));
+	assert_non_null(*at);
+	(*at)->old_pid = ROOT;
+	snprintf((*at)->comm, sizeof((*at)->comm), "prog");
+	return *at;
+}
+
+/* The command's (task 1's) exec event on @cpu: it takes the first queued snapshot. */
+static void exec_event(struct conv *v, unsigned int cpu)
+{
 	struct rec_ev *e = ev(v, REV_EXEC, cpu, ROOT);
 	e->u.exec.pid = e->u.exec.old_pid = ROOT;
 	feed(v, e);
+}
+
+/* The command's exec on @cpu (task 1), with an empty snapshot. */
+static void exec_root(struct conv *v, unsigned int cpu)
+{
+	queue_snapshot(v);
+	exec_event(v, cpu);
 }
 
 /* Task 1 starts a thread (task 2); the kernel does not run it yet. */
@@ -663,22 +679,10 @@ static void test_record_convert__two_queued_execs_each_use_their_snapshot(void *
 	struct conv v;
 	(void)state;
 	conv_start(&v, "exec2");
-	struct rec_pidinfo *pi = rec_pidinfo(&v.d, ROOT);
-	assert_non_null(pi);
-	for (int k = 1; k >= 0; k--) {   /* queued: "prog", then "prog2" */
-		struct rec_exec *x = calloc(1, sizeof(*x));
-		assert_non_null(x);
-		x->old_pid = ROOT;
-		snprintf(x->comm, sizeof(x->comm), k ? "prog2" : "prog");
-		x->start_brk = k ? 0x600000 : 0x500000;
-		x->next = pi->exec;
-		pi->exec = x;
-	}
-	for (int k = 0; k < 2; k++) {
-		struct rec_ev *e = ev(&v, REV_EXEC, 0, ROOT);
-		e->u.exec.pid = e->u.exec.old_pid = ROOT;
-		feed(&v, e);
-	}
+	queue_snapshot(&v)->start_brk = 0x500000;
+	queue_snapshot(&v)->start_brk = 0x600000;
+	exec_event(&v, 0);
+	exec_event(&v, 0);
 	conv_finish(&v);
 	long first = find_line(&v, 1, "\"brk\":\"0x500000\"");
 	long second = first < 0 ? -1 : find_line(&v, (size_t)first + 1, "\"brk\":\"0x600000\"");
@@ -700,13 +704,8 @@ static void test_record_convert__later_exec_says_arg_pages(void **state)
 	const uint64_t top = 0x7ffffffff000ull;
 	(void)state;
 	conv_start(&v, "argpages");
-	struct rec_pidinfo *pi = rec_pidinfo(&v.d, ROOT);
-	assert_non_null(pi);
-	for (int k = 1; k >= 0; k--) {   /* queued: the command's exec, then a later one */
-		struct rec_exec *x = calloc(1, sizeof(*x));
-		assert_non_null(x);
-		x->old_pid = ROOT;
-		snprintf(x->comm, sizeof(x->comm), "prog");
+	for (int k = 0; k < 2; k++) {   /* the command's exec, then a later one */
+		struct rec_exec *x = queue_snapshot(&v);
 		x->vmas = calloc(1, sizeof(*x->vmas));
 		assert_non_null(x->vmas);
 		x->nr_vmas = 1;
@@ -715,14 +714,9 @@ static void test_record_convert__later_exec_says_arg_pages(void **state)
 		x->vmas[0].start = top - 0x23000;
 		x->vmas[0].end = top;
 		x->arg_start = top - 0x2800;     /* in the third page from the top */
-		x->next = pi->exec;
-		pi->exec = x;
 	}
-	for (int k = 0; k < 2; k++) {
-		struct rec_ev *e = ev(&v, REV_EXEC, 0, ROOT);
-		e->u.exec.pid = e->u.exec.old_pid = ROOT;
-		feed(&v, e);
-	}
+	exec_event(&v, 0);
+	exec_event(&v, 0);
 	conv_finish(&v);
 	long first = find_line(&v, 1, "{\"op\":\"exec\",");
 	long second = first < 0 ? -1 : find_line(&v, (size_t)first + 1, "{\"op\":\"exec\",");
