@@ -728,6 +728,48 @@ static void test_record_convert__later_exec_says_arg_pages(void **state)
 	conv_free(&v);
 }
 
+/*
+ * The same race, but the call found nothing to do (a remote shootdown traced
+ * with 0 pages: the CPU had caught up at its switch, so the sender's flush
+ * came first): the mprotect goes before the switch's ops in the window.
+ */
+static void test_record_convert__raced_call_that_caught_up_puts_the_flush_first(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000009000ull;
+	(void)state;
+	conv_start(&v, "caughtup");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);
+	sys_enter(&v, NR_mprotect, addr, 4096, 1);
+	v.gap = 300;
+	sched_switch(&v, 1, THREAD, 1, 1);
+	tlb_flush(&v, 0, ROOT, 4, 1);
+	tlb_flush(&v, 1, THREAD, 0, 0);
+	csd_queue(&v, 0, ROOT, 1, csd);
+	v.gap = 1000;
+	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
+	tlb_flush(&v, 1, 1, 1, 0);              /* remote shootdown, 0 pages: caught up */
+	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
+	tlb_flush(&v, 0, ROOT, 3, 1);
+	sys_exit(&v, NR_mprotect);
+	conv_finish(&v);
+
+	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
+	if (begin < 0 || mprot < begin || other < mprot || end < other) {
+		dump_lines(&v);
+		fail_msg("schedule_begin at line %ld, the mprotect at %ld, CPU 1 to another process at %ld, schedule_end "
+			 "at %ld", begin, mprot, other, end);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.noop"), 1);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +779,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
 		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),
+		cmocka_unit_test(test_record_convert__raced_call_that_caught_up_puts_the_flush_first),
 		cmocka_unit_test(test_record_convert__switch_window_ends_at_switch_mm_or_after_8us),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
 		cmocka_unit_test(test_record_convert__two_queued_execs_each_use_their_snapshot),
