@@ -728,6 +728,12 @@ static void test_trace_errors__exec_arg_pages(void **s)
 	/* More pages of arguments than the stack holds. */
 	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'addr':'0x7ffff0000000','len':'8K','arg_pages':3}}" END, -EINVAL,
 		"event 1 (exec)", "field 'stack.arg_pages': 3 pages of arguments do not fit in a stack of 0x2000 bytes");
+	/* More than execve() accepts (6 MiB of strings): rejected before anything is built. */
+	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'arg_pages':1538}}" END, -EINVAL, "event 1 (exec)",
+		"field 'stack.arg_pages': 1538 pages of arguments: execve() accepts at most 0x600000 bytes of them "
+		"(1537 pages)");
+	RUN_ERR(PRE "{'op':'exec','task':1,'stack':{'arg_pages':17179869184}}" END, -EINVAL, "event 1 (exec)",
+		"field 'stack.arg_pages': 17179869184 pages");
 	/* arm64 with 52-bit VAs: a stack above the 48-bit window cannot have come down from STACK_TOP_MAX. */
 	RUN_ERR("{'ptsim_trace':1,'machine':{'arch':'arm64','cpus':2,'va_bits':52},'events':["
 		"{'op':'spawn','task':1,'cpu':0},{'op':'exec','task':1,'stack':{'addr':'0x4000000000000','len':'132K',"

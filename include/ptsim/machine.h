@@ -196,6 +196,7 @@ struct ptsim_exec_args {
 	 * a ranged flush of the moved pages, a flush of the freed tables) with
 	 * the new mm already loaded, as the kernel does when the stack's top lies
 	 * below STACK_TOP_MAX (randomized, or a 47-bit window with 5-level paging).
+	 * At most what execve() accepts: 6 MiB of strings, one page more.
 	 */
 	uint64_t arg_pages;
 };

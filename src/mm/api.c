@@ -745,6 +745,12 @@ static int exec_check_segment(struct ptsim_machine *m, const struct ptsim_exec_s
 
 /* setup_arg_pages()'s stack_expand: 128 KiB below the arguments' pages. */
 #define EXEC_STACK_EXPAND (128ull << 10)
+/*
+ * bprm_stack_limits(): the strings (and their pointers) of an execve() take
+ * at most 3/4 of _STK_LIM (8 MiB), whatever RLIMIT_STACK says; from the top
+ * of the temporary stack they span at most one page more than that.
+ */
+#define EXEC_ARG_MAX_BYTES ((uint64_t)6 << 20)
 
 /* The exec's input checks on the stack: its place, length and argument pages (before anything changes). */
 static int exec_check_stack(struct ptsim_machine *m, const struct ptsim_exec_args *a, uint64_t stack_len)
@@ -752,6 +758,11 @@ static int exec_check_stack(struct ptsim_machine *m, const struct ptsim_exec_arg
 	uint64_t stack_top = a->stack_addr ? a->stack_addr + stack_len : m->geo.map_window;
 	int rc;
 
+	if (a->arg_pages > (EXEC_ARG_MAX_BYTES >> m->geo.page_shift) + 1)
+		return ptsim__err(m, -EINVAL, "stack.arg_pages",
+				  "%" PRIu64 " pages of arguments: execve() accepts at most %#" PRIx64
+				  " bytes of them (%" PRIu64 " pages)",
+				  a->arg_pages, EXEC_ARG_MAX_BYTES, (EXEC_ARG_MAX_BYTES >> m->geo.page_shift) + 1);
 	if (a->arg_pages > stack_len >> m->geo.page_shift)
 		return ptsim__err(m, -EINVAL, "stack.arg_pages",
 				  "%" PRIu64 " pages of arguments do not fit in a stack of %#" PRIx64 " bytes", a->arg_pages,
