@@ -357,6 +357,37 @@ static void test_madvise__trace_advice_names(void **s)
 	ptsim_machine_destroy(m);
 }
 
+/*
+ * An mshare mapping's pages are the region's host mm's: pageout through an
+ * attached process is refused as not modelled (ptsim's reclaim has no rmap
+ * walk to the host's VMA; it once charged the process's RssShmem, -16 pages,
+ * a false check_mm violation at exit).  cold still runs.
+ */
+static void test_madvise__pageout_of_mshare_mapping_refused(void **s)
+{
+	(void)s;
+	struct ptsim_machine *m = x86_machine();
+	const uint64_t region = 0x8000000000ull;
+
+	T_OK(m, ptsim_mshare_create(m, PTSIM_NO_TASK, "r", region, 512ull << 30));
+	T_OK(m, ptsim_mshare_map(m, PTSIM_NO_TASK, "r",
+				 &(struct ptsim_mmap_args){ .addr = region, .len = 64 * PG, .prot = 3, .shared = true }));
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	T_OK(m, ptsim_mmap(m, 1,
+			   &(struct ptsim_mmap_args){ .addr = region, .len = 512ull << 30, .prot = 3,
+						      .kind = PTSIM_MAP_MSHARE, .file = "r", .shared = true }));
+	T_OK(m, ptsim_touch(m, 1, region, 16 * PG, 0, true));
+	int rc = ptsim_madvise(m, 1, region, 16 * PG, PTSIM_MADV_PAGEOUT);
+	if (rc != PTSIM_EBADEVENT || !strstr(ptsim_machine_errmsg(m), "field 'advice'"))
+		fail_msg("pageout of an mshare mapping: %d (%s), want EBADEVENT naming 'advice'", rc,
+			 ptsim_machine_errmsg(m));
+	T_OK(m, ptsim_madvise(m, 1, region, 16 * PG, PTSIM_MADV_COLD));
+	T_OK(m, ptsim_exit(m, 1));
+	assert_int_equal(t_stat(m, "check_mm.errors"), 0);
+	assert_int_equal(ptsim_violation_count(m), 0);
+	t_destroy(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_madvise__pageout_arm64_tlbi_per_page_one_dsb),
 		cmocka_unit_test(test_madvise__cold_after_fault_around_arm64_one_page),
 		cmocka_unit_test(test_madvise__trace_advice_names),
+		cmocka_unit_test(test_madvise__pageout_of_mshare_mapping_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1043,6 +1043,26 @@ PTSIM_API int ptsim_mprotect(struct ptsim_machine *m, int task, uint64_t addr, u
 	return op_exit(m, 0);
 }
 
+/*
+ * ptsim: MADV_PAGEOUT over an mshare mapping is refused before anything
+ * runs.  The walk would reach the region's pages through the linked tables,
+ * but the kernel's reclaim unmaps them where rmap finds them (the host mm's
+ * VMA, with the host mm's counters and mm_cpumask); ptsim's reclaim_pages()
+ * has no rmap walk and would charge this process's mm instead.
+ */
+static int check_pageout_mshare(struct ptsim_machine *m, struct mm_struct *mm, uint64_t start, uint64_t end)
+{
+	struct vm_area_struct *vma;
+
+	for_each_vma(mm, vma)
+		if ((vma->vm_flags & VM_SHARED_PT) && vma->vm_start < end && vma->vm_end > start)
+			return ptsim__err(m, PTSIM_EBADEVENT, "advice",
+					  "pageout of the mshare mapping [%#" PRIx64 ", %#" PRIx64 ") is not modelled "
+					  "(reclaim unmaps the region's pages in its host mm, found by rmap)",
+					  vma->vm_start, vma->vm_end);
+	return 0;
+}
+
 PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, uint64_t len, enum ptsim_advice advice)
 {
 	struct sim_task *t;
@@ -1055,6 +1075,8 @@ PTSIM_API int ptsim_madvise(struct ptsim_machine *m, int task, uint64_t addr, ui
 	if ((unsigned int)advice > PTSIM_MADV_PAGEOUT)
 		return op_exit(m, ptsim__err(m, -EINVAL, "advice", "unknown advice %d", (int)advice));
 	if ((rc = check_range_files_unlocked(m, t->mm, addr, addr + len, "addr")))
+		return op_exit(m, rc);
+	if (advice == PTSIM_MADV_PAGEOUT && (rc = check_pageout_mshare(m, t->mm, addr, addr + len)))
 		return op_exit(m, rc);
 	rc = do_madvise(t->mm, addr, len, advice);
 	if (rc == -EINVAL)
