@@ -116,7 +116,7 @@ int setup_arg_pages(struct mm_struct *mm, struct vm_area_struct *vma, uint64_t s
 	    stack_top > vma->vm_end)
 		return -ENOMEM;
 	uint64_t stack_shift = vma->vm_end - stack_top;
-	/* Move stack pages down in memory. */
+	/* Below STACK_TOP_MAX: relocate the argument pages to the chosen top. */
 	if (stack_shift && (rc = relocate_vma_down(vma, stack_shift)))
 		return rc;
 	/* expand_stack_locked(vma, stack_base): the room below the arguments. */
