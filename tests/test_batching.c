@@ -22,6 +22,8 @@
 #include "support/helpers.h"
 #include "support/random_trace.h"
 
+#include "mm/internal.h"
+
 /* The debug switch of a batched path: ptsim_debug_batching() or ptsim_debug_ipi_fastpath(). */
 typedef void (*batch_switch)(struct ptsim_machine *m, bool on);
 
@@ -622,6 +624,63 @@ static void test_batching__ipi_broadcast_waits_for_irqs_off(void **state)
 	}
 }
 
+/* The steps of on_each_cpu_cond_mask() written down in order: "c<cpu>" a test, "f<cpu>" a call. */
+struct cond_order_log {
+	char s[128];
+	size_t n;
+};
+
+static void cond_order_note(struct cond_order_log *l, char what, unsigned int cpu)
+{
+	l->n += (size_t)snprintf(l->s + l->n, sizeof(l->s) - l->n, "%c%u ", what, cpu);
+}
+
+static bool cond_order_cond(struct ptsim_machine *m, unsigned int cpu, const void *info)
+{
+	(void)m;
+	cond_order_note(*(struct cond_order_log *const *)info, 'c', cpu);
+	return cpu != 1;
+}
+
+static void cond_order_func(struct ptsim_machine *m, struct sim_cpu *cpu, void *info)
+{
+	(void)m;
+	cond_order_note(*(struct cond_order_log **)info, 'f', cpu->id);
+}
+
+/*
+ * on_each_cpu_cond_mask() from CPU 2 to CPUs 0-3, CPU 1 not picked: as the
+ * kernel's smp_call_function_many_cond(), the calling CPU is tested first,
+ * then each other CPU (the one-pass form calls each as it is picked; the
+ * reference picks every one first), and the calling CPU's own call comes last.
+ */
+static void test_batching__ipi_cond_mask_tests_self_first(void **state)
+{
+	static const char *const want[2] = { "c2 c0 c1 c3 f0 f3 f2 ", "c2 c0 f0 c1 c3 f3 f2 " };
+	(void)state;
+
+	for (int on = 0; on < 2; on++) {
+		struct ptsim_machine *m = t_machine(4, NULL, NULL);
+		struct cond_order_log log = { .n = 0 };
+		struct cond_order_log *info = &log;
+		struct cpumask mask;
+		struct sim_cpu *cur = m->cur;
+
+		ptsim_debug_ipi_fastpath(m, on);
+		assert_int_equal(cpumask_alloc(m, &mask), 0);
+		for (unsigned int c = 0; c < 4; c++)
+			cpumask_set_cpu(c, &mask);
+		m->cur = &m->cpus[2];
+		on_each_cpu_cond_mask(m, cond_order_cond, cond_order_func, &info, sizeof(info), NULL, IPI_TLB_FLUSH, false,
+				      &mask);
+		m->cur = cur;
+		cpumask_release(m, &mask);
+		t_destroy(m);
+		if (strcmp(log.s, want[on]))
+			fail_msg("fast path %s: steps '%s', expected '%s'", on ? "on" : "off", log.s, want[on]);
+	}
+}
+
 /* The batched path really is taken: a first touch of a fresh mapping counts every page's fault. */
 static void test_batching__touch_counts_every_fault(void **state)
 {
@@ -675,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_batching__ipi_bundled_traces_same_report),
 		cmocka_unit_test(test_batching__ipi_random_traces_same_report),
 		cmocka_unit_test(test_batching__ipi_broadcast_waits_for_irqs_off),
+		cmocka_unit_test(test_batching__ipi_cond_mask_tests_self_first),
 		cmocka_unit_test(test_batching__random_x86_same_report),
 		cmocka_unit_test(test_batching__random_arm64_same_report),
 		cmocka_unit_test(test_batching__random_small_tlb_same_report),

@@ -194,9 +194,10 @@ static unsigned int call_many_two_pass(struct ptsim_machine *m, const struct cpu
  * on_each_cpu_cond_mask - run @func(@info) on every CPU of @mask for which
  * @cond (NULL: every one) says yes, the calling CPU included
  * (smp_call_function_many_cond() with SCF_RUN_LOCAL).  As the kernel does,
- * each other CPU is tested and its call queued in one pass over the mask
- * (here the call is also taken, or queued while the target has IRQs off);
- * then the calling CPU is tested and runs @func itself.
+ * the calling CPU is tested first; then each other CPU is tested and its
+ * call queued in one pass over the mask (here the call is also taken, or
+ * queued while the target has IRQs off); then the calling CPU, if picked,
+ * runs @func itself.
  */
 void on_each_cpu_cond_mask(struct ptsim_machine *m, smp_cond_func_t cond, smp_call_func_t func, const void *info,
 			   size_t info_size, struct mm_struct *mm, enum ipi_reason reason, bool wait,
@@ -205,6 +206,7 @@ void on_each_cpu_cond_mask(struct ptsim_machine *m, smp_cond_func_t cond, smp_ca
 	struct sim_cpu *self = this_cpu(m);
 	unsigned int me = self ? self->id : m->nr_cpus;
 	unsigned int nr = 0, c;
+	bool run_local = self && cpumask_test_cpu(me, mask) && (!cond || cond(m, me, info));
 
 	if (m->no_ipi_fastpath) {
 		nr = call_many_two_pass(m, mask, me, cond, func, info, info_size, mm, reason, wait);
@@ -234,7 +236,7 @@ void on_each_cpu_cond_mask(struct ptsim_machine *m, smp_cond_func_t cond, smp_ca
 				self->stats[ipi_sent_cpu_stat[reason]] += nr;
 		}
 	}
-	if (self && cpumask_test_cpu(me, mask) && (!cond || cond(m, me, info)) && func)
+	if (run_local && func)
 		func(m, self, (void *)info);
 }
 
