@@ -104,8 +104,9 @@ enum sim_stat {
  * Per-CPU counters (JSON: "cpus": [{"cpu": N, ...}], ptsim_stat(): "cpu.N.<name>"),
  * listed in the order of the report (a contract), each with its slot in
  * struct sim_cpu's stats[].  ptsim layout: a flush IPI adds to its target's
- * slots 0-7 only (the interrupt, nr_tlb_remote_flush_received and one
- * outcome), so that they share one cache line of the target.  The slots are
+ * slots 0-7 (the interrupt, nr_tlb_remote_flush_received and one outcome),
+ * so that they share one cache line of the target; only a lazy target's
+ * switch to init_mm may also add to switch_flush.  The slots are
  * 0 .. NR_CPU_STATS - 1, each once: a slot used twice is an override in
  * sim_cpu_stat_names[]'s initializer (-Woverride-init, an error with
  * PTSIM_WERROR), a slot out of range exceeds its bounds.
