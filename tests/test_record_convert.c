@@ -5,6 +5,8 @@
  * reads the written trace back and checks its lines and its trailer.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 
 #include "support/helpers.h"
 #include "record/convert.h"
+#include "record/grow.h"
 #include "record/out.h"
 
 #ifndef PTSIM_TEST_TMPDIR
@@ -770,6 +773,47 @@ static void test_record_convert__raced_call_that_caught_up_puts_the_flush_first(
 	conv_free(&v);
 }
 
+/*
+ * The recorder's arrays grow by doubling from a first capacity until the
+ * count needed fits; a count or byte size past size_t is refused with
+ * -ENOMEM and nothing changed; the zeroed form clears the new slots.
+ */
+static void test_record_convert__reserve_doubles_and_refuses_overflow(void **state)
+{
+	size_t cap = 0;
+	(void)state;
+	assert_int_equal(rec_grow_cap(&cap, 2, 8, 16), 0);
+	assert_int_equal(cap, 16);
+	assert_int_equal(rec_grow_cap(&cap, 17, 8, 16), 0);
+	assert_int_equal(cap, 32);
+	assert_int_equal(rec_grow_cap(&cap, 129, 8, 16), 0);   /* several doublings at once */
+	assert_int_equal(cap, 256);
+	assert_int_equal(rec_grow_cap(&cap, SIZE_MAX / 2 + 2, 1, 16), -ENOMEM);   /* the count overflows */
+	assert_int_equal(cap, 256);
+	assert_int_equal(rec_grow_cap(&cap, SIZE_MAX / 8 + 1, 8, 16), -ENOMEM);   /* its bytes do */
+	assert_int_equal(cap, 256);
+
+	long **v = NULL;
+	size_t n = 0;
+	assert_int_equal(rec_reserve_zeroed(v, n, 3, 4), 0);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_null(v[i]);
+	v[3] = (long *)&n;
+	assert_int_equal(rec_reserve_zeroed(v, n, 5, 4), 0);
+	assert_int_equal(n, 8);
+	assert_ptr_equal(v[3], &n);
+	for (size_t i = 4; i < n; i++)
+		assert_null(v[i]);
+	long **before = v;
+	assert_int_equal(rec_reserve(v, n, SIZE_MAX / 4, 4), -ENOMEM);
+	assert_ptr_equal(v, before);
+	assert_int_equal(n, 8);
+	assert_int_equal(rec_reserve(v, n, 8, 4), 0);   /* fits: nothing to do */
+	assert_int_equal(n, 8);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -786,6 +830,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__later_exec_says_arg_pages),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
+		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

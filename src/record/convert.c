@@ -47,6 +47,7 @@
 
 #include "record/convert.h"
 #include "record/counts.h"
+#include "record/grow.h"
 #include "record/out.h"
 
 #define PAGE 4096ull
@@ -291,14 +292,8 @@ static void warn(struct rec_conv *c, const char *fmt, ...)
 	for (size_t i = 0; i < c->nr_warnings; i++)
 		if (!strcmp(c->warnings[i], buf))
 			return;
-	if (c->nr_warnings + 1 >= c->cap_warnings) {
-		size_t n = c->cap_warnings ? c->cap_warnings * 2 : 16;
-		char **w = realloc(c->warnings, n * sizeof(*w));
-		if (!w)
-			return;
-		c->warnings = w;
-		c->cap_warnings = n;
-	}
+	if (rec_reserve(c->warnings, c->cap_warnings, c->nr_warnings + 2, 16))   /* and the NULL after it */
+		return;
 	char *s = strdup(buf);
 	if (!s)
 		return;
@@ -321,14 +316,8 @@ static void count(struct counters *cs, const char *fmt, ...)
 			cs->v[i].n++;
 			return;
 		}
-	if (cs->nr == cs->cap) {
-		size_t n = cs->cap ? cs->cap * 2 : 16;
-		struct counter *v = realloc(cs->v, n * sizeof(*v));
-		if (!v)
-			return;
-		cs->v = v;
-		cs->cap = n;
-	}
+	if (rec_reserve(cs->v, cs->cap, cs->nr + 1, 16))
+		return;
 	cs->v[cs->nr].key = strdup(buf);
 	cs->v[cs->nr].n = 1;
 	if (cs->v[cs->nr].key)
@@ -337,14 +326,8 @@ static void count(struct counters *cs, const char *fmt, ...)
 
 static int ranges_add(struct ranges *r, uint64_t start, uint64_t end)
 {
-	if (r->nr == r->cap) {
-		size_t n = r->cap ? r->cap * 2 : 8;
-		struct range *v = realloc(r->v, n * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->v = v;
-		r->cap = n;
-	}
+	if (rec_reserve(r->v, r->cap, r->nr + 1, 8))
+		return -ENOMEM;
 	r->v[r->nr].start = start;
 	r->v[r->nr].end = end;
 	r->nr++;
@@ -571,14 +554,8 @@ static int release_waiting(struct rec_conv *c, long task)
 /* Hold touch line @s of @task until the written lines put it back on a CPU. */
 static int wait_line(struct rec_conv *c, long task, const char *s, size_t len)
 {
-	if (c->nr_waiting == c->cap_waiting) {
-		size_t n = c->cap_waiting ? c->cap_waiting * 2 : 8;
-		struct waiting_line *v = realloc(c->waiting, n * sizeof(*v));
-		if (!v)
-			return c->err = -ENOMEM;
-		c->waiting = v;
-		c->cap_waiting = n;
-	}
+	if (rec_reserve(c->waiting, c->cap_waiting, c->nr_waiting + 1, 8))
+		return c->err = -ENOMEM;
 	char *copy = strndup(s, len);
 	if (!copy)
 		return c->err = -ENOMEM;
@@ -1007,14 +984,8 @@ static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t le
 
 static struct cmm *mm_new(struct rec_conv *c, pid_t pid)
 {
-	if (c->nr_mms == c->cap_mms) {
-		size_t n = c->cap_mms ? c->cap_mms * 2 : 16;
-		struct cmm **v = realloc(c->mms, n * sizeof(*v));
-		if (!v)
-			return NULL;
-		c->mms = v;
-		c->cap_mms = n;
-	}
+	if (rec_reserve(c->mms, c->cap_mms, c->nr_mms + 1, 16))
+		return NULL;
 	struct cmm *mm = calloc(1, sizeof(*mm));
 	if (!mm)
 		return NULL;
@@ -1025,21 +996,16 @@ static struct cmm *mm_new(struct rec_conv *c, pid_t pid)
 	return mm;
 }
 
-static void mm_attach(struct cmm *mm, struct ctask *t)
+static int mm_attach(struct cmm *mm, struct ctask *t)
 {
+	if (rec_reserve(mm->tasks, mm->cap_tasks, mm->nr_tasks + 1, 4))
+		return -ENOMEM;
 	mm->users++;
 	if (mm->first_task < 0)
 		mm->first_task = t->id;
-	if (mm->nr_tasks == mm->cap_tasks) {
-		size_t n = mm->cap_tasks ? mm->cap_tasks * 2 : 4;
-		int *v = realloc(mm->tasks, n * sizeof(*v));
-		if (!v)
-			return;
-		mm->tasks = v;
-		mm->cap_tasks = n;
-	}
 	mm->tasks[mm->nr_tasks++] = t->id;
 	t->mm = mm;
+	return 0;
 }
 
 static struct ctask *task_new(struct rec_conv *c, pid_t pid, struct cmm *mm)
@@ -1050,23 +1016,14 @@ static struct ctask *task_new(struct rec_conv *c, pid_t pid, struct cmm *mm)
 	t->id = c->next_task++;
 	t->pid = pid;
 	t->cpu = -1;
-	if (pidmap_put(&c->tasks, pid, t)) {
+	if (rec_reserve_zeroed(c->by_id, c->nr_by_id, (size_t)t->id + 1, 16) || pidmap_put(&c->tasks, pid, t)) {
 		free(t);
 		return NULL;
 	}
 	pidmap_del(&c->dying, pid);
-	if ((size_t)t->id >= c->nr_by_id) {
-		size_t n = (size_t)t->id * 2 + 16;
-		struct ctask **v = realloc(c->by_id, n * sizeof(*v));
-		if (v) {
-			memset(v + c->nr_by_id, 0, (n - c->nr_by_id) * sizeof(*v));
-			c->by_id = v;
-			c->nr_by_id = n;
-		}
-	}
-	if ((size_t)t->id < c->nr_by_id)
-		c->by_id[t->id] = t;
-	mm_attach(mm, t);
+	c->by_id[t->id] = t;
+	if (mm_attach(mm, t))
+		return NULL;   /* (in c->tasks, freed with them: the conversion stops) */
 	return t;
 }
 
@@ -1575,14 +1532,8 @@ static int on_fault(struct rec_conv *c, const struct rec_ev *e)
 		return 0;
 	}
 	if (t->in_exec) {
-		if (t->nr_held == t->cap_held) {
-			size_t n = t->cap_held ? t->cap_held * 2 : 16;
-			struct held_fault *h = realloc(t->held, n * sizeof(*h));
-			if (!h)
-				return c->err = -ENOMEM;
-			t->held = h;
-			t->cap_held = n;
-		}
+		if (rec_reserve(t->held, t->cap_held, t->nr_held + 1, 16))
+			return c->err = -ENOMEM;
 		t->held[t->nr_held].addr = addr;
 		t->held[t->nr_held].write = write;
 		t->nr_held++;
@@ -1763,7 +1714,10 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 			rec_exec_free(snap);
 			return c->err = -ENOMEM;
 		}
-		mm_attach(mm, t);
+		if (mm_attach(mm, t)) {
+			rec_exec_free(snap);
+			return c->err = -ENOMEM;
+		}
 		c->cpus[e->cpu].loaded = mm;
 	}
 	struct cmm *mm = t->mm;

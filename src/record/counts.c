@@ -35,6 +35,7 @@
 #include <cjson/cJSON.h>
 
 #include "record/counts.h"
+#include "record/grow.h"
 
 struct pending_csd {
 	uint64_t csd;
@@ -86,14 +87,8 @@ static int fn_class(const struct rec_counts *k, uint64_t fn)
 
 static void pend_add(struct cpu_state *s, uint64_t csd, bool flush)
 {
-	if (s->nr_pend == s->cap_pend) {
-		size_t n = s->cap_pend ? s->cap_pend * 2 : 16;
-		struct pending_csd *p = realloc(s->pend, n * sizeof(*p));
-		if (!p)
-			return;   /* the outcome of this call will count as not ours */
-		s->pend = p;
-		s->cap_pend = n;
-	}
+	if (rec_reserve(s->pend, s->cap_pend, s->nr_pend + 1, 16))
+		return;   /* the outcome of this call will count as not ours */
 	s->pend[s->nr_pend].csd = csd;
 	s->pend[s->nr_pend].flush = flush;
 	s->nr_pend++;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record/grow.h"
 #include "record/recdata.h"
 
 static size_t slot_of(int32_t key, size_t cap)
@@ -28,9 +29,12 @@ void *pidmap_get(const struct pidmap *m, int32_t key)
 	}
 }
 
-static int grow(struct pidmap *m)
+/* Rehash @m into at least @need slots (doubled from 64: a power of two). */
+static int grow(struct pidmap *m, size_t need)
 {
-	size_t ncap = m->cap ? m->cap * 2 : 64;
+	size_t ncap = m->cap;
+	if (rec_grow_cap(&ncap, need, sizeof(*m->vals), 64))
+		return -ENOMEM;
 	int32_t *keys = calloc(ncap, sizeof(*keys));
 	void **vals = calloc(ncap, sizeof(*vals));
 
@@ -58,7 +62,7 @@ static int grow(struct pidmap *m)
 
 int pidmap_put(struct pidmap *m, int32_t key, void *val)
 {
-	if ((m->nr + 1) * 2 > m->cap && grow(m))
+	if ((m->nr + 1) * 2 > m->cap && grow(m, (m->nr + 1) * 2))   /* at most half full */
 		return -ENOMEM;
 	size_t i = slot_of(key, m->cap);
 	while (m->vals[i] && m->keys[i] != key)
@@ -153,14 +157,8 @@ struct rec_file *rec_file_get(struct rec_files *fs, uint64_t dev, uint64_t ino, 
 			return f;
 		}
 	}
-	if (fs->nr == fs->cap) {
-		size_t n = fs->cap ? fs->cap * 2 : 32;
-		struct rec_file **v = realloc(fs->v, n * sizeof(*v));
-		if (!v)
-			return NULL;
-		fs->v = v;
-		fs->cap = n;
-	}
+	if (rec_reserve(fs->v, fs->cap, fs->nr + 1, 32))
+		return NULL;
 	struct rec_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;

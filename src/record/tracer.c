@@ -50,6 +50,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "record/grow.h"
 #include "record/tracer.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -311,13 +312,8 @@ static void read_cached(struct rec_file *f, const char *link)
 			uint64_t j = i;
 			for (; j < npages && (vec[j] & 1) && !(f->declared[j / 8] >> (j % 8) & 1); j++)
 				f->declared[j / 8] |= (uint8_t)(1u << (j % 8));
-			if (f->nr_fresh + 2 > cap) {
-				cap = cap ? cap * 2 : 16;
-				uint64_t *r = realloc(f->fresh, cap * sizeof(*r));
-				if (!r)
-					break;
-				f->fresh = r;
-			}
+			if (rec_reserve(f->fresh, cap, f->nr_fresh + 2, 16))
+				break;
 			f->fresh[f->nr_fresh++] = i;
 			f->fresh[f->nr_fresh++] = j;
 			i = j;
@@ -374,13 +370,8 @@ static int read_runs(int pm, struct rec_vma *v)
 				continue;
 			}
 			if (cur.len) {
-				if (v->nr_runs == cap) {
-					cap = cap ? cap * 2 : 8;
-					struct rec_run *r = realloc(v->runs, cap * sizeof(*r));
-					if (!r)
-						return -ENOMEM;
-					v->runs = r;
-				}
+				if (rec_reserve(v->runs, cap, v->nr_runs + 1, 8))
+					return -ENOMEM;
 				v->runs[v->nr_runs++] = cur;
 				cur.len = 0;
 			}
@@ -392,10 +383,8 @@ static int read_runs(int pm, struct rec_vma *v)
 		}
 	}
 	if (cur.len) {
-		struct rec_run *r = realloc(v->runs, (v->nr_runs + 1) * sizeof(*r));
-		if (!r)
+		if (rec_reserve(v->runs, cap, v->nr_runs + 1, 8))
 			return -ENOMEM;
-		v->runs = r;
 		v->runs[v->nr_runs++] = cur;
 	}
 	return 0;
@@ -459,13 +448,8 @@ struct rec_exec *rec_read_exec(struct rec_data *d, pid_t pid, pid_t old_pid)
 		name[strcspn(name, "\n")] = 0;
 		if (!strcmp(name, "[vsyscall]"))
 			continue;   /* above user space: not part of the mm's VMAs */
-		if (e->nr_vmas == cap) {
-			cap = cap ? cap * 2 : 32;
-			struct rec_vma *v = realloc(e->vmas, cap * sizeof(*v));
-			if (!v)
-				goto oom;
-			e->vmas = v;
-		}
+		if (rec_reserve(e->vmas, cap, e->nr_vmas + 1, 32))
+			goto oom;
 		struct rec_vma *v = &e->vmas[e->nr_vmas++];
 		memset(v, 0, sizeof(*v));
 		v->start = start;

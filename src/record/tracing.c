@@ -47,6 +47,7 @@
 #include <traceevent/event-parse.h>
 #include <traceevent/kbuffer.h>
 
+#include "record/grow.h"
 #include "record/tracing.h"
 
 #define REC_SLACK_NS 2000000ull   /* 2 ms: commit delay allowed across CPUs */
@@ -235,15 +236,8 @@ uint64_t rec_tracing_ksym(const struct rec_tracing *t, const char *name)
 
 static int add_decoder(struct rec_tracing *t, struct tep_event *e, struct decoder *d)
 {
-	if ((size_t)e->id >= t->nr_dec) {
-		size_t n = (size_t)e->id + 64;
-		struct decoder **nd = realloc(t->dec, n * sizeof(*nd));
-		if (!nd)
-			return -ENOMEM;
-		memset(nd + t->nr_dec, 0, (n - t->nr_dec) * sizeof(*nd));
-		t->dec = nd;
-		t->nr_dec = n;
-	}
+	if (rec_reserve_zeroed(t->dec, t->nr_dec, (size_t)e->id + 1, 64))
+		return -ENOMEM;
 	struct decoder *c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -587,13 +581,8 @@ static struct rec_ev *push(struct stream *s)
 			memmove(s->q, s->q + s->head, (s->len - s->head) * sizeof(*s->q));
 			s->len -= s->head;
 			s->head = 0;
-		} else {
-			size_t n = s->cap ? s->cap * 2 : 4096;
-			struct rec_ev *q = realloc(s->q, n * sizeof(*q));
-			if (!q)
-				return NULL;
-			s->q = q;
-			s->cap = n;
+		} else if (rec_reserve(s->q, s->cap, s->len + 1, 4096)) {
+			return NULL;
 		}
 	}
 	return &s->q[s->len++];
