@@ -444,6 +444,62 @@ static void test_record_convert__untraced_switch_in_goes_before_the_call(void **
 }
 
 /*
+ * The switch-race scene: task 1 (CPU 0) is inside an mprotect of one page
+ * while CPU 1 switches from task 2 to @next; task 1's flush sends CPU 1 a
+ * call, which runs there in @next's context.  Times are ns after CPU 1's
+ * sched_switch; the call runs 1 us after it is queued, then task 1 ends
+ * its flush and its mprotect, 1 us apart.
+ */
+struct switch_race {
+	const char *name;
+	int next;          /* what CPU 1 switches to: pid 1 (another process) or 0 (idle) */
+	long mm_ns;        /* CPU 1's switch_mm_irqs_off() done (its tlb_flush, 0 pages); -1: none (idle) */
+	long flush_ns;     /* task 1's flush starts: should_flush_tlb() reads CPU 1's loaded_mm */
+	long queue_ns;     /* the call is queued for CPU 1 (after the two above) */
+	int reason;        /* the call's tlb_flush on CPU 1 (0 pages): 5 wrong CPU, 1 caught up, 0 lazy */
+};
+
+/* The next event @ns after @t0. */
+static void at(struct conv *v, uint64_t t0, long ns)
+{
+	assert_true(t0 + (uint64_t)ns > v->ts);
+	v->gap = t0 + (uint64_t)ns - v->ts;
+}
+
+static void switch_race(struct conv *v, const struct switch_race *r)
+{
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000004000ull;
+
+	assert_true(r->flush_ns < r->queue_ns && r->mm_ns < r->queue_ns);
+	conv_start(v, r->name);
+	exec_root(v, 0);
+	start_thread(v);
+	sched_switch(v, 1, 0, THREAD, 0);       /* task 2 on CPU 1 */
+	sys_enter(v, NR_mprotect, addr, 4096, 1);
+	sched_switch(v, 1, THREAD, r->next, 1);
+	const uint64_t t0 = v->ts;
+	if (r->mm_ns >= 0 && r->mm_ns < r->flush_ns) {
+		at(v, t0, r->mm_ns);
+		tlb_flush(v, 1, THREAD, 0, 0);
+	}
+	at(v, t0, r->flush_ns);
+	tlb_flush(v, 0, ROOT, 4, 1);
+	if (r->mm_ns >= r->flush_ns) {
+		at(v, t0, r->mm_ns);
+		tlb_flush(v, 1, THREAD, 0, 0);
+	}
+	at(v, t0, r->queue_ns);
+	csd_queue(v, 0, ROOT, 1, csd);
+	v->gap = 1000;
+	csd_call(v, REV_CSD_ENTRY, 1, r->next, csd);
+	tlb_flush(v, 1, r->next, r->reason, 0);
+	csd_call(v, REV_CSD_EXIT, 1, r->next, csd);
+	tlb_flush(v, 0, ROOT, 3, 1);
+	sys_exit(v, NR_mprotect);
+	conv_finish(v);
+}
+
+/*
  * A flush call queued after a CPU's switch to another process is done (its
  * switch_mm_irqs_off() traced) did not meet the switch: it is written in
  * the kernel's order, the switch first, no schedule window.  (The window
@@ -452,24 +508,9 @@ static void test_record_convert__untraced_switch_in_goes_before_the_call(void **
 static void test_record_convert__call_after_a_finished_switch_is_no_race(void **state)
 {
 	struct conv v;
-	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000004000ull;
 	(void)state;
-	conv_start(&v, "finished");
-	exec_root(&v, 0);
-	start_thread(&v);
-	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
-	sys_enter(&v, NR_mprotect, addr, 4096, 1);
-	sched_switch(&v, 1, THREAD, 1, 1);      /* CPU 1 to another process (pid 1) ... */
-	tlb_flush(&v, 1, THREAD, 0, 0);         /* ... its mm loaded */
-	tlb_flush(&v, 0, ROOT, 4, 1);           /* 10 us later: the call finds the CPU on another mm */
-	csd_queue(&v, 0, ROOT, 1, csd);
-	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
-	tlb_flush(&v, 1, 1, 5, 0);
-	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
-	tlb_flush(&v, 0, ROOT, 3, 1);
-	sys_exit(&v, NR_mprotect);
-	conv_finish(&v);
-
+	switch_race(&v, &(struct switch_race){ .name = "finished", .next = 1, .mm_ns = 10000, .flush_ns = 20000,
+					       .queue_ns = 30000, .reason = 5 });
 	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
 	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
 	if (other < 0 || mprot < 0 || other > mprot || find_line(&v, 1, "schedule_begin") >= 0) {
@@ -479,6 +520,81 @@ static void test_record_convert__call_after_a_finished_switch_is_no_race(void **
 	assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
 	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.wrong_cpu"), 1);
 	conv_free(&v);
+}
+
+/*
+ * The same with the sender in the middle of the switch: it started its flush
+ * (and read CPU 1's loaded_mm) before CPU 1's switch_mm_irqs_off() was done,
+ * and queued the call a fraction of a microsecond after: the call met the
+ * switch (it ran after it, on the other mm: wrong CPU), so the replay takes
+ * it inside a schedule window.
+ */
+static void test_record_convert__call_decided_during_a_switch_is_a_race(void **state)
+{
+	struct conv v;
+	(void)state;
+	switch_race(&v, &(struct switch_race){ .name = "during", .next = 1, .mm_ns = 600, .flush_ns = 300,
+					       .queue_ns = 900, .reason = 5 });
+	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
+	if (begin < 0 || mprot < begin || end < mprot) {
+		dump_lines(&v);
+		fail_msg("schedule_begin at line %ld, the mprotect at %ld, schedule_end at %ld", begin, mprot, end);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
+	conv_free(&v);
+}
+
+/*
+ * The same race, but the call found nothing to do (a remote shootdown traced
+ * with 0 pages: the CPU had caught up at its switch, so the sender's flush
+ * came first): the mprotect goes before the switch's ops in the window.
+ */
+static void test_record_convert__raced_call_that_caught_up_puts_the_flush_first(void **state)
+{
+	struct conv v;
+	(void)state;
+	switch_race(&v, &(struct switch_race){ .name = "caughtup", .next = 1, .mm_ns = 600, .flush_ns = 300,
+					       .queue_ns = 900, .reason = 1 });
+	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
+	if (begin < 0 || mprot < begin || other < mprot || end < other) {
+		dump_lines(&v);
+		fail_msg("schedule_begin at line %ld, the mprotect at %ld, CPU 1 to another process at %ld, schedule_end "
+			 "at %ld", begin, mprot, other, end);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.noop"), 1);
+	conv_free(&v);
+}
+
+/*
+ * The two ends of that window, each alone: a call decided 3 us after the
+ * switch but after its switch_mm_irqs_off() (tlb_flush) did not meet it;
+ * a call decided 10 us after a switch to idle (no switch_mm_irqs_off(), no
+ * tlb_flush) did not either (RACE_AFTER_NS, 8 us).  Neither is replayed
+ * inside a schedule window.
+ */
+static void test_record_convert__switch_window_ends_at_switch_mm_or_after_8us(void **state)
+{
+	static const struct switch_race races[] = {
+		{ .name = "window_mm", .next = 1, .mm_ns = 1000, .flush_ns = 3000, .queue_ns = 5000, .reason = 5 },
+		{ .name = "window_idle", .next = 0, .mm_ns = -1, .flush_ns = 10000, .queue_ns = 20000, .reason = 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(races) / sizeof(races[0]); i++) {
+		struct conv v;
+		switch_race(&v, &races[i]);
+		if (find_line(&v, 1, "schedule_begin") >= 0) {
+			dump_lines(&v);
+			fail_msg("%s: the call was replayed as a switch race", races[i].name);
+		}
+		assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
+		conv_free(&v);
+	}
 }
 
 /* madvise(MADV_COLD = 20) and madvise(MADV_PAGEOUT = 21) are written as advice "cold" / "pageout". */
@@ -500,47 +616,6 @@ static void test_record_convert__madvise_cold_and_pageout_are_events(void **stat
 		dump_lines(&v);
 		fail_msg("cold at line %ld, pageout at %ld", cold, pageout);
 	}
-	conv_free(&v);
-}
-
-/*
- * The same with the sender in the middle of the switch: it started its flush
- * (and read CPU 1's loaded_mm) before CPU 1's switch_mm_irqs_off() was done,
- * and queued the call a fraction of a microsecond after: the call met the
- * switch (it ran after it, on the other mm: wrong CPU), so the replay takes
- * it inside a schedule window.
- */
-static void test_record_convert__call_decided_during_a_switch_is_a_race(void **state)
-{
-	struct conv v;
-	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000005000ull;
-	(void)state;
-	conv_start(&v, "during");
-	exec_root(&v, 0);
-	start_thread(&v);
-	sched_switch(&v, 1, 0, THREAD, 0);
-	sys_enter(&v, NR_mprotect, addr, 4096, 1);
-	v.gap = 300;                             /* the kernel's order, 0.3 us apart */
-	sched_switch(&v, 1, THREAD, 1, 1);
-	tlb_flush(&v, 0, ROOT, 4, 1);           /* should_flush_tlb() sees task 2's mm */
-	tlb_flush(&v, 1, THREAD, 0, 0);         /* CPU 1's switch_mm_irqs_off() done */
-	csd_queue(&v, 0, ROOT, 1, csd);
-	v.gap = 1000;
-	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
-	tlb_flush(&v, 1, 1, 5, 0);
-	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
-	tlb_flush(&v, 0, ROOT, 3, 1);
-	sys_exit(&v, NR_mprotect);
-	conv_finish(&v);
-
-	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
-	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
-	long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
-	if (begin < 0 || mprot < begin || end < mprot) {
-		dump_lines(&v);
-		fail_msg("schedule_begin at line %ld, the mprotect at %ld, schedule_end at %ld", begin, mprot, end);
-	}
-	assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
 	conv_free(&v);
 }
 
@@ -628,51 +703,6 @@ static void test_record_convert__untraced_switch_in_without_sender_op_is_counted
 }
 
 /*
- * The two ends of that window, each alone: a call decided 3 us after the
- * switch but after its switch_mm_irqs_off() (tlb_flush) did not meet it;
- * a call decided 10 us after a switch to idle (no switch_mm_irqs_off(), no
- * tlb_flush) did not either (RACE_AFTER_NS, 8 us).  Neither is replayed
- * inside a schedule window.
- */
-static void test_record_convert__switch_window_ends_at_switch_mm_or_after_8us(void **state)
-{
-	(void)state;
-	for (int idle = 0; idle <= 1; idle++) {
-		struct conv v;
-		const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000008000ull;
-		conv_start(&v, idle ? "window_idle" : "window_mm");
-		exec_root(&v, 0);
-		start_thread(&v);
-		sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
-		sys_enter(&v, NR_mprotect, addr, 4096, 1);
-		v.gap = 1000;
-		if (idle) {
-			sched_switch(&v, 1, THREAD, 0, 1);   /* CPU 1 to idle: no switch_mm_irqs_off() */
-			v.gap = 10000;
-		} else {
-			sched_switch(&v, 1, THREAD, 1, 1);   /* CPU 1 to another process ... */
-			tlb_flush(&v, 1, THREAD, 0, 0);      /* ... its mm loaded 1 us later */
-			v.gap = 2000;
-		}
-		tlb_flush(&v, 0, ROOT, 4, 1);           /* 3 us / 10 us after the switch */
-		csd_queue(&v, 0, ROOT, 1, csd);
-		v.gap = 1000;
-		csd_call(&v, REV_CSD_ENTRY, 1, idle ? 0 : 1, csd);
-		tlb_flush(&v, 1, idle ? 0 : 1, idle ? 0 : 5, 0);
-		csd_call(&v, REV_CSD_EXIT, 1, idle ? 0 : 1, csd);
-		tlb_flush(&v, 0, ROOT, 3, 1);
-		sys_exit(&v, NR_mprotect);
-		conv_finish(&v);
-		if (find_line(&v, 1, "schedule_begin") >= 0) {
-			dump_lines(&v);
-			fail_msg("%s: the call was replayed as a switch race", idle ? "to idle, 10 us" : "after switch_mm, 3 us");
-		}
-		assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
-		conv_free(&v);
-	}
-}
-
-/*
  * A process that execs twice before the converter reaches its first exec:
  * two snapshots wait on its pid, each taken off alone (freeing the first
  * used to free the second with it: a use after free, seen by ASan/valgrind).
@@ -728,48 +758,6 @@ static void test_record_convert__later_exec_says_arg_pages(void **state)
 		dump_lines(&v);
 		fail_msg("the command's exec at line %ld (no arg_pages), the later one at %ld (arg_pages 3)", first, second);
 	}
-	conv_free(&v);
-}
-
-/*
- * The same race, but the call found nothing to do (a remote shootdown traced
- * with 0 pages: the CPU had caught up at its switch, so the sender's flush
- * came first): the mprotect goes before the switch's ops in the window.
- */
-static void test_record_convert__raced_call_that_caught_up_puts_the_flush_first(void **state)
-{
-	struct conv v;
-	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000009000ull;
-	(void)state;
-	conv_start(&v, "caughtup");
-	exec_root(&v, 0);
-	start_thread(&v);
-	sched_switch(&v, 1, 0, THREAD, 0);
-	sys_enter(&v, NR_mprotect, addr, 4096, 1);
-	v.gap = 300;
-	sched_switch(&v, 1, THREAD, 1, 1);
-	tlb_flush(&v, 0, ROOT, 4, 1);
-	tlb_flush(&v, 1, THREAD, 0, 0);
-	csd_queue(&v, 0, ROOT, 1, csd);
-	v.gap = 1000;
-	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
-	tlb_flush(&v, 1, 1, 1, 0);              /* remote shootdown, 0 pages: caught up */
-	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
-	tlb_flush(&v, 0, ROOT, 3, 1);
-	sys_exit(&v, NR_mprotect);
-	conv_finish(&v);
-
-	long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
-	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
-	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
-	long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
-	if (begin < 0 || mprot < begin || other < mprot || end < other) {
-		dump_lines(&v);
-		fail_msg("schedule_begin at line %ld, the mprotect at %ld, CPU 1 to another process at %ld, schedule_end "
-			 "at %ld", begin, mprot, other, end);
-	}
-	assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
-	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.noop"), 1);
 	conv_free(&v);
 }
 
