@@ -176,6 +176,104 @@ static void test_compare_real__json_rows(void **state)
 	free(trace);
 }
 
+/*
+ * Flushing context switches, counted as the recorder counts them: with a
+ * recorded task on the CPU, from the mark the trailer's counts_start_mark
+ * names (the kernel's counts begin after the command's first exec).  PCID
+ * off, so that every switch to another mm flushes:
+ *
+ *   before the mark   spawn of task 1 and its exec on CPU 0: 2, not counted
+ *   CPU 1             run other (not counted), thread 2 (1), a flush call
+ *                     with freed tables finds CPU 1 lazy: to init_mm (not
+ *                     counted), task 2 runs again (2), task 1's exit frees
+ *                     the tables with CPU 1 lazy again (not counted)
+ *   CPU 0             run other (not counted), task 1 again (1), its exit:
+ *                     the last flush finds CPU 0 lazy, to init_mm (2)
+ *
+ * ptsim's tlb.switch_flush counts all 10 (5 on each CPU); the figure compared
+ * is 2 + 2.
+ */
+static const char sw_body[] =
+	"{\"ptsim_trace\":2,\"machine\":{\"arch\":\"x86_64\",\"cpus\":2,\"preset\":\"6.18.44\","
+	"\"set\":{\"pcid\":false}}}\n"
+	"{\"op\":\"spawn\",\"task\":1,\"cpu\":0}\n"
+	"{\"op\":\"exec\",\"task\":1}\n"
+	"{\"op\":\"mark\",\"name\":\"counting starts\"}\n"
+	"{\"op\":\"run\",\"cpu\":1,\"other\":true}\n"
+	"{\"op\":\"thread\",\"task\":1,\"thread\":2,\"cpu\":1}\n"
+	"{\"op\":\"mmap\",\"task\":2,\"addr\":\"0x100000000000\",\"len\":\"2M\",\"prot\":\"rw\"}\n"
+	"{\"op\":\"touch\",\"task\":2,\"addr\":\"0x100000000000\",\"len\":\"64K\",\"write\":true}\n"
+	"{\"op\":\"run\",\"cpu\":0,\"other\":true}\n"
+	"{\"op\":\"run\",\"task\":1,\"cpu\":0}\n"
+	"{\"op\":\"sleep\",\"task\":2}\n"
+	"{\"op\":\"munmap\",\"task\":1,\"addr\":\"0x100000000000\",\"len\":\"2M\"}\n"
+	"{\"op\":\"run\",\"task\":2,\"cpu\":1}\n"
+	"{\"op\":\"exit\",\"task\":2}\n"
+	"{\"op\":\"exit\",\"task\":1}\n";
+
+/* The kernel's figures: 3 on CPU 0 (one more than ptsim: another process took the ASID), 2 on CPU 1. */
+static const char sw_trailer[] =
+	"{\"recorded\":{\"kernel\":\"test\",\"command\":[\"t\"],\"complete\":true,"
+	"\"counts_start_mark\":\"counting starts\",\"processes\":[],"
+	"\"cpus\":[{\"cpu\":0,\"tlb\":{\"switch_flush\":3}},{\"cpu\":1,\"tlb\":{\"switch_flush\":2}}],"
+	"\"totals\":{\"tlb\":{\"switch_flush\":5}}}}\n";
+
+static void test_compare_real__switch_flush_as_recorded(void **state)
+{
+	(void)state;
+	char *trace = path_of("sw.jsonl"), *args = NULL, *out, *err;
+	write_file(trace, sw_body, sw_trailer);
+	assert_true(asprintf(&args, "compare-real '%s' --json", trace) > 0);
+	assert_int_equal(run(args, &out, &err), 0);
+	cJSON *j = cJSON_Parse(out);
+	if (!j)
+		fail_msg("not JSON: %s (stderr: %s)", out, err);
+	expect_row(j, "cpus[0].tlb.switch_flush", 3, 2);
+	expect_row(j, "cpus[1].tlb.switch_flush", 2, 2);
+	expect_row(j, "totals.tlb.switch_flush", 5, 4);
+	expect_row(j, "totals.tlb.remote.lazy_to_init_mm", 0, 2);
+	assert_string_equal(at(j, "counts_start_mark")->valuestring, "counting starts");
+	cJSON_Delete(j);
+	free(out);
+	free(err);
+	free(args);
+	/* The same run counted in full: every flushing switch. */
+	assert_true(asprintf(&args, "run --json '%s'", trace) > 0);
+	assert_int_equal(run(args, &out, &err), 0);
+	j = cJSON_Parse(out);
+	if (!j)
+		fail_msg("not JSON: %s (stderr: %s)", out, err);
+	assert_int_equal(at(j, "final.counters.tlb.switch_flush")->valueint, 10);
+	assert_int_equal(at(j, "final.counters.tlb.switch_flush_task")->valueint, 6);
+	assert_int_equal(at(j, "final.cpus[0].switch_flush_task")->valueint, 4);
+	assert_int_equal(at(j, "final.cpus[1].switch_flush_task")->valueint, 2);
+	assert_int_equal(at(j, "marks[0].cpus[0].switch_flush_task")->valueint, 2);
+	cJSON_Delete(j);
+	free(out);
+	free(err);
+	free(args);
+	/* Without the mark (an older recording), from the start: the spawn and exec too. */
+	char *plain = strdup(sw_trailer), *k = strstr(plain, "\"counts_start_mark\"");
+	assert_non_null(k);
+	memcpy(k, "\"counts_start_marX\"", 19);
+	write_file(trace, sw_body, plain);
+	free(plain);
+	assert_true(asprintf(&args, "compare-real '%s' --json", trace) > 0);
+	assert_int_equal(run(args, &out, &err), 0);
+	j = cJSON_Parse(out);
+	if (!j)
+		fail_msg("not JSON: %s (stderr: %s)", out, err);
+	expect_row(j, "cpus[0].tlb.switch_flush", 3, 4);
+	expect_row(j, "totals.tlb.switch_flush", 5, 6);
+	assert_true(cJSON_IsNull(at(j, "counts_start_mark")));
+	cJSON_Delete(j);
+	free(out);
+	free(err);
+	free(args);
+	unlink(trace);
+	free(trace);
+}
+
 static void test_compare_real__text_table(void **state)
 {
 	(void)state;
@@ -242,6 +340,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compare_real__json_rows),
 		cmocka_unit_test(test_compare_real__text_table),
+		cmocka_unit_test(test_compare_real__switch_flush_as_recorded),
 		cmocka_unit_test(test_compare_real__not_a_recording),
 		cmocka_unit_test(test_compare_real__usage),
 	};

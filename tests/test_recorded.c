@@ -31,8 +31,10 @@
  *  - local ranged flushes and single-page invalidations: within the
  *    recording's tolerance (percent of the real figure) + the number of
  *    processes;
- *  - flushing context switches: ptsim's at most the kernel's (ptsim cannot
- *    see the other processes whose ASIDs evicted the recorded ones);
+ *  - flushing context switches (counted as the recorder counts them: with a
+ *    recorded task on the CPU, after the command's first exec): ptsim's at
+ *    most the kernel's (ptsim cannot see the other processes whose ASIDs
+ *    evicted the recorded ones);
  *  - page faults: within 2% + 8, or, where the program populated memory
  *    (MAP_POPULATE, MADV_POPULATE_*, mlock: ptsim counts those pages as
  *    handle_mm_fault calls, the kernel's user-fault tracepoint does not),

@@ -469,9 +469,9 @@ struct sim_cpu {
 
 	/* Concurrency points. */
 	bool in_schedule;                /* inside __schedule() with IRQs off (schedule_begin) */
+	unsigned int pending_acks;       /* IPIs this CPU is waiting for (its operation is blocked) */
 	struct pending_call *pending;    /* IPIs waiting for IRQs to come back on */
 	struct pending_call **pending_tail;
-	unsigned int pending_acks;       /* IPIs this CPU is waiting for (its operation is blocked) */
 	uint32_t *deferred;              /* frames whose free waits for those acks */
 	size_t nr_deferred, cap_deferred;
 	uint64_t op_epoch;               /* RCU epoch at which the blocked operation started */
@@ -520,6 +520,7 @@ struct sim_cpu {
 
 /* ptsim layout: a flush IPI's counters (slots 0-7) fill one cache line of its target. */
 _Static_assert(offsetof(struct sim_cpu, stats) % SIM_CACHE_LINE == 0, "sim_cpu stats not line-aligned");
+_Static_assert(sizeof(struct sim_cpu) / (2 * SIM_CACHE_LINE) % 2 == 1, "sim_cpu's size is not an odd multiple of 128 bytes");
 
 /*
  * ptsim: is @cpu inside __schedule() (schedule_begin)?  Such a CPU always has

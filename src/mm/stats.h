@@ -50,6 +50,7 @@
 	X(TLB_REMOTE_LAZY, "tlb.remote.lazy_to_init_mm")                             \
 	X(TLB_REMOTE_NOOP, "tlb.remote.noop")                                        \
 	X(TLB_SWITCH_FLUSH, "tlb.switch_flush")                                      \
+	X(TLB_SWITCH_FLUSH_TASK, "tlb.switch_flush_task")                            \
 	X(TLB_INVLPGB, "tlb.invlpgb")                                                \
 	X(TLB_INVLPGB_FULL, "tlb.invlpgb_full")                                      \
 	X(TLB_INVLPGB_ALL, "tlb.invlpgb_all")                                        \
@@ -106,7 +107,8 @@ enum sim_stat {
  * struct sim_cpu's stats[].  ptsim layout: a flush IPI adds to its target's
  * slots 0-7 (the interrupt, nr_tlb_remote_flush_received and one outcome),
  * so that they share one cache line of the target; only a lazy target's
- * switch to init_mm may also add to switch_flush.  The slots are
+ * switch to init_mm may also add to switch_flush (never to switch_flush_task:
+ * no task of the trace runs on a lazy CPU).  The slots are
  * 0 .. NR_CPU_STATS - 1, each once: a slot used twice is an override in
  * sim_cpu_stat_names[]'s initializer (-Woverride-init, an error with
  * PTSIM_WERROR), a slot out of range exceeds its bounds.
@@ -126,6 +128,7 @@ enum sim_stat {
 	X(REMOTE_WRONG_CPU, 4, "remote.wrong_cpu")                                   \
 	X(REMOTE_LAZY, 5, "remote.lazy_to_init_mm")                                  \
 	X(SWITCH_FLUSH, 13, "switch_flush")                                          \
+	X(SWITCH_FLUSH_TASK, 20, "switch_flush_task")                                \
 	X(CONTEXT_SWITCHES, 14, "context_switches")                                  \
 	X(TLB_HITS, 16, "tlb.hits")                                                  \
 	X(TLB_MISSES, 17, "tlb.misses")                                              \

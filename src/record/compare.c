@@ -12,8 +12,10 @@
  *   cpu.N.ipi_received.*), what
  *   the received flushes did (cpu.N.remote.*), local full flushes
  *   (cpu.N.nr_tlb_local_flush_all) and single-page invalidations
- *   (cpu.N.nr_tlb_local_flush_one), flushing context switches
- *   (cpu.N.switch_flush);
+ *   (cpu.N.nr_tlb_local_flush_one), flushing context switches with a task
+ *   of the trace on the CPU (cpu.N.switch_flush_task, counted from the mark
+ *   the trailer's counts_start_mark names: the kernel's counts begin after
+ *   the command's first exec);
  *   the machine: the same summed, local ranged flushes (tlb.local.partial),
  *   remote flushes started (tlb.nr_tlb_remote_flush), page faults.
  *
@@ -40,6 +42,7 @@ struct cmp {
 	cJSON *real;          /* the trailer's "recorded" */
 	cJSON *out;           /* the JSON result */
 	FILE *text;           /* the text result */
+	const char *start;    /* the mark where the kernel's counts begin (NULL: none, the replay's start) */
 	unsigned int compared, differ;
 };
 
@@ -108,6 +111,27 @@ static uint64_t sim_stat(struct cmp *c, const char *fmt, unsigned int cpu)
 	return v;
 }
 
+/*
+ * Flushing context switches as the recorder counts them: those with a
+ * recorded task on the CPU (not the stand-in of other processes, not an idle
+ * CPU), after the command's first exec.
+ */
+static uint64_t sim_switch_flush(struct cmp *c, unsigned int cpu, bool total)
+{
+	char name[64];
+	uint64_t now, before = 0;
+
+	if (total)
+		snprintf(name, sizeof(name), "tlb.switch_flush_task");
+	else
+		snprintf(name, sizeof(name), "cpu.%u.switch_flush_task", cpu);
+	if (ptsim_stat(c->m, name, &now))
+		return 0;
+	if (c->start && ptsim_mark_stat(c->m, c->start, name, &before))
+		before = 0;
+	return now > before ? now - before : 0;
+}
+
 static const char *const NO_IRQ = "interrupts raised (a call to a CPU with calls pending raises none): not modelled";
 static const char *const NO_RESCHED = "scheduler IPIs: ptsim does not model the scheduler";
 
@@ -146,7 +170,7 @@ static void compare_cpu(struct cmp *c, cJSON *o, const cJSON *rc, unsigned int c
 		row(c, o, "tlb.nr_tlb_remote_flush", "remote flushes started", jget(rc, "tlb.nr_tlb_remote_flush", NULL),
 		    sim_stat(c, "tlb.nr_tlb_remote_flush", 0));
 	row(c, o, "tlb.switch_flush", "context switches that flushed", jget(rc, "tlb.switch_flush", NULL),
-	    total ? sim_stat(c, "tlb.switch_flush", 0) : CPU_STAT("switch_flush"));
+	    sim_switch_flush(c, cpu, total));
 	row(c, o, "ipi.sent.tlb_flush", "TLB-flush IPIs sent", jget(rc, "ipi.sent.tlb_flush", NULL),
 	    total ? sim_stat(c, "ipi.received.tlb_flush", 0) : CPU_STAT("ipi_sent.tlb_flush"));
 	row(c, o, "ipi.sent.table_sync", "table-sync IPIs sent", jget(rc, "ipi.sent.table_sync", NULL),
@@ -288,6 +312,17 @@ int rec_compare(const struct rec_compare_opts *o, FILE *out, unsigned int *diffe
 		cfg.cpus, preset);
 	if (!cJSON_IsTrue(complete))
 		fprintf(c.text, "  INCOMPLETE recording (stopped early or events lost): the figures need not agree\n");
+	const cJSON *start = cJSON_GetObjectItemCaseSensitive(c.real, "counts_start_mark");
+	uint64_t unused;
+	if (cJSON_IsString(start) && !ptsim_mark_stat(c.m, start->valuestring, "tlb.switch_flush_task", &unused))
+		c.start = start->valuestring;
+	if (c.start) {
+		cJSON_AddStringToObject(c.out, "counts_start_mark", c.start);
+	} else {
+		cJSON_AddNullToObject(c.out, "counts_start_mark");
+		fprintf(c.text, "  no mark where the kernel's counts start (an older recorder): ptsim's "
+			"flushing switches\n  include the command's spawn and first exec\n");
+	}
 	uint64_t races = jget(c.real, "totals.switch_races", NULL);
 	cJSON_AddNumberToObject(c.out, "switch_races", (double)races);
 	if (races)

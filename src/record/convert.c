@@ -1772,6 +1772,17 @@ static int on_exec(struct rec_conv *c, const struct rec_ev *e, bool final)
 			rc = touch(c, t, r->addr, r->len, r->anon, false);
 		}
 	rec_exec_free(snap);
+	if (!rc && root) {
+		/*
+		 * The counts take the command's tasks as recorded from its exec
+		 * event on: what ran before (the spawn, the exec's switch to the
+		 * new mm) is not in them.  compare-real reads ptsim's flushing
+		 * switches from this mark on (the trailer's counts_start_mark).
+		 */
+		cJSON *m = op("mark");
+		cJSON_AddStringToObject(m, "name", REC_COUNTS_START_MARK);
+		rc = emit(c, m);
+	}
 	return rc;
 }
 
@@ -2587,6 +2598,8 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "missed_switches", c->missed_switches);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
+	if (c->started)
+		cJSON_AddStringToObject(r, "counts_start_mark", REC_COUNTS_START_MARK);
 	cJSON *procs = cJSON_AddArrayToObject(r, "processes");
 	for (size_t i = 0; i < c->nr_mms; i++) {
 		const struct cmm *mm = c->mms[i];

@@ -27,7 +27,7 @@ struct rec_cpu_counts {
 	/* flushes by recorded tasks on this CPU, outside cross-CPU calls */
 	uint64_t local_full, local_partial, local_pages;  /* pages: INVLPGs of the partial ones */
 	uint64_t remote_send;                            /* TLB_REMOTE_SEND_IPI: nr_tlb_remote_flush */
-	uint64_t switch_flush;                           /* switching to a recorded task flushed */
+	uint64_t switch_flush;                           /* a switch flushed with a recorded task on this CPU */
 	/* the whole machine, recorded tasks or not: context for the noise */
 	uint64_t all_recv_tlb_flush, all_sent_interrupts;
 	/*
@@ -40,6 +40,15 @@ struct rec_cpu_counts {
 };
 
 #define REC_SWITCH_RACE_NS 2000u
+
+/*
+ * The counts begin with the command's first exec event (its tasks are
+ * recorded from there on): the mark the recording has right after that exec,
+ * named in the trailer's counts_start_mark.  compare-real counts ptsim's
+ * flushing switches from it (its spawn and first exec switched and flushed
+ * before).
+ */
+#define REC_COUNTS_START_MARK "the kernel's counts start"
 
 struct rec_counts;
 

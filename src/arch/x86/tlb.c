@@ -150,6 +150,25 @@ static void cpumask_leave_prev_eager(struct mm_struct *prev, struct sim_cpu *cpu
 		cpumask_clear_cpu(cpu->id, &prev->cpumask);
 }
 
+/*
+ * ptsim bookkeeping: a switch that flushed (tlb.switch_flush).  It also counts
+ * in tlb.switch_flush_task when a task of the trace is current on @cpu: a
+ * switch to it (run, spawn, a new thread or child, exec's new mm) or one it
+ * makes itself (the lazy switch to init_mm of its exit's last flush).  Not the
+ * switches into the stand-in of other processes (`run other`), nor those of
+ * an idle CPU (leave_mm(), a flush call that finds the CPU lazy): what
+ * `ptsim record` counts as the recorded tasks' flushing switches.
+ */
+static void count_switch_flush(struct ptsim_machine *m, struct sim_cpu *cpu)
+{
+	STAT_INC(m, TLB_SWITCH_FLUSH);
+	CPU_STAT_INC(cpu, SWITCH_FLUSH);
+	if (cpu->curr && cpu->curr->id >= 0) {
+		STAT_INC(m, TLB_SWITCH_FLUSH_TASK);
+		CPU_STAT_INC(cpu, SWITCH_FLUSH_TASK);
+	}
+}
+
 /**
  * switch_mm_irqs_off - load @next (NULL: init_mm).
  * Same mm: nothing unless the CPU was lazy and missed a flush.  Different mm:
@@ -208,8 +227,7 @@ static void switch_mm_irqs_off(struct ptsim_machine *m, struct sim_cpu *cpu, str
 			tlb_inv_asid(m, cpu, new_asid, TLBINV_LEAF | TLBINV_PWC);
 		else
 			tlb_inv_all(m, cpu, TLBINV_LEAF | TLBINV_PWC);
-		STAT_INC(m, TLB_SWITCH_FLUSH);
-		CPU_STAT_INC(cpu, SWITCH_FLUSH);
+		count_switch_flush(m, cpu);
 	}
 	cpu_set_loaded_mm(m, cpu, next);
 	ts->loaded_mm_asid = new_asid;
