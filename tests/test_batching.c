@@ -683,15 +683,17 @@ static void test_batching__ipi_cond_mask_tests_self_first(void **state)
 
 /*
  * The gather's frees wait for the flush's acknowledgements: task 1 on CPU 0
- * munmaps 8 pages only it touched while its thread on CPU 1 is in a GUP-fast
- * walk (IRQs off, the flush IPI queued).  No TLB holds the pages after the
- * local flush, so each is a candidate for free_anon_pages_now(); still none
- * is freed before CPU 1 takes the IPI.
+ * munmaps 31 pages only it touched while its thread on CPU 1 is in a
+ * GUP-fast walk (IRQs off, the flush IPI queued).  The 31st fault filled CPU
+ * 0's LRU add batch, which then let go of them all, so the gather holds their
+ * last references; no TLB holds the pages after the local flush, so each is a
+ * candidate for free_anon_pages_now(); still none is freed before CPU 1 takes
+ * the IPI.
  */
 static void test_batching__zap_frees_wait_for_irqs_off_ack(void **state)
 {
 	struct ptsim_machine *m = t_machine(2, NULL, NULL);
-	struct ptsim_mmap_args a = { .addr = 0x10000000ull, .len = 8 * 4096,
+	struct ptsim_mmap_args a = { .addr = 0x10000000ull, .len = 31 * 4096,
 				     .prot = PTSIM_PROT_READ | PTSIM_PROT_WRITE };
 	struct ptsim_mmap_args b = a;
 	(void)state;
@@ -701,6 +703,7 @@ static void test_batching__zap_frees_wait_for_irqs_off_ack(void **state)
 	T_OK(m, ptsim_mmap(m, 1, &a));
 	T_OK(m, ptsim_mmap(m, 1, &b));
 	T_OK(m, ptsim_touch(m, 1, a.addr, a.len, 0, true));
+	assert_int_equal(ptsim_frames_in_lru_batches(m), 0);
 	T_OK(m, ptsim_thread(m, 1, 2, 1));
 	T_OK(m, ptsim_gup_fast_begin(m, 1, 2, b.addr));
 	uint64_t before = t_stat(m, "pages.freed");
@@ -709,8 +712,8 @@ static void test_batching__zap_frees_wait_for_irqs_off_ack(void **state)
 	T_OK(m, ptsim_gup_fast_end(m, 1));
 	uint64_t after = t_stat(m, "pages.freed") - before;
 	t_destroy(m);
-	if (during != 0 || after != 8)
-		fail_msg("pages freed while CPU 1 had IRQs off: %llu (expected 0), after: %llu (expected 8)",
+	if (during != 0 || after != 31)
+		fail_msg("pages freed while CPU 1 had IRQs off: %llu (expected 0), after: %llu (expected 31)",
 			 (unsigned long long)during, (unsigned long long)after);
 }
 

@@ -286,6 +286,7 @@ static void test_tlb_coherence__stale_entry_reported_once(void **s)
 	T_OK(m, ptsim_spawn(m, 0, 0));
 	T_OK(m, ptsim_mmap(m, 0, &a));
 	T_OK(m, ptsim_touch(m, 0, BASE, 2 * PAGE, 0, true));
+	lru_add_drain_all(m);   /* the CPU's LRU add batch lets go of the pages */
 	/* Unmap the second page without any flush, then free it. */
 	struct mm_struct *mm = m->cpus[0].loaded_mm;
 	pgent_t *ep = pt_walk(mm, BASE + PAGE, &(enum pt_level){ PT_PTE });

@@ -210,4 +210,12 @@ PTSIM_API int ptsim_machine_check(struct ptsim_machine *m);
 /** ptsim_frames_in_use - simulated frames currently allocated (all kinds, incl. page tables). */
 PTSIM_API uint64_t ptsim_frames_in_use(const struct ptsim_machine *m);
 
+/**
+ * ptsim_frames_in_lru_batches - frames the CPUs' LRU add batches hold a
+ * reference to (at most 30 per CPU).  A page unmapped or its task gone while
+ * its folio waits there stays allocated (in ptsim_frames_in_use()) until that
+ * CPU drains its batch, as in the kernel.
+ */
+PTSIM_API uint64_t ptsim_frames_in_lru_batches(const struct ptsim_machine *m);
+
 #endif

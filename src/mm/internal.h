@@ -185,6 +185,11 @@ enum frame_kind {
 #define FRAME_F_DIRTY (1u << 0)     /* folio dirty (file/shmem) */
 #define FRAME_F_LAZYFREE (1u << 1)  /* MADV_FREE'd anonymous folio */
 #define FRAME_F_ANON_EXCL (1u << 2) /* PageAnonExclusive */
+/*
+ * In a CPU's per-CPU LRU add batch (swap.c): PG_lru still clear, and the
+ * batch holds a reference.  Every other frame is taken as on the LRU.
+ */
+#define FRAME_F_LRU_ADD (1u << 3)
 
 struct ptdesc;
 struct sim_file;
@@ -456,6 +461,17 @@ struct pending_call {
  * The array of CPUs is allocated aligned (machine.c).  On 8,192 CPUs a
  * broadcast costs what it touches per target (docs/performance.md).
  */
+/*
+ * The kernel's struct folio_batch as the per-CPU LRU batches use it
+ * (include/linux/pagevec.h, v6.18: PAGEVEC_SIZE 31, called FOLIO_BATCH_SIZE
+ * from 2026 on): frame numbers, filled from 0.
+ */
+#define FOLIO_BATCH_SIZE 31
+struct folio_batch {
+	uint32_t nr;
+	uint32_t folios[FOLIO_BATCH_SIZE];
+};
+
 struct sim_cpu {
 	_Alignas(2 * SIM_CACHE_LINE) unsigned int id;
 	bool is_lazy;                    /* running idle/kthread with a user mm still loaded */
@@ -511,11 +527,13 @@ struct sim_cpu {
 	struct mm_struct *held_lock_mm;
 
 	/*
-	 * ptsim layout: makes the size an odd multiple of 128 bytes, so that the
-	 * CPUs' hot lines spread over every set of the host's caches (at 512
-	 * bytes apart they would all fall into half of them).
+	 * cpu_fbatches.lru_add (swap.c): folios added to the LRU on this CPU and
+	 * not yet moved there.  128 bytes; it also makes the size an odd multiple
+	 * of 128 bytes (ptsim layout: the CPUs' hot lines then spread over every
+	 * set of the host's caches; at 512 bytes apart they would all fall into
+	 * half of them).
 	 */
-	char layout_pad[2 * SIM_CACHE_LINE];
+	struct folio_batch lru_add;
 };
 
 /* ptsim layout: a flush IPI's counters (slots 0-7) fill one cache line of its target. */
@@ -1262,6 +1280,19 @@ struct sim_file *file_find(struct ptsim_machine *m, const char *name);   /* the 
 struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_kind kind, unsigned int page_shift);
 void file_put(struct ptsim_machine *m, struct sim_file *f);
 uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /* in the file's pages */
+
+/* swap.c: the per-CPU LRU add batches (cpu_fbatches.lru_add). */
+void folio_add_lru(struct ptsim_machine *m, uint32_t pfn);
+void folio_add_lru_vma(struct vm_area_struct *vma, uint32_t pfn);
+void lru_add_drain_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
+void lru_add_drain(struct ptsim_machine *m);
+void lru_add_drain_all(struct ptsim_machine *m);
+void lru_cache_disable(struct ptsim_machine *m);
+/* folio_test_lru(): PG_lru, clear only while the folio waits in a CPU's lru_add batch. */
+static inline bool folio_test_lru(const struct sim_frame *f)
+{
+	return !(f->flags & FRAME_F_LRU_ADD);
+}
 
 /* memory.c: faults, zap, free_pgtables, copy. */
 #define FAULT_FLAG_WRITE 0x1u

@@ -6,9 +6,10 @@
  * MADV_COLD and MADV_PAGEOUT (madvise_cold(), madvise_pageout(): one gather
  * per VMA) walk the existing PTE tables (madvise_cold_or_pageout_pte_range()):
  * COLD clears young bits into the gather's range, PAGEOUT hands each table's
- * folios to reclaim_pages() (rmap.c).  ptsim: every folio is on the LRU (the
- * per-CPU LRU batches are taken as drained), the caller may page out any
- * file (can_do_file_pageout()), no large folios or THP.
+ * folios to reclaim_pages() (rmap.c).  Both drain this CPU's LRU add batch
+ * first (lru_add_drain()); a folio still in another CPU's batch cannot be
+ * isolated and stays (swap.c).  ptsim: the caller may page out any file
+ * (can_do_file_pageout()), no large folios or THP.
  *
  * The walk over the VMAs of the range (madvise_walk_vmas()) stops at the first
  * VMA that rejects the advice (-EINVAL, earlier VMAs already done) and reports
@@ -243,8 +244,8 @@ static void madvise_cold_or_pageout_pte_range(struct mmu_gather *tlb, struct vm_
 			pt_write(m, pte, PT_PTE, addr, ptent & ~_PAGE_ACCESSED);   /* clear_young_dirty_ptes(CYDP_CLEAR_YOUNG) */
 			tlb_remove_tlb_entries(tlb, addr, 1);
 		}
-		if (pageout)
-			folios[nr_folios++] = addr;   /* folio_isolate_lru() */
+		if (pageout && folio_test_lru(frame(m, pgent_pfn(ptent))))
+			folios[nr_folios++] = addr;   /* folio_isolate_lru(): fails while in an LRU add batch */
 	}
 	if (pageout && nr_folios)
 		reclaim_pages(vma, folios, nr_folios, ubc);
@@ -271,6 +272,7 @@ static int madvise_cold_or_pageout(struct vm_area_struct *vma, uint64_t start, u
 
 	if (!can_madv_lru_vma(vma))
 		return -EINVAL;
+	lru_add_drain(m);
 	if (pageout) {
 		folios = sim_icalloc(&m->alloc, PTRS_PER_PTE(m), sizeof(*folios));
 		if (!folios || tlbbatch_init(m, &ubc)) {

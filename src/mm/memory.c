@@ -120,6 +120,12 @@ uint32_t filemap_get_page(struct ptsim_machine *m, struct sim_file *f, uint64_t 
 	}
 	frame(m, pfn)->u.page.file = f;
 	frame(m, pfn)->u.page.index = index;
+	/*
+	 * shmem_alloc_and_add_folio() queues the new page for the LRU; a regular
+	 * file's page cache is taken as read long before (swap.c).
+	 */
+	if (kind == FRAME_SHMEM)
+		folio_add_lru(m, pfn);
 	return pfn;   /* the page cache holds the allocation reference */
 }
 
@@ -191,6 +197,7 @@ static unsigned int do_anonymous_page(struct vm_fault *vmf)
 	if (!pfn)
 		return VM_FAULT_OOM;
 	mm_counter_add(mm, MM_ANONPAGES, 1);
+	folio_add_lru_vma(vma, pfn);
 	set_pte_at(mm, vmf->address, vmf->pte, anon_page_pte(vma, pfn));
 	STAT_INC(m, FAULTS_ANON);
 	return 0;
@@ -301,6 +308,7 @@ static unsigned int do_cow_fault(struct vm_fault *vmf)
 		return VM_FAULT_OOM;
 	pte_t entry = mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY | ((vma->vm_flags & VM_WRITE) ? _PAGE_RW : 0));
 	mm_counter_add(mm, MM_ANONPAGES, 1);
+	folio_add_lru_vma(vma, pfn);   /* set_pte_range() */
 	set_pte_at(mm, vmf->address, vmf->pte, entry);
 	STAT_INC(m, FAULTS_COW);
 	return 0;
@@ -377,6 +385,7 @@ static unsigned int wp_page_copy(struct vm_fault *vmf, uint32_t old_pfn)
 	pte_t entry = mk_pgent(pfn, vma_page_flags(vma) | _PAGE_DIRTY | _PAGE_RW);
 	/* Clear the old entry and flush it before the new one becomes visible. */
 	ptep_clear_flush(vma, vmf->address, vmf->pte);
+	folio_add_lru_vma(vma, pfn);
 	set_pte_at(mm, vmf->address, vmf->pte, entry);
 	if (old_pfn) {
 		folio_remove_rmap(m, old_pfn, 1);
@@ -384,6 +393,26 @@ static unsigned int wp_page_copy(struct vm_fault *vmf, uint32_t old_pfn)
 	}
 	STAT_INC(m, FAULTS_COW);
 	return 0;
+}
+
+/*
+ * wp_can_reuse_anon_folio(): may the write reuse a small anonymous folio that
+ * is not marked exclusive?  Only if the mapping's reference is its only one.
+ * A folio still in a per-CPU LRU batch (not on the LRU) makes this CPU drain
+ * its own batch first; a reference another CPU's batch holds stays, and the
+ * page is copied (swap.c).  No KSM, no swap cache, no contended folio lock in
+ * ptsim; folio_move_anon_rmap() has no anon_vma to move to.
+ */
+static bool wp_can_reuse_anon_folio(struct ptsim_machine *m, uint32_t pfn)
+{
+	if (frame(m, pfn)->refcount > 3)
+		return false;
+	if (!folio_test_lru(frame(m, pfn)))
+		lru_add_drain(m);
+	if (frame(m, pfn)->refcount > 1)   /* + folio_test_swapcache() */
+		return false;
+	/* folio_trylock() succeeds; folio_free_swap() has nothing to free */
+	return frame(m, pfn)->refcount == 1;
 }
 
 /* do_wp_page(): write to a present, write-protected PTE. */
@@ -403,7 +432,7 @@ static unsigned int do_wp_page(struct vm_fault *vmf)
 		return 0;
 	}
 	if (pfn && frame(m, pfn)->kind == FRAME_ANON &&
-	    (frame(m, pfn)->flags & FRAME_F_ANON_EXCL || (frame(m, pfn)->refcount == 1 && frame(m, pfn)->mapcount == 1))) {
+	    (frame(m, pfn)->flags & FRAME_F_ANON_EXCL || wp_can_reuse_anon_folio(m, pfn))) {
 		/* wp_page_reuse(): ours alone; upgrading needs no flush. */
 		frame(m, pfn)->flags |= FRAME_F_ANON_EXCL;
 		pt_write(m, vmf->pte, PT_PTE, vmf->address, pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_ACCESSED);
@@ -423,6 +452,7 @@ static unsigned int do_swap_page(struct vm_fault *vmf)
 
 	if (!pfn)
 		return VM_FAULT_OOM;
+	folio_add_lru(m, pfn);   /* the swapin's new folio */
 	pte_t entry = mk_pgent(pfn, vma_page_flags(vma));
 	if ((vmf->flags & FAULT_FLAG_WRITE) && (vma->vm_flags & VM_WRITE))
 		entry |= _PAGE_RW | _PAGE_DIRTY;
@@ -592,6 +622,7 @@ int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *pte
 		return SIM_ENOMEM;   /* VM_FAULT_OOM */
 	}
 	r->anon++;
+	folio_add_lru_vma(r->vma, pfn);
 	set_pte_run(r, address, ptep, mk_pgent(pfn, r->pte_flags));
 	return 0;
 }

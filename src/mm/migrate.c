@@ -141,6 +141,7 @@ int do_move_hugetlb_page(struct mm_struct *mm, uint64_t addr)
 	struct vm_area_struct *vma = vma_lookup(mm, addr);
 	enum pt_level level;
 
+	lru_cache_disable(m);   /* do_pages_move(): every CPU's LRU add batch drained */
 	if (!vma)
 		return -EFAULT;
 	if (!is_vm_hugetlb_page(vma))

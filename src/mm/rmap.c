@@ -92,6 +92,13 @@ int swapout_range(struct mm_struct *mm, uint64_t start, uint64_t end)
 	int unmapped_error = 0;
 	struct vm_area_struct *vma = find_vma(mm, start);
 
+	/*
+	 * ptsim: a swapout event stands for reclaim long after the pages were
+	 * faulted, when no CPU's LRU add batch holds them any more (reclaim
+	 * cannot isolate a folio that waits there): drain them all first.
+	 */
+	lru_add_drain_all(m);
+
 	while (vma && vma->vm_start < end) {
 		if (start < vma->vm_start) {
 			unmapped_error = -ENOMEM;
@@ -138,8 +145,7 @@ next_vma:
 #define TLB_FLUSH_BATCH_PENDING_MASK ((1u << 15) - 1)
 #define TLB_FLUSH_BATCH_PENDING_LARGE (TLB_FLUSH_BATCH_PENDING_MASK / 2)
 
-/* The folio_batch of freed folios in shrink_folio_list() (PAGEVEC_SIZE). */
-#define FOLIO_BATCH_SIZE 31
+/* The folio_batch of freed folios in shrink_folio_list(): FOLIO_BATCH_SIZE (internal.h). */
 
 int tlbbatch_init(struct ptsim_machine *m, struct tlbflush_unmap_batch *ubc)
 {

@@ -544,6 +544,15 @@ PTSIM_API uint64_t ptsim_frames_in_use(const struct ptsim_machine *m)
 	return n;
 }
 
+PTSIM_API uint64_t ptsim_frames_in_lru_batches(const struct ptsim_machine *m)
+{
+	uint64_t n = 0;
+	PTSIM_CHECK_MACHINE(m, 0);
+	for (unsigned int c = 0; c < m->nr_cpus; c++)
+		n += m->cpus[c].lru_add.nr;
+	return n;
+}
+
 PTSIM_API size_t ptsim_machine_quiesce(struct ptsim_machine *m)
 {
 	PTSIM_CHECK_MACHINE(m, 0);
