@@ -1281,9 +1281,8 @@ struct sim_file *file_get(struct ptsim_machine *m, const char *name, enum file_k
 void file_put(struct ptsim_machine *m, struct sim_file *f);
 uint64_t linear_page_index(const struct vm_area_struct *vma, uint64_t addr);  /* in the file's pages */
 
-/* swap.c: the per-CPU LRU add batches (cpu_fbatches.lru_add). */
-void folio_add_lru(struct ptsim_machine *m, uint32_t pfn);
-void folio_add_lru_vma(struct vm_area_struct *vma, uint32_t pfn);
+/* swap.c: the per-CPU LRU add batches (cpu_fbatches.lru_add); the adds are inline, after put_page(). */
+void folio_batch_move_lru(struct ptsim_machine *m, struct folio_batch *fbatch);
 void lru_add_drain_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
 void lru_add_drain(struct ptsim_machine *m);
 void lru_add_drain_all(struct ptsim_machine *m);
@@ -1319,6 +1318,7 @@ struct anon_fault_run {
 	bool hooked;                  /* pt_write()'s hook test, the same for the whole run */
 	bool oom;                     /* the last fault failed its page allocation */
 	long anon, zero;              /* faults that installed a new page, the zero page */
+	struct folio_batch *lru;      /* with vma: the batch folio_add_lru_vma() fills (NULL: none) */
 };
 
 /* The faults of the run: each installed a page, or failed (the last one). */
@@ -1606,6 +1606,44 @@ static inline void put_page(struct ptsim_machine *m, uint32_t pfn)
 		return;
 	if (--f->refcount == 0)
 		free_frame_after_waits(m, pfn);
+}
+
+/*
+ * swap.c's adds, inline: every anonymous fault takes this path.
+ * folio_batch_add_and_move() - __folio_batch_add_and_move(): the batch takes a
+ * reference; the add that fills it moves the whole batch (folio_batch_add()
+ * returned no space left).  Every ptsim folio is small
+ * (folio_may_be_lru_cached()) and the cache is never disabled across an event
+ * (lru_cache_disabled()).
+ */
+static inline void folio_batch_add_and_move(struct ptsim_machine *m, struct folio_batch *fbatch, uint32_t pfn)
+{
+	struct sim_frame *f = frame(m, pfn);
+
+	f->refcount++;   /* folio_get() */
+	f->flags |= FRAME_F_LRU_ADD;
+	fbatch->folios[fbatch->nr++] = pfn;
+	if (PTSIM_UNLIKELY(fbatch->nr == FOLIO_BATCH_SIZE))
+		folio_batch_move_lru(m, fbatch);
+}
+
+/*
+ * folio_add_lru - queue a new folio for the LRU on the current CPU.
+ * ptsim: without a current CPU (setting up, outside any task) the folio is
+ * taken as on the LRU at once.
+ */
+static inline void folio_add_lru(struct ptsim_machine *m, uint32_t pfn)
+{
+	if (m->cur)
+		folio_batch_add_and_move(m, &m->cur->lru_add, pfn);
+}
+
+/* folio_add_lru_vma(): a VM_LOCKED VMA's folio goes to the mlock batch (mlock_new_folio(), not modelled). */
+static inline void folio_add_lru_vma(struct vm_area_struct *vma, uint32_t pfn)
+{
+	if ((vma->vm_flags & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED)
+		return;
+	folio_add_lru(vma->vm_mm->machine, pfn);
 }
 
 /* rcu.c */

@@ -575,6 +575,8 @@ static bool anon_fault_run_begin(struct anon_fault_run *r, uint64_t address, con
 		return false;
 	r->vma = vma;
 	r->pte_flags = r->write ? anon_page_flags(vma) : anon_zero_flags(vma);
+	/* folio_add_lru_vma()'s choice, the same for every page of the run */
+	r->lru = (vma->vm_flags & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED || !r->m->cur ? NULL : &r->m->cur->lru_add;
 	return true;
 }
 
@@ -622,7 +624,8 @@ int do_anonymous_page_run(struct anon_fault_run *r, uint64_t address, pte_t *pte
 		return SIM_ENOMEM;   /* VM_FAULT_OOM */
 	}
 	r->anon++;
-	folio_add_lru_vma(r->vma, pfn);
+	if (r->lru)
+		folio_batch_add_and_move(m, r->lru, pfn);   /* folio_add_lru_vma() */
 	set_pte_run(r, address, ptep, mk_pgent(pfn, r->pte_flags));
 	return 0;
 }

@@ -38,50 +38,26 @@
  */
 #include "mm/internal.h"
 
-/* folio_batch_move_lru(): each folio goes on the LRU (lru_add(): PG_lru set), then the batch's references go. */
-static void folio_batch_move_lru(struct ptsim_machine *m, struct folio_batch *fbatch)
+/*
+ * folio_batch_move_lru(): each folio goes on the LRU (lru_add(): PG_lru set)
+ * and the batch's reference goes (folios_put()): one pass, as nothing looks
+ * at the folios in between.  The adds (folio_add_lru(), folio_add_lru_vma(),
+ * __folio_batch_add_and_move()) are inline in internal.h.
+ */
+void folio_batch_move_lru(struct ptsim_machine *m, struct folio_batch *fbatch)
 {
 	unsigned int nr = fbatch->nr;
 
 	fbatch->nr = 0;
-	for (unsigned int i = 0; i < nr; i++)
-		frame(m, fbatch->folios[i])->flags &= (uint16_t)~FRAME_F_LRU_ADD;   /* lru_add(), folio_set_lru() */
-	for (unsigned int i = 0; i < nr; i++)
-		put_page(m, fbatch->folios[i]);   /* folios_put() */
-}
+	for (unsigned int i = 0; i < nr; i++) {
+		uint32_t pfn = fbatch->folios[i];
+		struct sim_frame *f = frame(m, pfn);
 
-/*
- * __folio_batch_add_and_move(): the batch takes a reference; the add that
- * fills it moves the whole batch (folio_batch_add() returned no space left).
- * Every ptsim folio is small (folio_may_be_lru_cached()) and the cache is
- * never disabled across an event (lru_cache_disabled()).
- */
-static void folio_batch_add_and_move(struct ptsim_machine *m, struct folio_batch *fbatch, uint32_t pfn)
-{
-	get_page(m, pfn);
-	frame(m, pfn)->flags |= FRAME_F_LRU_ADD;
-	fbatch->folios[fbatch->nr++] = pfn;
-	if (fbatch->nr == FOLIO_BATCH_SIZE)
-		folio_batch_move_lru(m, fbatch);
-}
-
-/**
- * folio_add_lru - queue a new folio for the LRU on the current CPU.
- * ptsim: without a current CPU (setting up, outside any task) the folio is
- * taken as on the LRU at once.
- */
-void folio_add_lru(struct ptsim_machine *m, uint32_t pfn)
-{
-	if (m->cur)
-		folio_batch_add_and_move(m, &m->cur->lru_add, pfn);
-}
-
-/* folio_add_lru_vma(): a VM_LOCKED VMA's folio goes to the mlock batch (mlock_new_folio(), not modelled). */
-void folio_add_lru_vma(struct vm_area_struct *vma, uint32_t pfn)
-{
-	if ((vma->vm_flags & (VM_LOCKED | VM_SPECIAL)) == VM_LOCKED)
-		return;
-	folio_add_lru(vma->vm_mm->machine, pfn);
+		f->flags &= (uint16_t)~FRAME_F_LRU_ADD;   /* lru_add(), folio_set_lru() */
+		/* folios_put(): put_page() of a batch that never holds the zero page */
+		if (!NEVER(m, f->refcount == 0) && --f->refcount == 0)
+			free_frame_after_waits(m, pfn);
+	}
 }
 
 /* lru_add_drain_cpu(): @cpu's lru_add batch to the LRU (the only per-CPU batch ptsim keeps). */
