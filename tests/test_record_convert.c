@@ -397,6 +397,7 @@ static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(
 	}
 	assert_touches_placed(&v);
 	assert_int_equal(trailer_num(&v, "events.waited_faults"), 1);
+	assert_int_equal(trailer_num(&v, "events.unseen_switches"), 0);
 	conv_free(&v);
 }
 
@@ -439,6 +440,7 @@ static void test_record_convert__untraced_switch_in_goes_before_the_call(void **
 		fail_msg("task 2 asleep at line %ld, back at %ld, the mprotect at %ld", sleep, back, mprot);
 	}
 	assert_int_equal(trailer_num(&v, "events.missed_switches"), 1);
+	assert_int_equal(trailer_num(&v, "events.unseen_switches"), 1);
 	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.partial"), 1);
 	conv_free(&v);
 }
@@ -703,6 +705,51 @@ static void test_record_convert__untraced_switch_in_without_sender_op_is_counted
 }
 
 /*
+ * The counts begin at the command's first exec event: a flushing switch to
+ * it before (the exec's own switch to the new mm) is not counted, one after
+ * is, on the CPU switched on (the event comes in the previous task's
+ * context).  A mark right after the exec says where (the trailer names it).
+ * A task whose event comes from a CPU with no traced switch to it is put
+ * there and counted as an unseen switch; traced switches are not.
+ */
+static void test_record_convert__counts_start_at_the_first_exec(void **state)
+{
+	struct conv v;
+	(void)state;
+	conv_start(&v, "start");
+	sched_switch(&v, 0, 0, ROOT, 0);
+	tlb_flush(&v, 0, 0, REC_TLB_FLUSH_ON_TASK_SWITCH, X_ALL);    /* not the command's yet */
+	tlb_flush(&v, 0, ROOT, REC_TLB_FLUSH_ON_TASK_SWITCH, X_ALL); /* exec_mmap()'s switch */
+	exec_root(&v, 0);
+	sched_switch(&v, 0, ROOT, 0, 1);        /* task 1 sleeps ... */
+	sched_switch(&v, 0, 0, ROOT, 0);        /* ... and is back: its ASID was taken */
+	tlb_flush(&v, 0, 0, REC_TLB_FLUSH_ON_TASK_SWITCH, X_ALL);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1: a new mm there */
+	tlb_flush(&v, 1, 0, REC_TLB_FLUSH_ON_TASK_SWITCH, X_ALL);
+	sched_switch(&v, 1, THREAD, 0, 1);      /* idle; its switch back is not traced */
+	struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);
+	e->u.fault.addr = 0x7f0000001000ull;
+	e->u.fault.error = REC_PF_USER;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long exec = find_line(&v, 1, "{\"op\":\"exec\",");
+	if (exec < 0 || strcmp(v.lines[exec + 1], "{\"op\":\"mark\",\"name\":\"the kernel's counts start\"}")) {
+		dump_lines(&v);
+		fail_msg("the exec at line %ld, not followed by the mark", exec);
+	}
+	const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(v.trailer, "recorded"), "counts_start_mark");
+	assert_true(cJSON_IsString(m));
+	assert_string_equal(m->valuestring, "the kernel's counts start");
+	assert_int_equal(trailer_num(&v, "cpus.0.tlb.switch_flush"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.switch_flush"), 1);
+	assert_int_equal(trailer_num(&v, "events.unseen_switches"), 1);
+	assert_int_equal(trailer_num(&v, "events.missed_switches"), 0);
+	conv_free(&v);
+}
+
+/*
  * A process that execs twice before the converter reaches its first exec:
  * two snapshots wait on its pid, each taken off alone (freeing the first
  * used to free the second with it: a use after free, seen by ASan/valgrind).
@@ -814,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__raced_call_that_caught_up_puts_the_flush_first),
 		cmocka_unit_test(test_record_convert__switch_window_ends_at_switch_mm_or_after_8us),
 		cmocka_unit_test(test_record_convert__madvise_cold_and_pageout_are_events),
+		cmocka_unit_test(test_record_convert__counts_start_at_the_first_exec),
 		cmocka_unit_test(test_record_convert__two_queued_execs_each_use_their_snapshot),
 		cmocka_unit_test(test_record_convert__later_exec_says_arg_pages),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),

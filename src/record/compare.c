@@ -323,6 +323,12 @@ int rec_compare(const struct rec_compare_opts *o, FILE *out, unsigned int *diffe
 		fprintf(c.text, "  no mark where the kernel's counts start (an older recorder): ptsim's "
 			"flushing switches\n  include the command's spawn and first exec\n");
 	}
+	uint64_t unseen = jget(c.real, "events.unseen_switches", NULL);
+	cJSON_AddNumberToObject(c.out, "unseen_switches", (double)unseen);
+	if (unseen)
+		fprintf(c.text, "  %" PRIu64 " switch%s to a recorded task left no trace event (its task's next event came from\n"
+			"  that CPU): ptsim switched there, and may have flushed where the kernel's flush went untraced\n",
+			unseen, unseen == 1 ? "" : "es");
 	uint64_t races = jget(c.real, "totals.switch_races", NULL);
 	cJSON_AddNumberToObject(c.out, "switch_races", (double)races);
 	if (races)

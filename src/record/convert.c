@@ -257,6 +257,7 @@ struct rec_conv {
 	uint64_t switch_orders;     /* flushes that saw a switching CPU's old state: ops put before the switch */
 	uint64_t waited_faults;     /* touches written after their task's next run (see qline()) */
 	uint64_t missed_switches;   /* runs the kernel traced no sched_switch for (missed_switch_in()) */
+	uint64_t unseen_switches;   /* every run written without a sched_switch to it (ensure_running() too) */
 	struct waiting_line *waiting;   /* ... held back until then */
 	size_t nr_waiting, cap_waiting;
 	unsigned int nr_open;       /* CPUs whose switch window is open */
@@ -1142,8 +1143,13 @@ static int pid_class(struct rec_conv *c, pid_t pid, const char *comm)
 	return cls;
 }
 
-/* Tell ptsim @t runs on @cpu if it does not already. */
-static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
+/*
+ * Tell ptsim @t runs on @cpu if it does not already: for a traced
+ * sched_switch to it (@seen), or because @t's event came from @cpu although
+ * the trace showed no switch to it there (events.unseen_switches: the
+ * kernel's flush at that switch, if it made one, was not traced either).
+ */
+static int put_running(struct rec_conv *c, struct ctask *t, unsigned int cpu, bool seen)
 {
 	if (t->cpu == (int)cpu)
 		return 0;
@@ -1152,6 +1158,8 @@ static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
 		return c->err = -ENOMEM;
 	add_num(o, "task", (uint64_t)t->id);
 	add_num(o, "cpu", cpu);
+	if (!seen)
+		c->unseen_switches++;
 	struct ccpu *cc = &c->cpus[cpu];
 	if (cc->cur && cc->cur != t)
 		cc->cur->cpu = -1;
@@ -1161,6 +1169,11 @@ static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
 	cc->loaded = t->mm;
 	t->cpu = (int)cpu;
 	return emit(c, o);
+}
+
+static int ensure_running(struct rec_conv *c, struct ctask *t, unsigned int cpu)
+{
+	return put_running(c, t, cpu, false);
 }
 
 /* ---- the events ---- */
@@ -1433,6 +1446,7 @@ static int missed_switch_in(struct rec_conv *c, const struct rec_ev *e)
 	c->missed_switches++;
 	if (!q)
 		return ensure_running(c, t, e->cpu);
+	c->unseen_switches++;
 	char line[96];
 	snprintf(line, sizeof(line), "{\"op\":\"run\",\"task\":%d,\"cpu\":%u}", t->id, (unsigned int)e->cpu);
 	size_t have = q->pre ? strlen(q->pre) : 0;
@@ -1479,7 +1493,7 @@ static int switch_ops(struct rec_conv *c, const struct rec_ev *e)
 
 	c->switches++;
 	if (next)
-		return ensure_running(c, next, e->cpu);
+		return put_running(c, next, e->cpu, true);
 	struct ctask *prev = cc->cur;
 	if (prev && prev->pid != e->u.sw.prev)
 		prev = NULL;   /* ptsim had another task there; the kernel says otherwise: nothing to undo */
@@ -2596,6 +2610,7 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "switch_orders", c->switch_orders);
 	add_num(ev, "waited_faults", c->waited_faults);
 	add_num(ev, "missed_switches", c->missed_switches);
+	add_num(ev, "unseen_switches", c->unseen_switches);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
 	if (c->started)
