@@ -849,6 +849,106 @@ static void test_record_convert__reserve_doubles_and_refuses_overflow(void **sta
 	free(v);
 }
 
+/*
+ * A write fault's flush decides its CPUs about 2 us after the fault entered
+ * the kernel.  CPU 1 switched away from the mm in between (to another
+ * process, switch_mm_irqs_off() done): the flush sent it no call.  The
+ * touch's last page goes after that switch (the replay would call CPU 1,
+ * still on the mm, otherwise), the touch's first page before it (its own
+ * flush called CPU 1 while it ran the mm).
+ */
+static void write_fault(struct conv *v, uint64_t addr)
+{
+	struct rec_ev *e = ev(v, REV_FAULT, 0, ROOT);
+	e->u.fault.addr = addr;
+	e->u.fault.error = REC_PF_USER | REC_PF_WRITE | REC_PF_PROT;
+	feed(v, e);
+}
+
+static void test_record_convert__fault_flush_after_a_switch_away_follows_it(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff888000009000ull;
+	(void)state;
+	conv_start(&v, "away");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	write_fault(&v, addr);                  /* a fault whose flush calls CPU 1 */
+	v.gap = 2000;
+	tlb_flush(&v, 0, ROOT, 4, 1);
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 0, ROOT, 0);
+	csd_call(&v, REV_CSD_EXIT, 0, ROOT, 0);
+	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+	tlb_flush(&v, 1, THREAD, 1, 1);
+	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+	v.gap = 500;
+	write_fault(&v, addr + 4096);           /* the next page: one touch line of two pages */
+	sched_switch(&v, 1, THREAD, 1, 0);      /* CPU 1 to another process ... */
+	tlb_flush(&v, 1, THREAD, 0, 0);         /* ... its mm loaded */
+	v.gap = 1000;
+	tlb_flush(&v, 0, ROOT, 4, 1);           /* the fault's flush: no call to CPU 1 */
+	csd_call(&v, REV_CSD_ENTRY, 0, ROOT, 0);
+	csd_call(&v, REV_CSD_EXIT, 0, ROOT, 0);
+	conv_finish(&v);
+
+	long first = find_line(&v, 1, "\"op\":\"touch\",\"task\":1,\"addr\":\"0x7f0000000000\"");
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	long last = find_line(&v, 1, "\"op\":\"touch\",\"task\":1,\"addr\":\"0x7f0000001000\"");
+	if (first < 0 || other < first || last < other) {
+		dump_lines(&v);
+		fail_msg("the first page at line %ld, CPU 1 to another process at %ld, the second page at %ld", first,
+			 other, last);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_orders"), 1);
+	assert_int_equal(trailer_num(&v, "cpus.1.ipi.received.tlb_flush"), 1);
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
+/*
+ * The same, but task 2 faulted on CPU 1 after task 1's fault entered and
+ * before CPU 1 switched away: the switch cannot go before task 1's touch
+ * (task 2 would not be running for its own), so task 1's touch goes after
+ * the switch, where its flush decided its CPUs.
+ */
+static void test_record_convert__fault_flush_after_a_switch_away_moves_the_touch(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "away_touch");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	v.gap = 500;
+	write_fault(&v, addr);                  /* task 1's fault enters */
+	struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);
+	e->u.fault.addr = addr + 0x10000;       /* task 2 faults elsewhere */
+	e->u.fault.error = REC_PF_USER;
+	feed(&v, e);
+	sched_switch(&v, 1, THREAD, 1, 0);      /* CPU 1 to another process ... */
+	tlb_flush(&v, 1, THREAD, 0, 0);         /* ... its mm loaded */
+	v.gap = 1000;
+	tlb_flush(&v, 0, ROOT, 4, 1);           /* task 1's flush: no call to CPU 1 */
+	csd_call(&v, REV_CSD_ENTRY, 0, ROOT, 0);
+	csd_call(&v, REV_CSD_EXIT, 0, ROOT, 0);
+	conv_finish(&v);
+
+	long other = find_line(&v, 1, "\"touch\",\"task\":2,");
+	long away = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	long mine = find_line(&v, 1, "\"touch\",\"task\":1,");
+	if (other < 0 || away < other || mine < away) {
+		dump_lines(&v);
+		fail_msg("task 2's touch at line %ld, CPU 1 to another process at %ld, task 1's touch at %ld", other, away,
+			 mine);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_orders"), 1);
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -866,6 +966,8 @@ int main(void)
 		cmocka_unit_test(test_record_convert__later_exec_says_arg_pages),
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
+		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_follows_it),
+		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_moves_the_touch),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

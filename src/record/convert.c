@@ -147,6 +147,7 @@ struct ctask {
 	uint64_t lf_seq, lf_addr, lf_epoch;
 	/* PTSIM_RECORD_DEBUG: the kernel's flushes since this task's last op (line dbg_line) */
 	uint64_t dbg_line, dbg_local, dbg_send, dbg_queued;
+	char dbg_calls[96];     /* ... and what its flush calls did on their CPUs (dbg_call_done()) */
 	size_t nr_held, cap_held;
 };
 
@@ -197,6 +198,16 @@ struct ccpu {
 	bool written_window;    /* ... and whether they leave it inside schedule_begin/_end */
 	int sw_prev;            /* the recorded task its last switch took off it (-1: none) */
 	uint64_t sw_mm_ts;      /* the tlb_flush of its last switch's switch_mm_irqs_off() (0: none yet) */
+	struct cmm *sw_from;    /* the mm its last switch took it away from, running (NULL: none) */
+	int away_task;          /* a task whose fault's flush of sw_from was decided after that switch (0: none) */
+	/* PTSIM_RECORD_DEBUG: recorded tasks' flush calls queued here (csd, sender), the one running */
+	struct {
+		uint64_t csd;
+		int task;
+	} dbg_pend[NR_CPEND];
+	unsigned int dbg_nr_pend;
+	int dbg_call;           /* sender of the flush call running here (0: none) */
+	char dbg_did;           /* ... what it did so far (0: nothing yet) */
 };
 
 struct counter {
@@ -229,6 +240,7 @@ struct qent {
 	unsigned int race_cpu;
 	char *post;
 	char *pre;           /* lines written before the entry, whatever it is (missed_switch_in()) */
+	char *mid;           /* lines written before the op, after a touch's other pages (switch_away()) */
 };
 
 #define QCAP 4096u   /* lines held back: far more than a fault race spans */
@@ -258,6 +270,7 @@ struct rec_conv {
 	uint64_t waited_faults;     /* touches written after their task's next run (see qline()) */
 	uint64_t missed_switches;   /* runs the kernel traced no sched_switch for (missed_switch_in()) */
 	uint64_t unseen_switches;   /* every run written without a sched_switch to it (ensure_running() too) */
+	unsigned int nr_away;       /* CPUs with an away_task to decide (switch_away()) */
 	struct waiting_line *waiting;   /* ... held back until then */
 	size_t nr_waiting, cap_waiting;
 	unsigned int nr_open;       /* CPUs whose switch window is open */
@@ -701,6 +714,26 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 			return rc;
 		}
 	}
+	if (e->mid) {
+		if (e->is_touch && !e->dead && e->len > PAGE) {   /* the touch's other pages come first */
+			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
+				 e->task, e->addr, (uint64_t)(e->len - PAGE), e->write ? ",\"write\":true" : "");
+			c->touches++;
+			e->addr += e->len - PAGE;
+			e->len = PAGE;
+			rc = qline(c, buf);
+		}
+		if (!rc)
+			rc = qline(c, e->mid);
+		free(e->mid);
+		e->mid = NULL;
+		if (rc) {
+			free(e->s);
+			free(e->post);
+			e->s = e->post = NULL;
+			return rc;
+		}
+	}
 	if (e->raced || e->post)
 		return qwrite_raced(c, e);
 	if (e->pending || e->dead || (!e->is_touch && !e->s))
@@ -816,11 +849,12 @@ static int write_json(struct rec_conv *c, cJSON *o)
 
 /*
  * PTSIM_RECORD_DEBUG (a developer's aid, docs/record.md): after every op a
- * mark "op K" (K counts the ops); before a task's next op, if the kernel
- * flushed on its behalf since its previous one, a mark "real K local=L
- * send=S queued=Q" (K: that previous op).  scripts/record_debug.py puts each op's
- * ptsim counters (the difference between its mark and the one before) next
- * to the kernel's.
+ * mark "op K t=TS" (K counts the ops, TS is the trace time of the event
+ * converted); before a task's next op, if the kernel flushed on its behalf
+ * since its previous one, a mark "real K local=L send=S queued=Q
+ * calls=..." (K: that previous op; calls: dbg_call_done()).
+ * scripts/record_debug.py puts each op's ptsim counters (the difference
+ * between its mark and the one before) next to the kernel's.
  */
 static struct ctask *task_by_id(struct rec_conv *c, int id)
 {
@@ -838,12 +872,13 @@ static int dbg_mark(struct rec_conv *c, const char *name)
 
 static int dbg_real(struct rec_conv *c, struct ctask *t)
 {
-	char name[128];
-	if (!t || !(t->dbg_local | t->dbg_send | t->dbg_queued))
+	char name[200];
+	if (!t || !(t->dbg_local | t->dbg_send | t->dbg_queued | (uint64_t)t->dbg_calls[0]))
 		return 0;
-	snprintf(name, sizeof(name), "real %" PRIu64 " local=%" PRIu64 " send=%" PRIu64 " queued=%" PRIu64, t->dbg_line,
-		 t->dbg_local, t->dbg_send, t->dbg_queued);
+	snprintf(name, sizeof(name), "real %" PRIu64 " local=%" PRIu64 " send=%" PRIu64 " queued=%" PRIu64 "%s%s",
+		 t->dbg_line, t->dbg_local, t->dbg_send, t->dbg_queued, t->dbg_calls[0] ? " calls=" : "", t->dbg_calls);
 	t->dbg_local = t->dbg_send = t->dbg_queued = 0;
+	t->dbg_calls[0] = 0;
 	return dbg_mark(c, name);
 }
 
@@ -857,14 +892,14 @@ static int dbg_before(struct rec_conv *c, int task)
 /* After @task's op was queued (debug mode). */
 static int dbg_after(struct rec_conv *c, int task)
 {
-	char name[48];
+	char name[64];
 	if (!c->debug)
 		return 0;
 	struct ctask *t = task_by_id(c, task);
 	c->dbg_seq++;
 	if (t)
 		t->dbg_line = c->dbg_seq;
-	snprintf(name, sizeof(name), "op %" PRIu64, c->dbg_seq);
+	snprintf(name, sizeof(name), "op %" PRIu64 " t=%" PRIu64, c->dbg_seq, c->now);
 	return dbg_mark(c, name);
 }
 
@@ -960,8 +995,8 @@ static int touch(struct rec_conv *c, struct ctask *t, uint64_t addr, uint64_t le
 		t->lf_write = write;
 	}
 	e = qlast(c);
-	if (!c->debug && e && e->is_touch && e->len && !e->raced && !e->post && e->task == t->id && e->write == write &&
-	    e->addr + e->len == addr) {
+	if (!c->debug && e && e->is_touch && e->len && !e->raced && !e->post && !e->mid && e->task == t->id &&
+	    e->write == write && e->addr + e->len == addr) {
 		e->len += len;
 	} else {
 		if ((rc = sync_clock(c)) || (rc = dbg_before(c, t->id)))
@@ -1410,6 +1445,162 @@ static void note_switch_candidates(struct rec_conv *c, struct ctask *t, unsigned
 }
 
 /*
+ * A fault's touch is written where the fault entered the kernel; its flush
+ * decides which CPUs to call microseconds later (should_flush_tlb(), right
+ * after the "remote send IPI" tlb_flush).  A CPU that switched away from the
+ * faulting task's mm in between (to another process, or to idle: lazy) is
+ * no longer called: its switch came first.  The written lines have the touch
+ * before the switch, so the replay called that CPU (a flush IPI and a ranged
+ * flush the kernel did not do).  At the sender's remote send, each CPU whose
+ * last switch, queued after the touch, took it away from the mm is noted;
+ * unless a call of the sender reaches it, switch_away() puts that switch's
+ * ops before the touch's last page (events.switch_orders).
+ */
+static void note_switched_away(struct rec_conv *c, struct ctask *t, unsigned int cpu, uint64_t ts)
+{
+	if (t->in_sys || !t->lf_valid)
+		return;   /* a system call's op goes in the place of this flush, after the switch already */
+	for (unsigned int x = 0; x < c->o.si->cpus; x++) {
+		struct ccpu *cc = &c->cpus[x];
+		if (x == cpu || cc->sw_from != t->mm || !cc->sw_ts || cc->sw_ts > ts || ts - cc->sw_ts > RACE_WINDOW_NS ||
+		    cc->s0 <= t->lf_seq || (cc->cur && cc->loaded == t->mm))
+			continue;
+		if (!cc->away_task)
+			c->nr_away++;
+		cc->away_task = t->id;
+	}
+}
+
+/* Does queued line @s start with op @name ("run", ...)? */
+static bool line_is(const char *s, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(s, "{\"op\":\"", 7) && !strncmp(s + 7, name, n) && s[7 + n] == '"';
+}
+
+/*
+ * The last page of @t's touch @q (number @seq) goes to the end of the queue,
+ * where its flush decided its CPUs: when nothing queued since would see the
+ * difference (no op of @t, no other fault of @t's mm on that page, no
+ * system call, fork or exit; runs, sleeps, time and other pages only).
+ */
+static bool move_touch_later(struct rec_conv *c, struct ctask *t, struct qent *q, uint64_t seq)
+{
+	uint64_t page = q->addr + q->len - PAGE;
+
+	for (uint64_t k = seq + 1; k < c->q_seq; k++) {
+		const struct qent *o = qfind(c, k);
+		const struct ctask *ot;
+		long who;
+		if (!o || o->raced || o->post)
+			return false;
+		if (o->dead)
+			continue;
+		ot = task_by_id(c, o->task);
+		if (o->pending) {
+			if (!ot || ot->mm == t->mm)
+				return false;   /* a call of the mm in progress: its op may go here */
+			continue;
+		}
+		if (o->is_touch) {
+			if (o->len && (o->task == t->id || !ot ||
+				       (ot->mm == t->mm && page >= o->addr && page < o->addr + o->len)))
+				return false;
+			continue;
+		}
+		if (!o->s)
+			continue;
+		if (!line_is(o->s, "run") && !line_is(o->s, "sleep") && !line_is(o->s, "advance") && !line_is(o->s, "mark"))
+			return false;
+		if (line_field(o->s, o->s + strlen(o->s), "task", &who) && who == t->id)
+			return false;
+	}
+	bool write = q->write;
+	if (q->len > PAGE)
+		q->len -= PAGE;
+	else
+		q->dead = true;
+	struct qent *n = qpush(c);   /* (may write q out of the queue: q is not used after) */
+	if (!n)
+		return false;
+	n->is_touch = true;
+	n->task = t->id;
+	n->addr = page;
+	n->len = PAGE;
+	n->write = write;
+	t->lf_seq = c->q_seq - 1;
+	return true;
+}
+
+/*
+ * The switch of @cpu came before @t's flush, which did not call it: its ops
+ * go before the last page of @t's touch, or, when they would cross an op of
+ * a task they name, that page goes after them (move_touch_later()).
+ */
+static int switch_away(struct rec_conv *c, unsigned int cpu)
+{
+	struct ccpu *cc = &c->cpus[cpu];
+	struct ctask *t = task_by_id(c, cc->away_task);
+	struct qent *q;
+	uint64_t seq;
+	bool movable = true;
+
+	cc->away_task = 0;
+	c->nr_away--;
+	if (!t || t->in_sys || t->cpu < 0 || t->cpu == (int)cpu || !(q = sender_op(c, t, &seq)) || q->raced || q->post ||
+	    seq >= cc->s0)
+		return 0;
+	for (uint64_t k = cc->s0; k < cc->s1 && movable; k++) {
+		const struct qent *o = qfind(c, k);
+		movable = o && !o->raced && !o->post && !o->pre && !o->mid;
+	}
+	if (!movable || switch_crosses(c, cc, seq)) {
+		if (move_touch_later(c, t, q, seq))
+			c->switch_orders++;
+		return c->err;
+	}
+	char *mid = q->mid;
+	size_t len = mid ? strlen(mid) : 0;
+	for (uint64_t k = cc->s0; k < cc->s1; k++) {
+		struct qent *o = qfind(c, k);
+		if (o->dead || o->pending || o->is_touch || !o->s)
+			continue;
+		size_t sl = strlen(o->s);
+		char *n = realloc(mid, len + sl + 2);
+		if (!n) {
+			free(mid);
+			q->mid = NULL;
+			return c->err = -ENOMEM;
+		}
+		mid = n;
+		if (len)
+			mid[len++] = '\n';
+		memcpy(mid + len, o->s, sl + 1);
+		len += sl;
+		free(o->s);
+		o->s = NULL;
+		o->dead = true;
+	}
+	q->mid = mid;
+	c->switch_orders++;
+	return 0;
+}
+
+/* @e is an event of the sender of a flush that CPUs wait on (switch_away()): decide them. */
+static int decide_switched_away(struct rec_conv *c, const struct rec_ev *e)
+{
+	int rc = 0;
+	if (e->kind == REV_CSD_QUEUE || e->kind == REV_IPI ||
+	    (e->kind == REV_TLB_FLUSH && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI))
+		return 0;   /* still deciding, or a new flush */
+	struct ctask *t = pidmap_get(&c->tasks, e->pid);
+	for (unsigned int x = 0; t && c->nr_away && x < c->o.si->cpus && !rc; x++)
+		if (c->cpus[x].away_task == t->id)
+			rc = switch_away(c, x);
+	return rc;
+}
+
+/*
  * A flush call starts on @e->cpu in the context of recorded task T while the
  * converter has no recorded task running there: the CPU's switch to T left
  * no sched_switch (this kernel traces none out of the idle task on some
@@ -1472,8 +1663,13 @@ static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 	if (rc)
 		return rc;
 	pend_expire(cc, e->ts);
+	if (cc->away_task) {   /* switching again before the sender decided: left as written */
+		cc->away_task = 0;
+		c->nr_away--;
+	}
 	uint64_t s0 = c->q_seq;
 	cc->sw_prev = cc->cur ? cc->cur->id : -1;
+	cc->sw_from = cc->cur ? cc->cur->mm : NULL;
 	if ((rc = switch_ops(c, e)))
 		return rc;
 	cc->open = true;
@@ -2181,7 +2377,7 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 		if (!o || o->mm != mm || o->cpu < 0)
 			continue;   /* (one no longer running would have to be put back on a CPU first) */
 		struct qent copy = *e;
-		copy.pre = NULL;   /* (a run written before it stays there: e writes it) */
+		copy.pre = copy.mid = NULL;   /* (a run written before it stays there: e writes it) */
 		e->dead = true;
 		if (c->fill) {   /* after the op, in the place of its flush */
 			char buf[160];
@@ -2318,12 +2514,78 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 	return rc;
 }
 
+/*
+ * PTSIM_RECORD_DEBUG: what each flush call of a recorded task did on its
+ * target CPU, as counts.c classifies it (f full, p ranged, w wrong CPU,
+ * l lazy CPU to init_mm, n nothing to do; then the CPU), added to its
+ * sender's "real" mark: "calls=p1,w0".
+ */
+static void dbg_call_done(struct rec_conv *c, struct ccpu *cc, unsigned int cpu, char did)
+{
+	struct ctask *t = task_by_id(c, cc->dbg_call);
+	cc->dbg_call = 0;
+	if (!t)
+		return;
+	size_t n = strlen(t->dbg_calls);
+	if (n + 6 < sizeof(t->dbg_calls))
+		snprintf(t->dbg_calls + n, sizeof(t->dbg_calls) - n, "%s%c%u", n ? "," : "", did, cpu);
+}
+
+static void dbg_call_event(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ccpu *cc;
+
+	if (e->kind == REV_CSD_QUEUE && e->u.csdq.func == c->o.flush_fn && e->u.csdq.target < c->o.si->cpus) {
+		struct ctask *t = pidmap_get(&c->tasks, e->pid);
+		cc = &c->cpus[e->u.csdq.target];
+		if (!t)
+			return;
+		if (cc->dbg_nr_pend == NR_CPEND)
+			memmove(&cc->dbg_pend[0], &cc->dbg_pend[1], (NR_CPEND - 1) * sizeof(cc->dbg_pend[0]));
+		else
+			cc->dbg_nr_pend++;
+		cc->dbg_pend[cc->dbg_nr_pend - 1].csd = e->u.csdq.csd;
+		cc->dbg_pend[cc->dbg_nr_pend - 1].task = t->id;
+		return;
+	}
+	if (e->cpu >= c->o.si->cpus)
+		return;
+	cc = &c->cpus[e->cpu];
+	if (e->kind == REV_CSD_ENTRY && e->u.csdf.csd && e->u.csdf.func == c->o.flush_fn) {
+		cc->dbg_call = 0;
+		cc->dbg_did = 0;
+		for (unsigned int i = 0; i < cc->dbg_nr_pend; i++)
+			if (cc->dbg_pend[i].csd == e->u.csdf.csd) {
+				cc->dbg_call = cc->dbg_pend[i].task;
+				memmove(&cc->dbg_pend[i], &cc->dbg_pend[i + 1],
+					(cc->dbg_nr_pend - i - 1) * sizeof(cc->dbg_pend[0]));
+				cc->dbg_nr_pend--;
+				break;
+			}
+	} else if (e->kind == REV_TLB_FLUSH && cc->dbg_call && !cc->dbg_did) {
+		int r = e->u.tlb.reason;
+		if (r == REC_TLB_REMOTE_SHOOTDOWN && !e->u.tlb.pages)
+			return;
+		cc->dbg_did = r == REC_TLB_REMOTE_WRONG_CPU ? 'w' : r == REC_TLB_FLUSH_ON_TASK_SWITCH ? 'l'
+			      : e->u.tlb.pages == REC_TLB_FLUSH_ALL ? 'f' : 'p';
+	} else if (e->kind == REV_CSD_EXIT && e->u.csdf.csd && cc->dbg_call) {
+		dbg_call_done(c, cc, e->cpu, cc->dbg_did ? cc->dbg_did : 'n');
+	}
+}
+
 int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 {
+	if (c->debug && !c->err)
+		dbg_call_event(c, e);
 	if (c->err)
 		return c->err;
 	if (e->kind >= REV_SWITCH)
 		rec_counts_event(c->counts, e, is_ours, c);
+	if (c->nr_away) {
+		int rc = decide_switched_away(c, e);
+		if (rc)
+			return rc;
+	}
 	if (e->kind == REV_SWITCH && c->dying.nr && (e->u.sw.prev_state & SW_STATE_EXITED))
 		pidmap_del(&c->dying, e->u.sw.prev);   /* its last switch: do_task_dead() */
 	if (e->kind == REV_TLB_FLUSH && (e->u.tlb.reason == REC_TLB_LOCAL_SHOOTDOWN ||
@@ -2371,6 +2633,8 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI) {
 			t->sent_ts = e->ts;
 			note_switch_candidates(c, t, e->cpu, e->ts);
+			if (c->started)
+				note_switched_away(c, t, e->cpu, e->ts);
 		}
 	}
 	if (e->kind == REV_CSD_ENTRY && e->u.csdf.func == c->o.flush_fn && e->cpu < c->o.si->cpus && c->started) {
@@ -2412,6 +2676,10 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		pend_expire(tc, e->ts);
 		if (t && tc->cand_task == t->id)
 			tc->cand_task = -1;   /* it did reach the switching CPU */
+		if (t && tc->away_task == t->id) {
+			tc->away_task = 0;   /* ... or the one switching away: a race (close_switch()) */
+			c->nr_away--;
+		}
 		if (t && tc->nr_pend < NR_CPEND) {
 			tc->pend[tc->nr_pend].csd = e->u.csdq.csd;
 			tc->pend[tc->nr_pend].ts = e->ts;
@@ -2703,6 +2971,7 @@ void rec_conv_free(struct rec_conv *c)
 	rec_counts_free(c->counts);
 	for (size_t i = 0; c->q && i < c->q_len; i++) {
 		free(c->q[(c->q_head + i) % QCAP].pre);
+		free(c->q[(c->q_head + i) % QCAP].mid);
 		free(c->q[(c->q_head + i) % QCAP].s);
 		free(c->q[(c->q_head + i) % QCAP].post);
 	}
