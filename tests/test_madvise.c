@@ -254,11 +254,16 @@ static void test_madvise__pageout_skips_folios_in_another_cpus_lru_batch(void **
 }
 
 /*
- * shmem: unmapped and kept (no swap).  Measured with cpu 1 in the mask: 16
- * written pages, 16 flush IPIs (pageout() flushes before each dirty folio's
- * write); 16 read-only pages, one (+ one flush_tlb_batched_pending() at the
- * next walk).  (There cpu 1 ran another process: its flushes did nothing;
- * here the thread runs the mm, and each flush is a full one there.)
+ * shmem: unmapped; written pages kept (no swap), pages never written dropped.
+ * Measured with cpu 1 in the mask: 16 written pages, 16 flush IPIs
+ * (pageout() flushes before each dirty folio's write); 16 read-only pages,
+ * one (+ one flush_tlb_batched_pending() at the next walk).  (There cpu 1
+ * ran another process: its flushes did nothing; here the thread runs the
+ * mm, and each flush is a full one there.)  What stays cached (mincore()
+ * after the PAGEOUT, faults to read the 16 pages again): the written pages
+ * all, 1 fault (fault-around maps the other 15); the read-only pages none,
+ * 16 faults: a clean shmem folio leaves the page cache like a clean file
+ * folio (it holds only zeros).
  */
 static void test_madvise__pageout_shmem_dirty_flushes_each(void **s)
 {
@@ -282,13 +287,22 @@ static void test_madvise__pageout_shmem_dirty_flushes_each(void **s)
 	T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
 	EXPECT(m, &f, "pageout of 16 written shmem pages", .ipis = 16, .local_full = 16, .remote_full = 16);
 	f = flushes_now(m);
+	uint64_t freed = t_stat(m, "pages.freed");
 	T_OK(m, ptsim_madvise(m, 1, b.addr, 16 * PG, PTSIM_MADV_PAGEOUT));
 	/* flush_tlb_batched_pending() of the first walk, then one batched flush. */
 	EXPECT(m, &f, "pageout of 16 read shmem pages", .ipis = 2, .local_full = 2, .remote_full = 2);
+	assert_int_equal(t_stat(m, "pages.freed") - freed, 16);
 	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 0);
-	/* Still cached: touching them again maps them (fault-around maps the cached neighbours). */
+	/* The written pages are still cached: touching them again maps them (fault-around maps the neighbours). */
+	uint64_t faults = t_stat(m, "faults.total");
 	T_OK(m, ptsim_touch(m, 1, BASE, 16 * PG, 0, false));
+	assert_int_equal(t_stat(m, "faults.total") - faults, 1);
 	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 64);
+	/* The read-only ones are gone: one fault (a new page) each. */
+	faults = t_stat(m, "faults.total");
+	T_OK(m, ptsim_touch(m, 1, b.addr, 16 * PG, 0, false));
+	assert_int_equal(t_stat(m, "faults.total") - faults, 16);
+	assert_int_equal(t_mm_info(m, 1).rss_shmem_kb, 128);
 	t_destroy(m);
 }
 

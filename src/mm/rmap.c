@@ -283,9 +283,10 @@ static void free_folio_batch(struct ptsim_machine *m, struct tlbflush_unmap_batc
  *   - anonymous and swap-backed: add_to_swap() fails (the simulated machine
  *     has no swap device): it stays, nothing is flushed;
  *   - otherwise try_to_unmap() (try_to_unmap_one_batched());
- *   - then a clean lazily freed anonymous folio is freed, a clean file folio
- *     leaves the page cache and is freed; a dirty file folio or a shmem folio
- *     stays in the page cache, unmapped (direct reclaim writes no file
+ *   - then a clean lazily freed anonymous folio is freed, a clean file or
+ *     shmem folio leaves the page cache and is freed (__remove_mapping(): a
+ *     shmem folio never written holds only zeros); a dirty file or shmem
+ *     folio stays in the page cache, unmapped (direct reclaim writes no file
  *     pages; shmem has no swap to go to).  A dirty shmem folio goes to
  *     pageout() first, which completes the deferred flush if a PTE it
  *     cleared was dirty (try_to_unmap_flush_dirty()): one flush per such
@@ -322,7 +323,8 @@ void reclaim_pages(struct vm_area_struct *vma, const uint64_t *addrs, unsigned i
 		}
 		if (f->kind == FRAME_ANON)
 			STAT_INC(m, RECLAIM_LAZYFREE);
-		else if (f->kind != FRAME_FILE || (f->flags & FRAME_F_DIRTY) || !remove_mapping(m, pfn))
+		else if ((f->kind != FRAME_FILE && f->kind != FRAME_SHMEM) || (f->flags & FRAME_F_DIRTY) ||
+			 !remove_mapping(m, pfn))
 			continue;   /* stays in the page cache */
 		batch[nr_free++] = pfn;
 		if (nr_free == FOLIO_BATCH_SIZE)
