@@ -306,6 +306,49 @@ static void test_madvise__pageout_shmem_dirty_flushes_each(void **s)
 	t_destroy(m);
 }
 
+/*
+ * fork() copies mm->tlb_flush_batched (dup_mm() copies the whole mm_struct):
+ * a flush reclaim deferred in the parent and not yet caught up by
+ * flush_tlb_batched_pending() is pending in the child too.  Measured (the
+ * thread spinning on cpu 1 until the end; an mprotect(PROT_READ) of 4 pages
+ * already write-protected by fork, which changes no PTE): after a PAGEOUT,
+ * the child's first mprotect flushes its whole mm (a local full flush), its
+ * second nothing; the parent's first then flushes its mm (full, and an IPI
+ * to the thread's cpu).  Without the PAGEOUT: no flush at all.
+ */
+static void test_madvise__fork_inherits_the_pending_batched_flush(void **s)
+{
+	(void)s;
+	for (int pageout = 1; pageout >= 0; pageout--) {
+		struct ptsim_machine *m = setup(PTSIM_MAP_FILE, 16, false, true);
+		const uint64_t r = BASE + (1ull << 30);
+		map(m, r, 4 * PG, PTSIM_MAP_ANON, false);
+		T_OK(m, ptsim_touch(m, 1, r, 4 * PG, 0, true));
+		if (pageout)
+			T_OK(m, ptsim_madvise(m, 1, BASE, 16 * PG, PTSIM_MADV_PAGEOUT));
+		T_OK(m, ptsim_fork(m, 1, 3, PTSIM_CPU_NONE));
+		T_OK(m, ptsim_run(m, 3, 0));   /* the parent waits: the child on cpu 0 */
+		struct flushes f = flushes_now(m);
+		T_OK(m, ptsim_mprotect(m, 3, r, 4 * PG, PTSIM_PROT_READ));
+		if (pageout)
+			EXPECT(m, &f, "the child's first mprotect", .local_full = 1);
+		else
+			EXPECT(m, &f, "the child's first mprotect, no pageout", 0);
+		f = flushes_now(m);
+		T_OK(m, ptsim_mprotect(m, 3, r, 4 * PG, PTSIM_PROT_READ | PTSIM_PROT_WRITE));
+		EXPECT(m, &f, "the child's second mprotect", 0);
+		T_OK(m, ptsim_exit(m, 3));
+		T_OK(m, ptsim_run(m, 1, 0));
+		f = flushes_now(m);
+		T_OK(m, ptsim_mprotect(m, 1, r + PG, PG, PTSIM_PROT_READ));
+		if (pageout)
+			EXPECT(m, &f, "the parent's mprotect", .ipis = 1, .local_full = 1, .remote_full = 1);
+		else
+			EXPECT(m, &f, "the parent's mprotect, no pageout", 0);
+		t_destroy(m);
+	}
+}
+
 /* Folios mapped by another mm (after fork) are left alone; VMAs that refuse; holes. */
 static void test_madvise__skips_shared_refuses_locked(void **s)
 {
@@ -444,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_madvise__pageout_discards_lazyfree_pages),
 		cmocka_unit_test(test_madvise__pageout_skips_folios_in_another_cpus_lru_batch),
 		cmocka_unit_test(test_madvise__pageout_shmem_dirty_flushes_each),
+		cmocka_unit_test(test_madvise__fork_inherits_the_pending_batched_flush),
 		cmocka_unit_test(test_madvise__skips_shared_refuses_locked),
 		cmocka_unit_test(test_madvise__pageout_arm64_tlbi_per_page_one_dsb),
 		cmocka_unit_test(test_madvise__cold_after_fault_around_arm64_one_page),

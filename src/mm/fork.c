@@ -29,6 +29,14 @@ int dup_mmap(struct mm_struct *mm, struct mm_struct *oldmm)
 	mm->start_brk = oldmm->start_brk;
 	mm->brk = oldmm->brk;
 	mm->has_brk = oldmm->has_brk;
+	/*
+	 * ... and mm->tlb_flush_batched (mm_init() leaves it): a flush that
+	 * reclaim deferred in the parent and flush_tlb_batched_pending() has not
+	 * caught up with is pending in the child too, whose first PTE walk
+	 * flushes its whole mm (measured on 6.18.44 after MADV_PAGEOUT).
+	 */
+	mm->tlb_flush_batched_pending = oldmm->tlb_flush_batched_pending;
+	mm->tlb_flush_batched_flushed = oldmm->tlb_flush_batched_flushed;
 
 	struct vm_area_struct *mpnt;
 
