@@ -949,6 +949,45 @@ static void test_record_convert__fault_flush_after_a_switch_away_moves_the_touch
 	conv_free(&v);
 }
 
+/*
+ * The other way: CPU 1 switched to the mm (task 2, switch_mm_irqs_off()
+ * done) after task 1's fault entered and before its flush chose its CPUs:
+ * the flush called CPU 1, as a CPU running the mm (no race).  The switch goes
+ * before the touch, so that the replay calls it too.
+ */
+static void test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000a000ull;
+	(void)state;
+	conv_start(&v, "to");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, 1, 0);           /* CPU 1 runs another process (pid 1) */
+	v.gap = 500;
+	write_fault(&v, addr);
+	sched_switch(&v, 1, 1, THREAD, 1);      /* CPU 1 to task 2 ... */
+	tlb_flush(&v, 1, 1, 0, X_ALL);          /* ... its mm loaded */
+	tlb_flush(&v, 0, ROOT, 4, 1);           /* the fault's flush: a call to CPU 1 */
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 0, ROOT, 0);
+	csd_call(&v, REV_CSD_EXIT, 0, ROOT, 0);
+	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+	tlb_flush(&v, 1, THREAD, 1, 1);
+	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+	conv_finish(&v);
+
+	long run = find_line(&v, 1, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+	long mine = find_line(&v, 1, "\"touch\",\"task\":1,");
+	if (run < 0 || mine < run || find_line(&v, 1, "schedule_begin") >= 0) {
+		dump_lines(&v);
+		fail_msg("task 2 on CPU 1 at line %ld, task 1's touch at %ld", run, mine);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_orders"), 1);
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -968,6 +1007,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_follows_it),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_moves_the_touch),
+		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -199,7 +199,9 @@ struct ccpu {
 	int sw_prev;            /* the recorded task its last switch took off it (-1: none) */
 	uint64_t sw_mm_ts;      /* the tlb_flush of its last switch's switch_mm_irqs_off() (0: none yet) */
 	struct cmm *sw_from;    /* the mm its last switch took it away from, running (NULL: none) */
-	int away_task;          /* a task whose fault's flush of sw_from was decided after that switch (0: none) */
+	int away_task;          /* a task whose fault's flush was decided after that switch (0: none; switch_away()) */
+	bool away_to;           /* ... a flush of the mm the switch brought here (else of sw_from) */
+	bool away_called;       /* ... which called this CPU */
 	/* PTSIM_RECORD_DEBUG: recorded tasks' flush calls queued here (csd, sender), the one running */
 	struct {
 		uint64_t csd;
@@ -1447,14 +1449,16 @@ static void note_switch_candidates(struct rec_conv *c, struct ctask *t, unsigned
 /*
  * A fault's touch is written where the fault entered the kernel; its flush
  * decides which CPUs to call microseconds later (should_flush_tlb(), right
- * after the "remote send IPI" tlb_flush).  A CPU that switched away from the
- * faulting task's mm in between (to another process, or to idle: lazy) is
- * no longer called: its switch came first.  The written lines have the touch
- * before the switch, so the replay called that CPU (a flush IPI and a ranged
- * flush the kernel did not do).  At the sender's remote send, each CPU whose
- * last switch, queued after the touch, took it away from the mm is noted;
- * unless a call of the sender reaches it, switch_away() puts that switch's
- * ops before the touch's last page (events.switch_orders).
+ * after the "remote send IPI" tlb_flush).  Another CPU may have switched in
+ * between: away from the faulting task's mm (to another process, or to
+ * idle: lazy), and the flush does not call it; or to the mm, and the flush
+ * calls it (after its switch_mm_irqs_off(): no race, close_switch()).  The
+ * written lines have the touch before the switch, so the replay called the
+ * first CPU (an IPI and a ranged flush the kernel did not do) and not the
+ * second (one it did).  At the sender's remote send each such CPU is noted;
+ * at the sender's next event switch_away() puts the switch's ops before the
+ * touch's last page (events.switch_orders): for a CPU switched away from
+ * the mm unless a call reached it, for one switched to it if one did.
  */
 static void note_switched_away(struct rec_conv *c, struct ctask *t, unsigned int cpu, uint64_t ts)
 {
@@ -1462,12 +1466,16 @@ static void note_switched_away(struct rec_conv *c, struct ctask *t, unsigned int
 		return;   /* a system call's op goes in the place of this flush, after the switch already */
 	for (unsigned int x = 0; x < c->o.si->cpus; x++) {
 		struct ccpu *cc = &c->cpus[x];
-		if (x == cpu || cc->sw_from != t->mm || !cc->sw_ts || cc->sw_ts > ts || ts - cc->sw_ts > RACE_WINDOW_NS ||
-		    cc->s0 <= t->lf_seq || (cc->cur && cc->loaded == t->mm))
+		bool on_mm = cc->cur && cc->loaded == t->mm;
+		bool away = cc->sw_from == t->mm && !on_mm, to = cc->sw_from != t->mm && on_mm;
+		if (x == cpu || !(away || to) || !cc->sw_ts || cc->sw_ts > ts || ts - cc->sw_ts > RACE_WINDOW_NS ||
+		    cc->s0 <= t->lf_seq)
 			continue;
 		if (!cc->away_task)
 			c->nr_away++;
 		cc->away_task = t->id;
+		cc->away_to = to;
+		cc->away_called = false;
 	}
 }
 
@@ -1547,6 +1555,8 @@ static int switch_away(struct rec_conv *c, unsigned int cpu)
 
 	cc->away_task = 0;
 	c->nr_away--;
+	if (cc->away_to && (!cc->away_called || queued_in_switch(cc, t ? t->sent_ts : 0)))
+		return 0;   /* the sender saw the CPU before its switch, or met it switching (close_switch()) */
 	if (!t || t->in_sys || t->cpu < 0 || t->cpu == (int)cpu || !(q = sender_op(c, t, &seq)) || q->raced || q->post ||
 	    seq >= cc->s0)
 		return 0;
@@ -2676,7 +2686,9 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 		pend_expire(tc, e->ts);
 		if (t && tc->cand_task == t->id)
 			tc->cand_task = -1;   /* it did reach the switching CPU */
-		if (t && tc->away_task == t->id) {
+		if (t && tc->away_task == t->id && tc->away_to) {
+			tc->away_called = true;   /* it reached the CPU that switched to the mm */
+		} else if (t && tc->away_task == t->id) {
 			tc->away_task = 0;   /* ... or the one switching away: a race (close_switch()) */
 			c->nr_away--;
 		}
