@@ -988,6 +988,43 @@ static void test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it
 	conv_free(&v);
 }
 
+/*
+ * Another thread's fault in the range of a call, after the call's entry and
+ * before its flush, goes after the call's op (the call changed the range
+ * first: a DONTNEED's zap, then the thread's read mapped the zero page).
+ * Also when the thread left its CPU before the call returned, as long as it
+ * did so after the call's flush, where the op is written.
+ */
+static void test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "slept");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	sys_enter(&v, NR_madvise, addr, 16 * 4096, 4);
+	struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);
+	e->u.fault.addr = addr + 4096;          /* task 2 reads a page of the range */
+	e->u.fault.error = REC_PF_USER;
+	feed(&v, e);
+	tlb_flush(&v, 0, ROOT, 3, 16);          /* the madvise's flush (CPU 1 still runs the mm) */
+	sched_switch(&v, 1, THREAD, 0, 1);      /* task 2 sleeps */
+	sys_exit(&v, NR_madvise);
+	conv_finish(&v);
+
+	long madv = find_line(&v, 1, "\"op\":\"madvise\"");
+	long touch = find_line(&v, 1, "\"touch\",\"task\":2,");
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	if (madv < 0 || touch < madv || sleep < touch) {
+		dump_lines(&v);
+		fail_msg("the madvise at line %ld, task 2's touch at %ld, its sleep at %ld", madv, touch, sleep);
+	}
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1008,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_follows_it),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_moves_the_touch),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
+		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,7 @@ struct ctask {
 	pid_t pid;
 	struct cmm *mm;
 	int cpu;                /* where ptsim has it running, -1: not running */
+	uint64_t off_seq;       /* ... the queue's next entry when it last left a CPU (task_off()) */
 	bool in_sys;
 	int sys_nr;
 	uint64_t a[6];
@@ -1180,6 +1181,13 @@ static int pid_class(struct rec_conv *c, pid_t pid, const char *comm)
 	return cls;
 }
 
+/* @t leaves its CPU: the line that says so is queued next. */
+static void task_off(struct rec_conv *c, struct ctask *t)
+{
+	t->cpu = -1;
+	t->off_seq = c->q_seq;
+}
+
 /*
  * Tell ptsim @t runs on @cpu if it does not already: for a traced
  * sched_switch to it (@seen), or because @t's event came from @cpu although
@@ -1199,7 +1207,7 @@ static int put_running(struct rec_conv *c, struct ctask *t, unsigned int cpu, bo
 		c->unseen_switches++;
 	struct ccpu *cc = &c->cpus[cpu];
 	if (cc->cur && cc->cur != t)
-		cc->cur->cpu = -1;
+		task_off(c, cc->cur);
 	if (t->cpu >= 0 && c->cpus[t->cpu].cur == t)
 		c->cpus[t->cpu].cur = NULL;   /* ptsim: its old CPU goes idle, lazy on the mm */
 	cc->cur = t;
@@ -1712,7 +1720,7 @@ static int switch_ops(struct rec_conv *c, const struct rec_ev *e)
 		add_num(o, "cpu", e->cpu);
 		cJSON_AddTrueToObject(o, "other");
 		if (cc->cur)
-			cc->cur->cpu = -1;
+			task_off(c, cc->cur);
 		cc->cur = NULL;
 		cc->loaded = NULL;
 		return emit(c, o);
@@ -1723,7 +1731,7 @@ static int switch_ops(struct rec_conv *c, const struct rec_ev *e)
 		if (!o)
 			return c->err = -ENOMEM;
 		add_num(o, "task", (uint64_t)prev->id);
-		prev->cpu = -1;
+		task_off(c, prev);
 		cc->cur = NULL;
 		return emit(c, o);
 	}
@@ -2384,8 +2392,13 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 		if (!e || !e->is_touch || !e->len || e->dead || e->raced || e->addr + e->len <= lo || e->addr >= hi)
 			continue;
 		struct ctask *o = task_by_id(c, e->task);
-		if (!o || o->mm != mm || o->cpu < 0)
-			continue;   /* (one no longer running would have to be put back on a CPU first) */
+		/*
+		 * A task no longer running would have to be put back on a CPU
+		 * first; but the place of the call's flush (c->fill) may come
+		 * before the line that took it off its CPU.
+		 */
+		if (!o || o->mm != mm || (o->cpu < 0 && !(c->fill && o->off_seq > op_seq)))
+			continue;
 		struct qent copy = *e;
 		copy.pre = copy.mid = NULL;   /* (a run written before it stays there: e writes it) */
 		e->dead = true;
