@@ -211,7 +211,7 @@ static void test_fork__context_switches(void **s)
  * task 1 writes them again on @write_cpu, after @before (an operation on an
  * unrelated page, on CPU 0).  Returns the copies (faults.cow).
  */
-enum lru_before { LRU_NOTHING, LRU_MUNMAP, LRU_DONTNEED, LRU_MPROTECT, LRU_MLOCK };
+enum lru_before { LRU_NOTHING, LRU_MUNMAP, LRU_DONTNEED, LRU_MPROTECT, LRU_MLOCK, LRU_FREE };
 
 static uint64_t lru_batch_copies(unsigned int n, unsigned int write_cpu, bool child_lives, enum lru_before before)
 {
@@ -241,6 +241,9 @@ static uint64_t lru_batch_copies(unsigned int n, unsigned int write_cpu, bool ch
 		break;
 	case LRU_MLOCK:
 		T_OK(m, ptsim_mlock(m, 1, other, pg));   /* mlock_fixup(): lru_add_drain() */
+		break;
+	case LRU_FREE:
+		T_OK(m, ptsim_madvise(m, 1, other, pg, PTSIM_MADV_FREE));   /* madvise_free_single_vma(): lru_add_drain() */
 		break;
 	}
 	if (write_cpu != 0) {
@@ -294,8 +297,10 @@ static void test_fork__lru_batch_local_write_reuses(void **s)
 
 /*
  * munmap, MADV_DONTNEED and mprotect on CPU 0 leave its batch alone (measured:
- * 10 of 10 copied after each, most runs); mlock drains it (stack traces:
- * mlock_fixup() -> lru_add_drain()), so the pages are reused.
+ * 10 of 10 copied after each, most runs); mlock and MADV_FREE drain it (stack
+ * traces of pagemap:mm_lru_insertion: mlock_fixup() -> lru_add_drain(),
+ * madvise_free_single_vma() -> lru_add_drain(), the latter even for a range
+ * whose pages are all on the LRU), so the pages are reused.
  */
 static void test_fork__lru_batch_drain_points(void **s)
 {
@@ -304,6 +309,7 @@ static void test_fork__lru_batch_drain_points(void **s)
 	assert_int_equal(lru_batch_copies(10, 1, false, LRU_DONTNEED), 10);
 	assert_int_equal(lru_batch_copies(10, 1, false, LRU_MPROTECT), 10);
 	assert_int_equal(lru_batch_copies(10, 1, false, LRU_MLOCK), 0);
+	assert_int_equal(lru_batch_copies(10, 1, false, LRU_FREE), 0);
 }
 
 int main(void)

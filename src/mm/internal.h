@@ -1287,6 +1287,7 @@ void lru_add_drain_cpu(struct ptsim_machine *m, struct sim_cpu *cpu);
 void lru_add_drain(struct ptsim_machine *m);
 void lru_add_drain_all(struct ptsim_machine *m);
 void lru_cache_disable(struct ptsim_machine *m);
+void folio_mark_lazyfree(struct ptsim_machine *m, uint32_t pfn);
 /* folio_test_lru(): PG_lru, clear only while the folio waits in a CPU's lru_add batch. */
 static inline bool folio_test_lru(const struct sim_frame *f)
 {

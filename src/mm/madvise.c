@@ -19,7 +19,9 @@
  * before, each VMA had its own.  MADV_DONTNEED asks zap_pte_range() for
  * PTE-table reclaim (details.reclaim_pt, docs/pt-reclaim.md); MADV_FREE only
  * marks exclusive anonymous pages lazily free, clearing young/dirty (and
- * recording a flush) where set.
+ * recording a flush) where set.  MADV_FREE drains this CPU's LRU add batch
+ * first (madvise_free_single_vma()); a folio still in another CPU's batch is
+ * not marked (folio_mark_lazyfree(), swap.c).
  *
  * Guard regions (6.13+): MADV_GUARD_INSTALL walks the range installing a
  * guard PTE marker in every empty entry (allocating page tables as it goes);
@@ -95,7 +97,7 @@ static void madvise_free_pte_range(struct mmu_gather *tlb, struct vm_area_struct
 			pt_write(m, pte, PT_PTE, addr, ptent & ~(_PAGE_ACCESSED | _PAGE_DIRTY));
 			tlb_remove_tlb_entries(tlb, addr, 1);
 		}
-		frame(m, pfn)->flags |= FRAME_F_LAZYFREE;   /* folio_mark_lazyfree() */
+		folio_mark_lazyfree(m, pfn);
 	}
 	if (nr_swap)
 		mm_counter_add(mm, MM_SWAPENTS, nr_swap);
@@ -108,6 +110,7 @@ static int madvise_free_single_vma(struct mmu_gather *tlb, struct vm_area_struct
 
 	if (!vma_is_anonymous(vma))
 		return -EINVAL;
+	lru_add_drain(m);
 	update_hiwater_rss(mm);
 	tlb_start_vma(tlb, vma);
 	for (uint64_t addr = start; addr < end;) {
