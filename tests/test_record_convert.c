@@ -29,6 +29,7 @@
 #define THREAD 101   /* its thread: task 2 */
 #define NR_mprotect 10
 #define NR_madvise 28
+#define NR_munmap 11
 #define X_ALL UINT64_MAX
 
 struct conv {
@@ -809,6 +810,80 @@ static void test_record_convert__later_exec_says_arg_pages(void **state)
 }
 
 /*
+ * A vfork-like child (posix_spawn) switches to its new mm in exec_mmap()
+ * (a "flush on task switch" in its own context, CPU 1) and releases its
+ * parent, which munmaps the child's stack on CPU 0 before the child's exec
+ * event comes.  The exec goes where the switch was: before the munmap, so
+ * the replayed munmap finds CPU 1 on the new mm (no IPI, as in the kernel).
+ * A switch of the child away from CPU 1 in between is not its exec's
+ * switch (the event there comes in the child's context too).  Without the
+ * switch traced (@traced false) the exec stays at its event.
+ */
+#define CHILD 102   /* task 1's vfork-like child: task 2 */
+static void spawn_exec_run(struct conv *v, bool traced)
+{
+	exec_root(v, 0);
+	struct rec_pidinfo *pi = rec_pidinfo(&v->d, CHILD);
+	assert_non_null(pi);
+	pi->fork = calloc(1, sizeof(*pi->fork));
+	assert_non_null(pi->fork);
+	pi->fork->kind = RK_VFORK;
+	pi->fork->parent = ROOT;
+	struct rec_ev *e = ev(v, REV_FORK, 0, ROOT);
+	e->u.fork.parent = ROOT;
+	e->u.fork.child = CHILD;
+	feed(v, e);
+	sched_switch(v, 1, 0, CHILD, 0);
+	e = ev(v, REV_SYS_ENTER, 1, CHILD);
+	e->u.enter.nr = 59;   /* execve */
+	feed(v, e);
+	sched_switch(v, 1, CHILD, 0, 1);    /* it sleeps (reading the binary) ... */
+	tlb_flush(v, 1, CHILD, REC_TLB_FLUSH_ON_TASK_SWITCH, 0);   /* ... the switch's, not exec_mmap()'s */
+	sys_enter(v, NR_munmap, 0x7e0000000000ull, 0x1000, 0);   /* (the parent's other thread, say) */
+	tlb_flush(v, 0, ROOT, REC_TLB_LOCAL_SHOOTDOWN, 1);
+	sys_exit(v, NR_munmap);
+	sched_switch(v, 1, 0, CHILD, 0);
+	if (traced)
+		tlb_flush(v, 1, CHILD, REC_TLB_FLUSH_ON_TASK_SWITCH, X_ALL);   /* exec_mmap() */
+	sys_enter(v, NR_munmap, 0x7f0000000000ull, 0x10000, 0);
+	tlb_flush(v, 0, ROOT, REC_TLB_LOCAL_SHOOTDOWN, 16);
+	sys_exit(v, NR_munmap);
+	pi = rec_pidinfo(&v->d, CHILD);
+	pi->exec = calloc(1, sizeof(*pi->exec));
+	assert_non_null(pi->exec);
+	pi->exec->old_pid = CHILD;
+	snprintf(pi->exec->comm, sizeof(pi->exec->comm), "cc");
+	e = ev(v, REV_EXEC, 1, CHILD);
+	e->u.exec.pid = e->u.exec.old_pid = CHILD;
+	feed(v, e);
+	e = ev(v, REV_SYS_EXIT, 1, CHILD);
+	e->u.exit_.nr = 59;
+	feed(v, e);
+	conv_finish(v);
+}
+
+static void test_record_convert__spawned_exec_goes_at_its_mm_switch(void **state)
+{
+	struct conv v;
+	(void)state;
+	for (int traced = 1; traced >= 0; traced--) {
+		conv_start(&v, traced ? "spawnexec" : "spawnexec_untraced");
+		spawn_exec_run(&v, traced);
+		long child_exec = find_line(&v, 1, "{\"op\":\"exec\",\"task\":2,");
+		long before = find_line(&v, 1, "{\"op\":\"munmap\",\"task\":1,\"addr\":\"0x7e0000000000\"");
+		long munmap = find_line(&v, 1, "{\"op\":\"munmap\",\"task\":1,\"addr\":\"0x7f0000000000\"");
+		if (child_exec < 0 || before < 0 || munmap < 0 || child_exec < before ||
+		    (child_exec < munmap) != (traced == 1)) {
+			dump_lines(&v);
+			fail_msg("switch %s: the child's exec at line %ld, the parent's munmaps at %ld and %ld",
+				 traced ? "traced" : "untraced", child_exec, before, munmap);
+		}
+		assert_touches_placed(&v);
+		conv_free(&v);
+	}
+}
+
+/*
  * The recorder's arrays grow by doubling from a first capacity until the
  * count needed fits; a count or byte size past size_t is refused with
  * -ENOMEM and nothing changed; the zeroed form clears the new slots.
@@ -1046,6 +1121,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_moves_the_touch),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
 		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),
+		cmocka_unit_test(test_record_convert__spawned_exec_goes_at_its_mm_switch),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
