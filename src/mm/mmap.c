@@ -59,10 +59,22 @@ static void file_free(struct ptsim_machine *m, struct sim_file *f)
 	/* An msharefs file takes its host mm along (mshare_evict_inode()). */
 	if (PTSIM_UNLIKELY(f->kind == FILE_MSHARE))
 		mshare_evict_inode(m, f);
-	/* Drop the page cache: every page goes once nothing maps it. */
+	/*
+	 * Drop the page cache (the inode's truncation: shmem_undo_range(),
+	 * remove_inode_hugepages()): every page goes once nothing maps it.  The
+	 * truncation's folio_batch_release() of the pages it found drains this
+	 * CPU's LRU add batch (swap.c; measured on 6.18.44: the last munmap of a
+	 * shared anonymous or shared hugetlb mapping with pages drains it, one
+	 * without pages does not).
+	 */
+	bool found = false;
 	for (size_t i = 0; i < f->pages.cap; i++)
-		if (f->pages.slots[i].used)
+		if (f->pages.slots[i].used) {
 			put_page(m, (uint32_t)f->pages.slots[i].val);
+			found = true;
+		}
+	if (found)
+		lru_add_drain(m);   /* __folio_batch_release() */
 	hmap_release(&m->alloc, &f->pages);
 	sim_free(&m->alloc, f->i_mmap, f->cap_mmap * sizeof(f->i_mmap[0]));
 	if (f->name)

@@ -19,11 +19,12 @@
  * Drain points of the paths ptsim models, measured on Linux 6.18.44
  * (pagemap:mm_lru_insertion with stack traces, docs/kernel-map.md): the
  * local batch by do_wp_page(), madvise_free_single_vma() (MADV_FREE),
- * madvise_cold(), madvise_pageout() and mlock_fixup() (mlock, munlock); every
- * CPU's by move_pages(2) (lru_cache_disable(): read in the source, not
- * measured).  munmap, exit, MADV_DONTNEED, mprotect, mremap, brk and fork
- * drain nothing: a folio they unmap stays allocated, held by the batch, until
- * its CPU drains it.  MADV_FREE does not mark a folio still in another CPU's
+ * madvise_cold(), madvise_pageout(), mlock_fixup() (mlock, munlock) and the
+ * truncation of a shmem or hugetlb file with pages when its last mapping goes
+ * (file_free(), mmap.c); every CPU's by move_pages(2) (lru_cache_disable():
+ * read in the source, not measured).  Otherwise munmap, exit, MADV_DONTNEED,
+ * mprotect, mremap, brk and fork drain nothing: a folio they unmap stays
+ * allocated, held by the batch, until its CPU drains it.  MADV_FREE does not mark a folio still in another CPU's
  * batch (folio_mark_lazyfree()).
  *
  * Left out: the other per-CPU batches (lru_move_tail, lru_deactivate_file,
