@@ -20,10 +20,7 @@
  *  - cross-CPU figures (flush and table-sync IPIs sent and received per CPU,
  *    what the received flushes did): exact, except in recordings whose
  *    program used what ptsim does not replay (transparent huge pages; the
- *    table below says which), and within the number of vfork-like children
- *    for make (a posix_spawn() parent unmaps its child's stack after the
- *    child's exec switched mm, but before the exec event the recorder
- *    writes the exec at);
+ *    table below says which);
  *  - local full flushes: exact (exec's stack move, relocate_vma_down(), is
  *    replayed: the recorder writes each exec's stack.arg_pages);
  *  - remote flushes started: the kernel's figure minus ptsim's between 0 and
@@ -70,7 +67,6 @@
 enum {
 	UNMODELLED_FLUSHES = 1, /* THP (stress-ng-madvise): no claim on flush figures */
 	POPULATES = 2,          /* ptsim counts populated pages as faults */
-	SPAWN_ORDER = 4,        /* cross-CPU figures within the number of vfork-like children (make) */
 };
 
 /* Each bundled recording and what docs/recorded.md claims for it. */
@@ -82,7 +78,7 @@ static const struct expect {
 } expects[] = {
 	{ "gcc", 3, 15, 0 },
 	{ "git", 26, 15, 0 },
-	{ "make", 19, 15, SPAWN_ORDER },
+	{ "make", 19, 15, 0 },
 	{ "python3", 1, 15, 0 },
 	{ "sqlite3", 2, 35, 0 },
 	{ "stress-ng-fork", 43, 15, 0 },
@@ -98,7 +94,6 @@ struct judge {
 	const struct expect *e;
 	int nprocs;
 	int execs;   /* exec ops in the trace */
-	int spawns;  /* vfork-like children (thread ops with "process": true) */
 	double unseen;   /* switches the kernel's trace did not show (compare-real's unseen_switches) */
 	int checked;
 	int nr_cpus;
@@ -157,15 +152,13 @@ static void judge_figure(const char *path, const cJSON *f, void *ctx)
 	} else if (has(path, "tlb.local.partial")) {
 		if (ad > real * e->local_tolerance / 100 + n)
 			bad(j, path, real, sim, "local ranged flushes: beyond the tolerance");
-	} else if (e->flags & SPAWN_ORDER && ad <= j->spawns) {
-		return;   /* a parent's flush written before its vfork-like child's exec switched mm */
 	} else if (ad) {
 		bad(j, path, real, sim, "cross-CPU figures are exact");
 	}
 }
 
-/* The exec ops of @file, and its vfork-like children (`ptsim convert FILE -` writes it as plain JSON Lines). */
-static int count_execs(const char *file, int *spawns)
+/* The exec ops of @file (`ptsim convert FILE -` writes it as plain JSON Lines). */
+static int count_execs(const char *file)
 {
 	struct t_cli r = t_cli_run(PTSIM_CLI, PTSIM_TEST_TMPDIR, NULL, NULL,
 				   (const char *const[]){ "convert", file, "-", NULL });
@@ -174,12 +167,6 @@ static int count_execs(const char *file, int *spawns)
 	int n = 0;
 	for (const char *p = r.out; (p = strstr(p, "{\"op\":\"exec\",")); p++)
 		n++;
-	*spawns = 0;
-	for (const char *p = r.out; (p = strstr(p, "{\"op\":\"thread\",")); p++) {
-		const char *end = strchr(p, '\n');
-		const char *pr = strstr(p, "\"process\":true");
-		*spawns += pr && (!end || pr < end);
-	}
 	t_cli_free(&r);
 	return n;
 }
@@ -237,7 +224,7 @@ static void test_recorded__replay_within_documented_bounds(void **s)
 		t_cli_free(&r);
 
 		struct judge j = { .e = &expects[i] };
-		j.execs = count_execs(file, &j.spawns);
+		j.execs = count_execs(file);
 		const cJSON *unseen = cJSON_GetObjectItem(o, "unseen_switches");
 		j.unseen = cJSON_IsNumber(unseen) ? unseen->valuedouble : 0;
 		if (j.execs < 1)
