@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,12 +255,14 @@ static void dump_lines(const struct conv *v)
 }
 
 /*
- * Every touch's task is on a CPU at that line (as `ptsim run` requires):
- * placement followed through spawn/thread/run/sleep/exit.
+ * Every touch's task is on a CPU at that line, outside a schedule_begin/_end
+ * window of that CPU (as `ptsim run` requires): placement followed through
+ * spawn/thread/run/sleep/exit and the windows.
  */
 static void assert_touches_placed(const struct conv *v)
 {
 	int on[8] = { 0 };   /* task id -> 1 + its CPU, 0: not running */
+	bool window[8] = { false };   /* CPU -> inside schedule_begin/_end */
 	for (size_t i = 1; i + 1 < v->nr; i++) {
 		cJSON *o = cJSON_Parse(v->lines[i]);
 		assert_non_null(o);
@@ -278,9 +281,12 @@ static void assert_touches_placed(const struct conv *v)
 					on[k] = 0;
 		} else if (!strcmp(op, "sleep") || !strcmp(op, "exit")) {
 			on[t] = 0;
-		} else if (!strcmp(op, "touch") && !on[t]) {
+		} else if (!strncmp(op, "schedule_", 9) && cJSON_IsNumber(cpu) && cpu->valueint < 8) {
+			window[cpu->valueint] = !strcmp(op, "schedule_begin");
+		} else if (!strcmp(op, "touch") && (!on[t] || window[on[t] - 1])) {
 			dump_lines(v);
-			fail_msg("line %zu: a touch of task %d, which is not running there", i, t);
+			fail_msg("line %zu: a touch of task %d, which is not running there%s", i, t,
+				 on[t] ? " (its CPU is inside schedule_begin/_end)" : "");
 		}
 		cJSON_Delete(o);
 	}
@@ -596,6 +602,65 @@ static void test_record_convert__switch_window_ends_at_switch_mm_or_after_8us(vo
 			fail_msg("%s: the call was replayed as a switch race", races[i].name);
 		}
 		assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
+		conv_free(&v);
+	}
+}
+
+/*
+ * A fault that waited for another thread's call is written when its task is
+ * back on its CPU and may act there: after the schedule_end of a window
+ * whose switch put it back, not inside it (the replay's CPU can only switch
+ * there).  Task 2 faults in the range of task 1's mprotect and waits (D);
+ * CPU 1 runs another process, then switches back to task 2 while task 1's
+ * flush call is on its way (a switch race).  The call flushed (the switch
+ * first: task 2's run, then the mprotect in the window) or found nothing to
+ * do (the mprotect first, then the run: the touch waits through the run).
+ */
+static void test_record_convert__waiting_fault_leaves_the_switch_window_first(void **state)
+{
+	(void)state;
+	for (int noop = 0; noop <= 1; noop++) {
+		struct conv v;
+		const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000a000ull;
+		conv_start(&v, noop ? "waitwindow_noop" : "waitwindow");
+		exec_root(&v, 0);
+		start_thread(&v);
+		sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+		sys_enter(&v, NR_mprotect, addr, 16 * 4096, 1);
+		struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);   /* task 2 faults in the range ... */
+		e->u.fault.addr = addr + 4096;
+		e->u.fault.error = REC_PF_USER;
+		feed(&v, e);
+		sched_switch(&v, 1, THREAD, 1, 2);      /* ... and waits (D): CPU 1 to another process */
+		tlb_flush(&v, 1, THREAD, 0, 0);
+		sched_switch(&v, 1, 1, THREAD, 0);      /* task 2 back ... */
+		v.gap = 300;
+		tlb_flush(&v, 0, ROOT, 4, 16);          /* ... while task 1's flush decides its targets */
+		tlb_flush(&v, 1, 1, 0, 0);              /* CPU 1's switch_mm_irqs_off() to task 2's mm */
+		csd_queue(&v, 0, ROOT, 1, csd);
+		v.gap = 1000;
+		csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+		tlb_flush(&v, 1, THREAD, 1, noop ? 0 : 16);
+		csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+		tlb_flush(&v, 0, ROOT, 3, 16);
+		sys_exit(&v, NR_mprotect);
+		conv_finish(&v);
+
+		long begin = find_line(&v, 1, "{\"op\":\"schedule_begin\",\"cpu\":1}");
+		long back = begin < 0 ? -1 : find_line(&v, (size_t)begin, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+		long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+		long end = find_line(&v, 1, "{\"op\":\"schedule_end\",\"cpu\":1}");
+		long touch = find_line(&v, 1, "{\"op\":\"touch\",\"task\":2,");
+		if (begin < 0 || back < begin || mprot < begin || end < back || end < mprot || touch < end ||
+		    (noop ? back < mprot : mprot < back)) {
+			dump_lines(&v);
+			fail_msg("%s: schedule_begin at line %ld, task 2 back at %ld, the mprotect at %ld, schedule_end at "
+				 "%ld, task 2's touch at %ld", noop ? "nothing to do" : "flushed", begin, back, mprot, end,
+				 touch);
+		}
+		assert_touches_placed(&v);
+		assert_int_equal(trailer_num(&v, "events.switch_races"), 1);
+		assert_int_equal(trailer_num(&v, "events.waited_faults"), 1);
 		conv_free(&v);
 	}
 }
@@ -1123,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),
 		cmocka_unit_test(test_record_convert__spawned_exec_goes_at_its_mm_switch),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
+		cmocka_unit_test(test_record_convert__waiting_fault_leaves_the_switch_window_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

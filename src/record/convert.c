@@ -526,15 +526,11 @@ static bool raced_on_own_cpu(struct rec_conv *c, const struct qent *e)
 	return c->cpus[e->race_cpu].written == e->task;
 }
 
-static bool written_running(const struct rec_conv *c, long task)
-{
-	for (unsigned int x = 0; x < c->o.si->cpus; x++)
-		if (c->cpus[x].written == task)
-			return true;
-	return false;
-}
-
-/* ... and may act there: not inside a schedule_begin/_end window of its CPU. */
+/*
+ * Do the lines written so far leave @task on a CPU where it may act: not
+ * inside a schedule_begin/_end window of that CPU (the replay's CPU can only
+ * switch there)?
+ */
 static bool written_free(const struct rec_conv *c, long task)
 {
 	for (unsigned int x = 0; x < c->o.si->cpus; x++)
@@ -543,7 +539,7 @@ static bool written_free(const struct rec_conv *c, long task)
 	return false;
 }
 
-static int qline1(struct rec_conv *c, const char *s, size_t len);
+static int qline_out(struct rec_conv *c, const char *s, size_t len, bool is_touch);
 
 /* Take waiting line @i out of the list; the caller frees it. */
 static char *waiting_take(struct rec_conv *c, size_t i)
@@ -554,7 +550,7 @@ static char *waiting_take(struct rec_conv *c, size_t i)
 	return s;
 }
 
-/* Task @task was put on a CPU by the line just written: its waiting touches follow. */
+/* The line just written left @task free to act (written_free()): its waiting touches follow. */
 static int release_waiting(struct rec_conv *c, long task)
 {
 	int rc = 0;
@@ -565,7 +561,7 @@ static int release_waiting(struct rec_conv *c, long task)
 		}
 		char *line = waiting_take(c, i);
 		if (!rc)
-			rc = qline1(c, line, strlen(line));
+			rc = qline_out(c, line, strlen(line), true);
 		free(line);
 	}
 	return rc;
@@ -607,11 +603,17 @@ static int qline1(struct rec_conv *c, const char *s, size_t len)
 	long task;
 	bool is_touch = len > sizeof(touch_op) - 1 && !memcmp(s, touch_op, sizeof(touch_op) - 1);
 
-	if (is_touch && line_field(s, s + len, "task", &task) && !written_running(c, task))
+	if (is_touch && line_field(s, s + len, "task", &task) && !written_free(c, task))
 		return wait_line(c, task, s, len);
 	if (c->nr_waiting && len > sizeof(exit_op) - 1 && !memcmp(s, exit_op, sizeof(exit_op) - 1) &&
 	    line_field(s, s + len, "task", &task))
 		drop_waiting(c, task);
+	return qline_out(c, s, len, is_touch);
+}
+
+/* Line @s goes out now; a line that frees a waiting touch's task sends it after. */
+static int qline_out(struct rec_conv *c, const char *s, size_t len, bool is_touch)
+{
 	int rc = rec_out_line(c->out, s, len);
 	c->lines++;
 	if (rc)
@@ -629,8 +631,9 @@ static int qline1(struct rec_conv *c, const char *s, size_t len)
 
 /*
  * Write @s, one or more lines.  A touch whose task the lines written so far
- * do not have on a CPU is held back and written after the line that puts
- * the task back on one: a fault that waited in the kernel (another thread's
+ * do not have on a CPU (or have there inside a schedule_begin/_end window) is
+ * held back and written after the line that puts the task back on one (or
+ * ends the window): a fault that waited in the kernel (another thread's
  * call held mmap_lock; the faulting task slept and came back later) and that
  * the converter moved after that call (move_raced_touches()) completed when
  * its task ran again.  The trailer counts them (events.waited_faults).
