@@ -739,6 +739,50 @@ static void test_record_convert__moved_touch_keeps_its_run_once(void **state)
 }
 
 /*
+ * The same 2 us after the switch to idle that opened CPU 1's window: the
+ * call running in task 2's context says the CPU switched again since (back
+ * to task 2, untraced), so that window is over and the call did not meet
+ * the switch to idle.  Task 2's run goes before the mprotect; no schedule
+ * window, no switch race.
+ */
+static void test_record_convert__untraced_switch_in_ends_the_switch_window(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000b000ull;
+	(void)state;
+	conv_start(&v, "missed_window");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	sys_enter(&v, NR_mprotect, addr, 16 * 4096, 1);
+	sched_switch(&v, 1, THREAD, 0, 1);      /* idle; its switch back is not traced */
+	v.gap = 2000;
+	tlb_flush(&v, 0, ROOT, 4, 16);          /* 2 us later: within the idle switch's 8 us */
+	v.gap = 1000;
+	csd_queue(&v, 0, ROOT, 1, csd);
+	csd_call(&v, REV_CSD_ENTRY, 1, THREAD, csd);
+	tlb_flush(&v, 1, THREAD, 1, 16);
+	csd_call(&v, REV_CSD_EXIT, 1, THREAD, csd);
+	tlb_flush(&v, 0, ROOT, 3, 16);
+	sys_exit(&v, NR_mprotect);
+	conv_finish(&v);
+
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	long back = sleep < 0 ? -1 : find_line(&v, (size_t)sleep, "{\"op\":\"run\",\"task\":2,\"cpu\":1}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long again = back < 0 ? -1 : find_line(&v, (size_t)back + 1, "{\"op\":\"sleep\",\"task\":2}");
+	if (sleep < 0 || back < 0 || mprot < back || again >= 0 || find_line(&v, 1, "schedule_begin") >= 0) {
+		dump_lines(&v);
+		fail_msg("task 2 asleep at line %ld, back at %ld, asleep again at %ld, the mprotect at %ld", sleep, back,
+			 again, mprot);
+	}
+	assert_int_equal(trailer_num(&v, "events.missed_switches"), 1);
+	assert_int_equal(trailer_num(&v, "events.switch_races"), 0);
+	assert_int_equal(trailer_num(&v, "cpus.1.tlb.remote.partial"), 1);
+	conv_free(&v);
+}
+
+/*
  * The same without an op of the sender to go before (a flush outside a
  * system call, after no fault): the run is written at once, and it is a
  * missed switch all the same.
@@ -1187,6 +1231,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
 		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),
 		cmocka_unit_test(test_record_convert__spawned_exec_goes_at_its_mm_switch),
+		cmocka_unit_test(test_record_convert__untraced_switch_in_ends_the_switch_window),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 		cmocka_unit_test(test_record_convert__waiting_fault_leaves_the_switch_window_first),
 	};
