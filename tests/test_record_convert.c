@@ -192,6 +192,8 @@ static void csd_call(struct conv *v, int kind, unsigned int cpu, int pid, uint64
 	feed(v, e);
 }
 
+static long trailer_num(const struct conv *v, const char *path);
+
 /* Finish: the trailer, the file, its lines read back. */
 static void conv_finish(struct conv *v)
 {
@@ -216,6 +218,12 @@ static void conv_finish(struct conv *v)
 	assert_true(v->nr >= 2);
 	v->trailer = cJSON_Parse(v->lines[v->nr - 1]);
 	assert_non_null(cJSON_GetObjectItem(v->trailer, "recorded"));
+	/* events.ops and events.touches count the lines written (docs/record.md) */
+	long touches = 0;
+	for (size_t i = 1; i + 1 < v->nr; i++)
+		touches += !strncmp(v->lines[i], "{\"op\":\"touch\",", 14);
+	assert_int_equal(trailer_num(v, "events.ops"), (long)v->nr - 2);
+	assert_int_equal(trailer_num(v, "events.touches"), touches);
 }
 
 static void conv_free(struct conv *v)
@@ -405,6 +413,68 @@ static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(
 	assert_touches_placed(&v);
 	assert_int_equal(trailer_num(&v, "events.waited_faults"), 1);
 	assert_int_equal(trailer_num(&v, "events.unseen_switches"), 0);
+	conv_free(&v);
+}
+
+/*
+ * A touch held back for its task is dropped when the task never runs again
+ * after it (counted in "ignored"): it is then no touch of the trace, and
+ * events.touches (the touch ops written; conv_finish() checks it in every
+ * case) does not count it.  Here task 2 faults in the range of task 1's
+ * mprotect, sleeps (D), CPU 0 runs another process (task 1's flush call
+ * races with that switch) and then task 2 again before the mprotect returns:
+ * today the converter writes task 2's return before the window and drops
+ * its fault (a placement problem of its own; if that is fixed, this case
+ * needs another way to drop a held touch).
+ */
+static void test_record_convert__dropped_waiting_fault_is_not_a_touch(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000c000ull;
+	(void)state;
+	conv_start(&v, "dropped");
+	exec_root(&v, 0);
+	start_thread(&v);
+	v.gap = 1000;
+	sys_enter(&v, NR_mprotect, addr, 16 * 4096, 1);   /* task 1 on CPU 0 */
+	v.gap = 10000;
+	sched_switch(&v, 0, ROOT, THREAD, 0);
+	tlb_flush(&v, 0, ROOT, 0, 0);
+	v.gap = 1000;
+	struct rec_ev *e = ev(&v, REV_FAULT, 0, THREAD);   /* task 2 faults in the range */
+	e->u.fault.addr = addr + 12 * 4096;
+	e->u.fault.error = REC_PF_USER | 2;
+	feed(&v, e);
+	sched_switch(&v, 1, 0, ROOT, 0);        /* task 1 on CPU 1 */
+	tlb_flush(&v, 1, 0, 0, 0);
+	v.gap = 10000;
+	sched_switch(&v, 0, THREAD, 1, 2);      /* task 2 waits (D): CPU 0 to another process */
+	v.gap = 1000;
+	tlb_flush(&v, 1, ROOT, 4, 16);          /* task 1's flush, 1 us after that switch */
+	csd_queue(&v, 1, ROOT, 0, csd);
+	tlb_flush(&v, 1, ROOT, 3, 16);
+	v.gap = 300;
+	csd_call(&v, REV_CSD_ENTRY, 0, 1, csd);
+	tlb_flush(&v, 0, 1, 5, 16);
+	csd_call(&v, REV_CSD_EXIT, 0, 1, csd);
+	sched_switch(&v, 0, 1, THREAD, 0);      /* task 2 back on CPU 0 */
+	v.gap = 3000;
+	tlb_flush(&v, 1, ROOT, 4, 16);
+	tlb_flush(&v, 1, ROOT, 3, 16);
+	v.gap = 1000;
+	e = ev(&v, REV_SYS_EXIT, 1, ROOT);
+	e->u.exit_.nr = NR_mprotect;
+	feed(&v, e);
+	conv_finish(&v);
+
+	const cJSON *ignored = cJSON_GetObjectItem(cJSON_GetObjectItem(v.trailer, "recorded"), "ignored");
+	const cJSON *dropped = cJSON_GetObjectItem(ignored, "fault of a task that did not run again");
+	if (!cJSON_IsNumber(dropped) || dropped->valueint != 1 || find_line(&v, 1, "\"op\":\"touch\"") >= 0) {
+		dump_lines(&v);
+		fail_msg("the case no longer drops task 2's fault: %s", v.lines[v.nr - 1]);
+	}
+	assert_int_equal(trailer_num(&v, "events.touches"), 0);
+	assert_int_equal(trailer_num(&v, "events.waited_faults"), 0);
 	conv_free(&v);
 }
 
@@ -1215,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__lazy_switch_to_init_mm_is_not_a_noop),
 		cmocka_unit_test(test_record_convert__exit_flush_after_preemption_is_counted),
 		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
+		cmocka_unit_test(test_record_convert__dropped_waiting_fault_is_not_a_touch),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
 		cmocka_unit_test(test_record_convert__call_decided_during_a_switch_is_a_race),

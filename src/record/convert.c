@@ -281,7 +281,7 @@ struct rec_conv {
 	size_t nr_waiting, cap_waiting;
 	unsigned int nr_open;       /* CPUs whose switch window is open */
 	/* figures */
-	uint64_t lines, faults, touches, syscalls, switches, unknown_events;
+	uint64_t lines, faults, touches, syscalls, switches, unknown_events;   /* lines, touches: written (qline_out()) */
 	struct counters not_replayed, ignored;
 	char **warnings;
 	size_t nr_warnings, cap_warnings;
@@ -560,8 +560,8 @@ static int release_waiting(struct rec_conv *c, long task)
 			continue;
 		}
 		char *line = waiting_take(c, i);
-		if (!rc)
-			rc = qline_out(c, line, strlen(line), true);
+		if (!rc && !(rc = qline_out(c, line, strlen(line), true)))
+			c->waited_faults++;
 		free(line);
 	}
 	return rc;
@@ -578,7 +578,6 @@ static int wait_line(struct rec_conv *c, long task, const char *s, size_t len)
 	c->waiting[c->nr_waiting].task = (int)task;
 	c->waiting[c->nr_waiting].s = copy;
 	c->nr_waiting++;
-	c->waited_faults++;
 	return 0;
 }
 
@@ -618,6 +617,8 @@ static int qline_out(struct rec_conv *c, const char *s, size_t len, bool is_touc
 	c->lines++;
 	if (rc)
 		return c->err = rc;
+	if (is_touch)
+		c->touches++;   /* here, where it is written: a held touch may be dropped */
 	note_written(c, s, len);
 	if (c->nr_waiting && !is_touch) {
 		for (size_t i = 0; i < c->nr_waiting && !rc; i++)
@@ -666,7 +667,6 @@ static int qwrite_raced(struct rec_conv *c, struct qent *e)
 		if (e->is_touch) {
 			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
 				 e->task, e->addr, e->len, e->write ? ",\"write\":true" : "");
-			c->touches++;
 		}
 		rc = qline(c, e->is_touch ? buf : e->s);
 		op = false;
@@ -675,7 +675,6 @@ static int qwrite_raced(struct rec_conv *c, struct qent *e)
 		snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
 			 e->task, e->addr, (uint64_t)(e->len - PAGE), e->write ? ",\"write\":true" : "");
 		rc = qline(c, buf);
-		c->touches++;
 	}
 	if (op && !rc) {
 		snprintf(buf, sizeof(buf), "{\"op\":\"schedule_begin\",\"cpu\":%u}", e->race_cpu);
@@ -690,7 +689,6 @@ static int qwrite_raced(struct rec_conv *c, struct qent *e)
 		snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":4096%s}",
 			 e->task, (uint64_t)(e->addr + e->len - PAGE), e->write ? ",\"write\":true" : "");
 		rc = qline(c, buf);
-		c->touches++;
 	} else if (op && !rc) {
 		rc = qline(c, e->s);
 	}
@@ -727,7 +725,6 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 		if (e->is_touch && !e->dead && e->len > PAGE) {   /* the touch's other pages come first */
 			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
 				 e->task, e->addr, (uint64_t)(e->len - PAGE), e->write ? ",\"write\":true" : "");
-			c->touches++;
 			e->addr += e->len - PAGE;
 			e->len = PAGE;
 			rc = qline(c, buf);
@@ -755,7 +752,6 @@ static int qwrite(struct rec_conv *c, struct qent *e)
 		else
 			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
 				 e->task, e->addr, e->len, e->write ? ",\"write\":true" : "");
-		c->touches += e->len != 0;
 		s = buf;
 	}
 	rc = qline(c, s);
@@ -2492,7 +2488,6 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 			snprintf(buf, sizeof(buf), "{\"op\":\"touch\",\"task\":%d,\"addr\":\"0x%" PRIx64 "\",\"len\":%" PRIu64 "%s}",
 				 copy.task, copy.addr, copy.len, copy.write ? ",\"write\":true" : "");
 			fill_add(c, buf);
-			c->touches++;
 			if (o->lf_seq == seq)
 				o->lf_valid = false;
 			continue;
