@@ -452,14 +452,16 @@ struct pending_call {
 #define SIM_CACHE_LINE 64
 
 /*
- * ptsim layout: what a flush IPI reads and writes on its target lies in the
- * first four cache lines, two pairs of adjacent lines (the hardware fetches
- * such a pair together): the state up to tlb and the counters.  The first
- * line alone answers should_flush_tlb() (cpu_in_schedule() below) and an
- * invalidation that finds nothing (tlb's counts and base-page set hint); the
- * second holds the block pointers, read only where an array is searched.
- * The array of CPUs is allocated aligned (machine.c).  On 8,192 CPUs a
- * broadcast costs what it touches per target (docs/performance.md).
+ * ptsim layout: what a flush IPI reads and writes on most targets lies in
+ * two cache lines.  The first line answers should_flush_tlb()
+ * (cpu_in_schedule() below) and an invalidation that finds nothing (the
+ * loaded mm, the flags, tlb's counts and base-page hints); the other holds
+ * the four counters a flush IPI adds to on most targets (the last slots of
+ * stats[]) and the first bytes of the arch's per-CPU state, arch[] (x86:
+ * its cpu_tlbstate, whose loaded ASID and the generations of its ASID slots
+ * 0 and 1 lie there).  tlb's block pointers are read only where an array is
+ * searched.  The array of CPUs is allocated aligned (machine.c).  On 8,192
+ * CPUs a broadcast costs what it touches per target (docs/performance.md).
  */
 /*
  * The kernel's struct folio_batch as the per-CPU LRU batches use it
@@ -472,6 +474,8 @@ struct folio_batch {
 	uint32_t folios[FOLIO_BATCH_SIZE];
 };
 
+#define SIM_CPU_ARCH_BYTES 112   /* arch[]: x86's struct x86_tlbstate */
+#define SIM_CPU_ARCH_HOT 32      /* arch[]'s bytes in the flush IPI's counter line */
 struct sim_cpu {
 	_Alignas(2 * SIM_CACHE_LINE) unsigned int id;
 	bool is_lazy;                    /* running idle/kthread with a user mm still loaded */
@@ -479,15 +483,13 @@ struct sim_cpu {
 	uint16_t asid;                   /* tag of the loaded address space in the TLB model */
 	struct mm_struct *loaded_mm;     /* page tables the CPU has loaded (NULL: init_mm) */
 	struct sim_tlb tlb;              /* the hardware caches (allocated on first use) */
-	uint64_t stats[NR_CPU_STATS];
 	struct sim_task *curr;           /* NULL: idle */
-	void *arch;                      /* arch per-CPU state (x86 cpu_tlbstate, arm64 ASID state) */
 
 	/* Concurrency points. */
-	bool in_schedule;                /* inside __schedule() with IRQs off (schedule_begin) */
-	unsigned int pending_acks;       /* IPIs this CPU is waiting for (its operation is blocked) */
 	struct pending_call *pending;    /* IPIs waiting for IRQs to come back on */
 	struct pending_call **pending_tail;
+	bool in_schedule;                /* inside __schedule() with IRQs off (schedule_begin) */
+	unsigned int pending_acks;       /* IPIs this CPU is waiting for (its operation is blocked) */
 	uint32_t *deferred;              /* frames whose free waits for those acks */
 	size_t nr_deferred, cap_deferred;
 	uint64_t op_epoch;               /* RCU epoch at which the blocked operation started */
@@ -498,7 +500,12 @@ struct sim_cpu {
 	uint32_t walker_page;            /* page referenced by the walk (0: none) */
 	uint64_t walker_addr;
 	uint64_t walker_epoch;
-	struct mm_struct *walker_mm;     /* current->mm of the walk */
+
+	uint64_t stats[NR_CPU_STATS];
+	/* The arch back-end's per-CPU state (x86: cpu_tlbstate; arm64 keeps its own array). */
+	_Alignas(8) unsigned char arch[SIM_CPU_ARCH_BYTES];
+
+	struct mm_struct *walker_mm;     /* current->mm of the GUP-fast walk */
 	/* A held hugetlb PMD table that the walker's mm has since unshared (0: none). */
 	uint32_t walker_stale_table;
 	uint32_t walker_stale_gen;
@@ -528,17 +535,29 @@ struct sim_cpu {
 
 	/*
 	 * cpu_fbatches.lru_add (swap.c): folios added to the LRU on this CPU and
-	 * not yet moved there.  128 bytes; it also makes the size an odd multiple
-	 * of 128 bytes (ptsim layout: the CPUs' hot lines then spread over every
-	 * set of the host's caches; at 512 bytes apart they would all fall into
-	 * half of them).
+	 * not yet moved there.
 	 */
 	struct folio_batch lru_add;
 };
 
-/* ptsim layout: a flush IPI's counters (slots 0-7) fill one cache line of its target. */
-_Static_assert(offsetof(struct sim_cpu, stats) % SIM_CACHE_LINE == 0, "sim_cpu stats not line-aligned");
-_Static_assert(sizeof(struct sim_cpu) / (2 * SIM_CACHE_LINE) % 2 == 1, "sim_cpu's size is not an odd multiple of 128 bytes");
+/* ptsim layout: a flush IPI's counters and the start of arch[] share one cache line of its target. */
+_Static_assert(SIM_CPU_IPI_SLOT0 + 4 == NR_CPU_STATS, "the flush IPI's slots are the last four");
+_Static_assert((offsetof(struct sim_cpu, stats) + SIM_CPU_IPI_SLOT0 * sizeof(uint64_t)) % SIM_CACHE_LINE == 0,
+	       "sim_cpu's flush IPI counters not line-aligned");
+_Static_assert(offsetof(struct sim_cpu, arch) == offsetof(struct sim_cpu, stats) + sizeof(uint64_t) * NR_CPU_STATS &&
+		       offsetof(struct sim_cpu, arch) % SIM_CACHE_LINE + SIM_CPU_ARCH_HOT == SIM_CACHE_LINE,
+	       "sim_cpu's arch[] does not start in the flush IPI's counter line");
+/*
+ * ptsim layout: the size is an odd multiple of 128 bytes (896), so that the
+ * CPUs' hot lines spread over every set of the host's caches (at 512 or 768
+ * bytes apart they would fall into a quarter or a half of them).  A field
+ * added must keep it so (or pad to the next odd multiple).
+ */
+_Static_assert(sizeof(struct sim_cpu) % (4 * SIM_CACHE_LINE) == 2 * SIM_CACHE_LINE,
+	       "sim_cpu's size is not an odd multiple of 128 bytes");
+/* ... and its two hot lines are an odd number of lines apart (else they would share half the sets). */
+_Static_assert((offsetof(struct sim_cpu, stats) + SIM_CPU_IPI_SLOT0 * sizeof(uint64_t)) / SIM_CACHE_LINE % 2 == 1,
+	       "sim_cpu's hot lines an even number of lines apart");
 
 /*
  * ptsim: is @cpu inside __schedule() (schedule_begin)?  Such a CPU always has
@@ -845,13 +864,6 @@ struct ptsim_machine {
 	 * over every CPU that cached the mm.
 	 */
 	bool no_ipi_fastpath;
-	/*
-	 * ptsim: the arch's per-CPU state a flush IPI reads (x86: cpu_tlbstate),
-	 * CPU c's at ipi_hot_base + c * ipi_hot_stride, prefetched for the next
-	 * target by on_each_cpu_cond_mask() (NULL: nothing to prefetch).
-	 */
-	const char *ipi_hot_base;
-	size_t ipi_hot_stride;
 	unsigned int nr_irqs_off;                        /* CPUs inside a GUP-fast walk (irqs_off) */
 	uint64_t ipi_broadcast_pending[NR_IPI_REASONS];  /* IPIs each CPU took and its counter lacks */
 };

@@ -153,10 +153,11 @@ void smp_call_function_many(struct ptsim_machine *m, const unsigned int *targets
 
 /*
  * ptsim: a flush IPI's next target is fetched into the host's caches while
- * the current one runs (its first line, the line of the counter the call
- * adds to, and the arch's per-CPU state).  Only a hint: no result depends
- * on it.  With thousands of targets their lines no longer stay in the
- * host's L1 between calls, and each one fetched late stalls the call.
+ * the current one runs (its first line, and the line of the counter the call
+ * adds to, which also holds the start of the arch's per-CPU state).  Only a
+ * hint: no result depends on it.  With thousands of targets their lines no
+ * longer stay in the host's L1 between calls, and each one fetched late
+ * stalls the call.
  * Always inlined: GCC finds a function of nothing but prefetches free of
  * effects and drops the calls before it would inline them.
  */
@@ -166,8 +167,6 @@ static inline __attribute__((always_inline)) void prefetch_target(const struct p
 
 	__builtin_prefetch(t, 1);
 	__builtin_prefetch(&t->stats[ipi_recv_cpu_stat[reason]], 1);
-	if (m->ipi_hot_base)
-		__builtin_prefetch(m->ipi_hot_base + (size_t)c * m->ipi_hot_stride, 1);
 }
 
 /*

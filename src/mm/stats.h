@@ -105,36 +105,42 @@ enum sim_stat {
  * Per-CPU counters (JSON: "cpus": [{"cpu": N, ...}], ptsim_stat(): "cpu.N.<name>"),
  * listed in the order of the report (a contract), each with its slot in
  * struct sim_cpu's stats[].  ptsim layout: a flush IPI adds to its target's
- * slots 0-7 (the interrupt, nr_tlb_remote_flush_received and one outcome),
- * so that they share one cache line of the target; only a lazy target's
- * switch to init_mm may also add to switch_flush (never to switch_flush_task:
- * no task of the trace runs on a lazy CPU).  The slots are
- * 0 .. NR_CPU_STATS - 1, each once: a slot used twice is an override in
+ * interrupt count, nr_tlb_remote_flush_received and one outcome; the first
+ * two and the common outcomes (partial, full) are the last four slots
+ * (SIM_CPU_IPI_SLOT0 on), which share one cache line of the target with the
+ * start of its arch state (struct sim_cpu); the rare ones (wrong_cpu, lazy)
+ * come just before, and a lazy target's switch to init_mm may also add to
+ * switch_flush (never to switch_flush_task: no task of the trace runs on a
+ * lazy CPU).  The slots
+ * are 0 .. NR_CPU_STATS - 1, each once: a slot used twice is an override in
  * sim_cpu_stat_names[]'s initializer (-Woverride-init, an error with
  * PTSIM_WERROR), a slot out of range exceeds its bounds.
  */
 #define SIM_CPU_STATS(X)                                                             \
-	X(IPI_RECV_TLB_FLUSH, 0, "ipi_received.tlb_flush")                           \
-	X(IPI_RECV_TABLE_SYNC, 6, "ipi_received.table_sync")                         \
-	X(IPI_RECV_FLUSH_ALL, 7, "ipi_received.flush_all")                           \
-	X(IPI_SENT_TLB_FLUSH, 8, "ipi_sent.tlb_flush")                               \
-	X(IPI_SENT_TABLE_SYNC, 9, "ipi_sent.table_sync")                             \
-	X(IPI_SENT_FLUSH_ALL, 10, "ipi_sent.flush_all")                              \
-	X(TLB_FLUSH_RECEIVED, 1, "nr_tlb_remote_flush_received")                     \
-	X(LOCAL_FLUSH_ALL, 11, "nr_tlb_local_flush_all")                             \
-	X(LOCAL_FLUSH_ONE, 12, "nr_tlb_local_flush_one")                             \
-	X(REMOTE_FULL, 3, "remote.full")                                             \
-	X(REMOTE_PARTIAL, 2, "remote.partial")                                       \
-	X(REMOTE_WRONG_CPU, 4, "remote.wrong_cpu")                                   \
-	X(REMOTE_LAZY, 5, "remote.lazy_to_init_mm")                                  \
-	X(SWITCH_FLUSH, 13, "switch_flush")                                          \
-	X(SWITCH_FLUSH_TASK, 20, "switch_flush_task")                                \
-	X(CONTEXT_SWITCHES, 14, "context_switches")                                  \
-	X(TLB_HITS, 16, "tlb.hits")                                                  \
-	X(TLB_MISSES, 17, "tlb.misses")                                              \
-	X(TLB_WALKS, 18, "tlb.walks")                                                \
-	X(TLB_PWC_HITS, 19, "tlb.pwc_hits")                                          \
-	X(FAULTS, 15, "faults")
+	X(IPI_RECV_TLB_FLUSH, 17, "ipi_received.tlb_flush")                          \
+	X(IPI_RECV_TABLE_SYNC, 0, "ipi_received.table_sync")                         \
+	X(IPI_RECV_FLUSH_ALL, 1, "ipi_received.flush_all")                           \
+	X(IPI_SENT_TLB_FLUSH, 2, "ipi_sent.tlb_flush")                               \
+	X(IPI_SENT_TABLE_SYNC, 3, "ipi_sent.table_sync")                             \
+	X(IPI_SENT_FLUSH_ALL, 4, "ipi_sent.flush_all")                               \
+	X(TLB_FLUSH_RECEIVED, 18, "nr_tlb_remote_flush_received")                    \
+	X(LOCAL_FLUSH_ALL, 5, "nr_tlb_local_flush_all")                              \
+	X(LOCAL_FLUSH_ONE, 6, "nr_tlb_local_flush_one")                              \
+	X(REMOTE_FULL, 20, "remote.full")                                            \
+	X(REMOTE_PARTIAL, 19, "remote.partial")                                      \
+	X(REMOTE_WRONG_CPU, 15, "remote.wrong_cpu")                                  \
+	X(REMOTE_LAZY, 16, "remote.lazy_to_init_mm")                                 \
+	X(SWITCH_FLUSH, 7, "switch_flush")                                           \
+	X(SWITCH_FLUSH_TASK, 14, "switch_flush_task")                                \
+	X(CONTEXT_SWITCHES, 8, "context_switches")                                   \
+	X(TLB_HITS, 10, "tlb.hits")                                                  \
+	X(TLB_MISSES, 11, "tlb.misses")                                              \
+	X(TLB_WALKS, 12, "tlb.walks")                                                \
+	X(TLB_PWC_HITS, 13, "tlb.pwc_hits")                                          \
+	X(FAULTS, 9, "faults")
+
+/* The first of the four slots a flush IPI adds to on most targets (the last four). */
+#define SIM_CPU_IPI_SLOT0 17
 
 enum sim_cpu_stat {
 #define SIM__CSTAT_ENUM(id, slot, name) CST_##id = (slot),

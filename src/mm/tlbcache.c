@@ -125,7 +125,7 @@ int tlbcache_init_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 	if (tlb_block_alloc(m, t, TLB_BLOCK_BASE))
 		return SIM_ENOMEM;
 	memset(t->nr_valid, 0, sizeof(t->nr_valid));
-	memset(t->sets_hint, 0, sizeof(t->sets_hint));
+	memset(t->hint, 0, sizeof(t->hint));
 	t->lru_clock = 0;
 	t->last_pwc = TLB_NIL;
 	return 0;
@@ -140,7 +140,7 @@ void tlbcache_release_cpu(struct ptsim_machine *m, struct sim_cpu *cpu)
 		t->block[b] = NULL;
 	}
 	memset(t->nr_valid, 0, sizeof(t->nr_valid));   /* the invalidations test the counts, not the blocks */
-	memset(t->sets_hint, 0, sizeof(t->sets_hint));
+	memset(t->hint, 0, sizeof(t->hint));
 }
 
 /* One array of one CPU: its shape and its storage (only for an allocated block). */
@@ -173,10 +173,32 @@ static inline uint32_t set_of(const struct tlb_geo *g, uint64_t tag, uint16_t as
 	return set_in(g->sets - 1, tag, asid);
 }
 
-/* The bit of struct sim_tlb's sets_hint that stands for set @set. */
+/* The bit of struct tlb_hint's sets that stands for set @set. */
 static inline uint64_t hint_bit(const struct tlb_geo *g, uint32_t set)
 {
 	return 1ull << (set >> g->hint_shift);
+}
+
+/* The bit of struct tlb_hint's tags that stands for @tag: its bits above the set index, modulo 64. */
+static inline uint64_t tag_bit(const struct tlb_geo *g, uint64_t tag)
+{
+	return 1ull << ((tag >> __builtin_ctz(g->sets)) & 63);
+}
+
+/* The tags filter's bits of the consecutive tags [@tag, @tag + @n). */
+static inline void tlb_mark_tags(struct tlb_hint *h, const struct tlb_geo *g, uint64_t tag, uint64_t n)
+{
+	unsigned int sb = (unsigned int)__builtin_ctz(g->sets);
+	uint64_t first = tag >> sb, last = (tag + n - 1) >> sb;
+
+	if (!n)
+		return;
+	if (last - first >= 63) {
+		h->tags = ~0ull;
+		return;
+	}
+	for (uint64_t x = first; x <= last; x++)
+		h->tags |= 1ull << (x & 63);
 }
 
 /* Invalidate entry i of array a (drops the frame reference; the set's busy bit may stay). */
@@ -324,7 +346,8 @@ static inline uint32_t lookup_inv(const struct ptsim_machine *m, const struct si
 {
 	const struct tlb_geo *g = &m->tlb_layout.a[a];
 
-	if (!t->nr_valid[a] || !(t->sets_hint[a] & hint_bit(g, set_of(g, tag, asid))))
+	if (!t->nr_valid[a] || !(t->hint[a].sets & hint_bit(g, set_of(g, tag, asid))) ||
+	    !(t->hint[a].tags & tag_bit(g, tag)))
 		return TLB_NIL;
 	return lookup(m, t, a, tag, asid);
 }
@@ -378,7 +401,8 @@ static inline uint32_t tlb_store(struct ptsim_machine *m, struct sim_tlb *t, uns
 		tlb_kill(m, t, a, v, i);
 	tlb_put(m, v, i, key, fp, pfn, flags, ++t->lru_clock);
 	v->busy[set >> 6] |= 1ull << (set & 63);
-	t->sets_hint[a] |= hint_bit(v->g, set);
+	t->hint[a].sets |= hint_bit(v->g, set);
+	t->hint[a].tags |= tag_bit(v->g, tlb_key_tag(key));
 	t->nr_valid[a]++;
 	return i;
 }
@@ -397,18 +421,19 @@ static void tlb_mark_run(struct sim_tlb *t, unsigned int a, const struct tlb_vie
 	if (n >= g->sets) {
 		if (g->sets < 64) {
 			v->busy[0] |= (1ull << g->sets) - 1;
-			t->sets_hint[a] |= (1ull << g->sets) - 1;   /* hint_shift 0: a bit per set */
+			t->hint[a].sets |= (1ull << g->sets) - 1;   /* hint_shift 0: a bit per set */
 		} else {
 			memset(v->busy, 0xff, g->sets / 64 * sizeof(uint64_t));
-			t->sets_hint[a] = ~0ull;   /* 64 runs of sets */
+			t->hint[a].sets = ~0ull;   /* 64 runs of sets */
 		}
-		return;
+	} else {
+		for (uint64_t k = 0; k < n; k++) {
+			uint32_t set = set_of(g, tag + k, asid);
+			v->busy[set >> 6] |= 1ull << (set & 63);
+			t->hint[a].sets |= hint_bit(g, set);
+		}
 	}
-	for (uint64_t k = 0; k < n; k++) {
-		uint32_t set = set_of(g, tag + k, asid);
-		v->busy[set >> 6] |= 1ull << (set & 63);
-		t->sets_hint[a] |= hint_bit(g, set);
-	}
+	tlb_mark_tags(&t->hint[a], g, tag, n);
 }
 
 /* Cache a translation: over the same one if @may_exist and it is there, else in tlb_victim()'s way. */
@@ -518,7 +543,9 @@ static inline unsigned int kill_where(struct ptsim_machine *m, struct sim_tlb *t
 		memset(v.busy, 0, words * sizeof(uint64_t));   /* bits left on sets emptied before */
 		hint = 0;
 	}
-	t->sets_hint[a] = hint;
+	t->hint[a].sets = hint;
+	if (!t->nr_valid[a])
+		t->hint[a].tags = 0;
 	return n;
 }
 
@@ -1147,13 +1174,17 @@ bool tlb_consistent(struct ptsim_machine *m, struct sim_cpu *cpu, char *why, siz
 						 a, i);
 					return false;
 				}
+				if (!(t->hint[a].tags & tag_bit(ag, tlb_key_tag(v.e[i].key)))) {
+					snprintf(why, len, "cpu %u TLB array %u entry %u: tags hint bit clear", cpu->id, a, i);
+					return false;
+				}
 			}
 			if (in_set && !(v.busy[set >> 6] & (1ull << (set & 63)))) {
 				snprintf(why, len, "cpu %u TLB array %u set %u: %u valid entries, busy bit clear", cpu->id,
 					 a, set, in_set);
 				return false;
 			}
-			if (in_set && !(t->sets_hint[a] & hint_bit(ag, set))) {
+			if (in_set && !(t->hint[a].sets & hint_bit(ag, set))) {
 				snprintf(why, len, "cpu %u TLB array %u set %u: %u valid entries, hint bit clear", cpu->id,
 					 a, set, in_set);
 				return false;

@@ -68,7 +68,7 @@ struct tlb_geo {
 	uint32_t shift;       /* va shift of the tag */
 	uint32_t e_off, fp_off, busy_off;   /* byte offsets in the block */
 	uint8_t block;        /* TLB_BLOCK_* */
-	uint8_t hint_shift;   /* sets per bit of struct sim_tlb's sets_hint, log2 (0 up to 64 sets) */
+	uint8_t hint_shift;   /* sets per bit of struct tlb_hint's sets, log2 (0 up to 64 sets) */
 	bool present;
 };
 
@@ -85,23 +85,31 @@ struct tlb_layout {
 };
 
 /*
+ * ptsim: per array, two filters of what it may hold, each a superset, which
+ * an invalidation tests before it touches the CPU's storage block: a flush
+ * IPI to a CPU that cannot hold the address costs no access to the CPU's
+ * arrays.  @sets: bit s >> hint_shift for set s, 64 runs of adjacent sets
+ * (set by tlb_store(), recomputed by each sweep).  @tags: bit
+ * (tag >> log2(sets)) % 64, the tag bits above the set index (set by
+ * tlb_store(), cleared only when the array empties): CPUs whose entries
+ * share the flushed address's set but lie in other parts of the address
+ * space (threads each in their own range) are answered without a search.
+ */
+struct tlb_hint {
+	uint64_t sets;
+	uint64_t tags;
+};
+
+/*
  * ptsim layout: a flush IPI to a CPU reads the counts and the base-page
- * array's set hint; they come first, so that with the CPU's own fields they
+ * array's hints; they come first, so that with the CPU's own fields they
  * share struct sim_cpu's first cache line.  The block pointers, read only
  * where an array is searched, follow.
  */
 struct sim_tlb {
 	uint32_t nr_valid[NR_TLB_ARRAYS];  /* valid entries per array (all 0 while the blocks are NULL) */
 	uint32_t lru_clock;
-	/*
-	 * ptsim: per array, which runs of sets may hold something: bit
-	 * s >> hint_shift for set s, 64 runs of adjacent sets (kept a superset of
-	 * the sets holding entries by tlb_store(), recomputed by each sweep).  An
-	 * invalidation tests it before it touches the CPU's storage block: a
-	 * flush IPI to a CPU that cannot hold the address costs no access to the
-	 * CPU's arrays.
-	 */
-	uint64_t sets_hint[NR_TLB_ARRAYS];
+	struct tlb_hint hint[NR_TLB_ARRAYS];
 	char *block[NR_TLB_BLOCKS];        /* NULL until first use */
 	uint32_t last_pwc;    /* PWC_PTE entry of the last walk (a lookup shortcut, checked against its key) */
 };

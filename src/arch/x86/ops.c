@@ -64,12 +64,8 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	struct x86_machine *xm = sim_calloc(&m->alloc, 1, sizeof(*xm));
 	if (!xm)
 		return SIM_ENOMEM;
-	/* Cache-line aligned: a flush IPI reads its target's ASID and the first slots' generations in one line. */
-	xm->tlbstate = sim_zalloc_aligned(&m->alloc, SIM_CACHE_LINE, (size_t)m->nr_cpus * sizeof(struct x86_tlbstate));
 	xm->global_asid_used = sim_calloc(&m->alloc, MAX_ASID_AVAILABLE + 1, 1);
-	if (!xm->tlbstate || !xm->global_asid_used) {
-		sim_free(&m->alloc, xm->tlbstate, m->nr_cpus * sizeof(struct x86_tlbstate));
-		sim_free(&m->alloc, xm->global_asid_used, MAX_ASID_AVAILABLE + 1);
+	if (!xm->global_asid_used) {
 		sim_free(&m->alloc, xm, sizeof(*xm));
 		return SIM_ENOMEM;
 	}
@@ -77,7 +73,7 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 	x86_global_asid_init(xm);
 	xm->invlpg_drops_all_pwc = m->v.x86_pwc_invlpg == X86_PWC_INVLPG_GLOBAL;
 	for (unsigned int c = 0; c < m->nr_cpus; c++) {
-		struct x86_tlbstate *ts = &xm->tlbstate[c];
+		struct x86_tlbstate *ts = x86_ts(m, &m->cpus[c]);
 		/* Boot: every CPU runs init_mm in ASID 0 (initialize_tlbstate_and_flush()). */
 		ts->loaded_mm_asid = 0;
 		ts->next_asid = 1;
@@ -86,8 +82,6 @@ static int x86_setup(struct ptsim_machine *m, const struct ptsim_config *cfg, ch
 		m->cpus[c].asid = 0;
 	}
 	m->arch = xm;
-	m->ipi_hot_base = (const char *)xm->tlbstate;
-	m->ipi_hot_stride = sizeof(struct x86_tlbstate);
 	x86_tlb_select_era(m);
 	return 0;
 }
@@ -98,11 +92,9 @@ static void x86_teardown(struct ptsim_machine *m)
 
 	if (!xm)
 		return;
-	sim_free(&m->alloc, xm->tlbstate, m->nr_cpus * sizeof(struct x86_tlbstate));
 	sim_free(&m->alloc, xm->global_asid_used, MAX_ASID_AVAILABLE + 1);
 	sim_free(&m->alloc, xm, sizeof(*xm));
 	m->arch = NULL;
-	m->ipi_hot_base = NULL;
 }
 
 /*

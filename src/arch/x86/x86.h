@@ -30,17 +30,25 @@ struct x86_mm_context {
 	struct cpumask running;
 };
 
+/*
+ * ptsim layout: tlb_gen first, so that slots 0's and 1's lie in the line of
+ * struct sim_cpu a flush IPI writes its counters to (slot 0 holds init_mm
+ * from boot, so a CPU's first user mm takes slot 1).
+ */
 struct x86_tlb_ctx {
-	uint64_t ctx_id;
 	uint64_t tlb_gen;
+	uint64_t ctx_id;
 };
 
+/* Lives in each CPU's arch[] (struct sim_cpu), right after the counters a flush IPI adds to. */
 struct x86_tlbstate {
-	_Alignas(SIM_CACHE_LINE) uint16_t loaded_mm_asid;
+	uint16_t loaded_mm_asid;
 	uint16_t next_asid;
 	struct x86_tlb_ctx ctxs[TLB_NR_DYN_ASIDS];
-	char layout_pad[SIM_CACHE_LINE];   /* ptsim: 192 bytes, not 128: spread over every set of the host's caches */
 };
+_Static_assert(sizeof(struct x86_tlbstate) <= SIM_CPU_ARCH_BYTES, "x86_tlbstate does not fit sim_cpu's arch[]");
+_Static_assert(offsetof(struct x86_tlbstate, ctxs[1].tlb_gen) + sizeof(uint64_t) <= SIM_CPU_ARCH_HOT,
+	       "x86_tlbstate: slot 1's generation outside the flush IPI's line");
 
 struct flush_tlb_info;
 
@@ -73,7 +81,6 @@ struct x86_machine {
 	 */
 	bool invlpg_drops_all_pwc;
 	struct x86_eras eras;
-	struct x86_tlbstate *tlbstate; /* per CPU */
 };
 
 struct flush_tlb_info {
@@ -93,7 +100,8 @@ static inline struct x86_machine *x86_m(const struct ptsim_machine *m) { return 
 static inline struct x86_mm_context *x86_ctx(const struct mm_struct *mm) { return mm->arch; }
 static inline struct x86_tlbstate *x86_ts(const struct ptsim_machine *m, const struct sim_cpu *cpu)
 {
-	return &x86_m(m)->tlbstate[cpu->id];
+	(void)m;
+	return (struct x86_tlbstate *)(void *)cpu->arch;
 }
 
 /* tlb.c */
