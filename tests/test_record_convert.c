@@ -263,9 +263,10 @@ static void dump_lines(const struct conv *v)
 }
 
 /*
- * Every touch's task is on a CPU at that line, outside a schedule_begin/_end
- * window of that CPU (as `ptsim run` requires): placement followed through
- * spawn/thread/run/sleep/exit and the windows.
+ * Every touch's (and exec's, munmap's, ...) task is on a CPU at that line,
+ * outside a schedule_begin/_end window of that CPU (as `ptsim run`
+ * requires): placement followed through spawn/thread/run/sleep/exit and the
+ * windows.
  */
 static void assert_touches_placed(const struct conv *v)
 {
@@ -291,9 +292,11 @@ static void assert_touches_placed(const struct conv *v)
 			on[t] = 0;
 		} else if (!strncmp(op, "schedule_", 9) && cJSON_IsNumber(cpu) && cpu->valueint < 8) {
 			window[cpu->valueint] = !strcmp(op, "schedule_begin");
-		} else if (!strcmp(op, "touch") && (!on[t] || window[on[t] - 1])) {
+		} else if ((!strcmp(op, "touch") || !strcmp(op, "exec") || !strcmp(op, "munmap") ||
+			    !strcmp(op, "mprotect") || !strcmp(op, "madvise") || !strcmp(op, "mmap")) &&
+			   (!on[t] || window[on[t] - 1])) {
 			dump_lines(v);
-			fail_msg("line %zu: a touch of task %d, which is not running there%s", i, t,
+			fail_msg("line %zu: %s of task %d, which is not running there%s", i, op, t,
 				 on[t] ? " (its CPU is inside schedule_begin/_end)" : "");
 		}
 		cJSON_Delete(o);
@@ -1063,6 +1066,68 @@ static void test_record_convert__spawned_exec_goes_at_its_mm_switch(void **state
 }
 
 /*
+ * The child of spawn_exec_run() is put back on CPU 1 inside its execve and
+ * switches to its new mm there while CPU 1's switch window is still open;
+ * a thread of the parent started a flush of the old mm just before (no call
+ * to CPU 1: a candidate of close_switch(), which moves the switch's ops after
+ * the sender's op).  Moving "run task 2" after the munmap would cross the
+ * child's exec, kept in the place of its switch: the exec of a task not on
+ * a CPU, which the replay refuses.  The switch stays where it is.
+ */
+static void test_record_convert__switch_not_moved_across_a_pending_exec(void **state)
+{
+	struct conv v;
+	(void)state;
+	conv_start(&v, "execcross");
+	exec_root(&v, 0);
+	struct rec_pidinfo *pi = rec_pidinfo(&v.d, CHILD);
+	assert_non_null(pi);
+	pi->fork = calloc(1, sizeof(*pi->fork));
+	assert_non_null(pi->fork);
+	pi->fork->kind = RK_VFORK;
+	pi->fork->parent = ROOT;
+	struct rec_ev *e = ev(&v, REV_FORK, 0, ROOT);
+	e->u.fork.parent = ROOT;
+	e->u.fork.child = CHILD;
+	feed(&v, e);
+	sched_switch(&v, 1, 0, CHILD, 0);
+	e = ev(&v, REV_SYS_ENTER, 1, CHILD);
+	e->u.enter.nr = 59;   /* execve */
+	feed(&v, e);
+	sched_switch(&v, 1, CHILD, 0, 1);   /* it sleeps (reading the binary) */
+	v.gap = 1000;
+	sched_switch(&v, 1, 0, CHILD, 0);   /* back on CPU 1: its switch window opens */
+	sys_enter(&v, NR_munmap, 0x7f0000000000ull, 0x10000, 0);
+	tlb_flush(&v, 0, ROOT, REC_TLB_REMOTE_SEND_IPI, 16);   /* decided with CPU 1 not yet on the mm */
+	tlb_flush(&v, 1, CHILD, REC_TLB_FLUSH_ON_TASK_SWITCH, X_ALL);   /* exec_mmap() */
+	tlb_flush(&v, 0, ROOT, REC_TLB_LOCAL_SHOOTDOWN, 16);
+	v.gap = 250000;   /* the window closes (RACE_WINDOW_NS) with the munmap still in progress */
+	sys_exit(&v, NR_munmap);
+	v.gap = 10000;
+	pi = rec_pidinfo(&v.d, CHILD);
+	pi->exec = calloc(1, sizeof(*pi->exec));
+	assert_non_null(pi->exec);
+	pi->exec->old_pid = CHILD;
+	snprintf(pi->exec->comm, sizeof(pi->exec->comm), "cc");
+	e = ev(&v, REV_EXEC, 1, CHILD);
+	e->u.exec.pid = e->u.exec.old_pid = CHILD;
+	feed(&v, e);
+	e = ev(&v, REV_SYS_EXIT, 1, CHILD);
+	e->u.exit_.nr = 59;
+	feed(&v, e);
+	conv_finish(&v);
+
+	long child_exec = find_line(&v, 1, "{\"op\":\"exec\",\"task\":2,");
+	long munmap = find_line(&v, 1, "{\"op\":\"munmap\",\"task\":1,");
+	if (child_exec < 0 || munmap < 0 || child_exec > munmap) {
+		dump_lines(&v);
+		fail_msg("the child's exec at line %ld, the parent's munmap at %ld", child_exec, munmap);
+	}
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
+/*
  * The recorder's arrays grow by doubling from a first capacity until the
  * count needed fits; a count or byte size past size_t is refused with
  * -ENOMEM and nothing changed; the zeroed form clears the new slots.
@@ -1302,6 +1367,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
 		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),
 		cmocka_unit_test(test_record_convert__spawned_exec_goes_at_its_mm_switch),
+		cmocka_unit_test(test_record_convert__switch_not_moved_across_a_pending_exec),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_ends_the_switch_window),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 		cmocka_unit_test(test_record_convert__waiting_fault_leaves_the_switch_window_first),

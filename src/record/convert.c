@@ -1288,10 +1288,25 @@ static struct qent *sender_op(struct rec_conv *c, struct ctask *t, uint64_t *seq
 }
 
 /*
+ * The task whose ops pending entry @o (number @seq) will hold: the place of
+ * its call's flush or of its exec's switch (filled later); -1 for a call's
+ * entry marker (nothing goes there).
+ */
+static long slot_task(struct rec_conv *c, const struct qent *o, uint64_t seq)
+{
+	const struct ctask *t = task_by_id(c, o->task);
+	if (t && ((t->has_flush_slot && t->flush_slot == seq) || (t->has_exec_slot && t->exec_slot == seq)))
+		return t->id;
+	return -1;
+}
+
+/*
  * Would moving the switch's ops (s0..s1) to the sender's op @seq carry them
  * across an op of a task they name or of the task the switch took off the
  * CPU ("run other" names none; its faults after it went to sleep, or before
- * it was put on the CPU)?  Then the switch stays where it is.
+ * it was put on the CPU), or across a place kept for such a task's op
+ * (slot_task(): its exec would go there while it sleeps)?  Then the switch
+ * stays where it is.
  */
 static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t seq)
 {
@@ -1314,9 +1329,11 @@ static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t s
 	for (uint64_t k = lo; n && k < hi; k++) {
 		const struct qent *o = qfind(c, k);
 		long t = -1;
-		if (!o || o->dead || o->pending)
+		if (!o || o->dead)
 			continue;
-		if (o->is_touch)
+		if (o->pending)
+			t = slot_task(c, o, k);
+		else if (o->is_touch)
 			t = o->len ? o->task : -1;
 		else if (o->s && !line_field(o->s, o->s + strlen(o->s), "task", &t))
 			t = -1;
