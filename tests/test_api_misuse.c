@@ -74,6 +74,7 @@ static unsigned int check_all_int_calls(struct ptsim_machine *m, int want)
 		ptsim_pmd_unlock(m, 0),
 		ptsim_schedule_begin(m, 0),
 		ptsim_schedule_end(m, 0),
+		ptsim_lru_add_drain_cpu(m, 0),
 		ptsim_mark(m, "x"),
 		ptsim_mm_info_get(m, 1, &mi),
 		ptsim_stat(m, "faults.total", &x),

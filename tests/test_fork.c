@@ -4,6 +4,7 @@
  * faults them in later), COW faults are counted, exit returns every frame,
  * and a corrupted counter is reported by check_mm with a backtrace.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "support/helpers.h"
@@ -215,7 +216,7 @@ static void test_fork__context_switches(void **s)
  * task 1 writes them again on @write_cpu, after @before (an operation on an
  * unrelated page, on CPU 0).  Returns the copies (faults.cow).
  */
-enum lru_before { LRU_NOTHING, LRU_MUNMAP, LRU_DONTNEED, LRU_MPROTECT, LRU_MLOCK, LRU_FREE };
+enum lru_before { LRU_NOTHING, LRU_MUNMAP, LRU_DONTNEED, LRU_MPROTECT, LRU_MLOCK, LRU_FREE, LRU_DRAIN_CPU0, LRU_DRAIN_CPU1 };
 
 static uint64_t lru_batch_copies(unsigned int n, unsigned int write_cpu, bool child_lives, enum lru_before before)
 {
@@ -248,6 +249,12 @@ static uint64_t lru_batch_copies(unsigned int n, unsigned int write_cpu, bool ch
 		break;
 	case LRU_FREE:
 		T_OK(m, ptsim_madvise(m, 1, other, pg, PTSIM_MADV_FREE));   /* madvise_free_single_vma(): lru_add_drain() */
+		break;
+	case LRU_DRAIN_CPU0:   /* a recording's lru_add_drain_cpu: CPU 0's batch moved under another process */
+		T_OK(m, ptsim_lru_add_drain_cpu(m, 0));
+		break;
+	case LRU_DRAIN_CPU1:
+		T_OK(m, ptsim_lru_add_drain_cpu(m, 1));
 		break;
 	}
 	if (write_cpu != 0) {
@@ -317,6 +324,36 @@ static void test_fork__lru_batch_drain_points(void **s)
 }
 
 /*
+ * ptsim_lru_add_drain_cpu() (a recording's lru_add_drain_cpu op) of the CPU
+ * whose batch holds the pages: the write on the other CPU reuses them all; of
+ * another CPU (an empty batch): all copied, as without it.  A CPU that does
+ * not exist is refused.
+ */
+static void test_fork__lru_add_drain_cpu_from_outside(void **s)
+{
+	(void)s;
+	assert_int_equal(lru_batch_copies(10, 1, false, LRU_DRAIN_CPU0), 0);
+	assert_int_equal(lru_batch_copies(40, 1, false, LRU_DRAIN_CPU0), 0);
+	assert_int_equal(lru_batch_copies(10, 1, false, LRU_DRAIN_CPU1), 10);
+
+	struct ptsim_machine *m = t_machine(2, NULL, NULL);
+	T_OK(m, ptsim_spawn(m, 1, 0));
+	map(m, 1, BASE, 8 * 4096, PTSIM_MAP_ANON, false, NULL);
+	T_OK(m, ptsim_touch(m, 1, BASE, 8 * 4096, 0, true));
+	assert_int_equal(ptsim_frames_in_lru_batches(m), 8);
+	assert_int_equal(ptsim_lru_add_drain_cpu(m, 2), -ERANGE);
+	assert_non_null(strstr(ptsim_machine_errmsg(m), "cpu 2 does not exist"));
+	assert_int_equal(ptsim_frames_in_lru_batches(m), 8);
+	T_OK(m, ptsim_exit(m, 1));
+	T_OK(m, ptsim_lru_add_drain_cpu(m, 1));
+	assert_int_equal(ptsim_frames_in_lru_batches(m), 8);   /* held by CPU 0's batch after the exit */
+	T_OK(m, ptsim_lru_add_drain_cpu(m, 0));
+	assert_int_equal(ptsim_frames_in_lru_batches(m), 0);
+	assert_int_equal(t_stat(m, "pages.freed"), 8);
+	t_destroy(m);
+}
+
+/*
  * The last munmap of a shared anonymous region (shmem) or of a shared hugetlb
  * mapping truncates its file, and the truncation's folio_batch_release()
  * drains this CPU's batch, if the file had pages; without pages nothing
@@ -376,6 +413,7 @@ int main(void)
 		cmocka_unit_test(test_fork__lru_batch_remote_write_copies),
 		cmocka_unit_test(test_fork__lru_batch_local_write_reuses),
 		cmocka_unit_test(test_fork__lru_batch_drain_points),
+		cmocka_unit_test(test_fork__lru_add_drain_cpu_from_outside),
 		cmocka_unit_test(test_fork__lru_batch_drained_by_shared_file_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

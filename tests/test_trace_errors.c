@@ -645,6 +645,29 @@ static void test_trace_errors__unexpected_syscall_failure(void **s)
 		-EINVAL, "event 3 (madvise)", "madvise returned EINVAL");
 }
 
+/* lru_add_drain_cpu: any CPU the machine has; a bad or missing cpu names the event and the field. */
+static void test_trace_errors__lru_add_drain_cpu(void **s)
+{
+	(void)s;
+	RUN_ERR(PRE "{'op':'lru_add_drain_cpu','cpu':2}" END, -ERANGE, "event 1 (lru_add_drain_cpu)", "field 'cpu'",
+		"cpu 2 does not exist");
+	LOAD_ERR(PRE "{'op':'lru_add_drain_cpu'}" END, "events[1] (lru_add_drain_cpu)", "missing field 'cpu'");
+	LOAD_ERR(PRE "{'op':'lru_add_drain_cpu','cpu':-1}" END, "events[1] (lru_add_drain_cpu)", "field 'cpu'");
+	LOAD_ERR(PRE "{'op':'lru_add_drain_cpu','cpu':'x'}" END, "events[1] (lru_add_drain_cpu)", "field 'cpu'",
+		 "not a number");
+	LOAD_ERR(PRE "{'op':'lru_add_drain_cpu','cpu':100000000}" END, "events[1] (lru_add_drain_cpu)", "field 'cpu'",
+		 "out of range");
+	LOAD_ERR(PRE "{'op':'lru_add_drain_cpu','cpu':1,'task':1}" END, "events[1] (lru_add_drain_cpu)", "'task'");
+	/* Valid on a CPU running a task, an idle one, and one inside a GUP-fast walk. */
+	struct ptsim_machine *m = run_ok(PRE MAP "{'op':'touch','task':1,'addr':'0x100000','len':'16K','write':true},"
+					     "{'op':'lru_add_drain_cpu','cpu':1},"
+					     "{'op':'gup_fast_begin','cpu':0,'task':1,'addr':'0x100000'},"
+					     "{'op':'lru_add_drain_cpu','cpu':0},"
+					     "{'op':'gup_fast_end','cpu':0}" END);
+	assert_int_equal(ptsim_frames_in_lru_batches(m), 0);
+	t_destroy(m);
+}
+
 /* ---------------- concurrency points left open ---------------- */
 
 static void test_trace_errors__trace_ends_inside_walk(void **s)
@@ -1049,6 +1072,7 @@ int main(void)
 		cmocka_unit_test(test_trace_errors__hugetlb_misalignment),
 		cmocka_unit_test(test_trace_errors__expect),
 		cmocka_unit_test(test_trace_errors__unexpected_syscall_failure),
+		cmocka_unit_test(test_trace_errors__lru_add_drain_cpu),
 		cmocka_unit_test(test_trace_errors__trace_ends_inside_walk),
 		cmocka_unit_test(test_trace_errors__munmap_beside_rcu_reader),
 		cmocka_unit_test(test_trace_errors__exec_range_names_segment_field),

@@ -939,6 +939,53 @@ static void test_trace_v2__addr_without_fixed_is_a_hint(void **s)
 	free(out);
 }
 
+/*
+ * lru_add_drain_cpu {cpu} (a recording's op where the kernel's batch on that
+ * CPU moved to the LRU): 10 pages written on CPU 0, fork, the child exits, the
+ * parent writes them again on CPU 1.  Without the op CPU 0's batch still holds
+ * them (a second reference): 10 copies; with it, after the exit, 10 reuses.
+ */
+static uint64_t drain_cpu_copies(const char *between)
+{
+	char text[1024];
+	struct ptsim_trace *t = NULL;
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	char err[512];
+	uint64_t cow = 0, reuse = 0;
+
+	snprintf(text, sizeof(text),
+		 "{\"ptsim_trace\":2,\"machine\":{\"cpus\":2}}\n"
+		 "{\"op\":\"spawn\",\"task\":1,\"cpu\":0}\n"
+		 "{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"40K\",\"prot\":\"rw\"}\n"
+		 "{\"op\":\"touch\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"40K\",\"write\":true}\n"
+		 "{\"op\":\"fork\",\"task\":1,\"child\":2,\"cpu\":1}\n"
+		 "{\"op\":\"exit\",\"task\":2}\n"
+		 "%s"
+		 "{\"op\":\"sleep\",\"task\":1}\n"
+		 "{\"op\":\"run\",\"task\":1,\"cpu\":1}\n"
+		 "{\"op\":\"touch\",\"task\":1,\"addr\":\"0x100000\",\"len\":\"40K\",\"write\":true}\n",
+		 between);
+	assert_int_equal(ptsim_trace_load(&t, text, strlen(text), err, sizeof(err)), 0);
+	ptsim_trace_config(t, &cfg);
+	assert_int_equal(ptsim_machine_create(&m, &cfg, err, sizeof(err)), 0);
+	T_OK(m, ptsim_trace_run(t, m));
+	T_OK(m, ptsim_stat(m, "faults.cow", &cow));
+	T_OK(m, ptsim_stat(m, "faults.wp_reuse", &reuse));
+	assert_int_equal(cow + reuse, 10);
+	t_destroy(m);
+	ptsim_trace_free(t);
+	return cow;
+}
+
+static void test_trace_v2__lru_add_drain_cpu(void **s)
+{
+	(void)s;
+	assert_int_equal(drain_cpu_copies(""), 10);
+	assert_int_equal(drain_cpu_copies("{\"op\":\"lru_add_drain_cpu\",\"cpu\":1}\n"), 10);
+	assert_int_equal(drain_cpu_copies("{\"op\":\"lru_add_drain_cpu\",\"cpu\":0}\n"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -955,6 +1002,7 @@ int main(void)
 		cmocka_unit_test(test_trace_v2__convert_stdin_stdout_and_errors),
 		cmocka_unit_test(test_trace_v2__convert_keeps_layout_settings),
 		cmocka_unit_test(test_trace_v2__addr_without_fixed_is_a_hint),
+		cmocka_unit_test(test_trace_v2__lru_add_drain_cpu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -401,6 +401,16 @@ PTSIM_API int ptsim_schedule_begin(struct ptsim_machine *m, unsigned int cpu);
 PTSIM_API int ptsim_schedule_end(struct ptsim_machine *m, unsigned int cpu);
 
 /**
+ * ptsim_lru_add_drain_cpu - @cpu's per-CPU LRU add batch moves to the LRU
+ * (mm/swap.c lru_add_drain_cpu()): each folio waiting there gets PG_lru and
+ * loses the batch's reference (a folio nothing else holds is freed).  For a
+ * recording: the kernel's batch on that CPU, shared with every process that
+ * ran there, filled or was drained (pagemap:mm_lru_insertion).  Any CPU, in
+ * any state; an empty batch is left as it is.
+ */
+PTSIM_API int ptsim_lru_add_drain_cpu(struct ptsim_machine *m, unsigned int cpu);
+
+/**
  * ptsim_rcu_read_begin / _end - an RCU reader (a pte_offset_map() user, IRQs
  * on) on @cpu holding the PTE table that maps @addr in @task's mm.  It holds
  * that mm's mmap_lock for read: until _end, calls that take it for write in

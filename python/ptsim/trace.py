@@ -241,6 +241,9 @@ class Trace:
     def schedule_end(self, cpu, **kw):
         return self.event("schedule_end", cpu=cpu, **kw)
 
+    def lru_add_drain_cpu(self, cpu, **kw):
+        return self.event("lru_add_drain_cpu", cpu=cpu, **kw)
+
     # ---- writing ----
 
     def document(self):

@@ -1507,6 +1507,23 @@ PTSIM_API int ptsim_schedule_end(struct ptsim_machine *m, unsigned int cpu)
 	return op_exit(m, 0);
 }
 
+/*
+ * lru_add_drain_cpu() of @cpu's batch from outside: the kernel moved it to
+ * the LRU under a process the simulation does not see (a recording's
+ * lru_add_drain_cpu op).  It only moves folios, so no CPU state stops it.
+ */
+PTSIM_API int ptsim_lru_add_drain_cpu(struct ptsim_machine *m, unsigned int cpu)
+{
+	int rc;
+
+	PTSIM_CHECK_MACHINE(m, -EINVAL);
+	op_enter(m, "lru_add_drain_cpu");
+	if ((rc = check_cpu(m, cpu, "cpu")))
+		return op_exit(m, rc);
+	lru_add_drain_cpu(m, &m->cpus[cpu]);
+	return op_exit(m, 0);
+}
+
 PTSIM_API int ptsim_rcu_read_begin(struct ptsim_machine *m, unsigned int cpu, int task, uint64_t addr)
 {
 	struct sim_task *t;

@@ -69,6 +69,7 @@ const struct op_desc ptsim__trace_ops[NR_OPS] = {
 	[OP_PMD_UNLOCK] = { "pmd_unlock", B(F_CPU), 0, 0 },
 	[OP_SCHEDULE_BEGIN] = { "schedule_begin", B(F_CPU), 0, 0 },
 	[OP_SCHEDULE_END] = { "schedule_end", B(F_CPU), 0, 0 },
+	[OP_LRU_ADD_DRAIN_CPU] = { "lru_add_drain_cpu", B(F_CPU), 0, 0 },
 	[OP_SWAPOUT] = { "swapout", B(F_TASK) | B(F_ADDR) | B(F_LEN), SYSCALL, OPF_ENOMEM_IS_HOLE },
 	[OP_EXEC] = { "exec", B(F_TASK), B(F_SEGMENTS) | B(F_BRK) | B(F_STACK), 0 },
 	[OP_BRK] = { "brk", B(F_TASK) | B(F_ADDR), B(F_AS), 0 },

@@ -480,6 +480,7 @@ static int run_one(struct replay *r, const struct tevent *ev)
 	case OP_PMD_UNLOCK:
 	case OP_SCHEDULE_BEGIN:
 	case OP_SCHEDULE_END:
+	case OP_LRU_ADD_DRAIN_CPU:
 		VAL(F_CPU, cpu);
 		if (ev->op == OP_GUP_FAST_END)
 			rc = ptsim_gup_fast_end(m, (unsigned int)cpu);
@@ -489,6 +490,8 @@ static int run_one(struct replay *r, const struct tevent *ev)
 			rc = ptsim_schedule_begin(m, (unsigned int)cpu);
 		else if (ev->op == OP_SCHEDULE_END)
 			rc = ptsim_schedule_end(m, (unsigned int)cpu);
+		else if (ev->op == OP_LRU_ADD_DRAIN_CPU)
+			rc = ptsim_lru_add_drain_cpu(m, (unsigned int)cpu);
 		else
 			rc = ptsim_pmd_unlock(m, (unsigned int)cpu);
 		break;
