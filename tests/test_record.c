@@ -269,7 +269,7 @@ static void check_tasks(const struct rec_file *r)
 		const cJSON *task = cJSON_GetObjectItem(e, "task");
 		int t = cJSON_IsNumber(task) ? task->valueint : -1;
 		if (!strcmp(op, "advance") || !strcmp(op, "mark") || !strcmp(op, "cache") ||
-		    !strcmp(op, "schedule_begin") || !strcmp(op, "schedule_end") ||
+		    !strcmp(op, "schedule_begin") || !strcmp(op, "schedule_end") || !strcmp(op, "lru_add_drain_cpu") ||
 		    (!strcmp(op, "run") && cJSON_GetObjectItem(e, "other")))
 			continue;
 		if (t < 0 || t >= (int)sizeof(alive))

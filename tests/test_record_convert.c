@@ -1344,6 +1344,80 @@ static void test_record_convert__fault_during_a_call_moves_after_it_though_its_t
 	conv_free(&v);
 }
 
+/* Task 1 faults (a write) at @addr on @cpu. */
+static void fault(struct conv *v, unsigned int cpu, uint64_t addr)
+{
+	struct rec_ev *e = ev(v, REV_FAULT, cpu, ROOT);
+	e->u.fault.addr = addr;
+	e->u.fault.error = 0x6;   /* user write, not present */
+	feed(v, e);
+}
+
+/* @n pagemap:mm_lru_insertion events on @cpu (one batch move), by process @pid. */
+static void lru_insertions(struct conv *v, unsigned int cpu, int pid, int n)
+{
+	for (int i = 0; i < n; i++)
+		feed(v, ev(v, REV_LRU_ADD, cpu, pid));
+}
+
+/* Another process's event on @cpu (an IPI it sends): the CPU is past whatever it did before. */
+static void other_event(struct conv *v, unsigned int cpu)
+{
+	struct rec_ev *e = ev(v, REV_IPI, cpu, 77);
+	e->u.ipi.targets = 1;
+	feed(v, e);
+}
+
+/*
+ * A CPU's LRU add batch moved (pagemap:mm_lru_insertion, any process): one
+ * lru_add_drain_cpu op per move, at its first insertion, in order with the
+ * touches, and only when a recorded task faulted or called on that CPU since
+ * the last one; moves on other CPUs, and later moves with nothing new, write
+ * nothing.  A move that begins inside a recorded fault on that CPU: 31
+ * insertions (the fault's add filled the batch) put the op after the touch,
+ * fewer (do_wp_page()'s drain before it adds the copy) before it.
+ */
+static void test_record_convert__lru_batch_move_drains_that_cpu_once(void **state)
+{
+	struct conv v;
+	const uint64_t a = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "lru");
+	lru_insertions(&v, 0, 77, 5);        /* before the first exec: nothing is recorded yet */
+	exec_root(&v, 0);
+	fault(&v, 0, a);
+	other_event(&v, 0);
+	lru_insertions(&v, 0, 77, 5);        /* another process drains CPU 0's batch: op 1, after touch a */
+	lru_insertions(&v, 1, 77, 31);       /* CPU 1: no recorded task there */
+	fault(&v, 0, a + 0x1000);
+	lru_insertions(&v, 0, ROOT, 3);      /* a drain inside that fault: op 2, before touch a+1 */
+	other_event(&v, 0);
+	lru_insertions(&v, 0, 77, 31);       /* the batch holds a+1's folio: op 3, after touch a+1 */
+	fault(&v, 0, a + 0x2000);
+	lru_insertions(&v, 0, ROOT, 31);     /* that fault's add filled the batch: op 4, after touch a+2 */
+	other_event(&v, 0);
+	lru_insertions(&v, 0, 77, 31);       /* nothing recorded since: none */
+	conv_finish(&v);
+	const char *d0 = "{\"op\":\"lru_add_drain_cpu\",\"cpu\":0}";
+	long t0 = find_line(&v, 1, "\"addr\":\"0x7f0000000000\"");
+	long d1 = find_line(&v, 1, d0);
+	long d2 = d1 >= 0 ? find_line(&v, (size_t)d1 + 1, d0) : -1;
+	long t1 = find_line(&v, 1, "\"addr\":\"0x7f0000001000\"");
+	long d3 = d2 >= 0 ? find_line(&v, (size_t)d2 + 1, d0) : -1;
+	long t2 = find_line(&v, 1, "\"addr\":\"0x7f0000002000\"");
+	long d4 = d3 >= 0 ? find_line(&v, (size_t)d3 + 1, d0) : -1;
+	if (t0 < 0 || d1 < t0 || d2 < d1 || t1 < d2 || d3 < t1 || t2 < d3 || d4 < t2 ||
+	    find_line(&v, (size_t)d4 + 1, d0) >= 0 || find_line(&v, 1, "\"lru_add_drain_cpu\",\"cpu\":1") >= 0) {
+		dump_lines(&v);
+		fail_msg("touch a at line %ld, drains at %ld, %ld, touch a+1 at %ld, drain at %ld, touch a+2 at %ld, "
+			 "drain at %ld", t0, d1, d2, t1, d3, t2, d4);
+	}
+	assert_int_equal(trailer_num(&v, "events.lru_drains"), 4);
+	assert_int_equal(trailer_num(&v, "events.touches"), 3);
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1366,6 +1440,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_moves_the_touch),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
 		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),
+		cmocka_unit_test(test_record_convert__lru_batch_move_drains_that_cpu_once),
 		cmocka_unit_test(test_record_convert__spawned_exec_goes_at_its_mm_switch),
 		cmocka_unit_test(test_record_convert__switch_not_moved_across_a_pending_exec),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_ends_the_switch_window),

@@ -30,6 +30,8 @@
  *    context switch
  *   time                 advance, when 1 ms or more passed since the last one
  *                        or the kernel's jiffies changed
+ *   mm_lru_insertion     lru_add_drain_cpu {cpu}: the CPU's LRU add batch
+ *                        moved to the LRU, under whatever process (on_lru_add())
  *
  * Everything ptsim cannot replay is counted in the trailer ("not_replayed",
  * "ignored") or said as a warning; nothing is dropped silently.
@@ -214,6 +216,12 @@ struct ccpu {
 	int dbg_call;           /* sender of the flush call running here (0: none) */
 	char dbg_did;           /* ... what it did so far (0: nothing yet) */
 	pid_t sw_next;          /* the task its last traced sched_switch put on it (0: idle or none yet) */
+	bool lru_held;          /* a recorded task faulted or called here since its last lru_add_drain_cpu op */
+	/* the last event here was a recorded task's fault: its touch entry (q_seq numbering), task, page */
+	bool in_fault;
+	int fault_task;
+	uint64_t fault_seq, fault_addr;
+	unsigned int lru_run;   /* insertions of a batch move that began inside that fault (0: none; on_lru_add()) */
 };
 
 struct counter {
@@ -276,6 +284,7 @@ struct rec_conv {
 	uint64_t waited_faults;     /* touches written after their task's next run (see qline()) */
 	uint64_t missed_switches;   /* runs the kernel traced no sched_switch for (missed_switch_in()) */
 	uint64_t unseen_switches;   /* every run written without a sched_switch to it (ensure_running() too) */
+	uint64_t lru_drains;        /* lru_add_drain_cpu ops written (on_lru_add()) */
 	unsigned int nr_away;       /* CPUs with an away_task to decide (switch_away()) */
 	struct waiting_line *waiting;   /* ... held back until then */
 	size_t nr_waiting, cap_waiting;
@@ -831,7 +840,7 @@ static int write_json(struct rec_conv *c, cJSON *o)
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "op");
 	const char *n = cJSON_IsString(name) ? name->valuestring : "";
 	if (strcmp(n, "run") && strcmp(n, "sleep") && strcmp(n, "advance") && strcmp(n, "mark") &&
-	    strcmp(n, "schedule_begin") && strcmp(n, "schedule_end"))
+	    strcmp(n, "schedule_begin") && strcmp(n, "schedule_end") && strcmp(n, "lru_add_drain_cpu"))
 		c->epoch++;
 	char *s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -1794,7 +1803,16 @@ static int on_fault(struct rec_conv *c, const struct rec_ev *e)
 		return 0;
 	}
 	int rc = ensure_running(c, t, e->cpu);
-	return rc ? rc : touch(c, t, addr, PAGE, write, true);
+	if (!rc)
+		rc = touch(c, t, addr, PAGE, write, true);
+	if (!rc) {   /* for a batch move that begins inside this fault (on_lru_add()) */
+		struct ccpu *cc = &c->cpus[e->cpu];
+		cc->in_fault = true;
+		cc->fault_task = t->id;
+		cc->fault_seq = t->lf_seq;
+		cc->fault_addr = addr;
+	}
+	return rc;
 }
 
 static int on_fork(struct rec_conv *c, const struct rec_ev *e, bool final)
@@ -2698,12 +2716,111 @@ static void dbg_call_event(struct rec_conv *c, const struct rec_ev *e)
 	}
 }
 
+#define LRU_BATCH_MOVE_FULL 31   /* FOLIO_BATCH_SIZE (PAGEVEC_SIZE): the insertions of a move that the 31st add made */
+
+/* Write an lru_add_drain_cpu op for @cpu now. */
+static int write_drain(struct rec_conv *c, unsigned int cpu)
+{
+	cJSON *o = op("lru_add_drain_cpu");
+	if (!o)
+		return c->err = -ENOMEM;
+	add_num(o, "cpu", cpu);
+	c->lru_drains++;
+	return emit(c, o);
+}
+
+/*
+ * The end of a batch move that began inside a recorded task's fault on @cpu
+ * (the next event there).  31 insertions: the fault's own add filled the
+ * batch and moved it, its folio included: the op goes after its touch.
+ * Fewer: a drain before the fault added its folio (do_wp_page()'s
+ * lru_add_drain(), before it copies): the op goes before the touch's last
+ * page (the entry's "mid" lines), and the new folio stays in the batch.
+ */
+static int end_lru_run(struct rec_conv *c, unsigned int cpu)
+{
+	struct ccpu *cc = &c->cpus[cpu];
+	unsigned int n = cc->lru_run;
+	struct qent *q = n < LRU_BATCH_MOVE_FULL ? qfind(c, cc->fault_seq) : NULL;
+	char line[64];
+
+	cc->lru_run = 0;
+	if (!q || !q->is_touch || q->dead || !q->len || q->task != cc->fault_task || q->raced || q->post ||
+	    q->addr + q->len - PAGE != cc->fault_addr)
+		return write_drain(c, cpu);
+	int len = snprintf(line, sizeof(line), "{\"op\":\"lru_add_drain_cpu\",\"cpu\":%u}", cpu);
+	size_t ml = q->mid ? strlen(q->mid) : 0;
+	char *mid = realloc(q->mid, ml + (size_t)len + 2);
+	if (!mid)
+		return c->err = -ENOMEM;
+	if (ml)
+		mid[ml++] = '\n';
+	memcpy(mid + ml, line, (size_t)len + 1);
+	q->mid = mid;
+	c->lru_drains++;
+	cc->lru_held = true;   /* the fault's folio, added after the drain */
+	return 0;
+}
+
+/*
+ * pagemap:mm_lru_insertion on a CPU: lru_add() of one folio, inside
+ * folio_batch_move_lru() of that CPU's LRU add batch (the only caller, mm/swap.c
+ * v6.18), which moves the whole batch whatever started it: the add that
+ * filled it, the add of a large folio or one while the LRU cache is disabled
+ * (lru_cache_disable()), or a drain (lru_add_drain(), the per-CPU work of
+ * lru_add_drain_all()).  Either way the batch is empty after it.  The kernel's
+ * batch takes the folios of every process that runs on the CPU, ptsim's only
+ * the recorded tasks': it fills later, and a recorded page stays in it (a
+ * second reference: a copy-on-write copies instead of reusing) long after the
+ * kernel's moved on.  So the replay drains the CPU's batch here, with an
+ * lru_add_drain_cpu op, at the first insertion of a move, and only if a
+ * recorded task faulted or made a system call on that CPU since the last such
+ * op (otherwise the replay's batch there holds nothing new of theirs): the
+ * further insertions of the same move find nothing to do, as do the moves
+ * of a CPU no recorded task ran on.  A move that begins inside a recorded
+ * fault on that CPU waits for its end to know where it goes (end_lru_run()).
+ * Dead folios (unmapped, only the batch holds them) are traced too (measured
+ * on 6.18.44: 20 unmapped + 11 new folios, 31 insertions at the fill); a
+ * later kernel that frees them without lru_add() would trace fewer.
+ */
+static int on_lru_add(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ccpu *cc = e->cpu < c->o.si->cpus ? &c->cpus[e->cpu] : NULL;
+
+	if (!c->started || !cc)
+		return 0;
+	if (cc->lru_run) {
+		cc->lru_run++;
+		return 0;
+	}
+	if (!cc->lru_held)
+		return 0;
+	cc->lru_held = false;
+	c->now = e->ts;
+	if (e->ts > c->last_ts)
+		c->last_ts = e->ts;
+	if (cc->in_fault) {
+		cc->lru_run = 1;
+		return 0;
+	}
+	return write_drain(c, e->cpu);
+}
+
 int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 {
 	if (c->debug && !c->err)
 		dbg_call_event(c, e);
 	if (c->err)
 		return c->err;
+	/* Before the rest: an insertion is no sign of where a CPU's context switch stands. */
+	if (e->kind == REV_LRU_ADD)
+		return on_lru_add(c, e);
+	if (e->cpu < c->o.si->cpus) {
+		struct ccpu *cc = &c->cpus[e->cpu];
+		if (cc->lru_run && end_lru_run(c, e->cpu))
+			return c->err;
+		cc->in_fault = false;   /* (on_fault() sets it again) */
+	}
 	if (e->kind >= REV_SWITCH)
 		rec_counts_event(c->counts, e, is_ours, c);
 	if (c->nr_away) {
@@ -2838,6 +2955,8 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 	c->now = e->ts;
 	if (e->ts > c->last_ts)
 		c->last_ts = e->ts;
+	if (e->kind <= REV_EXIT)   /* the task instance: recorded tasks only; their folios may go into this CPU's batch */
+		c->cpus[e->cpu].lru_held = true;
 	switch (e->kind) {
 	case REV_TLB_FLUSH:
 		return e->u.tlb.reason == REC_TLB_FLUSH_ON_TASK_SWITCH && c->started ? exec_switch(c, e) : 0;
@@ -2957,6 +3076,8 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 {
 	int rc = 0;
 	for (unsigned int i = 0; i < c->o.si->cpus && !rc; i++)
+		rc = c->cpus[i].lru_run ? end_lru_run(c, i) : 0;
+	for (unsigned int i = 0; i < c->o.si->cpus && !rc; i++)
 		rc = close_switch(c, i);
 	for (size_t i = 0; c->debug && i < c->nr_by_id && !rc; i++)
 		rc = dbg_real(c, c->by_id[i]);
@@ -3008,6 +3129,7 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "waited_faults", c->waited_faults);
 	add_num(ev, "missed_switches", c->missed_switches);
 	add_num(ev, "unseen_switches", c->unseen_switches);
+	add_num(ev, "lru_drains", c->lru_drains);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);
 	if (c->started)

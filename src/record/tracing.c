@@ -15,7 +15,9 @@
  * that is a lazy CPU's switch to init_mm, not a call that did nothing),
  * ipi:ipi_send_cpu/_cpumask and csd:csd_queue_cpu/function_entry/
  * function_exit: the remote side of a flush runs in whatever task is current
- * there, so these cannot be filtered by pid; counts.c attributes them.
+ * there, so these cannot be filtered by pid; counts.c attributes them.  Also
+ * pagemap:mm_lru_insertion, unfiltered: every process on a CPU fills and
+ * drains that CPU's LRU add batch (convert.c, lru_add_drain_cpu).
  *
  * Both use the "mono" trace clock, so timestamps of all CPUs and both
  * instances are comparable with each other and with CLOCK_MONOTONIC.
@@ -107,6 +109,7 @@ static const struct rec_event rec_events[] = {
 	{ 1, "csd", "csd_queue_cpu", REV_CSD_QUEUE, "cpu func csd", NULL },
 	{ 1, "csd", "csd_function_entry", REV_CSD_ENTRY, "func csd", NULL },
 	{ 1, "csd", "csd_function_exit", REV_CSD_EXIT, "func csd", NULL },
+	{ 1, "pagemap", "mm_lru_insertion", REV_LRU_ADD, NULL, NULL },
 };
 #define NR_REC_EVENTS (sizeof(rec_events) / sizeof(rec_events[0]))
 
