@@ -423,14 +423,64 @@ static void test_record_convert__fault_waiting_for_a_call_follows_its_task_back(
  * A touch held back for its task is dropped when the task never runs again
  * after it (counted in "ignored"): it is then no touch of the trace, and
  * events.touches (the touch ops written; conv_finish() checks it in every
- * case) does not count it.  Here task 2 faults in the range of task 1's
- * mprotect, sleeps (D), CPU 0 runs another process (task 1's flush call
- * races with that switch) and then task 2 again before the mprotect returns:
- * today the converter writes task 2's return before the window and drops
- * its fault (a placement problem of its own; if that is fixed, this case
- * needs another way to drop a held touch).
+ * case) does not count it.  Task 2 faults in the range of task 1's
+ * mprotect, and leaves its CPU (D: it waits for mmap_lock) after the call's
+ * flush, whose call to CPU 1 races with that switch: its touch goes after
+ * the op, inside the window, where task 2 is taken off CPU 1; the recording
+ * ends before it runs again (its fault never completed).
  */
 static void test_record_convert__dropped_waiting_fault_is_not_a_touch(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000d000ull;
+	(void)state;
+	conv_start(&v, "dropped");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	sys_enter(&v, NR_mprotect, addr, 16 * 4096, 1);
+	v.gap = 1000;
+	struct rec_ev *e = ev(&v, REV_FAULT, 1, THREAD);   /* task 2 faults in the range */
+	e->u.fault.addr = addr + 6 * 4096;
+	e->u.fault.error = REC_PF_USER | 2;
+	feed(&v, e);
+	v.gap = 300;
+	tlb_flush(&v, 0, ROOT, 4, 16);
+	csd_queue(&v, 0, ROOT, 1, csd);
+	tlb_flush(&v, 0, ROOT, 3, 16);
+	v.gap = 1000;
+	sched_switch(&v, 1, THREAD, 1, 2);      /* task 2 waits (D): CPU 1 to another process */
+	v.gap = 300;
+	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
+	tlb_flush(&v, 1, 1, 5, 0);
+	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
+	v.gap = 1000;
+	sys_exit(&v, NR_mprotect);
+	conv_finish(&v);
+
+	const cJSON *ignored = cJSON_GetObjectItem(cJSON_GetObjectItem(v.trailer, "recorded"), "ignored");
+	const cJSON *dropped = cJSON_GetObjectItem(ignored, "fault of a task that did not run again");
+	if (!cJSON_IsNumber(dropped) || dropped->valueint != 1 || find_line(&v, 1, "\"op\":\"touch\"") >= 0) {
+		dump_lines(&v);
+		fail_msg("the case no longer drops task 2's fault: %s", v.lines[v.nr - 1]);
+	}
+	assert_int_equal(trailer_num(&v, "events.touches"), 0);
+	assert_int_equal(trailer_num(&v, "events.waited_faults"), 0);
+	conv_free(&v);
+}
+
+/*
+ * Task 2 faults in the range of task 1's mprotect, sleeps (D), CPU 0 runs
+ * another process (task 1's flush call races with that switch: the switch
+ * is joined to the call's first flush place) and then task 2 again before
+ * the mprotect, which flushes once more, returns.  The raced switch stays
+ * at the first flush place (post_crosses(): task 2's return comes after
+ * it), the mprotect goes at the last one, task 2's fault after it, where
+ * task 2 runs again.  Carried on with the op, the switch came after task
+ * 2's return: the trace ended with CPU 0 on another process and task 2's
+ * fault dropped ("fault of a task that did not run again").
+ */
+static void test_record_convert__raced_switch_stays_before_the_tasks_return(void **state)
 {
 	struct conv v;
 	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000c000ull;
@@ -470,14 +520,17 @@ static void test_record_convert__dropped_waiting_fault_is_not_a_touch(void **sta
 	feed(&v, e);
 	conv_finish(&v);
 
-	const cJSON *ignored = cJSON_GetObjectItem(cJSON_GetObjectItem(v.trailer, "recorded"), "ignored");
-	const cJSON *dropped = cJSON_GetObjectItem(ignored, "fault of a task that did not run again");
-	if (!cJSON_IsNumber(dropped) || dropped->valueint != 1 || find_line(&v, 1, "\"op\":\"touch\"") >= 0) {
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":0,\"other\":true}");
+	long back = other < 0 ? -1 : find_line(&v, (size_t)other, "{\"op\":\"run\",\"task\":2,\"cpu\":0}");
+	long mprot = find_line(&v, 1, "\"op\":\"mprotect\"");
+	long touch = find_line(&v, 1, "{\"op\":\"touch\",\"task\":2,");
+	if (other < 0 || back < 0 || mprot < 0 || touch < mprot || touch < back || strstr(v.lines[v.nr - 1], "did not run")) {
 		dump_lines(&v);
-		fail_msg("the case no longer drops task 2's fault: %s", v.lines[v.nr - 1]);
+		fail_msg("CPU 0 to another process at line %ld, task 2 back at %ld, the mprotect at %ld, task 2's touch at "
+			 "%ld", other, back, mprot, touch);
 	}
-	assert_int_equal(trailer_num(&v, "events.touches"), 0);
-	assert_int_equal(trailer_num(&v, "events.waited_faults"), 0);
+	assert_int_equal(trailer_num(&v, "events.touches"), 1);
+	assert_touches_placed(&v);
 	conv_free(&v);
 }
 
@@ -1128,6 +1181,47 @@ static void test_record_convert__switch_not_moved_across_a_pending_exec(void **s
 }
 
 /*
+ * Task 1's mprotect started its flush while CPU 1 was switching to task 2
+ * and sent CPU 1 no call: its op goes before that switch (close_switch(),
+ * at CPU 1's next event, here task 2's exit), in the place of the flush.
+ * The call flushes again after the exit: its op goes there, the last place;
+ * the switch's ops must not go with it past task 2's exit (a run of a task
+ * that exited, which the replay refuses).  They stay at the first place.
+ */
+static void test_record_convert__switch_order_not_carried_past_an_exit(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "carried");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sys_enter(&v, NR_mprotect, addr, 4096, 1);
+	v.gap = 1000;
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1: its switch window opens */
+	tlb_flush(&v, 0, ROOT, REC_TLB_REMOTE_SEND_IPI, 1);   /* decided on CPU 1's state before it: no call */
+	v.gap = 10000;
+	struct rec_ev *e = ev(&v, REV_EXIT, 1, THREAD);
+	e->u.exit.pid = THREAD;
+	feed(&v, e);
+	tlb_flush(&v, 0, ROOT, REC_TLB_LOCAL_SHOOTDOWN, 1);   /* (that flush's local half: stays) */
+	tlb_flush(&v, 0, ROOT, REC_TLB_REMOTE_SEND_IPI, 1);   /* a second flush of the call */
+	tlb_flush(&v, 0, ROOT, REC_TLB_LOCAL_SHOOTDOWN, 1);
+	sys_exit(&v, NR_mprotect);
+	conv_finish(&v);
+
+	long run = find_line(&v, 1, "{\"op\":\"run\",\"task\":2,");
+	long exit2 = find_line(&v, 1, "{\"op\":\"exit\",\"task\":2}");
+	if (run < 0 || exit2 < 0 || run > exit2) {
+		dump_lines(&v);
+		fail_msg("task 2 put on CPU 1 at line %ld, its exit at %ld", run, exit2);
+	}
+	assert_int_equal(trailer_num(&v, "events.switch_orders"), 0);
+	assert_touches_placed(&v);
+	conv_free(&v);
+}
+
+/*
  * The recorder's arrays grow by doubling from a first capacity until the
  * count needed fits; a count or byte size past size_t is refused with
  * -ENOMEM and nothing changed; the zeroed form clears the new slots.
@@ -1424,6 +1518,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__lazy_switch_to_init_mm_is_not_a_noop),
 		cmocka_unit_test(test_record_convert__exit_flush_after_preemption_is_counted),
 		cmocka_unit_test(test_record_convert__fault_waiting_for_a_call_follows_its_task_back),
+		cmocka_unit_test(test_record_convert__raced_switch_stays_before_the_tasks_return),
 		cmocka_unit_test(test_record_convert__dropped_waiting_fault_is_not_a_touch),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_goes_before_the_call),
 		cmocka_unit_test(test_record_convert__call_after_a_finished_switch_is_no_race),
@@ -1443,6 +1538,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__lru_batch_move_drains_that_cpu_once),
 		cmocka_unit_test(test_record_convert__spawned_exec_goes_at_its_mm_switch),
 		cmocka_unit_test(test_record_convert__switch_not_moved_across_a_pending_exec),
+		cmocka_unit_test(test_record_convert__switch_order_not_carried_past_an_exit),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_ends_the_switch_window),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 		cmocka_unit_test(test_record_convert__waiting_fault_leaves_the_switch_window_first),

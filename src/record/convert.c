@@ -1453,6 +1453,80 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 	return 0;
 }
 
+/* Does queued line @s start with op @name ("run", ...)? */
+static bool line_is(const char *s, const char *name)
+{
+	size_t n = strlen(name);
+	return !strncmp(s, "{\"op\":\"", 7) && !strncmp(s + 7, name, n) && s[7 + n] == '"';
+}
+
+/*
+ * Does a line of @s (one or more lines) change what runs where (run, sleep,
+ * exit, spawn, thread, fork, schedule_begin/_end), or name one of the @n
+ * tasks @named?
+ */
+static bool lines_cross(const char *s, const long *named, unsigned int n)
+{
+	static const char *const place_ops[] = { "run", "sleep", "exit", "spawn", "thread", "fork", "schedule_begin",
+						 "schedule_end" };
+	while (s && *s) {
+		const char *end = strchr(s, '\n');
+		long v;
+		if (!end)
+			end = s + strlen(s);
+		for (size_t i = 0; i < sizeof(place_ops) / sizeof(place_ops[0]); i++)
+			if (line_is(s, place_ops[i]))
+				return true;
+		for (unsigned int i = 0; i < n; i++)
+			if (line_field(s, end, "task", &v) && v == named[i])
+				return true;
+		s = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+/*
+ * A call's flush moved on to a later place (its op goes at its last
+ * flush): would the switch's ops joined to the earlier place (@post, by
+ * close_switch()) cross anything between the two places (@from, @to) that
+ * changes what runs where, or an op of a task they name?  Then they stay
+ * where they are: carried on, a run could come after that task's exit, a
+ * sleep after another switch of its CPU.
+ */
+static bool post_crosses(struct rec_conv *c, const char *post, uint64_t from, uint64_t to)
+{
+	long named[8];
+	unsigned int n = 0;
+
+	for (const char *s = post; *s;) {
+		const char *end = strchr(s, '\n');
+		long id;
+		if (!end)
+			end = s + strlen(s);
+		if (line_field(s, end, "task", &id)) {
+			if (n == sizeof(named) / sizeof(named[0]))
+				return true;
+			named[n++] = id;
+		}
+		s = *end ? end + 1 : end;
+	}
+	for (uint64_t k = from + 1; k < to; k++) {
+		const struct qent *o = qfind(c, k);
+		if (!o)
+			return true;
+		if (lines_cross(o->pre, named, n) || lines_cross(o->mid, named, n) || lines_cross(o->post, named, n))
+			return true;
+		if (o->dead)
+			continue;
+		if (lines_cross(o->s, named, n))
+			return true;
+		for (unsigned int i = 0; i < n; i++)
+			if ((o->pending && slot_task(c, o, k) == named[i]) || (o->is_touch && o->len && o->task == named[i]))
+				return true;
+	}
+	return false;
+}
+
 /* Is the call @csd that @cpu starts one a recorded task queued during its switch's window?  Take it. */
 static bool call_raced(struct rec_conv *c, unsigned int cpu, uint64_t csd)
 {
@@ -1515,13 +1589,6 @@ static void note_switched_away(struct rec_conv *c, struct ctask *t, unsigned int
 		cc->away_to = to;
 		cc->away_called = false;
 	}
-}
-
-/* Does queued line @s start with op @name ("run", ...)? */
-static bool line_is(const char *s, const char *name)
-{
-	size_t n = strlen(name);
-	return !strncmp(s, "{\"op\":\"", 7) && !strncmp(s + 7, name, n) && s[7 + n] == '"';
 }
 
 /*
@@ -2842,6 +2909,16 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 			/* The local half of the flush whose call raced: its op stays where close_switch() put it. */
 		} else if (t && t->in_sys && t->has_slot) {
 			struct qent *old = t->has_flush_slot ? qfind(c, t->flush_slot) : NULL;
+			if (old && old->post && post_crosses(c, old->post, t->flush_slot, c->q_seq)) {
+				/* The switch's ops stay where they were put, the op goes on: as written. */
+				if (old->raced)
+					c->switch_races--;
+				else
+					c->switch_orders--;
+				old->raced = false;
+				old->pending = false;
+				old = NULL;
+			}
 			bool raced = old && old->raced;
 			unsigned int race_cpu = raced ? old->race_cpu : 0;
 			char *post = old ? old->post : NULL;
