@@ -24,7 +24,9 @@ const char cmd_plot_usage[] =
 	"                         has it, else the event index)\n"
 	"  --title TEXT           the title (default: the inputs)\n"
 	"  --log, --linear        the y axis (default: log when the values span more than 3 decades)\n"
-	"  -h, --help             this text\n";
+	"  -h, --help             this text\n"
+	"Exit status: 0 drawn, 2 bad input or usage, 1 internal failure (gnuplot missing or failing,\n"
+	"the picture not written).\n";
 
 enum { OPT_TITLE = 256, OPT_LOG, OPT_LINEAR };
 
