@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <ptsim/ptsim.h>
 
 #include "support/helpers.h"
 #include "record/convert.h"
@@ -260,6 +261,35 @@ static void dump_lines(const struct conv *v)
 {
 	for (size_t i = 0; i + 1 < v->nr; i++)
 		print_message("  %zu: %s\n", i, v->lines[i]);
+}
+
+/* `ptsim run` takes the written trace: it loads and replays without an error. */
+static void assert_replays(const struct conv *v)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < v->nr; i++)
+		len += strlen(v->lines[i]) + 1;
+	char *text = malloc(len + 1), *p = text, err[512] = "";
+	assert_non_null(text);
+	for (size_t i = 0; i < v->nr; i++)
+		p += sprintf(p, "%s\n", v->lines[i]);
+	struct ptsim_trace *t = NULL;
+	struct ptsim_machine *m = NULL;
+	struct ptsim_config cfg;
+	int rc = ptsim_trace_load(&t, text, len, err, sizeof(err));
+	if (!rc) {
+		ptsim_trace_config(t, &cfg);
+		rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
+	}
+	if (!rc && (rc = ptsim_trace_run(t, m)))
+		snprintf(err, sizeof(err), "%s", ptsim_machine_errmsg(m));
+	ptsim_machine_destroy(m);
+	ptsim_trace_free(t);
+	free(text);
+	if (rc) {
+		dump_lines(v);
+		fail_msg("the replay refuses the trace: %s", err);
+	}
 }
 
 /*
@@ -1512,6 +1542,128 @@ static void test_record_convert__lru_batch_move_drains_that_cpu_once(void **stat
 	conv_free(&v);
 }
 
+/* The command's exec with one mapping: 16 anonymous rw pages at @addr (so the replay's mprotect works). */
+static void exec_root_mapped(struct conv *v, uint64_t addr)
+{
+	struct rec_exec *x = queue_snapshot(v);
+	x->vmas = calloc(1, sizeof(*x->vmas));
+	assert_non_null(x->vmas);
+	x->nr_vmas = 1;
+	x->vmas[0].kind = RV_ANON;
+	x->vmas[0].prot = 3;
+	x->vmas[0].start = addr;
+	x->vmas[0].end = addr + 16 * 4096;
+	exec_event(v, 0);
+}
+
+/* Task @pid on @cpu enters system call @nr (@a0, @a1, @a2) ... */
+static void call_enter(struct conv *v, unsigned int cpu, int pid, int nr, uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	struct rec_ev *e = ev(v, REV_SYS_ENTER, cpu, pid);
+	e->u.enter.nr = nr;
+	e->u.enter.a[0] = a0;
+	e->u.enter.a[1] = a1;
+	e->u.enter.a[2] = a2;
+	feed(v, e);
+}
+
+/* ... and returns 0. */
+static void call_exit(struct conv *v, unsigned int cpu, int pid, int nr)
+{
+	struct rec_ev *e = ev(v, REV_SYS_EXIT, cpu, pid);
+	e->u.exit_.nr = nr;
+	feed(v, e);
+}
+
+/*
+ * Task 1's madvise (CPU 0) sends CPU 1 a flush call; before it arrives,
+ * task 2's madvise on CPU 1 flushes (its op goes there) and CPU 1 switches
+ * to another process, in whose context the call then runs: it raced with
+ * that switch, whose ops go to task 1's op, before task 2's.  They may not
+ * cross task 2's op (the replay refuses an op of a task on no CPU): the
+ * switch stays where it is.
+ */
+static void test_record_convert__raced_switch_does_not_cross_a_calls_op(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000d000ull;
+	(void)state;
+	conv_start(&v, "crossop");
+	exec_root_mapped(&v, addr);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	call_enter(&v, 1, THREAD, NR_madvise, addr + 8 * 4096, 8 * 4096, 4);
+	call_enter(&v, 0, ROOT, NR_madvise, addr, 8 * 4096, 4);
+	v.gap = 1000;
+	tlb_flush(&v, 0, ROOT, 4, 8);           /* task 1's flush: a call to CPU 1 */
+	csd_queue(&v, 0, ROOT, 1, csd);
+	tlb_flush(&v, 0, ROOT, 3, 8);
+	tlb_flush(&v, 1, THREAD, 3, 8);         /* task 2's flush (CPU 1 only) */
+	sched_switch(&v, 1, THREAD, 1, 0);      /* CPU 1 to another process */
+	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
+	tlb_flush(&v, 1, 1, 5, 8);
+	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
+	v.gap = 10000;
+	call_exit(&v, 0, ROOT, NR_madvise);
+	sched_switch(&v, 1, 1, THREAD, 0);      /* task 2 back on CPU 1 */
+	call_exit(&v, 1, THREAD, NR_madvise);
+	conv_finish(&v);
+
+	long madv2 = find_line(&v, 1, "{\"op\":\"madvise\",\"task\":2,");
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	if (madv2 < 0 || other < madv2) {
+		dump_lines(&v);
+		fail_msg("task 2's madvise at line %ld, CPU 1 to another process at %ld", madv2, other);
+	}
+	assert_replays(&v);
+	conv_free(&v);
+}
+
+/*
+ * Task 2 faults on CPU 0; 300 ns later task 1 on CPU 1 goes idle, then
+ * (after the fault's flush sent CPU 1 a call, 10 us later) CPU 1 switches to
+ * another process, and the call runs there after that switch: it raced with that switch, whose
+ * ops would go to the fault's touch.  That is before task 1's sleep on the
+ * same CPU (a sleep names no CPU): the replay then found task 1 on no CPU
+ * at its sleep.  The switch stays where it is.
+ */
+static void test_record_convert__raced_switch_does_not_go_back_past_the_cpus_switch(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull, csd = 0xffff88800000e000ull;
+	(void)state;
+	conv_start(&v, "backpast");
+	exec_root_mapped(&v, addr);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, ROOT, 0);        /* task 1 on CPU 1 */
+	sched_switch(&v, 0, 0, THREAD, 0);      /* task 2 on CPU 0 */
+	struct rec_ev *e = ev(&v, REV_FAULT, 0, THREAD);
+	e->u.fault.addr = addr + 3 * 4096;
+	e->u.fault.error = REC_PF_USER | 2;
+	feed(&v, e);
+	v.gap = 300;
+	sched_switch(&v, 1, ROOT, 0, 1);        /* task 1 sleeps: CPU 1 idle */
+	v.gap = 10000;
+	tlb_flush(&v, 0, THREAD, 4, 1);         /* the fault's flush (10 us later): a call to CPU 1 */
+	v.gap = 1000;
+	csd_queue(&v, 0, THREAD, 1, csd);
+	tlb_flush(&v, 0, THREAD, 3, 1);
+	sched_switch(&v, 1, 0, 1, 0);           /* CPU 1 to another process */
+	csd_call(&v, REV_CSD_ENTRY, 1, 1, csd);
+	tlb_flush(&v, 1, 1, 5, 1);
+	csd_call(&v, REV_CSD_EXIT, 1, 1, csd);
+	conv_finish(&v);
+
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":1}");
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	if (sleep < 0 || other < sleep) {
+		dump_lines(&v);
+		fail_msg("task 1's sleep at line %ld, CPU 1 to another process at %ld", sleep, other);
+	}
+	assert_replays(&v);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1542,6 +1694,8 @@ int main(void)
 		cmocka_unit_test(test_record_convert__untraced_switch_in_ends_the_switch_window),
 		cmocka_unit_test(test_record_convert__reserve_doubles_and_refuses_overflow),
 		cmocka_unit_test(test_record_convert__waiting_fault_leaves_the_switch_window_first),
+		cmocka_unit_test(test_record_convert__raced_switch_does_not_cross_a_calls_op),
+		cmocka_unit_test(test_record_convert__raced_switch_does_not_go_back_past_the_cpus_switch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,6 +195,7 @@ struct ccpu {
 	/* its last context switch, while the IRQs-off window may still be open (close_switch()) */
 	bool open;
 	uint64_t sw_ts, s0, s1;
+	uint64_t prev_s1;       /* where the ops of the switch before it ended */
 	int cand_task;          /* a task whose flush of the new mm did not reach it meanwhile (-1: none) */
 	/* a raced call it is running now (entered during the window): its sender, whether it flushed */
 	bool in_call, call_flushed;
@@ -1314,13 +1315,16 @@ static long slot_task(struct rec_conv *c, const struct qent *o, uint64_t seq)
  * across an op of a task they name or of the task the switch took off the
  * CPU ("run other" names none; its faults after it went to sleep, or before
  * it was put on the CPU), or across a place kept for such a task's op
- * (slot_task(): its exec would go there while it sleeps)?  Then the switch
- * stays where it is.
+ * (slot_task(): its exec would go there while it sleeps), or back past the
+ * CPU's switch before it?  Then the switch stays where it is.
  */
 static bool switch_crosses(struct rec_conv *c, const struct ccpu *cc, uint64_t seq)
 {
 	long named[9];
 	unsigned int n = 0;
+
+	if (seq < cc->s0 && seq < cc->prev_s1)
+		return true;   /* back past the CPU's switch before it (a sleep names no CPU) */
 
 	if (cc->sw_prev >= 0)
 		named[n++] = cc->sw_prev;
@@ -1793,6 +1797,7 @@ static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 	cc->cand_task = -1;
 	cc->sw_ts = e->ts;
 	cc->sw_mm_ts = 0;
+	cc->prev_s1 = cc->s1;
 	cc->s0 = s0;
 	cc->s1 = c->q_seq;
 	return 0;
