@@ -1664,6 +1664,46 @@ static void test_record_convert__raced_switch_does_not_go_back_past_the_cpus_swi
 	conv_free(&v);
 }
 
+/*
+ * Task 1 faults in the range of task 2's mprotect, then enters an mprotect
+ * of its own; task 2's returns, and its op takes task 1's touch after it (a
+ * fault during the call).  That moved touch then lies after task 1's own
+ * call entry, but it is no fault during task 1's call (a task faults before
+ * its call, not during it): it stays before task 1's op.  (It went after it:
+ * a write after task 1's mprotect to read-only, and with a switch race
+ * inside the call's window, where the replay refuses a touch of the sender.)
+ */
+static void test_record_convert__moved_touch_does_not_move_after_its_own_call(void **state)
+{
+	struct conv v;
+	const uint64_t addr = 0x7f0000000000ull;
+	(void)state;
+	conv_start(&v, "owncall");
+	exec_root_mapped(&v, addr);
+	start_thread(&v);
+	sched_switch(&v, 1, 0, THREAD, 0);      /* task 2 on CPU 1 */
+	call_enter(&v, 1, THREAD, NR_mprotect, addr, 16 * 4096, 3);
+	struct rec_ev *e = ev(&v, REV_FAULT, 0, ROOT);   /* task 1 writes a page of the range */
+	e->u.fault.addr = addr + 5 * 4096;
+	e->u.fault.error = REC_PF_USER | 2;
+	feed(&v, e);
+	call_enter(&v, 0, ROOT, NR_mprotect, addr, 16 * 4096, 1);
+	call_exit(&v, 1, THREAD, NR_mprotect);   /* no flush: its op goes here */
+	tlb_flush(&v, 0, ROOT, 3, 16);          /* task 1's flush: its op goes here */
+	call_exit(&v, 0, ROOT, NR_mprotect);
+	conv_finish(&v);
+
+	long own = find_line(&v, 1, "{\"op\":\"mprotect\",\"task\":1,");
+	long other = find_line(&v, 1, "{\"op\":\"mprotect\",\"task\":2,");
+	long touch = find_line(&v, 1, "{\"op\":\"touch\",\"task\":1,");
+	if (own < 0 || other < 0 || touch < other || own < touch) {
+		dump_lines(&v);
+		fail_msg("task 2's mprotect at line %ld, task 1's touch at %ld, its mprotect at %ld", other, touch, own);
+	}
+	assert_replays(&v);
+	conv_free(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1696,6 +1736,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__waiting_fault_leaves_the_switch_window_first),
 		cmocka_unit_test(test_record_convert__raced_switch_does_not_cross_a_calls_op),
 		cmocka_unit_test(test_record_convert__raced_switch_does_not_go_back_past_the_cpus_switch),
+		cmocka_unit_test(test_record_convert__moved_touch_does_not_move_after_its_own_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2570,9 +2570,11 @@ static int sys_exit(struct rec_conv *c, struct ctask *t, int nr, const uint64_t 
  * it did not flush; but another thread's fault on its range while it ran came
  * after its change, as in the kernel: the touches queued since its entry
  * (@win) by tasks of @mm inside [@lo, @hi) move after its op (which is at
- * @op_seq; into c->fill when it goes in the place of its flush).
+ * @op_seq; into c->fill when it goes in the place of its flush).  Not those
+ * of the caller @t: its faults came before its call (one queued after its
+ * entry was moved there, after another thread's call).
  */
-static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win, uint64_t op_seq, uint64_t lo,
+static void move_raced_touches(struct rec_conv *c, const struct ctask *t, uint64_t win, uint64_t op_seq, uint64_t lo,
 			       uint64_t hi)
 {
 	for (uint64_t seq = win + 1; seq < op_seq; seq++) {
@@ -2585,7 +2587,7 @@ static void move_raced_touches(struct rec_conv *c, struct cmm *mm, uint64_t win,
 		 * first; but the place of the call's flush (c->fill) may come
 		 * before the line that took it off its CPU.
 		 */
-		if (!o || o->mm != mm || (o->cpu < 0 && !(c->fill && o->off_seq > op_seq)))
+		if (!o || o == t || o->mm != t->mm || (o->cpu < 0 && !(c->fill && o->off_seq > op_seq)))
 			continue;
 		struct qent copy = *e;
 		copy.pre = copy.mid = NULL;   /* (a run written before it stays there: e writes it) */
@@ -2712,7 +2714,7 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 	c->in_sysop = true;
 	rc = sys_exit(c, t, t->sys_nr, t->a, ret);
 	if (!rc && c->fill)
-		move_raced_touches(c, t->mm, win, fseq, lo, hi);
+		move_raced_touches(c, t, win, fseq, lo, hi);
 	c->in_sysop = false;
 	if (c->fill) {
 		fslot->pending = false;
@@ -2722,7 +2724,7 @@ static int on_sys_exit(struct rec_conv *c, const struct rec_ev *e)
 			free(c->fill);
 		c->fill = NULL;
 	} else if (!rc && c->q_seq != op_seq) {
-		move_raced_touches(c, t->mm, win, op_seq, lo, hi);
+		move_raced_touches(c, t, win, op_seq, lo, hi);
 	}
 	if (!rc && c->debug && c->dbg_seq != before)
 		rc = dbg_real(c, t);   /* the flushes of the call, after its op */
