@@ -855,7 +855,7 @@ static void list_diff(const char *path, const cJSON *f, void *ctx)
  * How many recordings the test may take to find an exact one.  Measured on
  * the 2-CPU development machine (Linux 6.18.44, docs/record.md): 84 of 180
  * recordings of record_prog exact (47%), but as few as 4 of 15 in a bad
- * quarter of an hour and 6 of 23 attempts in six runs of this test; the
+ * quarter of an hour and 14 of 39 attempts in 14 runs of this test; the
  * misses came independently (longest run of inexact ones 6 in 120).  At 25%
  * exact, 30 attempts all miss in 1 run in 5,000 (0.75^30 = 1.8e-4); an
  * attempt takes about 1 s (2 s under ASan), so 30 s to a minute at worst,
