@@ -191,13 +191,17 @@ static void test_compare_real__json_rows(void **state)
  *                     the last flush finds CPU 0 lazy, to init_mm (2)
  *
  * ptsim's tlb.switch_flush counts all 10 (5 on each CPU); the figure compared
- * is 2 + 2.
+ * is 2 + 2.  Page faults the same way: the 5 before the mark (the exec's
+ * argument page, 4 of task 1; the kernel's come before the exec's event) are
+ * not counted, the 16 of task 2 are.
  */
 static const char sw_body[] =
 	"{\"ptsim_trace\":2,\"machine\":{\"arch\":\"x86_64\",\"cpus\":2,\"preset\":\"6.18.44\","
 	"\"set\":{\"pcid\":false}}}\n"
 	"{\"op\":\"spawn\",\"task\":1,\"cpu\":0}\n"
 	"{\"op\":\"exec\",\"task\":1}\n"
+	"{\"op\":\"mmap\",\"task\":1,\"addr\":\"0x200000000000\",\"len\":\"16K\",\"prot\":\"rw\"}\n"
+	"{\"op\":\"touch\",\"task\":1,\"addr\":\"0x200000000000\",\"len\":\"16K\",\"write\":true}\n"
 	"{\"op\":\"mark\",\"name\":\"counting starts\"}\n"
 	"{\"op\":\"run\",\"cpu\":1,\"other\":true}\n"
 	"{\"op\":\"thread\",\"task\":1,\"thread\":2,\"cpu\":1}\n"
@@ -214,7 +218,7 @@ static const char sw_body[] =
 /* The kernel's figures: 3 on CPU 0 (one more than ptsim: another process took the ASID), 2 on CPU 1. */
 static const char sw_trailer[] =
 	"{\"recorded\":{\"kernel\":\"test\",\"command\":[\"t\"],\"complete\":true,"
-	"\"counts_start_mark\":\"counting starts\",\"processes\":[],"
+	"\"counts_start_mark\":\"counting starts\",\"events\":{\"faults\":16},\"processes\":[],"
 	"\"cpus\":[{\"cpu\":0,\"tlb\":{\"switch_flush\":3}},{\"cpu\":1,\"tlb\":{\"switch_flush\":2}}],"
 	"\"totals\":{\"tlb\":{\"switch_flush\":5}}}}\n";
 
@@ -232,6 +236,7 @@ static void test_compare_real__switch_flush_as_recorded(void **state)
 	expect_row(j, "cpus[1].tlb.switch_flush", 2, 2);
 	expect_row(j, "totals.tlb.switch_flush", 5, 4);
 	expect_row(j, "totals.tlb.remote.lazy_to_init_mm", 0, 2);
+	expect_row(j, "totals.faults", 16, 16);
 	assert_string_equal(at(j, "counts_start_mark")->valuestring, "counting starts");
 	cJSON_Delete(j);
 	free(out);
@@ -265,6 +270,7 @@ static void test_compare_real__switch_flush_as_recorded(void **state)
 		fail_msg("not JSON: %s (stderr: %s)", out, err);
 	expect_row(j, "cpus[0].tlb.switch_flush", 3, 4);
 	expect_row(j, "totals.tlb.switch_flush", 5, 6);
+	expect_row(j, "totals.faults", 16, 21);
 	assert_true(cJSON_IsNull(at(j, "counts_start_mark")));
 	cJSON_Delete(j);
 	free(out);

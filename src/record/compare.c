@@ -17,7 +17,8 @@
  *   the trailer's counts_start_mark names: the kernel's counts begin after
  *   the command's first exec);
  *   the machine: the same summed, local ranged flushes (tlb.local.partial),
- *   remote flushes started (tlb.nr_tlb_remote_flush), page faults.
+ *   remote flushes started (tlb.nr_tlb_remote_flush), page faults (from the
+ *   counts_start_mark too).
  *
  * Figures the kernel has and ptsim does not (interrupts actually raised,
  * reschedule IPIs) are listed with
@@ -112,6 +113,21 @@ static uint64_t sim_stat(struct cmp *c, const char *fmt, unsigned int cpu)
 }
 
 /*
+ * Counter @name from the mark where the kernel's counts start (the command's
+ * first exec) to the end: what the recorder counted of the kernel's.
+ */
+static uint64_t sim_since_start(struct cmp *c, const char *name)
+{
+	uint64_t now, before = 0;
+
+	if (ptsim_stat(c->m, name, &now))
+		return 0;
+	if (c->start && ptsim_mark_stat(c->m, c->start, name, &before))
+		before = 0;
+	return now > before ? now - before : 0;
+}
+
+/*
  * Flushing context switches as the recorder counts them: those with a
  * recorded task on the CPU (not the stand-in of other processes, not an idle
  * CPU), after the command's first exec.
@@ -119,17 +135,12 @@ static uint64_t sim_stat(struct cmp *c, const char *fmt, unsigned int cpu)
 static uint64_t sim_switch_flush(struct cmp *c, unsigned int cpu, bool total)
 {
 	char name[64];
-	uint64_t now, before = 0;
 
 	if (total)
 		snprintf(name, sizeof(name), "tlb.switch_flush_task");
 	else
 		snprintf(name, sizeof(name), "cpu.%u.switch_flush_task", cpu);
-	if (ptsim_stat(c->m, name, &now))
-		return 0;
-	if (c->start && ptsim_mark_stat(c->m, c->start, name, &before))
-		before = 0;
-	return now > before ? now - before : 0;
+	return sim_since_start(c, name);
 }
 
 static const char *const NO_IRQ = "interrupts raised (a call to a CPU with calls pending raises none): not modelled";
@@ -358,8 +369,9 @@ int rec_compare(const struct rec_compare_opts *o, FILE *out, unsigned int *diffe
 	fprintf(c.text, "\nthe machine                                     real      ptsim       diff\n");
 	cJSON *tot = cJSON_AddObjectToObject(c.out, "totals");
 	compare_cpu(&c, tot, cJSON_GetObjectItemCaseSensitive(c.real, "totals"), 0, true);
+	/* The recorder counts the faults from the command's first exec's event on (not those inside it). */
 	row(&c, tot, "faults", "page faults (ptsim: handle_mm_fault)", jget(c.real, "events.faults", NULL),
-	    sim_stat(&c, "faults.total", 0));
+	    sim_since_start(&c, "faults.total"));
 	cJSON_AddNumberToObject(c.out, "compared", c.compared);
 	cJSON_AddNumberToObject(c.out, "differ", c.differ);
 	fprintf(c.text, "\n%u of %u compared figures differ\n", c.differ, c.compared);
