@@ -47,9 +47,15 @@ struct conv {
 	char **lines;
 	size_t nr;
 	cJSON *trailer;
+	FILE *log;         /* when set, feed() writes each event to it (the random sequences) ... */
+	char *logbuf;      /* ... an open_memstream of these */
+	size_t loglen;
+	unsigned long seed;   /* the random sequence's seed and number of tasks */
+	int tasks;
 };
 
-static void conv_start(struct conv *v, const char *name)
+/* The trace is written to @dir (rec_out_commit() syncs it to disk). */
+static void conv_start_in(struct conv *v, const char *dir, const char *name)
 {
 	static char *const argv[] = { "prog", NULL };
 	char err[256];
@@ -61,7 +67,7 @@ static void conv_start(struct conv *v, const char *name)
 	snprintf(v->si.release, sizeof(v->si.release), "6.18.44");
 	snprintf(v->si.machine, sizeof(v->si.machine), "x86_64");
 	snprintf(v->si.preset, sizeof(v->si.preset), "6.18.44");
-	snprintf(v->path, sizeof(v->path), "%s/convert_%d_%s.jsonl", PTSIM_TEST_TMPDIR, (int)getpid(), name);
+	snprintf(v->path, sizeof(v->path), "%s/convert_%d_%s.jsonl", dir, (int)getpid(), name);
 	if (rec_out_open(&v->out, v->path, err, sizeof(err)))
 		fail_msg("rec_out_open: %s", err);
 	struct rec_conv_opts o = {
@@ -71,6 +77,11 @@ static void conv_start(struct conv *v, const char *name)
 	assert_int_equal(rec_conv_header(v->c), 0);
 	v->ts = 1000000000ull;   /* on a jiffy boundary (HZ 250): no phase advance */
 	v->gap = 10000;
+}
+
+static void conv_start(struct conv *v, const char *name)
+{
+	conv_start_in(v, PTSIM_TEST_TMPDIR, name);
 }
 
 /* One event, v->gap after the previous one. */
@@ -86,9 +97,16 @@ static struct rec_ev *ev(struct conv *v, int kind, unsigned int cpu, int pid)
 	return e;
 }
 
+static void log_event(FILE *f, const struct rec_ev *e);
+static void report_sequence(struct conv *v);
+
 static void feed(struct conv *v, const struct rec_ev *e)
 {
+	if (v->log)
+		log_event(v->log, e);
 	int rc = rec_conv_event(v->c, e, true);
+	if (rc && v->log)
+		report_sequence(v);
 	if (rc)
 		fail_msg("rec_conv_event (kind %d at %llu): %d", e->kind, (unsigned long long)e->ts, rc);
 }
@@ -195,13 +213,17 @@ static void csd_call(struct conv *v, int kind, unsigned int cpu, int pid, uint64
 
 static long trailer_num(const struct conv *v, const char *path);
 
-/* Finish: the trailer, the file, its lines read back. */
-static void conv_finish(struct conv *v)
+/* Finish: the trailer, the file, its lines read back (no check of them). */
+static void conv_write(struct conv *v)
 {
 	char err[256];
 	struct rec_conv_end end = { .root_reaped = true, .duration_ns = v->ts - 1000000000ull };
 
-	assert_int_equal(rec_conv_finish(v->c, &end), 0);
+	int rc = rec_conv_finish(v->c, &end);
+	if (rc && v->log)
+		report_sequence(v);
+	if (rc)
+		fail_msg("rec_conv_finish: %d", rc);
 	if (rec_out_commit(v->out, err, sizeof(err)))
 		fail_msg("rec_out_commit: %s", err);
 	rec_conv_free(v->c);
@@ -219,6 +241,12 @@ static void conv_finish(struct conv *v)
 	assert_true(v->nr >= 2);
 	v->trailer = cJSON_Parse(v->lines[v->nr - 1]);
 	assert_non_null(cJSON_GetObjectItem(v->trailer, "recorded"));
+}
+
+/* Finish, and check the trailer's counts of the lines written. */
+static void conv_finish(struct conv *v)
+{
+	conv_write(v);
 	/* events.ops and events.touches count the lines written (docs/record.md) */
 	long touches = 0;
 	for (size_t i = 1; i + 1 < v->nr; i++)
@@ -263,30 +291,37 @@ static void dump_lines(const struct conv *v)
 		print_message("  %zu: %s\n", i, v->lines[i]);
 }
 
-/* `ptsim run` takes the written trace: it loads and replays without an error. */
-static void assert_replays(const struct conv *v)
+/* 0 when `ptsim run` takes the written trace (it loads and replays), else the error in @err. */
+static int replay_error(const struct conv *v, char *err, size_t errlen)
 {
 	size_t len = 0;
 	for (size_t i = 0; i < v->nr; i++)
 		len += strlen(v->lines[i]) + 1;
-	char *text = malloc(len + 1), *p = text, err[512] = "";
+	char *text = malloc(len + 1), *p = text;
 	assert_non_null(text);
 	for (size_t i = 0; i < v->nr; i++)
 		p += sprintf(p, "%s\n", v->lines[i]);
 	struct ptsim_trace *t = NULL;
 	struct ptsim_machine *m = NULL;
 	struct ptsim_config cfg;
-	int rc = ptsim_trace_load(&t, text, len, err, sizeof(err));
+	int rc = ptsim_trace_load(&t, text, len, err, errlen);
 	if (!rc) {
 		ptsim_trace_config(t, &cfg);
-		rc = ptsim_machine_create(&m, &cfg, err, sizeof(err));
+		rc = ptsim_machine_create(&m, &cfg, err, errlen);
 	}
 	if (!rc && (rc = ptsim_trace_run(t, m)))
-		snprintf(err, sizeof(err), "%s", ptsim_machine_errmsg(m));
+		snprintf(err, errlen, "%s", ptsim_machine_errmsg(m));
 	ptsim_machine_destroy(m);
 	ptsim_trace_free(t);
 	free(text);
-	if (rc) {
+	return rc;
+}
+
+/* `ptsim run` takes the written trace: it loads and replays without an error. */
+static void assert_replays(const struct conv *v)
+{
+	char err[512] = "";
+	if (replay_error(v, err, sizeof(err))) {
 		dump_lines(v);
 		fail_msg("the replay refuses the trace: %s", err);
 	}
@@ -1704,6 +1739,270 @@ static void test_record_convert__moved_touch_does_not_move_after_its_own_call(vo
 	conv_free(&v);
 }
 
+/*
+ * Random kernel event sequences: two CPUs, the command and two threads
+ * (tasks 1-3; each seed also without task 3) in one 16-page mapping; at random, switches (to a task, to
+ * idle, to another process; prev_state running, sleeping or uninterruptible),
+ * the lazy switch's flush, faults (read or write), mprotect calls with their
+ * local flushes and a flush call to the other CPU (delivered later, in
+ * whatever runs there then, or never), and a thread's exit.  Every written
+ * trace must replay in `ptsim run`, its touch lines must be what
+ * events.touches says, and at its end each CPU must run the task the kernel's
+ * last sched_switch there put on it.  A failure prints the seed and the
+ * sequence; PTSIM_CONVERT_SEQS (1,000 seeds) and PTSIM_CONVERT_SEED (the
+ * first, 1) choose which sequences run (docs/reliability.md).
+ */
+#define RS_ADDR 0x7f0000000000ull
+#define RS_STEPS 40
+#define RS_IDLE 0    /* a CPU's current pid: idle ... */
+#define RS_OTHER 1   /* ... or another process */
+
+struct rs_rng {
+	uint64_t s;
+};
+
+static unsigned int rs_next(struct rs_rng *r, unsigned int n)
+{
+	r->s = r->s * 6364136223846793005ull + 1442695040888963407ull;
+	return (unsigned int)((r->s >> 33) % n);
+}
+
+static void log_event(FILE *f, const struct rec_ev *e)
+{
+	static const char *const kinds[] = {
+		[REV_SYS_ENTER] = "sys_enter", [REV_SYS_EXIT] = "sys_exit", [REV_FAULT] = "fault",
+		[REV_FORK] = "fork", [REV_EXEC] = "exec", [REV_EXIT] = "exit", [REV_SWITCH] = "switch",
+		[REV_TLB_FLUSH] = "tlb_flush", [REV_CSD_QUEUE] = "csd_queue",
+		[REV_CSD_ENTRY] = "csd_entry", [REV_CSD_EXIT] = "csd_exit",
+	};
+	const char *k = e->kind < sizeof(kinds) / sizeof(kinds[0]) && kinds[e->kind] ? kinds[e->kind] : "?";
+	fprintf(f, "  +%llu ns cpu %u pid %d %s", (unsigned long long)(e->ts - 1000000000ull), e->cpu, e->pid, k);
+	switch (e->kind) {
+	case REV_SYS_ENTER:
+		fprintf(f, " nr %d prot %llu", e->u.enter.nr, (unsigned long long)e->u.enter.a[2]);
+		break;
+	case REV_FAULT:
+		fprintf(f, " page %llu error %#x", (unsigned long long)((e->u.fault.addr - RS_ADDR) >> 12),
+			(unsigned int)e->u.fault.error);
+		break;
+	case REV_FORK:
+		fprintf(f, " child %d", e->u.fork.child);
+		break;
+	case REV_SWITCH:
+		fprintf(f, " %d -> %d prev_state %lld", e->u.sw.prev, e->u.sw.next, (long long)e->u.sw.prev_state);
+		break;
+	case REV_TLB_FLUSH:
+		fprintf(f, " reason %d pages %llu", e->u.tlb.reason, (unsigned long long)e->u.tlb.pages);
+		break;
+	case REV_CSD_QUEUE:
+		fprintf(f, " target %u csd %#llx", e->u.csdq.target, (unsigned long long)e->u.csdq.csd);
+		break;
+	case REV_CSD_ENTRY:
+	case REV_CSD_EXIT:
+		fprintf(f, " csd %#llx", (unsigned long long)e->u.csdf.csd);
+		break;
+	}
+	fputc('\n', f);
+}
+
+/* The random sequence's seed and the events fed so far, then the lines written if any. */
+static void report_sequence(struct conv *v)
+{
+	fflush(v->log);
+	print_message("sequence %lu of %d tasks (PTSIM_CONVERT_SEED=%lu PTSIM_CONVERT_SEQS=1), the events fed:\n", v->seed,
+		      v->tasks, v->seed);
+	for (const char *l = v->logbuf, *nl; l && *l; l = nl + 1) {   /* a line at a time: print_message's buffer is small */
+		nl = strchrnul(l, '\n');
+		print_message("%.*s\n", (int)(nl - l), l);
+		if (!*nl)
+			break;
+	}
+	if (v->nr) {
+		print_message("written:\n");
+		dump_lines(v);
+		print_message("  %zu: %.300s ...\n", v->nr - 1, v->lines[v->nr - 1]);
+	}
+}
+
+/* Task @pid (a thread of the command) is created; it runs when a switch picks it. */
+static void rs_start_thread(struct conv *v, int pid)
+{
+	struct rec_pidinfo *pi = rec_pidinfo(&v->d, pid);
+	assert_non_null(pi);
+	pi->fork = calloc(1, sizeof(*pi->fork));
+	assert_non_null(pi->fork);
+	pi->fork->kind = RK_THREAD;
+	pi->fork->parent = ROOT;
+	struct rec_ev *e = ev(v, REV_FORK, 0, ROOT);
+	e->u.fork.parent = ROOT;
+	e->u.fork.child = pid;
+	feed(v, e);
+}
+
+/* The flush call queued to @cpu runs there, in whatever runs there now. */
+static void rs_deliver(struct conv *v, struct rs_rng *r, unsigned int cpu, int ctx, uint64_t csd)
+{
+	csd_call(v, REV_CSD_ENTRY, cpu, ctx, csd);
+	tlb_flush(v, cpu, ctx, rs_next(r, 2) ? 1 : 5, rs_next(r, 2) ? 16 : 0);
+	csd_call(v, REV_CSD_EXIT, cpu, ctx, csd);
+}
+
+/*
+ * Feed random sequence @seed of @tasks tasks (2 or 3); on return @cur holds what the kernel ran last
+ * on each CPU (a pid, RS_IDLE or RS_OTHER).
+ */
+static void rs_sequence(struct conv *v, unsigned long seed, int tasks, int cur[2])
+{
+	static const uint64_t gaps[] = { 300, 1000, 3000, 10000 };
+	static const int pids[3] = { ROOT, THREAD, THREAD + 1 };
+	struct rs_rng r = { .s = seed * 7919 + 1 };
+	bool alive[3] = { true, true, tasks > 2 }, in_call[3] = { false, false, false };
+	int pending = -1;   /* the CPU a queued flush call waits for, or -1 */
+	uint64_t csd = 0xffff888000100000ull;
+
+	exec_root_mapped(v, RS_ADDR);
+	rs_start_thread(v, pids[1]);
+	if (tasks > 2)
+		rs_start_thread(v, pids[2]);
+	cur[0] = ROOT;
+	cur[1] = RS_IDLE;
+	for (int step = 0; step < RS_STEPS; step++) {
+		v->gap = gaps[rs_next(&r, 4)];
+		unsigned int what = rs_next(&r, 8), cpu = rs_next(&r, 2);
+		int p = cur[cpu], t = -1;
+		for (int k = 0; k < 3; k++)
+			if (pids[k] == p)
+				t = k;
+		if (pending >= 0 && rs_next(&r, 2)) {
+			rs_deliver(v, &r, (unsigned int)pending, cur[pending], csd);
+			pending = -1;
+		} else if (what <= 2) {   /* a switch */
+			int next[5], n = 0;
+			next[n++] = RS_IDLE;
+			next[n++] = RS_OTHER;
+			for (int k = 0; k < 3; k++)
+				if (alive[k] && cur[0] != pids[k] && cur[1] != pids[k])
+					next[n++] = pids[k];
+			int to = next[rs_next(&r, (unsigned int)n)];
+			if (to == p)
+				continue;
+			sched_switch(v, cpu, p, to, t >= 0 ? (int64_t)rs_next(&r, 3) : 0);
+			cur[cpu] = to;
+			if (rs_next(&r, 2))   /* the switch's flush */
+				tlb_flush(v, cpu, p, 0, 0);
+		} else if (what == 3 && t >= 0 && !in_call[t]) {
+			struct rec_ev *e = ev(v, REV_FAULT, cpu, p);
+			e->u.fault.addr = RS_ADDR + 4096ull * rs_next(&r, 16);
+			e->u.fault.error = REC_PF_USER | (rs_next(&r, 2) ? 2 : 0);
+			feed(v, e);
+		} else if (what == 4 && t >= 0 && !in_call[t]) {
+			call_enter(v, cpu, p, NR_mprotect, RS_ADDR, 16 * 4096, rs_next(&r, 2) ? 1 : 3);
+			in_call[t] = true;
+		} else if (what == 5 && t >= 0 && in_call[t]) {   /* the call's flush */
+			tlb_flush(v, cpu, p, 4, 16);
+			if (pending < 0 && rs_next(&r, 2)) {
+				csd += 0x1000;
+				pending = (int)(1 - cpu);
+				csd_queue(v, cpu, p, 1 - cpu, csd);
+			}
+			tlb_flush(v, cpu, p, 3, 16);
+		} else if (what == 6 && t >= 0 && in_call[t]) {
+			call_exit(v, cpu, p, NR_mprotect);
+			in_call[t] = false;
+		} else if (what == 7 && t > 0 && !in_call[t] && rs_next(&r, 4) == 0) {   /* a thread exits */
+			struct rec_ev *e = ev(v, REV_EXIT, cpu, p);
+			e->u.exit.pid = p;
+			feed(v, e);
+			alive[t] = false;
+			sched_switch(v, cpu, p, RS_IDLE, 0x20);
+			cur[cpu] = RS_IDLE;
+		}
+	}
+}
+
+/*
+ * What the written trace runs at its end on each CPU: a task id, 0 (no task
+ * of the command).  Follows run (with and without a task), spawn, sleep and exit.
+ */
+static void rs_written_end(const struct conv *v, int on[2])
+{
+	on[0] = on[1] = 0;
+	for (size_t i = 1; i + 1 < v->nr; i++) {
+		cJSON *o = cJSON_Parse(v->lines[i]);
+		assert_non_null(o);
+		const char *op = cJSON_GetObjectItem(o, "op")->valuestring;
+		const cJSON *task = cJSON_GetObjectItem(o, "task"), *cpu = cJSON_GetObjectItem(o, "cpu");
+		int t = cJSON_IsNumber(task) ? task->valueint : 0;
+		if ((!strcmp(op, "run") || !strcmp(op, "spawn") || !strcmp(op, "thread")) && cJSON_IsNumber(cpu) &&
+		    cpu->valueint >= 0 && cpu->valueint < 2) {
+			for (int c = 0; c < 2; c++)
+				if (t && on[c] == t)
+					on[c] = 0;
+			on[cpu->valueint] = t;
+		} else if ((!strcmp(op, "sleep") || !strcmp(op, "exit")) && t) {
+			for (int c = 0; c < 2; c++)
+				if (on[c] == t)
+					on[c] = 0;
+		}
+		cJSON_Delete(o);
+	}
+}
+
+static unsigned long env_ulong(const char *name, unsigned long dflt)
+{
+	const char *s = getenv(name);
+	return s && *s ? strtoul(s, NULL, 10) : dflt;
+}
+
+static void test_record_convert__random_sequences_replay(void **state)
+{
+	(void)state;
+	unsigned long n = env_ulong("PTSIM_CONVERT_SEQS", 1000), first = env_ulong("PTSIM_CONVERT_SEED", 1);
+	unsigned long dropped = 0;
+	/* thousands of traces: in memory when possible, where their fsync costs nothing */
+	const char *dir = access("/dev/shm", W_OK) ? PTSIM_TEST_TMPDIR : "/dev/shm";
+
+	for (unsigned long i = 0; i < 2 * n; i++) {
+		unsigned long seed = first + i / 2;
+		int tasks = 3 - (int)(i % 2);
+		struct conv v;
+		int cur[2], on[2];
+		char err[512] = "";
+
+		conv_start_in(&v, dir, "random");
+		v.seed = seed;
+		v.tasks = tasks;
+		v.log = open_memstream(&v.logbuf, &v.loglen);
+		assert_non_null(v.log);
+		rs_sequence(&v, seed, tasks, cur);
+		conv_write(&v);
+		long lines = 0;
+		for (size_t l = 1; l + 1 < v.nr; l++)
+			lines += !strncmp(v.lines[l], "{\"op\":\"touch\",", 14);
+		long touches = trailer_num(&v, "events.touches");
+		dropped += strstr(v.lines[v.nr - 1], "did not run again") != NULL;
+		int rc = replay_error(&v, err, sizeof(err));
+		rs_written_end(&v, on);
+		/* the kernel's pids as task ids: the command 1, its threads 2 and 3 in start order */
+		int want[2];
+		for (int c = 0; c < 2; c++)
+			want[c] = cur[c] >= ROOT ? cur[c] - ROOT + 1 : 0;
+		const char *what = rc ? "the replay refuses the trace" : lines != touches ? "touch lines != events.touches"
+				 : (on[0] != want[0] || on[1] != want[1]) ? "end placement differs from the kernel's" : NULL;
+		if (what) {
+			report_sequence(&v);
+			print_message("%s\ntouch lines %ld, events.touches %ld; at the end CPU 0 runs task %d, CPU 1 task %d "
+				      "(the kernel: %d, %d)\n", err, lines, touches, on[0], on[1], want[0], want[1]);
+			fail_msg("sequence %lu of %d tasks: %s", seed, tasks, what);
+		}
+		fclose(v.log);
+		free(v.logbuf);
+		conv_free(&v);
+	}
+	print_message("%lu random seeds from %lu, each with 3 and with 2 tasks: all replay (%lu with a dropped fault)\n",
+		      n, first, dropped);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1737,6 +2036,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__raced_switch_does_not_cross_a_calls_op),
 		cmocka_unit_test(test_record_convert__raced_switch_does_not_go_back_past_the_cpus_switch),
 		cmocka_unit_test(test_record_convert__moved_touch_does_not_move_after_its_own_call),
+		cmocka_unit_test(test_record_convert__random_sequences_replay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
