@@ -1372,6 +1372,41 @@ static bool queued_in_switch(const struct ccpu *cc, uint64_t ts)
 	return ts < cc->sw_ts + RACE_AFTER_NS && (!cc->sw_mm_ts || ts < cc->sw_mm_ts);
 }
 
+/*
+ * The ops of @cc's last switch (its queue entries s0 .. s1 that hold a line
+ * other than a touch) appended to the text *@joined (NULL: empty), one line
+ * each; their entries become dead, written as nothing.  On -ENOMEM *@joined is
+ * freed and NULL.
+ */
+static int join_switch_ops(struct rec_conv *c, const struct ccpu *cc, char **joined)
+{
+	char *text = *joined;
+	size_t len = text ? strlen(text) : 0;
+
+	for (uint64_t k = cc->s0; k < cc->s1; k++) {
+		struct qent *o = qfind(c, k);
+		if (o->dead || o->pending || o->is_touch || !o->s)
+			continue;
+		size_t sl = strlen(o->s);
+		char *n = realloc(text, len + sl + 2);
+		if (!n) {
+			free(text);
+			*joined = NULL;
+			return c->err = -ENOMEM;
+		}
+		text = n;
+		if (len)
+			text[len++] = '\n';
+		memcpy(text + len, o->s, sl + 1);
+		len += sl;
+		free(o->s);
+		o->s = NULL;
+		o->dead = true;
+	}
+	*joined = text;
+	return 0;
+}
+
 /* The window of @cpu's last switch closes: replay a call that raced with it (see above). */
 static int close_switch(struct rec_conv *c, unsigned int cpu)
 {
@@ -1432,29 +1467,7 @@ static int close_switch(struct rec_conv *c, unsigned int cpu)
 		return 0;
 	}
 	/* The switch's ops go after the sender's op: joined into its entry. */
-	char *post = NULL;
-	size_t len = 0;
-	for (uint64_t k = cc->s0; k < cc->s1; k++) {
-		struct qent *o = qfind(c, k);
-		if (o->dead || o->pending || o->is_touch || !o->s)
-			continue;
-		size_t sl = strlen(o->s);
-		char *n = realloc(post, len + sl + 2);
-		if (!n) {
-			free(post);
-			return c->err = -ENOMEM;
-		}
-		post = n;
-		if (len)
-			post[len++] = '\n';
-		memcpy(post + len, o->s, sl + 1);
-		len += sl;
-		free(o->s);
-		o->s = NULL;
-		o->dead = true;
-	}
-	q->post = post;
-	return 0;
+	return join_switch_ops(c, cc, &q->post);
 }
 
 /* Does queued line @s start with op @name ("run", ...)? */
@@ -1678,29 +1691,8 @@ static int switch_away(struct rec_conv *c, unsigned int cpu)
 			c->switch_orders++;
 		return c->err;
 	}
-	char *mid = q->mid;
-	size_t len = mid ? strlen(mid) : 0;
-	for (uint64_t k = cc->s0; k < cc->s1; k++) {
-		struct qent *o = qfind(c, k);
-		if (o->dead || o->pending || o->is_touch || !o->s)
-			continue;
-		size_t sl = strlen(o->s);
-		char *n = realloc(mid, len + sl + 2);
-		if (!n) {
-			free(mid);
-			q->mid = NULL;
-			return c->err = -ENOMEM;
-		}
-		mid = n;
-		if (len)
-			mid[len++] = '\n';
-		memcpy(mid + len, o->s, sl + 1);
-		len += sl;
-		free(o->s);
-		o->s = NULL;
-		o->dead = true;
-	}
-	q->mid = mid;
+	if (join_switch_ops(c, cc, &q->mid))
+		return c->err;
 	c->switch_orders++;
 	return 0;
 }
@@ -2140,6 +2132,24 @@ static int exec_ops(struct rec_conv *c, const struct rec_ev *e, bool final)
 }
 
 /*
+ * A place kept in the queue for @t's op, filled when the op is known (a system
+ * call's at its exit, an exec's at its event, a call's at its flush): a
+ * pending entry of @t, its sequence number in *@seq.  NULL (c->err set) when
+ * the queue cannot grow; *@seq is then unchanged.
+ */
+static struct qent *push_place(struct rec_conv *c, const struct ctask *t, uint64_t *seq)
+{
+	struct qent *q = qpush(c);
+
+	if (!q)
+		return NULL;
+	q->pending = true;
+	q->task = t->id;
+	*seq = c->q_seq - 1;
+	return q;
+}
+
+/*
  * A task in execve switching to its new mm: exec_mmap()'s switch_mm() traces
  * a "flush on task switch" in the task's own context, on a CPU whose last
  * traced sched_switch put it there (a switch away from it traces one in its
@@ -2159,13 +2169,9 @@ static int exec_switch(struct rec_conv *c, const struct rec_ev *e)
 	int rc = ensure_running(c, t, e->cpu);
 	if (rc || (rc = sync_clock(c)))
 		return rc;
-	struct qent *q = qpush(c);
-	if (!q)
+	if (!push_place(c, t, &t->exec_slot))
 		return c->err;
-	q->pending = true;
-	q->task = t->id;
 	t->has_exec_slot = true;
-	t->exec_slot = c->q_seq - 1;
 	return 0;
 }
 
@@ -2647,13 +2653,9 @@ static int on_sys_enter(struct rec_conv *c, const struct rec_ev *e)
 		return 0;
 	if ((rc = ensure_running(c, t, e->cpu)) || (rc = sync_clock(c)))
 		return rc;
-	struct qent *q = qpush(c);
-	if (!q)
+	if (!push_place(c, t, &t->sys_slot))
 		return c->err;
-	q->pending = true;
-	q->task = t->id;
 	t->has_slot = true;
-	t->sys_slot = c->q_seq - 1;
 	c->epoch++;
 	return 0;
 }
@@ -2945,16 +2947,15 @@ int rec_conv_event(struct rec_conv *c, const struct rec_ev *e, bool final)
 			c->now = e->ts;   /* the flush's time: should_trim_cpumask() reads jiffies then */
 			if ((rc = sync_clock(c)))
 				return rc;
-			struct qent *q = qpush(c);
-			if (!q)
+			struct qent *q = push_place(c, t, &t->flush_slot);
+			if (!q) {
+				free(post);
 				return c->err;
-			q->pending = true;
-			q->task = t->id;
+			}
 			q->raced = raced;
 			q->race_cpu = race_cpu;
 			q->post = post;
 			t->has_flush_slot = true;
-			t->flush_slot = c->q_seq - 1;
 		}
 		if (t && e->u.tlb.reason == REC_TLB_REMOTE_SEND_IPI) {
 			t->sent_ts = e->ts;
