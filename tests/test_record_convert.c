@@ -1386,6 +1386,62 @@ static void test_record_convert__fault_flush_after_a_switch_away_follows_it(void
 }
 
 /*
+ * This kernel leaves out switches from the idle task on CPU 1: another
+ * process that ran there shows only by its switch away.  Task 2 went idle on
+ * CPU 1 (which holds the mm lazily), then a switch away from process @other
+ * (named @comm), with no switch to it traced: a user process had its own mm
+ * loaded there, so CPU 1 is put on another process before that switch
+ * (events.unseen_other_switches) and task 1's munmap after it finds CPU 1 on
+ * another mm, as the kernel's did; a kernel thread leaves the mm lazily held.
+ */
+static void untraced_other_run(struct conv *v, const char *name, int other, const char *comm)
+{
+	conv_start(v, name);
+	exec_root(v, 0);
+	start_thread(v);
+	sched_switch(v, 1, 0, THREAD, 0);       /* task 2 on CPU 1 */
+	sched_switch(v, 1, THREAD, 0, 1);       /* ... sleeps: CPU 1 idle, the mm held lazily */
+	struct rec_ev *e = ev(v, REV_SWITCH, 1, other);
+	e->u.sw.prev = other;                   /* @other leaves CPU 1: no switch to it traced */
+	e->u.sw.next = 0;
+	e->u.sw.prev_state = 1;
+	snprintf(e->u.sw.next_comm, sizeof(e->u.sw.next_comm), "swapper/1");
+	snprintf(e->u.sw.prev_comm, sizeof(e->u.sw.prev_comm), "%s", comm);
+	feed(v, e);
+	sched_switch(v, 1, THREAD, 0, 1);       /* a stale prev (task 2, which went idle): no sign */
+	sys_enter(v, NR_munmap, 0x7f0000000000ull, 0x1000, 0);
+	sys_exit(v, NR_munmap);
+	conv_finish(v);
+	assert_replays(v);
+}
+
+static void test_record_convert__untraced_other_process_leaves_the_mm(void **state)
+{
+	struct conv v;
+	(void)state;
+	untraced_other_run(&v, "untraced_other", 1, "memfd:sealed-91");
+	long sleep = find_line(&v, 1, "{\"op\":\"sleep\",\"task\":2}");
+	long other = find_line(&v, 1, "{\"op\":\"run\",\"cpu\":1,\"other\":true}");
+	long unmap = find_line(&v, 1, "\"op\":\"munmap\"");
+	if (sleep < 0 || other < sleep || unmap < other || find_line(&v, (size_t)other + 1, "\"other\":true") >= 0) {
+		dump_lines(&v);
+		fail_msg("task 2's sleep at line %ld, CPU 1 to another process at %ld (once), the munmap at %ld", sleep,
+			 other, unmap);
+	}
+	assert_int_equal(trailer_num(&v, "events.unseen_other_switches"), 1);
+	conv_free(&v);
+
+	/* A kernel thread (gone: judged by its name) runs on the lazily held mm. */
+	untraced_other_run(&v, "untraced_kthread", 4194301, "kworker/1:2");
+	if (find_line(&v, 1, "\"other\":true") >= 0) {
+		dump_lines(&v);
+		fail_msg("a kernel thread's switch away put CPU 1 on another process");
+	}
+	assert_int_equal(trailer_num(&v, "events.unseen_other_switches"), 0);
+	conv_free(&v);
+}
+
+/*
  * The same, but task 2 faulted on CPU 1 after task 1's fault entered and
  * before CPU 1 switched away: the switch cannot go before task 1's touch
  * (task 2 would not be running for its own), so task 1's touch goes after
@@ -2023,6 +2079,7 @@ int main(void)
 		cmocka_unit_test(test_record_convert__moved_touch_keeps_its_run_once),
 		cmocka_unit_test(test_record_convert__untraced_switch_in_without_sender_op_is_counted),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_follows_it),
+		cmocka_unit_test(test_record_convert__untraced_other_process_leaves_the_mm),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_away_moves_the_touch),
 		cmocka_unit_test(test_record_convert__fault_flush_after_a_switch_to_the_mm_follows_it),
 		cmocka_unit_test(test_record_convert__fault_during_a_call_moves_after_it_though_its_task_slept),

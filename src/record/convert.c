@@ -217,6 +217,8 @@ struct ccpu {
 	int dbg_call;           /* sender of the flush call running here (0: none) */
 	char dbg_did;           /* ... what it did so far (0: nothing yet) */
 	pid_t sw_next;          /* the task its last traced sched_switch put on it (0: idle or none yet) */
+	pid_t sw_prev_pid;      /* ... and the one it took off (prev_pid) */
+	bool sw_seen;           /* a sched_switch was traced here */
 	bool lru_held;          /* a recorded task faulted or called here since its last lru_add_drain_cpu op */
 	/* the last event here was a recorded task's fault: its touch entry (q_seq numbering), task, page */
 	bool in_fault;
@@ -285,6 +287,7 @@ struct rec_conv {
 	uint64_t waited_faults;     /* touches written after their task's next run (see qline()) */
 	uint64_t missed_switches;   /* runs the kernel traced no sched_switch for (missed_switch_in()) */
 	uint64_t unseen_switches;   /* every run written without a sched_switch to it (ensure_running() too) */
+	uint64_t unseen_other;      /* other processes that left a CPU the trace never put them on */
 	uint64_t lru_drains;        /* lru_add_drain_cpu ops written (on_lru_add()) */
 	unsigned int nr_away;       /* CPUs with an away_task to decide (switch_away()) */
 	struct waiting_line *waiting;   /* ... held back until then */
@@ -1767,6 +1770,35 @@ static int missed_switch_in(struct rec_conv *c, const struct rec_ev *e)
 
 static int switch_ops(struct rec_conv *c, const struct rec_ev *e);
 
+/*
+ * A switch away from another process (not recorded) that no traced switch
+ * put on this CPU: this kernel leaves out switches from the idle task on
+ * CPU 1 (docs/record.md), so the process ran here untraced, with its own mm
+ * loaded.  While the CPU held a recorded mm lazily, it holds it no more: a
+ * `run other` goes here, the latest point it can (a flush between the
+ * untraced switch and this one would have found the other mm already).  A
+ * switch out of idle that names as prev the task the CPU's last switch took
+ * off (the same kernel's stale prev) says nothing: it went idle.
+ */
+static int untraced_other(struct rec_conv *c, const struct rec_ev *e)
+{
+	struct ccpu *cc = &c->cpus[e->cpu];
+	pid_t prev = e->u.sw.prev;
+
+	if (!cc->sw_seen || !prev || prev == cc->sw_next || (!cc->sw_next && prev == cc->sw_prev_pid))
+		return 0;
+	if (cc->cur || !cc->loaded || pidmap_get(&c->tasks, prev) || pid_class(c, prev, e->u.sw.prev_comm) != 2)
+		return 0;
+	cJSON *o = op("run");
+	if (!o)
+		return c->err = -ENOMEM;
+	add_num(o, "cpu", e->cpu);
+	cJSON_AddTrueToObject(o, "other");
+	cc->loaded = NULL;
+	c->unseen_other++;
+	return emit(c, o);
+}
+
 static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 {
 	struct ccpu *cc = &c->cpus[e->cpu];
@@ -1779,9 +1811,13 @@ static int on_switch(struct rec_conv *c, const struct rec_ev *e)
 		c->nr_away--;
 	}
 	uint64_t s0 = c->q_seq;
+	if ((rc = untraced_other(c, e)))
+		return rc;
 	cc->sw_prev = cc->cur ? cc->cur->id : -1;
 	cc->sw_from = cc->cur ? cc->cur->mm : NULL;
 	cc->sw_next = e->u.sw.next;
+	cc->sw_prev_pid = e->u.sw.prev;
+	cc->sw_seen = true;
 	if ((rc = switch_ops(c, e)))
 		return rc;
 	cc->open = true;
@@ -3214,6 +3250,7 @@ int rec_conv_finish(struct rec_conv *c, const struct rec_conv_end *end)
 	add_num(ev, "waited_faults", c->waited_faults);
 	add_num(ev, "missed_switches", c->missed_switches);
 	add_num(ev, "unseen_switches", c->unseen_switches);
+	add_num(ev, "unseen_other_switches", c->unseen_other);
 	add_num(ev, "lru_drains", c->lru_drains);
 	add_num(ev, "syscalls", c->syscalls);
 	add_num(ev, "context_switches", c->switches);

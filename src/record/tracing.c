@@ -102,7 +102,7 @@ static const struct rec_event rec_events[] = {
 	{ 0, "sched", "sched_process_fork", REV_FORK, "parent_pid child_pid", NULL },
 	{ 0, "sched", "sched_process_exec", REV_EXEC, "pid old_pid", NULL },
 	{ 0, "sched", "sched_process_exit", REV_EXIT, "pid", NULL },
-	{ 1, "sched", "sched_switch", REV_SWITCH, "prev_pid next_pid prev_state next_comm", NULL },
+	{ 1, "sched", "sched_switch", REV_SWITCH, "prev_pid next_pid prev_state next_comm prev_comm", NULL },
 	{ 1, "tlb", "tlb_flush", REV_TLB_FLUSH, "reason pages", NULL },
 	{ 1, "ipi", "ipi_send_cpu", REV_IPI, "cpu callback", NULL },
 	{ 1, "ipi", "ipi_send_cpumask", REV_IPI, "cpumask callback", NULL },
@@ -656,6 +656,8 @@ static int decode(struct rec_tracing *t, struct stream *s, const void *data, uns
 		e->u.sw.prev_state = rds(data, d->f[2]);
 		memcpy(e->u.sw.next_comm, (const char *)data + d->f[3].offset, 15);
 		e->u.sw.next_comm[15] = 0;
+		memcpy(e->u.sw.prev_comm, (const char *)data + d->f[4].offset, 15);
+		e->u.sw.prev_comm[15] = 0;
 		break;
 	case REV_TLB_FLUSH:
 		e->u.tlb.reason = (int32_t)rds(data, d->f[0]);

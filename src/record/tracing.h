@@ -57,7 +57,7 @@ struct rec_ev {
 		struct { int32_t parent, child; } fork;
 		struct { int32_t pid, old_pid; } exec;
 		struct { int32_t pid; } exit;
-		struct { int32_t prev, next; int64_t prev_state; char next_comm[16]; } sw;
+		struct { int32_t prev, next; int64_t prev_state; char next_comm[16], prev_comm[16]; } sw;
 		struct { int32_t reason; uint64_t pages; } tlb;
 		struct { uint64_t callback; uint32_t targets; uint32_t first; } ipi;
 		struct { uint32_t target; uint64_t func, csd; } csdq;
