@@ -460,6 +460,35 @@ static void test_record__missing_command(void **state)
  * length at the exec stop less stack_expand's 128 KiB; at least 3 pages
  * here); the first exec, made before tracing started, says none.
  */
+/* --recorder-cpu: a CPU the machine lacks is refused before anything runs; a good one records. */
+static void test_record__recorder_cpu(void **state)
+{
+	NEED_ENV(state);
+	char out[600], errf[600];
+	size_t n;
+	path_in(env, out, sizeof(out), "pinned.jsonl");
+	path_in(env, errf, sizeof(errf), "pinned.err");
+	const char *bad[] = { "record", "--recorder-cpu", "8191", "-o", out, RECORD_PROG, "exit", NULL };
+	assert_int_equal(run_ptsim(bad, errf, 0), 2);
+	char *msg = slurp(errf, &n);
+	assert_non_null(strstr(msg, "--recorder-cpu 8191: no such CPU (this machine has CPUs 0 to "));
+	free(msg);
+	assert_int_equal(access(out, F_OK), -1);
+	const char *word[] = { "record", "--recorder-cpu", "first", "-o", out, RECORD_PROG, "exit", NULL };
+	assert_int_equal(run_ptsim(word, errf, 0), 2);
+	msg = slurp(errf, &n);
+	assert_non_null(strstr(msg, "--recorder-cpu first: expected a CPU number"));
+	free(msg);
+	assert_int_equal(access(out, F_OK), -1);
+	const char *good[] = { "record", "--quiet", "--recorder-cpu", "0", "-o", out, RECORD_PROG, "exit", NULL };
+	assert_int_equal(run_ptsim(good, errf, 0), 0);
+	struct rec_file r;
+	load(out, &r);
+	assert_true(r.nr > 0);
+	rec_free(&r);
+	assert_no_tmp(env);
+}
+
 static void test_record__exec_moves_the_stack(void **state)
 {
 	NEED_ENV(state);
@@ -964,6 +993,7 @@ int main(void)
 		cmocka_unit_test_prestate(test_record__replay_matches_the_kernel, st),
 		cmocka_unit_test_prestate(test_record__compressed_output, st),
 		cmocka_unit_test_prestate(test_record__missing_command, st),
+		cmocka_unit_test_prestate(test_record__recorder_cpu, st),
 		cmocka_unit_test_prestate(test_record__exec_moves_the_stack, st),
 		cmocka_unit_test_prestate(test_record__exits_at_once, st),
 		cmocka_unit_test_prestate(test_record__killed_by_signal, st),

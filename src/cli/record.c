@@ -2,7 +2,7 @@
  * `ptsim record`: run a command and write its trace (docs/record.md).
  *
  *   ptsim record [-o FILE] [--duration S] [--buffer-kb N] [--instance NAME]
- *                [--tracefs DIR] [--quiet] [--] CMD [ARGS...]
+ *                [--tracefs DIR] [--recorder-cpu N] [--quiet] [--] CMD [ARGS...]
  *
  * Exit status: 0 the trace was written (whatever the command's own status:
  * it is printed), 2 the command or the environment cannot be recorded (not
@@ -30,6 +30,7 @@ const char cmd_record_usage[] =
 	"      --buffer-kb N      ring buffer per CPU for the program's events (default 32768)\n"
 	"      --instance NAME    tracefs instance name prefix (default ptsim_record_PID)\n"
 	"      --tracefs DIR      where tracefs is mounted (default: found, or mounted at /sys/kernel/tracing)\n"
+	"      --recorder-cpu N   run the recorder itself on CPU N only (the program keeps its affinity)\n"
 	"      --quiet            no summary on standard error\n"
 	"      --compare          then replay the trace and print the real figures next to ptsim's\n"
 	"                         (as ptsim compare-real FILE)\n"
@@ -88,7 +89,8 @@ int cmd_record(int argc, char **argv)
 		char name[32];
 		snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - a) : (int)strlen(a), a);
 		if (!strcmp(name, "-o") || !strcmp(name, "--output") || !strcmp(name, "--duration") ||
-		    !strcmp(name, "--buffer-kb") || !strcmp(name, "--instance") || !strcmp(name, "--tracefs")) {
+		    !strcmp(name, "--buffer-kb") || !strcmp(name, "--instance") || !strcmp(name, "--tracefs") ||
+		    !strcmp(name, "--recorder-cpu")) {
 			if (!eq && i + 1 >= argc) {
 				fprintf(stderr, "ptsim: %s needs a value\n", name);
 				return CLI_EXIT_USAGE;
@@ -104,6 +106,12 @@ int cmd_record(int argc, char **argv)
 					fprintf(stderr, "ptsim: --buffer-kb %s: expected 64 .. 67108864\n", v);
 					return CLI_EXIT_USAGE;
 				}
+			} else if (!strcmp(name, "--recorder-cpu")) {
+				if (!cli_parse_uint(v, 0, 8191, &o.recorder_cpu)) {
+					fprintf(stderr, "ptsim: --recorder-cpu %s: expected a CPU number, 0 .. 8191\n", v);
+					return CLI_EXIT_USAGE;
+				}
+				o.pin_recorder = true;
 			} else if (!strcmp(name, "--instance")) {
 				o.instance = v;
 			} else if (!strcmp(name, "--tracefs")) {

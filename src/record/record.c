@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,25 @@ static int drain(struct rec_tracing *tr, struct rec_conv *conv, bool final, uint
 	return 0;
 }
 
+/*
+ * --recorder-cpu: the recorder runs on that CPU only, from after the
+ * program's fork on (the program keeps the affinity it was started with).
+ * Its wake-ups are context switches to another process; kept on one CPU,
+ * they leave the others' lazily held mms as the program left them.
+ */
+static int pin_self(unsigned int cpu, char *err, size_t errlen)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		snprintf(err, errlen, "--recorder-cpu %u: cannot run there: %s", cpu,
+			 errno == EINVAL ? "not an online CPU this process may use" : strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, size_t errlen)
 {
 	struct rec_sysinfo si;
@@ -153,6 +173,11 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 	if (rec_sysinfo_get(&si, err, errlen))
 		return REC_EXIT_USAGE;
 	snprintf(sum->preset, sizeof(sum->preset), "%s", si.preset);
+	if (o->pin_recorder && o->recorder_cpu >= si.cpus) {
+		snprintf(err, errlen, "--recorder-cpu %u: no such CPU (this machine has CPUs 0 to %u)", o->recorder_cpu,
+			 si.cpus - 1);
+		return REC_EXIT_USAGE;
+	}
 
 	/* Signals are read from a signalfd: no handler, no global flag. */
 	sigemptyset(&mask);
@@ -185,6 +210,10 @@ int rec_record(const struct rec_options *o, struct rec_summary *sum, char *err, 
 	}
 	if ((rc = rec_tracer_spawn(&tracer, &data, o->argv, &pid, err, errlen)))
 		goto done;
+	if (o->pin_recorder && pin_self(o->recorder_cpu, err, errlen)) {
+		rec_tracer_kill_all(tracer);
+		goto done;
+	}
 	if (rec_tracing_add_pid(tr, pid, err, errlen) || rec_tracing_start(tr, err, errlen)) {
 		rec_tracer_kill_all(tracer);
 		goto done;

@@ -43,6 +43,8 @@ struct rec_options {
 	unsigned int task_buffer_kb;  /* ring buffer per CPU of the task instance (0: default) */
 	unsigned int cpu_buffer_kb;   /* ring buffer per CPU of the machine instance (0: default) */
 	bool quiet;                /* no summary on stderr (errors and warnings still) */
+	bool pin_recorder;         /* run the recorder itself on recorder_cpu only */
+	unsigned int recorder_cpu;
 	bool allow_thp;            /* record even if a process uses transparent huge pages */
 };
 
