@@ -1439,6 +1439,30 @@ static void test_record_convert__untraced_other_process_leaves_the_mm(void **sta
 	}
 	assert_int_equal(trailer_num(&v, "events.unseen_other_switches"), 0);
 	conv_free(&v);
+
+	/*
+	 * Task 2 put on CPU 1 by its exit event alone (no switch to it traced),
+	 * then its last switch away: a task of the recording, gone from its
+	 * tasks by then, is no other process.
+	 */
+	conv_start(&v, "untraced_exit");
+	exec_root(&v, 0);
+	start_thread(&v);
+	sched_switch(&v, 1, 15, 0, 1);          /* a kernel thread leaves CPU 1 to idle */
+	struct rec_ev *e = ev(&v, REV_EXIT, 1, THREAD);
+	e->u.exit.pid = THREAD;
+	feed(&v, e);
+	sched_switch(&v, 1, THREAD, 0, 32);     /* EXIT_ZOMBIE: its last switch */
+	sys_enter(&v, NR_munmap, 0x7f0000000000ull, 0x1000, 0);
+	sys_exit(&v, NR_munmap);
+	conv_finish(&v);
+	assert_replays(&v);
+	if (find_line(&v, 1, "\"other\":true") >= 0) {
+		dump_lines(&v);
+		fail_msg("an exited task's last switch put CPU 1 on another process");
+	}
+	assert_int_equal(trailer_num(&v, "events.unseen_other_switches"), 0);
+	conv_free(&v);
 }
 
 /*

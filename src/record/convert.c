@@ -1787,8 +1787,9 @@ static int untraced_other(struct rec_conv *c, const struct rec_ev *e)
 
 	if (!cc->sw_seen || !prev || prev == cc->sw_next || (!cc->sw_next && prev == cc->sw_prev_pid))
 		return 0;
-	if (cc->cur || !cc->loaded || pidmap_get(&c->tasks, prev) || pid_class(c, prev, e->u.sw.prev_comm) != 2)
-		return 0;
+	if (cc->cur || !cc->loaded || pidmap_get(&c->tasks, prev) || pidmap_get(&c->d->pids, prev) ||
+	    pid_class(c, prev, e->u.sw.prev_comm) != 2)
+		return 0;   /* (a task of the recording, alive or exited, is no other process) */
 	cJSON *o = op("run");
 	if (!o)
 		return c->err = -ENOMEM;
