@@ -489,6 +489,43 @@ static void test_record__recorder_cpu(void **state)
 	assert_no_tmp(env);
 }
 
+/* PTSIM_RECORD_DUMP=FILE: every kernel event as a line of text, of every kind (docs/record.md). */
+static void test_record__event_dump(void **state)
+{
+	NEED_ENV(state);
+	char out[600], errf[600], dump[600];
+	size_t n;
+	path_in(env, out, sizeof(out), "dumped.jsonl");
+	path_in(env, errf, sizeof(errf), "dumped.err");
+	path_in(env, dump, sizeof(dump), "dump.txt");
+	setenv("PTSIM_RECORD_DUMP", dump, 1);
+	const char *args[] = { "record", "--quiet", "-o", out, RECORD_PROG, "forks", "20", NULL };
+	int rc = run_ptsim(args, errf, 0);
+	unsetenv("PTSIM_RECORD_DUMP");
+	assert_int_equal(rc, 0);
+	char *text = slurp(dump, &n);
+	assert_non_null(text);
+	/* "TS cpuN pidP KIND ...": the forks, their switches and faults, the machine's LRU batches */
+	assert_non_null(strstr(text, " fork "));
+	assert_non_null(strstr(text, " switch "));
+	assert_non_null(strstr(text, " fault "));
+	assert_non_null(strstr(text, " lru_add"));
+	for (char *line = text; *line; line = strchr(line, '\n') + 1) {
+		unsigned long long ts;
+		unsigned int cpu;
+		int pid;
+		char kind[16];
+		if (sscanf(line, "%llu cpu%u pid%d %15s", &ts, &cpu, &pid, kind) != 4)
+			fail_msg("a dump line that does not parse: %.80s", line);
+		if (!strchr(line, '\n'))
+			break;
+	}
+	free(text);
+	unlink(dump);
+	unlink(out);
+	assert_no_tmp(env);
+}
+
 static void test_record__exec_moves_the_stack(void **state)
 {
 	NEED_ENV(state);
@@ -997,6 +1034,7 @@ int main(void)
 		cmocka_unit_test_prestate(test_record__compressed_output, st),
 		cmocka_unit_test_prestate(test_record__missing_command, st),
 		cmocka_unit_test_prestate(test_record__recorder_cpu, st),
+		cmocka_unit_test_prestate(test_record__event_dump, st),
 		cmocka_unit_test_prestate(test_record__exec_moves_the_stack, st),
 		cmocka_unit_test_prestate(test_record__exits_at_once, st),
 		cmocka_unit_test_prestate(test_record__killed_by_signal, st),

@@ -71,7 +71,8 @@ static bool find_command(const char *name)
 static void dump_event(FILE *f, const struct rec_ev *e)
 {
 	static const char *const kinds[] = { "sys_enter", "sys_exit", "fault", "fork", "exec", "exit", "switch",
-					     "tlb_flush", "ipi", "csd_queue", "csd_entry", "csd_exit" };
+					     "tlb_flush", "ipi", "csd_queue", "csd_entry", "csd_exit", "lru_add" };
+	_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == REV_NR_KINDS, "a name for every event kind");
 	fprintf(f, "%llu cpu%u pid%d %s", (unsigned long long)e->ts, e->cpu, e->pid, kinds[e->kind]);
 	switch (e->kind) {
 	case REV_SYS_ENTER: fprintf(f, " %s %#llx %#llx %#llx", rec_syscall_name(e->u.enter.nr),
@@ -83,8 +84,9 @@ static void dump_event(FILE *f, const struct rec_ev *e)
 	case REV_FORK: fprintf(f, " %d -> %d", e->u.fork.parent, e->u.fork.child); break;
 	case REV_EXEC: fprintf(f, " %d (was %d)", e->u.exec.pid, e->u.exec.old_pid); break;
 	case REV_EXIT: fprintf(f, " %d", e->u.exit.pid); break;
-	case REV_SWITCH: fprintf(f, " %d -> %d %s state %lld", e->u.sw.prev, e->u.sw.next, e->u.sw.next_comm,
-				 (long long)e->u.sw.prev_state); break;
+	case REV_SWITCH: fprintf(f, " %d (%s) -> %d %s state %lld", e->u.sw.prev, e->u.sw.prev_comm, e->u.sw.next,
+				 e->u.sw.next_comm, (long long)e->u.sw.prev_state); break;
+	case REV_LRU_ADD: break;
 	case REV_TLB_FLUSH: fprintf(f, " reason %d pages %lld", e->u.tlb.reason, (long long)e->u.tlb.pages); break;
 	case REV_IPI: fprintf(f, " targets %u first %u cb %#llx", e->u.ipi.targets, e->u.ipi.first,
 			      (unsigned long long)e->u.ipi.callback); break;

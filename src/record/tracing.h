@@ -25,6 +25,7 @@ enum rec_ev_kind {
 	REV_CSD_ENTRY,     /* csd:csd_function_entry */
 	REV_CSD_EXIT,      /* csd:csd_function_exit */
 	REV_LRU_ADD,       /* pagemap:mm_lru_insertion (machine instance): a folio of this CPU's LRU add batch went on the LRU */
+	REV_NR_KINDS
 };
 
 /* x86 page-fault error code bits (arch/x86/include/asm/trap_pf.h). */
