@@ -921,8 +921,8 @@ static void list_diff(const char *path, const cJSON *f, void *ctx)
  * How many recordings the test may take to find an exact one.  The workload
  * (record_prog work, the recorder on CPU 0) is built so that every flush
  * finds the other CPU in a state the trace fixes (docs/record.md); measured
- * on the 2-CPU development machine (Linux 6.18.44): 19 of 20 exact when
- * quiet, 10 of 10 with a busy loop on each CPU, 6 of 10 with ptsim built
+ * on the 2-CPU development machine (Linux 6.18.44): 18 of 20 exact when
+ * quiet, 9 of 10 with a busy loop on each CPU, 10 of 10 with ptsim built
  * with ASan + UBSan (CI's sanitizer runs).  What is left
  * is the kernel's timing, which no trace carries: a process of the machine
  * waking on the idle CPU as a flush is sent, say.  Misses come
