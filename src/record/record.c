@@ -136,9 +136,10 @@ static int pin_self(unsigned int cpu, char *err, size_t errlen)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set)) {
+		int e = errno;
 		snprintf(err, errlen, "--recorder-cpu %u: cannot run there: %s", cpu,
-			 errno == EINVAL ? "not an online CPU this process may use" : strerror(errno));
-		return -errno;
+			 e == EINVAL ? "not an online CPU this process may use" : strerror(e));
+		return -e;
 	}
 	return 0;
 }
